@@ -14,6 +14,8 @@
 
 pub mod error;
 pub mod hash;
+pub mod link;
+pub mod server_met;
 pub mod wire;
 
 pub use error::WireError;
