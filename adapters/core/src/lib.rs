@@ -1,0 +1,26 @@
+//! The adapter contract of Junction.
+//!
+//! Every network adapter (eD2k, Gnutella, BitTorrent) implements [`Network`] with the
+//! shared types defined here; the gateway only ever talks to adapters through them.
+//! Nothing in this crate opens a socket or starts a runtime.
+
+pub mod bencode;
+mod content;
+mod error;
+mod hit;
+pub mod link;
+mod name;
+mod network;
+pub mod query;
+mod range;
+
+pub use content::{ContentId, ContentIdError, HashKind, Identity};
+pub use error::{NetworkError, SinkError};
+pub use hit::{Hit, Source};
+pub use name::sanitize_file_name;
+pub use network::{
+    Capabilities, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HitStream, Network, NetworkId,
+    NetworkState, NetworkStatus, SharedItem, SourceStream, TransferSink,
+};
+pub use query::{Expr, Query};
+pub use range::RangeSet;

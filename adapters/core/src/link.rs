@@ -1,0 +1,312 @@
+//! Links users paste: `magnet:?…`, `ed2k://|file|…|/`, and `.torrent` files.
+//! Each resolves to a [`LinkTarget`]: the content id plus hints for finding it.
+
+use sha1::{Digest, Sha1};
+
+use crate::{ContentId, ContentIdError, HashKind, bencode};
+
+/// Longest link accepted; magnets with many trackers stay far below.
+pub const MAX_LINK_LEN: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    #[error("link is {0} bytes long; the limit is {MAX_LINK_LEN}")]
+    TooLong(usize),
+    #[error(
+        "not a link Junction can fetch (expected magnet:?, ed2k://|file|… or a content id): {0:?}"
+    )]
+    Unknown(String),
+    #[error("magnet link names no hash Junction knows (xt=urn:btih:, urn:sha1:, urn:ed2k:, …)")]
+    MagnetWithoutHash,
+    #[error("bad ed2k link: {0}")]
+    Ed2k(String),
+    #[error("ed2k server links are endpoints; add them with `junction endpoint add ed2k LINK`")]
+    Ed2kServer,
+    #[error("bad .torrent: {0}")]
+    Torrent(String),
+    #[error(transparent)]
+    Id(#[from] ContentIdError),
+}
+
+/// What a link points at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkTarget {
+    pub id: ContentId,
+    pub name: Option<String>,
+    /// Peers the link names (`x.pe=`, ed2k `|sources,`): `host:port`.
+    pub peers: Vec<String>,
+    /// Trackers (`tr=`, announce lists).
+    pub trackers: Vec<String>,
+    /// eD2k part hashes (`p=`), when given.
+    pub part_hashes: Vec<[u8; 16]>,
+}
+
+/// Parses a magnet link, an ed2k file link or a bare URN.
+pub fn parse_link(text: &str) -> Result<LinkTarget, LinkError> {
+    let text = text.trim();
+    if text.len() > MAX_LINK_LEN {
+        return Err(LinkError::TooLong(text.len()));
+    }
+    let lower = text.get(..7).unwrap_or("").to_ascii_lowercase();
+    if lower.starts_with("magnet:") {
+        parse_magnet(text)
+    } else if lower.starts_with("ed2k://") {
+        parse_ed2k(text)
+    } else if lower.starts_with("urn:") {
+        Ok(LinkTarget {
+            id: ContentId::from_urns(None, [text])?,
+            ..Default::default()
+        })
+    } else {
+        Err(LinkError::Unknown(text.chars().take(60).collect()))
+    }
+}
+
+fn parse_magnet(text: &str) -> Result<LinkTarget, LinkError> {
+    let query = text
+        .split_once('?')
+        .map(|(_, q)| q)
+        .ok_or(LinkError::MagnetWithoutHash)?;
+    let mut t = LinkTarget::default();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        // `xt.1`, `xt.2` … carry further hashes of the same content.
+        let key = key.split('.').next().unwrap_or(key);
+        match key {
+            "xt" => {
+                if let Err(e) = t.id.add_urn(&value) {
+                    // Unknown hash kinds (kzhash, …) are skipped; known ones must be valid.
+                    if !matches!(e, ContentIdError::UnknownUrn(_)) {
+                        return Err(e.into());
+                    }
+                }
+            }
+            "dn" => t.name = Some(value.replace('+', " ")),
+            "xl" => t.id.size = value.parse().ok(),
+            "tr" => t.trackers.push(value),
+            "x" if pair.starts_with("x.pe=") => t.peers.push(value),
+            _ => {}
+        }
+    }
+    if !t.id.has_hashes() {
+        return Err(LinkError::MagnetWithoutHash);
+    }
+    Ok(t)
+}
+
+/// `ed2k://|file|NAME|SIZE|HASH|[h=AICH|][p=HASH:HASH…|]/[|sources,IP:PORT,…|/]`
+fn parse_ed2k(text: &str) -> Result<LinkTarget, LinkError> {
+    let body = &text[7..];
+    let fields: Vec<&str> = body.split('|').collect();
+    match fields.get(1).map(|s| s.to_ascii_lowercase()) {
+        Some(k) if k == "file" => {}
+        Some(k) if k == "server" || k == "serverlist" => return Err(LinkError::Ed2kServer),
+        _ => {
+            return Err(LinkError::Ed2k(
+                "expected ed2k://|file|NAME|SIZE|HASH|/".into(),
+            ));
+        }
+    }
+    let (name, size, hash) = match (fields.get(2), fields.get(3), fields.get(4)) {
+        (Some(n), Some(s), Some(h)) => (n, s, h),
+        _ => {
+            return Err(LinkError::Ed2k(
+                "expected ed2k://|file|NAME|SIZE|HASH|/".into(),
+            ));
+        }
+    };
+    let size: u64 = size
+        .parse()
+        .map_err(|_| LinkError::Ed2k(format!("size {size:?} is not a number")))?;
+    let digest = HashKind::Ed2k
+        .parse_digest(hash)
+        .map_err(|_| LinkError::Ed2k(format!("hash {hash:?} is not 32 hex digits")))?;
+    let mut t = LinkTarget {
+        id: ContentId::new(Some(size)).with(HashKind::Ed2k, &digest),
+        name: Some(percent_decode(name)),
+        ..Default::default()
+    };
+    for field in fields.iter().skip(5) {
+        if let Some(aich) = field.strip_prefix("h=") {
+            let d = HashKind::Aich.parse_digest(aich)?;
+            t.id.set(HashKind::Aich, &d);
+        } else if let Some(parts) = field.strip_prefix("p=") {
+            for p in parts.split(':') {
+                let d = HashKind::Ed2k.parse_digest(p).map_err(|_| {
+                    LinkError::Ed2k(format!("part hash {p:?} is not 32 hex digits"))
+                })?;
+                let mut part = [0u8; 16];
+                part.copy_from_slice(&d);
+                t.part_hashes.push(part);
+            }
+        } else if let Some(sources) = field.strip_prefix("sources,") {
+            t.peers.extend(
+                sources
+                    .split(',')
+                    .filter(|s| s.contains(':'))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    Ok(t)
+}
+
+/// Reads the content id, name and size of a `.torrent` (v1 info-hash; v2 `btmh` is left
+/// to the BitTorrent adapter, which parses the whole metainfo).
+pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
+    let root = bencode::decode(bytes).map_err(|e| LinkError::Torrent(e.to_string()))?;
+    let info = root
+        .entry("info")
+        .ok_or_else(|| LinkError::Torrent("it has no info dictionary".into()))?;
+    if info.value.as_dict().is_none() {
+        return Err(LinkError::Torrent("its info is not a dictionary".into()));
+    }
+    let btih: [u8; 20] = Sha1::digest(info.raw).into();
+    let name = info
+        .value
+        .get("name")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let size = match (info.value.get("length"), info.value.get("files")) {
+        (Some(len), _) => len.as_int().and_then(|n| u64::try_from(n).ok()),
+        (None, Some(files)) => files.as_list().and_then(|fs| {
+            fs.iter().try_fold(0u64, |sum, f| {
+                let n = f.get("length")?.as_int()?;
+                sum.checked_add(u64::try_from(n).ok()?)
+            })
+        }),
+        (None, None) => None,
+    };
+    let mut trackers: Vec<String> = root
+        .get("announce")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    if let Some(tiers) = root.get("announce-list").and_then(|v| v.as_list()) {
+        for url in tiers.iter().filter_map(|t| t.as_list()).flatten() {
+            if let Some(u) = url.as_str()
+                && !trackers.iter().any(|t| t == u)
+            {
+                trackers.push(u.to_owned());
+            }
+        }
+    }
+    Ok(LinkTarget {
+        id: ContentId::new(size).with(HashKind::Btih, &btih),
+        name,
+        trackers,
+        ..Default::default()
+    })
+}
+
+/// `%XX` decoding; invalid escapes are kept as written, invalid UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magnet_with_several_hashes() {
+        let t = parse_link(
+            "magnet:?xt=urn:ed2k:31D6CFE0D16AE931B73C59D7E0C089C0&xl=0&dn=zero%20len.fil\
+             &xt=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ&xt=urn:kzhash:abc\
+             &tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce&x.pe=127.0.0.2:6881",
+        )
+        .unwrap();
+        assert_eq!(t.name.as_deref(), Some("zero len.fil"));
+        assert_eq!(t.id.size, Some(0));
+        assert!(t.id.get(HashKind::Ed2k).is_some() && t.id.get(HashKind::Sha1).is_some());
+        assert_eq!(t.trackers, vec!["http://127.0.0.1:6969/announce"]);
+        assert_eq!(t.peers, vec!["127.0.0.2:6881"]);
+    }
+
+    #[test]
+    fn ed2k_file_link_with_aich_parts_and_sources() {
+        let t = parse_link(
+            "ed2k://|file|Big%20File.bin|9728000|FC21D9AF828F92A8DF64BEAC3357425D\
+             |h=5D3N4HQHIUMQ7IU7A5QLPLI6RHSWOR7B\
+             |p=D7DEF262A127CD79096A108E7A9FC138:31D6CFE0D16AE931B73C59D7E0C089C0|/\
+             |sources,127.0.0.1:4662|/",
+        )
+        .unwrap();
+        assert_eq!(t.name.as_deref(), Some("Big File.bin"));
+        assert_eq!(t.id.size, Some(9_728_000));
+        assert!(t.id.get(HashKind::Aich).is_some());
+        assert_eq!(t.part_hashes.len(), 2);
+        assert_eq!(t.peers, vec!["127.0.0.1:4662"]);
+    }
+
+    #[test]
+    fn bad_links_say_what_is_wrong() {
+        for (link, needle) in [
+            (
+                "ed2k://|file|x|notanumber|31D6CFE0D16AE931B73C59D7E0C089C0|/",
+                "size",
+            ),
+            ("ed2k://|file|x|1|1234|/", "hash"),
+            ("ed2k://|server|127.0.0.1|4661|/", "endpoint"),
+            ("magnet:?dn=x", "no hash"),
+            ("magnet:?xt=urn:btih:zz", "btih"),
+            ("http://example.invalid/x", "not a link"),
+        ] {
+            let e = parse_link(link).unwrap_err().to_string();
+            assert!(e.contains(needle), "{link}: {e}");
+        }
+    }
+
+    #[test]
+    fn torrent_info_hash_is_sha1_of_raw_info() {
+        let info =
+            b"d6:lengthi5e4:name5:a.txt12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAe";
+        let torrent = [
+            &b"d8:announce30:http://127.0.0.1:6969/announce4:info"[..],
+            info,
+            b"e",
+        ]
+        .concat();
+        let t = parse_torrent(&torrent).unwrap();
+        let want: [u8; 20] = Sha1::digest(info).into();
+        assert_eq!(t.id.get(HashKind::Btih), Some(&want[..]));
+        assert_eq!(t.id.size, Some(5));
+        assert_eq!(t.name.as_deref(), Some("a.txt"));
+        assert_eq!(t.trackers, vec!["http://127.0.0.1:6969/announce"]);
+        assert!(
+            parse_torrent(b"not bencode")
+                .unwrap_err()
+                .to_string()
+                .contains("bad .torrent")
+        );
+        assert!(
+            parse_torrent(b"d3:foo3:bare")
+                .unwrap_err()
+                .to_string()
+                .contains("no info")
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The `Network` trait every adapter implements, and its type-erased twin for the gateway.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::{ContentId, HashKind, Hit, NetworkError, Query, RangeSet, SinkError, Source};
+
+/// A network's short, stable id: `ed2k`, `gnutella`, `bittorrent`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkId(pub &'static str);
+
+impl NetworkId {
+    pub const ED2K: NetworkId = NetworkId("ed2k");
+    pub const GNUTELLA: NetworkId = NetworkId("gnutella");
+    pub const BITTORRENT: NetworkId = NetworkId("bittorrent");
+
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for NetworkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Debug for NetworkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Which query parts a network evaluates itself; the gateway filters the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub keywords: bool,
+    pub phrases: bool,
+    pub or: bool,
+    pub not: bool,
+    pub size: bool,
+    pub file_type: bool,
+    pub extension: bool,
+    pub sources: bool,
+    /// Hash kinds it can search by.
+    pub ids: Vec<HashKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkState {
+    Online,
+    Degraded,
+    #[default]
+    Offline,
+}
+
+/// What `ListNetworks` shows for one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkStatus {
+    pub state: NetworkState,
+    /// HighID/LowID, firewalled, …
+    pub reachability: String,
+    pub peers: u32,
+    pub servers: u32,
+    pub dht_nodes: u32,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub last_error: Option<String>,
+    /// Anything else worth showing, as label → value.
+    pub details: Vec<(String, String)>,
+}
+
+pub type HitStream = BoxStream<'static, Result<Hit, NetworkError>>;
+pub type SourceStream = BoxStream<'static, Source>;
+pub type FetchEvents = BoxStream<'static, FetchEvent>;
+
+/// Asks a network to fetch one content into a sink.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub id: ContentId,
+    pub name: String,
+    pub size: u64,
+    /// Peers already known (from a hit or a link).
+    pub sources: Vec<Source>,
+    /// Trackers and other hints a link carried.
+    pub trackers: Vec<String>,
+    /// The `.torrent` bytes, when the transfer was started from one.
+    pub torrent: Option<Bytes>,
+}
+
+/// Progress a network reports while it fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchEvent {
+    /// How many peers it is exchanging data with now.
+    Peers(u32),
+    /// It learnt more hashes of the content (e.g. a torrent's metadata).
+    Identified(ContentId),
+    /// Something the user should see, e.g. "queued at rank 12".
+    Note(String),
+}
+
+/// Where a network writes the bytes it fetches. The gateway owns the file; the network
+/// verifies in its own units (eD2k parts, BitTorrent pieces, whole-file SHA-1) and says so.
+pub trait TransferSink: Send + Sync + 'static {
+    fn size(&self) -> u64;
+    /// Byte ranges not yet verified.
+    fn wanted(&self) -> RangeSet;
+    /// Where a reader waits, so ranges from there on come first.
+    fn priority(&self) -> Option<u64>;
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError>;
+    /// Reads back written bytes, e.g. to hash a finished part.
+    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError>;
+    /// A range was checked: `ok` makes it verified; otherwise it is wanted again.
+    fn verified(&self, range: Range<u64>, ok: bool);
+}
+
+/// A local file offered to the networks.
+#[derive(Debug, Clone)]
+pub struct SharedItem {
+    pub path: PathBuf,
+    pub name: String,
+    pub size: u64,
+    /// Hashes already known (cached), so a network need not hash again.
+    pub id: ContentId,
+}
+
+/// The contract every network adapter implements.
+pub trait Network: Send + Sync + fmt::Debug + 'static {
+    fn id(&self) -> NetworkId;
+    fn capabilities(&self) -> Capabilities;
+    fn status(&self) -> NetworkStatus;
+    /// Hits stream back as they arrive; dropping the stream cancels the search.
+    fn search(&self, q: Query) -> impl Future<Output = Result<HitStream, NetworkError>> + Send;
+    /// Finds sources for a content id.
+    fn locate(
+        &self,
+        id: ContentId,
+    ) -> impl Future<Output = Result<SourceStream, NetworkError>> + Send;
+    /// Fetches the wanted ranges of one content into the sink. The stream ends when the
+    /// network has nothing more to do; dropping it stops the fetch.
+    fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> impl Future<Output = Result<FetchEvents, NetworkError>> + Send;
+    /// Offers a local file to this network's peers; returns the hashes it computed.
+    fn share(
+        &self,
+        item: SharedItem,
+    ) -> impl Future<Output = Result<ContentId, NetworkError>> + Send;
+    /// Adds a server, host, tracker or DHT node to talk to.
+    fn add_endpoint(
+        &self,
+        address: String,
+    ) -> impl Future<Output = Result<(), NetworkError>> + Send;
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// [`Network`] with boxed futures, so the gateway can keep `Arc<dyn DynNetwork>`.
+pub trait DynNetwork: Send + Sync + fmt::Debug + 'static {
+    fn id(&self) -> NetworkId;
+    fn capabilities(&self) -> Capabilities;
+    fn status(&self) -> NetworkStatus;
+    fn search(&self, q: Query) -> BoxFuture<'_, Result<HitStream, NetworkError>>;
+    fn locate(&self, id: ContentId) -> BoxFuture<'_, Result<SourceStream, NetworkError>>;
+    fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>>;
+    fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>>;
+    fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>>;
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+impl<N: Network> DynNetwork for N {
+    fn id(&self) -> NetworkId {
+        Network::id(self)
+    }
+    fn capabilities(&self) -> Capabilities {
+        Network::capabilities(self)
+    }
+    fn status(&self) -> NetworkStatus {
+        Network::status(self)
+    }
+    fn search(&self, q: Query) -> BoxFuture<'_, Result<HitStream, NetworkError>> {
+        Box::pin(Network::search(self, q))
+    }
+    fn locate(&self, id: ContentId) -> BoxFuture<'_, Result<SourceStream, NetworkError>> {
+        Box::pin(Network::locate(self, id))
+    }
+    fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>> {
+        Box::pin(Network::fetch(self, req, sink))
+    }
+    fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>> {
+        Box::pin(Network::share(self, item))
+    }
+    fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(Network::add_endpoint(self, address))
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Network::shutdown(self))
+    }
+}

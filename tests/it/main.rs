@@ -1,0 +1,1 @@
+//! Integration tests through real gRPC on loopback.
