@@ -1,1 +1,669 @@
-//! todo
+//! `.torrent` metainfo: v1 (BEP 3, 12, 19, 27), v2 and hybrid (BEP 52), and creating a
+//! v1 single-file torrent for content Junction already has.
+//!
+//! The info-hash is computed over the raw `info` bytes exactly as received (the strict
+//! decoder keeps each entry's raw span), never over a re-encoding. File paths are checked
+//! component by component, so no torrent can name a file outside its own directory.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use junction_core::bencode::{self, Entry, Value};
+use sha1::{Digest, Sha1};
+use sha2::Sha256;
+
+use crate::benc;
+use crate::error::MetainfoError;
+use crate::id::{InfoHash, InfoHashV2};
+use crate::piece::{Geometry, ValidPieceIndex};
+
+/// Largest piece length accepted (libtorrent's limit is 128 MiB; nothing real goes past 64).
+pub const MAX_PIECE_LENGTH: u32 = 256 << 20;
+/// v2 pieces are powers of two of at least one 16 KiB block (BEP 52).
+pub const MIN_V2_PIECE_LENGTH: u32 = 16 * 1024;
+
+type Result<T> = std::result::Result<T, MetainfoError>;
+
+fn invalid(key: &'static str, why: &'static str) -> MetainfoError {
+    MetainfoError::Invalid { key, why }
+}
+
+/// One v1 file, in piece-space order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path inside the torrent's directory (multi-file) or `[name]` (single-file). Every
+    /// component is non-empty, not `.`/`..`, and has no separator.
+    pub path: Vec<String>,
+    pub length: u64,
+    /// Byte offset of the file in the concatenated piece space.
+    pub offset: u64,
+    /// A BEP 47 padding file (`attr` contains `p`): zeros, never written to disk.
+    pub pad: bool,
+}
+
+/// One v2 file from the `file tree`, in tree (sorted) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2File {
+    pub path: Vec<String>,
+    pub length: u64,
+    /// SHA-256 Merkle root over 16 KiB blocks; absent for empty files.
+    pub pieces_root: Option<[u8; 32]>,
+}
+
+/// The `info` dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    pub name: String,
+    pub piece_length: u32,
+    pub private: bool,
+    /// v1 files (pad files included and flagged); empty for a v2-only torrent.
+    pub files: Vec<FileEntry>,
+    /// Whether v1 used `files` (a directory called `name`) rather than `length`.
+    pub multi_file: bool,
+    /// v1 piece hashes; empty for a v2-only torrent.
+    pub pieces: Vec<[u8; 20]>,
+    /// v2 files; empty for a v1-only torrent.
+    pub file_tree: Vec<V2File>,
+    /// Sum of the file lengths (v1 including pad files, else v2).
+    pub total_length: u64,
+    /// SHA-1 of `raw`, for v1 and hybrid torrents.
+    pub info_hash: Option<InfoHash>,
+    /// SHA-256 of `raw`, for v2 and hybrid torrents.
+    pub info_hash_v2: Option<InfoHashV2>,
+    /// The exact bytes of the dictionary: what is hashed and what `ut_metadata` serves.
+    pub raw: Bytes,
+}
+
+/// A whole `.torrent` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metainfo {
+    pub info: Info,
+    pub announce: Option<String>,
+    /// BEP 12 tiers; when non-empty it replaces `announce`.
+    pub announce_list: Vec<Vec<String>>,
+    /// BEP 19 web seeds (`url-list`, a string or a list).
+    pub url_list: Vec<String>,
+    /// BEP 5 bootstrap nodes for trackerless torrents.
+    pub nodes: Vec<(String, u16)>,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    pub creation_date: Option<i64>,
+    /// BEP 52 `piece layers`: pieces root → per-piece hashes of that file.
+    pub piece_layers: BTreeMap<[u8; 32], Vec<[u8; 32]>>,
+}
+
+fn opt_str(v: &Value<'_>, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn str_list(v: Option<&Value<'_>>) -> Vec<String> {
+    match v {
+        Some(Value::Bytes(_)) => v
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Metainfo {
+    /// Parses a `.torrent` file. Informational keys with the wrong type are ignored; the
+    /// `info` dictionary is validated strictly.
+    pub fn parse(data: &[u8]) -> Result<Self> {
+        let top = bencode::decode(data)?;
+        if top.as_dict().is_none() {
+            return Err(invalid("torrent", "not a dictionary"));
+        }
+        let info_entry = top.entry("info").ok_or(MetainfoError::Missing("info"))?;
+        let info = Info::from_entry(info_entry)?;
+
+        let announce_list: Vec<Vec<String>> = top
+            .get("announce-list")
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+            .iter()
+            .map(|tier| str_list(Some(tier)))
+            .filter(|tier: &Vec<String>| !tier.is_empty())
+            .collect();
+        let nodes = top
+            .get("nodes")
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| match n.as_list()? {
+                [host, port] => Some((
+                    host.as_str()?.to_owned(),
+                    u16::try_from(port.as_int()?).ok()?,
+                )),
+                _ => None,
+            })
+            .collect();
+        let piece_layers = parse_piece_layers(&top, &info)?;
+        Ok(Self {
+            announce: opt_str(&top, "announce"),
+            announce_list,
+            url_list: str_list(top.get("url-list")),
+            nodes,
+            comment: opt_str(&top, "comment"),
+            created_by: opt_str(&top, "created by"),
+            creation_date: top.get("creation date").and_then(Value::as_int),
+            piece_layers,
+            info,
+        })
+    }
+
+    /// Tracker tiers to try in order (BEP 12): `announce-list`, else `announce` alone.
+    pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
+        if self.announce_list.is_empty() {
+            self.announce.iter().map(|a| vec![a.clone()]).collect()
+        } else {
+            self.announce_list.clone()
+        }
+    }
+}
+
+fn parse_piece_layers(top: &Value<'_>, info: &Info) -> Result<BTreeMap<[u8; 32], Vec<[u8; 32]>>> {
+    let mut layers = BTreeMap::new();
+    let Some(v) = top.get("piece layers") else {
+        return Ok(layers);
+    };
+    let entries = v
+        .as_dict()
+        .ok_or(invalid("piece layers", "not a dictionary"))?;
+    for e in entries {
+        let root: [u8; 32] = e
+            .key
+            .try_into()
+            .map_err(|_| invalid("piece layers", "key is not a 32-byte pieces root"))?;
+        let hashes = e
+            .value
+            .as_bytes()
+            .ok_or(invalid("piece layers", "value is not a byte string"))?;
+        if hashes.len() % 32 != 0 {
+            return Err(invalid("piece layers", "layer length not a multiple of 32"));
+        }
+        let file = info
+            .file_tree
+            .iter()
+            .find(|f| f.pieces_root == Some(root))
+            .ok_or(invalid("piece layers", "layer for a root no file has"))?;
+        let expected = file.length.div_ceil(u64::from(info.piece_length));
+        if hashes.len() as u64 / 32 != expected {
+            return Err(invalid(
+                "piece layers",
+                "wrong number of piece hashes for the file",
+            ));
+        }
+        let layer = hashes
+            .chunks_exact(32)
+            .filter_map(|c| c.try_into().ok())
+            .collect();
+        layers.insert(root, layer);
+    }
+    Ok(layers)
+}
+
+/// Checks one path component: UTF-8, non-empty, not `.`/`..`, no separator or NUL.
+fn component(raw: &[u8]) -> Result<String> {
+    let s = std::str::from_utf8(raw)
+        .map_err(|_| MetainfoError::UnsafePath(String::from_utf8_lossy(raw).into_owned()))?;
+    if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']) {
+        return Err(MetainfoError::UnsafePath(s.to_owned()));
+    }
+    Ok(s.to_owned())
+}
+
+fn length_of(v: Option<&Value<'_>>, key: &'static str) -> Result<u64> {
+    let n = v.ok_or(MetainfoError::Missing(key))?;
+    n.as_int()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or(invalid(key, "not a non-negative integer"))
+}
+
+impl Info {
+    /// Parses a raw `info` dictionary, e.g. one assembled from `ut_metadata` pieces.
+    pub fn parse(raw: &[u8]) -> Result<Self> {
+        let value = bencode::decode(raw)?;
+        Self::from_value(&value, raw)
+    }
+
+    /// Parses metadata fetched for `expected` and checks it hashes to it (v1 SHA-1, or the
+    /// truncated v2 SHA-256 for a v2-only swarm).
+    pub fn parse_verified(raw: &[u8], expected: &InfoHash) -> Result<Self> {
+        let info = Self::parse(raw)?;
+        if info.info_hash.as_ref() == Some(expected)
+            || info.info_hash_v2.map(|h| h.truncated()).as_ref() == Some(expected)
+        {
+            Ok(info)
+        } else {
+            Err(MetainfoError::HashMismatch {
+                expected: expected.to_hex(),
+                got: info.swarm_hash().to_hex(),
+            })
+        }
+    }
+
+    fn from_entry(entry: &Entry<'_>) -> Result<Self> {
+        Self::from_value(&entry.value, entry.raw)
+    }
+
+    fn from_value(v: &Value<'_>, raw: &[u8]) -> Result<Self> {
+        if v.as_dict().is_none() {
+            return Err(invalid("info", "not a dictionary"));
+        }
+        let name = component(
+            v.get("name")
+                .and_then(Value::as_bytes)
+                .ok_or(MetainfoError::Missing("name"))?,
+        )?;
+        let piece_length = u32::try_from(length_of(v.get("piece length"), "piece length")?)
+            .ok()
+            .filter(|&n| n > 0 && n <= MAX_PIECE_LENGTH)
+            .ok_or(invalid("piece length", "zero or above 256 MiB"))?;
+        let private = v
+            .get("private")
+            .and_then(Value::as_int)
+            .is_some_and(|n| n != 0);
+
+        let v2 = match v.get("meta version") {
+            None => false,
+            Some(m) => match m.as_int() {
+                Some(2) => true,
+                Some(1) => false,
+                Some(n) => return Err(MetainfoError::MetaVersion(n)),
+                None => return Err(invalid("meta version", "not an integer")),
+            },
+        };
+        let v1 = v.get("pieces").is_some() || !v2;
+
+        let mut info = Info {
+            name,
+            piece_length,
+            private,
+            files: Vec::new(),
+            multi_file: false,
+            pieces: Vec::new(),
+            file_tree: Vec::new(),
+            total_length: 0,
+            info_hash: None,
+            info_hash_v2: None,
+            raw: Bytes::copy_from_slice(raw),
+        };
+        if v1 {
+            info.parse_v1(v)?;
+            info.info_hash = Some(InfoHash(Sha1::digest(raw).into()));
+        }
+        if v2 {
+            info.parse_v2(v)?;
+            info.info_hash_v2 = Some(InfoHashV2(Sha256::digest(raw).into()));
+        }
+        if v1 && v2 {
+            info.check_hybrid()?;
+        }
+        Ok(info)
+    }
+
+    fn parse_v1(&mut self, v: &Value<'_>) -> Result<()> {
+        match (v.get("length"), v.get("files")) {
+            (Some(_), Some(_)) => return Err(invalid("files", "both `length` and `files` given")),
+            (None, None) => return Err(MetainfoError::Missing("length")),
+            (Some(len), None) => {
+                let length = length_of(Some(len), "length")?;
+                self.files.push(FileEntry {
+                    path: vec![self.name.clone()],
+                    length,
+                    offset: 0,
+                    pad: false,
+                });
+            }
+            (None, Some(files)) => {
+                self.multi_file = true;
+                let list = files.as_list().ok_or(invalid("files", "not a list"))?;
+                let mut offset = 0u64;
+                for f in list {
+                    let length = length_of(f.get("length"), "length")?;
+                    let path = f
+                        .get("path")
+                        .and_then(Value::as_list)
+                        .ok_or(MetainfoError::Missing("path"))?;
+                    if path.is_empty() {
+                        return Err(invalid("path", "empty path"));
+                    }
+                    let path = path
+                        .iter()
+                        .map(|c| {
+                            component(
+                                c.as_bytes()
+                                    .ok_or(invalid("path", "component not a string"))?,
+                            )
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let pad = f
+                        .get("attr")
+                        .and_then(Value::as_bytes)
+                        .is_some_and(|a| a.contains(&b'p'));
+                    self.files.push(FileEntry {
+                        path,
+                        length,
+                        offset,
+                        pad,
+                    });
+                    offset = offset
+                        .checked_add(length)
+                        .ok_or(invalid("length", "total length overflows"))?;
+                }
+            }
+        }
+        let total = self
+            .files
+            .iter()
+            .try_fold(0u64, |acc, f| acc.checked_add(f.length));
+        self.total_length = total
+            .filter(|&t| t <= i64::MAX as u64)
+            .ok_or(invalid("length", "total length overflows"))?;
+
+        let pieces = v
+            .get("pieces")
+            .and_then(Value::as_bytes)
+            .ok_or(MetainfoError::Missing("pieces"))?;
+        if pieces.len() % 20 != 0 {
+            return Err(invalid("pieces", "length is not a multiple of 20"));
+        }
+        let expected = self.total_length.div_ceil(u64::from(self.piece_length));
+        let got = (pieces.len() / 20) as u64;
+        if got != expected {
+            return Err(MetainfoError::PieceCount {
+                got,
+                expected,
+                total: self.total_length,
+                piece_length: u64::from(self.piece_length),
+            });
+        }
+        self.pieces = pieces
+            .chunks_exact(20)
+            .filter_map(|c| c.try_into().ok())
+            .collect();
+        Ok(())
+    }
+
+    fn parse_v2(&mut self, v: &Value<'_>) -> Result<()> {
+        if !self.piece_length.is_power_of_two() || self.piece_length < MIN_V2_PIECE_LENGTH {
+            return Err(invalid(
+                "piece length",
+                "v2 needs a power of two of at least 16 KiB",
+            ));
+        }
+        let tree = v
+            .get("file tree")
+            .ok_or(MetainfoError::Missing("file tree"))?;
+        let mut path = Vec::new();
+        walk_tree(tree, &mut path, &mut self.file_tree)?;
+        if self.file_tree.is_empty() {
+            return Err(invalid("file tree", "no files"));
+        }
+        let total = self
+            .file_tree
+            .iter()
+            .try_fold(0u64, |acc, f| acc.checked_add(f.length));
+        let total = total
+            .filter(|&t| t <= i64::MAX as u64)
+            .ok_or(invalid("length", "total length overflows"))?;
+        if self.files.is_empty() {
+            self.total_length = total;
+        }
+        Ok(())
+    }
+
+    /// A hybrid's v1 and v2 halves must describe the same files, or one hash would vouch
+    /// for different data than the other.
+    fn check_hybrid(&self) -> Result<()> {
+        let v1: Vec<(Vec<String>, u64)> = self
+            .files
+            .iter()
+            .filter(|f| !f.pad)
+            .map(|f| (f.path.clone(), f.length))
+            .collect();
+        let v2: Vec<(Vec<String>, u64)> = self
+            .file_tree
+            .iter()
+            .map(|f| (f.path.clone(), f.length))
+            .collect();
+        if v1 == v2 {
+            Ok(())
+        } else {
+            Err(MetainfoError::HybridMismatch)
+        }
+    }
+
+    /// The hash peers, trackers and the DHT know this torrent by.
+    pub fn swarm_hash(&self) -> InfoHash {
+        self.info_hash
+            .or_else(|| self.info_hash_v2.map(|h| h.truncated()))
+            .unwrap_or_default()
+    }
+
+    /// v1 piece geometry (`None` for a v2-only torrent, whose files each start a piece).
+    pub fn geometry(&self) -> Option<Geometry> {
+        if self.pieces.is_empty() && self.info_hash.is_none() {
+            return None;
+        }
+        Geometry::new(self.piece_length, self.total_length).ok()
+    }
+
+    /// The SHA-1 a v1 piece must hash to.
+    pub fn piece_hash(&self, index: ValidPieceIndex) -> Option<&[u8; 20]> {
+        self.pieces.get(index.get() as usize)
+    }
+
+    /// Checks a downloaded v1 piece.
+    pub fn verify_piece(&self, index: ValidPieceIndex, data: &[u8]) -> bool {
+        self.piece_hash(index)
+            .is_some_and(|h| <[u8; 20]>::from(Sha1::digest(data)) == *h)
+    }
+}
+
+/// Walks a v2 `file tree`: directories are dicts of components, a file is a dict whose only
+/// key is `""`. Depth is already bounded by the bencode decoder.
+fn walk_tree(node: &Value<'_>, path: &mut Vec<String>, out: &mut Vec<V2File>) -> Result<()> {
+    let entries = node
+        .as_dict()
+        .ok_or(invalid("file tree", "node is not a dictionary"))?;
+    for e in entries {
+        if e.key.is_empty() {
+            return Err(invalid(
+                "file tree",
+                "file entry mixed with directory entries",
+            ));
+        }
+        path.push(component(e.key)?);
+        match e.value.entry("") {
+            Some(file) => {
+                if e.value.as_dict().map(<[Entry<'_>]>::len) != Some(1) {
+                    return Err(invalid("file tree", "file node has other keys"));
+                }
+                let length = length_of(file.value.get("length"), "length")?;
+                let pieces_root = match file.value.get("pieces root") {
+                    None if length == 0 => None,
+                    None => return Err(MetainfoError::Missing("pieces root")),
+                    Some(r) => Some(
+                        r.as_bytes()
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or(invalid("pieces root", "not 32 bytes"))?,
+                    ),
+                };
+                out.push(V2File {
+                    path: path.clone(),
+                    length,
+                    pieces_root,
+                });
+            }
+            None => walk_tree(&e.value, path, out)?,
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+/// A piece length giving roughly 1000–2000 pieces: a power of two from 16 KiB to 16 MiB.
+pub fn piece_length_for(total_length: u64) -> u32 {
+    let mut len = MIN_V2_PIECE_LENGTH;
+    while len < 16 << 20 && total_length / u64::from(len) > 2000 {
+        len *= 2;
+    }
+    len
+}
+
+/// Hashes content piece by piece as it is read, so a file is never held whole in memory.
+#[derive(Debug, Clone)]
+pub struct PieceHasher {
+    piece_length: u32,
+    current: Sha1,
+    in_piece: u32,
+    pieces: Vec<[u8; 20]>,
+    total_length: u64,
+}
+
+impl PieceHasher {
+    pub fn new(piece_length: u32) -> Result<Self> {
+        if piece_length == 0 || piece_length > MAX_PIECE_LENGTH {
+            return Err(invalid("piece length", "zero or above 256 MiB"));
+        }
+        Ok(Self {
+            piece_length,
+            current: Sha1::new(),
+            in_piece: 0,
+            pieces: Vec::new(),
+            total_length: 0,
+        })
+    }
+
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.total_length += data.len() as u64;
+        while !data.is_empty() {
+            let room = (self.piece_length - self.in_piece) as usize;
+            let (now, rest) = data.split_at(room.min(data.len()));
+            self.current.update(now);
+            self.in_piece += now.len() as u32;
+            if self.in_piece == self.piece_length {
+                let done = std::mem::replace(&mut self.current, Sha1::new());
+                self.pieces.push(done.finalize().into());
+                self.in_piece = 0;
+            }
+            data = rest;
+        }
+    }
+
+    /// The piece hashes (the last piece may be short) and the total length.
+    pub fn finish(mut self) -> (Vec<[u8; 20]>, u64) {
+        if self.in_piece > 0 {
+            self.pieces.push(self.current.finalize().into());
+        }
+        (self.pieces, self.total_length)
+    }
+}
+
+/// Builds a v1 single-file `.torrent` for content Junction holds, so it can seed it.
+#[derive(Debug, Clone, Default)]
+pub struct TorrentBuilder {
+    pub name: String,
+    pub piece_length: u32,
+    /// Tiers of tracker URLs; the first URL also becomes `announce`.
+    pub trackers: Vec<Vec<String>>,
+    pub web_seeds: Vec<String>,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    pub creation_date: Option<i64>,
+    pub private: bool,
+}
+
+impl TorrentBuilder {
+    pub fn new(name: impl Into<String>, piece_length: u32) -> Self {
+        Self {
+            name: name.into(),
+            piece_length,
+            ..Self::default()
+        }
+    }
+
+    /// Hashes `data` and builds the torrent.
+    pub fn build_from_bytes(&self, data: &[u8]) -> Result<Vec<u8>> {
+        let mut hasher = PieceHasher::new(self.piece_length)?;
+        hasher.update(data);
+        let (pieces, length) = hasher.finish();
+        self.build(&pieces, length)
+    }
+
+    /// Builds the torrent from piece hashes computed elsewhere (e.g. by [`PieceHasher`]
+    /// while the file was stored).
+    pub fn build(&self, pieces: &[[u8; 20]], length: u64) -> Result<Vec<u8>> {
+        component(self.name.as_bytes())?;
+        if self.piece_length == 0 || self.piece_length > MAX_PIECE_LENGTH {
+            return Err(invalid("piece length", "zero or above 256 MiB"));
+        }
+        let expected = length.div_ceil(u64::from(self.piece_length));
+        if pieces.len() as u64 != expected || length > i64::MAX as u64 {
+            return Err(MetainfoError::PieceCount {
+                got: pieces.len() as u64,
+                expected,
+                total: length,
+                piece_length: u64::from(self.piece_length),
+            });
+        }
+        let mut info = vec![b'd'];
+        benc::key_int(&mut info, "length", length as i64);
+        benc::key_bytes(&mut info, "name", self.name.as_bytes());
+        benc::key_int(&mut info, "piece length", i64::from(self.piece_length));
+        benc::key_bytes(&mut info, "pieces", pieces.as_flattened());
+        if self.private {
+            benc::key_int(&mut info, "private", 1);
+        }
+        info.push(b'e');
+
+        let mut out = vec![b'd'];
+        let first = self.trackers.iter().flatten().next();
+        if let Some(url) = first {
+            benc::key_bytes(&mut out, "announce", url.as_bytes());
+        }
+        if self.trackers.iter().map(Vec::len).sum::<usize>() > 1 {
+            benc::bytes(&mut out, b"announce-list");
+            out.push(b'l');
+            for tier in self.trackers.iter().filter(|t| !t.is_empty()) {
+                out.push(b'l');
+                tier.iter()
+                    .for_each(|u| benc::bytes(&mut out, u.as_bytes()));
+                out.push(b'e');
+            }
+            out.push(b'e');
+        }
+        if let Some(c) = &self.comment {
+            benc::key_bytes(&mut out, "comment", c.as_bytes());
+        }
+        if let Some(c) = &self.created_by {
+            benc::key_bytes(&mut out, "created by", c.as_bytes());
+        }
+        if let Some(d) = self.creation_date {
+            benc::key_int(&mut out, "creation date", d);
+        }
+        benc::bytes(&mut out, b"info");
+        out.extend_from_slice(&info);
+        if !self.web_seeds.is_empty() {
+            benc::bytes(&mut out, b"url-list");
+            out.push(b'l');
+            self.web_seeds
+                .iter()
+                .for_each(|u| benc::bytes(&mut out, u.as_bytes()));
+            out.push(b'e');
+        }
+        out.push(b'e');
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
