@@ -1,0 +1,27 @@
+//! The pure Gnutella 0.6 wire layer: decode/encode over byte buffers, no I/O.
+//!
+//! * [`handshake`] — the `GNUTELLA CONNECT/0.6` exchange and its headers.
+//! * [`header`] — the 23-byte descriptor header and a streaming descriptor decoder.
+//! * [`message`] — every descriptor payload (Ping, Pong, Query, QueryHit, Push,
+//!   Bye, vendor, QRP) and the [`message::Message`] enum.
+//! * [`ggep`] / [`cobs`] — GGEP extension blocks and their COBS/deflate encodings.
+//! * [`ext`] — the mixed HUGE/GGEP/XML extension areas of Query, QueryHit, Push...
+//! * [`qrp`] — the Query Routing Protocol hash, keyword split and tables.
+//! * [`http`] — HTTP heads for transfers, `Range`, PARQ, `X-Alt` and `GIV`.
+//! * [`headers`] — the header list shared by the handshake and HTTP.
+
+pub mod cobs;
+pub mod ext;
+pub mod ggep;
+pub mod handshake;
+pub mod header;
+pub mod headers;
+pub mod http;
+pub mod message;
+pub mod qrp;
+
+mod head;
+mod inflate;
+
+pub use header::{DescriptorDecoder, Guid, Header};
+pub use message::{Descriptor, Message};
