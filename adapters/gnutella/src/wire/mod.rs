@@ -17,6 +17,7 @@ pub mod handshake;
 pub mod header;
 pub mod headers;
 pub mod http;
+pub mod link;
 pub mod message;
 pub mod qrp;
 
