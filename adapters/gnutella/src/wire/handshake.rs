@@ -354,6 +354,10 @@ pub struct HandshakeProfile {
     pub live_since: Option<String>,
     /// `X-Features` items; empty omits the header.
     pub features: Vec<String>,
+    /// As ultrapeer, whether we still want ultrapeer connections
+    /// (`X-Ultrapeer-Needed`). gtk-gnutella sends `True`, also to leaves;
+    /// `False` asks an ultrapeer-capable peer to become our leaf.
+    pub ultrapeer_needed: bool,
 }
 
 impl Default for HandshakeProfile {
@@ -368,6 +372,7 @@ impl Default for HandshakeProfile {
             deflate: true,
             live_since: None,
             features: vec!["browse/1.0".to_owned()],
+            ultrapeer_needed: true,
         }
     }
 }
@@ -453,10 +458,7 @@ impl HandshakeProfile {
             }
         }
         if self.ultrapeer {
-            // A leaf asking to connect is welcome: we do not need it to
-            // become an ultrapeer.
-            let needed = request.ultrapeer() == Some(true);
-            h.push("X-Ultrapeer-Needed", tf(needed));
+            h.push("X-Ultrapeer-Needed", tf(self.ultrapeer_needed));
         }
         h.push("X-Query-Routing", "0.1")
             .push("X-Ultrapeer-Query-Routing", "0.1")
