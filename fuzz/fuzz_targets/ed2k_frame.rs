@@ -2,7 +2,7 @@
 //! Streaming TCP frame decoder (incl. bounded zlib inflate) and UDP datagram decoder.
 
 use bytes::{Bytes, BytesMut};
-use junction_ed2k::wire::{PeerMessage, ServerMessage, UdpPacket, frame};
+use junction_ed2k::wire::{PeerMessage, ServerMessage, ServerUdpMessage, UdpPacket, frame};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,5 +17,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = PeerMessage::decode_frame(&f);
         }
     }
-    let _ = UdpPacket::decode(Bytes::copy_from_slice(data));
+    if let Ok(p) = UdpPacket::decode(Bytes::copy_from_slice(data)) {
+        let _ = ServerUdpMessage::decode_packet(&p);
+    }
 });

@@ -3,7 +3,8 @@
 //! This crate currently holds the pure, I/O-free layer the networking is built on:
 //!
 //! * [`wire`] — TCP/UDP framing (with bounded zlib inflation), tags, the search expression tree,
-//!   and every client↔server ([`wire::ServerMessage`]) and client↔client message.
+//!   and every client↔server TCP ([`wire::ServerMessage`]), client↔server UDP
+//!   ([`wire::ServerUdpMessage`]) and client↔client ([`wire::PeerMessage`]) message.
 //! * [`hash`] — MD4 ed2k hashsets and AICH (SHA-1 Merkle) roots, both incremental.
 //! * [`link`] — `ed2k://` links (file, server, server list).
 //! * [`server_met`] — the `server.met` file format.

@@ -148,3 +148,27 @@ fn text_forms() {
     );
     assert_eq!(to_base32(&[0x0F, 0xF5]), "B72Q");
 }
+
+/// Rough throughput check against raw MD4 (run with `--ignored --nocapture`, ideally release).
+#[test]
+#[ignore = "timing, not correctness"]
+fn hasher_throughput_vs_raw_md4() {
+    use md4::{Digest, Md4};
+    let data = vec![0x5Au8; 200 * 1024 * 1024];
+    let t = std::time::Instant::now();
+    let mut raw = Md4::new();
+    for c in data.chunks(1 << 20) {
+        raw.update(c);
+    }
+    let _ = raw.finalize();
+    let raw_t = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut h = Ed2kHasher::new();
+    for c in data.chunks(1 << 20) {
+        h.update(c);
+    }
+    let _ = h.finish();
+    let ours = t.elapsed();
+    println!("raw md4 {raw_t:?}, ed2k hasher {ours:?}");
+    assert!(ours.as_secs_f64() < raw_t.as_secs_f64() / 0.8);
+}

@@ -14,3 +14,5 @@ pub use server::{FileEntry, ServerMessage};
 pub use tag::{Tag, TagEncoding, TagName, TagValue, TagsExt};
 pub mod peer;
 pub use peer::{ByteRange, PartStatus, PeerMessage};
+pub mod server_udp;
+pub use server_udp::ServerUdpMessage;
