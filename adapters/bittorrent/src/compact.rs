@@ -13,7 +13,7 @@ pub(crate) fn chunks(
     data: &[u8],
     entry: usize,
 ) -> Result<std::slice::ChunksExact<'_, u8>, CompactError> {
-    if data.len() % entry != 0 {
+    if !data.len().is_multiple_of(entry) {
         return Err(CompactError {
             len: data.len(),
             entry,

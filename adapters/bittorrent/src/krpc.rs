@@ -242,9 +242,7 @@ impl Message {
             return Err(invalid("t", "longer than 32 bytes"));
         }
         let version = opt_bytes(&v, "v")?.map(<[u8]>::to_vec);
-        let ip = opt_bytes(&v, "ip")?
-            .map(|b| compact::decode_one(b))
-            .transpose()?;
+        let ip = opt_bytes(&v, "ip")?.map(compact::decode_one).transpose()?;
         let read_only = opt_int::<i64>(&v, "ro")?.is_some_and(|n| n != 0);
         let body = match opt_bytes(&v, "y")?.ok_or(KrpcError::Missing("y"))? {
             b"q" => Body::Query(decode_query(&v)?),

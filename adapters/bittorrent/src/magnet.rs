@@ -39,6 +39,9 @@ pub enum Topic {
     Other(String),
 }
 
+/// Parses the hash part of one URN scheme.
+type TopicParser = fn(&str) -> Option<Topic>;
+
 fn base32<const N: usize>(s: &str) -> Option<[u8; N]> {
     let v = BASE32_NOPAD
         .decode(s.to_ascii_uppercase().as_bytes())
@@ -63,7 +66,7 @@ impl Topic {
     /// schemes become [`Topic::Other`].
     pub fn parse(xt: &str) -> Result<Self, MagnetError> {
         let bad = || MagnetError::BadTopic(xt.to_owned());
-        let known: [(&str, fn(&str) -> Option<Topic>); 10] = [
+        let known: [(&str, TopicParser); 10] = [
             ("urn:btih:", |h| {
                 InfoHash::from_hex(h)
                     .or_else(|| (h.len() == 32).then(|| InfoHash::from_base32(h)).flatten())

@@ -207,7 +207,7 @@ impl Request {
             }
             action::SCRAPE => {
                 let rest = &packet[16..];
-                if rest.len() % 20 != 0 || rest.len() / 20 > MAX_SCRAPE_HASHES {
+                if !rest.len().is_multiple_of(20) || rest.len() / 20 > MAX_SCRAPE_HASHES {
                     return Err(TrackerError::BadField("info_hashes"));
                 }
                 let info_hashes = rest
@@ -328,7 +328,7 @@ impl Response {
                 })
             }
             action::SCRAPE => {
-                if b.len() % 12 != 0 {
+                if !b.len().is_multiple_of(12) {
                     return Err(TrackerError::BadField("scrape entries"));
                 }
                 let stats = b

@@ -312,7 +312,7 @@ impl MessageDecoder {
                 max: self.max_len,
             });
         }
-        let total = 4 + len as usize;
+        let total = (len as usize).saturating_add(4);
         if buf.len() < total {
             // Bounded by max_len, so reserving the rest of the frame is safe.
             buf.reserve(total - buf.len());
