@@ -42,6 +42,9 @@ pub struct Extension {
     cobs: bool,
     deflate: bool,
     raw: Bytes,
+    /// Width of the length field as received (senders may use more bytes
+    /// than needed); kept so re-encoding is byte-exact.
+    len_width: u8,
 }
 
 impl fmt::Debug for Extension {
@@ -81,6 +84,7 @@ impl Extension {
             id: Bytes::copy_from_slice(id),
             cobs: false,
             deflate: false,
+            len_width: length_len(raw.len()) as u8,
             raw,
         })
     }
@@ -156,7 +160,7 @@ impl Extension {
 
     /// Bytes this extension takes on the wire.
     pub fn encoded_len(&self) -> usize {
-        1 + self.id.len() + length_len(self.raw.len()) + self.raw.len()
+        1 + self.id.len() + self.width() + self.raw.len()
     }
 
     fn encode(&self, last: bool, dst: &mut impl BufMut) {
@@ -172,8 +176,12 @@ impl Extension {
         }
         dst.put_u8(flags);
         dst.put_slice(&self.id);
-        encode_length(self.raw.len(), dst);
+        encode_length_width(self.raw.len(), self.width(), dst);
         dst.put_slice(&self.raw);
+    }
+
+    fn width(&self) -> usize {
+        usize::from(self.len_width).clamp(length_len(self.raw.len()), 3)
     }
 }
 
@@ -187,34 +195,37 @@ fn length_len(n: usize) -> usize {
     }
 }
 
-/// Write a GGEP data length (1–3 bytes, most significant chunk first).
+/// Write a GGEP data length in the fewest bytes (1–3, most significant
+/// chunk first).
 pub fn encode_length(n: usize, dst: &mut impl BufMut) {
+    encode_length_width(n, length_len(n), dst);
+}
+
+/// Write a GGEP data length in `width` bytes (at least the minimum).
+fn encode_length_width(n: usize, width: usize, dst: &mut impl BufMut) {
     let n = n.min(MAX_DATA_LEN);
-    match length_len(n) {
-        1 => dst.put_u8(0x40 | n as u8),
-        2 => {
-            dst.put_u8(0x80 | (n >> 6) as u8);
-            dst.put_u8(0x40 | (n & 0x3F) as u8);
-        }
-        _ => {
-            dst.put_u8(0x80 | (n >> 12) as u8);
-            dst.put_u8(0x80 | ((n >> 6) & 0x3F) as u8);
-            dst.put_u8(0x40 | (n & 0x3F) as u8);
-        }
+    for i in (0..width).rev() {
+        let chunk = ((n >> (6 * i)) & 0x3F) as u8;
+        dst.put_u8(if i == 0 { 0x40 | chunk } else { 0x80 | chunk });
     }
 }
 
 /// Read a GGEP data length.
 pub fn decode_length(buf: &mut impl Buf) -> Result<usize> {
+    decode_length_width(buf).map(|(n, _)| n)
+}
+
+/// Read a GGEP data length and the number of bytes it used.
+fn decode_length_width(buf: &mut impl Buf) -> Result<(usize, u8)> {
     let mut n = 0usize;
-    for _ in 0..3 {
+    for width in 1..=3u8 {
         if !buf.has_remaining() {
             return Err(Error::truncated("GGEP length"));
         }
         let b = buf.get_u8();
         n = (n << 6) | usize::from(b & 0x3F);
         if b & 0x40 != 0 {
-            return Ok(n);
+            return Ok((n, width));
         }
         if b & 0x80 == 0 {
             return Err(Error::invalid(
@@ -274,7 +285,7 @@ impl Block {
             }
             let id = buf.split_to(id_len);
             check_id(&id)?;
-            let len = decode_length(buf)?;
+            let (len, len_width) = decode_length_width(buf)?;
             if buf.remaining() < len {
                 return Err(Error::truncated("GGEP data"));
             }
@@ -284,6 +295,7 @@ impl Block {
                 cobs: flags & F_COBS != 0,
                 deflate: flags & F_DEFLATE != 0,
                 raw,
+                len_width,
             });
             if flags & F_LAST != 0 {
                 return Ok(Block { extensions });
@@ -546,7 +558,7 @@ impl Hash {
 
 /// Parse n × 6 bytes of IPv4 (network order) + port (little-endian).
 pub fn parse_ip_ports(d: &[u8], what: &'static str) -> Result<Vec<SocketAddrV4>> {
-    if d.len() % 6 != 0 {
+    if !d.len().is_multiple_of(6) {
         return Err(Error::invalid(
             what,
             format!("{} bytes is not a multiple of 6", d.len()),
@@ -617,6 +629,17 @@ mod tests {
         assert!(decode_length(&mut &[0x81u8][..]).is_err());
         assert!(decode_length(&mut &[0x01u8][..]).is_err());
         assert!(decode_length(&mut &[0x81u8, 0x81, 0x81, 0x40][..]).is_err());
+    }
+
+    #[test]
+    fn non_minimal_length_reencodes_exactly() {
+        let raw = [0xC3, 0x81, b'X', 0x80, 0x80, 0x41, 0xAA];
+        let b = Block::parse(&raw).unwrap();
+        assert_eq!(&b.extensions[0].raw()[..], &[0xAA]);
+        let mut v = Vec::new();
+        b.encode(&mut v);
+        assert_eq!(v, raw);
+        assert_eq!(b.encoded_len(), raw.len());
     }
 
     #[test]

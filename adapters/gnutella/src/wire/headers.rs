@@ -86,11 +86,10 @@ impl Headers {
             self.entries[i].1 = value;
             let mut n = 0;
             self.entries.retain(|(k, _)| {
-                let keep = !k.eq_ignore_ascii_case(name) || {
+                !k.eq_ignore_ascii_case(name) || {
                     n += 1;
                     n == 1
-                };
-                keep
+                }
             });
         } else {
             self.entries.push((name.to_owned(), value));

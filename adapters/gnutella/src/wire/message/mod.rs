@@ -14,7 +14,7 @@ pub use push::{FW2FW_FILE_INDEX, Push};
 pub use query::{Query, QueryFlags};
 pub use query_hit::{HitRecord, QhdTrailer, QueryHit, qhd};
 pub use route::{RouteTableUpdate, qrp_compressor};
-pub use vendor::VendorMessage;
+pub use vendor::{SupportedMessage, VendorMessage};
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -21,6 +21,9 @@ pub struct VendorMessage {
     pub payload: Bytes,
 }
 
+/// One entry of "Messages Supported": (vendor, selector, version).
+pub type SupportedMessage = ([u8; 4], u16, u16);
+
 /// Most entries accepted in a "Messages/Features Supported" list.
 const MAX_SUPPORTED: usize = 1024;
 
@@ -54,7 +57,7 @@ impl VendorMessage {
 
     /// "Messages Supported" (`\0\0\0\0`/0): the list of (vendor, selector,
     /// version) the sender understands. `None` for other messages.
-    pub fn supported_messages(&self) -> Option<Result<Vec<([u8; 4], u16, u16)>>> {
+    pub fn supported_messages(&self) -> Option<Result<Vec<SupportedMessage>>> {
         (self.vendor == [0; 4] && self.selector == 0).then(|| {
             let mut p = self.payload.clone();
             let n = usize::from(u16::from_le_bytes(take(&mut p, "messages supported")?));
