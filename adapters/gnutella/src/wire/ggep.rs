@@ -224,6 +224,12 @@ fn decode_length_width(buf: &mut impl Buf) -> Result<(usize, u8)> {
         }
         let b = buf.get_u8();
         n = (n << 6) | usize::from(b & 0x3F);
+        if b & 0xC0 == 0xC0 {
+            return Err(Error::invalid(
+                "GGEP length",
+                format!("byte {b:#04x} has both the more and the last bit"),
+            ));
+        }
         if b & 0x40 != 0 {
             return Ok((n, width));
         }
@@ -628,6 +634,10 @@ mod tests {
         }
         assert!(decode_length(&mut &[0x81u8][..]).is_err());
         assert!(decode_length(&mut &[0x01u8][..]).is_err());
+        assert!(
+            decode_length(&mut &[0xF9u8][..]).is_err(),
+            "more and last both set"
+        );
         assert!(decode_length(&mut &[0x81u8, 0x81, 0x81, 0x40][..]).is_err());
     }
 
