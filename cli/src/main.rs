@@ -1,1 +1,160 @@
-fn main() {}
+//! `junction`: run the gateway, or talk to one over gRPC.
+
+mod client;
+mod config;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "junction",
+    version,
+    about = "One gateway to eD2k, Gnutella and BitTorrent"
+)]
+struct Cli {
+    /// The gateway to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "JUNCTION_SERVER",
+        default_value = "http://127.0.0.1:4470"
+    )]
+    server: String,
+    /// Bearer token, when the gateway requires one.
+    #[arg(long, global = true, env = "JUNCTION_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// CA certificate (PEM) to trust for an https:// server.
+    #[arg(long, global = true, env = "JUNCTION_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(serve::Args),
+    /// Search every network; results print as they arrive.
+    Search {
+        query: String,
+        /// Only these networks (comma-separated): ed2k, gnutella, bittorrent.
+        #[arg(long, value_delimiter = ',')]
+        net: Vec<String>,
+        /// Per-network deadline in seconds.
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a transfer from a search item id, a magnet:/ed2k:// link or a .torrent file.
+    Get {
+        target: String,
+        /// Wait for it to complete, with a progress bar.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List transfers.
+    Transfers {
+        /// Keep printing changes.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a transfer.
+    Pause { id: String },
+    /// Resume a transfer.
+    Resume { id: String },
+    /// Cancel a transfer and delete its partial data.
+    Cancel {
+        id: String,
+        /// Keep the partial file.
+        #[arg(long)]
+        keep_data: bool,
+    },
+    /// Write a transfer's verified bytes to stdout or a file, waiting for missing ones.
+    Cat {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Bytes to read; 0 reads to the end.
+        #[arg(long, default_value_t = 0)]
+        length: u64,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Show each network's state.
+    Networks {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage endpoints (servers, hosts, trackers, DHT nodes).
+    Endpoint {
+        #[command(subcommand)]
+        action: EndpointAction,
+    },
+    /// Share a file or folder on every network.
+    Share { path: PathBuf },
+    /// List shared files.
+    Shares {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EndpointAction {
+    /// Add an eD2k server, a Gnutella host, a tracker URL or a DHT node.
+    Add { network: String, address: String },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("junction: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if let Command::Serve(args) = cli.command {
+        return serve::run(args).await;
+    }
+    let mut c = client::connect(&cli.server, cli.token.as_deref(), cli.tls_ca.as_deref()).await?;
+    match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Search {
+            query,
+            net,
+            timeout,
+            json,
+        } => client::search(&mut c, query, net, timeout, json).await,
+        Command::Get { target, wait, json } => client::get(&mut c, &target, wait, json).await,
+        Command::Transfers { watch, json } => client::transfers(&mut c, watch, json).await,
+        Command::Pause { id } => client::pause(&mut c, id).await,
+        Command::Resume { id } => client::resume(&mut c, id).await,
+        Command::Cancel { id, keep_data } => client::cancel(&mut c, id, keep_data).await,
+        Command::Cat {
+            id,
+            offset,
+            length,
+            output,
+        } => client::cat(&mut c, id, offset, length, output).await,
+        Command::Networks { json } => client::networks(&mut c, json).await,
+        Command::Endpoint {
+            action: EndpointAction::Add { network, address },
+        } => client::add_endpoint(&mut c, network, address).await,
+        Command::Share { path } => client::share(&mut c, &path).await,
+        Command::Shares { json } => client::shares(&mut c, json).await,
+    }
+}

@@ -1,0 +1,92 @@
+//! Junction's gateway: the search hub, the transfer manager, the content store and the
+//! gRPC service, as a library the CLI and the tests embed.
+
+pub mod api;
+pub mod config;
+mod error;
+pub mod search;
+pub mod share;
+mod store;
+pub mod transfer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use junction_core::DynNetwork;
+
+pub use config::GatewayConfig;
+pub use error::{GatewayError, Result};
+
+use search::{ResultCache, SearchHub};
+use share::ShareIndex;
+use store::Store;
+use transfer::TransferManager;
+
+/// The networks a gateway runs, in a fixed order.
+pub type Networks = Arc<[Arc<dyn DynNetwork>]>;
+
+/// Items remembered across searches for `StartTransfer(item_id)`.
+const RESULT_CACHE_ITEMS: usize = 50_000;
+
+/// A running gateway; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    pub config: GatewayConfig,
+    pub networks: Networks,
+    pub hub: Arc<SearchHub>,
+    pub transfers: TransferManager,
+    pub shares: ShareIndex,
+}
+
+impl Gateway {
+    /// Opens the data directory and resumes unfinished transfers.
+    pub async fn open(
+        config: GatewayConfig,
+        networks: Vec<Arc<dyn DynNetwork>>,
+    ) -> Result<Gateway> {
+        config.validate().map_err(GatewayError::Invalid)?;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Arc::new(Store::open(&config.data_dir.join("junction.redb"))?);
+        let networks: Networks = networks.into();
+        let hub = Arc::new(SearchHub::new(
+            networks.clone(),
+            Arc::new(ResultCache::new(RESULT_CACHE_ITEMS)),
+            Duration::from_secs(config.search_timeout_secs),
+            config.max_search_items,
+        ));
+        let transfers = TransferManager::open(&config.data_dir, store.clone(), networks.clone())?;
+        let shares = ShareIndex::new(store, networks.clone());
+        let gw = Gateway {
+            config,
+            networks,
+            hub,
+            transfers,
+            shares,
+        };
+        let again = gw.shares.clone();
+        tokio::spawn(async move { again.reshare_all().await });
+        Ok(gw)
+    }
+
+    pub fn network(&self, id: &str) -> Result<Arc<dyn DynNetwork>> {
+        self.networks
+            .iter()
+            .find(|n| n.id().as_str() == id)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.networks.iter().map(|n| n.id().as_str()).collect();
+                GatewayError::Invalid(format!(
+                    "unknown network {id:?}; this gateway runs: {}",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// Stops transfers (persisting them) and every network, in that order.
+    pub async fn shutdown(&self) {
+        self.transfers.shutdown().await;
+        for net in self.networks.iter() {
+            net.shutdown().await;
+        }
+    }
+}

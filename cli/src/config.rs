@@ -1,0 +1,92 @@
+//! The config file (TOML), its embedded defaults, and `JUNCTION_*` overrides.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use gateway::GatewayConfig;
+use serde::Deserialize;
+
+/// The whole config file. Every key has a default; unknown keys are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                Config::parse(&text).with_context(|| format!("in {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// `JUNCTION_LISTEN`, `JUNCTION_DATA_DIR`, `JUNCTION_TOKEN`, `JUNCTION_TLS_CERT`,
+    /// `JUNCTION_TLS_KEY`, `JUNCTION_SEARCH_TIMEOUT_SECS` override the file.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+        let g = &mut self.gateway;
+        if let Some(v) = var("JUNCTION_LISTEN") {
+            g.listen = v
+                .parse()
+                .with_context(|| format!("JUNCTION_LISTEN={v:?} is not host:port"))?;
+        }
+        if let Some(v) = var("JUNCTION_DATA_DIR") {
+            g.data_dir = v.into();
+        }
+        if let Some(v) = var("JUNCTION_TOKEN") {
+            g.token = Some(v);
+        }
+        if let Some(v) = var("JUNCTION_TLS_CERT") {
+            g.tls_cert = Some(v.into());
+        }
+        if let Some(v) = var("JUNCTION_TLS_KEY") {
+            g.tls_key = Some(v.into());
+        }
+        if let Some(v) = var("JUNCTION_SEARCH_TIMEOUT_SECS") {
+            g.search_timeout_secs = v
+                .parse()
+                .context("JUNCTION_SEARCH_TIMEOUT_SECS is not a number")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../junction.example.toml");
+        let cfg = Config::parse(text).unwrap();
+        assert_eq!(cfg.gateway, GatewayConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Config::parse("[gateway]\nlisten_on = \"x\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("listen_on"), "{err:#}");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let mut cfg = Config::parse("[gateway]\nsearch_timeout_secs = 3\n").unwrap();
+        cfg.apply_env(|k| (k == "JUNCTION_SEARCH_TIMEOUT_SECS").then(|| "7".to_owned()))
+            .unwrap();
+        assert_eq!(cfg.gateway.search_timeout_secs, 7);
+        assert!(
+            cfg.apply_env(|k| (k == "JUNCTION_LISTEN").then(|| "nope".to_owned()))
+                .is_err()
+        );
+    }
+}

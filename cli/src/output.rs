@@ -1,0 +1,165 @@
+//! How results print: one line per thing for people, one JSON object per line for `jq`.
+
+use proto::v1 as pb;
+use serde_json::{Value, json};
+
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn availability(i: &pb::Item) -> String {
+    i.availability
+        .iter()
+        .map(|a| format!("{}:{}", a.network, a.sources))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn item_line(i: &pb::Item, update: bool) -> String {
+    let mark = if update { "~" } else { "+" };
+    format!(
+        "{mark} {:<12} {:>10}  {:<28} {}",
+        i.id,
+        size(i.size),
+        availability(i),
+        i.name
+    )
+}
+
+pub fn progress_line(p: &pb::NetworkProgress) -> String {
+    let state = format!("{:?}", p.state()).to_lowercase();
+    let mut line = format!(
+        "  {:<11} {:<11} {:>5} hits  {:>6} ms",
+        p.network, state, p.hits, p.elapsed_ms
+    );
+    if !p.error.is_empty() {
+        line.push_str(&format!("  {}", p.error));
+    }
+    if !p.ignored_terms.is_empty() {
+        line.push_str(&format!("  (filtered here: {})", p.ignored_terms.join(" ")));
+    }
+    line
+}
+
+fn content_json(c: &Option<pb::ContentId>) -> Value {
+    match c {
+        Some(c) => json!({ "size": c.size, "urns": c.urns }),
+        None => Value::Null,
+    }
+}
+
+fn item_json(i: &pb::Item) -> Value {
+    json!({
+        "id": i.id, "name": i.name, "size": i.size, "content": content_json(&i.content),
+        "availability": i.availability.iter().map(|a| json!({
+            "network": a.network, "sources": a.sources, "complete_sources": a.complete_sources,
+        })).collect::<Vec<_>>(),
+        "other_names": i.other_names, "score": i.score, "file_type": i.file_type, "links": i.links,
+    })
+}
+
+pub fn search_event_json(ev: &pb::search_event::Event) -> Value {
+    use pb::search_event::Event;
+    match ev {
+        Event::Item(i) => json!({ "type": "item", "item": item_json(i) }),
+        Event::Update(i) => json!({ "type": "update", "item": item_json(i) }),
+        Event::Progress(p) => json!({
+            "type": "progress", "network": p.network,
+            "state": format!("{:?}", p.state()).to_lowercase(), "hits": p.hits,
+            "error": p.error, "elapsed_ms": p.elapsed_ms, "ignored_terms": p.ignored_terms,
+        }),
+        Event::Finished(f) => {
+            json!({ "type": "finished", "items": f.items, "elapsed_ms": f.elapsed_ms })
+        }
+    }
+}
+
+pub fn transfer_line(t: &pb::Transfer) -> String {
+    let pct = if t.size == 0 {
+        100.0
+    } else {
+        t.bytes_verified as f64 * 100.0 / t.size as f64
+    };
+    let state = format!("{:?}", t.state()).to_lowercase();
+    let mut line = format!(
+        "{}  {:<9} {:>5.1}%  {:>10}  {:>10}/s  {}",
+        t.id,
+        state,
+        pct,
+        size(t.size),
+        size(t.rate_bytes_per_sec),
+        t.name
+    );
+    if !t.error.is_empty() {
+        line.push_str(&format!("  ({})", t.error));
+    }
+    line
+}
+
+pub fn transfer_json(t: &pb::Transfer) -> Value {
+    json!({
+        "id": t.id, "name": t.name, "size": t.size, "content": content_json(&t.content),
+        "state": format!("{:?}", t.state()).to_lowercase(),
+        "bytes_written": t.bytes_written, "bytes_verified": t.bytes_verified,
+        "rate_bytes_per_sec": t.rate_bytes_per_sec, "networks": t.networks, "peers": t.peers,
+        "error": t.error, "path": t.path,
+        "verified": t.verified.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
+    })
+}
+
+pub fn network_line(n: &pb::Network) -> String {
+    let state = format!("{:?}", n.state()).to_lowercase();
+    let mut line = format!(
+        "{:<11} {:<8} {:<10} peers {:>4}  in {:>10}  out {:>10}",
+        n.id,
+        state,
+        n.reachability,
+        n.peers,
+        size(n.bytes_in),
+        size(n.bytes_out)
+    );
+    if !n.last_error.is_empty() {
+        line.push_str(&format!("  last error: {}", n.last_error));
+    }
+    line
+}
+
+pub fn network_json(n: &pb::Network) -> Value {
+    json!({
+        "id": n.id, "state": format!("{:?}", n.state()).to_lowercase(),
+        "reachability": n.reachability, "peers": n.peers, "servers": n.servers,
+        "dht_nodes": n.dht_nodes, "bytes_in": n.bytes_in, "bytes_out": n.bytes_out,
+        "last_error": n.last_error, "details": n.details,
+    })
+}
+
+pub fn shared_line(f: &pb::SharedFile) -> String {
+    let mut line = format!(
+        "{:>10}  {}  [{}]",
+        size(f.size),
+        f.path,
+        f.networks.join(",")
+    );
+    for e in &f.errors {
+        line.push_str(&format!("\n            refused: {e}"));
+    }
+    line
+}
+
+pub fn shared_json(f: &pb::SharedFile) -> Value {
+    json!({
+        "path": f.path, "name": f.name, "size": f.size, "content": content_json(&f.content),
+        "networks": f.networks, "errors": f.errors,
+    })
+}

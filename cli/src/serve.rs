@@ -1,0 +1,66 @@
+//! `junction serve`: the gateway process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use gateway::Gateway;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// TOML config file; without it the embedded defaults apply.
+    #[arg(long, env = "JUNCTION_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address of the gRPC API (default 127.0.0.1:4470).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Where transfers and the database live (default ./junction-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Require this bearer token on every call (needed off loopback).
+    #[arg(long = "token", id = "serve_token", hide_env_values = true)]
+    token: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut cfg = Config::load(args.config.as_deref())?;
+    if let Some(l) = args.listen {
+        cfg.gateway.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.gateway.data_dir = d;
+    }
+    if let Some(t) = args.token {
+        cfg.gateway.token = Some(t);
+    }
+    cfg.gateway.validate().map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.gateway.listen))?;
+    let addr = listener.local_addr()?;
+    // The network adapters plug in here as their issues land.
+    let networks = Vec::new();
+    let gw = Gateway::open(cfg.gateway.clone(), networks).await?;
+    let scheme = if cfg.gateway.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%addr, data_dir = %cfg.gateway.data_dir.display(), "gateway listening");
+    eprintln!("junction: gRPC API on {scheme}://{addr} (Ctrl-C stops)");
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    gateway::api::serve(gw.clone(), listener, stop).await?;
+    gw.shutdown().await;
+    Ok(())
+}

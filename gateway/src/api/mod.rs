@@ -1,0 +1,81 @@
+//! The gRPC edge: the Gateway service, health, reflection, auth and TLS.
+
+mod auth;
+mod convert;
+mod service;
+mod status;
+
+use std::future::Future;
+use std::time::Duration;
+
+use junction_core::NetworkState;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+pub use auth::Auth;
+pub use service::Service;
+
+use crate::Gateway;
+use crate::error::{GatewayError, Result};
+
+/// The health service name of the gateway itself; each network reports under its id.
+pub const GATEWAY_SERVICE: &str = "junction.v1.Gateway";
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    gw: Gateway,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let cfg = gw.config.clone();
+    let auth = Auth::new(cfg.token.as_deref());
+    let check = move |req| auth.check(req);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(GATEWAY_SERVICE, ServingStatus::Serving)
+        .await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    tokio::spawn(report_health(gw.clone(), health));
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| GatewayError::Store(format!("reflection: {e}")))?;
+
+    let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) {
+        let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| GatewayError::Invalid(format!("TLS: {e}")))?;
+    }
+    let gateway = proto::v1::gateway_server::GatewayServer::new(Service { gw })
+        .max_decoding_message_size(32 * 1024 * 1024);
+    builder
+        .add_service(InterceptedService::new(gateway, check.clone()))
+        .add_service(InterceptedService::new(health_service, check.clone()))
+        .add_service(InterceptedService::new(reflection, check))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| GatewayError::Io(std::io::Error::other(e)))
+}
+
+/// Keeps one health entry per network in step with its status.
+async fn report_health(gw: Gateway, health: tonic_health::server::HealthReporter) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        for net in gw.networks.iter() {
+            let status = match net.status().state {
+                NetworkState::Online | NetworkState::Degraded => ServingStatus::Serving,
+                NetworkState::Offline => ServingStatus::NotServing,
+            };
+            health.set_service_status(net.id().as_str(), status).await;
+        }
+    }
+}

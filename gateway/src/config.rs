@@ -1,0 +1,60 @@
+//! The `[gateway]` section of the config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where the gRPC API listens. Loopback by default; anything else needs a token.
+    pub listen: SocketAddr,
+    /// Where transfers, shares and the database live.
+    pub data_dir: PathBuf,
+    /// Bearer token every RPC must carry (`authorization: Bearer …`); none when empty.
+    pub token: Option<String>,
+    /// PEM certificate chain and key; both set turns TLS on.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Default per-network deadline of a search.
+    pub search_timeout_secs: u64,
+    /// Default cap on merged items per search.
+    pub max_search_items: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4470)),
+            data_dir: PathBuf::from("junction-data"),
+            token: None,
+            tls_cert: None,
+            tls_key: None,
+            search_timeout_secs: 10,
+            max_search_items: 1000,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Refuses settings that would expose the gateway or cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        let token_set = self.token.as_deref().is_some_and(|t| !t.is_empty());
+        if !self.listen.ip().is_loopback() && !token_set {
+            return Err(format!(
+                "refusing to listen on {} without a token: anyone who reaches it could \
+                 download through this host. Set gateway.token (or --token / JUNCTION_TOKEN), \
+                 or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("TLS needs both gateway.tls_cert and gateway.tls_key".into());
+        }
+        if self.search_timeout_secs == 0 {
+            return Err("gateway.search_timeout_secs must be at least 1".into());
+        }
+        Ok(())
+    }
+}

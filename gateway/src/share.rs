@@ -1,0 +1,163 @@
+//! The share index: local files offered on every network, with the hashes each network
+//! computed kept in the store, so a restart offers them again without re-hashing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use junction_core::{ContentId, SharedItem};
+use serde::{Deserialize, Serialize};
+
+use crate::Networks;
+use crate::error::{GatewayError, Result};
+use crate::store::{Store, Table};
+
+/// Most files one `Share` call takes in, so a mistaken `/` does not run for hours.
+const MAX_FILES: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareRecord {
+    pub path: PathBuf,
+    pub name: String,
+    pub size: u64,
+    pub modified_ms: u64,
+    pub urns: Vec<String>,
+    pub networks: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+impl ShareRecord {
+    pub fn content(&self) -> ContentId {
+        ContentId::from_urns(Some(self.size), self.urns.iter().map(String::as_str))
+            .unwrap_or_else(|_| ContentId::new(Some(self.size)))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShareIndex {
+    store: Arc<Store>,
+    networks: Networks,
+}
+
+impl ShareIndex {
+    pub fn new(store: Arc<Store>, networks: Networks) -> Self {
+        ShareIndex { store, networks }
+    }
+
+    /// Shares a file, or every file under a folder.
+    pub async fn share(&self, path: &Path) -> Result<Vec<ShareRecord>> {
+        let root = std::fs::canonicalize(path)
+            .map_err(|e| GatewayError::Invalid(format!("cannot share {}: {e}", path.display())))?;
+        let files = tokio::task::spawn_blocking(move || collect_files(&root))
+            .await
+            .map_err(|e| GatewayError::Store(e.to_string()))??;
+        let mut out = Vec::with_capacity(files.len());
+        for (path, size, modified_ms) in files {
+            out.push(self.offer(path, size, modified_ms).await?);
+        }
+        Ok(out)
+    }
+
+    pub fn list(&self) -> Result<Vec<ShareRecord>> {
+        let mut all: Vec<ShareRecord> = self
+            .store
+            .all(Table::Shares)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(all)
+    }
+
+    /// Offers every recorded share again (at start-up), skipping files that are gone.
+    pub async fn reshare_all(&self) {
+        let Ok(all) = self.list() else { return };
+        for r in all {
+            match std::fs::metadata(&r.path) {
+                Ok(m) if m.is_file() => {
+                    if let Err(e) = self.offer(r.path.clone(), m.len(), modified_ms(&m)).await {
+                        tracing::warn!(path = %r.path.display(), error = %e, "could not share again");
+                    }
+                }
+                _ => tracing::info!(path = %r.path.display(), "shared file is gone; not offered"),
+            }
+        }
+    }
+
+    async fn offer(&self, path: PathBuf, size: u64, modified_ms: u64) -> Result<ShareRecord> {
+        let key = path.to_string_lossy().into_owned();
+        let cached: Option<ShareRecord> = self
+            .store
+            .all::<ShareRecord>(Table::Shares)?
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, r)| r)
+            .filter(|r| r.size == size && r.modified_ms == modified_ms);
+        let mut id = cached
+            .as_ref()
+            .map_or(ContentId::new(Some(size)), ShareRecord::content);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut networks = Vec::new();
+        let mut errors = Vec::new();
+        for net in self.networks.iter() {
+            let item = SharedItem {
+                path: path.clone(),
+                name: name.clone(),
+                size,
+                id: id.clone(),
+            };
+            match net.share(item).await {
+                Ok(learnt) => {
+                    id.absorb(&learnt);
+                    networks.push(net.id().to_string());
+                }
+                Err(e) => errors.push(format!("{}: {e}", net.id())),
+            }
+        }
+        let record = ShareRecord {
+            path,
+            name,
+            size,
+            modified_ms,
+            urns: id.urns(),
+            networks,
+            errors,
+        };
+        self.store.put(Table::Shares, &key, &record)?;
+        Ok(record)
+    }
+}
+
+fn modified_ms(m: &std::fs::Metadata) -> u64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Regular files under `root` (or `root` itself), without following symlinks.
+fn collect_files(root: &Path) -> Result<Vec<(PathBuf, u64, u64)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p)?;
+        if m.is_file() {
+            out.push((p, m.len(), modified_ms(&m)));
+            if out.len() > MAX_FILES {
+                return Err(GatewayError::Invalid(format!(
+                    "{} holds more than {MAX_FILES} files; share a smaller folder",
+                    root.display()
+                )));
+            }
+        } else if m.is_dir() {
+            for entry in std::fs::read_dir(&p)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

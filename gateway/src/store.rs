@@ -1,0 +1,96 @@
+//! The embedded database (redb): transfers with their verified ranges, and the share index.
+//! Records are JSON, so a field added later reads old records with its default.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::Result;
+
+const TRANSFERS: TableDefinition<&str, &[u8]> = TableDefinition::new("transfers");
+const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
+
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+#[derive(Clone, Copy)]
+pub enum Table {
+    Transfers,
+    Shares,
+}
+
+impl Table {
+    fn def(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Table::Transfers => TRANSFERS,
+            Table::Shares => SHARES,
+        }
+    }
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = Database::create(path)?;
+        // Create the tables once so readers never meet a missing table.
+        let txn = db.begin_write()?;
+        txn.open_table(TRANSFERS)?;
+        txn.open_table(SHARES)?;
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    pub fn put<T: Serialize>(&self, table: Table, key: &str, value: &T) -> Result<()> {
+        let bytes =
+            serde_json::to_vec(value).map_err(|e| crate::GatewayError::Store(e.to_string()))?;
+        let txn = self.db.begin_write()?;
+        txn.open_table(table.def())?.insert(key, bytes.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn remove(&self, table: Table, key: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(table.def())?.remove(key)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every record of a table; records that no longer parse are skipped with a warning.
+    pub fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(String, T)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table.def())?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            match serde_json::from_slice(v.value()) {
+                Ok(rec) => out.push((k.value().to_owned(), rec)),
+                Err(e) => tracing::warn!(key = k.value(), error = %e, "skipping unreadable record"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        {
+            let s = Store::open(&path).unwrap();
+            s.put(Table::Transfers, "a", &vec![1u64, 2]).unwrap();
+            s.put(Table::Transfers, "b", &vec![3u64]).unwrap();
+            s.remove(Table::Transfers, "b").unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let all: Vec<(String, Vec<u64>)> = s.all(Table::Transfers).unwrap();
+        assert_eq!(all, vec![("a".to_owned(), vec![1, 2])]);
+        assert!(s.all::<Vec<u64>>(Table::Shares).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,360 @@
+//! The transfer manager: one transfer per content, fetched by every network that can,
+//! into one sparse file; verified ranges persisted so a restart loses none of them.
+
+mod read;
+mod record;
+mod run;
+mod sink;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use junction_core::{ContentId, Identity, Source};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub use record::{Record, State, TransferEvent, TransferInfo};
+pub use sink::FileSink;
+
+use crate::Networks;
+use crate::error::{GatewayError, Result};
+use crate::store::{Store, Table};
+
+/// What a new transfer is made from (a search item, a link, a torrent).
+#[derive(Debug, Clone, Default)]
+pub struct StartSpec {
+    pub name: String,
+    pub size: Option<u64>,
+    pub content: ContentId,
+    pub sources: Vec<Source>,
+    pub trackers: Vec<String>,
+    pub torrent: Option<Bytes>,
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransferManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    incomplete: PathBuf,
+    downloads: PathBuf,
+    store: Arc<Store>,
+    networks: Networks,
+    transfers: DashMap<String, Arc<Transfer>>,
+    events: broadcast::Sender<TransferEvent>,
+    shutdown: CancellationToken,
+}
+
+#[derive(Debug)]
+struct Transfer {
+    sink: Arc<FileSink>,
+    meta: Mutex<Meta>,
+    /// Cancels the running fetch; None while not running.
+    run: Mutex<Option<CancellationToken>>,
+}
+
+#[derive(Debug)]
+struct Meta {
+    record: Record,
+    peers: u32,
+    rate: u64,
+    active: Vec<String>,
+}
+
+impl TransferManager {
+    /// Opens the manager and resumes every unfinished transfer found in the store.
+    pub fn open(data_dir: &Path, store: Arc<Store>, networks: Networks) -> Result<TransferManager> {
+        let incomplete = data_dir.join("incomplete");
+        let downloads = data_dir.join("downloads");
+        std::fs::create_dir_all(&incomplete)?;
+        std::fs::create_dir_all(&downloads)?;
+        let inner = Arc::new(Inner {
+            incomplete,
+            downloads,
+            store,
+            networks,
+            transfers: DashMap::new(),
+            events: broadcast::channel(1024).0,
+            shutdown: CancellationToken::new(),
+        });
+        let manager = TransferManager { inner };
+        for (_, record) in manager.inner.store.all::<Record>(Table::Transfers)? {
+            if let Err(e) = manager.restore(record) {
+                tracing::warn!(error = %e, "could not restore a transfer");
+            }
+        }
+        tokio::spawn(run::tick(manager.inner.clone()));
+        Ok(manager)
+    }
+
+    fn restore(&self, record: Record) -> Result<()> {
+        let sink = FileSink::open(&record.path, record.size, record.verified_set())?;
+        let resume = matches!(record.state, State::Active | State::Queued);
+        let id = record.id.clone();
+        tracing::info!(%id, name = %record.name, verified = sink.verified_bytes(), "restored transfer");
+        let t = Arc::new(Transfer::new(sink, record));
+        self.inner.transfers.insert(id, t.clone());
+        if resume {
+            run::spawn(&self.inner, &t);
+        } else {
+            t.sink.close();
+        }
+        Ok(())
+    }
+
+    /// Starts a transfer, or returns the one already running for the same content.
+    pub fn start(&self, spec: StartSpec) -> Result<TransferInfo> {
+        if !spec.content.has_hashes() {
+            return Err(GatewayError::Invalid(
+                "a transfer needs a content hash".into(),
+            ));
+        }
+        let size = spec.size.or(spec.content.size).ok_or_else(|| {
+            GatewayError::Invalid(
+                "the size of this content is unknown (a magnet link needs xl=SIZE for now)".into(),
+            )
+        })?;
+        for net in &spec.networks {
+            if !self.inner.networks.iter().any(|n| n.id().as_str() == net) {
+                return Err(GatewayError::Invalid(format!("unknown network {net:?}")));
+            }
+        }
+        let existing = self.inner.transfers.iter().find_map(|t| {
+            let same = t.value().meta().record.content().relation(&spec.content) == Identity::Same;
+            same.then(|| t.value().clone())
+        });
+        if let Some(t) = existing {
+            return Ok(t.info());
+        }
+        let id = format!("{:016x}", rand::random::<u64>());
+        let path = self.inner.incomplete.join(format!("{id}.part"));
+        let mut content = spec.content.clone();
+        content.size = Some(size);
+        let record = Record {
+            id: id.clone(),
+            name: junction_core::sanitize_file_name(&spec.name),
+            size,
+            urns: content.urns(),
+            state: State::Active,
+            error: None,
+            networks: spec.networks,
+            sources: spec
+                .sources
+                .iter()
+                .map(|s| (s.network.to_string(), s.address.clone(), s.detail.clone()))
+                .collect(),
+            trackers: spec.trackers,
+            torrent: spec.torrent.map(hex::encode),
+            created_ms: now_ms(),
+            path: path.clone(),
+            verified: Vec::new(),
+        };
+        let sink = FileSink::open(&path, size, Default::default())?;
+        self.inner.store.put(Table::Transfers, &id, &record)?;
+        let t = Arc::new(Transfer::new(sink, record));
+        self.inner.transfers.insert(id.clone(), t.clone());
+        tracing::info!(%id, name = %t.meta().record.name, size, "transfer started");
+        run::spawn(&self.inner, &t);
+        let info = t.info();
+        self.inner.emit(info.clone(), false);
+        Ok(info)
+    }
+
+    pub fn get(&self, id: &str) -> Result<TransferInfo> {
+        Ok(self.transfer(id)?.info())
+    }
+
+    pub fn list(&self) -> Vec<TransferInfo> {
+        let mut all: Vec<TransferInfo> = self
+            .inner
+            .transfers
+            .iter()
+            .map(|t| t.value().info())
+            .collect();
+        all.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        all
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<TransferEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn pause(&self, id: &str) -> Result<TransferInfo> {
+        let t = self.transfer(id)?;
+        match t.meta().record.state {
+            State::Complete => {
+                return Err(GatewayError::Conflict(format!(
+                    "transfer {id} is already complete"
+                )));
+            }
+            State::Paused => return Ok(t.info()),
+            _ => {}
+        }
+        t.stop();
+        t.sink.close();
+        self.inner.set_state(&t, State::Paused, None)?;
+        Ok(t.info())
+    }
+
+    pub fn resume(&self, id: &str) -> Result<TransferInfo> {
+        let t = self.transfer(id)?;
+        match t.meta().record.state {
+            State::Complete => return Ok(t.info()),
+            State::Active | State::Queued if t.is_running() => return Ok(t.info()),
+            _ => {}
+        }
+        t.sink.reopen();
+        self.inner.set_state(&t, State::Active, None)?;
+        run::spawn(&self.inner, &t);
+        Ok(t.info())
+    }
+
+    /// Stops and forgets a transfer; its partial file is deleted unless `keep_data`.
+    pub fn cancel(&self, id: &str, keep_data: bool) -> Result<TransferInfo> {
+        let (_, t) = self
+            .inner
+            .transfers
+            .remove(id)
+            .ok_or_else(|| not_found(id))?;
+        t.stop();
+        t.sink.retire();
+        self.inner.store.remove(Table::Transfers, id)?;
+        let mut info = t.info();
+        if !keep_data && info.state != State::Complete {
+            let _ = std::fs::remove_file(&info.path);
+        }
+        info.state = State::Cancelled;
+        self.inner.emit(info.clone(), true);
+        tracing::info!(%id, "transfer cancelled");
+        Ok(info)
+    }
+
+    /// Streams verified bytes from `offset`, waiting for ranges still being fetched.
+    pub fn read(&self, id: &str, offset: u64, length: u64) -> Result<read::ContentStream> {
+        let t = self.transfer(id)?;
+        read::start(t.sink.clone(), id, offset, length)
+    }
+
+    /// Stops every fetch and persists what is verified.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        for t in self.inner.transfers.iter() {
+            t.value().stop();
+            self.inner.persist(t.value());
+        }
+    }
+
+    fn transfer(&self, id: &str) -> Result<Arc<Transfer>> {
+        self.inner
+            .transfers
+            .get(id)
+            .map(|t| t.value().clone())
+            .ok_or_else(|| not_found(id))
+    }
+}
+
+fn not_found(id: &str) -> GatewayError {
+    GatewayError::NotFound(format!(
+        "no transfer with id {id:?}; `junction transfers` lists them"
+    ))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}
+
+impl Transfer {
+    fn new(sink: FileSink, record: Record) -> Transfer {
+        Transfer {
+            sink: Arc::new(sink),
+            meta: Mutex::new(Meta {
+                record,
+                peers: 0,
+                rate: 0,
+                active: Vec::new(),
+            }),
+            run: Mutex::new(None),
+        }
+    }
+
+    fn meta(&self) -> std::sync::MutexGuard<'_, Meta> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_running(&self) -> bool {
+        self.run.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    fn stop(&self) {
+        if let Some(token) = self.run.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            token.cancel();
+        }
+    }
+
+    fn info(&self) -> TransferInfo {
+        let m = self.meta();
+        let r = &m.record;
+        TransferInfo {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            size: r.size,
+            content: r.content(),
+            state: r.state,
+            bytes_written: self.sink.written_bytes(),
+            bytes_verified: self.sink.verified_bytes(),
+            rate: m.rate,
+            networks: m.active.clone(),
+            peers: m.peers,
+            error: r.error.clone(),
+            path: r.path.clone(),
+            verified: self.sink.verified_set(),
+            created_ms: r.created_ms,
+        }
+    }
+}
+
+impl Inner {
+    fn emit(&self, transfer: TransferInfo, removed: bool) {
+        // Nobody watching is fine.
+        let _ = self.events.send(TransferEvent { transfer, removed });
+    }
+
+    fn set_state(&self, t: &Transfer, state: State, error: Option<String>) -> Result<()> {
+        {
+            let mut m = t.meta();
+            m.record.state = state;
+            m.record.error = error;
+        }
+        self.persist(t);
+        let info = t.info();
+        self.emit(info, false);
+        Ok(())
+    }
+
+    /// Writes the record with the verified ranges, after making those bytes durable.
+    fn persist(&self, t: &Transfer) {
+        if let Err(e) = t.sink.sync() {
+            tracing::warn!(error = %e, "could not sync a transfer file");
+            return;
+        }
+        let mut record = t.meta().record.clone();
+        record.verified = t
+            .sink
+            .verified_set()
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect();
+        if let Err(e) = self.store.put(Table::Transfers, &record.id, &record) {
+            tracing::warn!(id = %record.id, error = %e, "could not persist a transfer");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! What the database keeps of a transfer, and what clients see of it.
+
+use std::path::PathBuf;
+
+use junction_core::{ContentId, NetworkId, RangeSet, Source};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Queued,
+    Active,
+    Paused,
+    Complete,
+    Failed,
+    Cancelled,
+}
+
+/// The persisted form of a transfer. Verified ranges are the point: a restart resumes
+/// from them without fetching those bytes again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub urns: Vec<String>,
+    pub state: State,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Networks the user limited it to; empty = any.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// (network, address, detail)
+    #[serde(default)]
+    pub sources: Vec<(String, String, Option<String>)>,
+    #[serde(default)]
+    pub trackers: Vec<String>,
+    /// Hex of the `.torrent` bytes it was started from.
+    #[serde(default)]
+    pub torrent: Option<String>,
+    pub created_ms: u64,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub verified: Vec<(u64, u64)>,
+}
+
+impl Record {
+    pub fn content(&self) -> ContentId {
+        let mut id = ContentId::new(Some(self.size));
+        for u in &self.urns {
+            // Written by us, so valid; an unreadable one is skipped rather than fatal.
+            let _ = id.add_urn(u);
+        }
+        id
+    }
+
+    pub fn verified_set(&self) -> RangeSet {
+        self.verified.iter().map(|&(s, e)| s..e).collect()
+    }
+
+    /// Sources whose network this gateway still runs.
+    pub fn sources(&self, known: &[NetworkId]) -> Vec<Source> {
+        self.sources
+            .iter()
+            .filter_map(|(n, a, d)| {
+                let network = *known.iter().find(|k| k.as_str() == n)?;
+                Some(Source {
+                    network,
+                    address: a.clone(),
+                    detail: d.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A transfer as clients see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferInfo {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content: ContentId,
+    pub state: State,
+    pub bytes_written: u64,
+    pub bytes_verified: u64,
+    pub rate: u64,
+    pub networks: Vec<String>,
+    pub peers: u32,
+    pub error: Option<String>,
+    pub path: PathBuf,
+    pub verified: RangeSet,
+    pub created_ms: u64,
+}
+
+/// What `WatchTransfers` streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferEvent {
+    pub transfer: TransferInfo,
+    pub removed: bool,
+}
