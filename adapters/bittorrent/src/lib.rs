@@ -1,4 +1,4 @@
-//! BitTorrent for Junction: the pure format and wire layer.
+//! BitTorrent for Junction: the format and wire layer, and the adapter built on it.
 //!
 //! Everything here decodes and encodes bytes and nothing else: no sockets, no runtime, no
 //! files. Trackers, peer connections, the DHT node and seeding are built on top of it, and
@@ -14,13 +14,16 @@
 //! Untrusted input never panics: every length is bounded before it is allocated, and piece
 //! indices and block ranges are checked against the torrent's geometry ([`piece`]).
 
+pub mod adapter;
 pub mod compact;
+pub mod config;
 pub mod error;
 pub mod fast;
 pub mod id;
 pub mod krpc;
 pub mod magnet;
 pub mod metainfo;
+pub mod net;
 pub mod percent;
 pub mod piece;
 pub mod tracker;
@@ -28,5 +31,8 @@ pub mod wire;
 
 mod benc;
 
+pub use adapter::{Adapter, IndexEntry, TorrentStats};
+pub use config::Config;
 pub use error::{CompactError, KrpcError, MagnetError, MetainfoError, TrackerError, WireError};
 pub use id::{InfoHash, InfoHashV2, PeerId};
+pub use net::tracker_server::TrackerServer;

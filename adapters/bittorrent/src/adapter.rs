@@ -1,0 +1,825 @@
+//! The BitTorrent [`Network`]: a cheap handle that sends commands over a bounded channel to
+//! one event-loop task; the loop starts torrents (each with its own task: trackers, dialing,
+//! choker) and a listener task hands incoming connections to them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use junction_core::query::Candidate;
+use junction_core::{
+    Capabilities, ContentId, FetchEvent, FetchEvents, FetchRequest, HashKind, Hit, HitStream,
+    Network, NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source,
+    SourceStream, TransferSink,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::Config;
+use crate::id::{InfoHash, PeerId};
+use crate::magnet::Magnet;
+use crate::metainfo::{Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
+use crate::net::peer;
+use crate::net::storage::Storage;
+use crate::net::torrent::{Ctx, Torrent, lock};
+use crate::net::tracker_client::{AnnounceParams, Tiers};
+use crate::tracker::Event as TrackerEvent;
+
+/// Most torrents kept in the search index.
+const MAX_INDEX: usize = 10_000;
+/// Most incoming connections waiting for their handshake.
+const MAX_PENDING_ACCEPTS: usize = 64;
+
+/// A torrent Junction knows, searchable by name.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub size: u64,
+    pub files: Vec<String>,
+    pub trackers: Vec<String>,
+    /// The `.torrent` file, for torrents Junction made or was given.
+    pub torrent: Option<Bytes>,
+}
+
+impl IndexEntry {
+    pub fn magnet(&self) -> String {
+        let mut m = format!(
+            "magnet:?xt=urn:btih:{}&dn={}&xl={}",
+            self.info_hash.to_hex(),
+            crate::percent::encode(self.name.as_bytes()),
+            self.size
+        );
+        for t in &self.trackers {
+            m.push_str("&tr=");
+            m.push_str(&crate::percent::encode(t.as_bytes()));
+        }
+        m
+    }
+}
+
+/// Per-torrent figures, for tests and status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TorrentStats {
+    pub name: String,
+    pub peers: u32,
+    pub complete: bool,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub verified: u64,
+    pub failed_pieces: u64,
+    pub banned: u32,
+    pub has_metadata: bool,
+}
+
+enum Command {
+    Fetch {
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+        reply: oneshot::Sender<Result<FetchEvents, NetworkError>>,
+    },
+    Share {
+        item: SharedItem,
+        reply: oneshot::Sender<Result<ContentId, NetworkError>>,
+    },
+}
+
+struct Inner {
+    ctx: Arc<Ctx>,
+    cmd: mpsc::Sender<Command>,
+    cancel: CancellationToken,
+    listen: SocketAddr,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// The BitTorrent adapter handle; clones share one running instance.
+#[derive(Clone)]
+pub struct Adapter {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("bittorrent::Adapter")
+            .field("listen", &self.inner.listen)
+            .finish()
+    }
+}
+
+fn new_peer_id() -> PeerId {
+    let mut id = *b"-JN0001-000000000000";
+    for b in &mut id[8..] {
+        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rand::random::<u32>() as usize % 36];
+    }
+    PeerId(id)
+}
+
+impl Adapter {
+    /// Binds the peer listener and starts the event loop.
+    pub async fn start(config: Config) -> Result<Self, NetworkError> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let listen = listener.local_addr()?;
+        let ctx = Arc::new(Ctx {
+            config,
+            peer_id: new_peer_id(),
+            port: AtomicU16::new(listen.port()),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            next_conn: AtomicU64::new(1),
+            torrents: Mutex::new(HashMap::new()),
+            last_error: Mutex::new(None),
+            extra_trackers: Mutex::new(Vec::new()),
+        });
+        let cancel = CancellationToken::new();
+        let index = Arc::new(Mutex::new(Vec::new()));
+        let (cmd, rx) = mpsc::channel(64);
+        let span = info_span!("bittorrent", %listen);
+        tokio::spawn(accept_loop(listener, ctx.clone(), cancel.clone()).instrument(span.clone()));
+        tokio::spawn(event_loop(rx, ctx.clone(), index.clone(), cancel.clone()).instrument(span));
+        info!(%listen, "bittorrent adapter listening");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ctx,
+                cmd,
+                cancel,
+                listen,
+                index,
+            }),
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.inner.listen
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.ctx.peer_id
+    }
+
+    /// The index entry (name, `.torrent`, magnet) of a torrent Junction knows.
+    pub fn index_entry(&self, ih: &InfoHash) -> Option<IndexEntry> {
+        lock(&self.inner.index)
+            .iter()
+            .find(|e| e.info_hash == *ih)
+            .cloned()
+    }
+
+    pub fn torrent_stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
+        let t = self.inner.ctx.torrent(ih)?;
+        let st = t.state();
+        Some(TorrentStats {
+            name: st.name.clone(),
+            peers: st.peers.len() as u32,
+            complete: t.is_complete(),
+            downloaded: t.downloaded.load(Ordering::Relaxed),
+            uploaded: t.uploaded.load(Ordering::Relaxed),
+            verified: t.verified_bytes.load(Ordering::Relaxed),
+            failed_pieces: t.failed_pieces.load(Ordering::Relaxed),
+            banned: st.banned_count,
+            has_metadata: t.meta().is_some(),
+        })
+    }
+
+    async fn command(&self, c: Command) -> Result<(), NetworkError> {
+        self.inner
+            .cmd
+            .send(c)
+            .await
+            .map_err(|_| NetworkError::Shutdown)
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_ACCEPTS));
+    loop {
+        let (mut s, addr) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            continue; // too many half-open connections: drop this one
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(
+            async move {
+                let hs = match peer::read_handshake(&mut s, ctx.config.handshake_timeout).await {
+                    Ok(hs) => hs,
+                    Err(e) => {
+                        debug!(error = %e, "incoming handshake failed");
+                        return;
+                    }
+                };
+                drop(permit);
+                let Some(t) = ctx.torrent(&hs.info_hash) else {
+                    debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
+                    return;
+                };
+                let _ = peer::accepted(t, s, addr, hs).await;
+            }
+            .instrument(info_span!("peer_in", %addr)),
+        );
+    }
+}
+
+async fn event_loop(
+    mut rx: mpsc::Receiver<Command>,
+    ctx: Arc<Ctx>,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let cmd = tokio::select! {
+            _ = cancel.cancelled() => break,
+            c = rx.recv() => match c { Some(c) => c, None => break },
+        };
+        match cmd {
+            Command::Fetch { req, sink, reply } => {
+                let _ = reply.send(start_fetch(&ctx, &index, &cancel, req, sink));
+            }
+            Command::Share { item, reply } => {
+                let (ctx, index, cancel) = (ctx.clone(), index.clone(), cancel.clone());
+                tokio::spawn(async move {
+                    let _ = reply.send(share(ctx, index, cancel, item).await);
+                });
+            }
+        }
+    }
+    let torrents: Vec<_> = lock(&ctx.torrents).values().cloned().collect();
+    for t in torrents {
+        t.cancel.cancel();
+    }
+}
+
+fn add_to_index(index: &Mutex<Vec<IndexEntry>>, e: IndexEntry) {
+    let mut idx = lock(index);
+    if let Some(old) = idx.iter_mut().find(|x| x.info_hash == e.info_hash) {
+        if e.torrent.is_some() || old.torrent.is_none() {
+            *old = e;
+        }
+        return;
+    }
+    if idx.len() >= MAX_INDEX {
+        idx.remove(0);
+    }
+    idx.push(e);
+}
+
+fn entry_of(t: &Torrent, trackers: &[Vec<String>], torrent: Option<Bytes>) -> Option<IndexEntry> {
+    let meta = t.meta()?;
+    Some(IndexEntry {
+        info_hash: t.info_hash,
+        name: meta.info.name.clone(),
+        size: meta.info.total_length,
+        files: meta
+            .info
+            .files
+            .iter()
+            .filter(|f| !f.pad)
+            .map(|f| f.path.join("/"))
+            .collect(),
+        trackers: trackers.iter().flatten().cloned().collect(),
+        torrent,
+    })
+}
+
+fn start_fetch(
+    ctx: &Arc<Ctx>,
+    index: &Arc<Mutex<Vec<IndexEntry>>>,
+    cancel: &CancellationToken,
+    req: FetchRequest,
+    sink: Arc<dyn TransferSink>,
+) -> Result<FetchEvents, NetworkError> {
+    let mut tiers: Vec<Vec<String>> = Vec::new();
+    let mut peers: Vec<SocketAddr> = Vec::new();
+    let (info_hash, metainfo) = match &req.torrent {
+        Some(bytes) => {
+            let m = Metainfo::parse(bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
+            tiers = m.tracker_tiers();
+            (m.info.swarm_hash(), Some(m))
+        }
+        None => {
+            let ih = req
+                .id
+                .get(HashKind::Btih)
+                .and_then(InfoHash::from_slice)
+                .ok_or_else(|| {
+                    NetworkError::Invalid("a BitTorrent fetch needs a .torrent or a btih".into())
+                })?;
+            (ih, None)
+        }
+    };
+    for t in &req.trackers {
+        if let Ok(m) = Magnet::parse(t) {
+            peers.extend(m.peer_addrs());
+            tiers.extend(m.trackers.into_iter().map(|u| vec![u]));
+        } else {
+            tiers.push(vec![t.clone()]);
+        }
+    }
+    for s in &req.sources {
+        if let Ok(a) = s.address.parse() {
+            peers.push(a);
+        }
+    }
+    if tiers.is_empty() {
+        tiers.extend(ctx.config.trackers.iter().map(|u| vec![u.clone()]));
+    }
+    if let Some(old) = ctx.torrent(&info_hash)
+        && !old.cancel.is_cancelled()
+    {
+        {
+            return Err(NetworkError::Invalid(format!(
+                "torrent {info_hash} is already running"
+            )));
+        }
+    }
+    let name = metainfo
+        .as_ref()
+        .map_or_else(|| req.name.clone(), |m| m.info.name.clone());
+    let t = Torrent::new(ctx.clone(), info_hash, name, Storage::Sink(sink));
+    if let Some(m) = metainfo {
+        t.set_meta(m.info).map_err(NetworkError::Invalid)?;
+    }
+    {
+        let mut st = t.state();
+        for p in peers {
+            st.add_known(p);
+        }
+    }
+    lock(&ctx.torrents).insert(info_hash, t.clone());
+    let (tx, rx) = mpsc::channel(64);
+    let torrent_bytes = req.torrent.clone();
+    tokio::spawn(
+        run_torrent(
+            t,
+            tiers,
+            Some(tx),
+            index.clone(),
+            torrent_bytes,
+            cancel.child_token(),
+        )
+        .instrument(info_span!("torrent", %info_hash)),
+    );
+    Ok(ReceiverStream::new(rx).boxed())
+}
+
+async fn share(
+    ctx: Arc<Ctx>,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+    cancel: CancellationToken,
+    item: SharedItem,
+) -> Result<ContentId, NetworkError> {
+    let path = item.path.clone();
+    let fixed = ctx.config.share_piece_length;
+    let (pieces, length, piece_length) =
+        tokio::task::spawn_blocking(move || hash_file(&path, fixed))
+            .await
+            .map_err(|e| NetworkError::Other(Box::new(e)))??;
+    let name = if item.name.is_empty() {
+        item.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into())
+    } else {
+        junction_core::sanitize_file_name(&item.name)
+    };
+    let mut b = TorrentBuilder::new(name, piece_length);
+    b.trackers = ctx
+        .config
+        .trackers
+        .iter()
+        .map(|u| vec![u.clone()])
+        .collect();
+    b.created_by = Some(ctx.config.client_name.clone());
+    let bytes = b
+        .build(&pieces, length)
+        .map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    let m = Metainfo::parse(&bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    let ih = m.info.swarm_hash();
+    let file = std::fs::File::open(&item.path)?;
+    let storage = Storage::File {
+        file: Arc::new(file),
+        len: length,
+    };
+    let tiers = m.tracker_tiers();
+    let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), storage);
+    t.set_meta(m.info).map_err(NetworkError::Invalid)?;
+    if let Some(old) = lock(&ctx.torrents).insert(ih, t.clone()) {
+        old.cancel.cancel();
+    }
+    info!(info_hash = %ih, path = %item.path.display(), "sharing");
+    if let Some(e) = entry_of(&t, &tiers, Some(Bytes::from(bytes))) {
+        add_to_index(&index, e);
+    }
+    tokio::spawn(
+        run_torrent(t, tiers, None, index, None, cancel.child_token())
+            .instrument(info_span!("torrent", info_hash = %ih)),
+    );
+    let mut id = item.id.clone();
+    id.size = Some(length);
+    id.set(HashKind::Btih, &ih.0);
+    Ok(id)
+}
+
+/// Hashes a file piece by piece, 1 MiB reads at a time.
+fn hash_file(
+    path: &PathBuf,
+    piece_length: Option<u32>,
+) -> Result<(Vec<[u8; 20]>, u64, u32), NetworkError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Err(NetworkError::Invalid("cannot share an empty file".into()));
+    }
+    let piece_length = piece_length.unwrap_or_else(|| piece_length_for(len));
+    let mut h = PieceHasher::new(piece_length).map_err(|e| NetworkError::Invalid(e.to_string()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let (pieces, total) = h.finish();
+    Ok((pieces, total, piece_length))
+}
+
+type AnnounceResult = (
+    Tiers,
+    Result<(String, crate::net::tracker_client::Announced), String>,
+);
+
+/// A torrent's own task: announces, dials peers, runs the choker and reports progress.
+async fn run_torrent(
+    t: Arc<Torrent>,
+    trackers: Vec<Vec<String>>,
+    events: Option<mpsc::Sender<FetchEvent>>,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+    torrent_bytes: Option<Bytes>,
+    adapter_cancel: CancellationToken,
+) {
+    let ctx = t.ctx.clone();
+    let cfg = ctx.config.clone();
+    let key: u32 = rand::random();
+    let mut tiers = Some(Tiers::new(trackers.clone()));
+    let (ann_tx, mut ann_rx) = mpsc::channel::<AnnounceResult>(2);
+    let mut next_announce = Instant::now();
+    let mut tracker_event = TrackerEvent::Started;
+    let mut sent_event = TrackerEvent::Started;
+    let mut was_complete = t.is_complete();
+    let mut events = events;
+    let mut last_peers = u32::MAX;
+    let mut indexed = false;
+    let mut identified = t.meta().is_some();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut round: u64 = 0;
+    let slots = cfg.upload_slots;
+    let (dial_tx, mut dial_rx) = mpsc::channel::<SocketAddr>(256);
+    loop {
+        tokio::select! {
+            _ = t.cancel.cancelled() => break,
+            _ = adapter_cancel.cancelled() => { t.cancel.cancel(); break }
+            _ = tick.tick() => {}
+            Some(addr) = dial_rx.recv() => { t.state().connecting.remove(&addr); continue }
+            Some((back, res)) = ann_rx.recv() => {
+                tiers = Some(back);
+                match res {
+                    Ok((url, a)) => {
+                        debug!(%url, peers = a.peers.len(), interval = ?a.interval, "announced");
+                        if tracker_event == sent_event {
+                            tracker_event = TrackerEvent::None;
+                        }
+                        let mut st = t.state();
+                        for p in a.peers {
+                            st.add_known(p);
+                        }
+                        next_announce = Instant::now() + a.interval.max(cfg.min_announce_interval);
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "no tracker answered");
+                        next_announce = Instant::now() + cfg.min_announce_interval.max(Duration::from_secs(15));
+                    }
+                }
+                continue;
+            }
+            _ = async { match &events { Some(tx) => tx.closed().await, None => std::future::pending().await } } => {
+                if !t.is_complete() {
+                    debug!("fetch stream dropped: stopping the torrent");
+                    t.cancel.cancel();
+                    break;
+                }
+                events = None;
+                continue;
+            }
+        }
+        round += 1;
+        let complete = t.is_complete();
+        if complete && !was_complete {
+            was_complete = true;
+            tracker_event = TrackerEvent::Completed;
+            next_announce = Instant::now();
+        }
+        // Metadata arrived (magnet): tell the gateway, index it.
+        if !identified && let Some(meta) = t.meta() {
+            identified = true;
+            let mut id = ContentId::new(Some(meta.info.total_length));
+            id.set(HashKind::Btih, &t.info_hash.0);
+            if let Some(v2) = meta.info.info_hash_v2 {
+                id.set(HashKind::Btmh, &v2.0);
+            }
+            if let Some(tx) = &events {
+                let _ = tx.try_send(FetchEvent::Identified(id));
+            }
+        }
+        if !indexed && let Some(e) = entry_of(&t, &trackers, torrent_bytes.clone()) {
+            indexed = true;
+            add_to_index(&index, e);
+        }
+        // Announce when due.
+        let extra: Vec<String> = lock(&ctx.extra_trackers).clone();
+        if let Some(mut tr) = tiers.take() {
+            for u in extra {
+                tr.add(u);
+            }
+            if !tr.is_empty() && Instant::now() >= next_announce {
+                let params = AnnounceParams {
+                    info_hash: t.info_hash,
+                    peer_id: ctx.peer_id,
+                    port: ctx.port.load(Ordering::Relaxed),
+                    uploaded: t.uploaded.load(Ordering::Relaxed),
+                    downloaded: t.downloaded.load(Ordering::Relaxed),
+                    left: t.left(),
+                    event: tracker_event,
+                    key,
+                };
+                let cfg = cfg.clone();
+                let ann_tx = ann_tx.clone();
+                next_announce = Instant::now() + Duration::from_secs(3600);
+                sent_event = tracker_event;
+                tokio::spawn(async move {
+                    let r = tr.announce(&params, &cfg).await.map_err(|e| e.to_string());
+                    let _ = ann_tx.send((tr, r)).await;
+                });
+            } else {
+                tiers = Some(tr);
+            }
+        }
+        // Dial known peers.
+        let to_dial: Vec<SocketAddr> = {
+            let mut st = t.state();
+            let room = cfg
+                .max_peers_per_torrent
+                .saturating_sub(st.peers.len() + st.connecting.len())
+                .min(10);
+            let mut v = Vec::new();
+            for _ in 0..room {
+                match st.next_to_dial() {
+                    Some(a) => {
+                        st.connecting.insert(a);
+                        v.push(a);
+                    }
+                    None => break,
+                }
+            }
+            v
+        };
+        for addr in to_dial {
+            let (t2, tx) = (t.clone(), dial_tx.clone());
+            tokio::spawn(
+                async move {
+                    // Connection ended: the address may be dialled again later.
+                    let r = peer::connect(t2, addr).await;
+                    if let Err(e) = r {
+                        debug!(error = %e, "outgoing peer ended");
+                    }
+                    let _ = tx.send(addr).await;
+                }
+                .instrument(info_span!("peer_out", %addr)),
+            );
+        }
+        if round.is_multiple_of(10) {
+            t.state().choke_round(slots, complete);
+        }
+        if let Some(tx) = &events {
+            let n = t.state().peers.len() as u32;
+            if n != last_peers {
+                last_peers = n;
+                let _ = tx.try_send(FetchEvent::Peers(n));
+            }
+            if complete {
+                let _ = tx.try_send(FetchEvent::Note("download complete and verified".into()));
+                events = None; // the fetch stream ends; the torrent keeps seeding
+            }
+        }
+    }
+    // Say goodbye to the trackers, briefly.
+    if let Some(mut tr) = tiers {
+        let params = AnnounceParams {
+            info_hash: t.info_hash,
+            peer_id: ctx.peer_id,
+            port: ctx.port.load(Ordering::Relaxed),
+            uploaded: t.uploaded.load(Ordering::Relaxed),
+            downloaded: t.downloaded.load(Ordering::Relaxed),
+            left: t.left(),
+            event: TrackerEvent::Stopped,
+            key,
+        };
+        let mut quick = cfg.clone();
+        quick.tracker_timeout = Duration::from_secs(2);
+        quick.udp_tracker_attempts = 1;
+        quick.udp_retry_base = Duration::from_secs(2);
+        let _ = tokio::time::timeout(Duration::from_secs(3), tr.announce(&params, &quick)).await;
+    }
+    let mut map = lock(&ctx.torrents);
+    if map.get(&t.info_hash).is_some_and(|x| Arc::ptr_eq(x, &t)) {
+        map.remove(&t.info_hash);
+    }
+    debug!("torrent stopped");
+}
+
+impl Network for Adapter {
+    fn id(&self) -> NetworkId {
+        NetworkId::BITTORRENT
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            keywords: true,
+            ids: vec![HashKind::Btih],
+            ..Capabilities::default()
+        }
+    }
+
+    fn status(&self) -> NetworkStatus {
+        let ctx = &self.inner.ctx;
+        let torrents: Vec<Arc<Torrent>> = lock(&ctx.torrents).values().cloned().collect();
+        let peers: usize = torrents.iter().map(|t| t.state().peers.len()).sum();
+        let seeding = torrents.iter().filter(|t| t.is_complete()).count();
+        NetworkStatus {
+            state: if self.inner.cancel.is_cancelled() {
+                NetworkState::Offline
+            } else {
+                NetworkState::Online
+            },
+            reachability: format!("listening on {}", self.inner.listen),
+            peers: peers as u32,
+            servers: 0,
+            dht_nodes: 0,
+            bytes_in: ctx.bytes_in.load(Ordering::Relaxed),
+            bytes_out: ctx.bytes_out.load(Ordering::Relaxed),
+            last_error: lock(&ctx.last_error).clone(),
+            details: vec![
+                ("torrents".into(), torrents.len().to_string()),
+                ("seeding".into(), seeding.to_string()),
+                ("indexed".into(), lock(&self.inner.index).len().to_string()),
+            ],
+        }
+    }
+
+    async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
+        let entries = lock(&self.inner.index).clone();
+        let ctx = self.inner.ctx.clone();
+        let mut hits = Vec::new();
+        for e in entries {
+            let mut id = ContentId::new(Some(e.size));
+            id.set(HashKind::Btih, &e.info_hash.0);
+            let peers = ctx
+                .torrent(&e.info_hash)
+                .map_or(0, |t| t.state().peers.len() as u32);
+            let matched = std::iter::once(e.name.as_str())
+                .chain(e.files.iter().map(String::as_str))
+                .any(|name| {
+                    q.expr.matches(&Candidate {
+                        name,
+                        size: e.size,
+                        sources: peers + 1,
+                        id: &id,
+                    })
+                });
+            if matched {
+                let mut h = Hit::new(NetworkId::BITTORRENT, id, e.name.clone(), e.size);
+                h.sources = peers + 1;
+                h.link = Some(e.magnet());
+                hits.push(Ok(h));
+            }
+        }
+        Ok(futures::stream::iter(hits).boxed())
+    }
+
+    async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {
+        let ih = id
+            .get(HashKind::Btih)
+            .and_then(InfoHash::from_slice)
+            .ok_or_else(|| NetworkError::Unsupported("BitTorrent locates by btih only".into()))?;
+        let ctx = self.inner.ctx.clone();
+        let mut addrs: Vec<SocketAddr> = ctx
+            .torrent(&ih)
+            .map(|t| t.state().peers.values().map(|p| p.addr).collect())
+            .unwrap_or_default();
+        let mut tiers = Tiers::new(
+            ctx.config
+                .trackers
+                .iter()
+                .map(|u| vec![u.clone()])
+                .collect(),
+        );
+        if !tiers.is_empty() {
+            let params = AnnounceParams {
+                info_hash: ih,
+                peer_id: ctx.peer_id,
+                port: ctx.port.load(Ordering::Relaxed),
+                uploaded: 0,
+                downloaded: 0,
+                left: id.size.unwrap_or(1).max(1),
+                event: TrackerEvent::None,
+                key: rand::random(),
+            };
+            if let Ok((_, a)) = tiers.announce(&params, &ctx.config).await {
+                addrs.extend(a.peers);
+            }
+        }
+        addrs.sort();
+        addrs.dedup();
+        let sources: Vec<Source> = addrs
+            .into_iter()
+            .map(|a| Source {
+                network: NetworkId::BITTORRENT,
+                address: a.to_string(),
+                detail: Some(ih.to_hex()),
+            })
+            .collect();
+        Ok(futures::stream::iter(sources).boxed())
+    }
+
+    async fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> Result<FetchEvents, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Fetch { req, sink, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Shutdown)?
+    }
+
+    async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Share { item, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Shutdown)?
+    }
+
+    async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        if address.starts_with("http://") || address.starts_with("udp://") {
+            let mut extra = lock(&self.inner.ctx.extra_trackers);
+            if extra.len() >= 100 {
+                return Err(NetworkError::Invalid("too many trackers".into()));
+            }
+            if !extra.contains(&address) {
+                extra.push(address);
+            }
+            return Ok(());
+        }
+        if let Ok(addr) = address.parse::<SocketAddr>() {
+            // A peer: offered to every running torrent.
+            for t in lock(&self.inner.ctx.torrents).values() {
+                t.state().add_known(addr);
+            }
+            warn!(%addr, "DHT is not implemented; the address is used as a peer");
+            return Ok(());
+        }
+        Err(NetworkError::Invalid(format!(
+            "not a tracker URL or host:port: {address}"
+        )))
+    }
+
+    async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        // Give torrents a moment to send `stopped` to their trackers.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !lock(&self.inner.ctx.torrents).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

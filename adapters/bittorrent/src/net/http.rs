@@ -1,0 +1,259 @@
+//! A minimal HTTP/1.1 GET client (for trackers) and request-head parser (for the tracker
+//! role). Bounded: heads of at most 16 KiB, bodies of at most 4 MiB, every read under a
+//! deadline. No TLS: `https` trackers are refused.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Largest response body accepted from a tracker.
+pub const MAX_BODY: usize = 4 << 20;
+/// Largest request or response head.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    #[error("unsupported URL {0:?}: only http://host:port/path is supported")]
+    BadUrl(String),
+    #[error("HTTP exchange timed out")]
+    Timeout,
+    #[error("HTTP I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed HTTP response: {0}")]
+    Malformed(&'static str),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("HTTP response is larger than {MAX_BODY} bytes")]
+    TooLarge,
+}
+
+/// `http://host[:port]/path?query` split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub target: String,
+}
+
+impl Url {
+    pub fn parse(url: &str) -> Result<Self, HttpError> {
+        let bad = || HttpError::BadUrl(url.to_owned());
+        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let (authority, target) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_owned()),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad());
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, p) = v6.split_once(']').ok_or_else(bad)?;
+            let port = match p.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad())?,
+                None if p.is_empty() => 80,
+                None => return Err(bad()),
+            };
+            (h.to_owned(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
+                None => (authority.to_owned(), 80),
+            }
+        };
+        Ok(Self { host, port, target })
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// GETs `url` and returns the body of a 200 response.
+pub async fn get(url: &str, deadline: Duration) -> Result<Vec<u8>, HttpError> {
+    let u = Url::parse(url)?;
+    timeout(deadline, get_inner(&u))
+        .await
+        .map_err(|_| HttpError::Timeout)?
+}
+
+async fn get_inner(u: &Url) -> Result<Vec<u8>, HttpError> {
+    let mut s = TcpStream::connect((u.host.as_str(), u.port)).await?;
+    let host = if u.host.contains(':') {
+        format!("[{}]", u.host)
+    } else {
+        u.host.clone()
+    };
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: Junction\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        u.target, u.port
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() + n > MAX_BODY + MAX_HEAD {
+            return Err(HttpError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    parse_response(&buf)
+}
+
+/// Parses a whole response read until the connection closed.
+pub fn parse_response(buf: &[u8]) -> Result<Vec<u8>, HttpError> {
+    let end = find_head_end(buf).ok_or(HttpError::Malformed("no end of head"))?;
+    if end > MAX_HEAD {
+        return Err(HttpError::Malformed("head too long"));
+    }
+    let head =
+        std::str::from_utf8(&buf[..end]).map_err(|_| HttpError::Malformed("head not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or(HttpError::Malformed("no status line"))?;
+    let mut parts = status_line.split(' ');
+    let version = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(HttpError::Malformed("not HTTP/1.x"));
+    }
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or(HttpError::Malformed("bad status code"))?;
+    let (mut chunked, mut length) = (false, None);
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            let (k, v) = (k.trim(), v.trim());
+            if k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            } else if k.eq_ignore_ascii_case("content-length") {
+                length = Some(
+                    v.parse::<usize>()
+                        .map_err(|_| HttpError::Malformed("bad content-length"))?,
+                );
+            }
+        }
+    }
+    if status != 200 {
+        return Err(HttpError::Status(status));
+    }
+    let body = &buf[end..];
+    if chunked {
+        return dechunk(body);
+    }
+    match length {
+        Some(n) if n > MAX_BODY => Err(HttpError::TooLarge),
+        Some(n) => body
+            .get(..n)
+            .map(<[u8]>::to_vec)
+            .ok_or(HttpError::Malformed("body shorter than content-length")),
+        None => Ok(body.to_vec()),
+    }
+}
+
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, HttpError> {
+    let mut out = Vec::new();
+    loop {
+        let eol = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or(HttpError::Malformed("chunk size line"))?;
+        let size_text =
+            std::str::from_utf8(&body[..eol]).map_err(|_| HttpError::Malformed("chunk size"))?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|_| HttpError::Malformed("chunk size"))?;
+        body = &body[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if out.len() + size > MAX_BODY {
+            return Err(HttpError::TooLarge);
+        }
+        let data = body
+            .get(..size)
+            .ok_or(HttpError::Malformed("truncated chunk"))?;
+        out.extend_from_slice(data);
+        body = body.get(size + 2..).unwrap_or(&[]);
+    }
+}
+
+/// Reads a request head (`GET /path?query HTTP/1.1` and headers) from a server-side
+/// connection; returns the request target.
+pub async fn read_request_target(s: &mut TcpStream, deadline: Duration) -> Option<String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    let read = async {
+        loop {
+            if find_head_end(&buf).is_some() {
+                return Some(());
+            }
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 || buf.len() + n > MAX_HEAD {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    timeout(deadline, read).await.ok()??;
+    let head = std::str::from_utf8(&buf).ok()?;
+    let line = head.split("\r\n").next()?;
+    let mut parts = line.split(' ');
+    let (method, target) = (parts.next()?, parts.next()?);
+    (method == "GET").then(|| target.to_owned())
+}
+
+/// Writes a complete `200 OK` (or other status) response and closes.
+pub async fn respond(s: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        s.write_all(head.as_bytes()).await?;
+        s.write_all(body).await?;
+        s.shutdown().await
+    };
+    let _ = timeout(Duration::from_secs(10), write).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("http://127.0.0.1:6969/announce?x=1").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target.as_str()),
+            ("127.0.0.1", 6969, "/announce?x=1")
+        );
+        let u = Url::parse("http://[::1]/a").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 80));
+        let u = Url::parse("http://localhost?x").unwrap();
+        assert_eq!(u.target, "/?x");
+        assert!(Url::parse("https://a/").is_err());
+        assert!(Url::parse("http://a:99999/").is_err());
+        assert!(Url::parse("http:///x").is_err());
+    }
+
+    #[test]
+    fn responses() {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef";
+        assert_eq!(parse_response(r).unwrap(), b"abc");
+        let r = b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(r).unwrap(), b"abcde");
+        let r = b"HTTP/1.1 404 Not Found\r\n\r\n";
+        assert!(matches!(parse_response(r), Err(HttpError::Status(404))));
+        assert!(parse_response(b"garbage").is_err());
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\nab";
+        assert!(parse_response(r).is_err());
+    }
+}

@@ -1,0 +1,863 @@
+//! One peer connection: handshake, then a read loop that downloads (interest, request
+//! pipeline, piece assembly via the torrent's picker, SHA-1 check) and uploads (choke
+//! state from the choker, serving verified blocks), plus BEP 6, BEP 10, BEP 9 and BEP 11.
+//! Writes go through a writer task so a slow socket never blocks reading.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, trace, warn};
+
+use super::torrent::{ConnId, Event, OnBlock, PeerCounters, PeerEntry, Torrent, lock};
+use crate::error::WireError;
+use crate::metainfo::Info;
+use crate::piece::{BLOCK_LEN, Bitfield};
+use crate::wire::extension::{METADATA_PIECE_LEN, UT_METADATA, UT_PEX};
+use crate::wire::{
+    BlockRequest, ExtendedHandshake, Handshake, Message, MessageDecoder, MetadataMessage,
+    PexMessage, PieceBlock, Reserved,
+};
+
+/// Extended message ids we ask peers to use (our handshake's `m`).
+const OUR_UT_METADATA: u8 = 1;
+const OUR_UT_PEX: u8 = 2;
+/// Requests we accept queued per peer (advertised as `reqq`).
+const MAX_QUEUED: usize = 500;
+/// Most requests we keep in flight to one peer.
+const MAX_DEPTH: usize = 500;
+const MIN_DEPTH: usize = 16;
+/// Silence after which a peer is dropped (keep-alives come every ~2 minutes).
+const IDLE_LIMIT: Duration = Duration::from_secs(240);
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
+/// Haves remembered before the metadata is known.
+const MAX_EARLY_HAVES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    #[error("peer I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("peer broke the protocol: {0}")]
+    Wire(#[from] WireError),
+    #[error("peer broke the protocol: {0}")]
+    Protocol(&'static str),
+    #[error("peer is banned")]
+    Banned,
+    #[error("connection closed: {0}")]
+    Closed(&'static str),
+}
+
+pub fn our_reserved() -> Reserved {
+    Reserved::default()
+        .with(Reserved::EXTENSION_PROTOCOL)
+        .with(Reserved::FAST)
+}
+
+fn our_handshake(t: &Torrent) -> Handshake {
+    Handshake {
+        reserved: our_reserved(),
+        info_hash: t.info_hash,
+        peer_id: t.ctx.peer_id,
+    }
+}
+
+/// Dials a peer for `t` and runs the connection until it ends.
+pub async fn connect(t: Arc<Torrent>, addr: SocketAddr) -> Result<(), PeerError> {
+    let limit = t.ctx.config.handshake_timeout;
+    let mut s = timeout(limit, TcpStream::connect(addr))
+        .await
+        .map_err(|_| PeerError::Timeout("connect"))??;
+    s.set_nodelay(true)?;
+    timeout(limit, s.write_all(&our_handshake(&t).to_bytes()))
+        .await
+        .map_err(|_| PeerError::Timeout("handshake write"))??;
+    let mut hb = [0u8; 68];
+    timeout(limit, s.read_exact(&mut hb))
+        .await
+        .map_err(|_| PeerError::Timeout("handshake"))??;
+    let hs = Handshake::parse(&hb)?;
+    if hs.info_hash != t.info_hash {
+        return Err(PeerError::Protocol("handshake for another torrent"));
+    }
+    session(t, s, addr, hs).await
+}
+
+/// Runs an accepted connection whose handshake (`hs`) was read by the listener.
+pub async fn accepted(
+    t: Arc<Torrent>,
+    mut s: TcpStream,
+    addr: SocketAddr,
+    hs: Handshake,
+) -> Result<(), PeerError> {
+    s.set_nodelay(true)?;
+    timeout(
+        t.ctx.config.handshake_timeout,
+        s.write_all(&our_handshake(&t).to_bytes()),
+    )
+    .await
+    .map_err(|_| PeerError::Timeout("handshake write"))??;
+    session(t, s, addr, hs).await
+}
+
+struct Peer {
+    t: Arc<Torrent>,
+    conn: ConnId,
+    addr: SocketAddr,
+    fast: bool,
+    ext: bool,
+    tx: mpsc::Sender<(Bytes, bool)>,
+    queued: Arc<AtomicUsize>,
+    counters: Arc<PeerCounters>,
+    their_meta_id: Option<u8>,
+    their_meta_size: Option<u32>,
+    their_reqq: usize,
+    /// The peer's pieces, once the metadata is known.
+    bitfield: Option<Bitfield>,
+    counted: bool,
+    raw_bitfield: Option<Bytes>,
+    have_all: bool,
+    early_haves: Vec<u32>,
+    peer_choking: bool,
+    am_interested: bool,
+    am_choking: bool,
+    outstanding: HashMap<(u32, u32), Instant>,
+    last_block: Instant,
+    last_recv: Instant,
+    last_keepalive: Instant,
+    depth: usize,
+    rate: f64,
+    window: u64,
+    meta_pending: Option<Instant>,
+    pex_added: usize,
+}
+
+async fn session(
+    t: Arc<Torrent>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    hs: Handshake,
+) -> Result<(), PeerError> {
+    let pid = hs.peer_id;
+    if pid == t.ctx.peer_id {
+        return Err(PeerError::Closed("connected to ourselves"));
+    }
+    let conn = t.ctx.conn_id();
+    let counters = Arc::new(PeerCounters::default());
+    let kill = CancellationToken::new();
+    let (choke_tx, mut choke_rx) = tokio::sync::watch::channel(true);
+    {
+        let mut st = t.state();
+        if st.is_banned(&addr, Some(&pid)) {
+            return Err(PeerError::Banned);
+        }
+        if st.peers.values().any(|p| p.peer_id == pid) {
+            return Err(PeerError::Closed("already connected to this peer"));
+        }
+        if st.peers.len() >= t.ctx.config.max_peers_per_torrent {
+            return Err(PeerError::Closed("too many peers"));
+        }
+        st.peers.insert(
+            conn,
+            PeerEntry {
+                addr,
+                peer_id: pid,
+                interested: false,
+                choked: true,
+                choke_tx,
+                counters: counters.clone(),
+                last_down: 0,
+                last_up: 0,
+                connected: Instant::now(),
+                seed: false,
+                kill: kill.clone(),
+            },
+        );
+    }
+    debug!(%addr, peer = ?pid, fast = hs.reserved.fast(), ext = hs.reserved.extension_protocol(), "peer connected");
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(1024);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer_task = tokio::spawn(writer(wr, rx, queued.clone()));
+    let mut p = Peer {
+        t: t.clone(),
+        conn,
+        addr,
+        fast: hs.reserved.fast() && our_reserved().fast(),
+        ext: hs.reserved.extension_protocol(),
+        tx,
+        queued,
+        counters,
+        their_meta_id: None,
+        their_meta_size: None,
+        their_reqq: 250,
+        bitfield: None,
+        counted: false,
+        raw_bitfield: None,
+        have_all: false,
+        early_haves: Vec::new(),
+        peer_choking: true,
+        am_interested: false,
+        am_choking: true,
+        outstanding: HashMap::new(),
+        last_block: Instant::now(),
+        last_recv: Instant::now(),
+        last_keepalive: Instant::now(),
+        depth: 32,
+        rate: 0.0,
+        window: 0,
+        meta_pending: None,
+        pex_added: 0,
+    };
+    let events = t.events.subscribe();
+    let result = p.run(rd, events, &mut choke_rx, &kill).await;
+    {
+        let mut st = t.state();
+        let bf = if p.counted { p.bitfield.as_ref() } else { None };
+        st.drop_peer(conn, bf);
+    }
+    drop(p);
+    let _ = timeout(Duration::from_secs(5), writer_task).await;
+    match &result {
+        Ok(()) => debug!(%addr, "peer closed"),
+        Err(e) => debug!(%addr, error = %e, "peer dropped"),
+    }
+    result
+}
+
+async fn writer(
+    wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<(Bytes, bool)>,
+    queued: Arc<AtomicUsize>,
+) {
+    let mut w = BufWriter::with_capacity(128 * 1024, wr);
+    let limit = Duration::from_secs(60);
+    while let Some((b, piece)) = rx.recv().await {
+        let ok = timeout(limit, w.write_all(&b))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if piece {
+            queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        if !ok {
+            return;
+        }
+        if rx.is_empty() && !matches!(timeout(limit, w.flush()).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+    let _ = timeout(Duration::from_secs(2), w.shutdown()).await;
+}
+
+impl Peer {
+    async fn send(&self, m: Message) -> Result<(), PeerError> {
+        self.tx
+            .send((m.to_bytes(), false))
+            .await
+            .map_err(|_| PeerError::Closed("writer gone"))
+    }
+
+    async fn run(
+        &mut self,
+        mut rd: tokio::net::tcp::OwnedReadHalf,
+        mut events: broadcast::Receiver<Event>,
+        choke_rx: &mut tokio::sync::watch::Receiver<bool>,
+        kill: &CancellationToken,
+    ) -> Result<(), PeerError> {
+        self.start().await?;
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut dec = MessageDecoder::default();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let cancel = self.t.cancel.clone();
+        loop {
+            if buf.capacity() - buf.len() < 32 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut buf) => {
+                    let n = r?;
+                    if n == 0 {
+                        return Err(PeerError::Closed("peer closed the connection"));
+                    }
+                    self.last_recv = Instant::now();
+                    self.t.ctx.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    while let Some(m) = dec.decode(&mut buf)? {
+                        self.handle(m).await?;
+                    }
+                    self.fill().await?;
+                }
+                r = choke_rx.changed() => {
+                    if r.is_err() { return Err(PeerError::Closed("torrent dropped the peer")); }
+                    let choke = *choke_rx.borrow_and_update();
+                    if choke != self.am_choking {
+                        self.am_choking = choke;
+                        self.send(if choke { Message::Choke } else { Message::Unchoke }).await?;
+                    }
+                }
+                ev = events.recv() => match ev {
+                    Ok(e) => self.on_event(e).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await?,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = tick.tick() => self.on_tick().await?,
+                _ = cancel.cancelled() => return Ok(()),
+                _ = kill.cancelled() => return Err(PeerError::Banned),
+            }
+        }
+    }
+
+    async fn start(&mut self) -> Result<(), PeerError> {
+        let first = match self.t.meta() {
+            Some(_) => {
+                let have = self.t.state().have.clone();
+                let n = have.count_ones();
+                if self.fast && have.is_complete() {
+                    Some(Message::HaveAll)
+                } else if self.fast && n == 0 {
+                    Some(Message::HaveNone)
+                } else if n > 0 {
+                    Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+                } else {
+                    None
+                }
+            }
+            None => self.fast.then_some(Message::HaveNone),
+        };
+        if let Some(m) = first {
+            self.send(m).await?;
+        }
+        if self.ext {
+            let mut hs = ExtendedHandshake::default();
+            hs.m.insert(UT_METADATA.to_owned(), OUR_UT_METADATA);
+            hs.m.insert(UT_PEX.to_owned(), OUR_UT_PEX);
+            let port = self.t.ctx.port.load(Ordering::Relaxed);
+            hs.p = (port != 0).then_some(port);
+            hs.v = Some(self.t.ctx.config.client_name.clone());
+            hs.reqq = Some(MAX_QUEUED as u32);
+            hs.yourip = Some(self.addr.ip());
+            hs.metadata_size = self.t.meta().map(|m| m.info.raw.len() as u32);
+            self.send(Message::Extended {
+                id: 0,
+                payload: Bytes::from(hs.encode()),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Builds the peer's bitfield once the metadata is known.
+    fn materialize(&mut self) -> Result<(), PeerError> {
+        let Some(meta) = self.t.meta().cloned() else {
+            return Ok(());
+        };
+        if self.bitfield.is_some() {
+            return Ok(());
+        }
+        let count = meta.geometry.piece_count();
+        let mut bf = if self.have_all {
+            Bitfield::full(count)
+        } else if let Some(raw) = self.raw_bitfield.take() {
+            Bitfield::from_payload(&raw, count)?
+        } else {
+            Bitfield::empty(count)
+        };
+        for i in std::mem::take(&mut self.early_haves) {
+            bf.set(meta.geometry.index(i)?, true);
+        }
+        self.set_bitfield(bf);
+        Ok(())
+    }
+
+    fn set_bitfield(&mut self, bf: Bitfield) {
+        let mut st = self.t.state();
+        if self.counted
+            && let Some(old) = &self.bitfield
+        {
+            st.sub_avail(old);
+        }
+        st.add_avail(&bf);
+        if let Some(e) = st.peers.get_mut(&self.conn) {
+            e.seed = bf.is_complete();
+        }
+        self.counted = true;
+        self.bitfield = Some(bf);
+    }
+
+    async fn handle(&mut self, m: Message) -> Result<(), PeerError> {
+        trace!(addr = %self.addr, msg = ?std::mem::discriminant(&m), "recv");
+        match m {
+            Message::KeepAlive | Message::Port(_) | Message::Suggest(_) => {}
+            Message::AllowedFast(_) | Message::Unknown { .. } | Message::Cancel(_) => {}
+            Message::Choke => {
+                self.peer_choking = true;
+                if !self.fast {
+                    let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();
+                    self.t.state().release(self.conn, keys);
+                }
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.last_block = Instant::now();
+            }
+            Message::Interested | Message::NotInterested => {
+                let i = matches!(m, Message::Interested);
+                let slots = self.t.ctx.config.upload_slots;
+                self.t.state().on_interest(self.conn, i, slots);
+            }
+            Message::Have(i) => match self.t.meta().cloned() {
+                Some(meta) => {
+                    let vi = meta.geometry.index(i)?;
+                    if let Some(bf) = &mut self.bitfield {
+                        if !bf.get(vi) {
+                            bf.set(vi, true);
+                            let seed = bf.is_complete();
+                            let mut st = self.t.state();
+                            st.inc_avail(vi);
+                            if let Some(e) = st.peers.get_mut(&self.conn) {
+                                e.seed = seed;
+                            }
+                        }
+                    } else {
+                        let mut bf = Bitfield::empty(meta.geometry.piece_count());
+                        bf.set(vi, true);
+                        self.set_bitfield(bf);
+                    }
+                }
+                None if self.early_haves.len() < MAX_EARLY_HAVES => self.early_haves.push(i),
+                None => return Err(PeerError::Protocol("too many haves")),
+            },
+            Message::Bitfield(raw) => match self.t.meta().cloned() {
+                Some(meta) => {
+                    let bf = Bitfield::from_payload(&raw, meta.geometry.piece_count())?;
+                    self.set_bitfield(bf);
+                }
+                None => self.raw_bitfield = Some(raw),
+            },
+            Message::HaveAll | Message::HaveNone => {
+                if !self.fast {
+                    return Err(PeerError::Protocol(
+                        "have-all/none without the Fast extension",
+                    ));
+                }
+                let all = matches!(m, Message::HaveAll);
+                match self.t.meta().cloned() {
+                    Some(meta) => {
+                        let n = meta.geometry.piece_count();
+                        self.set_bitfield(if all {
+                            Bitfield::full(n)
+                        } else {
+                            Bitfield::empty(n)
+                        });
+                    }
+                    None => self.have_all = all,
+                }
+            }
+            Message::Request(r) => self.serve(r).await?,
+            Message::Piece(p) => self.on_piece(p).await?,
+            Message::Reject(r) => {
+                if !self.fast {
+                    return Err(PeerError::Protocol("reject without the Fast extension"));
+                }
+                if self.outstanding.remove(&(r.index, r.begin)).is_some() {
+                    self.t.state().release(self.conn, [(r.index, r.begin)]);
+                }
+            }
+            Message::Extended { id, payload } => self.on_extended(id, payload).await?,
+        }
+        Ok(())
+    }
+
+    async fn serve(&mut self, r: BlockRequest) -> Result<(), PeerError> {
+        let Some(meta) = self.t.meta().cloned() else {
+            return self.reject(r).await;
+        };
+        let vb = r.validate(&meta.geometry)?;
+        let have = self.t.state().have.get(vb.index());
+        if self.am_choking || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
+            return self.reject(r).await;
+        }
+        let off = meta.geometry.piece_offset(vb.index()) + u64::from(vb.begin());
+        match self.t.storage.read(off, vb.length() as usize) {
+            Ok(data) => {
+                let n = data.len() as u64;
+                let msg = Message::Piece(PieceBlock {
+                    index: r.index,
+                    begin: r.begin,
+                    data,
+                });
+                self.queued.fetch_add(1, Ordering::Relaxed);
+                self.tx
+                    .send((msg.to_bytes(), true))
+                    .await
+                    .map_err(|_| PeerError::Closed("writer gone"))?;
+                self.counters.up.fetch_add(n, Ordering::Relaxed);
+                self.t.uploaded.fetch_add(n, Ordering::Relaxed);
+                self.t.ctx.bytes_out.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read a block to serve");
+                self.reject(r).await
+            }
+        }
+    }
+
+    async fn reject(&self, r: BlockRequest) -> Result<(), PeerError> {
+        if self.fast {
+            self.send(Message::Reject(r)).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_piece(&mut self, p: PieceBlock) -> Result<(), PeerError> {
+        let Some(meta) = self.t.meta().cloned() else {
+            return Err(PeerError::Protocol("piece before metadata"));
+        };
+        let vb = p.validate(&meta.geometry)?;
+        self.outstanding.remove(&(p.index, p.begin));
+        let n = p.data.len() as u64;
+        self.counters.down.fetch_add(n, Ordering::Relaxed);
+        self.t.downloaded.fetch_add(n, Ordering::Relaxed);
+        self.window += n;
+        self.last_block = Instant::now();
+        let res = self.t.state().on_block(self.conn, vb, &p.data);
+        match res {
+            OnBlock::Ignored => {}
+            OnBlock::Stored { cancel } => {
+                if cancel {
+                    let _ = self.t.events.send(Event::Cancel {
+                        block: vb,
+                        except: self.conn,
+                    });
+                }
+            }
+            OnBlock::Complete {
+                index,
+                data,
+                contributors,
+                cancel,
+            } => {
+                if cancel {
+                    let _ = self.t.events.send(Event::Cancel {
+                        block: vb,
+                        except: self.conn,
+                    });
+                }
+                let hash_ok = meta.info.verify_piece(index, &data);
+                let stored = hash_ok
+                    && match self
+                        .t
+                        .storage
+                        .store_verified(meta.geometry.piece_offset(index), &data)
+                    {
+                        Ok(()) => true,
+                        Err(junction_core::SinkError::Closed) => {
+                            self.t.cancel.cancel();
+                            false
+                        }
+                        Err(e) => {
+                            warn!(error = %e, piece = index.get(), "cannot store a verified piece");
+                            false
+                        }
+                    };
+                if !hash_ok {
+                    warn!(addr = %self.addr, piece = index.get(), "piece failed its SHA-1 check");
+                }
+                let blame: &[ConnId] = if hash_ok { &[] } else { &contributors };
+                let kill = self.t.finish_piece(index, stored, blame);
+                let mut me = false;
+                for k in kill {
+                    if k == self.conn {
+                        me = true;
+                    } else if let Some(e) = self.t.state().peers.get(&k) {
+                        e.kill.cancel();
+                    }
+                }
+                if me {
+                    return Err(PeerError::Banned);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_extended(&mut self, id: u8, payload: Bytes) -> Result<(), PeerError> {
+        match id {
+            0 => {
+                let hs = ExtendedHandshake::decode(&payload)?;
+                self.their_meta_id = hs.id_of(UT_METADATA);
+                self.their_meta_size = hs.metadata_size;
+                if let Some(q) = hs.reqq {
+                    self.their_reqq = (q as usize).clamp(1, MAX_DEPTH);
+                }
+                if self.t.meta().is_none()
+                    && self.their_meta_id.is_some()
+                    && let Some(size) = hs.metadata_size
+                {
+                    self.t.state().meta_begin(size);
+                }
+            }
+            OUR_UT_METADATA => {
+                let msg = match MetadataMessage::decode(payload) {
+                    Ok(m) => m,
+                    Err(WireError::UnknownMetadataType(_)) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                self.on_metadata(msg).await?;
+            }
+            OUR_UT_PEX => {
+                if let Ok(pex) = PexMessage::decode(&payload) {
+                    let mut st = self.t.state();
+                    for (a, _) in pex.added.into_iter().take(50) {
+                        if self.pex_added < 500 {
+                            self.pex_added += 1;
+                            st.add_known(a);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_metadata(&mut self, msg: MetadataMessage) -> Result<(), PeerError> {
+        match msg {
+            MetadataMessage::Request { piece } => {
+                let Some(their) = self.their_meta_id else {
+                    return Ok(());
+                };
+                let reply = match self.t.meta() {
+                    Some(meta) => {
+                        let raw = &meta.info.raw;
+                        let start = piece as usize * METADATA_PIECE_LEN as usize;
+                        if start < raw.len() {
+                            let end = (start + METADATA_PIECE_LEN as usize).min(raw.len());
+                            MetadataMessage::Data {
+                                piece,
+                                total_size: raw.len() as u32,
+                                data: raw.slice(start..end),
+                            }
+                        } else {
+                            MetadataMessage::Reject { piece }
+                        }
+                    }
+                    None => MetadataMessage::Reject { piece },
+                };
+                self.send(Message::Extended {
+                    id: their,
+                    payload: Bytes::from(reply.encode()),
+                })
+                .await?;
+            }
+            MetadataMessage::Data {
+                piece,
+                total_size,
+                data,
+            } => {
+                self.meta_pending = None;
+                if self.t.meta().is_some() {
+                    return Ok(());
+                }
+                let raw = self.t.state().meta_data(self.conn, piece, total_size, data);
+                if let Some(raw) = raw {
+                    match Info::parse_verified(&raw, &self.t.info_hash) {
+                        Ok(info) => {
+                            debug!(info_hash = %self.t.info_hash, name = %info.name, "metadata received and verified");
+                            if let Err(e) = self.t.set_meta(info) {
+                                warn!(error = %e, "cannot use the torrent");
+                                *lock(&self.t.ctx.last_error) = Some(e);
+                                self.t.cancel.cancel();
+                            }
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "metadata from peers does not match the info-hash");
+                            self.t.state().meta_failed();
+                        }
+                    }
+                }
+            }
+            MetadataMessage::Reject { piece } => {
+                self.meta_pending = None;
+                self.t.state().meta_rejected(self.conn, piece);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, e: Event) -> Result<(), PeerError> {
+        match e {
+            Event::Have(i) => {
+                let theirs = self
+                    .t
+                    .meta()
+                    .and_then(|m| m.geometry.index(i).ok())
+                    .is_some_and(|vi| self.bitfield.as_ref().is_some_and(|b| b.get(vi)));
+                if !theirs {
+                    self.send(Message::Have(i)).await?;
+                }
+            }
+            Event::MetadataReady => self.materialize()?,
+            Event::Cancel { block, except } => {
+                let key = (block.index().get(), block.begin());
+                if except != self.conn && self.outstanding.remove(&key).is_some() {
+                    self.t.state().release(self.conn, [key]);
+                    self.send(Message::Cancel(block.into())).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After missed events: pick up metadata, and re-send our bitfield as haves.
+    async fn resync(&mut self) -> Result<(), PeerError> {
+        self.materialize()?;
+        if let Some(meta) = self.t.meta().cloned() {
+            let have = self.t.state().have.clone();
+            for i in meta.geometry.indices() {
+                if have.get(i) && !self.bitfield.as_ref().is_some_and(|b| b.get(i)) {
+                    self.send(Message::Have(i.get())).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps interest accurate and the request pipeline full.
+    async fn fill(&mut self) -> Result<(), PeerError> {
+        let Some(meta) = self.t.meta().cloned() else {
+            return self.fill_metadata().await;
+        };
+        if self.bitfield.is_none() {
+            self.materialize()?;
+        }
+        let Some(bf) = self.bitfield.as_ref() else {
+            return Ok(());
+        };
+        let (want, blocks) = {
+            let mut st = self.t.state();
+            let want = st.wants_from(bf);
+            let depth = self.depth.min(self.their_reqq);
+            let need = depth.saturating_sub(self.outstanding.len());
+            let blocks = if want && !self.peer_choking && self.am_interested && need >= depth / 4 {
+                st.pick(self.conn, bf, need, &meta.geometry)
+            } else {
+                Vec::new()
+            };
+            (want, blocks)
+        };
+        if want != self.am_interested {
+            self.am_interested = want;
+            self.send(if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            })
+            .await?;
+        }
+        if !blocks.is_empty() {
+            let mut out = BytesMut::with_capacity(blocks.len() * 17);
+            let now = Instant::now();
+            for b in blocks {
+                self.outstanding.insert((b.index().get(), b.begin()), now);
+                Message::Request(b.into()).encode(&mut out);
+            }
+            if self.outstanding.len() == out.len() / 17 {
+                self.last_block = now; // a fresh pipeline: time from now
+            }
+            self.tx
+                .send((out.freeze(), false))
+                .await
+                .map_err(|_| PeerError::Closed("writer gone"))?;
+        }
+        Ok(())
+    }
+
+    async fn fill_metadata(&mut self) -> Result<(), PeerError> {
+        let (Some(their), Some(size)) = (self.their_meta_id, self.their_meta_size) else {
+            return Ok(());
+        };
+        if self.meta_pending.is_some() {
+            return Ok(());
+        }
+        let next = {
+            let mut st = self.t.state();
+            st.meta_begin(size);
+            st.meta_next(self.conn, size)
+        };
+        if let Some(piece) = next {
+            self.meta_pending = Some(Instant::now());
+            self.send(Message::Extended {
+                id: their,
+                payload: Bytes::from(MetadataMessage::Request { piece }.encode()),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_tick(&mut self) -> Result<(), PeerError> {
+        // Pipeline depth follows the rate: about two seconds of blocks in flight.
+        self.rate = 0.6 * self.rate + 0.4 * self.window as f64;
+        self.window = 0;
+        let blocks_per_2s = (self.rate * 2.0 / f64::from(BLOCK_LEN)) as usize;
+        self.depth = blocks_per_2s.clamp(MIN_DEPTH, MAX_DEPTH);
+        if !self.outstanding.is_empty()
+            && self.last_block.elapsed() > self.t.ctx.config.request_timeout
+        {
+            let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();
+            self.t.state().release(self.conn, keys);
+            return Err(PeerError::Timeout("requested blocks (snubbed)"));
+        }
+        if self.last_recv.elapsed() > IDLE_LIMIT {
+            return Err(PeerError::Timeout("any message (idle)"));
+        }
+        if self
+            .meta_pending
+            .is_some_and(|at| at.elapsed() > Duration::from_secs(20))
+        {
+            self.meta_pending = None;
+        }
+        if self.last_keepalive.elapsed() > KEEPALIVE_EVERY {
+            self.last_keepalive = Instant::now();
+            self.send(Message::KeepAlive).await?;
+        }
+        if self.t.is_complete() && self.bitfield.as_ref().is_some_and(Bitfield::is_complete) {
+            return Err(PeerError::Closed("both sides are seeds"));
+        }
+        self.fill().await
+    }
+}
+
+/// Reads the handshake of an incoming connection, under a deadline.
+pub async fn read_handshake(s: &mut TcpStream, limit: Duration) -> Result<Handshake, PeerError> {
+    let mut hb = [0u8; 68];
+    let mut got = 0;
+    let read = async {
+        while got < hb.len() {
+            let n = s.read(&mut hb[got..]).await?;
+            if n == 0 {
+                return Err(PeerError::Closed("closed during handshake"));
+            }
+            got += n;
+            Handshake::check_prefix(&hb[..got])?;
+        }
+        Ok(())
+    };
+    timeout(limit, read)
+        .await
+        .map_err(|_| PeerError::Timeout("handshake"))??;
+    Ok(Handshake::parse(&hb)?)
+}

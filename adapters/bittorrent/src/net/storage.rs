@@ -1,0 +1,72 @@
+//! Where a torrent's bytes live: a shared local file (seeding what `share()` hashed) or the
+//! gateway's [`TransferSink`] (fetching, and serving what the sink has verified).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use junction_core::{SinkError, TransferSink};
+
+#[derive(Clone)]
+pub enum Storage {
+    File { file: Arc<File>, len: u64 },
+    Sink(Arc<dyn TransferSink>),
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::File { len, .. } => write!(f, "Storage::File({len} bytes)"),
+            Storage::Sink(s) => write!(f, "Storage::Sink({} bytes)", s.size()),
+        }
+    }
+}
+
+impl Storage {
+    pub fn size(&self) -> u64 {
+        match self {
+            Storage::File { len, .. } => *len,
+            Storage::Sink(s) => s.size(),
+        }
+    }
+
+    /// Reads bytes that are verified (the caller checks the piece is ours).
+    pub fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
+        let end = offset.saturating_add(len as u64);
+        if end > self.size() {
+            return Err(SinkError::OutOfRange {
+                start: offset,
+                end,
+                size: self.size(),
+            });
+        }
+        match self {
+            Storage::File { file, .. } => {
+                let mut buf = vec![0u8; len];
+                file.read_exact_at(&mut buf, offset)?;
+                Ok(Bytes::from(buf))
+            }
+            Storage::Sink(s) => s.read(offset, len),
+        }
+    }
+
+    /// Stores a piece that hashed correctly and marks it verified.
+    pub fn store_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        match self {
+            Storage::File { .. } => Ok(()), // a shared file is complete already
+            Storage::Sink(s) => {
+                s.write(offset, data)?;
+                s.verified(offset..offset + data.len() as u64, true);
+                Ok(())
+            }
+        }
+    }
+
+    /// A piece failed its hash: its range is wanted again.
+    pub fn rejected(&self, offset: u64, len: u64) {
+        if let Storage::Sink(s) = self {
+            s.verified(offset..offset + len, false);
+        }
+    }
+}

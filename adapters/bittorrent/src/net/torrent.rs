@@ -1,0 +1,783 @@
+//! One torrent's shared state: what we have, who has what, the piece picker (rarest first,
+//! end-game), pieces being assembled, the metadata being fetched, the peers and their choke
+//! state. Peer tasks lock [`State`] for short, non-async sections only.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use junction_core::RangeSet;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::storage::Storage;
+use crate::config::Config;
+use crate::id::{InfoHash, PeerId};
+use crate::metainfo::Info;
+use crate::piece::{BLOCK_LEN, Bitfield, Geometry, ValidBlock, ValidPieceIndex};
+use crate::wire::extension::{METADATA_PIECE_LEN, metadata_piece_count, metadata_piece_len};
+
+pub type ConnId = u64;
+
+/// Most peer addresses remembered per torrent.
+const MAX_KNOWN: usize = 2000;
+/// A peer whose pieces failed this often is banned, even when others also contributed.
+const MAX_STRIKES: u32 = 3;
+/// At most this many peers are asked for the same block in end-game.
+const ENDGAME_DUP: usize = 2;
+
+/// Adapter-wide context shared by every torrent and peer.
+#[derive(Debug)]
+pub struct Ctx {
+    pub config: Config,
+    pub peer_id: PeerId,
+    pub port: AtomicU16,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub next_conn: AtomicU64,
+    pub torrents: Mutex<HashMap<InfoHash, Arc<Torrent>>>,
+    pub last_error: Mutex<Option<String>>,
+    /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
+    pub extra_trackers: Mutex<Vec<String>>,
+}
+
+impl Ctx {
+    pub fn conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn torrent(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
+        lock(&self.torrents).get(ih).cloned()
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The torrent's metadata, once known.
+#[derive(Debug)]
+pub struct Meta {
+    pub info: Info,
+    pub geometry: Geometry,
+}
+
+/// Broadcast to every peer task of a torrent.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// We verified a piece.
+    Have(u32),
+    /// The metadata arrived (magnet).
+    MetadataReady,
+    /// A block arrived from another peer; cancel it if still requested (end-game).
+    Cancel { block: ValidBlock, except: ConnId },
+}
+
+#[derive(Debug)]
+pub struct Torrent {
+    pub info_hash: InfoHash,
+    pub ctx: Arc<Ctx>,
+    pub meta: OnceLock<Arc<Meta>>,
+    pub storage: Storage,
+    pub state: Mutex<State>,
+    pub events: broadcast::Sender<Event>,
+    pub cancel: CancellationToken,
+    pub complete: watch::Sender<bool>,
+    pub uploaded: AtomicU64,
+    pub downloaded: AtomicU64,
+    /// Data verified and stored this session.
+    pub verified_bytes: AtomicU64,
+    pub failed_pieces: AtomicU64,
+}
+
+/// Counters a peer task updates and the choker reads.
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    pub down: AtomicU64,
+    pub up: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct PeerEntry {
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    /// The peer is interested in our pieces.
+    pub interested: bool,
+    /// We are choking the peer.
+    pub choked: bool,
+    pub choke_tx: watch::Sender<bool>,
+    pub counters: Arc<PeerCounters>,
+    pub last_down: u64,
+    pub last_up: u64,
+    pub connected: Instant,
+    pub seed: bool,
+    pub kill: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct Blk {
+    got: bool,
+    requested: Vec<ConnId>,
+}
+
+#[derive(Debug)]
+pub struct Partial {
+    buf: Vec<u8>,
+    blocks: Vec<Blk>,
+    received: usize,
+    owner: Option<ConnId>,
+    contributors: Vec<ConnId>,
+    /// Retried after a hash failure: one peer only, no end-game duplicates.
+    exclusive: bool,
+}
+
+#[derive(Debug)]
+struct MetaFetch {
+    size: u32,
+    pieces: Vec<Option<Bytes>>,
+    pending: HashMap<u32, (ConnId, Instant)>,
+    sources: HashSet<ConnId>,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub name: String,
+    pub have: Bitfield,
+    avail: Vec<u32>,
+    partials: HashMap<u32, Partial>,
+    verifying: HashSet<u32>,
+    exclusive: HashSet<u32>,
+    pub peers: HashMap<ConnId, PeerEntry>,
+    known: VecDeque<SocketAddr>,
+    known_set: HashSet<SocketAddr>,
+    pub connecting: HashSet<SocketAddr>,
+    banned_addrs: HashSet<SocketAddr>,
+    banned_ids: HashSet<PeerId>,
+    strikes: HashMap<PeerId, u32>,
+    metadata: Option<MetaFetch>,
+    /// Peers that failed to deliver good metadata.
+    bad_meta_sources: HashSet<ConnId>,
+    /// Round counter of the choker, for the optimistic unchoke.
+    choke_round: u32,
+    optimistic: Option<ConnId>,
+    pub banned_count: u32,
+}
+
+/// What happened to a received block.
+#[derive(Debug)]
+pub enum OnBlock {
+    /// Not a block of a piece being assembled, or already received.
+    Ignored,
+    Stored {
+        cancel: bool,
+    },
+    /// The piece is whole: hash it, then call [`Torrent::finish_piece`].
+    Complete {
+        index: ValidPieceIndex,
+        data: Vec<u8>,
+        contributors: Vec<ConnId>,
+        cancel: bool,
+    },
+}
+
+impl Torrent {
+    pub fn new(ctx: Arc<Ctx>, info_hash: InfoHash, name: String, storage: Storage) -> Arc<Self> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(Self {
+            info_hash,
+            ctx,
+            meta: OnceLock::new(),
+            storage,
+            state: Mutex::new(State {
+                name,
+                have: Bitfield::empty(0),
+                avail: Vec::new(),
+                partials: HashMap::new(),
+                verifying: HashSet::new(),
+                exclusive: HashSet::new(),
+                peers: HashMap::new(),
+                known: VecDeque::new(),
+                known_set: HashSet::new(),
+                connecting: HashSet::new(),
+                banned_addrs: HashSet::new(),
+                banned_ids: HashSet::new(),
+                strikes: HashMap::new(),
+                metadata: None,
+                bad_meta_sources: HashSet::new(),
+                choke_round: 0,
+                optimistic: None,
+                banned_count: 0,
+            }),
+            events,
+            cancel: CancellationToken::new(),
+            complete: watch::channel(false).0,
+            uploaded: AtomicU64::new(0),
+            downloaded: AtomicU64::new(0),
+            verified_bytes: AtomicU64::new(0),
+            failed_pieces: AtomicU64::new(0),
+        })
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    pub fn meta(&self) -> Option<&Arc<Meta>> {
+        self.meta.get()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        *self.complete.borrow()
+    }
+
+    /// Installs the metadata and works out which pieces the storage already holds
+    /// verified (everything for a shared file; the ranges the sink no longer wants).
+    pub fn set_meta(&self, info: Info) -> Result<(), String> {
+        let geometry = info
+            .geometry()
+            .ok_or("v2-only torrents are not supported for transfer yet")?;
+        if self.storage.size() != geometry.total_length() {
+            return Err(format!(
+                "the torrent holds {} bytes but the transfer has room for {}",
+                geometry.total_length(),
+                self.storage.size()
+            ));
+        }
+        let wanted = match &self.storage {
+            Storage::File { .. } => RangeSet::new(),
+            Storage::Sink(s) => s.wanted(),
+        };
+        let count = geometry.piece_count();
+        let mut have = Bitfield::empty(count);
+        for i in geometry.indices() {
+            let start = geometry.piece_offset(i);
+            let end = start + u64::from(geometry.piece_len(i));
+            if wanted.covered_in(start..end) == 0 {
+                have.set(i, true);
+            }
+        }
+        let complete = have.is_complete();
+        {
+            let mut st = self.state();
+            if self.meta.get().is_some() {
+                return Ok(());
+            }
+            st.name.clone_from(&info.name);
+            st.have = have;
+            st.avail = vec![0; count as usize];
+            st.metadata = None;
+            let _ = self.meta.set(Arc::new(Meta { info, geometry }));
+        }
+        self.complete.send_replace(complete);
+        let _ = self.events.send(Event::MetadataReady);
+        Ok(())
+    }
+
+    pub fn left(&self) -> u64 {
+        match self.meta() {
+            None => self.storage.size().max(1),
+            Some(m) => {
+                let st = self.state();
+                m.geometry
+                    .indices()
+                    .filter(|i| !st.have.get(*i))
+                    .map(|i| u64::from(m.geometry.piece_len(i)))
+                    .sum()
+            }
+        }
+    }
+
+    /// Records the hash check of a piece assembled from `contributors`. Returns the peers
+    /// to disconnect (banned).
+    pub fn finish_piece(
+        &self,
+        index: ValidPieceIndex,
+        ok: bool,
+        contributors: &[ConnId],
+    ) -> Vec<ConnId> {
+        let Some(meta) = self.meta() else {
+            return Vec::new();
+        };
+        let mut kill = Vec::new();
+        let now_complete;
+        {
+            let mut st = self.state();
+            st.verifying.remove(&index.get());
+            if ok {
+                st.have.set(index, true);
+                now_complete = st.have.is_complete();
+            } else {
+                now_complete = false;
+                st.exclusive.insert(index.get());
+                let sole = contributors.len() == 1;
+                for c in contributors {
+                    let Some((addr, pid)) = st.peers.get(c).map(|p| (p.addr, p.peer_id)) else {
+                        continue;
+                    };
+                    let strikes = st.strikes.entry(pid).or_insert(0);
+                    *strikes += 1;
+                    if sole || *strikes >= MAX_STRIKES {
+                        warn!(info_hash = %self.info_hash, %addr, piece = index.get(), "banning peer for a bad piece");
+                        st.banned_addrs.insert(addr);
+                        st.banned_ids.insert(pid);
+                        st.banned_count += 1;
+                        kill.push(*c);
+                    }
+                }
+            }
+        }
+        if ok {
+            self.verified_bytes
+                .fetch_add(u64::from(meta.geometry.piece_len(index)), Ordering::Relaxed);
+            let _ = self.events.send(Event::Have(index.get()));
+            if now_complete {
+                info!(info_hash = %self.info_hash, "torrent complete");
+                self.complete.send_replace(true);
+            }
+        } else {
+            self.failed_pieces.fetch_add(1, Ordering::Relaxed);
+            let off = meta.geometry.piece_offset(index);
+            self.storage
+                .rejected(off, u64::from(meta.geometry.piece_len(index)));
+        }
+        kill
+    }
+}
+
+impl State {
+    pub fn is_banned(&self, addr: &SocketAddr, pid: Option<&PeerId>) -> bool {
+        self.banned_addrs.contains(addr) || pid.is_some_and(|p| self.banned_ids.contains(p))
+    }
+
+    pub fn add_known(&mut self, addr: SocketAddr) {
+        if self.known_set.len() >= MAX_KNOWN || self.banned_addrs.contains(&addr) {
+            return;
+        }
+        if self.known_set.insert(addr) {
+            self.known.push_back(addr);
+        }
+    }
+
+    /// Next known peer to dial that is neither connected, being dialled, nor banned.
+    pub fn next_to_dial(&mut self) -> Option<SocketAddr> {
+        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        for _ in 0..self.known.len() {
+            let a = self.known.pop_front()?;
+            self.known.push_back(a);
+            if !connected.contains(&a)
+                && !self.connecting.contains(&a)
+                && !self.banned_addrs.contains(&a)
+            {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    /// Counts a peer's pieces into availability.
+    pub fn add_avail(&mut self, bf: &Bitfield) {
+        if bf.piece_count() as usize != self.avail.len() {
+            return;
+        }
+        for (i, a) in self.avail.iter_mut().enumerate() {
+            if bf.as_bytes()[i / 8] & (0x80 >> (i % 8)) != 0 {
+                *a = a.saturating_add(1);
+            }
+        }
+    }
+
+    pub fn sub_avail(&mut self, bf: &Bitfield) {
+        if bf.piece_count() as usize != self.avail.len() {
+            return;
+        }
+        for (i, a) in self.avail.iter_mut().enumerate() {
+            if bf.as_bytes()[i / 8] & (0x80 >> (i % 8)) != 0 {
+                *a = a.saturating_sub(1);
+            }
+        }
+    }
+
+    pub fn inc_avail(&mut self, index: ValidPieceIndex) {
+        if let Some(a) = self.avail.get_mut(index.get() as usize) {
+            *a = a.saturating_add(1);
+        }
+    }
+
+    /// Whether the peer has a piece we lack.
+    pub fn wants_from(&self, peer: &Bitfield) -> bool {
+        if peer.piece_count() != self.have.piece_count() {
+            return false;
+        }
+        peer.as_bytes()
+            .iter()
+            .zip(self.have.as_bytes())
+            .any(|(p, h)| p & !h != 0)
+    }
+
+    /// Picks up to `n` blocks to request from `conn`, which has `peer`: first blocks of
+    /// pieces it is already working on (or orphaned ones), then the rarest new piece,
+    /// then, when nothing is left unrequested, end-game duplicates.
+    pub fn pick(
+        &mut self,
+        conn: ConnId,
+        peer: &Bitfield,
+        n: usize,
+        geometry: &Geometry,
+    ) -> Vec<ValidBlock> {
+        let mut out = Vec::new();
+        if n == 0 || peer.piece_count() != geometry.piece_count() {
+            return out;
+        }
+        let has = |i: u32| geometry.index(i).is_ok_and(|v| peer.get(v));
+        let mut keys: Vec<u32> = self.partials.keys().copied().collect();
+        keys.sort_unstable();
+        for idx in &keys {
+            if !has(*idx) {
+                continue;
+            }
+            let Some(p) = self.partials.get_mut(idx) else {
+                continue;
+            };
+            match p.owner {
+                Some(o) if o != conn => continue,
+                _ => p.owner = Some(conn),
+            }
+            take_blocks(p, *idx, conn, n, &mut out, geometry, false);
+            if out.len() >= n {
+                return out;
+            }
+        }
+        // New pieces, rarest first; ties broken from a random start.
+        let count = geometry.piece_count();
+        while out.len() < n {
+            let start = if count > 0 {
+                rand::random::<u32>() % count
+            } else {
+                0
+            };
+            let mut best: Option<(u32, u32)> = None;
+            for k in 0..count {
+                let i = (start + k) % count;
+                let Ok(vi) = geometry.index(i) else { continue };
+                if self.have.get(vi)
+                    || !peer.get(vi)
+                    || self.partials.contains_key(&i)
+                    || self.verifying.contains(&i)
+                {
+                    continue;
+                }
+                let a = self.avail.get(i as usize).copied().unwrap_or(0);
+                if best.is_none_or(|(_, ba)| a < ba) {
+                    best = Some((i, a));
+                    if a <= 1 {
+                        break;
+                    }
+                }
+            }
+            let Some((i, _)) = best else { break };
+            let Ok(vi) = geometry.index(i) else { break };
+            let len = geometry.piece_len(vi) as usize;
+            let nblocks = len.div_ceil(BLOCK_LEN as usize);
+            let mut p = Partial {
+                buf: vec![0; len],
+                blocks: (0..nblocks).map(|_| Blk::default()).collect(),
+                received: 0,
+                owner: Some(conn),
+                contributors: Vec::new(),
+                exclusive: self.exclusive.remove(&i),
+            };
+            take_blocks(&mut p, i, conn, n, &mut out, geometry, false);
+            self.partials.insert(i, p);
+        }
+        if out.len() < n {
+            // End-game: every missing block this peer could give is requested already.
+            for idx in keys {
+                if !has(idx) {
+                    continue;
+                }
+                if let Some(p) = self.partials.get_mut(&idx)
+                    && !p.exclusive
+                {
+                    take_blocks(p, idx, conn, n, &mut out, geometry, true);
+                    if out.len() >= n {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets `conn`'s requests for these blocks, so others may ask for them.
+    pub fn release(&mut self, conn: ConnId, blocks: impl IntoIterator<Item = (u32, u32)>) {
+        for (index, begin) in blocks {
+            if let Some(p) = self.partials.get_mut(&index)
+                && let Some(b) = p.blocks.get_mut((begin / BLOCK_LEN) as usize)
+            {
+                b.requested.retain(|c| *c != conn);
+            }
+        }
+        for p in self.partials.values_mut() {
+            if p.owner == Some(conn)
+                && !p
+                    .blocks
+                    .iter()
+                    .any(|b| !b.got && b.requested.contains(&conn))
+            {
+                p.owner = None;
+            }
+        }
+    }
+
+    /// A peer connection ended.
+    pub fn drop_peer(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) {
+        self.peers.remove(&conn);
+        if let Some(bf) = bitfield {
+            self.sub_avail(bf);
+        }
+        for p in self.partials.values_mut() {
+            if p.owner == Some(conn) {
+                p.owner = None;
+            }
+            for b in &mut p.blocks {
+                b.requested.retain(|c| *c != conn);
+            }
+        }
+        if let Some(m) = &mut self.metadata {
+            m.pending.retain(|_, (c, _)| *c != conn);
+        }
+        if self.optimistic == Some(conn) {
+            self.optimistic = None;
+        }
+    }
+
+    /// Stores a received block (already validated against the geometry).
+    pub fn on_block(&mut self, conn: ConnId, block: ValidBlock, data: &[u8]) -> OnBlock {
+        let idx = block.index().get();
+        let Some(p) = self.partials.get_mut(&idx) else {
+            return OnBlock::Ignored;
+        };
+        let bi = (block.begin() / BLOCK_LEN) as usize;
+        let begin = block.begin() as usize;
+        let Some(b) = p.blocks.get_mut(bi) else {
+            return OnBlock::Ignored;
+        };
+        if b.got || !block.begin().is_multiple_of(BLOCK_LEN) {
+            b.requested.retain(|c| *c != conn);
+            return OnBlock::Ignored;
+        }
+        let Some(dst) = p.buf.get_mut(begin..begin + data.len()) else {
+            return OnBlock::Ignored;
+        };
+        dst.copy_from_slice(data);
+        b.got = true;
+        let cancel = b.requested.iter().any(|c| *c != conn);
+        b.requested.clear();
+        p.received += 1;
+        if !p.contributors.contains(&conn) {
+            p.contributors.push(conn);
+        }
+        if p.received < p.blocks.len() {
+            return OnBlock::Stored { cancel };
+        }
+        let Some(p) = self.partials.remove(&idx) else {
+            return OnBlock::Ignored;
+        };
+        self.verifying.insert(idx);
+        OnBlock::Complete {
+            index: block.index(),
+            data: p.buf,
+            contributors: p.contributors,
+            cancel,
+        }
+    }
+
+    // ---- metadata (BEP 9) ----
+
+    /// Starts (or keeps) assembling metadata of `size` bytes announced by a peer.
+    pub fn meta_begin(&mut self, size: u32) {
+        if self.metadata.as_ref().is_some_and(|m| m.size == size) {
+            return;
+        }
+        if self.metadata.is_some() {
+            return; // another size is being fetched already; stay with the first
+        }
+        let n = metadata_piece_count(size) as usize;
+        self.metadata = Some(MetaFetch {
+            size,
+            pieces: vec![None; n],
+            pending: HashMap::new(),
+            sources: HashSet::new(),
+        });
+    }
+
+    /// A metadata piece to ask `conn` for, if any is missing and not pending elsewhere.
+    pub fn meta_next(&mut self, conn: ConnId, size: u32) -> Option<u32> {
+        if self.bad_meta_sources.contains(&conn) {
+            return None;
+        }
+        let m = self.metadata.as_mut().filter(|m| m.size == size)?;
+        let stale = Duration::from_secs(15);
+        let piece = (0..m.pieces.len() as u32).find(|i| {
+            m.pieces[*i as usize].is_none()
+                && m.pending.get(i).is_none_or(|(_, at)| at.elapsed() > stale)
+        })?;
+        m.pending.insert(piece, (conn, Instant::now()));
+        Some(piece)
+    }
+
+    /// Stores a metadata piece; returns the whole `info` bytes once all are in.
+    pub fn meta_data(
+        &mut self,
+        conn: ConnId,
+        piece: u32,
+        total: u32,
+        data: Bytes,
+    ) -> Option<Bytes> {
+        let m = self.metadata.as_mut().filter(|m| m.size == total)?;
+        let expected = metadata_piece_len(total, piece)? as usize;
+        let slot = m.pieces.get_mut(piece as usize)?;
+        if data.len() != expected {
+            return None;
+        }
+        *slot = Some(data);
+        m.pending.remove(&piece);
+        m.sources.insert(conn);
+        if m.pieces.iter().any(Option::is_none) {
+            return None;
+        }
+        let mut raw = Vec::with_capacity(total as usize);
+        for p in m.pieces.iter().flatten() {
+            raw.extend_from_slice(p);
+        }
+        debug_assert!(raw.len() as u64 <= u64::from(total) + u64::from(METADATA_PIECE_LEN));
+        Some(Bytes::from(raw))
+    }
+
+    /// The assembled metadata did not hash to the info-hash: start over without its
+    /// sources.
+    pub fn meta_failed(&mut self) {
+        if let Some(m) = self.metadata.take() {
+            self.bad_meta_sources.extend(m.sources);
+        }
+    }
+
+    pub fn meta_rejected(&mut self, conn: ConnId, piece: u32) {
+        if let Some(m) = &mut self.metadata {
+            m.pending.remove(&piece);
+        }
+        self.bad_meta_sources.insert(conn);
+    }
+
+    // ---- choking ----
+
+    /// Unchokes an interested peer at once if a slot is free (so a new leecher need not
+    /// wait for the next choker round).
+    pub fn on_interest(&mut self, conn: ConnId, interested: bool, slots: usize) {
+        let unchoked = self
+            .peers
+            .values()
+            .filter(|p| !p.choked && p.interested)
+            .count();
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.interested = interested;
+            if interested && p.choked && unchoked < slots + 1 {
+                p.choked = false;
+                p.choke_tx.send_replace(false);
+            }
+        }
+    }
+
+    /// One choker round (every 10 s): the `slots` interested peers with the best rate
+    /// (download from them while leeching, upload to them while seeding) are unchoked,
+    /// plus one optimistic unchoke rotated every third round; everyone else is choked.
+    pub fn choke_round(&mut self, slots: usize, seeding: bool) {
+        self.choke_round = self.choke_round.wrapping_add(1);
+        let mut rates: Vec<(ConnId, u64)> = Vec::new();
+        for (c, p) in &mut self.peers {
+            let down = p.counters.down.load(Ordering::Relaxed);
+            let up = p.counters.up.load(Ordering::Relaxed);
+            let rate = if seeding {
+                up - p.last_up.min(up)
+            } else {
+                down - p.last_down.min(down)
+            };
+            p.last_down = down;
+            p.last_up = up;
+            if p.interested {
+                rates.push((*c, rate));
+            }
+        }
+        rates.sort_by_key(|r| std::cmp::Reverse(r.1));
+        let mut unchoke: HashSet<ConnId> = rates.iter().take(slots).map(|r| r.0).collect();
+        let rotate = self.choke_round % 3 == 1
+            || self
+                .optimistic
+                .is_none_or(|o| !self.peers.get(&o).is_some_and(|p| p.interested));
+        if rotate {
+            // New connections (under a minute) count three times.
+            let mut pool: Vec<ConnId> = Vec::new();
+            for (c, _) in rates.iter().skip(slots) {
+                let w = if self
+                    .peers
+                    .get(c)
+                    .is_some_and(|p| p.connected.elapsed() < Duration::from_secs(60))
+                {
+                    3
+                } else {
+                    1
+                };
+                pool.extend(std::iter::repeat_n(*c, w));
+            }
+            self.optimistic =
+                (!pool.is_empty()).then(|| pool[rand::random::<u32>() as usize % pool.len()]);
+        }
+        if let Some(o) = self.optimistic {
+            unchoke.insert(o);
+        }
+        for (c, p) in &mut self.peers {
+            let choke = !unchoke.contains(c);
+            if p.choked != choke {
+                p.choked = choke;
+                p.choke_tx.send_replace(choke);
+            }
+        }
+    }
+}
+
+fn take_blocks(
+    p: &mut Partial,
+    idx: u32,
+    conn: ConnId,
+    n: usize,
+    out: &mut Vec<ValidBlock>,
+    geometry: &Geometry,
+    endgame: bool,
+) {
+    for (bi, b) in p.blocks.iter_mut().enumerate() {
+        if out.len() >= n {
+            return;
+        }
+        if b.got || b.requested.contains(&conn) {
+            continue;
+        }
+        if endgame {
+            if b.requested.len() >= ENDGAME_DUP {
+                continue;
+            }
+        } else if !b.requested.is_empty() {
+            continue;
+        }
+        let begin = bi as u32 * BLOCK_LEN;
+        let Ok(vi) = geometry.index(idx) else { return };
+        let len = (geometry.piece_len(vi) - begin).min(BLOCK_LEN);
+        if let Ok(vb) = geometry.block(idx, begin, len) {
+            b.requested.push(conn);
+            out.push(vb);
+        }
+    }
+}

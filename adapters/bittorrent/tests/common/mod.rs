@@ -1,0 +1,95 @@
+//! Shared test helpers: a tempfile-backed `TransferSink`.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use junction_core::{RangeSet, SinkError, TransferSink};
+
+/// A sink writing into a temporary file, tracking verified ranges like the gateway does.
+pub struct FileSink {
+    pub file: File,
+    pub path: std::path::PathBuf,
+    size: u64,
+    verified: Mutex<RangeSet>,
+    pub failures: Mutex<u32>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl FileSink {
+    pub fn new(size: u64) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        Self::at(path, size, Some(dir))
+    }
+
+    pub fn at(path: std::path::PathBuf, size: u64, dir: Option<tempfile::TempDir>) -> Self {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("create sink file");
+        file.set_len(size).expect("set_len");
+        Self {
+            file,
+            path,
+            size,
+            verified: Mutex::new(RangeSet::new()),
+            failures: Mutex::new(0),
+            _dir: dir,
+        }
+    }
+
+    pub fn verified_bytes(&self) -> u64 {
+        self.verified.lock().unwrap().covered()
+    }
+
+    pub fn contents(&self) -> Vec<u8> {
+        std::fs::read(&self.path).expect("read sink")
+    }
+}
+
+impl TransferSink for FileSink {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn wanted(&self) -> RangeSet {
+        let v = self.verified.lock().unwrap();
+        v.gaps(0..self.size)
+    }
+    fn priority(&self) -> Option<u64> {
+        None
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        let end = offset + data.len() as u64;
+        if end > self.size {
+            return Err(SinkError::OutOfRange {
+                start: offset,
+                end,
+                size: self.size,
+            });
+        }
+        self.file.write_all_at(data, offset)?;
+        Ok(())
+    }
+    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
+        let mut buf = vec![0; len];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(Bytes::from(buf))
+    }
+    fn verified(&self, range: Range<u64>, ok: bool) {
+        let mut v = self.verified.lock().unwrap();
+        if ok {
+            v.insert(range);
+        } else {
+            v.remove(range);
+            *self.failures.lock().unwrap() += 1;
+        }
+    }
+}

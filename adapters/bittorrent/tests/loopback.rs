@@ -1,0 +1,283 @@
+//! Two (and more) Junction BitTorrent adapters on 127.0.0.1 with the crate's own tracker:
+//! one shares a file, the others fetch it from the `.torrent`, from a magnet (metadata over
+//! ut_metadata, peers from the UDP tracker), and past a peer that sends corrupt pieces.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use junction_bittorrent::wire::{Handshake, Message, MessageDecoder, PieceBlock, Reserved};
+use junction_bittorrent::{Adapter, Config, InfoHash, PeerId, TrackerServer};
+use junction_core::{
+    ContentId, FetchEvent, FetchRequest, HashKind, Network, NetworkId, SharedItem, Source,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use common::FileSink;
+
+const SIZE: usize = 6 * 1024 * 1024 + 12345;
+const PIECE: u32 = 64 * 1024;
+
+fn test_config(trackers: Vec<String>) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        trackers,
+        share_piece_length: Some(PIECE),
+        udp_retry_base: Duration::from_secs(1),
+        min_announce_interval: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for b in &mut v {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    v
+}
+
+struct Seeded {
+    _dir: tempfile::TempDir,
+    data: Vec<u8>,
+    seeder: Adapter,
+    ih: InfoHash,
+    torrent: Bytes,
+}
+
+async fn seed(tracker: &TrackerServer) -> Seeded {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junction test file.bin");
+    let data = random_bytes(SIZE);
+    std::fs::write(&path, &data).unwrap();
+    let seeder = Adapter::start(test_config(vec![tracker.announce_url()]))
+        .await
+        .unwrap();
+    let id = seeder
+        .share(SharedItem {
+            path: path.clone(),
+            name: "junction test file.bin".into(),
+            size: SIZE as u64,
+            id: ContentId::new(Some(SIZE as u64)),
+        })
+        .await
+        .unwrap();
+    let ih = InfoHash::from_slice(id.get(HashKind::Btih).unwrap()).unwrap();
+    let torrent = seeder.index_entry(&ih).unwrap().torrent.unwrap();
+    Seeded {
+        _dir: dir,
+        data,
+        seeder,
+        ih,
+        torrent,
+    }
+}
+
+/// Runs a fetch to its end (the stream closes when everything is verified).
+async fn run_fetch(a: &Adapter, req: FetchRequest, sink: Arc<FileSink>) -> Vec<FetchEvent> {
+    let mut events = a.fetch(req, sink).await.unwrap();
+    let mut seen = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(e) = events.next().await {
+            seen.push(e);
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "fetch timed out; events so far: {seen:?}");
+    seen
+}
+
+fn request(ih: &InfoHash, torrent: Option<Bytes>, trackers: Vec<String>) -> FetchRequest {
+    FetchRequest {
+        id: ContentId::new(Some(SIZE as u64)).with(HashKind::Btih, &ih.0),
+        name: "x".into(),
+        size: SIZE as u64,
+        sources: Vec::new(),
+        trackers,
+        torrent,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_from_torrent_and_magnet_then_search() {
+    let tracker = TrackerServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+        2,
+    )
+    .await
+    .unwrap();
+    let s = seed(&tracker).await;
+
+    // 1. From the .torrent (HTTP tracker inside it).
+    let leech = Adapter::start(test_config(vec![])).await.unwrap();
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let t0 = Instant::now();
+    let ev = run_fetch(
+        &leech,
+        request(&s.ih, Some(s.torrent.clone()), vec![]),
+        sink.clone(),
+    )
+    .await;
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(
+        ev.contains(&FetchEvent::Note("download complete and verified".into())),
+        "{ev:?}"
+    );
+    assert_eq!(sink.verified_bytes(), SIZE as u64);
+    assert!(sink.contents() == s.data, "downloaded bytes differ");
+    eprintln!(
+        "torrent fetch: {SIZE} bytes in {secs:.2}s ({:.1} MB/s)",
+        SIZE as f64 / secs / 1e6
+    );
+
+    // 2. From a magnet only: metadata over ut_metadata, peers from the UDP tracker.
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&tr={}",
+        s.ih.to_hex(),
+        tracker.udp_url().unwrap()
+    );
+    let leech2 = Adapter::start(test_config(vec![])).await.unwrap();
+    let sink2 = Arc::new(FileSink::new(SIZE as u64));
+    let ev = run_fetch(&leech2, request(&s.ih, None, vec![magnet]), sink2.clone()).await;
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, FetchEvent::Identified(id) if id.size == Some(SIZE as u64))),
+        "{ev:?}"
+    );
+    assert!(sink2.contents() == s.data, "magnet download differs");
+    let st = leech2.torrent_stats(&s.ih).unwrap();
+    assert!(st.has_metadata && st.complete);
+    assert_eq!(st.name, "junction test file.bin");
+
+    // The leechers now seed: the status says so, and the index finds the torrent by name.
+    let status = leech2.status();
+    assert_eq!(
+        status
+            .details
+            .iter()
+            .find(|d| d.0 == "seeding")
+            .map(|d| d.1.as_str()),
+        Some("1")
+    );
+    assert!(status.bytes_in >= SIZE as u64);
+    assert!(s.seeder.status().bytes_out >= SIZE as u64);
+    let q = junction_core::query::parse("junction test").unwrap();
+    let hits: Vec<_> = s.seeder.search(q).await.unwrap().collect().await;
+    assert_eq!(hits.len(), 1);
+    let hit = hits[0].as_ref().unwrap();
+    assert_eq!(hit.size, SIZE as u64);
+    assert!(
+        hit.link
+            .as_ref()
+            .unwrap()
+            .starts_with("magnet:?xt=urn:btih:")
+    );
+    let q = junction_core::query::parse("nothing here").unwrap();
+    assert_eq!(s.seeder.search(q).await.unwrap().count().await, 0);
+    let hits: Vec<_> = leech2
+        .search(junction_core::query::parse("test").unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(
+        hits.len(),
+        1,
+        "metadata fetched over ut_metadata is indexed"
+    );
+
+    leech.shutdown().await;
+    leech2.shutdown().await;
+    s.seeder.shutdown().await;
+}
+
+/// A peer that claims every piece and answers every request with garbage.
+async fn evil_peer(ih: InfoHash) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut hb = [0u8; 68];
+                if s.read_exact(&mut hb).await.is_err() {
+                    return;
+                }
+                let hs = Handshake {
+                    reserved: Reserved::default().with(Reserved::FAST),
+                    info_hash: ih,
+                    peer_id: PeerId(*b"-EV0001-evilevilevil"),
+                };
+                let mut out = BytesMut::new();
+                hs.encode(&mut out);
+                Message::HaveAll.encode(&mut out);
+                Message::Unchoke.encode(&mut out);
+                if s.write_all(&out).await.is_err() {
+                    return;
+                }
+                let mut buf = BytesMut::new();
+                let mut dec = MessageDecoder::default();
+                loop {
+                    match s.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    while let Ok(Some(m)) = dec.decode(&mut buf) {
+                        if let Message::Request(r) = m {
+                            let msg = Message::Piece(PieceBlock {
+                                index: r.index,
+                                begin: r.begin,
+                                data: Bytes::from(vec![0xEE; r.length as usize]),
+                            });
+                            if s.write_all(&msg.to_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_peer_is_banned_and_piece_refetched() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let evil = evil_peer(s.ih).await;
+    let leech = Adapter::start(test_config(vec![])).await.unwrap();
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let mut req = request(&s.ih, Some(s.torrent.clone()), vec![]);
+    // The evil peer first; the good one comes from the tracker in the .torrent.
+    req.sources = vec![Source {
+        network: NetworkId::BITTORRENT,
+        address: evil.to_string(),
+        detail: None,
+    }];
+    run_fetch(&leech, req, sink.clone()).await;
+    assert!(
+        sink.contents() == s.data,
+        "bytes differ after a corrupt peer"
+    );
+    let st = leech.torrent_stats(&s.ih).unwrap();
+    assert!(
+        st.failed_pieces >= 1,
+        "the evil peer's pieces were checked: {st:?}"
+    );
+    assert!(st.banned >= 1, "the evil peer was banned: {st:?}");
+    assert!(*sink.failures.lock().unwrap() >= 1);
+    leech.shutdown().await;
+    s.seeder.shutdown().await;
+}
