@@ -13,10 +13,20 @@
 //! length or count from the wire is checked against the bytes present (or a fixed maximum)
 //! before anything is allocated.
 
+mod adapter;
+pub mod client;
+pub mod config;
 pub mod error;
 pub mod hash;
 pub mod link;
+pub mod meta;
+pub mod net;
+pub mod server;
 pub mod server_met;
 pub mod wire;
 
+pub use adapter::Adapter;
+pub use client::ServerInfo;
+pub use config::{Config, ServerConfig};
 pub use error::WireError;
+pub use server::IndexServer;

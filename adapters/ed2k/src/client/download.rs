@@ -1,0 +1,883 @@
+//! Downloads: one orchestrator per fetch that finds sources (request sources, callbacks for
+//! LowIDs) and runs a driver per peer. Drivers share one block picker; every part is MD4
+//! verified against the hashset before it counts, a bad part is fetched again and the peers
+//! that sent it lose trust; the whole ed2k hash is checked at the end.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddrV4;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::StreamExt;
+use junction_core::{
+    FetchEvent, FetchEvents, FetchRequest, HashKind, NetworkError, RangeSet, TransferSink,
+};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::Shared;
+use super::peer::{self, PeerCaps};
+use super::session::Cmd;
+use crate::hash::{BLOCK_SIZE, Ed2kHasher, PART_SIZE, part_count, part_hash_count, root_of_parts};
+use crate::net::{ConnError, send};
+use crate::wire::peer::ByteRange;
+use crate::wire::{ClientId, Frame, Hash16, PartStatus, PeerMessage};
+use md4::{Digest, Md4};
+
+/// Strikes after which a peer is dropped from a download.
+const BAN_STRIKES: u32 = 2;
+/// Largest compressed block we buffer (a block plus zlib's worst-case overhead).
+const MAX_PACKED_BLOCK: u64 = 3 * BLOCK_SIZE + 4096;
+/// Chunk size for reading a part back from the sink to hash it.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// Why a driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DlError {
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    #[error("peer does not have the file")]
+    NotFound,
+    #[error("peer sent corrupt data and was dropped")]
+    Banned,
+    #[error("sink: {0}")]
+    Sink(#[from] junction_core::SinkError),
+    #[error("{0}")]
+    Other(String),
+}
+
+#[derive(Default)]
+struct Inner {
+    hashset: Option<Vec<Hash16>>,
+    in_flight: RangeSet,
+    written: RangeSet,
+    contributors: HashMap<u64, HashSet<u64>>,
+    claims: HashMap<u64, HashSet<u64>>,
+    verifying: HashSet<u64>,
+    /// Parts that failed with several contributors: refetched by one peer at a time, so
+    /// the next failure has exactly one culprit.
+    exclusive: HashSet<u64>,
+    strikes: HashMap<u64, u32>,
+    done: bool,
+    final_running: bool,
+    failed_parts: u32,
+}
+
+/// One running download.
+pub(crate) struct Download {
+    s: Arc<Shared>,
+    hash: Hash16,
+    size: u64,
+    sink: Arc<dyn TransferSink>,
+    st: Mutex<Inner>,
+    changed: Notify,
+    events: mpsc::Sender<FetchEvent>,
+}
+
+impl Download {
+    fn st(&self) -> MutexGuard<'_, Inner> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn part_range(&self, p: u64) -> Range<u64> {
+        let a = p * PART_SIZE;
+        a..(a + PART_SIZE).min(self.size)
+    }
+
+    fn note(&self, text: String) {
+        let _ = self.events.try_send(FetchEvent::Note(text));
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.st().done
+    }
+
+    fn banned(&self, peer: u64) -> bool {
+        self.st().strikes.get(&peer).copied().unwrap_or(0) >= BAN_STRIKES
+    }
+
+    fn needs_hashset(&self) -> bool {
+        self.size >= PART_SIZE && self.st().hashset.is_none()
+    }
+
+    /// Accepts a hashset if it fits the file.
+    fn set_hashset(&self, parts: Vec<Hash16>) -> bool {
+        if parts.len() as u64 != part_hash_count(self.size) || root_of_parts(&parts) != self.hash {
+            return false;
+        }
+        let mut st = self.st();
+        if st.hashset.is_none() {
+            st.hashset = Some(parts);
+        }
+        true
+    }
+
+    /// Picks up to `max` blocks the peer has and nobody is fetching: first in a part this
+    /// peer already works on, then in a part nobody works on, then anywhere.
+    fn pick(&self, peer: u64, status: &PartStatus, max: usize) -> Vec<Range<u64>> {
+        let wanted = self.sink.wanted();
+        let prio = self.sink.priority();
+        let mut st = self.st();
+        if st.done {
+            return Vec::new();
+        }
+        let n = part_count(self.size);
+        let has =
+            |p: u64| status.is_empty() || status.get(usize::try_from(p).unwrap_or(usize::MAX));
+        let avail = |st: &Inner, p: u64| -> RangeSet {
+            let pr = self.part_range(p);
+            let mut r = RangeSet::new();
+            for w in wanted.iter() {
+                let a = w.start.max(pr.start);
+                let b = w.end.min(pr.end);
+                r.insert(a..b);
+            }
+            for x in st.in_flight.iter().chain(st.written.iter()) {
+                r.remove(x);
+            }
+            r
+        };
+        let start = prio.map_or(0, |o| (o / PART_SIZE).min(n.saturating_sub(1)));
+        let order: Vec<u64> = (start..n).chain(0..start).collect();
+        let mut chosen = None;
+        for pass in 0..3 {
+            for &p in &order {
+                if !has(p) || st.verifying.contains(&p) {
+                    continue;
+                }
+                let claimed = st.claims.get(&p);
+                if st.exclusive.contains(&p)
+                    && claimed.is_some_and(|c| c.iter().any(|x| *x != peer))
+                {
+                    continue;
+                }
+                let ok = match pass {
+                    0 => claimed.is_some_and(|c| c.contains(&peer)),
+                    1 => claimed.is_none_or(HashSet::is_empty),
+                    _ => true,
+                };
+                if ok {
+                    let a = avail(&st, p);
+                    if !a.is_empty() {
+                        chosen = Some((p, a));
+                        break;
+                    }
+                }
+            }
+            if chosen.is_some() {
+                break;
+            }
+        }
+        let Some((p, mut a)) = chosen else {
+            return Vec::new();
+        };
+        let pr = self.part_range(p);
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(r) = a.iter().next() else { break };
+            // Cut at block boundaries counted from the part start.
+            let rel = r.start - pr.start;
+            let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
+            let end = r.end.min(boundary).min(pr.end);
+            let b = r.start..end;
+            a.remove(b.clone());
+            st.in_flight.insert(b.clone());
+            out.push(b);
+        }
+        st.claims.entry(p).or_default().insert(peer);
+        out
+    }
+
+    fn release(&self, peer: u64, ranges: &[Range<u64>]) {
+        let mut st = self.st();
+        for r in ranges {
+            st.in_flight.remove(r.clone());
+        }
+        for c in st.claims.values_mut() {
+            c.remove(&peer);
+        }
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    /// A block arrived whole: record it, and verify its part when the part is complete.
+    async fn block_done(self: &Arc<Self>, peer: u64, r: Range<u64>) {
+        let p = r.start / PART_SIZE;
+        let verify = {
+            let wanted = self.sink.wanted();
+            let mut st = self.st();
+            st.in_flight.remove(r.clone());
+            st.written.insert(r.clone());
+            st.contributors.entry(p).or_default().insert(peer);
+            let pr = self.part_range(p);
+            let mut need = RangeSet::new();
+            for w in wanted.iter() {
+                need.insert(w.start.max(pr.start)..w.end.min(pr.end));
+            }
+            for x in st.written.iter() {
+                need.remove(x);
+            }
+            let go = need.is_empty()
+                && st.written.covered_in(pr.clone()) > 0
+                && st.in_flight.covered_in(pr.clone()) == 0
+                && !st.verifying.contains(&p);
+            if go {
+                st.verifying.insert(p);
+            }
+            go
+        };
+        if verify {
+            self.verify_part(p).await;
+        }
+    }
+
+    async fn verify_part(self: &Arc<Self>, p: u64) {
+        let pr = self.part_range(p);
+        let expected = if self.size < PART_SIZE {
+            Some(self.hash)
+        } else {
+            self.st()
+                .hashset
+                .as_ref()
+                .and_then(|h| h.get(usize::try_from(p).unwrap_or(usize::MAX)).copied())
+        };
+        let sink = self.sink.clone();
+        let range = pr.clone();
+        let got = tokio::task::spawn_blocking(move || hash_range(&*sink, range))
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let ok = expected.is_some() && got == expected;
+        self.sink.verified(pr.clone(), ok);
+        let contributors = {
+            let mut st = self.st();
+            st.verifying.remove(&p);
+            st.written.remove(pr.clone());
+            st.claims.remove(&p);
+            let c = st.contributors.remove(&p).unwrap_or_default();
+            if ok {
+                st.exclusive.remove(&p);
+            } else {
+                st.failed_parts += 1;
+                if c.len() == 1 {
+                    for peer in &c {
+                        *st.strikes.entry(*peer).or_default() += BAN_STRIKES;
+                    }
+                } else {
+                    st.exclusive.insert(p);
+                }
+            }
+            c
+        };
+        if ok {
+            tracing::debug!(part = p, "part verified");
+        } else {
+            tracing::warn!(part = p, peers = ?contributors, "part failed MD4 verification; fetching it again");
+            self.note(format!("part {p} failed verification; fetching it again"));
+        }
+        self.changed.notify_waiters();
+        if ok && self.sink.wanted().is_empty() {
+            self.final_check().await;
+        }
+    }
+
+    async fn final_check(self: &Arc<Self>) {
+        {
+            let mut st = self.st();
+            if st.final_running || st.done {
+                return;
+            }
+            st.final_running = true;
+        }
+        let sink = self.sink.clone();
+        let size = self.size;
+        let root = tokio::task::spawn_blocking(move || {
+            let mut h = Ed2kHasher::new();
+            let mut off = 0u64;
+            while off < size {
+                let n = usize::try_from((size - off).min(HASH_CHUNK as u64)).unwrap_or(HASH_CHUNK);
+                let b = sink.read(off, n)?;
+                if b.len() != n {
+                    return Err(junction_core::SinkError::Closed);
+                }
+                h.update(&b);
+                off += n as u64;
+            }
+            Ok(h.finish().root)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok);
+        let ok = root == Some(self.hash);
+        {
+            let mut st = self.st();
+            st.final_running = false;
+            st.done = ok;
+        }
+        if ok {
+            tracing::info!(hash = %crate::hash::to_hex(&self.hash), "download complete, ed2k hash verified");
+            self.note("complete: ed2k hash verified".into());
+        } else {
+            tracing::error!("whole-file ed2k hash mismatch after every part verified");
+            self.note("whole-file ed2k hash mismatch; fetching again".into());
+            self.sink.verified(0..self.size, false);
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+fn hash_range(sink: &dyn TransferSink, r: Range<u64>) -> Result<Hash16, junction_core::SinkError> {
+    let mut h = Md4::new();
+    let mut off = r.start;
+    while off < r.end {
+        let n = usize::try_from((r.end - off).min(HASH_CHUNK as u64)).unwrap_or(HASH_CHUNK);
+        let b = sink.read(off, n)?;
+        if b.len() != n {
+            return Err(junction_core::SinkError::Closed);
+        }
+        h.update(&b);
+        off += n as u64;
+    }
+    Ok(h.finalize().into())
+}
+
+/// Where a source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Src {
+    High(SocketAddrV4),
+    Low(u32),
+}
+
+impl Src {
+    fn parse(addr: &str) -> Option<Src> {
+        if let Some(id) = addr.strip_prefix("lowid:") {
+            return id
+                .parse()
+                .ok()
+                .filter(|&v| ClientId(v).is_low_id() && v != 0)
+                .map(Src::Low);
+        }
+        addr.parse::<SocketAddrV4>()
+            .ok()
+            .filter(|a| a.port() != 0)
+            .map(Src::High)
+    }
+    fn from_id(id: ClientId, port: u16) -> Option<Src> {
+        if id.is_low_id() {
+            (id.0 != 0).then_some(Src::Low(id.0))
+        } else {
+            (port != 0).then(|| Src::High(SocketAddrV4::new(id.to_ipv4(), port)))
+        }
+    }
+}
+
+struct SrcState {
+    key: u64,
+    tries: u32,
+    next_try: Instant,
+    active: bool,
+}
+
+/// Starts a fetch; events end when it has nothing more to do.
+pub(crate) async fn start(
+    s: Arc<Shared>,
+    req: FetchRequest,
+    sink: Arc<dyn TransferSink>,
+) -> Result<FetchEvents, NetworkError> {
+    let hash: Hash16 = req
+        .id
+        .get(HashKind::Ed2k)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| NetworkError::Invalid("an eD2k fetch needs an ed2k hash".into()))?;
+    let size = if req.size > 0 {
+        req.size
+    } else {
+        req.id.size.unwrap_or(0)
+    };
+    if size == 0 || size > crate::hash::MAX_FILE_SIZE {
+        return Err(NetworkError::Invalid(format!("bad eD2k file size {size}")));
+    }
+    if sink.size() != size {
+        return Err(NetworkError::Invalid(format!(
+            "sink holds {} bytes, the file has {size}",
+            sink.size()
+        )));
+    }
+    let (etx, erx) = mpsc::channel(64);
+    let dl = Arc::new(Download {
+        s: s.clone(),
+        hash,
+        size,
+        sink,
+        st: Mutex::new(Inner::default()),
+        changed: Notify::new(),
+        events: etx,
+    });
+    let initial: Vec<Src> = req
+        .sources
+        .iter()
+        .filter_map(|x| Src::parse(&x.address))
+        .collect();
+    let span = tracing::info_span!("ed2k_fetch", hash = %crate::hash::to_hex(&hash), size);
+    tokio::spawn(orchestrate(dl, initial).instrument(span));
+    Ok(tokio_stream::wrappers::ReceiverStream::new(erx).boxed())
+}
+
+async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
+    let s = dl.s.clone();
+    let cancel = s.cancel.child_token();
+    let _drop_guard = cancel.clone().drop_guard();
+    let (src_tx, mut src_rx) = mpsc::channel::<Vec<(ClientId, u16)>>(16);
+    let mut sources: HashMap<Src, SrcState> = HashMap::new();
+    let mut next_key = 1u64;
+    let mut add = |sources: &mut HashMap<Src, SrcState>, src: Src| {
+        let me = s.id();
+        let mine = match src {
+            Src::Low(id) => me.is_low_id() && id == me.0,
+            Src::High(a) => {
+                !me.is_low_id() && ClientId::from_ipv4(*a.ip()) == me && a.port() == s.port
+            }
+        };
+        if !mine && !sources.contains_key(&src) && sources.len() < 1000 {
+            sources.insert(
+                src,
+                SrcState {
+                    key: next_key,
+                    tries: 0,
+                    next_try: Instant::now(),
+                    active: false,
+                },
+            );
+            next_key += 1;
+        }
+    };
+    for src in initial {
+        add(&mut sources, src);
+    }
+    let mut tasks: JoinSet<(Src, Result<(), DlError>)> = JoinSet::new();
+    let mut next_query = Instant::now();
+    let mut idle_since = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last_peers = u32::MAX;
+    if dl.sink.wanted().is_empty() {
+        dl.final_check().await;
+    }
+    loop {
+        if dl.is_done() {
+            break;
+        }
+        let active = tasks.len() as u32;
+        if active != last_peers {
+            last_peers = active;
+            let _ = dl.events.try_send(FetchEvent::Peers(active));
+        }
+        if active > 0 {
+            idle_since = Instant::now();
+        } else if idle_since.elapsed() >= s.cfg.fetch_idle_timeout {
+            dl.note("no usable eD2k source left".into());
+            break;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = dl.events.closed() => break,
+            Some(list) = src_rx.recv() => {
+                for (id, port) in list {
+                    if let Some(src) = Src::from_id(id, port) {
+                        add(&mut sources, src);
+                    }
+                }
+                continue;
+            }
+            Some(j) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok((src, res)) = j
+                    && let Some(st) = sources.get_mut(&src)
+                {
+                    st.active = false;
+                    match res {
+                        Ok(()) => st.next_try = Instant::now() + Duration::from_secs(2),
+                        Err(e) => {
+                            tracing::debug!(?src, error = %e, "source failed");
+                            st.tries += 1;
+                            st.next_try = Instant::now() + Duration::from_secs(5) * st.tries;
+                        }
+                    }
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        if now >= next_query {
+            next_query = now + s.cfg.source_requery;
+            let _ = s.session.try_send(Cmd::GetSources {
+                hash: dl.hash,
+                size: dl.size,
+                sources: src_tx.clone(),
+            });
+        }
+        let max = s.cfg.max_peers_per_download.max(1);
+        for (src, st) in sources.iter_mut() {
+            if tasks.len() >= max {
+                break;
+            }
+            if st.active || st.next_try > now || st.tries >= 5 || dl.banned(st.key) {
+                continue;
+            }
+            st.active = true;
+            let (dl2, src2, key) = (dl.clone(), *src, st.key);
+            let span = tracing::debug_span!("ed2k_source", src = ?src2);
+            tasks.spawn(async move { (src2, source_task(dl2, src2, key).await) }.instrument(span));
+        }
+    }
+    let _ = dl.events.try_send(FetchEvent::Peers(0));
+    tasks.shutdown().await;
+}
+
+async fn source_task(dl: Arc<Download>, src: Src, key: u64) -> Result<(), DlError> {
+    let s = dl.s.clone();
+    let conn = match src {
+        Src::High(a) => peer::connect(&s, a).await?,
+        Src::Low(id) => {
+            if s.id().is_low_id() || s.port == 0 {
+                return Err(DlError::Other(
+                    "a LowID source cannot reach us: we are LowID too".into(),
+                ));
+            }
+            let (tx, rx) = oneshot::channel();
+            s.callbacks().insert(id, tx);
+            if s.session.try_send(Cmd::Callback(ClientId(id))).is_err() {
+                s.callbacks().remove(&id);
+                return Err(DlError::Other("server session busy".into()));
+            }
+            match tokio::time::timeout(s.cfg.callback_timeout, rx).await {
+                Ok(Ok(c)) => c,
+                _ => {
+                    s.callbacks().remove(&id);
+                    return Err(DlError::Conn(ConnError::Timeout("LowID callback")));
+                }
+            }
+        }
+    };
+    let (dtx, drx) = mpsc::channel(64);
+    let caps = conn.caps;
+    let ctx = conn.tx.clone();
+    let s2 = s.clone();
+    tokio::spawn(
+        async move {
+            if let Err(e) = peer::run(s2, conn, Some(dtx)).await {
+                tracing::debug!(error = %e, "download connection ended");
+            }
+        }
+        .in_current_span(),
+    );
+    drive(&dl, &ctx, caps, drx, key).await
+}
+
+async fn recv(
+    rx: &mut mpsc::Receiver<PeerMessage>,
+    limit: Duration,
+    what: &'static str,
+) -> Result<PeerMessage, DlError> {
+    match tokio::time::timeout(limit, rx.recv()).await {
+        Err(_) => Err(ConnError::Timeout(what).into()),
+        Ok(None) => Err(ConnError::Closed.into()),
+        Ok(Some(m)) => Ok(m),
+    }
+}
+
+async fn out(
+    tx: &mpsc::Sender<Frame>,
+    caps: PeerCaps,
+    m: &PeerMessage,
+    limit: Duration,
+) -> Result<(), DlError> {
+    Ok(send(tx, m.to_frame(caps.enc()).map_err(ConnError::from)?, limit).await?)
+}
+
+/// Waits for an upload slot at the peer.
+async fn wait_accept(
+    dl: &Download,
+    rx: &mut mpsc::Receiver<PeerMessage>,
+    status: &mut PartStatus,
+) -> Result<(), DlError> {
+    let deadline = Instant::now() + dl.s.cfg.queue_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match recv(rx, left, "an upload slot").await? {
+            PeerMessage::AcceptUploadRequest => return Ok(()),
+            PeerMessage::QueueRank(r) => dl.note(format!("queued at rank {r}")),
+            PeerMessage::QueueRanking(r) => dl.note(format!("queued at rank {r}")),
+            PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
+            PeerMessage::FileStatus { parts, .. } => {
+                if parts.check_for_size(dl.size).is_ok() {
+                    *status = parts;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The download protocol with one peer over an established connection.
+async fn drive(
+    dl: &Arc<Download>,
+    tx: &mpsc::Sender<Frame>,
+    caps: PeerCaps,
+    mut rx: mpsc::Receiver<PeerMessage>,
+    peer: u64,
+) -> Result<(), DlError> {
+    let t = dl.s.cfg.peer_timeout;
+    let hash = dl.hash;
+    if dl.size > u64::from(u32::MAX) && !caps.large_files {
+        return Err(DlError::Other(
+            "peer does not support files over 4 GiB".into(),
+        ));
+    }
+    out(
+        tx,
+        caps,
+        &PeerMessage::RequestFilename { hash, ext: None },
+        t,
+    )
+    .await?;
+    out(tx, caps, &PeerMessage::SetReqFileId(hash), t).await?;
+    let mut name = false;
+    let mut status: Option<PartStatus> = None;
+    while !name || (status.is_none() && dl.size >= PART_SIZE) {
+        match recv(&mut rx, t, "file request answers").await? {
+            PeerMessage::FilenameAnswer { .. } => name = true,
+            PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
+            PeerMessage::FileStatus { parts, .. } => {
+                parts
+                    .check_for_size(dl.size)
+                    .map_err(|e| DlError::Other(e.to_string()))?;
+                status = Some(parts);
+            }
+            _ => {}
+        }
+    }
+    let mut status = status.unwrap_or_else(|| PartStatus::new(0));
+    if dl.needs_hashset() {
+        out(tx, caps, &PeerMessage::HashsetRequest(hash), t).await?;
+        loop {
+            match recv(&mut rx, t, "hashset").await? {
+                PeerMessage::HashsetAnswer { hash: h, parts } if h == hash => {
+                    if !dl.set_hashset(parts) {
+                        return Err(DlError::Other(
+                            "peer sent a hashset that does not match the file hash".into(),
+                        ));
+                    }
+                    break;
+                }
+                PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
+                PeerMessage::FileStatus { parts, .. } => {
+                    if parts.check_for_size(dl.size).is_ok() {
+                        status = parts;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out(tx, caps, &PeerMessage::StartUploadRequest(Some(hash)), t).await?;
+    wait_accept(dl, &mut rx, &mut status).await?;
+    let mut requeues = 0;
+    loop {
+        if dl.is_done() {
+            let _ = out(tx, caps, &PeerMessage::EndOfDownload(hash), t).await;
+            return Ok(());
+        }
+        if dl.banned(peer) {
+            let _ = out(tx, caps, &PeerMessage::CancelTransfer, t).await;
+            return Err(DlError::Banned);
+        }
+        let blocks = dl.pick(peer, &status, 3);
+        if blocks.is_empty() {
+            // Everything left is in flight elsewhere or being verified.
+            let notified = dl.changed.notified();
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                m = rx.recv() => match m {
+                    None => return Err(ConnError::Closed.into()),
+                    Some(PeerMessage::FileStatus { parts, .. }) if parts.check_for_size(dl.size).is_ok() => status = parts,
+                    Some(_) => {}
+                },
+            }
+            continue;
+        }
+        match fetch_blocks(dl, tx, caps, &mut rx, peer, &blocks, &mut status).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // The peer ended our slot: ask again.
+                requeues += 1;
+                if requeues > 3 {
+                    return Ok(());
+                }
+                out(tx, caps, &PeerMessage::StartUploadRequest(Some(hash)), t).await?;
+                wait_accept(dl, &mut rx, &mut status).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct Pending {
+    range: Range<u64>,
+    got: RangeSet,
+    packed: Vec<u8>,
+}
+
+/// Requests up to three blocks and receives them. `Ok(false)` = the peer ended the slot.
+async fn fetch_blocks(
+    dl: &Arc<Download>,
+    tx: &mpsc::Sender<Frame>,
+    caps: PeerCaps,
+    rx: &mut mpsc::Receiver<PeerMessage>,
+    peer: u64,
+    blocks: &[Range<u64>],
+    status: &mut PartStatus,
+) -> Result<bool, DlError> {
+    let t = dl.s.cfg.peer_timeout;
+    let mut ranges = [ByteRange::default(); 3];
+    for (i, b) in blocks.iter().take(3).enumerate() {
+        ranges[i] = ByteRange::new(b.start, b.end).map_err(|e| DlError::Other(e.to_string()))?;
+    }
+    let mut pending: Vec<Pending> = blocks
+        .iter()
+        .map(|b| Pending {
+            range: b.clone(),
+            got: RangeSet::new(),
+            packed: Vec::new(),
+        })
+        .collect();
+    let res = async {
+        out(
+            tx,
+            caps,
+            &PeerMessage::RequestParts {
+                hash: dl.hash,
+                ranges,
+            },
+            t,
+        )
+        .await?;
+        while !pending.is_empty() {
+            match recv(rx, t, "part data").await? {
+                PeerMessage::SendingPart { hash, range, data } if hash == dl.hash => {
+                    let i = pending
+                        .iter()
+                        .position(|p| range.start >= p.range.start && range.end <= p.range.end)
+                        .ok_or_else(|| {
+                            DlError::Other(format!(
+                                "unrequested data {}..{}",
+                                range.start, range.end
+                            ))
+                        })?;
+                    dl.sink.write(range.start, &data)?;
+                    pending[i].got.insert(range.start..range.end);
+                    if pending[i].got.contains(pending[i].range.clone()) {
+                        let p = pending.remove(i);
+                        dl.block_done(peer, p.range).await;
+                    }
+                }
+                PeerMessage::CompressedPart {
+                    hash,
+                    start,
+                    packed_total,
+                    data,
+                } if hash == dl.hash => {
+                    let i = pending
+                        .iter()
+                        .position(|p| p.range.start == start)
+                        .ok_or_else(|| {
+                            DlError::Other(format!("unrequested compressed block at {start}"))
+                        })?;
+                    let p = &mut pending[i];
+                    let total = u64::from(packed_total);
+                    if total > MAX_PACKED_BLOCK || (p.packed.len() + data.len()) as u64 > total {
+                        return Err(DlError::Other(
+                            "compressed block larger than announced".into(),
+                        ));
+                    }
+                    p.packed.extend_from_slice(&data);
+                    if p.packed.len() as u64 == total {
+                        let want = usize::try_from(p.range.end - p.range.start).unwrap_or(0);
+                        let plain = crate::wire::frame::inflate(&p.packed, want)
+                            .map_err(|e| DlError::Other(e.to_string()))?;
+                        if plain.len() != want {
+                            return Err(DlError::Other(format!(
+                                "compressed block inflates to {} bytes, {want} expected",
+                                plain.len()
+                            )));
+                        }
+                        dl.sink.write(start, &plain)?;
+                        let p = pending.remove(i);
+                        dl.block_done(peer, p.range).await;
+                    }
+                }
+                PeerMessage::FileStatus { parts, .. } => {
+                    if parts.check_for_size(dl.size).is_ok() {
+                        *status = parts;
+                    }
+                }
+                PeerMessage::OutOfPartRequests
+                | PeerMessage::CancelTransfer
+                | PeerMessage::QueueRank(_)
+                | PeerMessage::QueueRanking(_) => {
+                    return Ok(false);
+                }
+                PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
+                _ => {}
+            }
+        }
+        Ok(true)
+    }
+    .await;
+    let left: Vec<Range<u64>> = pending.iter().map(|p| p.range.clone()).collect();
+    if !left.is_empty() {
+        dl.release(peer, &left);
+    }
+    res
+}
+
+/// Finds sources for a hash through the server session.
+pub(crate) async fn locate(
+    s: &Arc<Shared>,
+    hash: Hash16,
+    size: u64,
+) -> Result<mpsc::Receiver<Vec<(ClientId, u16)>>, NetworkError> {
+    let (tx, rx) = mpsc::channel(8);
+    s.session
+        .send(Cmd::GetSources {
+            hash,
+            size,
+            sources: tx,
+        })
+        .await
+        .map_err(|_| NetworkError::Shutdown)?;
+    Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(Src::parse("lowid:5"), Some(Src::Low(5)));
+        assert_eq!(Src::parse("lowid:0"), None);
+        assert_eq!(Src::parse("lowid:99999999"), None);
+        assert_eq!(
+            Src::parse("127.0.0.1:4662"),
+            Some(Src::High("127.0.0.1:4662".parse().unwrap()))
+        );
+        assert_eq!(Src::parse("127.0.0.1:0"), None);
+        assert_eq!(Src::parse("junk"), None);
+        assert_eq!(Src::from_id(ClientId(7), 0), Some(Src::Low(7)));
+        assert_eq!(Src::from_id(ClientId(0), 0), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! Adapter configuration: a plain struct with defaults (the CLI maps its `[ed2k]` section onto
+//! it). Every timeout a peer or server wait uses is here, so tests can shorten them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::wire::Hash16;
+
+/// Settings of the index-server role.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Whether to run the index server at all.
+    pub enabled: bool,
+    /// TCP address it listens on.
+    pub listen: SocketAddr,
+    /// Shown to clients in `OP_SERVERIDENT`.
+    pub name: String,
+    pub description: String,
+    /// Sent as `OP_SERVERMESSAGE` after login.
+    pub motd: String,
+    /// Connect back to a client's port before giving it a HighID (what real servers do).
+    /// When off, every client gets a LowID.
+    pub connect_back: bool,
+    /// How long the connect-back may take.
+    pub connect_back_timeout: Duration,
+    /// Clients at once.
+    pub max_clients: usize,
+    /// Files one client may offer.
+    pub max_files_per_client: usize,
+    /// Files the index holds in total.
+    pub max_files: usize,
+    /// Results per search answer.
+    pub max_results: usize,
+    /// Other servers handed out in `OP_SERVERLIST`.
+    pub known_servers: Vec<std::net::SocketAddrV4>,
+    /// A client that sends nothing for this long is dropped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 4661)),
+            name: "Junction index".into(),
+            description: "Junction eD2k index server".into(),
+            motd: "Welcome to the Junction eD2k index".into(),
+            connect_back: true,
+            connect_back_timeout: Duration::from_secs(3),
+            max_clients: 1024,
+            max_files_per_client: 20_000,
+            max_files: 1_000_000,
+            max_results: 200,
+            known_servers: Vec::new(),
+            idle_timeout: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// Settings of the eD2k adapter.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Peer TCP listener. `None` = no listener: the adapter is firewalled and gets a LowID,
+    /// uploading only through server callbacks.
+    pub listen: Option<SocketAddr>,
+    /// eD2k servers (`host:port`), tried in order with back-off.
+    pub servers: Vec<String>,
+    /// The index-server role.
+    pub server: ServerConfig,
+    /// Upload slots; further requesters wait in a queue.
+    pub upload_slots: usize,
+    /// Our user hash; random when `None`.
+    pub user_hash: Option<Hash16>,
+    pub nick: String,
+    /// Peer connections used at once by one download.
+    pub max_peers_per_download: usize,
+    /// TCP connect to a peer or server.
+    pub connect_timeout: Duration,
+    /// Waiting for one answer from a peer (hello, file status, hashset, data).
+    pub peer_timeout: Duration,
+    /// Waiting in a peer's upload queue for a slot.
+    pub queue_timeout: Duration,
+    /// Waiting for a server answer (login, search, sources).
+    pub server_timeout: Duration,
+    /// Waiting for a LowID source to call back.
+    pub callback_timeout: Duration,
+    /// A fetch with no usable source for this long ends.
+    pub fetch_idle_timeout: Duration,
+    /// How often a running fetch asks the server for sources again.
+    pub source_requery: Duration,
+    /// Keep-alive towards the server.
+    pub keepalive: Duration,
+    /// Longest back-off between server reconnects.
+    pub max_backoff: Duration,
+    /// Test hook: an uploader that flips one byte in every block it sends from this offset on.
+    #[doc(hidden)]
+    pub corrupt_uploads_from: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 4662))),
+            servers: Vec::new(),
+            server: ServerConfig::default(),
+            upload_slots: 4,
+            user_hash: None,
+            nick: "junction".into(),
+            max_peers_per_download: 8,
+            connect_timeout: Duration::from_secs(10),
+            peer_timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(600),
+            server_timeout: Duration::from_secs(30),
+            callback_timeout: Duration::from_secs(30),
+            fetch_idle_timeout: Duration::from_secs(600),
+            source_requery: Duration::from_secs(60),
+            keepalive: Duration::from_secs(300),
+            max_backoff: Duration::from_secs(120),
+            corrupt_uploads_from: None,
+        }
+    }
+}
+
+/// A user hash the way eMule makes one: random, with bytes 5 and 14 marked.
+pub fn new_user_hash() -> Hash16 {
+    let mut h: Hash16 = rand::random();
+    h[5] = 14;
+    h[14] = 111;
+    h
+}

@@ -1,0 +1,148 @@
+//! Framed TCP I/O shared by the server role, the server session and peer connections:
+//! a frame reader with a timeout on every wait, and a writer task fed by a bounded channel.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
+
+use crate::error::WireError;
+use crate::wire::Frame;
+use crate::wire::frame;
+
+/// Frames queued towards one connection's writer.
+pub const WRITE_QUEUE: usize = 64;
+
+/// Why a connection ended or a wait failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed frame: {0}")]
+    Wire(#[from] WireError),
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("connection closed")]
+    Closed,
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// Byte counters shared by every connection of an adapter or server.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// Reads whole frames off a stream.
+pub struct FrameReader<R> {
+    rd: R,
+    buf: BytesMut,
+    counters: Arc<Counters>,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(rd: R, counters: Arc<Counters>) -> Self {
+        Self {
+            rd,
+            buf: BytesMut::with_capacity(16 * 1024),
+            counters,
+        }
+    }
+
+    /// The next frame; `Ok(None)` at a clean end of stream. Cancel-safe: bytes already read
+    /// stay buffered.
+    pub async fn next(&mut self) -> Result<Option<Frame>, ConnError> {
+        loop {
+            if let Some(f) = frame::decode(&mut self.buf)? {
+                return Ok(Some(f));
+            }
+            let n = self.rd.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnError::Closed)
+                };
+            }
+            self.counters
+                .bytes_in
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// The next frame within `limit`; end of stream is [`ConnError::Closed`].
+    pub async fn next_within(
+        &mut self,
+        limit: Duration,
+        what: &'static str,
+    ) -> Result<Frame, ConnError> {
+        match tokio::time::timeout(limit, self.next()).await {
+            Err(_) => Err(ConnError::Timeout(what)),
+            Ok(Ok(Some(f))) => Ok(f),
+            Ok(Ok(None)) => Err(ConnError::Closed),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+}
+
+/// Spawns the writer task of a connection; returns the channel that feeds it. The task ends
+/// when every sender is dropped or a write fails (or stalls for `stall`).
+pub fn spawn_writer<W>(wr: W, counters: Arc<Counters>, stall: Duration) -> mpsc::Sender<Frame>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Frame>(WRITE_QUEUE);
+    tokio::spawn(async move {
+        let mut w = BufWriter::with_capacity(64 * 1024, wr);
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        while let Some(f) = rx.recv().await {
+            buf.clear();
+            if let Err(e) = f.encode(&mut buf) {
+                tracing::warn!(error = %e, "cannot encode frame");
+                continue;
+            }
+            let n = buf.len() as u64;
+            let res = tokio::time::timeout(stall, async {
+                w.write_all(&buf).await?;
+                if rx.is_empty() {
+                    w.flush().await?;
+                }
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            match res {
+                Ok(Ok(())) => {
+                    counters.bytes_out.fetch_add(n, Ordering::Relaxed);
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "write failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!("write stalled");
+                    break;
+                }
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    tx
+}
+
+/// Queues a frame, waiting at most `limit` for room.
+pub async fn send(
+    tx: &mpsc::Sender<Frame>,
+    frame: Frame,
+    limit: Duration,
+) -> Result<(), ConnError> {
+    match tokio::time::timeout(limit, tx.send(frame)).await {
+        Err(_) => Err(ConnError::Timeout("room in the write queue")),
+        Ok(Err(_)) => Err(ConnError::Closed),
+        Ok(Ok(())) => Ok(()),
+    }
+}

@@ -1,0 +1,475 @@
+//! The index-server role: an eD2k server that eMule/aMule (and Junction) clients log into.
+//!
+//! It assigns HighIDs to clients it can connect back to and LowIDs to the others, indexes what
+//! they offer, answers searches (the full expression tree) and source requests, relays
+//! callbacks from HighID to LowID clients, and reports its status.
+
+mod index;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::ServerConfig;
+use crate::net::{ConnError, Counters, FrameReader, spawn_writer};
+use crate::wire::server::{IdChange, ObfuSource, SearchResults, Source, SourceRequest, tcp_flags};
+use crate::wire::tag::st;
+use crate::wire::{ClientId, Frame, Hash16, ServerMessage, Tag, TagEncoding};
+
+struct FoundSource {
+    id: ClientId,
+    port: u16,
+    user_hash: Hash16,
+}
+
+pub use index::{FileIndex, IndexedFile};
+
+/// Sources returned per file (the count field is one byte).
+const MAX_SOURCES: usize = 255;
+
+/// Runtime statistics of the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    pub users: u32,
+    pub low_id_users: u32,
+    pub files: u32,
+}
+
+struct Client {
+    id: ClientId,
+    port: u16,
+    user_hash: Hash16,
+    tx: mpsc::Sender<Frame>,
+}
+
+struct State {
+    clients: HashMap<u64, Client>,
+    low_ids: HashMap<u32, u64>,
+    next_key: u64,
+    next_low: u32,
+    index: FileIndex,
+}
+
+struct Shared {
+    cfg: ServerConfig,
+    addr: SocketAddr,
+    hash: Hash16,
+    state: Mutex<State>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running index server; dropping it does not stop it, [`IndexServer::shutdown`] does.
+#[derive(Clone)]
+pub struct IndexServer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for IndexServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexServer")
+            .field("addr", &self.shared.addr)
+            .finish()
+    }
+}
+
+impl IndexServer {
+    /// Binds and starts accepting clients.
+    pub async fn start(cfg: ServerConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            addr,
+            hash: rand::random(),
+            state: Mutex::new(State {
+                clients: HashMap::new(),
+                low_ids: HashMap::new(),
+                next_key: 1,
+                next_low: 1,
+                index: FileIndex::new(cfg.max_files),
+            }),
+            counters: Arc::new(Counters::default()),
+            cancel: CancellationToken::new(),
+        });
+        let s = shared.clone();
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::select! {
+                        () = s.cancel.cancelled() => break,
+                        r = listener.accept() => match r {
+                            Ok((stream, peer)) => {
+                                let s2 = s.clone();
+                                tokio::spawn(async move {
+                                    if let Err(e) = serve_client(s2, stream, peer).await {
+                                        tracing::debug!(%peer, error = %e, "server client ended");
+                                    }
+                                }.instrument(tracing::debug_span!("ed2k_server_client", %peer)));
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "accept failed");
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("ed2k_index_server", %addr)),
+        );
+        tracing::info!(%addr, "eD2k index server listening");
+        Ok(Self { shared })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        let st = self.shared.state();
+        ServerStats {
+            users: st.clients.len() as u32,
+            low_id_users: st.low_ids.len() as u32,
+            files: st.index.len() as u32,
+        }
+    }
+
+    /// Bytes received and sent by the server.
+    pub fn bytes(&self) -> (u64, u64) {
+        (
+            self.shared.counters.bytes_in.load(Ordering::Relaxed),
+            self.shared.counters.bytes_out.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn shutdown(&self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+fn frame(msg: &ServerMessage) -> Option<Frame> {
+    match msg.to_frame(TagEncoding::Classic) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot encode server message");
+            None
+        }
+    }
+}
+
+async fn push(tx: &mpsc::Sender<Frame>, msg: &ServerMessage) -> Result<(), ConnError> {
+    if let Some(f) = frame(msg) {
+        crate::net::send(tx, f, std::time::Duration::from_secs(30)).await?;
+    }
+    Ok(())
+}
+
+async fn serve_client(
+    s: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<(), ConnError> {
+    let SocketAddr::V4(peer4) = peer else {
+        return Err(ConnError::Protocol("IPv6 clients are not supported".into()));
+    };
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, s.counters.clone());
+    let tx = spawn_writer(
+        wr,
+        s.counters.clone(),
+        s.cfg.idle_timeout.min(std::time::Duration::from_secs(120)),
+    );
+
+    // Login first.
+    let first = reader
+        .next_within(std::time::Duration::from_secs(30), "login request")
+        .await?;
+    let ServerMessage::LoginRequest(login) = ServerMessage::decode_frame(&first)? else {
+        return Err(ConnError::Protocol("first message is not a login".into()));
+    };
+    if s.state().clients.len() >= s.cfg.max_clients {
+        push(&tx, &ServerMessage::Message("ERROR: server full".into())).await?;
+        push(&tx, &ServerMessage::Reject).await?;
+        return Ok(());
+    }
+    let nick = login
+        .tags
+        .iter()
+        .find(|t| t.name == crate::wire::TagName::Id(crate::wire::tag::ct::NAME))
+        .and_then(|t| t.value.as_string())
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let high = s.cfg.connect_back
+        && login.port != 0
+        && tokio::time::timeout(
+            s.cfg.connect_back_timeout,
+            TcpStream::connect(SocketAddrV4::new(*peer4.ip(), login.port)),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+
+    let (key, id) = {
+        let mut st = s.state();
+        let key = st.next_key;
+        st.next_key += 1;
+        let id = if high {
+            ClientId::from_ipv4(*peer4.ip())
+        } else {
+            let mut low = st.next_low;
+            while st.low_ids.contains_key(&low) || low == 0 {
+                low = low.wrapping_add(1) % ClientId::LOW_ID_LIMIT;
+            }
+            st.next_low = low.wrapping_add(1) % ClientId::LOW_ID_LIMIT;
+            st.low_ids.insert(low, key);
+            ClientId(low)
+        };
+        st.clients.insert(
+            key,
+            Client {
+                id,
+                port: login.port,
+                user_hash: login.user_hash,
+                tx: tx.clone(),
+            },
+        );
+        (key, id)
+    };
+    tracing::info!(%peer, %nick, id = id.0, high, "client logged in");
+    let result = client_loop(&s, &mut reader, &tx, key, id, peer4, login.port).await;
+    {
+        let mut st = s.state();
+        st.clients.remove(&key);
+        if id.is_low_id() {
+            st.low_ids.remove(&id.0);
+        }
+        st.index.remove_client(key);
+    }
+    tracing::info!(%peer, id = id.0, "client left");
+    result
+}
+
+async fn client_loop(
+    s: &Shared,
+    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tx: &mpsc::Sender<Frame>,
+    key: u64,
+    id: ClientId,
+    peer: SocketAddrV4,
+    port: u16,
+) -> Result<(), ConnError> {
+    let flags =
+        tcp_flags::COMPRESSION | tcp_flags::NEWTAGS | tcp_flags::UNICODE | tcp_flags::LARGEFILES;
+    let motd = format!("server version 17.15 (Junction)\r\n{}", s.cfg.motd);
+    push(tx, &ServerMessage::Message(motd.into())).await?;
+    push(
+        tx,
+        &ServerMessage::IdChange(IdChange {
+            client_id: id,
+            tcp_flags: Some(flags),
+            aux_port: None,
+            reported: None,
+        }),
+    )
+    .await?;
+    push(tx, &status(s)).await?;
+    push(tx, &ident(s)).await?;
+
+    loop {
+        let f = tokio::select! {
+            () = s.cancel.cancelled() => return Ok(()),
+            r = reader.next_within(s.cfg.idle_timeout, "client activity") => r?,
+        };
+        let msg = match ServerMessage::decode_frame(&f) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(opcode = f.opcode, error = %e, "undecodable client message");
+                return Err(e.into());
+            }
+        };
+        match msg {
+            ServerMessage::OfferFiles(files) => {
+                let n = files.len();
+                let (added, total) = {
+                    let mut st = s.state();
+                    let added = st
+                        .index
+                        .offer(key, id, port, files, s.cfg.max_files_per_client);
+                    (added, st.index.len())
+                };
+                tracing::debug!(offered = n, added, total, "files offered");
+                if n > 0 {
+                    push(tx, &status(s)).await?;
+                }
+            }
+            ServerMessage::SearchRequest(expr) => {
+                let files = s.state().index.search(&expr, s.cfg.max_results, key);
+                tracing::debug!(?expr, results = files.len(), "search");
+                push(
+                    tx,
+                    &ServerMessage::SearchResult(SearchResults {
+                        files,
+                        more: Some(false),
+                    }),
+                )
+                .await?;
+                push(tx, &status(s)).await?;
+            }
+            ServerMessage::QueryMoreResult => {
+                push(
+                    tx,
+                    &ServerMessage::SearchResult(SearchResults {
+                        files: Vec::new(),
+                        more: Some(false),
+                    }),
+                )
+                .await?;
+            }
+            ServerMessage::GetSources(reqs) => {
+                for r in reqs.iter().take(64) {
+                    let msg = found_sources(s, r, key, false);
+                    push(tx, &msg).await?;
+                }
+            }
+            ServerMessage::GetSourcesObfu(reqs) => {
+                for r in reqs.iter().take(64) {
+                    let msg = found_sources(s, r, key, true);
+                    push(tx, &msg).await?;
+                }
+            }
+            ServerMessage::CallbackRequest { low_id } => {
+                callback(s, tx, id, peer, key, low_id).await?;
+            }
+            ServerMessage::GetServerList => {
+                push(tx, &ServerMessage::ServerList(s.cfg.known_servers.clone())).await?;
+                push(tx, &ident(s)).await?;
+            }
+            ServerMessage::Disconnect => return Ok(()),
+            ServerMessage::LoginRequest(_) => {
+                return Err(ConnError::Protocol("second login".into()));
+            }
+            other => {
+                tracing::debug!(opcode = other.opcode(), "ignored client message");
+            }
+        }
+    }
+}
+
+fn status(s: &Shared) -> ServerMessage {
+    let st = s.state();
+    ServerMessage::ServerStatus {
+        users: st.clients.len() as u32,
+        files: st.index.len() as u32,
+    }
+}
+
+fn ident(s: &Shared) -> ServerMessage {
+    let ip = match s.addr.ip() {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    ServerMessage::ServerIdent {
+        hash: s.hash,
+        addr: SocketAddrV4::new(ip, s.addr.port()),
+        tags: vec![
+            Tag::string(st::SERVERNAME, s.cfg.name.as_str()),
+            Tag::string(st::DESCRIPTION, s.cfg.description.as_str()),
+        ],
+    }
+}
+
+fn found_sources(s: &Shared, r: &SourceRequest, requester: u64, obfu: bool) -> ServerMessage {
+    let st = s.state();
+    let mut list: Vec<FoundSource> = Vec::new();
+    if let Some(f) = st.index.get(&r.hash) {
+        for (&ckey, _) in f.sources.iter() {
+            if ckey == requester {
+                continue;
+            }
+            if let Some(c) = st.clients.get(&ckey) {
+                list.push(FoundSource {
+                    id: c.id,
+                    port: c.port,
+                    user_hash: c.user_hash,
+                });
+            }
+            if list.len() >= MAX_SOURCES {
+                break;
+            }
+        }
+    }
+    if obfu {
+        ServerMessage::FoundSourcesObfu {
+            hash: r.hash,
+            sources: list
+                .into_iter()
+                .map(|c| ObfuSource {
+                    client_id: c.id,
+                    port: c.port,
+                    crypt_options: crate::wire::server::CRYPT_USERHASH_FOLLOWS,
+                    user_hash: Some(c.user_hash),
+                })
+                .collect(),
+        }
+    } else {
+        ServerMessage::FoundSources {
+            hash: r.hash,
+            sources: list
+                .into_iter()
+                .map(|c| Source {
+                    client_id: c.id,
+                    port: c.port,
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn callback(
+    s: &Shared,
+    tx: &mpsc::Sender<Frame>,
+    id: ClientId,
+    peer: SocketAddrV4,
+    key: u64,
+    low_id: ClientId,
+) -> Result<(), ConnError> {
+    let target = {
+        let st = s.state();
+        let port = st.clients.get(&key).map_or(0, |c| c.port);
+        st.low_ids
+            .get(&low_id.0)
+            .and_then(|k| st.clients.get(k))
+            .map(|c| (c.tx.clone(), port))
+    };
+    match target {
+        Some((ttx, port)) if !id.is_low_id() => {
+            let msg = ServerMessage::CallbackRequested {
+                addr: SocketAddrV4::new(*peer.ip(), port),
+                crypt: None,
+            };
+            tracing::debug!(from = id.0, to = low_id.0, "relaying callback");
+            if let Some(f) = frame(&msg)
+                && ttx.try_send(f).is_ok()
+            {
+                return Ok(());
+            }
+            push(tx, &ServerMessage::CallbackFailed).await
+        }
+        _ => {
+            tracing::debug!(from = id.0, to = low_id.0, "callback impossible");
+            push(tx, &ServerMessage::CallbackFailed).await
+        }
+    }
+}

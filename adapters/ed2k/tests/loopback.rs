@@ -1,0 +1,433 @@
+//! Junction's index server and Junction eD2k adapters on 127.0.0.1: search, multi-part
+//! download with part verification, a corrupt uploader, a LowID source reached by callback,
+//! and malformed input.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use junction_core::query::parse;
+use junction_core::{
+    ContentId, FetchEvent, FetchRequest, HashKind, Hit, Network, NetworkState, RangeSet,
+    SharedItem, SinkError, TransferSink,
+};
+use junction_ed2k::hash::{PART_SIZE, ed2k_hash};
+use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An in-memory sink that records verification results.
+struct MemSink {
+    data: Mutex<Vec<u8>>,
+    verified: Mutex<RangeSet>,
+    failures: AtomicU32,
+}
+
+impl MemSink {
+    fn new(size: u64) -> Arc<Self> {
+        Arc::new(Self {
+            data: Mutex::new(vec![0; size as usize]),
+            verified: Mutex::new(RangeSet::new()),
+            failures: AtomicU32::new(0),
+        })
+    }
+    fn bytes(&self) -> Vec<u8> {
+        self.data.lock().unwrap().clone()
+    }
+}
+
+impl TransferSink for MemSink {
+    fn size(&self) -> u64 {
+        self.data.lock().unwrap().len() as u64
+    }
+    fn wanted(&self) -> RangeSet {
+        let v = self.verified.lock().unwrap();
+        v.gaps(0..self.size())
+    }
+    fn priority(&self) -> Option<u64> {
+        None
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        let mut d = self.data.lock().unwrap();
+        let end = offset + data.len() as u64;
+        if end > d.len() as u64 {
+            return Err(SinkError::OutOfRange {
+                start: offset,
+                end,
+                size: d.len() as u64,
+            });
+        }
+        d[offset as usize..end as usize].copy_from_slice(data);
+        Ok(())
+    }
+    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
+        let d = self.data.lock().unwrap();
+        let end = offset + len as u64;
+        if end > d.len() as u64 {
+            return Err(SinkError::OutOfRange {
+                start: offset,
+                end,
+                size: d.len() as u64,
+            });
+        }
+        Ok(Bytes::copy_from_slice(&d[offset as usize..end as usize]))
+    }
+    fn verified(&self, range: Range<u64>, ok: bool) {
+        if ok {
+            self.verified.lock().unwrap().insert(range);
+        } else {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Compressible content: text-like lines.
+fn compressible(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    let mut i = 0u64;
+    while v.len() < len {
+        v.extend_from_slice(format!("line {i} of a compressible Junction test file\n").as_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+fn write_file(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+async fn index_server() -> IndexServer {
+    IndexServer::start(ServerConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        connect_back_timeout: Duration::from_secs(2),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn cfg(server: &IndexServer, nick: &str, listen: bool) -> Config {
+    Config {
+        listen: listen.then(|| "127.0.0.1:0".parse().unwrap()),
+        servers: vec![server.local_addr().to_string()],
+        nick: nick.into(),
+        connect_timeout: Duration::from_secs(5),
+        peer_timeout: Duration::from_secs(15),
+        callback_timeout: Duration::from_secs(10),
+        source_requery: Duration::from_secs(2),
+        fetch_idle_timeout: Duration::from_secs(30),
+        ..Config::default()
+    }
+}
+
+async fn start(server: &IndexServer, nick: &str, listen: bool) -> Adapter {
+    let a = Adapter::start(cfg(server, nick, listen)).await.unwrap();
+    assert!(
+        a.wait_logged_in(Duration::from_secs(15)).await,
+        "{nick} did not log in"
+    );
+    a
+}
+
+async fn share(a: &Adapter, path: &Path) -> ContentId {
+    a.share(SharedItem {
+        path: path.to_path_buf(),
+        name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        size: 0,
+        id: ContentId::new(None),
+    })
+    .await
+    .unwrap()
+}
+
+async fn search(a: &Adapter, q: &str, want: usize) -> Vec<Hit> {
+    for _ in 0..40 {
+        let mut s = a.search(parse(q).unwrap()).await.unwrap();
+        let mut hits = Vec::new();
+        while let Ok(Some(h)) = tokio::time::timeout(Duration::from_secs(5), s.next()).await {
+            hits.push(h.unwrap());
+        }
+        if hits.len() >= want {
+            return hits;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("search {q:?} never found {want} hits");
+}
+
+/// Fetches into a memory sink, draining events until the fetch ends.
+async fn fetch(
+    a: &Adapter,
+    id: ContentId,
+    name: &str,
+    size: u64,
+    sources: Vec<junction_core::Source>,
+) -> (Arc<MemSink>, Vec<FetchEvent>) {
+    let sink = MemSink::new(size);
+    let req = FetchRequest {
+        id,
+        name: name.into(),
+        size,
+        sources,
+        trackers: Vec::new(),
+        torrent: None,
+    };
+    let mut ev = a.fetch(req, sink.clone()).await.unwrap();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match tokio::time::timeout_at(deadline, ev.next()).await {
+            Ok(Some(e)) => {
+                let done = matches!(&e, FetchEvent::Note(n) if n.starts_with("complete"));
+                events.push(e);
+                if done {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => panic!("fetch of {name} timed out; events {events:?}"),
+        }
+    }
+    (sink, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_fetch_multi_part_and_exact_part_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = pseudo_random(10 * 1024 * 1024, 7);
+    let exact = compressible(PART_SIZE as usize);
+    let big_p = write_file(dir.path(), "alpha big.bin", &big);
+    let exact_p = write_file(dir.path(), "alpha exact.txt", &exact);
+
+    let server = index_server().await;
+    let a = start(&server, "alice", true).await;
+    let b = start(&server, "bob", true).await;
+    let id_big = share(&a, &big_p).await;
+    let id_exact = share(&a, &exact_p).await;
+    assert_eq!(id_big.get(HashKind::Ed2k).unwrap(), ed2k_hash(&big).root);
+    assert_eq!(
+        hex::encode_upper(id_exact.get(HashKind::Ed2k).unwrap()),
+        hex::encode_upper(ed2k_hash(&exact).root)
+    );
+    assert!(id_big.get(HashKind::Aich).is_some());
+
+    let hits = search(&b, "alpha", 2).await;
+    assert_eq!(hits.len(), 2);
+    let typed = search(&b, "alpha type:doc", 1).await;
+    assert_eq!(typed.len(), 1);
+    assert_eq!(typed[0].name, "alpha exact.txt");
+    let neg = search(&b, "alpha -exact size>1MB", 1).await;
+    assert_eq!(neg.len(), 1);
+    assert_eq!(neg[0].name, "alpha big.bin");
+
+    for h in &hits {
+        assert!(h.sources >= 1);
+        assert_eq!(h.locations.len(), 1, "HighID source in the result");
+        let t0 = std::time::Instant::now();
+        let (sink, events) = fetch(&b, h.id.clone(), &h.name, h.size, h.locations.clone()).await;
+        let got = sink.bytes();
+        let want = if h.name.contains("big") { &big } else { &exact };
+        assert_eq!(got.len(), want.len());
+        assert!(got == *want, "bytes differ for {}", h.name);
+        assert_eq!(
+            ed2k_hash(&got).root.as_slice(),
+            h.id.get(HashKind::Ed2k).unwrap()
+        );
+        assert!(sink.wanted().is_empty());
+        assert_eq!(sink.failures.load(Ordering::Relaxed), 0);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, FetchEvent::Peers(n) if *n >= 1))
+        );
+        eprintln!(
+            "fetched {} ({} bytes) in {:?}",
+            h.name,
+            h.size,
+            t0.elapsed()
+        );
+    }
+
+    let st = a.status();
+    assert_eq!(st.state, NetworkState::Online);
+    assert!(st.reachability.starts_with("HighID"), "{}", st.reachability);
+    assert!(st.bytes_out > big.len() as u64 / 2);
+    let sb = b.status();
+    assert!(sb.bytes_in > big.len() as u64);
+    let stats = server.stats();
+    assert_eq!(stats.users, 2);
+    assert_eq!(stats.files, 2);
+    assert!(
+        sb.details
+            .iter()
+            .any(|(k, v)| k == "server_files" && v == "2")
+    );
+
+    // locate finds alice.
+    let mut srcs = b.locate(id_big.clone()).await.unwrap();
+    let s = tokio::time::timeout(Duration::from_secs(5), srcs.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.address, a.peer_addr().unwrap().to_string());
+
+    a.shutdown().await;
+    b.shutdown().await;
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_uploader_part_is_refetched_from_another_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(3 * PART_SIZE as usize + 12345, 11);
+    let p = write_file(dir.path(), "gamma.bin", &data);
+    let server = index_server().await;
+    let honest = start(&server, "honest", true).await;
+    let mut c = cfg(&server, "mallory", true);
+    c.corrupt_uploads_from = Some(0);
+    let bad = Adapter::start(c).await.unwrap();
+    assert!(bad.wait_logged_in(Duration::from_secs(15)).await);
+    let id = share(&honest, &p).await;
+    share(&bad, &p).await;
+    let dl = start(&server, "downloader", true).await;
+    // Wait until the server knows both sources.
+    for _ in 0..50 {
+        let mut s = dl.locate(id.clone()).await.unwrap();
+        let mut n = 0;
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), s.next()).await {
+            n += 1;
+        }
+        if n >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (sink, events) = fetch(&dl, id.clone(), "gamma.bin", data.len() as u64, Vec::new()).await;
+    assert!(sink.bytes() == data, "downloaded bytes differ");
+    assert!(
+        sink.failures.load(Ordering::Relaxed) >= 1,
+        "the corrupt peer never got to send a part: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, FetchEvent::Note(n) if n.contains("failed verification")))
+    );
+    for a in [&honest, &bad, &dl] {
+        a.shutdown().await;
+    }
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowid_source_is_reached_through_a_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(PART_SIZE as usize + 1000, 3);
+    let p = write_file(dir.path(), "delta lowid.bin", &data);
+    let server = index_server().await;
+    let low = start(&server, "firewalled", false).await;
+    let st = low.status();
+    assert!(st.reachability.starts_with("LowID"), "{}", st.reachability);
+    let id = share(&low, &p).await;
+    let high = start(&server, "reachable", true).await;
+    let hits = search(&high, "delta", 1).await;
+    assert!(
+        hits[0].locations.is_empty(),
+        "a LowID is not a direct location"
+    );
+    let (sink, _) = fetch(
+        &high,
+        id.clone(),
+        "delta lowid.bin",
+        data.len() as u64,
+        Vec::new(),
+    )
+    .await;
+    assert!(sink.bytes() == data);
+    assert_eq!(server.stats().low_id_users, 1);
+
+    // Two LowIDs cannot reach each other: the fetch ends without data instead of hanging.
+    let other_low = Adapter::start(Config {
+        fetch_idle_timeout: Duration::from_secs(3),
+        ..cfg(&server, "low2", false)
+    })
+    .await
+    .unwrap();
+    assert!(other_low.wait_logged_in(Duration::from_secs(15)).await);
+    let sink2 = MemSink::new(data.len() as u64);
+    let req = FetchRequest {
+        id,
+        name: "x".into(),
+        size: data.len() as u64,
+        sources: Vec::new(),
+        trackers: Vec::new(),
+        torrent: None,
+    };
+    let mut ev = other_low.fetch(req, sink2.clone()).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while ev.next().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok());
+    assert!(!sink2.wanted().is_empty());
+    for a in [&low, &high, &other_low] {
+        a.shutdown().await;
+    }
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_closes_only_that_connection() {
+    let server = index_server().await;
+    let a = start(&server, "sturdy", true).await;
+    let peer = a.peer_addr().unwrap();
+    for garbage in [
+        &[0xE3, 0xFF, 0xFF, 0xFF, 0x7F, 0x01][..], // oversized length
+        &[0x42, 0, 0, 0, 0][..],                   // unknown protocol
+        &[0xE3, 0x03, 0, 0, 0, 0x01, 0xFF, 0xFF][..], // truncated hello
+        &[0xE3, 0x02, 0, 0, 0, 0xEE, 0x00][..],    // unknown opcode first
+    ] {
+        for addr in [peer, server.local_addr()] {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(garbage).await.unwrap();
+            let mut buf = [0u8; 64];
+            let r = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await;
+            assert!(
+                matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+                "connection to {addr} not closed: {r:?}"
+            );
+        }
+    }
+    // Still serving: a new client logs in and searches.
+    let b = start(&server, "after", true).await;
+    let mut s = b.search(parse("nothing").unwrap()).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), s.next())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(server.stats().users, 2);
+    a.shutdown().await;
+    b.shutdown().await;
+    server.shutdown();
+}
