@@ -1,0 +1,479 @@
+//! [`Adapter`]: the cheap, clonable handle implementing [`junction_core::Network`],
+//! in front of the core task, the acceptor and the transfer tasks.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use junction_core::{
+    Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, Hit, HitStream, Network,
+    NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, SourceStream,
+    TransferSink,
+};
+use sha1::{Digest, Sha1};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, debug_span, info};
+
+use crate::config::Config;
+use crate::search::Plan;
+use crate::servent::core::{Command, Core, CoreMsg, RemoteHit};
+use crate::servent::download::{self, SourceInfo};
+use crate::servent::shares::ShareIndex;
+use crate::servent::{Shared, Stats, conn, upload};
+use crate::urn::{Sha1Hash, Urn};
+use crate::wire::header::Guid;
+
+/// Commands queued towards the core.
+const CORE_QUEUE: usize = 1024;
+/// Hits buffered per search stream.
+const HIT_QUEUE: usize = 256;
+/// Incoming connections being classified at once.
+const MAX_PENDING_ACCEPTS: usize = 256;
+
+/// The Gnutella network adapter.
+#[derive(Clone)]
+pub struct Adapter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    core: mpsc::Sender<CoreMsg>,
+    cancel: CancellationToken,
+    local: SocketAddr,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("gnutella::Adapter")
+            .field("listen", &self.inner.local)
+            .field("ultrapeer", &self.inner.shared.cfg.ultrapeer)
+            .finish()
+    }
+}
+
+impl Adapter {
+    /// Bind the listening socket and start the servent (inside a Tokio runtime).
+    pub async fn start(cfg: Config) -> Result<Self, NetworkError> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let local = listener.local_addr()?;
+        let my_addr = cfg.advertised.unwrap_or_else(|| match local {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(a) => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, a.port()),
+        });
+        let mut bootstrap = Vec::new();
+        for p in cfg.peers.iter().take(64) {
+            match resolve(p).await {
+                Some(a) => bootstrap.push(a),
+                None => debug!(peer = %p, "cannot resolve configured peer"),
+            }
+        }
+        let shared = Arc::new(Shared {
+            guid: Guid::modern(rand::random()),
+            stats: Stats::default(),
+            shares: RwLock::new(ShareIndex::new()),
+            my_addr: Mutex::new(my_addr),
+            slots: Arc::new(Semaphore::new(cfg.upload_slots)),
+            cfg,
+        });
+        shared.stats.firewalled.store(true, Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        let (tx, rx) = mpsc::channel(CORE_QUEUE);
+        let core = Core::new(shared.clone(), rx, tx.clone(), cancel.clone(), bootstrap);
+        let span = debug_span!("gnutella", listen = %local, ultrapeer = shared.cfg.ultrapeer);
+        let task = tokio::spawn(core.run().instrument(span.clone()));
+        tokio::spawn(
+            acceptor(listener, tx.clone(), shared.clone(), cancel.clone()).instrument(span),
+        );
+        info!(listen = %local, guid = %shared.guid, "gnutella servent started");
+        Ok(Adapter {
+            inner: Arc::new(Inner {
+                shared,
+                core: tx,
+                cancel,
+                local,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// The address we listen on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// Our servent GUID.
+    pub fn servent_guid(&self) -> Guid {
+        self.inner.shared.guid
+    }
+
+    async fn cmd(&self, c: Command) -> Result<(), NetworkError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(NetworkError::Shutdown);
+        }
+        timeout(
+            Duration::from_secs(10),
+            self.inner.core.send(CoreMsg::Cmd(c)),
+        )
+        .await
+        .map_err(|_| NetworkError::Timeout("gnutella core is busy".into()))?
+        .map_err(|_| NetworkError::Shutdown)
+    }
+
+    async fn start_search(&self, plan: &Plan) -> Result<mpsc::Receiver<RemoteHit>, NetworkError> {
+        let (tx, rx) = mpsc::channel(HIT_QUEUE);
+        let firewalled = self.inner.shared.stats.firewalled.load(Ordering::Relaxed);
+        self.cmd(Command::Search {
+            query: plan.to_wire(firewalled),
+            tx,
+        })
+        .await?;
+        Ok(rx)
+    }
+}
+
+async fn resolve(p: &str) -> Option<SocketAddr> {
+    if let Ok(a) = p.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    if let Some(a) = crate::wire::headers::parse_addr_v4(p) {
+        return Some(SocketAddr::V4(a));
+    }
+    let addrs = timeout(Duration::from_secs(5), tokio::net::lookup_host(p))
+        .await
+        .ok()?
+        .ok()?;
+    addrs.into_iter().find(SocketAddr::is_ipv4)
+}
+
+async fn acceptor(
+    listener: TcpListener,
+    core: mpsc::Sender<CoreMsg>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
+    let pending = Arc::new(Semaphore::new(MAX_PENDING_ACCEPTS));
+    loop {
+        let (s, addr) = tokio::select! {
+            () = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    debug!(%e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            continue;
+        };
+        let core = core.clone();
+        let shared = shared.clone();
+        let span = debug_span!("gnutella_incoming", peer = %addr);
+        tokio::spawn(
+            async move {
+                if let Err(e) = incoming(s, addr, core, shared, permit).await {
+                    debug!(%e, "incoming connection ended");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn incoming(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    core: mpsc::Sender<CoreMsg>,
+    shared: Arc<Shared>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(), crate::servent::error::ServentError> {
+    use crate::servent::error::ServentError;
+    let mut buf = BytesMut::with_capacity(4096);
+    timeout(conn::HANDSHAKE_TIMEOUT, async {
+        while buf.len() < 4 {
+            if s.read_buf(&mut buf).await? == 0 {
+                return Err(ServentError::Closed("first bytes"));
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|_| ServentError::Timeout("first bytes"))??;
+    shared.stats.add_in(buf.len() as u64);
+    if buf.starts_with(b"GNUT") {
+        let link = conn::accept(s, buf, addr, core.clone()).await?;
+        drop(permit);
+        core.send(CoreMsg::Connected(link))
+            .await
+            .map_err(|_| ServentError::Shutdown)?;
+        Ok(())
+    } else if buf.starts_with(b"GET ") || buf.starts_with(b"HEAD") {
+        drop(permit);
+        if !is_loopback(addr.ip()) || shared.cfg.listen.ip().is_loopback() {
+            shared.stats.firewalled.store(false, Ordering::Relaxed);
+        }
+        upload::serve(s, buf, addr, shared).await
+    } else if buf.starts_with(b"GIV ") {
+        let giv = upload::read_giv(&mut s, &mut buf).await?;
+        core.send(CoreMsg::Giv {
+            giv,
+            stream: s,
+            buf,
+        })
+        .await
+        .map_err(|_| ServentError::Shutdown)
+    } else {
+        Err(ServentError::Protocol("unknown protocol".into()))
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+fn to_hit(h: &RemoteHit) -> Hit {
+    let mut id = ContentId::new(Some(h.size));
+    if let Some(s) = h.sha1 {
+        id.set(HashKind::Sha1, &s.0);
+    }
+    let mut hit = Hit::new(NetworkId::GNUTELLA, id, h.name.clone(), h.size);
+    hit.sources = 1;
+    hit.complete_sources = Some(1);
+    hit.locations = vec![SourceInfo::from_hit(h).to_source()];
+    hit.link = h.sha1.map(|s| {
+        format!(
+            "magnet:?xt={}&dn={}&xl={}",
+            Urn::Sha1(s),
+            crate::wire::http::percent_encode(&h.name),
+            h.size
+        )
+    });
+    hit
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(u64, Sha1Hash)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n_total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        n_total += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((n_total, Sha1Hash(h.finalize().into())))
+}
+
+impl Network for Adapter {
+    fn id(&self) -> NetworkId {
+        NetworkId::GNUTELLA
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            keywords: true,
+            ids: vec![HashKind::Sha1],
+            ..Capabilities::default()
+        }
+    }
+
+    fn status(&self) -> NetworkStatus {
+        let sh = &self.inner.shared;
+        let s = &sh.stats;
+        let ups = Stats::get(&s.ultrapeers);
+        let leaves = Stats::get(&s.leaves);
+        let peers = u32::try_from(ups + leaves).unwrap_or(u32::MAX);
+        let firewalled = s.firewalled.load(Ordering::Relaxed);
+        let state = if self.inner.cancel.is_cancelled() {
+            NetworkState::Offline
+        } else if peers > 0 {
+            NetworkState::Online
+        } else {
+            NetworkState::Degraded
+        };
+        let mode = if sh.cfg.ultrapeer {
+            "ultrapeer"
+        } else {
+            "leaf"
+        };
+        let d = |k: &str, v: String| (k.to_owned(), v);
+        NetworkStatus {
+            state,
+            reachability: if firewalled {
+                "firewalled"
+            } else {
+                "reachable"
+            }
+            .to_owned(),
+            peers,
+            servers: 0,
+            dht_nodes: 0,
+            bytes_in: Stats::get(&s.bytes_in),
+            bytes_out: Stats::get(&s.bytes_out),
+            last_error: None,
+            details: vec![
+                d("mode", mode.to_owned()),
+                d("ultrapeers", ups.to_string()),
+                d("leaves", leaves.to_string()),
+                d("hosts_cached", Stats::get(&s.hosts).to_string()),
+                d("firewalled", firewalled.to_string()),
+                d("listen", self.inner.local.to_string()),
+                d("address", sh.my_addr().to_string()),
+                d("guid", sh.guid.to_hex()),
+                d("shared_files", sh.shares().len().to_string()),
+                d("queries_seen", Stats::get(&s.queries_seen).to_string()),
+                d(
+                    "queries_forwarded",
+                    Stats::get(&s.queries_forwarded).to_string(),
+                ),
+                d("duplicates_dropped", Stats::get(&s.duplicates).to_string()),
+                d("uploads", Stats::get(&s.uploads).to_string()),
+            ],
+        }
+    }
+
+    async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
+        let plan = Plan::from_query(&q);
+        if plan.is_empty() {
+            return Err(NetworkError::Unsupported(
+                "Gnutella searches need keywords or a urn:sha1".into(),
+            ));
+        }
+        let rx = self.start_search(&plan).await?;
+        Ok(ReceiverStream::new(rx).map(|h| Ok(to_hit(&h))).boxed())
+    }
+
+    async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {
+        let Some(d) = id.get(HashKind::Sha1) else {
+            return Err(NetworkError::Unsupported(
+                "Gnutella locates content by SHA-1 only".into(),
+            ));
+        };
+        let sha1 = <[u8; 20]>::try_from(d)
+            .map(Sha1Hash)
+            .map_err(|_| NetworkError::Invalid("bad SHA-1".into()))?;
+        let plan = Plan {
+            keywords: Vec::new(),
+            sha1: Some(sha1),
+        };
+        let rx = self.start_search(&plan).await?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(ReceiverStream::new(rx)
+            .filter_map(move |h| {
+                let fresh = seen.insert(h.addr);
+                async move { fresh.then(|| SourceInfo::from_hit(&h).to_source()) }
+            })
+            .boxed())
+    }
+
+    async fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> Result<FetchEvents, NetworkError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(NetworkError::Shutdown);
+        }
+        let has_sha1 = req.id.get(HashKind::Sha1).is_some();
+        let has_index = req
+            .sources
+            .iter()
+            .filter_map(SourceInfo::parse)
+            .any(|s| s.index.is_some());
+        if !has_sha1 && !has_index {
+            return Err(NetworkError::Unsupported(
+                "Gnutella needs a SHA-1 or a source with a file index".into(),
+            ));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        let shared = self.inner.shared.clone();
+        let core = self.inner.core.clone();
+        let span = debug_span!("gnutella_fetch", name = %req.name, size = req.size);
+        tokio::spawn(download::run(req, sink, shared, core, tx).instrument(span));
+        Ok(ReceiverStream::new(rx).boxed())
+    }
+
+    async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
+        let known = item
+            .id
+            .get(HashKind::Sha1)
+            .and_then(|d| <[u8; 20]>::try_from(d).ok())
+            .map(Sha1Hash);
+        let (size, sha1) = match known {
+            Some(h) => (item.size, h),
+            None => {
+                let path = item.path.clone();
+                let (size, h) = tokio::task::spawn_blocking(move || hash_file(&path))
+                    .await
+                    .map_err(|e| NetworkError::Other(Box::new(e)))??;
+                (size, h)
+            }
+        };
+        let name = if item.name.is_empty() {
+            item.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            item.name.clone()
+        };
+        self.inner
+            .shared
+            .shares_mut()
+            .add(item.path.clone(), name, size, sha1);
+        self.cmd(Command::SharesChanged).await?;
+        let mut id = item.id.clone();
+        id.size = Some(size);
+        id.set(HashKind::Sha1, &sha1.0);
+        Ok(id)
+    }
+
+    async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        let a = resolve(address.trim())
+            .await
+            .ok_or_else(|| NetworkError::Invalid(format!("not a host:port: {address:?}")))?;
+        self.cmd(Command::AddEndpoint(a)).await
+    }
+
+    async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .core
+            .try_send(CoreMsg::Cmd(Command::Shutdown(tx)))
+            .is_ok()
+        {
+            let _ = timeout(Duration::from_secs(3), rx).await;
+        }
+        self.inner.cancel.cancel();
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = task {
+            let _ = timeout(Duration::from_secs(3), t).await;
+        }
+        // Let the link writers flush their Byes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

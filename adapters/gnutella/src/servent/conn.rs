@@ -1,0 +1,436 @@
+//! Gnutella links: the 0.6 handshake both ways, then a reader and a writer
+//! task per link (with deflate when negotiated) talking to the core over
+//! bounded channels.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::timeout;
+use tracing::{Instrument, debug, debug_span};
+
+use super::Shared;
+use super::core::CoreMsg;
+use super::error::ServentError;
+use super::router::ConnId;
+use crate::wire::handshake::{Handshake, HandshakeProfile};
+use crate::wire::header::{DescriptorDecoder, Guid, Header};
+use crate::wire::link::{LinkDeflater, LinkInflater};
+use crate::wire::message::{Bye, Descriptor, Message};
+
+/// Time allowed for a TCP connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for each handshake block.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A link silent this long is dropped (we ping every [`super::core::PING_EVERY`]).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Time allowed for one socket write.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most messages queued towards one peer; more are dropped (flow control).
+pub const LINK_QUEUE: usize = 256;
+/// Most bytes one inflate call may produce.
+const MAX_INFLATE_BURST: usize = 4 << 20;
+/// Most bytes written per deflate flush.
+const MAX_BATCH: usize = 64 * 1024;
+
+/// What the core sends to a link's writer.
+#[derive(Debug)]
+pub enum Out {
+    /// An encoded descriptor.
+    Msg(Bytes),
+    /// Send this Bye, then close.
+    Bye(Bye),
+}
+
+/// What we learnt about a peer in the handshake.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Its socket address.
+    pub addr: SocketAddr,
+    /// It acts as ultrapeer.
+    pub ultrapeer: bool,
+    /// It connected to us.
+    pub incoming: bool,
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// Where it listens (`Listen-IP` / `Node`).
+    pub listen: Option<SocketAddrV4>,
+    /// Our address as it sees us (`Remote-IP`).
+    pub our_ip: Option<IpAddr>,
+    /// Hosts it suggested (`X-Try-Ultrapeers`, `X-Try`).
+    pub try_hosts: Vec<SocketAddrV4>,
+    /// Its servent GUID, if it sent one.
+    pub guid: Option<Guid>,
+}
+
+/// An established link, handshake done.
+#[derive(Debug)]
+pub struct Link {
+    stream: TcpStream,
+    /// Bytes read past the handshake (start of the message stream).
+    buf: BytesMut,
+    /// The peer.
+    pub info: PeerInfo,
+    inflate: bool,
+    deflate: bool,
+}
+
+/// The core's answer to an incoming handshake.
+#[derive(Debug)]
+pub enum Admission {
+    /// Accept with this profile.
+    Accept(Box<HandshakeProfile>, Vec<SocketAddrV4>),
+    /// Refuse with this status.
+    Reject(u16, String, Vec<SocketAddrV4>),
+}
+
+/// Read until `parse` finds a complete head; leftover bytes stay in `buf`.
+pub async fn read_head<T, R: AsyncRead + Unpin>(
+    s: &mut R,
+    buf: &mut BytesMut,
+    what: &'static str,
+    wait: Duration,
+    parse: impl Fn(&[u8]) -> crate::Result<Option<(T, usize)>>,
+) -> Result<T, ServentError> {
+    let fut = async {
+        loop {
+            if let Some((t, n)) = parse(buf)? {
+                buf.advance(n);
+                return Ok(t);
+            }
+            if buf.len() > 64 * 1024 {
+                return Err(ServentError::Protocol(format!("{what} too long")));
+            }
+            buf.reserve(4096);
+            if s.read_buf(buf).await? == 0 {
+                return Err(ServentError::Closed(what));
+            }
+        }
+    };
+    timeout(wait, fut)
+        .await
+        .map_err(|_| ServentError::Timeout(what))?
+}
+
+async fn write_with_timeout(
+    s: &mut TcpStream,
+    data: &[u8],
+    what: &'static str,
+) -> Result<(), ServentError> {
+    timeout(WRITE_TIMEOUT, s.write_all(data))
+        .await
+        .map_err(|_| ServentError::Timeout(what))??;
+    Ok(())
+}
+
+fn info_from(addr: SocketAddr, hs: &Handshake, incoming: bool) -> PeerInfo {
+    let listen = hs
+        .listen_addr()
+        .or_else(|| hs.node())
+        .and_then(|a| match a {
+            SocketAddr::V4(v) => Some(v),
+            SocketAddr::V6(_) => None,
+        });
+    let mut try_hosts = hs.try_ultrapeers();
+    try_hosts.extend(hs.try_hosts());
+    try_hosts.truncate(64);
+    PeerInfo {
+        addr,
+        ultrapeer: hs.ultrapeer().unwrap_or(false),
+        incoming,
+        user_agent: hs.user_agent().unwrap_or("").chars().take(128).collect(),
+        listen,
+        our_ip: hs.remote_ip(),
+        try_hosts,
+        guid: hs.guid(),
+    }
+}
+
+/// Connect to `addr` and run the client side of the 0.6 handshake.
+pub async fn dial(
+    addr: SocketAddr,
+    profile: &HandshakeProfile,
+    shared: &Shared,
+) -> Result<Link, ServentError> {
+    let mut s = timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ServentError::Timeout("TCP connect"))??;
+    s.set_nodelay(true)?;
+    let req = profile.connect_request(Some(addr.ip())).to_bytes();
+    write_with_timeout(&mut s, &req, "handshake request").await?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let resp = read_head(
+        &mut s,
+        &mut buf,
+        "handshake response",
+        HANDSHAKE_TIMEOUT,
+        Handshake::parse,
+    )
+    .await?;
+    shared
+        .stats
+        .add_in((req.len() + resp.to_bytes().len()) as u64);
+    let info = info_from(addr, &resp, false);
+    if !resp.is_ok() {
+        let reason = match &resp.start {
+            crate::wire::handshake::StartLine::Status { reason, .. } => reason.clone(),
+            _ => String::new(),
+        };
+        return Err(ServentError::Refused {
+            code: resp.code().unwrap_or(0),
+            reason,
+            try_hosts: info.try_hosts,
+        });
+    }
+    if !profile.ultrapeer && !info.ultrapeer {
+        let no = profile.reject(503, "Leaf to leaf links are not supported", None, &[]);
+        let _ = write_with_timeout(&mut s, &no.to_bytes(), "handshake refusal").await;
+        return Err(ServentError::Refused {
+            code: 503,
+            reason: "peer is a leaf".into(),
+            try_hosts: info.try_hosts,
+        });
+    }
+    let fin = profile.final_response(&resp).to_bytes();
+    write_with_timeout(&mut s, &fin, "final handshake").await?;
+    shared.stats.add_out(fin.len() as u64);
+    Ok(Link {
+        stream: s,
+        buf,
+        inflate: resp.content_deflate(),
+        deflate: profile.deflate && resp.accepts_deflate(),
+        info,
+    })
+}
+
+/// Run the server side of the handshake on an accepted socket whose first
+/// bytes (in `buf`) start with `GNUTELLA`, asking the core whether to admit.
+pub async fn accept(
+    mut s: TcpStream,
+    mut buf: BytesMut,
+    addr: SocketAddr,
+    core: mpsc::Sender<CoreMsg>,
+) -> Result<Link, ServentError> {
+    let req = read_head(
+        &mut s,
+        &mut buf,
+        "handshake request",
+        HANDSHAKE_TIMEOUT,
+        Handshake::parse,
+    )
+    .await?;
+    if req.is_legacy() {
+        return Err(ServentError::Protocol("Gnutella 0.4 handshake".into()));
+    }
+    let info = info_from(addr, &req, true);
+    let (tx, rx) = oneshot::channel();
+    core.send(CoreMsg::Admit {
+        ultrapeer: info.ultrapeer,
+        addr,
+        reply: tx,
+    })
+    .await
+    .map_err(|_| ServentError::Shutdown)?;
+    let admission = timeout(HANDSHAKE_TIMEOUT, rx)
+        .await
+        .map_err(|_| ServentError::Timeout("admission"))?
+        .map_err(|_| ServentError::Shutdown)?;
+    let profile = match admission {
+        Admission::Accept(p, tries) => {
+            let mut resp = p.accept_response(&req, Some(addr.ip()));
+            if !tries.is_empty() {
+                let list: Vec<String> = tries.iter().map(ToString::to_string).collect();
+                resp.headers.push("X-Try-Ultrapeers", list.join(","));
+            }
+            write_with_timeout(&mut s, &resp.to_bytes(), "handshake response").await?;
+            p
+        }
+        Admission::Reject(code, reason, tries) => {
+            let no = HandshakeProfile::default().reject(code, &reason, Some(addr.ip()), &tries);
+            let _ = write_with_timeout(&mut s, &no.to_bytes(), "handshake refusal").await;
+            return Err(ServentError::Refused {
+                code,
+                reason,
+                try_hosts: Vec::new(),
+            });
+        }
+    };
+    let fin = read_head(
+        &mut s,
+        &mut buf,
+        "final handshake",
+        HANDSHAKE_TIMEOUT,
+        Handshake::parse,
+    )
+    .await?;
+    if !fin.is_ok() {
+        return Err(ServentError::Refused {
+            code: fin.code().unwrap_or(0),
+            reason: "final handshake".into(),
+            try_hosts: Vec::new(),
+        });
+    }
+    s.set_nodelay(true)?;
+    Ok(Link {
+        stream: s,
+        buf,
+        inflate: fin.content_deflate(),
+        deflate: profile.deflate && req.accepts_deflate(),
+        info,
+    })
+}
+
+/// Encode a descriptor for a link.
+pub fn encode(header: Header, message: &Message) -> Option<Bytes> {
+    let d = Descriptor {
+        header,
+        message: message.clone(),
+    };
+    d.to_bytes().ok().map(Bytes::from)
+}
+
+/// Start the reader and writer tasks of an established link.
+pub fn spawn_link(
+    id: ConnId,
+    link: Link,
+    core: mpsc::Sender<CoreMsg>,
+    shared: Arc<Shared>,
+) -> mpsc::Sender<Out> {
+    let (tx, rx) = mpsc::channel(LINK_QUEUE);
+    let Link {
+        stream,
+        buf,
+        info,
+        inflate,
+        deflate,
+    } = link;
+    let (rd, wr) = stream.into_split();
+    let span = debug_span!("gnutella_link", id, peer = %info.addr);
+    tokio::spawn(writer(wr, rx, deflate, shared.clone()).instrument(span.clone()));
+    tokio::spawn(reader(id, rd, buf, inflate, core, tx.clone(), shared).instrument(span));
+    tx
+}
+
+async fn writer(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Out>,
+    deflate: bool,
+    shared: Arc<Shared>,
+) {
+    let mut z = deflate.then(LinkDeflater::default);
+    let mut plain = BytesMut::new();
+    let mut wire = BytesMut::new();
+    while let Some(first) = rx.recv().await {
+        plain.clear();
+        let mut closing = false;
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Out::Msg(b) => plain.extend_from_slice(&b),
+                Out::Bye(bye) => {
+                    let d = Descriptor::new(Guid::modern(rand::random()), 1, 0, Message::Bye(bye));
+                    if let Ok(b) = d.to_bytes() {
+                        plain.extend_from_slice(&b);
+                    }
+                    closing = true;
+                    break;
+                }
+            }
+            if plain.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        wire.clear();
+        let out: &[u8] = match z.as_mut() {
+            Some(z) => {
+                if z.deflate_flush(&plain, &mut wire).is_err() {
+                    break;
+                }
+                &wire
+            }
+            None => &plain,
+        };
+        match timeout(WRITE_TIMEOUT, wr.write_all(out)).await {
+            Ok(Ok(())) => shared.stats.add_out(out.len() as u64),
+            _ => break,
+        }
+        if closing {
+            let _ = timeout(Duration::from_secs(2), wr.flush()).await;
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn reader(
+    id: ConnId,
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    first: BytesMut,
+    inflate: bool,
+    core: mpsc::Sender<CoreMsg>,
+    out: mpsc::Sender<Out>,
+    shared: Arc<Shared>,
+) {
+    let mut z = inflate.then(|| LinkInflater::new(MAX_INFLATE_BURST));
+    let dec = DescriptorDecoder::default();
+    let mut raw = first;
+    let mut plain = BytesMut::new();
+    let reason: Result<&'static str, ServentError> = async {
+        loop {
+            if !raw.is_empty() {
+                match z.as_mut() {
+                    Some(z) => {
+                        z.inflate(&raw, &mut plain)?;
+                        raw.clear();
+                    }
+                    None => plain.extend_from_slice(&raw.split()),
+                }
+            }
+            while let Some(d) = dec.decode(&mut plain)? {
+                let desc = Descriptor::from_raw(&d)?;
+                let bye = matches!(desc.message, Message::Bye(_));
+                if core.send(CoreMsg::Message { id, desc }).await.is_err() {
+                    return Ok("shutdown");
+                }
+                if bye {
+                    return Ok("bye");
+                }
+            }
+            raw.reserve(16 * 1024);
+            let n = match timeout(IDLE_TIMEOUT, rd.read_buf(&mut raw)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(ServentError::Timeout("traffic")),
+            };
+            if n == 0 {
+                return Ok("eof");
+            }
+            shared.stats.add_in(n as u64);
+        }
+    }
+    .await;
+    let why = match reason {
+        Ok(r) => r.to_owned(),
+        Err(e) => {
+            let (code, text) = match &e {
+                ServentError::Timeout(_) => (405, "Activity timeout".to_owned()),
+                ServentError::Io(_) => (0, String::new()),
+                other => (400, format!("Malformed descriptor: {other}")),
+            };
+            if code != 0 {
+                debug!(%e, "closing link with Bye {code}");
+                let text: String = text.chars().take(200).collect();
+                let _ = timeout(
+                    Duration::from_secs(2),
+                    out.send(Out::Bye(Bye::new(code, &text))),
+                )
+                .await;
+            }
+            e.to_string()
+        }
+    };
+    let _ = core.send(CoreMsg::Down { id, why }).await;
+}

@@ -1,0 +1,628 @@
+//! The downloading side: HTTP/1.1 `Range` requests to several sources at
+//! once, `X-Alt` sources learnt on the way, `503` retried later, push (`GIV`)
+//! for firewalled sources, and the whole-file SHA-1 checked at the end.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use junction_core::{
+    FetchEvent, FetchRequest, HashKind, NetworkId, RangeSet, Source, TransferSink,
+};
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+use tracing::{Instrument, debug, debug_span, info};
+
+use super::Shared;
+use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
+use super::core::{Command, CoreMsg, RemoteHit};
+use super::error::ServentError;
+use crate::urn::{Sha1Hash, Urn};
+use crate::wire::header::Guid;
+use crate::wire::http::{RequestHead, ResponseHead};
+use crate::wire::message::Query;
+
+/// Wait for a response head.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Wait for body bytes.
+const BODY_STALL: Duration = Duration::from_secs(30);
+/// Wait for a pushed servent's `GIV`.
+const GIV_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sources remembered per download.
+const MAX_SOURCES: usize = 64;
+/// A source failing this many times in a row is dropped.
+const MAX_FAILS: u32 = 3;
+/// Whole-file verification attempts before giving up.
+const MAX_ATTEMPTS: u32 = 3;
+/// Read size while receiving bodies.
+const READ_BUF: usize = 256 * 1024;
+
+/// A Gnutella source as a [`Source`] names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// Where it listens.
+    pub addr: SocketAddrV4,
+    /// Its servent GUID (for pushes).
+    pub servent: Option<Guid>,
+    /// The file index it gave.
+    pub index: Option<u32>,
+    /// Firewalled: needs a push.
+    pub push: bool,
+}
+
+impl SourceInfo {
+    /// From a hit.
+    pub fn from_hit(h: &RemoteHit) -> Self {
+        SourceInfo {
+            addr: h.addr,
+            servent: Some(h.servent),
+            index: Some(h.index),
+            push: h.push,
+        }
+    }
+
+    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1`.
+    pub fn to_source(&self) -> Source {
+        let mut d = Vec::new();
+        if let Some(g) = self.servent {
+            d.push(format!("guid={g}"));
+        }
+        if let Some(i) = self.index {
+            d.push(format!("index={i}"));
+        }
+        d.push(format!("push={}", u8::from(self.push)));
+        Source {
+            network: NetworkId::GNUTELLA,
+            address: self.addr.to_string(),
+            detail: Some(d.join(";")),
+        }
+    }
+
+    /// Parse a [`Source`] of ours (unknown detail keys are ignored).
+    pub fn parse(s: &Source) -> Option<Self> {
+        if s.network != NetworkId::GNUTELLA {
+            return None;
+        }
+        let addr = crate::wire::headers::parse_addr_v4(&s.address)?;
+        let mut out = SourceInfo {
+            addr,
+            servent: None,
+            index: None,
+            push: false,
+        };
+        for kv in s.detail.as_deref().unwrap_or("").split(';') {
+            match kv.split_once('=') {
+                Some(("guid", v)) => out.servent = Guid::from_hex(v).ok(),
+                Some(("index", v)) => out.index = v.parse().ok(),
+                Some(("push", v)) => out.push = v == "1",
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Byte ranges still to fetch and those being fetched.
+#[derive(Debug)]
+struct Plan {
+    need: RangeSet,
+    inflight: RangeSet,
+}
+
+impl Plan {
+    fn claim(&mut self, chunk: u64, from: u64) -> Option<Range<u64>> {
+        let r = self.need.first_from(from)?;
+        let end = r.end.min(r.start.saturating_add(chunk.max(1)));
+        let r = r.start..end;
+        self.need.remove(r.clone());
+        self.inflight.insert(r.clone());
+        Some(r)
+    }
+
+    /// A claim ended; `got` are the bytes received in it (or beside it).
+    fn settle(&mut self, claimed: Range<u64>, got: Option<Range<u64>>) {
+        self.inflight.remove(claimed.clone());
+        self.need.insert(claimed);
+        if let Some(g) = got {
+            self.need.remove(g);
+        }
+    }
+}
+
+#[derive(Debug)]
+enum End {
+    /// Nothing left to claim.
+    Finished,
+    /// Busy or queued: come back later.
+    Retry(Duration, Option<String>),
+    /// Did not work.
+    Failed(String),
+}
+
+struct SourceState {
+    info: SourceInfo,
+    next_try: Instant,
+    fails: u32,
+    active: bool,
+}
+
+struct Ctx {
+    sha1: Option<Sha1Hash>,
+    name: String,
+    size: u64,
+    plan: Mutex<Plan>,
+    sink: Arc<dyn TransferSink>,
+    shared: Arc<Shared>,
+    core: mpsc::Sender<CoreMsg>,
+    alts: mpsc::Sender<SocketAddrV4>,
+}
+
+impl Ctx {
+    fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Fetch `req` into `sink`, reporting on `events`, until done, hopeless or `events` is dropped.
+pub async fn run(
+    req: FetchRequest,
+    sink: Arc<dyn TransferSink>,
+    shared: Arc<Shared>,
+    core: mpsc::Sender<CoreMsg>,
+    events: mpsc::Sender<FetchEvent>,
+) {
+    let size = sink.size();
+    let sha1 = req
+        .id
+        .get(HashKind::Sha1)
+        .and_then(|d| <[u8; 20]>::try_from(d).ok())
+        .map(Sha1Hash);
+    let wanted = sink.wanted();
+    if wanted.is_empty() {
+        return;
+    }
+    let (alt_tx, mut alt_rx) = mpsc::channel(64);
+    let ctx = Arc::new(Ctx {
+        sha1,
+        name: req.name.clone(),
+        size,
+        plan: Mutex::new(Plan {
+            need: wanted,
+            inflight: RangeSet::new(),
+        }),
+        sink,
+        shared: shared.clone(),
+        core: core.clone(),
+        alts: alt_tx,
+    });
+    let mut sources: HashMap<SocketAddrV4, SourceState> = HashMap::new();
+    let now = Instant::now();
+    let add = |sources: &mut HashMap<SocketAddrV4, SourceState>, info: SourceInfo| {
+        if sources.len() >= MAX_SOURCES || info.addr == shared.my_addr() {
+            return;
+        }
+        sources.entry(info.addr).or_insert(SourceState {
+            info,
+            next_try: now,
+            fails: 0,
+            active: false,
+        });
+    };
+    for s in req.sources.iter().filter_map(SourceInfo::parse) {
+        add(&mut sources, s);
+    }
+    // Look for more sources by URN while we download.
+    let (hit_tx, mut hit_rx) = mpsc::channel::<RemoteHit>(64);
+    if let Some(h) = sha1 {
+        let _ = core
+            .send(CoreMsg::Cmd(Command::Search {
+                query: Query::by_urn(&Urn::Sha1(h)),
+                tx: hit_tx,
+            }))
+            .await;
+    } else {
+        drop(hit_tx);
+    }
+    let mut hits_open = sha1.is_some();
+    let mut workers: JoinSet<(SocketAddrV4, End)> = JoinSet::new();
+    let mut attempts = 0;
+    let mut last_peers = u32::MAX;
+    loop {
+        let done = {
+            let p = ctx.plan();
+            p.need.is_empty() && p.inflight.is_empty()
+        };
+        if done && workers.is_empty() {
+            match verify(&ctx).await {
+                Some(true) => {
+                    ctx.sink.verified(0..size, true);
+                    info!(size, "download verified");
+                    let _ = events.try_send(FetchEvent::Note("SHA-1 verified".into()));
+                    return;
+                }
+                Some(false) => {
+                    ctx.sink.verified(0..size, false);
+                    attempts += 1;
+                    let _ = events.try_send(FetchEvent::Note(format!(
+                        "SHA-1 mismatch (attempt {attempts} of {MAX_ATTEMPTS})"
+                    )));
+                    if attempts >= MAX_ATTEMPTS {
+                        return;
+                    }
+                    ctx.plan().need = RangeSet::full(size);
+                }
+                None => {
+                    let _ = events.try_send(FetchEvent::Note(
+                        "no SHA-1 known: the download cannot be verified".into(),
+                    ));
+                    return;
+                }
+            }
+        }
+        let now = Instant::now();
+        let active = sources.values().filter(|s| s.active).count();
+        let mut room = ctx
+            .shared
+            .cfg
+            .download_sources
+            .max(1)
+            .saturating_sub(active);
+        let more_work = !ctx.plan().need.is_empty();
+        if more_work {
+            for s in sources.values_mut() {
+                if room == 0 {
+                    break;
+                }
+                if s.active || s.next_try > now {
+                    continue;
+                }
+                s.active = true;
+                room -= 1;
+                let info = s.info.clone();
+                let c = ctx.clone();
+                let span = debug_span!("gnutella_download", source = %info.addr);
+                workers.spawn(
+                    async move {
+                        let a = info.addr;
+                        (a, worker(info, c).await)
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+        let peers = sources.values().filter(|s| s.active).count() as u32;
+        if peers != last_peers {
+            last_peers = peers;
+            let _ = events.try_send(FetchEvent::Peers(peers));
+        }
+        if sources.is_empty() && workers.is_empty() && !hits_open {
+            let _ = events.try_send(FetchEvent::Note("no Gnutella sources left".into()));
+            return;
+        }
+        tokio::select! {
+            () = events.closed() => {
+                workers.abort_all();
+                return;
+            }
+            Some(r) = workers.join_next(), if !workers.is_empty() => {
+                let Ok((addr, end)) = r else { continue };
+                debug!(%addr, ?end, "source worker ended");
+                let remove = match sources.get_mut(&addr) {
+                    Some(s) => {
+                        s.active = false;
+                        match end {
+                            End::Finished => { s.fails = 0; false }
+                            End::Retry(d, note) => {
+                                s.next_try = Instant::now() + d;
+                                if let Some(n) = note {
+                                    let _ = events.try_send(FetchEvent::Note(n));
+                                }
+                                false
+                            }
+                            End::Failed(why) => {
+                                debug!(%addr, %why, "source failed");
+                                s.fails += 1;
+                                s.next_try = Instant::now() + Duration::from_secs(10 * u64::from(s.fails));
+                                s.fails >= MAX_FAILS
+                            }
+                        }
+                    }
+                    None => false,
+                };
+                if remove {
+                    sources.remove(&addr);
+                }
+            }
+            Some(a) = alt_rx.recv() => add(&mut sources, SourceInfo { addr: a, servent: None, index: None, push: false }),
+            h = hit_rx.recv(), if hits_open => match h {
+                Some(h) => add(&mut sources, SourceInfo::from_hit(&h)),
+                None => hits_open = false,
+            },
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Hash the whole file back from the sink; `None` when no SHA-1 is known.
+async fn verify(ctx: &Arc<Ctx>) -> Option<bool> {
+    let want = ctx.sha1?;
+    let sink = ctx.sink.clone();
+    let size = ctx.size;
+    let got = tokio::task::spawn_blocking(move || {
+        let mut h = Sha1::new();
+        let mut off = 0u64;
+        while off < size {
+            let n = usize::try_from((size - off).min(1 << 20)).unwrap_or(1 << 20);
+            let b = sink.read(off, n).ok()?;
+            if b.is_empty() {
+                return None;
+            }
+            h.update(&b);
+            off += b.len() as u64;
+        }
+        Some(<[u8; 20]>::from(h.finalize()))
+    })
+    .await
+    .ok()
+    .flatten();
+    Some(got == Some(want.0))
+}
+
+async fn open(info: &SourceInfo, ctx: &Ctx) -> Result<(TcpStream, BytesMut), ServentError> {
+    let wait = if info.push {
+        Duration::from_secs(5)
+    } else {
+        CONNECT_TIMEOUT
+    };
+    let direct = timeout(wait, TcpStream::connect(SocketAddr::V4(info.addr))).await;
+    let err = match direct {
+        Ok(Ok(s)) => {
+            s.set_nodelay(true)?;
+            return Ok((s, BytesMut::new()));
+        }
+        Ok(Err(e)) => ServentError::Io(e),
+        Err(_) => ServentError::Timeout("connect"),
+    };
+    let Some(servent) = info.servent else {
+        return Err(err);
+    };
+    debug!(%err, "direct connect failed; asking for a push");
+    let (tx, rx) = oneshot::channel();
+    ctx.core
+        .send(CoreMsg::Cmd(Command::Push {
+            servent,
+            index: info.index.unwrap_or(0),
+            reply: tx,
+        }))
+        .await
+        .map_err(|_| ServentError::Shutdown)?;
+    timeout(GIV_TIMEOUT, rx)
+        .await
+        .map_err(|_| ServentError::Timeout("GIV"))?
+        .map_err(|_| ServentError::Timeout("GIV"))
+}
+
+async fn worker(info: SourceInfo, ctx: Arc<Ctx>) -> End {
+    loop {
+        let (mut s, mut buf) = match open(&info, &ctx).await {
+            Ok(x) => x,
+            Err(e) => return End::Failed(e.to_string()),
+        };
+        match session(&info, &ctx, &mut s, &mut buf).await {
+            Ok(Some(end)) => return end,
+            Ok(None) => continue, // server closed a kept-alive connection: reconnect
+            Err(e) => return End::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Requests on one connection; `Ok(None)` when the server asked to close.
+async fn session(
+    info: &SourceInfo,
+    ctx: &Ctx,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<Option<End>, ServentError> {
+    let host = info.addr.to_string();
+    let ua = ctx.shared.cfg.user_agent.clone();
+    loop {
+        let from = ctx.sink.priority().unwrap_or(0);
+        let Some(claimed) = ctx.plan().claim(ctx.shared.cfg.chunk_size, from) else {
+            return Ok(Some(End::Finished));
+        };
+        let mut got: Option<Range<u64>> = None;
+        let r = request(info, ctx, s, buf, &host, &ua, claimed.clone(), &mut got).await;
+        ctx.plan().settle(claimed, got);
+        match r {
+            Ok(Step::More) => {}
+            Ok(Step::Close) => return Ok(None),
+            Ok(Step::End(e)) => return Ok(Some(e)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+enum Step {
+    More,
+    Close,
+    End(End),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn request(
+    info: &SourceInfo,
+    ctx: &Ctx,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    host: &str,
+    ua: &str,
+    claimed: Range<u64>,
+    got: &mut Option<Range<u64>>,
+) -> Result<Step, ServentError> {
+    let range = Some((claimed.start, claimed.end - 1));
+    let mut req = match (ctx.sha1, info.index) {
+        (Some(h), _) => RequestHead::get_n2r(&Urn::Sha1(h), host, ua, range),
+        (None, Some(i)) => RequestHead::get_by_index(i, &ctx.name, host, ua, range),
+        (None, None) => return Ok(Step::End(End::Failed("no URN nor index to ask for".into()))),
+    };
+    let me = ctx.shared.my_addr();
+    if !ctx
+        .shared
+        .stats
+        .firewalled
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && !me.ip().is_unspecified()
+    {
+        req.headers.push("X-Node", me.to_string());
+    }
+    let bytes = req.to_bytes();
+    timeout(WRITE_TIMEOUT, s.write_all(&bytes))
+        .await
+        .map_err(|_| ServentError::Timeout("HTTP request"))??;
+    ctx.shared.stats.add_out(bytes.len() as u64);
+    let resp = read_head(
+        s,
+        buf,
+        "HTTP response",
+        RESPONSE_TIMEOUT,
+        ResponseHead::parse,
+    )
+    .await?;
+    ctx.shared.stats.add_in(resp.to_bytes().len() as u64);
+    for a in resp.alt_locs().into_iter().take(16) {
+        let _ = ctx.alts.try_send(a);
+    }
+    let close = resp
+        .headers
+        .get("Connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let body_len = resp.content_length().unwrap_or(0);
+    match resp.code {
+        200 | 206 => {}
+        503 => {
+            skip_body(s, buf, body_len).await?;
+            let secs = resp.retry_after().unwrap_or(30).clamp(5, 600);
+            let note = resp.queued().map(|q| {
+                format!(
+                    "queued at {} by {}",
+                    q.position.map_or("?".to_owned(), |p| p.to_string()),
+                    info.addr
+                )
+            });
+            return Ok(Step::End(End::Retry(Duration::from_secs(secs), note)));
+        }
+        c => {
+            let _ = skip_body(s, buf, body_len).await;
+            return Ok(Step::End(End::Failed(format!("HTTP {c} {}", resp.reason))));
+        }
+    }
+    if let (Some(want), Some(urn)) = (ctx.sha1, resp.content_urn())
+        && urn.sha1().is_some_and(|h| h != want)
+    {
+        return Ok(Step::End(End::Failed("source serves another file".into())));
+    }
+    let (start, end) = match resp.content_range() {
+        Some(Ok(cr)) => {
+            if cr.total.is_some_and(|t| t != ctx.size) {
+                return Ok(Step::End(End::Failed("source has another size".into())));
+            }
+            (cr.start, cr.end.saturating_add(1))
+        }
+        Some(Err(e)) => return Err(e.into()),
+        None if resp.code == 200 => (0, ctx.size),
+        None => return Err(ServentError::Protocol("206 without Content-Range".into())),
+    };
+    if start >= end || end > ctx.size || resp.content_length().is_some_and(|l| l != end - start) {
+        return Err(ServentError::Protocol(format!(
+            "bad range {start}..{end} (Content-Length {:?}) for {} bytes",
+            resp.content_length(),
+            ctx.size
+        )));
+    }
+    let mut off = start;
+    let mut chunk = vec![0u8; READ_BUF];
+    while off < end {
+        let data: &[u8] = if !buf.is_empty() {
+            let n = usize::try_from((end - off).min(buf.len().min(READ_BUF) as u64)).unwrap_or(0);
+            let b = buf.split_to(n);
+            chunk[..n].copy_from_slice(&b);
+            &chunk[..n]
+        } else {
+            let want = usize::try_from((end - off).min(READ_BUF as u64)).unwrap_or(READ_BUF);
+            let n = timeout(BODY_STALL, s.read(&mut chunk[..want]))
+                .await
+                .map_err(|_| ServentError::Timeout("body"))??;
+            if n == 0 {
+                return Err(ServentError::Closed("body"));
+            }
+            ctx.shared.stats.add_in(n as u64);
+            &chunk[..n]
+        };
+        ctx.sink
+            .write(off, data)
+            .map_err(|e| ServentError::Protocol(format!("sink: {e}")))?;
+        off += data.len() as u64;
+        *got = Some(start..off);
+    }
+    Ok(if close { Step::Close } else { Step::More })
+}
+
+async fn skip_body(s: &mut TcpStream, buf: &mut BytesMut, len: u64) -> Result<(), ServentError> {
+    if len > 1 << 20 {
+        return Err(ServentError::Protocol("large error body".into()));
+    }
+    let mut left = len;
+    let take = left.min(buf.len() as u64);
+    let _ = buf.split_to(usize::try_from(take).unwrap_or(0));
+    left -= take;
+    let mut tmp = [0u8; 4096];
+    while left > 0 {
+        let n = timeout(BODY_STALL, s.read(&mut tmp))
+            .await
+            .map_err(|_| ServentError::Timeout("body"))??;
+        if n == 0 {
+            return Err(ServentError::Closed("body"));
+        }
+        left = left.saturating_sub(n as u64);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_detail_round_trip() {
+        let s = SourceInfo {
+            addr: "127.0.0.1:6346".parse().unwrap(),
+            servent: Some(Guid([3; 16])),
+            index: Some(7),
+            push: true,
+        };
+        assert_eq!(SourceInfo::parse(&s.to_source()), Some(s));
+    }
+
+    #[test]
+    fn plan_claims_and_settles() {
+        let mut p = Plan {
+            need: RangeSet::full(10),
+            inflight: RangeSet::new(),
+        };
+        let a = p.claim(4, 0).unwrap();
+        assert_eq!(a, 0..4);
+        let b = p.claim(4, 0).unwrap();
+        assert_eq!(b, 4..8);
+        p.settle(a, Some(0..2));
+        p.settle(b, Some(4..8));
+        assert_eq!(p.need.iter().collect::<Vec<_>>(), vec![2..4, 8..10]);
+        assert!(p.inflight.is_empty());
+    }
+}

@@ -1,0 +1,99 @@
+//! The servent: links, routing, searches, uploads and downloads on top of [`crate::wire`].
+//!
+//! One core task owns the links and routing tables ([`core`]); every link has a
+//! reader and a writer task ([`conn`]); an acceptor task classifies incoming
+//! connections (Gnutella handshake, HTTP request, `GIV`); uploads and downloads
+//! run in their own tasks and share the file index and counters through [`Shared`].
+
+pub mod conn;
+pub mod core;
+pub mod download;
+pub mod error;
+pub mod hosts;
+pub mod router;
+pub mod shares;
+pub mod upload;
+
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::wire::header::Guid;
+use shares::ShareIndex;
+
+/// Counters shown by `status()`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Bytes read from peers (links and transfers).
+    pub bytes_in: AtomicU64,
+    /// Bytes written to peers.
+    pub bytes_out: AtomicU64,
+    /// Ultrapeer links.
+    pub ultrapeers: AtomicU64,
+    /// Leaf links.
+    pub leaves: AtomicU64,
+    /// Hosts in the host cache.
+    pub hosts: AtomicU64,
+    /// Queries received (after de-duplication).
+    pub queries_seen: AtomicU64,
+    /// Queries sent on to other peers.
+    pub queries_forwarded: AtomicU64,
+    /// Duplicate broadcasts dropped.
+    pub duplicates: AtomicU64,
+    /// Nobody connected to us yet.
+    pub firewalled: AtomicBool,
+    /// Uploads served (requests answered with content).
+    pub uploads: AtomicU64,
+}
+
+impl Stats {
+    /// Count bytes received.
+    pub fn add_in(&self, n: u64) {
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Count bytes sent.
+    pub fn add_out(&self, n: u64) {
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Read a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// State shared by the core, the acceptor, uploads and downloads.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub cfg: Config,
+    /// Our servent GUID.
+    pub guid: Guid,
+    /// Counters.
+    pub stats: Stats,
+    /// What we share.
+    pub shares: RwLock<ShareIndex>,
+    /// The address we announce.
+    pub my_addr: Mutex<SocketAddrV4>,
+    /// Upload slots.
+    pub slots: Arc<Semaphore>,
+}
+
+impl Shared {
+    /// The address we announce in hits, pongs and pushes.
+    pub fn my_addr(&self) -> SocketAddrV4 {
+        *self.my_addr.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read access to the share index (a poisoned lock is still usable: the index stays consistent).
+    pub fn shares(&self) -> std::sync::RwLockReadGuard<'_, ShareIndex> {
+        self.shares.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access to the share index.
+    pub fn shares_mut(&self) -> std::sync::RwLockWriteGuard<'_, ShareIndex> {
+        self.shares.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

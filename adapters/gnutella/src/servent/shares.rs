@@ -1,0 +1,195 @@
+//! What we share: files indexed by SHA-1 and by file index, the QRP table
+//! built from their names, and local query matching.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+
+use crate::urn::{Sha1Hash, Urn};
+use crate::wire::qrp::{self, QrpTable};
+
+/// Slots of the QRP table we send (gtk-gnutella accepts 2^14 … 2^21).
+pub const QRP_TABLE_LEN: u32 = 1 << 16;
+/// Infinity of our table (a boolean table, as gtk-gnutella's).
+pub const QRP_INFINITY: u8 = 2;
+/// Most results we return for one query.
+pub const MAX_RESULTS: usize = 50;
+/// Alternate locations remembered per file.
+const MAX_ALTS: usize = 16;
+
+/// One shared file.
+#[derive(Debug, Clone)]
+pub struct SharedFile {
+    /// File index (`/get/<index>/<name>`).
+    pub index: u32,
+    /// Where it is on disk.
+    pub path: PathBuf,
+    /// Name as offered.
+    pub name: String,
+    lower: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whole-file SHA-1.
+    pub sha1: Sha1Hash,
+    /// Other hosts known to have it (learnt from downloaders' `X-Alt`).
+    pub alts: VecDeque<SocketAddrV4>,
+}
+
+/// The share index.
+#[derive(Debug)]
+pub struct ShareIndex {
+    by_index: BTreeMap<u32, SharedFile>,
+    by_sha1: HashMap<[u8; 20], u32>,
+    next: u32,
+    table: QrpTable,
+}
+
+impl Default for ShareIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ShareIndex {
+    /// Nothing shared.
+    pub fn new() -> Self {
+        ShareIndex {
+            by_index: BTreeMap::new(),
+            by_sha1: HashMap::new(),
+            next: 1,
+            table: empty_table(),
+        }
+    }
+
+    /// Add a file (or update the one with the same SHA-1); returns its index.
+    pub fn add(&mut self, path: PathBuf, name: String, size: u64, sha1: Sha1Hash) -> u32 {
+        if let Some(&i) = self.by_sha1.get(&sha1.0)
+            && let Some(f) = self.by_index.get_mut(&i)
+        {
+            f.path = path;
+            f.lower = name.to_lowercase();
+            f.name = name;
+            f.size = size;
+            self.rebuild_table();
+            return i;
+        }
+        let index = self.next;
+        self.next = self.next.wrapping_add(1).max(1);
+        self.by_sha1.insert(sha1.0, index);
+        self.by_index.insert(
+            index,
+            SharedFile {
+                index,
+                path,
+                lower: name.to_lowercase(),
+                name,
+                size,
+                sha1,
+                alts: VecDeque::new(),
+            },
+        );
+        self.rebuild_table();
+        index
+    }
+
+    fn rebuild_table(&mut self) {
+        let mut t = empty_table();
+        for f in self.by_index.values() {
+            for w in qrp::table_words(&f.name) {
+                t.insert(&w);
+            }
+            t.insert_urn(&Urn::Sha1(f.sha1));
+        }
+        self.table = t;
+    }
+
+    /// Our QRP table.
+    pub fn table(&self) -> &QrpTable {
+        &self.table
+    }
+
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        self.by_index.len()
+    }
+
+    /// Nothing shared.
+    pub fn is_empty(&self) -> bool {
+        self.by_index.is_empty()
+    }
+
+    /// Total size in KiB (for pongs).
+    pub fn kbytes(&self) -> u32 {
+        let total: u64 = self.by_index.values().map(|f| f.size).sum();
+        u32::try_from(total / 1024).unwrap_or(u32::MAX)
+    }
+
+    /// The file with this index.
+    pub fn by_index(&self, index: u32) -> Option<&SharedFile> {
+        self.by_index.get(&index)
+    }
+
+    /// The file with this SHA-1.
+    pub fn by_sha1(&self, h: &Sha1Hash) -> Option<&SharedFile> {
+        self.by_sha1.get(&h.0).and_then(|i| self.by_index.get(i))
+    }
+
+    /// Remember that `alt` has the file `h` too.
+    pub fn add_alt(&mut self, h: &Sha1Hash, alt: SocketAddrV4) {
+        let Some(i) = self.by_sha1.get(&h.0) else {
+            return;
+        };
+        if let Some(f) = self.by_index.get_mut(i)
+            && !f.alts.contains(&alt)
+        {
+            f.alts.push_front(alt);
+            f.alts.truncate(MAX_ALTS);
+        }
+    }
+
+    /// Files matching a query: by SHA-1 when it names one, otherwise every
+    /// keyword (≥ 3 characters) must occur in the name.
+    pub fn matches(&self, criteria: &str, urns: &[Urn]) -> Vec<&SharedFile> {
+        let sha1s: Vec<Sha1Hash> = urns.iter().filter_map(Urn::sha1).collect();
+        if !sha1s.is_empty() {
+            return sha1s
+                .iter()
+                .filter_map(|h| self.by_sha1(h))
+                .take(MAX_RESULTS)
+                .collect();
+        }
+        let words = qrp::keywords(criteria);
+        if words.is_empty() || !self.table.matches_keywords(criteria) {
+            return Vec::new();
+        }
+        self.by_index
+            .values()
+            .filter(|f| words.iter().all(|w| f.lower.contains(w.as_str())))
+            .take(MAX_RESULTS)
+            .collect()
+    }
+}
+
+fn empty_table() -> QrpTable {
+    QrpTable::new(QRP_TABLE_LEN, QRP_INFINITY).expect("constant table geometry is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_and_urn_matching() {
+        let mut s = ShareIndex::new();
+        let h = Sha1Hash::digest(b"x");
+        let i = s.add("/x".into(), "Gnutcap Bravo.txt".into(), 1, h);
+        assert_eq!(s.matches("bravo gnutcap", &[]).len(), 1);
+        assert_eq!(s.matches("brav", &[]).len(), 1);
+        assert!(s.matches("charlie", &[]).is_empty());
+        assert!(s.matches("a b", &[]).is_empty());
+        assert_eq!(s.matches("", &[Urn::Sha1(h)])[0].index, i);
+        assert!(s.table().matches_keywords("gnutcap"));
+        assert_eq!(s.add("/y".into(), "renamed".into(), 1, h), i);
+        assert_eq!(s.len(), 1);
+    }
+}

@@ -1,0 +1,280 @@
+//! The serving side of HTTP transfers: `GET`/`HEAD` by URN or by index, with
+//! `Range`, an upload-slot limit (`503`), and pushes answered with `GIV`.
+
+use std::io::SeekFrom;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::fs::File;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::timeout;
+use tracing::debug;
+
+use super::Shared;
+use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
+use super::error::ServentError;
+use super::shares::SharedFile;
+use crate::urn::Urn;
+use crate::wire::headers::Headers;
+use crate::wire::http::{Giv, RequestHead, ResponseHead, Target};
+
+/// Wait for the first request on a connection.
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Wait for a further request on a kept-alive connection.
+const NEXT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most requests served on one connection.
+const MAX_REQUESTS: usize = 100_000;
+/// Copy buffer for file bodies.
+const COPY_BUF: usize = 256 * 1024;
+/// `Retry-After` we send with `503 Busy`.
+const RETRY_AFTER: u64 = 10;
+
+/// Serve HTTP requests on `s` (`buf` holds bytes already read).
+pub async fn serve<S>(
+    mut s: S,
+    mut buf: BytesMut,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> Result<(), ServentError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let server = shared.cfg.user_agent.clone();
+    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let mut open: Option<(u32, File)> = None;
+    for n in 0..MAX_REQUESTS {
+        let wait = if n == 0 {
+            FIRST_REQUEST_TIMEOUT
+        } else {
+            NEXT_REQUEST_TIMEOUT
+        };
+        let req = match read_head(&mut s, &mut buf, "HTTP request", wait, RequestHead::parse).await
+        {
+            Ok(r) => r,
+            Err(ServentError::Closed(_)) if n > 0 => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        shared.stats.add_in(req.to_bytes().len() as u64);
+        let close = req
+            .headers
+            .get("Connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            || req.version.1 == 0;
+        let head_only = req.method == "HEAD";
+        if req.method != "GET" && !head_only {
+            let r = ResponseHead::new(
+                501,
+                "Not Implemented",
+                Headers::new()
+                    .with("Server", &server)
+                    .with("Content-Length", "0"),
+            );
+            write(&mut s, &r.to_bytes(), &shared).await?;
+            return Ok(());
+        }
+        let file = lookup(&shared, &req);
+        let Some(file) = file else {
+            write(
+                &mut s,
+                &ResponseHead::not_found(&server).to_bytes(),
+                &shared,
+            )
+            .await?;
+            if close {
+                return Ok(());
+            }
+            continue;
+        };
+        // Remember the downloader's alternate locations (and itself, if it listens).
+        {
+            let mut idx = shared.shares_mut();
+            for a in req.alt_locs().into_iter().take(16) {
+                idx.add_alt(&file.sha1, a);
+            }
+            if let Some(node) = req
+                .headers
+                .get("X-Node")
+                .and_then(crate::wire::headers::parse_addr_v4)
+            {
+                idx.add_alt(&file.sha1, node);
+            }
+        }
+        if permit.is_none() {
+            permit = shared.slots.clone().try_acquire_owned().ok();
+            if permit.is_none() {
+                let r = ResponseHead::busy(&server, None, Some(RETRY_AFTER));
+                write(&mut s, &r.to_bytes(), &shared).await?;
+                return Ok(());
+            }
+        }
+        let size = file.size;
+        let range = match req.range() {
+            None | Some(Err(_)) => None,
+            Some(Ok(rs)) => match rs.first().and_then(|r| r.resolve(size)) {
+                Some(r) => Some(r),
+                None => {
+                    let r = ResponseHead::range_not_satisfiable(size, &server);
+                    write(&mut s, &r.to_bytes(), &shared).await?;
+                    if close {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            },
+        };
+        let urn = Urn::Sha1(file.sha1);
+        let (start, len, mut resp) = match range {
+            Some((a, b)) => (
+                a,
+                b - a + 1,
+                ResponseHead::partial(a, b, size, &server, Some(&urn)),
+            ),
+            None => (
+                0,
+                size,
+                ResponseHead::new(
+                    200,
+                    "OK",
+                    Headers::new()
+                        .with("Server", &server)
+                        .with("Content-Length", size.to_string())
+                        .with("X-Gnutella-Content-URN", urn.to_string()),
+                ),
+            ),
+        };
+        resp.headers.push("Content-Type", "application/binary");
+        resp.headers.push("Accept-Ranges", "bytes");
+        let me = shared.my_addr();
+        let alts: Vec<String> = file
+            .alts
+            .iter()
+            .filter(|a| Some(**a) != peer_v4(peer) && **a != me)
+            .take(10)
+            .map(ToString::to_string)
+            .collect();
+        if !alts.is_empty() {
+            resp.headers.push("X-Alt", alts.join(","));
+        }
+        if close {
+            resp.headers.push("Connection", "close");
+        }
+        write(&mut s, &resp.to_bytes(), &shared).await?;
+        if !head_only && len > 0 {
+            let f = match &mut open {
+                Some((i, f)) if *i == file.index => f,
+                _ => {
+                    let f = File::open(&file.path).await?;
+                    let meta = f.metadata().await?;
+                    if meta.len() != size {
+                        return Err(ServentError::Protocol(format!(
+                            "{} changed size on disk",
+                            file.path.display()
+                        )));
+                    }
+                    &mut open.insert((file.index, f)).1
+                }
+            };
+            send_body(&mut s, f, start, len, &shared).await?;
+            shared
+                .stats
+                .uploads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if close {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn peer_v4(a: SocketAddr) -> Option<SocketAddrV4> {
+    match a {
+        SocketAddr::V4(v) => Some(v),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+fn lookup(shared: &Shared, req: &RequestHead) -> Option<SharedFile> {
+    let idx = shared.shares();
+    match req.target() {
+        Target::N2R(urn) => urn.sha1().and_then(|h| idx.by_sha1(&h)).cloned(),
+        Target::ByIndex { index, name } => idx
+            .by_index(index)
+            .filter(|f| {
+                f.name.eq_ignore_ascii_case(&name)
+                    || req.content_urn().and_then(|u| u.sha1()) == Some(f.sha1)
+            })
+            .cloned(),
+        _ => None,
+    }
+}
+
+async fn write<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    b: &[u8],
+    shared: &Shared,
+) -> Result<(), ServentError> {
+    timeout(WRITE_TIMEOUT, s.write_all(b))
+        .await
+        .map_err(|_| ServentError::Timeout("HTTP write"))??;
+    shared.stats.add_out(b.len() as u64);
+    Ok(())
+}
+
+async fn send_body<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    f: &mut File,
+    start: u64,
+    len: u64,
+    shared: &Shared,
+) -> Result<(), ServentError> {
+    f.seek(SeekFrom::Start(start)).await?;
+    let mut left = len;
+    let mut buf = vec![0u8; COPY_BUF];
+    while left > 0 {
+        let want = usize::try_from(left.min(COPY_BUF as u64)).unwrap_or(COPY_BUF);
+        let n = f.read(&mut buf[..want]).await?;
+        if n == 0 {
+            return Err(ServentError::Protocol("file ended early".into()));
+        }
+        write(s, &buf[..n], shared).await?;
+        left -= n as u64;
+    }
+    s.flush().await?;
+    Ok(())
+}
+
+/// Answer a Push: connect to `target`, send `GIV`, then serve the downloader's requests.
+pub async fn giv_out(
+    target: SocketAddrV4,
+    index: u32,
+    shared: Arc<Shared>,
+) -> Result<(), ServentError> {
+    let mut s = timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
+        .await
+        .map_err(|_| ServentError::Timeout("push connect"))??;
+    s.set_nodelay(true)?;
+    let name = shared
+        .shares()
+        .by_index(index)
+        .map_or_else(|| "file".to_owned(), |f| f.name.clone());
+    let mut line = Vec::new();
+    Giv {
+        index,
+        servent: shared.guid,
+        name: crate::wire::http::percent_encode(&name),
+    }
+    .encode(&mut line);
+    write(&mut s, &line, &shared).await?;
+    debug!(%target, index, "sent GIV");
+    serve(s, BytesMut::new(), SocketAddr::V4(target), shared).await
+}
+
+/// Read a `GIV` line on an accepted socket.
+pub async fn read_giv(s: &mut TcpStream, buf: &mut BytesMut) -> Result<Giv, ServentError> {
+    read_head(s, buf, "GIV", Duration::from_secs(15), Giv::parse).await
+}
