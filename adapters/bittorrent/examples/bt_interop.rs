@@ -1,0 +1,196 @@
+//! Drives Junction's BitTorrent adapter from the interop script (tests/interop/bt_libtorrent.sh):
+//!
+//! ```text
+//! bt_interop tracker HTTP_ADDR [UDP_ADDR]            run the crate's tracker until killed
+//! bt_interop fetch LISTEN OUT (--torrent FILE | --magnet LINK --size N) [--timeout S]
+//! bt_interop seed LISTEN FILE TORRENT_OUT TRACKER_URL  share FILE, write its .torrent, seed until killed
+//! ```
+//! Only loopback addresses are meant to be used.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use junction_bittorrent::{Adapter, Config, InfoHash, TrackerServer};
+use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, SharedItem};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn usage() -> ! {
+    eprintln!("usage: bt_interop tracker HTTP [UDP] | fetch LISTEN OUT (--torrent F | --magnet L --size N) | seed LISTEN FILE TORRENT_OUT TRACKER");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("tracker") => tracker(&args[1..]).await,
+        Some("fetch") => fetch(&args[1..]).await,
+        Some("seed") => seed(&args[1..]).await,
+        _ => usage(),
+    }
+}
+
+async fn tracker(a: &[String]) -> Res<()> {
+    let http = a.first().unwrap_or_else(|| usage()).parse()?;
+    let udp = a.get(1).map(|u| u.parse()).transpose()?;
+    let t = TrackerServer::bind(http, udp, 5).await?;
+    println!("tracker {} {}", t.announce_url(), t.udp_url().unwrap_or_default());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn config(listen: &str) -> Res<Config> {
+    Ok(Config {
+        listen: listen.parse()?,
+        min_announce_interval: Duration::from_secs(2),
+        ..Config::default()
+    })
+}
+
+async fn fetch(a: &[String]) -> Res<()> {
+    let (listen, out) = match a {
+        [l, o, ..] => (l, o),
+        _ => usage(),
+    };
+    let mut torrent = None;
+    let mut magnet = None;
+    let mut size = None;
+    let mut limit = 600u64;
+    let mut i = 2;
+    while i + 1 < a.len() {
+        match a[i].as_str() {
+            "--torrent" => torrent = Some(Bytes::from(std::fs::read(&a[i + 1])?)),
+            "--magnet" => magnet = Some(a[i + 1].clone()),
+            "--size" => size = Some(a[i + 1].parse::<u64>()?),
+            "--timeout" => limit = a[i + 1].parse()?,
+            _ => usage(),
+        }
+        i += 2;
+    }
+    let (ih, size) = match (&torrent, &magnet) {
+        (Some(t), _) => {
+            let m = junction_bittorrent::metainfo::Metainfo::parse(t)?;
+            (m.info.swarm_hash(), m.info.total_length)
+        }
+        (None, Some(l)) => {
+            let m = junction_bittorrent::magnet::Magnet::parse(l)?;
+            let ih = m.swarm_hash().ok_or("magnet without btih")?;
+            (ih, size.or(m.exact_length).ok_or("--size is needed with a magnet")?)
+        }
+        _ => usage(),
+    };
+    let adapter = Adapter::start(config(listen)?).await?;
+    let sink = Arc::new(common::FileSink::at(out.into(), size, None));
+    let req = FetchRequest {
+        id: ContentId::new(Some(size)).with(HashKind::Btih, &ih.0),
+        name: String::new(),
+        size,
+        sources: Vec::new(),
+        trackers: magnet.into_iter().collect(),
+        torrent,
+    };
+    let t0 = Instant::now();
+    let mut first_data = None;
+    let mut events = adapter.fetch(req, sink.clone()).await?;
+    let run = async {
+        let mut last = Instant::now();
+        loop {
+            tokio::select! {
+                e = events.next() => match e {
+                    Some(FetchEvent::Identified(id)) => {
+                        println!("{:7.2}s metadata: {} bytes", t0.elapsed().as_secs_f64(), id.size.unwrap_or(0));
+                    }
+                    Some(e) => println!("{:7.2}s {e:?}", t0.elapsed().as_secs_f64()),
+                    None => break,
+                },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let v = sink.verified_bytes();
+            if v > 0 && first_data.is_none() {
+                first_data = Some(t0.elapsed());
+            }
+            if last.elapsed() >= Duration::from_secs(2) {
+                last = Instant::now();
+                if let Some(st) = adapter.torrent_stats(&ih) {
+                    println!(
+                        "{:7.2}s verified {}/{} MB, peers {}, failed pieces {}",
+                        t0.elapsed().as_secs_f64(),
+                        v >> 20,
+                        size >> 20,
+                        st.peers,
+                        st.failed_pieces
+                    );
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(limit), run).await.is_err() {
+        eprintln!("fetch timed out after {limit}s, verified {} of {size}", sink.verified_bytes());
+        std::process::exit(1);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let verified = sink.verified_bytes();
+    println!(
+        "RESULT {} bytes verified of {size} in {secs:.2}s: {:.1} MB/s overall{}",
+        verified,
+        size as f64 / secs / 1e6,
+        first_data.map_or(String::new(), |f| format!(
+            ", {:.1} MB/s from the first verified piece",
+            size as f64 / (secs - f.as_secs_f64()).max(0.001) / 1e6
+        ))
+    );
+    let st = adapter.torrent_stats(&ih);
+    println!("stats {st:?}");
+    adapter.shutdown().await;
+    if verified != size {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn seed(a: &[String]) -> Res<()> {
+    let [listen, file, torrent_out, tracker_url, ..] = a else {
+        usage()
+    };
+    let mut cfg = config(listen)?;
+    cfg.trackers = vec![tracker_url.clone()];
+    let adapter = Adapter::start(cfg).await?;
+    let size = std::fs::metadata(file)?.len();
+    let t0 = Instant::now();
+    let id = adapter
+        .share(SharedItem {
+            path: file.into(),
+            name: String::new(),
+            size,
+            id: ContentId::new(Some(size)),
+        })
+        .await?;
+    let ih = InfoHash::from_slice(id.get(HashKind::Btih).ok_or("no btih")?).ok_or("bad btih")?;
+    let entry = adapter.index_entry(&ih).ok_or("not indexed")?;
+    std::fs::write(torrent_out, entry.torrent.as_deref().unwrap_or_default())?;
+    println!(
+        "seeding {} ({size} bytes, hashed in {:.2}s) {}",
+        ih,
+        t0.elapsed().as_secs_f64(),
+        entry.magnet()
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                if let Some(st) = adapter.torrent_stats(&ih) {
+                    println!("{:7.2}s uploaded {} MB to {} peers", t0.elapsed().as_secs_f64(), st.uploaded >> 20, st.peers);
+                }
+            }
+        }
+    }
+    adapter.shutdown().await;
+    Ok(())
+}

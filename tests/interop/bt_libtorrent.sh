@@ -1,0 +1,85 @@
+#!/bin/bash
+# Interop: Junction's BitTorrent adapter against libtorrent (python3-libtorrent) on loopback.
+#   (a) libtorrent seeds a file behind Junction's tracker; Junction downloads it from the .torrent
+#   (b) Junction downloads the same from a magnet (metadata from libtorrent over ut_metadata)
+#   (c) libtorrent downloads a torrent Junction seeds
+# Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
+# Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+MB=${BT_INTEROP_MB:-256}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then
+    apt-get install -y python3-libtorrent >/dev/null
+fi
+echo "libtorrent $(/usr/bin/python3 -c 'import libtorrent; print(libtorrent.__version__)')"
+
+(cd "$ROOT" && cargo build --release -q -p junction-bittorrent --example bt_interop)
+BIN=$CARGO_TARGET_DIR/release/examples/bt_interop
+
+WORK=$(mktemp -d /tmp/bt-interop.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    sleep 1
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ "${KEEP:-0}" = 1 ] && echo "work dir kept: $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+pick_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+TPORT=$(pick_port); UPORT=$(pick_port)
+"$BIN" tracker 127.0.0.1:$TPORT 127.0.0.1:$UPORT > "$WORK/tracker.log" 2>&1 &
+PIDS+=($!)
+sleep 0.5
+TRACKER=http://127.0.0.1:$TPORT/announce
+echo "tracker $TRACKER (udp 127.0.0.1:$UPORT)"
+
+mkdir -p "$WORK/lt-seed" "$WORK/j-a" "$WORK/j-b" "$WORK/j-seed" "$WORK/lt-get"
+echo "creating a ${MB} MiB file"
+head -c $((MB * 1024 * 1024)) /dev/urandom > "$WORK/lt-seed/interop.bin"
+IH=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/lt-seed/interop.bin" "$WORK/lt.torrent" "$TRACKER")
+SIZE=$(stat -c %s "$WORK/lt-seed/interop.bin")
+echo "libtorrent torrent $IH"
+
+/usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.2 --port 6881 --seed "$WORK/lt.torrent:$WORK/lt-seed" \
+    --status-file "$WORK/lt-seed.json" > "$WORK/lt-seed.log" 2>&1 &
+PIDS+=($!)
+sleep 2
+
+FAIL=0
+echo "== (a) Junction downloads from libtorrent (.torrent)"
+if "$BIN" fetch 127.0.0.3:0 "$WORK/j-a/interop.bin" --torrent "$WORK/lt.torrent" --timeout 600 | tee "$WORK/a.log" | grep -E "RESULT|stats|metadata|Note"; then
+    cmp "$WORK/lt-seed/interop.bin" "$WORK/j-a/interop.bin" && echo "(a) PASS: bytes match" || { echo "(a) FAIL: bytes differ"; FAIL=1; }
+else
+    echo "(a) FAIL"; tail -20 "$WORK/a.log"; FAIL=1
+fi
+
+echo "== (b) Junction downloads from libtorrent (magnet, metadata over ut_metadata)"
+MAGNET="magnet:?xt=urn:btih:$IH&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
+if "$BIN" fetch 127.0.0.4:0 "$WORK/j-b/interop.bin" --magnet "$MAGNET" --size "$SIZE" --timeout 600 | tee "$WORK/b.log" | grep -E "RESULT|stats|metadata|Note"; then
+    cmp "$WORK/lt-seed/interop.bin" "$WORK/j-b/interop.bin" && echo "(b) PASS: bytes match" || { echo "(b) FAIL: bytes differ"; FAIL=1; }
+else
+    echo "(b) FAIL"; tail -20 "$WORK/b.log"; FAIL=1
+fi
+
+echo "== (c) libtorrent downloads from Junction"
+head -c $((MB * 1024 * 1024)) /dev/urandom > "$WORK/j-seed/junction.bin"
+"$BIN" seed 127.0.0.5:0 "$WORK/j-seed/junction.bin" "$WORK/j.torrent" "$TRACKER" > "$WORK/j-seed.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$WORK/j.torrent" ] && break; sleep 0.2; done
+head -1 "$WORK/j-seed.log"
+T0=$(date +%s.%N)
+if timeout 600 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.6 --port 6882 --get "$WORK/j.torrent:$WORK/lt-get" \
+    --exit-when-done --status-file "$WORK/lt-get.json" > "$WORK/lt-get.log" 2>&1; then
+    T1=$(date +%s.%N)
+    grep DONE "$WORK/lt-get.log" || true
+    echo "libtorrent fetched $SIZE bytes from Junction in $(echo "$T1 - $T0" | bc) s ($(echo "scale=1; $SIZE / ($T1 - $T0) / 1000000" | bc) MB/s incl. start-up)"
+    cmp "$WORK/j-seed/junction.bin" "$WORK/lt-get/junction.bin" && echo "(c) PASS: bytes match" || { echo "(c) FAIL: bytes differ"; FAIL=1; }
+else
+    echo "(c) FAIL"; tail -20 "$WORK/lt-get.log"; tail -5 "$WORK/j-seed.log"; FAIL=1
+fi
+
+exit $FAIL
