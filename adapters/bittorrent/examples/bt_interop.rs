@@ -21,7 +21,9 @@ use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, Shar
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn usage() -> ! {
-    eprintln!("usage: bt_interop tracker HTTP [UDP] | fetch LISTEN OUT (--torrent F | --magnet L --size N) | seed LISTEN FILE TORRENT_OUT TRACKER");
+    eprintln!(
+        "usage: bt_interop tracker HTTP [UDP] | fetch LISTEN OUT (--torrent F | --magnet L --size N) | seed LISTEN FILE TORRENT_OUT TRACKER"
+    );
     std::process::exit(2)
 }
 
@@ -40,7 +42,11 @@ async fn tracker(a: &[String]) -> Res<()> {
     let http = a.first().unwrap_or_else(|| usage()).parse()?;
     let udp = a.get(1).map(|u| u.parse()).transpose()?;
     let t = TrackerServer::bind(http, udp, 5).await?;
-    println!("tracker {} {}", t.announce_url(), t.udp_url().unwrap_or_default());
+    println!(
+        "tracker {} {}",
+        t.announce_url(),
+        t.udp_url().unwrap_or_default()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
@@ -81,7 +87,11 @@ async fn fetch(a: &[String]) -> Res<()> {
         (None, Some(l)) => {
             let m = junction_bittorrent::magnet::Magnet::parse(l)?;
             let ih = m.swarm_hash().ok_or("magnet without btih")?;
-            (ih, size.or(m.exact_length).ok_or("--size is needed with a magnet")?)
+            (
+                ih,
+                size.or(m.exact_length)
+                    .ok_or("--size is needed with a magnet")?,
+            )
         }
         _ => usage(),
     };
@@ -109,7 +119,7 @@ async fn fetch(a: &[String]) -> Res<()> {
                     Some(e) => println!("{:7.2}s {e:?}", t0.elapsed().as_secs_f64()),
                     None => break,
                 },
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
             let v = sink.verified_bytes();
             if v > 0 && first_data.is_none() {
@@ -130,8 +140,14 @@ async fn fetch(a: &[String]) -> Res<()> {
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(limit), run).await.is_err() {
-        eprintln!("fetch timed out after {limit}s, verified {} of {size}", sink.verified_bytes());
+    if tokio::time::timeout(Duration::from_secs(limit), run)
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "fetch timed out after {limit}s, verified {} of {size}",
+            sink.verified_bytes()
+        );
         std::process::exit(1);
     }
     let secs = t0.elapsed().as_secs_f64();

@@ -495,7 +495,8 @@ async fn run_torrent(
     let mut indexed = false;
     let mut identified = t.meta().is_some();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut round: u64 = 0;
+    let mut complete_rx = t.complete.subscribe();
+    let mut last_choke = Instant::now();
     let slots = cfg.upload_slots;
     let (dial_tx, mut dial_rx) = mpsc::channel::<SocketAddr>(256);
     loop {
@@ -523,8 +524,9 @@ async fn run_torrent(
                         next_announce = Instant::now() + cfg.min_announce_interval.max(Duration::from_secs(15));
                     }
                 }
-                continue;
+                // Fall through: dial the new peers now.
             }
+            _ = complete_rx.changed() => {}
             _ = async { match &events { Some(tx) => tx.closed().await, None => std::future::pending().await } } => {
                 if !t.is_complete() {
                     debug!("fetch stream dropped: stopping the torrent");
@@ -535,7 +537,6 @@ async fn run_torrent(
                 continue;
             }
         }
-        round += 1;
         let complete = t.is_complete();
         if complete && !was_complete {
             was_complete = true;
@@ -620,7 +621,8 @@ async fn run_torrent(
                 .instrument(info_span!("peer_out", %addr)),
             );
         }
-        if round.is_multiple_of(10) {
+        if last_choke.elapsed() >= Duration::from_secs(10) {
+            last_choke = Instant::now();
             t.state().choke_round(slots, complete);
         }
         if let Some(tx) = &events {

@@ -74,15 +74,23 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// GETs `url` and returns the body of a 200 response.
-pub async fn get(url: &str, deadline: Duration) -> Result<Vec<u8>, HttpError> {
+pub async fn get(
+    url: &str,
+    deadline: Duration,
+    local: Option<std::net::IpAddr>,
+) -> Result<Vec<u8>, HttpError> {
     let u = Url::parse(url)?;
-    timeout(deadline, get_inner(&u))
+    timeout(deadline, get_inner(&u, local))
         .await
         .map_err(|_| HttpError::Timeout)?
 }
 
-async fn get_inner(u: &Url) -> Result<Vec<u8>, HttpError> {
-    let mut s = TcpStream::connect((u.host.as_str(), u.port)).await?;
+async fn get_inner(u: &Url, local: Option<std::net::IpAddr>) -> Result<Vec<u8>, HttpError> {
+    let addr = tokio::net::lookup_host((u.host.as_str(), u.port))
+        .await?
+        .next()
+        .ok_or_else(|| HttpError::BadUrl(u.host.clone()))?;
+    let mut s: TcpStream = super::tcp_connect(addr, local).await?;
     let host = if u.host.contains(':') {
         format!("[{}]", u.host)
     } else {

@@ -6,3 +6,22 @@ pub mod storage;
 pub mod torrent;
 pub mod tracker_client;
 pub mod tracker_server;
+
+use std::net::{IpAddr, SocketAddr};
+
+/// Connects to `addr` from `local` (the listen address's IP, when it is a specific one of
+/// the same family), so peers and trackers see the address we accept connections on.
+pub async fn tcp_connect(
+    addr: SocketAddr,
+    local: Option<IpAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(ip) = local.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4()) {
+        sock.bind(SocketAddr::new(ip, 0))?;
+    }
+    sock.connect(addr).await
+}

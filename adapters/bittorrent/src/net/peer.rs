@@ -76,7 +76,8 @@ fn our_handshake(t: &Torrent) -> Handshake {
 /// Dials a peer for `t` and runs the connection until it ends.
 pub async fn connect(t: Arc<Torrent>, addr: SocketAddr) -> Result<(), PeerError> {
     let limit = t.ctx.config.handshake_timeout;
-    let mut s = timeout(limit, TcpStream::connect(addr))
+    let local = Some(t.ctx.config.listen.ip());
+    let mut s = timeout(limit, super::tcp_connect(addr, local))
         .await
         .map_err(|_| PeerError::Timeout("connect"))??;
     s.set_nodelay(true)?;

@@ -90,7 +90,7 @@ async fn announce_http(
         key: Some(p.key),
         tracker_id: None,
     };
-    let body = http::get(&req.to_url(url), cfg.tracker_timeout).await?;
+    let body = http::get(&req.to_url(url), cfg.tracker_timeout, Some(cfg.listen.ip())).await?;
     let r = AnnounceResponse::parse(&body)?;
     if let Some(w) = &r.warning {
         debug!(url, warning = %w, "tracker warning");
@@ -114,7 +114,10 @@ async fn announce_udp(
         .await?
         .next()
         .ok_or_else(|| AnnounceError::BadUrl(authority.to_owned()))?;
-    let bind: SocketAddr = if addr.is_ipv4() {
+    let local = cfg.listen.ip();
+    let bind: SocketAddr = if !local.is_unspecified() && local.is_ipv4() == addr.is_ipv4() {
+        SocketAddr::new(local, 0)
+    } else if addr.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
