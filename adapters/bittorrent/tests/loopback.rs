@@ -281,3 +281,82 @@ async fn corrupt_peer_is_banned_and_piece_refetched() {
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }
+
+/// Connects to `addr`, handshakes for `ih`, sends `bytes`, and reports whether the
+/// remote closed the connection within a few seconds (reading whatever it sent first).
+async fn closed_after(addr: std::net::SocketAddr, ih: InfoHash, bytes: &[u8]) -> bool {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let hs = Handshake {
+        reserved: Reserved::default().with(Reserved::FAST),
+        info_hash: ih,
+        peer_id: PeerId(*b"-TS0001-malformed000"),
+    };
+    s.write_all(&hs.to_bytes()).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let r = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    r.unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_closes_only_that_peer() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let addr = s.seeder.listen_addr();
+    // A piece index out of range.
+    let mut bad = BytesMut::new();
+    Message::Request(junction_bittorrent::wire::BlockRequest {
+        index: 1_000_000,
+        begin: 0,
+        length: 16384,
+    })
+    .encode(&mut bad);
+    assert!(closed_after(addr, s.ih, &bad).await, "out-of-range request");
+    // A block larger than 16 KiB.
+    let mut big = BytesMut::new();
+    Message::Request(junction_bittorrent::wire::BlockRequest {
+        index: 0,
+        begin: 0,
+        length: 65536,
+    })
+    .encode(&mut big);
+    assert!(closed_after(addr, s.ih, &big).await, "oversized block");
+    // An oversized length prefix.
+    assert!(
+        closed_after(addr, s.ih, &[0xFF, 0xFF, 0xFF, 0xF0, 7]).await,
+        "huge frame"
+    );
+    // A handshake for a torrent it does not have.
+    assert!(
+        closed_after(addr, InfoHash([9; 20]), &[]).await,
+        "unknown info-hash"
+    );
+    // A valid request, after all that, is still served.
+    let mut ok = BytesMut::new();
+    Message::Interested.encode(&mut ok);
+    assert!(
+        !closed_after(addr, s.ih, &ok).await,
+        "a well-behaved peer stays connected"
+    );
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let leech = Adapter::start(test_config(vec![])).await.unwrap();
+    run_fetch(
+        &leech,
+        request(&s.ih, Some(s.torrent.clone()), vec![]),
+        sink.clone(),
+    )
+    .await;
+    assert!(sink.contents() == s.data);
+    leech.shutdown().await;
+    s.seeder.shutdown().await;
+}

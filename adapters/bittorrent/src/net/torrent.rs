@@ -192,26 +192,7 @@ impl Torrent {
             ctx,
             meta: OnceLock::new(),
             storage,
-            state: Mutex::new(State {
-                name,
-                have: Bitfield::empty(0),
-                avail: Vec::new(),
-                partials: HashMap::new(),
-                verifying: HashSet::new(),
-                exclusive: HashSet::new(),
-                peers: HashMap::new(),
-                known: VecDeque::new(),
-                known_set: HashSet::new(),
-                connecting: HashSet::new(),
-                banned_addrs: HashSet::new(),
-                banned_ids: HashSet::new(),
-                strikes: HashMap::new(),
-                metadata: None,
-                bad_meta_sources: HashSet::new(),
-                choke_round: 0,
-                optimistic: None,
-                banned_count: 0,
-            }),
+            state: Mutex::new(State::new(name)),
             events,
             cancel: CancellationToken::new(),
             complete: watch::channel(false).0,
@@ -349,6 +330,36 @@ impl Torrent {
 }
 
 impl State {
+    pub fn new(name: String) -> Self {
+        Self {
+            name,
+            have: Bitfield::empty(0),
+            avail: Vec::new(),
+            partials: HashMap::new(),
+            verifying: HashSet::new(),
+            exclusive: HashSet::new(),
+            peers: HashMap::new(),
+            known: VecDeque::new(),
+            known_set: HashSet::new(),
+            connecting: HashSet::new(),
+            banned_addrs: HashSet::new(),
+            banned_ids: HashSet::new(),
+            strikes: HashMap::new(),
+            metadata: None,
+            bad_meta_sources: HashSet::new(),
+            choke_round: 0,
+            optimistic: None,
+            banned_count: 0,
+        }
+    }
+
+    /// Sets up an empty piece map for `count` pieces (tests; [`Torrent::set_meta`] does it
+    /// for real torrents).
+    pub fn init_pieces(&mut self, count: u32) {
+        self.have = Bitfield::empty(count);
+        self.avail = vec![0; count as usize];
+    }
+
     pub fn is_banned(&self, addr: &SocketAddr, pid: Option<&PeerId>) -> bool {
         self.banned_addrs.contains(addr) || pid.is_some_and(|p| self.banned_ids.contains(p))
     }
@@ -779,5 +790,179 @@ fn take_blocks(
             b.requested.push(conn);
             out.push(vb);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PL: u32 = 4 * BLOCK_LEN;
+
+    fn setup(pieces: u32) -> (State, Geometry) {
+        let g = Geometry::new(PL, u64::from(PL) * u64::from(pieces) - 100).unwrap();
+        let mut st = State::new("t".into());
+        st.init_pieces(g.piece_count());
+        (st, g)
+    }
+
+    fn bf(count: u32, pieces: &[u32]) -> Bitfield {
+        let g = Geometry::new(1, u64::from(count)).unwrap();
+        let mut b = Bitfield::empty(count);
+        for p in pieces {
+            b.set(g.index(*p).unwrap(), true);
+        }
+        b
+    }
+
+    fn add_peer(st: &mut State, conn: ConnId, interested: bool) {
+        st.peers.insert(
+            conn,
+            PeerEntry {
+                addr: SocketAddr::from(([127, 0, 0, 1], 1000 + conn as u16)),
+                peer_id: PeerId([conn as u8; 20]),
+                interested,
+                choked: true,
+                choke_tx: watch::channel(true).0,
+                counters: Arc::default(),
+                last_down: 0,
+                last_up: 0,
+                connected: Instant::now(),
+                seed: false,
+                kill: CancellationToken::new(),
+            },
+        );
+    }
+
+    #[test]
+    fn rarest_piece_first_and_whole_pieces_per_peer() {
+        let (mut st, g) = setup(8);
+        let all = Bitfield::full(8);
+        st.add_avail(&all);
+        st.add_avail(&all);
+        st.add_avail(&bf(8, &[0, 1, 2, 3, 4, 6, 7])); // piece 5 is rarest
+        let got = st.pick(1, &all, 4, &g);
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|b| b.index().get() == 5), "{got:?}");
+        // A second peer gets another piece, not blocks of piece 5.
+        let other = st.pick(2, &all, 4, &g);
+        assert!(other.iter().all(|b| b.index().get() != 5));
+        // A peer without the piece never gets it.
+        let few = st.pick(3, &bf(8, &[7]), 16, &g);
+        assert!(few.iter().all(|b| b.index().get() == 7));
+    }
+
+    #[test]
+    fn piece_completes_then_endgame_duplicates_and_cancel() {
+        let (mut st, g) = setup(1);
+        let all = Bitfield::full(1);
+        let a = st.pick(1, &all, 16, &g);
+        assert_eq!(a.len(), 4);
+        // Nothing new is left: peer 2 enters end-game and asks for the same blocks.
+        let b = st.pick(2, &all, 16, &g);
+        assert_eq!(b.len(), 4);
+        // A third peer gets nothing (two requesters per block at most).
+        assert!(st.pick(3, &all, 16, &g).is_empty());
+        let data = vec![7u8; BLOCK_LEN as usize];
+        for (i, blk) in a.iter().enumerate() {
+            let len = blk.length() as usize;
+            match st.on_block(1, *blk, &data[..len]) {
+                OnBlock::Stored { cancel } => assert!(cancel && i < 3),
+                OnBlock::Complete {
+                    index,
+                    data,
+                    contributors,
+                    cancel,
+                } => {
+                    assert_eq!(i, 3);
+                    assert!(cancel);
+                    assert_eq!(index.get(), 0);
+                    assert_eq!(data.len(), g.total_length() as usize);
+                    assert_eq!(contributors, vec![1]);
+                }
+                OnBlock::Ignored => panic!("block ignored"),
+            }
+        }
+        // The duplicate arrives late: ignored; the piece is being verified, not re-picked.
+        assert!(matches!(st.on_block(2, b[0], &data), OnBlock::Ignored));
+        assert!(st.pick(2, &all, 16, &g).is_empty());
+    }
+
+    #[test]
+    fn dropped_peer_releases_its_piece() {
+        let (mut st, g) = setup(2);
+        let one = bf(2, &[0]);
+        st.add_avail(&one);
+        assert_eq!(st.pick(1, &one, 2, &g).len(), 2);
+        st.drop_peer(1, Some(&one));
+        let again = st.pick(2, &one, 16, &g);
+        assert_eq!(
+            again.len(),
+            4,
+            "all blocks of the orphaned piece: {again:?}"
+        );
+    }
+
+    #[test]
+    fn choker_unchokes_best_plus_optimistic() {
+        let (mut st, _) = setup(1);
+        for c in 0..7 {
+            add_peer(&mut st, c, c != 6);
+            st.peers[&c]
+                .counters
+                .down
+                .store(c * 1000, Ordering::Relaxed);
+        }
+        st.choke_round(4, false);
+        let unchoked: Vec<ConnId> = {
+            let mut v: Vec<_> = st
+                .peers
+                .iter()
+                .filter(|p| !p.1.choked)
+                .map(|p| *p.0)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(unchoked.len(), 5, "{unchoked:?}");
+        for best in [2, 3, 4, 5] {
+            assert!(unchoked.contains(&best));
+        }
+        assert!(!unchoked.contains(&6), "not interested");
+        // A newly interested peer is unchoked at once only while a slot is free.
+        add_peer(&mut st, 9, false);
+        st.on_interest(9, true, 4);
+        assert!(st.peers[&9].choked);
+    }
+
+    #[test]
+    fn metadata_pieces_assemble() {
+        let mut st = State::new("m".into());
+        let total = METADATA_PIECE_LEN + 10;
+        st.meta_begin(total);
+        assert_eq!(st.meta_next(1, total), Some(0));
+        assert_eq!(st.meta_next(2, total), Some(1));
+        assert_eq!(st.meta_next(3, total), None);
+        assert!(
+            st.meta_data(1, 0, total, Bytes::from(vec![1; 5])).is_none(),
+            "wrong length"
+        );
+        assert!(
+            st.meta_data(
+                1,
+                0,
+                total,
+                Bytes::from(vec![1; METADATA_PIECE_LEN as usize])
+            )
+            .is_none()
+        );
+        let raw = st.meta_data(2, 1, total, Bytes::from(vec![2; 10])).unwrap();
+        assert_eq!(raw.len(), total as usize);
+        st.meta_failed();
+        assert_eq!(
+            st.meta_next(1, total),
+            None,
+            "bad sources are not asked again"
+        );
     }
 }
