@@ -88,7 +88,10 @@ impl Adapter {
             slots: Arc::new(Semaphore::new(cfg.upload_slots)),
             cfg,
         });
-        shared.stats.firewalled.store(true, Ordering::Relaxed);
+        shared
+            .stats
+            .firewalled
+            .store(shared.cfg.firewalled.unwrap_or(true), Ordering::Relaxed);
         let cancel = CancellationToken::new();
         let (tx, rx) = mpsc::channel(CORE_QUEUE);
         let core = Core::new(shared.clone(), rx, tx.clone(), cancel.clone(), bootstrap);
@@ -223,7 +226,9 @@ async fn incoming(
         Ok(())
     } else if buf.starts_with(b"GET ") || buf.starts_with(b"HEAD") {
         drop(permit);
-        if !is_loopback(addr.ip()) || shared.cfg.listen.ip().is_loopback() {
+        if shared.cfg.firewalled.is_none()
+            && (!is_loopback(addr.ip()) || shared.cfg.listen.ip().is_loopback())
+        {
             shared.stats.firewalled.store(false, Ordering::Relaxed);
         }
         upload::serve(s, buf, addr, shared).await
@@ -334,6 +339,7 @@ impl Network for Adapter {
                 d("ultrapeers", ups.to_string()),
                 d("leaves", leaves.to_string()),
                 d("hosts_cached", Stats::get(&s.hosts).to_string()),
+                d("leaf_qrp_tables", Stats::get(&s.leaf_tables).to_string()),
                 d("firewalled", firewalled.to_string()),
                 d("listen", self.inner.local.to_string()),
                 d("address", sh.my_addr().to_string()),

@@ -25,6 +25,9 @@ pub struct Config {
     /// Address announced in hits, pongs and pushes; by default the listening
     /// address, or what peers report in `Remote-IP` when listening on 0.0.0.0.
     pub advertised: Option<SocketAddrV4>,
+    /// Whether we are reachable from outside: `None` guesses (firewalled until
+    /// someone connects to us), `Some` forces it (e.g. after a port forward).
+    pub firewalled: Option<bool>,
     /// How long a search stream stays open.
     pub search_timeout: Duration,
     /// Dynamic querying stops widening once this many results came back.
@@ -47,6 +50,7 @@ impl Default for Config {
             max_ttl: 4,
             user_agent: concat!("Junction/", env!("CARGO_PKG_VERSION")).to_owned(),
             advertised: None,
+            firewalled: None,
             search_timeout: Duration::from_secs(30),
             wanted_hits: 64,
             download_sources: 4,

@@ -283,6 +283,12 @@ impl Core {
             .store(self.count(true) as u64, Ordering::Relaxed);
         s.leaves.store(self.count(false) as u64, Ordering::Relaxed);
         s.hosts.store(self.hosts.len() as u64, Ordering::Relaxed);
+        let tables = self
+            .peers
+            .values()
+            .filter(|p| !p.info.ultrapeer && p.qrp.table().is_some())
+            .count();
+        s.leaf_tables.store(tables as u64, Ordering::Relaxed);
     }
 
     fn try_list(&self) -> Vec<SocketAddrV4> {
@@ -388,7 +394,7 @@ impl Core {
             let _ = tx.try_send(Out::Bye(Bye::new(503, "Too many connections")));
             return;
         }
-        if info.incoming {
+        if info.incoming && self.shared.cfg.firewalled.is_none() {
             self.shared.stats.firewalled.store(false, Ordering::Relaxed);
         }
         if !self.advertised_known
@@ -494,8 +500,10 @@ impl Core {
                     .get_mut(&id)
                     .map(|p| p.qrp.apply(&u))
                     .unwrap_or(Ok(false));
-                if let Err(e) = r {
-                    self.bye(id, 400, &format!("Bad QRP message: {e}"));
+                match r {
+                    Err(e) => self.bye(id, 400, &format!("Bad QRP message: {e}")),
+                    Ok(true) => self.update_counts(),
+                    Ok(false) => {}
                 }
             }
             Message::Vendor(_) | Message::Unknown { .. } => {}
@@ -647,7 +655,9 @@ impl Core {
 
     fn answer(&self, id: ConnId, h: &Header, q: &Query) {
         let firewalled = self.shared.stats.firewalled.load(Ordering::Relaxed);
-        if firewalled && q.flags.has(QueryFlags::FIREWALLED) {
+        // Firewalled to firewalled cannot transfer, but without a connect-back test
+        // "firewalled" is only a guess: skip the answer only when configured so.
+        if self.shared.cfg.firewalled == Some(true) && q.flags.has(QueryFlags::FIREWALLED) {
             return;
         }
         let text = q.text();

@@ -553,6 +553,7 @@ async fn request(
             let n = usize::try_from((end - off).min(buf.len().min(READ_BUF) as u64)).unwrap_or(0);
             let b = buf.split_to(n);
             chunk[..n].copy_from_slice(&b);
+            ctx.shared.stats.add_in(n as u64);
             &chunk[..n]
         } else {
             let want = usize::try_from((end - off).min(READ_BUF as u64)).unwrap_or(READ_BUF);

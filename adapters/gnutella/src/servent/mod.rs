@@ -37,6 +37,8 @@ pub struct Stats {
     pub leaves: AtomicU64,
     /// Hosts in the host cache.
     pub hosts: AtomicU64,
+    /// Leaves whose QRP table we hold.
+    pub leaf_tables: AtomicU64,
     /// Queries received (after de-duplication).
     pub queries_seen: AtomicU64,
     /// Queries sent on to other peers.

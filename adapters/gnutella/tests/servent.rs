@@ -1,0 +1,391 @@
+//! The servent on 127.0.0.1: routing between three Junction servents, a
+//! search and a verified download, a replayed gtk-gnutella leaf, and Byes on
+//! malformed input.
+
+mod net;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use junction_core::query::parse;
+use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, SharedItem};
+use junction_gnutella::wire::header::{Guid, Header, kind};
+use junction_gnutella::wire::message::{Descriptor, Message, Query, QueryFlags};
+use junction_gnutella::{Adapter, Sha1Hash};
+use net::*;
+
+async fn share(a: &Adapter, path: &std::path::Path, name: &str) -> ContentId {
+    a.share(SharedItem {
+        path: path.to_owned(),
+        name: name.to_owned(),
+        size: std::fs::metadata(path).unwrap().len(),
+        id: ContentId::new(None),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn leaf_ultrapeer_leaf_routing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p_c, _) = make_file(dir.path(), "alpha-routing.bin", 5000, 1);
+    let (p_d, _) = make_file(dir.path(), "zulu-other.bin", 5000, 2);
+    let up = servent(true, &[]).await;
+    let ua = up.local_addr();
+    let a = servent(false, &[ua]).await;
+    let c = servent(false, &[ua]).await;
+    let d = servent(false, &[ua]).await;
+    let id_c = share(&c, &p_c, "alpha-routing.bin").await;
+    share(&d, &p_d, "zulu-other.bin").await;
+    linked(&up, 3).await;
+    eventually("leaf QRP tables at the ultrapeer", || {
+        detail_u64(&up, "leaf_qrp_tables") >= 3
+    })
+    .await;
+    assert_eq!(detail(&up, "mode"), "ultrapeer");
+    assert_eq!(detail(&a, "mode"), "leaf");
+
+    let mut hits = a.search(parse("alpha routing").unwrap()).await.unwrap();
+    let hit = within("hit from leaf C", 10, hits.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hit.network, NetworkId::GNUTELLA);
+    assert_eq!(hit.name, "alpha-routing.bin");
+    assert_eq!(hit.size, 5000);
+    assert_eq!(hit.id.get(HashKind::Sha1), id_c.get(HashKind::Sha1));
+    assert_eq!(hit.locations.len(), 1);
+    assert_eq!(hit.locations[0].address, c.local_addr().to_string());
+    let detail_c = hit.locations[0].detail.clone().unwrap();
+    assert!(
+        detail_c.contains(&format!("guid={}", c.servent_guid())),
+        "{detail_c}"
+    );
+    // Only the leaf whose table matches saw the query.
+    assert_eq!(detail_u64(&c, "queries_seen"), 1);
+    assert_eq!(detail_u64(&d, "queries_seen"), 0);
+    assert_eq!(detail_u64(&a, "queries_seen"), 0);
+
+    // A raw leaf replays a query GUID: the duplicate is dropped at the ultrapeer.
+    let mut raw = RawPeer::leaf(ua).await;
+    linked(&up, 4).await;
+    let guid = Guid::modern(rand_bytes());
+    let q = Descriptor::new(guid, 3, 0, Message::Query(Query::keywords("alpha routing")));
+    raw.send(&q).await;
+    let mut got_hit = false;
+    while let Some(m) = raw.next(5).await {
+        if let Message::QueryHit(h) = &m.message {
+            assert_eq!(m.header.guid, guid, "hit routed back by GUID");
+            assert_eq!(h.servent, c.servent_guid());
+            got_hit = true;
+            break;
+        }
+    }
+    assert!(got_hit, "the hit came back by the reverse path");
+    let dups = detail_u64(&up, "duplicates_dropped");
+    raw.send(&q).await;
+    eventually("duplicate dropped", || {
+        detail_u64(&up, "duplicates_dropped") > dups
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        detail_u64(&c, "queries_seen"),
+        2,
+        "the duplicate never reached C"
+    );
+    while let Some(m) = raw.next(1).await {
+        assert!(
+            !matches!(m.message, Message::QueryHit(_)),
+            "no second hit for a duplicate"
+        );
+    }
+    for s in [&a, &c, &d, &up] {
+        s.shutdown().await;
+    }
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = (i as u8).wrapping_mul(37) ^ 0x5a ^ (std::process::id() as u8);
+    }
+    b
+}
+
+#[tokio::test]
+async fn search_and_download_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 3 * 1024 * 1024 + 12345;
+    let (path, data) = make_file(dir.path(), "Bravo Payload.bin", len, 7);
+    let up = servent(true, &[]).await;
+    let leaf = Adapter::start(junction_gnutella::Config {
+        chunk_size: 512 * 1024,
+        ..cfg(false, &[up.local_addr()])
+    })
+    .await
+    .unwrap();
+    let id = share(&up, &path, "Bravo Payload.bin").await;
+    assert_eq!(id.size, Some(len as u64));
+    assert_eq!(
+        id.get(HashKind::Sha1).unwrap(),
+        Sha1Hash::digest(&data).0.as_slice()
+    );
+    linked(&leaf, 1).await;
+
+    let mut hits = leaf.search(parse("bravo payload").unwrap()).await.unwrap();
+    let hit = within("hit", 10, hits.next()).await.unwrap().unwrap();
+    drop(hits);
+    assert_eq!(hit.name, "Bravo Payload.bin");
+    assert_eq!(hit.size, len as u64);
+    assert_eq!(hit.locations[0].address, up.local_addr().to_string());
+
+    let sink = Arc::new(FileSink::new(hit.size));
+    let mut ev = leaf
+        .fetch(
+            FetchRequest {
+                id: hit.id.clone(),
+                name: hit.name.clone(),
+                size: hit.size,
+                sources: hit.locations.clone(),
+                trackers: vec![],
+                torrent: None,
+            },
+            sink.clone(),
+        )
+        .await
+        .unwrap();
+    within("download", 30, async { while ev.next().await.is_some() {} }).await;
+    assert!(sink.is_verified(), "whole file verified");
+    assert_eq!(sink.contents(), data);
+    assert!(
+        leaf.status().bytes_in >= len as u64,
+        "{:?} / {:?}",
+        leaf.status(),
+        up.status()
+    );
+    assert!(up.status().bytes_out >= len as u64);
+    assert!(detail_u64(&up, "uploads") >= 7, "served in Range chunks");
+
+    // By URN too: a search naming the SHA-1 finds the same file.
+    let urn = format!("urn:sha1:{}", Sha1Hash::digest(&data).to_base32());
+    let mut hits = leaf.search(parse(&urn).unwrap()).await.unwrap();
+    let h2 = within("urn hit", 10, hits.next()).await.unwrap().unwrap();
+    assert_eq!(h2.id.get(HashKind::Sha1), hit.id.get(HashKind::Sha1));
+    leaf.shutdown().await;
+    up.shutdown().await;
+}
+
+#[tokio::test]
+async fn sha1_mismatch_is_not_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = make_file(dir.path(), "liar.bin", 70_000, 9);
+    let up = servent(true, &[]).await;
+    let leaf = servent(false, &[up.local_addr()]).await;
+    // The uploader believes a wrong (cached) SHA-1 for the file.
+    let wrong = Sha1Hash::digest(b"something else");
+    up.share(SharedItem {
+        path: path.clone(),
+        name: "liar.bin".into(),
+        size: 70_000,
+        id: ContentId::new(Some(70_000)).with(HashKind::Sha1, &wrong.0),
+    })
+    .await
+    .unwrap();
+    linked(&leaf, 1).await;
+    let sink = Arc::new(FileSink::new(70_000));
+    let src = junction_core::Source {
+        network: NetworkId::GNUTELLA,
+        address: up.local_addr().to_string(),
+        detail: None,
+    };
+    let mut ev = leaf
+        .fetch(
+            FetchRequest {
+                id: ContentId::new(Some(70_000)).with(HashKind::Sha1, &wrong.0),
+                name: "liar.bin".into(),
+                size: 70_000,
+                sources: vec![src],
+                trackers: vec![],
+                torrent: None,
+            },
+            sink.clone(),
+        )
+        .await
+        .unwrap();
+    let mut notes = Vec::new();
+    within("download attempts", 30, async {
+        while let Some(e) = ev.next().await {
+            notes.push(e);
+        }
+    })
+    .await;
+    assert!(!sink.is_verified());
+    let verdicts = sink.verdicts.lock().unwrap().clone();
+    assert!(!verdicts.is_empty() && verdicts.iter().all(|(r, ok)| !ok && *r == (0..70_000)));
+    assert!(
+        notes
+            .iter()
+            .any(|n| format!("{n:?}").contains("SHA-1 mismatch")),
+        "{notes:?}"
+    );
+    leaf.shutdown().await;
+    up.shutdown().await;
+}
+
+/// The captured gtk-gnutella leaf (02b): its CONNECT block, its final block,
+/// then its first deflated segment (QRP RESET + PATCH, Ping, vendor messages)
+/// byte for byte. Later we continue its zlib stream with stored blocks.
+#[tokio::test]
+async fn ultrapeer_accepts_replayed_gtk_gnutella_leaf() {
+    let hs = std::fs::read(data_path("02b-gtkg-leaf-connects-out.a2b.bin")).unwrap();
+    let (connect, n1) = junction_gnutella::wire::handshake::Handshake::parse(&hs)
+        .unwrap()
+        .unwrap();
+    let (fin, n2) = junction_gnutella::wire::handshake::Handshake::parse(&hs[n1..])
+        .unwrap()
+        .unwrap();
+    assert!(connect.ultrapeer() == Some(false) && fin.content_deflate());
+    let deflated = std::fs::read(data_path("02b-gtkg-leaf-connects-out.a2b.deflate.bin")).unwrap();
+    let first_segment = &deflated[..317];
+    assert_eq!(&first_segment[313..], &[0, 0, 0xff, 0xff]);
+
+    let up = servent(true, &[]).await;
+    let searcher = servent(false, &[up.local_addr()]).await;
+    linked(&up, 1).await;
+    let mut gtk = RawPeer::handshake(up.local_addr(), &hs[..n1], &hs[n1..n1 + n2]).await;
+    // What a gtk-gnutella leaf requires of its ultrapeer.
+    let r = &gtk.response;
+    assert_eq!(r.ultrapeer(), Some(true));
+    assert!(r.degree().unwrap_or(0) >= 16);
+    assert!(r.dynamic_querying().is_some());
+    assert!(
+        r.content_deflate(),
+        "we compress towards a leaf that accepts deflate"
+    );
+    gtk.send_raw(first_segment).await;
+    // The searcher's (empty) table and the replayed one.
+    eventually("the replayed QRP table", || {
+        detail_u64(&up, "leaf_qrp_tables") >= 2
+    })
+    .await;
+
+    // A query the table does not match is not routed to it.
+    let mut miss = searcher
+        .search(parse("nomatch zzzzq").unwrap())
+        .await
+        .unwrap();
+    // A matching one is.
+    let mut hits = searcher
+        .search(parse("gnutcap bravo").unwrap())
+        .await
+        .unwrap();
+    let query = loop {
+        let d = within("query at the gtk leaf", 10, gtk.next(10))
+            .await
+            .expect("link open");
+        if let Message::Query(q) = &d.message {
+            break (d.header, q.clone());
+        }
+    };
+    let (qh, q) = query;
+    assert_eq!(q.text(), "gnutcap bravo", "only the matching query arrives");
+    assert!(q.flags.has(QueryFlags::MARK));
+    assert_eq!((qh.ttl, qh.hops), (1, 1));
+
+    // The captured QueryHit, re-addressed to this query's GUID, continues the
+    // leaf's zlib stream as a stored block.
+    let cap = std::fs::read(data_path(
+        "04f-query-ultrapeer-to-gtkg-leaf-and-hit.a2b.bin",
+    ))
+    .unwrap();
+    let mut hit = cap.clone();
+    hit[..16].copy_from_slice(&qh.guid.0);
+    let len = hit.len() as u16;
+    let mut stored = vec![0x00];
+    stored.extend_from_slice(&len.to_le_bytes());
+    stored.extend_from_slice(&(!len).to_le_bytes());
+    stored.extend_from_slice(&hit);
+    gtk.send_raw(&stored).await;
+    let h = within("hit from the gtk leaf", 10, hits.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.name, "gnutcap-bravo.txt");
+    assert_eq!(h.size, 65536);
+    assert_eq!(
+        h.id.get(HashKind::Sha1).map(hex::encode).as_deref(),
+        Some("e03850af97b058ca4f24a8b51a4ac1bfe8f4391f")
+    );
+    assert_eq!(h.locations[0].address, "127.0.0.64:6464");
+    assert!(h.locations[0].detail.as_deref().unwrap().contains("push=1"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), miss.next())
+            .await
+            .is_err(),
+        "no hit for the unmatched query"
+    );
+    // Shutdown says Bye to the leaf.
+    up.shutdown().await;
+    let mut bye = None;
+    while let Some(d) = gtk.next(5).await {
+        if let Message::Bye(b) = d.message {
+            bye = Some(b);
+            break;
+        }
+    }
+    assert_eq!(bye.expect("Bye on shutdown").code, 200);
+    searcher.shutdown().await;
+}
+
+fn data_path(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Sends `bad` on a fresh plain leaf link after the greeting ping, and expects
+/// exactly one Bye with a 4xx code, then the link closed.
+async fn expect_bye_only(up: &Adapter, bad: &[u8]) {
+    let mut raw = RawPeer::leaf(up.local_addr()).await;
+    let hello = raw.next(5).await.expect("greeting ping");
+    assert_eq!(hello.header.kind, kind::PING);
+    raw.send_raw(bad).await;
+    let d = raw.next(5).await.expect("a Bye");
+    match d.message {
+        Message::Bye(b) => {
+            assert!((400..500).contains(&b.code), "code {}", b.code);
+            assert_eq!((d.header.ttl, d.header.hops), (1, 0));
+        }
+        other => panic!("expected Bye, got {other:?}"),
+    }
+    assert!(raw.next(5).await.is_none(), "nothing after the Bye");
+}
+
+#[tokio::test]
+async fn malformed_descriptors_get_bye_and_close() {
+    let up = servent(true, &[]).await;
+    // A Pong whose payload is too short.
+    let mut pong = Vec::new();
+    Header::new(Guid([1; 16]), kind::PONG, 1, 0, 3).encode(&mut pong);
+    pong.extend_from_slice(&[1, 2, 3]);
+    expect_bye_only(&up, &pong).await;
+    // A Query without its NUL.
+    let mut q = Vec::new();
+    Header::new(Guid([2; 16]), kind::QUERY, 2, 0, 5).encode(&mut q);
+    q.extend_from_slice(&[0x80, 0x00, b'a', b'b', b'c']);
+    expect_bye_only(&up, &q).await;
+    // A length beyond 64 KiB.
+    let mut big = Vec::new();
+    Header::new(Guid([3; 16]), kind::QUERY, 2, 0, 1 << 20).encode(&mut big);
+    expect_bye_only(&up, &big).await;
+    // A QRP PATCH before any RESET.
+    let mut p = Vec::new();
+    Header::new(Guid([4; 16]), kind::QRP, 1, 0, 6).encode(&mut p);
+    p.extend_from_slice(&[1, 1, 1, 0, 4, 0]);
+    expect_bye_only(&up, &p).await;
+    // The servent is still fine.
+    let raw = RawPeer::leaf(up.local_addr()).await;
+    drop(raw);
+    assert_eq!(detail(&up, "mode"), "ultrapeer");
+    up.shutdown().await;
+}
