@@ -14,6 +14,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then
     apt-get install -y python3-libtorrent >/dev/null
 fi
+if [ "${BT_TRANSMISSION:-1}" = 1 ] && ! command -v transmission-daemon >/dev/null; then
+    apt-get install -y transmission-daemon transmission-cli >/dev/null || echo "transmission not installable; (d) skipped"
+fi
 echo "libtorrent $(/usr/bin/python3 -c 'import libtorrent; print(libtorrent.__version__)')"
 
 (cd "$ROOT" && cargo build --release -q -p junction-bittorrent --example bt_interop)
@@ -80,6 +83,28 @@ if timeout 600 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.6 --port 
     cmp "$WORK/j-seed/junction.bin" "$WORK/lt-get/junction.bin" && echo "(c) PASS: bytes match" || { echo "(c) FAIL: bytes differ"; FAIL=1; }
 else
     echo "(c) FAIL"; tail -20 "$WORK/lt-get.log"; tail -5 "$WORK/j-seed.log"; FAIL=1
+fi
+
+if [ "${BT_TRANSMISSION:-1}" = 1 ] && command -v transmission-daemon >/dev/null; then
+    echo "== (d) Junction downloads from Transmission (Transmission never dials 127.x: Junction dials it)"
+    TPORT2=$(pick_port); RPC=$(pick_port)
+    "$BIN" tracker 127.0.0.1:$TPORT2 > "$WORK/tracker2.log" 2>&1 &
+    PIDS+=($!)
+    TRACKER2=http://127.0.0.1:$TPORT2/announce
+    /usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/lt-seed/interop.bin" "$WORK/tr.torrent" "$TRACKER2" >/dev/null
+    BASE="$WORK/transmission" BIND_IP=127.0.0.7 "$HERE/bt_transmission_start.sh" tr 51413 "$RPC"
+    PIDS+=($(cat "$WORK/transmission/tr/pid"))
+    transmission-remote 127.0.0.1:$RPC -a "$WORK/tr.torrent" -w "$WORK/lt-seed" >/dev/null
+    for _ in $(seq 1 300); do
+        transmission-remote 127.0.0.1:$RPC -l | grep -q "Seeding\|Idle" && break; sleep 0.2
+    done
+    transmission-remote 127.0.0.1:$RPC -l | sed -n 2p
+    mkdir -p "$WORK/j-d"
+    if "$BIN" fetch 127.0.0.8:0 "$WORK/j-d/interop.bin" --torrent "$WORK/tr.torrent" --timeout 600 | tee "$WORK/d.log" | grep -E "RESULT|stats"; then
+        cmp "$WORK/lt-seed/interop.bin" "$WORK/j-d/interop.bin" && echo "(d) PASS: bytes match" || { echo "(d) FAIL: bytes differ"; FAIL=1; }
+    else
+        echo "(d) FAIL"; tail -20 "$WORK/d.log"; FAIL=1
+    fi
 fi
 
 exit $FAIL
