@@ -86,13 +86,14 @@ impl Adapter {
             shares: RwLock::new(ShareIndex::new()),
             my_addr: Mutex::new(my_addr),
             slots: Arc::new(Semaphore::new(cfg.upload_slots)),
+            cancel: CancellationToken::new(),
             cfg,
         });
         shared
             .stats
             .firewalled
             .store(shared.cfg.firewalled.unwrap_or(true), Ordering::Relaxed);
-        let cancel = CancellationToken::new();
+        let cancel = shared.cancel.clone();
         let (tx, rx) = mpsc::channel(CORE_QUEUE);
         let core = Core::new(shared.clone(), rx, tx.clone(), cancel.clone(), bootstrap);
         let span = debug_span!("gnutella", listen = %local, ultrapeer = shared.cfg.ultrapeer);

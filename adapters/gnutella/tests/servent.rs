@@ -389,3 +389,166 @@ async fn malformed_descriptors_get_bye_and_close() {
     assert_eq!(detail(&up, "mode"), "ultrapeer");
     up.shutdown().await;
 }
+
+async fn fetch_all(
+    leaf: &Adapter,
+    hit: &junction_core::Hit,
+    secs: u64,
+) -> (Arc<FileSink>, Vec<junction_core::FetchEvent>) {
+    let sink = Arc::new(FileSink::new(hit.size));
+    let mut ev = leaf
+        .fetch(
+            FetchRequest {
+                id: hit.id.clone(),
+                name: hit.name.clone(),
+                size: hit.size,
+                sources: hit.locations.clone(),
+                trackers: vec![],
+                torrent: None,
+            },
+            sink.clone(),
+        )
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    within("download", secs, async {
+        while let Some(e) = ev.next().await {
+            events.push(e);
+        }
+    })
+    .await;
+    (sink, events)
+}
+
+#[tokio::test]
+async fn push_download_from_firewalled_leaf() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = make_file(dir.path(), "echo-pushed.bin", 300_000, 3);
+    let up = servent(true, &[]).await;
+    // F announces an address nobody listens on: only a push reaches it.
+    let f = Adapter::start(junction_gnutella::Config {
+        advertised: Some("127.0.0.1:9".parse().unwrap()),
+        firewalled: Some(true),
+        ..cfg(false, &[up.local_addr()])
+    })
+    .await
+    .unwrap();
+    // L knows it is reachable (a firewalled F does not answer firewalled queriers).
+    let l = Adapter::start(junction_gnutella::Config {
+        firewalled: Some(false),
+        ..cfg(false, &[up.local_addr()])
+    })
+    .await
+    .unwrap();
+    share(&f, &path, "echo-pushed.bin").await;
+    linked(&up, 2).await;
+    eventually("tables", || detail_u64(&up, "leaf_qrp_tables") >= 2).await;
+    let mut hits = l.search(parse("echo pushed").unwrap()).await.unwrap();
+    let hit = within("hit", 10, hits.next()).await.unwrap().unwrap();
+    assert_eq!(hit.locations[0].address, "127.0.0.1:9");
+    assert!(
+        hit.locations[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("push=1")
+    );
+    let (sink, _) = fetch_all(&l, &hit, 30).await;
+    assert!(sink.is_verified());
+    assert_eq!(sink.contents(), data);
+    assert!(detail_u64(&f, "uploads") >= 1);
+    for s in [&l, &f, &up] {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn busy_uploader_answers_503_and_is_retried() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = make_file(dir.path(), "foxtrot.bin", 200_000, 4);
+    let up = Adapter::start(junction_gnutella::Config {
+        upload_slots: 1,
+        ..cfg(true, &[])
+    })
+    .await
+    .unwrap();
+    let id = share(&up, &path, "foxtrot.bin").await;
+    let urn = format!(
+        "urn:sha1:{}",
+        Sha1Hash(id.get(HashKind::Sha1).unwrap().try_into().unwrap()).to_base32()
+    );
+    let get = format!("GET /uri-res/N2R?{urn} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n");
+    // The first client takes the only slot and keeps its connection.
+    let mut first = tokio::net::TcpStream::connect(up.local_addr())
+        .await
+        .unwrap();
+    first.write_all(get.as_bytes()).await.unwrap();
+    let mut b = vec![0u8; 4096];
+    let n = within("206", 5, first.read(&mut b)).await.unwrap();
+    let head = String::from_utf8_lossy(&b[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head.contains("Content-Range: bytes 0-0/200000"), "{head}");
+    assert!(
+        head.contains(&format!("X-Gnutella-Content-URN: {urn}")),
+        "{head}"
+    );
+    // A second one is told to come back later.
+    let mut second = tokio::net::TcpStream::connect(up.local_addr())
+        .await
+        .unwrap();
+    second.write_all(get.as_bytes()).await.unwrap();
+    let n = within("503", 5, second.read(&mut b)).await.unwrap();
+    let head = String::from_utf8_lossy(&b[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(head.contains("Retry-After: "), "{head}");
+
+    // A download meets the busy slot, waits, and completes once it frees up.
+    let leaf = servent(false, &[up.local_addr()]).await;
+    linked(&leaf, 1).await;
+    let mut hit = junction_core::Hit::new(NetworkId::GNUTELLA, id.clone(), "foxtrot.bin", 200_000);
+    hit.locations = vec![junction_core::Source {
+        network: NetworkId::GNUTELLA,
+        address: up.local_addr().to_string(),
+        detail: None,
+    }];
+    let release = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(first);
+    };
+    let ((sink, _), ()) = tokio::join!(fetch_all(&leaf, &hit, 40), release);
+    assert!(sink.is_verified());
+    assert_eq!(sink.contents(), data);
+    leaf.shutdown().await;
+    up.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_ultrapeers_dynamic_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = make_file(dir.path(), "charlie-far.bin", 1000, 5);
+    let up1 = servent(true, &[]).await;
+    let up2 = servent(true, &[up1.local_addr()]).await;
+    let a = servent(false, &[up1.local_addr()]).await;
+    let c = servent(false, &[up2.local_addr()]).await;
+    share(&c, &path, "charlie-far.bin").await;
+    linked(&up1, 2).await;
+    linked(&up2, 2).await;
+    assert_eq!(detail_u64(&up1, "ultrapeers"), 1);
+    eventually("C's table at UP2", || {
+        detail_u64(&up2, "leaf_qrp_tables") >= 1
+    })
+    .await;
+    let mut hits = a.search(parse("charlie far").unwrap()).await.unwrap();
+    let hit = within("hit across two ultrapeers", 10, hits.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hit.name, "charlie-far.bin");
+    assert_eq!(hit.locations[0].address, c.local_addr().to_string());
+    assert!(detail_u64(&up1, "queries_forwarded") >= 1);
+    assert_eq!(detail_u64(&c, "queries_seen"), 1);
+    for s in [&a, &c, &up2, &up1] {
+        s.shutdown().await;
+    }
+}

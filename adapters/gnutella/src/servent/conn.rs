@@ -401,9 +401,12 @@ async fn reader(
                 }
             }
             raw.reserve(16 * 1024);
-            let n = match timeout(IDLE_TIMEOUT, rd.read_buf(&mut raw)).await {
-                Ok(r) => r?,
-                Err(_) => return Err(ServentError::Timeout("traffic")),
+            let n = tokio::select! {
+                () = shared.cancel.cancelled() => return Ok("shutdown"),
+                r = timeout(IDLE_TIMEOUT, rd.read_buf(&mut raw)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => return Err(ServentError::Timeout("traffic")),
+                },
             };
             if n == 0 {
                 return Ok("eof");

@@ -311,6 +311,11 @@ pub async fn run(
                 workers.abort_all();
                 return;
             }
+            () = ctx.shared.cancel.cancelled() => {
+                workers.abort_all();
+                let _ = events.try_send(FetchEvent::Note("Gnutella is shutting down".into()));
+                return;
+            }
             Some(r) = workers.join_next(), if !workers.is_empty() => {
                 let Ok((addr, end)) = r else { continue };
                 debug!(%addr, ?end, "source worker ended");

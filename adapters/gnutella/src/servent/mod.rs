@@ -81,6 +81,8 @@ pub struct Shared {
     pub my_addr: Mutex<SocketAddrV4>,
     /// Upload slots.
     pub slots: Arc<Semaphore>,
+    /// Cancelled on shutdown; every task watches it.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 impl Shared {

@@ -52,8 +52,11 @@ where
         } else {
             NEXT_REQUEST_TIMEOUT
         };
-        let req = match read_head(&mut s, &mut buf, "HTTP request", wait, RequestHead::parse).await
-        {
+        let next = read_head(&mut s, &mut buf, "HTTP request", wait, RequestHead::parse);
+        let req = match tokio::select! {
+            () = shared.cancel.cancelled() => return Ok(()),
+            r = next => r,
+        } {
             Ok(r) => r,
             Err(ServentError::Closed(_)) if n > 0 => return Ok(()),
             Err(e) => return Err(e),
