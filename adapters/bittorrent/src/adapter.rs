@@ -142,6 +142,9 @@ impl Adapter {
             next_conn: AtomicU64::new(1),
             torrents: Mutex::new(HashMap::new()),
             last_error: Mutex::new(None),
+            hashers: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            )),
             extra_trackers: Mutex::new(Vec::new()),
         });
         let cancel = CancellationToken::new();

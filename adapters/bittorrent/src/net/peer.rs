@@ -283,8 +283,8 @@ impl Peer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let cancel = self.t.cancel.clone();
         loop {
-            if buf.capacity() - buf.len() < 32 * 1024 {
-                buf.reserve(64 * 1024);
+            if buf.capacity() - buf.len() < 64 * 1024 {
+                buf.reserve(256 * 1024);
             }
             tokio::select! {
                 r = rd.read_buf(&mut buf) => {
@@ -556,39 +556,22 @@ impl Peer {
                         except: self.conn,
                     });
                 }
-                let hash_ok = meta.info.verify_piece(index, &data);
-                let stored = hash_ok
-                    && match self
-                        .t
-                        .storage
-                        .store_verified(meta.geometry.piece_offset(index), &data)
-                    {
-                        Ok(()) => true,
-                        Err(junction_core::SinkError::Closed) => {
-                            self.t.cancel.cancel();
-                            false
-                        }
-                        Err(e) => {
-                            warn!(error = %e, piece = index.get(), "cannot store a verified piece");
-                            false
-                        }
-                    };
-                if !hash_ok {
-                    warn!(addr = %self.addr, piece = index.get(), "piece failed its SHA-1 check");
-                }
-                let blame: &[ConnId] = if hash_ok { &[] } else { &contributors };
-                let kill = self.t.finish_piece(index, stored, blame);
-                let mut me = false;
-                for k in kill {
-                    if k == self.conn {
-                        me = true;
-                    } else if let Some(e) = self.t.state().peers.get(&k) {
-                        e.kill.cancel();
-                    }
-                }
-                if me {
-                    return Err(PeerError::Banned);
-                }
+                // Hash and store off the reactor, bounded by the hasher permits, so this
+                // connection keeps reading while the piece is checked.
+                let permit = self
+                    .t
+                    .ctx
+                    .hashers
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| PeerError::Closed("shutting down"))?;
+                let t = self.t.clone();
+                let addr = self.addr;
+                tokio::task::spawn_blocking(move || {
+                    complete_piece(&t, &meta, index, &data, &contributors, addr);
+                    drop(permit);
+                });
             }
         }
         Ok(())
@@ -839,6 +822,44 @@ impl Peer {
             return Err(PeerError::Closed("both sides are seeds"));
         }
         self.fill().await
+    }
+}
+
+/// Checks an assembled piece, stores it if good, and bans whoever sent a bad one.
+fn complete_piece(
+    t: &Torrent,
+    meta: &super::torrent::Meta,
+    index: crate::piece::ValidPieceIndex,
+    data: &[u8],
+    contributors: &[ConnId],
+    addr: SocketAddr,
+) {
+    let hash_ok = meta.info.verify_piece(index, data);
+    let stored = hash_ok
+        && match t
+            .storage
+            .store_verified(meta.geometry.piece_offset(index), data)
+        {
+            Ok(()) => true,
+            Err(junction_core::SinkError::Closed) => {
+                t.cancel.cancel();
+                false
+            }
+            Err(e) => {
+                warn!(error = %e, piece = index.get(), "cannot store a verified piece");
+                false
+            }
+        };
+    if !hash_ok {
+        warn!(%addr, piece = index.get(), "piece failed its SHA-1 check");
+    }
+    let blame: &[ConnId] = if hash_ok { &[] } else { contributors };
+    let kill = t.finish_piece(index, stored, blame);
+    let st = t.state();
+    for k in kill {
+        if let Some(e) = st.peers.get(&k) {
+            e.kill.cancel();
+        }
     }
 }
 
