@@ -552,3 +552,66 @@ async fn two_ultrapeers_dynamic_query() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn dynamic_query_stops_widening_with_enough_hits() {
+    dynamic_query(1, 2).await;
+}
+
+#[tokio::test]
+async fn dynamic_query_widens_while_hits_are_missing() {
+    dynamic_query(64, 3).await;
+}
+
+/// A hub ultrapeer with three ultrapeer neighbours, each with one leaf
+/// sharing the file; a leaf of the hub searches. Returns when `expect_seen`
+/// leaves saw the query and no more.
+async fn dynamic_query(wanted_hits: u32, expect_seen: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = make_file(dir.path(), "delta-widening.bin", 1000, 6);
+    let one = |ultrapeer: bool, peers: &[std::net::SocketAddr]| junction_gnutella::Config {
+        max_ultrapeers: 1,
+        ..cfg(ultrapeer, peers)
+    };
+    let hub = Adapter::start(junction_gnutella::Config {
+        wanted_hits,
+        ..cfg(true, &[])
+    })
+    .await
+    .unwrap();
+    let a = Adapter::start(one(false, &[hub.local_addr()]))
+        .await
+        .unwrap();
+    let mut ups = Vec::new();
+    let mut leaves = Vec::new();
+    for _ in 0..3 {
+        let up = Adapter::start(one(true, &[hub.local_addr()]))
+            .await
+            .unwrap();
+        let leaf = Adapter::start(one(false, &[up.local_addr()]))
+            .await
+            .unwrap();
+        share(&leaf, &path, "delta-widening.bin").await;
+        ups.push(up);
+        leaves.push(leaf);
+    }
+    linked(&hub, 4).await;
+    for up in &ups {
+        linked(up, 2).await;
+        eventually("leaf table", || detail_u64(up, "leaf_qrp_tables") >= 1).await;
+    }
+    let mut hits = a.search(parse("delta widening").unwrap()).await.unwrap();
+    within("first hit", 10, hits.next()).await.unwrap().unwrap();
+    // Two ultrapeers are probed first; with enough hits the third is never
+    // asked, even after several step intervals; otherwise the next step asks it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let seen: Vec<u64> = leaves
+        .iter()
+        .map(|l| detail_u64(l, "queries_seen"))
+        .collect();
+    assert_eq!(seen.iter().sum::<u64>(), expect_seen, "{seen:?}");
+    assert_eq!(detail_u64(&hub, "queries_forwarded"), expect_seen);
+    for s in leaves.iter().chain(&ups).chain([&a, &hub]) {
+        s.shutdown().await;
+    }
+}

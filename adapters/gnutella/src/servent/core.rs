@@ -18,7 +18,7 @@ use super::Shared;
 use super::conn::{self, Admission, Link, Out, PeerInfo};
 use super::error::ServentError;
 use super::hosts::HostCache;
-use super::router::{ConnId, Inbound, Route, Router, next_hop};
+use super::router::{ConnId, HARD_TTL_LIMIT, Inbound, Route, Router, next_hop};
 use crate::urn::{Sha1Hash, Urn};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
@@ -50,6 +50,10 @@ const MAX_DIALING: usize = 4;
 const MAX_GIV_WAITERS: usize = 256;
 /// Live searches kept.
 const MAX_SEARCHES: usize = 256;
+/// Dynamic queries run at once (ours and our leaves').
+const MAX_DQS: usize = 1024;
+/// Pause before redialling a host whose link ended.
+const REDIAL_AFTER: Duration = Duration::from_secs(30);
 
 /// A result from the network, for a search of ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,14 +333,14 @@ impl Core {
                 }
                 let e = self.backoff.entry(addr).or_insert((Instant::now(), 0));
                 e.1 = e.1.saturating_add(1);
-                e.0 = Instant::now() + Duration::from_secs(5u64 << e.1.min(6));
+                // gtk-gnutella bans hosts that handshake too often: back off from 30 s.
+                e.0 = Instant::now() + REDIAL_AFTER * (1u32 << e.1.saturating_sub(1).min(6));
             }
             CoreMsg::Message { id, desc } => self.on_message(id, desc),
             CoreMsg::Down { id, why } => {
-                if let Some(p) = self.peers.remove(&id) {
+                if let Some(p) = self.remove_peer(id) {
                     debug!(id, peer = %p.info.addr, %why, "link down");
                 }
-                self.dqs.retain(|_, d| d.origin != Route::Peer(id));
                 self.update_counts();
             }
             CoreMsg::Giv { giv, stream, buf } => {
@@ -470,8 +474,18 @@ impl Core {
             .is_some_and(|p| p.tx.try_send(Out::Msg(b.clone())).is_ok())
     }
 
+    /// Forget a link; a host we dialled is not redialled at once.
+    fn remove_peer(&mut self, id: ConnId) -> Option<Peer> {
+        let p = self.peers.remove(&id)?;
+        if let Some(a) = p.dialed {
+            self.backoff.insert(a, (Instant::now() + REDIAL_AFTER, 0));
+        }
+        self.dqs.retain(|_, d| d.origin != Route::Peer(id));
+        Some(p)
+    }
+
     fn bye(&mut self, id: ConnId, code: u16, reason: &str) {
-        if let Some(p) = self.peers.remove(&id) {
+        if let Some(p) = self.remove_peer(id) {
             let _ = p.tx.try_send(Out::Bye(Bye::new(code, reason)));
         }
         self.update_counts();
@@ -491,7 +505,7 @@ impl Core {
             Message::Push(p) => self.on_push(id, h, p),
             Message::Bye(b) => {
                 debug!(id, code = b.code, reason = %b.reason_line(), "peer said bye");
-                self.peers.remove(&id);
+                self.remove_peer(id);
                 self.update_counts();
             }
             Message::RouteTable(u) => {
@@ -675,10 +689,8 @@ impl Core {
         }
         let busy = self.shared.slots.available_permits() == 0;
         let a = self.shared.my_addr();
-        let ttl = h
-            .hops
-            .saturating_add(2)
-            .min(self.shared.cfg.max_ttl.max(h.hops + 1));
+        // Like gtk-gnutella: enough TTL to come back even if the path grew a little.
+        let ttl = h.hops.saturating_add(5).min(HARD_TTL_LIMIT as u8);
         for chunk in records.chunks(HITS_PER_MESSAGE) {
             let hit = QueryHit {
                 port: a.port(),
@@ -698,6 +710,10 @@ impl Core {
     }
 
     fn start_dq(&mut self, guid: Guid, query: Query, hops: u8, origin: Route) {
+        if self.dqs.len() >= MAX_DQS {
+            debug!(%guid, "too many dynamic queries; query not widened");
+            return;
+        }
         let now = Instant::now();
         self.dqs.insert(
             guid,
