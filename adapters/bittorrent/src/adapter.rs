@@ -21,12 +21,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::config::Config;
 use crate::id::{InfoHash, PeerId};
 use crate::magnet::Magnet;
 use crate::metainfo::{Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
+use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;
 use crate::net::torrent::{Ctx, Torrent, lock};
@@ -133,6 +134,15 @@ impl Adapter {
     pub async fn start(config: Config) -> Result<Self, NetworkError> {
         let listener = TcpListener::bind(config.listen).await?;
         let listen = listener.local_addr()?;
+        let cancel = CancellationToken::new();
+        let dht = match config.dht_listen {
+            Some(addr) => Some(
+                Dht::bind(addr, cancel.child_token())
+                    .await
+                    .map_err(|e| NetworkError::Other(Box::new(e)))?,
+            ),
+            None => None,
+        };
         let ctx = Arc::new(Ctx {
             config,
             peer_id: new_peer_id(),
@@ -142,13 +152,19 @@ impl Adapter {
             next_conn: AtomicU64::new(1),
             torrents: Mutex::new(HashMap::new()),
             last_error: Mutex::new(None),
+            dht: dht.clone(),
             hashers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),
             extra_trackers: Mutex::new(Vec::new()),
         });
-        let cancel = CancellationToken::new();
         let index = Arc::new(Mutex::new(Vec::new()));
+        if let Some(d) = dht {
+            let boot = ctx.config.dht_bootstrap.clone();
+            tokio::spawn(
+                dht_maintenance(d, boot, cancel.clone()).instrument(info_span!("dht_boot")),
+            );
+        }
         let (cmd, rx) = mpsc::channel(64);
         let span = info_span!("bittorrent", %listen);
         tokio::spawn(accept_loop(listener, ctx.clone(), cancel.clone()).instrument(span.clone()));
@@ -167,6 +183,11 @@ impl Adapter {
 
     pub fn listen_addr(&self) -> SocketAddr {
         self.inner.listen
+    }
+
+    /// The DHT node's UDP address, when the DHT is enabled.
+    pub fn dht_addr(&self) -> Option<SocketAddr> {
+        self.inner.ctx.dht.as_ref().and_then(|d| d.local_addr())
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -203,6 +224,30 @@ impl Adapter {
             .send(c)
             .await
             .map_err(|_| NetworkError::Shutdown)
+    }
+}
+
+/// Bootstraps the DHT from the configured nodes, again whenever the table runs empty, and
+/// refreshes it every 15 minutes.
+async fn dht_maintenance(dht: Dht, boot: Vec<String>, cancel: CancellationToken) {
+    let mut last_refresh = Instant::now();
+    loop {
+        if dht.node_count() == 0 && !boot.is_empty() {
+            let mut addrs = Vec::new();
+            for b in &boot {
+                if let Ok(mut it) = tokio::net::lookup_host(b.as_str()).await {
+                    addrs.extend(it.by_ref().filter(SocketAddr::is_ipv4).take(4));
+                }
+            }
+            dht.bootstrap(&addrs).await;
+        } else if last_refresh.elapsed() > Duration::from_secs(15 * 60) {
+            last_refresh = Instant::now();
+            dht.refresh().await;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
     }
 }
 
@@ -502,12 +547,23 @@ async fn run_torrent(
     let mut last_choke = Instant::now();
     let slots = cfg.upload_slots;
     let (dial_tx, mut dial_rx) = mpsc::channel::<SocketAddr>(256);
+    let (dht_tx, mut dht_rx) = mpsc::channel::<Vec<SocketAddr>>(2);
+    let mut next_dht = Instant::now();
+    let mut dht_busy = false;
     loop {
         tokio::select! {
             _ = t.cancel.cancelled() => break,
             _ = adapter_cancel.cancelled() => { t.cancel.cancel(); break }
             _ = tick.tick() => {}
             Some(addr) = dial_rx.recv() => { t.state().connecting.remove(&addr); continue }
+            Some(found) = dht_rx.recv() => {
+                dht_busy = false;
+                debug!(peers = found.len(), "DHT lookup done");
+                let mut st = t.state();
+                for p in found {
+                    st.add_known(p);
+                }
+            }
             Some((back, res)) = ann_rx.recv() => {
                 tiers = Some(back);
                 match res {
@@ -590,6 +646,28 @@ async fn run_torrent(
             } else {
                 tiers = Some(tr);
             }
+        }
+        // DHT: look for peers and announce ourselves (not for private torrents).
+        let private = t.meta().is_some_and(|m| m.info.private);
+        if let Some(dht) = ctx.dht.clone()
+            && !private
+            && !dht_busy
+            && Instant::now() >= next_dht
+            && dht.node_count() > 0
+        {
+            dht_busy = true;
+            // Often while we have no peers, rarely once we do.
+            let few = t.state().peers.is_empty();
+            next_dht = Instant::now() + Duration::from_secs(if few { 5 } else { 300 });
+            let (ih, port, tx) = (
+                t.info_hash,
+                ctx.port.load(Ordering::Relaxed),
+                dht_tx.clone(),
+            );
+            tokio::spawn(async move {
+                let peers = dht.get_peers(ih, Some(port)).await;
+                let _ = tx.send(peers).await;
+            });
         }
         // Dial known peers.
         let to_dial: Vec<SocketAddr> = {
@@ -692,7 +770,7 @@ impl Network for Adapter {
             reachability: format!("listening on {}", self.inner.listen),
             peers: peers as u32,
             servers: 0,
-            dht_nodes: 0,
+            dht_nodes: ctx.dht.as_ref().map_or(0, |d| d.node_count() as u32),
             bytes_in: ctx.bytes_in.load(Ordering::Relaxed),
             bytes_out: ctx.bytes_out.load(Ordering::Relaxed),
             last_error: lock(&ctx.last_error).clone(),
@@ -807,11 +885,18 @@ impl Network for Adapter {
             return Ok(());
         }
         if let Ok(addr) = address.parse::<SocketAddr>() {
-            // A peer: offered to every running torrent.
-            for t in lock(&self.inner.ctx.torrents).values() {
-                t.state().add_known(addr);
+            match self.inner.ctx.dht.clone() {
+                // A DHT node to bootstrap from.
+                Some(dht) => {
+                    tokio::spawn(async move { dht.bootstrap(&[addr]).await });
+                }
+                // Without a DHT: a peer, offered to every running torrent.
+                None => {
+                    for t in lock(&self.inner.ctx.torrents).values() {
+                        t.state().add_known(addr);
+                    }
+                }
             }
-            warn!(%addr, "DHT is not implemented; the address is used as a peer");
             return Ok(());
         }
         Err(NetworkError::Invalid(format!(

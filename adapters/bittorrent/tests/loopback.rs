@@ -360,3 +360,36 @@ async fn malformed_input_closes_only_that_peer() {
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_over_the_dht_without_trackers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dht file.bin");
+    let data = random_bytes(SIZE);
+    std::fs::write(&path, &data).unwrap();
+    let mut cfg = test_config(vec![]);
+    cfg.dht_listen = Some("127.0.0.1:0".parse().unwrap());
+    let seeder = Adapter::start(cfg).await.unwrap();
+    let id = seeder
+        .share(SharedItem {
+            path,
+            name: "dht file.bin".into(),
+            size: SIZE as u64,
+            id: ContentId::new(None),
+        })
+        .await
+        .unwrap();
+    let ih = InfoHash::from_slice(id.get(HashKind::Btih).unwrap()).unwrap();
+    let mut cfg = test_config(vec![]);
+    cfg.dht_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.dht_bootstrap = vec![seeder.dht_addr().unwrap().to_string()];
+    let leech = Adapter::start(cfg).await.unwrap();
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let magnet = format!("magnet:?xt=urn:btih:{}", ih.to_hex());
+    run_fetch(&leech, request(&ih, None, vec![magnet]), sink.clone()).await;
+    assert!(sink.contents() == data);
+    assert!(leech.status().dht_nodes >= 1);
+    assert!(seeder.status().dht_nodes >= 1);
+    leech.shutdown().await;
+    seeder.shutdown().await;
+}

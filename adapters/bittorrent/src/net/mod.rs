@@ -1,5 +1,6 @@
 //! The networking side: trackers (client and server), peer connections, torrents.
 
+pub mod dht;
 pub mod http;
 pub mod peer;
 pub mod storage;

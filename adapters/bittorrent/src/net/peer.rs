@@ -59,15 +59,16 @@ pub enum PeerError {
     Closed(&'static str),
 }
 
-pub fn our_reserved() -> Reserved {
-    Reserved::default()
+pub fn our_reserved(dht: bool) -> Reserved {
+    let r = Reserved::default()
         .with(Reserved::EXTENSION_PROTOCOL)
-        .with(Reserved::FAST)
+        .with(Reserved::FAST);
+    if dht { r.with(Reserved::DHT) } else { r }
 }
 
 fn our_handshake(t: &Torrent) -> Handshake {
     Handshake {
-        reserved: our_reserved(),
+        reserved: our_reserved(t.ctx.dht.is_some()),
         info_hash: t.info_hash,
         peer_id: t.ctx.peer_id,
     }
@@ -117,6 +118,8 @@ struct Peer {
     conn: ConnId,
     addr: SocketAddr,
     fast: bool,
+    /// The peer runs a DHT node (it sends, and gets, a `port` message).
+    dht: bool,
     ext: bool,
     tx: mpsc::Sender<(Bytes, bool)>,
     queued: Arc<AtomicUsize>,
@@ -195,7 +198,8 @@ async fn session(
         t: t.clone(),
         conn,
         addr,
-        fast: hs.reserved.fast() && our_reserved().fast(),
+        fast: hs.reserved.fast(),
+        dht: hs.reserved.dht(),
         ext: hs.reserved.extension_protocol(),
         tx,
         queued,
@@ -339,6 +343,17 @@ impl Peer {
         if let Some(m) = first {
             self.send(m).await?;
         }
+        if self.dht
+            && let Some(port) = self
+                .t
+                .ctx
+                .dht
+                .as_ref()
+                .and_then(|d| d.local_addr())
+                .map(|a| a.port())
+        {
+            self.send(Message::Port(port)).await?;
+        }
         if self.ext {
             let mut hs = ExtendedHandshake::default();
             hs.m.insert(UT_METADATA.to_owned(), OUR_UT_METADATA);
@@ -399,7 +414,18 @@ impl Peer {
     async fn handle(&mut self, m: Message) -> Result<(), PeerError> {
         trace!(addr = %self.addr, msg = ?std::mem::discriminant(&m), "recv");
         match m {
-            Message::KeepAlive | Message::Port(_) | Message::Suggest(_) => {}
+            Message::KeepAlive | Message::Suggest(_) => {}
+            Message::Port(port) => {
+                // BEP 5: the peer's DHT node; ping it so it may join our table.
+                if let Some(dht) = self.t.ctx.dht.clone()
+                    && port != 0
+                {
+                    let node = SocketAddr::new(self.addr.ip(), port);
+                    tokio::spawn(async move {
+                        let _ = dht.query(node, crate::krpc::Method::Ping).await;
+                    });
+                }
+            }
             Message::AllowedFast(_) | Message::Unknown { .. } | Message::Cancel(_) => {}
             Message::Choke => {
                 self.peer_choking = true;

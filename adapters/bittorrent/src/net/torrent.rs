@@ -41,6 +41,8 @@ pub struct Ctx {
     pub next_conn: AtomicU64,
     pub torrents: Mutex<HashMap<InfoHash, Arc<Torrent>>>,
     pub last_error: Mutex<Option<String>>,
+    /// The DHT node, when enabled.
+    pub dht: Option<super::dht::Dht>,
     /// Pieces hashed at once (off the reactor).
     pub hashers: Arc<tokio::sync::Semaphore>,
     /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
