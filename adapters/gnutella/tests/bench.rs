@@ -15,10 +15,10 @@ use junction_core::{
     ContentId, FetchRequest, HashKind, Network, NetworkId, RangeSet, SharedItem, SinkError, Source,
     TransferSink,
 };
+use junction_gnutella::Sha1Hash;
 use junction_gnutella::wire::header::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, Query};
 use junction_gnutella::wire::qrp::QrpTable;
-use junction_gnutella::Sha1Hash;
 use net::*;
 
 /// Wraps [`FileSink`], remembering when the last byte arrived.

@@ -55,6 +55,8 @@ pub struct SourceInfo {
     pub index: Option<u32>,
     /// Firewalled: needs a push.
     pub push: bool,
+    /// All its upload slots were taken when it answered.
+    pub busy: bool,
 }
 
 impl SourceInfo {
@@ -65,10 +67,11 @@ impl SourceInfo {
             servent: Some(h.servent),
             index: Some(h.index),
             push: h.push,
+            busy: h.busy,
         }
     }
 
-    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1`.
+    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1;busy=0|1`.
     pub fn to_source(&self) -> Source {
         let mut d = Vec::new();
         if let Some(g) = self.servent {
@@ -78,6 +81,7 @@ impl SourceInfo {
             d.push(format!("index={i}"));
         }
         d.push(format!("push={}", u8::from(self.push)));
+        d.push(format!("busy={}", u8::from(self.busy)));
         Source {
             network: NetworkId::GNUTELLA,
             address: self.addr.to_string(),
@@ -96,12 +100,14 @@ impl SourceInfo {
             servent: None,
             index: None,
             push: false,
+            busy: false,
         };
         for kv in s.detail.as_deref().unwrap_or("").split(';') {
             match kv.split_once('=') {
                 Some(("guid", v)) => out.servent = Guid::from_hex(v).ok(),
                 Some(("index", v)) => out.index = v.parse().ok(),
                 Some(("push", v)) => out.push = v == "1",
+                Some(("busy", v)) => out.busy = v == "1",
                 _ => {}
             }
         }
@@ -345,7 +351,7 @@ pub async fn run(
                     sources.remove(&addr);
                 }
             }
-            Some(a) = alt_rx.recv() => add(&mut sources, SourceInfo { addr: a, servent: None, index: None, push: false }),
+            Some(a) = alt_rx.recv() => add(&mut sources, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false }),
             h = hit_rx.recv(), if hits_open => match h {
                 Some(h) => add(&mut sources, SourceInfo::from_hit(&h)),
                 None => hits_open = false,
@@ -612,6 +618,7 @@ mod tests {
             servent: Some(Guid([3; 16])),
             index: Some(7),
             push: true,
+            busy: false,
         };
         assert_eq!(SourceInfo::parse(&s.to_source()), Some(s));
     }
