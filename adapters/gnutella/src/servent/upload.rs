@@ -152,10 +152,14 @@ where
         resp.headers.push("Content-Type", "application/binary");
         resp.headers.push("Accept-Ranges", "bytes");
         let me = shared.my_addr();
+        let node = req
+            .headers
+            .get("X-Node")
+            .and_then(crate::wire::headers::parse_addr_v4);
         let alts: Vec<String> = file
             .alts
             .iter()
-            .filter(|a| Some(**a) != peer_v4(peer) && **a != me)
+            .filter(|a| Some(**a) != peer_v4(peer) && Some(**a) != node && **a != me)
             .take(10)
             .map(ToString::to_string)
             .collect();
