@@ -85,6 +85,35 @@ else
     echo "(c) FAIL"; tail -20 "$WORK/lt-get.log"; tail -5 "$WORK/j-seed.log"; FAIL=1
 fi
 
+echo "== (e) DHT: Junction and libtorrent, each bootstrapped only from the other; magnet without trackers"
+mkdir -p "$WORK/j-e"
+/usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.9 --port 6895 --seed "$WORK/lt.torrent:$WORK/lt-seed" \
+    --dht --bootstrap 127.0.0.11:7001 --dht-every 3 --status-file "$WORK/lt-dht.json" > "$WORK/lt-dht.log" 2>&1 &
+PIDS+=($!)
+sleep 1
+if "$BIN" fetch 127.0.0.11:0 "$WORK/j-e/interop.bin" --magnet "magnet:?xt=urn:btih:$IH" --size "$SIZE" \
+    --dht 127.0.0.11:7001 --bootstrap 127.0.0.9:6895 --timeout 180 | tee "$WORK/e.log" | grep -E "RESULT|stats|metadata"; then
+    cmp "$WORK/lt-seed/interop.bin" "$WORK/j-e/interop.bin" && echo "(e) PASS: found over the DHT, bytes match" || { echo "(e) FAIL: bytes differ"; FAIL=1; }
+    echo "libtorrent DHT nodes: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dht_nodes"])' "$WORK/lt-dht.json")"
+else
+    echo "(e) FAIL"; tail -20 "$WORK/e.log"; FAIL=1
+fi
+
+echo "== (f) DHT: libtorrent finds Junction's peer over the DHT (magnet without trackers) and downloads"
+"$BIN" seed 127.0.0.12:0 "$WORK/j-seed/junction.bin" "$WORK/j-dht.torrent" http://127.0.0.1:9/announce \
+    --dht 127.0.0.12:7002 --bootstrap 127.0.0.13:6896 > "$WORK/j-dht-seed.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$WORK/j-dht.torrent" ] && break; sleep 0.2; done
+JIH=$(head -1 "$WORK/j-dht-seed.log" | awk '{print $2}')
+mkdir -p "$WORK/lt-get-dht"
+if timeout 180 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.13 --port 6896 --dht --bootstrap 127.0.0.12:7002 \
+    --dht-every 3 --get "magnet:?xt=urn:btih:$JIH:$WORK/lt-get-dht" --exit-when-done > "$WORK/lt-get-dht.log" 2>&1; then
+    grep DONE "$WORK/lt-get-dht.log" || true
+    cmp "$WORK/j-seed/junction.bin" "$WORK/lt-get-dht/junction.bin" && echo "(f) PASS: libtorrent found Junction over the DHT, bytes match" || { echo "(f) FAIL: bytes differ"; FAIL=1; }
+else
+    echo "(f) FAIL"; grep -v Deprec "$WORK/lt-get-dht.log" | tail -5; FAIL=1
+fi
+
 if [ "${BT_TRANSMISSION:-1}" = 1 ] && command -v transmission-daemon >/dev/null; then
     echo "== (d) Junction downloads from Transmission (Transmission never dials 127.x: Junction dials it)"
     TPORT2=$(pick_port); RPC=$(pick_port)

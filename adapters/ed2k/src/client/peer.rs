@@ -129,6 +129,7 @@ pub(crate) async fn connect(s: &Arc<Shared>, addr: SocketAddrV4) -> Result<PeerC
             .await?;
         match PeerMessage::decode_frame(&f)? {
             PeerMessage::HelloAnswer(hello) => {
+                tracing::debug!(%addr, id = hello.client_id.0, tags = ?hello.tags, "hello answer");
                 let caps = PeerCaps::of(&hello);
                 return Ok(PeerConn {
                     reader,
@@ -282,6 +283,7 @@ pub(crate) async fn run(
                         break Err(e.into());
                     }
                 };
+                tracing::trace!(peer = %conn.addr, protocol = ?f.protocol, opcode = f.opcode, len = f.payload.len(), "peer message");
                 if let Err(e) = serve(&s, &conn, &mut up, msg, dl.as_ref()).await {
                     break Err(e);
                 }

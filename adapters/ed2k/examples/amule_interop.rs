@@ -1,0 +1,336 @@
+//! Interop with a real aMule daemon, driven by `tests/interop/ed2k_amule.sh`.
+//!
+//! Starts Junction's index server and a Junction eD2k adapter (firewalled, so it is a LowID:
+//! aMule refuses 127.x HighID sources but reaches a LowID through `OP_CALLBACKREQUEST`), starts
+//! amuled logged into that server, then checks:
+//! (a) Junction finds aMule's files by search and downloads them from aMule, ed2k hash verified;
+//! (b) aMule finds and downloads Junction's files, bytes identical.
+//! Both with one file larger than a part (10 MiB) and one of exactly 9,728,000 bytes.
+//!
+//! Environment: `ED2K_INTEROP_DIR` (work dir), `AMULE_START` (start script), `AMULE_BASE`,
+//! `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::Bytes;
+use futures::StreamExt;
+use junction_core::query::parse;
+use junction_core::{
+    ContentId, FetchEvent, FetchRequest, HashKind, Network, RangeSet, SharedItem, SinkError,
+    TransferSink,
+};
+use junction_ed2k::hash::{PART_SIZE, ed2k_hash, to_hex};
+use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
+
+struct MemSink {
+    data: Mutex<Vec<u8>>,
+    verified: Mutex<RangeSet>,
+    failures: Mutex<u32>,
+}
+
+impl TransferSink for MemSink {
+    fn size(&self) -> u64 {
+        self.data.lock().unwrap().len() as u64
+    }
+    fn wanted(&self) -> RangeSet {
+        self.verified.lock().unwrap().gaps(0..self.size())
+    }
+    fn priority(&self) -> Option<u64> {
+        None
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        let mut d = self.data.lock().unwrap();
+        let end = offset + data.len() as u64;
+        if end > d.len() as u64 {
+            return Err(SinkError::OutOfRange { start: offset, end, size: d.len() as u64 });
+        }
+        d[offset as usize..end as usize].copy_from_slice(data);
+        Ok(())
+    }
+    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
+        let d = self.data.lock().unwrap();
+        let end = offset + len as u64;
+        if end > d.len() as u64 {
+            return Err(SinkError::OutOfRange { start: offset, end, size: d.len() as u64 });
+        }
+        Ok(Bytes::copy_from_slice(&d[offset as usize..end as usize]))
+    }
+    fn verified(&self, range: Range<u64>, ok: bool) {
+        if ok {
+            self.verified.lock().unwrap().insert(range);
+        } else {
+            *self.failures.lock().unwrap() += 1;
+        }
+    }
+}
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set"))
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn amulecmd(ec: &str, script: &str) -> Result<String> {
+    let mut child = Command::new("amulecmd")
+        .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("amulecmd")?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(script.as_bytes())?;
+        stdin.write_all(b"\nquit\n")?;
+    }
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("[ed2k-amule] {}", msg.as_ref());
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "junction_ed2k=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = PathBuf::from(env("ED2K_INTEROP_DIR")?);
+    let start = env("AMULE_START")?;
+    let port: u16 = env("ED2K_SERVER_PORT")?.parse()?;
+    let (tcp, udp, ec) = (env("AMULE_TCP")?, env("AMULE_UDP")?, env("AMULE_EC")?);
+    let amule_base = PathBuf::from(env("AMULE_BASE")?);
+
+    // Files: aMule shares two, Junction shares two; one > 1 part, one exactly PARTSIZE.
+    let amule_share = dir.join("amule-share");
+    let j_share = dir.join("junction-share");
+    std::fs::create_dir_all(&amule_share)?;
+    std::fs::create_dir_all(&j_share)?;
+    let amule_files = [
+        ("amulesrc big.bin", pseudo_random(10 * 1024 * 1024 + 4321, 101)),
+        ("amulesrc exact.bin", pseudo_random(PART_SIZE as usize, 102)),
+    ];
+    let j_files = [
+        ("junctionsrc big.bin", pseudo_random(10 * 1024 * 1024 + 777, 201)),
+        ("junctionsrc exact.bin", pseudo_random(PART_SIZE as usize, 202)),
+    ];
+    for (n, d) in &amule_files {
+        std::fs::write(amule_share.join(n), d)?;
+    }
+    for (n, d) in &j_files {
+        std::fs::write(j_share.join(n), d)?;
+    }
+
+    let server = IndexServer::start(ServerConfig {
+        enabled: true,
+        listen: format!("127.0.0.1:{port}").parse()?,
+        ..ServerConfig::default()
+    })
+    .await?;
+    log(format!("index server on {}", server.local_addr()));
+    let j = Adapter::start(Config {
+        listen: None, // firewalled: LowID, uploads through callbacks
+        servers: vec![format!("127.0.0.1:{port}")],
+        nick: "junction-interop".into(),
+        peer_timeout: Duration::from_secs(60),
+        fetch_idle_timeout: Duration::from_secs(240),
+        source_requery: Duration::from_secs(20),
+        ..Config::default()
+    })
+    .await?;
+    ensure!(j.wait_logged_in(Duration::from_secs(20)).await, "Junction did not log in");
+    log(format!("Junction logged in: {}", j.status().reachability));
+    for (n, _) in &j_files {
+        let id = j
+            .share(SharedItem {
+                path: j_share.join(n),
+                name: (*n).into(),
+                size: 0,
+                id: ContentId::new(None),
+            })
+            .await?;
+        log(format!("Junction shares {n} ed2k {}", to_hex(id.get(HashKind::Ed2k).unwrap())));
+    }
+
+    let st = Command::new("bash")
+        .args([&start, "interop", &tcp, &udp, &ec])
+        .arg(&amule_share)
+        .arg(format!("localhost:{port}"))
+        .env("BASE", &amule_base)
+        .status()?;
+    ensure!(st.success(), "amuled did not start");
+
+    // Wait for aMule to log in and offer its files.
+    let t0 = Instant::now();
+    loop {
+        let stats = server.stats();
+        if stats.users >= 2 && stats.files >= 4 {
+            log(format!("server: {} users ({} LowID), {} files", stats.users, stats.low_id_users, stats.files));
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            log(amulecmd(&ec, "status")?);
+            bail!("aMule did not log in and share within 120 s: {stats:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    log(amulecmd(&ec, "status")?.lines().filter(|l| l.contains("eD2k")).collect::<Vec<_>>().join(" | "));
+
+    let mut failures = Vec::new();
+
+    // (a) Junction searches, finds and downloads aMule's files.
+    let mut hits = Vec::new();
+    let skip_a = std::env::var("ED2K_INTEROP_SKIP_A").is_ok();
+    for _ in 0..20 {
+        if skip_a {
+            break;
+        }
+        let mut s = j.search(parse("amulesrc")?).await?;
+        hits.clear();
+        while let Ok(Some(h)) = tokio::time::timeout(Duration::from_secs(10), s.next()).await {
+            hits.push(h?);
+        }
+        if hits.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    log(format!("(a) Junction search found {} hits", hits.len()));
+    for (name, data) in amule_files.iter().filter(|_| !skip_a) {
+        let Some(h) = hits.iter().find(|h| h.name == *name) else {
+            failures.push(format!("(a) {name}: not found by search"));
+            continue;
+        };
+        let expect = ed2k_hash(data).root;
+        ensure!(h.id.get(HashKind::Ed2k) == Some(&expect[..]), "(a) {name}: hash in result differs");
+        let sink = Arc::new(MemSink {
+            data: Mutex::new(vec![0; h.size as usize]),
+            verified: Mutex::new(RangeSet::new()),
+            failures: Mutex::new(0),
+        });
+        let t = Instant::now();
+        let req = FetchRequest {
+            id: h.id.clone(),
+            name: h.name.clone(),
+            size: h.size,
+            sources: h.locations.clone(),
+            trackers: Vec::new(),
+            torrent: None,
+        };
+        let mut ev = j.fetch(req, sink.clone()).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        let mut complete = false;
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, ev.next()).await {
+            if let FetchEvent::Note(n) = &e {
+                log(format!("(a) {name}: {n}"));
+                if n.starts_with("complete") {
+                    complete = true;
+                    break;
+                }
+            }
+        }
+        let got = sink.data.lock().unwrap().clone();
+        let secs = t.elapsed().as_secs_f64();
+        if complete && ed2k_hash(&got).root == expect && got == *data {
+            log(format!(
+                "(a) PASS {name}: {} bytes from aMule in {secs:.1} s ({:.2} MB/s), ed2k {} verified",
+                got.len(),
+                got.len() as f64 / secs / 1e6,
+                to_hex(&expect)
+            ));
+        } else {
+            failures.push(format!(
+                "(a) {name}: incomplete or wrong after {secs:.0} s (verified {} bytes)",
+                sink.verified.lock().unwrap().covered()
+            ));
+        }
+    }
+
+    // (b) aMule searches, finds and downloads Junction's files (Junction is a LowID source).
+    let out = amulecmd(&ec, "search local junctionsrc")?;
+    log(format!("(b) aMule search: {}", out.lines().last().unwrap_or("")));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let out = amulecmd(&ec, "results")?;
+    log(format!("(b) aMule results:\n{out}"));
+    let (want_results, _) = (j_files.len(), ());
+    let found = j_files.iter().filter(|(n, _)| out.contains(n)).count();
+    if found < want_results {
+        failures.push(format!("(b) aMule search listed {found} of {want_results} Junction files"));
+    }
+    // Results are numbered; download every line that names one of our files, by link.
+    for (name, data) in &j_files {
+        let h = ed2k_hash(data).root;
+        let link = format!("ed2k://|file|{}|{}|{}|/", name.replace(' ', "%20"), data.len(), to_hex(&h));
+        let out = amulecmd(&ec, &format!("add {link}"))?;
+        log(format!("(b) aMule add {name}: {}", out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")));
+    }
+    // aMule asks the server for sources when a download starts; make sure it does now.
+    let _ = amulecmd(&ec, "disconnect");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = amulecmd(&ec, "connect");
+
+    let incoming = amule_base.join("interop").join("Incoming");
+    let t = Instant::now();
+    let mut done = vec![false; j_files.len()];
+    while t.elapsed() < Duration::from_secs(420) && done.iter().any(|d| !d) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for (i, (name, data)) in j_files.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let p = incoming.join(name);
+            if file_matches(&p, data) {
+                done[i] = true;
+                let secs = t.elapsed().as_secs_f64();
+                log(format!("(b) PASS {name}: aMule downloaded {} bytes from Junction, identical ({secs:.1} s since start)", data.len()));
+            }
+        }
+        if t.elapsed().as_secs() % 30 < 3 {
+            let dl = amulecmd(&ec, "show dl")?;
+            log(format!("(b) aMule downloads: {}", dl.lines().filter(|l| l.contains('%') || l.contains("junctionsrc")).collect::<Vec<_>>().join(" | ")));
+        }
+    }
+    for (i, (name, _)) in j_files.iter().enumerate() {
+        if !done[i] {
+            failures.push(format!("(b) {name}: aMule did not complete the download"));
+        }
+    }
+    let st = j.status();
+    log(format!("Junction status: {} peers={} in={} out={}", st.reachability, st.peers, st.bytes_in, st.bytes_out));
+    j.shutdown().await;
+    server.shutdown();
+    if failures.is_empty() {
+        log("all aMule interop checks passed");
+        Ok(())
+    } else {
+        for f in &failures {
+            log(format!("FAIL {f}"));
+        }
+        bail!("{} aMule interop checks failed", failures.len())
+    }
+}
+
+fn file_matches(p: &Path, data: &[u8]) -> bool {
+    std::fs::read(p).is_ok_and(|d| d == data)
+}
