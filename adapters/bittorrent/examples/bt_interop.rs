@@ -3,7 +3,9 @@
 //! ```text
 //! bt_interop tracker HTTP_ADDR [UDP_ADDR]            run the crate's tracker until killed
 //! bt_interop fetch LISTEN OUT (--torrent FILE | --magnet LINK --size N) [--timeout S]
-//! bt_interop seed LISTEN FILE TORRENT_OUT TRACKER_URL  share FILE, write its .torrent, seed until killed
+//!                  [--dht UDP_ADDR --bootstrap HOST:PORT,...]
+//! bt_interop seed LISTEN FILE TORRENT_OUT TRACKER_URL [--dht UDP_ADDR --bootstrap HOST:PORT,...]
+//!                                                  share FILE, write its .torrent, seed until killed
 //! ```
 //! Only loopback addresses are meant to be used.
 
@@ -68,6 +70,8 @@ async fn fetch(a: &[String]) -> Res<()> {
     let mut magnet = None;
     let mut size = None;
     let mut limit = 600u64;
+    let mut dht = None;
+    let mut bootstrap = Vec::new();
     let mut i = 2;
     while i + 1 < a.len() {
         match a[i].as_str() {
@@ -75,6 +79,8 @@ async fn fetch(a: &[String]) -> Res<()> {
             "--magnet" => magnet = Some(a[i + 1].clone()),
             "--size" => size = Some(a[i + 1].parse::<u64>()?),
             "--timeout" => limit = a[i + 1].parse()?,
+            "--dht" => dht = Some(a[i + 1].parse()?),
+            "--bootstrap" => bootstrap = a[i + 1].split(',').map(str::to_owned).collect(),
             _ => usage(),
         }
         i += 2;
@@ -95,7 +101,10 @@ async fn fetch(a: &[String]) -> Res<()> {
         }
         _ => usage(),
     };
-    let adapter = Adapter::start(config(listen)?).await?;
+    let mut cfg = config(listen)?;
+    cfg.dht_listen = dht;
+    cfg.dht_bootstrap = bootstrap;
+    let adapter = Adapter::start(cfg).await?;
     let sink = Arc::new(common::FileSink::at(out.into(), size, None));
     let req = FetchRequest {
         id: ContentId::new(Some(size)).with(HashKind::Btih, &ih.0),
@@ -129,12 +138,13 @@ async fn fetch(a: &[String]) -> Res<()> {
                 last = Instant::now();
                 if let Some(st) = adapter.torrent_stats(&ih) {
                     println!(
-                        "{:7.2}s verified {}/{} MB, peers {}, failed pieces {}",
+                        "{:7.2}s verified {}/{} MB, peers {}, failed pieces {}, DHT nodes {}",
                         t0.elapsed().as_secs_f64(),
                         v >> 20,
                         size >> 20,
                         st.peers,
-                        st.failed_pieces
+                        st.failed_pieces,
+                        adapter.status().dht_nodes
                     );
                 }
             }
@@ -171,11 +181,20 @@ async fn fetch(a: &[String]) -> Res<()> {
 }
 
 async fn seed(a: &[String]) -> Res<()> {
-    let [listen, file, torrent_out, tracker_url, ..] = a else {
+    let [listen, file, torrent_out, tracker_url, rest @ ..] = a else {
         usage()
     };
     let mut cfg = config(listen)?;
     cfg.trackers = vec![tracker_url.clone()];
+    for kv in rest.chunks(2) {
+        match kv {
+            [k, v] if k == "--dht" => cfg.dht_listen = Some(v.parse()?),
+            [k, v] if k == "--bootstrap" => {
+                cfg.dht_bootstrap = v.split(',').map(str::to_owned).collect();
+            }
+            _ => usage(),
+        }
+    }
     let adapter = Adapter::start(cfg).await?;
     let size = std::fs::metadata(file)?.len();
     let t0 = Instant::now();

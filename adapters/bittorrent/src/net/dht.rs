@@ -360,6 +360,13 @@ impl Dht {
             found.peers.dedup();
         }
         if let Some(port) = announce_port {
+            // We are a peer too: nodes that ask us for this info-hash learn about us (on a
+            // two-node network nobody else would tell them).
+            if let Some(SocketAddr::V4(local)) = self.local_addr()
+                && !local.ip().is_unspecified()
+            {
+                self.store_peer(ih, SocketAddrV4::new(*local.ip(), port));
+            }
             let asks = found.tokens.iter().map(|(addr, token)| {
                 self.query(
                     SocketAddr::V4(*addr),
@@ -375,6 +382,17 @@ impl Dht {
             debug!(info_hash = %ih, announced_to = ok, peers = found.peers.len(), "DHT announce");
         }
         found.peers
+    }
+
+    fn store_peer(&self, info_hash: InfoHash, peer: SocketAddrV4) {
+        let mut store = lock(&self.inner.store);
+        if store.len() < MAX_STORED_HASHES || store.contains_key(&info_hash) {
+            let v = store.entry(info_hash).or_default();
+            v.retain(|(a, at)| *a != peer && at.elapsed() < PEER_TTL);
+            if v.len() < MAX_STORED_PEERS {
+                v.push((peer, Instant::now()));
+            }
+        }
     }
 
     async fn recv_loop(self) {
@@ -492,15 +510,7 @@ impl Dht {
                     return;
                 }
                 let port = if implied_port { src.port() } else { port };
-                let peer = SocketAddrV4::new(*src.ip(), port);
-                let mut store = lock(&self.inner.store);
-                if store.len() < MAX_STORED_HASHES || store.contains_key(&info_hash) {
-                    let v = store.entry(info_hash).or_default();
-                    v.retain(|(a, at)| *a != peer && at.elapsed() < PEER_TTL);
-                    if v.len() < MAX_STORED_PEERS {
-                        v.push((peer, Instant::now()));
-                    }
-                }
+                self.store_peer(info_hash, SocketAddrV4::new(*src.ip(), port));
             }
             Method::SampleInfohashes { target, .. } => {
                 let store = lock(&self.inner.store);
