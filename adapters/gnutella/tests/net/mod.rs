@@ -136,6 +136,31 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Read one handshake block from `s` (leftover bytes stay in `buf`).
+pub async fn read_handshake(s: &mut TcpStream, buf: &mut BytesMut) -> Handshake {
+    loop {
+        if let Some((h, n)) = Handshake::parse(buf).unwrap() {
+            let _ = buf.split_to(n);
+            return h;
+        }
+        let n = within("handshake", 10, s.read_buf(buf)).await.unwrap();
+        assert!(n > 0, "closed during handshake");
+    }
+}
+
+/// A zlib stored block: continues any sync-flushed deflate stream with `data`.
+pub fn stored_block(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(65535) {
+        let len = c.len() as u16;
+        out.push(0x00);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(c);
+    }
+    out
+}
+
 pub async fn within<T>(what: &str, secs: u64, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), f)
         .await
@@ -205,6 +230,25 @@ impl RawPeer {
                 .then(|| LinkInflater::new(8 << 20)),
             deflater: fin.content_deflate().then(LinkDeflater::default),
             response,
+        }
+    }
+
+    /// The accepting side: `s` after the handshake, `leftover` bytes already read,
+    /// `inflate` when the peer compresses, `deflate` when we do.
+    pub fn from_stream(
+        s: TcpStream,
+        leftover: BytesMut,
+        inflate: bool,
+        deflate: bool,
+        handshake: Handshake,
+    ) -> RawPeer {
+        RawPeer {
+            s,
+            raw: leftover,
+            plain: BytesMut::new(),
+            inflater: inflate.then(|| LinkInflater::new(8 << 20)),
+            deflater: deflate.then(LinkDeflater::default),
+            response: handshake,
         }
     }
 

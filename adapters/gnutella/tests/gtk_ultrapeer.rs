@@ -1,0 +1,136 @@
+//! A Junction leaf against gtk-gnutella's captured ultrapeer side (capture 01):
+//! the fake ultrapeer answers with gtk-gnutella's handshake bytes and its
+//! deflated stream, then the captured QueryHit and Bye.
+
+mod net;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use junction_core::query::parse;
+use junction_core::{ContentId, HashKind, Network, SharedItem};
+use junction_gnutella::wire::header::DescriptorDecoder;
+use junction_gnutella::wire::message::{Descriptor, Message, QueryFlags};
+use junction_gnutella::wire::qrp::QrpReceiver;
+use net::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[tokio::test]
+async fn junction_leaf_with_replayed_gtk_ultrapeer() {
+    let b2a = data("01-leaf-to-gtkg-ultrapeer.b2a.bin");
+    let b2a_z = data("01-leaf-to-gtkg-ultrapeer.b2a.deflate.bin");
+    let (gtk_ok, hs_len) = junction_gnutella::wire::handshake::Handshake::parse(&b2a)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hs_len, 558);
+    assert!(gtk_ok.content_deflate() && gtk_ok.ultrapeer() == Some(true));
+    // gtk-gnutella's captured messages (inflated), to pick its QueryHit and Bye.
+    let mut stream = BytesMut::from(&b2a[hs_len..]);
+    let mut gtk_msgs = Vec::new();
+    while let Some(r) = DescriptorDecoder::default().decode(&mut stream).unwrap() {
+        gtk_msgs.push(r);
+    }
+    let hit = gtk_msgs
+        .iter()
+        .find(|r| {
+            matches!(r.message().unwrap(), Message::QueryHit(h)
+                if h.results.len() == 1 && h.results[0].name_str() == "gnutcap-alpha.bin")
+        })
+        .unwrap()
+        .clone();
+    let bye = gtk_msgs
+        .iter()
+        .find(|r| matches!(r.message().unwrap(), Message::Bye(_)))
+        .unwrap()
+        .clone();
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_up = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = make_file(dir.path(), "gnutcap harness leaf.bin", 4096, 1);
+    let leaf = servent(false, &[fake_up]).await;
+    leaf.share(SharedItem {
+        path,
+        name: "gnutcap harness leaf.bin".into(),
+        size: 4096,
+        id: ContentId::new(None),
+    })
+    .await
+    .unwrap();
+
+    let (mut s, _) = within("leaf dials", 10, listener.accept()).await.unwrap();
+    let mut buf = BytesMut::new();
+    let connect = read_handshake(&mut s, &mut buf).await;
+    assert_eq!(connect.ultrapeer(), Some(false));
+    assert!(
+        connect.accepts_deflate(),
+        "gtk-gnutella ultrapeers require deflate from leaves"
+    );
+    assert!(connect.query_routing().is_some());
+    s.write_all(&b2a[..hs_len]).await.unwrap();
+    let fin = read_handshake(&mut s, &mut buf).await;
+    assert!(fin.is_ok() && fin.content_deflate());
+    // gtk-gnutella's first deflated segment: Messages Supported + Features Supported.
+    s.write_all(&b2a_z[..139]).await.unwrap();
+    let mut gtk = RawPeer::from_stream(s, buf, true, false, fin);
+    linked(&leaf, 1).await;
+
+    // Our leaf sends its QRP table (and a ping).
+    let mut qrp = QrpReceiver::new();
+    let mut complete = false;
+    while !complete {
+        let d = gtk.next(5).await.expect("QRP from the leaf");
+        if let Message::RouteTable(u) = &d.message {
+            assert_eq!((d.header.ttl, d.header.hops), (1, 0));
+            complete = qrp.apply(u).unwrap();
+        }
+    }
+    let t = qrp.table().unwrap();
+    assert!(t.matches_keywords("gnutcap harness"));
+    assert!(!t.matches_keywords("nonexistentword"));
+
+    // A search goes up with the 0x8000 mark gtk-gnutella insists on.
+    let mut hits = leaf.search(parse("gnutcap alpha").unwrap()).await.unwrap();
+    let (qh, q) = loop {
+        let d = gtk.next(5).await.expect("query");
+        if let Message::Query(q) = d.message {
+            break (d.header, q);
+        }
+    };
+    assert_eq!(q.text(), "gnutcap alpha");
+    assert!(q.flags.has(QueryFlags::MARK));
+    assert_eq!(qh.hops, 0);
+    assert!(qh.ttl >= 1 && qh.ttl <= 4);
+
+    // gtk-gnutella's captured hit, re-addressed to this query, as a stored block.
+    let mut h = hit.clone();
+    h.header.guid = qh.guid;
+    let mut plain = Vec::new();
+    h.encode(&mut plain);
+    gtk.send_raw(&stored_block(&plain)).await;
+    let got = within("hit", 5, hits.next()).await.unwrap().unwrap();
+    assert_eq!(got.name, "gnutcap-alpha.bin");
+    assert_eq!(got.size, 1_048_576);
+    assert_eq!(
+        got.id.get(HashKind::Sha1).map(hex::encode).as_deref(),
+        Some("ecfc8e86fdd83811f9cc9bf500993b63069923be")
+    );
+    assert_eq!(got.locations[0].address, "127.0.0.61:6461");
+    let d = got.locations[0].detail.clone().unwrap();
+    assert!(
+        d.contains("guid=54cd3102ab408d4acfb983e172dbd151") && d.contains("push=0"),
+        "{d}"
+    );
+
+    // gtk-gnutella's Bye (201 with its Server line) ends the link.
+    let mut plain = Vec::new();
+    bye.encode(&mut plain);
+    gtk.send_raw(&stored_block(&plain)).await;
+    eventually("link dropped after Bye", || leaf.status().peers == 0).await;
+    let _ = Descriptor::from_raw(&bye).unwrap();
+    leaf.shutdown().await;
+}
