@@ -30,7 +30,7 @@ use crate::metainfo::{Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
 use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;
-use crate::net::torrent::{Ctx, Torrent, lock};
+use crate::net::torrent::{Bucket, Ctx, Torrent, lock};
 use crate::net::tracker_client::{AnnounceParams, Tiers};
 use crate::tracker::Event as TrackerEvent;
 
@@ -133,6 +133,7 @@ impl Adapter {
     /// Binds the peer listener and starts the event loop.
     pub async fn start(config: Config) -> Result<Self, NetworkError> {
         let listener = TcpListener::bind(config.listen).await?;
+        let upload_limit = config.upload_rate_limit;
         let listen = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let dht = match config.dht_listen {
@@ -153,6 +154,7 @@ impl Adapter {
             torrents: Mutex::new(HashMap::new()),
             last_error: Mutex::new(None),
             dht: dht.clone(),
+            upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
             hashers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),

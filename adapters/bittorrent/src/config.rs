@@ -16,6 +16,10 @@ pub struct Config {
     pub dht_bootstrap: Vec<String>,
     /// Peers unchoked at once per torrent, besides the optimistic unchoke.
     pub upload_slots: usize,
+    /// Upload limit in bytes per second over all torrents (`None`: unlimited).
+    pub upload_rate_limit: Option<u64>,
+    /// How often each peer is sent a PEX update (BEP 11 allows one a minute).
+    pub pex_interval: Duration,
     /// Most connections per torrent.
     pub max_peers_per_torrent: usize,
     /// Handshake, connect and per-message read deadline.
@@ -44,6 +48,8 @@ impl Default for Config {
             dht_listen: None,
             dht_bootstrap: Vec::new(),
             upload_slots: 4,
+            upload_rate_limit: None,
+            pex_interval: Duration::from_secs(60),
             max_peers_per_torrent: 50,
             handshake_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),

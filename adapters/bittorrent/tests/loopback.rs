@@ -393,3 +393,82 @@ async fn magnet_over_the_dht_without_trackers() {
     leech.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pex_introduces_peers_and_upload_limit_holds() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    // A seeder limited to 2 MB/s.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.bin");
+    let data = random_bytes(SIZE);
+    std::fs::write(&path, &data).unwrap();
+    let mut cfg = test_config(vec![tracker.announce_url()]);
+    cfg.upload_rate_limit = Some(2_000_000);
+    cfg.pex_interval = Duration::from_secs(1);
+    let seeder = Adapter::start(cfg).await.unwrap();
+    let id = seeder
+        .share(SharedItem {
+            path,
+            name: "slow.bin".into(),
+            size: SIZE as u64,
+            id: ContentId::new(None),
+        })
+        .await
+        .unwrap();
+    let ih = InfoHash::from_slice(id.get(HashKind::Btih).unwrap()).unwrap();
+    let torrent = seeder.index_entry(&ih).unwrap().torrent.unwrap();
+    // L1 finds the seeder through the tracker; L2 knows only L1 and must learn of the
+    // seeder over PEX (from L1, or from the seeder once L1 introduced them).
+    let mut cfg = test_config(vec![]);
+    cfg.pex_interval = Duration::from_secs(1);
+    let l1 = Adapter::start(cfg.clone()).await.unwrap();
+    let l2 = Adapter::start(cfg).await.unwrap();
+    let sink1 = Arc::new(FileSink::new(SIZE as u64));
+    let sink2 = Arc::new(FileSink::new(SIZE as u64));
+    let t0 = Instant::now();
+    let f1 = run_fetch(
+        &l1,
+        request(&ih, Some(torrent.clone()), vec![]),
+        sink1.clone(),
+    );
+    let mut req2 = request(&ih, None, vec![]);
+    req2.torrent = None;
+    req2.sources = vec![Source {
+        network: NetworkId::BITTORRENT,
+        address: l1.listen_addr().to_string(),
+        detail: None,
+    }];
+    // No tracker for L2: strip the announce URL by giving it only the info-hash.
+    let f2 = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        run_fetch(&l2, req2, sink2.clone()).await
+    };
+    let pex_seen = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if l2.torrent_stats(&ih).is_some_and(|s| s.peers >= 2) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    let (_, _, saw) = tokio::join!(f1, f2, pex_seen);
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(sink1.contents() == data && sink2.contents() == data);
+    assert!(saw, "L2 got a second peer (the seeder) over PEX");
+    assert!(
+        secs > 1.5,
+        "2 MB/s upload limit: {SIZE} bytes took only {secs:.2}s"
+    );
+    let out = seeder.status().bytes_out as f64;
+    assert!(
+        out / secs < 4_000_000.0,
+        "seeder uploaded {out} bytes in {secs:.2}s"
+    );
+    l1.shutdown().await;
+    l2.shutdown().await;
+    seeder.shutdown().await;
+}

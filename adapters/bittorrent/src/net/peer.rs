@@ -39,6 +39,10 @@ const MIN_DEPTH: usize = 16;
 /// Silence after which a peer is dropped (keep-alives come every ~2 minutes).
 const IDLE_LIMIT: Duration = Duration::from_secs(240);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
+/// BEP 11: at most one PEX message a minute (tests go faster), at most 50 added and 50
+/// dropped.
+const PEX_MIN_EVERY: Duration = Duration::from_secs(1);
+const PEX_MAX: usize = 50;
 /// Haves remembered before the metadata is known.
 const MAX_EARLY_HAVES: usize = 1 << 20;
 
@@ -93,7 +97,7 @@ pub async fn connect(t: Arc<Torrent>, addr: SocketAddr) -> Result<(), PeerError>
     if hs.info_hash != t.info_hash {
         return Err(PeerError::Protocol("handshake for another torrent"));
     }
-    session(t, s, addr, hs).await
+    session(t, s, addr, hs, true).await
 }
 
 /// Runs an accepted connection whose handshake (`hs`) was read by the listener.
@@ -110,7 +114,7 @@ pub async fn accepted(
     )
     .await
     .map_err(|_| PeerError::Timeout("handshake write"))??;
-    session(t, s, addr, hs).await
+    session(t, s, addr, hs, false).await
 }
 
 struct Peer {
@@ -145,6 +149,9 @@ struct Peer {
     window: u64,
     meta_pending: Option<Instant>,
     pex_added: usize,
+    their_pex_id: Option<u8>,
+    pex_sent: std::collections::HashSet<SocketAddr>,
+    last_pex: Instant,
 }
 
 async fn session(
@@ -152,6 +159,7 @@ async fn session(
     stream: TcpStream,
     addr: SocketAddr,
     hs: Handshake,
+    outgoing: bool,
 ) -> Result<(), PeerError> {
     let pid = hs.peer_id;
     if pid == t.ctx.peer_id {
@@ -186,6 +194,7 @@ async fn session(
                 connected: Instant::now(),
                 seed: false,
                 kill: kill.clone(),
+                listen: outgoing.then_some(addr),
             },
         );
     }
@@ -224,6 +233,17 @@ async fn session(
         window: 0,
         meta_pending: None,
         pex_added: 0,
+        their_pex_id: None,
+        pex_sent: std::collections::HashSet::new(),
+        // The first PEX message goes out about ten seconds after connecting.
+        last_pex: Instant::now()
+            .checked_sub(
+                t.ctx
+                    .config
+                    .pex_interval
+                    .saturating_sub(Duration::from_secs(10)),
+            )
+            .unwrap_or_else(Instant::now),
     };
     let events = t.events.subscribe();
     let result = p.run(rd, events, &mut choke_rx, &kill).await;
@@ -516,6 +536,10 @@ impl Peer {
             return self.reject(r).await;
         }
         let off = meta.geometry.piece_offset(vb.index()) + u64::from(vb.begin());
+        let wait = self.t.ctx.upload_wait(u64::from(vb.length()));
+        if !wait.is_zero() {
+            tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+        }
         match self.t.storage.read(off, vb.length() as usize) {
             Ok(data) => {
                 let n = data.len() as u64;
@@ -608,6 +632,15 @@ impl Peer {
             0 => {
                 let hs = ExtendedHandshake::decode(&payload)?;
                 self.their_meta_id = hs.id_of(UT_METADATA);
+                self.their_pex_id = hs.id_of(UT_PEX);
+                if let Some(p) = hs.p {
+                    let mut st = self.t.state();
+                    if let Some(e) = st.peers.get_mut(&self.conn)
+                        && e.listen.is_none()
+                    {
+                        e.listen = Some(SocketAddr::new(self.addr.ip(), p));
+                    }
+                }
                 self.their_meta_size = hs.metadata_size;
                 if let Some(q) = hs.reqq {
                     self.their_reqq = (q as usize).clamp(1, MAX_DEPTH);
@@ -745,6 +778,58 @@ impl Peer {
         Ok(())
     }
 
+    /// BEP 11: tells the peer which other peers we are connected to (and which left).
+    async fn send_pex(&mut self) -> Result<(), PeerError> {
+        let Some(their) = self.their_pex_id else {
+            return Ok(());
+        };
+        if self.t.meta().is_some_and(|m| m.info.private) {
+            return Ok(());
+        }
+        let current: std::collections::HashSet<SocketAddr> = {
+            let st = self.t.state();
+            st.peers
+                .iter()
+                .filter(|(c, _)| **c != self.conn)
+                .filter_map(|(_, p)| p.listen)
+                .filter(|a| *a != self.addr)
+                .take(500)
+                .collect()
+        };
+        let added: Vec<SocketAddr> = current
+            .difference(&self.pex_sent)
+            .take(PEX_MAX)
+            .copied()
+            .collect();
+        let dropped: Vec<SocketAddr> = self
+            .pex_sent
+            .difference(&current)
+            .take(PEX_MAX)
+            .copied()
+            .collect();
+        if added.is_empty() && dropped.is_empty() {
+            return Ok(());
+        }
+        for a in &added {
+            self.pex_sent.insert(*a);
+        }
+        for d in &dropped {
+            self.pex_sent.remove(d);
+        }
+        let msg = PexMessage {
+            added: added
+                .into_iter()
+                .map(|a| (a, crate::wire::PexFlags(crate::wire::PexFlags::REACHABLE)))
+                .collect(),
+            dropped,
+        };
+        self.send(Message::Extended {
+            id: their,
+            payload: Bytes::from(msg.encode()),
+        })
+        .await
+    }
+
     /// Keeps interest accurate and the request pipeline full.
     async fn fill(&mut self) -> Result<(), PeerError> {
         let Some(meta) = self.t.meta().cloned() else {
@@ -839,6 +924,10 @@ impl Peer {
             .is_some_and(|at| at.elapsed() > Duration::from_secs(20))
         {
             self.meta_pending = None;
+        }
+        if self.last_pex.elapsed() >= self.t.ctx.config.pex_interval.max(PEX_MIN_EVERY) {
+            self.last_pex = Instant::now();
+            self.send_pex().await?;
         }
         if self.last_keepalive.elapsed() > KEEPALIVE_EVERY {
             self.last_keepalive = Instant::now();

@@ -43,13 +43,54 @@ pub struct Ctx {
     pub last_error: Mutex<Option<String>>,
     /// The DHT node, when enabled.
     pub dht: Option<super::dht::Dht>,
+    /// Upload rate limit shared by every torrent (`None`: unlimited).
+    pub upload_bucket: Option<Mutex<Bucket>>,
     /// Pieces hashed at once (off the reactor).
     pub hashers: Arc<tokio::sync::Semaphore>,
     /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
     pub extra_trackers: Mutex<Vec<String>>,
 }
 
+/// A token bucket: `rate` bytes per second, bursts of one second.
+#[derive(Debug)]
+pub struct Bucket {
+    pub rate: f64,
+    pub tokens: f64,
+    pub last: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: u64) -> Self {
+        Self {
+            rate: rate.max(1) as f64,
+            tokens: rate.max(1) as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes `n` bytes; returns how long to wait before sending them.
+    pub fn take(&mut self, n: u64) -> Duration {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        self.tokens -= n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
 impl Ctx {
+    /// How long to hold `n` uploaded bytes to keep under the upload limit.
+    pub fn upload_wait(&self, n: u64) -> Duration {
+        self.upload_bucket
+            .as_ref()
+            .map_or(Duration::ZERO, |b| lock(b).take(n))
+    }
+
     pub fn conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
@@ -120,6 +161,9 @@ pub struct PeerEntry {
     pub connected: Instant,
     pub seed: bool,
     pub kill: CancellationToken,
+    /// Where the peer accepts connections: the address we dialled, or the IP with the
+    /// BEP 10 `p` port it told us (for PEX).
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -834,6 +878,7 @@ mod tests {
                 connected: Instant::now(),
                 seed: false,
                 kill: CancellationToken::new(),
+                listen: None,
             },
         );
     }
