@@ -676,3 +676,23 @@ async fn alternate_locations_add_a_second_source() {
         a.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn hosts_learnt_from_pongs_and_try_headers() {
+    let up1 = servent(true, &[]).await;
+    let up2 = servent(true, &[up1.local_addr()]).await;
+    linked(&up1, 1).await;
+    linked(&up2, 1).await;
+    // The leaf is told about UP1 only; UP1's X-Try-Ultrapeers and cached pongs
+    // name UP2, and the leaf connects there too.
+    let leaf = servent(false, &[up1.local_addr()]).await;
+    eventually("leaf linked to both ultrapeers", || {
+        detail_u64(&leaf, "ultrapeers") == 2
+    })
+    .await;
+    assert!(detail_u64(&leaf, "hosts_cached") >= 1);
+    eventually("UP2 has the leaf", || detail_u64(&up2, "leaves") == 1).await;
+    for s in [&leaf, &up2, &up1] {
+        s.shutdown().await;
+    }
+}

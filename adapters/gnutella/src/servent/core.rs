@@ -433,8 +433,10 @@ impl Core {
                 dialed,
             },
         );
-        // Say hello: a ping for hosts, and as a leaf our QRP table.
-        let ping = Header::new(Guid::modern(rand::random()), kind::PING, 1, 0, 0);
+        // Say hello: a ping (TTL 2 to an ultrapeer, which answers from its pong
+        // cache: that is how we learn more hosts), and as a leaf our QRP table.
+        let ttl = if to_ultrapeer { 2 } else { 1 };
+        let ping = Header::new(Guid::modern(rand::random()), kind::PING, ttl, 0, 0);
         self.router.originate(ping.guid, kind::PING);
         self.send(id, ping, &Message::Ping(Ping::default()));
         if to_ultrapeer && !self.shared.cfg.ultrapeer {
