@@ -55,6 +55,14 @@ struct Inner {
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
+impl Drop for Inner {
+    /// The last handle gone: stop every task (links close without a Bye; call
+    /// [`Network::shutdown`] for an orderly stop).
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 impl fmt::Debug for Adapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("gnutella::Adapter")

@@ -141,6 +141,27 @@ async fn download_1gib_against_curl() {
     let theirs = mib_per_s(SIZE as u64, curl_time);
     eprintln!("curl:     1 GiB in {curl_time:?} ({theirs:.0} MiB/s)");
     eprintln!("junction / curl = {:.0}%", 100.0 * ours / theirs);
+    // For context: curl discarding the body (network and server only).
+    let t = Instant::now();
+    let url2 = format!(
+        "http://{}/uri-res/N2R?urn:sha1:{}",
+        up.local_addr(),
+        sha1.to_base32()
+    );
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null"])
+            .arg(&url2)
+            .status()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let null = t.elapsed();
+    eprintln!(
+        "curl > /dev/null: 1 GiB in {null:?} ({:.0} MiB/s)",
+        mib_per_s(SIZE as u64, null)
+    );
     leaf.shutdown().await;
     up.shutdown().await;
 }
