@@ -720,6 +720,12 @@ async fn run_torrent(
             }
         }
     }
+    if let Some(tx) = &events {
+        let why = lock(&t.error)
+            .clone()
+            .unwrap_or_else(|| "the torrent was stopped".into());
+        let _ = tx.try_send(FetchEvent::Note(format!("stopped: {why}")));
+    }
     // Say goodbye to the trackers, briefly.
     if let Some(mut tr) = tiers {
         let params = AnnounceParams {

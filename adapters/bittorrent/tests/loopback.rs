@@ -472,3 +472,24 @@ async fn pex_introduces_peers_and_upload_limit_holds() {
     l2.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_into_a_sink_of_the_wrong_size_fails_with_a_note() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let leech = Adapter::start(test_config(vec![tracker.announce_url()]))
+        .await
+        .unwrap();
+    let sink = Arc::new(FileSink::new(SIZE as u64 - 1));
+    let magnet = format!("magnet:?xt=urn:btih:{}", s.ih.to_hex());
+    let ev = run_fetch(&leech, request(&s.ih, None, vec![magnet]), sink).await;
+    assert!(
+        ev.iter().any(|e| matches!(e, FetchEvent::Note(n) if n.starts_with("stopped:") && n.contains("room for"))),
+        "{ev:?}"
+    );
+    assert!(leech.status().last_error.is_some());
+    leech.shutdown().await;
+    s.seeder.shutdown().await;
+}

@@ -721,7 +721,8 @@ impl Peer {
                             debug!(info_hash = %self.t.info_hash, name = %info.name, "metadata received and verified");
                             if let Err(e) = self.t.set_meta(info) {
                                 warn!(error = %e, "cannot use the torrent");
-                                *lock(&self.t.ctx.last_error) = Some(e);
+                                *lock(&self.t.ctx.last_error) = Some(e.clone());
+                                *lock(&self.t.error) = Some(e);
                                 self.t.cancel.cancel();
                             }
                         }

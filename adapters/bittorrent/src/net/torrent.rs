@@ -137,6 +137,8 @@ pub struct Torrent {
     /// Data verified and stored this session.
     pub verified_bytes: AtomicU64,
     pub failed_pieces: AtomicU64,
+    /// Why the torrent stopped, if it failed.
+    pub error: Mutex<Option<String>>,
 }
 
 /// Counters a peer task updates and the choker reads.
@@ -248,6 +250,7 @@ impl Torrent {
             downloaded: AtomicU64::new(0),
             verified_bytes: AtomicU64::new(0),
             failed_pieces: AtomicU64::new(0),
+            error: Mutex::new(None),
         })
     }
 
