@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use junction_core::DynNetwork;
+use tokio_util::sync::CancellationToken;
 
 pub use config::GatewayConfig;
 pub use error::{GatewayError, Result};
@@ -36,6 +37,8 @@ pub struct Gateway {
     pub hub: Arc<SearchHub>,
     pub transfers: TransferManager,
     pub shares: ShareIndex,
+    /// Cancelled when the gateway stops, so endless streams (watches, reads) end.
+    pub closing: CancellationToken,
 }
 
 impl Gateway {
@@ -62,6 +65,7 @@ impl Gateway {
             hub,
             transfers,
             shares,
+            closing: CancellationToken::new(),
         };
         let again = gw.shares.clone();
         tokio::spawn(async move { again.reshare_all().await });
@@ -84,6 +88,7 @@ impl Gateway {
 
     /// Stops transfers (persisting them) and every network, in that order.
     pub async fn shutdown(&self) {
+        self.closing.cancel();
         self.transfers.shutdown().await;
         for net in self.networks.iter() {
             net.shutdown().await;

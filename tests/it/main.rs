@@ -1,1 +1,8 @@
-//! Integration tests through real gRPC on loopback.
+//! Integration tests: a real gateway on 127.0.0.1, driven through real gRPC, with test
+//! networks that live here only.
+
+mod api;
+mod harness;
+mod search;
+mod testnet;
+mod transfers;

@@ -39,7 +39,7 @@ pub async fn serve(
         .set_service_status(GATEWAY_SERVICE, ServingStatus::Serving)
         .await;
     health.set_service_status("", ServingStatus::Serving).await;
-    tokio::spawn(report_health(gw.clone(), health));
+    let health_task = tokio::spawn(report_health(gw.clone(), health));
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -54,15 +54,23 @@ pub async fn serve(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| GatewayError::Invalid(format!("TLS: {e}")))?;
     }
+    let closing = gw.closing.clone();
     let gateway = proto::v1::gateway_server::GatewayServer::new(Service { gw })
         .max_decoding_message_size(32 * 1024 * 1024);
     builder
         .add_service(InterceptedService::new(gateway, check.clone()))
         .add_service(InterceptedService::new(health_service, check.clone()))
         .add_service(InterceptedService::new(reflection, check))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            // Graceful shutdown waits for open streams; end the endless ones.
+            closing.cancel();
+        })
         .await
-        .map_err(|e| GatewayError::Io(std::io::Error::other(e)))
+        .map_err(|e| GatewayError::Io(std::io::Error::other(e)))?;
+    health_task.abort();
+    let _ = health_task.await;
+    Ok(())
 }
 
 /// Keeps one health entry per network in step with its status.

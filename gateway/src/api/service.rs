@@ -25,6 +25,16 @@ pub struct Service {
     pub(crate) gw: Gateway,
 }
 
+impl Service {
+    /// Ends a response stream when the gateway stops.
+    fn until_closing<T>(
+        &self,
+        s: impl Stream<Item = Result<T, Status>> + Send + 'static,
+    ) -> Stream_<T> {
+        Box::pin(s.take_until(self.gw.closing.clone().cancelled_owned()))
+    }
+}
+
 #[tonic::async_trait]
 impl pb::gateway_server::Gateway for Service {
     type SearchStream = Stream_<pb::SearchEvent>;
@@ -44,7 +54,7 @@ impl pb::gateway_server::Gateway for Service {
         };
         let rx = self.gw.hub.start(params)?;
         let stream = ReceiverStream::new(rx).map(|ev| Ok(convert::search_event(ev)));
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.until_closing(stream)))
     }
 
     async fn start_transfer(
@@ -149,7 +159,7 @@ impl pb::gateway_server::Gateway for Service {
             };
             futures::future::ready(out)
         });
-        Ok(Response::new(Box::pin(initial.chain(changes))))
+        Ok(Response::new(self.until_closing(initial.chain(changes))))
     }
 
     async fn pause_transfer(
@@ -191,7 +201,7 @@ impl pb::gateway_server::Gateway for Service {
                 })
                 .map_err(Status::from)
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.until_closing(stream)))
     }
 
     async fn list_networks(

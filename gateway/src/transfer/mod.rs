@@ -15,6 +15,7 @@ use dashmap::DashMap;
 use junction_core::{ContentId, Identity, Source};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use record::{Record, State, TransferEvent, TransferInfo};
 pub use sink::FileSink;
@@ -49,6 +50,8 @@ struct Inner {
     transfers: DashMap<String, Arc<Transfer>>,
     events: broadcast::Sender<TransferEvent>,
     shutdown: CancellationToken,
+    /// Every task the manager spawns, so shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 #[derive(Debug)]
@@ -82,6 +85,7 @@ impl TransferManager {
             transfers: DashMap::new(),
             events: broadcast::channel(1024).0,
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         });
         let manager = TransferManager { inner };
         for (_, record) in manager.inner.store.all::<Record>(Table::Transfers)? {
@@ -89,7 +93,7 @@ impl TransferManager {
                 tracing::warn!(error = %e, "could not restore a transfer");
             }
         }
-        tokio::spawn(run::tick(manager.inner.clone()));
+        manager.inner.tasks.spawn(run::tick(manager.inner.clone()));
         Ok(manager)
     }
 
@@ -244,6 +248,8 @@ impl TransferManager {
     /// Stops every fetch and persists what is verified.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
         for t in self.inner.transfers.iter() {
             t.value().stop();
             self.inner.persist(t.value());

@@ -27,7 +27,9 @@ pub(super) fn spawn(inner: &Arc<Inner>, t: &Arc<Transfer>) {
     }
     let id = t.meta().record.id.clone();
     let span = tracing::info_span!("transfer", %id);
-    tokio::spawn(run(inner.clone(), t.clone(), token).instrument(span));
+    inner
+        .tasks
+        .spawn(run(inner.clone(), t.clone(), token).instrument(span));
 }
 
 async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {

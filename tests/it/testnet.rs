@@ -1,0 +1,242 @@
+//! A network adapter for tests only: it serves files held in memory, and can be made
+//! slow, broken, endless or throttled. It is never shipped as a network.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use junction_core::query::Candidate;
+use junction_core::{
+    Capabilities, ContentId, FetchEvent, FetchEvents, FetchRequest, Hit, HitStream, Identity,
+    Network, NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, SourceStream,
+    TransferSink,
+};
+
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// Answers after this delay.
+    Normal(Duration),
+    /// Never answers.
+    Silent,
+    /// Fails with this message.
+    Fails(&'static str),
+    /// Streams a matching hit every 20 ms, forever.
+    Endless,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestFile {
+    pub name: String,
+    pub data: Arc<Vec<u8>>,
+    pub id: ContentId,
+    pub sources: u32,
+}
+
+impl TestFile {
+    pub fn new(name: &str, size: usize, seed: u8, id: ContentId) -> TestFile {
+        let data = (0..size)
+            .map(|i| (i as u64 * 31 + u64::from(seed)) as u8)
+            .collect();
+        let mut id = id;
+        id.size = Some(size as u64);
+        TestFile {
+            name: name.into(),
+            data: Arc::new(data),
+            id,
+            sources: 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestNet {
+    pub id: NetworkId,
+    pub caps: Capabilities,
+    pub behavior: Behavior,
+    pub files: Vec<TestFile>,
+    /// Delay between 64 KiB chunks of a fetch.
+    pub chunk_delay: Duration,
+    /// Bytes written into sinks, in total.
+    pub served: Arc<AtomicU64>,
+    /// Hit streams alive right now (to see cancellation).
+    pub live_streams: Arc<AtomicUsize>,
+    pub endpoints: std::sync::Mutex<Vec<String>>,
+    /// Return every file whatever the query, like a loose network.
+    pub ignore_query: bool,
+}
+
+pub const CHUNK: usize = 64 * 1024;
+
+impl TestNet {
+    pub fn new(
+        id: &'static str,
+        caps: Capabilities,
+        behavior: Behavior,
+        files: Vec<TestFile>,
+    ) -> TestNet {
+        TestNet {
+            id: NetworkId(id),
+            caps,
+            behavior,
+            files,
+            chunk_delay: Duration::ZERO,
+            served: Arc::default(),
+            live_streams: Arc::default(),
+            endpoints: Default::default(),
+            ignore_query: false,
+        }
+    }
+
+    pub fn keywords_only() -> Capabilities {
+        Capabilities {
+            keywords: true,
+            ids: vec![junction_core::HashKind::Sha1],
+            ..Default::default()
+        }
+    }
+
+    pub fn everything() -> Capabilities {
+        Capabilities {
+            keywords: true,
+            phrases: true,
+            or: true,
+            not: true,
+            size: true,
+            file_type: true,
+            extension: true,
+            sources: true,
+            ids: junction_core::HashKind::ALL.to_vec(),
+        }
+    }
+
+    fn hit(&self, f: &TestFile) -> Hit {
+        let mut h = Hit::new(self.id, f.id.clone(), f.name.clone(), f.data.len() as u64);
+        h.sources = f.sources;
+        h
+    }
+}
+
+/// Counts itself in `live` while it exists.
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl LiveGuard {
+    fn new(live: &Arc<AtomicUsize>) -> LiveGuard {
+        live.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(live.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Network for TestNet {
+    fn id(&self) -> NetworkId {
+        self.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps.clone()
+    }
+
+    fn status(&self) -> NetworkStatus {
+        NetworkStatus {
+            state: NetworkState::Online,
+            reachability: "test".into(),
+            peers: 1,
+            ..Default::default()
+        }
+    }
+
+    async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
+        let matching: Vec<Hit> = self
+            .files
+            .iter()
+            .filter(|f| {
+                self.ignore_query
+                    || q.expr.matches(&Candidate {
+                        name: &f.name,
+                        size: f.data.len() as u64,
+                        sources: f.sources,
+                        id: &f.id,
+                    })
+            })
+            .map(|f| self.hit(f))
+            .collect();
+        match self.behavior.clone() {
+            Behavior::Normal(delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(futures::stream::iter(matching.into_iter().map(Ok)).boxed())
+            }
+            Behavior::Silent => futures::future::pending().await,
+            Behavior::Fails(why) => Err(NetworkError::Unreachable(why.into())),
+            Behavior::Endless => {
+                let guard = LiveGuard::new(&self.live_streams);
+                let first = matching.first().cloned();
+                let stream = futures::stream::unfold((guard, first), |(guard, hit)| async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let item = hit.clone().ok_or(NetworkError::NotFound("nothing".into()));
+                    Some((item, (guard, hit)))
+                });
+                Ok(stream.boxed())
+            }
+        }
+    }
+
+    async fn locate(&self, _id: ContentId) -> Result<SourceStream, NetworkError> {
+        Ok(futures::stream::empty().boxed())
+    }
+
+    async fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> Result<FetchEvents, NetworkError> {
+        let file = self
+            .files
+            .iter()
+            .find(|f| f.id.relation(&req.id) == Identity::Same)
+            .cloned()
+            .ok_or_else(|| NetworkError::Unsupported("no such file here".into()))?;
+        let delay = self.chunk_delay;
+        let served = self.served.clone();
+        // One chunk per poll: dropping the stream stops the fetch.
+        let stream = futures::stream::unfold((), move |()| {
+            let (file, sink, served) = (file.clone(), sink.clone(), served.clone());
+            async move {
+                let wanted = sink.wanted();
+                let next = wanted.first_from(sink.priority().unwrap_or(0))?;
+                let end = next.end.min(next.start + CHUNK as u64);
+                tokio::time::sleep(delay).await;
+                let bytes = &file.data[next.start as usize..end as usize];
+                sink.write(next.start, bytes).ok()?;
+                served.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+                sink.verified(next.start..end, true);
+                Some((FetchEvent::Peers(1), ()))
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
+        let data = tokio::fs::read(&item.path).await?;
+        use sha1::Digest;
+        let digest: [u8; 20] = sha1::Sha1::digest(&data).into();
+        Ok(ContentId::new(Some(item.size)).with(junction_core::HashKind::Sha1, &digest))
+    }
+
+    async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        if !address.contains(':') {
+            return Err(NetworkError::Invalid(format!(
+                "{address:?} is not host:port"
+            )));
+        }
+        self.endpoints.lock().unwrap().push(address);
+        Ok(())
+    }
+
+    async fn shutdown(&self) {}
+}

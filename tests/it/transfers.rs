@@ -1,0 +1,239 @@
+//! Transfers through real gRPC: pause, resume, restart, and reading while running.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+use junction_core::{ContentId, DynNetwork, HashKind};
+use proto::v1 as pb;
+use proto::v1::transfer::State;
+
+use crate::harness::{start, wait_until};
+use crate::testnet::{Behavior, CHUNK, TestFile, TestNet};
+
+const SIZE: usize = 40 * CHUNK;
+const ED2K_HASH: [u8; 16] = [0x42; 16];
+
+fn file() -> TestFile {
+    TestFile::new(
+        "movie.avi",
+        SIZE,
+        3,
+        ContentId::new(None).with(HashKind::Ed2k, &ED2K_HASH),
+    )
+}
+
+fn throttled(delay_ms: u64) -> Arc<TestNet> {
+    let mut net = TestNet::new(
+        "slowpoke",
+        TestNet::everything(),
+        Behavior::Normal(Duration::ZERO),
+        vec![file()],
+    );
+    net.chunk_delay = Duration::from_millis(delay_ms);
+    Arc::new(net)
+}
+
+fn link() -> String {
+    format!("ed2k://|file|movie.avi|{SIZE}|{}|/", hex(&ED2K_HASH))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn start_link(
+    client: &mut proto::v1::gateway_client::GatewayClient<tonic::transport::Channel>,
+) -> pb::Transfer {
+    client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(link())),
+            networks: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn pause_resume_restart_and_read_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = file().data;
+
+    // 1. Start, let some of it verify, pause: nothing more arrives while paused.
+    let net = throttled(15);
+    let served = net.served.clone();
+    let mut gw = start(dir.path(), vec![net as Arc<dyn DynNetwork>], None).await;
+    let t = start_link(&mut gw.client).await;
+    assert_eq!(t.state(), State::Active);
+    wait_until(&mut gw.client, &t.id, 20, |t| {
+        t.bytes_verified >= (SIZE / 4) as u64
+    })
+    .await;
+    let paused = gw
+        .client
+        .pause_transfer(pb::TransferRef { id: t.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paused.state(), State::Paused);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = served.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        before,
+        "bytes arrived while paused"
+    );
+
+    // 2. Resume, then stop the gateway mid-download.
+    gw.client
+        .resume_transfer(pb::TransferRef { id: t.id.clone() })
+        .await
+        .unwrap();
+    let mid = wait_until(&mut gw.client, &t.id, 20, |t| {
+        t.bytes_verified >= (SIZE / 2) as u64
+    })
+    .await;
+    assert!(
+        mid.bytes_verified < SIZE as u64,
+        "finished too early to test a restart"
+    );
+    gw.stop().await;
+
+    // 3. A new gateway on the same data directory resumes without re-fetching verified bytes.
+    let net = throttled(15);
+    let served_after = net.served.clone();
+    let mut gw = start(dir.path(), vec![net as Arc<dyn DynNetwork>], None).await;
+    let resumed = gw
+        .client
+        .get_transfer(pb::TransferRef { id: t.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        resumed.bytes_verified >= mid.bytes_verified,
+        "verified ranges were lost: {resumed:?}"
+    );
+    let verified_at_restart = resumed.bytes_verified;
+
+    // 4. Read the whole content while it is still downloading.
+    let mut stream = gw
+        .client
+        .read_content(pb::ReadContentRequest {
+            transfer_id: t.id.clone(),
+            offset: 0,
+            length: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut read = Vec::new();
+    let mut still_running_while_reading = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        assert_eq!(chunk.offset as usize, read.len());
+        read.extend_from_slice(&chunk.data);
+        if (read.len() as u64) < SIZE as u64 && !still_running_while_reading {
+            let now = gw
+                .client
+                .get_transfer(pb::TransferRef { id: t.id.clone() })
+                .await
+                .unwrap()
+                .into_inner();
+            still_running_while_reading |=
+                now.state() == State::Active && now.bytes_verified < SIZE as u64;
+        }
+    }
+    assert!(
+        still_running_while_reading,
+        "the read did not overlap the download"
+    );
+    assert_eq!(read, *expected);
+
+    let done = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
+    assert_eq!(std::fs::read(&done.path).unwrap(), *expected);
+    let refetched = served_after.load(Ordering::SeqCst);
+    assert!(
+        refetched <= SIZE as u64 - verified_at_restart,
+        "re-fetched {refetched} bytes though only {} were missing",
+        SIZE as u64 - verified_at_restart
+    );
+
+    // 5. A read from the middle of the finished file.
+    let mut stream = gw
+        .client
+        .read_content(pb::ReadContentRequest {
+            transfer_id: t.id.clone(),
+            offset: 1000,
+            length: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let chunk = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        (chunk.offset, &chunk.data[..]),
+        (1000, &expected[1000..1010])
+    );
+    assert!(stream.next().await.is_none());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_removes_the_transfer_and_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = start(dir.path(), vec![throttled(50) as Arc<dyn DynNetwork>], None).await;
+    let t = start_link(&mut gw.client).await;
+    let cancelled = gw
+        .client
+        .cancel_transfer(pb::CancelTransferRequest {
+            id: t.id.clone(),
+            keep_data: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.state(), State::Cancelled);
+    assert!(!std::path::Path::new(&cancelled.path).exists());
+    let list = gw
+        .client
+        .list_transfers(pb::ListTransfersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.transfers.is_empty());
+    let err = gw
+        .client
+        .get_transfer(pb::TransferRef { id: t.id })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn watch_transfers_streams_progress_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = start(dir.path(), vec![throttled(1) as Arc<dyn DynNetwork>], None).await;
+    let mut watch = gw
+        .client
+        .watch_transfers(pb::WatchTransfersRequest { id: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    let t = start_link(&mut gw.client).await;
+    let mut states = Vec::new();
+    while let Some(ev) = watch.next().await {
+        let tr = ev.unwrap().transfer.unwrap();
+        assert_eq!(tr.id, t.id);
+        states.push(tr.state());
+        if tr.state() == State::Complete {
+            break;
+        }
+    }
+    assert_eq!(states.first(), Some(&State::Active));
+    assert_eq!(states.last(), Some(&State::Complete));
+    gw.stop().await;
+}
