@@ -150,7 +150,7 @@ impl<'a> Decoder<'a> {
         let canonical = !digits.is_empty()
             && digits.iter().all(u8::is_ascii_digit)
             && !leading_zero
-            && !(negative && digits == b"0");
+            && (!negative || digits != b"0");
         if !canonical || (end == b':' && negative) {
             return Err(BencodeError::BadInt(start));
         }
