@@ -14,6 +14,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then
     apt-get install -y python3-libtorrent >/dev/null
 fi
+if [ "${BT_QBITTORRENT:-1}" = 1 ] && ! command -v qbittorrent-nox >/dev/null; then
+    apt-get install -y qbittorrent-nox >/dev/null || echo "qbittorrent-nox not installable; (g) skipped"
+fi
 if [ "${BT_TRANSMISSION:-1}" = 1 ] && ! command -v transmission-daemon >/dev/null; then
     apt-get install -y transmission-daemon transmission-cli >/dev/null || echo "transmission not installable; (d) skipped"
 fi
@@ -112,6 +115,29 @@ if timeout 180 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.13 --port
     cmp "$WORK/j-seed/junction.bin" "$WORK/lt-get-dht/junction.bin" && echo "(f) PASS: libtorrent found Junction over the DHT, bytes match" || { echo "(f) FAIL: bytes differ"; FAIL=1; }
 else
     echo "(f) FAIL"; grep -v Deprec "$WORK/lt-get-dht.log" | tail -5; FAIL=1
+fi
+
+if [ "${BT_QBITTORRENT:-1}" = 1 ] && command -v qbittorrent-nox >/dev/null; then
+    echo "== (g) qBittorrent downloads from Junction"
+    WEBUI=$(pick_port)
+    BASE="$WORK/qbittorrent" "$HERE/bt_qbittorrent_start.sh" qb 127.0.0.14 6897 "$WEBUI"
+    PIDS+=($(cat "$WORK/qbittorrent/qb/pid"))
+    mkdir -p "$WORK/qb-get"
+    T0=$(date +%s.%N)
+    curl -sf -F "torrents=@$WORK/j.torrent" -F "savepath=$WORK/qb-get" "http://127.0.0.1:$WEBUI/api/v2/torrents/add" >/dev/null
+    OK=0
+    for _ in $(seq 1 1200); do
+        P=$(curl -sf "http://127.0.0.1:$WEBUI/api/v2/torrents/info" | /usr/bin/python3 -c 'import json,sys; t=json.load(sys.stdin); print(t[0]["progress"] if t else 0)' 2>/dev/null || echo 0)
+        [ "$P" = "1" ] && { OK=1; break; }
+        sleep 0.25
+    done
+    T1=$(date +%s.%N)
+    if [ $OK = 1 ] && cmp "$WORK/j-seed/junction.bin" "$WORK/qb-get/junction.bin"; then
+        echo "qBittorrent fetched $SIZE bytes from Junction in $(echo "$T1 - $T0" | bc) s"
+        echo "(g) PASS: bytes match"
+    else
+        echo "(g) FAIL (progress $P)"; tail -5 "$WORK/qbittorrent/qb/stdout.log"; FAIL=1
+    fi
 fi
 
 if [ "${BT_TRANSMISSION:-1}" = 1 ] && command -v transmission-daemon >/dev/null; then

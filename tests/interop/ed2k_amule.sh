@@ -23,9 +23,12 @@ export ED2K_SERVER_PORT=${ED2K_SERVER_PORT:-$((20000 + RANDOM % 20000))}
 export AMULE_TCP=${AMULE_TCP:-$((ED2K_SERVER_PORT + 11))}
 export AMULE_UDP=${AMULE_UDP:-$((ED2K_SERVER_PORT + 12))}
 export AMULE_EC=${AMULE_EC:-$((ED2K_SERVER_PORT + 13))}
+# Control run: the same aMule downloading a 9,728,000-byte file from a second (LowID) aMule.
+export ED2K_INTEROP_CONTROL=${ED2K_INTEROP_CONTROL:-1}
 
 cleanup() {
   BASE=$AMULE_BASE bash "$HERE/ed2k_amule_stop.sh" interop || true
+  BASE=$AMULE_BASE bash "$HERE/ed2k_amule_stop.sh" control || true
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
