@@ -134,3 +134,89 @@ async fn junction_leaf_with_replayed_gtk_ultrapeer() {
     let _ = Descriptor::from_raw(&bye).unwrap();
     leaf.shutdown().await;
 }
+
+/// gtk-gnutella's ultrapeer connecting to a Junction ultrapeer (capture 02a
+/// replayed: handshake, then its deflated stream segment by segment).
+#[tokio::test]
+async fn junction_ultrapeer_with_replayed_gtk_ultrapeer() {
+    let a2b = data("02a-gtkg-ultrapeer-connects-out.a2b.bin");
+    let a2b_z = data("02a-gtkg-ultrapeer-connects-out.a2b.deflate.bin");
+    let (_, n1) = junction_gnutella::wire::handshake::Handshake::parse(&a2b)
+        .unwrap()
+        .unwrap();
+    let (_, n2) = junction_gnutella::wire::handshake::Handshake::parse(&a2b[n1..])
+        .unwrap()
+        .unwrap();
+    assert_eq!(n1 + n2, 632);
+    // Segments as gtk-gnutella flushed them: [0] QRP, Ping, vendor messages;
+    // [1] Query 'gnutcap' (TTL 3, hops 1); [2] Query 'gnutcap alpha'.
+    let seg = [&a2b_z[..318], &a2b_z[318..356], &a2b_z[356..393]];
+    for s in seg {
+        assert_eq!(&s[s.len() - 4..], &[0, 0, 0xff, 0xff]);
+    }
+    let mut inflated = BytesMut::from(&a2b[632..]);
+    let mut queries = Vec::new();
+    while let Some(r) = DescriptorDecoder::default().decode(&mut inflated).unwrap() {
+        if let Message::Query(q) = r.message().unwrap() {
+            queries.push((r.header, q));
+        }
+    }
+    assert_eq!(queries[0].1.text(), "gnutcap");
+    assert_eq!(queries[1].1.text(), "gnutcap alpha");
+
+    let up = servent(true, &[]).await;
+    let c = servent(false, &[up.local_addr()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = make_file(dir.path(), "gnutcap-foxtrot.bin", 2048, 2);
+    c.share(SharedItem {
+        path,
+        name: "gnutcap-foxtrot.bin".into(),
+        size: 2048,
+        id: ContentId::new(None),
+    })
+    .await
+    .unwrap();
+    eventually("C's table", || detail_u64(&up, "leaf_qrp_tables") >= 1).await;
+
+    let mut gtk = RawPeer::handshake(up.local_addr(), &a2b[..n1], &a2b[n1..n1 + n2]).await;
+    let r = &gtk.response;
+    assert_eq!(r.ultrapeer(), Some(true));
+    assert!(r.degree().unwrap_or(0) >= 16 && r.dynamic_querying().is_some());
+    assert!(r.ultrapeer_query_routing().is_some());
+    assert_ne!(
+        r.ultrapeer_needed(),
+        Some(false),
+        "gtk-gnutella refuses to be demoted"
+    );
+    gtk.send_raw(seg[0]).await;
+    gtk.send_raw(seg[1]).await;
+
+    // Our last-hop table (ours plus our leaves'), a pong, and C's hit for
+    // gtk-gnutella's query, routed back on its GUID.
+    let mut qrp = QrpReceiver::new();
+    let mut table_done = false;
+    let mut hit = None;
+    while !(table_done && hit.is_some()) {
+        let d = within("messages from our ultrapeer", 10, gtk.next(10))
+            .await
+            .expect("link open");
+        match d.message {
+            Message::RouteTable(u) => table_done |= qrp.apply(&u).unwrap(),
+            Message::QueryHit(h) => hit = Some((d.header, h)),
+            _ => {}
+        }
+    }
+    assert!(qrp.table().unwrap().matches_keywords("gnutcap foxtrot"));
+    let (hh, h) = hit.unwrap();
+    assert_eq!(hh.guid, queries[0].0.guid);
+    assert_eq!(h.servent, c.servent_guid());
+    assert_eq!(h.results[0].name_str(), "gnutcap-foxtrot.bin");
+
+    // 'gnutcap alpha' does not match C's table: it is not routed there.
+    gtk.send_raw(seg[2]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(detail_u64(&c, "queries_seen"), 1);
+    assert_eq!(detail_u64(&up, "queries_seen"), 2);
+    c.shutdown().await;
+    up.shutdown().await;
+}

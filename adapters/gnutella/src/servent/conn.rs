@@ -65,6 +65,8 @@ pub struct PeerInfo {
     pub try_hosts: Vec<SocketAddrV4>,
     /// Its servent GUID, if it sent one.
     pub guid: Option<Guid>,
+    /// It does last-hop QRP between ultrapeers (`X-Ultrapeer-Query-Routing`).
+    pub up_qrp: bool,
 }
 
 /// An established link, handshake done.
@@ -147,6 +149,7 @@ fn info_from(addr: SocketAddr, hs: &Handshake, incoming: bool) -> PeerInfo {
         our_ip: hs.remote_ip(),
         try_hosts,
         guid: hs.guid(),
+        up_qrp: hs.ultrapeer_query_routing().is_some(),
     }
 }
 

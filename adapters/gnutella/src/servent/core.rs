@@ -28,7 +28,7 @@ use crate::wire::http::Giv;
 use crate::wire::message::{
     Bye, HitRecord, Message, Ping, Pong, Push, QhdTrailer, Query, QueryFlags, QueryHit, qhd,
 };
-use crate::wire::qrp::QrpReceiver;
+use crate::wire::qrp::{QrpReceiver, QrpTable};
 
 /// Keep-alive ping period per link.
 pub const PING_EVERY: Duration = Duration::from_secs(30);
@@ -52,6 +52,8 @@ const MAX_GIV_WAITERS: usize = 256;
 const MAX_SEARCHES: usize = 256;
 /// Dynamic queries run at once (ours and our leaves').
 const MAX_DQS: usize = 1024;
+/// How often ultrapeers get our last-hop QRP table again (when it changed).
+const UP_TABLE_EVERY: Duration = Duration::from_secs(10);
 /// Pause before redialling a host whose link ended.
 const REDIAL_AFTER: Duration = Duration::from_secs(30);
 
@@ -155,6 +157,8 @@ struct Peer {
     info: PeerInfo,
     tx: mpsc::Sender<Out>,
     qrp: QrpReceiver,
+    /// The last-hop table we last sent this ultrapeer.
+    sent_table: Option<QrpTable>,
     last_ping: Instant,
     dialed: Option<SocketAddr>,
 }
@@ -194,6 +198,7 @@ pub struct Core {
     dialing: HashSet<SocketAddr>,
     backoff: HashMap<SocketAddr, (Instant, u32)>,
     advertised_known: bool,
+    last_up_tables: Instant,
 }
 
 impl Core {
@@ -226,6 +231,7 @@ impl Core {
             dialing: HashSet::new(),
             backoff: HashMap::new(),
             advertised_known,
+            last_up_tables: Instant::now(),
         }
     }
 
@@ -429,6 +435,7 @@ impl Core {
                 info,
                 tx,
                 qrp: QrpReceiver::new(),
+                sent_table: None,
                 last_ping: Instant::now(),
                 dialed,
             },
@@ -442,7 +449,75 @@ impl Core {
         if to_ultrapeer && !self.shared.cfg.ultrapeer {
             self.send_qrp(id);
         }
+        if to_ultrapeer && self.shared.cfg.ultrapeer {
+            self.send_up_tables();
+        }
         self.update_counts();
+    }
+
+    /// What we and our leaves may answer: our table plus every leaf's.
+    fn up_table(&self) -> QrpTable {
+        let mut t = self.shared.shares().table().clone();
+        for p in self.peers.values() {
+            if !p.info.ultrapeer
+                && let Some(lt) = p.qrp.table()
+            {
+                t.merge(lt);
+            }
+        }
+        t
+    }
+
+    /// Last-hop QRP: send ultrapeers that asked for it our combined table,
+    /// as a patch from what they have when it changed.
+    fn send_up_tables(&mut self) {
+        if !self.shared.cfg.ultrapeer {
+            return;
+        }
+        self.last_up_tables = Instant::now();
+        let want: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.info.ultrapeer && p.info.up_qrp)
+            .map(|(c, _)| *c)
+            .collect();
+        if want.is_empty() {
+            return;
+        }
+        let table = self.up_table();
+        for c in want {
+            let Some(p) = self.peers.get(&c) else {
+                continue;
+            };
+            let msgs = match &p.sent_table {
+                Some(prev) if *prev == table => continue,
+                Some(prev) => table.patch_from(Some(prev), 4096),
+                None => table.to_messages(4096),
+            };
+            let Ok(msgs) = msgs else {
+                continue;
+            };
+            for m in msgs {
+                let h = Header::new(Guid::modern(rand::random()), kind::QRP, 1, 0, 0);
+                self.send(c, h, &Message::RouteTable(m));
+            }
+            if let Some(p) = self.peers.get_mut(&c) {
+                p.sent_table = Some(table.clone());
+            }
+        }
+    }
+
+    /// Whether a query may go to `peer` with `ttl`: an ultrapeer's table is
+    /// only consulted for the last hop (TTL 1), a leaf's always.
+    fn may_route(p: &Peer, ttl: u8, q: &Query) -> bool {
+        if p.info.ultrapeer && ttl > 1 {
+            return true;
+        }
+        match p.qrp.table() {
+            None => p.info.ultrapeer,
+            Some(_) if !q.urns().is_empty() => true,
+            Some(t) => t.matches_keywords(&q.text()),
+        }
     }
 
     fn send_qrp(&mut self, id: ConnId) {
@@ -620,12 +695,13 @@ impl Core {
         if from_leaf {
             self.start_dq(h.guid, q, h.hops.saturating_add(1), Route::Peer(id));
         } else if let Some(nh) = next_hop(&h)
-            && let Some(b) = conn::encode(nh, &Message::Query(q))
+            && let Some(b) = conn::encode(nh, &Message::Query(q.clone()))
         {
             let ups: Vec<ConnId> = self
                 .peers
                 .iter()
                 .filter(|(c, p)| **c != id && p.info.ultrapeer)
+                .filter(|(_, p)| Self::may_route(p, nh.ttl, &q))
                 .map(|(c, _)| *c)
                 .collect();
             for c in ups {
@@ -640,27 +716,17 @@ impl Core {
     }
 
     /// Last hop: the query goes to each leaf whose QRP table says it may match.
+    /// Tables rarely hold URNs (gtk-gnutella's do not): URN queries go to every
+    /// leaf with a table, keyword queries only where every keyword is present.
     fn to_leaves(&self, except: Option<ConnId>, h: Header, q: &Query) {
-        let urns = q.urns();
-        let text = q.text();
         let Some(b) = conn::encode(h, &Message::Query(q.clone())) else {
             return;
         };
         for (&c, p) in &self.peers {
-            if Some(c) == except || p.info.ultrapeer {
+            if Some(c) == except || p.info.ultrapeer || !Self::may_route(p, 1, q) {
                 continue;
             }
-            let Some(t) = p.qrp.table() else {
-                continue;
-            };
-            // Tables rarely hold URNs (gtk-gnutella's do not): URN queries go to every
-            // leaf with a table, keyword queries only where every keyword is present.
-            let ok = if urns.is_empty() {
-                t.matches_keywords(&text)
-            } else {
-                true
-            };
-            if ok && self.send_bytes(c, &b) {
+            if self.send_bytes(c, &b) {
                 self.shared
                     .stats
                     .queries_forwarded
@@ -871,6 +937,7 @@ impl Core {
                 }
             }
             Command::SharesChanged => {
+                self.send_up_tables();
                 if !self.shared.cfg.ultrapeer {
                     let ups: Vec<ConnId> = self
                         .peers
@@ -973,6 +1040,9 @@ impl Core {
             v.retain(|w| !w.is_closed());
             !v.is_empty()
         });
+        if now.duration_since(self.last_up_tables) >= UP_TABLE_EVERY {
+            self.send_up_tables();
+        }
         self.maintain();
         self.update_counts();
     }

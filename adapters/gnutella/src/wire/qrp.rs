@@ -204,6 +204,33 @@ impl QrpTable {
             .map(|(i, _)| i)
     }
 
+    /// Mark slot `h` present (ignored when out of range).
+    pub fn set_slot(&mut self, h: usize) {
+        let present = PRESENT.min(self.infinity - 1);
+        if let Some(s) = self.slots.get_mut(h) {
+            *s = (*s).min(present);
+        }
+    }
+
+    /// Add every word `other` may hold, whatever its size: a slot of a larger
+    /// table folds onto `slot >> d`, a slot of a smaller one covers the
+    /// `2^d` slots it stands for (the hash keeps the top bits), so a query
+    /// routed by `other` is routed by the union too.
+    pub fn merge(&mut self, other: &QrpTable) {
+        let (mine, theirs) = (self.bits, other.bits);
+        let present: Vec<usize> = other.present_slots().collect();
+        for s in present {
+            if theirs >= mine {
+                self.set_slot(s >> (theirs - mine));
+            } else {
+                let d = mine - theirs;
+                for t in (s << d)..((s + 1) << d) {
+                    self.set_slot(t);
+                }
+            }
+        }
+    }
+
     /// Number of present slots.
     pub fn present_count(&self) -> usize {
         self.present_slots().count()
@@ -471,6 +498,26 @@ impl QrpReceiver {
         } else {
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn merging_tables_of_other_sizes_keeps_every_word() {
+        let words = ["gnutcap", "bravo", "charlie", "x7q"];
+        let small = QrpTable::from_words(words, 1 << 14, 2).unwrap();
+        let big = QrpTable::from_words(["delta", "echo"], 1 << 20, 7).unwrap();
+        let mut union = QrpTable::new(1 << 16, 2).unwrap();
+        union.merge(&small);
+        union.merge(&big);
+        for w in words.iter().chain(&["delta", "echo"]) {
+            assert!(union.contains_word(w), "{w}");
+        }
+        assert!(union.matches_keywords("gnutcap echo"));
+        assert!(union.present_count() < 64);
     }
 }
 
