@@ -395,14 +395,10 @@ fn start_fetch(
     if tiers.is_empty() {
         tiers.extend(ctx.config.trackers.iter().map(|u| vec![u.clone()]));
     }
-    if let Some(old) = ctx.torrent(&info_hash)
-        && !old.cancel.is_cancelled()
-    {
-        {
-            return Err(NetworkError::Invalid(format!(
-                "torrent {info_hash} is already running"
-            )));
-        }
+    // The latest fetch of a torrent wins: one still running (or seeding from an older
+    // transfer) is stopped first.
+    if let Some(old) = lock(&ctx.torrents).remove(&info_hash) {
+        old.cancel.cancel();
     }
     let name = metainfo
         .as_ref()
