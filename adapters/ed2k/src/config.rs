@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub connect_back: bool,
     /// How long the connect-back may take.
     pub connect_back_timeout: Duration,
+    /// Clients logging in with one of these ports always get a LowID (labs and tests that
+    /// need a firewalled peer on loopback).
+    pub low_id_ports: Vec<u16>,
     /// Clients at once.
     pub max_clients: usize,
     /// Files one client may offer.
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             motd: "Welcome to the Junction eD2k index".into(),
             connect_back: true,
             connect_back_timeout: Duration::from_secs(3),
+            low_id_ports: Vec::new(),
             max_clients: 1024,
             max_files_per_client: 20_000,
             max_files: 1_000_000,

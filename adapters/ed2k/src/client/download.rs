@@ -611,10 +611,8 @@ async fn wait_accept(
             PeerMessage::QueueRank(r) => dl.note(format!("queued at rank {r}")),
             PeerMessage::QueueRanking(r) => dl.note(format!("queued at rank {r}")),
             PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
-            PeerMessage::FileStatus { parts, .. } => {
-                if parts.check_for_size(dl.size).is_ok() {
-                    *status = parts;
-                }
+            PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
+                *status = parts;
             }
             _ => {}
         }
@@ -673,10 +671,8 @@ async fn drive(
                     break;
                 }
                 PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
-                PeerMessage::FileStatus { parts, .. } => {
-                    if parts.check_for_size(dl.size).is_ok() {
-                        status = parts;
-                    }
+                PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
+                    status = parts;
                 }
                 _ => {}
             }
@@ -819,10 +815,8 @@ async fn fetch_blocks(
                         dl.block_done(peer, p.range).await;
                     }
                 }
-                PeerMessage::FileStatus { parts, .. } => {
-                    if parts.check_for_size(dl.size).is_ok() {
-                        *status = parts;
-                    }
+                PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
+                    *status = parts;
                 }
                 PeerMessage::OutOfPartRequests
                 | PeerMessage::CancelTransfer

@@ -45,10 +45,14 @@ pub(crate) enum Cmd {
     AddServer(String),
 }
 
-/// Our eMule version tag: compatible-client id (Junction has none assigned), 0.50.0.
+/// Our eMule version tag: compatible-client id (Junction has none assigned), 0.50.0
+/// (`id << 24 | major << 17 | minor << 10 | update << 7`).
 pub(crate) fn emule_version() -> u32 {
-    (0x4A << 24) | (0 << 17) | (50 << 10)
+    (0x4A << 24) | (50 << 10)
 }
+
+/// Waiters for `OP_FOUNDSOURCES` of one hash, each with its deadline.
+type SourceWaiters = Vec<(mpsc::Sender<Vec<(ClientId, u16)>>, Instant)>;
 
 struct Search {
     results: mpsc::Sender<Vec<FileEntry>>,
@@ -63,7 +67,7 @@ struct Sess {
     enc: TagEncoding,
     current: Option<Search>,
     queue: VecDeque<(SearchExpr, mpsc::Sender<Vec<FileEntry>>)>,
-    waiters: HashMap<Hash16, Vec<(mpsc::Sender<Vec<(ClientId, u16)>>, Instant)>>,
+    waiters: HashMap<Hash16, SourceWaiters>,
 }
 
 pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {

@@ -214,6 +214,7 @@ async fn serve_client(
         .unwrap_or_default();
     let high = s.cfg.connect_back
         && login.port != 0
+        && !s.cfg.low_id_ports.contains(&login.port)
         && tokio::time::timeout(
             s.cfg.connect_back_timeout,
             TcpStream::connect(SocketAddrV4::new(*peer4.ip(), login.port)),
