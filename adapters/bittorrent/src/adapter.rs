@@ -31,6 +31,7 @@ use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;
 use crate::net::torrent::{Bucket, Ctx, Torrent, lock};
+use crate::net::torznab;
 use crate::net::tracker_client::{AnnounceParams, Tiers};
 use crate::tracker::Event as TrackerEvent;
 
@@ -813,7 +814,35 @@ impl Network for Adapter {
                 hits.push(Ok(h));
             }
         }
-        Ok(futures::stream::iter(hits).boxed())
+        let local = futures::stream::iter(hits);
+        // Torznab feeds, for the query's words; each feed's items arrive as it answers.
+        let terms = q.expr.positive_terms().join(" ");
+        let feeds = if terms.trim().is_empty() {
+            Vec::new()
+        } else {
+            ctx.config.torznab.clone()
+        };
+        let deadline = ctx.config.tracker_timeout;
+        let remote = futures::stream::iter(feeds)
+            .map(move |feed| {
+                let terms = terms.clone();
+                async move {
+                    match torznab::search(&feed, &terms, deadline).await {
+                        Ok(items) => items
+                            .iter()
+                            .filter_map(torznab::Item::to_hit)
+                            .map(Ok)
+                            .collect::<Vec<_>>(),
+                        Err(e) => {
+                            debug!(%feed, error = %e, "torznab search failed");
+                            vec![Err(NetworkError::Unreachable(format!("torznab feed: {e}")))]
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(4)
+            .flat_map(futures::stream::iter);
+        Ok(local.chain(remote).boxed())
     }
 
     async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {

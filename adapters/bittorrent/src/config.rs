@@ -14,6 +14,8 @@ pub struct Config {
     pub dht_listen: Option<SocketAddr>,
     /// DHT nodes to bootstrap from (`host:port`); never public routers by default.
     pub dht_bootstrap: Vec<String>,
+    /// Torznab feeds searched by keyword (Jackett/Prowlarr API URLs, with their `apikey`).
+    pub torznab: Vec<String>,
     /// Peers unchoked at once per torrent, besides the optimistic unchoke.
     pub upload_slots: usize,
     /// Upload limit in bytes per second over all torrents (`None`: unlimited).
@@ -47,6 +49,7 @@ impl Default for Config {
             trackers: Vec::new(),
             dht_listen: None,
             dht_bootstrap: Vec::new(),
+            torznab: Vec::new(),
             upload_slots: 4,
             upload_rate_limit: None,
             pex_interval: Duration::from_secs(60),

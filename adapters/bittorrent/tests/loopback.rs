@@ -493,3 +493,42 @@ async fn magnet_into_a_sink_of_the_wrong_size_fails_with_a_note() {
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_merges_torznab_feed_items() {
+    const XML: &str = r#"<?xml version="1.0"?><rss xmlns:torznab="http://torznab.com/schemas/2015/feed"><channel>
+<item><title>Big Buck Bunny 1080p</title><size>276134947</size>
+<torznab:attr name="seeders" value="7"/><torznab:attr name="peers" value="9"/>
+<torznab:attr name="infohash" value="dd8255ecdc7ca55fb0bbf81323d87062db1f6d1c"/></item>
+</channel></rss>"#;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed = format!("http://{}/api?apikey=test", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\n\r\n{XML}",
+                XML.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    let mut cfg = test_config(vec![]);
+    cfg.torznab = vec![feed];
+    let a = Adapter::start(cfg).await.unwrap();
+    let hits: Vec<_> = a
+        .search(junction_core::query::parse("bunny").unwrap())
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let h = hits[0].as_ref().unwrap();
+    assert_eq!(h.name, "Big Buck Bunny 1080p");
+    assert_eq!(
+        (h.size, h.sources, h.complete_sources),
+        (276_134_947, 9, Some(7))
+    );
+    a.shutdown().await;
+}

@@ -5,6 +5,7 @@ pub mod http;
 pub mod peer;
 pub mod storage;
 pub mod torrent;
+pub mod torznab;
 pub mod tracker_client;
 pub mod tracker_server;
 
