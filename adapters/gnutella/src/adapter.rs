@@ -360,6 +360,7 @@ impl Network for Adapter {
                     Stats::get(&s.queries_forwarded).to_string(),
                 ),
                 d("duplicates_dropped", Stats::get(&s.duplicates).to_string()),
+                d("flood_dropped", Stats::get(&s.flood_dropped).to_string()),
                 d("uploads", Stats::get(&s.uploads).to_string()),
             ],
         }

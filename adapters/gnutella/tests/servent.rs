@@ -696,3 +696,46 @@ async fn hosts_learnt_from_pongs_and_try_headers() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn pongs_carry_ggep_and_leaf_queries_are_flood_limited() {
+    let up = servent(true, &[]).await;
+    let mut raw = RawPeer::leaf(up.local_addr()).await;
+    let ping = Descriptor::new(
+        Guid::modern(rand_bytes()),
+        1,
+        0,
+        Message::Ping(Default::default()),
+    );
+    raw.send(&ping).await;
+    let pong = loop {
+        let d = raw.next(5).await.expect("pong");
+        if let Message::Pong(p) = d.message {
+            assert_eq!(d.header.guid, ping.header.guid);
+            break p;
+        }
+    };
+    assert_eq!(
+        std::net::SocketAddr::from((pong.ip, pong.port)),
+        up.local_addr()
+    );
+    let b = pong.ext.ggep_blocks().next().expect("GGEP in our pong");
+    assert_eq!(&b.vendor_code().unwrap().unwrap().vendor, b"JNCT");
+    let slots = b.ultrapeer_slots().unwrap().unwrap();
+    assert_eq!(slots.free_leaf_slots, 31, "32 leaf slots, one taken");
+
+    // 60 distinct queries at once from one leaf: a burst of 20 passes.
+    for i in 0..60u8 {
+        let mut g = rand_bytes();
+        g[0] = i;
+        let q = Descriptor::new(Guid(g), 2, 0, Message::Query(Query::keywords("flood")));
+        raw.send(&q).await;
+    }
+    eventually("queries processed", || {
+        detail_u64(&up, "queries_seen") + detail_u64(&up, "flood_dropped") == 60
+    })
+    .await;
+    let seen = detail_u64(&up, "queries_seen");
+    assert!((20..=25).contains(&seen), "{seen}");
+    up.shutdown().await;
+}

@@ -52,6 +52,11 @@ const MAX_GIV_WAITERS: usize = 256;
 const MAX_SEARCHES: usize = 256;
 /// Dynamic queries run at once (ours and our leaves').
 const MAX_DQS: usize = 1024;
+/// Queries per second a leaf may send us on average, and in a burst.
+const LEAF_QUERY_RATE: f64 = 5.0;
+const LEAF_QUERY_BURST: f64 = 20.0;
+/// Our version byte in GGEP `VC`.
+const VERSION_BYTE: u8 = 0x01;
 /// How often ultrapeers get our last-hop QRP table again (when it changed).
 const UP_TABLE_EVERY: Duration = Duration::from_secs(10);
 /// Pause before redialling a host whose link ended.
@@ -159,6 +164,8 @@ struct Peer {
     qrp: QrpReceiver,
     /// The last-hop table we last sent this ultrapeer.
     sent_table: Option<QrpTable>,
+    /// Query tokens (flood control for leaves) and when they were last refilled.
+    tokens: (f64, Instant),
     last_ping: Instant,
     dialed: Option<SocketAddr>,
 }
@@ -199,6 +206,7 @@ pub struct Core {
     backoff: HashMap<SocketAddr, (Instant, u32)>,
     advertised_known: bool,
     last_up_tables: Instant,
+    started: Instant,
 }
 
 impl Core {
@@ -232,6 +240,7 @@ impl Core {
             backoff: HashMap::new(),
             advertised_known,
             last_up_tables: Instant::now(),
+            started: Instant::now(),
         }
     }
 
@@ -436,6 +445,7 @@ impl Core {
                 tx,
                 qrp: QrpReceiver::new(),
                 sent_table: None,
+                tokens: (LEAF_QUERY_BURST, Instant::now()),
                 last_ping: Instant::now(),
                 dialed,
             },
@@ -601,15 +611,39 @@ impl Core {
         }
     }
 
+    /// Our pong, with GGEP `VC` (vendor), `DU` (uptime) and as ultrapeer `UP`
+    /// (free leaf and ultrapeer slots), as gtk-gnutella sends.
     fn our_pong(&self) -> Pong {
         let a = self.shared.my_addr();
-        let s = self.shared.shares();
+        let (files, kbytes) = {
+            let s = self.shared.shares();
+            (u32::try_from(s.len()).unwrap_or(u32::MAX), s.kbytes())
+        };
+        let cfg = &self.shared.cfg;
+        let mut vc = VENDOR.to_vec();
+        vc.push(VERSION_BYTE);
+        let mut exts = vec![Extension::new(ggep::ids::VC, vc)];
+        if cfg.ultrapeer {
+            let free =
+                |max: usize, used: usize| u8::try_from(max.saturating_sub(used)).unwrap_or(u8::MAX);
+            exts.push(Extension::new(
+                ggep::ids::UP,
+                vec![
+                    2,
+                    free(cfg.max_leaves, self.count(false)),
+                    free(cfg.max_ultrapeers, self.count(true)),
+                ],
+            ));
+        }
+        let uptime = self.started.elapsed().as_secs().min(86_400);
+        exts.push(Extension::new(ggep::ids::DU, ggep::encode_vlint(uptime)));
+        let exts: Vec<Extension> = exts.into_iter().filter_map(Result::ok).collect();
         Pong {
             port: a.port(),
             ip: *a.ip(),
-            files: u32::try_from(s.len()).unwrap_or(u32::MAX),
-            kbytes: s.kbytes(),
-            ext: ExtArea::default(),
+            files,
+            kbytes,
+            ext: ExtArea::from_items(vec![Item::Ggep(Block::new(exts))]),
         }
     }
 
@@ -654,7 +688,11 @@ impl Core {
     fn on_pong(&mut self, id: ConnId, h: Header, pong: Pong) {
         let from_up = self.peers.get(&id).is_some_and(|p| p.info.ultrapeer);
         let addr = SocketAddrV4::new(pong.ip, pong.port);
-        if from_up || h.hops > 0 {
+        let says_up = pong
+            .ext
+            .ggep_blocks()
+            .any(|b| b.ultrapeer_slots().is_some_and(|r| r.is_ok()));
+        if from_up || h.hops > 0 || says_up {
             self.hosts.add(addr);
             self.pongs
                 .retain(|(_, p)| SocketAddrV4::new(p.ip, p.port) != addr);
@@ -677,6 +715,13 @@ impl Core {
             }
             Inbound::BadTtl => return,
         };
+        if !self.take_query_token(id) {
+            self.shared
+                .stats
+                .flood_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         self.shared
             .stats
             .queries_seen
@@ -713,6 +758,28 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Flood control: a leaf of ours may query [`LEAF_QUERY_RATE`] times a second
+    /// on average (bursts of [`LEAF_QUERY_BURST`]); ultrapeers are not limited.
+    fn take_query_token(&mut self, id: ConnId) -> bool {
+        let ultrapeer = self.shared.cfg.ultrapeer;
+        let Some(p) = self.peers.get_mut(&id) else {
+            return false;
+        };
+        if p.info.ultrapeer || !ultrapeer {
+            return true;
+        }
+        let now = Instant::now();
+        let (tokens, last) = p.tokens;
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * LEAF_QUERY_RATE)
+            .min(LEAF_QUERY_BURST);
+        if tokens < 1.0 {
+            p.tokens = (tokens, now);
+            return false;
+        }
+        p.tokens = (tokens - 1.0, now);
+        true
     }
 
     /// Last hop: the query goes to each leaf whose QRP table says it may match.

@@ -45,6 +45,8 @@ pub struct Stats {
     pub queries_forwarded: AtomicU64,
     /// Duplicate broadcasts dropped.
     pub duplicates: AtomicU64,
+    /// Queries from leaves dropped by flood control.
+    pub flood_dropped: AtomicU64,
     /// Nobody connected to us yet.
     pub firewalled: AtomicBool,
     /// Uploads served (requests answered with content).
