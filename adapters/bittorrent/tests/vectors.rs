@@ -2,7 +2,7 @@
 //! decode as expected: what a real client sends is what the wire layer and the peer code
 //! are written against.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use junction_bittorrent::metainfo::{Info, Metainfo};
 use junction_bittorrent::wire::{
     ExtendedHandshake, Handshake, Message, MessageDecoder, MetadataMessage,
@@ -63,7 +63,7 @@ fn libtorrent_serves_metadata() {
         piece,
         total_size,
         data,
-    } = MetadataMessage::decode(Bytes::from(reply)).unwrap()
+    } = MetadataMessage::decode(reply).unwrap()
     else {
         panic!("not a data message");
     };
