@@ -12,9 +12,9 @@ use super::http::{self, HttpError};
 use crate::config::Config;
 use crate::error::TrackerError;
 use crate::id::{InfoHash, PeerId};
-use crate::tracker::Event;
 use crate::tracker::http::{AnnounceRequest, AnnounceResponse};
 use crate::tracker::udp::{self, Family};
+use crate::tracker::{Event, ScrapeStats};
 
 /// What we tell a tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +110,81 @@ async fn announce_udp(
     p: &AnnounceParams,
     cfg: &Config,
 ) -> Result<Announced, AnnounceError> {
+    let p = *p;
+    let r = udp_exchange(authority, cfg, move |connection_id, transaction_id| {
+        udp::Request::Announce(udp::Announce {
+            connection_id,
+            transaction_id,
+            info_hash: p.info_hash,
+            peer_id: p.peer_id,
+            downloaded: p.downloaded,
+            left: p.left,
+            uploaded: p.uploaded,
+            event: p.event,
+            ip: None,
+            key: p.key,
+            num_want: Some(200),
+            port: p.port,
+        })
+    })
+    .await?;
+    match r {
+        udp::Response::Announce {
+            interval,
+            leechers,
+            seeders,
+            peers,
+            ..
+        } => Ok(Announced {
+            interval: Duration::from_secs(u64::from(interval)),
+            peers,
+            seeders: Some(seeders),
+            leechers: Some(leechers),
+        }),
+        _ => Err(TrackerError::BadField("action").into()),
+    }
+}
+
+/// Scrapes (BEP 48 over HTTP, BEP 15 over UDP) swarm counts for up to 74 info-hashes.
+pub async fn scrape(
+    url: &str,
+    hashes: &[InfoHash],
+    cfg: &Config,
+) -> Result<Vec<(InfoHash, ScrapeStats)>, AnnounceError> {
+    let hashes = &hashes[..hashes.len().min(udp::MAX_SCRAPE_HASHES)];
+    if url.starts_with("http://") {
+        let s = crate::tracker::http::scrape_url(url)
+            .ok_or_else(|| AnnounceError::BadUrl(format!("{url} (no scrape)")))?;
+        let full = crate::tracker::http::scrape_request_url(&s, hashes);
+        let body = http::get(&full, cfg.tracker_timeout, Some(cfg.listen.ip())).await?;
+        Ok(crate::tracker::http::parse_scrape(&body)?)
+    } else if let Some(rest) = url.strip_prefix("udp://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let list = hashes.to_vec();
+        let r = udp_exchange(authority, cfg, move |connection_id, transaction_id| {
+            udp::Request::Scrape {
+                connection_id,
+                transaction_id,
+                info_hashes: list.clone(),
+            }
+        })
+        .await?;
+        match r {
+            udp::Response::Scrape { stats, .. } => Ok(hashes.iter().copied().zip(stats).collect()),
+            _ => Err(TrackerError::BadField("action").into()),
+        }
+    } else {
+        Err(AnnounceError::BadUrl(url.to_owned()))
+    }
+}
+
+/// One BEP 15 exchange: a connect (unless a connection id is fresh), then the request
+/// `make(connection_id, transaction_id)` builds, each retried after `base·2^n`.
+async fn udp_exchange(
+    authority: &str,
+    cfg: &Config,
+    make: impl Fn(u64, u32) -> udp::Request,
+) -> Result<udp::Response, AnnounceError> {
     let addr = tokio::net::lookup_host(authority)
         .await?
         .next()
@@ -131,6 +206,7 @@ async fn announce_udp(
     sock.connect(addr).await?;
     let mut attempt = 0u32;
     let mut conn: Option<(u64, Instant)> = None;
+    let mut buf = vec![0u8; 2048];
     loop {
         if attempt >= cfg.udp_tracker_attempts.min(9) {
             return Err(AnnounceError::NoAnswer(attempt));
@@ -138,34 +214,28 @@ async fn announce_udp(
         let wait = cfg.udp_retry_base.saturating_mul(1 << attempt.min(8));
         let tid: u32 = rand::random();
         let request = match conn {
-            Some((id, at)) if at.elapsed() < Duration::from_secs(60) => {
-                udp::Request::Announce(udp::Announce {
-                    connection_id: id,
-                    transaction_id: tid,
-                    info_hash: p.info_hash,
-                    peer_id: p.peer_id,
-                    downloaded: p.downloaded,
-                    left: p.left,
-                    uploaded: p.uploaded,
-                    event: p.event,
-                    ip: None,
-                    key: p.key,
-                    num_want: Some(200),
-                    port: p.port,
-                })
-            }
+            Some((id, at)) if at.elapsed() < Duration::from_secs(60) => make(id, tid),
             _ => udp::Request::Connect {
                 transaction_id: tid,
             },
         };
-        sock.send(&request.to_vec()).await?;
-        let mut buf = vec![0u8; 2048];
         let deadline = Instant::now() + wait;
-        // Wait for the answer with this transaction id; ignore strays.
+        let refused = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionRefused;
+        if let Err(e) = sock.send(&request.to_vec()).await {
+            if !refused(&e) {
+                return Err(e.into());
+            }
+        }
+        // Wait for the answer with this transaction id; ignore strays. An ICMP "port
+        // unreachable" counts as no answer: the attempt's full back-off is still waited.
         let answer = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match timeout(left, sock.recv(&mut buf)).await {
                 Err(_) => break None,
+                Ok(Err(e)) if refused(&e) => {
+                    tokio::time::sleep_until(deadline.into()).await;
+                    break None;
+                }
                 Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(n)) => match udp::Response::decode(&buf[..n], family) {
                     Ok(r) if r.transaction_id() == tid => break Some(r),
@@ -182,24 +252,10 @@ async fn announce_udp(
             Some(udp::Response::Connect { connection_id, .. }) => {
                 conn = Some((connection_id, Instant::now()));
             }
-            Some(udp::Response::Announce {
-                interval,
-                leechers,
-                seeders,
-                peers,
-                ..
-            }) => {
-                return Ok(Announced {
-                    interval: Duration::from_secs(u64::from(interval)),
-                    peers,
-                    seeders: Some(seeders),
-                    leechers: Some(leechers),
-                });
-            }
             Some(udp::Response::Error { message, .. }) => {
                 return Err(TrackerError::Failure(message).into());
             }
-            Some(udp::Response::Scrape { .. }) => attempt += 1,
+            Some(r) => return Ok(r),
         }
     }
 }
