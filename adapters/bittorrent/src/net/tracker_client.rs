@@ -221,10 +221,10 @@ async fn udp_exchange(
         };
         let deadline = Instant::now() + wait;
         let refused = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionRefused;
-        if let Err(e) = sock.send(&request.to_vec()).await {
-            if !refused(&e) {
-                return Err(e.into());
-            }
+        if let Err(e) = sock.send(&request.to_vec()).await
+            && !refused(&e)
+        {
+            return Err(e.into());
         }
         // Wait for the answer with this transaction id; ignore strays. An ICMP "port
         // unreachable" counts as no answer: the attempt's full back-off is still waited.
