@@ -6,11 +6,16 @@ use anyhow::{Context, Result};
 use gateway::GatewayConfig;
 use serde::Deserialize;
 
+use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection};
+
 /// The whole config file. Every key has a default; unknown keys are an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub gateway: GatewayConfig,
+    pub ed2k: Ed2kSection,
+    pub gnutella: GnutellaSection,
+    pub bittorrent: BittorrentSection,
 }
 
 impl Config {
@@ -70,6 +75,12 @@ mod tests {
         let text = include_str!("../../junction.example.toml");
         let cfg = Config::parse(text).unwrap();
         assert_eq!(cfg.gateway, GatewayConfig::default());
+        assert!(cfg.ed2k.enabled && cfg.gnutella.enabled && cfg.bittorrent.enabled);
+        assert_eq!(cfg.ed2k.listen.port(), 4662);
+        assert!(
+            cfg.bittorrent.dht.bootstrap.is_empty(),
+            "no bootstrap to the internet by default"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod networks;
 mod output;
 mod serve;
 
@@ -25,7 +26,7 @@ struct Cli {
         default_value = "http://127.0.0.1:4470"
     )]
     server: String,
-    /// Bearer token, when the gateway requires one.
+    /// Bearer token: the one a gateway requires, or for `serve`, the one to require.
     #[arg(long, global = true, env = "JUNCTION_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// CA certificate (PEM) to trust for an https:// server.
@@ -120,7 +121,11 @@ enum EndpointAction {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
-        eprintln!("junction: {e:#}");
+        // A gRPC status carries the gateway's own message; show that, not tonic's wrapping.
+        match e.downcast_ref::<tonic::Status>() {
+            Some(s) => eprintln!("junction: {} ({:?})", s.message(), s.code()),
+            None => eprintln!("junction: {e:#}"),
+        }
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
@@ -128,7 +133,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     if let Command::Serve(args) = cli.command {
-        return serve::run(args).await;
+        return serve::run(args, cli.token).await;
     }
     let mut c = client::connect(&cli.server, cli.token.as_deref(), cli.tls_ca.as_deref()).await?;
     match cli.command {
@@ -156,5 +161,15 @@ async fn run(cli: Cli) -> Result<()> {
         } => client::add_endpoint(&mut c, network, address).await,
         Command::Share { path } => client::share(&mut c, &path).await,
         Command::Shares { json } => client::shares(&mut c, json).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

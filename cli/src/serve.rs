@@ -8,6 +8,7 @@ use gateway::Gateway;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::networks;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,12 +21,10 @@ pub struct Args {
     /// Where transfers and the database live (default ./junction-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Require this bearer token on every call (needed off loopback).
-    #[arg(long = "token", id = "serve_token", hide_env_values = true)]
-    token: Option<String>,
 }
 
-pub async fn run(args: Args) -> Result<()> {
+/// `token` is the global `--token` (env `JUNCTION_TOKEN`): the one every call must carry.
+pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -39,7 +38,7 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(d) = args.data_dir {
         cfg.gateway.data_dir = d;
     }
-    if let Some(t) = args.token {
+    if let Some(t) = token {
         cfg.gateway.token = Some(t);
     }
     cfg.gateway.validate().map_err(anyhow::Error::msg)?;
@@ -47,9 +46,22 @@ pub async fn run(args: Args) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.gateway.listen))?;
     let addr = listener.local_addr()?;
-    // The network adapters plug in here as their issues land.
-    let networks = Vec::new();
-    let gw = Gateway::open(cfg.gateway.clone(), networks).await?;
+    let started = networks::start(&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent).await?;
+    let all = started.networks.iter().map(|(n, _)| n.clone()).collect();
+    let gw = Gateway::open(cfg.gateway.clone(), all).await?;
+    for (net, dirs) in &started.networks {
+        for dir in dirs {
+            let only = [net.id().to_string()];
+            match gw.shares.share(dir, &only).await {
+                Ok(files) => {
+                    tracing::info!(network = %net.id(), dir = %dir.display(), files = files.len(), "sharing")
+                }
+                Err(e) => {
+                    tracing::warn!(network = %net.id(), dir = %dir.display(), error = %e, "cannot share")
+                }
+            }
+        }
+    }
     let scheme = if cfg.gateway.tls_cert.is_some() {
         "https"
     } else {
@@ -62,5 +74,6 @@ pub async fn run(args: Args) -> Result<()> {
     };
     gateway::api::serve(gw.clone(), listener, stop).await?;
     gw.shutdown().await;
+    drop(started.tracker);
     Ok(())
 }

@@ -44,8 +44,9 @@ impl ShareIndex {
         ShareIndex { store, networks }
     }
 
-    /// Shares a file, or every file under a folder.
-    pub async fn share(&self, path: &Path) -> Result<Vec<ShareRecord>> {
+    /// Shares a file, or every file under a folder, on the networks named in `only`
+    /// (every network when empty).
+    pub async fn share(&self, path: &Path, only: &[String]) -> Result<Vec<ShareRecord>> {
         let root = std::fs::canonicalize(path)
             .map_err(|e| GatewayError::Invalid(format!("cannot share {}: {e}", path.display())))?;
         let files = tokio::task::spawn_blocking(move || collect_files(&root))
@@ -53,7 +54,7 @@ impl ShareIndex {
             .map_err(|e| GatewayError::Store(e.to_string()))??;
         let mut out = Vec::with_capacity(files.len());
         for (path, size, modified_ms) in files {
-            out.push(self.offer(path, size, modified_ms).await?);
+            out.push(self.offer(path, size, modified_ms, only).await?);
         }
         Ok(out)
     }
@@ -75,7 +76,10 @@ impl ShareIndex {
         for r in all {
             match std::fs::metadata(&r.path) {
                 Ok(m) if m.is_file() => {
-                    if let Err(e) = self.offer(r.path.clone(), m.len(), modified_ms(&m)).await {
+                    if let Err(e) = self
+                        .offer(r.path.clone(), m.len(), modified_ms(&m), &r.networks)
+                        .await
+                    {
                         tracing::warn!(path = %r.path.display(), error = %e, "could not share again");
                     }
                 }
@@ -84,7 +88,13 @@ impl ShareIndex {
         }
     }
 
-    async fn offer(&self, path: PathBuf, size: u64, modified_ms: u64) -> Result<ShareRecord> {
+    async fn offer(
+        &self,
+        path: PathBuf,
+        size: u64,
+        modified_ms: u64,
+        only: &[String],
+    ) -> Result<ShareRecord> {
         let key = path.to_string_lossy().into_owned();
         let cached: Option<ShareRecord> = self
             .store
@@ -102,7 +112,11 @@ impl ShareIndex {
             .unwrap_or_default();
         let mut networks = Vec::new();
         let mut errors = Vec::new();
-        for net in self.networks.iter() {
+        let wanted = self
+            .networks
+            .iter()
+            .filter(|n| only.is_empty() || only.iter().any(|o| o == n.id().as_str()));
+        for net in wanted {
             let item = SharedItem {
                 path: path.clone(),
                 name: name.clone(),

@@ -243,7 +243,11 @@ impl pb::gateway_server::Gateway for Service {
         if path.is_empty() {
             return Err(Status::invalid_argument("give a file or folder to share"));
         }
-        let files = self.gw.shares.share(std::path::Path::new(&path)).await?;
+        let files = self
+            .gw
+            .shares
+            .share(std::path::Path::new(&path), &[])
+            .await?;
         let files = files.into_iter().map(convert::shared).collect();
         Ok(Response::new(pb::ShareResponse { files }))
     }

@@ -131,6 +131,11 @@ impl SearchHub {
         from_request: &[String],
     ) -> Result<Vec<Arc<dyn DynNetwork>>> {
         let known: Vec<&str> = self.networks.iter().map(|n| n.id().as_str()).collect();
+        if known.is_empty() {
+            return Err(GatewayError::Invalid(
+                "this gateway runs no networks to search".into(),
+            ));
+        }
         for name in from_request {
             if !known.contains(&name.as_str()) {
                 return Err(GatewayError::Invalid(format!(

@@ -81,7 +81,11 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         {
             let mut m = t.meta();
             m.active = started;
-            m.record.error = (!errors.is_empty()).then(|| errors.join("; "));
+            m.record.error = match (streams.is_empty(), errors.is_empty()) {
+                (true, true) => Some("no network can fetch this content; retrying".into()),
+                (_, false) => Some(errors.join("; ")),
+                (false, true) => None,
+            };
         }
         if streams.is_empty() {
             tracing::info!(errors = ?errors, "no network can fetch it now; retrying later");

@@ -1,0 +1,227 @@
+//! The `[ed2k]`, `[gnutella]` and `[bittorrent]` config sections, and starting each adapter.
+//! Only the keys a user sets are here; everything else keeps the adapter's default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use junction_core::DynNetwork;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ed2kSection {
+    pub enabled: bool,
+    /// Peer TCP port.
+    pub listen: SocketAddr,
+    /// eD2k servers, `host:port`.
+    pub servers: Vec<String>,
+    pub shared: Vec<PathBuf>,
+    pub upload_slots: usize,
+    pub server: Ed2kServerSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ed2kServerSection {
+    /// Run the index-server role too.
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GnutellaSection {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub ultrapeer: bool,
+    /// Hosts to connect to, `host:port` (no web caches are used).
+    pub peers: Vec<String>,
+    pub shared: Vec<PathBuf>,
+    pub upload_slots: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BittorrentSection {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub trackers: Vec<String>,
+    pub dht: DhtSection,
+    /// Torznab feeds (Jackett, Prowlarr): `http://…/api?apikey=…`.
+    pub torznab: Vec<String>,
+    pub shared: Vec<PathBuf>,
+    pub upload_slots: usize,
+    pub tracker: TrackerSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhtSection {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Nodes to bootstrap from; none by default, so nothing is dialled unasked.
+    pub bootstrap: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerSection {
+    /// Run a small HTTP tracker too.
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for Ed2kSection {
+    fn default() -> Self {
+        let d = ed2k::Config::default();
+        Ed2kSection {
+            enabled: true,
+            listen: d
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 4662))),
+            servers: d.servers,
+            shared: Vec::new(),
+            upload_slots: d.upload_slots,
+            server: Ed2kServerSection::default(),
+        }
+    }
+}
+
+impl Default for Ed2kServerSection {
+    fn default() -> Self {
+        let d = ed2k::ServerConfig::default();
+        Ed2kServerSection {
+            enabled: d.enabled,
+            listen: d.listen,
+        }
+    }
+}
+
+impl Default for GnutellaSection {
+    fn default() -> Self {
+        let d = gnutella::Config::default();
+        GnutellaSection {
+            enabled: true,
+            listen: d.listen,
+            ultrapeer: d.ultrapeer,
+            peers: d.peers,
+            shared: Vec::new(),
+            upload_slots: d.upload_slots,
+        }
+    }
+}
+
+impl Default for BittorrentSection {
+    fn default() -> Self {
+        let d = bittorrent::Config::default();
+        BittorrentSection {
+            enabled: true,
+            // Peers must reach us; the gRPC API is what stays on loopback.
+            listen: SocketAddr::from(([0, 0, 0, 0], d.listen.port())),
+            trackers: d.trackers,
+            dht: DhtSection::default(),
+            torznab: d.torznab,
+            shared: Vec::new(),
+            upload_slots: d.upload_slots,
+            tracker: TrackerSection::default(),
+        }
+    }
+}
+
+impl Default for DhtSection {
+    fn default() -> Self {
+        DhtSection {
+            enabled: true,
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            bootstrap: Vec::new(),
+        }
+    }
+}
+
+impl Default for TrackerSection {
+    fn default() -> Self {
+        TrackerSection {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 6969)),
+        }
+    }
+}
+
+/// The started networks, each with the folders it shares, and the roles that run beside them.
+pub struct Started {
+    pub networks: Vec<(Arc<dyn DynNetwork>, Vec<PathBuf>)>,
+    /// Kept alive for as long as the gateway runs.
+    pub tracker: Option<bittorrent::TrackerServer>,
+}
+
+/// Starts every enabled network.
+pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) -> Result<Started> {
+    let mut out: Vec<(Arc<dyn DynNetwork>, Vec<PathBuf>)> = Vec::new();
+    if e.enabled {
+        let mut cfg = ed2k::Config {
+            listen: Some(e.listen),
+            servers: e.servers.clone(),
+            upload_slots: e.upload_slots,
+            ..Default::default()
+        };
+        cfg.server.enabled = e.server.enabled;
+        cfg.server.listen = e.server.listen;
+        let a = ed2k::Adapter::start(cfg).await.with_context(|| {
+            format!(
+                "ed2k on {} (set [ed2k] listen, or enabled = false)",
+                e.listen
+            )
+        })?;
+        out.push((Arc::new(a), e.shared.clone()));
+    }
+    if g.enabled {
+        let cfg = gnutella::Config {
+            listen: g.listen,
+            ultrapeer: g.ultrapeer,
+            peers: g.peers.clone(),
+            upload_slots: g.upload_slots,
+            ..Default::default()
+        };
+        let a = gnutella::Adapter::start(cfg).await.with_context(|| {
+            format!(
+                "gnutella on {} (set [gnutella] listen, or enabled = false)",
+                g.listen
+            )
+        })?;
+        out.push((Arc::new(a), g.shared.clone()));
+    }
+    if b.enabled {
+        let cfg = bittorrent::Config {
+            listen: b.listen,
+            trackers: b.trackers.clone(),
+            dht_listen: b.dht.enabled.then_some(b.dht.listen),
+            dht_bootstrap: b.dht.bootstrap.clone(),
+            torznab: b.torznab.clone(),
+            upload_slots: b.upload_slots,
+            ..Default::default()
+        };
+        let a = bittorrent::Adapter::start(cfg).await.with_context(|| {
+            format!(
+                "bittorrent on {} (set [bittorrent] listen, or enabled = false)",
+                b.listen
+            )
+        })?;
+        out.push((Arc::new(a), b.shared.clone()));
+    }
+    let tracker = match b.tracker.enabled {
+        true => {
+            let t = bittorrent::TrackerServer::bind(b.tracker.listen, Some(b.tracker.listen), 60)
+                .await
+                .with_context(|| format!("BitTorrent tracker on {}", b.tracker.listen))?;
+            tracing::info!(url = %t.announce_url(), "tracker running");
+            Some(t)
+        }
+        false => None,
+    };
+    Ok(Started {
+        networks: out,
+        tracker,
+    })
+}
