@@ -165,8 +165,14 @@ impl Adapter {
         if let Some(d) = dht {
             let boot = ctx.config.dht_bootstrap.clone();
             tokio::spawn(
-                dht_maintenance(d, boot, cancel.clone()).instrument(info_span!("dht_boot")),
+                dht_maintenance(d.clone(), boot, cancel.clone()).instrument(info_span!("dht_boot")),
             );
+            if ctx.config.dht_index {
+                tokio::spawn(
+                    dht_indexer(d, ctx.clone(), index.clone(), cancel.clone())
+                        .instrument(info_span!("dht_index")),
+                );
+            }
         }
         let (cmd, rx) = mpsc::channel(64);
         let span = info_span!("bittorrent", %listen);
@@ -250,6 +256,79 @@ async fn dht_maintenance(dht: Dht, boot: Vec<String>, cancel: CancellationToken)
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+/// Info-hashes whose metadata is fetched at once for the index, and how long one may take.
+const INDEX_FETCHES: usize = 2;
+const INDEX_FETCH_TIME: Duration = Duration::from_secs(120);
+const MAX_INDEX_QUEUE: usize = 200;
+
+/// Learns info-hashes from DHT nodes with BEP 51 `sample_infohashes` and fetches their
+/// metadata (DHT `get_peers`, then ut_metadata from those peers) into the search index.
+async fn dht_indexer(
+    dht: Dht,
+    ctx: Arc<Ctx>,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+    cancel: CancellationToken,
+) {
+    let mut queue: std::collections::VecDeque<InfoHash> = std::collections::VecDeque::new();
+    let mut seen: std::collections::HashSet<InfoHash> = std::collections::HashSet::new();
+    let mut running: Vec<(InfoHash, Instant)> = Vec::new();
+    let mut next_sample = Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if Instant::now() >= next_sample && dht.node_count() > 0 {
+            next_sample = Instant::now() + ctx.config.dht_sample_interval;
+            for node in dht.some_nodes(8) {
+                let Ok(samples) = dht.sample(node).await else {
+                    continue;
+                };
+                for ih in samples {
+                    if seen.len() < 100_000 && seen.insert(ih) && queue.len() < MAX_INDEX_QUEUE {
+                        queue.push_back(ih);
+                    }
+                }
+            }
+        }
+        // Finished or overdue metadata fetches end.
+        running.retain(|(ih, started)| {
+            let Some(t) = ctx.torrent(ih) else {
+                return false;
+            };
+            if t.meta().is_some() || started.elapsed() > INDEX_FETCH_TIME {
+                if matches!(t.storage, Storage::MetadataOnly) {
+                    t.cancel.cancel();
+                }
+                return false;
+            }
+            true
+        });
+        while running.len() < INDEX_FETCHES {
+            let Some(ih) = queue.pop_front() else { break };
+            let known = lock(&index).iter().any(|e| e.info_hash == ih);
+            if known || ctx.torrent(&ih).is_some() {
+                continue;
+            }
+            debug!(info_hash = %ih, "fetching metadata for the index");
+            let t = Torrent::new(ctx.clone(), ih, String::new(), Storage::MetadataOnly);
+            lock(&ctx.torrents).insert(ih, t.clone());
+            running.push((ih, Instant::now()));
+            tokio::spawn(
+                run_torrent(
+                    t,
+                    Vec::new(),
+                    None,
+                    index.clone(),
+                    None,
+                    cancel.child_token(),
+                )
+                .instrument(info_span!("index_meta", info_hash = %ih)),
+            );
         }
     }
 }
@@ -663,8 +742,10 @@ async fn run_torrent(
                 ctx.port.load(Ordering::Relaxed),
                 dht_tx.clone(),
             );
+            // A metadata-only torrent is not ours to offer: look up, do not announce.
+            let announce = (!matches!(t.storage, Storage::MetadataOnly)).then_some(port);
             tokio::spawn(async move {
-                let peers = dht.get_peers(ih, Some(port)).await;
+                let peers = dht.get_peers(ih, announce).await;
                 let _ = tx.send(peers).await;
             });
         }

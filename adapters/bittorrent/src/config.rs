@@ -14,6 +14,11 @@ pub struct Config {
     pub dht_listen: Option<SocketAddr>,
     /// DHT nodes to bootstrap from (`host:port`); never public routers by default.
     pub dht_bootstrap: Vec<String>,
+    /// Learn info-hashes from DHT nodes (BEP 51 `sample_infohashes`) and fetch their
+    /// metadata over ut_metadata into the search index (only with the DHT enabled).
+    pub dht_index: bool,
+    /// How often DHT nodes are asked for samples (BEP 51 lets nodes ask for up to 6 h).
+    pub dht_sample_interval: Duration,
     /// Torznab feeds searched by keyword (Jackett/Prowlarr API URLs, with their `apikey`).
     pub torznab: Vec<String>,
     /// Peers unchoked at once per torrent, besides the optimistic unchoke.
@@ -49,6 +54,8 @@ impl Default for Config {
             trackers: Vec::new(),
             dht_listen: None,
             dht_bootstrap: Vec::new(),
+            dht_index: true,
+            dht_sample_interval: Duration::from_secs(60),
             torznab: Vec::new(),
             upload_slots: 4,
             upload_rate_limit: None,

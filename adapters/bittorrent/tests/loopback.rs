@@ -532,3 +532,46 @@ async fn search_merges_torznab_feed_items() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dht_samples_feed_the_search_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sampled over the dht.bin");
+    std::fs::write(&path, random_bytes(300_000)).unwrap();
+    let mut cfg = test_config(vec![]);
+    cfg.dht_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.dht_index = false;
+    let seeder = Adapter::start(cfg).await.unwrap();
+    seeder
+        .share(SharedItem {
+            path,
+            name: String::new(),
+            size: 300_000,
+            id: ContentId::new(None),
+        })
+        .await
+        .unwrap();
+    let mut cfg = test_config(vec![]);
+    cfg.dht_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.dht_bootstrap = vec![seeder.dht_addr().unwrap().to_string()];
+    cfg.dht_sample_interval = Duration::from_secs(1);
+    let indexer = Adapter::start(cfg).await.unwrap();
+    let q = || junction_core::query::parse("sampled dht").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut hits = Vec::new();
+    while Instant::now() < deadline {
+        hits = indexer.search(q()).await.unwrap().collect().await;
+        if !hits.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(hits.len(), 1, "the indexer learnt the torrent from the DHT");
+    let h = hits[0].as_ref().unwrap();
+    assert_eq!(
+        (h.name.as_str(), h.size),
+        ("sampled over the dht.bin", 300_000)
+    );
+    indexer.shutdown().await;
+    seeder.shutdown().await;
+}

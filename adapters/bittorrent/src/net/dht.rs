@@ -263,6 +263,31 @@ impl Dht {
         self.lookup(target, None).await;
     }
 
+    /// Up to `n` nodes from the table, most recently seen first.
+    pub fn some_nodes(&self, n: usize) -> Vec<SocketAddr> {
+        let t = lock(&self.inner.table);
+        let mut all: Vec<&Node> = t.buckets.iter().flatten().collect();
+        all.sort_by_key(|x| std::cmp::Reverse(x.seen));
+        all.into_iter()
+            .take(n)
+            .map(|x| SocketAddr::V4(x.addr))
+            .collect()
+    }
+
+    /// BEP 51: a sample of the info-hashes `node` stores.
+    pub async fn sample(&self, node: SocketAddr) -> Result<Vec<InfoHash>, DhtError> {
+        let r = self
+            .query(
+                node,
+                Method::SampleInfohashes {
+                    target: NodeId(rand::random()),
+                    want: Default::default(),
+                },
+            )
+            .await?;
+        Ok(r.samples.unwrap_or_default())
+    }
+
     /// Refreshes the table with a lookup of a random id (BEP 5 bucket refresh).
     pub async fn refresh(&self) {
         self.lookup(NodeId(rand::random()), None).await;

@@ -836,6 +836,9 @@ impl Peer {
         let Some(meta) = self.t.meta().cloned() else {
             return self.fill_metadata().await;
         };
+        if matches!(self.t.storage, super::storage::Storage::MetadataOnly) {
+            return Ok(()); // only the metadata was wanted
+        }
         if self.bitfield.is_none() {
             self.materialize()?;
         }

@@ -10,8 +10,13 @@ use junction_core::{SinkError, TransferSink};
 
 #[derive(Clone)]
 pub enum Storage {
-    File { file: Arc<File>, len: u64 },
+    File {
+        file: Arc<File>,
+        len: u64,
+    },
     Sink(Arc<dyn TransferSink>),
+    /// No data at all: a torrent whose metadata alone is fetched (for the search index).
+    MetadataOnly,
 }
 
 impl std::fmt::Debug for Storage {
@@ -19,6 +24,7 @@ impl std::fmt::Debug for Storage {
         match self {
             Storage::File { len, .. } => write!(f, "Storage::File({len} bytes)"),
             Storage::Sink(s) => write!(f, "Storage::Sink({} bytes)", s.size()),
+            Storage::MetadataOnly => f.write_str("Storage::MetadataOnly"),
         }
     }
 }
@@ -28,6 +34,7 @@ impl Storage {
         match self {
             Storage::File { len, .. } => *len,
             Storage::Sink(s) => s.size(),
+            Storage::MetadataOnly => 0,
         }
     }
 
@@ -48,13 +55,15 @@ impl Storage {
                 Ok(Bytes::from(buf))
             }
             Storage::Sink(s) => s.read(offset, len),
+            Storage::MetadataOnly => Err(SinkError::Closed),
         }
     }
 
     /// Stores a piece that hashed correctly and marks it verified.
     pub fn store_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
         match self {
-            Storage::File { .. } => Ok(()), // a shared file is complete already
+            // A shared file is complete already; metadata-only torrents store nothing.
+            Storage::File { .. } | Storage::MetadataOnly => Ok(()),
             Storage::Sink(s) => {
                 s.write(offset, data)?;
                 s.verified(offset..offset + data.len() as u64, true);

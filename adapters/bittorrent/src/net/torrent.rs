@@ -272,7 +272,8 @@ impl Torrent {
         let geometry = info
             .geometry()
             .ok_or("v2-only torrents are not supported for transfer yet")?;
-        if self.storage.size() != geometry.total_length() {
+        let metadata_only = matches!(self.storage, Storage::MetadataOnly);
+        if !metadata_only && self.storage.size() != geometry.total_length() {
             return Err(format!(
                 "the torrent holds {} bytes but the transfer has room for {}",
                 geometry.total_length(),
@@ -282,6 +283,7 @@ impl Torrent {
         let wanted = match &self.storage {
             Storage::File { .. } => RangeSet::new(),
             Storage::Sink(s) => s.wanted(),
+            Storage::MetadataOnly => RangeSet::full(geometry.total_length()),
         };
         let count = geometry.piece_count();
         let mut have = Bitfield::empty(count);
