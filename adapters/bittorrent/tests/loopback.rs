@@ -575,3 +575,32 @@ async fn dht_samples_feed_the_search_index() {
     indexer.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_from_what_the_sink_has_verified() {
+    use junction_core::TransferSink;
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    // The first 3 MiB (48 whole pieces) and a ragged tail part are already verified.
+    let half = 3 * 1024 * 1024;
+    sink.write(0, &s.data[..half]).unwrap();
+    sink.verified(0..half as u64, true);
+    sink.write(half as u64, &s.data[half..half + 1000]).unwrap();
+    sink.verified(half as u64..half as u64 + 1000, true);
+    let leech = Adapter::start(test_config(vec![])).await.unwrap();
+    run_fetch(
+        &leech,
+        request(&s.ih, Some(s.torrent.clone()), vec![]),
+        sink.clone(),
+    )
+    .await;
+    assert!(sink.contents() == s.data);
+    let st = leech.torrent_stats(&s.ih).unwrap();
+    // Only the missing pieces moved (the partly verified piece is fetched whole).
+    assert_eq!(st.downloaded, (SIZE - half) as u64, "{st:?}");
+    leech.shutdown().await;
+    s.seeder.shutdown().await;
+}

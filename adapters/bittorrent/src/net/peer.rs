@@ -649,7 +649,7 @@ impl Peer {
                     && self.their_meta_id.is_some()
                     && let Some(size) = hs.metadata_size
                 {
-                    self.t.state().meta_begin(size);
+                    self.t.state().meta_begin(self.conn, size);
                 }
             }
             OUR_UT_METADATA => {
@@ -753,7 +753,8 @@ impl Peer {
                     self.send(Message::Have(i)).await?;
                 }
             }
-            Event::MetadataReady => self.materialize()?,
+            // Pieces a resumed transfer already holds are announced with haves.
+            Event::MetadataReady => self.resync().await?,
             Event::Cancel { block, except } => {
                 let key = (block.index().get(), block.begin());
                 if except != self.conn && self.outstanding.remove(&key).is_some() {
@@ -893,7 +894,7 @@ impl Peer {
         }
         let next = {
             let mut st = self.t.state();
-            st.meta_begin(size);
+            st.meta_begin(self.conn, size);
             st.meta_next(self.conn, size)
         };
         if let Some(piece) = next {

@@ -191,6 +191,7 @@ struct MetaFetch {
     pieces: Vec<Option<Bytes>>,
     pending: HashMap<u32, (ConnId, Instant)>,
     sources: HashSet<ConnId>,
+    started: Instant,
 }
 
 #[derive(Debug)]
@@ -662,13 +663,19 @@ impl State {
 
     // ---- metadata (BEP 9) ----
 
-    /// Starts (or keeps) assembling metadata of `size` bytes announced by a peer.
-    pub fn meta_begin(&mut self, size: u32) {
-        if self.metadata.as_ref().is_some_and(|m| m.size == size) {
+    /// Starts (or keeps) assembling metadata of `size` bytes announced by `conn`. A fetch
+    /// of another size is replaced only when it made no progress for 20 s (so a peer lying
+    /// about the size cannot hold it up), and peers that gave bad metadata are ignored.
+    pub fn meta_begin(&mut self, conn: ConnId, size: u32) {
+        if self.bad_meta_sources.contains(&conn) {
             return;
         }
-        if self.metadata.is_some() {
-            return; // another size is being fetched already; stay with the first
+        if let Some(m) = &self.metadata
+            && (m.size == size
+                || m.started.elapsed() < Duration::from_secs(20)
+                || m.pieces.iter().any(Option::is_some))
+        {
+            return;
         }
         let n = metadata_piece_count(size) as usize;
         self.metadata = Some(MetaFetch {
@@ -676,6 +683,7 @@ impl State {
             pieces: vec![None; n],
             pending: HashMap::new(),
             sources: HashSet::new(),
+            started: Instant::now(),
         });
     }
 
@@ -993,7 +1001,7 @@ mod tests {
     fn metadata_pieces_assemble() {
         let mut st = State::new("m".into());
         let total = METADATA_PIECE_LEN + 10;
-        st.meta_begin(total);
+        st.meta_begin(1, total);
         assert_eq!(st.meta_next(1, total), Some(0));
         assert_eq!(st.meta_next(2, total), Some(1));
         assert_eq!(st.meta_next(3, total), None);
