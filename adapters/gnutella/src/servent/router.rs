@@ -213,6 +213,27 @@ mod tests {
         assert!(next_hop(&q(4, 1, 0)).is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn inbound_rules_hold_for_any_header(
+            msgs in proptest::collection::vec((0u8..32, 0u8..=255, 0u8..=255, 0u64..4), 0..200),
+        ) {
+            let mut r = Router::new(16, 4);
+            for (g, ttl, hops, from) in msgs {
+                let h = Header::new(Guid([g; 16]), kind::QUERY, ttl, hops, 0);
+                if let Inbound::Accept(out) = r.inbound(&h, from) {
+                    proptest::prop_assert!(out.ttl >= 1 && out.ttl <= 4);
+                    proptest::prop_assert!(u16::from(ttl) + u16::from(hops) <= HARD_TTL_LIMIT);
+                    proptest::prop_assert_eq!(r.inbound(&h, from), Inbound::Duplicate);
+                    if let Some(n) = next_hop(&out) {
+                        proptest::prop_assert!(n.ttl < out.ttl && n.hops == out.hops.saturating_add(1));
+                    }
+                }
+                proptest::prop_assert!(r.len() <= 16);
+            }
+        }
+    }
+
     #[test]
     fn tables_are_bounded() {
         let mut r = Router::new(4, 4);

@@ -29,7 +29,7 @@ const NEXT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most requests served on one connection.
 const MAX_REQUESTS: usize = 100_000;
 /// Copy buffer for file bodies.
-const COPY_BUF: usize = 256 * 1024;
+const COPY_BUF: usize = 1024 * 1024;
 /// `Retry-After` we send with `503 Busy`.
 const RETRY_AFTER: u64 = 10;
 
