@@ -446,6 +446,9 @@ async fn main() -> Result<()> {
         let ctl_data = pseudo_random(PART_SIZE as usize, 303);
         let ctl_name = "controlsrc exact.bin";
         std::fs::write(ctl_share.join(ctl_name), &ctl_data)?;
+        let big_data = pseudo_random(10 * 1024 * 1024 + 99, 304);
+        let big_name = "controlsrc big.bin";
+        std::fs::write(ctl_share.join(big_name), &big_data)?;
         let st = Command::new("bash")
             .args([
                 &start,
@@ -460,8 +463,70 @@ async fn main() -> Result<()> {
             .status()?;
         ensure!(st.success(), "control amuled did not start");
         let t0 = Instant::now();
-        while server.stats().files < 5 && t0.elapsed() < Duration::from_secs(60) {
+        while server.stats().files < 6 && t0.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Throughput reference: Junction and aMule each download the same 10 MiB file from
+        // the control aMule (Junction dials its port; aMule goes through a callback).
+        let big_hash = ed2k_hash(&big_data).root;
+        let big_id = ContentId::new(Some(big_data.len() as u64)).with(HashKind::Ed2k, &big_hash);
+        let sink = Arc::new(MemSink {
+            data: Mutex::new(vec![0; big_data.len()]),
+            verified: Mutex::new(RangeSet::new()),
+            failures: Mutex::new(0),
+        });
+        let src = junction_core::Source {
+            network: junction_core::NetworkId::ED2K,
+            address: format!("127.0.0.1:{ctl_tcp}"),
+            detail: None,
+        };
+        let t = Instant::now();
+        let req = FetchRequest {
+            id: big_id,
+            name: big_name.into(),
+            size: big_data.len() as u64,
+            sources: vec![src],
+            trackers: Vec::new(),
+            torrent: None,
+        };
+        let mut ev = j.fetch(req, sink.clone()).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, ev.next()).await {
+            if matches!(&e, FetchEvent::Note(n) if n.starts_with("complete")) {
+                break;
+            }
+        }
+        let j_secs = t.elapsed().as_secs_f64();
+        let j_ok = *sink.data.lock().unwrap() == big_data;
+        log(format!(
+            "(bench) Junction <- control aMule, {} bytes: {} in {j_secs:.1} s = {:.2} MB/s",
+            big_data.len(),
+            if j_ok { "ok" } else { "INCOMPLETE" },
+            big_data.len() as f64 / j_secs / 1e6
+        ));
+        let link = format!(
+            "ed2k://|file|{}|{}|{}|/",
+            big_name.replace(' ', "%20"),
+            big_data.len(),
+            to_hex(&big_hash)
+        );
+        amulecmd(&ec, &format!("add {link}"))?;
+        let t = Instant::now();
+        let bp = incoming.join(big_name);
+        while t.elapsed() < Duration::from_secs(240) && !file_matches(&bp, &big_data) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let a_secs = t.elapsed().as_secs_f64();
+        if file_matches(&bp, &big_data) {
+            log(format!(
+                "(bench) aMule <- control aMule, same file: {a_secs:.1} s = {:.2} MB/s; Junction/aMule speed ratio {:.2}",
+                big_data.len() as f64 / a_secs / 1e6,
+                a_secs / j_secs
+            ));
+        } else {
+            log(format!(
+                "(bench) aMule <- control aMule did not finish the 10 MiB file in {a_secs:.0} s"
+            ));
         }
         let h = ed2k_hash(&ctl_data).root;
         let link = format!(

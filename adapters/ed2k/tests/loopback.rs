@@ -431,3 +431,39 @@ async fn malformed_input_closes_only_that_connection() {
     b.shutdown().await;
     server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_slot_limit_queues_the_second_downloader() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(2 * PART_SIZE as usize, 5);
+    let p = write_file(dir.path(), "epsilon.bin", &data);
+    let server = index_server().await;
+    let seeder = Adapter::start(Config {
+        upload_slots: 1,
+        ..cfg(&server, "seeder", true)
+    })
+    .await
+    .unwrap();
+    assert!(seeder.wait_logged_in(Duration::from_secs(15)).await);
+    let id = share(&seeder, &p).await;
+    let d1 = start(&server, "d1", true).await;
+    let d2 = start(&server, "d2", true).await;
+    let size = data.len() as u64;
+    let (r1, r2) = tokio::join!(
+        fetch(&d1, id.clone(), "epsilon.bin", size, Vec::new()),
+        fetch(&d2, id.clone(), "epsilon.bin", size, Vec::new())
+    );
+    assert!(r1.0.bytes() == data && r2.0.bytes() == data);
+    let queued = |ev: &[FetchEvent]| {
+        ev.iter()
+            .any(|e| matches!(e, FetchEvent::Note(n) if n.starts_with("queued at rank")))
+    };
+    assert!(
+        queued(&r1.1) || queued(&r2.1),
+        "one downloader waits for the single slot"
+    );
+    for a in [&seeder, &d1, &d2] {
+        a.shutdown().await;
+    }
+    server.shutdown();
+}

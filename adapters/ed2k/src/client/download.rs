@@ -244,13 +244,18 @@ impl Download {
                 .as_ref()
                 .and_then(|h| h.get(usize::try_from(p).unwrap_or(usize::MAX)).copied())
         };
+        let Some(expected) = expected else {
+            // No hashset yet (cannot happen once drivers fetch it first): try again later.
+            self.st().verifying.remove(&p);
+            return;
+        };
         let sink = self.sink.clone();
         let range = pr.clone();
         let got = tokio::task::spawn_blocking(move || hash_range(&*sink, range))
             .await
             .ok()
             .and_then(Result::ok);
-        let ok = expected.is_some() && got == expected;
+        let ok = got == Some(expected);
         self.sink.verified(pr.clone(), ok);
         let contributors = {
             let mut st = self.st();
