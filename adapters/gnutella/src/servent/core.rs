@@ -278,7 +278,9 @@ impl Core {
         HandshakeProfile {
             user_agent: self.shared.cfg.user_agent.clone(),
             ultrapeer: self.shared.cfg.ultrapeer,
-            listen: Some(SocketAddr::V4(self.shared.my_addr())),
+            listen: Some(self.shared.my_addr())
+                .filter(|a| !a.ip().is_unspecified())
+                .map(SocketAddr::V4),
             guid: Some(self.shared.guid),
             degree: 32,
             max_ttl: self.shared.cfg.max_ttl,
@@ -824,6 +826,8 @@ impl Core {
         }
         let busy = self.shared.slots.available_permits() == 0;
         let a = self.shared.my_addr();
+        // Without a known address only a push can reach us.
+        let firewalled = firewalled || a.ip().is_unspecified();
         // Like gtk-gnutella: enough TTL to come back even if the path grew a little.
         let ttl = h.hops.saturating_add(5).min(HARD_TTL_LIMIT as u8);
         for chunk in records.chunks(HITS_PER_MESSAGE) {
