@@ -1,8 +1,7 @@
-//! BitTorrent for Junction: the format and wire layer, and the adapter built on it.
+//! BitTorrent for Junction: a format and wire layer, and the network adapter built on it.
 //!
-//! Everything here decodes and encodes bytes and nothing else: no sockets, no runtime, no
-//! files. Trackers, peer connections, the DHT node and seeding are built on top of it, and
-//! fuzzers and property tests call these decoders directly.
+//! The format layer decodes and encodes bytes and nothing else (no sockets, no runtime, no
+//! files), so fuzzers and property tests call it directly:
 //!
 //! * [`metainfo`]: `.torrent` files (v1, v2, hybrid), info-hashes, creating a v1 torrent.
 //! * [`magnet`]: magnet links, including the other networks' hashes they carry.
@@ -10,6 +9,21 @@
 //! * [`fast`]: the BEP 6 allowed-fast set.
 //! * [`tracker`]: HTTP (BEP 3/7/23/48) and UDP (BEP 15) tracker messages.
 //! * [`krpc`]: DHT messages (BEP 5, 32, 51) and node-id arithmetic.
+//!
+//! The networking side ([`net`]) and the [`Adapter`] run on tokio:
+//!
+//! * [`net::tracker_client`]: announce and scrape over HTTP (a small HTTP/1.1 client of our
+//!   own) and UDP with the BEP 15 back-off, BEP 12 tiers.
+//! * [`net::peer`] and [`net::torrent`]: peer connections (download and upload), the
+//!   rarest-first picker with end-game, SHA-1 checks and bans, choking with optimistic
+//!   unchoke, ut_metadata, ut_pex, keep-alives and a deadline on every wait.
+//! * [`net::dht`]: a BEP 5 node (with BEP 51 samples), bootstrapped from configured nodes.
+//! * [`net::torznab`]: Torznab feeds (Jackett, Prowlarr) for keyword search.
+//! * [`TrackerServer`]: an HTTP and UDP tracker for the lab and tests.
+//! * [`Adapter`]: `junction_core::Network` as a handle plus event loop; torrents come from
+//!   `fetch` (a `.torrent` or a btih/magnet, written through the gateway's `TransferSink`)
+//!   and `share` (a local file hashed into a v1 torrent and seeded); `search` matches the
+//!   local index (shared, fetched and DHT-learnt torrents) and Torznab feeds.
 //!
 //! Untrusted input never panics: every length is bounded before it is allocated, and piece
 //! indices and block ranges are checked against the torrent's geometry ([`piece`]).

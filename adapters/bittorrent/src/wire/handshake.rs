@@ -13,13 +13,13 @@ pub const HANDSHAKE_LEN: usize = 68;
 pub struct Reserved(pub [u8; 8]);
 
 impl Reserved {
-    /// BEP 10 extension protocol: reserved[5] & 0x10.
+    /// BEP 10 extension protocol: `reserved[5] & 0x10`.
     pub const EXTENSION_PROTOCOL: (usize, u8) = (5, 0x10);
-    /// BEP 5 DHT: reserved[7] & 0x01 (the peer will send a `port` message).
+    /// BEP 5 DHT: `reserved[7] & 0x01` (the peer will send a `port` message).
     pub const DHT: (usize, u8) = (7, 0x01);
-    /// BEP 6 Fast extension: reserved[7] & 0x04.
+    /// BEP 6 Fast extension: `reserved[7] & 0x04`.
     pub const FAST: (usize, u8) = (7, 0x04);
-    /// BEP 52 hybrid torrent v1→v2 upgrade: reserved[7] & 0x10.
+    /// BEP 52 hybrid torrent v1→v2 upgrade: `reserved[7] & 0x10`.
     pub const V2_UPGRADE: (usize, u8) = (7, 0x10);
 
     /// What Junction offers: the extension protocol, DHT and Fast.
