@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 mod error;
+pub mod identity;
 pub mod search;
 pub mod share;
 mod store;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::GatewayConfig;
 pub use error::{GatewayError, Result};
 
+use identity::IdentityIndex;
 use search::{ResultCache, SearchHub};
 use share::ShareIndex;
 use store::Store;
@@ -37,6 +39,7 @@ pub struct Gateway {
     pub hub: Arc<SearchHub>,
     pub transfers: TransferManager,
     pub shares: ShareIndex,
+    pub identities: Arc<IdentityIndex>,
     /// Cancelled when the gateway stops, so endless streams (watches, reads) end.
     pub closing: CancellationToken,
 }
@@ -51,20 +54,28 @@ impl Gateway {
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Arc::new(Store::open(&config.data_dir.join("junction.redb"))?);
         let networks: Networks = networks.into();
+        let identities = Arc::new(IdentityIndex::open(store.clone())?);
         let hub = Arc::new(SearchHub::new(
             networks.clone(),
+            identities.clone(),
             Arc::new(ResultCache::new(RESULT_CACHE_ITEMS)),
             Duration::from_secs(config.search_timeout_secs),
             config.max_search_items,
         ));
-        let transfers = TransferManager::open(&config.data_dir, store.clone(), networks.clone())?;
-        let shares = ShareIndex::new(store, networks.clone());
+        let transfers = TransferManager::open(
+            &config.data_dir,
+            store.clone(),
+            networks.clone(),
+            identities.clone(),
+        )?;
+        let shares = ShareIndex::new(store, networks.clone(), identities.clone());
         let gw = Gateway {
             config,
             networks,
             hub,
             transfers,
             shares,
+            identities,
             closing: CancellationToken::new(),
         };
         let again = gw.shares.clone();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Networks;
 use crate::error::{GatewayError, Result};
+use crate::identity::IdentityIndex;
 use crate::store::{Store, Table};
 
 /// Most files one `Share` call takes in, so a mistaken `/` does not run for hours.
@@ -37,11 +38,16 @@ impl ShareRecord {
 pub struct ShareIndex {
     store: Arc<Store>,
     networks: Networks,
+    identities: Arc<IdentityIndex>,
 }
 
 impl ShareIndex {
-    pub fn new(store: Arc<Store>, networks: Networks) -> Self {
-        ShareIndex { store, networks }
+    pub fn new(store: Arc<Store>, networks: Networks, identities: Arc<IdentityIndex>) -> Self {
+        ShareIndex {
+            store,
+            networks,
+            identities,
+        }
     }
 
     /// Shares a file, or every file under a folder, on the networks named in `only`
@@ -131,6 +137,8 @@ impl ShareIndex {
                 Err(e) => errors.push(format!("{}: {e}", net.id())),
             }
         }
+        // What every network computed names the same bytes.
+        self.identities.learn(&id);
         let record = ShareRecord {
             path,
             name,

@@ -10,6 +10,7 @@ use crate::error::Result;
 
 const TRANSFERS: TableDefinition<&str, &[u8]> = TableDefinition::new("transfers");
 const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
+const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
 
 #[derive(Debug)]
 pub struct Store {
@@ -20,6 +21,7 @@ pub struct Store {
 pub enum Table {
     Transfers,
     Shares,
+    Identities,
 }
 
 impl Table {
@@ -27,6 +29,7 @@ impl Table {
         match self {
             Table::Transfers => TRANSFERS,
             Table::Shares => SHARES,
+            Table::Identities => IDENTITIES,
         }
     }
 }
@@ -38,6 +41,7 @@ impl Store {
         let txn = db.begin_write()?;
         txn.open_table(TRANSFERS)?;
         txn.open_table(SHARES)?;
+        txn.open_table(IDENTITIES)?;
         txn.commit()?;
         Ok(Store { db })
     }

@@ -227,3 +227,56 @@ async fn a_search_item_starts_a_transfer() {
     assert_eq!(again.id, t.id);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn hashes_learnt_from_a_share_merge_hits_from_different_networks() {
+    use sha1::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("hello world.txt");
+    let data = b"hello world, the same bytes on two networks".to_vec();
+    std::fs::write(&path, &data).unwrap();
+    let sha: [u8; 20] = sha1::Sha1::digest(&data).into();
+    let n = data.len();
+    let by_sha1 = TestFile::new(
+        "hello world.txt",
+        n,
+        0,
+        ContentId::new(None).with(HashKind::Sha1, &sha),
+    );
+    let by_ed2k = TestFile::new(
+        "hello_world.txt",
+        n,
+        0,
+        ContentId::new(None).with(HashKind::Ed2k, &sha[..16]),
+    );
+    let a = TestNet::new(
+        "a",
+        TestNet::keywords_only(),
+        Behavior::Normal(Duration::ZERO),
+        vec![by_sha1],
+    );
+    let mut b = TestNet::new(
+        "b",
+        TestNet::everything(),
+        Behavior::Normal(Duration::ZERO),
+        vec![by_ed2k],
+    );
+    b.share_kind = HashKind::Ed2k;
+    let mut gw = start(dir.path(), vec![Arc::new(a), Arc::new(b)], None).await;
+
+    assert_eq!(
+        items(&search_all(&mut gw.client, "hello", 1000).await).len(),
+        2
+    );
+    gw.client
+        .share(pb::ShareRequest {
+            path: path.to_string_lossy().into(),
+        })
+        .await
+        .unwrap();
+    let merged = items(&search_all(&mut gw.client, "hello", 1000).await);
+    assert_eq!(merged.len(), 1, "{merged:#?}");
+    assert_eq!(merged[0].availability.len(), 2);
+    gw.stop().await;
+}

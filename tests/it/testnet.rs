@@ -64,6 +64,8 @@ pub struct TestNet {
     pub endpoints: std::sync::Mutex<Vec<String>>,
     /// Return every file whatever the query, like a loose network.
     pub ignore_query: bool,
+    /// The hash `share` computes: SHA-1, or for Ed2k a stand-in (the SHA-1's first 16 bytes).
+    pub share_kind: junction_core::HashKind,
 }
 
 pub const CHUNK: usize = 64 * 1024;
@@ -85,6 +87,7 @@ impl TestNet {
             live_streams: Arc::default(),
             endpoints: Default::default(),
             ignore_query: false,
+            share_kind: junction_core::HashKind::Sha1,
         }
     }
 
@@ -225,7 +228,8 @@ impl Network for TestNet {
         let data = tokio::fs::read(&item.path).await?;
         use sha1::Digest;
         let digest: [u8; 20] = sha1::Sha1::digest(&data).into();
-        Ok(ContentId::new(Some(item.size)).with(junction_core::HashKind::Sha1, &digest))
+        let kind = self.share_kind;
+        Ok(ContentId::new(Some(item.size)).with(kind, &digest[..kind.digest_len()]))
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {

@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::{Item, Merged, Merger, ResultCache, plan};
 use crate::Networks;
 use crate::error::{GatewayError, Result};
+use crate::identity::IdentityIndex;
 
 /// Events buffered per search before the slowest client applies back-pressure.
 const EVENT_BUFFER: usize = 256;
@@ -61,6 +62,7 @@ pub struct Progress {
 #[derive(Debug)]
 pub struct SearchHub {
     networks: Networks,
+    identities: Arc<IdentityIndex>,
     cache: Arc<ResultCache>,
     default_timeout: Duration,
     default_max: u32,
@@ -76,12 +78,14 @@ enum NetEvent {
 impl SearchHub {
     pub fn new(
         networks: Networks,
+        identities: Arc<IdentityIndex>,
         cache: Arc<ResultCache>,
         default_timeout: Duration,
         default_max: u32,
     ) -> Self {
         SearchHub {
             networks,
+            identities,
             cache,
             default_timeout,
             default_max,
@@ -115,6 +119,7 @@ impl SearchHub {
         let driver = Driver {
             expr: q.expr,
             merger: Merger::new(prefix.clone(), terms),
+            identities: self.identities.clone(),
             cache: self.cache.clone(),
             max_items,
             tx,
@@ -166,6 +171,7 @@ impl SearchHub {
 
 struct Driver {
     expr: Expr,
+    identities: Arc<IdentityIndex>,
     merger: Merger,
     cache: Arc<ResultCache>,
     max_items: usize,
@@ -208,10 +214,11 @@ impl Driver {
     async fn handle(&mut self, ev: NetEvent) -> bool {
         let out = match ev {
             NetEvent::Progress(p) => SearchEvent::Progress(p),
-            NetEvent::Hit(hit, filter) => {
+            NetEvent::Hit(mut hit, filter) => {
                 if filter && !self.expr.matches(&candidate(&hit)) {
                     return true;
                 }
+                hit.id = self.identities.complete(&hit.id);
                 match self.merger.add(hit, self.max_items) {
                     Some(Merged::New(i)) => {
                         let item = self.merger.item(i);

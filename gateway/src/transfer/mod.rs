@@ -22,6 +22,7 @@ pub use sink::FileSink;
 
 use crate::Networks;
 use crate::error::{GatewayError, Result};
+use crate::identity::IdentityIndex;
 use crate::store::{Store, Table};
 
 /// What a new transfer is made from (a search item, a link, a torrent).
@@ -47,6 +48,7 @@ struct Inner {
     downloads: PathBuf,
     store: Arc<Store>,
     networks: Networks,
+    identities: Arc<IdentityIndex>,
     transfers: DashMap<String, Arc<Transfer>>,
     events: broadcast::Sender<TransferEvent>,
     shutdown: CancellationToken,
@@ -72,7 +74,12 @@ struct Meta {
 
 impl TransferManager {
     /// Opens the manager and resumes every unfinished transfer found in the store.
-    pub fn open(data_dir: &Path, store: Arc<Store>, networks: Networks) -> Result<TransferManager> {
+    pub fn open(
+        data_dir: &Path,
+        store: Arc<Store>,
+        networks: Networks,
+        identities: Arc<IdentityIndex>,
+    ) -> Result<TransferManager> {
         let incomplete = data_dir.join("incomplete");
         let downloads = data_dir.join("downloads");
         std::fs::create_dir_all(&incomplete)?;
@@ -82,6 +89,7 @@ impl TransferManager {
             downloads,
             store,
             networks,
+            identities,
             transfers: DashMap::new(),
             events: broadcast::channel(1024).0,
             shutdown: CancellationToken::new(),

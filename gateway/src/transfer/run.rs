@@ -95,7 +95,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         while running {
             tokio::select! {
                 ev = events.next() => match ev {
-                    Some((net, ev)) => handle(&t, net.as_str(), ev),
+                    Some((net, ev)) => handle(&inner, &t, net.as_str(), ev),
                     None => running = false,
                 },
                 r = changed.changed() => {
@@ -120,14 +120,19 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     }
 }
 
-fn handle(t: &Transfer, net: &str, ev: FetchEvent) {
+fn handle(inner: &Inner, t: &Transfer, net: &str, ev: FetchEvent) {
     let mut m = t.meta();
     match ev {
         FetchEvent::Peers(n) => m.peers = n,
         FetchEvent::Identified(id) => {
             let mut content = m.record.content();
+            if content.relation(&id) == junction_core::Identity::Conflict {
+                tracing::warn!(%net, ?id, "network identified other content; ignored");
+                return;
+            }
             content.absorb(&id);
             m.record.urns = content.urns();
+            inner.identities.learn(&content);
         }
         FetchEvent::Note(note) => {
             tracing::debug!(%net, %note, "fetch note");
