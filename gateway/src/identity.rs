@@ -17,10 +17,13 @@ struct Link {
     urns: Vec<String>,
 }
 
+/// One digest of one kind.
+type HashKey = (HashKind, Vec<u8>);
+
 #[derive(Debug)]
 pub struct IdentityIndex {
     store: Arc<Store>,
-    by_hash: RwLock<HashMap<(HashKind, Vec<u8>), Arc<ContentId>>>,
+    by_hash: RwLock<HashMap<HashKey, Arc<ContentId>>>,
 }
 
 impl IdentityIndex {
