@@ -95,6 +95,7 @@ impl Adapter {
             my_addr: Mutex::new(my_addr),
             slots: Arc::new(Semaphore::new(cfg.upload_slots)),
             cancel: CancellationToken::new(),
+            last_error: Mutex::new(None),
             cfg,
         });
         shared
@@ -342,7 +343,11 @@ impl Network for Adapter {
             dht_nodes: 0,
             bytes_in: Stats::get(&s.bytes_in),
             bytes_out: Stats::get(&s.bytes_out),
-            last_error: None,
+            last_error: sh
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             details: vec![
                 d("mode", mode.to_owned()),
                 d("ultrapeers", ups.to_string()),

@@ -739,3 +739,17 @@ async fn pongs_carry_ggep_and_leaf_queries_are_flood_limited() {
     assert!((20..=25).contains(&seen), "{seen}");
     up.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_leaf_refuses_links_and_the_dialler_reports_why() {
+    let l1 = servent(false, &[]).await;
+    let l2 = servent(false, &[l1.local_addr()]).await;
+    eventually("dial error reported", || l2.status().last_error.is_some()).await;
+    let e = l2.status().last_error.unwrap();
+    assert!(e.contains("503") && e.contains("shielded leaf"), "{e}");
+    assert_eq!(l1.status().peers, 0);
+    assert_eq!(l2.status().state, junction_core::NetworkState::Degraded);
+    l2.shutdown().await;
+    l1.shutdown().await;
+    assert_eq!(l1.status().state, junction_core::NetworkState::Offline);
+}

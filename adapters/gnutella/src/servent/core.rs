@@ -337,6 +337,7 @@ impl Core {
             CoreMsg::Connected(link) => self.connected(link),
             CoreMsg::DialFailed { addr, err } => {
                 debug!(%addr, %err, "dial failed");
+                self.shared.set_error(format!("{addr}: {err}"));
                 self.dialing.remove(&addr);
                 if let ServentError::Refused { try_hosts, .. } = &err {
                     for h in try_hosts {
@@ -594,6 +595,16 @@ impl Core {
             Message::Push(p) => self.on_push(id, h, p),
             Message::Bye(b) => {
                 debug!(id, code = b.code, reason = %b.reason_line(), "peer said bye");
+                if b.code >= 300
+                    && let Some(p) = self.peers.get(&id)
+                {
+                    self.shared.set_error(format!(
+                        "{} said Bye {} {}",
+                        p.info.addr,
+                        b.code,
+                        b.reason_line()
+                    ));
+                }
                 self.remove_peer(id);
                 self.update_counts();
             }

@@ -85,6 +85,8 @@ pub struct Shared {
     pub slots: Arc<Semaphore>,
     /// Cancelled on shutdown; every task watches it.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// The last thing that went wrong with a peer, for `status()`.
+    pub last_error: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -96,6 +98,13 @@ impl Shared {
     /// Read access to the share index (a poisoned lock is still usable: the index stays consistent).
     pub fn shares(&self) -> std::sync::RwLockReadGuard<'_, ShareIndex> {
         self.shares.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember a problem for `status()`.
+    pub fn set_error(&self, e: impl Into<String>) {
+        let mut s: String = e.into();
+        s.truncate(200);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }
 
     /// Write access to the share index.
