@@ -1,5 +1,5 @@
 //! Client ↔ server UDP messages (protocol `0xE3`, to the server's TCP port + 4). Use with
-//! [`UdpPacket`](crate::wire::UdpPacket) for the two-byte header.
+//! [`UdpPacket`] for the two-byte header.
 
 use std::net::SocketAddrV4;
 
