@@ -753,3 +753,38 @@ async fn a_leaf_refuses_links_and_the_dialler_reports_why() {
     l1.shutdown().await;
     assert_eq!(l1.status().state, junction_core::NetworkState::Offline);
 }
+
+#[tokio::test]
+async fn download_by_index_learns_and_checks_the_sha1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = make_file(dir.path(), "hotel index.bin", 150_000, 12);
+    let up = servent(true, &[]).await;
+    let leaf = servent(false, &[up.local_addr()]).await;
+    let id = share(&up, &path, "hotel index.bin").await;
+    linked(&leaf, 1).await;
+    let mut hits = leaf.search(parse("hotel index").unwrap()).await.unwrap();
+    let mut hit = within("hit", 10, hits.next()).await.unwrap().unwrap();
+    assert!(
+        hit.locations[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("index=1")
+    );
+    // As if the hit had carried no hash: the download goes by /get/<index>/<name>.
+    hit.id = ContentId::new(Some(hit.size));
+    let (sink, events) = fetch_all(&leaf, &hit, 20).await;
+    assert!(sink.is_verified(), "{events:?}");
+    assert_eq!(sink.contents(), data);
+    let learned = events.iter().find_map(|e| match e {
+        junction_core::FetchEvent::Identified(i) => Some(i.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        learned.unwrap().get(HashKind::Sha1),
+        id.get(HashKind::Sha1),
+        "the SHA-1 announced by the source is reported"
+    );
+    leaf.shutdown().await;
+    up.shutdown().await;
+}

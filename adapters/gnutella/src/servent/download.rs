@@ -161,6 +161,8 @@ struct SourceState {
 
 struct Ctx {
     sha1: Option<Sha1Hash>,
+    /// The SHA-1 a source announced (`X-Gnutella-Content-URN`) when we knew none.
+    learned: Mutex<Option<Sha1Hash>>,
     name: String,
     size: u64,
     plan: Mutex<Plan>,
@@ -171,6 +173,13 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The SHA-1 to ask for and verify against: the one we were given, or the
+    /// one the first source announced.
+    fn sha1(&self) -> Option<Sha1Hash> {
+        self.sha1
+            .or(*self.learned.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -197,6 +206,7 @@ pub async fn run(
     let (alt_tx, mut alt_rx) = mpsc::channel(64);
     let ctx = Arc::new(Ctx {
         sha1,
+        learned: Mutex::new(None),
         name: req.name.clone(),
         size,
         plan: Mutex::new(Plan {
@@ -240,7 +250,15 @@ pub async fn run(
     let mut workers: JoinSet<(SocketAddrV4, End)> = JoinSet::new();
     let mut attempts = 0;
     let mut last_peers = u32::MAX;
+    let mut identified = sha1.is_some();
     loop {
+        if !identified && let Some(h) = ctx.sha1() {
+            identified = true;
+            let mut id = req.id.clone();
+            id.size = Some(size);
+            id.set(HashKind::Sha1, &h.0);
+            let _ = events.try_send(FetchEvent::Identified(id));
+        }
         let done = {
             let p = ctx.plan();
             p.need.is_empty() && p.inflight.is_empty()
@@ -363,7 +381,7 @@ pub async fn run(
 
 /// Hash the whole file back from the sink; `None` when no SHA-1 is known.
 async fn verify(ctx: &Arc<Ctx>) -> Option<bool> {
-    let want = ctx.sha1?;
+    let want = ctx.sha1()?;
     let sink = ctx.sink.clone();
     let size = ctx.size;
     let got = tokio::task::spawn_blocking(move || {
@@ -478,7 +496,7 @@ async fn request(
     got: &mut Option<Range<u64>>,
 ) -> Result<Step, ServentError> {
     let range = Some((claimed.start, claimed.end - 1));
-    let mut req = match (ctx.sha1, info.index) {
+    let mut req = match (ctx.sha1(), info.index) {
         (Some(h), _) => RequestHead::get_n2r(&Urn::Sha1(h), host, ua, range),
         (None, Some(i)) => RequestHead::get_by_index(i, &ctx.name, host, ua, range),
         (None, None) => return Ok(Step::End(End::Failed("no URN nor index to ask for".into()))),
@@ -534,10 +552,15 @@ async fn request(
             return Ok(Step::End(End::Failed(format!("HTTP {c} {}", resp.reason))));
         }
     }
-    if let (Some(want), Some(urn)) = (ctx.sha1, resp.content_urn())
-        && urn.sha1().is_some_and(|h| h != want)
-    {
-        return Ok(Step::End(End::Failed("source serves another file".into())));
+    if let Some(announced) = resp.content_urn().and_then(|u| u.sha1()) {
+        let mut learned = ctx.learned.lock().unwrap_or_else(|e| e.into_inner());
+        match ctx.sha1.or(*learned) {
+            Some(want) if want != announced => {
+                return Ok(Step::End(End::Failed("source serves another file".into())));
+            }
+            Some(_) => {}
+            None => *learned = Some(announced),
+        }
     }
     let (start, end) = match resp.content_range() {
         Some(Ok(cr)) => {
