@@ -449,12 +449,21 @@ fn start_fetch(
             (m.info.swarm_hash(), Some(m))
         }
         None => {
+            // A v2 (btmh) id joins the swarm under its truncated hash (BEP 52).
             let ih = req
                 .id
                 .get(HashKind::Btih)
                 .and_then(InfoHash::from_slice)
+                .or_else(|| {
+                    req.id
+                        .get(HashKind::Btmh)
+                        .and_then(crate::id::InfoHashV2::from_slice)
+                        .map(|h| h.truncated())
+                })
                 .ok_or_else(|| {
-                    NetworkError::Invalid("a BitTorrent fetch needs a .torrent or a btih".into())
+                    NetworkError::Invalid(
+                        "a BitTorrent fetch needs a .torrent, a btih or a btmh".into(),
+                    )
                 })?;
             (ih, None)
         }

@@ -265,3 +265,24 @@ mod tests {
         assert!(parse_response(r).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_responses_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = super::parse_response(&data);
+            let mut framed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            framed.extend_from_slice(&data);
+            let _ = super::parse_response(&framed);
+        }
+
+        #[test]
+        fn arbitrary_urls_never_panic(s in "\\PC{0,80}") {
+            let _ = super::Url::parse(&s);
+            let _ = super::Url::parse(&format!("http://{s}"));
+        }
+    }
+}

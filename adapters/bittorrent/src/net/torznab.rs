@@ -324,3 +324,19 @@ mod tests {
         assert_eq!(target, "/api?apikey=k&t=search&q=debian%2012");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_xml_never_panics(s in "(<item>|</item>|<title>|</title>|<torznab:attr |name=\"|value=\"|infohash|seeders|\"|&amp;|&#|;|<!\\[CDATA\\[|\\]\\]>|/>|>|[a-z0-9 ]){0,60}") {
+            if let Ok(items) = super::parse(&s) {
+                for it in items {
+                    let _ = it.to_hit();
+                }
+            }
+        }
+    }
+}
