@@ -3,6 +3,7 @@
 
 mod api;
 mod harness;
+mod networks;
 mod search;
 mod testnet;
 mod transfers;

@@ -1,0 +1,182 @@
+//! The gateway with the real eD2k, Gnutella and BitTorrent adapters, each peering on
+//! 127.0.0.1 with another Junction peer that shares the same file: one gRPC search finds it
+//! on eD2k and Gnutella, and a download through each network completes and verifies.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use junction_core::{ContentId, DynNetwork, HashKind, SharedItem};
+use proto::v1 as pb;
+use proto::v1::search_event::Event;
+use proto::v1::transfer::State;
+
+use crate::harness::{search_all, start, wait_until};
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn content(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+async fn share(net: &dyn DynNetwork, path: &std::path::Path) -> ContentId {
+    net.share(SharedItem {
+        path: path.to_path_buf(),
+        name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        size: std::fs::metadata(path).unwrap().len(),
+        id: ContentId::new(None),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gateway_searches_and_downloads_through_all_three_networks() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("junctiontest sample.bin");
+    let data = content(3 * 1024 * 1024 + 17);
+    std::fs::write(&path, &data).unwrap();
+
+    // eD2k: an index server, a seeding peer, and the gateway's peer.
+    let server = ed2k::IndexServer::start(ed2k::ServerConfig {
+        enabled: true,
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ed2k_cfg = || ed2k::Config {
+        listen: Some(loopback()),
+        servers: vec![server.local_addr().to_string()],
+        source_requery: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let ed2k_seed = ed2k::Adapter::start(ed2k_cfg()).await.unwrap();
+    assert!(ed2k_seed.wait_logged_in(Duration::from_secs(15)).await);
+    share(&ed2k_seed, &path).await;
+    let ed2k_gw = ed2k::Adapter::start(ed2k_cfg()).await.unwrap();
+    assert!(ed2k_gw.wait_logged_in(Duration::from_secs(15)).await);
+
+    // Gnutella: a seeding ultrapeer, and the gateway's leaf connected to it.
+    let ultrapeer = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        ultrapeer: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    share(&ultrapeer, &path).await;
+    let leaf = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        peers: vec![ultrapeer.local_addr().to_string()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    // BitTorrent: a tracker, a seeder, and the gateway's peer.
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let bt_seed = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        trackers: vec![tracker.announce_url()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let btih = share(&bt_seed, &path).await;
+    let bt_gw = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
+    let mut gw = start(dir.path(), nets, None).await;
+
+    // One search: the file is found on eD2k and on Gnutella (the leaf may need a moment to
+    // send its route table and be reached).
+    let mut found = Vec::new();
+    for _ in 0..20 {
+        let events = search_all(&mut gw.client, "junctiontest", 3000).await;
+        found = events
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Item(i) | Event::Update(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        let nets: Vec<&str> = found
+            .iter()
+            .flat_map(|i| i.availability.iter().map(|a| a.network.as_str()))
+            .collect();
+        if nets.contains(&"ed2k") && nets.contains(&"gnutella") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let on = |net: &str| {
+        found
+            .iter()
+            .rev()
+            .find(|i| i.availability.iter().any(|a| a.network == net))
+            .unwrap_or_else(|| panic!("not found on {net}: {found:#?}"))
+            .clone()
+    };
+    let (ed2k_item, gnut_item) = (on("ed2k"), on("gnutella"));
+    assert_eq!(ed2k_item.size, data.len() as u64);
+
+    // A download through each network, started the ways a client would.
+    let mut ids = Vec::new();
+    for item in [&ed2k_item, &gnut_item] {
+        let t = gw
+            .client
+            .start_transfer(pb::StartTransferRequest {
+                source: Some(pb::start_transfer_request::Source::ItemId(item.id.clone())),
+                networks: vec![item.availability[0].network.clone()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(t.id);
+    }
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&xl={}&dn=bt.bin&tr={}",
+        hex(btih.get(HashKind::Btih).unwrap()),
+        data.len(),
+        tracker.announce_url()
+    );
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(magnet)),
+            networks: vec!["bittorrent".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ids.push(t.id);
+    for id in ids {
+        let done = wait_until(&mut gw.client, &id, 90, |t| t.state() == State::Complete).await;
+        assert_eq!(std::fs::read(&done.path).unwrap(), data, "{done:?}");
+    }
+    gw.stop().await;
+    drop((ed2k_seed, ultrapeer, bt_seed, server, tracker));
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
