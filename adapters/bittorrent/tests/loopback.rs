@@ -604,3 +604,86 @@ async fn resumes_from_what_the_sink_has_verified() {
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_extension_allowed_fast_and_reject_while_choked() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let mut c = tokio::net::TcpStream::connect(s.seeder.listen_addr())
+        .await
+        .unwrap();
+    let hs = Handshake {
+        reserved: Reserved::default().with(Reserved::FAST),
+        info_hash: s.ih,
+        peer_id: PeerId(*b"-TS0001-fastfastfast"),
+    };
+    c.write_all(&hs.to_bytes()).await.unwrap();
+    let mut buf = BytesMut::new();
+    let mut dec = MessageDecoder::default();
+    let mut got_hs = false;
+    let mut msgs = Vec::new();
+    // Read the greeting (handshake, have-all, allowed-fast set).
+    let _ = tokio::time::timeout(Duration::from_millis(700), async {
+        loop {
+            if c.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if !got_hs {
+                if Handshake::decode(&mut buf).unwrap().is_none() {
+                    continue;
+                }
+                got_hs = true;
+            }
+            while let Some(m) = dec.decode(&mut buf).unwrap() {
+                msgs.push(m);
+            }
+        }
+    })
+    .await;
+    assert_eq!(msgs.first(), Some(&Message::HaveAll), "{msgs:?}");
+    let allowed: Vec<u32> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            Message::AllowedFast(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(allowed.len(), 10, "{msgs:?}");
+    let other = (0..96).find(|i| !allowed.contains(i)).unwrap();
+    // Still choked: an allowed piece is served, another is rejected.
+    let mut out = BytesMut::new();
+    for index in [allowed[0], other] {
+        Message::Request(junction_bittorrent::wire::BlockRequest {
+            index,
+            begin: 0,
+            length: 16384,
+        })
+        .encode(&mut out);
+    }
+    c.write_all(&out).await.unwrap();
+    let mut answers = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while answers.len() < 2 {
+            if c.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+            while let Some(m) = dec.decode(&mut buf).unwrap() {
+                match m {
+                    Message::Piece(p) => answers.push((p.index, true, p.data)),
+                    Message::Reject(r) => answers.push((r.index, false, Bytes::new())),
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let served = answers.iter().find(|a| a.1).unwrap();
+    assert_eq!(served.0, allowed[0]);
+    let off = allowed[0] as usize * PIECE as usize;
+    assert_eq!(&served.2[..], &s.data[off..off + 16384]);
+    assert!(answers.iter().any(|a| !a.1 && a.0 == other));
+    s.seeder.shutdown().await;
+}

@@ -151,6 +151,9 @@ struct Peer {
     pex_added: usize,
     their_pex_id: Option<u8>,
     pex_sent: std::collections::HashSet<SocketAddr>,
+    /// BEP 6: pieces we let this peer request while choked, and pieces it lets us request.
+    allowed_out: std::collections::HashSet<u32>,
+    allowed_in: std::collections::HashSet<u32>,
     last_pex: Instant,
 }
 
@@ -235,6 +238,8 @@ async fn session(
         pex_added: 0,
         their_pex_id: None,
         pex_sent: std::collections::HashSet::new(),
+        allowed_out: std::collections::HashSet::new(),
+        allowed_in: std::collections::HashSet::new(),
         // The first PEX message goes out about ten seconds after connecting.
         last_pex: Instant::now()
             .checked_sub(
@@ -363,6 +368,7 @@ impl Peer {
         if let Some(m) = first {
             self.send(m).await?;
         }
+        self.send_allowed_fast().await?;
         if self.dht
             && let Some(port) = self
                 .t
@@ -389,6 +395,31 @@ impl Peer {
                 payload: Bytes::from(hs.encode()),
             })
             .await?;
+        }
+        Ok(())
+    }
+
+    /// BEP 6: a peer with (almost) nothing gets the allowed-fast set of pieces we have, so
+    /// it can start before it is unchoked.
+    async fn send_allowed_fast(&mut self) -> Result<(), PeerError> {
+        let (Some(meta), std::net::IpAddr::V4(ip)) = (self.t.meta().cloned(), self.addr.ip())
+        else {
+            return Ok(());
+        };
+        if !self.fast || self.bitfield.as_ref().is_some_and(|b| b.count_ones() >= 10) {
+            return Ok(());
+        }
+        let set = crate::fast::allowed_fast_set(
+            ip,
+            &self.t.info_hash,
+            meta.geometry.piece_count(),
+            crate::fast::DEFAULT_K,
+        );
+        let have = self.t.state().have.clone();
+        for i in set {
+            if meta.geometry.index(i).is_ok_and(|vi| have.get(vi)) && self.allowed_out.insert(i) {
+                self.send(Message::AllowedFast(i)).await?;
+            }
         }
         Ok(())
     }
@@ -446,7 +477,17 @@ impl Peer {
                     });
                 }
             }
-            Message::AllowedFast(_) | Message::Unknown { .. } | Message::Cancel(_) => {}
+            Message::Unknown { .. } | Message::Cancel(_) => {}
+            Message::AllowedFast(i) => {
+                if !self.fast {
+                    return Err(PeerError::Protocol(
+                        "allowed-fast without the Fast extension",
+                    ));
+                }
+                if self.allowed_in.len() < 64 {
+                    self.allowed_in.insert(i);
+                }
+            }
             Message::Choke => {
                 self.peer_choking = true;
                 if !self.fast {
@@ -532,7 +573,8 @@ impl Peer {
         };
         let vb = r.validate(&meta.geometry)?;
         let have = self.t.state().have.get(vb.index());
-        if self.am_choking || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
+        let choked = self.am_choking && !self.allowed_out.contains(&r.index);
+        if choked || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             return self.reject(r).await;
         }
         let off = meta.geometry.piece_offset(vb.index()) + u64::from(vb.begin());
@@ -851,8 +893,20 @@ impl Peer {
             let want = st.wants_from(bf);
             let depth = self.depth.min(self.their_reqq);
             let need = depth.saturating_sub(self.outstanding.len());
-            let blocks = if want && !self.peer_choking && self.am_interested && need >= depth / 4 {
+            let ready = want && self.am_interested && need >= depth / 4;
+            let blocks = if ready && !self.peer_choking {
                 st.pick(self.conn, bf, need, &meta.geometry)
+            } else if ready && !self.allowed_in.is_empty() {
+                // Choked: only the allowed-fast pieces it has (BEP 6).
+                let mut only = Bitfield::empty(bf.piece_count());
+                for i in &self.allowed_in {
+                    if let Ok(vi) = meta.geometry.index(*i)
+                        && bf.get(vi)
+                    {
+                        only.set(vi, true);
+                    }
+                }
+                st.pick(self.conn, &only, need, &meta.geometry)
             } else {
                 Vec::new()
             };
