@@ -26,7 +26,8 @@ use crate::wire::handshake::HandshakeProfile;
 use crate::wire::header::{Guid, Header, kind};
 use crate::wire::http::Giv;
 use crate::wire::message::{
-    Bye, HitRecord, Message, Ping, Pong, Push, QhdTrailer, Query, QueryFlags, QueryHit, qhd,
+    Bye, FW2FW_FILE_INDEX, HitRecord, Message, Ping, Pong, Push, QhdTrailer, Query, QueryFlags,
+    QueryHit, qhd,
 };
 use crate::wire::qrp::{QrpReceiver, QrpTable};
 
@@ -46,6 +47,8 @@ const HITS_PER_MESSAGE: usize = 10;
 pub const VENDOR: [u8; 4] = *b"JNCT";
 /// Concurrent outgoing dials.
 const MAX_DIALING: usize = 4;
+/// Pushes answered (GIV connections) at once.
+const MAX_PUSH_UPLOADS: usize = 8;
 /// Push waiters kept.
 const MAX_GIV_WAITERS: usize = 256;
 /// Live searches kept.
@@ -207,6 +210,7 @@ pub struct Core {
     advertised_known: bool,
     last_up_tables: Instant,
     started: Instant,
+    push_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Core {
@@ -241,6 +245,7 @@ impl Core {
             advertised_known,
             last_up_tables: Instant::now(),
             started: Instant::now(),
+            push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_PUSH_UPLOADS)),
         }
     }
 
@@ -967,9 +972,14 @@ impl Core {
         }
         if p.servent == self.shared.guid {
             let target = SocketAddrV4::new(p.ip, p.port);
-            if target.port() == 0 || target.ip().is_unspecified() {
+            if target.port() == 0 || target.ip().is_unspecified() || p.index == FW2FW_FILE_INDEX {
                 return;
             }
+            // Pushes make us connect out: only a few at a time.
+            let Ok(permit) = self.push_slots.clone().try_acquire_owned() else {
+                debug!(%target, "too many pushes in progress");
+                return;
+            };
             let shared = self.shared.clone();
             let span = debug_span!("gnutella_push_upload", %target, index = p.index);
             tokio::spawn(
@@ -977,6 +987,7 @@ impl Core {
                     if let Err(e) = super::upload::giv_out(target, p.index, shared).await {
                         debug!(%e, "push upload failed");
                     }
+                    drop(permit);
                 }
                 .instrument(span),
             );
