@@ -2,7 +2,7 @@
 //! in front of the core task, the acceptor and the transfer tasks.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
@@ -237,7 +237,7 @@ async fn incoming(
     } else if buf.starts_with(b"GET ") || buf.starts_with(b"HEAD") {
         drop(permit);
         if shared.cfg.firewalled.is_none()
-            && (!is_loopback(addr.ip()) || shared.cfg.listen.ip().is_loopback())
+            && (!addr.ip().is_loopback() || shared.cfg.listen.ip().is_loopback())
         {
             shared.stats.firewalled.store(false, Ordering::Relaxed);
         }
@@ -254,10 +254,6 @@ async fn incoming(
     } else {
         Err(ServentError::Protocol("unknown protocol".into()))
     }
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    ip.is_loopback()
 }
 
 fn to_hit(h: &RemoteHit) -> Hit {
