@@ -332,3 +332,49 @@ async fn shares_are_offered_to_every_network_and_listed() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn tls_serves_the_api_to_a_client_that_trusts_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, key.cert.pem()).unwrap();
+    std::fs::write(&key_path, key.signing_key.serialize_pem()).unwrap();
+    let gw = crate::harness::start_with(&dir.path().join("data"), vec![net()], |c| {
+        c.tls_cert = Some(cert_path.clone());
+        c.tls_key = Some(key_path.clone());
+    })
+    .await;
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(key.cert.pem()))
+        .domain_name("localhost");
+    let url = format!("https://{}", gw.addr);
+    let ch = Channel::from_shared(url.clone())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let nets = GatewayClient::new(ch)
+        .list_networks(pb::ListNetworksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nets.networks.len(), 1);
+    // A plain-text client gets nowhere.
+    let plain = Channel::from_shared(format!("http://{}", gw.addr))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(ch) = plain {
+        assert!(
+            GatewayClient::new(ch)
+                .list_networks(pb::ListNetworksRequest {})
+                .await
+                .is_err()
+        );
+    }
+    gw.stop().await;
+}

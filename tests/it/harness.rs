@@ -23,15 +23,26 @@ pub struct Running {
 }
 
 pub async fn start(dir: &Path, networks: Vec<Arc<dyn DynNetwork>>, token: Option<&str>) -> Running {
+    start_with(dir, networks, |c| c.token = token.map(str::to_owned)).await
+}
+
+/// Starts a gateway with its config adjusted by `adjust`; the client is plain HTTP/2,
+/// so a TLS gateway needs its own client.
+pub async fn start_with(
+    dir: &Path,
+    networks: Vec<Arc<dyn DynNetwork>>,
+    adjust: impl FnOnce(&mut GatewayConfig),
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = GatewayConfig {
+    let mut config = GatewayConfig {
         listen: addr,
         data_dir: dir.to_path_buf(),
-        token: token.map(str::to_owned),
         search_timeout_secs: 5,
         ..Default::default()
     };
+    adjust(&mut config);
+    let tls = config.tls_cert.is_some();
     let gw = Gateway::open(config, networks).await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = gw.clone();
@@ -42,7 +53,15 @@ pub async fn start(dir: &Path, networks: Vec<Arc<dyn DynNetwork>>, token: Option
         .await
         .unwrap();
     });
-    let client = GatewayClient::new(channel(addr).await);
+    let client = match tls {
+        // Never used for TLS gateways; a lazy channel avoids a handshake that would fail.
+        true => GatewayClient::new(
+            Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect_lazy(),
+        ),
+        false => GatewayClient::new(channel(addr).await),
+    };
     Running {
         addr,
         gw,
