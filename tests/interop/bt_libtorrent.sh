@@ -31,7 +31,12 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     sleep 1
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ "${KEEP:-0}" = 1 ] && echo "work dir kept: $WORK" || rm -rf "$WORK"
+    if [ "${KEEP:-0}" = 1 ]; then
+        echo "work dir kept: $WORK"
+    else
+        # Daemons may still be writing their state for a moment.
+        rm -rf "$WORK" 2>/dev/null || { sleep 2; rm -rf "$WORK" 2>/dev/null || true; }
+    fi
 }
 trap cleanup EXIT
 

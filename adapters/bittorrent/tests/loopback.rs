@@ -687,3 +687,59 @@ async fn fast_extension_allowed_fast_and_reject_while_choked() {
     assert!(answers.iter().any(|a| !a.1 && a.0 == other));
     s.seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_of_leechers_trade_pieces() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 1)
+        .await
+        .unwrap();
+    // A seeder slow enough (3 MB/s) that leechers get pieces from each other.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("swarm.bin");
+    let data = random_bytes(SIZE);
+    std::fs::write(&path, &data).unwrap();
+    let mut cfg = test_config(vec![tracker.announce_url()]);
+    cfg.upload_rate_limit = Some(3_000_000);
+    let seeder = Adapter::start(cfg).await.unwrap();
+    let id = seeder
+        .share(SharedItem {
+            path,
+            name: "swarm.bin".into(),
+            size: SIZE as u64,
+            id: ContentId::new(None),
+        })
+        .await
+        .unwrap();
+    let ih = InfoHash::from_slice(id.get(HashKind::Btih).unwrap()).unwrap();
+    let torrent = seeder.index_entry(&ih).unwrap().torrent.unwrap();
+    let mut leechers = Vec::new();
+    for _ in 0..3 {
+        leechers.push(Adapter::start(test_config(vec![])).await.unwrap());
+    }
+    let sinks: Vec<_> = (0..3)
+        .map(|_| Arc::new(FileSink::new(SIZE as u64)))
+        .collect();
+    let runs = leechers
+        .iter()
+        .zip(&sinks)
+        .map(|(l, s)| run_fetch(l, request(&ih, Some(torrent.clone()), vec![]), s.clone()));
+    futures::future::join_all(runs).await;
+    for s in &sinks {
+        assert!(s.contents() == data);
+    }
+    let traded: u64 = leechers
+        .iter()
+        .map(|l| l.torrent_stats(&ih).unwrap().uploaded)
+        .sum();
+    let from_seed = seeder.torrent_stats(&ih).unwrap().uploaded;
+    eprintln!("seeder uploaded {from_seed}, leechers uploaded {traded} to each other");
+    assert!(traded > 0, "leechers exchanged pieces");
+    assert!(
+        from_seed < 3 * SIZE as u64,
+        "the seeder did not send every copy itself"
+    );
+    for l in &leechers {
+        l.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
