@@ -511,6 +511,15 @@ async fn main() -> Result<()> {
             to_hex(&big_hash)
         );
         amulecmd(&ec, &format!("add {link}"))?;
+        // The 9,728,000-byte control file is queued at the same time, so one source request
+        // serves both.
+        let ctl_link = format!(
+            "ed2k://|file|{}|{}|{}|/",
+            ctl_name.replace(' ', "%20"),
+            ctl_data.len(),
+            to_hex(&ed2k_hash(&ctl_data).root)
+        );
+        amulecmd(&ec, &format!("add {ctl_link}"))?;
         let t = Instant::now();
         let bp = incoming.join(big_name);
         while t.elapsed() < Duration::from_secs(240) && !file_matches(&bp, &big_data) {
@@ -528,14 +537,6 @@ async fn main() -> Result<()> {
                 "(bench) aMule <- control aMule did not finish the 10 MiB file in {a_secs:.0} s"
             ));
         }
-        let h = ed2k_hash(&ctl_data).root;
-        let link = format!(
-            "ed2k://|file|{}|{}|{}|/",
-            ctl_name.replace(' ', "%20"),
-            ctl_data.len(),
-            to_hex(&h)
-        );
-        amulecmd(&ec, &format!("add {link}"))?;
         let p = incoming.join(ctl_name);
         let t = Instant::now();
         let corrupt = || {
@@ -545,11 +546,19 @@ async fn main() -> Result<()> {
                 .filter(|l| l.contains("is corrupt in file") && l.contains(ctl_name))
                 .count()
         };
+        let mut kicked = false;
         while t.elapsed() < Duration::from_secs(240)
             && !file_matches(&p, &ctl_data)
             && corrupt() == 0
         {
             tokio::time::sleep(Duration::from_secs(2)).await;
+            if !kicked && t.elapsed() > Duration::from_secs(60) {
+                // aMule asks a server for sources once per 300 s per file; reconnecting resets it.
+                kicked = true;
+                let _ = amulecmd(&ec, "disconnect");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = amulecmd(&ec, "connect");
+            }
         }
         let reproduced = corrupt() > 0 && part_file_matches(&temp, &ctl_data);
         if file_matches(&p, &ctl_data) {

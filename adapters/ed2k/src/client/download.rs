@@ -686,44 +686,23 @@ async fn drive(
     out(tx, caps, &PeerMessage::StartUploadRequest(Some(hash)), t).await?;
     wait_accept(dl, &mut rx, &mut status).await?;
     let mut requeues = 0;
-    loop {
-        if dl.is_done() {
-            let _ = out(tx, caps, &PeerMessage::EndOfDownload(hash), t).await;
-            return Ok(());
-        }
-        if dl.banned(peer) {
-            let _ = out(tx, caps, &PeerMessage::CancelTransfer, t).await;
-            return Err(DlError::Banned);
-        }
-        let blocks = dl.pick(peer, &status, 3);
-        if blocks.is_empty() {
-            // Everything left is in flight elsewhere or being verified.
-            let notified = dl.changed.notified();
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                m = rx.recv() => match m {
-                    None => return Err(ConnError::Closed.into()),
-                    Some(PeerMessage::FileStatus { parts, .. }) if parts.check_for_size(dl.size).is_ok() => status = parts,
-                    Some(_) => {}
-                },
-            }
-            continue;
-        }
-        match fetch_blocks(dl, tx, caps, &mut rx, peer, &blocks, &mut status).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // The peer ended our slot: ask again.
-                requeues += 1;
-                if requeues > 3 {
-                    return Ok(());
-                }
-                out(tx, caps, &PeerMessage::StartUploadRequest(Some(hash)), t).await?;
-                wait_accept(dl, &mut rx, &mut status).await?;
-            }
-            Err(e) => return Err(e),
-        }
+    let mut pending: Vec<Pending> = Vec::new();
+    let res = transfer(
+        dl,
+        tx,
+        caps,
+        &mut rx,
+        peer,
+        &mut status,
+        &mut pending,
+        &mut requeues,
+    )
+    .await;
+    let left: Vec<Range<u64>> = pending.iter().map(|p| p.range.clone()).collect();
+    if !left.is_empty() {
+        dl.release(peer, &left);
     }
+    res
 }
 
 struct Pending {
@@ -732,115 +711,137 @@ struct Pending {
     packed: Vec<u8>,
 }
 
-/// Requests up to three blocks and receives them. `Ok(false)` = the peer ended the slot.
-async fn fetch_blocks(
+/// Requests blocks and receives them, keeping up to two `OP_REQUESTPARTS` (six blocks) in
+/// flight so the uploader never waits for our next request.
+#[allow(clippy::too_many_arguments)]
+async fn transfer(
     dl: &Arc<Download>,
     tx: &mpsc::Sender<Frame>,
     caps: PeerCaps,
     rx: &mut mpsc::Receiver<PeerMessage>,
     peer: u64,
-    blocks: &[Range<u64>],
     status: &mut PartStatus,
-) -> Result<bool, DlError> {
+    pending: &mut Vec<Pending>,
+    requeues: &mut u32,
+) -> Result<(), DlError> {
     let t = dl.s.cfg.peer_timeout;
-    let mut ranges = [ByteRange::default(); 3];
-    for (i, b) in blocks.iter().take(3).enumerate() {
-        ranges[i] = ByteRange::new(b.start, b.end).map_err(|e| DlError::Other(e.to_string()))?;
-    }
-    let mut pending: Vec<Pending> = blocks
-        .iter()
-        .map(|b| Pending {
-            range: b.clone(),
-            got: RangeSet::new(),
-            packed: Vec::new(),
-        })
-        .collect();
-    let res = async {
-        out(
-            tx,
-            caps,
-            &PeerMessage::RequestParts {
-                hash: dl.hash,
-                ranges,
-            },
-            t,
-        )
-        .await?;
-        while !pending.is_empty() {
-            match recv(rx, t, "part data").await? {
-                PeerMessage::SendingPart { hash, range, data } if hash == dl.hash => {
-                    let i = pending
-                        .iter()
-                        .position(|p| range.start >= p.range.start && range.end <= p.range.end)
-                        .ok_or_else(|| {
-                            DlError::Other(format!(
-                                "unrequested data {}..{}",
-                                range.start, range.end
-                            ))
-                        })?;
-                    dl.sink.write(range.start, &data)?;
-                    pending[i].got.insert(range.start..range.end);
-                    if pending[i].got.contains(pending[i].range.clone()) {
-                        let p = pending.remove(i);
-                        dl.block_done(peer, p.range).await;
-                    }
-                }
-                PeerMessage::CompressedPart {
-                    hash,
-                    start,
-                    packed_total,
-                    data,
-                } if hash == dl.hash => {
-                    let i = pending
-                        .iter()
-                        .position(|p| p.range.start == start)
-                        .ok_or_else(|| {
-                            DlError::Other(format!("unrequested compressed block at {start}"))
-                        })?;
-                    let p = &mut pending[i];
-                    let total = u64::from(packed_total);
-                    if total > MAX_PACKED_BLOCK || (p.packed.len() + data.len()) as u64 > total {
-                        return Err(DlError::Other(
-                            "compressed block larger than announced".into(),
-                        ));
-                    }
-                    p.packed.extend_from_slice(&data);
-                    if p.packed.len() as u64 == total {
-                        let want = usize::try_from(p.range.end - p.range.start).unwrap_or(0);
-                        let plain = crate::wire::frame::inflate(&p.packed, want)
-                            .map_err(|e| DlError::Other(e.to_string()))?;
-                        if plain.len() != want {
-                            return Err(DlError::Other(format!(
-                                "compressed block inflates to {} bytes, {want} expected",
-                                plain.len()
-                            )));
-                        }
-                        dl.sink.write(start, &plain)?;
-                        let p = pending.remove(i);
-                        dl.block_done(peer, p.range).await;
-                    }
-                }
-                PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
-                    *status = parts;
-                }
-                PeerMessage::OutOfPartRequests
-                | PeerMessage::CancelTransfer
-                | PeerMessage::QueueRank(_)
-                | PeerMessage::QueueRanking(_) => {
-                    return Ok(false);
-                }
-                PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
-                _ => {}
+    let hash = dl.hash;
+    loop {
+        if pending.is_empty() {
+            if dl.is_done() {
+                let _ = out(tx, caps, &PeerMessage::EndOfDownload(hash), t).await;
+                return Ok(());
+            }
+            if dl.banned(peer) {
+                let _ = out(tx, caps, &PeerMessage::CancelTransfer, t).await;
+                return Err(DlError::Banned);
             }
         }
-        Ok(true)
+        if pending.len() <= 3 && !dl.banned(peer) {
+            let blocks = dl.pick(peer, status, 3);
+            if !blocks.is_empty() {
+                let mut ranges = [ByteRange::default(); 3];
+                for (i, b) in blocks.iter().enumerate() {
+                    ranges[i] = ByteRange::new(b.start, b.end)
+                        .map_err(|e| DlError::Other(e.to_string()))?;
+                }
+                pending.extend(blocks.into_iter().map(|range| Pending {
+                    range,
+                    got: RangeSet::new(),
+                    packed: Vec::new(),
+                }));
+                out(tx, caps, &PeerMessage::RequestParts { hash, ranges }, t).await?;
+            }
+        }
+        if pending.is_empty() {
+            // Everything left is in flight elsewhere or being verified.
+            let notified = dl.changed.notified();
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                m = rx.recv() => match m {
+                    None => return Err(ConnError::Closed.into()),
+                    Some(PeerMessage::FileStatus { parts, .. }) if parts.check_for_size(dl.size).is_ok() => *status = parts,
+                    Some(_) => {}
+                },
+            }
+            continue;
+        }
+        match recv(rx, t, "part data").await? {
+            PeerMessage::SendingPart {
+                hash: h,
+                range,
+                data,
+            } if h == hash => {
+                let i = pending
+                    .iter()
+                    .position(|p| range.start >= p.range.start && range.end <= p.range.end)
+                    .ok_or_else(|| {
+                        DlError::Other(format!("unrequested data {}..{}", range.start, range.end))
+                    })?;
+                dl.sink.write(range.start, &data)?;
+                pending[i].got.insert(range.start..range.end);
+                if pending[i].got.contains(pending[i].range.clone()) {
+                    let p = pending.remove(i);
+                    dl.block_done(peer, p.range).await;
+                }
+            }
+            PeerMessage::CompressedPart {
+                hash: h,
+                start,
+                packed_total,
+                data,
+            } if h == hash => {
+                let i = pending
+                    .iter()
+                    .position(|p| p.range.start == start)
+                    .ok_or_else(|| {
+                        DlError::Other(format!("unrequested compressed block at {start}"))
+                    })?;
+                let p = &mut pending[i];
+                let total = u64::from(packed_total);
+                if total > MAX_PACKED_BLOCK || (p.packed.len() + data.len()) as u64 > total {
+                    return Err(DlError::Other(
+                        "compressed block larger than announced".into(),
+                    ));
+                }
+                p.packed.extend_from_slice(&data);
+                if p.packed.len() as u64 == total {
+                    let want = usize::try_from(p.range.end - p.range.start).unwrap_or(0);
+                    let plain = crate::wire::frame::inflate(&p.packed, want)
+                        .map_err(|e| DlError::Other(e.to_string()))?;
+                    if plain.len() != want {
+                        return Err(DlError::Other(format!(
+                            "compressed block inflates to {} bytes, {want} expected",
+                            plain.len()
+                        )));
+                    }
+                    dl.sink.write(start, &plain)?;
+                    let p = pending.remove(i);
+                    dl.block_done(peer, p.range).await;
+                }
+            }
+            PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
+                *status = parts;
+            }
+            PeerMessage::OutOfPartRequests
+            | PeerMessage::CancelTransfer
+            | PeerMessage::QueueRank(_)
+            | PeerMessage::QueueRanking(_) => {
+                // The peer ended our slot: give the blocks back and ask again.
+                let left: Vec<Range<u64>> = pending.drain(..).map(|p| p.range).collect();
+                dl.release(peer, &left);
+                *requeues += 1;
+                if *requeues > 3 {
+                    return Ok(());
+                }
+                out(tx, caps, &PeerMessage::StartUploadRequest(Some(hash)), t).await?;
+                wait_accept(dl, rx, status).await?;
+            }
+            PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
+            _ => {}
+        }
     }
-    .await;
-    let left: Vec<Range<u64>> = pending.iter().map(|p| p.range.clone()).collect();
-    if !left.is_empty() {
-        dl.release(peer, &left);
-    }
-    res
 }
 
 /// Finds sources for a hash through the server session.
