@@ -397,6 +397,7 @@ async fn serve(
                         r.start, r.end, f.size
                     )));
                 }
+                tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "serving block");
                 send_block(s, conn, &f, r.start, r.end).await?;
             }
         }

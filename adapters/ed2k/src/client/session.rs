@@ -321,8 +321,11 @@ impl Sess {
                 let s = self.s.clone();
                 tokio::spawn(
                     async move {
-                        if let Err(e) = super::peer::call_back(s, addr).await {
-                            tracing::debug!(%addr, error = %e, "callback connection ended");
+                        match super::peer::call_back(s, addr).await {
+                            Ok(()) => tracing::debug!(%addr, "callback connection closed"),
+                            Err(e) => {
+                                tracing::debug!(%addr, error = %e, "callback connection ended")
+                            }
                         }
                     }
                     .instrument(tracing::debug_span!("ed2k_callback", %addr)),
