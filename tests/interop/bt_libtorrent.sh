@@ -11,6 +11,12 @@ ROOT=$(cd "$HERE/../.." && pwd)
 MB=${BT_INTEROP_MB:-256}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet.
+if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null \
+    || ! command -v qbittorrent-nox >/dev/null || ! command -v transmission-daemon >/dev/null; then
+    apt-get update -qq || true
+fi
 if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then
     apt-get install -y python3-libtorrent >/dev/null
 fi
