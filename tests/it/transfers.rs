@@ -237,3 +237,31 @@ async fn watch_transfers_streams_progress_to_completion() {
     assert_eq!(states.last(), Some(&State::Complete));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_finished_file_deleted_between_runs_is_reported_and_fetched_again_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = start(dir.path(), vec![throttled(0) as Arc<dyn DynNetwork>], None).await;
+    let t = start_link(&mut gw.client).await;
+    let done = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
+    gw.stop().await;
+    std::fs::remove_file(&done.path).unwrap();
+
+    let mut gw = start(dir.path(), vec![throttled(0) as Arc<dyn DynNetwork>], None).await;
+    let failed = gw
+        .client
+        .get_transfer(pb::TransferRef { id: t.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(failed.state(), State::Failed);
+    assert!(failed.error.contains("missing"), "{}", failed.error);
+    gw.client
+        .resume_transfer(pb::TransferRef { id: t.id.clone() })
+        .await
+        .unwrap();
+    let again = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
+    assert_eq!(again.path, done.path, "it should be back where it was");
+    assert_eq!(std::fs::read(&again.path).unwrap(), *file().data);
+    gw.stop().await;
+}

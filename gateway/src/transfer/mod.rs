@@ -105,8 +105,17 @@ impl TransferManager {
         Ok(manager)
     }
 
-    fn restore(&self, record: Record) -> Result<()> {
+    fn restore(&self, mut record: Record) -> Result<()> {
         let sink = FileSink::open(&record.path, record.size, record.verified_set())?;
+        if record.state == State::Complete && !sink.is_complete() {
+            // The finished file was deleted or cut short: say so, and let a resume refetch it.
+            record.state = State::Failed;
+            record.error = Some(format!(
+                "the downloaded file {} is missing or shorter than it was; resume to fetch it again",
+                record.path.display()
+            ));
+            tracing::warn!(id = %record.id, path = %record.path.display(), "finished file missing");
+        }
         let resume = matches!(record.state, State::Active | State::Queued);
         let id = record.id.clone();
         tracing::info!(%id, name = %record.name, verified = sink.verified_bytes(), "restored transfer");

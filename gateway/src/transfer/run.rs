@@ -150,12 +150,15 @@ fn finish(inner: &Inner, t: &Transfer) {
     if let Err(e) = t.sink.sync() {
         tracing::warn!(error = %e, "could not sync the finished file");
     }
-    let to = unique_path(&inner.downloads, &name);
-    // The sink keeps its open handle, so readers go on reading after the rename.
-    match std::fs::rename(&from, &to) {
-        Ok(()) => t.meta().record.path = to,
-        Err(e) => {
-            tracing::warn!(error = %e, from = %from.display(), "could not move the finished file")
+    // A file fetched again after it went missing is already where it belongs.
+    if from.parent() != Some(inner.downloads.as_path()) {
+        let to = unique_path(&inner.downloads, &name);
+        // The sink keeps its open handle, so readers go on reading after the rename.
+        match std::fs::rename(&from, &to) {
+            Ok(()) => t.meta().record.path = to,
+            Err(e) => {
+                tracing::warn!(error = %e, from = %from.display(), "could not move the finished file")
+            }
         }
     }
     {
