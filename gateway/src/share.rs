@@ -102,12 +102,9 @@ impl ShareIndex {
         only: &[String],
     ) -> Result<ShareRecord> {
         let key = path.to_string_lossy().into_owned();
-        let cached: Option<ShareRecord> = self
+        let cached = self
             .store
-            .all::<ShareRecord>(Table::Shares)?
-            .into_iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, r)| r)
+            .get::<ShareRecord>(Table::Shares, &key)?
             .filter(|r| r.size == size && r.modified_ms == modified_ms);
         let mut id = cached
             .as_ref()

@@ -62,6 +62,14 @@ impl Store {
         Ok(())
     }
 
+    /// One record, if there is one that parses.
+    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table.def())?;
+        Ok(t.get(key)?
+            .and_then(|v| serde_json::from_slice(v.value()).ok()))
+    }
+
     /// Every record of a table; records that no longer parse are skipped with a warning.
     pub fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(String, T)>> {
         let txn = self.db.begin_read()?;

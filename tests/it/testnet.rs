@@ -100,17 +100,7 @@ impl TestNet {
     }
 
     pub fn everything() -> Capabilities {
-        Capabilities {
-            keywords: true,
-            phrases: true,
-            or: true,
-            not: true,
-            size: true,
-            file_type: true,
-            extension: true,
-            sources: true,
-            ids: junction_core::HashKind::ALL.to_vec(),
-        }
+        Capabilities::all()
     }
 
     fn hit(&self, f: &TestFile) -> Hit {

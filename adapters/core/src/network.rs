@@ -53,6 +53,23 @@ pub struct Capabilities {
     pub ids: Vec<HashKind>,
 }
 
+impl Capabilities {
+    /// A network that evaluates every query part itself.
+    pub fn all() -> Self {
+        Capabilities {
+            keywords: true,
+            phrases: true,
+            or: true,
+            not: true,
+            size: true,
+            file_type: true,
+            extension: true,
+            sources: true,
+            ids: HashKind::ALL.to_vec(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetworkState {
     Online,

@@ -38,7 +38,7 @@ pub fn plan(expr: &Expr, caps: &Capabilities) -> Result<Plan, String> {
         let (pushed, ok) = push(branch, caps, &mut ignored);
         exact &= ok;
         match pushed {
-            Some(e) if searchable(&e) => {
+            Some(e) if e.names_something() => {
                 let e = flatten(e);
                 if !queries.iter().any(|q: &Query| q.expr == e) {
                     queries.push(Query::new(e));
@@ -198,16 +198,6 @@ fn flatten(e: Expr) -> Expr {
     }
 }
 
-/// Whether a network can run it: it must name something positive to look for.
-fn searchable(e: &Expr) -> bool {
-    match e {
-        Expr::And(xs) => xs.iter().any(searchable),
-        Expr::Or(xs) => xs.iter().all(searchable),
-        Expr::Word(_) | Expr::Phrase(_) | Expr::Id(_) => true,
-        _ => false,
-    }
-}
-
 fn describe(caps: &Capabilities) -> String {
     let mut parts = Vec::new();
     if caps.keywords {
@@ -239,17 +229,7 @@ mod tests {
     }
 
     fn everything() -> Capabilities {
-        Capabilities {
-            keywords: true,
-            phrases: true,
-            or: true,
-            not: true,
-            size: true,
-            file_type: true,
-            extension: true,
-            sources: true,
-            ids: vec![],
-        }
+        Capabilities::all()
     }
 
     fn texts(p: &Plan) -> Vec<String> {

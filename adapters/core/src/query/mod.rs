@@ -98,6 +98,17 @@ impl Expr {
         }
     }
 
+    /// Whether every match must contain a word, a phrase or a content id: what a network
+    /// needs to search at all (filters and exclusions alone would mean "everything").
+    pub fn names_something(&self) -> bool {
+        match self {
+            Expr::And(xs) => xs.iter().any(Expr::names_something),
+            Expr::Or(xs) => xs.iter().all(Expr::names_something),
+            Expr::Word(_) | Expr::Phrase(_) | Expr::Id(_) => true,
+            _ => false,
+        }
+    }
+
     /// The words and phrases a hit should contain, for relevance ranking
     /// (those under a NOT are not wanted and left out).
     pub fn positive_terms(&self) -> Vec<&str> {

@@ -158,22 +158,13 @@ pub fn parse(text: &str) -> Result<Query, ParseError> {
         });
     }
     let expr = expr.ok_or(ParseError::Empty)?;
-    if !has_positive(&expr) {
+    if !expr.names_something() {
         return Err(ParseError::NothingToFind);
     }
     Ok(Query {
         expr,
         networks: p.networks,
     })
-}
-
-fn has_positive(e: &Expr) -> bool {
-    match e {
-        Expr::And(xs) => xs.iter().any(has_positive),
-        Expr::Or(xs) => xs.iter().all(has_positive),
-        Expr::Word(_) | Expr::Phrase(_) | Expr::Id(_) => true,
-        _ => false,
-    }
 }
 
 impl Parser {
