@@ -1,0 +1,1 @@
+//! The loopback lab (issue 6): filled in next.
