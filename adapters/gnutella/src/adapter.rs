@@ -261,6 +261,9 @@ fn to_hit(h: &RemoteHit) -> Hit {
     if let Some(s) = h.sha1 {
         id.set(HashKind::Sha1, &s.0);
     }
+    if let Some(e) = h.ed2k {
+        id.set(HashKind::Ed2k, &e);
+    }
     let mut hit = Hit::new(NetworkId::GNUTELLA, id, h.name.clone(), h.size);
     hit.sources = 1;
     hit.complete_sources = Some(1);
@@ -452,10 +455,17 @@ impl Network for Adapter {
         } else {
             item.name.clone()
         };
-        self.inner
-            .shared
-            .shares_mut()
-            .add(item.path.clone(), name, size, sha1);
+        {
+            let mut shares = self.inner.shared.shares_mut();
+            shares.add(item.path.clone(), name, size, sha1);
+            if let Some(h) = item
+                .id
+                .get(HashKind::Ed2k)
+                .and_then(|d| <[u8; 16]>::try_from(d).ok())
+            {
+                shares.set_ed2k(&sha1, h);
+            }
+        }
         self.cmd(Command::SharesChanged).await?;
         let mut id = item.id.clone();
         id.size = Some(size);

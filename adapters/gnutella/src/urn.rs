@@ -86,6 +86,9 @@ pub enum Urn {
     TreeTiger(TigerHash),
     /// `urn:bitprint:<32 base32>.<39 base32>`.
     Bitprint(Sha1Hash, TigerHash),
+    /// `urn:ed2khash:<32 hex>` (also accepted: `urn:ed2k:`): the eD2k hash, which Shareaza
+    /// puts in its hits beside the SHA-1, so one file is known on both networks.
+    Ed2k([u8; 16]),
 }
 
 impl Urn {
@@ -101,6 +104,18 @@ impl Urn {
             strip_prefix_ci(rest, "tree:tiger:").or_else(|| strip_prefix_ci(rest, "tree:tiger/:"))
         {
             return TigerHash::from_base32(b32).map(Urn::TreeTiger);
+        }
+        if let Some(h) =
+            strip_prefix_ci(rest, "ed2khash:").or_else(|| strip_prefix_ci(rest, "ed2k:"))
+        {
+            let mut out = [0u8; 16];
+            return match data_encoding::HEXLOWER_PERMISSIVE.decode(h.as_bytes()) {
+                Ok(d) if d.len() == 16 => {
+                    out.copy_from_slice(&d);
+                    Ok(Urn::Ed2k(out))
+                }
+                _ => Err(Error::invalid("ed2k urn", "expected 32 hex digits")),
+            };
         }
         if let Some(v) = strip_prefix_ci(rest, "bitprint:") {
             let (a, b) = v
@@ -118,7 +133,7 @@ impl Urn {
     pub fn sha1(&self) -> Option<Sha1Hash> {
         match self {
             Urn::Sha1(h) | Urn::Bitprint(h, _) => Some(*h),
-            Urn::TreeTiger(_) => None,
+            Urn::TreeTiger(_) | Urn::Ed2k(_) => None,
         }
     }
 
@@ -126,7 +141,15 @@ impl Urn {
     pub fn tiger(&self) -> Option<TigerHash> {
         match self {
             Urn::TreeTiger(t) | Urn::Bitprint(_, t) => Some(*t),
-            Urn::Sha1(_) => None,
+            Urn::Sha1(_) | Urn::Ed2k(_) => None,
+        }
+    }
+
+    /// The eD2k hash this URN names, if any.
+    pub fn ed2k(&self) -> Option<[u8; 16]> {
+        match self {
+            Urn::Ed2k(h) => Some(*h),
+            _ => None,
         }
     }
 }
@@ -137,6 +160,7 @@ impl fmt::Display for Urn {
             Urn::Sha1(h) => write!(f, "urn:sha1:{}", h.to_base32()),
             Urn::TreeTiger(t) => write!(f, "urn:tree:tiger:{}", t.to_base32()),
             Urn::Bitprint(h, t) => write!(f, "urn:bitprint:{}.{}", h.to_base32(), t.to_base32()),
+            Urn::Ed2k(h) => write!(f, "urn:ed2khash:{}", data_encoding::HEXLOWER.encode(h)),
         }
     }
 }
@@ -192,6 +216,18 @@ mod tests {
             Urn::parse("sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ").unwrap(),
             u
         );
+    }
+
+    #[test]
+    fn ed2k_urns_as_shareaza_writes_them() {
+        let hex = "31d6cfe0d16ae931b73c59d7e0c089c0";
+        let u = Urn::parse(&format!("urn:ed2khash:{}", hex.to_uppercase())).unwrap();
+        assert_eq!(u.to_string(), format!("urn:ed2khash:{hex}"));
+        assert_eq!(Urn::parse(&format!("urn:ed2k:{hex}")).unwrap(), u);
+        assert_eq!(u.ed2k().map(|h| h[0]), Some(0x31));
+        assert_eq!(u.sha1(), None);
+        assert!(Urn::parse("urn:ed2khash:31d6").is_err());
+        assert!(Urn::parse(&format!("urn:ed2khash:{}zz", &hex[..30])).is_err());
     }
 
     #[test]

@@ -126,7 +126,19 @@ async fn search_and_download_verified() {
     })
     .await
     .unwrap();
-    let id = share(&up, &path, "Bravo Payload.bin").await;
+    // The gateway passes the eD2k hash it knows; hits then carry it as `urn:ed2khash:`.
+    let ed2k = [0x5a; 16];
+    let mut known = ContentId::new(None);
+    known.set(HashKind::Ed2k, &ed2k);
+    let id = up
+        .share(SharedItem {
+            path: path.clone(),
+            name: "Bravo Payload.bin".into(),
+            size: len as u64,
+            id: known,
+        })
+        .await
+        .unwrap();
     assert_eq!(id.size, Some(len as u64));
     assert_eq!(
         id.get(HashKind::Sha1).unwrap(),
@@ -140,6 +152,7 @@ async fn search_and_download_verified() {
     assert_eq!(hit.name, "Bravo Payload.bin");
     assert_eq!(hit.size, len as u64);
     assert_eq!(hit.locations[0].address, up.local_addr().to_string());
+    assert_eq!(hit.id.get(HashKind::Ed2k), Some(ed2k.as_slice()));
 
     let sink = Arc::new(FileSink::new(hit.size));
     let mut ev = leaf

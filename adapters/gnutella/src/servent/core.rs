@@ -80,6 +80,8 @@ pub struct RemoteHit {
     pub size: u64,
     /// SHA-1, when the hit carries one.
     pub sha1: Option<Sha1Hash>,
+    /// eD2k hash, when the hit carries one (`urn:ed2khash:`, as Shareaza sends).
+    pub ed2k: Option<[u8; 16]>,
     /// It is firewalled: reach it by push.
     pub push: bool,
     /// All its upload slots are taken.
@@ -834,7 +836,7 @@ impl Core {
             shares
                 .matches(&text, &urns)
                 .into_iter()
-                .map(|f| hit_record(f.index, &f.name, f.size, &f.sha1))
+                .map(|f| hit_record(f.index, &f.name, f.size, &f.sha1, f.ed2k.as_ref()))
                 .collect()
         };
         if records.is_empty() {
@@ -956,6 +958,7 @@ impl Core {
                 name: r.name_str().chars().take(1024).collect(),
                 size: r.file_size(),
                 sha1,
+                ed2k: r.ext.urns().iter().find_map(Urn::ed2k),
                 push,
                 busy,
             };
@@ -1215,9 +1218,19 @@ fn reply_hop(h: &Header) -> Header {
     }
 }
 
-/// One result record: the HUGE `urn:sha1:` text, and GGEP `LF` for sizes ≥ 4 GiB.
-pub fn hit_record(index: u32, name: &str, size: u64, sha1: &Sha1Hash) -> HitRecord {
+/// One result record: the HUGE `urn:sha1:` text (and `urn:ed2khash:` when known), and GGEP
+/// `LF` for sizes ≥ 4 GiB.
+pub fn hit_record(
+    index: u32,
+    name: &str,
+    size: u64,
+    sha1: &Sha1Hash,
+    ed2k: Option<&[u8; 16]>,
+) -> HitRecord {
     let mut items = vec![Item::Text(Bytes::from(Urn::Sha1(*sha1).to_string()))];
+    if let Some(h) = ed2k {
+        items.push(Item::Text(Bytes::from(Urn::Ed2k(*h).to_string())));
+    }
     let size32 = match u32::try_from(size) {
         Ok(s) if s != u32::MAX => s,
         _ => {

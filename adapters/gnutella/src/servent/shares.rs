@@ -31,6 +31,8 @@ pub struct SharedFile {
     pub size: u64,
     /// Whole-file SHA-1.
     pub sha1: Sha1Hash,
+    /// The eD2k hash, when the gateway knows it: sent in hits as `urn:ed2khash:`.
+    pub ed2k: Option<[u8; 16]>,
     /// Other hosts known to have it (learnt from downloaders' `X-Alt`).
     pub alts: VecDeque<SocketAddrV4>,
 }
@@ -85,6 +87,7 @@ impl ShareIndex {
                 name,
                 size,
                 sha1,
+                ed2k: None,
                 alts: VecDeque::new(),
             },
         );
@@ -135,6 +138,17 @@ impl ShareIndex {
     }
 
     /// Remember that `alt` has the file `h` too.
+    /// Records the eD2k hash of a shared file.
+    pub fn set_ed2k(&mut self, h: &Sha1Hash, ed2k: [u8; 16]) {
+        if let Some(f) = self
+            .by_sha1
+            .get(&h.0)
+            .and_then(|i| self.by_index.get_mut(i))
+        {
+            f.ed2k = Some(ed2k);
+        }
+    }
+
     pub fn add_alt(&mut self, h: &Sha1Hash, alt: SocketAddrV4) {
         let Some(i) = self.by_sha1.get(&h.0) else {
             return;
