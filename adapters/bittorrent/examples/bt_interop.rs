@@ -3,10 +3,13 @@
 //! ```text
 //! bt_interop tracker HTTP_ADDR [UDP_ADDR]            run the crate's tracker until killed
 //! bt_interop fetch LISTEN OUT (--torrent FILE | --magnet LINK --size N) [--timeout S]
-//!                  [--dht UDP_ADDR --bootstrap HOST:PORT,...]
+//!                  [--dht UDP_ADDR --bootstrap HOST:PORT,...] [--discard]
+//!                  (--discard: verify every piece but write none, to time the network
+//!                  and hashing without the storage)
 //! bt_interop seed LISTEN FILE TORRENT_OUT TRACKER_URL [--dht UDP_ADDR --bootstrap HOST:PORT,...]
 //!                                                  share FILE, write its .torrent, seed until killed
 //! ```
+//! bt_interop sha1-speed                             one core's SHA-1 rate through the `sha1` crate
 //! Only loopback addresses are meant to be used.
 
 #[path = "../tests/common/mod.rs"]
@@ -36,8 +39,32 @@ async fn main() -> Res<()> {
         Some("tracker") => tracker(&args[1..]).await,
         Some("fetch") => fetch(&args[1..]).await,
         Some("seed") => seed(&args[1..]).await,
+        Some("sha1-speed") => {
+            sha1_speed();
+            Ok(())
+        }
         _ => usage(),
     }
+}
+
+/// Hashes 16 KiB buffers for about two seconds, as `openssl speed -bytes 16384 sha1` does,
+/// and prints the rate in MB/s (10^6 bytes).
+fn sha1_speed() {
+    use sha1::{Digest, Sha1};
+    let buf = vec![0x5au8; 16 * 1024];
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    let mut acc = 0u8;
+    while t0.elapsed() < Duration::from_secs(2) {
+        for _ in 0..256 {
+            acc ^= Sha1::digest(&buf)[0];
+            n += buf.len() as u64;
+        }
+    }
+    println!(
+        "sha1 crate {:.1} MB/s ({acc})",
+        n as f64 / t0.elapsed().as_secs_f64() / 1e6
+    );
 }
 
 async fn tracker(a: &[String]) -> Res<()> {
@@ -72,8 +99,17 @@ async fn fetch(a: &[String]) -> Res<()> {
     let mut limit = 600u64;
     let mut dht = None;
     let mut bootstrap = Vec::new();
+    let mut discard = false;
     let mut i = 2;
-    while i + 1 < a.len() {
+    while i < a.len() {
+        if a[i] == "--discard" {
+            discard = true;
+            i += 1;
+            continue;
+        }
+        if i + 1 >= a.len() {
+            usage();
+        }
         match a[i].as_str() {
             "--torrent" => torrent = Some(Bytes::from(std::fs::read(&a[i + 1])?)),
             "--magnet" => magnet = Some(a[i + 1].clone()),
@@ -105,7 +141,9 @@ async fn fetch(a: &[String]) -> Res<()> {
     cfg.dht_listen = dht;
     cfg.dht_bootstrap = bootstrap;
     let adapter = Adapter::start(cfg).await?;
-    let sink = Arc::new(common::FileSink::at(out.into(), size, None));
+    let mut sink = common::FileSink::at(out.into(), size, None);
+    sink.discard = discard;
+    let sink = Arc::new(sink);
     let req = FetchRequest {
         id: ContentId::new(Some(size)).with(HashKind::Btih, &ih.0),
         name: String::new(),

@@ -661,7 +661,7 @@ impl Peer {
                 let t = self.t.clone();
                 let addr = self.addr;
                 tokio::task::spawn_blocking(move || {
-                    complete_piece(&t, &meta, index, &data, &contributors, addr);
+                    complete_piece(&t, &meta, index, data, &contributors, addr);
                     drop(permit);
                 });
             }
@@ -1004,15 +1004,15 @@ fn complete_piece(
     t: &Torrent,
     meta: &super::torrent::Meta,
     index: crate::piece::ValidPieceIndex,
-    data: &[u8],
+    data: Vec<u8>,
     contributors: &[ConnId],
     addr: SocketAddr,
 ) {
-    let hash_ok = meta.info.verify_piece(index, data);
+    let hash_ok = meta.info.verify_piece(index, &data);
     let stored = hash_ok
         && match t
             .storage
-            .store_verified(meta.geometry.piece_offset(index), data)
+            .store_verified(meta.geometry.piece_offset(index), &data)
         {
             Ok(()) => true,
             Err(junction_core::SinkError::Closed) => {
@@ -1029,7 +1029,8 @@ fn complete_piece(
     }
     let blame: &[ConnId] = if hash_ok { &[] } else { contributors };
     let kill = t.finish_piece(index, stored, blame);
-    let st = t.state();
+    let mut st = t.state();
+    st.recycle(data);
     for k in kill {
         if let Some(e) = st.peers.get(&k) {
             e.kill.cancel();

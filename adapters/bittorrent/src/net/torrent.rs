@@ -216,7 +216,13 @@ pub struct State {
     choke_round: u32,
     optimistic: Option<ConnId>,
     pub banned_count: u32,
+    /// Piece buffers whose pieces were stored, reused for the next pieces: fresh memory
+    /// costs a page fault and zeroing per page, as much as the hash of the piece.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Bytes of spare piece buffers kept per torrent.
+const SPARE_BYTES: usize = 32 << 20;
 
 /// What happened to a received block.
 #[derive(Debug)]
@@ -404,7 +410,25 @@ impl State {
             choke_round: 0,
             optimistic: None,
             banned_count: 0,
+            spare: Vec::new(),
         }
+    }
+
+    /// Takes back the buffer of a piece that was hashed (and stored or rejected).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        let kept: usize = self.spare.iter().map(Vec::capacity).sum();
+        if kept + buf.capacity() <= SPARE_BYTES {
+            self.spare.push(buf);
+        }
+    }
+
+    /// A buffer of `len` bytes for a new piece: a spare one when there is one. Its old
+    /// contents stay until the blocks overwrite them; a piece is only used once every
+    /// block has arrived.
+    fn piece_buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.resize(len, 0);
+        buf
     }
 
     /// Sets up an empty piece map for `count` pieces (tests; [`Torrent::set_meta`] does it
@@ -548,7 +572,7 @@ impl State {
             let len = geometry.piece_len(vi) as usize;
             let nblocks = len.div_ceil(BLOCK_LEN as usize);
             let mut p = Partial {
-                buf: vec![0; len],
+                buf: self.piece_buffer(len),
                 blocks: (0..nblocks).map(|_| Blk::default()).collect(),
                 received: 0,
                 owner: Some(conn),

@@ -17,6 +17,8 @@ pub struct FileSink {
     size: u64,
     verified: Mutex<RangeSet>,
     pub failures: Mutex<u32>,
+    /// Verified pieces are counted but not written (benchmarks: the cost without storage).
+    pub discard: bool,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -42,6 +44,7 @@ impl FileSink {
             size,
             verified: Mutex::new(RangeSet::new()),
             failures: Mutex::new(0),
+            discard: false,
             _dir: dir,
         }
     }
@@ -75,7 +78,9 @@ impl TransferSink for FileSink {
                 size: self.size,
             });
         }
-        self.file.write_all_at(data, offset)?;
+        if !self.discard {
+            self.file.write_all_at(data, offset)?;
+        }
         Ok(())
     }
     fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
