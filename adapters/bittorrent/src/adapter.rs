@@ -50,6 +50,9 @@ pub struct IndexEntry {
     pub trackers: Vec<String>,
     /// The `.torrent` file, for torrents Junction made or was given.
     pub torrent: Option<Bytes>,
+    /// Size, info-hashes and, for a single-file torrent, the whole-file hashes its info
+    /// dictionary carries (`sha1`, `filehash`, `ed2k`, `md5sum`).
+    pub id: ContentId,
 }
 
 impl IndexEntry {
@@ -60,6 +63,16 @@ impl IndexEntry {
             crate::percent::encode(self.name.as_bytes()),
             self.size
         );
+        // The whole-file hashes as more `xt`s, so other networks' clients can match it.
+        for (kind, digest) in self.id.hashes() {
+            if matches!(kind, HashKind::Sha1 | HashKind::Ed2k | HashKind::Md5) {
+                m.push_str(&format!(
+                    "&xt=urn:{}:{}",
+                    kind.urn_prefix(),
+                    kind.format(digest)
+                ));
+            }
+        }
         for t in &self.trackers {
             m.push_str("&tr=");
             m.push_str(&crate::percent::encode(t.as_bytes()));
@@ -430,6 +443,7 @@ fn entry_of(t: &Torrent, trackers: &[Vec<String>], torrent: Option<Bytes>) -> Op
             .collect(),
         trackers: trackers.iter().flatten().cloned().collect(),
         torrent,
+        id: meta.info.content_id(),
     })
 }
 
@@ -527,10 +541,12 @@ async fn share(
 ) -> Result<ContentId, NetworkError> {
     let path = item.path.clone();
     let fixed = ctx.config.share_piece_length;
-    let (pieces, length, piece_length) =
-        tokio::task::spawn_blocking(move || hash_file(&path, fixed))
-            .await
-            .map_err(|e| NetworkError::Other(Box::new(e)))??;
+    let known_sha1: Option<[u8; 20]> = item.id.get(HashKind::Sha1).and_then(|h| h.try_into().ok());
+    let want_sha1 = known_sha1.is_none();
+    let hashed = tokio::task::spawn_blocking(move || hash_file(&path, fixed, want_sha1))
+        .await
+        .map_err(|e| NetworkError::Other(Box::new(e)))??;
+    let length = hashed.length;
     let name = if item.name.is_empty() {
         item.path
             .file_name()
@@ -539,7 +555,9 @@ async fn share(
     } else {
         junction_core::sanitize_file_name(&item.name)
     };
-    let mut b = TorrentBuilder::new(name, piece_length);
+    let mut b = TorrentBuilder::new(name, hashed.piece_length);
+    b.sha1 = known_sha1.or(hashed.sha1);
+    b.ed2k = item.id.get(HashKind::Ed2k).and_then(|h| h.try_into().ok());
     b.trackers = ctx
         .config
         .trackers
@@ -548,7 +566,7 @@ async fn share(
         .collect();
     b.created_by = Some(ctx.config.client_name.clone());
     let bytes = b
-        .build(&pieces, length)
+        .build(&hashed.pieces, length)
         .map_err(|e| NetworkError::Invalid(e.to_string()))?;
     let m = Metainfo::parse(&bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
     let ih = m.info.swarm_hash();
@@ -558,6 +576,7 @@ async fn share(
         len: length,
     };
     let tiers = m.tracker_tiers();
+    let entry_id = m.info.content_id();
     let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), storage);
     t.set_meta(m.info).map_err(NetworkError::Invalid)?;
     if let Some(old) = lock(&ctx.torrents).insert(ih, t.clone()) {
@@ -573,16 +592,31 @@ async fn share(
     );
     let mut id = item.id.clone();
     id.size = Some(length);
-    id.set(HashKind::Btih, &ih.0);
+    id.absorb(&entry_id);
     Ok(id)
 }
 
-/// Hashes a file piece by piece, 1 MiB reads at a time.
+/// What [`hash_file`] found.
+struct Hashed {
+    pieces: Vec<[u8; 20]>,
+    length: u64,
+    piece_length: u32,
+    sha1: Option<[u8; 20]>,
+}
+
+/// Hashes a file in one read pass: its pieces on this thread and, when `whole_sha1`, the
+/// SHA-1 of the whole file on a second one, so sharing costs one read and about the time
+/// of one hash. The 1 MiB read buffers go round between the two threads.
 fn hash_file(
     path: &PathBuf,
     piece_length: Option<u32>,
-) -> Result<(Vec<[u8; 20]>, u64, u32), NetworkError> {
+    whole_sha1: bool,
+) -> Result<Hashed, NetworkError> {
+    use sha1::{Digest, Sha1};
     use std::io::Read;
+    use std::sync::mpsc::sync_channel;
+    const BUF: usize = 1 << 20;
+    const BUFS: usize = 4;
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
     if len == 0 {
@@ -590,16 +624,49 @@ fn hash_file(
     }
     let piece_length = piece_length.unwrap_or_else(|| piece_length_for(len));
     let mut h = PieceHasher::new(piece_length).map_err(|e| NetworkError::Invalid(e.to_string()))?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(BUFS);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(BUFS);
+    for _ in 0..BUFS {
+        let _ = empty_tx.send(vec![0u8; BUF]);
     }
-    let (pieces, total) = h.finish();
-    Ok((pieces, total, piece_length))
+    let (read, sha1) = std::thread::scope(|scope| {
+        let whole = scope.spawn(move || {
+            let mut sha1 = whole_sha1.then(Sha1::new);
+            for (buf, n) in full_rx {
+                if let Some(s) = &mut sha1 {
+                    s.update(&buf[..n]);
+                }
+                if empty_tx.send(buf).is_err() {
+                    break;
+                }
+            }
+            sha1.map(|s| <[u8; 20]>::from(s.finalize()))
+        });
+        let read = (|| -> Result<(), NetworkError> {
+            while let Ok(mut buf) = empty_rx.recv() {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                if full_tx.send((buf, n)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        (read, whole.join())
+    });
+    read?;
+    let sha1 = sha1.map_err(|_| NetworkError::Other("the whole-file hasher panicked".into()))?;
+    let (pieces, length) = h.finish();
+    Ok(Hashed {
+        pieces,
+        length,
+        piece_length,
+        sha1,
+    })
 }
 
 type AnnounceResult = (
@@ -628,7 +695,8 @@ async fn run_torrent(
     let mut events = events;
     let mut last_peers = u32::MAX;
     let mut indexed = false;
-    let mut identified = t.meta().is_some();
+    // Sent for .torrent fetches too: the info dict may carry whole-file hashes.
+    let mut identified = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut complete_rx = t.complete.subscribe();
     let mut last_choke = Instant::now();
@@ -692,11 +760,8 @@ async fn run_torrent(
         // Metadata arrived (magnet): tell the gateway, index it.
         if !identified && let Some(meta) = t.meta() {
             identified = true;
-            let mut id = ContentId::new(Some(meta.info.total_length));
+            let mut id = meta.info.content_id();
             id.set(HashKind::Btih, &t.info_hash.0);
-            if let Some(v2) = meta.info.info_hash_v2 {
-                id.set(HashKind::Btmh, &v2.0);
-            }
             if let Some(tx) = &events {
                 let _ = tx.try_send(FetchEvent::Identified(id));
             }
@@ -882,7 +947,7 @@ impl Network for Adapter {
         let ctx = self.inner.ctx.clone();
         let mut hits = Vec::new();
         for e in entries {
-            let mut id = ContentId::new(Some(e.size));
+            let mut id = e.id.clone();
             id.set(HashKind::Btih, &e.info_hash.0);
             let peers = ctx
                 .torrent(&e.info_hash)

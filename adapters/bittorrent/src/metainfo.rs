@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use junction_core::bencode::{self, Entry, Value};
+use junction_core::{ContentId, HashKind};
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
@@ -39,6 +40,58 @@ pub struct FileEntry {
     pub offset: u64,
     /// A BEP 47 padding file (`attr` contains `p`): zeros, never written to disk.
     pub pad: bool,
+    /// Whole-file hashes the torrent's maker wrote (the file's dict, or the info dict of a
+    /// single-file torrent).
+    pub hashes: FileHashes,
+}
+
+/// Whole-file hashes some torrent makers add next to a file's length: `sha1` (libtorrent's
+/// create_torrent with file hashes), `filehash` (BitComet's SHA-1), `ed2k` (BitComet's eD2k
+/// hash) and `md5sum` (32 hex digits, BEP 3's optional key). They let the same file merge
+/// with its copies on other networks. A value of the wrong type or length is ignored: it
+/// is advisory and the pieces still verify the data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileHashes {
+    pub sha1: Option<[u8; 20]>,
+    pub ed2k: Option<[u8; 16]>,
+    pub md5: Option<[u8; 16]>,
+}
+
+impl FileHashes {
+    /// Reads the keys of one file's dictionary (or a single-file info dictionary).
+    pub fn from_dict(v: &Value<'_>) -> Self {
+        fn fixed<const N: usize>(v: &Value<'_>, key: &str) -> Option<[u8; N]> {
+            v.get(key)?.as_bytes()?.try_into().ok()
+        }
+        let md5 = v
+            .get("md5sum")
+            .and_then(Value::as_bytes)
+            .filter(|h| h.len() == 32)
+            .and_then(|h| data_encoding::HEXLOWER_PERMISSIVE.decode(h).ok())
+            .and_then(|b| b.try_into().ok());
+        Self {
+            sha1: fixed(v, "sha1").or_else(|| fixed(v, "filehash")),
+            ed2k: fixed(v, "ed2k"),
+            md5,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sha1.is_none() && self.ed2k.is_none() && self.md5.is_none()
+    }
+
+    /// Adds the hashes to a content id.
+    pub fn add_to(&self, id: &mut ContentId) {
+        if let Some(h) = &self.sha1 {
+            id.set(HashKind::Sha1, h);
+        }
+        if let Some(h) = &self.ed2k {
+            id.set(HashKind::Ed2k, h);
+        }
+        if let Some(h) = &self.md5 {
+            id.set(HashKind::Md5, h);
+        }
+    }
 }
 
 /// One v2 file from the `file tree`, in tree (sorted) order.
@@ -320,6 +373,7 @@ impl Info {
                     length,
                     offset: 0,
                     pad: false,
+                    hashes: FileHashes::from_dict(v),
                 });
             }
             (None, Some(files)) => {
@@ -353,6 +407,7 @@ impl Info {
                         length,
                         offset,
                         pad,
+                        hashes: FileHashes::from_dict(f),
                     });
                     offset = offset
                         .checked_add(length)
@@ -446,6 +501,35 @@ impl Info {
         self.info_hash
             .or_else(|| self.info_hash_v2.map(|h| h.truncated()))
             .unwrap_or_default()
+    }
+
+    /// The whole-file hashes of a single-file torrent; none for a multi-file one, which is
+    /// not one file.
+    pub fn file_hashes(&self) -> FileHashes {
+        match self.files.as_slice() {
+            [f] if !self.multi_file => f.hashes,
+            _ => FileHashes::default(),
+        }
+    }
+
+    /// What identifies this torrent's content: its size, info-hashes, and for a single
+    /// file the whole-file hashes (and the v2 `pieces root`) that other networks share.
+    pub fn content_id(&self) -> ContentId {
+        let mut id = ContentId::new(Some(self.total_length));
+        if let Some(h) = &self.info_hash {
+            id.set(HashKind::Btih, &h.0);
+        }
+        if let Some(h) = &self.info_hash_v2 {
+            id.set(HashKind::Btmh, &h.0);
+        }
+        if !self.multi_file
+            && let [f] = self.file_tree.as_slice()
+            && let Some(root) = &f.pieces_root
+        {
+            id.set(HashKind::BtRoot, root);
+        }
+        self.file_hashes().add_to(&mut id);
+        id
     }
 
     /// v1 piece geometry (`None` for a v2-only torrent, whose files each start a piece).
@@ -580,6 +664,9 @@ pub struct TorrentBuilder {
     pub created_by: Option<String>,
     pub creation_date: Option<i64>,
     pub private: bool,
+    /// Whole-file SHA-1 and eD2k hash written into the info dictionary (`sha1`, `ed2k`).
+    pub sha1: Option<[u8; 20]>,
+    pub ed2k: Option<[u8; 16]>,
 }
 
 impl TorrentBuilder {
@@ -591,12 +678,15 @@ impl TorrentBuilder {
         }
     }
 
-    /// Hashes `data` and builds the torrent.
+    /// Hashes `data` (pieces, and the whole-file SHA-1 unless one is set) and builds the
+    /// torrent.
     pub fn build_from_bytes(&self, data: &[u8]) -> Result<Vec<u8>> {
         let mut hasher = PieceHasher::new(self.piece_length)?;
         hasher.update(data);
         let (pieces, length) = hasher.finish();
-        self.build(&pieces, length)
+        let mut b = self.clone();
+        b.sha1 = b.sha1.or_else(|| Some(Sha1::digest(data).into()));
+        b.build(&pieces, length)
     }
 
     /// Builds the torrent from piece hashes computed elsewhere (e.g. by [`PieceHasher`]
@@ -615,13 +705,20 @@ impl TorrentBuilder {
                 piece_length: u64::from(self.piece_length),
             });
         }
+        // Keys in sorted order, as canonical bencode requires.
         let mut info = vec![b'd'];
+        if let Some(h) = &self.ed2k {
+            benc::key_bytes(&mut info, "ed2k", h);
+        }
         benc::key_int(&mut info, "length", length as i64);
         benc::key_bytes(&mut info, "name", self.name.as_bytes());
         benc::key_int(&mut info, "piece length", i64::from(self.piece_length));
         benc::key_bytes(&mut info, "pieces", pieces.as_flattened());
         if self.private {
             benc::key_int(&mut info, "private", 1);
+        }
+        if let Some(h) = &self.sha1 {
+            benc::key_bytes(&mut info, "sha1", h);
         }
         info.push(b'e');
 

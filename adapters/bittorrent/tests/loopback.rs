@@ -46,6 +46,14 @@ fn random_bytes(n: usize) -> Vec<u8> {
     v
 }
 
+/// A made-up eD2k hash handed to share() (the adapter does not compute MD4 itself).
+const ED2K: [u8; 16] = [0xE2; 16];
+
+fn sha1_of(data: &[u8]) -> [u8; 20] {
+    use sha1::Digest;
+    sha1::Sha1::digest(data).into()
+}
+
 struct Seeded {
     _dir: tempfile::TempDir,
     data: Vec<u8>,
@@ -67,10 +75,14 @@ async fn seed(tracker: &TrackerServer) -> Seeded {
             path: path.clone(),
             name: "junction test file.bin".into(),
             size: SIZE as u64,
-            id: ContentId::new(Some(SIZE as u64)),
+            // An eD2k hash the gateway knows already goes into the torrent as `ed2k`.
+            id: ContentId::new(Some(SIZE as u64)).with(HashKind::Ed2k, &ED2K),
         })
         .await
         .unwrap();
+    // share() hashed the whole file in the same pass as the pieces.
+    assert_eq!(id.get(HashKind::Sha1), Some(&sha1_of(&data)[..]));
+    assert_eq!(id.get(HashKind::Ed2k), Some(&ED2K[..]));
     let ih = InfoHash::from_slice(id.get(HashKind::Btih).unwrap()).unwrap();
     let torrent = seeder.index_entry(&ih).unwrap().torrent.unwrap();
     Seeded {
@@ -149,9 +161,13 @@ async fn fetch_from_torrent_and_magnet_then_search() {
     let leech2 = Adapter::start(test_config(vec![])).await.unwrap();
     let sink2 = Arc::new(FileSink::new(SIZE as u64));
     let ev = run_fetch(&leech2, request(&s.ih, None, vec![magnet]), sink2.clone()).await;
+    // The info dict fetched over ut_metadata carries the whole-file hashes.
+    let sha1 = sha1_of(&s.data);
     assert!(
-        ev.iter()
-            .any(|e| matches!(e, FetchEvent::Identified(id) if id.size == Some(SIZE as u64))),
+        ev.iter().any(|e| matches!(e, FetchEvent::Identified(id)
+            if id.size == Some(SIZE as u64)
+                && id.get(HashKind::Sha1) == Some(&sha1[..])
+                && id.get(HashKind::Ed2k) == Some(&ED2K[..]))),
         "{ev:?}"
     );
     assert!(sink2.contents() == s.data, "magnet download differs");
@@ -176,11 +192,24 @@ async fn fetch_from_torrent_and_magnet_then_search() {
     assert_eq!(hits.len(), 1);
     let hit = hits[0].as_ref().unwrap();
     assert_eq!(hit.size, SIZE as u64);
+    assert_eq!(hit.id.get(HashKind::Sha1), Some(&sha1[..]));
+    assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ED2K[..]));
+    assert_eq!(hit.id.get(HashKind::Btih), Some(&s.ih.0[..]));
     assert!(
         hit.link
             .as_ref()
             .unwrap()
             .starts_with("magnet:?xt=urn:btih:")
+    );
+    let link = junction_bittorrent::magnet::Magnet::parse(hit.link.as_ref().unwrap()).unwrap();
+    assert_eq!(link.swarm_hash(), Some(s.ih));
+    assert!(
+        hit.link
+            .as_ref()
+            .unwrap()
+            .contains(&format!("xt=urn:sha1:{}", HashKind::Sha1.format(&sha1))),
+        "{:?}",
+        hit.link
     );
     let q = junction_core::query::parse("nothing here").unwrap();
     assert_eq!(s.seeder.search(q).await.unwrap().count().await, 0);
@@ -195,6 +224,9 @@ async fn fetch_from_torrent_and_magnet_then_search() {
         1,
         "metadata fetched over ut_metadata is indexed"
     );
+    let hit = hits[0].as_ref().unwrap();
+    assert_eq!(hit.id.get(HashKind::Sha1), Some(&sha1[..]));
+    assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ED2K[..]));
 
     leech.shutdown().await;
     leech2.shutdown().await;

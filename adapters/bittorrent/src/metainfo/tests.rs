@@ -315,6 +315,12 @@ fn created_torrent_parses_back_and_hashes_the_same() {
     let mut h = PieceHasher::new(32 * 1024).unwrap();
     data.chunks(777).for_each(|c| h.update(c));
     let (pieces, len) = h.finish();
+    assert_ne!(
+        b.build(&pieces, len).unwrap(),
+        bytes,
+        "build_from_bytes adds the sha1"
+    );
+    b.sha1 = Some(sha1(&data));
     assert_eq!(b.build(&pieces, len).unwrap(), bytes);
     assert!(b.build(&pieces[..3], len).is_err());
     assert!(
@@ -327,6 +333,109 @@ fn created_torrent_parses_back_and_hashes_the_same() {
         .build_from_bytes(b"")
         .unwrap();
     assert_eq!(Metainfo::parse(&empty).unwrap().info.pieces.len(), 0);
+}
+
+#[test]
+fn whole_file_hashes_round_trip_through_a_created_torrent() {
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 13) as u8).collect();
+    let mut b = TorrentBuilder::new("f.bin", 16384);
+    b.ed2k = Some([0xED; 16]);
+    let bytes = b.build_from_bytes(&data).unwrap();
+    // Canonical: the strict decoder accepts it, so the keys are in order.
+    let m = Metainfo::parse(&bytes).unwrap();
+    let h = m.info.file_hashes();
+    assert_eq!(h.sha1, Some(sha1(&data)));
+    assert_eq!(h.ed2k, Some([0xED; 16]));
+    assert_eq!(h.md5, None);
+    let id = m.info.content_id();
+    assert_eq!(id.size, Some(50_000));
+    assert_eq!(id.get(HashKind::Sha1), Some(&sha1(&data)[..]));
+    assert_eq!(id.get(HashKind::Ed2k), Some(&[0xED; 16][..]));
+    assert_eq!(
+        id.get(HashKind::Btih),
+        Some(&m.info.info_hash.unwrap().0[..])
+    );
+    // A torrent made without them has none.
+    let mut plain = TorrentBuilder::new("f.bin", 16384);
+    plain.sha1 = Some([1; 20]);
+    let m = Metainfo::parse(&plain.build(&m.info.pieces, 50_000).unwrap()).unwrap();
+    assert_eq!(m.info.file_hashes().ed2k, None);
+    assert_eq!(m.info.file_hashes().sha1, Some([1; 20]));
+}
+
+/// A single-file info dict with `extra` (sorted bencode keys before `length`) and `tail`
+/// (keys after `pieces`).
+fn info_with(extra: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut info = b"d".to_vec();
+    info.extend_from_slice(extra);
+    info.extend_from_slice(b"6:lengthi20e");
+    info.extend_from_slice(b"6:md5sum32:0123456789ABCDEF0123456789abcdef");
+    info.extend_from_slice(b"4:name8:test.txt12:piece lengthi16384e6:pieces20:");
+    info.extend_from_slice(&sha1(b"0123456789abcdefghij"));
+    info.extend_from_slice(tail);
+    info.push(b'e');
+    info
+}
+
+#[test]
+fn bitcomet_and_md5_file_hashes_are_read_and_bad_ones_ignored() {
+    // BitComet: `ed2k` (16 bytes) and `filehash` (SHA-1, 20 bytes); `md5sum` in hex.
+    let mut extra = b"4:ed2k16:".to_vec();
+    extra.extend_from_slice(&[7; 16]);
+    extra.extend_from_slice(b"8:filehash20:");
+    extra.extend_from_slice(&[9; 20]);
+    let info = Info::parse(&info_with(&extra, b"")).unwrap();
+    let h = info.file_hashes();
+    assert_eq!(h.ed2k, Some([7; 16]));
+    assert_eq!(h.sha1, Some([9; 20]));
+    let md5: [u8; 16] = hex::decode("0123456789abcdef0123456789abcdef")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(h.md5, Some(md5));
+    let id = info.content_id();
+    assert_eq!(id.get(HashKind::Md5), Some(&md5[..]));
+    assert_eq!(id.get(HashKind::Sha1), Some(&[9; 20][..]));
+
+    // libtorrent's `sha1` wins over `filehash`.
+    let mut tail = b"4:sha120:".to_vec();
+    tail.extend_from_slice(&[3; 20]);
+    let info = Info::parse(&info_with(&extra, &tail)).unwrap();
+    assert_eq!(info.file_hashes().sha1, Some([3; 20]));
+
+    // Wrong lengths and types: ignored, the torrent still parses.
+    let bad = b"4:ed2k15:xxxxxxxxxxxxxxx8:filehashi5e";
+    let info = Info::parse(&info_with(bad, b"4:sha119:xxxxxxxxxxxxxxxxxxx")).unwrap();
+    assert!(info.file_hashes().ed2k.is_none());
+    assert!(info.file_hashes().sha1.is_none());
+    let mut raw = info_with(b"", b"");
+    let at = raw.windows(6).position(|w| w == b"012345").unwrap();
+    raw[at] = b'g'; // not hex
+    assert!(Info::parse(&raw).unwrap().file_hashes().md5.is_none());
+    assert!(
+        Info::parse(&info_with(b"", b""))
+            .unwrap()
+            .content_id()
+            .get(HashKind::Ed2k)
+            .is_none()
+    );
+}
+
+#[test]
+fn multi_file_hashes_stay_per_file() {
+    let mut info = b"d5:filesld6:lengthi10e4:pathl1:ae4:sha120:".to_vec();
+    info.extend_from_slice(&[5; 20]);
+    info.extend_from_slice(
+        b"ed6:lengthi10e4:pathl1:beee4:name1:d12:piece lengthi16384e6:pieces20:",
+    );
+    info.extend_from_slice(&sha1(b"x"));
+    info.push(b'e');
+    let info = Info::parse(&info).unwrap();
+    assert_eq!(info.files[0].hashes.sha1, Some([5; 20]));
+    assert!(info.files[1].hashes.is_empty());
+    // The torrent is no one file: its id carries no file hash.
+    assert!(info.file_hashes().is_empty());
+    assert!(info.content_id().get(HashKind::Sha1).is_none());
 }
 
 #[test]
