@@ -98,12 +98,15 @@ pub async fn search(
     Ok(())
 }
 
-pub async fn get(c: &mut Client, target: &str, wait: bool, json: bool) -> Result<()> {
+fn is_link(target: &str) -> bool {
+    target.starts_with("magnet:") || target.starts_with("ed2k://") || target.starts_with("urn:")
+}
+
+/// Starts (or finds: the gateway keeps one transfer per content) the transfer of a search
+/// item id, a link or a .torrent file.
+async fn start(c: &mut Client, target: &str) -> Result<pb::Transfer> {
     use pb::start_transfer_request::Source;
-    let source = if target.starts_with("magnet:")
-        || target.starts_with("ed2k://")
-        || target.starts_with("urn:")
-    {
+    let source = if is_link(target) {
         Source::Link(target.to_owned())
     } else if target.ends_with(".torrent") || Path::new(target).is_file() {
         let bytes = std::fs::read(target).with_context(|| format!("reading {target}"))?;
@@ -111,13 +114,16 @@ pub async fn get(c: &mut Client, target: &str, wait: bool, json: bool) -> Result
     } else {
         Source::ItemId(target.to_owned())
     };
-    let t = c
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(source),
-            networks: vec![],
-        })
-        .await?
-        .into_inner();
+    Ok(c.start_transfer(pb::StartTransferRequest {
+        source: Some(source),
+        networks: vec![],
+    })
+    .await?
+    .into_inner())
+}
+
+pub async fn get(c: &mut Client, target: &str, wait: bool, json: bool) -> Result<()> {
+    let t = start(c, target).await?;
     if json {
         println!("{}", output::transfer_json(&t));
     } else {
@@ -225,13 +231,20 @@ pub async fn cancel(c: &mut Client, id: String, keep_data: bool) -> Result<()> {
     Ok(())
 }
 
+/// `target` is a transfer id, or a link or .torrent whose transfer is started (or found) first,
+/// so a file can be streamed while it downloads with one command.
 pub async fn cat(
     c: &mut Client,
-    id: String,
+    target: String,
     offset: u64,
     length: u64,
     out: Option<PathBuf>,
 ) -> Result<()> {
+    let id = if is_link(&target) || target.ends_with(".torrent") {
+        start(c, &target).await?.id
+    } else {
+        target
+    };
     let mut stream = c
         .read_content(pb::ReadContentRequest {
             transfer_id: id,

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod lab;
 mod networks;
 mod output;
 mod serve;
@@ -40,6 +41,9 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve(serve::Args),
+    /// Run a self-contained eD2k, Gnutella and BitTorrent world on 127.0.0.1 with a gateway
+    /// attached, until Ctrl-C.
+    Lab(lab::Args),
     /// Search every network; results print as they arrive.
     Search {
         query: String,
@@ -83,7 +87,9 @@ enum Command {
     },
     /// Write a transfer's verified bytes to stdout or a file, waiting for missing ones.
     Cat {
-        id: String,
+        /// A transfer id, or a magnet:/ed2k:// link or .torrent file (its transfer is started
+        /// first, so the file streams while it downloads).
+        target: String,
         #[arg(long, default_value_t = 0)]
         offset: u64,
         /// Bytes to read; 0 reads to the end.
@@ -132,12 +138,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Command::Serve(args) = cli.command {
-        return serve::run(args, cli.token).await;
+    match cli.command {
+        Command::Serve(args) => return serve::run(args, cli.token).await,
+        Command::Lab(args) => return lab::run(args).await,
+        _ => {}
     }
     let mut c = client::connect(&cli.server, cli.token.as_deref(), cli.tls_ca.as_deref()).await?;
     match cli.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Lab(_) => unreachable!("handled above"),
         Command::Search {
             query,
             net,
@@ -150,11 +158,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Resume { id } => client::resume(&mut c, id).await,
         Command::Cancel { id, keep_data } => client::cancel(&mut c, id, keep_data).await,
         Command::Cat {
-            id,
+            target,
             offset,
             length,
             output,
-        } => client::cat(&mut c, id, offset, length, output).await,
+        } => client::cat(&mut c, target, offset, length, output).await,
         Command::Networks { json } => client::networks(&mut c, json).await,
         Command::Endpoint {
             action: EndpointAction::Add { network, address },
