@@ -256,6 +256,26 @@ impl World {
         ])
     }
 
+    /// Bytes the world's peers of one network have uploaded so far.
+    pub fn bytes_served(&self, net: NetworkId) -> u64 {
+        let out = |s: junction_core::NetworkStatus| s.bytes_out;
+        if net == NetworkId::ED2K {
+            self.ed2k
+                .as_ref()
+                .map_or(0, |s| s.peers.iter().map(|p| out(p.status())).sum())
+        } else if net == NetworkId::GNUTELLA {
+            self.gnutella
+                .as_ref()
+                .map_or(0, |s| s.leaves.iter().map(|p| out(p.status())).sum())
+        } else if net == NetworkId::BITTORRENT {
+            self.bittorrent
+                .as_ref()
+                .map_or(0, |s| s.seeders.iter().map(|p| out(p.status())).sum())
+        } else {
+            0
+        }
+    }
+
     /// The tracker's announce URL.
     pub fn tracker_url(&self) -> &str {
         &self.tracker_url

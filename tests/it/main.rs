@@ -3,6 +3,7 @@
 
 mod api;
 mod harness;
+mod lab;
 mod networks;
 mod search;
 mod testnet;
