@@ -99,14 +99,15 @@ else
     echo "(c) FAIL"; tail -20 "$WORK/lt-get.log"; tail -5 "$WORK/j-seed.log"; FAIL=1
 fi
 
-echo "== (e) DHT: Junction and libtorrent, each bootstrapped only from the other; magnet without trackers"
+echo "== (e) DHT: Junction and libtorrent, each bootstrapped only from the other; magnet without trackers or size"
 mkdir -p "$WORK/j-e"
 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.9 --port 6895 --seed "$WORK/lt.torrent:$WORK/lt-seed" \
     --dht --bootstrap 127.0.0.11:7001 --dht-every 3 --status-file "$WORK/lt-dht.json" > "$WORK/lt-dht.log" 2>&1 &
 PIDS+=($!)
 sleep 1
-if "$BIN" fetch 127.0.0.11:0 "$WORK/j-e/interop.bin" --magnet "magnet:?xt=urn:btih:$IH" --size "$SIZE" \
-    --dht 127.0.0.11:7001 --bootstrap 127.0.0.9:6895 --timeout 180 | tee "$WORK/e.log" | grep -E "RESULT|stats|metadata"; then
+# No xl= and no --size: Junction fetches the metadata alone first for the size, then the data.
+if "$BIN" fetch 127.0.0.11:0 "$WORK/j-e/interop.bin" --magnet "magnet:?xt=urn:btih:$IH" \
+    --dht 127.0.0.11:7001 --bootstrap 127.0.0.9:6895 --timeout 180 | tee "$WORK/e.log" | grep -E "RESULT|stats|metadata|size lookup"; then
     cmp "$WORK/lt-seed/interop.bin" "$WORK/j-e/interop.bin" && echo "(e) PASS: found over the DHT, bytes match" || { echo "(e) FAIL: bytes differ"; FAIL=1; }
     echo "libtorrent DHT nodes: $(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dht_nodes"])' "$WORK/lt-dht.json")"
 else

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bt_interop tracker HTTP_ADDR [UDP_ADDR]            run the crate's tracker until killed
-//! bt_interop fetch LISTEN OUT (--torrent FILE | --magnet LINK --size N) [--timeout S]
+//! bt_interop fetch LISTEN OUT (--torrent FILE | --magnet LINK [--size N]) [--timeout S]
 //!                  [--dht UDP_ADDR --bootstrap HOST:PORT,...] [--discard]
 //!                  (--discard: verify every piece but write none, to time the network
 //!                  and hashing without the storage)
@@ -27,7 +27,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bt_interop tracker HTTP [UDP] | fetch LISTEN OUT (--torrent F | --magnet L --size N) | seed LISTEN FILE TORRENT_OUT TRACKER"
+        "usage: bt_interop tracker HTTP [UDP] | fetch LISTEN OUT (--torrent F | --magnet L [--size N]) | seed LISTEN FILE TORRENT_OUT TRACKER"
     );
     std::process::exit(2)
 }
@@ -124,16 +124,12 @@ async fn fetch(a: &[String]) -> Res<()> {
     let (ih, size) = match (&torrent, &magnet) {
         (Some(t), _) => {
             let m = junction_bittorrent::metainfo::Metainfo::parse(t)?;
-            (m.info.swarm_hash(), m.info.total_length)
+            (m.info.swarm_hash(), Some(m.info.total_length))
         }
         (None, Some(l)) => {
             let m = junction_bittorrent::magnet::Magnet::parse(l)?;
             let ih = m.swarm_hash().ok_or("magnet without btih")?;
-            (
-                ih,
-                size.or(m.exact_length)
-                    .ok_or("--size is needed with a magnet")?,
-            )
+            (ih, size.or(m.exact_length))
         }
         _ => usage(),
     };
@@ -141,6 +137,12 @@ async fn fetch(a: &[String]) -> Res<()> {
     cfg.dht_listen = dht;
     cfg.dht_bootstrap = bootstrap;
     let adapter = Adapter::start(cfg).await?;
+    let t0 = Instant::now();
+    let size = match size {
+        Some(s) => s,
+        // No `xl` and no --size: ask the swarm (metadata only), then fetch.
+        None => look_up_size(&adapter, ih, magnet.clone().unwrap_or_default(), limit).await?,
+    };
     let mut sink = common::FileSink::at(out.into(), size, None);
     sink.discard = discard;
     let sink = Arc::new(sink);
@@ -152,7 +154,6 @@ async fn fetch(a: &[String]) -> Res<()> {
         trackers: magnet.into_iter().collect(),
         torrent,
     };
-    let t0 = Instant::now();
     let mut first_data = None;
     let mut events = adapter.fetch(req, sink.clone()).await?;
     let run = async {
@@ -216,6 +217,39 @@ async fn fetch(a: &[String]) -> Res<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Fetches a magnet's metadata only (an empty request into an empty sink) for its size.
+async fn look_up_size(adapter: &Adapter, ih: InfoHash, magnet: String, limit: u64) -> Res<u64> {
+    let req = FetchRequest {
+        id: ContentId::new(None).with(HashKind::Btih, &ih.0),
+        name: String::new(),
+        size: 0,
+        sources: Vec::new(),
+        trackers: vec![magnet],
+        torrent: None,
+    };
+    let t0 = Instant::now();
+    let mut events = adapter
+        .fetch(req, Arc::new(common::FileSink::new(0)))
+        .await?;
+    let found = tokio::time::timeout(Duration::from_secs(limit), async {
+        while let Some(e) = events.next().await {
+            if let FetchEvent::Identified(id) = e {
+                return id.size;
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or("no metadata for the magnet")?;
+    println!(
+        "size lookup: {found} bytes in {:.2}s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(found)
 }
 
 async fn seed(a: &[String]) -> Res<()> {

@@ -26,7 +26,7 @@ use tracing::{Instrument, debug, info, info_span};
 use crate::config::Config;
 use crate::id::{InfoHash, PeerId};
 use crate::magnet::Magnet;
-use crate::metainfo::{Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
+use crate::metainfo::{Info, Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
 use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;
@@ -173,6 +173,7 @@ impl Adapter {
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),
             extra_trackers: Mutex::new(Vec::new()),
+            meta_cache: Mutex::new(std::collections::VecDeque::new()),
         });
         let index = Arc::new(Mutex::new(Vec::new()));
         if let Some(d) = dht {
@@ -456,11 +457,11 @@ fn start_fetch(
 ) -> Result<FetchEvents, NetworkError> {
     let mut tiers: Vec<Vec<String>> = Vec::new();
     let mut peers: Vec<SocketAddr> = Vec::new();
-    let (info_hash, metainfo) = match &req.torrent {
+    let (info_hash, info) = match &req.torrent {
         Some(bytes) => {
             let m = Metainfo::parse(bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
             tiers = m.tracker_tiers();
-            (m.info.swarm_hash(), Some(m))
+            (m.info.swarm_hash(), Some(m.info))
         }
         None => {
             // A v2 (btmh) id joins the swarm under its truncated hash (BEP 52).
@@ -479,9 +480,19 @@ fn start_fetch(
                         "a BitTorrent fetch needs a .torrent, a btih or a btmh".into(),
                     )
                 })?;
-            (ih, None)
+            // Metadata fetched earlier (a size lookup, the DHT index) is not fetched again,
+            // and the peers that had it are tried first.
+            let cached = cached_meta(ctx, &ih).map(|(info, had)| {
+                peers.extend(had);
+                info
+            });
+            (ih, cached)
         }
     };
+    // A magnet without `xl` into an empty sink: fetch the metadata only, report the size
+    // and hashes (Identified) and end, so the caller can make a sink of the right size and
+    // fetch again (then from the cached metadata).
+    let size_lookup = req.torrent.is_none() && req.size == 0 && sink.size() == 0;
     for t in &req.trackers {
         if let Ok(m) = Magnet::parse(t) {
             peers.extend(m.peer_addrs());
@@ -503,12 +514,17 @@ fn start_fetch(
     if let Some(old) = lock(&ctx.torrents).remove(&info_hash) {
         old.cancel.cancel();
     }
-    let name = metainfo
+    let name = info
         .as_ref()
-        .map_or_else(|| req.name.clone(), |m| m.info.name.clone());
-    let t = Torrent::new(ctx.clone(), info_hash, name, Storage::Sink(sink));
-    if let Some(m) = metainfo {
-        t.set_meta(m.info).map_err(NetworkError::Invalid)?;
+        .map_or_else(|| req.name.clone(), |i| i.name.clone());
+    let storage = if size_lookup {
+        Storage::MetadataOnly
+    } else {
+        Storage::Sink(sink)
+    };
+    let t = Torrent::new(ctx.clone(), info_hash, name, storage);
+    if let Some(i) = info {
+        t.set_meta(i).map_err(NetworkError::Invalid)?;
     }
     {
         let mut st = t.state();
@@ -531,6 +547,36 @@ fn start_fetch(
         .instrument(info_span!("torrent", %info_hash)),
     );
     Ok(ReceiverStream::new(rx).boxed())
+}
+
+/// Most info dicts kept by [`cache_meta`], and most bytes of them.
+const META_CACHE_ENTRIES: usize = 64;
+const META_CACHE_BYTES: usize = 16 << 20;
+
+/// Keeps an info dict fetched over ut_metadata, and the peers that had it, so the next
+/// fetch of that torrent starts with both: after a magnet's size lookup, or for a hit the
+/// DHT index found.
+fn cache_meta(ctx: &Ctx, info: &Info, peers: Vec<SocketAddr>) {
+    if info.raw.len() > META_CACHE_BYTES {
+        return;
+    }
+    let mut c = lock(&ctx.meta_cache);
+    c.retain(|(i, _)| i.swarm_hash() != info.swarm_hash());
+    c.push_back((info.clone(), peers));
+    let mut bytes: usize = c.iter().map(|(i, _)| i.raw.len()).sum();
+    while c.len() > META_CACHE_ENTRIES || bytes > META_CACHE_BYTES {
+        match c.pop_front() {
+            Some((old, _)) => bytes -= old.raw.len(),
+            None => break,
+        }
+    }
+}
+
+fn cached_meta(ctx: &Ctx, ih: &InfoHash) -> Option<(Info, Vec<SocketAddr>)> {
+    lock(&ctx.meta_cache)
+        .iter()
+        .find(|(i, _)| i.swarm_hash() == *ih)
+        .cloned()
 }
 
 async fn share(
@@ -697,6 +743,7 @@ async fn run_torrent(
     let mut indexed = false;
     // Sent for .torrent fetches too: the info dict may carry whole-file hashes.
     let mut identified = false;
+    let had_meta = t.meta().is_some();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut complete_rx = t.complete.subscribe();
     let mut last_choke = Instant::now();
@@ -760,10 +807,24 @@ async fn run_torrent(
         // Metadata arrived (magnet): tell the gateway, index it.
         if !identified && let Some(meta) = t.meta() {
             identified = true;
+            if !had_meta {
+                let peers = t.state().peers.values().filter_map(|p| p.listen).collect();
+                cache_meta(&ctx, &meta.info, peers);
+            }
             let mut id = meta.info.content_id();
             id.set(HashKind::Btih, &t.info_hash.0);
             if let Some(tx) = &events {
                 let _ = tx.try_send(FetchEvent::Identified(id));
+            }
+            // A size lookup (see start_fetch) ends here.
+            if matches!(t.storage, Storage::MetadataOnly)
+                && let Some(tx) = events.take()
+            {
+                let _ = tx.try_send(FetchEvent::Note(format!(
+                    "metadata only: {} bytes; fetch again into a sink of that size",
+                    meta.info.total_length
+                )));
+                t.cancel.cancel();
             }
         }
         if !indexed && let Some(e) = entry_of(&t, &trackers, torrent_bytes.clone()) {
@@ -816,8 +877,11 @@ async fn run_torrent(
                 ctx.port.load(Ordering::Relaxed),
                 dht_tx.clone(),
             );
-            // A metadata-only torrent is not ours to offer: look up, do not announce.
-            let announce = (!matches!(t.storage, Storage::MetadataOnly)).then_some(port);
+            // A torrent the index only wants the metadata of is not ours to offer: look
+            // up, do not announce. A size lookup for a fetch announces, so that peers which
+            // look us up can bring the metadata as well.
+            let indexing = matches!(t.storage, Storage::MetadataOnly) && events.is_none();
+            let announce = (!indexing).then_some(port);
             tokio::spawn(async move {
                 let peers = dht.get_peers(ih, announce).await;
                 let _ = tx.send(peers).await;

@@ -506,6 +506,59 @@ async fn pex_introduces_peers_and_upload_limit_holds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_without_a_size_is_looked_up_then_fetched_from_the_cached_metadata() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let leech = Adapter::start(test_config(vec![])).await.unwrap();
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&tr={}",
+        s.ih.to_hex(),
+        tracker.announce_url()
+    );
+    // 1. Size unknown: an empty request into an empty sink fetches the metadata only.
+    let mut req = request(&s.ih, None, vec![magnet.clone()]);
+    req.size = 0;
+    req.id.size = None;
+    let ev = run_fetch(&leech, req, Arc::new(FileSink::new(0))).await;
+    let id = ev
+        .iter()
+        .find_map(|e| match e {
+            FetchEvent::Identified(id) => Some(id.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Identified event: {ev:?}"));
+    assert_eq!(id.size, Some(SIZE as u64));
+    assert_eq!(id.get(HashKind::Sha1), Some(&sha1_of(&s.data)[..]));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, FetchEvent::Note(n) if n.starts_with("metadata only"))),
+        "{ev:?}"
+    );
+    // 2. With the size: the metadata is there before any peer is asked again.
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let mut events = leech
+        .fetch(request(&s.ih, None, vec![magnet]), sink.clone())
+        .await
+        .unwrap();
+    assert!(leech.torrent_stats(&s.ih).unwrap().has_metadata);
+    let done = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(e) = events.next().await {
+            if e == FetchEvent::Note("download complete and verified".into()) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(done.ok(), Some(true));
+    assert!(sink.contents() == s.data, "bytes differ");
+    leech.shutdown().await;
+    s.seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magnet_into_a_sink_of_the_wrong_size_fails_with_a_note() {
     let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
         .await

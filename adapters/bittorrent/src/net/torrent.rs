@@ -49,6 +49,9 @@ pub struct Ctx {
     pub hashers: Arc<tokio::sync::Semaphore>,
     /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
     pub extra_trackers: Mutex<Vec<String>>,
+    /// Info dicts fetched over ut_metadata, with the peers that were connected then,
+    /// oldest first (see `adapter::cache_meta`).
+    pub meta_cache: Mutex<VecDeque<(Info, Vec<SocketAddr>)>>,
 }
 
 /// A token bucket: `rate` bytes per second, bursts of one second.
