@@ -120,14 +120,18 @@ for run in $(seq "$RUNS"); do
     rm -rf "$WORK/rq"/*
     T0=$(now)
     # Peers only from --initial-peers: trackers, DHT, LSD and UPnP off; listening on 127.0.0.5.
-    "$RQBIT" --disable-dht --disable-dht-persistence --disable-lsd --disable-trackers \
+    RC=0
+    timeout 900 "$RQBIT" --disable-dht --disable-dht-persistence --disable-lsd --disable-trackers \
       --disable-upnp-port-forward --listen-ip 127.0.0.5 --listen-port 6893 \
       download --disable-http-api --exit-on-finish -o "$WORK/rq" --initial-peers "$SEEDER" \
-      "$WORK/b.torrent" > "$WORK/rq.log" 2>&1
+      "$WORK/b.torrent" > "$WORK/rq.log" 2>&1 || RC=$?
     T1=$(now)
-    cmp "$WORK/seed/bench.bin" "$WORK/rq/bench.bin"
-    RQ=$(echo "$T1 - $T0" | bc); RQS+=("$RQ")
-    echo "rqbit:      $RQ s  $(rate "$RQ") MB/s (process start to exit; bytes match)"
+    if [ "$RC" = 0 ] && cmp "$WORK/seed/bench.bin" "$WORK/rq/bench.bin"; then
+      RQ=$(echo "$T1 - $T0" | bc); RQS+=("$RQ")
+      echo "rqbit:      $RQ s  $(rate "$RQ") MB/s (process start to exit; bytes match)"
+    else
+      echo "rqbit: FAILED (not counted); its log ends:"; tail -5 "$WORK/rq.log"
+    fi
     rm -rf "$WORK/rq"/*
   else
     echo "rqbit: not installed, skipped"

@@ -22,8 +22,14 @@
 //! * [`TrackerServer`]: an HTTP and UDP tracker for the lab and tests.
 //! * [`Adapter`]: `junction_core::Network` as a handle plus event loop; torrents come from
 //!   `fetch` (a `.torrent` or a btih/magnet, written through the gateway's `TransferSink`)
-//!   and `share` (a local file hashed into a v1 torrent and seeded); `search` matches the
-//!   local index (shared, fetched and DHT-learnt torrents) and Torznab feeds.
+//!   and `share` (a local file hashed into a v1 torrent with its whole-file `sha1`, and
+//!   `ed2k` when known, then seeded); `search` matches the local index (shared, fetched and
+//!   DHT-learnt torrents) and Torznab feeds. Hits and `Identified` events carry the
+//!   whole-file hashes a single-file torrent's info dict has (`sha1`, `filehash`, `ed2k`,
+//!   `md5sum`), so the same file merges across networks.
+//! * A magnet without `xl`: `fetch` with `size` 0 into an empty sink fetches the metadata
+//!   alone, sends `Identified` (size and hashes) and ends; fetching again with that size
+//!   starts from the cached info dict and the peers that had it.
 //!
 //! Untrusted input never panics: every length is bounded before it is allocated, and piece
 //! indices and block ranges are checked against the torrent's geometry ([`piece`]).
