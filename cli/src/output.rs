@@ -112,6 +112,7 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
         "id": t.id, "name": t.name, "size": t.size, "content": content_json(&t.content),
         "state": format!("{:?}", t.state()).to_lowercase(),
         "bytes_written": t.bytes_written, "bytes_verified": t.bytes_verified,
+        "bytes_redundant": t.bytes_redundant,
         "rate_bytes_per_sec": t.rate_bytes_per_sec, "networks": t.networks, "peers": t.peers,
         "error": t.error, "path": t.path,
         "verified": t.verified.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),

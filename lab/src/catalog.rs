@@ -92,6 +92,8 @@ pub struct LabFile {
     pub id: ContentId,
     /// Sharing peers per network: (network, peer numbers).
     pub shared_by: Vec<(NetworkId, Vec<usize>)>,
+    /// The large file, whose size the lab's configuration sets.
+    pub large: bool,
 }
 
 impl LabFile {
@@ -163,6 +165,7 @@ pub fn generate(dir: &Path, seed: u64, large_size: u64) -> std::io::Result<Vec<L
             path,
             id,
             shared_by,
+            large: spec.size.is_none(),
         });
     }
     Ok(out)

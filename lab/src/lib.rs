@@ -109,7 +109,7 @@ impl Lab {
             .iter()
             .find(|f| f.networks().count() == 3 && f.size < 64 * 1024 * 1024)
             .or(self.world.files.first());
-        let large = self.world.files.iter().max_by_key(|f| f.size);
+        let large = self.world.files.iter().find(|f| f.large);
         let mut out = vec![format!("junction{server} search 'lab sunrise'")];
         if let Some(link) = on_all.and_then(LabFile::ed2k_link) {
             out.push(format!("junction{server} get '{link}' --wait"));

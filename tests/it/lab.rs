@@ -197,7 +197,7 @@ async fn lab_search_merges_filters_and_downloads_from_each_network() {
 
     // 4. ReadContent streams the large file while it is still downloading (the seeders
     //    are limited to 4 MiB/s each), and the bytes match.
-    let large = world.files.iter().max_by_key(|f| f.size).unwrap();
+    let large = world.files.iter().find(|f| f.large).unwrap();
     let t = start_on(
         &mut gw,
         large.magnet(world.tracker_url()).unwrap(),
@@ -275,14 +275,14 @@ async fn lab_gateway_restarted_mid_download_finishes_without_refetching() {
     let gw_dir = dir.path().join("gw");
     // 2 MiB/s per seeder: the 16 MiB download takes seconds, so it can be interrupted.
     let world = world(dir.path(), 16, Some(2 * MIB)).await;
-    let large = world.files.iter().max_by_key(|f| f.size).unwrap().clone();
+    let large = world.files.iter().find(|f| f.large).unwrap().clone();
     let magnet = large.magnet(world.tracker_url()).unwrap();
 
     let mut gw = gateway(&world, &gw_dir).await;
     let t = start_on(&mut gw, magnet, NetworkId::BITTORRENT).await;
     // What was verified just before the stop; the stop persists at least that much.
     let before = wait_until(&mut gw.client, &t.id, 60, |t| {
-        t.bytes_verified >= large.size / 4
+        t.bytes_verified >= large.size / 2
     })
     .await;
     gw.stop().await;
@@ -297,15 +297,16 @@ async fn lab_gateway_restarted_mid_download_finishes_without_refetching() {
     assert_ne!(resumed.state(), State::Complete, "{resumed:?}");
     let done = wait_until(&mut gw.client, &t.id, 120, |t| t.state() == State::Complete).await;
     assert!(std::fs::read(&done.path).unwrap() == std::fs::read(&large.path).unwrap());
+    // Nothing verified before the restart came again: the gateway drops (and counts)
+    // every byte that lands on a verified range.
+    assert_eq!(done.bytes_redundant, 0, "{done:?}");
+    // And the seeders sent about the missing half, not the whole file again (end game asks
+    // both seeders for the last blocks, and a rate-limited seeder may send some twice).
     let refetched = world.bytes_served(NetworkId::BITTORRENT) - served_before;
     let missing = large.size - before.bytes_verified;
     assert!(
-        refetched >= large.size - resumed.bytes_verified,
-        "the seeders' byte count missed the rest of the download: {refetched}"
-    );
-    assert!(
-        refetched <= missing,
-        "the seeders sent {refetched} bytes after the restart, though only {missing} were missing"
+        refetched >= large.size - resumed.bytes_verified && refetched < large.size,
+        "the seeders sent {refetched} bytes after the restart; {missing} were missing"
     );
     gw.stop().await;
     world.shutdown().await;

@@ -88,6 +88,7 @@ pub fn transfer(t: TransferInfo) -> pb::Transfer {
         state: state.into(),
         bytes_written: t.bytes_written,
         bytes_verified: t.bytes_verified,
+        bytes_redundant: t.bytes_redundant,
         rate_bytes_per_sec: t.rate,
         networks: t.networks,
         peers: t.peers,

@@ -334,6 +334,7 @@ impl Transfer {
             state: r.state,
             bytes_written: self.sink.written_bytes(),
             bytes_verified: self.sink.verified_bytes(),
+            bytes_redundant: self.sink.redundant_bytes(),
             rate: m.rate,
             networks: m.active.clone(),
             peers: m.peers,

@@ -83,6 +83,8 @@ pub struct TransferInfo {
     pub state: State,
     pub bytes_written: u64,
     pub bytes_verified: u64,
+    /// Bytes received this run for ranges already verified.
+    pub bytes_redundant: u64,
     pub rate: u64,
     pub networks: Vec<String>,
     pub peers: u32,

@@ -25,6 +25,8 @@ pub struct FileSink {
     priority: AtomicU64,
     /// Bytes written since the manager last looked (for the rate).
     fresh_bytes: AtomicU64,
+    /// Bytes written onto ranges already verified (received twice), this run.
+    redundant: AtomicU64,
     /// Verified ranges changed since they were last persisted.
     dirty: AtomicBool,
     closed: AtomicBool,
@@ -64,6 +66,7 @@ impl FileSink {
             changed: watch::channel(0).0,
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
+            redundant: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
@@ -108,6 +111,10 @@ impl FileSink {
     pub fn set_priority(&self, offset: Option<u64>) {
         self.priority
             .store(offset.unwrap_or(NO_PRIORITY), Ordering::Relaxed);
+    }
+
+    pub fn redundant_bytes(&self) -> u64 {
+        self.redundant.load(Ordering::Relaxed)
     }
 
     pub fn take_fresh_bytes(&self) -> u64 {
@@ -177,6 +184,10 @@ impl TransferSink for FileSink {
         let range = self.check(offset, data.len() as u64)?;
         // Verified bytes are never overwritten: only the gaps of this write go to disk.
         let gaps = self.ranges().verified.gaps(range.clone());
+        let redundant = data.len() as u64 - gaps.covered();
+        if redundant > 0 {
+            self.redundant.fetch_add(redundant, Ordering::Relaxed);
+        }
         for g in gaps.iter() {
             let slice = &data[(g.start - offset) as usize..(g.end - offset) as usize];
             self.file.write_all_at(slice, g.start)?;
@@ -226,8 +237,14 @@ mod tests {
         let sink = FileSink::open(&path, 10, RangeSet::new()).unwrap();
         sink.write(0, b"hello").unwrap();
         sink.verified(0..5, true);
+        assert_eq!(sink.redundant_bytes(), 0);
         sink.write(0, b"XXXXXworld").unwrap();
         assert_eq!(&sink.read(0, 10).unwrap()[..], b"helloworld");
+        assert_eq!(
+            sink.redundant_bytes(),
+            5,
+            "the five verified bytes came again"
+        );
         assert!(!sink.is_complete());
         assert_eq!(
             sink.read_verified(0, 100).unwrap().unwrap(),
