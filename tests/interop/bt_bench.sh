@@ -106,8 +106,7 @@ sha_refs() {
 SHAS=()
 sha_refs
 JTS=(); LTS=(); RQS=()
-for run in $(seq "$RUNS"); do
-  echo "--- run $run"
+run_junction() {
   rm -f "$WORK/j/bench.bin"
   T0=$(now)
   "${TIME[@]}" "$BIN" fetch 127.0.0.3:0 "$WORK/j/bench.bin" --torrent "$WORK/b.torrent" --timeout 900 | grep RESULT
@@ -116,7 +115,8 @@ for run in $(seq "$RUNS"); do
   JT=$(echo "$T1 - $T0" | bc); JTS+=("$JT")
   echo "junction:   $JT s  $(rate "$JT") MB/s, $(cpu) (process start to every piece verified and written; bytes match)"
   rm -f "$WORK/j/bench.bin"
-
+}
+run_libtorrent() {
   rm -rf "$WORK/lt/bench.bin"
   T0=$(now)
   "${TIME[@]}" /usr/bin/python3 "$WORK/lt.py" get 127.0.0.4 6892 "$WORK/b.torrent" "$WORK/lt" "$SEEDER" > "$WORK/lt.log" 2>&1
@@ -125,27 +125,35 @@ for run in $(seq "$RUNS"); do
   LT=$(echo "$T1 - $T0" | bc); LTS+=("$LT")
   echo "libtorrent: $LT s  $(rate "$LT") MB/s, $(cpu) (process start to finished; bytes match)"
   rm -f "$WORK/lt/bench.bin"
-
-  if [ -n "$RQBIT" ] && [ -x "$RQBIT" ]; then
-    rm -rf "$WORK/rq"/*
-    T0=$(now)
-    # Peers only from --initial-peers: trackers, DHT, LSD and UPnP off; listening on 127.0.0.5.
-    RC=0
-    "${TIME[@]}" timeout 900 "$RQBIT" --disable-dht --disable-dht-persistence --disable-lsd --disable-trackers \
-      --disable-upnp-port-forward --listen-ip 127.0.0.5 --listen-port 6893 \
-      download --disable-http-api --exit-on-finish -o "$WORK/rq" --initial-peers "$SEEDER" \
-      "$WORK/b.torrent" > "$WORK/rq.log" 2>&1 || RC=$?
-    T1=$(now)
-    if [ "$RC" = 0 ] && cmp "$WORK/seed/bench.bin" "$WORK/rq/bench.bin"; then
-      RQ=$(echo "$T1 - $T0" | bc); RQS+=("$RQ")
-      echo "rqbit:      $RQ s  $(rate "$RQ") MB/s, $(cpu) (process start to exit; bytes match)"
-    else
-      echo "rqbit: FAILED (not counted); its log ends:"; tail -5 "$WORK/rq.log"
-    fi
-    rm -rf "$WORK/rq"/*
-  else
-    echo "rqbit: not installed, skipped"
+}
+run_rqbit() {
+  if [ -z "$RQBIT" ] || [ ! -x "$RQBIT" ]; then
+    echo "rqbit: not installed, skipped"; return
   fi
+  rm -rf "$WORK/rq"/*
+  T0=$(now)
+  # Peers only from --initial-peers: trackers, DHT, LSD and UPnP off; listening on 127.0.0.5.
+  RC=0
+  "${TIME[@]}" timeout 900 "$RQBIT" --disable-dht --disable-dht-persistence --disable-lsd --disable-trackers \
+    --disable-upnp-port-forward --listen-ip 127.0.0.5 --listen-port 6893 \
+    download --disable-http-api --exit-on-finish -o "$WORK/rq" --initial-peers "$SEEDER" \
+    "$WORK/b.torrent" > "$WORK/rq.log" 2>&1 || RC=$?
+  T1=$(now)
+  if [ "$RC" = 0 ] && cmp "$WORK/seed/bench.bin" "$WORK/rq/bench.bin"; then
+    RQ=$(echo "$T1 - $T0" | bc); RQS+=("$RQ")
+    echo "rqbit:      $RQ s  $(rate "$RQ") MB/s, $(cpu) (process start to exit; bytes match)"
+  else
+    echo "rqbit: FAILED (not counted); its log ends:"; tail -5 "$WORK/rq.log"
+  fi
+  rm -rf "$WORK/rq"/*
+}
+# Each run starts with the next client, so none always goes first.
+CLIENTS=(run_junction run_libtorrent run_rqbit)
+for run in $(seq "$RUNS"); do
+  echo "--- run $run"
+  for k in 0 1 2; do
+    "${CLIENTS[$(( (run - 1 + k) % 3 ))]}"
+  done
 done
 sha_refs
 
