@@ -1,6 +1,7 @@
 //! The transfer manager: one transfer per content, fetched by every network that can,
 //! into one sparse file; verified ranges persisted so a restart loses none of them.
 
+pub mod lookup;
 mod read;
 mod record;
 mod run;
@@ -138,7 +139,7 @@ impl TransferManager {
         }
         let size = spec.size.or(spec.content.size).ok_or_else(|| {
             GatewayError::Invalid(
-                "the size of this content is unknown (a magnet link needs xl=SIZE for now)".into(),
+                "the size of this content is unknown; add xl=SIZE to the link".into(),
             )
         })?;
         for net in &spec.networks {
