@@ -136,6 +136,11 @@ pub trait TransferSink: Send + Sync + 'static {
     fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError>;
     /// A range was checked: `ok` makes it verified; otherwise it is wanted again.
     fn verified(&self, range: Range<u64>, ok: bool);
+    /// Ranges written but not yet verified, kept across restarts. A network that verifies
+    /// only the whole file (Gnutella's SHA-1) fetches just the rest, then checks it all.
+    fn written(&self) -> RangeSet {
+        RangeSet::new()
+    }
 }
 
 /// A local file offered to the networks.

@@ -801,3 +801,67 @@ async fn download_by_index_learns_and_checks_the_sha1() {
     leaf.shutdown().await;
     up.shutdown().await;
 }
+
+/// A download resumed after a restart: the bytes written before (unverified, since Gnutella
+/// verifies the whole file) are not fetched again, and the final SHA-1 covers them too;
+/// wrong bytes written before are caught by it and fetched again.
+#[tokio::test]
+async fn resumed_download_skips_written_bytes_and_verifies_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 2 * 1024 * 1024 + 99;
+    let (path, data) = make_file(dir.path(), "Kilo Resume.bin", len, 11);
+    let up = servent(true, &[]).await;
+    let leaf = Adapter::start(cfg(false, &[up.local_addr()]))
+        .await
+        .unwrap();
+    let id = share(&up, &path, "Kilo Resume.bin").await;
+    linked(&leaf, 1).await;
+    let req = FetchRequest {
+        id: id.clone(),
+        name: "Kilo Resume.bin".into(),
+        size: len as u64,
+        sources: vec![junction_core::Source {
+            network: NetworkId::GNUTELLA,
+            address: up.local_addr().to_string(),
+            detail: None,
+        }],
+        trackers: vec![],
+        torrent: None,
+    };
+    let half = (len / 2) as u64;
+    for (earlier, refetch_all) in [
+        (data[..len / 2].to_vec(), false),
+        (vec![0u8; len / 2], true),
+    ] {
+        let sink = Arc::new(FileSink::new(len as u64));
+        sink.file_write(0, &earlier);
+        sink.written.lock().unwrap().insert(0..half);
+        let before = up.status().bytes_out;
+        let mut ev = leaf.fetch(req.clone(), sink.clone()).await.unwrap();
+        within("resumed download", 30, async {
+            while ev.next().await.is_some() {}
+        })
+        .await;
+        assert!(
+            sink.is_verified(),
+            "verified (earlier bytes wrong: {refetch_all})"
+        );
+        assert_eq!(sink.contents(), data);
+        let sent = up.status().bytes_out - before;
+        if refetch_all {
+            assert!(
+                sent >= len as u64,
+                "bad earlier bytes were fetched again: {sent}"
+            );
+        } else {
+            // bytes_out counts HTTP headers too: a few hundred bytes per request.
+            let missing = len as u64 - half;
+            assert!(
+                sent <= missing + 4096,
+                "sent {sent}, only {missing} were missing"
+            );
+        }
+    }
+    leaf.shutdown().await;
+    up.shutdown().await;
+}

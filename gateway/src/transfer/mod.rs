@@ -108,6 +108,7 @@ impl TransferManager {
 
     fn restore(&self, mut record: Record) -> Result<()> {
         let sink = FileSink::open(&record.path, record.size, record.verified_set())?;
+        sink.restore_written(record.written_set());
         if record.state == State::Complete && !sink.is_complete() {
             // The finished file was deleted or cut short: say so, and let a resume refetch it.
             record.state = State::Failed;
@@ -176,6 +177,7 @@ impl TransferManager {
             created_ms: now_ms(),
             path: path.clone(),
             verified: Vec::new(),
+            written: Vec::new(),
         };
         let sink = FileSink::open(&path, size, Default::default())?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
@@ -375,6 +377,12 @@ impl Inner {
         record.verified = t
             .sink
             .verified_set()
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect();
+        record.written = t
+            .sink
+            .written_set()
             .iter()
             .map(|r| (r.start, r.end))
             .collect();

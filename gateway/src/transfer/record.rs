@@ -41,6 +41,9 @@ pub struct Record {
     pub path: PathBuf,
     #[serde(default)]
     pub verified: Vec<(u64, u64)>,
+    /// Written ranges (a superset of the verified ones), durable when recorded.
+    #[serde(default)]
+    pub written: Vec<(u64, u64)>,
 }
 
 impl Record {
@@ -55,6 +58,10 @@ impl Record {
 
     pub fn verified_set(&self) -> RangeSet {
         self.verified.iter().map(|&(s, e)| s..e).collect()
+    }
+
+    pub fn written_set(&self) -> RangeSet {
+        self.written.iter().map(|&(s, e)| s..e).collect()
     }
 
     /// Sources whose network this gateway still runs.

@@ -81,6 +81,19 @@ impl FileSink {
         self.ranges().verified.clone()
     }
 
+    pub fn written_set(&self) -> RangeSet {
+        self.ranges().written.clone()
+    }
+
+    /// Ranges known written from an earlier run (only those still inside the file).
+    pub fn restore_written(&self, written: RangeSet) {
+        let mut r = self.ranges();
+        for w in written.iter() {
+            r.written
+                .insert(w.start.min(self.size)..w.end.min(self.size));
+        }
+    }
+
     pub fn written_bytes(&self) -> u64 {
         self.ranges().written.covered()
     }
@@ -193,6 +206,8 @@ impl TransferSink for FileSink {
             self.file.write_all_at(slice, g.start)?;
         }
         self.ranges().written.insert(range);
+        // Written ranges are persisted too (after an fsync), so a restart keeps them.
+        self.dirty.store(true, Ordering::Release);
         self.fresh_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -203,6 +218,15 @@ impl TransferSink for FileSink {
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, range.start)?;
         Ok(Bytes::from(buf))
+    }
+
+    fn written(&self) -> RangeSet {
+        let r = self.ranges();
+        let mut w = r.written.clone();
+        for v in r.verified.iter() {
+            w.remove(v);
+        }
+        w
     }
 
     fn verified(&self, range: Range<u64>, ok: bool) {
@@ -218,6 +242,8 @@ impl TransferSink for FileSink {
                 for v in verified.iter() {
                     r.written.insert(v);
                 }
+                drop(r);
+                self.dirty.store(true, Ordering::Release);
                 return;
             }
         }
@@ -261,6 +287,26 @@ mod tests {
         let again = FileSink::open(&path, 10, RangeSet::full(10)).unwrap();
         assert!(again.is_complete());
         assert_eq!(&again.read(0, 10).unwrap()[..], b"helloworld");
+    }
+
+    #[test]
+    fn written_ranges_are_offered_unverified_and_restored_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let sink = FileSink::open(&path, 10, RangeSet::new()).unwrap();
+        sink.write(0, b"abcdef").unwrap();
+        sink.verified(0..2, true);
+        assert_eq!(sink.written(), RangeSet::from_iter([2..6]));
+        let kept = sink.written_set();
+        drop(sink);
+        let again = FileSink::open(&path, 10, RangeSet::from_iter([0..2])).unwrap();
+        assert!(again.written().is_empty());
+        again.restore_written(kept);
+        assert_eq!(again.written(), RangeSet::from_iter([2..6]));
+        // A failed check of the whole file makes all unverified bytes wanted again.
+        again.verified(0..10, false);
+        assert!(again.written().is_empty());
+        assert_eq!(again.verified_bytes(), 2);
     }
 
     #[test]

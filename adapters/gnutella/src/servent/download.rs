@@ -203,6 +203,12 @@ pub async fn run(
     if wanted.is_empty() {
         return;
     }
+    // Bytes written by an earlier run are checked with the rest by the final SHA-1; a
+    // mismatch makes the whole file wanted again.
+    let mut need = wanted;
+    for w in sink.written().iter() {
+        need.remove(w);
+    }
     let (alt_tx, mut alt_rx) = mpsc::channel(64);
     let ctx = Arc::new(Ctx {
         sha1,
@@ -210,7 +216,7 @@ pub async fn run(
         name: req.name.clone(),
         size,
         plan: Mutex::new(Plan {
-            need: wanted,
+            need,
             inflight: RangeSet::new(),
         }),
         sink,

@@ -25,6 +25,8 @@ pub struct FileSink {
     size: u64,
     pub verified: Mutex<RangeSet>,
     pub verdicts: Mutex<Vec<(Range<u64>, bool)>>,
+    /// Written by an "earlier run", unverified.
+    pub written: Mutex<RangeSet>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,6 +46,7 @@ impl FileSink {
             size,
             verified: Mutex::new(RangeSet::new()),
             verdicts: Mutex::new(Vec::new()),
+            written: Mutex::new(RangeSet::new()),
             _dir: dir,
         }
     }
@@ -52,6 +55,11 @@ impl FileSink {
         let mut v = vec![0u8; self.size as usize];
         self.file.read_exact_at(&mut v, 0).unwrap();
         v
+    }
+
+    /// Writes bytes straight to the file, as an earlier run would have.
+    pub fn file_write(&self, offset: u64, data: &[u8]) {
+        self.file.write_all_at(data, offset).unwrap();
     }
 
     pub fn is_verified(&self) -> bool {
@@ -87,7 +95,13 @@ impl TransferSink for FileSink {
         self.file.read_exact_at(&mut v, offset)?;
         Ok(Bytes::from(v))
     }
+    fn written(&self) -> RangeSet {
+        self.written.lock().unwrap().clone()
+    }
     fn verified(&self, range: Range<u64>, ok: bool) {
+        if !ok {
+            self.written.lock().unwrap().remove(range.clone());
+        }
         let mut v = self.verified.lock().unwrap();
         if ok {
             v.insert(range.clone());
