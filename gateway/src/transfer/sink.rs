@@ -296,13 +296,13 @@ mod tests {
         let sink = FileSink::open(&path, 10, RangeSet::new()).unwrap();
         sink.write(0, b"abcdef").unwrap();
         sink.verified(0..2, true);
-        assert_eq!(sink.written(), RangeSet::from_iter([2..6]));
+        assert_eq!(sink.written(), RangeSet::from_iter(std::iter::once(2..6)));
         let kept = sink.written_set();
         drop(sink);
-        let again = FileSink::open(&path, 10, RangeSet::from_iter([0..2])).unwrap();
+        let again = FileSink::open(&path, 10, RangeSet::from_iter(std::iter::once(0..2))).unwrap();
         assert!(again.written().is_empty());
         again.restore_written(kept);
-        assert_eq!(again.written(), RangeSet::from_iter([2..6]));
+        assert_eq!(again.written(), RangeSet::from_iter(std::iter::once(2..6)));
         // A failed check of the whole file makes all unverified bytes wanted again.
         again.verified(0..10, false);
         assert!(again.written().is_empty());
