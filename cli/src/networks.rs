@@ -20,6 +20,9 @@ pub struct Ed2kSection {
     pub shared: Vec<PathBuf>,
     pub upload_slots: usize,
     pub server: Ed2kServerSection,
+    /// File caching shared files' eD2k hashes across restarts (`serve` defaults it to
+    /// `<data_dir>/ed2k-hashes`); none = hash at every start.
+    pub hash_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +88,7 @@ impl Default for Ed2kSection {
             shared: Vec::new(),
             upload_slots: d.upload_slots,
             server: Ed2kServerSection::default(),
+            hash_cache: d.hash_cache,
         }
     }
 }
@@ -164,6 +168,7 @@ pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) 
             listen: Some(e.listen),
             servers: e.servers.clone(),
             upload_slots: e.upload_slots,
+            hash_cache: e.hash_cache.clone(),
             ..Default::default()
         };
         cfg.server.enabled = e.server.enabled;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
@@ -17,6 +17,8 @@ use tracing::Instrument;
 
 use crate::client::{self, ServerInfo, Shared, SharedFile, download, peer, search, session};
 use crate::config::{Config, new_user_hash};
+use crate::hash::{AichHash, Ed2kHashset};
+use crate::hash_cache::{HashCache, stat};
 use crate::link::Ed2kLink;
 use crate::net::Counters;
 use crate::server::IndexServer;
@@ -65,6 +67,17 @@ impl Adapter {
             callbacks: Mutex::new(HashMap::new()),
             upload_slots: Arc::new(Semaphore::new(cfg.upload_slots.max(1))),
             queued: AtomicU32::new(0),
+            hash_cache: match &cfg.hash_cache {
+                Some(p) => {
+                    let p = p.clone();
+                    let c = tokio::task::spawn_blocking(move || HashCache::load(p))
+                        .await
+                        .map_err(|e| NetworkError::Io(std::io::Error::other(e)))?;
+                    Some(Arc::new(Mutex::new(c)))
+                }
+                None => None,
+            },
+            files_hashed: AtomicU64::new(0),
             peers: AtomicU32::new(0),
             cancel: CancellationToken::new(),
             cfg,
@@ -80,6 +93,59 @@ impl Adapter {
             index,
             peer_addr,
         })
+    }
+
+    /// Files hashed since start (a share answered by the hash cache does not count).
+    pub fn files_hashed(&self) -> u64 {
+        self.s.files_hashed.load(Ordering::Relaxed)
+    }
+
+    /// A shared file's hashes, from the cache when its path, size and mtime match.
+    async fn hashes(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<(Ed2kHashset, AichHash, u64), NetworkError> {
+        let cache = self.s.hash_cache.clone();
+        let p = path.to_path_buf();
+        let lookup = tokio::task::spawn_blocking(move || {
+            let key = std::fs::canonicalize(&p).unwrap_or(p);
+            let st = stat(&key).ok();
+            let hit = match (&cache, st) {
+                (Some(c), Some((size, mtime))) => c
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key, size, mtime)
+                    .map(|(h, a)| (h, a, size)),
+                _ => None,
+            };
+            (key, st, hit)
+        })
+        .await
+        .map_err(|e| NetworkError::Io(std::io::Error::other(e)))?;
+        let (key, before, hit) = lookup;
+        if let Some(hit) = hit {
+            tracing::debug!(path = %key.display(), "hashes from the cache");
+            return Ok(hit);
+        }
+        let (hashset, aich, size) = client::share::hash_file(path.to_path_buf()).await?;
+        self.s.files_hashed.fetch_add(1, Ordering::Relaxed);
+        if let (Some(c), Some((bsize, mtime))) = (self.s.hash_cache.clone(), before) {
+            let (h, a) = (hashset.clone(), aich);
+            // Cached only if the file did not change while it was hashed.
+            let saved = tokio::task::spawn_blocking(move || {
+                if bsize != size || stat(&key).ok() != before {
+                    return Ok(());
+                }
+                let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+                c.insert(key, size, mtime, h, a);
+                c.save()
+            })
+            .await;
+            if let Ok(Err(e)) = saved {
+                tracing::warn!(error = %e, "cannot save the ed2k hash cache");
+            }
+        }
+        Ok((hashset, aich, size))
     }
 
     /// The peer listener's address, if any.
@@ -249,7 +315,7 @@ impl Network for Adapter {
     }
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
-        let (hashset, aich, size) = client::share::hash_file(item.path.clone()).await?;
+        let (hashset, aich, size) = self.hashes(&item.path).await?;
         if size == 0 {
             return Err(NetworkError::Invalid(
                 "eD2k cannot share an empty file".into(),
@@ -277,6 +343,8 @@ impl Network for Adapter {
             path: item.path.clone(),
             parts: hashset.parts,
             aich,
+            handle: Default::default(),
+            compressible: Default::default(),
         });
         tracing::info!(name = %f.name, size, hash = %crate::hash::to_hex(&f.hash), "sharing");
         self.s

@@ -96,6 +96,9 @@ pub struct Config {
     pub keepalive: Duration,
     /// Longest back-off between server reconnects.
     pub max_backoff: Duration,
+    /// Where shared files' hashes are cached across restarts (keyed by path, size and
+    /// mtime); `None` = hash every shared file at every start.
+    pub hash_cache: Option<std::path::PathBuf>,
     /// Test hook: an uploader that flips one byte in every block it sends from this offset on.
     #[doc(hidden)]
     pub corrupt_uploads_from: Option<u64>,
@@ -120,6 +123,7 @@ impl Default for Config {
             source_requery: Duration::from_secs(60),
             keepalive: Duration::from_secs(300),
             max_backoff: Duration::from_secs(120),
+            hash_cache: None,
             corrupt_uploads_from: None,
         }
     }

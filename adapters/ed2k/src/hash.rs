@@ -3,8 +3,8 @@
 //! Both hashers take data in chunks of any size and hash it as it streams through: nothing is
 //! buffered or copied beyond the digest state, so they run at the speed of MD4 / SHA-1.
 
-use md4::{Digest, Md4};
-use sha1::Sha1;
+use crate::fast_md4::Md4;
+use sha1::{Digest, Sha1};
 
 use crate::wire::Hash16;
 
@@ -26,7 +26,7 @@ pub type AichHash = [u8; 20];
 
 /// MD4 of `data`.
 pub fn md4(data: &[u8]) -> Hash16 {
-    Md4::digest(data).into()
+    Md4::digest(data)
 }
 
 /// The result of ed2k hashing: the file hash and its MD4 part hashes.
@@ -53,7 +53,7 @@ impl Ed2kHashset {
 pub fn root_of_parts(parts: &[Hash16]) -> Hash16 {
     let mut h = Md4::new();
     parts.iter().for_each(|p| h.update(p));
-    h.finalize().into()
+    h.finalize()
 }
 
 /// Number of MD4 part hashes a hashset of a `size`-byte file has.
@@ -93,7 +93,7 @@ impl Ed2kHasher {
             self.part_len += take as u64;
             data = rest;
             if self.part_len == PART_SIZE {
-                self.parts.push(self.part.finalize_reset().into());
+                self.parts.push(self.part.finalize_reset());
                 self.part_len = 0;
             }
         }
@@ -115,7 +115,7 @@ impl Ed2kHasher {
     }
 
     pub fn finish(mut self) -> Ed2kHashset {
-        let last: Hash16 = self.part.finalize().into();
+        let last: Hash16 = self.part.finalize();
         if self.parts.is_empty() {
             return Ed2kHashset {
                 root: last,

@@ -467,3 +467,118 @@ async fn upload_slot_limit_queues_the_second_downloader() {
     }
     server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_cache_spares_a_second_hashing_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = index_server().await;
+    let data = pseudo_random(PART_SIZE as usize + 1234, 77);
+    let path = write_file(dir.path(), "cached.bin", &data);
+    let cache = dir.path().join("state").join("ed2k-hashes");
+    let with_cache = |nick: &str| Config {
+        hash_cache: Some(cache.clone()),
+        ..cfg(&server, nick, false)
+    };
+    let expect = ed2k_hash(&data).root;
+
+    let a = Adapter::start(with_cache("first")).await.unwrap();
+    let id = share(&a, &path).await;
+    assert_eq!(id.get(HashKind::Ed2k), Some(&expect[..]));
+    assert_eq!(a.files_hashed(), 1);
+    a.shutdown().await;
+    assert!(cache.exists(), "the cache was not written");
+
+    // A new instance (a restart) shares the same file from the cache, with the same hashes.
+    let b = Adapter::start(with_cache("second")).await.unwrap();
+    let id2 = share(&b, &path).await;
+    assert_eq!(b.files_hashed(), 0, "the second instance hashed again");
+    assert_eq!(id2.get(HashKind::Ed2k), id.get(HashKind::Ed2k));
+    assert_eq!(id2.get(HashKind::Aich), id.get(HashKind::Aich));
+
+    // A changed file (other size) is hashed again, never answered from the cache.
+    let changed = pseudo_random(PART_SIZE as usize + 99, 78);
+    std::fs::write(&path, &changed).unwrap();
+    let id3 = share(&b, &path).await;
+    assert_eq!(b.files_hashed(), 1);
+    assert_eq!(id3.get(HashKind::Ed2k), Some(&ed2k_hash(&changed).root[..]));
+    b.shutdown().await;
+
+    // A corrupt cache file is ignored: the file is hashed and the cache rewritten.
+    std::fs::write(&cache, b"JED2KHC1\xff\xff garbage").unwrap();
+    let c = Adapter::start(with_cache("third")).await.unwrap();
+    let id4 = share(&c, &path).await;
+    assert_eq!(c.files_hashed(), 1);
+    assert_eq!(id4.get(HashKind::Ed2k), id3.get(HashKind::Ed2k));
+    c.shutdown().await;
+    let d = Adapter::start(with_cache("fourth")).await.unwrap();
+    share(&d, &path).await;
+    assert_eq!(d.files_hashed(), 0, "the rebuilt cache was not used");
+    d.shutdown().await;
+}
+
+/// eMule and aMule re-list their pending blocks in every `OP_REQUESTPARTS` (a window of three
+/// sliding by one); the uploader must send each block once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relisted_block_requests_are_served_once() {
+    use junction_ed2k::wire::peer::{ByteRange, Hello};
+    use junction_ed2k::wire::{PeerMessage, TagEncoding};
+    let dir = tempfile::tempdir().unwrap();
+    let server = index_server().await;
+    let a = start(&server, "uploader", true).await;
+    let data = pseudo_random(6 * 184_320, 5);
+    let path = write_file(dir.path(), "blocks.bin", &data);
+    let id = share(&a, &path).await;
+    let hash: [u8; 16] = id.get(HashKind::Ed2k).unwrap().try_into().unwrap();
+
+    let mut s = tokio::net::TcpStream::connect(a.peer_addr().unwrap())
+        .await
+        .unwrap();
+    let send = |m: PeerMessage| {
+        let f = m.to_frame(TagEncoding::Classic).unwrap();
+        let mut b = bytes::BytesMut::new();
+        f.encode(&mut b).unwrap();
+        b.to_vec()
+    };
+    let hello = Hello {
+        user_hash: [7; 16],
+        client_id: junction_ed2k::wire::ClientId(0x0100_007f),
+        port: 4662,
+        tags: Vec::new(),
+        server: std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+        trailer: None,
+    };
+    s.write_all(&send(PeerMessage::Hello(hello))).await.unwrap();
+    s.write_all(&send(PeerMessage::SetReqFileId(hash)))
+        .await
+        .unwrap();
+    s.write_all(&send(PeerMessage::StartUploadRequest(Some(hash))))
+        .await
+        .unwrap();
+    let b = |i: u64| ByteRange::new(i * 184_320, (i + 1) * 184_320).unwrap();
+    // Windows [0,1,2], [1,2,3], [2,3,4], [3,4,5]: six distinct blocks.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for w in 0..4u64 {
+        let ranges = [b(w), b(w + 1), b(w + 2)];
+        s.write_all(&send(PeerMessage::RequestParts { hash, ranges }))
+            .await
+            .unwrap();
+    }
+    // Read everything the uploader sends for 2 s and count the payload bytes of part data.
+    let mut buf = bytes::BytesMut::new();
+    let mut payload = 0u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        while let Some(f) = junction_ed2k::wire::frame::decode(&mut buf).unwrap() {
+            if let Ok(PeerMessage::SendingPart { data, .. }) = PeerMessage::decode_frame(&f) {
+                payload += data.len() as u64;
+            }
+        }
+        let mut chunk = [0u8; 65536];
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
+    assert_eq!(payload, 6 * 184_320, "each requested block exactly once");
+    a.shutdown().await;
+}

@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use junction_core::{
     FetchEvent, FetchEvents, FetchRequest, HashKind, NetworkError, RangeSet, TransferSink,
@@ -21,11 +22,11 @@ use tracing::Instrument;
 use super::Shared;
 use super::peer::{self, PeerCaps};
 use super::session::Cmd;
-use crate::hash::{BLOCK_SIZE, Ed2kHasher, PART_SIZE, part_count, part_hash_count, root_of_parts};
+use crate::fast_md4::Md4;
+use crate::hash::{BLOCK_SIZE, MD4_EMPTY, PART_SIZE, part_count, part_hash_count, root_of_parts};
 use crate::net::{ConnError, send};
 use crate::wire::peer::ByteRange;
 use crate::wire::{ClientId, Frame, Hash16, PartStatus, PeerMessage};
-use md4::{Digest, Md4};
 
 /// Strikes after which a peer is dropped from a download.
 const BAN_STRIKES: u32 = 2;
@@ -64,6 +65,8 @@ struct Inner {
     done: bool,
     final_running: bool,
     failed_parts: u32,
+    /// MD4 of each part verified in this run, for the whole-file check.
+    part_md4: HashMap<u64, Hash16>,
 }
 
 /// One running download.
@@ -73,13 +76,102 @@ pub(crate) struct Download {
     size: u64,
     sink: Arc<dyn TransferSink>,
     st: Mutex<Inner>,
+    /// A thread that MD4-hashes parts as their bytes arrive in order (so a part received
+    /// from one peer is not read back to be verified, and hashing runs beside the network
+    /// work instead of in the driver). `None` if the thread could not start.
+    hasher: Option<mpsc::Sender<HashJob>>,
     changed: Notify,
     events: mpsc::Sender<FetchEvent>,
+}
+
+/// MD4 of a part's bytes from its start up to `next`.
+struct PartStream {
+    md4: Md4,
+    next: u64,
+}
+
+/// Work for a download's hashing thread.
+enum HashJob {
+    /// Bytes just written to the sink at `start`.
+    Feed { start: u64, data: Bytes },
+    /// The MD4 of part `part` if all of its bytes up to `end` were fed in order, once; the
+    /// part's state is dropped either way.
+    Digest {
+        part: u64,
+        end: u64,
+        reply: oneshot::Sender<Option<Hash16>>,
+    },
+}
+
+/// Jobs queued for the hashing thread (about 2.5 MB of part data).
+const HASH_QUEUE: usize = 256;
+
+/// Starts a download's hashing thread; it ends when the sender is dropped.
+fn spawn_hasher() -> Option<mpsc::Sender<HashJob>> {
+    let (tx, mut rx) = mpsc::channel::<HashJob>(HASH_QUEUE);
+    std::thread::Builder::new()
+        .name("ed2k-md4".into())
+        .spawn(move || {
+            // `None` = bytes came out of order or twice: the part is read back instead.
+            let mut streams: HashMap<u64, Option<PartStream>> = HashMap::new();
+            while let Some(job) = rx.blocking_recv() {
+                match job {
+                    HashJob::Feed { start, data } => {
+                        let p = start / PART_SIZE;
+                        let e = streams.entry(p).or_insert_with(|| {
+                            Some(PartStream {
+                                md4: Md4::new(),
+                                next: p * PART_SIZE,
+                            })
+                        });
+                        match e {
+                            Some(ps) if ps.next == start => {
+                                ps.md4.update(&data);
+                                ps.next += data.len() as u64;
+                            }
+                            _ => *e = None,
+                        }
+                    }
+                    HashJob::Digest { part, end, reply } => {
+                        let d = streams
+                            .remove(&part)
+                            .flatten()
+                            .filter(|ps| ps.next == end)
+                            .map(|ps| ps.md4.finalize());
+                        let _ = reply.send(d);
+                    }
+                }
+            }
+        })
+        .ok()?;
+    Some(tx)
 }
 
 impl Download {
     fn st(&self) -> MutexGuard<'_, Inner> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feeds bytes just written to the sink to their part's running MD4.
+    async fn feed(&self, start: u64, data: Bytes) {
+        if let Some(h) = &self.hasher {
+            let _ = h.send(HashJob::Feed { start, data }).await;
+        }
+    }
+
+    /// The MD4 of part `p` if all of its bytes were fed in order; forgets the part either way.
+    async fn streamed(&self, p: u64) -> Option<Hash16> {
+        let h = self.hasher.as_ref()?;
+        let (reply, rx) = oneshot::channel();
+        let end = self.part_range(p).end;
+        h.send(HashJob::Digest {
+            part: p,
+            end,
+            reply,
+        })
+        .await
+        .ok()?;
+        rx.await.ok().flatten()
     }
 
     fn part_range(&self, p: u64) -> Range<u64> {
@@ -249,12 +341,17 @@ impl Download {
             self.st().verifying.remove(&p);
             return;
         };
-        let sink = self.sink.clone();
-        let range = pr.clone();
-        let got = tokio::task::spawn_blocking(move || hash_range(&*sink, range))
-            .await
-            .ok()
-            .and_then(Result::ok);
+        let got = match self.streamed(p).await {
+            Some(h) => Some(h),
+            None => {
+                let sink = self.sink.clone();
+                let range = pr.clone();
+                tokio::task::spawn_blocking(move || hash_range(&*sink, range))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+        };
         let ok = got == Some(expected);
         self.sink.verified(pr.clone(), ok);
         let contributors = {
@@ -265,6 +362,9 @@ impl Download {
             let c = st.contributors.remove(&p).unwrap_or_default();
             if ok {
                 st.exclusive.remove(&p);
+                if let Some(h) = got {
+                    st.part_md4.insert(p, h);
+                }
             } else {
                 st.failed_parts += 1;
                 if c.len() == 1 {
@@ -297,21 +397,28 @@ impl Download {
             }
             st.final_running = true;
         }
+        // The ed2k hash of the whole file from the MD4 of every part as verified in this
+        // run; a part verified in an earlier run is read back and hashed.
+        let known = self.st().part_md4.clone();
         let sink = self.sink.clone();
         let size = self.size;
         let root = tokio::task::spawn_blocking(move || {
-            let mut h = Ed2kHasher::new();
-            let mut off = 0u64;
-            while off < size {
-                let n = usize::try_from((size - off).min(HASH_CHUNK as u64)).unwrap_or(HASH_CHUNK);
-                let b = sink.read(off, n)?;
-                if b.len() != n {
-                    return Err(junction_core::SinkError::Closed);
-                }
-                h.update(&b);
-                off += n as u64;
+            let mut parts = Vec::new();
+            for p in 0..part_count(size) {
+                let a = p * PART_SIZE;
+                let h = match known.get(&p) {
+                    Some(h) => *h,
+                    None => hash_range(&*sink, a..(a + PART_SIZE).min(size))?,
+                };
+                parts.push(h);
             }
-            Ok(h.finish().root)
+            if size < PART_SIZE {
+                return Ok(parts.first().copied().unwrap_or(MD4_EMPTY));
+            }
+            if size.is_multiple_of(PART_SIZE) {
+                parts.push(MD4_EMPTY);
+            }
+            Ok::<_, junction_core::SinkError>(root_of_parts(&parts))
         })
         .await
         .ok()
@@ -328,6 +435,7 @@ impl Download {
         } else {
             tracing::error!("whole-file ed2k hash mismatch after every part verified");
             self.note("whole-file ed2k hash mismatch; fetching again".into());
+            self.st().part_md4.clear();
             self.sink.verified(0..self.size, false);
         }
         self.changed.notify_waiters();
@@ -346,7 +454,7 @@ fn hash_range(sink: &dyn TransferSink, r: Range<u64>) -> Result<Hash16, junction
         h.update(&b);
         off += n as u64;
     }
-    Ok(h.finalize().into())
+    Ok(h.finalize())
 }
 
 /// Where a source is.
@@ -418,6 +526,7 @@ pub(crate) async fn start(
         size,
         sink,
         st: Mutex::new(Inner::default()),
+        hasher: spawn_hasher(),
         changed: Notify::new(),
         events: etx,
     });
@@ -780,6 +889,7 @@ async fn transfer(
                         DlError::Other(format!("unrequested data {}..{}", range.start, range.end))
                     })?;
                 dl.sink.write(range.start, &data)?;
+                dl.feed(range.start, data.clone()).await;
                 pending[i].got.insert(range.start..range.end);
                 if pending[i].got.contains(pending[i].range.clone()) {
                     let p = pending.remove(i);
@@ -817,6 +927,7 @@ async fn transfer(
                         )));
                     }
                     dl.sink.write(start, &plain)?;
+                    dl.feed(start, Bytes::from(plain)).await;
                     let p = pending.remove(i);
                     dl.block_done(peer, p.range).await;
                 }

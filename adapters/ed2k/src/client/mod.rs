@@ -51,6 +51,10 @@ pub(crate) struct Shared {
     pub callbacks: Mutex<HashMap<u32, oneshot::Sender<peer::PeerConn>>>,
     pub upload_slots: Arc<Semaphore>,
     pub queued: AtomicU32,
+    /// The shared files' hash cache, if configured.
+    pub hash_cache: Option<Arc<Mutex<crate::hash_cache::HashCache>>>,
+    /// Files hashed (not answered by the cache) since start.
+    pub files_hashed: std::sync::atomic::AtomicU64,
     pub peers: AtomicU32,
     pub cancel: CancellationToken,
 }

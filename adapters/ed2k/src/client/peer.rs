@@ -17,7 +17,7 @@ use crate::hash::BLOCK_SIZE;
 use crate::net::{ConnError, FrameReader, send, spawn_writer};
 use crate::wire::peer::Hello;
 use crate::wire::tag::ct;
-use crate::wire::{Frame, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
+use crate::wire::{Frame, Hash16, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
 
 /// Bytes per data packet, as eMule splits blocks.
 const PACKET_DATA: usize = 10_240;
@@ -228,6 +228,20 @@ struct Upload {
     file: Option<Arc<SharedFile>>,
     permit: Option<OwnedSemaphorePermit>,
     waiting: bool,
+    /// Blocks served in this slot, newest last (at most `SERVED_MEMORY`). eMule and aMule
+    /// re-list their still-pending blocks in every `OP_REQUESTPARTS` (a sliding window of
+    /// three), so a block already sent is skipped, as eMule's uploader does.
+    served: std::collections::VecDeque<(Hash16, u64, u64)>,
+}
+
+/// How many served blocks a slot remembers to skip re-listed requests.
+const SERVED_MEMORY: usize = 32;
+
+impl Upload {
+    fn end_slot(&mut self) {
+        self.permit = None;
+        self.served.clear();
+    }
 }
 
 /// Runs a connection: serves upload requests, forwards download answers to `dl` (when a
@@ -242,6 +256,7 @@ pub(crate) async fn run(
         file: None,
         permit: None,
         waiting: false,
+        served: std::collections::VecDeque::new(),
     };
     let enc = conn.caps.enc();
     let long_idle = s.cfg.queue_timeout + s.cfg.peer_timeout;
@@ -384,12 +399,13 @@ async fn serve(
         }
         PeerMessage::RequestParts { hash, ranges } => {
             if up.permit.is_none() {
-                tracing::debug!(peer = %conn.addr, "part request without an upload slot; ignored");
+                tracing::info!(peer = %conn.addr, "part request without an upload slot; ignored");
                 return Ok(());
             }
             let Some(f) = s.file(&hash) else {
                 return pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await;
             };
+            up.file = Some(f.clone());
             for r in ranges.iter().filter(|r| !r.is_empty()) {
                 if r.end > f.size || r.len() > MAX_SERVED_RANGE {
                     return Err(ConnError::Protocol(format!(
@@ -397,12 +413,34 @@ async fn serve(
                         r.start, r.end, f.size
                     )));
                 }
+                let key = (hash, r.start, r.end);
+                if up.served.contains(&key) {
+                    tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "block already sent; re-listed request skipped");
+                    continue;
+                }
                 tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "serving block");
                 send_block(s, conn, &f, r.start, r.end).await?;
+                if up.served.len() == SERVED_MEMORY {
+                    up.served.pop_front();
+                }
+                up.served.push_back(key);
             }
         }
-        PeerMessage::CancelTransfer | PeerMessage::EndOfDownload(_) => {
-            up.permit = None;
+        PeerMessage::CancelTransfer => {
+            up.end_slot();
+            if let Some(d) = dl {
+                let _ = d.try_send(msg);
+            }
+        }
+        PeerMessage::EndOfDownload(hash) => {
+            // Only the end of the file we upload frees the slot: aMule sends it for a file it
+            // finished after it may already have asked for the next file on this connection
+            // (as eMule's uploader, which compares the hash with its upload file).
+            if up.file.as_ref().is_some_and(|f| f.hash == hash) {
+                up.end_slot();
+            } else {
+                tracing::debug!(peer = %conn.addr, "end of download for a file we do not upload now; slot kept");
+            }
             if let Some(d) = dl {
                 let _ = d.try_send(msg);
             }
@@ -447,15 +485,15 @@ async fn send_block(
 ) -> Result<(), ConnError> {
     let len =
         usize::try_from(end - start).map_err(|_| ConnError::Protocol("range too long".into()))?;
-    let mut data = share::read_at(f.path.clone(), start, len).await?.to_vec();
-    if s.cfg.corrupt_uploads_from.is_some_and(|o| start >= o)
-        && let Some(b) = data.first_mut()
-    {
-        *b ^= 0xFF;
+    let mut data = share::read_at(f, start, len).await?;
+    if s.cfg.corrupt_uploads_from.is_some_and(|o| start >= o) && !data.is_empty() {
+        let mut v = data.to_vec();
+        v[0] ^= 0xFF;
+        data = Bytes::from(v);
     }
     let enc = conn.caps.enc();
     let t = s.cfg.peer_timeout;
-    if conn.caps.compression && compressible(&data) {
+    if conn.caps.compression && part_compressible(f, start, &data) {
         let packed = tokio::task::spawn_blocking({
             let d = data.clone();
             move || deflate_fast(&d)
@@ -481,7 +519,6 @@ async fn send_block(
             return Ok(());
         }
     }
-    let data = Bytes::from(data);
     let mut off = 0usize;
     while off < data.len() {
         let n = PACKET_DATA.min(data.len() - off);
@@ -496,6 +533,26 @@ async fn send_block(
         off += n;
     }
     Ok(())
+}
+
+/// Is compressing blocks of this part likely to pay off? Sampled on the first block served
+/// from each part (files are mostly all compressible or all not).
+fn part_compressible(f: &SharedFile, start: u64, data: &[u8]) -> bool {
+    let part = start / crate::hash::PART_SIZE;
+    let known = f
+        .compressible
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&part)
+        .copied();
+    known.unwrap_or_else(|| {
+        let c = compressible(data);
+        f.compressible
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(part, c);
+        c
+    })
 }
 
 /// A quick sample: is compressing this block likely to pay off?

@@ -1,7 +1,9 @@
 //! Shared files: hashing (ed2k hashset + AICH root, one pass) and reading parts to upload.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -18,6 +20,11 @@ pub struct SharedFile {
     /// MD4 part hashes (empty below one part).
     pub parts: Vec<Hash16>,
     pub aich: AichHash,
+    /// The file opened once for uploads (positional reads need no seek, so one handle
+    /// serves every connection).
+    pub handle: Arc<OnceLock<std::fs::File>>,
+    /// Per part: did a sample of it compress well? (Sampled once per part, not per block.)
+    pub compressible: Arc<std::sync::Mutex<std::collections::HashMap<u64, bool>>>,
 }
 
 /// Hashes a file in one pass; runs on the blocking pool.
@@ -86,12 +93,25 @@ fn hash_file_blocking(path: &Path) -> std::io::Result<(Ed2kHashset, AichHash, u6
 }
 
 /// Reads `len` bytes at `offset` of a shared file.
-pub async fn read_at(path: PathBuf, offset: u64, len: usize) -> std::io::Result<Bytes> {
+pub async fn read_at(f: &SharedFile, offset: u64, len: usize) -> std::io::Result<Bytes> {
+    let (path, handle) = (f.path.clone(), f.handle.clone());
     tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&path)?;
-        f.seek(SeekFrom::Start(offset))?;
+        if handle.get().is_none() {
+            let _ = handle.set(std::fs::File::open(&path)?);
+        }
+        let file = handle
+            .get()
+            .ok_or_else(|| std::io::Error::other("file handle"))?;
         let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf)?;
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset)?;
+        #[cfg(not(unix))]
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut f = file.try_clone()?;
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(&mut buf)?;
+        }
         Ok(Bytes::from(buf))
     })
     .await

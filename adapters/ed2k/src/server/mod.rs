@@ -339,12 +339,14 @@ async fn client_loop(
                 .await?;
             }
             ServerMessage::GetSources(reqs) => {
+                tracing::debug!(files = reqs.len(), "source request");
                 for r in reqs.iter().take(64) {
                     let msg = found_sources(s, r, key, false);
                     push(tx, &msg).await?;
                 }
             }
             ServerMessage::GetSourcesObfu(reqs) => {
+                tracing::debug!(files = reqs.len(), "source request (obfuscation)");
                 for r in reqs.iter().take(64) {
                     let msg = found_sources(s, r, key, true);
                     push(tx, &msg).await?;
