@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::error::WireError;
@@ -15,6 +15,12 @@ use crate::wire::frame;
 
 /// Frames queued towards one connection's writer.
 pub const WRITE_QUEUE: usize = 64;
+
+/// Bytes a frame reader asks the socket for at a time.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Bytes the writer gathers before a write to the socket.
+const WRITE_CHUNK: usize = 128 * 1024;
 
 /// Why a connection ended or a wait failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +67,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(f) = frame::decode(&mut self.buf)? {
                 return Ok(Some(f));
             }
+            // Read in large chunks: fewer wake-ups, and the partial frame left over is moved
+            // to a fresh buffer at most once per READ_CHUNK (decoded frames keep theirs).
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
             let n = self.rd.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return if self.buf.is_empty() {
@@ -98,23 +109,27 @@ where
 {
     let (tx, mut rx) = mpsc::channel::<Frame>(WRITE_QUEUE);
     tokio::spawn(async move {
-        let mut w = BufWriter::with_capacity(64 * 1024, wr);
-        let mut buf = BytesMut::with_capacity(16 * 1024);
+        // Frames are encoded straight into one buffer (one copy), written when it is full
+        // or when no frame is waiting.
+        let mut w = wr;
+        let mut buf = BytesMut::with_capacity(WRITE_CHUNK);
         while let Some(f) = rx.recv().await {
-            buf.clear();
+            let before = buf.len();
             if let Err(e) = f.encode(&mut buf) {
                 tracing::warn!(error = %e, "cannot encode frame");
+                buf.truncate(before);
+                continue;
+            }
+            if buf.len() < WRITE_CHUNK && !rx.is_empty() {
                 continue;
             }
             let n = buf.len() as u64;
             let res = tokio::time::timeout(stall, async {
                 w.write_all(&buf).await?;
-                if rx.is_empty() {
-                    w.flush().await?;
-                }
-                Ok::<_, std::io::Error>(())
+                w.flush().await
             })
             .await;
+            buf.clear();
             match res {
                 Ok(Ok(())) => {
                     counters.bytes_out.fetch_add(n, Ordering::Relaxed);

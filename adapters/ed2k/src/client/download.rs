@@ -92,8 +92,8 @@ struct PartStream {
 
 /// Work for a download's hashing thread.
 enum HashJob {
-    /// Bytes just written to the sink at `start`.
-    Feed { start: u64, data: Bytes },
+    /// Bytes just written to the sink, as (offset, bytes) in order.
+    Feed(Vec<(u64, Bytes)>),
     /// The MD4 of part `part` if all of its bytes up to `end` were fed in order, once; the
     /// part's state is dropped either way.
     Digest {
@@ -103,8 +103,8 @@ enum HashJob {
     },
 }
 
-/// Jobs queued for the hashing thread (about 2.5 MB of part data).
-const HASH_QUEUE: usize = 256;
+/// Jobs (blocks) queued for the hashing thread (about 3 MB of part data).
+const HASH_QUEUE: usize = 16;
 
 /// Starts a download's hashing thread; it ends when the sender is dropped.
 fn spawn_hasher() -> Option<mpsc::Sender<HashJob>> {
@@ -116,20 +116,22 @@ fn spawn_hasher() -> Option<mpsc::Sender<HashJob>> {
             let mut streams: HashMap<u64, Option<PartStream>> = HashMap::new();
             while let Some(job) = rx.blocking_recv() {
                 match job {
-                    HashJob::Feed { start, data } => {
-                        let p = start / PART_SIZE;
-                        let e = streams.entry(p).or_insert_with(|| {
-                            Some(PartStream {
-                                md4: Md4::new(),
-                                next: p * PART_SIZE,
-                            })
-                        });
-                        match e {
-                            Some(ps) if ps.next == start => {
-                                ps.md4.update(&data);
-                                ps.next += data.len() as u64;
+                    HashJob::Feed(chunks) => {
+                        for (start, data) in chunks {
+                            let p = start / PART_SIZE;
+                            let e = streams.entry(p).or_insert_with(|| {
+                                Some(PartStream {
+                                    md4: Md4::new(),
+                                    next: p * PART_SIZE,
+                                })
+                            });
+                            match e {
+                                Some(ps) if ps.next == start => {
+                                    ps.md4.update(&data);
+                                    ps.next += data.len() as u64;
+                                }
+                                _ => *e = None,
                             }
-                            _ => *e = None,
                         }
                     }
                     HashJob::Digest { part, end, reply } => {
@@ -152,10 +154,10 @@ impl Download {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Feeds bytes just written to the sink to their part's running MD4.
-    async fn feed(&self, start: u64, data: Bytes) {
+    /// Feeds a block's bytes, just written to the sink, to their part's running MD4.
+    async fn feed(&self, chunks: Vec<(u64, Bytes)>) {
         if let Some(h) = &self.hasher {
-            let _ = h.send(HashJob::Feed { start, data }).await;
+            let _ = h.send(HashJob::Feed(chunks)).await;
         }
     }
 
@@ -818,6 +820,8 @@ struct Pending {
     range: Range<u64>,
     got: RangeSet,
     packed: Vec<u8>,
+    /// The block's packets as written, handed to the hashing thread when the block is whole.
+    chunks: Vec<(u64, Bytes)>,
 }
 
 /// Requests blocks and receives them, keeping up to two `OP_REQUESTPARTS` (six blocks) in
@@ -858,6 +862,7 @@ async fn transfer(
                     range,
                     got: RangeSet::new(),
                     packed: Vec::new(),
+                    chunks: Vec::new(),
                 }));
                 out(tx, caps, &PeerMessage::RequestParts { hash, ranges }, t).await?;
             }
@@ -889,10 +894,12 @@ async fn transfer(
                         DlError::Other(format!("unrequested data {}..{}", range.start, range.end))
                     })?;
                 dl.sink.write(range.start, &data)?;
-                dl.feed(range.start, data.clone()).await;
                 pending[i].got.insert(range.start..range.end);
+                pending[i].chunks.push((range.start, data));
                 if pending[i].got.contains(pending[i].range.clone()) {
-                    let p = pending.remove(i);
+                    let mut p = pending.remove(i);
+                    p.chunks.sort_by_key(|c| c.0);
+                    dl.feed(p.chunks).await;
                     dl.block_done(peer, p.range).await;
                 }
             }
@@ -927,7 +934,7 @@ async fn transfer(
                         )));
                     }
                     dl.sink.write(start, &plain)?;
-                    dl.feed(start, Bytes::from(plain)).await;
+                    dl.feed(vec![(start, Bytes::from(plain))]).await;
                     let p = pending.remove(i);
                     dl.block_done(peer, p.range).await;
                 }

@@ -465,8 +465,11 @@ async fn serve(
         | PeerMessage::CompressedPart { .. }
         | PeerMessage::OutOfPartRequests) => {
             if let Some(d) = dl {
-                // Data must not be lost: wait for the driver (bounded by the peer timeout).
-                if tokio::time::timeout(t, d.send(m)).await.is_err() {
+                // Data must not be lost: wait for the driver (bounded by the peer timeout)
+                // when its queue is full.
+                if let Err(mpsc::error::TrySendError::Full(m)) = d.try_send(m)
+                    && tokio::time::timeout(t, d.send(m)).await.is_err()
+                {
                     return Err(ConnError::Timeout("download driver"));
                 }
             }
