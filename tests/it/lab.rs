@@ -303,12 +303,12 @@ async fn lab_gateway_restarted_mid_download_finishes_without_refetching() {
     // Nothing verified before the restart came again: the gateway drops (and counts)
     // every byte that lands on a verified range.
     assert_eq!(done.bytes_redundant, 0, "{done:?}");
-    // And the seeders sent about the missing half, not the whole file again (end game asks
-    // both seeders for the last blocks, and a rate-limited seeder may send some twice).
+    // And the seeders sent the missing half, not the whole file again (end game asks both
+    // seeders for the last blocks; the cancels reach them before most are sent).
     let refetched = world.bytes_served(NetworkId::BITTORRENT) - served_before;
     let missing = large.size - before.bytes_verified;
     assert!(
-        refetched >= large.size - resumed.bytes_verified && refetched < large.size,
+        refetched >= large.size - resumed.bytes_verified && refetched <= missing + missing / 8,
         "the seeders sent {refetched} bytes after the restart; {missing} were missing"
     );
     gw.stop().await;

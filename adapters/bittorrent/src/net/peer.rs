@@ -154,6 +154,10 @@ struct Peer {
     /// BEP 6: pieces we let this peer request while choked, and pieces it lets us request.
     allowed_out: std::collections::HashSet<u32>,
     allowed_in: std::collections::HashSet<u32>,
+    /// Requests waiting for the upload rate limit, so a `cancel` can still take them back.
+    uploads: std::collections::VecDeque<BlockRequest>,
+    /// The block whose tokens are taken, and when it may go.
+    upload_next: Option<(BlockRequest, Instant)>,
     last_pex: Instant,
 }
 
@@ -240,6 +244,8 @@ async fn session(
         pex_sent: std::collections::HashSet::new(),
         allowed_out: std::collections::HashSet::new(),
         allowed_in: std::collections::HashSet::new(),
+        uploads: std::collections::VecDeque::new(),
+        upload_next: None,
         // The first PEX message goes out about ten seconds after connecting.
         last_pex: Instant::now()
             .checked_sub(
@@ -334,6 +340,9 @@ impl Peer {
                     if choke != self.am_choking {
                         self.am_choking = choke;
                         self.send(if choke { Message::Choke } else { Message::Unchoke }).await?;
+                        if choke {
+                            self.drop_uploads().await?;
+                        }
                     }
                 }
                 ev = events.recv() => match ev {
@@ -341,6 +350,11 @@ impl Peer {
                     Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await?,
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                _ = tokio::time::sleep_until(self.upload_deadline().into()),
+                    if self.upload_next.is_some() || !self.uploads.is_empty() =>
+                {
+                    self.send_uploads().await?;
+                }
                 _ = tick.tick() => self.on_tick().await?,
                 _ = cancel.cancelled() => return Ok(()),
                 _ = kill.cancelled() => return Err(PeerError::Banned),
@@ -477,7 +491,14 @@ impl Peer {
                     });
                 }
             }
-            Message::Unknown { .. } | Message::Cancel(_) => {}
+            Message::Unknown { .. } => {}
+            // BEP 3: a request not yet answered is forgotten.
+            Message::Cancel(r) => {
+                self.uploads.retain(|q| *q != r);
+                if self.upload_next.is_some_and(|(q, _)| q == r) {
+                    self.upload_next = None;
+                }
+            }
             Message::AllowedFast(i) => {
                 if !self.fast {
                     return Err(PeerError::Protocol(
@@ -577,11 +598,67 @@ impl Peer {
         if choked || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             return self.reject(r).await;
         }
-        let off = meta.geometry.piece_offset(vb.index()) + u64::from(vb.begin());
-        let wait = self.t.ctx.upload_wait(u64::from(vb.length()));
-        if !wait.is_zero() {
-            tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+        if self.t.ctx.upload_bucket.is_some() {
+            // Rate limited: queue it, so reading goes on and a cancel can still drop it.
+            if self.uploads.len() >= MAX_QUEUED {
+                return self.reject(r).await;
+            }
+            self.uploads.push_back(r);
+            return Ok(());
         }
+        self.send_block(r).await
+    }
+
+    /// When the next queued upload may go.
+    fn upload_deadline(&self) -> Instant {
+        self.upload_next.map_or_else(Instant::now, |(_, at)| at)
+    }
+
+    /// Sends the block whose time has come, then queued ones while the rate limit allows.
+    async fn send_uploads(&mut self) -> Result<(), PeerError> {
+        if let Some((r, at)) = self.upload_next {
+            if at > Instant::now() {
+                return Ok(());
+            }
+            self.upload_next = None;
+            self.send_block(r).await?;
+        }
+        while let Some(r) = self.uploads.pop_front() {
+            let wait = self.t.ctx.upload_wait(u64::from(r.length));
+            if !wait.is_zero() {
+                self.upload_next = Some((r, Instant::now() + wait.min(Duration::from_secs(5))));
+                return Ok(());
+            }
+            self.send_block(r).await?;
+        }
+        Ok(())
+    }
+
+    /// Choking the peer drops what it asked for (with the Fast extension, each is rejected).
+    async fn drop_uploads(&mut self) -> Result<(), PeerError> {
+        let dropped: Vec<BlockRequest> = self
+            .upload_next
+            .take()
+            .map(|(r, _)| r)
+            .into_iter()
+            .chain(self.uploads.drain(..))
+            .collect();
+        for r in dropped {
+            if !self.allowed_out.contains(&r.index) {
+                self.reject(r).await?;
+            } else {
+                self.uploads.push_back(r);
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_block(&mut self, r: BlockRequest) -> Result<(), PeerError> {
+        let Some(meta) = self.t.meta().cloned() else {
+            return self.reject(r).await;
+        };
+        let vb = r.validate(&meta.geometry)?;
+        let off = meta.geometry.piece_offset(vb.index()) + u64::from(vb.begin());
         match self.t.storage.read(off, vb.length() as usize) {
             Ok(data) => {
                 let n = data.len() as u64;
