@@ -61,7 +61,7 @@ if [ -z "$BIN" ]; then
 fi
 set +e
 # Every wait in the driver is bounded; this caps the whole run (the control adds ~2 min).
-LIMIT=300; [ "$ED2K_INTEROP_CONTROL" = 0 ] || LIMIT=480
+LIMIT=340; [ "$ED2K_INTEROP_CONTROL" = 0 ] || LIMIT=520
 timeout -k 10 "$LIMIT" "$BIN"
 rc=$?
 [ $rc -eq 124 ] && echo "FAIL ed2k_amule: driver exceeded ${LIMIT} s" >&2

@@ -617,7 +617,8 @@ async fn main() -> Result<()> {
             torrent: None,
         };
         let mut ev = j.fetch(req, sink.clone()).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        // aMule uploads at about 0.3 MB/s here (its own pace; see benchmark (c)).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         let mut complete = false;
         while let Ok(Some(e)) = tokio::time::timeout_at(deadline, ev.next()).await {
             if let FetchEvent::Note(n) = &e {
