@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use junction_core::NetworkState;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -61,11 +61,16 @@ pub async fn serve(
         .add_service(InterceptedService::new(gateway, check.clone()))
         .add_service(InterceptedService::new(health_service, check.clone()))
         .add_service(InterceptedService::new(reflection, check))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.await;
-            // Graceful shutdown waits for open streams; end the endless ones.
-            closing.cancel();
-        })
+        // No Nagle: a search streams many small frames, each of which should leave at once
+        // (with Nagle on, the second waits ~40 ms for the client's delayed ACK).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                shutdown.await;
+                // Graceful shutdown waits for open streams; end the endless ones.
+                closing.cancel();
+            },
+        )
         .await
         .map_err(|e| GatewayError::Io(std::io::Error::other(e)))?;
     health_task.abort();

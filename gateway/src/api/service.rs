@@ -202,10 +202,7 @@ impl pb::gateway_server::Gateway for Service {
         let rx = self.gw.transfers.read(&r.transfer_id, r.offset, r.length)?;
         let stream = ReceiverStream::new(rx).map(|chunk| {
             chunk
-                .map(|(offset, data)| pb::ContentChunk {
-                    offset,
-                    data: data.into(),
-                })
+                .map(|(offset, data)| pb::ContentChunk { offset, data })
                 .map_err(Status::from)
         });
         Ok(Response::new(self.until_closing(stream)))
