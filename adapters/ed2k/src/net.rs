@@ -20,7 +20,7 @@ pub const WRITE_QUEUE: usize = 64;
 const READ_CHUNK: usize = 256 * 1024;
 
 /// Bytes the writer gathers before a write to the socket.
-const WRITE_CHUNK: usize = 128 * 1024;
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Why a connection ended or a wait failed.
 #[derive(Debug, thiserror::Error)]
