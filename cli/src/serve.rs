@@ -42,6 +42,10 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         cfg.gateway.token = Some(t);
     }
     cfg.gateway.validate().map_err(anyhow::Error::msg)?;
+    // Hashsets of shared files survive restarts, so they are not hashed again.
+    if cfg.ed2k.hash_cache.is_none() {
+        cfg.ed2k.hash_cache = Some(cfg.gateway.data_dir.join("ed2k-hashes"));
+    }
     let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.gateway.listen))?;
