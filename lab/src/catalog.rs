@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use junction_core::link::percent_encode as percent;
 use junction_core::{ContentId, HashKind, NetworkId};
 use sha1::{Digest, Sha1};
 
@@ -205,19 +206,6 @@ fn write_file(path: &Path, size: u64, seed: u64) -> std::io::Result<ContentId> {
 
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Percent-encodes everything but unreserved characters, so links survive a shell and a URL.
-pub(crate) fn percent(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -202,6 +202,20 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
     })
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986), so a name or URL
+/// survives inside a link, a URL and a shell's single quotes.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `%XX` decoding; invalid escapes are kept as written, invalid UTF-8 is replaced.
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -230,6 +244,14 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_round_trips_and_keeps_unreserved() {
+        let s = "Lab Sunrise/1080p|ü&x=1 ~a-b_c.d";
+        let e = percent_encode(s);
+        assert_eq!(e, "Lab%20Sunrise%2F1080p%7C%C3%BC%26x%3D1%20~a-b_c.d");
+        assert_eq!(percent_decode(&e), s);
+    }
 
     #[test]
     fn magnet_with_several_hashes() {

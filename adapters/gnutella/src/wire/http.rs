@@ -429,15 +429,7 @@ pub fn percent_decode(s: &str) -> String {
 
 /// Percent-encode everything but unreserved characters.
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    junction_core::link::percent_encode(s)
 }
 
 /// One item of a `Range: bytes=` header.
