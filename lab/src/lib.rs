@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use gateway::{Gateway, GatewayConfig};
-use junction_core::NetworkId;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -132,10 +131,5 @@ impl Lab {
         }
         self.gateway.shutdown().await;
         self.world.shutdown().await;
-    }
-
-    /// The networks the gateway runs, in order.
-    pub fn networks(&self) -> Vec<NetworkId> {
-        self.gateway.networks.iter().map(|n| n.id()).collect()
     }
 }

@@ -200,7 +200,8 @@ impl World {
     /// (BitTorrent adds the info-hash of the torrent it made).
     async fn share_on<N: Network>(&mut self, net: NetworkId, peers: &[N]) -> Result<(), LabError> {
         for f in &mut self.files {
-            for &p in f.peers_on(net).to_vec().iter() {
+            let sharers = f.peers_on(net).to_vec();
+            for p in sharers {
                 let id = peers[p].share(item(f)).await?;
                 if let Some(btih) = id.get(HashKind::Btih) {
                     // Each seeder makes the same torrent from the same bytes and settings.
@@ -279,10 +280,6 @@ impl World {
     /// The tracker's announce URL.
     pub fn tracker_url(&self) -> &str {
         &self.tracker_url
-    }
-
-    pub fn file(&self, name: &str) -> Option<&LabFile> {
-        self.files.iter().find(|f| f.name == name)
     }
 
     /// Stops every peer of one network, as if that network went away.

@@ -374,18 +374,8 @@ impl Inner {
             return;
         }
         let mut record = t.meta().record.clone();
-        record.verified = t
-            .sink
-            .verified_set()
-            .iter()
-            .map(|r| (r.start, r.end))
-            .collect();
-        record.written = t
-            .sink
-            .written_set()
-            .iter()
-            .map(|r| (r.start, r.end))
-            .collect();
+        record.verified = record::pairs(&t.sink.verified_set());
+        record.written = record::pairs(&t.sink.written_set());
         if let Err(e) = self.store.put(Table::Transfers, &record.id, &record) {
             tracing::warn!(id = %record.id, error = %e, "could not persist a transfer");
         }

@@ -46,6 +46,11 @@ pub struct Record {
     pub written: Vec<(u64, u64)>,
 }
 
+/// A range set as stored: (start, end) pairs.
+pub fn pairs(set: &RangeSet) -> Vec<(u64, u64)> {
+    set.iter().map(|r| (r.start, r.end)).collect()
+}
+
 impl Record {
     pub fn content(&self) -> ContentId {
         let mut id = ContentId::new(Some(self.size));
