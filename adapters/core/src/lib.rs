@@ -7,6 +7,7 @@
 pub mod bencode;
 mod content;
 mod error;
+mod file_io;
 mod hit;
 pub mod link;
 mod name;
@@ -16,6 +17,7 @@ mod range;
 
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};
+pub use file_io::write_all_at_uncached;
 pub use hit::{Hit, Source};
 pub use name::sanitize_file_name;
 pub use network::{

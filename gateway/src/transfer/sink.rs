@@ -203,7 +203,7 @@ impl TransferSink for FileSink {
         }
         for g in gaps.iter() {
             let slice = &data[(g.start - offset) as usize..(g.end - offset) as usize];
-            self.file.write_all_at(slice, g.start)?;
+            junction_core::write_all_at_uncached(&self.file, slice, g.start)?;
         }
         self.ranges().written.insert(range);
         // Written ranges are persisted too (after an fsync), so a restart keeps them.

@@ -79,7 +79,7 @@ impl TransferSink for FileSink {
             });
         }
         if !self.discard {
-            self.file.write_all_at(data, offset)?;
+            junction_core::write_all_at_uncached(&self.file, data, offset)?;
         }
         Ok(())
     }
