@@ -19,7 +19,7 @@ const PAGE: u64 = 4096;
 /// disk (`RWF_DONTCACHE`, Linux 6.14) when the write covers whole pages; a plain write where
 /// the kernel or the file system does not support it.
 pub fn write_all_at_uncached(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
-    let whole_pages = offset % PAGE == 0 && data.len() as u64 % PAGE == 0;
+    let whole_pages = offset.is_multiple_of(PAGE) && (data.len() as u64).is_multiple_of(PAGE);
     if !whole_pages || data.len() < UNCACHED_MIN {
         return file.write_all_at(data, offset);
     }
