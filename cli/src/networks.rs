@@ -56,6 +56,12 @@ pub struct BittorrentSection {
     pub torznab: Vec<String>,
     pub shared: Vec<PathBuf>,
     pub upload_slots: usize,
+    /// Upload limit over all torrents, in KiB/s; 0: unlimited.
+    pub upload_limit_kib: u64,
+    /// Download limit over all torrents, in KiB/s; 0: unlimited.
+    pub download_limit_kib: u64,
+    /// Most connections per torrent.
+    pub max_peers: usize,
     pub tracker: TrackerSection,
 }
 
@@ -129,8 +135,33 @@ impl Default for BittorrentSection {
             torznab: d.torznab,
             shared: Vec::new(),
             upload_slots: d.upload_slots,
+            upload_limit_kib: d.upload_rate_limit.map_or(0, |r| r / 1024),
+            download_limit_kib: d.download_rate_limit.map_or(0, |r| r / 1024),
+            max_peers: d.max_peers_per_torrent,
             tracker: TrackerSection::default(),
         }
+    }
+}
+
+impl BittorrentSection {
+    /// The adapter's configuration, refusing values that cannot work.
+    fn adapter_config(&self) -> Result<bittorrent::Config> {
+        if self.max_peers == 0 {
+            anyhow::bail!("[bittorrent] max_peers must be at least 1");
+        }
+        let kib = |k: u64| (k > 0).then(|| k.saturating_mul(1024));
+        Ok(bittorrent::Config {
+            listen: self.listen,
+            trackers: self.trackers.clone(),
+            dht_listen: self.dht.enabled.then_some(self.dht.listen),
+            dht_bootstrap: self.dht.bootstrap.clone(),
+            torznab: self.torznab.clone(),
+            upload_slots: self.upload_slots,
+            upload_rate_limit: kib(self.upload_limit_kib),
+            download_rate_limit: kib(self.download_limit_kib),
+            max_peers_per_torrent: self.max_peers,
+            ..Default::default()
+        })
     }
 }
 
@@ -198,15 +229,7 @@ pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) 
         out.push((Arc::new(a), g.shared.clone()));
     }
     if b.enabled {
-        let cfg = bittorrent::Config {
-            listen: b.listen,
-            trackers: b.trackers.clone(),
-            dht_listen: b.dht.enabled.then_some(b.dht.listen),
-            dht_bootstrap: b.dht.bootstrap.clone(),
-            torznab: b.torznab.clone(),
-            upload_slots: b.upload_slots,
-            ..Default::default()
-        };
+        let cfg = b.adapter_config()?;
         let a = bittorrent::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "bittorrent on {} (set [bittorrent] listen, or enabled = false)",
@@ -229,4 +252,22 @@ pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) 
         networks: out,
         tracker,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bittorrent_limits_are_kib_per_second_and_zero_is_unlimited() {
+        let b: BittorrentSection =
+            toml::from_str("upload_limit_kib = 512\nmax_peers = 20").expect("parses");
+        let cfg = b.adapter_config().unwrap();
+        assert_eq!(cfg.upload_rate_limit, Some(512 * 1024));
+        assert_eq!(cfg.download_rate_limit, None);
+        assert_eq!(cfg.max_peers_per_torrent, 20);
+        let none: BittorrentSection = toml::from_str("max_peers = 0").unwrap();
+        let err = none.adapter_config().unwrap_err().to_string();
+        assert!(err.contains("max_peers"), "{err}");
+    }
 }

@@ -148,6 +148,7 @@ impl Adapter {
     pub async fn start(config: Config) -> Result<Self, NetworkError> {
         let listener = TcpListener::bind(config.listen).await?;
         let upload_limit = config.upload_rate_limit;
+        let download_limit = config.download_rate_limit;
         let listen = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let dht = match config.dht_listen {
@@ -169,6 +170,7 @@ impl Adapter {
             last_error: Mutex::new(None),
             dht: dht.clone(),
             upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
+            download_bucket: download_limit.map(|r| Mutex::new(Bucket::new(r))),
             hashers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),

@@ -25,6 +25,9 @@ pub struct Config {
     pub upload_slots: usize,
     /// Upload limit in bytes per second over all torrents (`None`: unlimited).
     pub upload_rate_limit: Option<u64>,
+    /// Download limit in bytes per second over all torrents (`None`: unlimited). Reading
+    /// from peers pauses when it is spent, so TCP slows the senders down.
+    pub download_rate_limit: Option<u64>,
     /// How often each peer is sent a PEX update (BEP 11 allows one a minute).
     pub pex_interval: Duration,
     /// Most connections per torrent.
@@ -59,6 +62,7 @@ impl Default for Config {
             torznab: Vec::new(),
             upload_slots: 4,
             upload_rate_limit: None,
+            download_rate_limit: None,
             pex_interval: Duration::from_secs(60),
             max_peers_per_torrent: 50,
             handshake_timeout: Duration::from_secs(10),

@@ -662,6 +662,35 @@ async fn dht_samples_feed_the_search_index() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_limit_holds() {
+    let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)
+        .await
+        .unwrap();
+    let s = seed(&tracker).await;
+    let mut cfg = test_config(vec![]);
+    cfg.download_rate_limit = Some(2_000_000);
+    let leech = Adapter::start(cfg).await.unwrap();
+    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let t0 = Instant::now();
+    run_fetch(
+        &leech,
+        request(&s.ih, Some(s.torrent.clone()), vec![]),
+        sink.clone(),
+    )
+    .await;
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(sink.contents() == s.data);
+    // One second's burst, then 2 MB/s: at least (SIZE - 2 MB) / 2 MB/s.
+    let least = (SIZE as f64 - 2e6) / 2e6;
+    assert!(
+        secs > least * 0.9,
+        "2 MB/s download limit: {SIZE} bytes took only {secs:.2}s (at least {least:.2}s)"
+    );
+    leech.shutdown().await;
+    s.seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_from_what_the_sink_has_verified() {
     use junction_core::TransferSink;
     let tracker = TrackerServer::bind("127.0.0.1:0".parse().unwrap(), None, 2)

@@ -317,18 +317,32 @@ impl Peer {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let cancel = self.t.cancel.clone();
+        // Under a download limit, reading stops until this instant (TCP then slows the
+        // peer), and each read takes at most about a quarter second's worth.
+        let mut read_paused: Option<Instant> = None;
+        let read_max = self
+            .t
+            .ctx
+            .config
+            .download_rate_limit
+            .map_or(u64::MAX, |r| (r / 4).max(u64::from(BLOCK_LEN) + 13));
         loop {
             if buf.capacity() - buf.len() < 64 * 1024 {
                 buf.reserve(256 * 1024);
             }
+            let mut limited = (&mut rd).take(read_max);
             tokio::select! {
-                r = rd.read_buf(&mut buf) => {
+                r = limited.read_buf(&mut buf), if read_paused.is_none() => {
                     let n = r?;
                     if n == 0 {
                         return Err(PeerError::Closed("peer closed the connection"));
                     }
                     self.last_recv = Instant::now();
                     self.t.ctx.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    let wait = self.t.ctx.download_wait(n as u64);
+                    if !wait.is_zero() {
+                        read_paused = Some(Instant::now() + wait.min(Duration::from_secs(5)));
+                    }
                     while let Some(m) = dec.decode(&mut buf)? {
                         self.handle(m).await?;
                     }
@@ -355,6 +369,8 @@ impl Peer {
                 {
                     self.send_uploads().await?;
                 }
+                _ = tokio::time::sleep_until(read_paused.unwrap_or_else(Instant::now).into()),
+                    if read_paused.is_some() => read_paused = None,
                 _ = tick.tick() => self.on_tick().await?,
                 _ = cancel.cancelled() => return Ok(()),
                 _ = kill.cancelled() => return Err(PeerError::Banned),

@@ -45,6 +45,8 @@ pub struct Ctx {
     pub dht: Option<super::dht::Dht>,
     /// Upload rate limit shared by every torrent (`None`: unlimited).
     pub upload_bucket: Option<Mutex<Bucket>>,
+    /// Download rate limit shared by every torrent (`None`: unlimited).
+    pub download_bucket: Option<Mutex<Bucket>>,
     /// Pieces hashed at once (off the reactor).
     pub hashers: Arc<tokio::sync::Semaphore>,
     /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
@@ -90,6 +92,14 @@ impl Ctx {
     /// How long to hold `n` uploaded bytes to keep under the upload limit.
     pub fn upload_wait(&self, n: u64) -> Duration {
         self.upload_bucket
+            .as_ref()
+            .map_or(Duration::ZERO, |b| lock(b).take(n))
+    }
+
+    /// How long to stop reading from peers after `n` bytes came in, to keep under the
+    /// download limit.
+    pub fn download_wait(&self, n: u64) -> Duration {
+        self.download_bucket
             .as_ref()
             .map_or(Duration::ZERO, |b| lock(b).take(n))
     }
