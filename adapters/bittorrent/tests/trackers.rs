@@ -108,3 +108,33 @@ async fn udp_back_off_gives_up_and_tiers_fall_through() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_udp_tracker_that_only_ever_answers_connect_is_given_up() {
+    // Every packet gets a connect reply with its own transaction id (BEP 15 layout:
+    // action 0, transaction id, connection id).
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("udp://{}", sock.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            if n >= 16 {
+                let mut reply = vec![0, 0, 0, 0];
+                reply.extend_from_slice(&buf[12..16]);
+                reply.extend_from_slice(&[9; 8]);
+                let _ = sock.send_to(&reply, from).await;
+            }
+        }
+    });
+    let mut c = cfg();
+    c.udp_retry_base = Duration::from_secs(5);
+    let e = tokio::time::timeout(
+        Duration::from_secs(5),
+        tracker_client::announce(&url, &params(1, 1, 1), &c),
+    )
+    .await
+    .expect("gives up at once, not after the back-off")
+    .unwrap_err();
+    assert!(matches!(e, AnnounceError::NoAnswer(_)), "{e}");
+    server.abort();
+}

@@ -468,7 +468,14 @@ impl Dht {
                 }
                 Body::Error(e) => {
                     if let Ok(tid) = <[u8; 2]>::try_from(m.transaction_id.as_slice()) {
-                        let waiter = lock(&self.inner.pending).remove(&tid);
+                        // Only the node asked may end the query.
+                        let waiter = {
+                            let mut p = lock(&self.inner.pending);
+                            match p.get(&tid) {
+                                Some((addr, _)) if *addr == from => p.remove(&tid),
+                                _ => None,
+                            }
+                        };
                         if let Some((_, tx)) = waiter {
                             let _ = tx.send(Err(DhtError::Remote(e.code, e.message)));
                         }

@@ -182,7 +182,7 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, HttpError> {
         if size == 0 {
             return Ok(out);
         }
-        if out.len() + size > MAX_BODY {
+        if size > MAX_BODY - out.len() {
             return Err(HttpError::TooLarge);
         }
         let data = body

@@ -36,6 +36,8 @@ const MAX_QUEUED: usize = 500;
 /// Most requests we keep in flight to one peer.
 const MAX_DEPTH: usize = 500;
 const MIN_DEPTH: usize = 16;
+/// Longest pause of reading under the download limit (well under the snub timeout).
+const MAX_READ_PAUSE: Duration = Duration::from_secs(20);
 /// Silence after which a peer is dropped (keep-alives come every ~2 minutes).
 const IDLE_LIMIT: Duration = Duration::from_secs(240);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
@@ -128,6 +130,10 @@ struct Peer {
     tx: mpsc::Sender<(Bytes, bool)>,
     queued: Arc<AtomicUsize>,
     counters: Arc<PeerCounters>,
+    /// BEP 5 `port`: only the first one per connection pings the peer's DHT node.
+    dht_pinged: bool,
+    /// Under the download limit, reading stops until then (TCP slows the peer meanwhile).
+    read_paused: Option<Instant>,
     their_meta_id: Option<u8>,
     their_meta_size: Option<u32>,
     their_reqq: usize,
@@ -220,6 +226,8 @@ async fn session(
         tx,
         queued,
         counters,
+        dht_pinged: false,
+        read_paused: None,
         their_meta_id: None,
         their_meta_size: None,
         their_reqq: 250,
@@ -317,9 +325,7 @@ impl Peer {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let cancel = self.t.cancel.clone();
-        // Under a download limit, reading stops until this instant (TCP then slows the
-        // peer), and each read takes at most about a quarter second's worth.
-        let mut read_paused: Option<Instant> = None;
+        // Under a download limit each read takes at most about a quarter second's worth.
         let read_max = self
             .t
             .ctx
@@ -332,16 +338,18 @@ impl Peer {
             }
             let mut limited = (&mut rd).take(read_max);
             tokio::select! {
-                r = limited.read_buf(&mut buf), if read_paused.is_none() => {
+                r = limited.read_buf(&mut buf), if self.read_paused.is_none() => {
                     let n = r?;
                     if n == 0 {
                         return Err(PeerError::Closed("peer closed the connection"));
                     }
                     self.last_recv = Instant::now();
                     self.t.ctx.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    // The wait repays the whole debt of the shared bucket, so many peers
+                    // together stay under the limit too.
                     let wait = self.t.ctx.download_wait(n as u64);
                     if !wait.is_zero() {
-                        read_paused = Some(Instant::now() + wait.min(Duration::from_secs(5)));
+                        self.read_paused = Some(Instant::now() + wait.min(MAX_READ_PAUSE));
                     }
                     while let Some(m) = dec.decode(&mut buf)? {
                         self.handle(m).await?;
@@ -369,8 +377,13 @@ impl Peer {
                 {
                     self.send_uploads().await?;
                 }
-                _ = tokio::time::sleep_until(read_paused.unwrap_or_else(Instant::now).into()),
-                    if read_paused.is_some() => read_paused = None,
+                _ = tokio::time::sleep_until(self.read_paused.unwrap_or_else(Instant::now).into()),
+                    if self.read_paused.is_some() =>
+                {
+                    self.read_paused = None;
+                    // Blocks waited in our socket, not at the peer: no snub for that.
+                    self.last_block = Instant::now();
+                }
                 _ = tick.tick() => self.on_tick().await?,
                 _ = cancel.cancelled() => return Ok(()),
                 _ = kill.cancelled() => return Err(PeerError::Banned),
@@ -500,6 +513,7 @@ impl Peer {
                 // BEP 5: the peer's DHT node; ping it so it may join our table.
                 if let Some(dht) = self.t.ctx.dht.clone()
                     && port != 0
+                    && !std::mem::replace(&mut self.dht_pinged, true)
                 {
                     let node = SocketAddr::new(self.addr.ip(), port);
                     tokio::spawn(async move {
@@ -712,7 +726,11 @@ impl Peer {
             return Err(PeerError::Protocol("piece before metadata"));
         };
         let vb = p.validate(&meta.geometry)?;
-        self.outstanding.remove(&(p.index, p.begin));
+        if self.outstanding.remove(&(p.index, p.begin)).is_none() {
+            // Not asked of this peer, or cancelled since: neither stored nor counted, so
+            // nobody can fill a piece others are sending with junk and get them banned.
+            return Ok(());
+        }
         let n = p.data.len() as u64;
         self.counters.down.fetch_add(n, Ordering::Relaxed);
         self.t.downloaded.fetch_add(n, Ordering::Relaxed);
@@ -1062,6 +1080,7 @@ impl Peer {
         let blocks_per_2s = (self.rate * 2.0 / f64::from(BLOCK_LEN)) as usize;
         self.depth = blocks_per_2s.clamp(MIN_DEPTH, MAX_DEPTH);
         if !self.outstanding.is_empty()
+            && self.read_paused.is_none()
             && self.last_block.elapsed() > self.t.ctx.config.request_timeout
         {
             let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();

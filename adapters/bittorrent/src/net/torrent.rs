@@ -29,6 +29,8 @@ const MAX_KNOWN: usize = 2000;
 const MAX_STRIKES: u32 = 3;
 /// At most this many peers are asked for the same block in end-game.
 const ENDGAME_DUP: usize = 2;
+/// A metadata fetch that received nothing for this long may be replaced or taken over.
+const META_STALL: Duration = Duration::from_secs(20);
 
 /// Adapter-wide context shared by every torrent and peer.
 #[derive(Debug)]
@@ -204,7 +206,12 @@ struct MetaFetch {
     pieces: Vec<Option<Bytes>>,
     pending: HashMap<u32, (ConnId, Instant)>,
     sources: HashSet<ConnId>,
-    started: Instant,
+    /// When the fetch started or last received a piece.
+    progress: Instant,
+    /// After a failure with several sources, one peer gives every piece, so the next
+    /// failure names the culprit.
+    owner: Option<ConnId>,
+    one_source: bool,
 }
 
 #[derive(Debug)]
@@ -225,6 +232,8 @@ pub struct State {
     metadata: Option<MetaFetch>,
     /// Peers that failed to deliver good metadata.
     bad_meta_sources: HashSet<ConnId>,
+    /// Metadata from several peers failed its hash: fetch it from one peer at a time.
+    meta_one_source: bool,
     /// Round counter of the choker, for the optimistic unchoke.
     choke_round: u32,
     optimistic: Option<ConnId>,
@@ -420,6 +429,7 @@ impl State {
             strikes: HashMap::new(),
             metadata: None,
             bad_meta_sources: HashSet::new(),
+            meta_one_source: false,
             choke_round: 0,
             optimistic: None,
             banned_count: 0,
@@ -668,7 +678,10 @@ impl State {
         let Some(b) = p.blocks.get_mut(bi) else {
             return OnBlock::Ignored;
         };
-        if b.got || !block.begin().is_multiple_of(BLOCK_LEN) {
+        // Only a whole block this peer was asked for counts.
+        let whole = (p.buf.len().saturating_sub(begin)).min(BLOCK_LEN as usize);
+        let asked = b.requested.contains(&conn);
+        if b.got || !asked || data.len() != whole || !block.begin().is_multiple_of(BLOCK_LEN) {
             b.requested.retain(|c| *c != conn);
             return OnBlock::Ignored;
         }
@@ -701,16 +714,14 @@ impl State {
     // ---- metadata (BEP 9) ----
 
     /// Starts (or keeps) assembling metadata of `size` bytes announced by `conn`. A fetch
-    /// of another size is replaced only when it made no progress for 20 s (so a peer lying
+    /// of another size is replaced when it made no progress for 20 s (so a peer lying
     /// about the size cannot hold it up), and peers that gave bad metadata are ignored.
     pub fn meta_begin(&mut self, conn: ConnId, size: u32) {
         if self.bad_meta_sources.contains(&conn) {
             return;
         }
         if let Some(m) = &self.metadata
-            && (m.size == size
-                || m.started.elapsed() < Duration::from_secs(20)
-                || m.pieces.iter().any(Option::is_some))
+            && (m.size == size || m.progress.elapsed() < META_STALL)
         {
             return;
         }
@@ -720,7 +731,9 @@ impl State {
             pieces: vec![None; n],
             pending: HashMap::new(),
             sources: HashSet::new(),
-            started: Instant::now(),
+            progress: Instant::now(),
+            owner: None,
+            one_source: self.meta_one_source,
         });
     }
 
@@ -730,6 +743,17 @@ impl State {
             return None;
         }
         let m = self.metadata.as_mut().filter(|m| m.size == size)?;
+        if m.one_source && m.owner != Some(conn) {
+            // Another peer takes over a stalled owner, starting afresh.
+            if m.owner.is_some() && m.progress.elapsed() < META_STALL {
+                return None;
+            }
+            m.owner = Some(conn);
+            m.pieces.iter_mut().for_each(|p| *p = None);
+            m.pending.clear();
+            m.sources.clear();
+            m.progress = Instant::now();
+        }
         let stale = Duration::from_secs(15);
         let piece = (0..m.pieces.len() as u32).find(|i| {
             m.pieces[*i as usize].is_none()
@@ -749,6 +773,10 @@ impl State {
     ) -> Option<Bytes> {
         let m = self.metadata.as_mut().filter(|m| m.size == total)?;
         let expected = metadata_piece_len(total, piece)? as usize;
+        // Only a piece asked of this peer is taken.
+        if m.pending.get(&piece).is_none_or(|(c, _)| *c != conn) {
+            return None;
+        }
         let slot = m.pieces.get_mut(piece as usize)?;
         if data.len() != expected {
             return None;
@@ -756,6 +784,7 @@ impl State {
         *slot = Some(data);
         m.pending.remove(&piece);
         m.sources.insert(conn);
+        m.progress = Instant::now();
         if m.pieces.iter().any(Option::is_none) {
             return None;
         }
@@ -767,11 +796,16 @@ impl State {
         Some(Bytes::from(raw))
     }
 
-    /// The assembled metadata did not hash to the info-hash: start over without its
-    /// sources.
+    /// The assembled metadata did not hash to the info-hash: start over. A single source
+    /// is not asked again; with several, the next fetches take one peer at a time, so an
+    /// honest peer is never blamed for another's bad piece.
     pub fn meta_failed(&mut self) {
         if let Some(m) = self.metadata.take() {
-            self.bad_meta_sources.extend(m.sources);
+            if m.sources.len() == 1 {
+                self.bad_meta_sources.extend(m.sources);
+            } else {
+                self.meta_one_source = true;
+            }
         }
     }
 
@@ -988,6 +1022,27 @@ mod tests {
     }
 
     #[test]
+    fn only_whole_blocks_the_sender_was_asked_for_are_stored() {
+        let (mut st, g) = setup(1);
+        let all = Bitfield::full(1);
+        let a = st.pick(1, &all, 16, &g);
+        let data = vec![7u8; BLOCK_LEN as usize];
+        // Peer 9 was asked for nothing: its block does not fill the piece.
+        assert!(matches!(st.on_block(9, a[0], &data), OnBlock::Ignored));
+        // The block peer 1 was asked for counts.
+        let ok = st.on_block(1, a[0], &data[..a[0].length() as usize]);
+        assert!(matches!(ok, OnBlock::Stored { .. }));
+        // A short block is refused, and that block is wanted again.
+        let short = g.block(0, BLOCK_LEN, 1).unwrap();
+        assert!(matches!(
+            st.on_block(1, short, &data[..1]),
+            OnBlock::Ignored
+        ));
+        let again = st.pick(2, &all, 16, &g);
+        assert!(again.iter().any(|b| b.begin() == BLOCK_LEN), "{again:?}");
+    }
+
+    #[test]
     fn dropped_peer_releases_its_piece() {
         let (mut st, g) = setup(2);
         let one = bf(2, &[0]);
@@ -1055,13 +1110,34 @@ mod tests {
             )
             .is_none()
         );
+        assert!(
+            st.meta_data(3, 1, total, Bytes::from(vec![3; 10]))
+                .is_none(),
+            "piece 1 was asked of peer 2, not 3"
+        );
         let raw = st.meta_data(2, 1, total, Bytes::from(vec![2; 10])).unwrap();
         assert_eq!(raw.len(), total as usize);
+        // Two sources and a bad hash: nobody is blamed, one peer at a time from now on.
         st.meta_failed();
+        st.meta_begin(1, total);
+        assert_eq!(st.meta_next(1, total), Some(0));
+        assert_eq!(st.meta_next(2, total), None, "peer 1 gives every piece");
+        assert_eq!(st.meta_next(1, total), Some(1));
+        let one = Bytes::from(vec![1; METADATA_PIECE_LEN as usize]);
+        assert!(st.meta_data(1, 0, total, one).is_none());
+        assert!(
+            st.meta_data(1, 1, total, Bytes::from(vec![1; 10]))
+                .is_some()
+        );
+        // A single source that fails is not asked again; another peer is.
+        st.meta_failed();
+        st.meta_begin(1, total);
         assert_eq!(
             st.meta_next(1, total),
             None,
-            "bad sources are not asked again"
+            "bad source is not asked again"
         );
+        st.meta_begin(2, total);
+        assert_eq!(st.meta_next(2, total), Some(0));
     }
 }

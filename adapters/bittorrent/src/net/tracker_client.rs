@@ -205,10 +205,15 @@ async fn udp_exchange(
     let sock = UdpSocket::bind(bind).await?;
     sock.connect(addr).await?;
     let mut attempt = 0u32;
+    // Connect replies are counted too: a tracker that only ever answers with a new
+    // connection id must not keep us here.
+    let mut connects = 0u32;
     let mut conn: Option<(u64, Instant)> = None;
-    let mut buf = vec![0u8; 2048];
+    // An IPv6 announce reply for 200 peers is 3,620 bytes.
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
-        if attempt >= cfg.udp_tracker_attempts.min(9) {
+        let limit = cfg.udp_tracker_attempts.min(9);
+        if attempt >= limit || connects > limit {
             return Err(AnnounceError::NoAnswer(attempt));
         }
         let wait = cfg.udp_retry_base.saturating_mul(1 << attempt.min(8));
@@ -250,6 +255,7 @@ async fn udp_exchange(
         match answer {
             None => attempt += 1,
             Some(udp::Response::Connect { connection_id, .. }) => {
+                connects += 1;
                 conn = Some((connection_id, Instant::now()));
             }
             Some(udp::Response::Error { message, .. }) => {
