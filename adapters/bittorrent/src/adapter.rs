@@ -759,7 +759,7 @@ async fn run_torrent(
             _ = t.cancel.cancelled() => break,
             _ = adapter_cancel.cancelled() => { t.cancel.cancel(); break }
             _ = tick.tick() => {}
-            Some(addr) = dial_rx.recv() => { t.state().connecting.remove(&addr); continue }
+            Some(addr) = dial_rx.recv() => { t.state().dial_ended(addr); continue }
             Some(found) = dht_rx.recv() => {
                 dht_busy = false;
                 debug!(peers = found.len(), "DHT lookup done");

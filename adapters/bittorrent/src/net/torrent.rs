@@ -29,6 +29,10 @@ const MAX_KNOWN: usize = 2000;
 const MAX_STRIKES: u32 = 3;
 /// At most this many peers are asked for the same block in end-game.
 const ENDGAME_DUP: usize = 2;
+/// An address whose connection ended is dialled again after this, doubling each time up
+/// to `REDIAL_MAX` (a seed we leave once complete is not dialled every second).
+const REDIAL_FIRST: Duration = Duration::from_secs(2);
+const REDIAL_MAX: Duration = Duration::from_secs(600);
 /// A metadata fetch that received nothing for this long may be replaced or taken over.
 const META_STALL: Duration = Duration::from_secs(20);
 
@@ -225,6 +229,8 @@ pub struct State {
     pub peers: HashMap<ConnId, PeerEntry>,
     known: VecDeque<SocketAddr>,
     known_set: HashSet<SocketAddr>,
+    /// When each known address may be dialled again, and how many dials to it ended.
+    redial: HashMap<SocketAddr, (Instant, u32)>,
     pub connecting: HashSet<SocketAddr>,
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
@@ -423,6 +429,7 @@ impl State {
             peers: HashMap::new(),
             known: VecDeque::new(),
             known_set: HashSet::new(),
+            redial: HashMap::new(),
             connecting: HashSet::new(),
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
@@ -466,7 +473,10 @@ impl State {
     }
 
     pub fn add_known(&mut self, addr: SocketAddr) {
-        if self.known_set.len() >= MAX_KNOWN || self.banned_addrs.contains(&addr) {
+        if self.known_set.len() >= MAX_KNOWN
+            || self.banned_addrs.contains(&addr)
+            || addr.port() == 0
+        {
             return;
         }
         if self.known_set.insert(addr) {
@@ -474,15 +484,31 @@ impl State {
         }
     }
 
-    /// Next known peer to dial that is neither connected, being dialled, nor banned.
+    /// An outgoing connection to `addr` ended (or never came up): back off before the next.
+    pub fn dial_ended(&mut self, addr: SocketAddr) {
+        self.connecting.remove(&addr);
+        if !self.known_set.contains(&addr) {
+            return;
+        }
+        let ended = self.redial.get(&addr).map_or(0, |e| e.1).saturating_add(1);
+        let wait = REDIAL_FIRST
+            .saturating_mul(1 << (ended - 1).min(16))
+            .min(REDIAL_MAX);
+        self.redial.insert(addr, (Instant::now() + wait, ended));
+    }
+
+    /// Next known peer to dial that is neither connected, being dialled, banned, nor
+    /// backed off.
     pub fn next_to_dial(&mut self) -> Option<SocketAddr> {
         let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let now = Instant::now();
         for _ in 0..self.known.len() {
             let a = self.known.pop_front()?;
             self.known.push_back(a);
             if !connected.contains(&a)
                 && !self.connecting.contains(&a)
                 && !self.banned_addrs.contains(&a)
+                && self.redial.get(&a).is_none_or(|(at, _)| *at <= now)
             {
                 return Some(a);
             }
@@ -1040,6 +1066,28 @@ mod tests {
         ));
         let again = st.pick(2, &all, 16, &g);
         assert!(again.iter().any(|b| b.begin() == BLOCK_LEN), "{again:?}");
+    }
+
+    #[test]
+    fn an_ended_dial_backs_off_and_port_zero_is_never_known() {
+        let (mut st, _) = setup(1);
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        st.add_known("127.0.0.1:0".parse().unwrap());
+        st.add_known(a);
+        st.add_known(b);
+        assert_eq!(st.next_to_dial(), Some(a));
+        st.connecting.insert(a);
+        st.dial_ended(a);
+        assert!(!st.connecting.contains(&a));
+        // `a` waits out its back-off; `b` is dialled, then nothing is left.
+        assert_eq!(st.next_to_dial(), Some(b));
+        st.connecting.insert(b);
+        assert_eq!(st.next_to_dial(), None);
+        st.dial_ended(a);
+        assert!(st.redial[&a].0 > Instant::now() + REDIAL_FIRST, "doubles");
     }
 
     #[test]
