@@ -36,8 +36,9 @@ const MAX_QUEUED: usize = 500;
 /// Most requests we keep in flight to one peer.
 const MAX_DEPTH: usize = 500;
 const MIN_DEPTH: usize = 16;
-/// Longest pause of reading under the download limit (well under the snub timeout).
-const MAX_READ_PAUSE: Duration = Duration::from_secs(20);
+/// Longest pause under a rate limit (well under the snub timeout): waits repay the shared
+/// bucket's whole debt, so many peers together stay under the limit too.
+const MAX_RATE_PAUSE: Duration = Duration::from_secs(20);
 /// Silence after which a peer is dropped (keep-alives come every ~2 minutes).
 const IDLE_LIMIT: Duration = Duration::from_secs(240);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
@@ -349,7 +350,7 @@ impl Peer {
                     // together stay under the limit too.
                     let wait = self.t.ctx.download_wait(n as u64);
                     if !wait.is_zero() {
-                        self.read_paused = Some(Instant::now() + wait.min(MAX_READ_PAUSE));
+                        self.read_paused = Some(Instant::now() + wait.min(MAX_RATE_PAUSE));
                     }
                     while let Some(m) = dec.decode(&mut buf)? {
                         self.handle(m).await?;
@@ -656,7 +657,7 @@ impl Peer {
         while let Some(r) = self.uploads.pop_front() {
             let wait = self.t.ctx.upload_wait(u64::from(r.length));
             if !wait.is_zero() {
-                self.upload_next = Some((r, Instant::now() + wait.min(Duration::from_secs(5))));
+                self.upload_next = Some((r, Instant::now() + wait.min(MAX_RATE_PAUSE)));
                 return Ok(());
             }
             self.send_block(r).await?;
