@@ -893,13 +893,15 @@ async fn transfer(
                     .ok_or_else(|| {
                         DlError::Other(format!("unrequested data {}..{}", range.start, range.end))
                     })?;
-                dl.sink.write(range.start, &data)?;
                 pending[i].got.insert(range.start..range.end);
                 pending[i].chunks.push((range.start, data));
                 if pending[i].got.contains(pending[i].range.clone()) {
+                    // The block goes to disk in one write of whole pages (blocks start on
+                    // page boundaries), which the sink can keep out of the page cache.
                     let mut p = pending.remove(i);
-                    p.chunks.sort_by_key(|c| c.0);
-                    dl.feed(p.chunks).await;
+                    let block = assemble(&p.range, &mut p.chunks);
+                    dl.sink.write(p.range.start, &block)?;
+                    dl.feed(vec![(p.range.start, Bytes::from(block))]).await;
                     dl.block_done(peer, p.range).await;
                 }
             }
@@ -962,6 +964,25 @@ async fn transfer(
     }
 }
 
+/// One block's bytes from the packets that brought it (each inside `range`, together
+/// covering it; overlaps carry the same bytes).
+fn assemble(range: &Range<u64>, chunks: &mut [(u64, Bytes)]) -> Vec<u8> {
+    chunks.sort_by_key(|c| c.0);
+    let len = usize::try_from(range.end - range.start).unwrap_or(0);
+    let mut block = Vec::with_capacity(len);
+    for (start, data) in chunks.iter() {
+        let at = usize::try_from(start - range.start).unwrap_or(usize::MAX);
+        if at > block.len() {
+            block.resize(at.min(len), 0);
+        }
+        if let Some(rest) = data.get(block.len().saturating_sub(at)..) {
+            block.extend_from_slice(rest);
+        }
+    }
+    block.resize(len, 0);
+    block
+}
+
 /// Finds sources for a hash through the server session.
 pub(crate) async fn locate(
     s: &Arc<Shared>,
@@ -983,6 +1004,16 @@ pub(crate) async fn locate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_is_assembled_from_packets_in_any_order() {
+        let mut chunks = vec![
+            (107, Bytes::from_static(b"world")),
+            (100, Bytes::from_static(b"hello, ")),
+            (105, Bytes::from_static(b", w")), // overlaps, same bytes
+        ];
+        assert_eq!(assemble(&(100..112), &mut chunks), b"hello, world");
+    }
 
     #[test]
     fn sources_parse() {
