@@ -170,9 +170,6 @@ struct Ctx {
     shared: Arc<Shared>,
     core: mpsc::Sender<CoreMsg>,
     alts: mpsc::Sender<SocketAddrV4>,
-    /// SHA-1 of the bytes from 0 up to the offset, hashed as they were written in order,
-    /// so the final check reads back only what came out of order (or from an earlier run).
-    prefix: Mutex<(Sha1, u64)>,
 }
 
 impl Ctx {
@@ -185,23 +182,6 @@ impl Ctx {
 
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn prefix(&self) -> std::sync::MutexGuard<'_, (Sha1, u64)> {
-        self.prefix.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Writes body bytes, hashing them on when they continue the hashed prefix.
-    fn write(&self, off: u64, data: &[u8]) -> Result<(), ServentError> {
-        self.sink
-            .write(off, data)
-            .map_err(|e| ServentError::Protocol(format!("sink: {e}")))?;
-        let mut p = self.prefix();
-        if p.1 == off {
-            p.0.update(data);
-            p.1 += data.len() as u64;
-        }
-        Ok(())
     }
 }
 
@@ -243,7 +223,6 @@ pub async fn run(
         shared: shared.clone(),
         core: core.clone(),
         alts: alt_tx,
-        prefix: Mutex::new((Sha1::new(), 0)),
     });
     let mut sources: HashMap<SocketAddrV4, SourceState> = HashMap::new();
     let now = Instant::now();
@@ -308,7 +287,6 @@ pub async fn run(
                         return;
                     }
                     ctx.plan().need = RangeSet::full(size);
-                    *ctx.prefix() = (Sha1::new(), 0);
                 }
                 None => {
                     let _ = events.try_send(FetchEvent::Note(
@@ -407,14 +385,14 @@ pub async fn run(
     }
 }
 
-/// The whole file's SHA-1: the prefix hashed while downloading, then the rest read back
-/// from the sink; `None` when no SHA-1 is known.
+/// Hash the whole file back from the sink; `None` when no SHA-1 is known.
 async fn verify(ctx: &Arc<Ctx>) -> Option<bool> {
     let want = ctx.sha1()?;
     let sink = ctx.sink.clone();
     let size = ctx.size;
-    let (mut h, mut off) = ctx.prefix().clone();
     let got = tokio::task::spawn_blocking(move || {
+        let mut h = Sha1::new();
+        let mut off = 0u64;
         while off < size {
             let n = usize::try_from((size - off).min(1 << 20)).unwrap_or(1 << 20);
             let b = sink.read(off, n).ok()?;
@@ -611,32 +589,27 @@ async fn request(
     let mut off = start;
     let mut chunk = vec![0u8; READ_BUF];
     while off < end {
-        // Up to the next READ_BUF boundary of the file, written in one go: whole pages,
-        // which the sink can keep out of the page cache.
-        let stop = end.min((off / READ_BUF as u64 + 1) * READ_BUF as u64);
-        let want = usize::try_from(stop - off)
-            .unwrap_or(READ_BUF)
-            .min(READ_BUF);
-        let mut filled = 0;
-        while filled < want {
-            let n = if !buf.is_empty() {
-                let n = (want - filled).min(buf.len());
-                chunk[filled..filled + n].copy_from_slice(&buf.split_to(n));
-                n
-            } else {
-                let n = timeout(BODY_STALL, s.read(&mut chunk[filled..want]))
-                    .await
-                    .map_err(|_| ServentError::Timeout("body"))??;
-                if n == 0 {
-                    return Err(ServentError::Closed("body"));
-                }
-                n
-            };
+        let data: &[u8] = if !buf.is_empty() {
+            let n = usize::try_from((end - off).min(buf.len().min(READ_BUF) as u64)).unwrap_or(0);
+            let b = buf.split_to(n);
+            chunk[..n].copy_from_slice(&b);
             ctx.shared.stats.add_in(n as u64);
-            filled += n;
-        }
-        ctx.write(off, &chunk[..want])?;
-        off += want as u64;
+            &chunk[..n]
+        } else {
+            let want = usize::try_from((end - off).min(READ_BUF as u64)).unwrap_or(READ_BUF);
+            let n = timeout(BODY_STALL, s.read(&mut chunk[..want]))
+                .await
+                .map_err(|_| ServentError::Timeout("body"))??;
+            if n == 0 {
+                return Err(ServentError::Closed("body"));
+            }
+            ctx.shared.stats.add_in(n as u64);
+            &chunk[..n]
+        };
+        ctx.sink
+            .write(off, data)
+            .map_err(|e| ServentError::Protocol(format!("sink: {e}")))?;
+        off += data.len() as u64;
         *got = Some(start..off);
     }
     Ok(if close { Step::Close } else { Step::More })
