@@ -750,7 +750,7 @@ async fn run_torrent(
     let mut complete_rx = t.complete.subscribe();
     let mut last_choke = Instant::now();
     let slots = cfg.upload_slots;
-    let (dial_tx, mut dial_rx) = mpsc::channel::<SocketAddr>(256);
+    let (dial_tx, mut dial_rx) = mpsc::channel::<(SocketAddr, Duration)>(256);
     let (dht_tx, mut dht_rx) = mpsc::channel::<Vec<SocketAddr>>(2);
     let mut next_dht = Instant::now();
     let mut dht_busy = false;
@@ -759,7 +759,7 @@ async fn run_torrent(
             _ = t.cancel.cancelled() => break,
             _ = adapter_cancel.cancelled() => { t.cancel.cancel(); break }
             _ = tick.tick() => {}
-            Some(addr) = dial_rx.recv() => { t.state().dial_ended(addr); continue }
+            Some((addr, lasted)) = dial_rx.recv() => { t.state().dial_ended(addr, lasted); continue }
             Some(found) = dht_rx.recv() => {
                 dht_busy = false;
                 debug!(peers = found.len(), "DHT lookup done");
@@ -913,11 +913,12 @@ async fn run_torrent(
             tokio::spawn(
                 async move {
                     // Connection ended: the address may be dialled again later.
+                    let began = Instant::now();
                     let r = peer::connect(t2, addr).await;
                     if let Err(e) = r {
                         debug!(error = %e, "outgoing peer ended");
                     }
-                    let _ = tx.send(addr).await;
+                    let _ = tx.send((addr, began.elapsed())).await;
                 }
                 .instrument(info_span!("peer_out", %addr)),
             );

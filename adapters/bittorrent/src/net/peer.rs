@@ -36,8 +36,9 @@ const MAX_QUEUED: usize = 500;
 /// Most requests we keep in flight to one peer.
 const MAX_DEPTH: usize = 500;
 const MIN_DEPTH: usize = 16;
-/// Longest pause under a rate limit (well under the snub timeout): waits repay the shared
-/// bucket's whole debt, so many peers together stay under the limit too.
+/// Longest pause under a rate limit. Waits repay the shared bucket's whole debt, so many
+/// peers together stay under the limit too; the cap keeps a delayed upload under the
+/// request timeouts of other clients (libtorrent: 60 s).
 const MAX_RATE_PAUSE: Duration = Duration::from_secs(20);
 /// Silence after which a peer is dropped (keep-alives come every ~2 minutes).
 const IDLE_LIMIT: Duration = Duration::from_secs(240);
@@ -326,13 +327,14 @@ impl Peer {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let cancel = self.t.cancel.clone();
-        // Under a download limit each read takes at most about a quarter second's worth.
+        // Under a download limit each read takes at most 1/32 s worth (or one block), so
+        // hundreds of peers sharing the limit still stay under it within the longest pause.
         let read_max = self
             .t
             .ctx
             .config
             .download_rate_limit
-            .map_or(u64::MAX, |r| (r / 4).max(u64::from(BLOCK_LEN) + 13));
+            .map_or(u64::MAX, |r| (r / 32).max(u64::from(BLOCK_LEN) + 13));
         loop {
             if buf.capacity() - buf.len() < 64 * 1024 {
                 buf.reserve(256 * 1024);

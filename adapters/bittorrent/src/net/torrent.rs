@@ -484,13 +484,18 @@ impl State {
         }
     }
 
-    /// An outgoing connection to `addr` ended (or never came up): back off before the next.
-    pub fn dial_ended(&mut self, addr: SocketAddr) {
+    /// An outgoing connection to `addr` ended after `lasted` (or never came up): back off
+    /// before the next. A session of a minute or more starts the back-off afresh.
+    pub fn dial_ended(&mut self, addr: SocketAddr, lasted: Duration) {
         self.connecting.remove(&addr);
         if !self.known_set.contains(&addr) {
             return;
         }
-        let ended = self.redial.get(&addr).map_or(0, |e| e.1).saturating_add(1);
+        let before = match lasted >= Duration::from_secs(60) {
+            true => 0,
+            false => self.redial.get(&addr).map_or(0, |e| e.1),
+        };
+        let ended = before.saturating_add(1);
         let wait = REDIAL_FIRST
             .saturating_mul(1 << (ended - 1).min(16))
             .min(REDIAL_MAX);
@@ -1080,14 +1085,17 @@ mod tests {
         st.add_known(b);
         assert_eq!(st.next_to_dial(), Some(a));
         st.connecting.insert(a);
-        st.dial_ended(a);
+        st.dial_ended(a, Duration::ZERO);
         assert!(!st.connecting.contains(&a));
         // `a` waits out its back-off; `b` is dialled, then nothing is left.
         assert_eq!(st.next_to_dial(), Some(b));
         st.connecting.insert(b);
         assert_eq!(st.next_to_dial(), None);
-        st.dial_ended(a);
+        st.dial_ended(a, Duration::ZERO);
         assert!(st.redial[&a].0 > Instant::now() + REDIAL_FIRST, "doubles");
+        // A long session starts the back-off afresh.
+        st.dial_ended(a, Duration::from_secs(3600));
+        assert_eq!(st.redial[&a].1, 1);
     }
 
     #[test]
