@@ -118,7 +118,9 @@ impl Table {
     }
 }
 
-type Pending = HashMap<[u8; 2], (SocketAddr, oneshot::Sender<Result<Response, DhtError>>)>;
+/// Where a query's answer goes.
+type Waiter = oneshot::Sender<Result<Response, DhtError>>;
+type Pending = HashMap<[u8; 2], (SocketAddr, Waiter)>;
 
 #[derive(Debug)]
 struct Inner {
@@ -449,17 +451,7 @@ impl Dht {
                     self.answer(from, m.transaction_id, q).await;
                 }
                 Body::Response(r) => {
-                    let Ok(tid) = <[u8; 2]>::try_from(m.transaction_id.as_slice()) else {
-                        continue;
-                    };
-                    let waiter = {
-                        let mut p = lock(&self.inner.pending);
-                        match p.get(&tid) {
-                            Some((addr, _)) if *addr == from => p.remove(&tid),
-                            _ => None,
-                        }
-                    };
-                    if let Some((_, tx)) = waiter {
+                    if let Some(tx) = self.take_waiter(&m.transaction_id, from) {
                         if let SocketAddr::V4(a) = from {
                             lock(&self.inner.table).insert(r.id, a);
                         }
@@ -467,21 +459,22 @@ impl Dht {
                     }
                 }
                 Body::Error(e) => {
-                    if let Ok(tid) = <[u8; 2]>::try_from(m.transaction_id.as_slice()) {
-                        // Only the node asked may end the query.
-                        let waiter = {
-                            let mut p = lock(&self.inner.pending);
-                            match p.get(&tid) {
-                                Some((addr, _)) if *addr == from => p.remove(&tid),
-                                _ => None,
-                            }
-                        };
-                        if let Some((_, tx)) = waiter {
-                            let _ = tx.send(Err(DhtError::Remote(e.code, e.message)));
-                        }
+                    if let Some(tx) = self.take_waiter(&m.transaction_id, from) {
+                        let _ = tx.send(Err(DhtError::Remote(e.code, e.message)));
                     }
                 }
             }
+        }
+    }
+
+    /// The query waiting for this transaction id, if `from` is the node it was sent to:
+    /// nobody else may answer or end it.
+    fn take_waiter(&self, tid: &[u8], from: SocketAddr) -> Option<Waiter> {
+        let tid = <[u8; 2]>::try_from(tid).ok()?;
+        let mut p = lock(&self.inner.pending);
+        match p.get(&tid) {
+            Some((addr, _)) if *addr == from => p.remove(&tid).map(|(_, tx)| tx),
+            _ => None,
         }
     }
 

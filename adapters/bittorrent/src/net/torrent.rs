@@ -79,6 +79,11 @@ impl Bucket {
         }
     }
 
+    /// Takes `n` bytes from a limit, if there is one; returns how long to wait.
+    fn wait(bucket: &Option<Mutex<Bucket>>, n: u64) -> Duration {
+        bucket.as_ref().map_or(Duration::ZERO, |b| lock(b).take(n))
+    }
+
     /// Takes `n` bytes; returns how long to wait before sending them.
     pub fn take(&mut self, n: u64) -> Duration {
         let now = Instant::now();
@@ -97,17 +102,13 @@ impl Bucket {
 impl Ctx {
     /// How long to hold `n` uploaded bytes to keep under the upload limit.
     pub fn upload_wait(&self, n: u64) -> Duration {
-        self.upload_bucket
-            .as_ref()
-            .map_or(Duration::ZERO, |b| lock(b).take(n))
+        Bucket::wait(&self.upload_bucket, n)
     }
 
     /// How long to stop reading from peers after `n` bytes came in, to keep under the
     /// download limit.
     pub fn download_wait(&self, n: u64) -> Duration {
-        self.download_bucket
-            .as_ref()
-            .map_or(Duration::ZERO, |b| lock(b).take(n))
+        Bucket::wait(&self.download_bucket, n)
     }
 
     pub fn conn_id(&self) -> ConnId {
@@ -215,7 +216,6 @@ struct MetaFetch {
     /// After a failure with several sources, one peer gives every piece, so the next
     /// failure names the culprit.
     owner: Option<ConnId>,
-    one_source: bool,
 }
 
 #[derive(Debug)]
@@ -764,7 +764,6 @@ impl State {
             sources: HashSet::new(),
             progress: Instant::now(),
             owner: None,
-            one_source: self.meta_one_source,
         });
     }
 
@@ -774,7 +773,7 @@ impl State {
             return None;
         }
         let m = self.metadata.as_mut().filter(|m| m.size == size)?;
-        if m.one_source && m.owner != Some(conn) {
+        if self.meta_one_source && m.owner != Some(conn) {
             // Another peer takes over a stalled owner, starting afresh.
             if m.owner.is_some() && m.progress.elapsed() < META_STALL {
                 return None;
