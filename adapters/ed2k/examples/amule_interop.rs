@@ -100,25 +100,34 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn amulecmd(ec: &str, script: &str) -> Result<String> {
-    let mut child = Command::new("amulecmd")
-        .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("amulecmd")?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().context("stdin")?;
-        stdin.write_all(script.as_bytes())?;
-        stdin.write_all(b"\nquit\n")?;
-    }
-    let out = child.wait_with_output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    amulecmd_steps(ec, &[(script, 0)])
 }
 
 /// One amulecmd session fed step by step (a search's results and `download N` must share it).
+/// amulecmd quits at once when amuled's EC port does not take it yet (seen in a CI run just
+/// after amuled came up), and our next write then fails: such a session is tried again.
 fn amulecmd_steps(ec: &str, steps: &[(&str, u64)]) -> Result<String> {
+    let mut attempt = 1;
+    loop {
+        match amulecmd_session(ec, steps)? {
+            Ok(out) => return Ok(out),
+            Err(early) if attempt < 3 => {
+                let said = early.trim_end().lines().last().unwrap_or("nothing");
+                log(format!(
+                    "amulecmd quit early (attempt {attempt}), again in 3 s: {said}"
+                ));
+                std::thread::sleep(Duration::from_secs(3));
+                attempt += 1;
+            }
+            Err(early) => bail!("amulecmd quit early three times: {early}"),
+        }
+    }
+}
+
+/// Runs one session: its output, or (inner `Err`) what amulecmd said when it quit before
+/// taking every step.
+fn amulecmd_session(ec: &str, steps: &[(&str, u64)]) -> Result<Result<String, String>> {
+    use std::io::Write;
     let mut child = Command::new("amulecmd")
         .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret"])
         .stdin(std::process::Stdio::piped())
@@ -126,19 +135,29 @@ fn amulecmd_steps(ec: &str, steps: &[(&str, u64)]) -> Result<String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .context("amulecmd")?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().context("stdin")?;
-        for (cmd, wait_ms) in steps {
-            stdin.write_all(cmd.as_bytes())?;
-            stdin.write_all(b"\n")?;
-            stdin.flush()?;
-            std::thread::sleep(Duration::from_millis(*wait_ms));
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut fed = Ok(());
+    for (cmd, wait_ms) in steps {
+        fed = stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .and_then(|()| stdin.flush());
+        if fed.is_err() {
+            break;
         }
-        stdin.write_all(b"quit\n")?;
+        std::thread::sleep(Duration::from_millis(*wait_ms));
     }
+    let fed = fed.and_then(|()| stdin.write_all(b"quit\n"));
+    drop(stdin);
     let out = child.wait_with_output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    match fed {
+        Ok(()) => Ok(Ok(stdout)),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 const J_BIG: &str = "junctionsrc big.bin";
