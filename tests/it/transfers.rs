@@ -265,3 +265,59 @@ async fn a_finished_file_deleted_between_runs_is_reported_and_fetched_again_on_r
     assert_eq!(std::fs::read(&again.path).unwrap(), *file().data);
     gw.stop().await;
 }
+
+/// Pause and resume in every state answer at once, and leave the gateway answering (each
+/// of these once hung the whole gateway on a lock held through a `match`).
+#[tokio::test]
+async fn pause_and_resume_answer_in_every_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = start(dir.path(), vec![throttled(30) as Arc<dyn DynNetwork>], None).await;
+    let t = start_link(&mut gw.client).await;
+    let r = pb::TransferRef { id: t.id.clone() };
+    let quick = Duration::from_secs(5);
+    type Step = (&'static str, State);
+    // (action, state it must leave), starting Active.
+    let steps: [Step; 6] = [
+        ("resume", State::Active), // active × resume
+        ("pause", State::Paused),  // active × pause
+        ("pause", State::Paused),  // paused × pause
+        ("resume", State::Active), // paused × resume
+        ("pause", State::Paused),  // back to paused…
+        ("resume", State::Active), // …and on to completion below
+    ];
+    for (action, want) in steps {
+        let mut c = gw.client.clone();
+        let call = async {
+            match action {
+                "pause" => c.pause_transfer(r.clone()).await,
+                _ => c.resume_transfer(r.clone()).await,
+            }
+        };
+        let got = tokio::time::timeout(quick, call)
+            .await
+            .unwrap_or_else(|_| panic!("{action} hung"))
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.state(), want, "after {action}");
+    }
+    wait_until(&mut gw.client, &t.id, 30, |t| t.state() == State::Complete).await;
+    // complete × resume is a no-op; complete × pause is refused; both answer.
+    let mut c = gw.client.clone();
+    let resumed = tokio::time::timeout(quick, c.resume_transfer(r.clone()))
+        .await
+        .expect("resume of a complete transfer hung")
+        .unwrap()
+        .into_inner();
+    assert_eq!(resumed.state(), State::Complete);
+    let refused = tokio::time::timeout(quick, c.pause_transfer(r.clone()))
+        .await
+        .expect("pause of a complete transfer hung")
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    // The gateway still answers other calls.
+    tokio::time::timeout(quick, c.list_transfers(pb::ListTransfersRequest {}))
+        .await
+        .expect("the gateway stopped answering")
+        .unwrap();
+    gw.stop().await;
+}

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
+use crate::swarm::UnitHashes;
 use crate::{ContentId, HashKind, Hit, NetworkError, Query, RangeSet, SinkError, Source};
 
 /// A network's short, stable id: `ed2k`, `gnutella`, `bittorrent`.
@@ -140,6 +141,42 @@ pub trait TransferSink: Send + Sync + 'static {
     /// only the whole file (Gnutella's SHA-1) fetches just the rest, then checks it all.
     fn written(&self) -> RangeSet {
         RangeSet::new()
+    }
+    /// Claims up to `max` bytes inside `within` for `source` (the network's own number
+    /// for a peer) to fetch: bytes no network has and no other source is fetching, where a
+    /// reader waits first. `None`: nothing here is free. A sink that does not share work
+    /// hands out the first wanted bytes.
+    fn claim(&self, _source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
+        let mut free = self.wanted();
+        free.remove(0..within.start);
+        free.remove(within.end..u64::MAX);
+        let from = self.priority().unwrap_or(within.start);
+        let r = free.first_from(from).or_else(|| free.first_from(0))?;
+        Some(r.start..r.end.min(r.start.saturating_add(max.max(1))))
+    }
+    /// Gives back the part of a claim that was not fetched.
+    fn release(&self, _source: u64, _range: Range<u64>) {}
+    /// Writes bytes received from `source`; bytes it may not write (verified, being
+    /// checked, claimed by another) are dropped and counted.
+    fn write_from(&self, _source: u64, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        self.write(offset, data)
+    }
+    /// Writes bytes the network hashed itself (a whole BitTorrent piece) and marks them
+    /// verified in the same step, so no other write can come between.
+    fn write_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        self.write(offset, data)?;
+        self.verified(offset..offset + data.len() as u64, true);
+        Ok(())
+    }
+    /// Hashes of fixed-size units of the content. Returns true when the sink checks every
+    /// unit itself from then on, whoever wrote its bytes: the network then neither hashes
+    /// nor calls `verified`, and learns of bad sources through `is_banned`.
+    fn learn(&self, _hashes: UnitHashes) -> bool {
+        false
+    }
+    /// A source whose bytes failed the sink's checks: drop it.
+    fn is_banned(&self, _source: u64) -> bool {
+        false
     }
 }
 

@@ -211,7 +211,10 @@ impl TransferManager {
 
     pub fn pause(&self, id: &str) -> Result<TransferInfo> {
         let t = self.transfer(id)?;
-        match t.meta().record.state {
+        // The state is copied out first: a guard kept through the match would deadlock on
+        // `t.info()`, which takes the same lock.
+        let state = t.meta().record.state;
+        match state {
             State::Complete => {
                 return Err(GatewayError::Conflict(format!(
                     "transfer {id} is already complete"
@@ -228,7 +231,8 @@ impl TransferManager {
 
     pub fn resume(&self, id: &str) -> Result<TransferInfo> {
         let t = self.transfer(id)?;
-        match t.meta().record.state {
+        let state = t.meta().record.state;
+        match state {
             State::Complete => return Ok(t.info()),
             State::Active | State::Queued if t.is_running() => return Ok(t.info()),
             _ => {}

@@ -1,0 +1,504 @@
+//! The ledger of one transfer, shared by every network that fetches it: which bytes are
+//! verified, who wrote each unverified byte, who claimed which bytes, which hashes can
+//! check them, and which sources sent bad bytes. Pure bookkeeping: the sink around it
+//! reads, writes and hashes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use super::range_map::RangeMap;
+use super::units::UnitHashes;
+use crate::{NetworkId, RangeSet};
+
+/// A claim with no byte written for this long is taken back, so another source can have it.
+pub const CLAIM_STALL: Duration = Duration::from_secs(30);
+/// A source whose bytes failed this many checks shared with other sources is dropped; a
+/// source that alone wrote a unit that failed is dropped at once.
+pub const MAX_STRIKES: u32 = 3;
+
+/// One source of bytes: a network, and that network's own number for the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Writer {
+    pub network: NetworkId,
+    pub source: u64,
+}
+
+impl Writer {
+    /// Bytes written before a restart: who sent them is forgotten, and they are never
+    /// grounds for a ban.
+    pub const EARLIER: Writer = Writer {
+        network: NetworkId("earlier run"),
+        source: 0,
+    };
+    const NOBODY: Writer = Writer {
+        network: NetworkId("nobody"),
+        source: u64::MAX,
+    };
+}
+
+/// What one network did for this transfer, in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetFigures {
+    pub received: u64,
+    /// Bytes it wrote that a check then verified (or that it verified itself).
+    pub verified: u64,
+    /// Bytes dropped: they failed a check, arrived twice, or landed where they may not.
+    pub discarded: u64,
+}
+
+/// A unit to hash from disk; its range is locked against writes until [`Ledger::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub range: Range<u64>,
+    pub grid: usize,
+    pub unit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Claim {
+    by: Writer,
+    until: Instant,
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    size: u64,
+    verified: RangeSet,
+    written: RangeMap<Writer>,
+    claims: RangeMap<Claim>,
+    /// Units being hashed: no write may land there.
+    checking: RangeSet,
+    /// Writes registered but not yet on disk: no check may start over them.
+    writing: Vec<Range<u64>>,
+    /// Known unit hashes, finest first.
+    grids: Vec<UnitHashes>,
+    /// Units that failed with several writers: refetched by one writer alone.
+    exclusive: RangeMap<Writer>,
+    strikes: HashMap<Writer, u32>,
+    banned: HashSet<Writer>,
+    figures: BTreeMap<NetworkId, NetFigures>,
+}
+
+impl Ledger {
+    pub fn new(size: u64, verified: RangeSet) -> Ledger {
+        let mut verified = verified;
+        verified.remove(size..u64::MAX);
+        Ledger {
+            size,
+            verified,
+            written: RangeMap::new(),
+            claims: RangeMap::new(),
+            checking: RangeSet::new(),
+            writing: Vec::new(),
+            grids: Vec::new(),
+            exclusive: RangeMap::new(),
+            strikes: HashMap::new(),
+            banned: HashSet::new(),
+            figures: BTreeMap::new(),
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn verified(&self) -> &RangeSet {
+        &self.verified
+    }
+
+    /// Bytes not yet verified.
+    pub fn wanted(&self) -> RangeSet {
+        self.verified.gaps(0..self.size)
+    }
+
+    /// Bytes on disk that no check has passed yet.
+    pub fn unverified_written(&self) -> RangeSet {
+        self.written.iter().map(|(r, _)| r).collect()
+    }
+
+    /// Unverified bytes `network` wrote.
+    pub fn written_by(&self, network: NetworkId) -> RangeSet {
+        self.written
+            .iter()
+            .filter(|(_, w)| w.network == network)
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    /// Bytes kept from an earlier run, writer unknown.
+    pub fn restore_written(&mut self, written: &RangeSet) {
+        for r in written.iter() {
+            for g in self.verified.gaps(r).iter() {
+                self.written.insert(g, Writer::EARLIER);
+            }
+        }
+    }
+
+    pub fn figures(&self) -> &BTreeMap<NetworkId, NetFigures> {
+        &self.figures
+    }
+
+    pub fn knows_hashes(&self) -> bool {
+        !self.grids.is_empty()
+    }
+
+    pub fn is_banned(&self, w: Writer) -> bool {
+        self.banned.contains(&w)
+    }
+
+    /// Adds unit hashes. Returns false (and keeps nothing) when they do not fit the size.
+    pub fn learn(&mut self, hashes: UnitHashes) -> bool {
+        if !hashes.fits(self.size) {
+            return false;
+        }
+        if !self.grids.contains(&hashes) {
+            self.grids.push(hashes);
+            self.grids.sort_by_key(|g| g.unit_len);
+        }
+        true
+    }
+
+    fn fig(&mut self, n: NetworkId) -> &mut NetFigures {
+        self.figures.entry(n).or_default()
+    }
+
+    fn expire(&mut self, now: Instant) {
+        self.claims.retain(|c| c.until > now);
+        let live: HashSet<Writer> = self.claims.iter().map(|(_, c)| c.by).collect();
+        let stale: Vec<Range<u64>> = self
+            .exclusive
+            .iter()
+            .filter(|(_, w)| **w != Writer::NOBODY && !live.contains(w))
+            .map(|(r, _)| r)
+            .collect();
+        for r in stale {
+            self.exclusive.insert(r, Writer::NOBODY);
+        }
+    }
+
+    /// The finest unit boundary after `offset`, so one claim stays inside one unit.
+    fn unit_end(&self, offset: u64) -> u64 {
+        self.grids
+            .first()
+            .map_or(self.size, |g| g.unit_at(offset, self.size).1.end)
+    }
+
+    /// Claims up to `max` bytes inside `within` for `by`: bytes not verified, not written,
+    /// not being checked, and claimed by nobody else. The search starts at `from` (where a
+    /// reader waits) and wraps around to `within.start`.
+    pub fn claim(
+        &mut self,
+        by: Writer,
+        within: Range<u64>,
+        max: u64,
+        from: Option<u64>,
+        now: Instant,
+    ) -> Option<Range<u64>> {
+        if self.banned.contains(&by) || max == 0 {
+            return None;
+        }
+        self.expire(now);
+        let within = within.start..within.end.min(self.size);
+        let mut free = self.verified.gaps(within.clone());
+        for r in self.checking.iter() {
+            free.remove(r);
+        }
+        for (r, _) in self.written.iter() {
+            free.remove(r);
+        }
+        for (r, c) in self.claims.within(within.clone()) {
+            if c.by != by {
+                free.remove(r);
+            }
+        }
+        for (r, w) in self.exclusive.within(within.clone()) {
+            if w != by && w != Writer::NOBODY {
+                free.remove(r);
+            }
+        }
+        // Its own live claims are not handed out twice either.
+        for (r, c) in self.claims.within(within.clone()) {
+            if c.by == by {
+                free.remove(r);
+            }
+        }
+        let from = from.filter(|f| within.contains(f)).unwrap_or(within.start);
+        let run = free.first_from(from).or_else(|| free.first_from(0))?;
+        let end = run
+            .end
+            .min(run.start.saturating_add(max))
+            .min(self.unit_end(run.start));
+        let got = run.start..end;
+        for (r, w) in self.exclusive.within(got.clone()) {
+            if w == Writer::NOBODY {
+                let whole: Vec<Range<u64>> = self
+                    .exclusive
+                    .iter()
+                    .filter(|(x, _)| x.start < r.end && r.start < x.end)
+                    .map(|(x, _)| x)
+                    .collect();
+                for x in whole {
+                    self.exclusive.insert(x, by);
+                }
+            }
+        }
+        self.claims.insert(
+            got.clone(),
+            Claim {
+                by,
+                until: now + CLAIM_STALL,
+            },
+        );
+        Some(got)
+    }
+
+    /// Gives back what `by` claimed inside `range`.
+    pub fn release(&mut self, by: Writer, range: Range<u64>) {
+        let mine: Vec<Range<u64>> = self
+            .claims
+            .within(range)
+            .into_iter()
+            .filter(|(_, c)| c.by == by)
+            .map(|(r, _)| r)
+            .collect();
+        for r in mine {
+            self.claims.remove(r);
+        }
+    }
+
+    /// Gives back every claim of a network (its fetch ended).
+    pub fn release_network(&mut self, network: NetworkId) {
+        self.claims.retain(|c| c.by.network != network);
+        self.expire(Instant::now());
+    }
+
+    /// Registers a write of `range` by `by` and returns the parts that may go to disk:
+    /// not verified, not being checked, not claimed by another writer. The caller writes
+    /// them, then calls [`Ledger::end_write`].
+    pub fn begin_write(&mut self, by: Writer, range: Range<u64>, now: Instant) -> RangeSet {
+        let len = range.end - range.start;
+        self.fig(by.network).received += len;
+        if self.banned.contains(&by) {
+            self.fig(by.network).discarded += len;
+            return RangeSet::new();
+        }
+        let mut gaps = self.verified.gaps(range.clone());
+        for r in self.checking.iter() {
+            gaps.remove(r);
+        }
+        for (r, c) in self.claims.within(range.clone()) {
+            if c.by != by && c.until > now {
+                gaps.remove(r);
+            }
+        }
+        for (r, w) in self.exclusive.within(range.clone()) {
+            if w != by {
+                gaps.remove(r);
+            }
+        }
+        self.fig(by.network).discarded += len - gaps.covered();
+        for g in gaps.iter() {
+            self.written.insert(g.clone(), by);
+            self.writing.push(g);
+        }
+        // Bytes arriving keep the writer's claim alive.
+        let mine: Vec<Range<u64>> = self
+            .claims
+            .within(range)
+            .into_iter()
+            .filter(|(_, c)| c.by == by)
+            .map(|(r, _)| r)
+            .collect();
+        for r in mine {
+            self.claims.insert(
+                r,
+                Claim {
+                    by,
+                    until: now + CLAIM_STALL,
+                },
+            );
+        }
+        gaps
+    }
+
+    pub fn end_write(&mut self, gaps: &RangeSet) {
+        for g in gaps.iter() {
+            if let Some(i) = self.writing.iter().position(|w| *w == g) {
+                self.writing.swap_remove(i);
+            }
+        }
+    }
+
+    /// A write failed: what it meant to put there is unknown, so it is not written.
+    pub fn forget_written(&mut self, gaps: &RangeSet) {
+        for g in gaps.iter() {
+            self.written.remove(g);
+        }
+    }
+
+    /// Whether a write the network checked itself may start: not while a check or any
+    /// other write holds its bytes. Returns the bytes to write (those not verified yet),
+    /// locked until [`Ledger::end_verified_write`].
+    pub fn begin_verified_write(&mut self, range: Range<u64>) -> Option<RangeSet> {
+        let busy = self.checking.covered_in(range.clone()) > 0
+            || self
+                .writing
+                .iter()
+                .any(|w| w.start < range.end && range.start < w.end);
+        if busy {
+            return None;
+        }
+        let gaps = self.verified.gaps(range);
+        for g in gaps.iter() {
+            self.checking.insert(g);
+        }
+        Some(gaps)
+    }
+
+    /// A self-checked write failed: unlock its bytes, and forget what was written there.
+    pub fn abort_verified_write(&mut self, gaps: &RangeSet) {
+        for g in gaps.iter() {
+            self.checking.remove(g.clone());
+            self.written.remove(g);
+        }
+    }
+
+    /// The bytes of a self-checked write are on disk: they are verified.
+    pub fn end_verified_write(&mut self, by: NetworkId, range: Range<u64>, gaps: &RangeSet) {
+        for g in gaps.iter() {
+            self.checking.remove(g);
+        }
+        let len = range.end - range.start;
+        let fresh = gaps.covered();
+        let f = self.fig(by);
+        f.received += len;
+        f.verified += fresh;
+        f.discarded += len - fresh;
+        self.written.remove(range.clone());
+        self.claims.remove(range.clone());
+        self.exclusive.remove(range.clone());
+        self.verified.insert(range);
+    }
+
+    /// Units touching `touched` that can be checked now: every byte written or verified,
+    /// some not yet verified, none being written or checked. Each is locked for the check.
+    pub fn ready(&mut self, touched: Range<u64>) -> Vec<Check> {
+        let mut out = Vec::new();
+        if self.size == 0 {
+            return out;
+        }
+        let end = touched.end.min(self.size);
+        let first = touched.start.min(self.size - 1);
+        for grid in 0..self.grids.len() {
+            let mut off = self.grids[grid].unit_at(first, self.size).1.start;
+            while off < end {
+                let (unit, range) = self.grids[grid].unit_at(off, self.size);
+                off = range.end;
+                if self.can_check(range.clone()) {
+                    self.checking.insert(range.clone());
+                    out.push(Check { range, grid, unit });
+                }
+            }
+        }
+        out
+    }
+
+    fn can_check(&self, range: Range<u64>) -> bool {
+        if range.start >= range.end || self.verified.contains(range.clone()) {
+            return false;
+        }
+        if self.checking.covered_in(range.clone()) > 0
+            || self
+                .writing
+                .iter()
+                .any(|w| w.start < range.end && range.start < w.end)
+        {
+            return false;
+        }
+        let mut have = self.verified.clone();
+        for (r, _) in self.written.within(range.clone()) {
+            have.insert(r);
+        }
+        have.contains(range)
+    }
+
+    /// Every unit that can be checked now, over the whole file.
+    pub fn ready_all(&mut self) -> Vec<Check> {
+        self.ready(0..self.size)
+    }
+
+    /// The digest a check must match.
+    pub fn expected(&self, c: &Check) -> Option<(super::UnitAlgo, &[u8])> {
+        let g = self.grids.get(c.grid)?;
+        Some((g.algo, g.digests.get(c.unit)?.as_slice()))
+    }
+
+    /// Records a check's result. A pass verifies the unit; a failure makes its unverified
+    /// bytes wanted again and strikes whoever wrote them. Returns the writers now banned.
+    pub fn finish(&mut self, c: &Check, ok: bool) -> Vec<Writer> {
+        self.checking.remove(c.range.clone());
+        let parts = self.written.within(c.range.clone());
+        self.written.remove(c.range.clone());
+        let mut by: Vec<Writer> = Vec::new();
+        for (r, w) in &parts {
+            let n = r.end - r.start;
+            if ok {
+                self.fig(w.network).verified += n;
+            } else {
+                self.fig(w.network).discarded += n;
+            }
+            if !by.contains(w) {
+                by.push(*w);
+            }
+        }
+        if ok {
+            self.verified.insert(c.range.clone());
+            self.exclusive.remove(c.range.clone());
+            return Vec::new();
+        }
+        self.claims.remove(c.range.clone());
+        let mut banned = Vec::new();
+        let sole = by.len() == 1;
+        for w in &by {
+            if *w == Writer::EARLIER {
+                continue;
+            }
+            let s = self.strikes.entry(*w).or_insert(0);
+            *s += 1;
+            if (sole || *s >= MAX_STRIKES) && self.banned.insert(*w) {
+                banned.push(*w);
+            }
+        }
+        if !sole {
+            self.exclusive.insert(c.range.clone(), Writer::NOBODY);
+        }
+        banned
+    }
+
+    /// A network's own verdict on a range it checked itself (e.g. a test network, or a
+    /// hash the sink does not know): a pass verifies the bytes it wrote there, a failure
+    /// makes them wanted again. Bytes other writers put there are left to their checks.
+    pub fn attest(&mut self, network: NetworkId, range: Range<u64>, ok: bool) {
+        let range = range.start.min(self.size)..range.end.min(self.size);
+        let mine: Vec<(Range<u64>, Writer)> = self
+            .written
+            .within(range)
+            .into_iter()
+            .filter(|(_, w)| w.network == network || *w == Writer::EARLIER)
+            .collect();
+        for (r, _) in mine {
+            let n = r.end - r.start;
+            self.written.remove(r.clone());
+            if ok {
+                self.fig(network).verified += n;
+                self.verified.insert(r);
+            } else {
+                self.fig(network).discarded += n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+use super::*;
+use crate::swarm::UnitAlgo;
+
+const A: Writer = Writer {
+    network: NetworkId::ED2K,
+    source: 1,
+};
+const B: Writer = Writer {
+    network: NetworkId::GNUTELLA,
+    source: 7,
+};
+const C: Writer = Writer {
+    network: NetworkId::GNUTELLA,
+    source: 8,
+};
+
+fn grid(unit: u64, n: usize) -> UnitHashes {
+    UnitHashes {
+        algo: UnitAlgo::Sha1,
+        unit_len: unit,
+        digests: vec![vec![0; 20]; n],
+    }
+}
+
+fn write(l: &mut Ledger, by: Writer, r: Range<u64>) -> RangeSet {
+    let g = l.begin_write(by, r, Instant::now());
+    l.end_write(&g);
+    g
+}
+
+#[test]
+fn a_claim_is_given_once_and_ends_at_a_unit_boundary() {
+    let now = Instant::now();
+    let mut l = Ledger::new(100, RangeSet::new());
+    assert!(l.learn(grid(30, 4)));
+    assert_eq!(l.claim(A, 0..100, 50, None, now), Some(0..30));
+    assert_eq!(l.claim(B, 0..100, 50, None, now), Some(30..60));
+    // A reader's position comes first.
+    assert_eq!(l.claim(B, 0..100, 5, Some(95), now), Some(95..100));
+    assert_eq!(
+        l.claim(A, 0..30, 50, None, now),
+        None,
+        "0..30 is claimed already"
+    );
+    l.release(A, 0..30);
+    assert_eq!(l.claim(C, 0..100, 10, None, now), Some(0..10));
+    // A stalled claim is taken back.
+    let later = now + CLAIM_STALL + Duration::from_secs(1);
+    assert_eq!(l.claim(A, 30..60, 100, None, later), Some(30..60));
+}
+
+#[test]
+fn bytes_land_only_where_the_writer_may_write() {
+    let now = Instant::now();
+    let mut l = Ledger::new(100, RangeSet::new());
+    assert_eq!(l.claim(A, 0..100, 50, None, now), Some(0..50));
+    // B may not write into A's claim, only past it.
+    let g = write(&mut l, B, 40..60);
+    assert_eq!(g.iter().collect::<Vec<_>>(), vec![50..60]);
+    assert_eq!(l.figures()[&NetworkId::GNUTELLA].discarded, 10);
+    // Verified bytes are never written again.
+    l.attest(NetworkId::GNUTELLA, 50..60, true);
+    assert!(write(&mut l, A, 50..55).is_empty());
+    // Nor bytes being checked.
+    assert!(l.learn(grid(10, 10)));
+    write(&mut l, A, 0..10);
+    let checks = l.ready(0..10);
+    assert_eq!(checks.len(), 1);
+    assert!(write(&mut l, A, 0..10).is_empty());
+    assert!(l.finish(&checks[0], true).is_empty());
+    assert!(l.verified().contains(0..10));
+}
+
+#[test]
+fn a_failed_unit_blames_only_those_who_wrote_it() {
+    let mut l = Ledger::new(40, RangeSet::new());
+    assert!(l.learn(grid(20, 2)));
+    // Unit 0 written by B alone, unit 1 by B and C.
+    write(&mut l, B, 0..20);
+    let c0 = l.ready(0..20);
+    assert_eq!(
+        l.finish(&c0[0], false),
+        vec![B],
+        "a sole writer of a bad unit is banned"
+    );
+    assert!(l.is_banned(B));
+    assert!(l.claim(B, 0..40, 10, None, Instant::now()).is_none());
+    write(&mut l, C, 20..30);
+    write(&mut l, A, 30..40);
+    let c1 = l.ready(20..40);
+    assert!(
+        l.finish(&c1[0], false).is_empty(),
+        "shared blame is a strike"
+    );
+    assert!(!l.is_banned(A) && !l.is_banned(C));
+    // The unit is refetched by one writer alone.
+    let now = Instant::now();
+    assert_eq!(l.claim(A, 20..40, 5, None, now), Some(20..25));
+    assert_eq!(l.claim(C, 20..40, 5, None, now), None);
+    assert_eq!(l.figures()[&NetworkId::GNUTELLA].discarded, 30);
+}
+
+#[test]
+fn a_coarse_unit_is_checked_once_the_fine_ones_around_it_pass() {
+    let mut l = Ledger::new(40, RangeSet::new());
+    assert!(l.learn(grid(40, 1)));
+    assert!(l.learn(grid(10, 4)));
+    write(&mut l, B, 0..40);
+    let fine = l.ready(0..40);
+    assert_eq!(fine.len(), 4, "the fine units first: {fine:?}");
+    for c in &fine[..3] {
+        assert!(l.ready(c.range.clone()).is_empty());
+        l.finish(c, true);
+    }
+    l.finish(&fine[3], true);
+    assert!(l.verified().contains(0..40));
+    assert!(l.ready(0..40).is_empty(), "nothing is left to check");
+    assert_eq!(l.figures()[&NetworkId::GNUTELLA].verified, 40);
+}
+
+#[test]
+fn hashes_that_do_not_fit_are_refused() {
+    let mut l = Ledger::new(40, RangeSet::new());
+    assert!(!l.learn(grid(10, 3)));
+    assert!(!l.knows_hashes());
+}
