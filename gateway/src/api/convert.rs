@@ -92,6 +92,20 @@ pub fn transfer(t: TransferInfo) -> pb::Transfer {
         rate_bytes_per_sec: t.rate,
         networks: t.networks,
         peers: t.peers,
+        per_network: t
+            .per_network
+            .into_iter()
+            .map(|n| pb::TransferNetwork {
+                network: n.network,
+                bytes_received: n.bytes_received,
+                bytes_verified: n.bytes_verified,
+                bytes_discarded: n.bytes_discarded,
+                sources: n.sources,
+                rate_bytes_per_sec: n.rate,
+                state: n.state,
+                note: n.note.unwrap_or_default(),
+            })
+            .collect(),
         error: t.error.unwrap_or_default(),
         path: t.path.to_string_lossy().into_owned(),
         verified: t

@@ -7,18 +7,19 @@ mod record;
 mod run;
 mod sink;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use junction_core::{ContentId, Identity, Source};
+use junction_core::{ContentId, Identity, NetworkId, Source};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use record::{Record, State, TransferEvent, TransferInfo};
+pub use record::{NetworkInfo, Record, State, TransferEvent, TransferInfo};
 pub use sink::FileSink;
 
 use crate::Networks;
@@ -68,9 +69,21 @@ struct Transfer {
 #[derive(Debug)]
 struct Meta {
     record: Record,
+    rate: u64,
+    nets: BTreeMap<NetworkId, NetState>,
+}
+
+/// How one network is doing on one transfer, this run.
+#[derive(Debug, Default)]
+struct NetState {
+    running: bool,
+    /// False once the network said it cannot serve this content.
+    applicable: bool,
     peers: u32,
     rate: u64,
-    active: Vec<String>,
+    last_received: u64,
+    /// What it last said: a queue position, or why it cannot fetch.
+    note: Option<String>,
 }
 
 impl TransferManager {
@@ -308,9 +321,8 @@ impl Transfer {
             sink: Arc::new(sink),
             meta: Mutex::new(Meta {
                 record,
-                peers: 0,
                 rate: 0,
-                active: Vec::new(),
+                nets: BTreeMap::new(),
             }),
             run: Mutex::new(None),
         }
@@ -331,8 +343,30 @@ impl Transfer {
     }
 
     fn info(&self) -> TransferInfo {
+        let figures = self.sink.figures();
         let m = self.meta();
         let r = &m.record;
+        let mut per_network: Vec<NetworkInfo> = Vec::new();
+        let names: BTreeSet<NetworkId> = m.nets.keys().chain(figures.keys()).copied().collect();
+        for net in names {
+            let f = figures.get(&net).cloned().unwrap_or_default();
+            let s = m.nets.get(&net);
+            let state = match s {
+                Some(s) if s.running => "fetching",
+                Some(s) if !s.applicable => "not applicable",
+                _ => "idle",
+            };
+            per_network.push(NetworkInfo {
+                network: net.to_string(),
+                bytes_received: f.received,
+                bytes_verified: f.verified,
+                bytes_discarded: f.discarded,
+                sources: s.map_or(0, |s| s.peers),
+                rate: s.map_or(0, |s| s.rate),
+                state: state.into(),
+                note: s.and_then(|s| s.note.clone()),
+            });
+        }
         TransferInfo {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -343,12 +377,18 @@ impl Transfer {
             bytes_verified: self.sink.verified_bytes(),
             bytes_redundant: self.sink.redundant_bytes(),
             rate: m.rate,
-            networks: m.active.clone(),
-            peers: m.peers,
+            networks: m
+                .nets
+                .iter()
+                .filter(|(_, s)| s.running && (s.peers > 0 || s.rate > 0))
+                .map(|(n, _)| n.to_string())
+                .collect(),
+            peers: m.nets.values().map(|s| s.peers).sum(),
             error: r.error.clone(),
             path: r.path.clone(),
             verified: self.sink.verified_set(),
             created_ms: r.created_ms,
+            per_network,
         }
     }
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use junction_core::TransferSink;
 use tokio::sync::mpsc;
 
 use super::FileSink;

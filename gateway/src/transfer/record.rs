@@ -95,7 +95,8 @@ pub struct TransferInfo {
     pub state: State,
     pub bytes_written: u64,
     pub bytes_verified: u64,
-    /// Bytes received this run for ranges already verified.
+    /// Bytes received this run and dropped: already verified, corrupt, or written where
+    /// another source was fetching.
     pub bytes_redundant: u64,
     pub rate: u64,
     pub networks: Vec<String>,
@@ -104,6 +105,24 @@ pub struct TransferInfo {
     pub path: PathBuf,
     pub verified: RangeSet,
     pub created_ms: u64,
+    /// What each network did for it.
+    pub per_network: Vec<NetworkInfo>,
+}
+
+/// One network's part in a transfer, this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub network: String,
+    pub bytes_received: u64,
+    /// Bytes it sent that passed a check.
+    pub bytes_verified: u64,
+    /// Bytes it sent that were dropped: corrupt, or fetched twice.
+    pub bytes_discarded: u64,
+    pub sources: u32,
+    pub rate: u64,
+    /// `fetching`, `idle` or `not applicable`.
+    pub state: String,
+    pub note: Option<String>,
 }
 
 /// What `WatchTransfers` streams.

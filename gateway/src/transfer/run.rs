@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use junction_core::{FetchEvent, FetchRequest, TransferSink};
+use futures::stream::BoxStream;
+use junction_core::{DynNetwork, FetchEvent, FetchRequest, NetworkError, NetworkId, TransferSink};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -40,63 +41,43 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
             finish(&inner, &t);
             return;
         }
-        let (req, limit) = {
-            let m = t.meta();
-            let r = &m.record;
-            let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
-            let req = FetchRequest {
-                id: r.content(),
-                name: r.name.clone(),
-                size: r.size,
-                sources: r.sources(&known),
-                trackers: r.trackers.clone(),
-                torrent: r
-                    .torrent
-                    .as_deref()
-                    .and_then(|h| hex::decode(h).ok())
-                    .map(Into::into),
-            };
-            (req, r.networks.clone())
-        };
-        let mut streams = Vec::new();
-        let mut started = Vec::new();
-        let mut errors = Vec::new();
+        let limit = t.meta().record.networks.clone();
+        let mut events = futures::stream::SelectAll::new();
+        let mut tried: Vec<NetworkId> = Vec::new();
         for net in inner.networks.iter() {
             let id = net.id();
             if !limit.is_empty() && !limit.iter().any(|n| n == id.as_str()) {
                 continue;
             }
-            let sink: Arc<dyn TransferSink> = t.sink.clone();
+            tried.push(id);
             tokio::select! {
-                r = net.fetch(req.clone(), sink) => match r {
-                    Ok(s) => {
-                        started.push(id.to_string());
-                        streams.push(s.map(move |ev| (id, ev)));
-                    }
-                    Err(e) => errors.push(format!("{id}: {e}")),
-                },
+                s = start(&inner, &t, &**net) => if let Some(s) = s { events.push(s) },
                 () = token.cancelled() => return,
             }
         }
+        let mut known = t.meta().record.urns.len();
         {
             let mut m = t.meta();
-            m.active = started;
-            m.record.error = match (streams.is_empty(), errors.is_empty()) {
-                (true, true) => Some("no network can fetch this content; retrying".into()),
-                (_, false) => Some(errors.join("; ")),
-                (false, true) => None,
+            m.record.error = if events.is_empty() {
+                let why: Vec<String> = m
+                    .nets
+                    .iter()
+                    .filter_map(|(n, s)| s.note.as_ref().map(|e| format!("{n}: {e}")))
+                    .collect();
+                Some(format!(
+                    "no network can fetch this content now ({}); retrying",
+                    why.join("; ")
+                ))
+            } else {
+                None
             };
         }
-        if streams.is_empty() {
-            tracing::info!(errors = ?errors, "no network can fetch it now; retrying later");
-        }
-        let mut events = futures::stream::select_all(streams);
-        let mut running = !events.is_empty();
-        while running {
+        while !events.is_empty() {
             tokio::select! {
                 ev = events.next() => match ev {
-                    Some((net, ev)) => handle(&inner, &t, net.as_str(), ev),
-                    None => running = false,
+                    Some((net, Some(ev))) => handle(&inner, &t, net, ev),
+                    Some((net, None)) => ended(&t, net),
+                    None => break,
                 },
                 r = changed.changed() => {
                     if r.is_err() || t.sink.is_complete() {
@@ -105,13 +86,30 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                 }
                 () = token.cancelled() => return,
             }
+            // A hash learnt on the way (a torrent's metadata) may let networks join that
+            // could not start before.
+            let now = t.meta().record.urns.len();
+            if now > known {
+                known = now;
+                for net in inner.networks.iter() {
+                    let idle = !t.meta().nets.get(&net.id()).is_some_and(|s| s.running);
+                    if idle && tried.contains(&net.id()) {
+                        tokio::select! {
+                            s = start(&inner, &t, &**net) => if let Some(s) = s { events.push(s) },
+                            () = token.cancelled() => return,
+                        }
+                    }
+                }
+            }
         }
         drop(events);
+        for id in &tried {
+            ended(&t, *id);
+        }
         if t.sink.is_complete() {
             finish(&inner, &t);
             return;
         }
-        t.meta().peers = 0;
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = token.cancelled() => return,
@@ -120,10 +118,68 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     }
 }
 
-fn handle(inner: &Inner, t: &Transfer, net: &str, ev: FetchEvent) {
+type Tagged = BoxStream<'static, (NetworkId, Option<FetchEvent>)>;
+
+/// Asks one network to fetch through its own handle on the file. Its events end with a
+/// `None`, so its claims can be given back. A network that cannot serve this content
+/// (no hash it knows) is noted as not applicable, not as an error.
+async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagged> {
+    let id = net.id();
+    let req = {
+        let m = t.meta();
+        let r = &m.record;
+        let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
+        FetchRequest {
+            id: r.content(),
+            name: r.name.clone(),
+            size: r.size,
+            sources: r.sources(&known),
+            trackers: r.trackers.clone(),
+            torrent: r
+                .torrent
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .map(Into::into),
+        }
+    };
+    let sink: Arc<dyn TransferSink> = t.sink.for_network(id);
+    let result = net.fetch(req, sink).await;
+    let mut m = t.meta();
+    let st = m.nets.entry(id).or_default();
+    match result {
+        Ok(s) => {
+            st.running = true;
+            st.applicable = true;
+            st.note = None;
+            let tagged = s
+                .map(move |ev| (id, Some(ev)))
+                .chain(futures::stream::once(async move { (id, None) }));
+            Some(tagged.boxed())
+        }
+        Err(e) => {
+            st.running = false;
+            st.applicable = !matches!(e, NetworkError::Unsupported(_) | NetworkError::NotFound(_));
+            st.note = Some(e.to_string());
+            tracing::debug!(network = %id, error = %e, "network does not fetch this content");
+            None
+        }
+    }
+}
+
+/// A network's fetch ended: its claims go back to the others.
+fn ended(t: &Transfer, net: NetworkId) {
+    t.sink.release_network(net);
+    let mut m = t.meta();
+    if let Some(s) = m.nets.get_mut(&net) {
+        s.running = false;
+        s.peers = 0;
+    }
+}
+
+fn handle(inner: &Inner, t: &Transfer, net: NetworkId, ev: FetchEvent) {
     let mut m = t.meta();
     match ev {
-        FetchEvent::Peers(n) => m.peers = n,
+        FetchEvent::Peers(n) => m.nets.entry(net).or_default().peers = n,
         FetchEvent::Identified(id) => {
             let mut content = m.record.content();
             if content.relation(&id) == junction_core::Identity::Conflict {
@@ -136,7 +192,7 @@ fn handle(inner: &Inner, t: &Transfer, net: &str, ev: FetchEvent) {
         }
         FetchEvent::Note(note) => {
             tracing::debug!(%net, %note, "fetch note");
-            m.record.error = Some(format!("{net}: {note}"));
+            m.nets.entry(net).or_default().note = Some(note);
         }
     }
 }
@@ -163,9 +219,12 @@ fn finish(inner: &Inner, t: &Transfer) {
     }
     {
         let mut m = t.meta();
-        m.peers = 0;
         m.rate = 0;
-        m.active.clear();
+        for s in m.nets.values_mut() {
+            s.running = false;
+            s.peers = 0;
+            s.rate = 0;
+        }
     }
     t.run.lock().unwrap_or_else(|p| p.into_inner()).take();
     tracing::info!(name = %name, "transfer complete");
@@ -198,9 +257,15 @@ pub(super) async fn tick(inner: Arc<Inner>) {
         for entry in inner.transfers.iter() {
             let t = entry.value();
             let fresh = t.sink.take_fresh_bytes();
+            let figures = t.sink.figures();
             let active = {
                 let mut m = t.meta();
                 m.rate = fresh;
+                for (net, f) in &figures {
+                    let s = m.nets.entry(*net).or_default();
+                    s.rate = f.received.saturating_sub(s.last_received);
+                    s.last_received = f.received;
+                }
                 m.record.state == State::Active
             };
             if t.sink.take_dirty() {

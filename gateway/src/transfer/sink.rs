@@ -1,15 +1,18 @@
-//! The file behind a transfer: a sparse file written at offsets, with the ranges written
-//! and the ranges verified. Networks write through it as a [`TransferSink`].
+//! The file behind a transfer: a sparse file that every network writes into through its
+//! own [`NetSink`]. The shared [`Swarm`] hands out claims, knows who wrote each byte, and
+//! verifies units by every hash any network has learnt.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
-use junction_core::{RangeSet, SinkError, TransferSink};
+use junction_core::swarm::{NetFigures, Progress, Store, Swarm, UnitHashes, Writer};
+use junction_core::{NetworkId, RangeSet, SinkError, TransferSink};
 use tokio::sync::watch;
 
 /// No reader is waiting.
@@ -17,27 +20,17 @@ const NO_PRIORITY: u64 = u64::MAX;
 
 #[derive(Debug)]
 pub struct FileSink {
-    file: File,
-    size: u64,
-    ranges: Mutex<Ranges>,
+    swarm: Swarm<File>,
     /// Bumped whenever the verified set grows, so readers and the manager wake up.
     changed: watch::Sender<u64>,
     priority: AtomicU64,
     /// Bytes written since the manager last looked (for the rate).
     fresh_bytes: AtomicU64,
-    /// Bytes written onto ranges already verified (received twice), this run.
-    redundant: AtomicU64,
-    /// Verified ranges changed since they were last persisted.
+    /// Verified or written ranges changed since they were last persisted.
     dirty: AtomicBool,
     closed: AtomicBool,
     /// The transfer was cancelled: readers stop waiting.
     retired: AtomicBool,
-}
-
-#[derive(Debug, Default)]
-struct Ranges {
-    written: RangeSet,
-    verified: RangeSet,
 }
 
 impl FileSink {
@@ -57,63 +50,78 @@ impl FileSink {
             file.set_len(size)?;
         }
         Ok(FileSink {
-            file,
-            size,
-            ranges: Mutex::new(Ranges {
-                written: verified.clone(),
-                verified,
-            }),
+            swarm: Swarm::new(file, size, verified),
             changed: watch::channel(0).0,
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
-            redundant: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
         })
     }
 
-    fn ranges(&self) -> std::sync::MutexGuard<'_, Ranges> {
-        self.ranges.lock().unwrap_or_else(|p| p.into_inner())
+    /// The handle one network writes through.
+    pub fn for_network(self: &Arc<Self>, network: NetworkId) -> Arc<NetSink> {
+        Arc::new(NetSink {
+            sink: self.clone(),
+            network,
+        })
+    }
+
+    /// Unverified bytes an earlier run wrote, to be checked with the rest.
+    pub fn restore_written(&self, written: RangeSet) {
+        self.swarm.ledger().restore_written(&written);
+    }
+
+    pub fn size(&self) -> u64 {
+        self.swarm.size()
     }
 
     pub fn verified_set(&self) -> RangeSet {
-        self.ranges().verified.clone()
+        self.swarm.ledger().verified().clone()
     }
 
+    /// Every byte on disk: verified, or written and not yet checked.
     pub fn written_set(&self) -> RangeSet {
-        self.ranges().written.clone()
-    }
-
-    /// Ranges known written from an earlier run (only those still inside the file).
-    pub fn restore_written(&self, written: RangeSet) {
-        let mut r = self.ranges();
-        for w in written.iter() {
-            r.written
-                .insert(w.start.min(self.size)..w.end.min(self.size));
+        let l = self.swarm.ledger();
+        let mut all = l.verified().clone();
+        for r in l.unverified_written().iter() {
+            all.insert(r);
         }
+        all
     }
 
     pub fn written_bytes(&self) -> u64 {
-        self.ranges().written.covered()
+        self.written_set().covered()
     }
 
     pub fn verified_bytes(&self) -> u64 {
-        self.ranges().verified.covered()
+        self.swarm.ledger().verified().covered()
     }
 
     pub fn is_complete(&self) -> bool {
-        self.ranges().verified.contains(0..self.size)
+        let l = self.swarm.ledger();
+        l.verified().contains(0..l.size())
+    }
+
+    /// What each network received, verified and discarded in this run.
+    pub fn figures(&self) -> BTreeMap<NetworkId, NetFigures> {
+        self.swarm.ledger().figures().clone()
+    }
+
+    /// A network's fetch ended: what it claimed is free for the others.
+    pub fn release_network(&self, network: NetworkId) {
+        self.swarm.ledger().release_network(network);
     }
 
     /// Verified bytes from `offset` on, up to `max`, if `offset` is verified.
     pub fn read_verified(&self, offset: u64, max: usize) -> std::io::Result<Option<Bytes>> {
-        let end = match self.ranges().verified.run_end(offset) {
+        let end = match self.swarm.ledger().verified().run_end(offset) {
             Some(end) => end.min(offset + max as u64),
             None => return Ok(None),
         };
         let mut buf = vec![0u8; (end - offset) as usize];
-        self.file.read_exact_at(&mut buf, offset)?;
+        Store::read_at(self.swarm.store(), &mut buf, offset)?;
         Ok(Some(Bytes::from(buf)))
     }
 
@@ -126,8 +134,19 @@ impl FileSink {
             .store(offset.unwrap_or(NO_PRIORITY), Ordering::Relaxed);
     }
 
+    fn priority(&self) -> Option<u64> {
+        Some(self.priority.load(Ordering::Relaxed)).filter(|&p| p != NO_PRIORITY)
+    }
+
+    /// Bytes received this run that were dropped: already verified, written where they
+    /// could not go, or failed a check.
     pub fn redundant_bytes(&self) -> u64 {
-        self.redundant.load(Ordering::Relaxed)
+        self.swarm
+            .ledger()
+            .figures()
+            .values()
+            .map(|f| f.discarded)
+            .sum()
     }
 
     pub fn take_fresh_bytes(&self) -> u64 {
@@ -140,7 +159,7 @@ impl FileSink {
 
     /// Makes written data durable, before its verified ranges are recorded as such.
     pub fn sync(&self) -> std::io::Result<()> {
-        self.file.sync_data()
+        self.swarm.store().sync_data()
     }
 
     /// Refuses further writes (pause, cancel, shutdown) and wakes waiting readers.
@@ -167,88 +186,105 @@ impl FileSink {
         self.closed.load(Ordering::Acquire)
     }
 
-    fn check(&self, offset: u64, len: u64) -> Result<Range<u64>, SinkError> {
-        let end = offset.checked_add(len).filter(|&e| e <= self.size);
-        end.map(|end| offset..end).ok_or(SinkError::OutOfRange {
-            start: offset,
-            end: offset.saturating_add(len),
-            size: self.size,
-        })
+    /// Wakes readers and the manager after a write or check.
+    fn progressed(&self, p: Progress, written: u64) {
+        self.fresh_bytes.fetch_add(written, Ordering::Relaxed);
+        // Written ranges are persisted too (after an fsync), so a restart keeps them.
+        self.dirty.store(true, Ordering::Release);
+        if p.verified {
+            self.changed.send_modify(|v| *v += 1);
+        }
     }
 }
 
-impl TransferSink for FileSink {
+/// One network's handle on a transfer's file.
+#[derive(Debug)]
+pub struct NetSink {
+    sink: Arc<FileSink>,
+    network: NetworkId,
+}
+
+impl NetSink {
+    fn by(&self, source: u64) -> Writer {
+        Writer {
+            network: self.network,
+            source,
+        }
+    }
+}
+
+impl TransferSink for NetSink {
     fn size(&self) -> u64 {
-        self.size
+        self.sink.size()
     }
 
     fn wanted(&self) -> RangeSet {
-        self.ranges().verified.gaps(0..self.size)
+        self.sink.swarm.ledger().wanted()
     }
 
     fn priority(&self) -> Option<u64> {
-        Some(self.priority.load(Ordering::Relaxed)).filter(|&p| p != NO_PRIORITY)
+        self.sink.priority()
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        if self.is_closed() {
+        self.write_from(0, offset, data)
+    }
+
+    fn write_from(&self, source: u64, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        if self.sink.is_closed() {
             return Err(SinkError::Closed);
         }
-        let range = self.check(offset, data.len() as u64)?;
-        // Verified bytes are never overwritten: only the gaps of this write go to disk.
-        let gaps = self.ranges().verified.gaps(range.clone());
-        let redundant = data.len() as u64 - gaps.covered();
-        if redundant > 0 {
-            self.redundant.fetch_add(redundant, Ordering::Relaxed);
+        let p = self.sink.swarm.write(self.by(source), offset, data)?;
+        self.sink.progressed(p, data.len() as u64);
+        Ok(())
+    }
+
+    fn write_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        if self.sink.is_closed() {
+            return Err(SinkError::Closed);
         }
-        for g in gaps.iter() {
-            let slice = &data[(g.start - offset) as usize..(g.end - offset) as usize];
-            junction_core::write_all_at_uncached(&self.file, slice, g.start)?;
-        }
-        self.ranges().written.insert(range);
-        // Written ranges are persisted too (after an fsync), so a restart keeps them.
-        self.dirty.store(true, Ordering::Release);
-        self.fresh_bytes
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let p = self.sink.swarm.write_verified(self.network, offset, data)?;
+        self.sink.progressed(p, data.len() as u64);
         Ok(())
     }
 
     fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        let range = self.check(offset, len as u64)?;
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, range.start)?;
-        Ok(Bytes::from(buf))
+        self.sink.swarm.read(offset, len)
     }
 
     fn written(&self) -> RangeSet {
-        let r = self.ranges();
-        let mut w = r.written.clone();
-        for v in r.verified.iter() {
-            w.remove(v);
-        }
-        w
+        self.sink.swarm.ledger().unverified_written()
     }
 
     fn verified(&self, range: Range<u64>, ok: bool) {
-        let range = range.start.min(self.size)..range.end.min(self.size);
-        {
-            let mut r = self.ranges();
-            if ok {
-                r.verified.insert(range);
-            } else {
-                // Bad data: wanted again (a verified range stays verified).
-                let verified = r.verified.clone();
-                r.written.remove(range.clone());
-                for v in verified.iter() {
-                    r.written.insert(v);
-                }
-                drop(r);
-                self.dirty.store(true, Ordering::Release);
-                return;
-            }
-        }
-        self.dirty.store(true, Ordering::Release);
-        self.changed.send_modify(|v| *v += 1);
+        self.sink.swarm.ledger().attest(self.network, range, ok);
+        let p = Progress {
+            verified: ok,
+            rejected: !ok,
+        };
+        self.sink.progressed(p, 0);
+    }
+
+    fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
+        let from = self.sink.priority();
+        self.sink
+            .swarm
+            .ledger()
+            .claim(self.by(source), within, max, from, Instant::now())
+    }
+
+    fn release(&self, source: u64, range: Range<u64>) {
+        self.sink.swarm.ledger().release(self.by(source), range);
+    }
+
+    fn learn(&self, hashes: UnitHashes) -> bool {
+        let (ok, p) = self.sink.swarm.learn(hashes);
+        self.sink.progressed(p, 0);
+        ok
+    }
+
+    fn is_banned(&self, source: u64) -> bool {
+        self.sink.swarm.ledger().is_banned(self.by(source))
     }
 }
 
@@ -256,16 +292,22 @@ impl TransferSink for FileSink {
 mod tests {
     use super::*;
 
+    fn open(path: &Path, size: u64, verified: RangeSet) -> (Arc<FileSink>, Arc<NetSink>) {
+        let sink = Arc::new(FileSink::open(path, size, verified).unwrap());
+        let net = sink.for_network(NetworkId::ED2K);
+        (sink, net)
+    }
+
     #[test]
     fn verified_bytes_are_never_overwritten_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let sink = FileSink::open(&path, 10, RangeSet::new()).unwrap();
-        sink.write(0, b"hello").unwrap();
-        sink.verified(0..5, true);
+        let (sink, net) = open(&path, 10, RangeSet::new());
+        net.write(0, b"hello").unwrap();
+        net.verified(0..5, true);
         assert_eq!(sink.redundant_bytes(), 0);
-        sink.write(0, b"XXXXXworld").unwrap();
-        assert_eq!(&sink.read(0, 10).unwrap()[..], b"helloworld");
+        net.write(0, b"XXXXXworld").unwrap();
+        assert_eq!(&net.read(0, 10).unwrap()[..], b"helloworld");
         assert_eq!(
             sink.redundant_bytes(),
             5,
@@ -278,34 +320,34 @@ mod tests {
         );
         assert!(sink.read_verified(5, 100).unwrap().is_none());
         assert!(matches!(
-            sink.write(8, b"abc"),
+            net.write(8, b"abc"),
             Err(SinkError::OutOfRange { .. })
         ));
-        sink.verified(5..10, true);
+        net.verified(5..10, true);
         assert!(sink.is_complete());
-        drop(sink);
-        let again = FileSink::open(&path, 10, RangeSet::full(10)).unwrap();
+        drop((sink, net));
+        let (again, net) = open(&path, 10, RangeSet::full(10));
         assert!(again.is_complete());
-        assert_eq!(&again.read(0, 10).unwrap()[..], b"helloworld");
+        assert_eq!(&net.read(0, 10).unwrap()[..], b"helloworld");
     }
 
     #[test]
     fn written_ranges_are_offered_unverified_and_restored_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let sink = FileSink::open(&path, 10, RangeSet::new()).unwrap();
-        sink.write(0, b"abcdef").unwrap();
-        sink.verified(0..2, true);
-        assert_eq!(sink.written(), RangeSet::from_iter(std::iter::once(2..6)));
+        let (sink, net) = open(&path, 10, RangeSet::new());
+        net.write(0, b"abcdef").unwrap();
+        net.verified(0..2, true);
+        assert_eq!(net.written(), RangeSet::from_iter(std::iter::once(2..6)));
         let kept = sink.written_set();
-        drop(sink);
-        let again = FileSink::open(&path, 10, RangeSet::from_iter(std::iter::once(0..2))).unwrap();
-        assert!(again.written().is_empty());
+        drop((sink, net));
+        let (again, net) = open(&path, 10, RangeSet::from_iter(std::iter::once(0..2)));
+        assert!(net.written().is_empty());
         again.restore_written(kept);
-        assert_eq!(again.written(), RangeSet::from_iter(std::iter::once(2..6)));
+        assert_eq!(net.written(), RangeSet::from_iter(std::iter::once(2..6)));
         // A failed check of the whole file makes all unverified bytes wanted again.
-        again.verified(0..10, false);
-        assert!(again.written().is_empty());
+        net.verified(0..10, false);
+        assert!(net.written().is_empty());
         assert_eq!(again.verified_bytes(), 2);
     }
 
@@ -314,15 +356,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"abc").unwrap();
-        let sink = FileSink::open(&path, 10, RangeSet::full(10)).unwrap();
+        let (sink, _) = open(&path, 10, RangeSet::full(10));
         assert_eq!(sink.verified_bytes(), 3);
     }
 
     #[test]
     fn a_closed_sink_refuses_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = FileSink::open(&dir.path().join("f"), 4, RangeSet::new()).unwrap();
+        let (sink, net) = open(&dir.path().join("f"), 4, RangeSet::new());
         sink.close();
-        assert!(matches!(sink.write(0, b"a"), Err(SinkError::Closed)));
+        assert!(matches!(net.write(0, b"a"), Err(SinkError::Closed)));
+    }
+
+    #[test]
+    fn bytes_from_one_network_are_checked_by_hashes_another_learnt() {
+        use sha1::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..64u8).collect();
+        let (sink, bt) = open(&dir.path().join("f"), 64, RangeSet::new());
+        let gnutella = sink.for_network(NetworkId::GNUTELLA);
+        let pieces = UnitHashes {
+            algo: junction_core::swarm::UnitAlgo::Sha1,
+            unit_len: 16,
+            digests: data
+                .chunks(16)
+                .map(|c| sha1::Sha1::digest(c).to_vec())
+                .collect(),
+        };
+        assert!(bt.learn(pieces));
+        gnutella.write_from(1, 0, &data[..20]).unwrap();
+        assert_eq!(sink.verified_bytes(), 16, "one whole piece, from Gnutella");
+        let mut junk = data[16..32].to_vec();
+        junk[8] ^= 1;
+        gnutella.write_from(2, 16, &junk).unwrap();
+        assert_eq!(sink.verified_bytes(), 16, "junk is not verified");
+        assert!(gnutella.is_banned(2) && !gnutella.is_banned(1));
+        let f = &sink.figures()[&NetworkId::GNUTELLA];
+        assert_eq!((f.received, f.verified), (36, 16));
     }
 }
