@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{
     FetchEvent, FetchRequest, HashKind, NetworkId, RangeSet, Source, TransferSink,
 };
@@ -161,6 +162,9 @@ struct SourceState {
 
 struct Ctx {
     sha1: Option<Sha1Hash>,
+    /// The sink checks the SHA-1 (and any finer hash another network learnt) itself, and
+    /// hands out claims shared with the other networks.
+    verifies: std::sync::atomic::AtomicBool,
     /// The SHA-1 a source announced (`X-Gnutella-Content-URN`) when we knew none.
     learned: Mutex<Option<Sha1Hash>>,
     name: String,
@@ -183,6 +187,58 @@ impl Ctx {
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn verifies(&self) -> bool {
+        self.verifies.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Tells the sink the whole-file SHA-1, so it checks the file whoever wrote it.
+    fn learn(&self, h: Sha1Hash) {
+        let units = UnitHashes::whole(UnitAlgo::Sha1, self.size, &h.0);
+        if self.sink.learn(units) {
+            self.verifies
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// What is left to fetch, as the sink sees it: neither verified nor written by anyone.
+    fn refresh(&self) {
+        let mut need = self.sink.wanted();
+        for w in self.sink.written().iter() {
+            need.remove(w);
+        }
+        let mut p = self.plan();
+        for r in p.inflight.clone().iter() {
+            need.remove(r);
+        }
+        p.need = need;
+    }
+
+    /// The next range for `source`: from where a reader waits, bytes no other source or
+    /// network is fetching.
+    fn claim(&self, source: u64, chunk: u64) -> Option<Range<u64>> {
+        let from = self.sink.priority().unwrap_or(0);
+        loop {
+            let r = self.plan().claim(chunk, from)?;
+            match self.sink.claim(source, r.clone(), chunk) {
+                Some(c) => {
+                    // Keep only what the sink gave; the rest stays needed.
+                    let mut p = self.plan();
+                    p.settle(r.clone(), None);
+                    p.need.remove(c.clone());
+                    p.inflight.insert(c.clone());
+                    return Some(c);
+                }
+                // Another network or source has it: not ours to fetch now.
+                None => self.plan().inflight.remove(r),
+            }
+        }
+    }
+}
+
+/// A source's number for the sink: its address.
+fn source_tag(a: SocketAddrV4) -> u64 {
+    (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port())
 }
 
 /// Fetch `req` into `sink`, reporting on `events`, until done, hopeless or `events` is dropped.
@@ -212,6 +268,7 @@ pub async fn run(
     let (alt_tx, mut alt_rx) = mpsc::channel(64);
     let ctx = Arc::new(Ctx {
         sha1,
+        verifies: std::sync::atomic::AtomicBool::new(false),
         learned: Mutex::new(None),
         name: req.name.clone(),
         size,
@@ -224,10 +281,16 @@ pub async fn run(
         core: core.clone(),
         alts: alt_tx,
     });
+    if let Some(h) = sha1 {
+        ctx.learn(h);
+    }
     let mut sources: HashMap<SocketAddrV4, SourceState> = HashMap::new();
+    let mut banned: std::collections::HashSet<SocketAddrV4> = Default::default();
     let now = Instant::now();
-    let add = |sources: &mut HashMap<SocketAddrV4, SourceState>, info: SourceInfo| {
-        if sources.len() >= MAX_SOURCES || info.addr == shared.my_addr() {
+    let add = |sources: &mut HashMap<SocketAddrV4, SourceState>,
+               banned: &std::collections::HashSet<SocketAddrV4>,
+               info: SourceInfo| {
+        if sources.len() >= MAX_SOURCES || info.addr == shared.my_addr() || banned.contains(&info.addr) {
             return;
         }
         sources.entry(info.addr).or_insert(SourceState {
@@ -238,7 +301,7 @@ pub async fn run(
         });
     };
     for s in req.sources.iter().filter_map(SourceInfo::parse) {
-        add(&mut sources, s);
+        add(&mut sources, &banned, s);
     }
     // Look for more sources by URN while we download.
     let (hit_tx, mut hit_rx) = mpsc::channel::<RemoteHit>(64);
@@ -264,8 +327,17 @@ pub async fn run(
             id.size = Some(size);
             id.set(HashKind::Sha1, &h.0);
             let _ = events.try_send(FetchEvent::Identified(id));
+            ctx.learn(h);
         }
-        let done = {
+        if ctx.verifies() {
+            // The sink checks the bytes: done once it has verified them all.
+            if ctx.sink.wanted().is_empty() {
+                info!(size, "download verified");
+                return;
+            }
+            ctx.refresh();
+        }
+        let done = !ctx.verifies() && {
             let p = ctx.plan();
             p.need.is_empty() && p.inflight.is_empty()
         };
@@ -371,13 +443,18 @@ pub async fn run(
                     }
                     None => false,
                 };
-                if remove {
+                if ctx.sink.is_banned(source_tag(addr)) {
+                    debug!(%addr, "source sent bytes that failed a hash check; dropped");
+                    let _ = events.try_send(FetchEvent::Note(format!("dropped {addr}: its bytes failed a hash check")));
+                    banned.insert(addr);
+                    sources.remove(&addr);
+                } else if remove {
                     sources.remove(&addr);
                 }
             }
-            Some(a) = alt_rx.recv() => add(&mut sources, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false }),
+            Some(a) = alt_rx.recv() => add(&mut sources, &banned, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false }),
             h = hit_rx.recv(), if hits_open => match h {
-                Some(h) => add(&mut sources, SourceInfo::from_hit(&h)),
+                Some(h) => add(&mut sources, &banned, SourceInfo::from_hit(&h)),
                 None => hits_open = false,
             },
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -445,12 +522,21 @@ async fn open(info: &SourceInfo, ctx: &Ctx) -> Result<(TcpStream, BytesMut), Ser
 }
 
 async fn worker(info: SourceInfo, ctx: Arc<Ctx>) -> End {
+    let tag = source_tag(info.addr);
     loop {
+        // Claim before connecting, so a source with nothing to do costs no connection.
+        let Some(first) = ctx.claim(tag, ctx.shared.cfg.chunk_size) else {
+            return End::Finished;
+        };
         let (mut s, mut buf) = match open(&info, &ctx).await {
             Ok(x) => x,
-            Err(e) => return End::Failed(e.to_string()),
+            Err(e) => {
+                ctx.plan().settle(first.clone(), None);
+                ctx.sink.release(tag, first);
+                return End::Failed(e.to_string());
+            }
         };
-        match session(&info, &ctx, &mut s, &mut buf).await {
+        match session(&info, &ctx, &mut s, &mut buf, first).await {
             Ok(Some(end)) => return end,
             Ok(None) => continue, // server closed a kept-alive connection: reconnect
             Err(e) => return End::Failed(e.to_string()),
@@ -458,23 +544,30 @@ async fn worker(info: SourceInfo, ctx: Arc<Ctx>) -> End {
     }
 }
 
-/// Requests on one connection; `Ok(None)` when the server asked to close.
+/// Requests on one connection, starting with `first`; `Ok(None)` when the server asked
+/// to close.
 async fn session(
     info: &SourceInfo,
     ctx: &Ctx,
     s: &mut TcpStream,
     buf: &mut BytesMut,
+    first: Range<u64>,
 ) -> Result<Option<End>, ServentError> {
     let host = info.addr.to_string();
     let ua = ctx.shared.cfg.user_agent.clone();
+    let tag = source_tag(info.addr);
+    let mut next = Some(first);
     loop {
-        let from = ctx.sink.priority().unwrap_or(0);
-        let Some(claimed) = ctx.plan().claim(ctx.shared.cfg.chunk_size, from) else {
+        let Some(claimed) = next.take().or_else(|| ctx.claim(tag, ctx.shared.cfg.chunk_size)) else {
             return Ok(Some(End::Finished));
         };
         let mut got: Option<Range<u64>> = None;
         let r = request(info, ctx, s, buf, &host, &ua, claimed.clone(), &mut got).await;
-        ctx.plan().settle(claimed, got);
+        ctx.plan().settle(claimed.clone(), got);
+        ctx.sink.release(tag, claimed);
+        if ctx.sink.is_banned(tag) {
+            return Ok(Some(End::Failed("its bytes failed a hash check".into())));
+        }
         match r {
             Ok(Step::More) => {}
             Ok(Step::Close) => return Ok(None),
@@ -607,7 +700,7 @@ async fn request(
             &chunk[..n]
         };
         ctx.sink
-            .write(off, data)
+            .write_from(source_tag(info.addr), off, data)
             .map_err(|e| ServentError::Protocol(format!("sink: {e}")))?;
         off += data.len() as u64;
         *got = Some(start..off);
