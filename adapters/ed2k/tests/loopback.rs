@@ -582,3 +582,65 @@ async fn relisted_block_requests_are_served_once() {
     assert_eq!(payload, 6 * 184_320, "each requested block exactly once");
     a.shutdown().await;
 }
+
+/// The same liar, with a sink that checks parts itself (as the gateway's does): every byte
+/// ends up right, the liar's bytes are counted as discarded, and the fetch ends by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checking_sink_verifies_parts_and_drops_the_liar() {
+    use junction_core::NetworkId;
+    use junction_core::swarm::{MemStore, Swarm, SwarmSink};
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(3 * PART_SIZE as usize + 12345, 12);
+    let p = write_file(dir.path(), "delta.bin", &data);
+    let server = index_server().await;
+    let honest = start(&server, "honest", true).await;
+    let mut c = cfg(&server, "mallory", true);
+    c.corrupt_uploads_from = Some(0);
+    let bad = Adapter::start(c).await.unwrap();
+    assert!(bad.wait_logged_in(Duration::from_secs(15)).await);
+    let id = share(&honest, &p).await;
+    share(&bad, &p).await;
+    let dl = start(&server, "downloader", true).await;
+    for _ in 0..50 {
+        let mut s = dl.locate(id.clone()).await.unwrap();
+        let mut n = 0;
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), s.next()).await {
+            n += 1;
+        }
+        if n >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let size = data.len() as u64;
+    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
+    let sink = SwarmSink::new(swarm.clone(), NetworkId::ED2K);
+    let req = FetchRequest {
+        id: id.clone(),
+        name: "delta.bin".into(),
+        size,
+        sources: Vec::new(),
+        trackers: Vec::new(),
+        torrent: None,
+    };
+    let mut ev = dl.fetch(req, sink.clone()).await.unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(120), ev.next())
+        .await
+        .expect("the fetch did not end")
+    {
+        events.push(e);
+    }
+    assert!(sink.wanted().is_empty(), "not all verified: {events:?}");
+    assert!(swarm.store().bytes() == data, "downloaded bytes differ");
+    let figures = swarm.ledger().figures()[&NetworkId::ED2K].clone();
+    assert_eq!(figures.verified, size, "{figures:?}");
+    assert!(
+        figures.discarded >= PART_SIZE.min(size),
+        "the corrupt peer never got to send a part: {figures:?} {events:?}"
+    );
+    for a in [&honest, &bad, &dl] {
+        a.shutdown().await;
+    }
+    server.shutdown();
+}

@@ -6,11 +6,13 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{
     FetchEvent, FetchEvents, FetchRequest, HashKind, NetworkError, RangeSet, TransferSink,
 };
@@ -72,6 +74,9 @@ struct Inner {
 /// One running download.
 pub(crate) struct Download {
     s: Arc<Shared>,
+    /// The sink checks parts itself (it knows the MD4s) and shares claims with the other
+    /// networks: this download then neither hashes nor keeps its own written ranges.
+    verifies: AtomicBool,
     hash: Hash16,
     size: u64,
     sink: Arc<dyn TransferSink>,
@@ -156,6 +161,9 @@ impl Download {
 
     /// Feeds a block's bytes, just written to the sink, to their part's running MD4.
     async fn feed(&self, chunks: Vec<(u64, Bytes)>) {
+        if self.verifies() {
+            return; // the sink hashes parts itself
+        }
         if let Some(h) = &self.hasher {
             let _ = h.send(HashJob::Feed(chunks)).await;
         }
@@ -186,11 +194,29 @@ impl Download {
     }
 
     pub fn is_done(&self) -> bool {
-        self.st().done
+        self.st().done || (self.verifies() && self.sink.wanted().is_empty())
     }
 
     fn banned(&self, peer: u64) -> bool {
         self.st().strikes.get(&peer).copied().unwrap_or(0) >= BAN_STRIKES
+            || self.sink.is_banned(peer)
+    }
+
+    fn verifies(&self) -> bool {
+        self.verifies.load(Ordering::Relaxed)
+    }
+
+    /// Gives the part MD4s to the sink, which then checks every part, whoever wrote it.
+    fn learn(&self, parts: Vec<Hash16>) {
+        let n = usize::try_from(part_count(self.size)).unwrap_or(usize::MAX);
+        let units = UnitHashes {
+            algo: UnitAlgo::Md4,
+            unit_len: PART_SIZE,
+            digests: parts.iter().take(n).map(|h| h.to_vec()).collect(),
+        };
+        if self.sink.learn(units) {
+            self.verifies.store(true, Ordering::Relaxed);
+        }
     }
 
     fn needs_hashset(&self) -> bool {
@@ -204,7 +230,9 @@ impl Download {
         }
         let mut st = self.st();
         if st.hashset.is_none() {
-            st.hashset = Some(parts);
+            st.hashset = Some(parts.clone());
+            drop(st);
+            self.learn(parts);
         }
         true
     }
@@ -212,7 +240,14 @@ impl Download {
     /// Picks up to `max` blocks the peer has and nobody is fetching: first in a part this
     /// peer already works on, then in a part nobody works on, then anywhere.
     fn pick(&self, peer: u64, status: &PartStatus, max: usize) -> Vec<Range<u64>> {
-        let wanted = self.sink.wanted();
+        let verifies = self.verifies();
+        let mut wanted = self.sink.wanted();
+        if verifies {
+            // Bytes any network wrote wait for their part's check, not for us.
+            for w in self.sink.written().iter() {
+                wanted.remove(w);
+            }
+        }
         let prio = self.sink.priority();
         let mut st = self.st();
         if st.done {
@@ -276,8 +311,19 @@ impl Download {
             let rel = r.start - pr.start;
             let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
             let end = r.end.min(boundary).min(pr.end);
-            let b = r.start..end;
+            let mut b = r.start..end;
             a.remove(b.clone());
+            if verifies {
+                // Shared with the other networks: only what the transfer hands us.
+                match self.sink.claim(peer, b.clone(), BLOCK_SIZE) {
+                    Some(c) if c.start == b.start => b = c,
+                    Some(c) => {
+                        self.sink.release(peer, c);
+                        continue;
+                    }
+                    None => continue,
+                }
+            }
             st.in_flight.insert(b.clone());
             out.push(b);
         }
@@ -286,6 +332,9 @@ impl Download {
     }
 
     fn release(&self, peer: u64, ranges: &[Range<u64>]) {
+        for r in ranges {
+            self.sink.release(peer, r.clone());
+        }
         let mut st = self.st();
         for r in ranges {
             st.in_flight.remove(r.clone());
@@ -299,6 +348,13 @@ impl Download {
 
     /// A block arrived whole: record it, and verify its part when the part is complete.
     async fn block_done(self: &Arc<Self>, peer: u64, r: Range<u64>) {
+        if self.verifies() {
+            // The sink checked the part if this block completed it.
+            self.sink.release(peer, r.clone());
+            self.st().in_flight.remove(r);
+            self.changed.notify_waiters();
+            return;
+        }
         let p = r.start / PART_SIZE;
         let verify = {
             let wanted = self.sink.wanted();
@@ -524,6 +580,7 @@ pub(crate) async fn start(
     let (etx, erx) = mpsc::channel(64);
     let dl = Arc::new(Download {
         s: s.clone(),
+        verifies: AtomicBool::new(false),
         hash,
         size,
         sink,
@@ -532,6 +589,10 @@ pub(crate) async fn start(
         changed: Notify::new(),
         events: etx,
     });
+    if size < PART_SIZE {
+        // One part: its MD4 is the ed2k hash.
+        dl.learn(vec![hash]);
+    }
     let initial: Vec<Src> = req
         .sources
         .iter()
@@ -578,7 +639,7 @@ async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
     let mut idle_since = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_peers = u32::MAX;
-    if dl.sink.wanted().is_empty() {
+    if dl.sink.wanted().is_empty() && !dl.verifies() {
         dl.final_check().await;
     }
     loop {
@@ -900,7 +961,7 @@ async fn transfer(
                     // page boundaries), which the sink can keep out of the page cache.
                     let mut p = pending.remove(i);
                     let block = assemble(&p.range, &mut p.chunks);
-                    dl.sink.write(p.range.start, &block)?;
+                    dl.sink.write_from(peer, p.range.start, &block)?;
                     dl.feed(vec![(p.range.start, Bytes::from(block))]).await;
                     dl.block_done(peer, p.range).await;
                 }
@@ -935,7 +996,7 @@ async fn transfer(
                             plain.len()
                         )));
                     }
-                    dl.sink.write(start, &plain)?;
+                    dl.sink.write_from(peer, start, &plain)?;
                     dl.feed(vec![(start, Bytes::from(plain))]).await;
                     let p = pending.remove(i);
                     dl.block_done(peer, p.range).await;
