@@ -154,6 +154,10 @@ pub trait TransferSink: Send + Sync + 'static {
         let r = free.first_from(from).or_else(|| free.first_from(0))?;
         Some(r.start..r.end.min(r.start.saturating_add(max.max(1))))
     }
+    /// Claims all of `range` for `source`, or nothing (a BitTorrent piece is fetched whole).
+    fn claim_whole(&self, _source: u64, _range: Range<u64>) -> bool {
+        true
+    }
     /// Gives back the part of a claim that was not fetched.
     fn release(&self, _source: u64, _range: Range<u64>) {}
     /// Writes bytes received from `source`; bytes it may not write (verified, being

@@ -273,6 +273,13 @@ impl TransferSink for NetSink {
             .claim(self.by(source), within, max, from, Instant::now())
     }
 
+    fn claim_whole(&self, source: u64, range: Range<u64>) -> bool {
+        self.sink
+            .swarm
+            .ledger()
+            .claim_whole(self.by(source), range, Instant::now())
+    }
+
     fn release(&self, source: u64, range: Range<u64>) {
         self.sink.swarm.ledger().release(self.by(source), range);
     }

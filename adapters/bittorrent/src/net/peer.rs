@@ -1008,8 +1008,13 @@ impl Peer {
             let depth = self.depth.min(self.their_reqq);
             let need = depth.saturating_sub(self.outstanding.len());
             let ready = want && self.am_interested && need >= depth / 4;
+            let storage = &self.t.storage;
+            let geometry = &meta.geometry;
+            let mut claim = |i: crate::piece::ValidPieceIndex| {
+                storage.claim_piece(geometry.piece_offset(i), u64::from(geometry.piece_len(i)))
+            };
             let blocks = if ready && !self.peer_choking {
-                st.pick(self.conn, bf, need, &meta.geometry)
+                st.pick(self.conn, bf, need, &meta.geometry, &mut claim)
             } else if ready && !self.allowed_in.is_empty() {
                 // Choked: only the allowed-fast pieces it has (BEP 6).
                 let mut only = Bitfield::empty(bf.piece_count());
@@ -1020,7 +1025,7 @@ impl Peer {
                         only.set(vi, true);
                     }
                 }
-                st.pick(self.conn, &only, need, &meta.geometry)
+                st.pick(self.conn, &only, need, &meta.geometry, &mut claim)
             } else {
                 Vec::new()
             };

@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{SinkError, TransferSink};
 
 #[derive(Clone)]
@@ -59,16 +60,33 @@ impl Storage {
         }
     }
 
-    /// Stores a piece that hashed correctly and marks it verified.
+    /// Stores a piece that hashed correctly and marks it verified, in one step, so no
+    /// other network's bytes can come between.
     pub fn store_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
         match self {
             // A shared file is complete already; metadata-only torrents store nothing.
             Storage::File { .. } | Storage::MetadataOnly => Ok(()),
-            Storage::Sink(s) => {
-                s.write(offset, data)?;
-                s.verified(offset..offset + data.len() as u64, true);
-                Ok(())
-            }
+            Storage::Sink(s) => s.write_verified(offset, data),
+        }
+    }
+
+    /// Claims a whole piece from the transfer, so no other network fetches it meanwhile.
+    /// False when another network has some of it (or is fetching it).
+    pub fn claim_piece(&self, offset: u64, len: u64) -> bool {
+        match self {
+            Storage::Sink(s) => s.claim_whole(0, offset..offset + len),
+            Storage::File { .. } | Storage::MetadataOnly => true,
+        }
+    }
+
+    /// Gives the piece hashes to the sink, so it checks bytes other networks write too.
+    pub fn learn_pieces(&self, piece_len: u64, pieces: &[[u8; 20]]) {
+        if let Storage::Sink(s) = self {
+            s.learn(UnitHashes {
+                algo: UnitAlgo::Sha1,
+                unit_len: piece_len,
+                digests: pieces.iter().map(|p| p.to_vec()).collect(),
+            });
         }
     }
 

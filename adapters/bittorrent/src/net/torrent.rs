@@ -330,6 +330,10 @@ impl Torrent {
             }
         }
         let complete = have.is_complete();
+        if !info.pieces.is_empty() {
+            self.storage
+                .learn_pieces(u64::from(info.piece_length), &info.pieces);
+        }
         {
             let mut st = self.state();
             if self.meta.get().is_some() {
@@ -562,14 +566,16 @@ impl State {
     }
 
     /// Picks up to `n` blocks to request from `conn`, which has `peer`: first blocks of
-    /// pieces it is already working on (or orphaned ones), then the rarest new piece,
-    /// then, when nothing is left unrequested, end-game duplicates.
+    /// pieces it is already working on (or orphaned ones), then the rarest new piece that
+    /// `claim` grants (no other network is fetching it), then, when nothing is left
+    /// unrequested, end-game duplicates.
     pub fn pick(
         &mut self,
         conn: ConnId,
         peer: &Bitfield,
         n: usize,
         geometry: &Geometry,
+        claim: &mut dyn FnMut(ValidPieceIndex) -> bool,
     ) -> Vec<ValidBlock> {
         let mut out = Vec::new();
         if n == 0 || peer.piece_count() != geometry.piece_count() {
@@ -596,6 +602,7 @@ impl State {
         }
         // New pieces, rarest first; ties broken from a random start.
         let count = geometry.piece_count();
+        let mut refused: Vec<u32> = Vec::new();
         while out.len() < n {
             let start = if count > 0 {
                 rand::random::<u32>() % count
@@ -610,6 +617,7 @@ impl State {
                     || !peer.get(vi)
                     || self.partials.contains_key(&i)
                     || self.verifying.contains(&i)
+                    || refused.contains(&i)
                 {
                     continue;
                 }
@@ -623,6 +631,10 @@ impl State {
             }
             let Some((i, _)) = best else { break };
             let Ok(vi) = geometry.index(i) else { break };
+            if !claim(vi) {
+                refused.push(i);
+                continue;
+            }
             let len = geometry.piece_len(vi) as usize;
             let nblocks = len.div_ceil(BLOCK_LEN as usize);
             let mut p = Partial {
@@ -1004,14 +1016,14 @@ mod tests {
         st.add_avail(&all);
         st.add_avail(&all);
         st.add_avail(&bf(8, &[0, 1, 2, 3, 4, 6, 7])); // piece 5 is rarest
-        let got = st.pick(1, &all, 4, &g);
+        let got = st.pick(1, &all, 4, &g, &mut |_| true);
         assert_eq!(got.len(), 4);
         assert!(got.iter().all(|b| b.index().get() == 5), "{got:?}");
         // A second peer gets another piece, not blocks of piece 5.
-        let other = st.pick(2, &all, 4, &g);
+        let other = st.pick(2, &all, 4, &g, &mut |_| true);
         assert!(other.iter().all(|b| b.index().get() != 5));
         // A peer without the piece never gets it.
-        let few = st.pick(3, &bf(8, &[7]), 16, &g);
+        let few = st.pick(3, &bf(8, &[7]), 16, &g, &mut |_| true);
         assert!(few.iter().all(|b| b.index().get() == 7));
     }
 
@@ -1019,13 +1031,13 @@ mod tests {
     fn piece_completes_then_endgame_duplicates_and_cancel() {
         let (mut st, g) = setup(1);
         let all = Bitfield::full(1);
-        let a = st.pick(1, &all, 16, &g);
+        let a = st.pick(1, &all, 16, &g, &mut |_| true);
         assert_eq!(a.len(), 4);
         // Nothing new is left: peer 2 enters end-game and asks for the same blocks.
-        let b = st.pick(2, &all, 16, &g);
+        let b = st.pick(2, &all, 16, &g, &mut |_| true);
         assert_eq!(b.len(), 4);
         // A third peer gets nothing (two requesters per block at most).
-        assert!(st.pick(3, &all, 16, &g).is_empty());
+        assert!(st.pick(3, &all, 16, &g, &mut |_| true).is_empty());
         let data = vec![7u8; BLOCK_LEN as usize];
         for (i, blk) in a.iter().enumerate() {
             let len = blk.length() as usize;
@@ -1048,14 +1060,14 @@ mod tests {
         }
         // The duplicate arrives late: ignored; the piece is being verified, not re-picked.
         assert!(matches!(st.on_block(2, b[0], &data), OnBlock::Ignored));
-        assert!(st.pick(2, &all, 16, &g).is_empty());
+        assert!(st.pick(2, &all, 16, &g, &mut |_| true).is_empty());
     }
 
     #[test]
     fn only_whole_blocks_the_sender_was_asked_for_are_stored() {
         let (mut st, g) = setup(1);
         let all = Bitfield::full(1);
-        let a = st.pick(1, &all, 16, &g);
+        let a = st.pick(1, &all, 16, &g, &mut |_| true);
         let data = vec![7u8; BLOCK_LEN as usize];
         // Peer 9 was asked for nothing: its block does not fill the piece.
         assert!(matches!(st.on_block(9, a[0], &data), OnBlock::Ignored));
@@ -1068,7 +1080,7 @@ mod tests {
             st.on_block(1, short, &data[..1]),
             OnBlock::Ignored
         ));
-        let again = st.pick(2, &all, 16, &g);
+        let again = st.pick(2, &all, 16, &g, &mut |_| true);
         assert!(again.iter().any(|b| b.begin() == BLOCK_LEN), "{again:?}");
     }
 
@@ -1102,9 +1114,9 @@ mod tests {
         let (mut st, g) = setup(2);
         let one = bf(2, &[0]);
         st.add_avail(&one);
-        assert_eq!(st.pick(1, &one, 2, &g).len(), 2);
+        assert_eq!(st.pick(1, &one, 2, &g, &mut |_| true).len(), 2);
         st.drop_peer(1, Some(&one));
-        let again = st.pick(2, &one, 16, &g);
+        let again = st.pick(2, &one, 16, &g, &mut |_| true);
         assert_eq!(
             again.len(),
             4,

@@ -253,6 +253,39 @@ impl Ledger {
         Some(got)
     }
 
+    /// Claims all of `range` for `by`, or nothing: a BitTorrent piece is fetched whole.
+    pub fn claim_whole(&mut self, by: Writer, range: Range<u64>, now: Instant) -> bool {
+        if self.banned.contains(&by) {
+            return false;
+        }
+        self.expire(now);
+        let range = range.start..range.end.min(self.size);
+        let taken = self.verified.covered_in(range.clone()) > 0
+            || self.checking.covered_in(range.clone()) > 0
+            || !self.written.within(range.clone()).is_empty()
+            || self
+                .claims
+                .within(range.clone())
+                .iter()
+                .any(|(_, c)| c.by != by)
+            || self
+                .exclusive
+                .within(range.clone())
+                .iter()
+                .any(|(_, w)| *w != by && *w != Writer::NOBODY);
+        if taken {
+            return false;
+        }
+        self.claims.insert(
+            range,
+            Claim {
+                by,
+                until: now + CLAIM_STALL,
+            },
+        );
+        true
+    }
+
     /// Gives back what `by` claimed inside `range`.
     pub fn release(&mut self, by: Writer, range: Range<u64>) {
         let mine: Vec<Range<u64>> = self

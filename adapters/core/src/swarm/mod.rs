@@ -318,6 +318,11 @@ impl<S: Store> TransferSink for SwarmSink<S> {
             .ledger()
             .claim(self.by(source), within, max, None, Instant::now())
     }
+    fn claim_whole(&self, source: u64, range: Range<u64>) -> bool {
+        self.swarm
+            .ledger()
+            .claim_whole(self.by(source), range, Instant::now())
+    }
     fn release(&self, source: u64, range: Range<u64>) {
         self.swarm.ledger().release(self.by(source), range);
     }

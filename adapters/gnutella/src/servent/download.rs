@@ -290,7 +290,10 @@ pub async fn run(
     let add = |sources: &mut HashMap<SocketAddrV4, SourceState>,
                banned: &std::collections::HashSet<SocketAddrV4>,
                info: SourceInfo| {
-        if sources.len() >= MAX_SOURCES || info.addr == shared.my_addr() || banned.contains(&info.addr) {
+        if sources.len() >= MAX_SOURCES
+            || info.addr == shared.my_addr()
+            || banned.contains(&info.addr)
+        {
             return;
         }
         sources.entry(info.addr).or_insert(SourceState {
@@ -558,7 +561,10 @@ async fn session(
     let tag = source_tag(info.addr);
     let mut next = Some(first);
     loop {
-        let Some(claimed) = next.take().or_else(|| ctx.claim(tag, ctx.shared.cfg.chunk_size)) else {
+        let Some(claimed) = next
+            .take()
+            .or_else(|| ctx.claim(tag, ctx.shared.cfg.chunk_size))
+        else {
             return Ok(Some(End::Finished));
         };
         let mut got: Option<Range<u64>> = None;
