@@ -14,6 +14,7 @@ mod name;
 mod network;
 pub mod query;
 mod range;
+pub mod rate;
 pub mod swarm;
 
 pub use content::{ContentId, ContentIdError, HashKind, Identity};

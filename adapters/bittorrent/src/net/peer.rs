@@ -1013,8 +1013,12 @@ impl Peer {
             let mut claim = |i: crate::piece::ValidPieceIndex| {
                 storage.claim_piece(geometry.piece_offset(i), u64::from(geometry.piece_len(i)))
             };
+            // Where a reader waits, as a piece index.
+            let reader = storage
+                .priority()
+                .map(|o| (o / u64::from(meta.info.piece_length.max(1))) as u32);
             let blocks = if ready && !self.peer_choking {
-                st.pick(self.conn, bf, need, &meta.geometry, &mut claim)
+                st.pick(self.conn, bf, need, &meta.geometry, reader, &mut claim)
             } else if ready && !self.allowed_in.is_empty() {
                 // Choked: only the allowed-fast pieces it has (BEP 6).
                 let mut only = Bitfield::empty(bf.piece_count());
@@ -1025,7 +1029,7 @@ impl Peer {
                         only.set(vi, true);
                     }
                 }
-                st.pick(self.conn, &only, need, &meta.geometry, &mut claim)
+                st.pick(self.conn, &only, need, &meta.geometry, reader, &mut claim)
             } else {
                 Vec::new()
             };

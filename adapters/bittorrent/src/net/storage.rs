@@ -70,6 +70,14 @@ impl Storage {
         }
     }
 
+    /// Where a reader of the transfer waits, if one does.
+    pub fn priority(&self) -> Option<u64> {
+        match self {
+            Storage::Sink(s) => s.priority(),
+            Storage::File { .. } | Storage::MetadataOnly => None,
+        }
+    }
+
     /// Claims a whole piece from the transfer, so no other network fetches it meanwhile.
     /// False when another network has some of it (or is fetching it).
     pub fn claim_piece(&self, offset: u64, len: u64) -> bool {

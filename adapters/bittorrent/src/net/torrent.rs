@@ -35,6 +35,10 @@ const REDIAL_FIRST: Duration = Duration::from_secs(2);
 const REDIAL_MAX: Duration = Duration::from_secs(600);
 /// A metadata fetch that received nothing for this long may be replaced or taken over.
 const META_STALL: Duration = Duration::from_secs(20);
+/// While a reader waits: this many pieces from its position come first…
+const STREAM_HEAD: u32 = 4;
+/// …then this many at the end of the file, which players read early.
+const STREAM_TAIL: u32 = 2;
 
 /// Adapter-wide context shared by every torrent and peer.
 #[derive(Debug)]
@@ -566,8 +570,10 @@ impl State {
     }
 
     /// Picks up to `n` blocks to request from `conn`, which has `peer`: first blocks of
-    /// pieces it is already working on (or orphaned ones), then the rarest new piece that
-    /// `claim` grants (no other network is fetching it), then, when nothing is left
+    /// pieces it is already working on (or orphaned ones), then a new piece that `claim`
+    /// grants (no other network is fetching it): with a reader waiting at piece `reader`,
+    /// the pieces from there on in order, with the last pieces (players probe the end)
+    /// right after the first few; otherwise the rarest. Then, when nothing is left
     /// unrequested, end-game duplicates.
     pub fn pick(
         &mut self,
@@ -575,6 +581,7 @@ impl State {
         peer: &Bitfield,
         n: usize,
         geometry: &Geometry,
+        reader: Option<u32>,
         claim: &mut dyn FnMut(ValidPieceIndex) -> bool,
     ) -> Vec<ValidBlock> {
         let mut out = Vec::new();
@@ -609,16 +616,28 @@ impl State {
             } else {
                 0
             };
-            let mut best: Option<(u32, u32)> = None;
-            for k in 0..count {
+            let eligible = |st: &State, i: u32| {
+                geometry.index(i).is_ok_and(|vi| {
+                    !st.have.get(vi)
+                        && peer.get(vi)
+                        && !st.partials.contains_key(&i)
+                        && !st.verifying.contains(&i)
+                        && !refused.contains(&i)
+                })
+            };
+            let mut best: Option<(u32, u32)> = reader.and_then(|r| {
+                let head = r..count.min(r.saturating_add(STREAM_HEAD));
+                let tail = count.saturating_sub(STREAM_TAIL).max(r)..count;
+                let rest = head.end..count;
+                head.chain(tail)
+                    .chain(rest)
+                    .find(|&i| eligible(self, i))
+                    .map(|i| (i, 0))
+            });
+            let scan = if best.is_some() { 0 } else { count };
+            for k in 0..scan {
                 let i = (start + k) % count;
-                let Ok(vi) = geometry.index(i) else { continue };
-                if self.have.get(vi)
-                    || !peer.get(vi)
-                    || self.partials.contains_key(&i)
-                    || self.verifying.contains(&i)
-                    || refused.contains(&i)
-                {
+                if !eligible(self, i) {
                     continue;
                 }
                 let a = self.avail.get(i as usize).copied().unwrap_or(0);
@@ -1016,28 +1035,49 @@ mod tests {
         st.add_avail(&all);
         st.add_avail(&all);
         st.add_avail(&bf(8, &[0, 1, 2, 3, 4, 6, 7])); // piece 5 is rarest
-        let got = st.pick(1, &all, 4, &g, &mut |_| true);
+        let got = st.pick(1, &all, 4, &g, None, &mut |_| true);
         assert_eq!(got.len(), 4);
         assert!(got.iter().all(|b| b.index().get() == 5), "{got:?}");
         // A second peer gets another piece, not blocks of piece 5.
-        let other = st.pick(2, &all, 4, &g, &mut |_| true);
+        let other = st.pick(2, &all, 4, &g, None, &mut |_| true);
         assert!(other.iter().all(|b| b.index().get() != 5));
         // A peer without the piece never gets it.
-        let few = st.pick(3, &bf(8, &[7]), 16, &g, &mut |_| true);
+        let few = st.pick(3, &bf(8, &[7]), 16, &g, None, &mut |_| true);
         assert!(few.iter().all(|b| b.index().get() == 7));
+    }
+
+    #[test]
+    fn a_waiting_reader_gets_its_pieces_in_order_then_the_end_of_the_file() {
+        let (mut st, g) = setup(16);
+        let all = bf(16, &(0..16).collect::<Vec<_>>());
+        add_peer(&mut st, 1, true);
+        let mut order = Vec::new();
+        // Enough blocks for seven pieces, in the order they were started.
+        let per_piece = PL.div_ceil(BLOCK_LEN) as usize;
+        for b in st.pick(1, &all, 7 * per_piece, &g, Some(5), &mut |_| true) {
+            if order.last() != Some(&b.index().get()) {
+                order.push(b.index().get());
+            }
+        }
+        assert_eq!(order, vec![5, 6, 7, 8, 14, 15, 9]);
+        // A piece the transfer will not grant (another network has it) is skipped.
+        let (mut st, g) = setup(16);
+        add_peer(&mut st, 1, true);
+        let got = st.pick(1, &all, 1, &g, Some(0), &mut |i| i.get() != 0);
+        assert_eq!(got[0].index().get(), 1);
     }
 
     #[test]
     fn piece_completes_then_endgame_duplicates_and_cancel() {
         let (mut st, g) = setup(1);
         let all = Bitfield::full(1);
-        let a = st.pick(1, &all, 16, &g, &mut |_| true);
+        let a = st.pick(1, &all, 16, &g, None, &mut |_| true);
         assert_eq!(a.len(), 4);
         // Nothing new is left: peer 2 enters end-game and asks for the same blocks.
-        let b = st.pick(2, &all, 16, &g, &mut |_| true);
+        let b = st.pick(2, &all, 16, &g, None, &mut |_| true);
         assert_eq!(b.len(), 4);
         // A third peer gets nothing (two requesters per block at most).
-        assert!(st.pick(3, &all, 16, &g, &mut |_| true).is_empty());
+        assert!(st.pick(3, &all, 16, &g, None, &mut |_| true).is_empty());
         let data = vec![7u8; BLOCK_LEN as usize];
         for (i, blk) in a.iter().enumerate() {
             let len = blk.length() as usize;
@@ -1060,14 +1100,14 @@ mod tests {
         }
         // The duplicate arrives late: ignored; the piece is being verified, not re-picked.
         assert!(matches!(st.on_block(2, b[0], &data), OnBlock::Ignored));
-        assert!(st.pick(2, &all, 16, &g, &mut |_| true).is_empty());
+        assert!(st.pick(2, &all, 16, &g, None, &mut |_| true).is_empty());
     }
 
     #[test]
     fn only_whole_blocks_the_sender_was_asked_for_are_stored() {
         let (mut st, g) = setup(1);
         let all = Bitfield::full(1);
-        let a = st.pick(1, &all, 16, &g, &mut |_| true);
+        let a = st.pick(1, &all, 16, &g, None, &mut |_| true);
         let data = vec![7u8; BLOCK_LEN as usize];
         // Peer 9 was asked for nothing: its block does not fill the piece.
         assert!(matches!(st.on_block(9, a[0], &data), OnBlock::Ignored));
@@ -1080,7 +1120,7 @@ mod tests {
             st.on_block(1, short, &data[..1]),
             OnBlock::Ignored
         ));
-        let again = st.pick(2, &all, 16, &g, &mut |_| true);
+        let again = st.pick(2, &all, 16, &g, None, &mut |_| true);
         assert!(again.iter().any(|b| b.begin() == BLOCK_LEN), "{again:?}");
     }
 
@@ -1114,9 +1154,9 @@ mod tests {
         let (mut st, g) = setup(2);
         let one = bf(2, &[0]);
         st.add_avail(&one);
-        assert_eq!(st.pick(1, &one, 2, &g, &mut |_| true).len(), 2);
+        assert_eq!(st.pick(1, &one, 2, &g, None, &mut |_| true).len(), 2);
         st.drop_peer(1, Some(&one));
-        let again = st.pick(2, &one, 16, &g, &mut |_| true);
+        let again = st.pick(2, &one, 16, &g, None, &mut |_| true);
         assert_eq!(
             again.len(),
             4,
