@@ -17,6 +17,9 @@ pub enum GatewayError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Not possible yet; the same call may work later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("network {network}: {source}")]
     Network {
         network: String,

@@ -180,16 +180,29 @@ async fn lab_search_merges_filters_and_downloads_from_each_network() {
         ed2k_file,
     ));
     let bt_file = only(NetworkId::BITTORRENT);
-    // A magnet without xl=: the gateway has BitTorrent fetch the metadata for the size.
+    // A magnet without xl= or dn=: the transfer exists at once, BitTorrent fetches the
+    // metadata for the size, and the file gets the torrent's name.
     let magnet = bt_file.magnet(world.tracker_url()).unwrap();
-    let magnet = magnet.replace(&format!("&xl={}", bt_file.size), "");
-    assert!(!magnet.contains("xl="), "{magnet}");
-    started.push((
-        start_on(&mut gw, magnet, NetworkId::BITTORRENT).await,
-        bt_file,
-    ));
+    let magnet: Vec<&str> = magnet
+        .split('&')
+        .filter(|p| !p.starts_with("xl=") && !p.starts_with("dn="))
+        .collect();
+    let magnet = magnet.join("&");
+    assert!(
+        !magnet.contains("xl=") && !magnet.contains("dn="),
+        "{magnet}"
+    );
+    let asked = std::time::Instant::now();
+    let queued = start_on(&mut gw, magnet, NetworkId::BITTORRENT).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "start waited for the metadata"
+    );
+    assert_eq!(queued.state(), State::Active);
+    started.push((queued, bt_file));
     for (t, f) in started {
         let done = wait_until(&mut gw.client, &t.id, 120, |t| t.state() == State::Complete).await;
+        assert_eq!(done.name, f.name, "the name comes from the metadata");
         assert_eq!(
             std::fs::read(&done.path).unwrap(),
             std::fs::read(&f.path).unwrap(),

@@ -817,6 +817,7 @@ async fn run_torrent(
             id.set(HashKind::Btih, &t.info_hash.0);
             if let Some(tx) = &events {
                 let _ = tx.try_send(FetchEvent::Identified(id));
+                let _ = tx.try_send(FetchEvent::Named(meta.info.name.clone()));
             }
             // A size lookup (see start_fetch) ends here.
             if matches!(t.storage, Storage::MetadataOnly)

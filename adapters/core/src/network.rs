@@ -120,6 +120,8 @@ pub enum FetchEvent {
     Peers(u32),
     /// It learnt more hashes of the content (e.g. a torrent's metadata).
     Identified(ContentId),
+    /// It learnt the content's name (a torrent's metadata).
+    Named(String),
     /// Something the user should see, e.g. "queued at rank 12".
     Note(String),
 }

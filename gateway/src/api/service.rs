@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use crate::search::SearchParams;
-use crate::transfer::{StartSpec, lookup};
+use crate::transfer::StartSpec;
 use crate::{Gateway, GatewayError};
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -101,13 +101,6 @@ impl pb::gateway_server::Gateway for Service {
             }
         };
         spec.networks = r.networks;
-        if lookup::needs_size(&spec) {
-            // A magnet without xl=: BitTorrent fetches the metadata first, for the size.
-            let net = self.gw.network(NetworkId::BITTORRENT.as_str())?;
-            let found = lookup::size_of(net, &spec, lookup::LOOKUP_TIME).await?;
-            spec.size = found.size;
-            spec.content.absorb(&found);
-        }
         let info = self.gw.transfers.start(spec)?;
         Ok(Response::new(convert::transfer(info)))
     }
@@ -199,7 +192,11 @@ impl pb::gateway_server::Gateway for Service {
         req: Request<pb::ReadContentRequest>,
     ) -> Result<Response<Self::ReadContentStream>, Status> {
         let r = req.into_inner();
-        let rx = self.gw.transfers.read(&r.transfer_id, r.offset, r.length)?;
+        let rx = self
+            .gw
+            .transfers
+            .read(&r.transfer_id, r.offset, r.length)
+            .await?;
         let stream = ReceiverStream::new(rx).map(|chunk| {
             chunk
                 .map(|(offset, data)| pb::ContentChunk { offset, data })

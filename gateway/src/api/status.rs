@@ -14,6 +14,7 @@ impl From<GatewayError> for Status {
             | GatewayError::Invalid(_) => Code::InvalidArgument,
             GatewayError::NotFound(_) => Code::NotFound,
             GatewayError::Conflict(_) => Code::FailedPrecondition,
+            GatewayError::Unavailable(_) => Code::Unavailable,
             GatewayError::Network { source, .. } => match source {
                 NetworkError::Invalid(_) => Code::InvalidArgument,
                 NetworkError::NotFound(_) => Code::NotFound,

@@ -58,12 +58,12 @@ pub fn needs_size(spec: &StartSpec) -> bool {
 }
 
 /// Asks `net` (BitTorrent) for the metadata of `spec`'s torrent and returns the hashes it
-/// learnt, with the size.
+/// learnt, with the size, and the torrent's name.
 pub async fn size_of(
     net: Arc<dyn DynNetwork>,
     spec: &StartSpec,
     limit: Duration,
-) -> Result<ContentId> {
+) -> Result<(ContentId, Option<String>)> {
     let req = FetchRequest {
         id: spec.content.clone(),
         name: spec.name.clone(),
@@ -78,12 +78,21 @@ pub async fn size_of(
     };
     let lookup = async {
         let mut events = net.fetch(req, Arc::new(NoBytes)).await.map_err(failed)?;
+        let mut found = None;
+        let mut name = None;
         while let Some(ev) = events.next().await {
-            if let FetchEvent::Identified(id) = ev
-                && id.size.is_some()
-            {
-                return Ok(id);
+            match ev {
+                FetchEvent::Identified(id) if id.size.is_some() => found = Some(id),
+                FetchEvent::Named(n) => name = Some(n),
+                _ => {}
             }
+            // The name follows the hashes at once; the stream ends right after.
+            if found.is_some() && name.is_some() {
+                break;
+            }
+        }
+        if let Some(id) = found {
+            return Ok((id, name));
         }
         Err(failed(NetworkError::Unreachable(
             "no peer sent the torrent's metadata (its size is needed to start); add xl=SIZE to the magnet, or try again when its peers are reachable".into(),

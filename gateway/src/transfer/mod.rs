@@ -60,7 +60,8 @@ struct Inner {
 
 #[derive(Debug)]
 struct Transfer {
-    sink: Arc<FileSink>,
+    /// Replaced once, when a magnet's metadata gives the size.
+    sink: Mutex<Arc<FileSink>>,
     meta: Mutex<Meta>,
     /// Cancels the running fetch; None while not running.
     run: Mutex<Option<CancellationToken>>,
@@ -139,7 +140,7 @@ impl TransferManager {
         if resume {
             run::spawn(&self.inner, &t);
         } else {
-            t.sink.close();
+            t.sink().close();
         }
         Ok(())
     }
@@ -151,11 +152,27 @@ impl TransferManager {
                 "a transfer needs a content hash".into(),
             ));
         }
-        let size = spec.size.or(spec.content.size).ok_or_else(|| {
-            GatewayError::Invalid(
+        let size = spec.size.or(spec.content.size);
+        // A magnet without a size is queued at once; its metadata gives the size (as
+        // qBittorrent and Transmission do).
+        let awaiting_metadata = size.is_none() && lookup::needs_size(&spec);
+        if size.is_none() && !awaiting_metadata {
+            return Err(GatewayError::Invalid(
                 "the size of this content is unknown; add xl=SIZE to the link".into(),
-            )
-        })?;
+            ));
+        }
+        if awaiting_metadata
+            && !self
+                .inner
+                .networks
+                .iter()
+                .any(|n| n.id() == junction_core::NetworkId::BITTORRENT)
+        {
+            return Err(GatewayError::Invalid(
+                "this magnet has no size (xl=) and BitTorrent, which would fetch it, is not enabled".into(),
+            ));
+        }
+        let size = size.unwrap_or(0);
         for net in &spec.networks {
             if !self.inner.networks.iter().any(|n| n.id().as_str() == net) {
                 return Err(GatewayError::Invalid(format!("unknown network {net:?}")));
@@ -171,7 +188,7 @@ impl TransferManager {
         let id = format!("{:016x}", rand::random::<u64>());
         let path = self.inner.incomplete.join(format!("{id}.part"));
         let mut content = spec.content.clone();
-        content.size = Some(size);
+        content.size = (!awaiting_metadata).then_some(size);
         let record = Record {
             id: id.clone(),
             name: junction_core::sanitize_file_name(&spec.name),
@@ -191,6 +208,7 @@ impl TransferManager {
             path: path.clone(),
             verified: Vec::new(),
             written: Vec::new(),
+            awaiting_metadata,
         };
         let sink = FileSink::open(&path, size, Default::default())?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
@@ -237,7 +255,7 @@ impl TransferManager {
             _ => {}
         }
         t.stop();
-        t.sink.close();
+        t.sink().close();
         self.inner.set_state(&t, State::Paused, None)?;
         Ok(t.info())
     }
@@ -250,7 +268,7 @@ impl TransferManager {
             State::Active | State::Queued if t.is_running() => return Ok(t.info()),
             _ => {}
         }
-        t.sink.reopen();
+        t.sink().reopen();
         self.inner.set_state(&t, State::Active, None)?;
         run::spawn(&self.inner, &t);
         Ok(t.info())
@@ -264,7 +282,7 @@ impl TransferManager {
             .remove(id)
             .ok_or_else(|| not_found(id))?;
         t.stop();
-        t.sink.retire();
+        t.sink().retire();
         self.inner.store.remove(Table::Transfers, id)?;
         let mut info = t.info();
         if !keep_data && info.state != State::Complete {
@@ -276,10 +294,26 @@ impl TransferManager {
         Ok(info)
     }
 
-    /// Streams verified bytes from `offset`, waiting for ranges still being fetched.
-    pub fn read(&self, id: &str, offset: u64, length: u64) -> Result<read::ContentStream> {
+    /// Streams verified bytes from `offset`, waiting for ranges still being fetched (and,
+    /// for a magnet without a size, for its metadata).
+    pub async fn read(&self, id: &str, offset: u64, length: u64) -> Result<read::ContentStream> {
         let t = self.transfer(id)?;
-        read::start(t.sink.clone(), id, offset, length)
+        let mut events = self.subscribe();
+        let waited = tokio::time::timeout(lookup::LOOKUP_TIME, async {
+            while t.meta().record.awaiting_metadata {
+                match events.recv().await {
+                    Err(broadcast::error::RecvError::Closed) => break,
+                    _ => continue,
+                }
+            }
+        })
+        .await;
+        if waited.is_err() {
+            return Err(GatewayError::Unavailable(format!(
+                "transfer {id} is still waiting for the torrent's metadata, which gives its size; try again"
+            )));
+        }
+        read::start(t.sink(), id, offset, length)
     }
 
     /// Stops every fetch and persists what is verified.
@@ -318,7 +352,7 @@ fn now_ms() -> u64 {
 impl Transfer {
     fn new(sink: FileSink, record: Record) -> Transfer {
         Transfer {
-            sink: Arc::new(sink),
+            sink: Mutex::new(Arc::new(sink)),
             meta: Mutex::new(Meta {
                 record,
                 rate: 0,
@@ -326,6 +360,10 @@ impl Transfer {
             }),
             run: Mutex::new(None),
         }
+    }
+
+    fn sink(&self) -> Arc<FileSink> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn meta(&self) -> std::sync::MutexGuard<'_, Meta> {
@@ -343,7 +381,7 @@ impl Transfer {
     }
 
     fn info(&self) -> TransferInfo {
-        let figures = self.sink.figures();
+        let figures = self.sink().figures();
         let m = self.meta();
         let r = &m.record;
         let mut per_network: Vec<NetworkInfo> = Vec::new();
@@ -373,9 +411,9 @@ impl Transfer {
             size: r.size,
             content: r.content(),
             state: r.state,
-            bytes_written: self.sink.written_bytes(),
-            bytes_verified: self.sink.verified_bytes(),
-            bytes_redundant: self.sink.redundant_bytes(),
+            bytes_written: self.sink().written_bytes(),
+            bytes_verified: self.sink().verified_bytes(),
+            bytes_redundant: self.sink().redundant_bytes(),
             rate: m.rate,
             networks: m
                 .nets
@@ -386,7 +424,7 @@ impl Transfer {
             peers: m.nets.values().map(|s| s.peers).sum(),
             error: r.error.clone(),
             path: r.path.clone(),
-            verified: self.sink.verified_set(),
+            verified: self.sink().verified_set(),
             created_ms: r.created_ms,
             per_network,
         }
@@ -413,13 +451,13 @@ impl Inner {
 
     /// Writes the record with the verified ranges, after making those bytes durable.
     fn persist(&self, t: &Transfer) {
-        if let Err(e) = t.sink.sync() {
+        if let Err(e) = t.sink().sync() {
             tracing::warn!(error = %e, "could not sync a transfer file");
             return;
         }
         let mut record = t.meta().record.clone();
-        record.verified = record::pairs(&t.sink.verified_set());
-        record.written = record::pairs(&t.sink.written_set());
+        record.verified = record::pairs(&t.sink().verified_set());
+        record.written = record::pairs(&t.sink().written_set());
         if let Err(e) = self.store.put(Table::Transfers, &record.id, &record) {
             tracing::warn!(id = %record.id, error = %e, "could not persist a transfer");
         }

@@ -44,6 +44,9 @@ pub struct Record {
     /// Written ranges (a superset of the verified ones), durable when recorded.
     #[serde(default)]
     pub written: Vec<(u64, u64)>,
+    /// A magnet without a size: the torrent's metadata is fetched first.
+    #[serde(default)]
+    pub awaiting_metadata: bool,
 }
 
 /// A range set as stored: (start, end) pairs.
@@ -53,7 +56,7 @@ pub fn pairs(set: &RangeSet) -> Vec<(u64, u64)> {
 
 impl Record {
     pub fn content(&self) -> ContentId {
-        let mut id = ContentId::new(Some(self.size));
+        let mut id = ContentId::new((!self.awaiting_metadata).then_some(self.size));
         for u in &self.urns {
             // Written by us, so valid; an unreadable one is skipped rather than fatal.
             let _ = id.add_urn(u);

@@ -10,7 +10,8 @@ use junction_core::{DynNetwork, FetchEvent, FetchRequest, NetworkError, NetworkI
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Inner, State, Transfer};
+use super::{FileSink, Inner, StartSpec, State, Transfer, lookup};
+use junction_core::RangeSet;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often rates are computed and verified ranges persisted.
@@ -34,10 +35,13 @@ pub(super) fn spawn(inner: &Arc<Inner>, t: &Arc<Transfer>) {
 }
 
 async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
+    if t.meta().record.awaiting_metadata && !metadata(&inner, &t, &token).await {
+        return;
+    }
     let mut backoff = Duration::from_secs(1);
-    let mut changed = t.sink.subscribe();
+    let mut changed = t.sink().subscribe();
     loop {
-        if t.sink.is_complete() {
+        if t.sink().is_complete() {
             finish(&inner, &t);
             return;
         }
@@ -80,7 +84,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                     None => break,
                 },
                 r = changed.changed() => {
-                    if r.is_err() || t.sink.is_complete() {
+                    if r.is_err() || t.sink().is_complete() {
                         break;
                     }
                 }
@@ -106,7 +110,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         for id in &tried {
             ended(&t, *id);
         }
-        if t.sink.is_complete() {
+        if t.sink().is_complete() {
             finish(&inner, &t);
             return;
         }
@@ -142,7 +146,7 @@ async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagg
                 .map(Into::into),
         }
     };
-    let sink: Arc<dyn TransferSink> = t.sink.for_network(id);
+    let sink: Arc<dyn TransferSink> = t.sink().for_network(id);
     let result = net.fetch(req, sink).await;
     let mut m = t.meta();
     let st = m.nets.entry(id).or_default();
@@ -166,9 +170,89 @@ async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagg
     }
 }
 
+/// A magnet without a size: fetches the torrent's metadata, trying again until it comes
+/// or the transfer stops, then makes the file at its size. False when stopped.
+async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> bool {
+    let Some(bt) = inner
+        .networks
+        .iter()
+        .find(|n| n.id() == NetworkId::BITTORRENT)
+        .cloned()
+    else {
+        let _ = inner.set_state(
+            t,
+            State::Failed,
+            Some("this magnet has no size and BitTorrent, which would fetch its metadata, is not enabled".into()),
+        );
+        return false;
+    };
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let spec = {
+            let mut m = t.meta();
+            m.nets.entry(NetworkId::BITTORRENT).or_default().note =
+                Some("fetching the torrent's metadata".into());
+            let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
+            StartSpec {
+                name: m.record.name.clone(),
+                content: m.record.content(),
+                sources: m.record.sources(&known),
+                trackers: m.record.trackers.clone(),
+                ..Default::default()
+            }
+        };
+        let found = tokio::select! {
+            r = lookup::size_of(bt.clone(), &spec, lookup::LOOKUP_TIME) => r,
+            () = token.cancelled() => return false,
+        };
+        match found {
+            Ok((id, name)) => {
+                let size = id.size.unwrap_or(0);
+                let path = t.meta().record.path.clone();
+                let sink = match FileSink::open(&path, size, RangeSet::new()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let why = format!("could not make {}: {e}", path.display());
+                        let _ = inner.set_state(t, State::Failed, Some(why));
+                        return false;
+                    }
+                };
+                *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
+                {
+                    let mut m = t.meta();
+                    let mut content = m.record.content();
+                    content.absorb(&id);
+                    content.size = Some(size);
+                    m.record.size = size;
+                    m.record.awaiting_metadata = false;
+                    m.record.urns = content.urns();
+                    if let Some(n) = name.filter(|_| m.record.name.starts_with("urn_")) {
+                        m.record.name = junction_core::sanitize_file_name(&n);
+                    }
+                    m.nets.entry(NetworkId::BITTORRENT).or_default().note = None;
+                    inner.identities.learn(&content);
+                }
+                tracing::info!(size, "metadata fetched");
+                let _ = inner.set_state(t, State::Active, None);
+                return true;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no metadata yet");
+                t.meta().nets.entry(NetworkId::BITTORRENT).or_default().note =
+                    Some(format!("still fetching the torrent's metadata: {e}"));
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = token.cancelled() => return false,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 /// A network's fetch ended: its claims go back to the others.
 fn ended(t: &Transfer, net: NetworkId) {
-    t.sink.release_network(net);
+    t.sink().release_network(net);
     let mut m = t.meta();
     if let Some(s) = m.nets.get_mut(&net) {
         s.running = false;
@@ -190,6 +274,12 @@ fn handle(inner: &Inner, t: &Transfer, net: NetworkId, ev: FetchEvent) {
             m.record.urns = content.urns();
             inner.identities.learn(&content);
         }
+        FetchEvent::Named(name) => {
+            // A link without a name was saved under its hash; the metadata knows better.
+            if m.record.name.starts_with("urn_") {
+                m.record.name = junction_core::sanitize_file_name(&name);
+            }
+        }
         FetchEvent::Note(note) => {
             tracing::debug!(%net, %note, "fetch note");
             m.nets.entry(net).or_default().note = Some(note);
@@ -203,7 +293,7 @@ fn finish(inner: &Inner, t: &Transfer) {
         let m = t.meta();
         (m.record.path.clone(), m.record.name.clone())
     };
-    if let Err(e) = t.sink.sync() {
+    if let Err(e) = t.sink().sync() {
         tracing::warn!(error = %e, "could not sync the finished file");
     }
     // A file fetched again after it went missing is already where it belongs.
@@ -256,8 +346,8 @@ pub(super) async fn tick(inner: Arc<Inner>) {
         }
         for entry in inner.transfers.iter() {
             let t = entry.value();
-            let fresh = t.sink.take_fresh_bytes();
-            let figures = t.sink.figures();
+            let fresh = t.sink().take_fresh_bytes();
+            let figures = t.sink().figures();
             let active = {
                 let mut m = t.meta();
                 m.rate = fresh;
@@ -268,7 +358,7 @@ pub(super) async fn tick(inner: Arc<Inner>) {
                 }
                 m.record.state == State::Active
             };
-            if t.sink.take_dirty() {
+            if t.sink().take_dirty() {
                 inner.persist(t);
             }
             if active && (fresh > 0 || t.is_running()) {
