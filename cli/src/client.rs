@@ -152,7 +152,15 @@ async fn wait_for(c: &mut Client, t: &pb::Transfer) -> Result<()> {
     while let Some(ev) = stream.next().await {
         let ev = ev?;
         let Some(t) = ev.transfer else { continue };
+        // A magnet's size arrives with its metadata.
+        bar.set_length(t.size);
         bar.set_position(t.bytes_verified);
+        let shares = output::network_shares(&t);
+        if shares.is_empty() {
+            bar.set_message(t.name.clone());
+        } else {
+            bar.set_message(format!("{} [{shares}]", t.name));
+        }
         match t.state() {
             State::Complete => {
                 bar.finish();

@@ -104,7 +104,42 @@ pub fn transfer_line(t: &pb::Transfer) -> String {
     if !t.error.is_empty() {
         line.push_str(&format!("  ({})", t.error));
     }
+    for n in &t.per_network {
+        line.push_str(&format!("\n    {}", network_part(n)));
+    }
     line
+}
+
+/// One network's part in a transfer: `ed2k  fetching  3 sources  1.2 MiB/s  received …`.
+pub fn network_part(n: &pb::TransferNetwork) -> String {
+    let mut line = format!(
+        "{:<11} {:<14} {:>3} src {:>10}/s  received {:>10}  verified {:>10}  discarded {:>10}",
+        n.network,
+        n.state,
+        n.sources,
+        size(n.rate_bytes_per_sec),
+        size(n.bytes_received),
+        size(n.bytes_verified),
+        size(n.bytes_discarded),
+    );
+    if !n.note.is_empty() {
+        line.push_str(&format!("  ({})", n.note));
+    }
+    line
+}
+
+/// Each delivering network's share of the verified bytes, e.g. `ed2k 35% · bittorrent 65%`.
+pub fn network_shares(t: &pb::Transfer) -> String {
+    let total: u64 = t.per_network.iter().map(|n| n.bytes_verified).sum();
+    if total == 0 {
+        return String::new();
+    }
+    t.per_network
+        .iter()
+        .filter(|n| n.bytes_verified > 0)
+        .map(|n| format!("{} {}%", n.network, n.bytes_verified * 100 / total))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 pub fn transfer_json(t: &pb::Transfer) -> Value {
@@ -115,6 +150,12 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
         "bytes_redundant": t.bytes_redundant,
         "rate_bytes_per_sec": t.rate_bytes_per_sec, "networks": t.networks, "peers": t.peers,
         "error": t.error, "path": t.path,
+        "per_network": t.per_network.iter().map(|n| json!({
+            "network": n.network, "state": n.state, "sources": n.sources,
+            "rate_bytes_per_sec": n.rate_bytes_per_sec, "bytes_received": n.bytes_received,
+            "bytes_verified": n.bytes_verified, "bytes_discarded": n.bytes_discarded,
+            "note": n.note,
+        })).collect::<Vec<_>>(),
         "verified": t.verified.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
     })
 }
