@@ -77,6 +77,9 @@ mod tests {
         assert_eq!(cfg.gateway, GatewayConfig::default());
         assert!(cfg.ed2k.enabled && cfg.gnutella.enabled && cfg.bittorrent.enabled);
         assert_eq!(cfg.ed2k.listen.port(), 4662);
+        assert_eq!(cfg.ed2k.upload_limit_kib, 0);
+        assert_eq!(cfg.gnutella.upload_limit_kib, 0);
+        assert_eq!(cfg.bittorrent.upload_limit_kib, 0);
         assert!(
             cfg.bittorrent.dht.bootstrap.is_empty(),
             "no bootstrap to the internet by default"

@@ -23,7 +23,8 @@ pub struct Args {
     /// Size of the large sample file, in MiB.
     #[arg(long, default_value_t = 128)]
     large_mib: u64,
-    /// Upload limit of each BitTorrent seeder in MiB/s, so progress is visible (0: none).
+    /// Upload limit of every seeder on all three networks (eD2k, Gnutella, BitTorrent),
+    /// each capped separately, in MiB/s, so progress is visible (0: none).
     #[arg(long, default_value_t = 8)]
     seed_rate_mib: u64,
 }
@@ -42,7 +43,8 @@ pub async fn run(args: Args) -> Result<()> {
     let mut cfg = lab::LabConfig::new(&dir);
     cfg.seed = args.seed;
     cfg.large_size = args.large_mib.max(1) * 1024 * 1024;
-    cfg.seed_rate_limit = (args.seed_rate_mib > 0).then(|| args.seed_rate_mib * 1024 * 1024);
+    cfg.seed_rate_limit =
+        (args.seed_rate_mib > 0).then(|| args.seed_rate_mib.saturating_mul(1024 * 1024));
     let listen = match args.listen {
         Some(l) => l,
         None => match std::net::TcpListener::bind("127.0.0.1:4470") {

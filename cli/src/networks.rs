@@ -19,6 +19,8 @@ pub struct Ed2kSection {
     pub servers: Vec<String>,
     pub shared: Vec<PathBuf>,
     pub upload_slots: usize,
+    /// Upload limit over all uploads, in KiB/s; 0: unlimited.
+    pub upload_limit_kib: u64,
     pub server: Ed2kServerSection,
     /// File caching shared files' eD2k hashes across restarts (`serve` defaults it to
     /// `<data_dir>/ed2k-hashes`); none = hash at every start.
@@ -43,6 +45,8 @@ pub struct GnutellaSection {
     pub peers: Vec<String>,
     pub shared: Vec<PathBuf>,
     pub upload_slots: usize,
+    /// Upload limit over all uploads, in KiB/s; 0: unlimited.
+    pub upload_limit_kib: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +97,7 @@ impl Default for Ed2kSection {
             servers: d.servers,
             shared: Vec::new(),
             upload_slots: d.upload_slots,
+            upload_limit_kib: d.upload_limit.map_or(0, |r| r / 1024),
             server: Ed2kServerSection::default(),
             hash_cache: d.hash_cache,
         }
@@ -119,6 +124,7 @@ impl Default for GnutellaSection {
             peers: d.peers,
             shared: Vec::new(),
             upload_slots: d.upload_slots,
+            upload_limit_kib: d.upload_limit.map_or(0, |r| r / 1024),
         }
     }
 }
@@ -143,13 +149,48 @@ impl Default for BittorrentSection {
     }
 }
 
+/// A rate in KiB/s from the config as bytes/s for an adapter; 0: unlimited (`None`).
+fn kib(k: u64) -> Option<u64> {
+    (k > 0).then(|| k.saturating_mul(1024))
+}
+
+impl Ed2kSection {
+    /// The adapter's configuration.
+    fn adapter_config(&self) -> ed2k::Config {
+        let mut cfg = ed2k::Config {
+            listen: Some(self.listen),
+            servers: self.servers.clone(),
+            upload_slots: self.upload_slots,
+            upload_limit: kib(self.upload_limit_kib),
+            hash_cache: self.hash_cache.clone(),
+            ..Default::default()
+        };
+        cfg.server.enabled = self.server.enabled;
+        cfg.server.listen = self.server.listen;
+        cfg
+    }
+}
+
+impl GnutellaSection {
+    /// The adapter's configuration.
+    fn adapter_config(&self) -> gnutella::Config {
+        gnutella::Config {
+            listen: self.listen,
+            ultrapeer: self.ultrapeer,
+            peers: self.peers.clone(),
+            upload_slots: self.upload_slots,
+            upload_limit: kib(self.upload_limit_kib),
+            ..Default::default()
+        }
+    }
+}
+
 impl BittorrentSection {
     /// The adapter's configuration, refusing values that cannot work.
     fn adapter_config(&self) -> Result<bittorrent::Config> {
         if self.max_peers == 0 {
             anyhow::bail!("[bittorrent] max_peers must be at least 1");
         }
-        let kib = |k: u64| (k > 0).then(|| k.saturating_mul(1024));
         Ok(bittorrent::Config {
             listen: self.listen,
             trackers: self.trackers.clone(),
@@ -195,15 +236,7 @@ pub struct Started {
 pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) -> Result<Started> {
     let mut out: Vec<(Arc<dyn DynNetwork>, Vec<PathBuf>)> = Vec::new();
     if e.enabled {
-        let mut cfg = ed2k::Config {
-            listen: Some(e.listen),
-            servers: e.servers.clone(),
-            upload_slots: e.upload_slots,
-            hash_cache: e.hash_cache.clone(),
-            ..Default::default()
-        };
-        cfg.server.enabled = e.server.enabled;
-        cfg.server.listen = e.server.listen;
+        let cfg = e.adapter_config();
         let a = ed2k::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "ed2k on {} (set [ed2k] listen, or enabled = false)",
@@ -213,13 +246,7 @@ pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) 
         out.push((Arc::new(a), e.shared.clone()));
     }
     if g.enabled {
-        let cfg = gnutella::Config {
-            listen: g.listen,
-            ultrapeer: g.ultrapeer,
-            peers: g.peers.clone(),
-            upload_slots: g.upload_slots,
-            ..Default::default()
-        };
+        let cfg = g.adapter_config();
         let a = gnutella::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "gnutella on {} (set [gnutella] listen, or enabled = false)",
@@ -269,5 +296,22 @@ mod tests {
         let none: BittorrentSection = toml::from_str("max_peers = 0").unwrap();
         let err = none.adapter_config().unwrap_err().to_string();
         assert!(err.contains("max_peers"), "{err}");
+    }
+
+    #[test]
+    fn ed2k_and_gnutella_upload_limits_are_kib_per_second_and_zero_is_unlimited() {
+        let e: Ed2kSection = toml::from_str("upload_limit_kib = 256").expect("parses");
+        assert_eq!(e.adapter_config().upload_limit, Some(256 * 1024));
+        let e: Ed2kSection = toml::from_str("upload_limit_kib = 0").expect("parses");
+        assert_eq!(e.adapter_config().upload_limit, None);
+        assert_eq!(Ed2kSection::default().adapter_config().upload_limit, None);
+        let g: GnutellaSection = toml::from_str("upload_limit_kib = 128").expect("parses");
+        assert_eq!(g.adapter_config().upload_limit, Some(128 * 1024));
+        let g: GnutellaSection = toml::from_str("upload_limit_kib = 0").expect("parses");
+        assert_eq!(g.adapter_config().upload_limit, None);
+        assert_eq!(
+            GnutellaSection::default().adapter_config().upload_limit,
+            None
+        );
     }
 }

@@ -24,7 +24,9 @@ pub struct LabConfig {
     pub dir: PathBuf,
     /// Size of the large sample file.
     pub large_size: u64,
-    /// Upload limit of each BitTorrent seeder, bytes per second (`None`: unlimited).
+    /// Upload limit of every seeder on all three networks (the eD2k peers, the Gnutella
+    /// leaves and ultrapeer, the BitTorrent seeders), each capped separately at this many
+    /// bytes per second (`None`: unlimited).
     pub seed_rate_limit: Option<u64>,
 }
 

@@ -85,13 +85,15 @@ impl World {
             ultrapeer: loopback(),
             dht_node: loopback(),
         };
-        world.start_ed2k().await?;
-        world.start_gnutella().await?;
-        world.start_bittorrent(cfg.seed_rate_limit).await?;
+        // Every seeder, on each network, is capped separately at the same rate.
+        let rate = cfg.seed_rate_limit;
+        world.start_ed2k(rate).await?;
+        world.start_gnutella(rate).await?;
+        world.start_bittorrent(rate).await?;
         Ok(world)
     }
 
-    async fn start_ed2k(&mut self) -> Result<(), LabError> {
+    async fn start_ed2k(&mut self, rate: Option<u64>) -> Result<(), LabError> {
         let server = ed2k::IndexServer::start(ed2k::ServerConfig {
             enabled: true,
             listen: loopback(),
@@ -106,6 +108,7 @@ impl World {
                 listen: Some(loopback()),
                 servers: vec![server.local_addr().to_string()],
                 nick: format!("lab-ed2k-{n}"),
+                upload_limit: rate,
                 ..Default::default()
             })
             .await?;
@@ -120,10 +123,11 @@ impl World {
         Ok(())
     }
 
-    async fn start_gnutella(&mut self) -> Result<(), LabError> {
+    async fn start_gnutella(&mut self, rate: Option<u64>) -> Result<(), LabError> {
         let ultrapeer = gnutella::Adapter::start(gnutella::Config {
             listen: loopback(),
             ultrapeer: true,
+            upload_limit: rate,
             ..Default::default()
         })
         .await?;
@@ -133,6 +137,7 @@ impl World {
             let leaf = gnutella::Adapter::start(gnutella::Config {
                 listen: loopback(),
                 peers: vec![self.ultrapeer.to_string()],
+                upload_limit: rate,
                 ..Default::default()
             })
             .await?;

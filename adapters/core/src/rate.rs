@@ -60,9 +60,9 @@ impl RateLimit {
     }
 
     /// Waits until `n` more bytes may go. Returns at once when unlimited, or when the
-    /// bucket holds enough. Large `n` is taken in pieces of at most one second of the rate
-    /// (or one burst), so each sleep here stays short; dropping the future mid-way only
-    /// forfeits what was already reserved.
+    /// bucket holds enough. Large `n` is taken in pieces of at most one second of the rate,
+    /// so each sleep here stays short (about a second, plus what other holders of the limit
+    /// reserved before); dropping the future mid-way only forfeits what was already reserved.
     pub async fn take(&self, n: u64) {
         let Some(bucket) = &self.bucket else {
             return;
@@ -71,7 +71,7 @@ impl RateLimit {
         while left > 0 {
             let wait = {
                 let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
-                let piece = left.min(b.rate.max(b.burst as u64));
+                let piece = left.min(b.rate);
                 left -= piece;
                 b.reserve(piece)
             };
@@ -156,11 +156,18 @@ mod tests {
     async fn rate_sleeps_stay_bounded() {
         // One call's single sleep never exceeds about a second, however much it takes.
         let limit = RateLimit::new(Some(1000));
-        let mut b = limit.bucket.as_ref().unwrap().lock().unwrap();
-        let piece = b.rate.max(b.burst as u64);
-        let first = b.reserve(piece);
-        assert!(first <= Duration::from_secs(1), "{first:?}");
-        drop(b);
+        {
+            let mut b = limit.bucket.as_ref().unwrap().lock().unwrap();
+            let burst = b.burst as u64;
+            assert_eq!(
+                b.reserve(burst),
+                Duration::ZERO,
+                "a full bucket lets a burst go"
+            );
+            let piece = b.rate;
+            let wait = b.reserve(piece);
+            assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        }
         // And a huge n neither panics nor sleeps without end per step.
         let t = tokio::time::timeout(Duration::from_secs(5), limit.take(u64::MAX)).await;
         assert!(t.is_err(), "u64::MAX bytes at 1000 B/s cannot finish");

@@ -66,6 +66,7 @@ impl Adapter {
             session: stx,
             callbacks: Mutex::new(HashMap::new()),
             upload_slots: Arc::new(Semaphore::new(cfg.upload_slots.max(1))),
+            upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
             queued: AtomicU32::new(0),
             hash_cache: match &cfg.hash_cache {
                 Some(p) => {

@@ -73,6 +73,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Upload slots; further requesters wait in a queue.
     pub upload_slots: usize,
+    /// Upload rate limit in bytes per second over all uploads; `None` (or 0) = unlimited.
+    pub upload_limit: Option<u64>,
     /// Our user hash; random when `None`.
     pub user_hash: Option<Hash16>,
     pub nick: String,
@@ -111,6 +113,7 @@ impl Default for Config {
             servers: Vec::new(),
             server: ServerConfig::default(),
             upload_slots: 4,
+            upload_limit: None,
             user_hash: None,
             nick: "junction".into(),
             max_peers_per_download: 8,

@@ -644,3 +644,78 @@ async fn a_checking_sink_verifies_parts_and_drops_the_liar() {
     }
     server.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_limit_holds_and_unlimited_is_not_held() {
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    // Incompressible, so the packets on the wire are as large as the data.
+    let slow = pseudo_random(3 * MIB, 21);
+    let fast = pseudo_random(3 * MIB, 22);
+    let slow_p = write_file(dir.path(), "kappa slow.bin", &slow);
+    let fast_p = write_file(dir.path(), "kappa fast.bin", &fast);
+    let server = index_server().await;
+    // One seeder limited to 1 MiB/s, one without a limit.
+    let limited = Adapter::start(Config {
+        upload_limit: Some(MIB as u64),
+        ..cfg(&server, "limited", true)
+    })
+    .await
+    .unwrap();
+    assert!(limited.wait_logged_in(Duration::from_secs(15)).await);
+    let free = start(&server, "free", true).await;
+    let slow_id = share(&limited, &slow_p).await;
+    let fast_id = share(&free, &fast_p).await;
+    let dl = start(&server, "downloader", true).await;
+    let source = |a: &Adapter| {
+        vec![junction_core::Source {
+            network: junction_core::NetworkId::ED2K,
+            address: a.peer_addr().unwrap().to_string(),
+            detail: None,
+        }]
+    };
+
+    let t0 = std::time::Instant::now();
+    let (sink, _) = fetch(
+        &dl,
+        fast_id,
+        "kappa fast.bin",
+        fast.len() as u64,
+        source(&free),
+    )
+    .await;
+    let unlimited = t0.elapsed().as_secs_f64();
+    assert!(sink.bytes() == fast, "downloaded bytes differ");
+
+    let out_before = limited.status().bytes_out;
+    let t0 = std::time::Instant::now();
+    let (sink, _) = fetch(
+        &dl,
+        slow_id,
+        "kappa slow.bin",
+        slow.len() as u64,
+        source(&limited),
+    )
+    .await;
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(sink.bytes() == slow, "downloaded bytes differ");
+    let out = (limited.status().bytes_out - out_before) as f64;
+    eprintln!("3 MiB: unlimited {unlimited:.2}s, at 1 MiB/s {secs:.2}s ({out} bytes out)");
+    assert!(
+        secs >= 2.0,
+        "1 MiB/s upload limit: 3 MiB took only {secs:.2}s"
+    );
+    assert!(secs < 15.0, "1 MiB/s upload limit: 3 MiB took {secs:.2}s");
+    assert!(
+        out / secs < 1.5 * MIB as f64,
+        "the limited seeder sent {out} bytes in {secs:.2}s"
+    );
+    assert!(
+        unlimited < 2.0,
+        "without a limit, 3 MiB over loopback took {unlimited:.2}s"
+    );
+    for a in [&limited, &free, &dl] {
+        a.shutdown().await;
+    }
+    server.shutdown();
+}

@@ -94,6 +94,7 @@ impl Adapter {
             shares: RwLock::new(ShareIndex::new()),
             my_addr: Mutex::new(my_addr),
             slots: Arc::new(Semaphore::new(cfg.upload_slots)),
+            upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
             cancel: CancellationToken::new(),
             last_error: Mutex::new(None),
             cfg,

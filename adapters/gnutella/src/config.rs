@@ -18,6 +18,8 @@ pub struct Config {
     pub max_ultrapeers: usize,
     /// Concurrent uploads; further requests get `503`.
     pub upload_slots: usize,
+    /// Upload rate limit in bytes per second over all uploads; `None` (or 0) = unlimited.
+    pub upload_limit: Option<u64>,
     /// Highest TTL we send or relay (incoming TTLs are trimmed to it).
     pub max_ttl: u8,
     /// `User-Agent` / `Server`.
@@ -47,6 +49,7 @@ impl Default for Config {
             max_leaves: 32,
             max_ultrapeers: 3,
             upload_slots: 4,
+            upload_limit: None,
             max_ttl: 4,
             user_agent: concat!("Junction/", env!("CARGO_PKG_VERSION")).to_owned(),
             advertised: None,

@@ -865,3 +865,63 @@ async fn resumed_download_skips_written_bytes_and_verifies_them() {
     leaf.shutdown().await;
     up.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_limit_holds_and_unlimited_is_not_held() {
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let (slow_p, slow) = make_file(dir.path(), "kilo slow.bin", 3 * MIB, 21);
+    let (fast_p, fast) = make_file(dir.path(), "kilo fast.bin", 3 * MIB, 22);
+    // An ultrapeer limited to 1 MiB/s, and one without a limit.
+    let limited = Adapter::start(junction_gnutella::Config {
+        upload_limit: Some(MIB as u64),
+        ..cfg(true, &[])
+    })
+    .await
+    .unwrap();
+    let free = servent(true, &[]).await;
+    let slow_id = share(&limited, &slow_p, "kilo slow.bin").await;
+    let fast_id = share(&free, &fast_p, "kilo fast.bin").await;
+    let leaf = servent(false, &[limited.local_addr()]).await;
+    linked(&leaf, 1).await;
+    let hit = |a: &Adapter, id: &ContentId, name: &str| {
+        let mut h = junction_core::Hit::new(NetworkId::GNUTELLA, id.clone(), name, 3 * MIB as u64);
+        h.locations = vec![junction_core::Source {
+            network: NetworkId::GNUTELLA,
+            address: a.local_addr().to_string(),
+            detail: None,
+        }];
+        h
+    };
+
+    let t0 = std::time::Instant::now();
+    let (sink, _) = fetch_all(&leaf, &hit(&free, &fast_id, "kilo fast.bin"), 30).await;
+    let unlimited = t0.elapsed().as_secs_f64();
+    assert!(sink.is_verified());
+    assert!(sink.contents() == fast, "downloaded bytes differ");
+
+    let out_before = limited.status().bytes_out;
+    let t0 = std::time::Instant::now();
+    let (sink, _) = fetch_all(&leaf, &hit(&limited, &slow_id, "kilo slow.bin"), 30).await;
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(sink.is_verified());
+    assert!(sink.contents() == slow, "downloaded bytes differ");
+    let out = (limited.status().bytes_out - out_before) as f64;
+    eprintln!("3 MiB: unlimited {unlimited:.2}s, at 1 MiB/s {secs:.2}s ({out} bytes out)");
+    assert!(
+        secs >= 2.0,
+        "1 MiB/s upload limit: 3 MiB took only {secs:.2}s"
+    );
+    assert!(secs < 15.0, "1 MiB/s upload limit: 3 MiB took {secs:.2}s");
+    assert!(
+        out / secs < 1.5 * MIB as f64,
+        "the limited servent sent {out} bytes in {secs:.2}s"
+    );
+    assert!(
+        unlimited < 2.0,
+        "without a limit, 3 MiB over loopback took {unlimited:.2}s"
+    );
+    for s in [&leaf, &free, &limited] {
+        s.shutdown().await;
+    }
+}

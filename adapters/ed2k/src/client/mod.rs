@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     /// Downloads waiting for a LowID source to call back, by its LowID.
     pub callbacks: Mutex<HashMap<u32, oneshot::Sender<peer::PeerConn>>>,
     pub upload_slots: Arc<Semaphore>,
+    /// `cfg.upload_limit`, shared by every upload.
+    pub upload_limit: junction_core::rate::RateLimit,
     pub queued: AtomicU32,
     /// The shared files' hash cache, if configured.
     pub hash_cache: Option<Arc<Mutex<crate::hash_cache::HashCache>>>,

@@ -516,6 +516,7 @@ async fn send_block(
                     packed_total: total,
                     data: packed.slice(off..off + n),
                 };
+                s.upload_limit.take(n as u64).await;
                 pmsg(&conn.tx, &m, enc, t).await?;
                 off += n;
             }
@@ -532,6 +533,7 @@ async fn send_block(
             range,
             data: data.slice(off..off + n),
         };
+        s.upload_limit.take(n as u64).await;
         pmsg(&conn.tx, &m, enc, t).await?;
         off += n;
     }

@@ -83,6 +83,8 @@ pub struct Shared {
     pub my_addr: Mutex<SocketAddrV4>,
     /// Upload slots.
     pub slots: Arc<Semaphore>,
+    /// `cfg.upload_limit`, shared by every upload.
+    pub upload_limit: junction_core::rate::RateLimit,
     /// Cancelled on shutdown; every task watches it.
     pub cancel: tokio_util::sync::CancellationToken,
     /// The last thing that went wrong with a peer, for `status()`.

@@ -30,6 +30,8 @@ const NEXT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REQUESTS: usize = 100_000;
 /// Copy buffer for file bodies.
 const COPY_BUF: usize = 1024 * 1024;
+/// Copy buffer under an upload limit, so the pacing stays smooth.
+const LIMITED_COPY_BUF: usize = 64 * 1024;
 /// `Retry-After` we send with `503 Busy`.
 const RETRY_AFTER: u64 = 10;
 
@@ -240,14 +242,21 @@ async fn send_body<S: tokio::io::AsyncWrite + Unpin>(
     shared: &Shared,
 ) -> Result<(), ServentError> {
     f.seek(SeekFrom::Start(start)).await?;
+    let limit = &shared.upload_limit;
+    let chunk = if limit.is_unlimited() {
+        COPY_BUF
+    } else {
+        LIMITED_COPY_BUF
+    };
     let mut left = len;
-    let mut buf = vec![0u8; COPY_BUF];
+    let mut buf = vec![0u8; usize::try_from(len).map_or(chunk, |l| l.min(chunk))];
     while left > 0 {
-        let want = usize::try_from(left.min(COPY_BUF as u64)).unwrap_or(COPY_BUF);
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
         let n = f.read(&mut buf[..want]).await?;
         if n == 0 {
             return Err(ServentError::Protocol("file ended early".into()));
         }
+        limit.take(n as u64).await;
         write(s, &buf[..n], shared).await?;
         left -= n as u64;
     }
