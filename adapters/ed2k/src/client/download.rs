@@ -271,10 +271,12 @@ impl Download {
         };
         let start = prio.map_or(0, |o| (o / PART_SIZE).min(n.saturating_sub(1)));
         let order: Vec<u64> = (start..n).chain(0..start).collect();
-        let mut chosen = None;
+        // Candidate parts, best first; with a shared sink, a part whose free bytes other
+        // networks have claimed gives nothing, and the next one is tried.
+        let mut candidates: Vec<(u64, RangeSet)> = Vec::new();
         for pass in 0..3 {
             for &p in &order {
-                if !has(p) || st.verifying.contains(&p) {
+                if !has(p) || st.verifying.contains(&p) || candidates.iter().any(|c| c.0 == p) {
                     continue;
                 }
                 let claimed = st.claims.get(&p);
@@ -291,43 +293,40 @@ impl Download {
                 if ok {
                     let a = avail(&st, p);
                     if !a.is_empty() {
-                        chosen = Some((p, a));
-                        break;
+                        candidates.push((p, a));
                     }
                 }
             }
-            if chosen.is_some() {
+            if !verifies && !candidates.is_empty() {
                 break;
             }
         }
-        let Some((p, mut a)) = chosen else {
-            return Vec::new();
-        };
-        let pr = self.part_range(p);
         let mut out = Vec::new();
-        while out.len() < max {
-            let Some(r) = a.iter().next() else { break };
-            // Cut at block boundaries counted from the part start.
-            let rel = r.start - pr.start;
-            let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
-            let end = r.end.min(boundary).min(pr.end);
-            let mut b = r.start..end;
-            a.remove(b.clone());
-            if verifies {
-                // Shared with the other networks: only what the transfer hands us.
-                match self.sink.claim(peer, b.clone(), BLOCK_SIZE) {
-                    Some(c) if c.start == b.start => b = c,
-                    Some(c) => {
-                        self.sink.release(peer, c);
-                        continue;
+        for (p, mut a) in candidates {
+            let pr = self.part_range(p);
+            while out.len() < max {
+                let Some(r) = a.iter().next() else { break };
+                // Cut at block boundaries counted from the part start.
+                let rel = r.start - pr.start;
+                let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
+                let end = r.end.min(boundary).min(pr.end);
+                let mut b = r.start..end;
+                a.remove(b.clone());
+                if verifies {
+                    // Shared with the other networks: only what the transfer hands us.
+                    match self.sink.claim(peer, b.clone(), BLOCK_SIZE) {
+                        Some(c) => b = c,
+                        None => continue,
                     }
-                    None => continue,
                 }
+                st.in_flight.insert(b.clone());
+                out.push(b);
             }
-            st.in_flight.insert(b.clone());
-            out.push(b);
+            if !out.is_empty() {
+                st.claims.entry(p).or_default().insert(peer);
+                break;
+            }
         }
-        st.claims.entry(p).or_default().insert(peer);
         out
     }
 
