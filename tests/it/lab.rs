@@ -16,9 +16,9 @@ use proto::v1::transfer::State;
 
 use crate::harness::{Running, search_all, start, wait_until};
 
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 
-async fn world(dir: &std::path::Path, large_mib: u64, rate: Option<u64>) -> World {
+pub(crate) async fn world(dir: &std::path::Path, large_mib: u64, rate: Option<u64>) -> World {
     let mut cfg = LabConfig::new(dir);
     cfg.seed = 42;
     cfg.large_size = large_mib * MIB;
@@ -26,7 +26,7 @@ async fn world(dir: &std::path::Path, large_mib: u64, rate: Option<u64>) -> Worl
     World::start(&cfg).await.unwrap()
 }
 
-async fn gateway(world: &World, dir: &std::path::Path) -> Running {
+pub(crate) async fn gateway(world: &World, dir: &std::path::Path) -> Running {
     start(dir, world.gateway_networks().await.unwrap(), None).await
 }
 
@@ -57,7 +57,11 @@ fn catalog_nets(f: &LabFile) -> BTreeSet<String> {
 
 /// Searches until every network has answered with what the lab shares (the gateway's
 /// BitTorrent index fills from the DHT a few seconds after start).
-async fn search_until_complete(gw: &mut Running, world: &World, query: &str) -> Vec<pb::Item> {
+pub(crate) async fn search_until_complete(
+    gw: &mut Running,
+    world: &World,
+    query: &str,
+) -> Vec<pb::Item> {
     let mut found = Vec::new();
     for _ in 0..30 {
         found = items(&search_all(&mut gw.client, query, 4000).await);

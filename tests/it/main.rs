@@ -6,5 +6,6 @@ mod harness;
 mod lab;
 mod networks;
 mod search;
+mod swarm;
 mod testnet;
 mod transfers;

@@ -747,6 +747,8 @@ async fn run_torrent(
     let mut identified = false;
     let had_meta = t.meta().is_some();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut adopt = tokio::time::interval(Duration::from_millis(200));
+    adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut complete_rx = t.complete.subscribe();
     let mut last_choke = Instant::now();
     let slots = cfg.upload_slots;
@@ -759,6 +761,9 @@ async fn run_torrent(
             _ = t.cancel.cancelled() => break,
             _ = adapter_cancel.cancelled() => { t.cancel.cancel(); break }
             _ = tick.tick() => {}
+            // Pieces other networks verified are taken over quickly, so requests still out
+            // for them are cancelled before the seeder sends them.
+            _ = adopt.tick() => { t.adopt_verified(); continue }
             Some((addr, lasted)) = dial_rx.recv() => { t.state().dial_ended(addr, lasted); continue }
             Some(found) = dht_rx.recv() => {
                 dht_busy = false;

@@ -900,6 +900,25 @@ impl Peer {
     async fn on_event(&mut self, e: Event) -> Result<(), PeerError> {
         match e {
             Event::Have(i) => {
+                // A request still out for a piece we now have (another peer or network
+                // delivered it) is cancelled.
+                let stale: Vec<(u32, u32)> = self
+                    .outstanding
+                    .keys()
+                    .filter(|k| k.0 == i)
+                    .copied()
+                    .collect();
+                for key in stale {
+                    self.outstanding.remove(&key);
+                    let block = self.t.meta().and_then(|m| {
+                        let len = m.geometry.piece_len(m.geometry.index(key.0).ok()?);
+                        let n = len.checked_sub(key.1)?.min(BLOCK_LEN);
+                        m.geometry.block(key.0, key.1, n).ok()
+                    });
+                    if let Some(block) = block {
+                        self.send(Message::Cancel(block.into())).await?;
+                    }
+                }
                 let theirs = self
                     .t
                     .meta()

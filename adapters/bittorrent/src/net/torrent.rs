@@ -354,6 +354,44 @@ impl Torrent {
         Ok(())
     }
 
+    /// Takes as ours the pieces another network verified in the shared sink: they are
+    /// announced (HAVE) and any request still out for them is cancelled, so BitTorrent
+    /// neither fetches them again nor waits on them.
+    pub fn adopt_verified(&self) {
+        let (Storage::Sink(sink), Some(meta)) = (&self.storage, self.meta()) else {
+            return;
+        };
+        let wanted = sink.wanted();
+        let mut adopted = Vec::new();
+        let complete = {
+            let mut st = self.state();
+            for i in meta.geometry.indices() {
+                let start = meta.geometry.piece_offset(i);
+                let end = start + u64::from(meta.geometry.piece_len(i));
+                if st.have.get(i)
+                    || st.verifying.contains(&i.get())
+                    || wanted.covered_in(start..end) > 0
+                {
+                    continue;
+                }
+                st.have.set(i, true);
+                st.partials.remove(&i.get());
+                adopted.push(i.get());
+            }
+            st.have.is_complete()
+        };
+        if adopted.is_empty() {
+            return;
+        }
+        for i in adopted {
+            let _ = self.events.send(Event::Have(i));
+        }
+        if complete {
+            info!(info_hash = %self.info_hash, "torrent complete (with other networks' pieces)");
+            self.complete.send_replace(true);
+        }
+    }
+
     pub fn left(&self) -> u64 {
         match self.meta() {
             None => self.storage.size().max(1),

@@ -59,6 +59,7 @@ pub struct Check {
 struct Claim {
     by: Writer,
     until: Instant,
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -67,6 +68,9 @@ pub struct Ledger {
     verified: RangeSet,
     written: RangeMap<Writer>,
     claims: RangeMap<Claim>,
+    /// End game: bytes another network claimed, taken on as well by a network with nothing
+    /// else to do. Both may write them; the first copy verified wins.
+    endgame: RangeMap<Writer>,
     /// Units being hashed: no write may land there.
     checking: RangeSet,
     /// Writes registered but not yet on disk: no check may start over them.
@@ -89,6 +93,7 @@ impl Ledger {
             verified,
             written: RangeMap::new(),
             claims: RangeMap::new(),
+            endgame: RangeMap::new(),
             checking: RangeSet::new(),
             writing: Vec::new(),
             grids: Vec::new(),
@@ -165,6 +170,15 @@ impl Ledger {
 
     fn expire(&mut self, now: Instant) {
         self.claims.retain(|c| c.until > now);
+        let claimed: RangeSet = self.claims.iter().map(|(r, _)| r).collect();
+        let orphans: Vec<Range<u64>> = self
+            .endgame
+            .iter()
+            .flat_map(|(r, _)| claimed.gaps(r).iter().collect::<Vec<_>>())
+            .collect();
+        for r in orphans {
+            self.endgame.remove(r);
+        }
         let live: HashSet<Writer> = self.claims.iter().map(|(_, c)| c.by).collect();
         let stale: Vec<Range<u64>> = self
             .exclusive
@@ -224,7 +238,13 @@ impl Ledger {
             }
         }
         let from = from.filter(|f| within.contains(f)).unwrap_or(within.start);
-        let run = free.first_from(from).or_else(|| free.first_from(0))?;
+        let Some(run) = free.first_from(from).or_else(|| free.first_from(0)) else {
+            // End game only once nothing at all is free.
+            if self.anything_free() {
+                return None;
+            }
+            return self.steal(by, within, max);
+        };
         let end = run
             .end
             .min(run.start.saturating_add(max))
@@ -248,8 +268,64 @@ impl Ledger {
             Claim {
                 by,
                 until: now + CLAIM_STALL,
+                since: now,
             },
         );
+        Some(got)
+    }
+
+    /// Whether any byte of the file is still unclaimed.
+    fn anything_free(&self) -> bool {
+        let mut free = self.verified.gaps(0..self.size);
+        for r in self.checking.iter() {
+            free.remove(r);
+        }
+        for (r, _) in self.written.iter() {
+            free.remove(r);
+        }
+        for (r, _) in self.claims.iter() {
+            free.remove(r);
+        }
+        !free.is_empty()
+    }
+
+    /// End game: nothing inside `within` is free, so `by` takes on bytes another network
+    /// claimed most recently and has not delivered yet, unless a third already did. The
+    /// bytes then come twice at most; whichever copy is verified first wins.
+    fn steal(&mut self, by: Writer, within: Range<u64>, max: u64) -> Option<Range<u64>> {
+        let mut candidates: Vec<(Range<u64>, Instant)> = Vec::new();
+        for (r, c) in self.claims.within(within) {
+            if c.by.network == by.network {
+                continue;
+            }
+            let mut open = self.verified.gaps(r);
+            for x in self.checking.iter() {
+                open.remove(x);
+            }
+            for (x, _) in self.written.iter() {
+                open.remove(x);
+            }
+            for (x, _) in self.endgame.iter() {
+                open.remove(x);
+            }
+            for (x, w) in self.exclusive.iter() {
+                if *w != by && *w != Writer::NOBODY {
+                    open.remove(x);
+                }
+            }
+            candidates.extend(open.iter().map(|o| (o, c.since)));
+        }
+        // The newest claim: its owner will get to it last (a BitTorrent peer serves
+        // requests in order), so the owner's copy is the likelier to be cancelled in time.
+        let (r, _) = candidates
+            .into_iter()
+            .max_by_key(|(r, since)| (*since, r.start))?;
+        let end = r
+            .end
+            .min(r.start.saturating_add(max))
+            .min(self.unit_end(r.start));
+        let got = r.start..end;
+        self.endgame.insert(got.clone(), by);
         Some(got)
     }
 
@@ -281,6 +357,7 @@ impl Ledger {
             Claim {
                 by,
                 until: now + CLAIM_STALL,
+                since: now,
             },
         );
         true
@@ -290,7 +367,7 @@ impl Ledger {
     pub fn release(&mut self, by: Writer, range: Range<u64>) {
         let mine: Vec<Range<u64>> = self
             .claims
-            .within(range)
+            .within(range.clone())
             .into_iter()
             .filter(|(_, c)| c.by == by)
             .map(|(r, _)| r)
@@ -298,11 +375,22 @@ impl Ledger {
         for r in mine {
             self.claims.remove(r);
         }
+        let taken_on: Vec<Range<u64>> = self
+            .endgame
+            .within(range)
+            .into_iter()
+            .filter(|(_, w)| *w == by)
+            .map(|(r, _)| r)
+            .collect();
+        for r in taken_on {
+            self.endgame.remove(r);
+        }
     }
 
     /// Gives back every claim of a network (its fetch ended).
     pub fn release_network(&mut self, network: NetworkId) {
         self.claims.retain(|c| c.by.network != network);
+        self.endgame.retain(|w| w.network != network);
         self.expire(Instant::now());
     }
 
@@ -320,9 +408,21 @@ impl Ledger {
         for r in self.checking.iter() {
             gaps.remove(r);
         }
+        let open = gaps.clone();
         for (r, c) in self.claims.within(range.clone()) {
             if c.by != by && c.until > now {
                 gaps.remove(r);
+            }
+        }
+        // Bytes it took on in the end game are its to write too.
+        for (r, w) in self.endgame.within(range.clone()) {
+            if w == by {
+                for g in open.iter() {
+                    let (a, b) = (g.start.max(r.start), g.end.min(r.end));
+                    if a < b {
+                        gaps.insert(a..b);
+                    }
+                }
             }
         }
         for (r, w) in self.exclusive.within(range.clone()) {
@@ -344,11 +444,17 @@ impl Ledger {
             .map(|(r, _)| r)
             .collect();
         for r in mine {
+            let since = self
+                .claims
+                .within(r.clone())
+                .first()
+                .map_or(now, |(_, c)| c.since);
             self.claims.insert(
                 r,
                 Claim {
                     by,
                     until: now + CLAIM_STALL,
+                    since,
                 },
             );
         }
@@ -410,6 +516,7 @@ impl Ledger {
         f.discarded += len - fresh;
         self.written.remove(range.clone());
         self.claims.remove(range.clone());
+        self.endgame.remove(range.clone());
         self.exclusive.remove(range.clone());
         self.verified.insert(range);
     }
@@ -485,8 +592,10 @@ impl Ledger {
                 by.push(*w);
             }
         }
+        self.endgame.remove(c.range.clone());
         if ok {
             self.verified.insert(c.range.clone());
+            self.claims.remove(c.range.clone());
             self.exclusive.remove(c.range.clone());
             return Vec::new();
         }

@@ -124,3 +124,36 @@ fn hashes_that_do_not_fit_are_refused() {
     assert!(!l.learn(grid(10, 3)));
     assert!(!l.knows_hashes());
 }
+
+#[test]
+fn in_the_end_game_idle_networks_take_on_the_newest_claims_of_others() {
+    let t0 = Instant::now();
+    let later = t0 + Duration::from_secs(1);
+    let mut l = Ledger::new(40, RangeSet::new());
+    assert!(l.learn(grid(10, 4)));
+    assert_eq!(l.claim(A, 0..40, 10, None, t0), Some(0..10));
+    assert!(
+        l.claim_whole(C, 20..40, later),
+        "claimed last, so taken on first"
+    );
+    assert_eq!(l.claim(A, 0..40, 10, None, t0), Some(10..20));
+    // Nothing is free: B (Gnutella) takes on A's claims, not C's (its own network)…
+    assert_eq!(l.claim(B, 0..40, 10, None, later), Some(10..20));
+    l.release(B, 10..20);
+    // …and A (eD2k) takes on C's, the newest.
+    let a = l.claim(A, 0..40, 10, None, later);
+    assert_eq!(a, Some(20..30));
+    // Both may now write it; the first verified copy wins.
+    assert_eq!(write(&mut l, A, 20..30).covered(), 10);
+    let checks = l.ready(20..30);
+    l.finish(&checks[0], true);
+    assert!(l.verified().contains(20..30));
+    assert!(
+        write(&mut l, C, 20..30).is_empty(),
+        "the late copy is dropped"
+    );
+    // While anything is free, no one takes on others' claims.
+    let mut l = Ledger::new(40, RangeSet::new());
+    assert!(l.claim_whole(C, 0..10, t0));
+    assert_eq!(l.claim(A, 0..10, 10, None, later), None);
+}
