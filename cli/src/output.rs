@@ -122,6 +122,9 @@ pub fn network_part(n: &pb::TransferNetwork) -> String {
         size(n.bytes_verified),
         size(n.bytes_discarded),
     );
+    if n.sources_dropped > 0 {
+        line.push_str(&format!("  dropped {} lying source(s)", n.sources_dropped));
+    }
     if !n.note.is_empty() {
         line.push_str(&format!("  ({})", n.note));
     }
@@ -154,6 +157,7 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
             "network": n.network, "state": n.state, "sources": n.sources,
             "rate_bytes_per_sec": n.rate_bytes_per_sec, "bytes_received": n.bytes_received,
             "bytes_verified": n.bytes_verified, "bytes_discarded": n.bytes_discarded,
+            "sources_dropped": n.sources_dropped,
             "note": n.note,
         })).collect::<Vec<_>>(),
         "verified": t.verified.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),

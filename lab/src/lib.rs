@@ -28,6 +28,9 @@ pub struct LabConfig {
     /// leaves and ultrapeer, the BitTorrent seeders), each capped separately at this many
     /// bytes per second (`None`: unlimited).
     pub seed_rate_limit: Option<u64>,
+    /// One network whose first peer serves corrupt bytes under the right hashes (its copy
+    /// of every file is damaged after it was shared), for tests of bad sources.
+    pub liar: Option<junction_core::NetworkId>,
 }
 
 impl LabConfig {
@@ -37,6 +40,7 @@ impl LabConfig {
             dir: dir.into(),
             large_size: 128 * 1024 * 1024,
             seed_rate_limit: None,
+            liar: None,
         }
     }
 }

@@ -39,6 +39,28 @@ pub struct World {
     ed2k_server: SocketAddr,
     ultrapeer: SocketAddr,
     dht_node: SocketAddr,
+    /// The network whose peer 0 lies, and where its damaged copies live.
+    liar: Option<(NetworkId, std::path::PathBuf)>,
+}
+
+/// Flips one byte in every 16 KiB, so every piece, part or chunk served from the file is
+/// wrong while the hashes announced for it stay right.
+fn damage(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let mut b = [0u8; 1];
+    let mut off = 0;
+    while off < len {
+        f.read_exact_at(&mut b, off)?;
+        b[0] ^= 0x5a;
+        f.write_all_at(&b, off)?;
+        off += 16 * 1024;
+    }
+    f.sync_all()
 }
 
 fn loopback() -> SocketAddr {
@@ -84,6 +106,9 @@ impl World {
             ed2k_server: loopback(),
             ultrapeer: loopback(),
             dht_node: loopback(),
+            liar: cfg
+                .liar
+                .map(|n| (n, cfg.dir.join("world").join(format!("liar-{n}")))),
         };
         // Every seeder, on each network, is capped separately at the same rate.
         let rate = cfg.seed_rate_limit;
@@ -207,7 +232,20 @@ impl World {
         for f in &mut self.files {
             let sharers = f.peers_on(net).to_vec();
             for p in sharers {
-                let id = peers[p].share(item(f)).await?;
+                let liar = match &self.liar {
+                    Some((n, dir)) if *n == net && p == 0 => Some(dir.join(&f.name)),
+                    _ => None,
+                };
+                let mut it = item(f);
+                if let Some(copy) = &liar {
+                    std::fs::create_dir_all(copy.parent().unwrap_or(copy))?;
+                    std::fs::copy(&f.path, copy)?;
+                    it.path = copy.clone();
+                }
+                let id = peers[p].share(it).await?;
+                if let Some(copy) = &liar {
+                    damage(copy)?;
+                }
                 if let Some(btih) = id.get(HashKind::Btih) {
                     // Each seeder makes the same torrent from the same bytes and settings.
                     f.id.set(HashKind::Btih, btih);

@@ -119,3 +119,87 @@ async fn a_file_on_three_networks_comes_once_from_all_of_them() {
     gw.stop().await;
     world.shutdown().await;
 }
+
+/// The first peer of `liar` serves corrupt bytes under the right hashes; the others serve
+/// good ones. A file on all three networks is fetched `runs` times: each time it ends
+/// byte-identical to the original, the liar is dropped if it sent anything, and no honest
+/// source is ever dropped.
+async fn fetch_past_a_liar(liar: NetworkId, runs: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = lab::LabConfig::new(dir.path());
+    cfg.seed = 42;
+    cfg.large_size = 4 * MIB;
+    cfg.liar = Some(liar);
+    let world = World::start(&cfg).await.unwrap();
+    let mut gw = gateway(&world, dir.path()).await;
+    let items = search_until_complete(&mut gw, &world, "lab").await;
+    // On eD2k peers 0 and 1, Gnutella leaf 0 and BitTorrent seeder 0.
+    let file = world
+        .files
+        .iter()
+        .find(|f| f.name == "Lab Sunrise Timelapse 1080p.mkv")
+        .unwrap();
+    let original = std::fs::read(&file.path).unwrap();
+    let item = items.iter().find(|i| i.name == file.name).unwrap();
+    let mut caught = 0;
+    for run in 0..runs {
+        let t = gw
+            .client
+            .start_transfer(pb::StartTransferRequest {
+                source: Some(pb::start_transfer_request::Source::ItemId(item.id.clone())),
+                networks: vec![],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+        assert!(
+            std::fs::read(&done.path).unwrap() == original,
+            "run {run}: the file differs from the original: {:?}",
+            done.per_network
+        );
+        for n in &done.per_network {
+            if n.network == liar.as_str() {
+                assert!(
+                    n.sources_dropped <= 1,
+                    "run {run}: an honest {liar} source was dropped: {n:?}"
+                );
+                caught += n.sources_dropped;
+            } else {
+                assert_eq!(
+                    n.sources_dropped, 0,
+                    "run {run}: an honest source was dropped: {n:?}"
+                );
+            }
+        }
+        gw.client
+            .cancel_transfer(pb::CancelTransferRequest {
+                id: t.id.clone(),
+                keep_data: false,
+            })
+            .await
+            .unwrap();
+    }
+    eprintln!("liar on {liar}: caught in {caught} of {runs} runs");
+    assert!(
+        caught > 0,
+        "the {liar} liar was never caught in {runs} runs"
+    );
+    gw.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_ed2k_peer_is_dropped_and_the_file_is_right() {
+    fetch_past_a_liar(NetworkId::ED2K, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_gnutella_leaf_is_dropped_and_the_file_is_right() {
+    fetch_past_a_liar(NetworkId::GNUTELLA, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_bittorrent_seeder_is_dropped_and_the_file_is_right() {
+    fetch_past_a_liar(NetworkId::BITTORRENT, 20).await;
+}

@@ -184,6 +184,10 @@ pub trait TransferSink: Send + Sync + 'static {
     fn is_banned(&self, _source: u64) -> bool {
         false
     }
+    /// The network threw away `bytes` it received and checked itself (a BitTorrent piece
+    /// that failed its hash), and dropped `source` for it if `dropped`, so the transfer's
+    /// figures show it.
+    fn discarded(&self, _source: u64, _bytes: u64, _dropped: bool) {}
 }
 
 /// A local file offered to the networks.

@@ -633,7 +633,7 @@ async fn read_rows(size: u64) -> Result<Vec<Row>> {
     let mut inproc = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        let mut rx = s.gw.transfers.read(&info.id, 0, 0)?;
+        let mut rx = s.gw.transfers.read(&info.id, 0, 0).await?;
         let mut got = 0u64;
         while let Some(chunk) = rx.recv().await {
             got += chunk?.1.len() as u64;

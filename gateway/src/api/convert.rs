@@ -100,6 +100,7 @@ pub fn transfer(t: TransferInfo) -> pb::Transfer {
                 bytes_received: n.bytes_received,
                 bytes_verified: n.bytes_verified,
                 bytes_discarded: n.bytes_discarded,
+                sources_dropped: n.sources_dropped,
                 sources: n.sources,
                 rate_bytes_per_sec: n.rate,
                 state: n.state,

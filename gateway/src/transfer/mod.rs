@@ -399,6 +399,7 @@ impl Transfer {
                 bytes_received: f.received,
                 bytes_verified: f.verified,
                 bytes_discarded: f.discarded,
+                sources_dropped: f.dropped,
                 sources: s.map_or(0, |s| s.peers),
                 rate: s.map_or(0, |s| s.rate),
                 state: state.into(),

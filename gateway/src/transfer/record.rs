@@ -121,6 +121,8 @@ pub struct NetworkInfo {
     pub bytes_verified: u64,
     /// Bytes it sent that were dropped: corrupt, or fetched twice.
     pub bytes_discarded: u64,
+    /// Sources dropped because their bytes failed a hash check.
+    pub sources_dropped: u32,
     pub sources: u32,
     pub rate: u64,
     /// `fetching`, `idle` or `not applicable`.

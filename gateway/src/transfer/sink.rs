@@ -293,6 +293,13 @@ impl TransferSink for NetSink {
     fn is_banned(&self, source: u64) -> bool {
         self.sink.swarm.ledger().is_banned(self.by(source))
     }
+
+    fn discarded(&self, source: u64, bytes: u64, dropped: bool) {
+        self.sink
+            .swarm
+            .ledger()
+            .discarded(self.by(source), bytes, dropped);
+    }
 }
 
 #[cfg(test)]

@@ -98,10 +98,22 @@ impl Storage {
         }
     }
 
-    /// A piece failed its hash: its range is wanted again.
+    /// A piece failed its hash: its range is wanted again, and its bytes count as
+    /// discarded.
     pub fn rejected(&self, offset: u64, len: u64) {
         if let Storage::Sink(s) = self {
             s.verified(offset..offset + len, false);
+            s.discarded(0, len, false);
+        }
+    }
+
+    /// A peer was dropped for sending a bad piece.
+    pub fn dropped(&self, addr: std::net::SocketAddr) {
+        if let Storage::Sink(s) = self {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            addr.hash(&mut h);
+            s.discarded(h.finish(), 0, true);
         }
     }
 }

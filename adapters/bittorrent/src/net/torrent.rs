@@ -418,6 +418,7 @@ impl Torrent {
             return Vec::new();
         };
         let mut kill = Vec::new();
+        let mut dropped = Vec::new();
         let now_complete;
         {
             let mut st = self.state();
@@ -441,6 +442,7 @@ impl Torrent {
                         st.banned_ids.insert(pid);
                         st.banned_count += 1;
                         kill.push(*c);
+                        dropped.push(addr);
                     }
                 }
             }
@@ -458,6 +460,9 @@ impl Torrent {
             let off = meta.geometry.piece_offset(index);
             self.storage
                 .rejected(off, u64::from(meta.geometry.piece_len(index)));
+            for addr in dropped {
+                self.storage.dropped(addr);
+            }
         }
         kill
     }

@@ -45,6 +45,8 @@ pub struct NetFigures {
     pub verified: u64,
     /// Bytes dropped: they failed a check, arrived twice, or landed where they may not.
     pub discarded: u64,
+    /// Sources dropped because their bytes failed checks.
+    pub dropped: u32,
 }
 
 /// A unit to hash from disk; its range is locked against writes until [`Ledger::finish`].
@@ -610,12 +612,23 @@ impl Ledger {
             *s += 1;
             if (sole || *s >= MAX_STRIKES) && self.banned.insert(*w) {
                 banned.push(*w);
+                self.figures.entry(w.network).or_default().dropped += 1;
             }
         }
         if !sole {
             self.exclusive.insert(c.range.clone(), Writer::NOBODY);
         }
         banned
+    }
+
+    /// Bytes a network threw away after its own check, and the source it dropped for them.
+    pub fn discarded(&mut self, by: Writer, bytes: u64, dropped: bool) {
+        let f = self.fig(by.network);
+        f.received += bytes;
+        f.discarded += bytes;
+        if dropped && self.banned.insert(by) {
+            self.fig(by.network).dropped += 1;
+        }
     }
 
     /// A network's own verdict on a range it checked itself (e.g. a test network, or a

@@ -332,6 +332,11 @@ impl<S: Store> TransferSink for SwarmSink<S> {
     fn is_banned(&self, source: u64) -> bool {
         self.swarm.ledger().is_banned(self.by(source))
     }
+    fn discarded(&self, source: u64, bytes: u64, dropped: bool) {
+        self.swarm
+            .ledger()
+            .discarded(self.by(source), bytes, dropped);
+    }
 }
 
 #[cfg(test)]
