@@ -747,7 +747,7 @@ async fn run_torrent(
     let mut identified = false;
     let had_meta = t.meta().is_some();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut adopt = tokio::time::interval(Duration::from_millis(200));
+    let mut adopt = tokio::time::interval(Duration::from_millis(50));
     adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut complete_rx = t.complete.subscribe();
     let mut last_choke = Instant::now();

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use junction_core::{DynNetwork, FetchEvent, FetchRequest, NetworkError, NetworkId, TransferSink};
+use junction_core::{
+    DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, NetworkId, TransferSink,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -41,6 +43,21 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
     let mut changed = t.sink().subscribe();
     loop {
+        // The whole-file SHA-1 is checked by the gateway itself, once every byte is in.
+        let sha1 = t
+            .meta()
+            .record
+            .content()
+            .get(HashKind::Sha1)
+            .map(<[u8]>::to_vec);
+        if let Some(sha1) = sha1 {
+            let sink = t.sink();
+            let _ = tokio::task::spawn_blocking(move || sink.learn_sha1(&sha1)).await;
+        }
+        if let Some(why) = t.sink().conflict() {
+            let _ = inner.set_state(&t, State::Failed, Some(why));
+            return;
+        }
         if t.sink().is_complete() {
             finish(&inner, &t);
             return;
@@ -84,7 +101,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                     None => break,
                 },
                 r = changed.changed() => {
-                    if r.is_err() || t.sink().is_complete() {
+                    if r.is_err() || t.sink().is_complete() || t.sink().conflict().is_some() {
                         break;
                     }
                 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use junction_core::swarm::{NetFigures, Progress, Store, Swarm, UnitHashes, Writer};
+use junction_core::swarm::{NetFigures, Progress, Store, Swarm, UnitAlgo, UnitHashes, Writer};
 use junction_core::{NetworkId, RangeSet, SinkError, TransferSink};
 use tokio::sync::watch;
 
@@ -99,9 +99,24 @@ impl FileSink {
         self.swarm.ledger().verified().covered()
     }
 
+    /// Every byte verified, and the whole-file SHA-1 (when known) checked once more.
     pub fn is_complete(&self) -> bool {
-        let l = self.swarm.ledger();
-        l.verified().contains(0..l.size())
+        self.swarm.ledger().complete()
+    }
+
+    /// Why the file cannot be finished, if its hashes disagree.
+    pub fn conflict(&self) -> Option<String> {
+        self.swarm.ledger().conflict().map(str::to_owned)
+    }
+
+    /// The content's whole-file SHA-1, checked over the finished file whoever fetched it.
+    /// May hash the whole file: call it off the async threads.
+    pub fn learn_sha1(&self, digest: &[u8]) {
+        let size = self.size();
+        let (_, p) = self
+            .swarm
+            .learn(UnitHashes::whole(UnitAlgo::Sha1, size, digest));
+        self.progressed(p, 0);
     }
 
     /// What each network received, verified and discarded in this run.
@@ -191,7 +206,7 @@ impl FileSink {
         self.fresh_bytes.fetch_add(written, Ordering::Relaxed);
         // Written ranges are persisted too (after an fsync), so a restart keeps them.
         self.dirty.store(true, Ordering::Release);
-        if p.verified {
+        if p.verified || p.rejected {
             self.changed.send_modify(|v| *v += 1);
         }
     }

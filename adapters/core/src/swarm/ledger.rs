@@ -83,6 +83,10 @@ pub struct Ledger {
     exclusive: RangeMap<Writer>,
     strikes: HashMap<Writer, u32>,
     banned: HashSet<Writer>,
+    /// Whole-file digests that matched the finished file.
+    whole_passed: Vec<Vec<u8>>,
+    /// A whole-file hash disagreed with a file every finer hash had passed.
+    conflict: Option<String>,
     figures: BTreeMap<NetworkId, NetFigures>,
 }
 
@@ -102,6 +106,8 @@ impl Ledger {
             exclusive: RangeMap::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
+            whole_passed: Vec::new(),
+            conflict: None,
             figures: BTreeMap::new(),
         }
     }
@@ -155,6 +161,26 @@ impl Ledger {
     }
 
     /// Adds unit hashes. Returns false (and keeps nothing) when they do not fit the size.
+    /// Every byte verified, and every whole-file hash checked once more over the finished
+    /// file.
+    pub fn complete(&self) -> bool {
+        self.verified.contains(0..self.size)
+            && self
+                .grids
+                .iter()
+                .filter(|g| self.is_whole(g))
+                .all(|g| self.whole_passed.contains(&g.digests[0]))
+    }
+
+    /// Why the file cannot be finished: its whole-file hash disagrees with every finer one.
+    pub fn conflict(&self) -> Option<&str> {
+        self.conflict.as_deref()
+    }
+
+    fn is_whole(&self, g: &UnitHashes) -> bool {
+        g.digests.len() == 1 && g.unit_len >= self.size
+    }
+
     pub fn learn(&mut self, hashes: UnitHashes) -> bool {
         if !hashes.fits(self.size) {
             return false;
@@ -292,9 +318,14 @@ impl Ledger {
     }
 
     /// End game: nothing inside `within` is free, so `by` takes on bytes another network
-    /// claimed most recently and has not delivered yet, unless a third already did. The
-    /// bytes then come twice at most; whichever copy is verified first wins.
+    /// claimed most recently and has not delivered yet, unless a third already did, one
+    /// range per network at a time. The bytes then come twice at most; whichever copy is
+    /// verified first wins.
     fn steal(&mut self, by: Writer, within: Range<u64>, max: u64) -> Option<Range<u64>> {
+        // One range at a time per network: every copy taken on may come twice.
+        if self.endgame.iter().any(|(_, w)| w.network == by.network) {
+            return None;
+        }
         let mut candidates: Vec<(Range<u64>, Instant)> = Vec::new();
         for (r, c) in self.claims.within(within) {
             if c.by.network == by.network {
@@ -534,10 +565,12 @@ impl Ledger {
         let first = touched.start.min(self.size - 1);
         for grid in 0..self.grids.len() {
             let mut off = self.grids[grid].unit_at(first, self.size).1.start;
+            let g = &self.grids[grid];
+            let recheck = self.is_whole(g) && !self.whole_passed.contains(&g.digests[0]);
             while off < end {
                 let (unit, range) = self.grids[grid].unit_at(off, self.size);
                 off = range.end;
-                if self.can_check(range.clone()) {
+                if self.can_check(range.clone(), recheck) {
                     self.checking.insert(range.clone());
                     out.push(Check { range, grid, unit });
                 }
@@ -546,8 +579,10 @@ impl Ledger {
         out
     }
 
-    fn can_check(&self, range: Range<u64>) -> bool {
-        if range.start >= range.end || self.verified.contains(range.clone()) {
+    /// Whether a unit can be checked now; `recheck`: even if all of it is verified (a
+    /// whole-file hash, checked once more at the end).
+    fn can_check(&self, range: Range<u64>, recheck: bool) -> bool {
+        if range.start >= range.end || (!recheck && self.verified.contains(range.clone())) {
             return false;
         }
         if self.checking.covered_in(range.clone()) > 0
@@ -581,6 +616,19 @@ impl Ledger {
     pub fn finish(&mut self, c: &Check, ok: bool) -> Vec<Writer> {
         self.checking.remove(c.range.clone());
         let parts = self.written.within(c.range.clone());
+        if let Some(g) = self.grids.get(c.grid).filter(|g| self.is_whole(g)) {
+            let digest = g.digests[0].clone();
+            if ok && !self.whole_passed.contains(&digest) {
+                self.whole_passed.push(digest);
+            } else if !ok && parts.is_empty() {
+                // Every byte passed a finer hash, yet the whole file does not match: the
+                // hashes come from different contents. Fetching again cannot help.
+                self.conflict = Some(
+                    "every part of the file passed its hash, but the whole file does not match the SHA-1 given for it: the hashes known for this content disagree (a wrong link or search merge?)".into(),
+                );
+                return Vec::new();
+            }
+        }
         self.written.remove(c.range.clone());
         let mut by: Vec<Writer> = Vec::new();
         for (r, w) in &parts {

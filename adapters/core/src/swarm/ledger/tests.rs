@@ -114,6 +114,9 @@ fn a_coarse_unit_is_checked_once_the_fine_ones_around_it_pass() {
     }
     l.finish(&fine[3], true);
     assert!(l.verified().contains(0..40));
+    let whole = l.ready(0..40);
+    assert_eq!(whole.len(), 1, "the whole-file hash, once more");
+    l.finish(&whole[0], true);
     assert!(l.ready(0..40).is_empty(), "nothing is left to check");
     assert_eq!(l.figures()[&NetworkId::GNUTELLA].verified, 40);
 }
@@ -156,4 +159,33 @@ fn in_the_end_game_idle_networks_take_on_the_newest_claims_of_others() {
     let mut l = Ledger::new(40, RangeSet::new());
     assert!(l.claim_whole(C, 0..10, t0));
     assert_eq!(l.claim(A, 0..10, 10, None, later), None);
+}
+
+#[test]
+fn a_whole_file_hash_is_checked_once_more_when_finer_ones_passed_it_all() {
+    let mut l = Ledger::new(20, RangeSet::new());
+    assert!(l.learn(grid(10, 2)));
+    assert!(l.learn(grid(20, 1)));
+    write(&mut l, B, 0..20);
+    let fine = l.ready(0..20);
+    assert_eq!(fine.len(), 2);
+    l.finish(&fine[0], true);
+    l.finish(&fine[1], true);
+    assert!(
+        l.verified().contains(0..20) && !l.complete(),
+        "the whole hash is still due"
+    );
+    let whole = l.ready(0..20);
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].range, 0..20);
+    l.finish(&whole[0], true);
+    assert!(l.complete() && l.conflict().is_none());
+    assert!(l.ready(0..20).is_empty());
+    // The same, but the whole-file hash disagrees: a conflict, and never complete.
+    let mut l = Ledger::new(20, RangeSet::full(20));
+    assert!(l.learn(grid(20, 1)));
+    let whole = l.ready(0..20);
+    l.finish(&whole[0], false);
+    assert!(!l.complete() && l.conflict().is_some());
+    assert!(l.verified().contains(0..20), "verified bytes stay verified");
 }
