@@ -203,3 +203,149 @@ async fn a_lying_gnutella_leaf_is_dropped_and_the_file_is_right() {
 async fn a_lying_bittorrent_seeder_is_dropped_and_the_file_is_right() {
     fetch_past_a_liar(NetworkId::BITTORRENT, 20).await;
 }
+
+async fn transfer(gw: &mut crate::harness::Running, id: &str) -> pb::Transfer {
+    gw.client
+        .get_transfer(pb::TransferRef { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A magnet names only the torrent; its metadata carries the file's SHA-1 and ed2k hash,
+/// and with them eD2k and Gnutella join the transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_brings_in_the_networks_its_metadata_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 32, Some(2 * MIB)).await;
+    let mut gw = gateway(&world, dir.path()).await;
+    let large = world.files.iter().find(|f| f.large).unwrap();
+    let magnet = large.magnet(world.tracker_url()).unwrap();
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(magnet)),
+            networks: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_until(&mut gw.client, &t.id, 120, |t| t.state() == State::Complete).await;
+    assert!(std::fs::read(&done.path).unwrap() == std::fs::read(&large.path).unwrap());
+    for net in [NetworkId::ED2K, NetworkId::GNUTELLA, NetworkId::BITTORRENT] {
+        let n = share(&done, net).unwrap_or_else(|| panic!("{net} never joined"));
+        assert!(
+            n.bytes_verified > 0,
+            "{net} delivered nothing: {:?}",
+            done.per_network
+        );
+    }
+    assert!(
+        done.content
+            .unwrap()
+            .urns
+            .iter()
+            .any(|u| u.starts_with("urn:ed2k:")),
+        "the ed2k hash was learnt"
+    );
+    gw.stop().await;
+    world.shutdown().await;
+}
+
+/// The gateway stops halfway through a three-network transfer and starts again: the
+/// transfer resumes and no verified byte is fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_restarted_midway_fetches_no_verified_byte_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 48, Some(2 * MIB)).await;
+    let mut gw = gateway(&world, dir.path()).await;
+    let (t, size) = start_large(&mut gw, &world).await;
+    let mid = wait_until(&mut gw.client, &t.id, 60, |t| {
+        t.bytes_verified >= size * 2 / 5
+    })
+    .await;
+    let every = mid
+        .per_network
+        .iter()
+        .filter(|n| n.bytes_verified > 0)
+        .count();
+    assert_eq!(
+        every, 3,
+        "not all networks were delivering: {:?}",
+        mid.per_network
+    );
+    gw.stop().await;
+
+    let mut gw = gateway(&world, dir.path()).await;
+    let resumed = transfer(&mut gw, &t.id).await;
+    assert!(resumed.bytes_verified >= mid.bytes_verified, "{resumed:?}");
+    assert_ne!(resumed.state(), State::Complete);
+    let done = wait_until(&mut gw.client, &t.id, 120, |t| t.state() == State::Complete).await;
+    let large = world.files.iter().find(|f| f.large).unwrap();
+    assert!(std::fs::read(&done.path).unwrap() == std::fs::read(&large.path).unwrap());
+    let missing = size - resumed.bytes_verified;
+    let received: u64 = done.per_network.iter().map(|n| n.bytes_received).sum();
+    eprintln!(
+        "restart: {missing} bytes were missing, {received} received after the restart ({:.3}x)",
+        received as f64 / missing as f64
+    );
+    assert!(
+        received as f64 <= missing as f64 * 1.05,
+        "fetched {received} bytes after the restart for {missing} missing: {:?}",
+        done.per_network
+    );
+    gw.stop().await;
+    world.shutdown().await;
+}
+
+/// A reader from offset 0 of a BitTorrent-only transfer gets its bytes early: pieces are
+/// fetched from the reader's position on, not rarest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bittorrent_transfer_streams_from_where_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 32, Some(2 * MIB)).await;
+    let mut gw = gateway(&world, dir.path()).await;
+    let large = world.files.iter().find(|f| f.large).unwrap();
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(
+                large.magnet(world.tracker_url()).unwrap(),
+            )),
+            networks: vec![NetworkId::BITTORRENT.as_str().into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stream = gw
+        .client
+        .read_content(pb::ReadContentRequest {
+            transfer_id: t.id.clone(),
+            offset: 0,
+            length: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut read = 0u64;
+    let mut verified_then = None;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        read += chunk.unwrap().data.len() as u64;
+        if read >= large.size / 20 && verified_then.is_none() {
+            verified_then = Some(transfer(&mut gw, &t.id).await.bytes_verified);
+        }
+    }
+    assert_eq!(read, large.size);
+    let at = verified_then.unwrap() as f64 / large.size as f64;
+    eprintln!(
+        "streaming: the first 5% was read when {:.1}% was downloaded",
+        at * 100.0
+    );
+    assert!(
+        at < 0.3,
+        "the first 5% came only when {:.0}% was downloaded",
+        at * 100.0
+    );
+    gw.stop().await;
+    world.shutdown().await;
+}
