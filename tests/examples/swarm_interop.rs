@@ -1,0 +1,570 @@
+//! One transfer, two real peers on two networks (issue 11, "Real peers"), driven by
+//! `tests/interop/swarm_amule_libtorrent.sh`.
+//!
+//! A real aMule (amuled 2.3.3) and a real libtorrent (python3-libtorrent) seed the same
+//! pseudo-random file, each with its upload capped. aMule is logged into Junction's eD2k
+//! index server, libtorrent announces to Junction's BitTorrent tracker. An embedded gateway
+//! with a Junction eD2k adapter and a BitTorrent adapter (no DHT, no Gnutella) is given one
+//! magnet carrying both `xt=urn:btih:` and `xt=urn:ed2k:` (with `xl=`, `dn=`, `tr=`), and
+//! the one transfer it starts must take verified bytes from both networks
+//! (`Transfer.per_network`), fetch each byte about once, and end byte-identical.
+//!
+//! Every address is on 127.0.0.0/8: the gateway's eD2k adapter and aMule on 127.0.0.1,
+//! libtorrent on 127.0.0.2, the gateway's BitTorrent adapter on 127.0.0.3. aMule's file
+//! reaches the gateway the way `adapters/ed2k/examples/amule_interop.rs` (a) does: the
+//! index server connects back to aMule's port and gives it a HighID, so the server hands
+//! out 127.0.0.1:AMULE_TCP as a source and the gateway dials it (aMule refuses 127.x only
+//! as sources it would dial itself, which this test never needs).
+//!
+//! Environment: `SWARM_DIR` (work dir), `LT_PEER` (bt_lt_peer.py), `LT_PORT`, `AMULE_START`,
+//! `AMULE_BASE`, `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`, and optionally
+//! `SWARM_MIB` (file size, default 24), `SWARM_RATE_KIB` (each seed's upload cap in KiB/s,
+//! default 2048), `SWARM_TIMEOUT` (seconds the transfer may take, default 90).
+//! Prints `PASS swarm …` lines on success, `FAIL …` lines and a non-zero exit otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use gateway::{Gateway, GatewayConfig};
+use junction_core::{DynNetwork, NetworkId};
+use proto::v1 as pb;
+use proto::v1::gateway_client::GatewayClient;
+use proto::v1::transfer::State;
+use tonic::transport::Channel;
+
+const NAME: &str = "junction-swarm.bin";
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set"))
+}
+
+fn env_or(name: &str, default: u64) -> Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().with_context(|| format!("{name}={v:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("[swarm] {}", msg.as_ref());
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn mib(n: u64) -> String {
+    format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+}
+
+/// One amulecmd command. amulecmd quits at once when amuled's EC port does not take it
+/// yet, so an empty answer is tried again (as amule_interop.rs does).
+fn amulecmd(ec: &str, cmd: &str) -> String {
+    for attempt in 1..=3 {
+        let out = Command::new("amulecmd")
+            .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret", "-c", cmd])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+                return String::from_utf8_lossy(&o.stdout).into_owned();
+            }
+            Ok(o) if attempt == 3 => {
+                return format!(
+                    "amulecmd {cmd:?} failed: {}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            Err(e) if attempt == 3 => return format!("amulecmd {cmd:?}: {e}"),
+            _ => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+    unreachable!()
+}
+
+/// aMule's answer without amulecmd's banner and prompts.
+fn amule_said(ec: &str, cmd: &str) -> String {
+    amulecmd(ec, cmd)
+        .lines()
+        .map(|l| l.trim_start_matches("> ").trim())
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("This is amulecmd")
+                && !l.starts_with("Creating client")
+                && !l.starts_with("Succeeded!")
+                && !l.starts_with("Connection established")
+                && !l.starts_with("---")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// A number from libtorrent's status file (`"key": 123`), first torrent.
+fn lt_status(file: &Path, key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let at = text.find(&format!("\"{key}\": "))? + key.len() + 4;
+    let rest = &text[at..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    match rest[..end].trim() {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        n => n.parse().ok(),
+    }
+}
+
+/// Polls `ok` every 250 ms until it holds or `secs` pass.
+async fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        ensure!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// The processes and files this run owns, stopped on every way out.
+struct Peers {
+    libtorrent: Option<Child>,
+    amule_start: String,
+    amule_base: PathBuf,
+}
+
+impl Peers {
+    fn stop(&mut self) {
+        if let Some(mut c) = self.libtorrent.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(5) {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("bash")
+            .arg(self.amule_start.replace("start.sh", "stop.sh"))
+            .arg("swarm")
+            .env("BASE", &self.amule_base)
+            .status();
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn net(t: &pb::Transfer, id: NetworkId) -> Option<&pb::TransferNetwork> {
+    t.per_network.iter().find(|n| n.network == id.as_str())
+}
+
+fn summary(t: &pb::Transfer) -> String {
+    t.per_network
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {} recv {} verified {} discarded, {} src, {}/s, {}{}",
+                n.network,
+                mib(n.bytes_received),
+                mib(n.bytes_verified),
+                mib(n.bytes_discarded),
+                n.sources,
+                mib(n.rate_bytes_per_sec),
+                n.state,
+                if n.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", n.note)
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    match run().await {
+        Ok(()) => {}
+        Err(e) => {
+            println!("FAIL swarm: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    let dir = PathBuf::from(env("SWARM_DIR")?);
+    let lt_peer = env("LT_PEER")?;
+    let lt_port: u16 = env("LT_PORT")?.parse()?;
+    let amule_start = env("AMULE_START")?;
+    let amule_base = PathBuf::from(env("AMULE_BASE")?);
+    let port: u16 = env("ED2K_SERVER_PORT")?.parse()?;
+    let (tcp, udp, ec) = (env("AMULE_TCP")?, env("AMULE_UDP")?, env("AMULE_EC")?);
+    let size_mib = env_or("SWARM_MIB", 24)?;
+    let rate_kib = env_or("SWARM_RATE_KIB", 2048)?;
+    let timeout = env_or("SWARM_TIMEOUT", 90)?;
+    ensure!(
+        (1..=65535).contains(&rate_kib),
+        "SWARM_RATE_KIB must fit aMule's 16-bit kB/s settings"
+    );
+
+    // The file both seeds share: one folder, shared by aMule and seeded by libtorrent.
+    let seed_dir = dir.join("seed");
+    std::fs::create_dir_all(&seed_dir)?;
+    let data = pseudo_random((size_mib * 1024 * 1024) as usize, 0x5eed_2024);
+    let size = data.len() as u64;
+    let file = seed_dir.join(NAME);
+    std::fs::write(&file, &data)?;
+    let ed2k_root = ed2k::hash::ed2k_hash(&data).root;
+    let ed2k_hex = ed2k::hash::to_hex(&ed2k_root);
+    log(format!("{NAME}: {size} bytes, ed2k {ed2k_hex}"));
+
+    // Junction's eD2k index server: it connects back to aMule's port, so aMule is a HighID.
+    let server = ed2k::IndexServer::start(ed2k::ServerConfig {
+        enabled: true,
+        listen: format!("127.0.0.1:{port}").parse()?,
+        ..ed2k::ServerConfig::default()
+    })
+    .await?;
+    let tracker = bittorrent::TrackerServer::bind("127.0.0.1:0".parse()?, None, 5).await?;
+    let tracker_url = tracker.announce_url();
+    log(format!(
+        "index server {}, tracker {tracker_url}",
+        server.local_addr()
+    ));
+
+    // libtorrent makes the v1-only .torrent and seeds it, capped.
+    let torrent = dir.join("swarm.torrent");
+    let st = Command::new("/usr/bin/python3")
+        .arg(&lt_peer)
+        .arg("create")
+        .arg(&file)
+        .arg(&torrent)
+        .arg(&tracker_url)
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(st.success(), "bt_lt_peer.py create failed");
+    let meta = bittorrent::metainfo::Metainfo::parse(&std::fs::read(&torrent)?)
+        .context("libtorrent's .torrent")?;
+    let btih = meta.info.swarm_hash().to_hex();
+    ensure!(meta.info.total_length == size, "torrent size differs");
+    log(format!(
+        "torrent btih {btih}, pieces of {} bytes",
+        meta.info.piece_length
+    ));
+
+    let rate = rate_kib * 1024;
+    let lt_status_file = dir.join("lt.json");
+    let lt_log = std::fs::File::create(dir.join("lt.log"))?;
+    let child = Command::new("/usr/bin/python3")
+        .arg(&lt_peer)
+        .args(["run", "--ip", "127.0.0.2", "--port", &lt_port.to_string()])
+        .arg("--seed")
+        .arg(format!("{}:{}", torrent.display(), seed_dir.display()))
+        .args(["--upload-limit", &rate.to_string()])
+        .arg("--status-file")
+        .arg(&lt_status_file)
+        .stdout(lt_log.try_clone()?)
+        .stderr(lt_log)
+        .spawn()
+        .context("starting libtorrent")?;
+    std::fs::write(dir.join("lt.pid"), child.id().to_string())?;
+    let mut peers = Peers {
+        libtorrent: Some(child),
+        amule_start: amule_start.clone(),
+        amule_base: amule_base.clone(),
+    };
+
+    // aMule shares the same folder with the same cap (its settings are kB/s).
+    let st = Command::new("bash")
+        .args([&amule_start, "swarm", &tcp, &udp, &ec])
+        .arg(&seed_dir)
+        .arg(format!("localhost:{port}"))
+        .env("BASE", &amule_base)
+        .env("MAX_UPLOAD_KBS", rate_kib.to_string())
+        .env("SLOT_KBS", rate_kib.to_string())
+        .status()?;
+    ensure!(st.success(), "amuled did not start");
+
+    // Both seeds ready: aMule logged in (HighID) and its file in the server's index;
+    // libtorrent seeding (it announces to the tracker as it starts).
+    let t0 = Instant::now();
+    if let Err(e) = wait_for("aMule to log in and publish its file", 60, || {
+        let s = server.stats();
+        s.users >= 1 && s.files >= 1
+    })
+    .await
+    {
+        log(amule_said(&ec, "status"));
+        return Err(e.context(format!("{:?}", server.stats())));
+    }
+    let s = server.stats();
+    log(format!(
+        "aMule published after {:.1} s: {} users ({} LowID), {} files; aMule: {}",
+        t0.elapsed().as_secs_f64(),
+        s.users,
+        s.low_id_users,
+        s.files,
+        amule_said(&ec, "status")
+    ));
+    wait_for("libtorrent to seed", 30, || {
+        lt_status(&lt_status_file, "is_seeding") == Some(1.0)
+    })
+    .await?;
+    log(format!(
+        "libtorrent seeding on 127.0.0.2:{lt_port} at most {rate} B/s"
+    ));
+
+    // The gateway: eD2k (firewalled, like amule_interop's downloader) and BitTorrent.
+    let ed2k = ed2k::Adapter::start(ed2k::Config {
+        listen: None,
+        servers: vec![format!("127.0.0.1:{port}")],
+        nick: "junction-swarm".into(),
+        source_requery: Duration::from_secs(5),
+        fetch_idle_timeout: Duration::from_secs(timeout),
+        ..ed2k::Config::default()
+    })
+    .await?;
+    ensure!(
+        ed2k.wait_logged_in(Duration::from_secs(20)).await,
+        "the gateway's eD2k adapter did not log in"
+    );
+    let bt = bittorrent::Adapter::start(bittorrent::Config {
+        listen: "127.0.0.3:0".parse()?,
+        trackers: vec![tracker_url.clone()],
+        dht_listen: None,
+        dht_index: false,
+        min_announce_interval: Duration::from_secs(2),
+        ..bittorrent::Config::default()
+    })
+    .await?;
+    let networks: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k), Arc::new(bt)];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let gw = Gateway::open(
+        GatewayConfig {
+            listen: addr,
+            data_dir: dir.join("gateway"),
+            search_timeout_secs: 5,
+            ..GatewayConfig::default()
+        },
+        networks,
+    )
+    .await?;
+    let served = gw.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(async move {
+        let _ = gateway::api::serve(served, listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    let mut client = GatewayClient::new(
+        Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?,
+    );
+
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{btih}&xt=urn:ed2k:{ed2k_hex}&xl={size}&dn={}&tr={}",
+        percent(NAME),
+        percent(&tracker_url)
+    );
+    log(format!("magnet {magnet}"));
+    let started = Instant::now();
+    let t = client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(magnet)),
+            networks: vec![],
+        })
+        .await?
+        .into_inner();
+    let result = follow(&mut client, &t.id, size, timeout, &lt_status_file, &ec).await;
+    let took = started.elapsed();
+
+    let outcome = match result {
+        Ok(done) => check(&done, &data, took),
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        log(format!("aMule uploads: {}", amule_said(&ec, "show ul")));
+        log(format!(
+            "libtorrent uploaded {} bytes",
+            lt_status(&lt_status_file, "total_upload").unwrap_or(-1.0)
+        ));
+    }
+    let _ = stop.send(());
+    let _ = api.await;
+    gw.shutdown().await;
+    server.shutdown();
+    tracker.shutdown();
+    peers.stop();
+    outcome
+}
+
+/// Polls the transfer every second, printing each network's figures, until it completes,
+/// fails or `timeout` seconds pass.
+async fn follow(
+    client: &mut GatewayClient<Channel>,
+    id: &str,
+    size: u64,
+    timeout: u64,
+    lt_status_file: &Path,
+    ec: &str,
+) -> Result<pb::Transfer> {
+    let started = Instant::now();
+    let mut last_ul = String::new();
+    let mut poll = 0u64;
+    loop {
+        poll += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t = client
+            .get_transfer(pb::TransferRef { id: id.into() })
+            .await?
+            .into_inner();
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {secs:5.1}s {:5.1}% {}",
+            t.bytes_verified as f64 * 100.0 / size as f64,
+            summary(&t)
+        );
+        match t.state() {
+            State::Complete => return Ok(t),
+            State::Failed | State::Cancelled => {
+                bail!(
+                    "transfer ended {:?}: {} ({})",
+                    t.state(),
+                    t.error,
+                    summary(&t)
+                )
+            }
+            _ => {}
+        }
+        if poll.is_multiple_of(5) {
+            // What the seeds say they upload, now and then.
+            let ul = amule_said(ec, "show ul");
+            if ul != last_ul {
+                log(format!(
+                    "aMule uploads: {ul}; libtorrent {}/s",
+                    mib(lt_status(lt_status_file, "ul_rate").unwrap_or(0.0) as u64)
+                ));
+                last_ul = ul;
+            }
+        }
+        if secs > timeout as f64 {
+            bail!(
+                "transfer not complete after {timeout} s: {} of {size} bytes verified ({}){}",
+                t.bytes_verified,
+                summary(&t),
+                if t.error.is_empty() {
+                    String::new()
+                } else {
+                    format!(", last error: {}", t.error)
+                }
+            );
+        }
+    }
+}
+
+/// The checks on a completed transfer.
+fn check(done: &pb::Transfer, data: &[u8], took: Duration) -> Result<()> {
+    let size = data.len() as u64;
+    let mut failures = Vec::new();
+    let got = std::fs::read(&done.path).with_context(|| format!("reading {}", done.path))?;
+    if got == data {
+        println!(
+            "PASS swarm bytes: {} is byte-identical to the original ({size} bytes)",
+            done.path
+        );
+    } else {
+        let first = got.iter().zip(data).position(|(a, b)| a != b);
+        failures.push(format!(
+            "the file differs from the original ({} bytes, first difference at {first:?})",
+            got.len()
+        ));
+    }
+    for id in [NetworkId::ED2K, NetworkId::BITTORRENT] {
+        match net(done, id) {
+            Some(n) if n.bytes_verified > 0 => println!(
+                "PASS swarm {id}: {} verified bytes ({:.1}% of the file), {} received, {} discarded, {} sources dropped",
+                n.bytes_verified,
+                n.bytes_verified as f64 * 100.0 / size as f64,
+                n.bytes_received,
+                n.bytes_discarded,
+                n.sources_dropped
+            ),
+            Some(n) => failures.push(format!("{id} verified no bytes: {n:?}")),
+            None => failures.push(format!(
+                "{id} is not in per_network: {:?}",
+                done.per_network
+            )),
+        }
+    }
+    let received: u64 = done.per_network.iter().map(|n| n.bytes_received).sum();
+    let ratio = received as f64 / size as f64;
+    if ratio <= 1.10 {
+        println!("PASS swarm received {received} bytes for {size}: {ratio:.3}x the size");
+    } else {
+        failures.push(format!(
+            "received {received} bytes for {size} ({ratio:.3}x, more than 1.10x): {}",
+            summary(done)
+        ));
+    }
+    let verified: u64 = done.per_network.iter().map(|n| n.bytes_verified).sum();
+    println!(
+        "swarm figures: {size} bytes in {:.1} s ({:.2} MB/s); {}; received {ratio:.3}x, verified {:.3}x the size",
+        took.as_secs_f64(),
+        size as f64 / took.as_secs_f64() / 1e6,
+        done.per_network
+            .iter()
+            .map(|n| format!(
+                "{} {:.1}%",
+                n.network,
+                n.bytes_verified as f64 * 100.0 / size as f64
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        verified as f64 / size as f64
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        for f in &failures {
+            println!("FAIL swarm: {f}");
+        }
+        bail!("{} checks failed", failures.len())
+    }
+}
