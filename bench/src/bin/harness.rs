@@ -2,8 +2,10 @@
 //!
 //! `cargo run --release -p junction-bench --bin harness -- [options]`
 //!
-//!   --only LIST      comma-separated parts: merge,first,download,read,rss (default: all)
+//!   --only LIST      comma-separated parts: merge,first,download,swarm,read,rss (default: all)
 //!   --dl-mib N       size of the file downloaded through each network (default 256)
+//!   --swarm-mib N    size of the file on all three networks, for the swarm part (default 128)
+//!   --swarm-cap-mib N  each seeder's cap in the capped swarm run, MiB/s (default 4)
 //!   --read-mib N     size of the transfer read back over gRPC (default 1024)
 //!   --searches N     searches timed for the first-item delay (default 1000)
 //!   --transfers N    transfers started for the loaded RSS figure (default 100)
@@ -36,6 +38,9 @@ use tonic::transport::Channel;
 
 const MIB: u64 = 1024 * 1024;
 
+#[path = "harness/swarm.rs"]
+mod swarm;
+
 struct Opts {
     only: Vec<String>,
     dl_mib: u64,
@@ -44,6 +49,8 @@ struct Opts {
     transfers: usize,
     junction: Option<PathBuf>,
     markdown: Option<PathBuf>,
+    swarm_mib: u64,
+    swarm_cap_mib: u64,
 }
 
 impl Opts {
@@ -56,6 +63,8 @@ impl Opts {
             transfers: 100,
             junction: None,
             markdown: None,
+            swarm_mib: 128,
+            swarm_cap_mib: 4,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -63,6 +72,8 @@ impl Opts {
             match a.as_str() {
                 "--only" => o.only = val()?.split(',').map(str::to_owned).collect(),
                 "--dl-mib" => o.dl_mib = val()?.parse()?,
+                "--swarm-mib" => o.swarm_mib = val()?.parse()?,
+                "--swarm-cap-mib" => o.swarm_cap_mib = val()?.parse()?,
                 "--read-mib" => o.read_mib = val()?.parse()?,
                 "--searches" => o.searches = val()?.parse()?,
                 "--transfers" => o.transfers = val()?.parse()?,
@@ -108,10 +119,11 @@ fn row(what: impl Into<String>, figure: impl Into<String>, goal: &str, met: Opti
 async fn main() -> Result<()> {
     let opts = Opts::parse()?;
     let mut rows = Vec::new();
-    let parts: [(&str, &str); 5] = [
+    let parts: [(&str, &str); 6] = [
         ("merge", "search merge throughput"),
         ("first", "time to first merged item"),
         ("download", "download throughput per network"),
+        ("swarm", "one transfer over three networks"),
         ("read", "ReadContent throughput"),
         ("rss", "gateway RSS"),
     ];
@@ -124,6 +136,7 @@ async fn main() -> Result<()> {
             "merge" => merge_rows().await,
             "first" => first_item_rows(opts.searches).await,
             "download" => download_rows(opts.dl_mib * MIB).await,
+            "swarm" => swarm::swarm_rows(opts.swarm_mib, opts.swarm_cap_mib).await,
             "read" => read_rows(opts.read_mib * MIB).await,
             _ => rss_rows(&opts).await,
         };

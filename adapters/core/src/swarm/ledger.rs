@@ -219,11 +219,25 @@ impl Ledger {
         }
     }
 
-    /// The finest unit boundary after `offset`, so one claim stays inside one unit.
+    /// The finest unit boundary after `offset`.
     fn unit_end(&self, offset: u64) -> u64 {
         self.grids
             .first()
             .map_or(self.size, |g| g.unit_at(offset, self.size).1.end)
+    }
+
+    /// Where a claim of up to `max` bytes from `run.start` ends: on a boundary of the
+    /// finest known unit, so no unit is split between two claims (blame stays exact), but
+    /// over as many whole units as `max` allows (few requests per claim).
+    fn claim_end(&self, run: Range<u64>, max: u64) -> u64 {
+        let end = run.end.min(run.start.saturating_add(max));
+        let Some(g) = self.grids.first() else {
+            return end;
+        };
+        if end == run.end || end <= self.unit_end(run.start) {
+            return end;
+        }
+        g.unit_at(end, self.size).1.start
     }
 
     /// Claims up to `max` bytes inside `within` for `by`: bytes not verified, not written,
@@ -273,11 +287,7 @@ impl Ledger {
             }
             return self.steal(by, within, max);
         };
-        let end = run
-            .end
-            .min(run.start.saturating_add(max))
-            .min(self.unit_end(run.start));
-        let got = run.start..end;
+        let got = run.start..self.claim_end(run.clone(), max);
         for (r, w) in self.exclusive.within(got.clone()) {
             if w == Writer::NOBODY {
                 let whole: Vec<Range<u64>> = self

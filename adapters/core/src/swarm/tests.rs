@@ -99,8 +99,12 @@ fn a_swarm_sink_verifies_what_any_network_wrote() {
     let ed2k = SwarmSink::new(swarm.clone(), NetworkId::ED2K);
     let gnutella = SwarmSink::new(swarm.clone(), NetworkId::GNUTELLA);
     assert!(ed2k.learn(sha1_units(&data)));
-    let a = gnutella.claim(1, 0..SIZE, 4 * UNIT).unwrap();
-    assert_eq!(a, 0..UNIT, "a claim stays inside one unit");
+    // A claim covers whole units, as many as fit.
+    let wide = gnutella.claim(1, 0..SIZE, 5 * UNIT / 2).unwrap();
+    assert_eq!(wide, 0..2 * UNIT, "rounded down to a unit boundary");
+    gnutella.release(1, wide);
+    let a = gnutella.claim(1, 0..SIZE, UNIT).unwrap();
+    assert_eq!(a, 0..UNIT);
     let b = ed2k.claim(1, 0..SIZE, UNIT).unwrap();
     assert_eq!(b, UNIT..2 * UNIT);
     gnutella.write_from(1, 0, &data[..UNIT as usize]).unwrap();
