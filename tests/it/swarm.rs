@@ -349,3 +349,79 @@ async fn a_bittorrent_transfer_streams_from_where_it_is_read() {
     gw.stop().await;
     world.shutdown().await;
 }
+
+/// A single-file `.torrent` with the file's SHA-1 (as Junction's own torrents carry it).
+fn torrent_of(name: &str, data: &[u8], piece: usize) -> Vec<u8> {
+    use sha1::Digest;
+    let mut pieces = Vec::new();
+    for c in data.chunks(piece) {
+        pieces.extend_from_slice(&sha1::Sha1::digest(c));
+    }
+    let mut out = b"d4:infod".to_vec();
+    out.extend(format!("6:lengthi{}e", data.len()).bytes());
+    out.extend(format!("4:name{}:{name}", name.len()).bytes());
+    out.extend(format!("12:piece lengthi{piece}e").bytes());
+    out.extend(format!("6:pieces{}:", pieces.len()).bytes());
+    out.extend(pieces);
+    out.extend(b"4:sha120:");
+    out.extend(sha1::Sha1::digest(data));
+    out.extend(b"ee");
+    out
+}
+
+/// Gnutella alone checks only the whole file's SHA-1; with a torrent's piece hashes known,
+/// its bytes are verified piece by piece, so a Gnutella-only transfer streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gnutella_only_transfer_streams_when_piece_hashes_are_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 24, Some(2 * MIB)).await;
+    let mut gw = gateway(&world, dir.path()).await;
+    let large = world.files.iter().find(|f| f.large).unwrap();
+    let data = std::fs::read(&large.path).unwrap();
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(torrent_of(
+                &large.name,
+                &data,
+                256 * 1024,
+            ))),
+            networks: vec![NetworkId::GNUTELLA.as_str().into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stream = gw
+        .client
+        .read_content(pb::ReadContentRequest {
+            transfer_id: t.id.clone(),
+            offset: 0,
+            length: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut read = Vec::new();
+    let mut verified_then = None;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        read.extend_from_slice(&chunk.unwrap().data);
+        if read.len() as u64 >= large.size / 20 && verified_then.is_none() {
+            verified_then = Some(transfer(&mut gw, &t.id).await.bytes_verified);
+        }
+    }
+    assert!(read == data, "the streamed bytes differ");
+    let at = verified_then.unwrap() as f64 / large.size as f64;
+    eprintln!(
+        "gnutella streaming: the first 5% was read when {:.1}% was downloaded",
+        at * 100.0
+    );
+    assert!(
+        at < 0.3,
+        "the first 5% came only when {:.0}% was downloaded",
+        at * 100.0
+    );
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    assert_eq!(done.per_network.len(), 1, "{:?}", done.per_network);
+    gw.stop().await;
+    world.shutdown().await;
+}

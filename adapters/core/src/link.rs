@@ -1,6 +1,7 @@
 //! Links users paste: `magnet:?…`, `ed2k://|file|…|/`, and `.torrent` files.
 //! Each resolves to a [`LinkTarget`]: the content id plus hints for finding it.
 
+use crate::swarm::{UnitAlgo, UnitHashes};
 use sha1::{Digest, Sha1};
 
 use crate::{ContentId, ContentIdError, HashKind, bencode};
@@ -40,6 +41,8 @@ pub struct LinkTarget {
     pub trackers: Vec<String>,
     /// eD2k part hashes (`p=`), when given.
     pub part_hashes: Vec<[u8; 16]>,
+    /// A single-file torrent's piece hashes, which check bytes from any network.
+    pub pieces: Option<UnitHashes>,
 }
 
 /// Parses a magnet link, an ed2k file link or a bare URN.
@@ -194,10 +197,37 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
             }
         }
     }
+    let mut id = ContentId::new(size).with(HashKind::Btih, &btih);
+    // Hashes of the file some torrents carry (Junction's, Shareaza's): they link networks.
+    for (key, kind) in [("sha1", HashKind::Sha1), ("ed2k", HashKind::Ed2k)] {
+        if let Some(d) = info.value.get(key).and_then(|v| v.as_bytes())
+            && d.len() == kind.digest_len()
+        {
+            id.set(kind, d);
+        }
+    }
+    let pieces = match (info.value.get("length"), info.value.get("piece length")) {
+        (Some(_), Some(len)) => {
+            let unit_len = len.as_int().and_then(|n| u64::try_from(n).ok());
+            let hashes = info.value.get("pieces").and_then(|v| v.as_bytes());
+            match (unit_len, hashes) {
+                (Some(unit_len), Some(h)) if unit_len > 0 && h.len() % 20 == 0 => {
+                    Some(UnitHashes {
+                        algo: UnitAlgo::Sha1,
+                        unit_len,
+                        digests: h.chunks(20).map(<[u8]>::to_vec).collect(),
+                    })
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     Ok(LinkTarget {
-        id: ContentId::new(size).with(HashKind::Btih, &btih),
+        id,
         name,
         trackers,
+        pieces: pieces.filter(|p| size.is_some_and(|s| p.fits(s))),
         ..Default::default()
     })
 }
@@ -318,6 +348,18 @@ mod tests {
         assert_eq!(t.id.size, Some(5));
         assert_eq!(t.name.as_deref(), Some("a.txt"));
         assert_eq!(t.trackers, vec!["http://127.0.0.1:6969/announce"]);
+        let pieces = t.pieces.expect("a single-file torrent's pieces");
+        assert_eq!((pieces.unit_len, pieces.digests.len()), (16384, 1));
+        // A torrent's `sha1` and `ed2k` keys name the file on the other networks; pieces
+        // that do not fit the length are not kept.
+        let info = b"d4:ed2k16:BBBBBBBBBBBBBBBB6:lengthi40000e4:name1:x12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAA4:sha120:CCCCCCCCCCCCCCCCCCCCe";
+        let t = parse_torrent(&[&b"d4:info"[..], info, b"e"].concat()).unwrap();
+        assert_eq!(t.id.get(HashKind::Sha1), Some(&[b'C'; 20][..]));
+        assert_eq!(t.id.get(HashKind::Ed2k), Some(&[b'B'; 16][..]));
+        assert!(
+            t.pieces.is_none(),
+            "3 pieces needed for 40000 bytes, 1 given"
+        );
         assert!(
             parse_torrent(b"not bencode")
                 .unwrap_err()

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::{FileSink, Inner, StartSpec, State, Transfer, lookup};
 use junction_core::RangeSet;
+use junction_core::swarm::{UnitAlgo, UnitHashes};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often rates are computed and verified ranges persisted.
@@ -43,16 +44,11 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
     let mut changed = t.sink().subscribe();
     loop {
-        // The whole-file SHA-1 is checked by the gateway itself, once every byte is in.
-        let sha1 = t
-            .meta()
-            .record
-            .content()
-            .get(HashKind::Sha1)
-            .map(<[u8]>::to_vec);
-        if let Some(sha1) = sha1 {
+        let known = known_hashes(&t.meta().record);
+        if !known.is_empty() {
             let sink = t.sink();
-            let _ = tokio::task::spawn_blocking(move || sink.learn_sha1(&sha1)).await;
+            let learn = move || known.into_iter().for_each(|u| sink.learn(u));
+            let _ = tokio::task::spawn_blocking(learn).await;
         }
         if let Some(why) = t.sink().conflict() {
             let _ = inner.set_state(&t, State::Failed, Some(why));
@@ -265,6 +261,23 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Hashes the gateway knows itself, which check every network's bytes: the whole-file
+/// SHA-1 (checked once more over the finished file) and the pieces of a single-file
+/// `.torrent` the transfer was started from (so bytes from any network are verified, and
+/// can be streamed, piece by piece).
+fn known_hashes(r: &super::Record) -> Vec<UnitHashes> {
+    let mut out = Vec::new();
+    if let Some(sha1) = r.content().get(HashKind::Sha1) {
+        out.push(UnitHashes::whole(UnitAlgo::Sha1, r.size, sha1));
+    }
+    let torrent = r.torrent.as_deref().and_then(|h| hex::decode(h).ok());
+    let link = torrent.and_then(|b| junction_core::link::parse_torrent(&b).ok());
+    if let Some(pieces) = link.and_then(|l| l.pieces) {
+        out.push(pieces);
+    }
+    out
 }
 
 /// A network's fetch ended: its claims go back to the others.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use junction_core::swarm::{NetFigures, Progress, Store, Swarm, UnitAlgo, UnitHashes, Writer};
+use junction_core::swarm::{NetFigures, Progress, Store, Swarm, UnitHashes, Writer};
 use junction_core::{NetworkId, RangeSet, SinkError, TransferSink};
 use tokio::sync::watch;
 
@@ -109,13 +109,11 @@ impl FileSink {
         self.swarm.ledger().conflict().map(str::to_owned)
     }
 
-    /// The content's whole-file SHA-1, checked over the finished file whoever fetched it.
-    /// May hash the whole file: call it off the async threads.
-    pub fn learn_sha1(&self, digest: &[u8]) {
-        let size = self.size();
-        let (_, p) = self
-            .swarm
-            .learn(UnitHashes::whole(UnitAlgo::Sha1, size, digest));
+    /// Hashes the gateway itself knows (the whole-file SHA-1, a torrent's pieces), which
+    /// check bytes from every network. May hash what is written already: call it off the
+    /// async threads.
+    pub fn learn(&self, units: UnitHashes) {
+        let (_, p) = self.swarm.learn(units);
         self.progressed(p, 0);
     }
 
