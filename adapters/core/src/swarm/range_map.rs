@@ -26,12 +26,28 @@ impl<T: Clone + PartialEq> RangeMap<T> {
         self.runs.is_empty()
     }
 
+    /// Sets `r` to `value`; a neighbour with the same value is merged into one run, so a
+    /// writer's many small writes stay one entry.
     pub fn insert(&mut self, r: Range<u64>, value: T) {
         if r.start >= r.end {
             return;
         }
         self.remove(r.clone());
-        self.runs.insert(r.start, (r.end, value));
+        let (mut start, mut end) = (r.start, r.end);
+        if let Some((&s, (e, v))) = self.runs.range(..start).next_back()
+            && *e == start
+            && *v == value
+        {
+            start = s;
+        }
+        if let Some((e, v)) = self.runs.get(&end)
+            && *v == value
+        {
+            let e = *e;
+            self.runs.remove(&end);
+            end = e;
+        }
+        self.runs.insert(start, (end, value));
     }
 
     /// Cuts `r` out, keeping what lies either side of it.
@@ -108,5 +124,11 @@ mod tests {
         assert_eq!(m.within(1..9), vec![(1..2, 'a'), (8..9, 'a')]);
         m.retain(|_| false);
         assert!(m.is_empty());
+        // Neighbours with the same value become one run.
+        m.insert(0..2, 'a');
+        m.insert(4..6, 'a');
+        m.insert(2..4, 'a');
+        assert_eq!(m.iter().count(), 1);
+        assert_eq!(m.within(0..10), vec![(0..6, 'a')]);
     }
 }

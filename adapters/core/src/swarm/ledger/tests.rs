@@ -141,8 +141,8 @@ fn in_the_end_game_idle_networks_take_on_the_newest_claims_of_others() {
     );
     assert_eq!(l.claim(A, 0..40, 10, None, t0), Some(10..20));
     // Nothing is free: B (Gnutella) takes on A's claims, not C's (its own network)…
-    assert_eq!(l.claim(B, 0..40, 10, None, later), Some(10..20));
-    l.release(B, 10..20);
+    assert_eq!(l.claim(B, 0..40, 10, None, later), Some(0..10));
+    l.release(B, 0..10);
     // …and A (eD2k) takes on C's, the newest.
     let a = l.claim(A, 0..40, 10, None, later);
     assert_eq!(a, Some(20..30));
