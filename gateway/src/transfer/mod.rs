@@ -375,7 +375,8 @@ impl Transfer {
     }
 
     fn stop(&self) {
-        if let Some(token) = self.run.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let token = self.run.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(token) = token {
             token.cancel();
         }
     }
