@@ -1,0 +1,253 @@
+//! Claims: who fetches which bytes. A network asks for the next bytes nobody else has or
+//! is fetching; a claim with no byte arriving for [`CLAIM_STALL`] is taken back; once
+//! nothing is free, an idle network may take on another network's newest claim (end game).
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::Instant;
+
+use super::{CLAIM_STALL, Claim, Ledger, Writer};
+use crate::{NetworkId, RangeSet};
+
+impl Ledger {
+    fn expire(&mut self, now: Instant) {
+        self.claims.retain(|c| c.until > now);
+        let claimed: RangeSet = self.claims.iter().map(|(r, _)| r).collect();
+        let orphans: Vec<Range<u64>> = self
+            .endgame
+            .iter()
+            .flat_map(|(r, _)| claimed.gaps(r).iter().collect::<Vec<_>>())
+            .collect();
+        for r in orphans {
+            self.endgame.remove(r);
+        }
+        let live: HashSet<Writer> = self.claims.iter().map(|(_, c)| c.by).collect();
+        let stale: Vec<Range<u64>> = self
+            .exclusive
+            .iter()
+            .filter(|(_, w)| **w != Writer::NOBODY && !live.contains(w))
+            .map(|(r, _)| r)
+            .collect();
+        for r in stale {
+            self.exclusive.insert(r, Writer::NOBODY);
+        }
+    }
+
+    /// The finest unit boundary after `offset`.
+    fn unit_end(&self, offset: u64) -> u64 {
+        self.grids
+            .first()
+            .map_or(self.size, |g| g.unit_at(offset, self.size).1.end)
+    }
+
+    /// Where a claim of up to `max` bytes from `run.start` ends: on a boundary of the
+    /// finest known unit, so no unit is split between two claims (blame stays exact), but
+    /// over as many whole units as `max` allows (few requests per claim).
+    fn claim_end(&self, run: Range<u64>, max: u64) -> u64 {
+        let end = run.end.min(run.start.saturating_add(max));
+        let Some(g) = self.grids.first() else {
+            return end;
+        };
+        if end == run.end || end <= self.unit_end(run.start) {
+            return end;
+        }
+        g.unit_at(end, self.size).1.start
+    }
+
+    /// Claims up to `max` bytes inside `within` for `by`: bytes not verified, not written,
+    /// not being checked, and claimed by nobody else. The search starts at `from` (where a
+    /// reader waits) and wraps around to `within.start`.
+    pub fn claim(
+        &mut self,
+        by: Writer,
+        within: Range<u64>,
+        max: u64,
+        from: Option<u64>,
+        now: Instant,
+    ) -> Option<Range<u64>> {
+        if self.banned.contains(&by) || max == 0 {
+            return None;
+        }
+        self.expire(now);
+        let within = within.start..within.end.min(self.size);
+        let mut free = self.verified.gaps(within.clone());
+        for r in self.checking.iter() {
+            free.remove(r);
+        }
+        for (r, _) in self.written.iter() {
+            free.remove(r);
+        }
+        for (r, c) in self.claims.within(within.clone()) {
+            if c.by != by {
+                free.remove(r);
+            }
+        }
+        for (r, w) in self.exclusive.within(within.clone()) {
+            if w != by && w != Writer::NOBODY {
+                free.remove(r);
+            }
+        }
+        // Its own live claims are not handed out twice either.
+        for (r, c) in self.claims.within(within.clone()) {
+            if c.by == by {
+                free.remove(r);
+            }
+        }
+        let from = from.filter(|f| within.contains(f)).unwrap_or(within.start);
+        let Some(run) = free.first_from(from).or_else(|| free.first_from(0)) else {
+            // End game only once nothing at all is free.
+            if self.anything_free() {
+                return None;
+            }
+            return self.steal(by, within, max);
+        };
+        let got = run.start..self.claim_end(run.clone(), max);
+        for (r, w) in self.exclusive.within(got.clone()) {
+            if w == Writer::NOBODY {
+                let whole: Vec<Range<u64>> = self
+                    .exclusive
+                    .iter()
+                    .filter(|(x, _)| x.start < r.end && r.start < x.end)
+                    .map(|(x, _)| x)
+                    .collect();
+                for x in whole {
+                    self.exclusive.insert(x, by);
+                }
+            }
+        }
+        self.claims.insert(
+            got.clone(),
+            Claim {
+                by,
+                until: now + CLAIM_STALL,
+                since: now,
+            },
+        );
+        Some(got)
+    }
+
+    /// Whether any byte of the file is still unclaimed.
+    fn anything_free(&self) -> bool {
+        let mut free = self.verified.gaps(0..self.size);
+        for r in self.checking.iter() {
+            free.remove(r);
+        }
+        for (r, _) in self.written.iter() {
+            free.remove(r);
+        }
+        for (r, _) in self.claims.iter() {
+            free.remove(r);
+        }
+        !free.is_empty()
+    }
+
+    /// End game: nothing inside `within` is free, so `by` takes on bytes another network
+    /// claimed most recently and has not delivered yet, unless a third already did, one
+    /// range per network at a time. The bytes then come twice at most; whichever copy is
+    /// verified first wins.
+    fn steal(&mut self, by: Writer, within: Range<u64>, max: u64) -> Option<Range<u64>> {
+        // One range at a time per network: every copy taken on may come twice.
+        if self.endgame.iter().any(|(_, w)| w.network == by.network) {
+            return None;
+        }
+        let mut candidates: Vec<(Range<u64>, Instant)> = Vec::new();
+        for (r, c) in self.claims.within(within) {
+            if c.by.network == by.network {
+                continue;
+            }
+            let mut open = self.verified.gaps(r);
+            for x in self.checking.iter() {
+                open.remove(x);
+            }
+            for (x, _) in self.written.iter() {
+                open.remove(x);
+            }
+            for (x, _) in self.endgame.iter() {
+                open.remove(x);
+            }
+            for (x, w) in self.exclusive.iter() {
+                if *w != by && *w != Writer::NOBODY {
+                    open.remove(x);
+                }
+            }
+            candidates.extend(open.iter().map(|o| (o, c.since)));
+        }
+        // The newest claim: its owner will get to it last (a BitTorrent peer serves
+        // requests in order), so the owner's copy is the likelier to be cancelled in time.
+        let (r, _) = candidates
+            .into_iter()
+            .max_by_key(|(r, since)| (*since, r.start))?;
+        let end = r
+            .end
+            .min(r.start.saturating_add(max))
+            .min(self.unit_end(r.start));
+        let got = r.start..end;
+        self.endgame.insert(got.clone(), by);
+        Some(got)
+    }
+
+    /// Claims all of `range` for `by`, or nothing: a BitTorrent piece is fetched whole.
+    pub fn claim_whole(&mut self, by: Writer, range: Range<u64>, now: Instant) -> bool {
+        if self.banned.contains(&by) {
+            return false;
+        }
+        self.expire(now);
+        let range = range.start..range.end.min(self.size);
+        let taken = self.verified.covered_in(range.clone()) > 0
+            || self.checking.covered_in(range.clone()) > 0
+            || !self.written.within(range.clone()).is_empty()
+            || self
+                .claims
+                .within(range.clone())
+                .iter()
+                .any(|(_, c)| c.by != by)
+            || self
+                .exclusive
+                .within(range.clone())
+                .iter()
+                .any(|(_, w)| *w != by && *w != Writer::NOBODY);
+        if taken {
+            return false;
+        }
+        self.claims.insert(
+            range,
+            Claim {
+                by,
+                until: now + CLAIM_STALL,
+                since: now,
+            },
+        );
+        true
+    }
+
+    /// Gives back what `by` claimed inside `range`.
+    pub fn release(&mut self, by: Writer, range: Range<u64>) {
+        let mine: Vec<Range<u64>> = self
+            .claims
+            .within(range.clone())
+            .into_iter()
+            .filter(|(_, c)| c.by == by)
+            .map(|(r, _)| r)
+            .collect();
+        for r in mine {
+            self.claims.remove(r);
+        }
+        let taken_on: Vec<Range<u64>> = self
+            .endgame
+            .within(range)
+            .into_iter()
+            .filter(|(_, w)| *w == by)
+            .map(|(r, _)| r)
+            .collect();
+        for r in taken_on {
+            self.endgame.remove(r);
+        }
+    }
+
+    /// Gives back every claim of a network (its fetch ended).
+    pub fn release_network(&mut self, network: NetworkId) {
+        self.claims.retain(|c| c.by.network != network);
+        self.endgame.retain(|w| w.network != network);
+        self.expire(Instant::now());
+    }
+}
