@@ -16,71 +16,23 @@
 //! `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`, `ED2K_INTEROP_CONTROL`,
 //! `ED2K_INTEROP_EXACT_UPLOAD` (0 skips (b')), `ED2K_INTEROP_SKIP_A`.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use bytes::Bytes;
 use futures::StreamExt;
 use junction_core::query::parse;
-use junction_core::{
-    ContentId, FetchEvent, FetchRequest, HashKind, Network, RangeSet, SharedItem, SinkError,
-    TransferSink,
-};
+use junction_core::swarm::{MemStore, Swarm, SwarmSink};
+use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, RangeSet, SharedItem};
 use junction_ed2k::hash::{PART_SIZE, ed2k_hash, to_hex};
 use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
 
-struct MemSink {
-    data: Mutex<Vec<u8>>,
-    verified: Mutex<RangeSet>,
-    failures: Mutex<u32>,
-}
-
-impl TransferSink for MemSink {
-    fn size(&self) -> u64 {
-        self.data.lock().unwrap().len() as u64
-    }
-    fn wanted(&self) -> RangeSet {
-        self.verified.lock().unwrap().gaps(0..self.size())
-    }
-    fn priority(&self) -> Option<u64> {
-        None
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        let mut d = self.data.lock().unwrap();
-        let end = offset + data.len() as u64;
-        if end > d.len() as u64 {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: d.len() as u64,
-            });
-        }
-        d[offset as usize..end as usize].copy_from_slice(data);
-        Ok(())
-    }
-    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        let d = self.data.lock().unwrap();
-        let end = offset + len as u64;
-        if end > d.len() as u64 {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: d.len() as u64,
-            });
-        }
-        Ok(Bytes::copy_from_slice(&d[offset as usize..end as usize]))
-    }
-    fn verified(&self, range: Range<u64>, ok: bool) {
-        if ok {
-            self.verified.lock().unwrap().insert(range);
-        } else {
-            *self.failures.lock().unwrap() += 1;
-        }
-    }
+/// An in-memory sink that checks parts, as the gateway's does.
+fn mem_sink(size: u64) -> Arc<SwarmSink<MemStore>> {
+    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
+    SwarmSink::new(swarm, junction_core::NetworkId::ED2K)
 }
 
 fn env(name: &str) -> Result<String> {
@@ -621,11 +573,7 @@ async fn main() -> Result<()> {
             h.id.get(HashKind::Ed2k) == Some(&expect[..]),
             "(a) {name}: hash in result differs"
         );
-        let sink = Arc::new(MemSink {
-            data: Mutex::new(vec![0; h.size as usize]),
-            verified: Mutex::new(RangeSet::new()),
-            failures: Mutex::new(0),
-        });
+        let sink = mem_sink(h.size);
         let t = Instant::now();
         let req = FetchRequest {
             id: h.id.clone(),
@@ -648,7 +596,7 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        let got = sink.data.lock().unwrap().clone();
+        let got = sink.swarm.store().bytes();
         let secs = t.elapsed().as_secs_f64();
         if complete && ed2k_hash(&got).root == expect && got == *data {
             log(format!(
@@ -662,7 +610,7 @@ async fn main() -> Result<()> {
                 &mut failures,
                 format!(
                     "(a) {name}: incomplete or wrong after {secs:.0} s (verified {} bytes)",
-                    sink.verified.lock().unwrap().covered()
+                    sink.swarm.ledger().verified().covered()
                 ),
             );
         }
@@ -700,11 +648,7 @@ async fn main() -> Result<()> {
         // the control aMule (Junction dials its port; aMule goes through a callback).
         let big_hash = ed2k_hash(&big_data).root;
         let big_id = ContentId::new(Some(big_data.len() as u64)).with(HashKind::Ed2k, &big_hash);
-        let sink = Arc::new(MemSink {
-            data: Mutex::new(vec![0; big_data.len()]),
-            verified: Mutex::new(RangeSet::new()),
-            failures: Mutex::new(0),
-        });
+        let sink = mem_sink(big_data.len() as u64);
         let src = junction_core::Source {
             network: junction_core::NetworkId::ED2K,
             address: format!("127.0.0.1:{ctl_tcp}"),
@@ -727,7 +671,7 @@ async fn main() -> Result<()> {
             }
         }
         let j_secs = t.elapsed().as_secs_f64();
-        let j_ok = *sink.data.lock().unwrap() == big_data;
+        let j_ok = sink.swarm.store().bytes() == big_data;
         log(format!(
             "(bench) Junction <- control aMule, {} bytes: {} in {j_secs:.1} s = {:.2} MB/s",
             big_data.len(),

