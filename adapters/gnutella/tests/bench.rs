@@ -23,7 +23,7 @@ use net::*;
 
 /// Wraps [`FileSink`], remembering when the last byte arrived.
 struct TimedSink {
-    inner: FileSink,
+    inner: Arc<FileSink>,
     last_write: Mutex<Option<Instant>>,
 }
 
@@ -38,7 +38,10 @@ impl TransferSink for TimedSink {
         None
     }
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        self.inner.write(offset, data)?;
+        self.write_from(0, offset, data)
+    }
+    fn write_from(&self, source: u64, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        self.inner.write_from(source, offset, data)?;
         *self.last_write.lock().unwrap() = Some(Instant::now());
         Ok(())
     }
@@ -47,6 +50,26 @@ impl TransferSink for TimedSink {
     }
     fn verified(&self, range: std::ops::Range<u64>, ok: bool) {
         self.inner.verified(range, ok);
+    }
+    fn written(&self) -> RangeSet {
+        self.inner.written()
+    }
+    fn claim(
+        &self,
+        source: u64,
+        within: std::ops::Range<u64>,
+        max: u64,
+    ) -> Option<std::ops::Range<u64>> {
+        self.inner.claim(source, within, max)
+    }
+    fn release(&self, source: u64, range: std::ops::Range<u64>) {
+        self.inner.release(source, range);
+    }
+    fn learn(&self, hashes: junction_core::swarm::UnitHashes) -> bool {
+        self.inner.learn(hashes)
+    }
+    fn is_banned(&self, source: u64) -> bool {
+        self.inner.is_banned(source)
     }
 }
 
@@ -86,7 +109,7 @@ async fn download_1gib_against_curl() {
 
     let leaf = servent(false, &[up.local_addr()]).await;
     let sink = Arc::new(TimedSink {
-        inner: FileSink::new(SIZE as u64),
+        inner: file_sink(SIZE as u64),
         last_write: Mutex::new(None),
     });
     let start = Instant::now();

@@ -186,7 +186,7 @@ async fn junction_downloads_from_a_gtk_like_server() {
     tokio::spawn(gtk_like_server(listener, data.clone(), urn));
 
     let leaf = servent(false, &[]).await;
-    let sink = Arc::new(FileSink::new(data.len() as u64));
+    let sink = file_sink(data.len() as u64);
     let mut ev = leaf
         .fetch(
             FetchRequest {

@@ -1,6 +1,8 @@
 //! The downloading side: HTTP/1.1 `Range` requests to several sources at
 //! once, `X-Alt` sources learnt on the way, `503` retried later, push (`GIV`)
-//! for firewalled sources, and the whole-file SHA-1 checked at the end.
+//! for firewalled sources. Ranges are claimed from the transfer (shared with the other
+//! networks); the SHA-1 goes to the sink, which checks the bytes by it (and by any finer
+//! hash another network learnt) and names sources to drop.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -13,7 +15,6 @@ use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{
     FetchEvent, FetchRequest, HashKind, NetworkId, RangeSet, Source, TransferSink,
 };
-use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -40,8 +41,6 @@ const GIV_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_SOURCES: usize = 64;
 /// A source failing this many times in a row is dropped.
 const MAX_FAILS: u32 = 3;
-/// Whole-file verification attempts before giving up.
-const MAX_ATTEMPTS: u32 = 3;
 /// Read size while receiving bodies.
 const READ_BUF: usize = 256 * 1024;
 
@@ -320,7 +319,6 @@ pub async fn run(
     }
     let mut hits_open = sha1.is_some();
     let mut workers: JoinSet<(SocketAddrV4, End)> = JoinSet::new();
-    let mut attempts = 0;
     let mut last_peers = u32::MAX;
     let mut identified = sha1.is_some();
     loop {
@@ -332,44 +330,23 @@ pub async fn run(
             let _ = events.try_send(FetchEvent::Identified(id));
             ctx.learn(h);
         }
-        if ctx.verifies() {
-            // The sink checks the bytes: done once it has verified them all.
-            if ctx.sink.wanted().is_empty() {
-                info!(size, "download verified");
-                return;
-            }
-            ctx.refresh();
+        // The sink checks the bytes (by the SHA-1, and any finer hash another network
+        // learnt): done once it has verified them all.
+        if ctx.sink.wanted().is_empty() {
+            info!(size, "download verified");
+            let _ = events.try_send(FetchEvent::Note("complete: SHA-1 verified".into()));
+            return;
         }
-        let done = !ctx.verifies() && {
+        ctx.refresh();
+        let all_written = {
             let p = ctx.plan();
             p.need.is_empty() && p.inflight.is_empty()
         };
-        if done && workers.is_empty() {
-            match verify(&ctx).await {
-                Some(true) => {
-                    ctx.sink.verified(0..size, true);
-                    info!(size, "download verified");
-                    let _ = events.try_send(FetchEvent::Note("SHA-1 verified".into()));
-                    return;
-                }
-                Some(false) => {
-                    ctx.sink.verified(0..size, false);
-                    attempts += 1;
-                    let _ = events.try_send(FetchEvent::Note(format!(
-                        "SHA-1 mismatch (attempt {attempts} of {MAX_ATTEMPTS})"
-                    )));
-                    if attempts >= MAX_ATTEMPTS {
-                        return;
-                    }
-                    ctx.plan().need = RangeSet::full(size);
-                }
-                None => {
-                    let _ = events.try_send(FetchEvent::Note(
-                        "no SHA-1 known: the download cannot be verified".into(),
-                    ));
-                    return;
-                }
-            }
+        if all_written && workers.is_empty() && !ctx.verifies() {
+            let _ = events.try_send(FetchEvent::Note(
+                "no SHA-1 known: the download cannot be verified".into(),
+            ));
+            return;
         }
         let now = Instant::now();
         let active = sources.values().filter(|s| s.active).count();
@@ -463,31 +440,6 @@ pub async fn run(
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
-}
-
-/// Hash the whole file back from the sink; `None` when no SHA-1 is known.
-async fn verify(ctx: &Arc<Ctx>) -> Option<bool> {
-    let want = ctx.sha1()?;
-    let sink = ctx.sink.clone();
-    let size = ctx.size;
-    let got = tokio::task::spawn_blocking(move || {
-        let mut h = Sha1::new();
-        let mut off = 0u64;
-        while off < size {
-            let n = usize::try_from((size - off).min(1 << 20)).unwrap_or(1 << 20);
-            let b = sink.read(off, n).ok()?;
-            if b.is_empty() {
-                return None;
-            }
-            h.update(&b);
-            off += b.len() as u64;
-        }
-        Some(<[u8; 20]>::from(h.finalize()))
-    })
-    .await
-    .ok()
-    .flatten();
-    Some(got == Some(want.0))
 }
 
 async fn open(info: &SourceInfo, ctx: &Ctx) -> Result<(TcpStream, BytesMut), ServentError> {

@@ -4,13 +4,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use junction_core::{Network, RangeSet, SinkError, TransferSink};
+use bytes::BytesMut;
+use junction_core::swarm::{Swarm, SwarmSink};
+use junction_core::{Network, NetworkId, RangeSet};
 use junction_gnutella::wire::handshake::Handshake;
 use junction_gnutella::wire::header::DescriptorDecoder;
 use junction_gnutella::wire::link::{LinkDeflater, LinkInflater};
@@ -19,96 +19,51 @@ use junction_gnutella::{Adapter, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A sink writing into a temporary file, recording verification verdicts.
-pub struct FileSink {
-    file: std::fs::File,
-    size: u64,
-    pub verified: Mutex<RangeSet>,
-    pub verdicts: Mutex<Vec<(Range<u64>, bool)>>,
-    /// Written by an "earlier run", unverified.
-    pub written: Mutex<RangeSet>,
-    _dir: tempfile::TempDir,
+/// A sink writing into an anonymous temporary file that checks what it learns (the SHA-1),
+/// as the gateway's does.
+pub type FileSink = SwarmSink<std::fs::File>;
+
+pub fn file_sink(size: u64) -> Arc<FileSink> {
+    let file = tempfile::tempfile().unwrap();
+    file.set_len(size).unwrap();
+    SwarmSink::new(
+        Arc::new(Swarm::new(file, size, RangeSet::new())),
+        NetworkId::GNUTELLA,
+    )
 }
 
-impl FileSink {
-    pub fn new(size: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("download.part"))
-            .unwrap();
-        file.set_len(size).unwrap();
-        FileSink {
-            file,
-            size,
-            verified: Mutex::new(RangeSet::new()),
-            verdicts: Mutex::new(Vec::new()),
-            written: Mutex::new(RangeSet::new()),
-            _dir: dir,
-        }
-    }
+/// What the tests look at in a sink.
+pub trait Inspect {
+    fn contents(&self) -> Vec<u8>;
+    /// Every byte verified.
+    fn is_verified(&self) -> bool;
+    /// Bytes received that failed a check.
+    fn discarded(&self) -> u64;
+    /// Bytes an earlier run wrote (unverified): straight to the file, and known as written.
+    fn earlier_run(&self, offset: u64, data: &[u8]);
+}
 
-    pub fn contents(&self) -> Vec<u8> {
-        let mut v = vec![0u8; self.size as usize];
-        self.file.read_exact_at(&mut v, 0).unwrap();
+impl Inspect for FileSink {
+    fn contents(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.swarm.size() as usize];
+        self.swarm.store().read_exact_at(&mut v, 0).unwrap();
         v
     }
-
-    /// Writes bytes straight to the file, as an earlier run would have.
-    pub fn file_write(&self, offset: u64, data: &[u8]) {
-        self.file.write_all_at(data, offset).unwrap();
+    fn is_verified(&self) -> bool {
+        self.swarm.ledger().complete()
     }
-
-    pub fn is_verified(&self) -> bool {
-        self.verified.lock().unwrap().contains(0..self.size)
+    fn discarded(&self) -> u64 {
+        let l = self.swarm.ledger();
+        l.figures()
+            .get(&NetworkId::GNUTELLA)
+            .map_or(0, |f| f.discarded)
     }
-}
-
-impl TransferSink for FileSink {
-    fn size(&self) -> u64 {
-        self.size
-    }
-    fn wanted(&self) -> RangeSet {
-        self.verified.lock().unwrap().gaps(0..self.size)
-    }
-    fn priority(&self) -> Option<u64> {
-        None
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        let end = offset + data.len() as u64;
-        if end > self.size {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: self.size,
-            });
-        }
-        self.file.write_all_at(data, offset)?;
-        Ok(())
-    }
-    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        let len = len.min(self.size.saturating_sub(offset) as usize);
-        let mut v = vec![0u8; len];
-        self.file.read_exact_at(&mut v, offset)?;
-        Ok(Bytes::from(v))
-    }
-    fn written(&self) -> RangeSet {
-        self.written.lock().unwrap().clone()
-    }
-    fn verified(&self, range: Range<u64>, ok: bool) {
-        if !ok {
-            self.written.lock().unwrap().remove(range.clone());
-        }
-        let mut v = self.verified.lock().unwrap();
-        if ok {
-            v.insert(range.clone());
-        } else {
-            v.remove(range.clone());
-        }
-        self.verdicts.lock().unwrap().push((range, ok));
+    fn earlier_run(&self, offset: u64, data: &[u8]) {
+        self.swarm.store().write_all_at(data, offset).unwrap();
+        let range = offset..offset + data.len() as u64;
+        self.swarm
+            .ledger()
+            .restore_written(&RangeSet::from_iter(std::iter::once(range)));
     }
 }
 
