@@ -123,13 +123,20 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         for id in &tried {
             ended(&t, *id);
         }
-        if t.sink().is_complete() {
-            finish(&inner, &t);
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = token.cancelled() => return,
+        // Wait before asking the networks again, unless the file completes meanwhile: a
+        // network may end once its bytes are in, while their last check still runs.
+        let wait = tokio::time::sleep(backoff);
+        tokio::pin!(wait);
+        loop {
+            if t.sink().is_complete() {
+                finish(&inner, &t);
+                return;
+            }
+            tokio::select! {
+                () = &mut wait => break,
+                r = changed.changed() => if r.is_err() { break },
+                () = token.cancelled() => return,
+            }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

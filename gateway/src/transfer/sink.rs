@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use junction_core::swarm::{NetFigures, Progress, Store, Swarm, UnitHashes, Writer};
+use junction_core::swarm::{NetFigures, Pending, Progress, Store, Swarm, UnitHashes, Writer};
 use junction_core::{NetworkId, RangeSet, SinkError, TransferSink};
 use tokio::sync::watch;
 
@@ -199,6 +199,33 @@ impl FileSink {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Checks the units a write completed on the blocking pool (an eD2k part, or the whole
+    /// file at the end, takes a while to hash), so the network goes on receiving meanwhile;
+    /// their bytes stay locked until then. Inline when there is no runtime.
+    fn settle(self: &Arc<Self>, pending: Pending) {
+        if pending.is_empty() {
+            let p = Progress {
+                verified: pending.verified,
+                rejected: false,
+            };
+            self.progressed(p, 0);
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let sink = self.clone();
+                rt.spawn_blocking(move || {
+                    let p = sink.swarm.settle(pending);
+                    sink.progressed(p, 0);
+                });
+            }
+            Err(_) => {
+                let p = self.swarm.settle(pending);
+                self.progressed(p, 0);
+            }
+        }
+    }
+
     /// Wakes readers and the manager after a write or check.
     fn progressed(&self, p: Progress, written: u64) {
         self.fresh_bytes.fetch_add(written, Ordering::Relaxed);
@@ -247,8 +274,9 @@ impl TransferSink for NetSink {
         if self.sink.is_closed() {
             return Err(SinkError::Closed);
         }
-        let p = self.sink.swarm.write(self.by(source), offset, data)?;
-        self.sink.progressed(p, data.len() as u64);
+        let pending = self.sink.swarm.put(self.by(source), offset, data)?;
+        self.sink.progressed(Progress::default(), data.len() as u64);
+        self.sink.settle(pending);
         Ok(())
     }
 
@@ -256,8 +284,9 @@ impl TransferSink for NetSink {
         if self.sink.is_closed() {
             return Err(SinkError::Closed);
         }
-        let p = self.sink.swarm.write_verified(self.network, offset, data)?;
-        self.sink.progressed(p, data.len() as u64);
+        let pending = self.sink.swarm.put_verified(self.network, offset, data)?;
+        self.sink.progressed(Progress::default(), data.len() as u64);
+        self.sink.settle(pending);
         Ok(())
     }
 

@@ -282,15 +282,19 @@ impl Ledger {
     /// other write holds its bytes. Returns the bytes to write (those not verified yet),
     /// locked until [`Ledger::end_verified_write`].
     pub fn begin_verified_write(&mut self, range: Range<u64>) -> Option<RangeSet> {
-        let busy = self.checking.covered_in(range.clone()) > 0
-            || self
-                .writing
-                .iter()
-                .any(|w| w.start < range.end && range.start < w.end);
+        // Only the bytes not verified yet are written, so only they can be busy: a copy of
+        // a piece verified already (end game) never waits.
+        let gaps = self.verified.gaps(range);
+        let busy = gaps.iter().any(|g| {
+            self.checking.covered_in(g.clone()) > 0
+                || self
+                    .writing
+                    .iter()
+                    .any(|w| w.start < g.end && g.start < w.end)
+        });
         if busy {
             return None;
         }
-        let gaps = self.verified.gaps(range);
         for g in gaps.iter() {
             self.checking.insert(g);
         }

@@ -82,6 +82,21 @@ pub struct Progress {
     pub rejected: bool,
 }
 
+/// What a write leaves to do: the units it completed, locked until checked.
+#[derive(Debug, Default)]
+#[must_use = "the units it completed stay locked until settled"]
+pub struct Pending {
+    pub checks: Vec<Check>,
+    /// The write verified bytes itself (a self-checked piece).
+    pub verified: bool,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+}
+
 /// A transfer's ledger and store.
 #[derive(Debug)]
 pub struct Swarm<S> {
@@ -125,6 +140,33 @@ impl<S: Store> Swarm<S> {
     /// Writes what `by` may write of `data` at `offset`, then checks every unit it
     /// completed.
     pub fn write(&self, by: Writer, offset: u64, data: &[u8]) -> Result<Progress, SinkError> {
+        let pending = self.put(by, offset, data)?;
+        Ok(self.settle(pending))
+    }
+
+    /// Writes bytes the writer hashed itself (a whole BitTorrent piece) and marks them
+    /// verified in one step, then checks any coarser unit they completed.
+    pub fn write_verified(
+        &self,
+        by: NetworkId,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<Progress, SinkError> {
+        let pending = self.put_verified(by, offset, data)?;
+        Ok(self.settle(pending))
+    }
+
+    /// Runs the checks a write left: each unit is hashed back from the store (its bytes
+    /// locked against writes since the write) and the verdict recorded.
+    pub fn settle(&self, pending: Pending) -> Progress {
+        let mut p = self.run_checks(pending.checks);
+        p.verified |= pending.verified;
+        p
+    }
+
+    /// Writes what `by` may write of `data` at `offset`, and returns the units it completed
+    /// for [`Swarm::settle`] to check, so the hashing can run elsewhere.
+    pub fn put(&self, by: Writer, offset: u64, data: &[u8]) -> Result<Pending, SinkError> {
         let range = self.check_bounds(offset, data.len() as u64)?;
         let gaps = self.ledger().begin_write(by, range.clone(), Instant::now());
         let mut result = Ok(());
@@ -146,17 +188,20 @@ impl<S: Store> Swarm<S> {
         };
         self.settled.notify_all();
         result?;
-        Ok(self.run_checks(checks))
+        Ok(Pending {
+            checks,
+            verified: false,
+        })
     }
 
-    /// Writes bytes the writer hashed itself (a whole BitTorrent piece) and marks them
-    /// verified in one step, waiting while a check holds any of them.
-    pub fn write_verified(
+    /// Writes bytes the writer hashed itself and marks them verified in one step, waiting
+    /// while a check holds any of them; returns the coarser units they completed.
+    pub fn put_verified(
         &self,
         by: NetworkId,
         offset: u64,
         data: &[u8],
-    ) -> Result<Progress, SinkError> {
+    ) -> Result<Pending, SinkError> {
         let range = self.check_bounds(offset, data.len() as u64)?;
         let gaps = {
             let mut l = self.ledger();
@@ -188,9 +233,10 @@ impl<S: Store> Swarm<S> {
         };
         self.settled.notify_all();
         result?;
-        let mut p = self.run_checks(checks);
-        p.verified |= !gaps.is_empty();
-        Ok(p)
+        Ok(Pending {
+            checks,
+            verified: !gaps.is_empty(),
+        })
     }
 
     /// Adds unit hashes and checks every unit they complete. False if they do not fit.

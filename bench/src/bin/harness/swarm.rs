@@ -28,18 +28,20 @@ pub async fn swarm_rows(mib: u64, cap_mib: u64) -> Result<Vec<Row>> {
         cfg.large_size = mib * MIB;
         cfg.seed_rate_limit = cap;
         let world = World::start(&cfg).await?;
-        let gw_dir = tempfile::tempdir()?;
-        let mut s = serve(gw_dir.path(), world.gateway_networks().await?, false).await?;
         let large = world
             .files
             .iter()
             .find(|f| f.large)
             .expect("the lab has a large file");
-        let item = merged_item(&mut s.client, &large.name).await?;
         let original = std::fs::read(&large.path)?;
         let mut runs = Vec::new();
         for only in ["", "ed2k", "gnutella", "bittorrent"] {
+            // A fresh gateway each time: no run inherits another's connections or back-off.
+            let gw_dir = tempfile::tempdir()?;
+            let mut s = serve(gw_dir.path(), world.gateway_networks().await?, false).await?;
+            let item = merged_item(&mut s.client, &large.name).await?;
             let r = fetch(&mut s.client, &item, only, &original).await?;
+            s.stop().await;
             eprintln!(
                 "   {} {}: {:.2} s, received {:.3} x size; {}",
                 cap.map_or("uncapped".into(), |c| format!("capped {} MiB/s", c / MIB)),
@@ -85,7 +87,6 @@ pub async fn swarm_rows(mib: u64, cap_mib: u64) -> Result<Vec<Row>> {
                 None,
             ));
         }
-        s.stop().await;
         world.shutdown().await;
     }
     Ok(rows)
