@@ -212,6 +212,34 @@ async fn transfer(gw: &mut crate::harness::Running, id: &str) -> pb::Transfer {
         .into_inner()
 }
 
+/// Reads a transfer from offset 0 while it downloads; returns the bytes and the share of
+/// the file that was downloaded when the reader had its first 5%.
+async fn read_while_downloading(
+    gw: &mut crate::harness::Running,
+    id: &str,
+    size: u64,
+) -> (Vec<u8>, f64) {
+    let mut stream = gw
+        .client
+        .read_content(pb::ReadContentRequest {
+            transfer_id: id.into(),
+            offset: 0,
+            length: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut read = Vec::new();
+    let mut verified_then = None;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        read.extend_from_slice(&chunk.unwrap().data);
+        if read.len() as u64 >= size / 20 && verified_then.is_none() {
+            verified_then = Some(transfer(gw, id).await.bytes_verified);
+        }
+    }
+    (read, verified_then.unwrap_or(size) as f64 / size as f64)
+}
+
 /// A magnet names only the torrent; its metadata carries the file's SHA-1 and ed2k hash,
 /// and with them eD2k and Gnutella join the transfer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,26 +345,8 @@ async fn a_bittorrent_transfer_streams_from_where_it_is_read() {
         .await
         .unwrap()
         .into_inner();
-    let mut stream = gw
-        .client
-        .read_content(pb::ReadContentRequest {
-            transfer_id: t.id.clone(),
-            offset: 0,
-            length: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut read = 0u64;
-    let mut verified_then = None;
-    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-        read += chunk.unwrap().data.len() as u64;
-        if read >= large.size / 20 && verified_then.is_none() {
-            verified_then = Some(transfer(&mut gw, &t.id).await.bytes_verified);
-        }
-    }
-    assert_eq!(read, large.size);
-    let at = verified_then.unwrap() as f64 / large.size as f64;
+    let (read, at) = read_while_downloading(&mut gw, &t.id, large.size).await;
+    assert_eq!(read.len() as u64, large.size);
     eprintln!(
         "streaming: the first 5% was read when {:.1}% was downloaded",
         at * 100.0
@@ -391,26 +401,8 @@ async fn a_gnutella_only_transfer_streams_when_piece_hashes_are_known() {
         .await
         .unwrap()
         .into_inner();
-    let mut stream = gw
-        .client
-        .read_content(pb::ReadContentRequest {
-            transfer_id: t.id.clone(),
-            offset: 0,
-            length: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut read = Vec::new();
-    let mut verified_then = None;
-    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-        read.extend_from_slice(&chunk.unwrap().data);
-        if read.len() as u64 >= large.size / 20 && verified_then.is_none() {
-            verified_then = Some(transfer(&mut gw, &t.id).await.bytes_verified);
-        }
-    }
+    let (read, at) = read_while_downloading(&mut gw, &t.id, large.size).await;
     assert!(read == data, "the streamed bytes differ");
-    let at = verified_then.unwrap() as f64 / large.size as f64;
     eprintln!(
         "gnutella streaming: the first 5% was read when {:.1}% was downloaded",
         at * 100.0

@@ -169,14 +169,7 @@ impl<S: Store> Swarm<S> {
     pub fn put(&self, by: Writer, offset: u64, data: &[u8]) -> Result<Pending, SinkError> {
         let range = self.check_bounds(offset, data.len() as u64)?;
         let gaps = self.ledger().begin_write(by, range.clone(), Instant::now());
-        let mut result = Ok(());
-        for g in gaps.iter() {
-            let slice = &data[(g.start - offset) as usize..(g.end - offset) as usize];
-            if let Err(e) = self.store.write_at(slice, g.start) {
-                result = Err(e);
-                break;
-            }
-        }
+        let result = self.store_gaps(&gaps, offset, data);
         let checks = {
             let mut l = self.ledger();
             l.end_write(&gaps);
@@ -212,14 +205,7 @@ impl<S: Store> Swarm<S> {
                 l = self.settled.wait(l).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let mut result = Ok(());
-        for g in gaps.iter() {
-            let slice = &data[(g.start - offset) as usize..(g.end - offset) as usize];
-            if let Err(e) = self.store.write_at(slice, g.start) {
-                result = Err(e);
-                break;
-            }
-        }
+        let result = self.store_gaps(&gaps, offset, data);
         let checks = {
             let mut l = self.ledger();
             if result.is_ok() {
@@ -237,6 +223,15 @@ impl<S: Store> Swarm<S> {
             checks,
             verified: !gaps.is_empty(),
         })
+    }
+
+    /// Writes the parts of `data` (which starts at `offset`) that `gaps` lets through.
+    fn store_gaps(&self, gaps: &RangeSet, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        for g in gaps.iter() {
+            let slice = &data[(g.start - offset) as usize..(g.end - offset) as usize];
+            self.store.write_at(slice, g.start)?;
+        }
+        Ok(())
     }
 
     /// Adds unit hashes and checks every unit they complete. False if they do not fit.
