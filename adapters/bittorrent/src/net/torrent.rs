@@ -358,6 +358,10 @@ impl Torrent {
     /// announced (HAVE) and any request still out for them is cancelled, so BitTorrent
     /// neither fetches them again nor waits on them.
     pub fn adopt_verified(&self) {
+        // A complete torrent (seeding) has nothing to adopt.
+        if self.is_complete() {
+            return;
+        }
         let (Storage::Sink(sink), Some(meta)) = (&self.storage, self.meta()) else {
             return;
         };

@@ -130,15 +130,6 @@ impl Ledger {
         self.written.iter().map(|(r, _)| r).collect()
     }
 
-    /// Unverified bytes `network` wrote.
-    pub fn written_by(&self, network: NetworkId) -> RangeSet {
-        self.written
-            .iter()
-            .filter(|(_, w)| w.network == network)
-            .map(|(r, _)| r)
-            .collect()
-    }
-
     /// Bytes kept from an earlier run, writer unknown.
     pub fn restore_written(&mut self, written: &RangeSet) {
         for r in written.iter() {

@@ -352,7 +352,7 @@ impl<S: Store> TransferSink for SwarmSink<S> {
         self.swarm.ledger().attest(self.network, range, ok);
     }
     fn written(&self) -> RangeSet {
-        self.swarm.ledger().written_by(self.network)
+        self.swarm.ledger().unverified_written()
     }
     fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
         self.swarm
