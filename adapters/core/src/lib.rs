@@ -16,6 +16,7 @@ pub mod query;
 mod range;
 pub mod rate;
 pub mod swarm;
+pub mod tiger_tree;
 
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};

@@ -212,11 +212,11 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
             let hashes = info.value.get("pieces").and_then(|v| v.as_bytes());
             match (unit_len, hashes) {
                 (Some(unit_len), Some(h)) if unit_len > 0 && h.len() % 20 == 0 => {
-                    Some(UnitHashes {
-                        algo: UnitAlgo::Sha1,
+                    Some(UnitHashes::uniform(
+                        UnitAlgo::Sha1,
                         unit_len,
-                        digests: h.chunks(20).map(<[u8]>::to_vec).collect(),
-                    })
+                        h.chunks(20).map(<[u8]>::to_vec).collect(),
+                    ))
                 }
                 _ => None,
             }

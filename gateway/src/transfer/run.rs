@@ -279,6 +279,9 @@ fn known_hashes(r: &super::Record) -> Vec<UnitHashes> {
     if let Some(sha1) = r.content().get(HashKind::Sha1) {
         out.push(UnitHashes::whole(UnitAlgo::Sha1, r.size, sha1));
     }
+    if let Some(tth) = r.content().get(HashKind::Tth) {
+        out.push(UnitHashes::whole(UnitAlgo::TigerTree, r.size, tth));
+    }
     let torrent = r.torrent.as_deref().and_then(|h| hex::decode(h).ok());
     let link = torrent.and_then(|b| junction_core::link::parse_torrent(&b).ok());
     if let Some(pieces) = link.and_then(|l| l.pieces) {

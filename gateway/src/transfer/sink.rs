@@ -431,14 +431,13 @@ mod tests {
         let data: Vec<u8> = (0..64u8).collect();
         let (sink, bt) = open(&dir.path().join("f"), 64, RangeSet::new());
         let gnutella = sink.for_network(NetworkId::GNUTELLA);
-        let pieces = UnitHashes {
-            algo: junction_core::swarm::UnitAlgo::Sha1,
-            unit_len: 16,
-            digests: data
-                .chunks(16)
+        let pieces = UnitHashes::uniform(
+            junction_core::swarm::UnitAlgo::Sha1,
+            16,
+            data.chunks(16)
                 .map(|c| sha1::Sha1::digest(c).to_vec())
                 .collect(),
-        };
+        );
         assert!(bt.learn(pieces));
         gnutella.write_from(1, 0, &data[..20]).unwrap();
         assert_eq!(sink.verified_bytes(), 16, "one whole piece, from Gnutella");

@@ -90,11 +90,11 @@ impl Storage {
     /// Gives the piece hashes to the sink, so it checks bytes other networks write too.
     pub fn learn_pieces(&self, piece_len: u64, pieces: &[[u8; 20]]) {
         if let Storage::Sink(s) = self {
-            s.learn(UnitHashes {
-                algo: UnitAlgo::Sha1,
-                unit_len: piece_len,
-                digests: pieces.iter().map(|p| p.to_vec()).collect(),
-            });
+            s.learn(UnitHashes::uniform(
+                UnitAlgo::Sha1,
+                piece_len,
+                pieces.iter().map(|p| p.to_vec()).collect(),
+            ));
         }
     }
 

@@ -176,10 +176,11 @@ impl Ledger {
         if !hashes.fits(self.size) {
             return false;
         }
-        if !self.grids.contains(&hashes) {
-            self.grids.push(hashes);
-            self.grids.sort_by_key(|g| g.unit_len);
+        if let Some(g) = self.grids.iter_mut().find(|g| g.same_grid(&hashes)) {
+            return g.merge(&hashes);
         }
+        self.grids.push(hashes);
+        self.grids.sort_by_key(|g| g.unit_len);
         true
     }
 
@@ -338,7 +339,11 @@ impl Ledger {
             while off < end {
                 let (unit, range) = self.grids[grid].unit_at(off, self.size);
                 off = range.end;
-                if self.can_check(range.clone(), recheck) {
+                let known = self.grids[grid]
+                    .digests
+                    .get(unit)
+                    .is_some_and(|d| !d.is_empty());
+                if known && self.can_check(range.clone(), recheck) {
                     self.checking.insert(range.clone());
                     out.push(Check { range, grid, unit });
                 }
@@ -392,7 +397,7 @@ impl Ledger {
                 // Every byte passed a finer hash, yet the whole file does not match: the
                 // hashes come from different contents. Fetching again cannot help.
                 self.conflict = Some(
-                    "every part of the file passed its hash, but the whole file does not match the SHA-1 given for it: the hashes known for this content disagree (a wrong link or search merge?)".into(),
+                    "every part of the file passed its hash, but the whole file does not match the whole-file hash given for it: the hashes known for this content disagree (a wrong link or search merge?)".into(),
                 );
                 return Vec::new();
             }

@@ -13,14 +13,13 @@ fn original() -> Vec<u8> {
 }
 
 fn sha1_units(data: &[u8]) -> UnitHashes {
-    UnitHashes {
-        algo: UnitAlgo::Sha1,
-        unit_len: UNIT,
-        digests: data
-            .chunks(UNIT as usize)
+    UnitHashes::uniform(
+        UnitAlgo::Sha1,
+        UNIT,
+        data.chunks(UNIT as usize)
             .map(|c| Sha1::digest(c).to_vec())
             .collect(),
-    }
+    )
 }
 
 /// A cheap deterministic stream of numbers per thread.
@@ -122,4 +121,56 @@ fn a_swarm_sink_verifies_what_any_network_wrote() {
     ed2k.write_from(1, UNIT, &junk).unwrap();
     assert!(ed2k.is_banned(1) && !gnutella.is_banned(1));
     assert_eq!(ed2k.wanted().covered(), SIZE - UNIT);
+}
+
+/// Gnutella's THEX nodes check runs of a Tiger tree level; a lie fails only its run.
+#[test]
+fn tiger_tree_nodes_check_their_runs() {
+    let data = original();
+    let run = 4 * UNIT;
+    let nodes = crate::tiger_tree::level(&data, run as usize);
+    let swarm = Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new());
+    let hashes = UnitHashes::uniform(
+        UnitAlgo::TigerTree,
+        run,
+        nodes.iter().map(|n| n.to_vec()).collect(),
+    );
+    assert!(!swarm.learn(UnitHashes { unit_len: 3 * UNIT, ..hashes.clone() }).0);
+    assert!(swarm.learn(hashes).0);
+    let by = |source| Writer {
+        network: NetworkId::GNUTELLA,
+        source,
+    };
+    swarm.write(by(1), 0, &data[..run as usize]).unwrap();
+    let mut junk = data[run as usize..2 * run as usize].to_vec();
+    junk[77] ^= 1;
+    swarm.write(by(2), run, &junk).unwrap();
+    let l = swarm.ledger();
+    assert_eq!(l.verified().iter().collect::<Vec<_>>(), vec![0..run]);
+    assert!(l.is_banned(by(2)) && !l.is_banned(by(1)));
+}
+
+/// AICH blocks arrive part by part: a part whose blocks are known is checked block by
+/// block, the others by the coarser hash alone.
+#[test]
+fn blocks_known_for_one_part_check_only_that_part() {
+    let data = original();
+    let (part, block) = (10 * UNIT, 4 * UNIT);
+    // Parts 0..10, 10..20, 20..30, 30..32 units; blocks of 4 units inside each.
+    let mut digests = vec![Vec::new(); 3 * 3 + 1];
+    for (i, b) in data[part as usize..2 * part as usize]
+        .chunks(block as usize)
+        .enumerate()
+    {
+        digests[3 + i] = Sha1::digest(b).to_vec();
+    }
+    let swarm = Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new());
+    assert!(swarm.learn(UnitHashes::in_parts(UnitAlgo::Sha1, part, block, digests)).0);
+    let by = Writer {
+        network: NetworkId::ED2K,
+        source: 1,
+    };
+    swarm.write(by, 0, &data).unwrap();
+    let verified: Vec<_> = swarm.ledger().verified().iter().collect();
+    assert_eq!(verified, vec![part..2 * part]);
 }

@@ -1,5 +1,5 @@
 //! Hashes that check fixed-size units of one content: eD2k parts (MD4), BitTorrent v1
-//! pieces (SHA-1), or the whole file (Gnutella's SHA-1). Whichever network learnt them,
+//! pieces (SHA-1), Tiger tree nodes (THEX), or the whole file (Gnutella's SHA-1). Whichever network learnt them,
 //! they check bytes from every network.
 
 use std::ops::Range;
@@ -7,48 +7,139 @@ use std::ops::Range;
 use md4::Md4;
 use sha1::{Digest, Sha1};
 
+use crate::tiger_tree::TigerTree;
+
 /// How a unit's digest is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitAlgo {
     Md4,
     Sha1,
+    /// The Tiger tree root of the unit's bytes: a THEX node, when units are aligned runs
+    /// of `1024 × 2^k` bytes.
+    TigerTree,
 }
 
-/// Digest `i` covers bytes `i * unit_len .. min((i + 1) * unit_len, size)`.
+impl UnitAlgo {
+    /// Digest length in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            UnitAlgo::Md4 => 16,
+            UnitAlgo::Sha1 => 20,
+            UnitAlgo::TigerTree => 24,
+        }
+    }
+}
+
+/// Digests of fixed-size units. Uniform: digest `i` covers bytes
+/// `i * unit_len .. min((i + 1) * unit_len, size)`. In parts (eD2k's AICH blocks): the
+/// file is cut into parts of `part_len` bytes first, and each part into units, the last
+/// unit of a part being shorter. An empty digest is one not known yet (AICH blocks arrive
+/// part by part); its unit is checked by the other hashes meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitHashes {
     pub algo: UnitAlgo,
     pub unit_len: u64,
+    pub part_len: Option<u64>,
     pub digests: Vec<Vec<u8>>,
 }
 
 impl UnitHashes {
-    /// A whole-file hash as one unit.
-    pub fn whole(algo: UnitAlgo, size: u64, digest: &[u8]) -> UnitHashes {
+    /// Digests of equal units from the start of the file.
+    pub fn uniform(algo: UnitAlgo, unit_len: u64, digests: Vec<Vec<u8>>) -> UnitHashes {
         UnitHashes {
             algo,
-            unit_len: size.max(1),
-            digests: vec![digest.to_vec()],
+            unit_len,
+            part_len: None,
+            digests,
         }
     }
 
-    /// Whether these hashes describe a file of `size` bytes: one digest per unit, of the
-    /// algorithm's length.
+    /// Digests of units inside parts of `part_len` bytes.
+    pub fn in_parts(
+        algo: UnitAlgo,
+        part_len: u64,
+        unit_len: u64,
+        digests: Vec<Vec<u8>>,
+    ) -> UnitHashes {
+        UnitHashes {
+            algo,
+            unit_len,
+            part_len: Some(part_len),
+            digests,
+        }
+    }
+
+    /// A whole-file hash as one unit.
+    pub fn whole(algo: UnitAlgo, size: u64, digest: &[u8]) -> UnitHashes {
+        UnitHashes::uniform(algo, size.max(1), vec![digest.to_vec()])
+    }
+
+    /// How many units a file of `size` bytes has.
+    pub fn count(&self, size: u64) -> u64 {
+        match self.part_len {
+            None => size.div_ceil(self.unit_len).max(1),
+            Some(part) => {
+                let per_part = part.div_ceil(self.unit_len);
+                (size / part) * per_part + (size % part).div_ceil(self.unit_len)
+            }
+        }
+    }
+
+    /// Whether these hashes describe a file of `size` bytes: one digest per unit, each of
+    /// the algorithm's length or not known yet, and at least one known.
     pub fn fits(&self, size: u64) -> bool {
-        let len = match self.algo {
-            UnitAlgo::Md4 => 16,
-            UnitAlgo::Sha1 => 20,
-        };
-        self.unit_len > 0
-            && size.div_ceil(self.unit_len).max(1) == self.digests.len() as u64
-            && self.digests.iter().all(|d| d.len() == len)
+        let len = self.algo.digest_len();
+        // A Tiger node covers an aligned power-of-two run of leaves, or the whole file.
+        let aligned = self.algo != UnitAlgo::TigerTree
+            || self.digests.len() == 1
+            || (self.unit_len % 1024 == 0 && (self.unit_len / 1024).is_power_of_two());
+        aligned
+            && self.unit_len > 0
+            && self.part_len.is_none_or(|p| p >= self.unit_len)
+            && self.count(size) == self.digests.len() as u64
+            && self.digests.iter().all(|d| d.is_empty() || d.len() == len)
+            && self.digests.iter().any(|d| !d.is_empty())
     }
 
     /// The unit holding `offset`, clipped to `size`.
     pub fn unit_at(&self, offset: u64, size: u64) -> (usize, Range<u64>) {
-        let i = offset / self.unit_len;
-        let start = i * self.unit_len;
-        (i as usize, start..(start + self.unit_len).min(size))
+        let Some(part) = self.part_len else {
+            let i = offset / self.unit_len;
+            let start = i * self.unit_len;
+            return (i as usize, start..(start + self.unit_len).min(size));
+        };
+        let (p, within) = (offset / part, offset % part);
+        let b = within / self.unit_len;
+        let start = p * part + b * self.unit_len;
+        let end = (start + self.unit_len).min((p + 1) * part).min(size);
+        ((p * part.div_ceil(self.unit_len) + b) as usize, start..end)
+    }
+
+    /// Whether `other` is more of the same grid (AICH blocks of another part).
+    pub fn same_grid(&self, other: &UnitHashes) -> bool {
+        self.algo == other.algo
+            && self.unit_len == other.unit_len
+            && self.part_len == other.part_len
+            && self.digests.len() == other.digests.len()
+    }
+
+    /// Takes in the digests `other` knows and this grid does not. False when the two
+    /// disagree on a unit both know: one of them is wrong, and neither is taken.
+    pub fn merge(&mut self, other: &UnitHashes) -> bool {
+        let disagree = self
+            .digests
+            .iter()
+            .zip(&other.digests)
+            .any(|(a, b)| !a.is_empty() && !b.is_empty() && a != b);
+        if disagree {
+            return false;
+        }
+        for (a, b) in self.digests.iter_mut().zip(&other.digests) {
+            if a.is_empty() {
+                a.clone_from(b);
+            }
+        }
+        true
     }
 }
 
@@ -56,6 +147,7 @@ impl UnitHashes {
 pub enum UnitHasher {
     Md4(Md4),
     Sha1(Sha1),
+    TigerTree(Box<TigerTree>),
 }
 
 impl UnitHasher {
@@ -63,6 +155,7 @@ impl UnitHasher {
         match algo {
             UnitAlgo::Md4 => UnitHasher::Md4(Md4::new()),
             UnitAlgo::Sha1 => UnitHasher::Sha1(Sha1::new()),
+            UnitAlgo::TigerTree => UnitHasher::TigerTree(Box::default()),
         }
     }
 
@@ -70,6 +163,7 @@ impl UnitHasher {
         match self {
             UnitHasher::Md4(h) => h.update(data),
             UnitHasher::Sha1(h) => h.update(data),
+            UnitHasher::TigerTree(h) => h.update(data),
         }
     }
 
@@ -77,6 +171,7 @@ impl UnitHasher {
         match self {
             UnitHasher::Md4(h) => h.finalize().to_vec(),
             UnitHasher::Sha1(h) => h.finalize().to_vec(),
+            UnitHasher::TigerTree(h) => h.finish().to_vec(),
         }
     }
 }
@@ -87,16 +182,30 @@ mod tests {
 
     #[test]
     fn units_fit_and_locate() {
-        let u = UnitHashes {
-            algo: UnitAlgo::Sha1,
-            unit_len: 4,
-            digests: vec![vec![0; 20]; 3],
-        };
+        let u = UnitHashes::uniform(UnitAlgo::Sha1, 4, vec![vec![0; 20]; 3]);
         assert!(u.fits(10) && u.fits(12) && !u.fits(13) && !u.fits(8));
         assert_eq!(u.unit_at(9, 10), (2, 8..10));
         // MD4 of "abc" (RFC 1320).
         let mut h = UnitHasher::new(UnitAlgo::Md4);
         h.update(b"abc");
         assert_eq!(hex::encode(h.finish()), "a448017aaf21d8525fc10ae87aa6729d");
+    }
+
+    #[test]
+    fn units_in_parts_end_with_each_part() {
+        // Parts of 10, units of 4: 0..4 4..8 8..10 | 10..14 14..18 18..20 | 20..23.
+        let mut u = UnitHashes::in_parts(UnitAlgo::Sha1, 10, 4, vec![vec![]; 7]);
+        assert!(!u.fits(23), "nothing known yet");
+        u.digests[4] = vec![1; 20];
+        assert!(u.fits(23) && u.fits(24) && !u.fits(25) && !u.fits(20));
+        assert_eq!(u.unit_at(9, 23), (2, 8..10));
+        assert_eq!(u.unit_at(10, 23), (3, 10..14));
+        assert_eq!(u.unit_at(22, 23), (6, 20..23));
+        let mut other = UnitHashes::in_parts(UnitAlgo::Sha1, 10, 4, vec![vec![]; 7]);
+        other.digests[0] = vec![2; 20];
+        assert!(u.same_grid(&other) && u.merge(&other));
+        assert_eq!(u.digests[0], vec![2; 20]);
+        other.digests[4] = vec![3; 20];
+        assert!(!u.merge(&other), "a disagreement takes in nothing");
     }
 }

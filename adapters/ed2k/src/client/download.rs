@@ -96,11 +96,11 @@ impl Download {
     /// False for a sink that does not check (nothing could be verified).
     fn learn(&self, parts: &[Hash16]) -> bool {
         let n = usize::try_from(part_count(self.size)).unwrap_or(usize::MAX);
-        let units = UnitHashes {
-            algo: UnitAlgo::Md4,
-            unit_len: PART_SIZE,
-            digests: parts.iter().take(n).map(|h| h.to_vec()).collect(),
-        };
+        let units = UnitHashes::uniform(
+            UnitAlgo::Md4,
+            PART_SIZE,
+            parts.iter().take(n).map(|h| h.to_vec()).collect(),
+        );
         self.sink.learn(units)
     }
 

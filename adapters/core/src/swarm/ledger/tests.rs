@@ -15,11 +15,7 @@ const C: Writer = Writer {
 };
 
 fn grid(unit: u64, n: usize) -> UnitHashes {
-    UnitHashes {
-        algo: UnitAlgo::Sha1,
-        unit_len: unit,
-        digests: vec![vec![0; 20]; n],
-    }
+    UnitHashes::uniform(UnitAlgo::Sha1, unit, vec![vec![0; 20]; n])
 }
 
 fn write(l: &mut Ledger, by: Writer, r: Range<u64>) -> RangeSet {
