@@ -142,7 +142,7 @@ impl Geometry {
 
 /// Which pieces a peer has: one bit per piece, piece 0 in the most significant bit of
 /// byte 0 (BEP 3). Bits past the last piece are always zero.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bitfield {
     bits: Vec<u8>,
     count: u32,

@@ -195,23 +195,9 @@ async fn session(
         if st.peers.len() >= t.ctx.config.max_peers_per_torrent {
             return Err(PeerError::Closed("too many peers"));
         }
-        st.peers.insert(
-            conn,
-            PeerEntry {
-                addr,
-                peer_id: pid,
-                interested: false,
-                choked: true,
-                choke_tx,
-                counters: counters.clone(),
-                last_down: 0,
-                last_up: 0,
-                connected: Instant::now(),
-                seed: false,
-                kill: kill.clone(),
-                listen: outgoing.then_some(addr),
-            },
-        );
+        let listen = outgoing.then_some(addr);
+        let entry = PeerEntry::new(addr, pid, choke_tx, counters.clone(), kill.clone(), listen);
+        st.peers.insert(conn, entry);
     }
     debug!(%addr, peer = ?pid, fast = hs.reserved.fast(), ext = hs.reserved.extension_protocol(), "peer connected");
     let (rd, wr) = stream.into_split();
@@ -397,7 +383,7 @@ impl Peer {
     async fn start(&mut self) -> Result<(), PeerError> {
         let first = match self.t.meta() {
             Some(_) => {
-                let have = self.t.state().have.clone();
+                let have = self.t.state().pieces.have().clone();
                 let n = have.count_ones();
                 if self.fast && have.is_complete() {
                     Some(Message::HaveAll)
@@ -461,7 +447,7 @@ impl Peer {
             meta.geometry.piece_count(),
             crate::fast::DEFAULT_K,
         );
-        let have = self.t.state().have.clone();
+        let have = self.t.state().pieces.have().clone();
         for i in set {
             if meta.geometry.index(i).is_ok_and(|vi| have.get(vi)) && self.allowed_out.insert(i) {
                 self.send(Message::AllowedFast(i)).await?;
@@ -498,9 +484,9 @@ impl Peer {
         if self.counted
             && let Some(old) = &self.bitfield
         {
-            st.sub_avail(old);
+            st.pieces.sub_avail(old);
         }
-        st.add_avail(&bf);
+        st.pieces.add_avail(&bf);
         if let Some(e) = st.peers.get_mut(&self.conn) {
             e.seed = bf.is_complete();
         }
@@ -546,7 +532,7 @@ impl Peer {
                 self.peer_choking = true;
                 if !self.fast {
                     let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();
-                    self.t.state().release(self.conn, keys);
+                    self.t.state().pieces.release(self.conn, keys);
                 }
             }
             Message::Unchoke => {
@@ -566,7 +552,7 @@ impl Peer {
                             bf.set(vi, true);
                             let seed = bf.is_complete();
                             let mut st = self.t.state();
-                            st.inc_avail(vi);
+                            st.pieces.inc_avail(vi);
                             if let Some(e) = st.peers.get_mut(&self.conn) {
                                 e.seed = seed;
                             }
@@ -613,7 +599,10 @@ impl Peer {
                     return Err(PeerError::Protocol("reject without the Fast extension"));
                 }
                 if self.outstanding.remove(&(r.index, r.begin)).is_some() {
-                    self.t.state().release(self.conn, [(r.index, r.begin)]);
+                    self.t
+                        .state()
+                        .pieces
+                        .release(self.conn, [(r.index, r.begin)]);
                 }
             }
             Message::Extended { id, payload } => self.on_extended(id, payload).await?,
@@ -626,7 +615,7 @@ impl Peer {
             return self.reject(r).await;
         };
         let vb = r.validate(&meta.geometry)?;
-        let have = self.t.state().have.get(vb.index());
+        let have = self.t.state().pieces.have().get(vb.index());
         let choked = self.am_choking && !self.allowed_out.contains(&r.index);
         if choked || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             return self.reject(r).await;
@@ -739,7 +728,7 @@ impl Peer {
         self.t.downloaded.fetch_add(n, Ordering::Relaxed);
         self.window += n;
         self.last_block = Instant::now();
-        let res = self.t.state().on_block(self.conn, vb, &p.data);
+        let res = self.t.state().pieces.on_block(self.conn, vb, &p.data);
         match res {
             OnBlock::Ignored => {}
             OnBlock::Stored { cancel } => {
@@ -805,7 +794,7 @@ impl Peer {
                     && self.their_meta_id.is_some()
                     && let Some(size) = hs.metadata_size
                 {
-                    self.t.state().meta_begin(self.conn, size);
+                    self.t.state().metadata.begin(self.conn, size);
                 }
             }
             OUR_UT_METADATA => {
@@ -870,7 +859,11 @@ impl Peer {
                 if self.t.meta().is_some() {
                     return Ok(());
                 }
-                let raw = self.t.state().meta_data(self.conn, piece, total_size, data);
+                let raw = self
+                    .t
+                    .state()
+                    .metadata
+                    .data(self.conn, piece, total_size, data);
                 if let Some(raw) = raw {
                     match Info::parse_verified(&raw, &self.t.info_hash) {
                         Ok(info) => {
@@ -884,14 +877,14 @@ impl Peer {
                         }
                         Err(e) => {
                             warn!(error = %e, "metadata from peers does not match the info-hash");
-                            self.t.state().meta_failed();
+                            self.t.state().metadata.failed();
                         }
                     }
                 }
             }
             MetadataMessage::Reject { piece } => {
                 self.meta_pending = None;
-                self.t.state().meta_rejected(self.conn, piece);
+                self.t.state().metadata.rejected(self.conn, piece);
             }
         }
         Ok(())
@@ -933,7 +926,7 @@ impl Peer {
             Event::Cancel { block, except } => {
                 let key = (block.index().get(), block.begin());
                 if except != self.conn && self.outstanding.remove(&key).is_some() {
-                    self.t.state().release(self.conn, [key]);
+                    self.t.state().pieces.release(self.conn, [key]);
                     self.send(Message::Cancel(block.into())).await?;
                 }
             }
@@ -945,7 +938,7 @@ impl Peer {
     async fn resync(&mut self) -> Result<(), PeerError> {
         self.materialize()?;
         if let Some(meta) = self.t.meta().cloned() {
-            let have = self.t.state().have.clone();
+            let have = self.t.state().pieces.have().clone();
             for i in meta.geometry.indices() {
                 if have.get(i) && !self.bitfield.as_ref().is_some_and(|b| b.get(i)) {
                     self.send(Message::Have(i.get())).await?;
@@ -1023,7 +1016,7 @@ impl Peer {
         };
         let (want, blocks) = {
             let mut st = self.t.state();
-            let want = st.wants_from(bf);
+            let want = st.pieces.wants_from(bf);
             let depth = self.depth.min(self.their_reqq);
             let need = depth.saturating_sub(self.outstanding.len());
             let ready = want && self.am_interested && need >= depth / 4;
@@ -1037,7 +1030,8 @@ impl Peer {
                 .priority()
                 .map(|o| (o / u64::from(meta.info.piece_length.max(1))) as u32);
             let blocks = if ready && !self.peer_choking {
-                st.pick(self.conn, bf, need, &meta.geometry, reader, &mut claim)
+                st.pieces
+                    .pick(self.conn, bf, need, &meta.geometry, reader, &mut claim)
             } else if ready && !self.allowed_in.is_empty() {
                 // Choked: only the allowed-fast pieces it has (BEP 6).
                 let mut only = Bitfield::empty(bf.piece_count());
@@ -1048,7 +1042,8 @@ impl Peer {
                         only.set(vi, true);
                     }
                 }
-                st.pick(self.conn, &only, need, &meta.geometry, reader, &mut claim)
+                st.pieces
+                    .pick(self.conn, &only, need, &meta.geometry, reader, &mut claim)
             } else {
                 Vec::new()
             };
@@ -1090,8 +1085,8 @@ impl Peer {
         }
         let next = {
             let mut st = self.t.state();
-            st.meta_begin(self.conn, size);
-            st.meta_next(self.conn, size)
+            st.metadata.begin(self.conn, size);
+            st.metadata.next(self.conn, size)
         };
         if let Some(piece) = next {
             self.meta_pending = Some(Instant::now());
@@ -1115,7 +1110,7 @@ impl Peer {
             && self.last_block.elapsed() > self.t.ctx.config.request_timeout
         {
             let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();
-            self.t.state().release(self.conn, keys);
+            self.t.state().pieces.release(self.conn, keys);
             return Err(PeerError::Timeout("requested blocks (snubbed)"));
         }
         if self.last_recv.elapsed() > IDLE_LIMIT {
@@ -1173,7 +1168,7 @@ fn complete_piece(
     let blame: &[ConnId] = if hash_ok { &[] } else { contributors };
     let kill = t.finish_piece(index, stored, blame);
     let mut st = t.state();
-    st.recycle(data);
+    st.pieces.recycle(data);
     for k in kill {
         if let Some(e) = st.peers.get(&k) {
             e.kill.cancel();

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{SinkError, TransferSink};
 
+use crate::piece::{Bitfield, Geometry};
+
 #[derive(Clone)]
 pub enum Storage {
     File {
@@ -68,6 +70,26 @@ impl Storage {
             Storage::File { .. } | Storage::MetadataOnly => Ok(()),
             Storage::Sink(s) => s.write_verified(offset, data),
         }
+    }
+
+    /// The pieces held verified: all of a shared file, none of a metadata-only torrent,
+    /// and those a sink no longer wants (whichever network verified them).
+    pub fn verified_pieces(&self, geometry: &Geometry) -> Bitfield {
+        let count = geometry.piece_count();
+        let wanted = match self {
+            Storage::File { .. } => return Bitfield::full(count),
+            Storage::MetadataOnly => return Bitfield::empty(count),
+            Storage::Sink(s) => s.wanted(),
+        };
+        let mut have = Bitfield::empty(count);
+        for i in geometry.indices() {
+            let start = geometry.piece_offset(i);
+            let end = start + u64::from(geometry.piece_len(i));
+            if wanted.covered_in(start..end) == 0 {
+                have.set(i, true);
+            }
+        }
+        have
     }
 
     /// Where a reader of the transfer waits, if one does.

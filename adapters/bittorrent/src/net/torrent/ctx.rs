@@ -1,0 +1,101 @@
+//! The adapter-wide context every torrent and peer shares: identity, counters, the torrent
+//! table, and the upload and download rate limits.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{ConnId, Torrent};
+use crate::config::Config;
+use crate::id::{InfoHash, PeerId};
+use crate::metainfo::Info;
+
+/// Adapter-wide context shared by every torrent and peer.
+#[derive(Debug)]
+pub struct Ctx {
+    pub config: Config,
+    pub peer_id: PeerId,
+    pub port: AtomicU16,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub next_conn: AtomicU64,
+    pub torrents: Mutex<HashMap<InfoHash, Arc<Torrent>>>,
+    pub last_error: Mutex<Option<String>>,
+    /// The DHT node, when enabled.
+    pub dht: Option<crate::net::dht::Dht>,
+    /// Upload rate limit shared by every torrent (`None`: unlimited).
+    pub upload_bucket: Option<Mutex<Bucket>>,
+    /// Download rate limit shared by every torrent (`None`: unlimited).
+    pub download_bucket: Option<Mutex<Bucket>>,
+    /// Pieces hashed at once (off the reactor).
+    pub hashers: Arc<tokio::sync::Semaphore>,
+    /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
+    pub extra_trackers: Mutex<Vec<String>>,
+    /// Info dicts fetched over ut_metadata, with the peers that were connected then,
+    /// oldest first (see `adapter::cache_meta`).
+    pub meta_cache: Mutex<VecDeque<(Info, Vec<SocketAddr>)>>,
+}
+
+/// A token bucket: `rate` bytes per second, bursts of one second.
+#[derive(Debug)]
+pub struct Bucket {
+    pub rate: f64,
+    pub tokens: f64,
+    pub last: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: u64) -> Self {
+        Self {
+            rate: rate.max(1) as f64,
+            tokens: rate.max(1) as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes `n` bytes from a limit, if there is one; returns how long to wait.
+    fn wait(bucket: &Option<Mutex<Bucket>>, n: u64) -> Duration {
+        bucket.as_ref().map_or(Duration::ZERO, |b| lock(b).take(n))
+    }
+
+    /// Takes `n` bytes; returns how long to wait before sending them.
+    pub fn take(&mut self, n: u64) -> Duration {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        self.tokens -= n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
+impl Ctx {
+    /// How long to hold `n` uploaded bytes to keep under the upload limit.
+    pub fn upload_wait(&self, n: u64) -> Duration {
+        Bucket::wait(&self.upload_bucket, n)
+    }
+
+    /// How long to stop reading from peers after `n` bytes came in, to keep under the
+    /// download limit.
+    pub fn download_wait(&self, n: u64) -> Duration {
+        Bucket::wait(&self.download_bucket, n)
+    }
+
+    pub fn conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn torrent(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
+        lock(&self.torrents).get(ih).cloned()
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

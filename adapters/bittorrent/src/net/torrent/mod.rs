@@ -1,0 +1,434 @@
+//! One torrent's shared state: the metadata, the peers and their choke state, the
+//! addresses to dial, and what BitTorrent keeps of its own beside the transfer's shared
+//! ledger (the sink): the piece picker ([`picker`]), the metadata fetch ([`metadata`]) and
+//! the choker ([`choker`]). Peer tasks lock [`State`] for short, non-async sections only.
+
+mod choker;
+mod ctx;
+mod metadata;
+mod picker;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use self::choker::Choker;
+pub use self::ctx::{Bucket, Ctx, lock};
+pub use self::metadata::MetadataFetch;
+pub use self::picker::{OnBlock, Picker};
+use super::storage::Storage;
+use crate::id::{InfoHash, PeerId};
+use crate::metainfo::Info;
+use crate::piece::{Bitfield, Geometry, ValidBlock, ValidPieceIndex};
+
+pub type ConnId = u64;
+
+/// Most peer addresses remembered per torrent.
+const MAX_KNOWN: usize = 2000;
+/// A peer whose pieces failed this often is banned, even when others also contributed.
+const MAX_STRIKES: u32 = 3;
+/// An address whose connection ended is dialled again after this, doubling each time up
+/// to `REDIAL_MAX` (a seed we leave once complete is not dialled every second).
+const REDIAL_FIRST: Duration = Duration::from_secs(2);
+const REDIAL_MAX: Duration = Duration::from_secs(600);
+
+/// The torrent's metadata, once known.
+#[derive(Debug)]
+pub struct Meta {
+    pub info: Info,
+    pub geometry: Geometry,
+}
+
+/// Broadcast to every peer task of a torrent.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// We verified a piece.
+    Have(u32),
+    /// The metadata arrived (magnet).
+    MetadataReady,
+    /// A block arrived from another peer; cancel it if still requested (end-game).
+    Cancel { block: ValidBlock, except: ConnId },
+}
+
+#[derive(Debug)]
+pub struct Torrent {
+    pub info_hash: InfoHash,
+    pub ctx: Arc<Ctx>,
+    pub meta: OnceLock<Arc<Meta>>,
+    pub storage: Storage,
+    pub state: Mutex<State>,
+    pub events: broadcast::Sender<Event>,
+    pub cancel: CancellationToken,
+    pub complete: watch::Sender<bool>,
+    pub uploaded: AtomicU64,
+    pub downloaded: AtomicU64,
+    /// Data verified and stored this session.
+    pub verified_bytes: AtomicU64,
+    pub failed_pieces: AtomicU64,
+    /// Why the torrent stopped, if it failed.
+    pub error: Mutex<Option<String>>,
+}
+
+/// Counters a peer task updates and the choker reads.
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    pub down: AtomicU64,
+    pub up: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct PeerEntry {
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    /// The peer is interested in our pieces.
+    pub interested: bool,
+    /// We are choking the peer.
+    pub choked: bool,
+    pub choke_tx: watch::Sender<bool>,
+    pub counters: Arc<PeerCounters>,
+    pub last_down: u64,
+    pub last_up: u64,
+    pub connected: Instant,
+    pub seed: bool,
+    pub kill: CancellationToken,
+    /// Where the peer accepts connections: the address we dialled, or the IP with the
+    /// BEP 10 `p` port it told us (for PEX).
+    pub listen: Option<SocketAddr>,
+}
+
+impl PeerEntry {
+    /// A peer just connected: choked, not interested, its counters at zero.
+    pub fn new(
+        addr: SocketAddr,
+        peer_id: PeerId,
+        choke_tx: watch::Sender<bool>,
+        counters: Arc<PeerCounters>,
+        kill: CancellationToken,
+        listen: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            addr,
+            peer_id,
+            interested: false,
+            choked: true,
+            choke_tx,
+            counters,
+            last_down: 0,
+            last_up: 0,
+            connected: Instant::now(),
+            seed: false,
+            kill,
+            listen,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub name: String,
+    pub pieces: Picker,
+    pub peers: HashMap<ConnId, PeerEntry>,
+    known: VecDeque<SocketAddr>,
+    known_set: HashSet<SocketAddr>,
+    /// When each known address may be dialled again, and how many dials to it ended.
+    redial: HashMap<SocketAddr, (Instant, u32)>,
+    pub connecting: HashSet<SocketAddr>,
+    banned_addrs: HashSet<SocketAddr>,
+    banned_ids: HashSet<PeerId>,
+    strikes: HashMap<PeerId, u32>,
+    pub metadata: MetadataFetch,
+    choker: Choker,
+    pub banned_count: u32,
+}
+
+impl Torrent {
+    pub fn new(ctx: Arc<Ctx>, info_hash: InfoHash, name: String, storage: Storage) -> Arc<Self> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(Self {
+            info_hash,
+            ctx,
+            meta: OnceLock::new(),
+            storage,
+            state: Mutex::new(State::new(name)),
+            events,
+            cancel: CancellationToken::new(),
+            complete: watch::channel(false).0,
+            uploaded: AtomicU64::new(0),
+            downloaded: AtomicU64::new(0),
+            verified_bytes: AtomicU64::new(0),
+            failed_pieces: AtomicU64::new(0),
+            error: Mutex::new(None),
+        })
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    pub fn meta(&self) -> Option<&Arc<Meta>> {
+        self.meta.get()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        *self.complete.borrow()
+    }
+
+    /// Installs the metadata; which pieces are ours already comes from the storage
+    /// (everything for a shared file; the pieces the sink holds verified).
+    pub fn set_meta(&self, info: Info) -> Result<(), String> {
+        let geometry = info
+            .geometry()
+            .ok_or("v2-only torrents are not supported for transfer yet")?;
+        let metadata_only = matches!(self.storage, Storage::MetadataOnly);
+        if !metadata_only && self.storage.size() != geometry.total_length() {
+            return Err(format!(
+                "the torrent holds {} bytes but the transfer has room for {}",
+                geometry.total_length(),
+                self.storage.size()
+            ));
+        }
+        let have = self.storage.verified_pieces(&geometry);
+        let complete = have.is_complete();
+        if !info.pieces.is_empty() {
+            self.storage
+                .learn_pieces(u64::from(info.piece_length), &info.pieces);
+        }
+        {
+            let mut st = self.state();
+            if self.meta.get().is_some() {
+                return Ok(());
+            }
+            st.name.clone_from(&info.name);
+            st.pieces.init(have);
+            st.metadata.done();
+            let _ = self.meta.set(Arc::new(Meta { info, geometry }));
+        }
+        self.complete.send_replace(complete);
+        let _ = self.events.send(Event::MetadataReady);
+        Ok(())
+    }
+
+    /// Takes as ours the pieces another network verified in the shared sink: they are
+    /// announced (HAVE) and any request still out for them is cancelled, so BitTorrent
+    /// neither fetches them again nor waits on them.
+    pub fn adopt_verified(&self) {
+        // A complete torrent (seeding) has nothing to adopt.
+        if self.is_complete() {
+            return;
+        }
+        let (Storage::Sink(_), Some(meta)) = (&self.storage, self.meta()) else {
+            return;
+        };
+        let verified = self.storage.verified_pieces(&meta.geometry);
+        let mut adopted = Vec::new();
+        let complete = {
+            let mut st = self.state();
+            for i in meta.geometry.indices() {
+                if verified.get(i) && st.pieces.adopt(i) {
+                    adopted.push(i.get());
+                }
+            }
+            st.pieces.have().is_complete()
+        };
+        if adopted.is_empty() {
+            return;
+        }
+        for i in adopted {
+            let _ = self.events.send(Event::Have(i));
+        }
+        if complete {
+            info!(info_hash = %self.info_hash, "torrent complete (with other networks' pieces)");
+            self.complete.send_replace(true);
+        }
+    }
+
+    /// Bytes still to fetch, for trackers: what the transfer does not hold verified.
+    pub fn left(&self) -> u64 {
+        match (&self.storage, self.meta()) {
+            (_, None) => self.storage.size().max(1),
+            (Storage::Sink(sink), Some(_)) => sink.wanted().covered(),
+            (_, Some(m)) => {
+                let st = self.state();
+                m.geometry
+                    .indices()
+                    .filter(|i| !st.pieces.have().get(*i))
+                    .map(|i| u64::from(m.geometry.piece_len(i)))
+                    .sum()
+            }
+        }
+    }
+
+    /// Records the hash check of a piece assembled from `contributors`. Returns the peers
+    /// to disconnect (banned).
+    pub fn finish_piece(
+        &self,
+        index: ValidPieceIndex,
+        ok: bool,
+        contributors: &[ConnId],
+    ) -> Vec<ConnId> {
+        let Some(meta) = self.meta() else {
+            return Vec::new();
+        };
+        let mut kill = Vec::new();
+        let mut dropped = Vec::new();
+        let now_complete;
+        {
+            let mut st = self.state();
+            st.pieces.checked(index, ok);
+            now_complete = ok && st.pieces.have().is_complete();
+            if !ok {
+                let sole = contributors.len() == 1;
+                for c in contributors {
+                    let Some((addr, pid)) = st.peers.get(c).map(|p| (p.addr, p.peer_id)) else {
+                        continue;
+                    };
+                    let strikes = st.strikes.entry(pid).or_insert(0);
+                    *strikes += 1;
+                    if sole || *strikes >= MAX_STRIKES {
+                        warn!(info_hash = %self.info_hash, %addr, piece = index.get(), "banning peer for a bad piece");
+                        st.banned_addrs.insert(addr);
+                        st.banned_ids.insert(pid);
+                        st.banned_count += 1;
+                        kill.push(*c);
+                        dropped.push(addr);
+                    }
+                }
+            }
+        }
+        if ok {
+            self.verified_bytes
+                .fetch_add(u64::from(meta.geometry.piece_len(index)), Ordering::Relaxed);
+            let _ = self.events.send(Event::Have(index.get()));
+            if now_complete {
+                info!(info_hash = %self.info_hash, "torrent complete");
+                self.complete.send_replace(true);
+            }
+        } else {
+            self.failed_pieces.fetch_add(1, Ordering::Relaxed);
+            let off = meta.geometry.piece_offset(index);
+            self.storage
+                .rejected(off, u64::from(meta.geometry.piece_len(index)));
+            for addr in dropped {
+                self.storage.dropped(addr);
+            }
+        }
+        kill
+    }
+}
+
+impl State {
+    pub fn new(name: String) -> Self {
+        Self {
+            name,
+            pieces: Picker::default(),
+            peers: HashMap::new(),
+            known: VecDeque::new(),
+            known_set: HashSet::new(),
+            redial: HashMap::new(),
+            connecting: HashSet::new(),
+            banned_addrs: HashSet::new(),
+            banned_ids: HashSet::new(),
+            strikes: HashMap::new(),
+            metadata: MetadataFetch::default(),
+            choker: Choker::default(),
+            banned_count: 0,
+        }
+    }
+
+    pub fn is_banned(&self, addr: &SocketAddr, pid: Option<&PeerId>) -> bool {
+        self.banned_addrs.contains(addr) || pid.is_some_and(|p| self.banned_ids.contains(p))
+    }
+
+    pub fn add_known(&mut self, addr: SocketAddr) {
+        if self.known_set.len() >= MAX_KNOWN
+            || self.banned_addrs.contains(&addr)
+            || addr.port() == 0
+        {
+            return;
+        }
+        if self.known_set.insert(addr) {
+            self.known.push_back(addr);
+        }
+    }
+
+    /// An outgoing connection to `addr` ended after `lasted` (or never came up): back off
+    /// before the next. A session of a minute or more starts the back-off afresh.
+    pub fn dial_ended(&mut self, addr: SocketAddr, lasted: Duration) {
+        self.connecting.remove(&addr);
+        if !self.known_set.contains(&addr) {
+            return;
+        }
+        let before = match lasted >= Duration::from_secs(60) {
+            true => 0,
+            false => self.redial.get(&addr).map_or(0, |e| e.1),
+        };
+        let ended = before.saturating_add(1);
+        let wait = REDIAL_FIRST
+            .saturating_mul(1 << (ended - 1).min(16))
+            .min(REDIAL_MAX);
+        self.redial.insert(addr, (Instant::now() + wait, ended));
+    }
+
+    /// Next known peer to dial that is neither connected, being dialled, banned, nor
+    /// backed off.
+    pub fn next_to_dial(&mut self) -> Option<SocketAddr> {
+        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let now = Instant::now();
+        for _ in 0..self.known.len() {
+            let a = self.known.pop_front()?;
+            self.known.push_back(a);
+            if !connected.contains(&a)
+                && !self.connecting.contains(&a)
+                && !self.banned_addrs.contains(&a)
+                && self.redial.get(&a).is_none_or(|(at, _)| *at <= now)
+            {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    /// A peer connection ended.
+    pub fn drop_peer(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) {
+        self.peers.remove(&conn);
+        self.pieces.drop_conn(conn, bitfield);
+        self.metadata.drop_conn(conn);
+        self.choker.drop_conn(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_dial_backs_off_and_port_zero_is_never_known() {
+        let mut st = State::new("t".into());
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        st.add_known("127.0.0.1:0".parse().unwrap());
+        st.add_known(a);
+        st.add_known(b);
+        assert_eq!(st.next_to_dial(), Some(a));
+        st.connecting.insert(a);
+        st.dial_ended(a, Duration::ZERO);
+        assert!(!st.connecting.contains(&a));
+        // `a` waits out its back-off; `b` is dialled, then nothing is left.
+        assert_eq!(st.next_to_dial(), Some(b));
+        st.connecting.insert(b);
+        assert_eq!(st.next_to_dial(), None);
+        st.dial_ended(a, Duration::ZERO);
+        assert!(st.redial[&a].0 > Instant::now() + REDIAL_FIRST, "doubles");
+        // A long session starts the back-off afresh.
+        st.dial_ended(a, Duration::from_secs(3600));
+        assert_eq!(st.redial[&a].1, 1);
+    }
+}
