@@ -1,0 +1,510 @@
+//! The BitTorrent [`Network`]: a cheap handle that sends commands over a bounded channel to
+//! one event-loop task; the loop starts torrents (each with its own task: trackers, dialing,
+//! choker) and a listener task hands incoming connections to them.
+
+mod fetch;
+mod index;
+mod share;
+
+use self::fetch::*;
+pub use self::index::IndexEntry;
+use self::index::*;
+use self::share::*;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use junction_core::query::Candidate;
+use junction_core::{
+    Capabilities, ContentId, FetchEvent, FetchEvents, FetchRequest, HashKind, Hit, HitStream,
+    Network, NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source,
+    SourceStream, TransferSink,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span};
+
+use crate::config::Config;
+use crate::id::{InfoHash, PeerId};
+use crate::magnet::Magnet;
+use crate::metainfo::{Info, Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
+use crate::net::dht::Dht;
+use crate::net::peer;
+use crate::net::storage::Storage;
+use crate::net::torrent::{Bucket, Ctx, Torrent, lock};
+use crate::net::torznab;
+use crate::net::tracker_client::{AnnounceParams, Tiers};
+use crate::tracker::Event as TrackerEvent;
+
+/// Most incoming connections waiting for their handshake.
+const MAX_PENDING_ACCEPTS: usize = 64;
+
+/// Per-torrent figures, for tests and status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TorrentStats {
+    pub name: String,
+    pub peers: u32,
+    pub complete: bool,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub verified: u64,
+    pub failed_pieces: u64,
+    pub banned: u32,
+    pub has_metadata: bool,
+}
+
+enum Command {
+    Fetch {
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+        reply: oneshot::Sender<Result<FetchEvents, NetworkError>>,
+    },
+    Share {
+        item: SharedItem,
+        reply: oneshot::Sender<Result<ContentId, NetworkError>>,
+    },
+}
+
+struct Inner {
+    ctx: Arc<Ctx>,
+    cmd: mpsc::Sender<Command>,
+    cancel: CancellationToken,
+    listen: SocketAddr,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// The BitTorrent adapter handle; clones share one running instance.
+#[derive(Clone)]
+pub struct Adapter {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("bittorrent::Adapter")
+            .field("listen", &self.inner.listen)
+            .finish()
+    }
+}
+
+fn new_peer_id() -> PeerId {
+    let mut id = *b"-JN0001-000000000000";
+    for b in &mut id[8..] {
+        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rand::random::<u32>() as usize % 36];
+    }
+    PeerId(id)
+}
+
+impl Adapter {
+    /// Binds the peer listener and starts the event loop.
+    pub async fn start(config: Config) -> Result<Self, NetworkError> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let upload_limit = config.upload_rate_limit;
+        let download_limit = config.download_rate_limit;
+        let listen = listener.local_addr()?;
+        let cancel = CancellationToken::new();
+        let dht = match config.dht_listen {
+            Some(addr) => Some(
+                Dht::bind(addr, cancel.child_token())
+                    .await
+                    .map_err(|e| NetworkError::Other(Box::new(e)))?,
+            ),
+            None => None,
+        };
+        let ctx = Arc::new(Ctx {
+            config,
+            peer_id: new_peer_id(),
+            port: AtomicU16::new(listen.port()),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            next_conn: AtomicU64::new(1),
+            torrents: Mutex::new(HashMap::new()),
+            last_error: Mutex::new(None),
+            dht: dht.clone(),
+            upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
+            download_bucket: download_limit.map(|r| Mutex::new(Bucket::new(r))),
+            hashers: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            )),
+            extra_trackers: Mutex::new(Vec::new()),
+            meta_cache: Mutex::new(std::collections::VecDeque::new()),
+        });
+        let index = Arc::new(Mutex::new(Vec::new()));
+        if let Some(d) = dht {
+            let boot = ctx.config.dht_bootstrap.clone();
+            tokio::spawn(
+                dht_maintenance(d.clone(), boot, cancel.clone()).instrument(info_span!("dht_boot")),
+            );
+            if ctx.config.dht_index {
+                tokio::spawn(
+                    dht_indexer(d, ctx.clone(), index.clone(), cancel.clone())
+                        .instrument(info_span!("dht_index")),
+                );
+            }
+        }
+        let (cmd, rx) = mpsc::channel(64);
+        let span = info_span!("bittorrent", %listen);
+        tokio::spawn(accept_loop(listener, ctx.clone(), cancel.clone()).instrument(span.clone()));
+        tokio::spawn(event_loop(rx, ctx.clone(), index.clone(), cancel.clone()).instrument(span));
+        info!(%listen, "bittorrent adapter listening");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ctx,
+                cmd,
+                cancel,
+                listen,
+                index,
+            }),
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.inner.listen
+    }
+
+    /// The DHT node's UDP address, when the DHT is enabled.
+    pub fn dht_addr(&self) -> Option<SocketAddr> {
+        self.inner.ctx.dht.as_ref().and_then(|d| d.local_addr())
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.ctx.peer_id
+    }
+
+    /// The index entry (name, `.torrent`, magnet) of a torrent Junction knows.
+    pub fn index_entry(&self, ih: &InfoHash) -> Option<IndexEntry> {
+        lock(&self.inner.index)
+            .iter()
+            .find(|e| e.info_hash == *ih)
+            .cloned()
+    }
+
+    pub fn torrent_stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
+        let t = self.inner.ctx.torrent(ih)?;
+        let st = t.state();
+        Some(TorrentStats {
+            name: st.name.clone(),
+            peers: st.peers.len() as u32,
+            complete: t.is_complete(),
+            downloaded: t.downloaded.load(Ordering::Relaxed),
+            uploaded: t.uploaded.load(Ordering::Relaxed),
+            verified: t.verified_bytes.load(Ordering::Relaxed),
+            failed_pieces: t.failed_pieces.load(Ordering::Relaxed),
+            banned: st.banned_count,
+            has_metadata: t.meta().is_some(),
+        })
+    }
+
+    async fn command(&self, c: Command) -> Result<(), NetworkError> {
+        self.inner
+            .cmd
+            .send(c)
+            .await
+            .map_err(|_| NetworkError::Shutdown)
+    }
+}
+
+/// Bootstraps the DHT from the configured nodes, again whenever the table runs empty, and
+/// refreshes it every 15 minutes.
+async fn dht_maintenance(dht: Dht, boot: Vec<String>, cancel: CancellationToken) {
+    let mut last_refresh = Instant::now();
+    loop {
+        if dht.node_count() == 0 && !boot.is_empty() {
+            let mut addrs = Vec::new();
+            for b in &boot {
+                if let Ok(mut it) = tokio::net::lookup_host(b.as_str()).await {
+                    addrs.extend(it.by_ref().filter(SocketAddr::is_ipv4).take(4));
+                }
+            }
+            dht.bootstrap(&addrs).await;
+        } else if last_refresh.elapsed() > Duration::from_secs(15 * 60) {
+            last_refresh = Instant::now();
+            dht.refresh().await;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_ACCEPTS));
+    loop {
+        let (mut s, addr) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            continue; // too many half-open connections: drop this one
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(
+            async move {
+                let hs = match peer::read_handshake(&mut s, ctx.config.handshake_timeout).await {
+                    Ok(hs) => hs,
+                    Err(e) => {
+                        debug!(error = %e, "incoming handshake failed");
+                        return;
+                    }
+                };
+                drop(permit);
+                let Some(t) = ctx.torrent(&hs.info_hash) else {
+                    debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
+                    return;
+                };
+                let _ = peer::accepted(t, s, addr, hs).await;
+            }
+            .instrument(info_span!("peer_in", %addr)),
+        );
+    }
+}
+
+async fn event_loop(
+    mut rx: mpsc::Receiver<Command>,
+    ctx: Arc<Ctx>,
+    index: Arc<Mutex<Vec<IndexEntry>>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let cmd = tokio::select! {
+            _ = cancel.cancelled() => break,
+            c = rx.recv() => match c { Some(c) => c, None => break },
+        };
+        match cmd {
+            Command::Fetch { req, sink, reply } => {
+                let _ = reply.send(start_fetch(&ctx, &index, &cancel, req, sink));
+            }
+            Command::Share { item, reply } => {
+                let (ctx, index, cancel) = (ctx.clone(), index.clone(), cancel.clone());
+                tokio::spawn(async move {
+                    let _ = reply.send(share(ctx, index, cancel, item).await);
+                });
+            }
+        }
+    }
+    let torrents: Vec<_> = lock(&ctx.torrents).values().cloned().collect();
+    for t in torrents {
+        t.cancel.cancel();
+    }
+}
+
+impl Network for Adapter {
+    fn id(&self) -> NetworkId {
+        NetworkId::BITTORRENT
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            keywords: true,
+            ids: vec![HashKind::Btih],
+            ..Capabilities::default()
+        }
+    }
+
+    fn status(&self) -> NetworkStatus {
+        let ctx = &self.inner.ctx;
+        let torrents: Vec<Arc<Torrent>> = lock(&ctx.torrents).values().cloned().collect();
+        let peers: usize = torrents.iter().map(|t| t.state().peers.len()).sum();
+        let seeding = torrents.iter().filter(|t| t.is_complete()).count();
+        NetworkStatus {
+            state: if self.inner.cancel.is_cancelled() {
+                NetworkState::Offline
+            } else {
+                NetworkState::Online
+            },
+            reachability: format!("listening on {}", self.inner.listen),
+            peers: peers as u32,
+            servers: 0,
+            dht_nodes: ctx.dht.as_ref().map_or(0, |d| d.node_count() as u32),
+            bytes_in: ctx.bytes_in.load(Ordering::Relaxed),
+            bytes_out: ctx.bytes_out.load(Ordering::Relaxed),
+            last_error: lock(&ctx.last_error).clone(),
+            details: vec![
+                ("torrents".into(), torrents.len().to_string()),
+                ("seeding".into(), seeding.to_string()),
+                ("indexed".into(), lock(&self.inner.index).len().to_string()),
+            ],
+        }
+    }
+
+    async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
+        let entries = lock(&self.inner.index).clone();
+        let ctx = self.inner.ctx.clone();
+        let mut hits = Vec::new();
+        for e in entries {
+            let mut id = e.id.clone();
+            id.set(HashKind::Btih, &e.info_hash.0);
+            let peers = ctx
+                .torrent(&e.info_hash)
+                .map_or(0, |t| t.state().peers.len() as u32);
+            let matched = std::iter::once(e.name.as_str())
+                .chain(e.files.iter().map(String::as_str))
+                .any(|name| {
+                    q.expr.matches(&Candidate {
+                        name,
+                        size: e.size,
+                        sources: peers + 1,
+                        id: &id,
+                    })
+                });
+            if matched {
+                let mut h = Hit::new(NetworkId::BITTORRENT, id, e.name.clone(), e.size);
+                h.sources = peers + 1;
+                h.link = Some(e.magnet());
+                hits.push(Ok(h));
+            }
+        }
+        let local = futures::stream::iter(hits);
+        // Torznab feeds, for the query's words; each feed's items arrive as it answers.
+        let terms = q.expr.positive_terms().join(" ");
+        let feeds = if terms.trim().is_empty() {
+            Vec::new()
+        } else {
+            ctx.config.torznab.clone()
+        };
+        let deadline = ctx.config.tracker_timeout;
+        let remote = futures::stream::iter(feeds)
+            .map(move |feed| {
+                let terms = terms.clone();
+                async move {
+                    match torznab::search(&feed, &terms, deadline).await {
+                        Ok(items) => items
+                            .iter()
+                            .filter_map(torznab::Item::to_hit)
+                            .map(Ok)
+                            .collect::<Vec<_>>(),
+                        Err(e) => {
+                            debug!(%feed, error = %e, "torznab search failed");
+                            vec![Err(NetworkError::Unreachable(format!("torznab feed: {e}")))]
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(4)
+            .flat_map(futures::stream::iter);
+        Ok(local.chain(remote).boxed())
+    }
+
+    async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {
+        let ih = id
+            .get(HashKind::Btih)
+            .and_then(InfoHash::from_slice)
+            .ok_or_else(|| NetworkError::Unsupported("BitTorrent locates by btih only".into()))?;
+        let ctx = self.inner.ctx.clone();
+        let mut addrs: Vec<SocketAddr> = ctx
+            .torrent(&ih)
+            .map(|t| t.state().peers.values().map(|p| p.addr).collect())
+            .unwrap_or_default();
+        let mut tiers = Tiers::new(
+            ctx.config
+                .trackers
+                .iter()
+                .map(|u| vec![u.clone()])
+                .collect(),
+        );
+        if !tiers.is_empty() {
+            let params = AnnounceParams {
+                info_hash: ih,
+                peer_id: ctx.peer_id,
+                port: ctx.port.load(Ordering::Relaxed),
+                uploaded: 0,
+                downloaded: 0,
+                left: id.size.unwrap_or(1).max(1),
+                event: TrackerEvent::None,
+                key: rand::random(),
+            };
+            if let Ok((_, a)) = tiers.announce(&params, &ctx.config).await {
+                addrs.extend(a.peers);
+            }
+        }
+        addrs.sort();
+        addrs.dedup();
+        let sources: Vec<Source> = addrs
+            .into_iter()
+            .map(|a| Source {
+                network: NetworkId::BITTORRENT,
+                address: a.to_string(),
+                detail: Some(ih.to_hex()),
+            })
+            .collect();
+        Ok(futures::stream::iter(sources).boxed())
+    }
+
+    async fn fetch(
+        &self,
+        req: FetchRequest,
+        sink: Arc<dyn TransferSink>,
+    ) -> Result<FetchEvents, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Fetch { req, sink, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Shutdown)?
+    }
+
+    async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Share { item, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Shutdown)?
+    }
+
+    async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        if address.starts_with("http://") || address.starts_with("udp://") {
+            let mut extra = lock(&self.inner.ctx.extra_trackers);
+            if extra.len() >= 100 {
+                return Err(NetworkError::Invalid("too many trackers".into()));
+            }
+            if !extra.contains(&address) {
+                extra.push(address);
+            }
+            return Ok(());
+        }
+        if let Ok(addr) = address.parse::<SocketAddr>() {
+            match self.inner.ctx.dht.clone() {
+                // A DHT node to bootstrap from.
+                Some(dht) => {
+                    tokio::spawn(async move { dht.bootstrap(&[addr]).await });
+                }
+                // Without a DHT: a peer, offered to every running torrent.
+                None => {
+                    for t in lock(&self.inner.ctx.torrents).values() {
+                        t.state().add_known(addr);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        Err(NetworkError::Invalid(format!(
+            "not a tracker URL or host:port: {address}"
+        )))
+    }
+
+    async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        // Give torrents a moment to send `stopped` to their trackers.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !lock(&self.inner.ctx.torrents).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
