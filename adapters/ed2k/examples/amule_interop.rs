@@ -26,7 +26,7 @@ use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::swarm::{MemStore, Swarm, SwarmSink};
 use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, RangeSet, SharedItem};
-use junction_ed2k::hash::{PART_SIZE, ed2k_hash, to_hex};
+use junction_ed2k::hash::{PART_SIZE, aich_root, ed2k_hash, to_hex};
 use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
 
 /// An in-memory sink that checks parts, as the gateway's does.
@@ -575,8 +575,13 @@ async fn main() -> Result<()> {
         );
         let sink = mem_sink(h.size);
         let t = Instant::now();
+        // The AICH root, as an ed2k link's h= gives it: Junction then asks aMule for each
+        // part's block hashes and checks them against it.
+        let mut id = h.id.clone();
+        let aich = aich_root(data);
+        id.set(HashKind::Aich, &aich);
         let req = FetchRequest {
-            id: h.id.clone(),
+            id,
             name: h.name.clone(),
             size: h.size,
             sources: h.locations.clone(),
@@ -598,9 +603,28 @@ async fn main() -> Result<()> {
         }
         let got = sink.swarm.store().bytes();
         let secs = t.elapsed().as_secs_f64();
-        if complete && ed2k_hash(&got).root == expect && got == *data {
+        // Parts whose AICH block hashes aMule sent and the root proved.
+        let aich_parts = sink
+            .swarm
+            .ledger()
+            .grids()
+            .iter()
+            .find(|g| g.part_len.is_some())
+            .map_or(0, |g| {
+                g.digests
+                    .iter()
+                    .step_by(junction_ed2k::aich::BLOCKS_PER_PART as usize)
+                    .filter(|d| !d.is_empty())
+                    .count()
+            });
+        // eMule sends no recovery data for a last part of one block or less.
+        let parts = (0..data.len() as u64)
+            .step_by(PART_SIZE as usize)
+            .filter(|p| data.len() as u64 - p > junction_ed2k::hash::BLOCK_SIZE)
+            .count();
+        if complete && ed2k_hash(&got).root == expect && got == *data && aich_parts == parts {
             log(format!(
-                "(a) PASS {name}: {} bytes from aMule in {secs:.1} s ({:.2} MB/s), ed2k {} verified",
+                "(a) PASS {name}: {} bytes from aMule in {secs:.1} s ({:.2} MB/s), ed2k {} verified, AICH block hashes from aMule for {aich_parts} of {parts} parts",
                 got.len(),
                 got.len() as f64 / secs / 1e6,
                 to_hex(&expect)
@@ -609,7 +633,7 @@ async fn main() -> Result<()> {
             fail(
                 &mut failures,
                 format!(
-                    "(a) {name}: incomplete or wrong after {secs:.0} s (verified {} bytes)",
+                    "(a) {name}: incomplete or wrong after {secs:.0} s (verified {} bytes, AICH block hashes for {aich_parts} of {parts} parts)",
                     sink.swarm.ledger().verified().covered()
                 ),
             );

@@ -346,6 +346,7 @@ impl Network for Adapter {
             aich,
             handle: Default::default(),
             compressible: Default::default(),
+            aich_blocks: Default::default(),
         });
         tracing::info!(name = %f.name, size, hash = %crate::hash::to_hex(&f.hash), "sharing");
         self.s

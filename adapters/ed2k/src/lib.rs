@@ -20,6 +20,7 @@
 //! before anything is allocated. A malformed frame closes only the connection it came on.
 
 mod adapter;
+pub mod aich;
 pub mod client;
 pub mod config;
 pub mod error;

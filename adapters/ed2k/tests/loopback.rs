@@ -489,10 +489,30 @@ async fn relisted_block_requests_are_served_once() {
 
 /// The same liar, with a sink that checks parts itself (as the gateway's does): every byte
 /// ends up right, the liar's bytes are counted as discarded, and the fetch ends by itself.
+/// Without an AICH root, a liar's part fails its MD4 check whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checking_sink_verifies_parts_and_drops_the_liar() {
-    use junction_core::NetworkId;
-    use junction_core::swarm::{MemStore, Swarm, SwarmSink};
+    let figures = fetch_past_a_liar(false).await;
+    assert!(
+        figures.discarded >= PART_SIZE,
+        "the corrupt peer never got to send a part: {figures:?}"
+    );
+}
+
+/// With the AICH root from the link, the part's block hashes come from a peer (proven
+/// against the root), and a liar's bad block fails alone: far less than a part is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aich_blocks_confine_a_liar_to_single_blocks() {
+    let figures = fetch_past_a_liar(true).await;
+    assert!(
+        figures.discarded > 0 && figures.discarded < PART_SIZE / 2,
+        "AICH blocks should confine the loss: {figures:?}"
+    );
+}
+
+/// Fetches a 3-part file from an honest peer and one whose uploads are corrupt; returns
+/// eD2k's figures once the file is whole and identical.
+async fn fetch_past_a_liar(with_aich: bool) -> junction_core::swarm::NetFigures {
     let dir = tempfile::tempdir().unwrap();
     let data = pseudo_random(3 * PART_SIZE as usize + 12345, 12);
     let p = write_file(dir.path(), "delta.bin", &data);
@@ -502,7 +522,11 @@ async fn a_checking_sink_verifies_parts_and_drops_the_liar() {
     c.corrupt_uploads_from = Some(0);
     let bad = Adapter::start(c).await.unwrap();
     assert!(bad.wait_logged_in(Duration::from_secs(15)).await);
-    let id = share(&honest, &p).await;
+    let mut id = share(&honest, &p).await;
+    assert!(
+        id.get(HashKind::Aich).is_some(),
+        "shares name their AICH root"
+    );
     share(&bad, &p).await;
     let dl = start(&server, "downloader", true).await;
     for _ in 0..50 {
@@ -519,6 +543,9 @@ async fn a_checking_sink_verifies_parts_and_drops_the_liar() {
     let size = data.len() as u64;
     let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
     let sink = SwarmSink::new(swarm.clone(), NetworkId::ED2K);
+    if !with_aich {
+        id = ContentId::new(id.size).with(HashKind::Ed2k, id.get(HashKind::Ed2k).unwrap());
+    }
     let req = FetchRequest {
         id: id.clone(),
         name: "delta.bin".into(),
@@ -539,14 +566,15 @@ async fn a_checking_sink_verifies_parts_and_drops_the_liar() {
     assert!(swarm.store().bytes() == data, "downloaded bytes differ");
     let figures = swarm.ledger().figures()[&NetworkId::ED2K].clone();
     assert_eq!(figures.verified, size, "{figures:?}");
-    assert!(
-        figures.discarded >= PART_SIZE.min(size),
-        "the corrupt peer never got to send a part: {figures:?} {events:?}"
+    assert_eq!(
+        figures.dropped, 1,
+        "the liar, and only it, is dropped: {figures:?}"
     );
     for a in [&honest, &bad, &dl] {
         a.shutdown().await;
     }
     server.shutdown();
+    figures
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

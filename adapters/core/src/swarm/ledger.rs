@@ -163,6 +163,11 @@ impl Ledger {
                 .all(|g| self.whole_passed.contains(&g.digests[0]))
     }
 
+    /// The unit hashes learnt, finest first.
+    pub fn grids(&self) -> &[UnitHashes] {
+        &self.grids
+    }
+
     /// Why the file cannot be finished: its whole-file hash disagrees with every finer one.
     pub fn conflict(&self) -> Option<&str> {
         self.conflict.as_deref()

@@ -92,7 +92,7 @@ impl UnitHashes {
         // A Tiger node covers an aligned power-of-two run of leaves, or the whole file.
         let aligned = self.algo != UnitAlgo::TigerTree
             || self.digests.len() == 1
-            || (self.unit_len % 1024 == 0 && (self.unit_len / 1024).is_power_of_two());
+            || (self.unit_len.is_multiple_of(1024) && (self.unit_len / 1024).is_power_of_two());
         aligned
             && self.unit_len > 0
             && self.part_len.is_none_or(|p| p >= self.unit_len)

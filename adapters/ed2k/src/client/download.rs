@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use super::Shared;
 use super::peer::{self, PeerCaps};
+use super::recovery::{Asked, Recovery};
 use super::session::Cmd;
 use crate::hash::{BLOCK_SIZE, PART_SIZE, part_count, part_hash_count, root_of_parts};
 use crate::net::{ConnError, send};
@@ -63,6 +64,8 @@ pub(crate) struct Download {
     /// The transfer's sink: it hands out the blocks to fetch (shared with the other
     /// networks) and checks every part against the MD4s this download gives it.
     sink: Arc<dyn TransferSink>,
+    /// AICH block hashes, asked of peers when the user gave an AICH root.
+    aich: Recovery,
     st: Mutex<Inner>,
     changed: Notify,
     events: mpsc::Sender<FetchEvent>,
@@ -293,6 +296,7 @@ pub(crate) async fn start(
         hash,
         size,
         sink,
+        aich: Recovery::new(req.id.get(HashKind::Aich).and_then(|h| h.try_into().ok())),
         st: Mutex::new(Inner::default()),
         changed: Notify::new(),
         events: etx,
@@ -609,6 +613,12 @@ async fn transfer(
 ) -> Result<(), DlError> {
     let t = dl.s.cfg.peer_timeout;
     let hash = dl.hash;
+    // One AICH request at a time per peer, as eMule keeps it; none once it could not answer.
+    let mut aich_asked = Asked {
+        recovery: &dl.aich,
+        part: None,
+    };
+    let mut aich_ok = caps.aich;
     loop {
         if pending.is_empty() {
             if dl.is_done() {
@@ -627,6 +637,20 @@ async fn transfer(
                 for (i, b) in blocks.iter().enumerate() {
                     ranges[i] = ByteRange::new(b.start, b.end)
                         .map_err(|e| DlError::Other(e.to_string()))?;
+                }
+                let starts = blocks.iter().map(|b| b.start);
+                let ask = aich_ok && aich_asked.part.is_none();
+                if let Some((part, master)) =
+                    ask.then(|| dl.aich.next_request(dl.size, starts)).flatten()
+                {
+                    aich_asked.part = Some(part);
+                    out(
+                        tx,
+                        caps,
+                        &PeerMessage::AichRequest { hash, part, master },
+                        t,
+                    )
+                    .await?;
                 }
                 pending.extend(blocks.into_iter().map(|range| Pending {
                     range,
@@ -711,6 +735,30 @@ async fn transfer(
             }
             PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
                 *status = parts;
+            }
+            PeerMessage::AichAnswer {
+                hash: h,
+                part,
+                master,
+                recovery,
+            } if h == hash && aich_asked.part == Some(part) => {
+                aich_asked.part = None;
+                match dl
+                    .aich
+                    .answered(dl.size, &*dl.sink, part, &master, &recovery)
+                {
+                    Ok(()) => tracing::debug!(part, "AICH block hashes verified"),
+                    Err(why) => {
+                        tracing::info!(part, %why, "AICH recovery data refused");
+                        aich_ok = false;
+                    }
+                }
+            }
+            PeerMessage::AichAnswerFailed(h) if h == hash => {
+                if let Some(part) = aich_asked.part.take() {
+                    dl.aich.unanswered(part);
+                }
+                aich_ok = false;
             }
             PeerMessage::OutOfPartRequests
             | PeerMessage::CancelTransfer

@@ -3,6 +3,7 @@
 
 pub(crate) mod download;
 pub(crate) mod peer;
+pub(crate) mod recovery;
 pub mod search;
 pub(crate) mod session;
 pub(crate) mod share;

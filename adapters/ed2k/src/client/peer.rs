@@ -24,8 +24,8 @@ const PACKET_DATA: usize = 10_240;
 /// Largest single range we serve in one request slot (eMule rejects > 3 blocks).
 const MAX_SERVED_RANGE: u64 = 3 * BLOCK_SIZE;
 
-/// `CT_EMULE_MISCOPTIONS1`: Unicode, data compression v1, no UDP/AICH/SX/ext. requests.
-const MISC1: u32 = (1 << 28) | (1 << 20);
+/// `CT_EMULE_MISCOPTIONS1`: AICH v1, Unicode, data compression v1; no UDP/SX/ext. requests.
+const MISC1: u32 = (1 << 29) | (1 << 28) | (1 << 20);
 /// `CT_EMULE_MISCOPTIONS2`: large files.
 const MISC2: u32 = 1 << 4;
 
@@ -35,6 +35,8 @@ pub(crate) struct PeerCaps {
     pub emule: bool,
     pub compression: bool,
     pub large_files: bool,
+    /// Answers AICH recovery requests (`OP_AICHREQUEST`).
+    pub aich: bool,
 }
 
 impl PeerCaps {
@@ -45,6 +47,7 @@ impl PeerCaps {
             emule: h.tags.get_id(ct::EMULE_VERSION).is_some(),
             compression: (misc1 >> 20) & 0xF > 0,
             large_files: misc2 & (1 << 4) != 0,
+            aich: (misc1 >> 29) & 1 != 0,
         }
     }
     pub fn enc(&self) -> TagEncoding {
@@ -370,6 +373,28 @@ async fn serve(
             }
             _ => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
         },
+        PeerMessage::AichRequest { hash, part, master } => {
+            let data = match s.file(&hash) {
+                Some(f) => f.aich_recovery(part, &master).await,
+                None => None,
+            };
+            let answer = match data {
+                Some(recovery) => PeerMessage::AichAnswer {
+                    hash,
+                    part,
+                    master,
+                    recovery: recovery.into(),
+                },
+                None => PeerMessage::AichAnswerFailed(hash),
+            };
+            pmsg(tx, &answer, enc, t).await?;
+        }
+        PeerMessage::AichFileHashRequest(hash) => {
+            if let Some(f) = s.file(&hash) {
+                let answer = PeerMessage::AichFileHashAnswer { hash, aich: f.aich };
+                pmsg(tx, &answer, enc, t).await?;
+            }
+        }
         PeerMessage::StartUploadRequest(hash) => {
             if let Some(h) = hash {
                 match s.file(&h) {
@@ -463,6 +488,8 @@ async fn serve(
         | PeerMessage::QueueRanking(_)
         | PeerMessage::SendingPart { .. }
         | PeerMessage::CompressedPart { .. }
+        | PeerMessage::AichAnswer { .. }
+        | PeerMessage::AichAnswerFailed(_)
         | PeerMessage::OutOfPartRequests) => {
             if let Some(d) = dl {
                 // Data must not be lost: wait for the driver (bounded by the peer timeout)

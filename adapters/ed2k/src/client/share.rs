@@ -25,6 +25,54 @@ pub struct SharedFile {
     pub handle: Arc<OnceLock<std::fs::File>>,
     /// Per part: did a sample of it compress well? (Sampled once per part, not per block.)
     pub compressible: Arc<std::sync::Mutex<std::collections::HashMap<u64, bool>>>,
+    /// Every AICH block hash, read once when a peer first asks for recovery data.
+    pub aich_blocks: Arc<OnceLock<Vec<AichHash>>>,
+}
+
+impl SharedFile {
+    /// The recovery data of `part` for a peer whose file failed that part's check, or
+    /// `None` when `master` is not ours or the part is one block or less (eMule sends no
+    /// recovery data for those either).
+    pub async fn aich_recovery(&self, part: u16, master: &AichHash) -> Option<Vec<u8>> {
+        let start = u64::from(part) * crate::hash::PART_SIZE;
+        if *master != self.aich || self.size.saturating_sub(start) <= crate::hash::BLOCK_SIZE {
+            return None;
+        }
+        if self.aich_blocks.get().is_none() {
+            let path = self.path.clone();
+            let blocks = tokio::task::spawn_blocking(move || aich_blocks(&path))
+                .await
+                .ok()?
+                .ok()?;
+            let root = crate::aich::node_hash(crate::aich::Node::root(self.size), &blocks);
+            if root != Some(self.aich) {
+                tracing::warn!(name = %self.name, "shared file changed on disk; no AICH recovery data");
+                return None;
+            }
+            let _ = self.aich_blocks.set(blocks);
+        }
+        let blocks = self.aich_blocks.get()?;
+        let hashes = crate::aich::recovery_for_part(self.size, part.into(), blocks)?;
+        Some(crate::aich::encode_recovery(self.size, &hashes))
+    }
+}
+
+/// The SHA-1 of every AICH block of a file, part by part.
+fn aich_blocks(path: &Path) -> std::io::Result<Vec<AichHash>> {
+    use sha1::{Digest, Sha1};
+    let mut f = std::io::BufReader::with_capacity(HASH_CHUNK, std::fs::File::open(path)?);
+    let size = f.get_ref().metadata()?.len();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; crate::hash::BLOCK_SIZE as usize];
+    let mut at = 0u64;
+    while at < size {
+        let part_end = (at / crate::hash::PART_SIZE + 1) * crate::hash::PART_SIZE;
+        let len = (crate::hash::BLOCK_SIZE.min(part_end - at)).min(size - at) as usize;
+        f.read_exact(&mut buf[..len])?;
+        out.push(Sha1::digest(&buf[..len]).into());
+        at += len as u64;
+    }
+    Ok(out)
 }
 
 /// Hashes a file in one pass; runs on the blocking pool.
@@ -161,6 +209,11 @@ mod tests {
             assert_eq!(n, size as u64);
             assert_eq!(ed2k, crate::hash::ed2k_hash(&data));
             assert_eq!(aich, crate::hash::aich_root(&data));
+            if size > 0 {
+                let blocks = aich_blocks(&p).unwrap();
+                let root = crate::aich::node_hash(crate::aich::Node::root(n), &blocks);
+                assert_eq!(root, Some(aich));
+            }
         }
     }
 }
