@@ -135,7 +135,14 @@ fn tiger_tree_nodes_check_their_runs() {
         run,
         nodes.iter().map(|n| n.to_vec()).collect(),
     );
-    assert!(!swarm.learn(UnitHashes { unit_len: 3 * UNIT, ..hashes.clone() }).0);
+    assert!(
+        !swarm
+            .learn(UnitHashes {
+                unit_len: 3 * UNIT,
+                ..hashes.clone()
+            })
+            .0
+    );
     assert!(swarm.learn(hashes).0);
     let by = |source| Writer {
         network: NetworkId::GNUTELLA,
@@ -165,7 +172,11 @@ fn blocks_known_for_one_part_check_only_that_part() {
         digests[3 + i] = Sha1::digest(b).to_vec();
     }
     let swarm = Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new());
-    assert!(swarm.learn(UnitHashes::in_parts(UnitAlgo::Sha1, part, block, digests)).0);
+    assert!(
+        swarm
+            .learn(UnitHashes::in_parts(UnitAlgo::Sha1, part, block, digests))
+            .0
+    );
     let by = Writer {
         network: NetworkId::ED2K,
         source: 1,
