@@ -481,6 +481,6 @@ impl Ledger {
     }
 }
 
-mod claims;
+pub(crate) mod claims;
 #[cfg(test)]
 mod tests;

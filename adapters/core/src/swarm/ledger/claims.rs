@@ -9,6 +9,11 @@ use std::time::Instant;
 use super::{CLAIM_STALL, Claim, Ledger, Writer};
 use crate::{NetworkId, RangeSet};
 
+/// Bytes ahead of a reader that come before anything else.
+pub const STREAM_AHEAD: u64 = 4 << 20;
+/// Bytes at the end of the file that come next while a reader waits.
+pub const STREAM_TAIL: u64 = 2 << 20;
+
 impl Ledger {
     fn expire(&mut self, now: Instant) {
         self.claims.retain(|c| c.until > now);
@@ -55,8 +60,9 @@ impl Ledger {
     }
 
     /// Claims up to `max` bytes inside `within` for `by`: bytes not verified, not written,
-    /// not being checked, and claimed by nobody else. The search starts at `from` (where a
-    /// reader waits) and wraps around to `within.start`.
+    /// not being checked, and claimed by nobody else. With a reader waiting at `from`, its
+    /// next [`STREAM_AHEAD`] bytes come first, then the last [`STREAM_TAIL`] bytes of the
+    /// file, then the rest from `from` on, wrapping around to `within.start`.
     pub fn claim(
         &mut self,
         by: Writer,
@@ -93,8 +99,22 @@ impl Ledger {
                 free.remove(r);
             }
         }
-        let from = from.filter(|f| within.contains(f)).unwrap_or(within.start);
-        let Some(run) = free.first_from(from).or_else(|| free.first_from(0)) else {
+        let reader = from.filter(|f| within.contains(f));
+        let in_window = |a: u64, len: u64| {
+            free.first_from(a)
+                .filter(|r| r.start >= a && r.start < a.saturating_add(len))
+        };
+        // A reader's next bytes first, then the end of the file, which players read
+        // early (an index or a duration); then onwards from the reader.
+        let first = reader.and_then(|r| {
+            in_window(r, STREAM_AHEAD)
+                .or_else(|| in_window(self.size.saturating_sub(STREAM_TAIL), STREAM_TAIL))
+        });
+        let from = reader.unwrap_or(within.start);
+        let Some(run) = first
+            .or_else(|| free.first_from(from))
+            .or_else(|| free.first_from(0))
+        else {
             // End game only once nothing at all is free.
             if self.anything_free() {
                 return None;

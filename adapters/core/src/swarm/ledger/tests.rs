@@ -185,3 +185,23 @@ fn a_whole_file_hash_is_checked_once_more_when_finer_ones_passed_it_all() {
     assert!(!l.complete() && l.conflict().is_some());
     assert!(l.verified().contains(0..20), "verified bytes stay verified");
 }
+
+#[test]
+fn a_reader_gets_its_next_bytes_then_the_end_of_the_file() {
+    use super::claims::{STREAM_AHEAD, STREAM_TAIL};
+    const MIB: u64 = 1 << 20;
+    let now = Instant::now();
+    let size = 64 * MIB;
+    let mut l = Ledger::new(size, RangeSet::new());
+    let at = 10 * MIB;
+    let ahead = l.claim(A, 0..size, STREAM_AHEAD, Some(at), now).unwrap();
+    assert_eq!(ahead, at..at + STREAM_AHEAD);
+    let tail = l.claim(B, 0..size, MIB, Some(at), now).unwrap();
+    assert_eq!(tail, size - STREAM_TAIL..size - STREAM_TAIL + MIB);
+    let tail = l.claim(B, 0..size, 4 * MIB, Some(at), now).unwrap();
+    assert_eq!(tail, size - MIB..size);
+    // Then onwards from the reader, and without a reader from the start.
+    let next = l.claim(C, 0..size, MIB, Some(at), now).unwrap();
+    assert_eq!(next, at + STREAM_AHEAD..at + STREAM_AHEAD + MIB);
+    assert_eq!(l.claim(C, 0..size, MIB, None, now), Some(0..MIB));
+}
