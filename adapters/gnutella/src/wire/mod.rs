@@ -9,8 +9,10 @@
 //! * [`qrp`] — the Query Routing Protocol hash, keyword split and tables.
 //! * [`http`] — HTTP heads for transfers, `Range`, PARQ, `X-Alt` and `GIV`.
 //! * [`headers`] — the header list shared by the handshake and HTTP.
+//! * [`dime`] / [`thex`] — the DIME envelope and the THEX Tiger tree served at `/uri-res/N2X`.
 
 pub mod cobs;
+pub mod dime;
 pub mod ext;
 pub mod ggep;
 pub mod handshake;
@@ -20,6 +22,7 @@ pub mod http;
 pub mod link;
 pub mod message;
 pub mod qrp;
+pub mod thex;
 
 mod head;
 mod inflate;
