@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -15,7 +14,6 @@ use junction_core::{
     NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, SourceStream,
     TransferSink,
 };
-use sha1::{Digest, Sha1};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -29,9 +27,9 @@ use crate::config::Config;
 use crate::search::Plan;
 use crate::servent::core::{Command, Core, CoreMsg, RemoteHit};
 use crate::servent::download::{self, SourceInfo};
-use crate::servent::shares::ShareIndex;
+use crate::servent::shares::{ShareIndex, hash_file};
 use crate::servent::{Shared, Stats, conn, upload};
-use crate::urn::{Sha1Hash, Urn};
+use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::header::Guid;
 
 /// Commands queued towards the core.
@@ -265,36 +263,27 @@ fn to_hit(h: &RemoteHit) -> Hit {
     if let Some(e) = h.ed2k {
         id.set(HashKind::Ed2k, &e);
     }
+    if let Some(t) = h.tth {
+        id.set(HashKind::Tth, &t.0);
+    }
     let mut hit = Hit::new(NetworkId::GNUTELLA, id, h.name.clone(), h.size);
     hit.sources = 1;
     hit.complete_sources = Some(1);
     hit.locations = vec![SourceInfo::from_hit(h).to_source()];
     hit.link = h.sha1.map(|s| {
+        // As gtk-gnutella's magnets: a bitprint when the TTH is known.
+        let urn = match h.tth {
+            Some(t) => Urn::Bitprint(s, t),
+            None => Urn::Sha1(s),
+        };
         format!(
             "magnet:?xt={}&dn={}&xl={}",
-            Urn::Sha1(s),
+            urn,
             crate::wire::http::percent_encode(&h.name),
             h.size
         )
     });
     hit
-}
-
-fn hash_file(path: &Path) -> std::io::Result<(u64, Sha1Hash)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n_total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        n_total += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((n_total, Sha1Hash(h.finalize().into())))
 }
 
 impl Network for Adapter {
@@ -438,14 +427,29 @@ impl Network for Adapter {
             .get(HashKind::Sha1)
             .and_then(|d| <[u8; 20]>::try_from(d).ok())
             .map(Sha1Hash);
-        let (size, sha1) = match known {
-            Some(h) => (item.size, h),
-            None => {
+        let known_tth = item
+            .id
+            .get(HashKind::Tth)
+            .and_then(|d| <[u8; 24]>::try_from(d).ok())
+            .map(TigerHash);
+        // One read for whatever is missing: the SHA-1 and the Tiger tree together (the
+        // tree of a file whose hashes were both cached is built when first asked for).
+        let (size, sha1, tth, tree) = match (known, known_tth) {
+            (Some(h), Some(t)) => (item.size, h, t, None),
+            _ => {
                 let path = item.path.clone();
-                let (size, h) = tokio::task::spawn_blocking(move || hash_file(&path))
-                    .await
-                    .map_err(|e| NetworkError::Other(Box::new(e)))??;
-                (size, h)
+                let want_sha1 = known.is_none();
+                let (size, h, level) =
+                    tokio::task::spawn_blocking(move || hash_file(&path, want_sha1))
+                        .await
+                        .map_err(|e| NetworkError::Other(Box::new(e)))??;
+                let root = level
+                    .root()
+                    .ok_or_else(|| NetworkError::Invalid("empty Tiger tree".into()))?;
+                let sha1 = h
+                    .or(known)
+                    .ok_or_else(|| NetworkError::Invalid("no SHA-1 computed".into()))?;
+                (size, sha1, root, Some(level))
             }
         };
         let name = if item.name.is_empty() {
@@ -459,6 +463,7 @@ impl Network for Adapter {
         {
             let mut shares = self.inner.shared.shares_mut();
             shares.add(item.path.clone(), name, size, sha1);
+            shares.set_tiger(&sha1, tth, tree);
             if let Some(h) = item
                 .id
                 .get(HashKind::Ed2k)
@@ -471,6 +476,7 @@ impl Network for Adapter {
         let mut id = item.id.clone();
         id.size = Some(size);
         id.set(HashKind::Sha1, &sha1.0);
+        id.set(HashKind::Tth, &tth.0);
         Ok(id)
     }
 

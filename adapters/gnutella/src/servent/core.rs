@@ -19,7 +19,7 @@ use super::conn::{self, Admission, Link, Out, PeerInfo};
 use super::error::ServentError;
 use super::hosts::HostCache;
 use super::router::{ConnId, HARD_TTL_LIMIT, Inbound, Route, Router, next_hop};
-use crate::urn::{Sha1Hash, Urn};
+use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::handshake::HandshakeProfile;
@@ -82,6 +82,8 @@ pub struct RemoteHit {
     pub sha1: Option<Sha1Hash>,
     /// eD2k hash, when the hit carries one (`urn:ed2khash:`, as Shareaza sends).
     pub ed2k: Option<[u8; 16]>,
+    /// Tiger tree root, when the hit carries one (GGEP `TT`, a bitprint, `urn:tree:tiger:`).
+    pub tth: Option<TigerHash>,
     /// It is firewalled: reach it by push.
     pub push: bool,
     /// All its upload slots are taken.
@@ -836,7 +838,16 @@ impl Core {
             shares
                 .matches(&text, &urns)
                 .into_iter()
-                .map(|f| hit_record(f.index, &f.name, f.size, &f.sha1, f.ed2k.as_ref()))
+                .map(|f| {
+                    hit_record(
+                        f.index,
+                        &f.name,
+                        f.size,
+                        &f.sha1,
+                        f.ed2k.as_ref(),
+                        f.tth.as_ref(),
+                    )
+                })
                 .collect()
         };
         if records.is_empty() {
@@ -959,6 +970,7 @@ impl Core {
                 size: r.file_size(),
                 sha1,
                 ed2k: r.ext.urns().iter().find_map(Urn::ed2k),
+                tth: r.ext.tiger(),
                 push,
                 busy,
             };
@@ -1226,20 +1238,32 @@ pub fn hit_record(
     size: u64,
     sha1: &Sha1Hash,
     ed2k: Option<&[u8; 16]>,
+    tth: Option<&TigerHash>,
 ) -> HitRecord {
     let mut items = vec![Item::Text(Bytes::from(Urn::Sha1(*sha1).to_string()))];
     if let Some(h) = ed2k {
         items.push(Item::Text(Bytes::from(Urn::Ed2k(*h).to_string())));
     }
+    // As gtk-gnutella: the TTH as GGEP `TT` (binary, COBS-encoded when it holds a NUL),
+    // in the record's GGEP block beside `LF`.
+    let mut ggep = Vec::new();
+    if let Some(t) = tth
+        && let Ok(e) = Extension::new_nul_free(ggep::ids::TT, &t.0)
+    {
+        ggep.push(e);
+    }
     let size32 = match u32::try_from(size) {
         Ok(s) if s != u32::MAX => s,
         _ => {
-            if let Ok(e) = Extension::new(ggep::ids::LF, ggep::encode_vlint(size)) {
-                items.push(Item::Ggep(Block::new(vec![e])));
+            if let Ok(e) = Extension::new_nul_free(ggep::ids::LF, &ggep::encode_vlint(size)) {
+                ggep.push(e);
             }
             u32::MAX
         }
     };
+    if !ggep.is_empty() {
+        items.push(Item::Ggep(Block::new(ggep)));
+    }
     let name: String = name.replace('\0', "_").chars().take(1024).collect();
     HitRecord {
         index,

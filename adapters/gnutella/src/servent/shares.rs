@@ -4,9 +4,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::urn::{Sha1Hash, Urn};
+use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::qrp::{self, QrpTable};
+use crate::wire::thex::Level;
 
 /// Slots of the QRP table we send (gtk-gnutella accepts 2^14 … 2^21).
 pub const QRP_TABLE_LEN: u32 = 1 << 16;
@@ -33,6 +35,10 @@ pub struct SharedFile {
     pub sha1: Sha1Hash,
     /// The eD2k hash, when the gateway knows it: sent in hits as `urn:ed2khash:`.
     pub ed2k: Option<[u8; 16]>,
+    /// The Tiger tree root (TTH): sent in hits as GGEP `TT`, and in `X-Thex-URI`.
+    pub tth: Option<TigerHash>,
+    /// The tree's nodes at the depth we serve (`/uri-res/N2X`), once computed.
+    pub tree: Option<Arc<Level>>,
     /// Other hosts known to have it (learnt from downloaders' `X-Alt`).
     pub alts: VecDeque<SocketAddrV4>,
 }
@@ -42,6 +48,7 @@ pub struct SharedFile {
 pub struct ShareIndex {
     by_index: BTreeMap<u32, SharedFile>,
     by_sha1: HashMap<[u8; 20], u32>,
+    by_tth: HashMap<[u8; 24], u32>,
     next: u32,
     table: QrpTable,
 }
@@ -58,6 +65,7 @@ impl ShareIndex {
         ShareIndex {
             by_index: BTreeMap::new(),
             by_sha1: HashMap::new(),
+            by_tth: HashMap::new(),
             next: 1,
             table: empty_table(),
         }
@@ -71,6 +79,9 @@ impl ShareIndex {
             f.path = path;
             f.lower = name.to_lowercase();
             f.name = name;
+            if f.size != size {
+                f.tree = None;
+            }
             f.size = size;
             self.rebuild_table();
             return i;
@@ -88,6 +99,8 @@ impl ShareIndex {
                 size,
                 sha1,
                 ed2k: None,
+                tth: None,
+                tree: None,
                 alts: VecDeque::new(),
             },
         );
@@ -137,7 +150,31 @@ impl ShareIndex {
         self.by_sha1.get(&h.0).and_then(|i| self.by_index.get(i))
     }
 
-    /// Remember that `alt` has the file `h` too.
+    /// The file with this Tiger tree root.
+    pub fn by_tth(&self, t: &TigerHash) -> Option<&SharedFile> {
+        self.by_tth.get(&t.0).and_then(|i| self.by_index.get(i))
+    }
+
+    /// Records the Tiger tree root of a shared file and, when computed, its nodes at
+    /// the depth we serve (which must hash up to that root).
+    pub fn set_tiger(&mut self, h: &Sha1Hash, tth: TigerHash, tree: Option<Level>) {
+        let Some(&i) = self.by_sha1.get(&h.0) else {
+            return;
+        };
+        let Some(f) = self.by_index.get_mut(&i) else {
+            return;
+        };
+        if let Some(old) = f.tth.filter(|o| *o != tth) {
+            self.by_tth.remove(&old.0);
+            f.tree = None;
+        }
+        f.tth = Some(tth);
+        if let Some(t) = tree.filter(|t| t.root() == Some(tth)) {
+            f.tree = Some(Arc::new(t));
+        }
+        self.by_tth.insert(tth.0, i);
+    }
+
     /// Records the eD2k hash of a shared file.
     pub fn set_ed2k(&mut self, h: &Sha1Hash, ed2k: [u8; 16]) {
         if let Some(f) = self
@@ -149,6 +186,7 @@ impl ShareIndex {
         }
     }
 
+    /// Remember that `alt` has the file `h` too.
     pub fn add_alt(&mut self, h: &Sha1Hash, alt: SocketAddrV4) {
         let Some(i) = self.by_sha1.get(&h.0) else {
             return;
@@ -164,13 +202,28 @@ impl ShareIndex {
     /// Files matching a query: by SHA-1 when it names one, otherwise every
     /// keyword (≥ 3 characters) must occur in the name.
     pub fn matches(&self, criteria: &str, urns: &[Urn]) -> Vec<&SharedFile> {
-        let sha1s: Vec<Sha1Hash> = urns.iter().filter_map(Urn::sha1).collect();
-        if !sha1s.is_empty() {
-            return sha1s
-                .iter()
-                .filter_map(|h| self.by_sha1(h))
-                .take(MAX_RESULTS)
-                .collect();
+        if !urns.is_empty() {
+            let mut out: Vec<&SharedFile> = Vec::new();
+            for u in urns {
+                let f = match (u.sha1(), u.tiger()) {
+                    (Some(h), _) => self.by_sha1(&h),
+                    (None, Some(t)) => self.by_tth(&t),
+                    (None, None) => continue,
+                };
+                if let Some(f) = f
+                    && !out.iter().any(|o| o.index == f.index)
+                {
+                    out.push(f);
+                }
+            }
+            if !out.is_empty()
+                || urns
+                    .iter()
+                    .any(|u| u.sha1().is_some() || u.tiger().is_some())
+            {
+                out.truncate(MAX_RESULTS);
+                return out;
+            }
         }
         let words = qrp::keywords(criteria);
         if words.is_empty() || !self.table.matches_keywords(criteria) {
@@ -182,6 +235,47 @@ impl ShareIndex {
             .take(MAX_RESULTS)
             .collect()
     }
+}
+
+/// Read a file once: its size, its SHA-1 (when `sha1`), and its Tiger tree at the
+/// depth we serve (whose root is the TTH).
+pub fn hash_file(
+    path: &std::path::Path,
+    sha1: bool,
+) -> std::io::Result<(u64, Option<Sha1Hash>, Level)> {
+    use sha1::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let size = f.metadata()?.len();
+    let mut h = sha1.then(sha1::Sha1::new);
+    let mut tree = crate::wire::thex::LevelHasher::new(size);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > size {
+            break;
+        }
+        if let Some(h) = h.as_mut() {
+            h.update(&buf[..n]);
+        }
+        tree.update(&buf[..n]);
+    }
+    if total != size {
+        return Err(std::io::Error::other(format!(
+            "{} changed size while being hashed",
+            path.display()
+        )));
+    }
+    Ok((
+        size,
+        h.map(|h| Sha1Hash(h.finalize().into())),
+        tree.finish(),
+    ))
 }
 
 fn empty_table() -> QrpTable {

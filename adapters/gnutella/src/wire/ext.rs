@@ -9,7 +9,7 @@
 use bytes::{Buf, BufMut, Bytes};
 
 use crate::error::{Error, Result};
-use crate::urn::{Sha1Hash, Urn};
+use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ggep::{self, Block, Extension};
 
 /// GEM item separator.
@@ -183,6 +183,14 @@ impl ExtArea {
     /// The first SHA-1 named by the area.
     pub fn sha1(&self) -> Option<Sha1Hash> {
         self.urns().iter().find_map(Urn::sha1)
+    }
+
+    /// The Tiger tree root named by the area: GGEP `TT` (as gtk-gnutella sends it), a
+    /// bitprint (text or GGEP `H`), or `urn:tree:tiger:`.
+    pub fn tiger(&self) -> Option<TigerHash> {
+        self.ggep_blocks()
+            .find_map(|b| b.tiger_tree_root().and_then(Result::ok))
+            .or_else(|| self.urns().iter().find_map(Urn::tiger))
     }
 
     /// Whether a bare `urn:` item asks responders to include URNs.
