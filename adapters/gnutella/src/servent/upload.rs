@@ -17,10 +17,11 @@ use tracing::debug;
 use super::Shared;
 use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
 use super::error::ServentError;
-use super::shares::SharedFile;
-use crate::urn::Urn;
+use super::shares::{SharedFile, hash_file};
+use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::headers::Headers;
 use crate::wire::http::{Giv, RequestHead, ResponseHead, Target};
+use crate::wire::thex::encode_answer;
 
 /// Wait for the first request on a connection.
 const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,6 +81,13 @@ where
             );
             write(&mut s, &r.to_bytes(), &shared).await?;
             return Ok(());
+        }
+        if let Target::N2X(urn) = req.target() {
+            serve_thex(&mut s, &shared, &urn, head_only, close).await?;
+            if close {
+                return Ok(());
+            }
+            continue;
         }
         let file = lookup(&shared, &req);
         let Some(file) = file else {
@@ -153,6 +161,13 @@ where
         };
         resp.headers.push("Content-Type", "application/binary");
         resp.headers.push("Accept-Ranges", "bytes");
+        if let Some(t) = file.tth {
+            // Where the tree is, as gtk-gnutella announces it, and both hashes in one
+            // URN for clients that read `X-Content-URN` (LimeWire takes the root from it).
+            resp.headers.push("X-Thex-URI", thex_uri(&file.sha1, &t));
+            resp.headers
+                .push("X-Content-URN", Urn::Bitprint(file.sha1, t).to_string());
+        }
         let me = shared.my_addr();
         let node = req
             .headers
@@ -196,6 +211,75 @@ where
         if close {
             return Ok(());
         }
+    }
+    Ok(())
+}
+
+/// `X-Thex-URI`: `/uri-res/N2X?urn:sha1:<SHA-1>;<TTH>` (gtk-gnutella `upload_thex_uri_add`).
+pub fn thex_uri(sha1: &Sha1Hash, tth: &TigerHash) -> String {
+    format!("/uri-res/N2X?{};{}", Urn::Sha1(*sha1), tth.to_base32())
+}
+
+/// Answer `GET /uri-res/N2X?<urn>` with the file's Tiger tree in DIME, at the depth
+/// gtk-gnutella serves; `404` when we do not share it or have no TTH for it. The tree
+/// of a file whose hashes came from a cache is built (one read) when first asked for.
+async fn serve_thex<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    shared: &Arc<Shared>,
+    urn: &Urn,
+    head_only: bool,
+    close: bool,
+) -> Result<(), ServentError> {
+    let server = shared.cfg.user_agent.clone();
+    let found = {
+        let idx = shared.shares();
+        let f = match (urn.sha1(), urn.tiger()) {
+            (Some(h), _) => idx.by_sha1(&h),
+            (None, Some(t)) => idx.by_tth(&t),
+            (None, None) => None,
+        };
+        f.and_then(|f| {
+            f.tth
+                .map(|t| (f.sha1, t, f.size, f.path.clone(), f.tree.clone()))
+        })
+    };
+    let tree = match found {
+        None => None,
+        Some((_, _, size, _, Some(tree))) => Some((tree, size)),
+        Some((sha1, tth, size, path, None)) => {
+            let computed = tokio::task::spawn_blocking(move || hash_file(&path, false))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .filter(|(n, _, l)| *n == size && l.root() == Some(tth));
+            match computed {
+                Some((_, _, level)) => {
+                    shared
+                        .shares_mut()
+                        .set_tiger(&sha1, tth, Some(level.clone()));
+                    Some((Arc::new(level), size))
+                }
+                None => {
+                    debug!(%urn, "the shared file no longer has its Tiger tree root");
+                    None
+                }
+            }
+        }
+    };
+    let Some(body) = tree.and_then(|(t, size)| encode_answer(size, &t).ok()) else {
+        return write(s, &ResponseHead::not_found(&server).to_bytes(), shared).await;
+    };
+    let mut h = Headers::new()
+        .with("Server", &server)
+        .with("Content-Type", "application/dime")
+        .with("Content-Length", body.len().to_string());
+    if close {
+        h.push("Connection", "close");
+    }
+    write(s, &ResponseHead::new(200, "OK", h).to_bytes(), shared).await?;
+    if !head_only {
+        write(s, &body, shared).await?;
+        s.flush().await?;
     }
     Ok(())
 }
