@@ -20,16 +20,17 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
-use tracing::{Instrument, debug, debug_span, info};
+use tracing::{Instrument, debug, debug_span, info, warn};
 
 use super::Shared;
 use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
 use super::core::{Command, CoreMsg, RemoteHit};
 use super::error::ServentError;
-use crate::urn::{Sha1Hash, Urn};
+use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::header::Guid;
 use crate::wire::http::{RequestHead, ResponseHead};
 use crate::wire::message::Query;
+use crate::wire::thex;
 
 /// Wait for a response head.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +44,10 @@ const MAX_SOURCES: usize = 64;
 const MAX_FAILS: u32 = 3;
 /// Read size while receiving bodies.
 const READ_BUF: usize = 256 * 1024;
+/// Sources asked for the THEX tree per transfer before giving up on it.
+const MAX_THEX_TRIES: usize = 3;
+/// Longest `X-Thex-URI` path we follow.
+const MAX_THEX_PATH: usize = 512;
 
 /// A Gnutella source as a [`Source`] names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,8 +164,23 @@ struct SourceState {
     active: bool,
 }
 
+/// The THEX tree of a transfer: fetched once, from one source at a time.
+#[derive(Default)]
+struct ThexState {
+    /// A tree was learnt.
+    done: bool,
+    /// A source is fetching it.
+    busy: bool,
+    /// Sources asked already.
+    tried: std::collections::HashSet<SocketAddrV4>,
+}
+
 struct Ctx {
     sha1: Option<Sha1Hash>,
+    /// The TTH known before any source was contacted (never one a source announced):
+    /// the only root a THEX tree is checked against.
+    tth: Option<TigerHash>,
+    thex: Mutex<ThexState>,
     /// The sink checks the SHA-1 (and any finer hash another network learnt) itself, and
     /// hands out claims shared with the other networks.
     verifies: std::sync::atomic::AtomicBool,
@@ -181,6 +201,26 @@ impl Ctx {
     fn sha1(&self) -> Option<Sha1Hash> {
         self.sha1
             .or(*self.learned.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether to ask `addr` for the tree now; if so it is marked busy and tried.
+    fn take_thex_turn(&self, addr: SocketAddrV4) -> bool {
+        if self.tth.is_none() {
+            return false;
+        }
+        let mut t = self.thex.lock().unwrap_or_else(|e| e.into_inner());
+        if t.done || t.busy || t.tried.len() >= MAX_THEX_TRIES || !t.tried.insert(addr) {
+            return false;
+        }
+        t.busy = true;
+        true
+    }
+
+    /// A THEX fetch ended; `learnt` if its tree was taken.
+    fn thex_ended(&self, learnt: bool) {
+        let mut t = self.thex.lock().unwrap_or_else(|e| e.into_inner());
+        t.busy = false;
+        t.done |= learnt;
     }
 
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
@@ -264,9 +304,16 @@ pub async fn run(
     for w in sink.written().iter() {
         need.remove(w);
     }
+    let tth = req
+        .id
+        .get(HashKind::Tth)
+        .and_then(|d| <[u8; 24]>::try_from(d).ok())
+        .map(TigerHash);
     let (alt_tx, mut alt_rx) = mpsc::channel(64);
     let ctx = Arc::new(Ctx {
         sha1,
+        tth,
+        thex: Mutex::new(ThexState::default()),
         verifies: std::sync::atomic::AtomicBool::new(false),
         learned: Mutex::new(None),
         name: req.name.clone(),
@@ -637,6 +684,9 @@ async fn request(
             ctx.size
         )));
     }
+    // Where this source serves the Tiger tree, if we know a TTH to check it against and
+    // have no tree yet.
+    let thex_path = resp.headers.get("X-Thex-URI").and_then(thex_path);
     let mut off = start;
     let mut chunk = vec![0u8; READ_BUF];
     while off < end {
@@ -663,7 +713,129 @@ async fn request(
         off += data.len() as u64;
         *got = Some(start..off);
     }
+    if let Some(path) = thex_path.filter(|_| !close && ctx.take_thex_turn(info.addr)) {
+        let r = fetch_thex(info, ctx, s, buf, host, ua, &path).await;
+        let learnt = matches!(r, Ok(true));
+        ctx.thex_ended(learnt);
+        match r {
+            Ok(_) => {}
+            // The connection is in an unknown state: start a fresh one.
+            Err(e) => {
+                info!(source = %info.addr, %e, "THEX tree not fetched");
+                return Ok(Step::Close);
+            }
+        }
+    }
     Ok(if close { Step::Close } else { Step::More })
+}
+
+/// The request path of an `X-Thex-URI` value (`<path>[;<root>]`); the root a source
+/// announces there is never trusted.
+fn thex_path(v: &str) -> Option<String> {
+    let p = v.split(';').next()?.trim();
+    (p.starts_with('/') && p.len() <= MAX_THEX_PATH && p.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| p.to_owned())
+}
+
+/// Fetch the THEX tree at `path` on the open connection, check it against the TTH we
+/// knew before asking, and give its deepest level to the sink as a unit grid.
+/// `Ok(false)`: the source had no usable tree (ignored; the connection is fine).
+#[allow(clippy::too_many_arguments)]
+async fn fetch_thex(
+    info: &SourceInfo,
+    ctx: &Ctx,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    host: &str,
+    ua: &str,
+    path: &str,
+) -> Result<bool, ServentError> {
+    let Some(root) = ctx.tth else {
+        return Ok(false);
+    };
+    let req = RequestHead::new(
+        "GET",
+        path,
+        crate::wire::headers::Headers::new()
+            .with("Host", host)
+            .with("User-Agent", ua),
+    );
+    let bytes = req.to_bytes();
+    timeout(WRITE_TIMEOUT, s.write_all(&bytes))
+        .await
+        .map_err(|_| ServentError::Timeout("THEX request"))??;
+    ctx.shared.stats.add_out(bytes.len() as u64);
+    let resp = read_head(
+        s,
+        buf,
+        "THEX response",
+        RESPONSE_TIMEOUT,
+        ResponseHead::parse,
+    )
+    .await?;
+    ctx.shared.stats.add_in(resp.to_bytes().len() as u64);
+    if resp.headers.get("Transfer-Encoding").is_some()
+        || resp
+            .headers
+            .get("Content-Encoding")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("identity"))
+    {
+        return Err(ServentError::Protocol("encoded THEX answer".into()));
+    }
+    let len = resp
+        .content_length()
+        .ok_or_else(|| ServentError::Protocol("THEX answer without Content-Length".into()))?;
+    if resp.code != 200 {
+        skip_body(s, buf, len).await?;
+        info!(source = %info.addr, code = resp.code, "no THEX tree from this source");
+        return Ok(false);
+    }
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= thex::MAX_ANSWER)
+        .ok_or_else(|| ServentError::Protocol(format!("THEX answer of {len} bytes")))?;
+    let mut body = BytesMut::with_capacity(len);
+    let from_buf = buf.len().min(len);
+    body.extend_from_slice(&buf.split_to(from_buf));
+    let mut tmp = [0u8; 16 * 1024];
+    while body.len() < len {
+        let want = (len - body.len()).min(tmp.len());
+        let n = timeout(BODY_STALL, s.read(&mut tmp[..want]))
+            .await
+            .map_err(|_| ServentError::Timeout("THEX body"))??;
+        if n == 0 {
+            return Err(ServentError::Closed("THEX body"));
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    ctx.shared.stats.add_in(len as u64);
+    let level = match thex::decode_answer(&body.freeze(), ctx.size, &root) {
+        Ok(l) => l,
+        Err(e) => {
+            // Ignored: the source earns nothing for it.
+            warn!(source = %info.addr, %e, "bad THEX tree ignored");
+            return Ok(false);
+        }
+    };
+    if level.nodes.len() < 2 {
+        debug!(source = %info.addr, "THEX tree holds only the root");
+        return Ok(false);
+    }
+    let units = UnitHashes::uniform(
+        UnitAlgo::TigerTree,
+        level.unit_len,
+        level.nodes.iter().map(|n| n.0.to_vec()).collect(),
+    );
+    let learnt = ctx.sink.learn(units);
+    info!(
+        source = %info.addr,
+        depth = level.depth,
+        unit_len = level.unit_len,
+        units = level.nodes.len(),
+        learnt,
+        "THEX tree checked against the known TTH"
+    );
+    Ok(learnt)
 }
 
 async fn skip_body(s: &mut TcpStream, buf: &mut BytesMut, len: u64) -> Result<(), ServentError> {
