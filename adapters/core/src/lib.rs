@@ -8,6 +8,7 @@ pub mod bencode;
 mod content;
 mod error;
 mod file_io;
+pub mod hashing;
 mod hit;
 pub mod link;
 mod name;

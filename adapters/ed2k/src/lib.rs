@@ -24,7 +24,7 @@ pub mod aich;
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod fast_md4;
+pub use junction_core::hashing::md4 as fast_md4;
 pub mod hash;
 pub mod hash_cache;
 pub mod link;

@@ -4,9 +4,9 @@
 
 use std::ops::Range;
 
-use md4::Md4;
 use sha1::{Digest, Sha1};
 
+use crate::hashing::md4::Md4;
 use crate::tiger_tree::TigerTree;
 
 /// How a unit's digest is computed.
