@@ -84,88 +84,21 @@ pub async fn hash_file(path: PathBuf) -> std::io::Result<(Ed2kHashset, AichHash,
 
 /// Bytes read at a time while hashing.
 const HASH_CHUNK: usize = 1 << 20;
-/// Read buffers in flight between the reader and the two hashers (reused, never re-zeroed).
-const HASH_BUFFERS: usize = 6;
 
-/// Reads the file once and feeds the MD4 (ed2k) and SHA-1 (AICH) hashers on two threads, so
-/// hashing runs at the speed of the slower of the two rather than their sum. A few read
-/// buffers circulate between the reader and the hashers, so no memory is allocated or
-/// zeroed per chunk.
+/// Reads the file once for its ed2k hashset and AICH root (core's one-pass hasher, each
+/// hash on a thread of its own).
 fn hash_file_blocking(path: &Path) -> std::io::Result<(Ed2kHashset, AichHash, u64)> {
-    use std::sync::mpsc::{channel, sync_channel};
-    type Chunk = (Arc<Vec<u8>>, usize);
-    let mut f = std::fs::File::open(path)?;
-    let (tx_md4, rx_md4) = sync_channel::<Chunk>(HASH_BUFFERS);
-    let (tx_aich, rx_aich) = sync_channel::<Chunk>(HASH_BUFFERS);
-    // A hasher signals here each time it lets go of a buffer.
-    let (released, wait_released) = channel::<()>();
-    let released2 = released.clone();
-    std::thread::scope(|scope| {
-        let md4 = scope.spawn(move || {
-            let mut h = crate::hash::Ed2kHasher::new();
-            for (chunk, n) in rx_md4 {
-                h.update(&chunk[..n]);
-                drop(chunk);
-                let _ = released.send(());
-            }
-            h.finish()
-        });
-        let aich = scope.spawn(move || {
-            let mut h = crate::hash::AichHasher::new();
-            for (chunk, n) in rx_aich {
-                h.update(&chunk[..n]);
-                drop(chunk);
-                let _ = released2.send(());
-            }
-            h.finish()
-        });
-        let mut total = 0u64;
-        let read = (|| -> std::io::Result<()> {
-            let mut pool: Vec<Arc<Vec<u8>>> = (0..HASH_BUFFERS)
-                .map(|_| Arc::new(vec![0u8; HASH_CHUNK]))
-                .collect();
-            loop {
-                // A buffer neither hasher holds any more.
-                let buf = loop {
-                    if let Some(i) = pool.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
-                        break &mut pool[i];
-                    }
-                    if wait_released.recv().is_err() {
-                        return Err(std::io::Error::other("hasher thread ended"));
-                    }
-                };
-                let Some(data) = Arc::get_mut(buf) else {
-                    continue;
-                };
-                let mut n = 0;
-                while n < data.len() {
-                    let r = f.read(&mut data[n..])?;
-                    if r == 0 {
-                        break;
-                    }
-                    n += r;
-                }
-                if n == 0 {
-                    return Ok(());
-                }
-                total += n as u64;
-                if tx_md4.send((buf.clone(), n)).is_err() || tx_aich.send((buf.clone(), n)).is_err()
-                {
-                    return Err(std::io::Error::other("hasher thread ended"));
-                }
-            }
-        })();
-        drop(tx_md4);
-        drop(tx_aich);
-        let ed2k = md4
-            .join()
-            .map_err(|_| std::io::Error::other("ed2k hasher panicked"))?;
-        let aich = aich
-            .join()
-            .map_err(|_| std::io::Error::other("AICH hasher panicked"))?;
-        read?;
-        Ok((ed2k, aich, total))
-    })
+    use junction_core::hashing::{Want, hash_file};
+    let want = Want {
+        ed2k: true,
+        aich: true,
+        ..Want::default()
+    };
+    let h = hash_file(path, want)?;
+    match (h.ed2k, h.aich) {
+        (Some(ed2k), Some(aich)) => Ok((ed2k, aich, h.size)),
+        _ => Err(std::io::Error::other("hasher gave no ed2k hash")),
+    }
 }
 
 /// Reads `len` bytes at `offset` of a shared file.
