@@ -1,8 +1,9 @@
 //! The piece picker: which blocks to ask a peer for. Whether a piece is ours comes from the
-//! transfer's shared ledger (the sink's verified ranges, see [`Torrent::adopt_verified`](super::Torrent::adopt_verified)),
-//! and who may fetch a piece from its claims; what is kept here is BitTorrent's own: how
-//! many peers have each piece (rarest first), the blocks of pieces being assembled and who
-//! was asked for them (end game), and the pieces being hashed.
+//! transfer's shared ledger (the sink's verified ranges, adopted by
+//! [`Torrent::adopt_verified`](super::Torrent::adopt_verified)), and whether we may fetch
+//! it from the ledger's claims; kept here is only BitTorrent's own: how many peers have
+//! each piece (rarest first), the blocks of pieces being assembled and who was asked for
+//! them (end game), and the pieces being hashed.
 
 use std::collections::{HashMap, HashSet};
 
@@ -44,7 +45,8 @@ pub enum OnBlock {
     Stored {
         cancel: bool,
     },
-    /// The piece is whole: hash it, then call [`Torrent::finish_piece`](super::Torrent::finish_piece).
+    /// The piece is whole: hash it, then call
+    /// [`Torrent::finish_piece`](super::Torrent::finish_piece).
     Complete {
         index: ValidPieceIndex,
         data: Vec<u8>,
