@@ -21,6 +21,10 @@ pub struct GatewayConfig {
     pub search_timeout_secs: u64,
     /// Default cap on merged items per search.
     pub max_search_items: u32,
+    /// Networks that offer each finished download, as every P2P client shares its
+    /// incoming folder: `["all"]` (the default), some network names, or `[]` for none.
+    /// A finished download is hashed for every network either way.
+    pub share_downloads: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -33,6 +37,7 @@ impl Default for GatewayConfig {
             tls_key: None,
             search_timeout_secs: 10,
             max_search_items: 1000,
+            share_downloads: vec!["all".into()],
         }
     }
 }

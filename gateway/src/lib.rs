@@ -2,6 +2,7 @@
 //! gRPC service, as a library the CLI and the tests embed.
 
 pub mod api;
+pub mod bridge;
 pub mod config;
 mod error;
 pub mod identity;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use junction_core::DynNetwork;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use config::GatewayConfig;
 pub use error::{GatewayError, Result};
@@ -42,6 +44,9 @@ pub struct Gateway {
     pub identities: Arc<IdentityIndex>,
     /// Cancelled when the gateway stops, so endless streams (watches, reads) end.
     pub closing: CancellationToken,
+    /// Background work (sharing again at start-up, the bridge), waited for on shutdown so
+    /// the database is free when `shutdown` returns.
+    background: TaskTracker,
 }
 
 impl Gateway {
@@ -77,9 +82,17 @@ impl Gateway {
             shares,
             identities,
             closing: CancellationToken::new(),
+            background: TaskTracker::new(),
         };
-        let again = gw.shares.clone();
-        tokio::spawn(async move { again.reshare_all().await });
+        let offer_on = bridge::offer_networks(&gw)?;
+        let again = gw.clone();
+        gw.background.spawn(async move {
+            let closing = again.closing.clone();
+            tokio::select! {
+                () = again.shares.reshare_all() => bridge::run(again, offer_on).await,
+                () = closing.cancelled() => {}
+            }
+        });
         Ok(gw)
     }
 
@@ -100,6 +113,8 @@ impl Gateway {
     /// Stops transfers (persisting them) and every network, in that order.
     pub async fn shutdown(&self) {
         self.closing.cancel();
+        self.background.close();
+        self.background.wait().await;
         self.transfers.shutdown().await;
         for net in self.networks.iter() {
             net.shutdown().await;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use junction_core::{ContentId, SharedItem};
+use junction_core::hashing::{Want, hash_file};
+use junction_core::{ContentId, Identity, SharedItem};
 use serde::{Deserialize, Serialize};
 
 use crate::Networks;
@@ -76,6 +77,52 @@ impl ShareIndex {
         Ok(all)
     }
 
+    /// A finished download: read once for every hash any network names it by, linked to
+    /// the hashes it was fetched by (so later hits merge and later transfers find sources
+    /// on every network), and offered on the networks in `offer_on` (none when empty).
+    /// Returns every hash now known for it.
+    pub async fn adopt_download(
+        &self,
+        path: &Path,
+        fetched_by: &ContentId,
+        offer_on: &[String],
+    ) -> Result<ContentId> {
+        let m = std::fs::metadata(path)?;
+        let (size, modified) = (m.len(), modified_ms(&m));
+        let key = path.to_string_lossy().into_owned();
+        let cached = self
+            .store
+            .get::<ShareRecord>(Table::Shares, &key)?
+            .filter(|r| r.size == size && r.modified_ms == modified);
+        let mut id = match cached {
+            Some(r) => r.content(),
+            None => {
+                let at = path.to_path_buf();
+                let hashes = tokio::task::spawn_blocking(move || hash_file(&at, Want::all(size)))
+                    .await
+                    .map_err(|e| GatewayError::Store(e.to_string()))??;
+                hashes.content_id()
+            }
+        };
+        if id.relation(fetched_by) == Identity::Conflict {
+            // Every byte passed the hashes it was fetched by; a disagreement means the file
+            // changed on disk since. Link nothing.
+            return Err(GatewayError::Invalid(format!(
+                "{} no longer holds the bytes it was downloaded as; not shared",
+                path.display()
+            )));
+        }
+        id.absorb(fetched_by);
+        self.identities.learn(&id);
+        if offer_on.is_empty() {
+            return Ok(id);
+        }
+        let record = self
+            .offer_as(path.to_path_buf(), size, modified, offer_on, id)
+            .await?;
+        Ok(record.content())
+    }
+
     /// Offers every recorded share again (at start-up), skipping files that are gone.
     pub async fn reshare_all(&self) {
         let Ok(all) = self.list() else { return };
@@ -106,9 +153,22 @@ impl ShareIndex {
             .store
             .get::<ShareRecord>(Table::Shares, &key)?
             .filter(|r| r.size == size && r.modified_ms == modified_ms);
-        let mut id = cached
+        let id = cached
             .as_ref()
             .map_or(ContentId::new(Some(size)), ShareRecord::content);
+        self.offer_as(path, size, modified_ms, only, id).await
+    }
+
+    /// Offers a file whose hashes `id` holds (any it lacks, the networks compute).
+    async fn offer_as(
+        &self,
+        path: PathBuf,
+        size: u64,
+        modified_ms: u64,
+        only: &[String],
+        mut id: ContentId,
+    ) -> Result<ShareRecord> {
+        let key = path.to_string_lossy().into_owned();
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -320,6 +320,23 @@ impl World {
         }
     }
 
+    /// Peer `i` of one network (eD2k peers, Gnutella leaves, BitTorrent seeders), for
+    /// tests that act as a user of that network's own client.
+    pub fn peer(&self, net: NetworkId, i: usize) -> Option<&dyn junction_core::DynNetwork> {
+        if net == NetworkId::ED2K {
+            let p = self.ed2k.as_ref()?.peers.get(i)?;
+            Some(p)
+        } else if net == NetworkId::GNUTELLA {
+            let p = self.gnutella.as_ref()?.leaves.get(i)?;
+            Some(p)
+        } else if net == NetworkId::BITTORRENT {
+            let p = self.bittorrent.as_ref()?.seeders.get(i)?;
+            Some(p)
+        } else {
+            None
+        }
+    }
+
     /// The tracker's announce URL.
     pub fn tracker_url(&self) -> &str {
         &self.tracker_url

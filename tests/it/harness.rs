@@ -135,3 +135,15 @@ pub async fn wait_until(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Starts a transfer of a search item, on any network.
+pub async fn start_item(client: &mut GatewayClient<Channel>, item_id: &str) -> pb::Transfer {
+    client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::ItemId(item_id.into())),
+            networks: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}

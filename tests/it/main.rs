@@ -2,6 +2,7 @@
 //! networks that live here only.
 
 mod api;
+mod bridge;
 mod harness;
 mod lab;
 mod networks;

@@ -199,15 +199,7 @@ async fn a_search_item_starts_a_transfer() {
     let events = search_all(&mut gw.client, "song type:audio", 1000).await;
     let item = items(&events).pop().expect("one item");
     assert_eq!(item.file_type, "audio");
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::ItemId(item.id.clone())),
-            networks: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = crate::harness::start_item(&mut gw.client, &item.id).await;
     let done = crate::harness::wait_until(&mut gw.client, &t.id, 10, |t| {
         t.state() == proto::v1::transfer::State::Complete
     })

@@ -24,15 +24,7 @@ async fn start_large(gw: &mut crate::harness::Running, world: &World) -> (pb::Tr
     let items = search_until_complete(gw, world, "lab").await;
     let large = world.files.iter().find(|f| f.large).unwrap();
     let item = items.iter().find(|i| i.name == large.name).unwrap();
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::ItemId(item.id.clone())),
-            networks: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = crate::harness::start_item(&mut gw.client, &item.id).await;
     (t, large.size)
 }
 
@@ -143,15 +135,7 @@ async fn fetch_past_a_liar(liar: NetworkId, runs: usize) {
     let item = items.iter().find(|i| i.name == file.name).unwrap();
     let mut caught = 0;
     for run in 0..runs {
-        let t = gw
-            .client
-            .start_transfer(pb::StartTransferRequest {
-                source: Some(pb::start_transfer_request::Source::ItemId(item.id.clone())),
-                networks: vec![],
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let t = crate::harness::start_item(&mut gw.client, &item.id).await;
         let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
         assert!(
             std::fs::read(&done.path).unwrap() == original,

@@ -236,6 +236,27 @@ impl TransferManager {
         all
     }
 
+    /// Adds hashes learnt for a transfer's content (hashing the finished file names it
+    /// for every network). Hashes that disagree with the known ones are refused.
+    pub fn add_hashes(&self, id: &str, more: &junction_core::ContentId) -> Result<TransferInfo> {
+        let t = self.transfer(id)?;
+        {
+            let mut m = t.meta();
+            let mut content = m.record.content();
+            if content.relation(more) == junction_core::Identity::Conflict {
+                return Err(GatewayError::Invalid(format!(
+                    "the hashes given for transfer {id} disagree with the ones it has"
+                )));
+            }
+            content.absorb(more);
+            m.record.urns = content.urns();
+        }
+        self.inner.persist(&t);
+        let info = t.info();
+        self.inner.emit(info.clone(), false);
+        Ok(info)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<TransferEvent> {
         self.inner.events.subscribe()
     }

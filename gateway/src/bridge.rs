@@ -1,0 +1,76 @@
+//! The bridge: every download Junction finishes is read once for every hash any network
+//! names it by, linked in the identity graph (so later hits merge and later transfers
+//! find sources on every network), and offered on the networks the config names, the
+//! way every P2P client shares its incoming folder.
+
+use std::collections::HashSet;
+
+use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
+
+use crate::transfer::{State, TransferInfo};
+use crate::{Gateway, GatewayError, Result};
+
+/// The networks `share_downloads` names, checked against the ones this gateway runs.
+pub fn offer_networks(gw: &Gateway) -> Result<Vec<String>> {
+    let running: Vec<String> = gw.networks.iter().map(|n| n.id().to_string()).collect();
+    let wanted = &gw.config.share_downloads;
+    if wanted.iter().any(|w| w == "all") {
+        return Ok(running);
+    }
+    for w in wanted {
+        if !running.contains(w) {
+            return Err(GatewayError::Invalid(format!(
+                "gateway.share_downloads names {w:?}; use \"all\", [] or some of: {}",
+                running.join(", ")
+            )));
+        }
+    }
+    Ok(wanted.clone())
+}
+
+/// Adopts every finished download, those finished before start-up first.
+pub async fn run(gw: Gateway, offer_on: Vec<String>) {
+    let mut events = gw.transfers.subscribe();
+    let mut done: HashSet<String> = HashSet::new();
+    let mut backlog = gw.transfers.list();
+    loop {
+        let t = match backlog.pop() {
+            Some(t) => t,
+            None => tokio::select! {
+                e = events.recv() => match e {
+                    Ok(e) if !e.removed => e.transfer,
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
+                () = gw.closing.cancelled() => return,
+            },
+        };
+        // Hashing a large file takes a while; a stopping gateway does not wait for it.
+        tokio::select! {
+            () = adopt(&gw, &t, &offer_on, &mut done) => {}
+            () = gw.closing.cancelled() => return,
+        }
+    }
+}
+
+async fn adopt(gw: &Gateway, t: &TransferInfo, offer_on: &[String], done: &mut HashSet<String>) {
+    if t.state != State::Complete || !done.insert(t.id.clone()) {
+        return;
+    }
+    let span = tracing::info_span!("adopt_download", id = %t.id, name = %t.name);
+    let adopted = gw.shares.adopt_download(&t.path, &t.content, offer_on);
+    match adopted.instrument(span).await {
+        Ok(all) if all.hashes().count() > t.content.hashes().count() => {
+            if let Err(e) = gw.transfers.add_hashes(&t.id, &all) {
+                tracing::warn!(error = %e, "could not record the download's hashes");
+            }
+            tracing::info!(
+                hashes = all.hashes().count(),
+                "download hashed for every network"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "finished download not adopted"),
+    }
+}
