@@ -596,11 +596,9 @@ fn walk_tree(node: &Value<'_>, path: &mut Vec<String>, out: &mut Vec<V2File>) ->
 
 /// A piece length giving roughly 1000–2000 pieces: a power of two from 16 KiB to 16 MiB.
 pub fn piece_length_for(total_length: u64) -> u32 {
-    let mut len = MIN_V2_PIECE_LENGTH;
-    while len < 16 << 20 && total_length / u64::from(len) > 2000 {
-        len *= 2;
-    }
-    len
+    // Core picks it, so a torrent the gateway makes from its own hashes is this one.
+    let len = junction_core::hashing::bt::piece_len_for(total_length);
+    u32::try_from(len).unwrap_or(MIN_V2_PIECE_LENGTH)
 }
 
 /// Hashes content piece by piece as it is read, so a file is never held whole in memory.
@@ -705,22 +703,16 @@ impl TorrentBuilder {
                 piece_length: u64::from(self.piece_length),
             });
         }
-        // Keys in sorted order, as canonical bencode requires.
-        let mut info = vec![b'd'];
-        if let Some(h) = &self.ed2k {
-            benc::key_bytes(&mut info, "ed2k", h);
-        }
-        benc::key_int(&mut info, "length", length as i64);
-        benc::key_bytes(&mut info, "name", self.name.as_bytes());
-        benc::key_int(&mut info, "piece length", i64::from(self.piece_length));
-        benc::key_bytes(&mut info, "pieces", pieces.as_flattened());
-        if self.private {
-            benc::key_int(&mut info, "private", 1);
-        }
-        if let Some(h) = &self.sha1 {
-            benc::key_bytes(&mut info, "sha1", h);
-        }
-        info.push(b'e');
+        // Core builds it, so the gateway makes the same info dictionary for the same file.
+        let info = junction_core::torrent::info_dict(&junction_core::torrent::SingleFile {
+            name: &self.name,
+            length,
+            piece_len: u64::from(self.piece_length),
+            pieces,
+            private: self.private,
+            sha1: self.sha1,
+            ed2k: self.ed2k,
+        });
 
         let mut out = vec![b'd'];
         let first = self.trackers.iter().flatten().next();

@@ -18,6 +18,7 @@ mod range;
 pub mod rate;
 pub mod swarm;
 pub mod tiger_tree;
+pub mod torrent;
 
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};
