@@ -73,6 +73,7 @@ fn item(f: &LabFile) -> SharedItem {
         name: f.name.clone(),
         size: f.size,
         id: f.id.clone(),
+        hashes: None,
     }
 }
 

@@ -35,6 +35,7 @@ async fn share(net: &dyn DynNetwork, path: &std::path::Path) -> ContentId {
         name: path.file_name().unwrap().to_string_lossy().into_owned(),
         size: std::fs::metadata(path).unwrap().len(),
         id: ContentId::new(None),
+        hashes: None,
     })
     .await
     .unwrap()

@@ -240,7 +240,10 @@ async fn hashes_learnt_from_a_share_merge_hits_from_different_networks() {
         "hello_world.txt",
         n,
         0,
-        ContentId::new(None).with(HashKind::Ed2k, &sha[..16]),
+        ContentId::new(None).with(
+            HashKind::Ed2k,
+            &junction_core::hashing::ed2k::ed2k_hash(&data).root,
+        ),
     );
     let a = TestNet::new(
         "a",

@@ -226,10 +226,18 @@ impl Network for TestNet {
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
         let data = tokio::fs::read(&item.path).await?;
-        use sha1::Digest;
-        let digest: [u8; 20] = sha1::Sha1::digest(&data).into();
-        let kind = self.share_kind;
-        Ok(ContentId::new(Some(item.size)).with(kind, &digest[..kind.digest_len()]))
+        // The real hash of its kind, as a real network would compute it.
+        let want = junction_core::hashing::Want {
+            sha1: true,
+            ed2k: true,
+            ..Default::default()
+        };
+        let h = junction_core::hashing::hash_bytes(&data, want);
+        let digest = match self.share_kind {
+            junction_core::HashKind::Ed2k => h.ed2k.map(|e| e.root.to_vec()),
+            _ => h.sha1.map(|s| s.to_vec()),
+        };
+        Ok(ContentId::new(Some(item.size)).with(self.share_kind, &digest.unwrap_or_default()))
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {

@@ -295,6 +295,7 @@ async fn seed(a: &[String]) -> Res<()> {
             name: String::new(),
             size,
             id: ContentId::new(Some(size)),
+            hashes: None,
         })
         .await?;
     let ih = InfoHash::from_slice(id.get(HashKind::Btih).ok_or("no btih")?).ok_or("bad btih")?;

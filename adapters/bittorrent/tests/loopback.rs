@@ -77,6 +77,7 @@ async fn seed(tracker: &TrackerServer) -> Seeded {
             size: SIZE as u64,
             // An eD2k hash the gateway knows already goes into the torrent as `ed2k`.
             id: ContentId::new(Some(SIZE as u64)).with(HashKind::Ed2k, &ED2K),
+            hashes: None,
         })
         .await
         .unwrap();
@@ -408,6 +409,7 @@ async fn magnet_over_the_dht_without_trackers() {
             name: "dht file.bin".into(),
             size: SIZE as u64,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await
         .unwrap();
@@ -446,6 +448,7 @@ async fn pex_introduces_peers_and_upload_limit_holds() {
             name: "slow.bin".into(),
             size: SIZE as u64,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await
         .unwrap();
@@ -633,6 +636,7 @@ async fn dht_samples_feed_the_search_index() {
             name: String::new(),
             size: 300_000,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await
         .unwrap();
@@ -821,6 +825,7 @@ async fn a_swarm_of_leechers_trade_pieces() {
             name: "swarm.bin".into(),
             size: SIZE as u64,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await
         .unwrap();

@@ -198,6 +198,9 @@ pub struct SharedItem {
     pub size: u64,
     /// Hashes already known (cached), so a network need not hash again.
     pub id: ContentId,
+    /// Every hash of the file from one read (part hashes and pieces too), when the
+    /// gateway has them: a network then reads nothing to share it.
+    pub hashes: Option<std::sync::Arc<crate::hashing::FileHashes>>,
 }
 
 /// The contract every network adapter implements.

@@ -390,6 +390,7 @@ async fn main() -> Result<()> {
                 name: (*n).into(),
                 size: 0,
                 id: ContentId::new(None),
+                hashes: None,
             })
             .await?;
         log(format!(

@@ -101,6 +101,7 @@ async fn main() -> Result<()> {
             name: "bench.bin".into(),
             size,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await?;
     let hash_secs = t.elapsed().as_secs_f64();

@@ -316,7 +316,18 @@ impl Network for Adapter {
     }
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
-        let (hashset, aich, size) = self.hashes(&item.path).await?;
+        let given = item
+            .hashes
+            .as_deref()
+            .and_then(|h| match (&h.ed2k, h.aich) {
+                (Some(e), Some(a)) => Some((e.clone(), a, h.size)),
+                _ => None,
+            });
+        let (hashset, aich, size) = match given {
+            // The gateway read the file once for every network.
+            Some(h) => h,
+            None => self.hashes(&item.path).await?,
+        };
         if size == 0 {
             return Err(NetworkError::Invalid(
                 "eD2k cannot share an empty file".into(),

@@ -101,6 +101,7 @@ async fn share(a: &Adapter, path: &Path) -> ContentId {
         name: path.file_name().unwrap().to_string_lossy().into_owned(),
         size: 0,
         id: ContentId::new(None),
+        hashes: None,
     })
     .await
     .unwrap()

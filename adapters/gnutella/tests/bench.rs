@@ -101,6 +101,7 @@ async fn download_1gib_against_curl() {
             name: "big.bin".into(),
             size: SIZE as u64,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await
         .unwrap();

@@ -72,6 +72,7 @@ async fn gtk_gnutella_downloads_from_junction_replayed() {
                 name: name.into(),
                 size: data.len() as u64,
                 id: ContentId::new(None),
+                hashes: None,
             })
             .await
             .unwrap();

@@ -58,6 +58,7 @@ async fn junction_leaf_with_replayed_gtk_ultrapeer() {
         name: "gnutcap harness leaf.bin".into(),
         size: 4096,
         id: ContentId::new(None),
+        hashes: None,
     })
     .await
     .unwrap();
@@ -173,6 +174,7 @@ async fn junction_ultrapeer_with_replayed_gtk_ultrapeer() {
         name: "gnutcap-foxtrot.bin".into(),
         size: 2048,
         id: ContentId::new(None),
+        hashes: None,
     })
     .await
     .unwrap();

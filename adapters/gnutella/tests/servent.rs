@@ -21,6 +21,7 @@ async fn share(a: &Adapter, path: &std::path::Path, name: &str) -> ContentId {
         name: name.to_owned(),
         size: std::fs::metadata(path).unwrap().len(),
         id: ContentId::new(None),
+        hashes: None,
     })
     .await
     .unwrap()
@@ -136,6 +137,7 @@ async fn search_and_download_verified() {
             name: "Bravo Payload.bin".into(),
             size: len as u64,
             id: known,
+            hashes: None,
         })
         .await
         .unwrap();
@@ -203,6 +205,7 @@ async fn sha1_mismatch_is_not_verified() {
         name: "liar.bin".into(),
         size: 70_000,
         id: ContentId::new(Some(70_000)).with(HashKind::Sha1, &wrong.0),
+        hashes: None,
     })
     .await
     .unwrap();

@@ -165,6 +165,7 @@ async fn units_are_verified_before_the_end_by_the_seeders_thex() {
             name: "Thex Payload.bin".into(),
             size: len as u64,
             id: ContentId::new(None),
+            hashes: None,
         })
         .await
         .unwrap();

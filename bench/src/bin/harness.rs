@@ -426,6 +426,7 @@ async fn share(net: &dyn DynNetwork, path: &Path) -> Result<ContentId> {
                 .unwrap_or_default(),
             size: std::fs::metadata(path)?.len(),
             id: ContentId::new(None),
+            hashes: None,
         })
         .await?)
 }

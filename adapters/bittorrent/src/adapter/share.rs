@@ -13,9 +13,13 @@ pub(super) async fn share(
     let fixed = ctx.config.share_piece_length;
     let known_sha1: Option<[u8; 20]> = item.id.get(HashKind::Sha1).and_then(|h| h.try_into().ok());
     let want_sha1 = known_sha1.is_none();
-    let hashed = tokio::task::spawn_blocking(move || hash_file(&path, fixed, want_sha1))
-        .await
-        .map_err(|e| NetworkError::Other(Box::new(e)))??;
+    let hashed = match given(&item, fixed) {
+        // The gateway read the file once for every network.
+        Some(h) => h,
+        None => tokio::task::spawn_blocking(move || hash_file(&path, fixed, want_sha1))
+            .await
+            .map_err(|e| NetworkError::Other(Box::new(e)))??,
+    };
     let length = hashed.length;
     let name = if item.name.is_empty() {
         item.path
@@ -64,6 +68,19 @@ pub(super) async fn share(
     id.size = Some(length);
     id.absorb(&entry_id);
     Ok(id)
+}
+
+/// The pieces the gateway computed, when they are of the length this torrent uses.
+fn given(item: &SharedItem, fixed: Option<u32>) -> Option<Hashed> {
+    let h = item.hashes.as_deref()?;
+    let bt = h.bt.as_ref()?;
+    let piece_length = fixed.unwrap_or_else(|| piece_length_for(h.size));
+    (h.size > 0 && bt.piece_len == u64::from(piece_length)).then(|| Hashed {
+        pieces: bt.pieces.clone(),
+        length: h.size,
+        piece_length,
+        sha1: h.sha1,
+    })
 }
 
 /// What [`hash_file`] found.

@@ -1,11 +1,14 @@
-//! The share index: local files offered on every network, with the hashes each network
-//! computed kept in the store, so a restart offers them again without re-hashing.
+//! The share index: local files offered on every network. Each file is read once for
+//! every hash any network names it by, and the hashes are kept in the store, so no
+//! network reads it to share it and a restart offers it again without reading it.
+
+mod stored;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use junction_core::hashing::{Want, hash_file};
+use junction_core::hashing::{FileHashes, Want, hash_file};
 use junction_core::{ContentId, Identity, SharedItem};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +16,7 @@ use crate::Networks;
 use crate::error::{GatewayError, Result};
 use crate::identity::IdentityIndex;
 use crate::store::{Store, Table};
+pub use stored::StoredHashes;
 
 /// Most files one `Share` call takes in, so a mistaken `/` does not run for hours.
 const MAX_FILES: usize = 10_000;
@@ -26,6 +30,9 @@ pub struct ShareRecord {
     pub urns: Vec<String>,
     pub networks: Vec<String>,
     pub errors: Vec<String>,
+    /// Every hash from one read of the file.
+    #[serde(default)]
+    pub hashes: Option<StoredHashes>,
 }
 
 impl ShareRecord {
@@ -89,21 +96,7 @@ impl ShareIndex {
     ) -> Result<ContentId> {
         let m = std::fs::metadata(path)?;
         let (size, modified) = (m.len(), modified_ms(&m));
-        let key = path.to_string_lossy().into_owned();
-        let cached = self
-            .store
-            .get::<ShareRecord>(Table::Shares, &key)?
-            .filter(|r| r.size == size && r.modified_ms == modified);
-        let mut id = match cached {
-            Some(r) => r.content(),
-            None => {
-                let at = path.to_path_buf();
-                let hashes = tokio::task::spawn_blocking(move || hash_file(&at, Want::all(size)))
-                    .await
-                    .map_err(|e| GatewayError::Store(e.to_string()))??;
-                hashes.content_id()
-            }
-        };
+        let (mut id, hashes) = self.hashes_of(path, size, modified).await?;
         if id.relation(fetched_by) == Identity::Conflict {
             // Every byte passed the hashes it was fetched by; a disagreement means the file
             // changed on disk since. Link nothing.
@@ -118,9 +111,40 @@ impl ShareIndex {
             return Ok(id);
         }
         let record = self
-            .offer_as(path.to_path_buf(), size, modified, offer_on, id)
+            .offer_as(path.to_path_buf(), size, modified, offer_on, id, hashes)
             .await?;
         Ok(record.content())
+    }
+
+    /// A file's hashes: from the store when it was read before at this size and time,
+    /// otherwise from one read (on the blocking pool).
+    async fn hashes_of(
+        &self,
+        path: &Path,
+        size: u64,
+        modified: u64,
+    ) -> Result<(ContentId, Arc<FileHashes>)> {
+        let key = path.to_string_lossy().into_owned();
+        let cached = self
+            .store
+            .get::<ShareRecord>(Table::Shares, &key)?
+            .filter(|r| r.size == size && r.modified_ms == modified)
+            .and_then(|r| Some((r.content(), r.hashes?.hashes(size)?)));
+        if let Some((mut id, h)) = cached {
+            id.absorb(&h.content_id());
+            return Ok((id, Arc::new(h)));
+        }
+        let at = path.to_path_buf();
+        let h = tokio::task::spawn_blocking(move || hash_file(&at, Want::all(size)))
+            .await
+            .map_err(|e| GatewayError::Store(e.to_string()))??;
+        if h.size != size {
+            return Err(GatewayError::Invalid(format!(
+                "{} changed while it was read; share it again",
+                path.display()
+            )));
+        }
+        Ok((h.content_id(), Arc::new(h)))
     }
 
     /// Offers every recorded share again (at start-up), skipping files that are gone.
@@ -148,18 +172,14 @@ impl ShareIndex {
         modified_ms: u64,
         only: &[String],
     ) -> Result<ShareRecord> {
-        let key = path.to_string_lossy().into_owned();
-        let cached = self
-            .store
-            .get::<ShareRecord>(Table::Shares, &key)?
-            .filter(|r| r.size == size && r.modified_ms == modified_ms);
-        let id = cached
-            .as_ref()
-            .map_or(ContentId::new(Some(size)), ShareRecord::content);
-        self.offer_as(path, size, modified_ms, only, id).await
+        let (id, hashes) = self.hashes_of(&path, size, modified_ms).await?;
+        self.offer_as(path, size, modified_ms, only, id, hashes)
+            .await
     }
 
-    /// Offers a file whose hashes `id` holds (any it lacks, the networks compute).
+    /// Offers a file on the networks in `only` (every network when empty), with its
+    /// hashes, and records it. `id` may hold more hashes than `hashes` gives (ones it was
+    /// downloaded by, a torrent's info-hash).
     async fn offer_as(
         &self,
         path: PathBuf,
@@ -167,6 +187,7 @@ impl ShareIndex {
         modified_ms: u64,
         only: &[String],
         mut id: ContentId,
+        hashes: Arc<FileHashes>,
     ) -> Result<ShareRecord> {
         let key = path.to_string_lossy().into_owned();
         let name = path
@@ -185,6 +206,7 @@ impl ShareIndex {
                 name: name.clone(),
                 size,
                 id: id.clone(),
+                hashes: Some(hashes.clone()),
             };
             match net.share(item).await {
                 Ok(learnt) => {
@@ -204,6 +226,7 @@ impl ShareIndex {
             urns: id.urns(),
             networks,
             errors,
+            hashes: StoredHashes::of(&hashes),
         };
         self.store.put(Table::Shares, &key, &record)?;
         Ok(record)
