@@ -325,3 +325,40 @@ pub async fn shares(c: &mut Client, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+pub async fn links(c: &mut Client, target: &str, torrent: Option<&Path>, json: bool) -> Result<()> {
+    use pb::get_links_request::Target;
+    // A file on this host is a share (the gateway usually runs here); anything else a
+    // transfer id.
+    let target = if Path::new(target).exists() {
+        Target::Path(std::path::absolute(target)?.to_string_lossy().into_owned())
+    } else {
+        Target::TransferId(target.to_owned())
+    };
+    let l = c
+        .get_links(pb::GetLinksRequest {
+            target: Some(target),
+        })
+        .await?
+        .into_inner();
+    if let Some(out) = torrent {
+        anyhow::ensure!(
+            !l.torrent.is_empty(),
+            "no .torrent yet: it is made once the file is complete and hashed"
+        );
+        std::fs::write(out, &l.torrent)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if json {
+        println!("{}", output::links_json(&l));
+        return Ok(());
+    }
+    if !l.ed2k.is_empty() {
+        println!("{}", l.ed2k);
+    }
+    println!("{}", l.magnet);
+    if let Some(out) = torrent {
+        println!("torrent written to {}", out.display());
+    }
+    Ok(())
+}

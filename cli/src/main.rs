@@ -115,6 +115,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print every link a transfer or a shared file has: ed2k://, magnet, and with
+    /// --torrent the .torrent, to hand to a friend on any network.
+    Links {
+        /// A transfer id, or the path of a shared file.
+        target: String,
+        /// Also write the .torrent here.
+        #[arg(long)]
+        torrent: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +180,11 @@ async fn run(cli: Cli) -> Result<()> {
         } => client::add_endpoint(&mut c, network, address).await,
         Command::Share { path } => client::share(&mut c, &path).await,
         Command::Shares { json } => client::shares(&mut c, json).await,
+        Command::Links {
+            target,
+            torrent,
+            json,
+        } => client::links(&mut c, &target, torrent.as_deref(), json).await,
     }
 }
 

@@ -203,6 +203,13 @@ pub fn shared_line(f: &pb::SharedFile) -> String {
     line
 }
 
+pub fn links_json(l: &pb::Links) -> Value {
+    json!({
+        "name": l.name, "content": content_json(&l.content), "ed2k": l.ed2k,
+        "magnet": l.magnet, "torrent": !l.torrent.is_empty(),
+    })
+}
+
 pub fn shared_json(f: &pb::SharedFile) -> Value {
     json!({
         "path": f.path, "name": f.name, "size": f.size, "content": content_json(&f.content),

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod config;
 mod error;
 pub mod identity;
+pub mod links;
 pub mod search;
 pub mod share;
 mod store;

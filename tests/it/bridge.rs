@@ -9,6 +9,7 @@ use futures::StreamExt;
 use junction_core::swarm::{MemStore, Swarm, SwarmSink};
 use junction_core::{FetchEvent, FetchRequest, HashKind, Hit, NetworkId, RangeSet};
 use lab::World;
+use proto::v1 as pb;
 use proto::v1::transfer::State;
 
 use crate::harness::wait_until;
@@ -64,6 +65,46 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         urns.contains(&format!("urn:ed2k:{}", hex::encode(ed2k))),
         "{urns:?}"
     );
+
+    // Links out: an ed2k link with the AICH root (and part hashes past one part), a
+    // magnet with every hash, and a .torrent whose info-hash is the one BitTorrent seeds
+    // the file under: the gateway built the same info dictionary from its own hashes.
+    let links = gw
+        .client
+        .get_links(pb::GetLinksRequest {
+            target: Some(pb::get_links_request::Target::TransferId(t.id.clone())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ed2k_link = junction_core::link::parse_link(&links.ed2k).unwrap();
+    assert_eq!(ed2k_link.id.get(HashKind::Ed2k), Some(&ed2k[..]));
+    assert!(ed2k_link.id.get(HashKind::Aich).is_some(), "{}", links.ed2k);
+    let magnet = junction_core::link::parse_link(&links.magnet).unwrap();
+    for kind in [
+        HashKind::Btih,
+        HashKind::Sha1,
+        HashKind::Ed2k,
+        HashKind::Tth,
+    ] {
+        assert!(
+            magnet.id.get(kind).is_some(),
+            "{kind:?} in {}",
+            links.magnet
+        );
+    }
+    let torrent = junction_core::link::parse_torrent(&links.torrent).unwrap();
+    assert_eq!(
+        torrent.id.get(HashKind::Btih),
+        file.id.get(HashKind::Btih),
+        "the gateway's torrent is the one the lab seeds"
+    );
+    let bad = gw
+        .client
+        .get_links(pb::GetLinksRequest { target: None })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
 
     // An eD2k user finds it on the index server, offered by the gateway, and fetches it
     // from the gateway: BitTorrent content reaches eD2k.

@@ -153,6 +153,16 @@ pub fn network(id: &str, s: NetworkStatus, caps: Capabilities) -> pb::Network {
     }
 }
 
+pub fn links(l: crate::links::Links) -> pb::Links {
+    pb::Links {
+        content: Some(content(&l.content)),
+        name: l.name,
+        ed2k: l.ed2k.unwrap_or_default(),
+        magnet: l.magnet,
+        torrent: l.torrent.unwrap_or_default(),
+    }
+}
+
 pub fn shared(r: ShareRecord) -> pb::SharedFile {
     pb::SharedFile {
         content: Some(content(&r.content())),

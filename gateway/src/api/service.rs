@@ -266,6 +266,27 @@ impl pb::gateway_server::Gateway for Service {
             .collect();
         Ok(Response::new(pb::ListSharesResponse { files }))
     }
+
+    async fn get_links(
+        &self,
+        req: Request<pb::GetLinksRequest>,
+    ) -> Result<Response<pb::Links>, Status> {
+        use crate::links::{Target, links};
+        use pb::get_links_request::Target as T;
+        let target = req.into_inner().target;
+        let l = match &target {
+            Some(T::TransferId(id)) if !id.is_empty() => links(&self.gw, Target::Transfer(id))?,
+            Some(T::Path(p)) if !p.is_empty() => {
+                links(&self.gw, Target::Share(std::path::Path::new(p)))?
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "give a transfer id or the path of a shared file",
+                ));
+            }
+        };
+        Ok(Response::new(convert::links(l)))
+    }
 }
 
 fn spec_from_link(t: link::LinkTarget) -> StartSpec {

@@ -84,6 +84,23 @@ impl ShareIndex {
         Ok(all)
     }
 
+    /// The record of a shared file, by its path.
+    pub fn record(&self, path: &Path) -> Result<Option<ShareRecord>> {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let key = path.to_string_lossy().into_owned();
+        self.store.get::<ShareRecord>(Table::Shares, &key)
+    }
+
+    /// Every hash of a file read before, if it has not changed since.
+    pub fn hashes(&self, path: &Path) -> Result<Option<FileHashes>> {
+        let Some(r) = self.record(path)? else {
+            return Ok(None);
+        };
+        let now = std::fs::metadata(&r.path).ok();
+        let same = now.is_some_and(|m| m.len() == r.size && modified_ms(&m) == r.modified_ms);
+        Ok(r.hashes.filter(|_| same).and_then(|h| h.hashes(r.size)))
+    }
+
     /// A finished download: read once for every hash any network names it by, linked to
     /// the hashes it was fetched by (so later hits merge and later transfers find sources
     /// on every network), and offered on the networks in `offer_on` (none when empty).

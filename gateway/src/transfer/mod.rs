@@ -257,6 +257,13 @@ impl TransferManager {
         Ok(info)
     }
 
+    /// The `.torrent` a transfer was started from, if any.
+    pub fn torrent_bytes(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let t = self.transfer(id)?;
+        let hex = t.meta().record.torrent.clone();
+        Ok(hex.and_then(|h| hex::decode(h).ok()))
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<TransferEvent> {
         self.inner.events.subscribe()
     }

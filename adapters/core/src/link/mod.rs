@@ -1,6 +1,10 @@
 //! Links users paste: `magnet:?…`, `ed2k://|file|…|/`, and `.torrent` files.
 //! Each resolves to a [`LinkTarget`]: the content id plus hints for finding it.
 
+mod make;
+
+pub use make::{ed2k_link, magnet};
+
 use crate::swarm::{UnitAlgo, UnitHashes};
 use sha1::{Digest, Sha1};
 
