@@ -9,6 +9,8 @@
 //! the one transfer it starts must take verified bytes from both networks
 //! (`Transfer.per_network`), fetch each byte about once, and end byte-identical.
 //!
+//! The run also checks the bridge both ways (`swarm_interop/bridge.rs`).
+//!
 //! Every address is on 127.0.0.0/8: the gateway's eD2k adapter and aMule on 127.0.0.1,
 //! libtorrent on 127.0.0.2, the gateway's BitTorrent adapter on 127.0.0.3. aMule's file
 //! reaches the gateway the way `adapters/ed2k/examples/amule_interop.rs` (a) does: the
@@ -34,6 +36,9 @@ use proto::v1 as pb;
 use proto::v1::gateway_client::GatewayClient;
 use proto::v1::transfer::State;
 use tonic::transport::Channel;
+
+#[path = "swarm_interop/bridge.rs"]
+mod bridge;
 
 const NAME: &str = "junction-swarm.bin";
 
@@ -251,6 +256,17 @@ async fn run() -> Result<()> {
     let ed2k_root = ed2k::hash::ed2k_hash(&data).root;
     let ed2k_hex = ed2k::hash::to_hex(&ed2k_root);
     log(format!("{NAME}: {size} bytes, ed2k {ed2k_hex}"));
+    // The bridge's files: one only libtorrent seeds, one only aMule shares.
+    let bridge_mib = env_or("BRIDGE_MIB", 20)?;
+    let bt_only = bridge::Bridged::new("junction-bridge-from-bt.bin", bridge_mib, 0xb7);
+    // aMule uploads at about 0.3 MB/s, after queueing a client it just served for about
+    // two minutes: this one is smaller (issue 12 asks 20 MB only of the other direction).
+    let ed2k_only = bridge::Bridged::new("junction-bridge-from-ed2k.bin", 6, 0xed);
+    let bt_only_dir = dir.join("bt-only");
+    std::fs::create_dir_all(&bt_only_dir)?;
+    let bt_only_file = bt_only_dir.join(bt_only.name);
+    std::fs::write(&bt_only_file, &bt_only.data)?;
+    std::fs::write(seed_dir.join(ed2k_only.name), &ed2k_only.data)?;
 
     // Junction's eD2k index server: it connects back to aMule's port, so aMule is a HighID.
     let server = ed2k::IndexServer::start(ed2k::ServerConfig {
@@ -285,6 +301,21 @@ async fn run() -> Result<()> {
         "torrent btih {btih}, pieces of {} bytes",
         meta.info.piece_length
     ));
+    let bt_only_torrent = dir.join("bt-only.torrent");
+    let st = Command::new("/usr/bin/python3")
+        .arg(&lt_peer)
+        .arg("create")
+        .arg(&bt_only_file)
+        .arg(&bt_only_torrent)
+        .arg(&tracker_url)
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(st.success(), "bt_lt_peer.py create failed");
+    let bt_only_btih = bittorrent::metainfo::Metainfo::parse(&std::fs::read(&bt_only_torrent)?)
+        .context("libtorrent's second .torrent")?
+        .info
+        .swarm_hash()
+        .to_hex();
 
     let rate = rate_kib * 1024;
     let lt_status_file = dir.join("lt.json");
@@ -294,6 +325,12 @@ async fn run() -> Result<()> {
         .args(["run", "--ip", "127.0.0.2", "--port", &lt_port.to_string()])
         .arg("--seed")
         .arg(format!("{}:{}", torrent.display(), seed_dir.display()))
+        .arg("--seed")
+        .arg(format!(
+            "{}:{}",
+            bt_only_torrent.display(),
+            bt_only_dir.display()
+        ))
         .args(["--upload-limit", &rate.to_string()])
         .arg("--status-file")
         .arg(&lt_status_file)
@@ -398,6 +435,25 @@ async fn run() -> Result<()> {
             .await?,
     );
 
+    // The bridge, BitTorrent to eD2k, first: aMule fetching from a Junction that has just
+    // downloaded from it is the case issue 12 says aMule puts off for minutes.
+    let from_bt = format!(
+        "magnet:?xt=urn:btih:{bt_only_btih}&dn={}&tr={}",
+        percent(bt_only.name),
+        percent(&tracker_url)
+    );
+    let incoming = amule_base.join("swarm").join("Incoming");
+    // BRIDGE_ONLY=ed2k runs only the eD2k-to-BitTorrent check (for debugging).
+    let only = std::env::var("BRIDGE_ONLY").unwrap_or_default();
+    let bridged_bt = if only.is_empty() {
+        bridge::bt_to_ed2k(&mut client, &bt_only, from_bt, &ec, &incoming).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &bridged_bt {
+        println!("FAIL bridge bittorrent->ed2k: {e:#}");
+    }
+
     let magnet = format!(
         "magnet:?xt=urn:btih:{btih}&xt=urn:ed2k:{ed2k_hex}&xl={size}&dn={}&tr={}",
         percent(NAME),
@@ -412,13 +468,44 @@ async fn run() -> Result<()> {
         })
         .await?
         .into_inner();
-    let result = follow(&mut client, &t.id, size, timeout, &lt_status_file, &ec).await;
+    let result = if only.is_empty() {
+        follow(&mut client, &t.id, size, timeout, &lt_status_file, &ec).await
+    } else {
+        client
+            .cancel_transfer(pb::CancelTransferRequest {
+                id: t.id.clone(),
+                keep_data: false,
+            })
+            .await?;
+        Err(anyhow::anyhow!("skipped (BRIDGE_ONLY)"))
+    };
     let took = started.elapsed();
 
     let outcome = match result {
         Ok(done) => check(&done, &data, took),
         Err(e) => Err(e),
     };
+    // The bridge, eD2k to BitTorrent.
+    let from_ed2k = format!(
+        "ed2k://|file|{}|{}|{}|/",
+        percent(ed2k_only.name),
+        ed2k_only.data.len(),
+        ed2k::hash::to_hex(&ed2k::hash::ed2k_hash(&ed2k_only.data).root)
+    );
+    let bridged_ed2k = bridge::ed2k_to_bt(
+        &mut client,
+        &ed2k_only,
+        from_ed2k,
+        &lt_peer,
+        lt_port + 1,
+        &tracker_url,
+        &dir,
+    )
+    .await;
+    if let Err(e) = &bridged_ed2k {
+        println!("FAIL bridge ed2k->bittorrent: {e:#}");
+    }
+    let outcome = outcome.and(bridged_bt).and(bridged_ed2k);
     if outcome.is_err() {
         log(format!("aMule uploads: {}", amule_said(&ec, "show ul")));
         log(format!(
