@@ -74,7 +74,8 @@ impl Gateway {
             networks.clone(),
             identities.clone(),
         )?;
-        let shares = ShareIndex::new(store, networks.clone(), identities.clone());
+        let closing = CancellationToken::new();
+        let shares = ShareIndex::new(store, networks.clone(), identities.clone(), closing.clone());
         let gw = Gateway {
             config,
             networks,
@@ -82,7 +83,7 @@ impl Gateway {
             transfers,
             shares,
             identities,
-            closing: CancellationToken::new(),
+            closing,
             background: TaskTracker::new(),
         };
         let offer_on = bridge::offer_networks(&gw)?;

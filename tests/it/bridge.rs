@@ -105,6 +105,23 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    // Every link form leads back to this transfer.
+    for source in [
+        pb::start_transfer_request::Source::Link(links.ed2k.clone()),
+        pb::start_transfer_request::Source::Link(links.magnet.clone()),
+        pb::start_transfer_request::Source::Torrent(links.torrent.clone()),
+    ] {
+        let again = gw
+            .client
+            .start_transfer(pb::StartTransferRequest {
+                source: Some(source.clone()),
+                networks: vec![],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.id, t.id, "{source:?} started another transfer");
+    }
 
     // An eD2k user finds it on the index server, offered by the gateway, and fetches it
     // from the gateway: BitTorrent content reaches eD2k.
@@ -148,5 +165,131 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         hit.id.get(HashKind::Tth),
         gnutella.tth.as_ref().map(|h| &h[..])
     );
+    gw.stop().await;
+}
+
+/// Downloads the lab's BitTorrent-only file through a gateway; returns its data.
+async fn download_bt_only(
+    gw: &mut crate::harness::Running,
+    world: &World,
+) -> (lab::LabFile, Vec<u8>, String) {
+    let file = world
+        .files
+        .iter()
+        .find(|f| f.is_on(NetworkId::BITTORRENT) && f.networks().count() == 1)
+        .unwrap()
+        .clone();
+    let data = std::fs::read(&file.path).unwrap();
+    let items = search_until_complete(gw, world, "lab").await;
+    let item = items.iter().find(|i| i.name == file.name).unwrap();
+    let t = crate::harness::start_item(&mut gw.client, &item.id).await;
+    wait_until(&mut gw.client, &t.id, 60, |t| {
+        let urns = t.content.as_ref().map_or(&[][..], |c| &c.urns[..]);
+        t.state() == State::Complete && urns.iter().any(|u| u.starts_with("urn:tree:tiger:"))
+    })
+    .await;
+    (file, data, t.id)
+}
+
+/// Whether a lab eD2k peer finds `name` on the index server within a few seconds.
+async fn ed2k_offers(world: &World, name: &str) -> bool {
+    let peer = world.peer(NetworkId::ED2K, 0).unwrap();
+    let word = name.split(' ').nth(1).unwrap().to_lowercase();
+    for _ in 0..6 {
+        let mut hits = peer
+            .search(junction_core::query::parse(&word).unwrap())
+            .await
+            .unwrap();
+        while let Ok(Some(Ok(h))) = tokio::time::timeout(Duration::from_secs(1), hits.next()).await
+        {
+            if h.name == name {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// With `share_downloads = []` a download is still hashed for every network, but offered
+/// on none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_the_bridge_off_stops_the_offers() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 8, None).await;
+    let networks = world.gateway_networks().await.unwrap();
+    let mut gw = crate::harness::start_with(dir.path(), networks, |c| {
+        c.share_downloads = vec![];
+    })
+    .await;
+    let (file, _, _) = download_bt_only(&mut gw, &world).await;
+    assert!(
+        !ed2k_offers(&world, &file.name).await,
+        "offered with the bridge off"
+    );
+    let shares = gw
+        .client
+        .list_shares(pb::ListSharesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(shares.files.is_empty(), "{shares:?}");
+    gw.stop().await;
+}
+
+/// A restart offers every finished download again from the hashes in the store: the file
+/// is not read again (its bytes are swapped for others of the same size and time while
+/// the gateway is down, and the offer still names the original).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_offers_again_without_reading_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 8, None).await;
+    let mut gw = gateway(&world, dir.path()).await;
+    let (file, data, _) = download_bt_only(&mut gw, &world).await;
+    let listed = |s: pb::ListSharesResponse| s.files.into_iter().find(|f| f.name == file.name);
+    let mut before = None;
+    for _ in 0..100 {
+        let s = gw
+            .client
+            .list_shares(pb::ListSharesRequest {})
+            .await
+            .unwrap();
+        before = listed(s.into_inner());
+        if before.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = before.expect("the download is shared");
+    gw.stop().await;
+
+    let path = std::path::Path::new(&before.path);
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    let other: Vec<u8> = data.iter().map(|b| b ^ 0xff).collect();
+    std::fs::write(path, &other).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+
+    let mut gw = gateway(&world, dir.path()).await;
+    let mut offered = false;
+    for _ in 0..20 {
+        offered = ed2k_offers(&world, &file.name).await;
+        if offered {
+            break;
+        }
+    }
+    assert!(offered, "not offered again after the restart");
+    let after = listed(
+        gw.client
+            .list_shares(pb::ListSharesRequest {})
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+    .unwrap();
+    assert_eq!(after.content, before.content, "the file was read again");
     gw.stop().await;
 }

@@ -504,7 +504,8 @@ async fn download_rows(size: u64) -> Result<Vec<Row>> {
     let mut paths = Vec::new();
     for (i, net) in names.iter().enumerate() {
         let path = files.path().join(format!("benchdl {net} payload.bin"));
-        std::fs::write(&path, content(size as usize, 100 + i as u64))?;
+        // Seeds two apart: content() sets the low bit, so 100 and 101 would be one file.
+        std::fs::write(&path, content(size as usize, 100 + 2 * i as u64))?;
         paths.push(path);
     }
 

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use junction_core::hashing::{FileHashes, Want, hash_file};
+use junction_core::hashing::{FileHashes, Want, hash_reader};
 use junction_core::{ContentId, Identity, SharedItem};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::Networks;
 use crate::error::{GatewayError, Result};
@@ -42,16 +43,39 @@ impl ShareRecord {
     }
 }
 
+/// A file read that ends when the gateway stops, so a long hash does not outlive it.
+struct Stoppable {
+    file: std::fs::File,
+    closing: CancellationToken,
+}
+
+impl std::io::Read for Stoppable {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.closing.is_cancelled() {
+            return Err(std::io::Error::other("the gateway is stopping"));
+        }
+        self.file.read(buf)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ShareIndex {
+    closing: CancellationToken,
     store: Arc<Store>,
     networks: Networks,
     identities: Arc<IdentityIndex>,
 }
 
 impl ShareIndex {
-    pub fn new(store: Arc<Store>, networks: Networks, identities: Arc<IdentityIndex>) -> Self {
+    /// `closing` stops any file read in progress when the gateway stops.
+    pub fn new(
+        store: Arc<Store>,
+        networks: Networks,
+        identities: Arc<IdentityIndex>,
+        closing: CancellationToken,
+    ) -> Self {
         ShareIndex {
+            closing,
             store,
             networks,
             identities,
@@ -151,8 +175,10 @@ impl ShareIndex {
             id.absorb(&h.content_id());
             return Ok((id, Arc::new(h)));
         }
-        let at = path.to_path_buf();
-        let h = tokio::task::spawn_blocking(move || hash_file(&at, Want::all(size)))
+        let file = std::fs::File::open(path)?;
+        let closing = self.closing.clone();
+        let read = Stoppable { file, closing };
+        let h = tokio::task::spawn_blocking(move || hash_reader(read, Want::all(size)))
             .await
             .map_err(|e| GatewayError::Store(e.to_string()))??;
         if h.size != size {

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::range_map::RangeMap;
-use super::units::UnitHashes;
+use super::units::{UnitAlgo, UnitHashes};
 use crate::{NetworkId, RangeSet};
 
 /// A claim with no byte written for this long is taken back, so another source can have it.
@@ -186,7 +186,37 @@ impl Ledger {
         }
         self.grids.push(hashes);
         self.grids.sort_by_key(|g| g.unit_len);
+        self.imply_tree_roots();
         true
+    }
+
+    /// A Tiger tree level that hashes up to the whole-file root stands for that root, as
+    /// eD2k's part hashes stand for its file hash: the root needs no second read of the
+    /// file at the end.
+    fn imply_tree_roots(&mut self) {
+        let levels: Vec<[u8; 24]> = self
+            .grids
+            .iter()
+            .filter(|g| g.algo == UnitAlgo::TigerTree && g.part_len.is_none())
+            .filter(|g| g.digests.len() > 1 && g.digests.iter().all(|d| d.len() == 24))
+            .filter_map(|g| {
+                let nodes: Vec<[u8; 24]> = g
+                    .digests
+                    .iter()
+                    .filter_map(|d| d.as_slice().try_into().ok())
+                    .collect();
+                crate::tiger_tree::root_of(&nodes)
+            })
+            .collect();
+        for root in levels {
+            let whole = self
+                .grids
+                .iter()
+                .any(|g| g.algo == UnitAlgo::TigerTree && self.is_whole(g) && g.digests[0] == root);
+            if whole && !self.whole_passed.iter().any(|d| d[..] == root[..]) {
+                self.whole_passed.push(root.to_vec());
+            }
+        }
     }
 
     fn fig(&mut self, n: NetworkId) -> &mut NetFigures {

@@ -185,3 +185,40 @@ fn blocks_known_for_one_part_check_only_that_part() {
     let verified: Vec<_> = swarm.ledger().verified().iter().collect();
     assert_eq!(verified, vec![part..2 * part]);
 }
+
+/// A Tiger level that hashes up to the whole-file root stands for it; one that does not
+/// leaves the root to be checked, and a root that disagrees with the bytes fails.
+#[test]
+fn a_proven_tiger_level_stands_for_its_root() {
+    let data = original();
+    let run = 4 * UNIT;
+    let level = |d: &[u8]| {
+        UnitHashes::uniform(
+            UnitAlgo::TigerTree,
+            run,
+            crate::tiger_tree::level(d, run as usize)
+                .iter()
+                .map(|n| n.to_vec())
+                .collect(),
+        )
+    };
+    let by = Writer {
+        network: NetworkId::GNUTELLA,
+        source: 1,
+    };
+    for (root_of, complete) in [(data.clone(), true), (vec![0u8; SIZE as usize], false)] {
+        let swarm = Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new());
+        let root = crate::tiger_tree::root(&root_of);
+        assert!(
+            swarm
+                .learn(UnitHashes::whole(UnitAlgo::TigerTree, SIZE, &root))
+                .0
+        );
+        assert!(swarm.learn(level(&data)).0);
+        swarm.write(by, 0, &data).unwrap();
+        let l = swarm.ledger();
+        assert_eq!(l.verified().covered(), SIZE);
+        assert_eq!(l.complete(), complete);
+        assert_eq!(l.conflict().is_some(), !complete);
+    }
+}
