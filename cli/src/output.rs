@@ -167,13 +167,15 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
 pub fn network_line(n: &pb::Network) -> String {
     let state = format!("{:?}", n.state()).to_lowercase();
     let mut line = format!(
-        "{:<11} {:<8} {:<10} peers {:>4}  in {:>10}  out {:>10}",
+        "{:<11} {:<8} {:<10} peers {:>4}  in {:>10}  out {:>10}  offers {} file(s), {}",
         n.id,
         state,
         n.reachability,
         n.peers,
         size(n.bytes_in),
-        size(n.bytes_out)
+        size(n.bytes_out),
+        n.files_offered,
+        size(n.bytes_offered)
     );
     if !n.last_error.is_empty() {
         line.push_str(&format!("  last error: {}", n.last_error));
@@ -187,6 +189,7 @@ pub fn network_json(n: &pb::Network) -> Value {
         "reachability": n.reachability, "peers": n.peers, "servers": n.servers,
         "dht_nodes": n.dht_nodes, "bytes_in": n.bytes_in, "bytes_out": n.bytes_out,
         "last_error": n.last_error, "details": n.details,
+        "files_offered": n.files_offered, "bytes_offered": n.bytes_offered,
     })
 }
 

@@ -147,6 +147,18 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
     }
     assert_eq!(swarm.store().bytes(), data, "the eD2k peer got other bytes");
 
+    // ListNetworks counts what each network offers.
+    let nets = gw
+        .client
+        .list_networks(pb::ListNetworksRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    for n in &nets.networks {
+        assert_eq!(n.files_offered, 1, "{n:?}");
+        assert_eq!(n.bytes_offered, size, "{n:?}");
+    }
+
     // A Gnutella user finds it too, with its SHA-1 and Tiger tree root.
     let hit = find_from_gateway(&world, NetworkId::GNUTELLA, &file.name).await;
     let gnutella = junction_core::hashing::hash_bytes(

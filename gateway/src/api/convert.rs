@@ -150,6 +150,9 @@ pub fn network(id: &str, s: NetworkStatus, caps: Capabilities) -> pb::Network {
             sources: caps.sources,
             content_ids: caps.ids.iter().map(|k| format!("urn:{k}")).collect(),
         }),
+        // Filled in from the share index by the caller.
+        files_offered: 0,
+        bytes_offered: 0,
     }
 }
 

@@ -209,11 +209,21 @@ impl pb::gateway_server::Gateway for Service {
         &self,
         _req: Request<pb::ListNetworksRequest>,
     ) -> Result<Response<pb::ListNetworksResponse>, Status> {
+        let shares = self.gw.shares.list()?;
         let networks = self
             .gw
             .networks
             .iter()
-            .map(|n| convert::network(n.id().as_str(), n.status(), n.capabilities()))
+            .map(|n| {
+                let id = n.id().as_str();
+                let mut out = convert::network(id, n.status(), n.capabilities());
+                let offered = shares.iter().filter(|s| s.networks.iter().any(|x| x == id));
+                for s in offered {
+                    out.files_offered += 1;
+                    out.bytes_offered += s.size;
+                }
+                out
+            })
             .collect();
         Ok(Response::new(pb::ListNetworksResponse { networks }))
     }
