@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
 
 use bytes::Bytes;
-use junction_core::swarm::{NetFigures, Pending, Progress, Store, Swarm, UnitHashes, Writer};
-use junction_core::{NetworkId, RangeSet, SinkError, TransferSink};
+use junction_core::swarm::{
+    NetFigures, Pending, Progress, Store, Swarm, SwarmHost, SwarmSink, UnitHashes,
+};
+use junction_core::{NetworkId, RangeSet};
 use tokio::sync::watch;
 
 /// No reader is waiting.
@@ -20,7 +20,7 @@ const NO_PRIORITY: u64 = u64::MAX;
 
 #[derive(Debug)]
 pub struct FileSink {
-    swarm: Swarm<File>,
+    swarm: Arc<Swarm<File>>,
     /// Bumped whenever the verified set grows, so readers and the manager wake up.
     changed: watch::Sender<u64>,
     priority: AtomicU64,
@@ -50,7 +50,7 @@ impl FileSink {
             file.set_len(size)?;
         }
         Ok(FileSink {
-            swarm: Swarm::new(file, size, verified),
+            swarm: Arc::new(Swarm::new(file, size, verified)),
             changed: watch::channel(0).0,
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
@@ -62,10 +62,7 @@ impl FileSink {
 
     /// The handle one network writes through.
     pub fn for_network(self: &Arc<Self>, network: NetworkId) -> Arc<NetSink> {
-        Arc::new(NetSink {
-            sink: self.clone(),
-            network,
-        })
+        SwarmSink::hosted(self.swarm.clone(), network, self.clone())
     }
 
     /// Unverified bytes an earlier run wrote, to be checked with the rest.
@@ -147,10 +144,6 @@ impl FileSink {
             .store(offset.unwrap_or(NO_PRIORITY), Ordering::Relaxed);
     }
 
-    fn priority(&self) -> Option<u64> {
-        Some(self.priority.load(Ordering::Relaxed)).filter(|&p| p != NO_PRIORITY)
-    }
-
     /// Bytes received this run that were dropped: already verified, written where they
     /// could not go, or failed a check.
     pub fn redundant_bytes(&self) -> u64 {
@@ -194,34 +187,43 @@ impl FileSink {
     pub fn reopen(&self) {
         self.closed.store(false, Ordering::Release);
     }
+}
 
-    pub fn is_closed(&self) -> bool {
+/// The transfer hosts each network's handle on its file: a reader's position drives the
+/// claims, a closed transfer takes no writes, and checks run off the network's path.
+impl SwarmHost for FileSink {
+    fn priority(&self) -> Option<u64> {
+        Some(self.priority.load(Ordering::Relaxed)).filter(|&p| p != NO_PRIORITY)
+    }
+
+    fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// Checks the units a write completed on the blocking pool (an eD2k part, or the whole
     /// file at the end, takes a while to hash), so the network goes on receiving meanwhile;
     /// their bytes stay locked until then. Inline when there is no runtime.
-    fn settle(self: &Arc<Self>, pending: Pending) {
+    fn settle<S: Store>(host: &Arc<Self>, swarm: &Arc<Swarm<S>>, pending: Pending, written: u64) {
         if pending.is_empty() {
             let p = Progress {
                 verified: pending.verified,
                 rejected: false,
             };
-            self.progressed(p, 0);
+            host.progressed(p, written);
             return;
         }
+        host.progressed(Progress::default(), written);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                let sink = self.clone();
+                let (host, swarm) = (host.clone(), swarm.clone());
                 rt.spawn_blocking(move || {
-                    let p = sink.swarm.settle(pending);
-                    sink.progressed(p, 0);
+                    let p = swarm.settle(pending);
+                    host.progressed(p, 0);
                 });
             }
             Err(_) => {
-                let p = self.swarm.settle(pending);
-                self.progressed(p, 0);
+                let p = swarm.settle(pending);
+                host.progressed(p, 0);
             }
         }
     }
@@ -238,115 +240,12 @@ impl FileSink {
 }
 
 /// One network's handle on a transfer's file.
-#[derive(Debug)]
-pub struct NetSink {
-    sink: Arc<FileSink>,
-    network: NetworkId,
-}
-
-impl NetSink {
-    fn by(&self, source: u64) -> Writer {
-        Writer {
-            network: self.network,
-            source,
-        }
-    }
-}
-
-impl TransferSink for NetSink {
-    fn size(&self) -> u64 {
-        self.sink.size()
-    }
-
-    fn wanted(&self) -> RangeSet {
-        self.sink.swarm.ledger().wanted()
-    }
-
-    fn priority(&self) -> Option<u64> {
-        self.sink.priority()
-    }
-
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        self.write_from(0, offset, data)
-    }
-
-    fn write_from(&self, source: u64, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        if self.sink.is_closed() {
-            return Err(SinkError::Closed);
-        }
-        let pending = self.sink.swarm.put(self.by(source), offset, data)?;
-        self.sink.progressed(Progress::default(), data.len() as u64);
-        self.sink.settle(pending);
-        Ok(())
-    }
-
-    fn write_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        if self.sink.is_closed() {
-            return Err(SinkError::Closed);
-        }
-        let pending = self.sink.swarm.put_verified(self.network, offset, data)?;
-        self.sink.progressed(Progress::default(), data.len() as u64);
-        self.sink.settle(pending);
-        Ok(())
-    }
-
-    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        self.sink.swarm.read(offset, len)
-    }
-
-    fn written(&self) -> RangeSet {
-        self.sink.swarm.ledger().unverified_written()
-    }
-
-    fn verified(&self, range: Range<u64>, ok: bool) {
-        self.sink.swarm.ledger().attest(self.network, range, ok);
-        let p = Progress {
-            verified: ok,
-            rejected: !ok,
-        };
-        self.sink.progressed(p, 0);
-    }
-
-    fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
-        let from = self.sink.priority();
-        self.sink
-            .swarm
-            .ledger()
-            .claim(self.by(source), within, max, from, Instant::now())
-    }
-
-    fn claim_whole(&self, source: u64, range: Range<u64>) -> bool {
-        self.sink
-            .swarm
-            .ledger()
-            .claim_whole(self.by(source), range, Instant::now())
-    }
-
-    fn release(&self, source: u64, range: Range<u64>) {
-        self.sink.swarm.ledger().release(self.by(source), range);
-    }
-
-    fn learn(&self, hashes: UnitHashes) -> bool {
-        let (ok, p) = self.sink.swarm.learn(hashes);
-        self.sink.progressed(p, 0);
-        ok
-    }
-
-    fn is_banned(&self, source: u64) -> bool {
-        self.sink.swarm.ledger().is_banned(self.by(source))
-    }
-
-    fn discarded(&self, source: u64, bytes: u64, dropped: bool) {
-        self.sink
-            .swarm
-            .ledger()
-            .discarded(self.by(source), bytes, dropped);
-    }
-}
+pub type NetSink = SwarmSink<File, FileSink>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use junction_core::{SinkError, TransferSink};
 
     fn open(path: &Path, size: u64, verified: RangeSet) -> (Arc<FileSink>, Arc<NetSink>) {
         let sink = Arc::new(FileSink::open(path, size, verified).unwrap());

@@ -5,21 +5,23 @@
 
 mod ledger;
 mod range_map;
+mod sink;
 mod units;
 
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 pub use ledger::{CLAIM_STALL, Check, Ledger, MAX_STRIKES, NetFigures, Writer};
 pub use range_map::RangeMap;
+pub use sink::{Inline, SwarmHost, SwarmSink};
 pub use units::{UnitAlgo, UnitHasher, UnitHashes};
 
-use crate::{NetworkId, RangeSet, SinkError, TransferSink};
+use crate::{NetworkId, RangeSet, SinkError};
 
 /// Read size while hashing a unit back from the store.
 const HASH_READ: usize = 1 << 20;
@@ -301,82 +303,6 @@ impl<S: Store> Swarm<S> {
         let mut buf = vec![0u8; len];
         self.store.read_at(&mut buf, range.start)?;
         Ok(Bytes::from(buf))
-    }
-}
-
-/// One network's handle on a [`Swarm`]: the [`TransferSink`] it fetches through.
-#[derive(Debug)]
-pub struct SwarmSink<S> {
-    pub swarm: Arc<Swarm<S>>,
-    pub network: NetworkId,
-}
-
-impl<S: Store> SwarmSink<S> {
-    pub fn new(swarm: Arc<Swarm<S>>, network: NetworkId) -> Arc<SwarmSink<S>> {
-        Arc::new(SwarmSink { swarm, network })
-    }
-
-    fn by(&self, source: u64) -> Writer {
-        Writer {
-            network: self.network,
-            source,
-        }
-    }
-}
-
-impl<S: Store> TransferSink for SwarmSink<S> {
-    fn size(&self) -> u64 {
-        self.swarm.size()
-    }
-    fn wanted(&self) -> RangeSet {
-        self.swarm.ledger().wanted()
-    }
-    fn priority(&self) -> Option<u64> {
-        None
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        self.write_from(0, offset, data)
-    }
-    fn write_from(&self, source: u64, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        self.swarm.write(self.by(source), offset, data).map(drop)
-    }
-    fn write_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        self.swarm
-            .write_verified(self.network, offset, data)
-            .map(drop)
-    }
-    fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
-        self.swarm.read(offset, len)
-    }
-    fn verified(&self, range: Range<u64>, ok: bool) {
-        self.swarm.ledger().attest(self.network, range, ok);
-    }
-    fn written(&self) -> RangeSet {
-        self.swarm.ledger().unverified_written()
-    }
-    fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
-        self.swarm
-            .ledger()
-            .claim(self.by(source), within, max, None, Instant::now())
-    }
-    fn claim_whole(&self, source: u64, range: Range<u64>) -> bool {
-        self.swarm
-            .ledger()
-            .claim_whole(self.by(source), range, Instant::now())
-    }
-    fn release(&self, source: u64, range: Range<u64>) {
-        self.swarm.ledger().release(self.by(source), range);
-    }
-    fn learn(&self, hashes: UnitHashes) -> bool {
-        self.swarm.learn(hashes).0
-    }
-    fn is_banned(&self, source: u64) -> bool {
-        self.swarm.ledger().is_banned(self.by(source))
-    }
-    fn discarded(&self, source: u64, bytes: u64, dropped: bool) {
-        self.swarm
-            .ledger()
-            .discarded(self.by(source), bytes, dropped);
     }
 }
 

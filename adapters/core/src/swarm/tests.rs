@@ -3,6 +3,7 @@ use std::sync::Arc;
 use sha1::{Digest, Sha1};
 
 use super::*;
+use crate::TransferSink;
 
 const UNIT: u64 = 1024;
 const UNITS: u64 = 32;
