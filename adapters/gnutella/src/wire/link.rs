@@ -127,6 +127,31 @@ impl LinkDeflater {
     }
 }
 
+impl LinkDeflater {
+    /// End the zlib stream (final block and Adler-32 trailer); nothing may follow.
+    pub fn finish(&mut self, out: &mut BytesMut) -> Result<()> {
+        loop {
+            let mut chunk = [0u8; 8192];
+            let before_out = self.z.total_out();
+            let status = self
+                .z
+                .compress(&[], &mut chunk, FlushCompress::Finish)
+                .map_err(|e| Error::Inflate {
+                    what: "link stream (deflate)",
+                    detail: e.to_string(),
+                })?;
+            let made = usize::try_from(self.z.total_out() - before_out).unwrap_or(0);
+            out.extend_from_slice(&chunk[..made]);
+            if status == Status::StreamEnd {
+                return Ok(());
+            }
+            if made == 0 {
+                return Err(Error::invalid("link stream (deflate)", "cannot finish"));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

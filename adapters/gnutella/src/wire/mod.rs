@@ -9,8 +9,10 @@
 //! * [`qrp`] — the Query Routing Protocol hash, keyword split and tables.
 //! * [`http`] — HTTP heads for transfers, `Range`, PARQ, `X-Alt` and `GIV`.
 //! * [`headers`] — the header list shared by the handshake and HTTP.
+//! * [`browse`] — browse host: QueryHits packed for `GET /`, chunked framing, the reply decoder.
 //! * [`dime`] / [`thex`] — the DIME envelope and the THEX Tiger tree served at `/uri-res/N2X`.
 
+pub mod browse;
 pub mod cobs;
 pub mod dime;
 pub mod ext;

@@ -14,7 +14,9 @@ pub use push::{FW2FW_FILE_INDEX, Push};
 pub use query::{Query, QueryFlags};
 pub use query_hit::{HitRecord, QhdTrailer, QueryHit, qhd};
 pub use route::{RouteTableUpdate, qrp_compressor};
-pub use vendor::{SupportedMessage, VendorMessage};
+pub use vendor::{
+    HOPS_FLOW, MESSAGES_SUPPORTED, SupportedMessage, TCP_CONNECT_BACK, VendorMessage,
+};
 
 use bytes::{BufMut, Bytes, BytesMut};
 

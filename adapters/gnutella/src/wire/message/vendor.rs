@@ -1,5 +1,15 @@
 //! Vendor messages (0x31, 0x32): `<vendor 4><selector u16 LE><version u16 LE><payload>`.
-//! Kept as opaque frames; a few gtk-gnutella ones get typed readers.
+//! Kept as opaque frames; the ones Junction uses get typed readers and builders.
+//!
+//! Layouts (gtk-gnutella `vmsg.c`, checked against the capture
+//! `02f-vendor-messages-from-gtkg`): all are sent hop-to-hop (TTL 1, hops 0),
+//! "Messages Supported" with an all-zero MUID.
+//!
+//! * Messages Supported, `\0\0\0\0`/0 v0: `count u16 LE`, then `count` × 8 bytes
+//!   `vendor(4) selector(u16 LE) version(u16 LE)`; the message itself is not listed.
+//! * Hops Flow, `BEAR`/4 v1: one byte, the hops a query may have to be sent to us.
+//! * TCP Connect Back, `BEAR`/7 v1: `port u16 LE`; the receiver connects to the
+//!   sender's IP at that port and writes `\n\n`.
 
 use bytes::{BufMut, Bytes};
 
@@ -25,7 +35,14 @@ pub struct VendorMessage {
 pub type SupportedMessage = ([u8; 4], u16, u16);
 
 /// Most entries accepted in a "Messages/Features Supported" list.
-const MAX_SUPPORTED: usize = 1024;
+pub const MAX_SUPPORTED: usize = 1024;
+
+/// "Messages Supported" itself (`\0\0\0\0`/0 v0).
+pub const MESSAGES_SUPPORTED: SupportedMessage = ([0; 4], 0, 0);
+/// Hops Flow (`BEAR`/4 v1).
+pub const HOPS_FLOW: SupportedMessage = (*b"BEAR", 4, 1);
+/// TCP Connect Back (`BEAR`/7 v1).
+pub const TCP_CONNECT_BACK: SupportedMessage = (*b"BEAR", 7, 1);
 
 impl VendorMessage {
     /// Decode the payload (at least 8 bytes).
@@ -48,6 +65,64 @@ impl VendorMessage {
         dst.put_u16_le(self.selector);
         dst.put_u16_le(self.version);
         dst.put_slice(&self.payload);
+    }
+
+    /// A message of kind `(vendor, selector, version)` carrying `payload`, type 0x31.
+    pub fn new(kind: SupportedMessage, payload: impl Into<Bytes>) -> Self {
+        VendorMessage {
+            standard: false,
+            vendor: kind.0,
+            selector: kind.1,
+            version: kind.2,
+            payload: payload.into(),
+        }
+    }
+
+    /// `(vendor, selector, version)` of this message.
+    pub fn kind(&self) -> SupportedMessage {
+        (self.vendor, self.selector, self.version)
+    }
+
+    /// "Messages Supported" listing `list` (at most [`MAX_SUPPORTED`] entries are written).
+    pub fn messages_supported(list: &[SupportedMessage]) -> Self {
+        let list = &list[..list.len().min(MAX_SUPPORTED)];
+        let mut p = Vec::with_capacity(2 + 8 * list.len());
+        p.put_u16_le(list.len() as u16);
+        for (v, s, ver) in list {
+            p.put_slice(v);
+            p.put_u16_le(*s);
+            p.put_u16_le(*ver);
+        }
+        Self::new(MESSAGES_SUPPORTED, p)
+    }
+
+    /// Hops Flow: send us only queries whose hops are below `hops` (0: none).
+    pub fn hops_flow(hops: u8) -> Self {
+        Self::new(HOPS_FLOW, vec![hops])
+    }
+
+    /// TCP Connect Back: please connect to us on `port`.
+    pub fn tcp_connect_back(port: u16) -> Self {
+        Self::new(TCP_CONNECT_BACK, port.to_le_bytes().to_vec())
+    }
+
+    /// The hops of a Hops Flow message (`None` for other messages).
+    pub fn hops_flow_value(&self) -> Option<Result<u8>> {
+        (self.vendor == HOPS_FLOW.0 && self.selector == HOPS_FLOW.1).then(|| match self.payload[..]
+        {
+            [h, ..] => Ok(h),
+            [] => Err(Error::truncated("hops flow")),
+        })
+    }
+
+    /// The port of a TCP Connect Back message (`None` for other messages).
+    pub fn connect_back_port(&self) -> Option<Result<u16>> {
+        (self.vendor == TCP_CONNECT_BACK.0 && self.selector == TCP_CONNECT_BACK.1).then(|| {
+            match self.payload[..] {
+                [a, b, ..] => Ok(u16::from_le_bytes([a, b])),
+                _ => Err(Error::truncated("tcp connect back")),
+            }
+        })
     }
 
     /// The vendor code as text.
@@ -76,5 +151,61 @@ impl VendorMessage {
                 })
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn typed_readers_reject_short_payloads() {
+        let mut m = VendorMessage::hops_flow(3);
+        assert_eq!(m.hops_flow_value().unwrap().unwrap(), 3);
+        assert!(m.connect_back_port().is_none());
+        m.payload = Bytes::new();
+        assert!(m.hops_flow_value().unwrap().is_err());
+        let mut c = VendorMessage::tcp_connect_back(6346);
+        assert_eq!(c.connect_back_port().unwrap().unwrap(), 6346);
+        c.payload = Bytes::from_static(&[1]);
+        assert!(c.connect_back_port().unwrap().is_err());
+        // A count that does not match the bytes is refused, not trusted.
+        let mut ms = VendorMessage::messages_supported(&[HOPS_FLOW]);
+        ms.payload = Bytes::from_static(&[0xff, 0xff, 1, 2, 3]);
+        assert!(ms.supported_messages().unwrap().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn messages_supported_round_trip(list in proptest::collection::vec(
+            (any::<[u8; 4]>(), any::<u16>(), any::<u16>()), 0..64)) {
+            let m = VendorMessage::messages_supported(&list);
+            let mut b = Vec::new();
+            m.encode(&mut b);
+            let d = VendorMessage::decode(false, Bytes::from(b)).unwrap();
+            prop_assert_eq!(&d, &m);
+            prop_assert_eq!(d.supported_messages().unwrap().unwrap(), list);
+        }
+
+        #[test]
+        fn vendor_round_trip(v in any::<[u8; 4]>(), s in any::<u16>(), ver in any::<u16>(),
+                             std in any::<bool>(),
+                             p in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut m = VendorMessage::new((v, s, ver), p);
+            m.standard = std;
+            let mut b = Vec::new();
+            m.encode(&mut b);
+            prop_assert_eq!(VendorMessage::decode(std, Bytes::from(b)).unwrap(), m);
+        }
+
+        #[test]
+        fn decode_never_panics(p in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(m) = VendorMessage::decode(false, Bytes::from(p)) {
+                let _ = m.supported_messages();
+                let _ = m.hops_flow_value();
+                let _ = m.connect_back_port();
+            }
+        }
     }
 }
