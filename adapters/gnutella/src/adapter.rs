@@ -216,7 +216,7 @@ async fn incoming(
     use crate::servent::error::ServentError;
     let mut buf = BytesMut::with_capacity(4096);
     timeout(conn::HANDSHAKE_TIMEOUT, async {
-        while buf.len() < 4 {
+        while buf.len() < 4 && !buf.starts_with(b"\n\n") {
             if s.read_buf(&mut buf).await? == 0 {
                 return Err(ServentError::Closed("first bytes"));
             }
@@ -226,7 +226,16 @@ async fn incoming(
     .await
     .map_err(|_| ServentError::Timeout("first bytes"))??;
     shared.stats.add_in(buf.len() as u64);
-    if buf.starts_with(b"GNUT") {
+    if buf.starts_with(b"\n\n") {
+        // A TCP Connect Back we asked for (`BEAR`/7): someone reached our port.
+        debug!("connect back received");
+        if shared.cfg.firewalled.is_none()
+            && (!addr.ip().is_loopback() || shared.cfg.listen.ip().is_loopback())
+        {
+            shared.stats.firewalled.store(false, Ordering::Relaxed);
+        }
+        Ok(())
+    } else if buf.starts_with(b"GNUT") {
         let link = conn::accept(s, buf, addr, core.clone()).await?;
         drop(permit);
         core.send(CoreMsg::Connected(link))

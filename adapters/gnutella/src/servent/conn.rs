@@ -67,6 +67,8 @@ pub struct PeerInfo {
     pub guid: Option<Guid>,
     /// It does last-hop QRP between ultrapeers (`X-Ultrapeer-Query-Routing`).
     pub up_qrp: bool,
+    /// It reads vendor messages (`Vendor-Message`).
+    pub vendor_messages: bool,
 }
 
 /// An established link, handshake done.
@@ -150,7 +152,43 @@ fn info_from(addr: SocketAddr, hs: &Handshake, incoming: bool) -> PeerInfo {
         try_hosts,
         guid: hs.guid(),
         up_qrp: hs.ultrapeer_query_routing().is_some(),
+        vendor_messages: hs.headers.contains("Vendor-Message"),
     }
+}
+
+/// The local address outgoing connections to `to` are bound to: the configured
+/// listen IP (port chosen by the system), unless it is unspecified or of the
+/// other family. Peers then see us where we listen (gtk-gnutella checks the
+/// connection's address against the `Node`/`Listen-IP` we announce).
+pub fn bind_addr(listen: SocketAddr, to: SocketAddr) -> Option<SocketAddr> {
+    let ip = listen.ip();
+    (!ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4()).then_some(SocketAddr::new(ip, 0))
+}
+
+/// Open a TCP connection to `to` from our listen address (see [`bind_addr`]),
+/// giving up after `wait`.
+pub async fn connect_from(
+    listen: SocketAddr,
+    to: SocketAddr,
+    wait: Duration,
+) -> Result<TcpStream, ServentError> {
+    let fut = async {
+        match bind_addr(listen, to) {
+            Some(local) => {
+                let sock = if to.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                sock.bind(local)?;
+                sock.connect(to).await
+            }
+            None => TcpStream::connect(to).await,
+        }
+    };
+    Ok(timeout(wait, fut)
+        .await
+        .map_err(|_| ServentError::Timeout("TCP connect"))??)
 }
 
 /// Connect to `addr` and run the client side of the 0.6 handshake.
@@ -159,9 +197,7 @@ pub async fn dial(
     profile: &HandshakeProfile,
     shared: &Shared,
 ) -> Result<Link, ServentError> {
-    let mut s = timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| ServentError::Timeout("TCP connect"))??;
+    let mut s = connect_from(shared.cfg.listen, addr, CONNECT_TIMEOUT).await?;
     s.set_nodelay(true)?;
     let req = profile.connect_request(Some(addr.ip())).to_bytes();
     write_with_timeout(&mut s, &req, "handshake request").await?;
@@ -234,6 +270,7 @@ pub async fn accept(
     core.send(CoreMsg::Admit {
         ultrapeer: info.ultrapeer,
         addr,
+        listen: info.listen,
         reply: tx,
     })
     .await

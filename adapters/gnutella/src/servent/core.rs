@@ -26,8 +26,8 @@ use crate::wire::handshake::HandshakeProfile;
 use crate::wire::header::{Guid, Header, kind};
 use crate::wire::http::Giv;
 use crate::wire::message::{
-    Bye, FW2FW_FILE_INDEX, HitRecord, Message, Ping, Pong, Push, QhdTrailer, Query, QueryFlags,
-    QueryHit, qhd,
+    Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, Ping, Pong, Push, QhdTrailer, Query,
+    QueryFlags, QueryHit, SupportedMessage, TCP_CONNECT_BACK, VendorMessage, qhd,
 };
 use crate::wire::qrp::{QrpReceiver, QrpTable};
 
@@ -62,6 +62,10 @@ const LEAF_QUERY_BURST: f64 = 20.0;
 const VERSION_BYTE: u8 = 0x01;
 /// How often ultrapeers get our last-hop QRP table again (when it changed).
 const UP_TABLE_EVERY: Duration = Duration::from_secs(10);
+/// The vendor messages Junction reads and acts on, announced in "Messages Supported".
+pub const SUPPORTED_VENDOR_MESSAGES: [SupportedMessage; 2] = [HOPS_FLOW, TCP_CONNECT_BACK];
+/// Time allowed for a TCP connect back (connect and write `\n\n`).
+const CONNECT_BACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before redialling a host whose link ended.
 const REDIAL_AFTER: Duration = Duration::from_secs(30);
 
@@ -126,6 +130,8 @@ pub enum CoreMsg {
         ultrapeer: bool,
         /// Its address.
         addr: SocketAddr,
+        /// Where it says it listens (never suggested back to it).
+        listen: Option<SocketAddrV4>,
         /// The decision.
         reply: oneshot::Sender<Admission>,
     },
@@ -175,6 +181,12 @@ struct Peer {
     tokens: (f64, Instant),
     last_ping: Instant,
     dialed: Option<SocketAddr>,
+    /// The vendor messages it said it reads ("Messages Supported").
+    supported: Vec<SupportedMessage>,
+    /// Queries with this many hops or more are not sent to it (Hops Flow).
+    hops_flow: u8,
+    /// We already answered one TCP Connect Back request of this link.
+    connected_back: bool,
 }
 
 struct Search {
@@ -205,7 +217,8 @@ pub struct Core {
     router: Router,
     hosts: HostCache,
     endpoints: VecDeque<SocketAddr>,
-    pongs: VecDeque<(ConnId, Pong)>,
+    /// Cached pongs: the link it came on, its hops when it arrived, the pong.
+    pongs: VecDeque<(ConnId, u8, Pong)>,
     searches: HashMap<Guid, Search>,
     dqs: HashMap<Guid, DynQuery>,
     givs: HashMap<Guid, Vec<oneshot::Sender<(TcpStream, BytesMut)>>>,
@@ -321,17 +334,23 @@ impl Core {
         s.leaf_tables.store(tables as u64, Ordering::Relaxed);
     }
 
-    fn try_list(&self) -> Vec<SocketAddrV4> {
-        let mut v: Vec<SocketAddrV4> = self
+    /// `X-Try-Ultrapeers` for `peer` (its connection and listening addresses):
+    /// our ultrapeers, then known hosts, each once, never us nor the peer itself.
+    fn try_list(&self, peer: &[SocketAddrV4]) -> Vec<SocketAddrV4> {
+        let mut exclude = vec![self.shared.my_addr()];
+        if let SocketAddr::V4(l) = self.shared.cfg.listen {
+            exclude.push(l);
+        }
+        if let Some(a) = self.shared.cfg.advertised {
+            exclude.push(a);
+        }
+        exclude.extend_from_slice(peer);
+        let ups = self
             .peers
             .values()
             .filter(|p| p.info.ultrapeer)
-            .filter_map(|p| p.info.listen)
-            .collect();
-        v.extend(self.hosts.iter().copied());
-        v.dedup();
-        v.truncate(10);
-        v
+            .filter_map(|p| p.info.listen);
+        super::hosts::try_list(ups.chain(self.hosts.iter().copied()), &exclude, 10)
     }
 
     fn handle(&mut self, m: CoreMsg) {
@@ -339,9 +358,10 @@ impl Core {
             CoreMsg::Admit {
                 ultrapeer,
                 addr,
+                listen,
                 reply,
             } => {
-                let _ = reply.send(self.admit(ultrapeer, addr));
+                let _ = reply.send(self.admit(ultrapeer, addr, listen));
             }
             CoreMsg::Connected(link) => self.connected(link),
             CoreMsg::DialFailed { addr, err } => {
@@ -386,9 +406,13 @@ impl Core {
         }
     }
 
-    fn admit(&self, ultrapeer: bool, addr: SocketAddr) -> Admission {
+    fn admit(&self, ultrapeer: bool, addr: SocketAddr, listen: Option<SocketAddrV4>) -> Admission {
         let cfg = &self.shared.cfg;
-        let tries = self.try_list();
+        let mut peer: Vec<SocketAddrV4> = listen.into_iter().collect();
+        if let SocketAddr::V4(a) = addr {
+            peer.push(a);
+        }
+        let tries = self.try_list(&peer);
         if self.cancel.is_cancelled() {
             return Admission::Reject(503, "Servent shutdown".into(), tries);
         }
@@ -460,8 +484,19 @@ impl Core {
                 tokens: (LEAF_QUERY_BURST, Instant::now()),
                 last_ping: Instant::now(),
                 dialed,
+                supported: Vec::new(),
+                hops_flow: u8::MAX,
+                connected_back: false,
             },
         );
+        // What we read of vendor messages, to a peer that said it reads them
+        // (gtk-gnutella sends its own list first thing, and expects ours).
+        let vendor = self.peers.get(&id).is_some_and(|p| p.info.vendor_messages);
+        if vendor {
+            let m = VendorMessage::messages_supported(&SUPPORTED_VENDOR_MESSAGES);
+            let h = Header::new(Guid::ZERO, kind::VENDOR, 1, 0, 0);
+            self.send(id, h, &Message::Vendor(m));
+        }
         // Say hello: a ping (TTL 2 to an ultrapeer, which answers from its pong
         // cache: that is how we learn more hosts), and as a leaf our QRP table.
         let ttl = if to_ultrapeer { 2 } else { 1 };
@@ -629,8 +664,93 @@ impl Core {
                     Ok(false) => {}
                 }
             }
-            Message::Vendor(_) | Message::Unknown { .. } => {}
+            Message::Vendor(v) => self.on_vendor(id, h, v),
+            Message::Unknown { .. } => {}
         }
+    }
+
+    /// Vendor messages are hop-to-hop: anything but TTL 1 / hops 0 is dropped.
+    fn on_vendor(&mut self, id: ConnId, h: Header, v: VendorMessage) {
+        if h.ttl != 1 || h.hops != 0 {
+            trace!(
+                id,
+                ttl = h.ttl,
+                hops = h.hops,
+                "vendor message not hop-to-hop dropped"
+            );
+            return;
+        }
+        if let Some(list) = v.supported_messages() {
+            let list = match list {
+                Ok(l) => l,
+                Err(e) => {
+                    debug!(id, %e, "bad Messages Supported ignored");
+                    return;
+                }
+            };
+            debug!(id, n = list.len(), "peer's vendor messages");
+            let connect_back = list.contains(&TCP_CONNECT_BACK);
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.supported = list;
+            }
+            // Still firewalled by our guess: ask the peer to try reaching us.
+            let port = self.shared.my_addr().port();
+            if connect_back
+                && port != 0
+                && self.shared.cfg.firewalled.is_none()
+                && self.shared.stats.firewalled.load(Ordering::Relaxed)
+            {
+                let h = Header::new(Guid::ZERO, kind::VENDOR, 1, 0, 0);
+                let m = VendorMessage::tcp_connect_back(port);
+                self.send(id, h, &Message::Vendor(m));
+            }
+        } else if let Some(hops) = v.hops_flow_value() {
+            if let (Ok(hops), Some(p)) = (hops, self.peers.get_mut(&id)) {
+                debug!(id, hops, "hops flow");
+                p.hops_flow = hops;
+            }
+        } else if let Some(Ok(port)) = v.connect_back_port() {
+            self.connect_back(id, port);
+        }
+    }
+
+    /// Answer a TCP Connect Back: connect to the peer's IP at `port` and write
+    /// `\n\n` (once per link, a few at a time).
+    fn connect_back(&mut self, id: ConnId, port: u16) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.connected_back || port == 0 {
+            return;
+        }
+        p.connected_back = true;
+        let target = SocketAddr::new(p.info.addr.ip(), port);
+        let Ok(permit) = self.push_slots.clone().try_acquire_owned() else {
+            return;
+        };
+        let listen = self.shared.cfg.listen;
+        let span = debug_span!("gnutella_connect_back", %target);
+        tokio::spawn(
+            async move {
+                let r = async {
+                    let mut s = conn::connect_from(listen, target, CONNECT_BACK_TIMEOUT).await?;
+                    tokio::time::timeout(CONNECT_BACK_TIMEOUT, async {
+                        use tokio::io::AsyncWriteExt;
+                        s.write_all(b"\n\n").await?;
+                        s.shutdown().await
+                    })
+                    .await
+                    .map_err(|_| ServentError::Timeout("connect back"))??;
+                    Ok::<(), ServentError>(())
+                }
+                .await;
+                if let Err(e) = r {
+                    debug!(%e, "connect back failed");
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 
     /// Our pong, with GGEP `VC` (vendor), `DU` (uptime) and as ultrapeer `UP`
@@ -684,15 +804,22 @@ impl Core {
             return;
         }
         // Pong caching: answer for the hosts we know instead of flooding the ping.
-        let cached: Vec<Pong> = self
+        // Only our own pong has hops 0 ("this is me"): another host's pong goes
+        // out with the hops it arrived with, plus one (gtk-gnutella `pcache.c`
+        // flags a link whose hops-0 pongs name other addresses).
+        let cached: Vec<(u8, Pong)> = self
             .pongs
             .iter()
-            .filter(|(from, _)| *from != id)
-            .map(|(_, p)| p.clone())
+            .filter(|(from, _, _)| *from != id)
+            .map(|(_, hops, p)| (*hops, p.clone()))
             .take(6)
             .collect();
-        for p in &cached {
-            self.send(id, reply, &Message::Pong(p.clone()));
+        for (hops, p) in &cached {
+            self.send(
+                id,
+                cached_pong_header(&reply, *hops),
+                &Message::Pong(p.clone()),
+            );
         }
         if cached.len() < 3
             && self.shared.cfg.ultrapeer
@@ -717,8 +844,8 @@ impl Core {
         if from_up || h.hops > 0 || says_up {
             self.hosts.add(addr);
             self.pongs
-                .retain(|(_, p)| SocketAddrV4::new(p.ip, p.port) != addr);
-            self.pongs.push_front((id, pong.clone()));
+                .retain(|(_, _, p)| SocketAddrV4::new(p.ip, p.port) != addr);
+            self.pongs.push_front((id, h.hops, pong.clone()));
             self.pongs.truncate(PONG_CACHE);
         }
         if let Some(Route::Peer(c)) = self.router.reply_route(h.guid, kind::PONG)
@@ -767,7 +894,7 @@ impl Core {
             let ups: Vec<ConnId> = self
                 .peers
                 .iter()
-                .filter(|(c, p)| **c != id && p.info.ultrapeer)
+                .filter(|(c, p)| **c != id && p.info.ultrapeer && nh.hops < p.hops_flow)
                 .filter(|(_, p)| Self::may_route(p, nh.ttl, &q))
                 .map(|(c, _)| *c)
                 .collect();
@@ -812,7 +939,11 @@ impl Core {
             return;
         };
         for (&c, p) in &self.peers {
-            if Some(c) == except || p.info.ultrapeer || !Self::may_route(p, 1, q) {
+            if Some(c) == except
+                || p.info.ultrapeer
+                || h.hops >= p.hops_flow
+                || !Self::may_route(p, 1, q)
+            {
                 continue;
             }
             if self.send_bytes(c, &b) {
@@ -902,10 +1033,13 @@ impl Core {
     /// One widening step: the next two ultrapeers, with a TTL growing per step.
     fn dq_step(&mut self, guid: Guid) {
         let max_ttl = self.shared.cfg.max_ttl;
+        let Some(hops) = self.dqs.get(&guid).map(|d| d.hops) else {
+            return;
+        };
         let mut ups: Vec<ConnId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.info.ultrapeer)
+            .filter(|(_, p)| p.info.ultrapeer && hops < p.hops_flow)
             .map(|(c, _)| *c)
             .collect();
         ups.sort_unstable();
@@ -1037,7 +1171,7 @@ impl Core {
                     let h = Header::new(guid, kind::QUERY, self.shared.cfg.max_ttl, 0, 0);
                     if let Some(b) = conn::encode(h, &Message::Query(query)) {
                         for (&c, p) in &self.peers {
-                            if p.info.ultrapeer {
+                            if p.info.ultrapeer && p.hops_flow > 0 {
                                 self.send_bytes(c, &b);
                             }
                         }
@@ -1221,6 +1355,16 @@ impl Core {
     }
 }
 
+/// The header of a cached pong sent in answer to a ping: the reply header
+/// (the ping's GUID and TTL) with the hops the pong arrived with plus one, since
+/// we route it one hop further. Never 0: hops 0 means the pong's host is us.
+pub fn cached_pong_header(reply: &Header, arrived_hops: u8) -> Header {
+    Header {
+        hops: arrived_hops.saturating_add(1),
+        ..*reply
+    }
+}
+
 /// A routed reply goes one hop further; it is never dropped for TTL on the way back.
 fn reply_hop(h: &Header) -> Header {
     Header {
@@ -1275,9 +1419,11 @@ pub fn hit_record(
 
 /// Our QueryHit trailer: vendor code and the open-data flag bytes
 /// (push in byte 1 with its "valid" bit in byte 2, the others the other way round).
+/// The private data holds a GGEP block with `BH` (browse host supported), as
+/// gtk-gnutella's hits do.
 pub fn trailer(firewalled: bool, busy: bool, uploaded: bool) -> QhdTrailer {
-    let mut b1 = qhd::BUSY | qhd::UPLOADED;
-    let mut b2 = qhd::PUSH;
+    let mut b1 = qhd::BUSY | qhd::UPLOADED | qhd::GGEP;
+    let mut b2 = qhd::PUSH | qhd::GGEP;
     if firewalled {
         b1 |= qhd::PUSH;
     }
@@ -1290,6 +1436,12 @@ pub fn trailer(firewalled: bool, busy: bool, uploaded: bool) -> QhdTrailer {
     QhdTrailer {
         vendor: VENDOR,
         open_data: Bytes::copy_from_slice(&[b1, b2]),
-        private_data: Bytes::new(),
+        private_data: {
+            let mut v = Vec::new();
+            if let Ok(bh) = Extension::new(ggep::ids::BH, Bytes::new()) {
+                Block::new(vec![bh]).encode(&mut v);
+            }
+            Bytes::from(v)
+        },
     }
 }

@@ -495,14 +495,14 @@ async fn open(info: &SourceInfo, ctx: &Ctx) -> Result<(TcpStream, BytesMut), Ser
     } else {
         CONNECT_TIMEOUT
     };
-    let direct = timeout(wait, TcpStream::connect(SocketAddr::V4(info.addr))).await;
+    let direct =
+        super::conn::connect_from(ctx.shared.cfg.listen, SocketAddr::V4(info.addr), wait).await;
     let err = match direct {
-        Ok(Ok(s)) => {
+        Ok(s) => {
             s.set_nodelay(true)?;
             return Ok((s, BytesMut::new()));
         }
-        Ok(Err(e)) => ServentError::Io(e),
-        Err(_) => ServentError::Timeout("connect"),
+        Err(e) => e,
     };
     let Some(servent) = info.servent else {
         return Err(err);

@@ -67,9 +67,56 @@ impl HostCache {
     }
 }
 
+/// The `X-Try-Ultrapeers` list: `candidates` in order, each address once, none of
+/// `exclude` (our own addresses and the peer's), no unusable address, at most `max`.
+pub fn try_list(
+    candidates: impl IntoIterator<Item = SocketAddrV4>,
+    exclude: &[SocketAddrV4],
+    max: usize,
+) -> Vec<SocketAddrV4> {
+    let mut seen: HashSet<SocketAddrV4> = exclude.iter().copied().collect();
+    candidates
+        .into_iter()
+        .filter(|a| a.port() != 0 && !a.ip().is_unspecified() && !a.ip().is_multicast())
+        .filter(|a| seen.insert(*a))
+        .take(max)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    /// Issue 12: gtk-gnutella saw duplicates and Junction itself in `X-Try-Ultrapeers`.
+    #[test]
+    fn try_list_is_deduplicated_and_excludes_us_and_the_peer() {
+        let me = a("10.0.0.1:6346");
+        let peer = a("10.0.0.9:6346");
+        let cands = [
+            a("10.0.0.2:6346"),
+            me,
+            a("10.0.0.2:6346"),
+            peer,
+            a("10.0.0.3:6346"),
+            a("0.0.0.0:6346"),
+            a("10.0.0.4:0"),
+            a("10.0.0.3:6346"),
+            a("10.0.0.2:6347"),
+        ];
+        let v = try_list(cands, &[me, peer], 10);
+        assert_eq!(
+            v,
+            vec![a("10.0.0.2:6346"), a("10.0.0.3:6346"), a("10.0.0.2:6347")]
+        );
+        assert_eq!(try_list(cands, &[me, peer], 2).len(), 2);
+        // The list gtk-gnutella reads back: "ip:port,ip:port".
+        let text: Vec<String> = v.iter().map(ToString::to_string).collect();
+        assert_eq!(text.join(","), "10.0.0.2:6346,10.0.0.3:6346,10.0.0.2:6347");
+    }
 
     #[test]
     fn bounded_and_deduplicated() {

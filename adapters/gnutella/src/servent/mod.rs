@@ -5,6 +5,7 @@
 //! connections (Gnutella handshake, HTTP request, `GIV`); uploads and downloads
 //! run in their own tasks and share the file index and counters through [`Shared`].
 
+pub mod browse;
 pub mod conn;
 pub mod core;
 pub mod download;

@@ -145,6 +145,17 @@ impl ShareIndex {
         self.by_index.get(&index)
     }
 
+    /// Up to `n` files whose index is above `index`, in index order (browse host
+    /// walks the library this way, a batch at a time).
+    pub fn after(&self, index: u32, n: usize) -> Vec<&SharedFile> {
+        use std::ops::Bound;
+        self.by_index
+            .range((Bound::Excluded(index), Bound::Unbounded))
+            .take(n)
+            .map(|(_, f)| f)
+            .collect()
+    }
+
     /// The file with this SHA-1.
     pub fn by_sha1(&self, h: &Sha1Hash) -> Option<&SharedFile> {
         self.by_sha1.get(&h.0).and_then(|i| self.by_index.get(i))

@@ -19,8 +19,11 @@ use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
 use super::error::ServentError;
 use super::shares::{SharedFile, hash_file};
 use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::browse;
 use crate::wire::headers::Headers;
 use crate::wire::http::{Giv, RequestHead, ResponseHead, Target};
+use crate::wire::link::LinkDeflater;
+use crate::wire::message::{Message, QueryHit};
 use crate::wire::thex::encode_answer;
 
 /// Wait for the first request on a connection.
@@ -86,6 +89,30 @@ where
             serve_thex(&mut s, &shared, &urn, head_only, close).await?;
             if close {
                 return Ok(());
+            }
+            continue;
+        }
+        if req.target == "/" {
+            if browse::wants_packets(&req) {
+                let (keep, served) = serve_browse(&mut s, &shared, &req, head_only, close).await?;
+                debug!(peer = %peer, hits = served, "browse host served");
+                if !keep {
+                    return Ok(());
+                }
+            } else {
+                // We only offer the packet form (no HTML library page).
+                let r = ResponseHead::new(
+                    406,
+                    "Not Acceptable",
+                    Headers::new()
+                        .with("Server", &server)
+                        .with("X-Features", "browse/1.0")
+                        .with("Content-Length", "0"),
+                );
+                write(&mut s, &r.to_bytes(), &shared).await?;
+                if close {
+                    return Ok(());
+                }
             }
             continue;
         }
@@ -213,6 +240,124 @@ where
         }
     }
     Ok(())
+}
+
+/// Files packed per batch while browsing (gtk-gnutella `BH_SCAN_AHEAD`).
+const BROWSE_BATCH: usize = 100;
+
+/// Answer browse host (`GET /`, `Accept: application/x-gnutella-packets`) the way
+/// gtk-gnutella does: `200`, the whole library as QueryHits (all-zero MUID, TTL 1,
+/// hops 0, ≤ 3500 bytes each, every record with its `urn:sha1`, GGEP `TT` and `LF`
+/// as in search hits), chunked to an HTTP/1.1 client (else the body ends when we
+/// close), one zlib stream when the client accepts deflate. Returns whether the
+/// connection may serve another request, and the hits sent.
+async fn serve_browse<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    shared: &Arc<Shared>,
+    req: &RequestHead,
+    head_only: bool,
+    close: bool,
+) -> Result<(bool, usize), ServentError> {
+    let server = shared.cfg.user_agent.clone();
+    let chunked = req.version.1 >= 1 && req.version.0 == 1;
+    let deflate = browse::accepts_deflate(req);
+    let mut h = Headers::new()
+        .with("Server", &server)
+        .with("X-Features", "browse/1.0")
+        .with("Content-Type", browse::CONTENT_TYPE);
+    if deflate {
+        h.push("Content-Encoding", "deflate");
+    }
+    if chunked {
+        h.push("Transfer-Encoding", "chunked");
+    }
+    if close || !chunked {
+        h.push("Connection", "close");
+    }
+    write(s, &ResponseHead::new(200, "OK", h).to_bytes(), shared).await?;
+    if head_only {
+        s.flush().await?;
+        return Ok((chunked && !close, 0));
+    }
+    let template = {
+        let a = shared.my_addr();
+        let firewalled = shared
+            .stats
+            .firewalled
+            .load(std::sync::atomic::Ordering::Relaxed)
+            || a.ip().is_unspecified();
+        QueryHit {
+            port: a.port(),
+            ip: *a.ip(),
+            speed: 10_000,
+            results: Vec::new(),
+            trailer: Some(super::core::trailer(
+                firewalled,
+                shared.slots.available_permits() == 0,
+                shared
+                    .stats
+                    .uploads
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    > 0,
+            )),
+            servent: shared.guid,
+        }
+    };
+    let mut z = deflate.then(LinkDeflater::default);
+    let mut last = 0u32;
+    let mut sent = 0usize;
+    let mut more = true;
+    while more {
+        let records: Vec<_> = {
+            let idx = shared.shares();
+            let batch = idx.after(last, BROWSE_BATCH);
+            more = batch.len() == BROWSE_BATCH;
+            if let Some(f) = batch.last() {
+                last = f.index;
+            }
+            batch
+                .into_iter()
+                .map(|f| {
+                    super::core::hit_record(
+                        f.index,
+                        &f.name,
+                        f.size,
+                        &f.sha1,
+                        f.ed2k.as_ref(),
+                        f.tth.as_ref(),
+                    )
+                })
+                .collect()
+        };
+        let mut plain = Vec::new();
+        for d in browse::pack_hits(&template, records) {
+            if matches!(d.message, Message::QueryHit(_)) && d.encode(&mut plain).is_ok() {
+                sent += 1;
+            }
+        }
+        let mut body = BytesMut::new();
+        match z.as_mut() {
+            Some(z) => {
+                z.deflate_flush(&plain, &mut body)?;
+                if !more {
+                    z.finish(&mut body)?;
+                }
+            }
+            None => body.extend_from_slice(&plain),
+        }
+        let mut out = Vec::with_capacity(body.len() + 16);
+        if chunked {
+            browse::put_chunk(&body, &mut out);
+            if !more {
+                out.extend_from_slice(browse::LAST_CHUNK);
+            }
+        } else {
+            out.extend_from_slice(&body);
+        }
+        write(s, &out, shared).await?;
+    }
+    s.flush().await?;
+    Ok((chunked && !close, sent))
 }
 
 /// `X-Thex-URI`: `/uri-res/N2X?urn:sha1:<SHA-1>;<TTH>` (gtk-gnutella `upload_thex_uri_add`).
@@ -354,9 +499,9 @@ pub async fn giv_out(
     index: u32,
     shared: Arc<Shared>,
 ) -> Result<(), ServentError> {
-    let mut s = timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
-        .await
-        .map_err(|_| ServentError::Timeout("push connect"))??;
+    let mut s =
+        super::conn::connect_from(shared.cfg.listen, SocketAddr::V4(target), CONNECT_TIMEOUT)
+            .await?;
     s.set_nodelay(true)?;
     let name = shared
         .shares()
