@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use junction_core::swarm::{MemStore, Swarm, SwarmSink};
-use junction_core::{FetchEvent, FetchRequest, HashKind, Hit, NetworkId, RangeSet};
+use junction_core::{FetchRequest, HashKind, Hit, NetworkId, RangeSet};
 use lab::World;
 use proto::v1 as pb;
 use proto::v1::transfer::State;
@@ -128,24 +128,8 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
     let hit = find_from_gateway(&world, NetworkId::ED2K, &file.name).await;
     assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ed2k[..]));
     let size = data.len() as u64;
-    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
-    let sink = SwarmSink::new(swarm.clone(), NetworkId::ED2K);
-    let req = FetchRequest {
-        id: hit.id.clone(),
-        name: hit.name.clone(),
-        size,
-        sources: hit.locations.clone(),
-        trackers: Vec::new(),
-        torrent: None,
-    };
-    let peer = world.peer(NetworkId::ED2K, 0).unwrap();
-    let mut events = peer.fetch(req, sink.clone()).await.unwrap();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(60), events.next()).await {
-        if matches!(&e, FetchEvent::Note(n) if n.starts_with("complete")) {
-            break;
-        }
-    }
-    assert_eq!(swarm.store().bytes(), data, "the eD2k peer got other bytes");
+    let got = fetch_with(&world, NetworkId::ED2K, &hit).await;
+    assert_eq!(got, data, "the eD2k peer got other bytes");
 
     // ListNetworks counts what each network offers.
     let nets = gw
@@ -177,7 +161,35 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         hit.id.get(HashKind::Tth),
         gnutella.tth.as_ref().map(|h| &h[..])
     );
+    // …and fetches it from the gateway, checked on the way by the Tiger tree it serves.
+    let got = fetch_with(&world, NetworkId::GNUTELLA, &hit).await;
+    assert_eq!(got, data, "the Gnutella leaf got other bytes");
     gw.stop().await;
+}
+
+/// A lab peer of `net` fetches a hit into a checking sink; returns the bytes.
+async fn fetch_with(world: &World, net: NetworkId, hit: &Hit) -> Vec<u8> {
+    let size = hit.size;
+    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
+    let sink = SwarmSink::new(swarm.clone(), net);
+    let req = FetchRequest {
+        id: hit.id.clone(),
+        name: hit.name.clone(),
+        size,
+        sources: hit.locations.clone(),
+        trackers: Vec::new(),
+        torrent: None,
+    };
+    let peer = world.peer(net, 0).unwrap();
+    let mut events = peer.fetch(req, sink.clone()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !junction_core::TransferSink::wanted(&*sink).is_empty() {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    swarm.store().bytes()
 }
 
 /// Downloads the lab's BitTorrent-only file through a gateway; returns its data.
