@@ -2,10 +2,12 @@
 //!
 //! `cargo run --release -p junction-bench --bin harness -- [options]`
 //!
-//!   --only LIST      comma-separated parts: merge,first,download,swarm,read,rss (default: all)
+//!   --only LIST      comma-separated parts: merge,first,download,swarm,hashing,read,rss
+//!                    (default: all)
 //!   --dl-mib N       size of the file downloaded through each network (default 256)
 //!   --swarm-mib N    size of the file on all three networks, for the swarm part (default 128)
 //!   --swarm-cap-mib N  each seeder's cap in the capped swarm run, MiB/s (default 4)
+//!   --hash-mib N     size of the file hashed in the page cache, hashing part (default 512)
 //!   --read-mib N     size of the transfer read back over gRPC (default 1024)
 //!   --searches N     searches timed for the first-item delay (default 1000)
 //!   --transfers N    transfers started for the loaded RSS figure (default 100)
@@ -38,6 +40,8 @@ use tonic::transport::Channel;
 
 const MIB: u64 = 1024 * 1024;
 
+#[path = "harness/hashing.rs"]
+mod hashing;
 #[path = "harness/swarm.rs"]
 mod swarm;
 
@@ -51,6 +55,7 @@ struct Opts {
     markdown: Option<PathBuf>,
     swarm_mib: u64,
     swarm_cap_mib: u64,
+    hash_mib: u64,
 }
 
 impl Opts {
@@ -65,6 +70,7 @@ impl Opts {
             markdown: None,
             swarm_mib: 128,
             swarm_cap_mib: 4,
+            hash_mib: 512,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -74,6 +80,7 @@ impl Opts {
                 "--dl-mib" => o.dl_mib = val()?.parse()?,
                 "--swarm-mib" => o.swarm_mib = val()?.parse()?,
                 "--swarm-cap-mib" => o.swarm_cap_mib = val()?.parse()?,
+                "--hash-mib" => o.hash_mib = val()?.parse()?,
                 "--read-mib" => o.read_mib = val()?.parse()?,
                 "--searches" => o.searches = val()?.parse()?,
                 "--transfers" => o.transfers = val()?.parse()?,
@@ -119,11 +126,12 @@ fn row(what: impl Into<String>, figure: impl Into<String>, goal: &str, met: Opti
 async fn main() -> Result<()> {
     let opts = Opts::parse()?;
     let mut rows = Vec::new();
-    let parts: [(&str, &str); 6] = [
+    let parts: [(&str, &str); 7] = [
         ("merge", "search merge throughput"),
         ("first", "time to first merged item"),
         ("download", "download throughput per network"),
         ("swarm", "one transfer over three networks"),
+        ("hashing", "hash on download: every hash in one read"),
         ("read", "ReadContent throughput"),
         ("rss", "gateway RSS"),
     ];
@@ -137,6 +145,7 @@ async fn main() -> Result<()> {
             "first" => first_item_rows(opts.searches).await,
             "download" => download_rows(opts.dl_mib * MIB).await,
             "swarm" => swarm::swarm_rows(opts.swarm_mib, opts.swarm_cap_mib).await,
+            "hashing" => hashing::hashing_rows(opts.hash_mib).await,
             "read" => read_rows(opts.read_mib * MIB).await,
             _ => rss_rows(&opts).await,
         };
