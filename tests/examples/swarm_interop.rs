@@ -346,15 +346,29 @@ async fn run() -> Result<()> {
     };
 
     // aMule shares the same folder with the same cap (its settings are kB/s).
-    let st = Command::new("bash")
-        .args([&amule_start, "swarm", &tcp, &udp, &ec])
-        .arg(&seed_dir)
-        .arg(format!("localhost:{port}"))
-        .env("BASE", &amule_base)
-        .env("MAX_UPLOAD_KBS", rate_kib.to_string())
-        .env("SLOT_KBS", rate_kib.to_string())
-        .status()?;
-    ensure!(st.success(), "amuled did not start");
+    let start_amule = || -> Result<()> {
+        let st = Command::new("bash")
+            .args([&amule_start, "swarm", &tcp, &udp, &ec])
+            .arg(&seed_dir)
+            .arg(format!("localhost:{port}"))
+            .env("BASE", &amule_base)
+            .env("MAX_UPLOAD_KBS", rate_kib.to_string())
+            .env("SLOT_KBS", rate_kib.to_string())
+            .status()?;
+        ensure!(st.success(), "amuled did not start");
+        Ok(())
+    };
+    start_amule()?;
+    // aMule 2.3.3 sometimes stops reading a download connection for good (see
+    // tests/interop/ed2k_amule.sh); restarted, it resumes its part file.
+    let restart_amule = || -> Result<()> {
+        let _ = Command::new("bash")
+            .arg(amule_start.replace("start.sh", "stop.sh"))
+            .arg("swarm")
+            .env("BASE", &amule_base)
+            .status();
+        start_amule()
+    };
 
     // Both seeds ready: aMule logged in (HighID) and its file in the server's index;
     // libtorrent seeding (it announces to the tracker as it starts).
@@ -446,7 +460,15 @@ async fn run() -> Result<()> {
     // BRIDGE_ONLY=ed2k runs only the eD2k-to-BitTorrent check (for debugging).
     let only = std::env::var("BRIDGE_ONLY").unwrap_or_default();
     let bridged_bt = if only.is_empty() {
-        bridge::bt_to_ed2k(&mut client, &bt_only, from_bt, &ec, &incoming).await
+        bridge::bt_to_ed2k(
+            &mut client,
+            &bt_only,
+            from_bt,
+            &ec,
+            &incoming,
+            &restart_amule,
+        )
+        .await
     } else {
         Ok(())
     };

@@ -65,9 +65,9 @@ fi
 set +e
 # Every wait in the driver is bounded (aMule's login 60 s, the transfer SWARM_TIMEOUT);
 # this caps the whole run.
-timeout -k 10 420 "$BIN"
+timeout -k 10 720 "$BIN"
 rc=$?
-[ $rc -eq 124 ] && echo "FAIL swarm: driver exceeded 420 s" >&2
+[ $rc -eq 124 ] && echo "FAIL swarm: driver exceeded 720 s" >&2
 set -e
 if [ $rc -ne 0 ]; then
   echo "--- amuled log (tail) ---" >&2

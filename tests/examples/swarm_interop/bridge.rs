@@ -101,17 +101,31 @@ pub async fn bt_to_ed2k(
     magnet: String,
     ec: &str,
     incoming: &Path,
+    restart_amule: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
     let links = fetch_and_link(client, magnet, "bittorrent", 120).await?;
     log(format!("bridge: links {} | {}", links.ed2k, links.magnet));
     let started = Instant::now();
     amulecmd(ec, &format!("add {}", links.ed2k));
     let target = incoming.join(file.name);
-    wait_for("aMule to download the file from Junction", 150, || {
-        holds(&target, &file.data)
-    })
-    .await
-    .with_context(|| format!("aMule downloads: {}", super::amule_said(ec, "show dl")))?;
+    // aMule's download list, polled: unchanged for 20 s is aMule's known read stall, and
+    // aMule is restarted (twice at most), as tests/interop/ed2k_amule.sh does.
+    let (mut last, mut since, mut restarts) = (String::new(), Instant::now(), 0);
+    while !holds(&target, &file.data) {
+        ensure!(
+            started.elapsed() < Duration::from_secs(240),
+            "aMule did not download the file from Junction in 240 s; its downloads: {last}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = super::amule_said(ec, "show dl");
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(20) && restarts < 2 {
+            log(format!("bridge: aMule stalled at {last}; restarting it"));
+            restart_amule()?;
+            (restarts, since) = (restarts + 1, Instant::now());
+        }
+    }
     println!(
         "PASS bridge bittorrent->ed2k: aMule downloaded {} ({} bytes, only libtorrent seeds it) from Junction in {:.1} s, identical",
         file.name,
