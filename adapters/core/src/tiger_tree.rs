@@ -103,7 +103,9 @@ impl TigerTree {
             let block = std::mem::take(&mut self.partial);
             self.push(leaf(&block));
         }
-        let (_, mut node) = self.stack.pop().expect("at least one leaf");
+        let Some((_, mut node)) = self.stack.pop() else {
+            return leaf(&[]);
+        };
         while let Some((_, left)) = self.stack.pop() {
             node = parent(&left, &node);
         }

@@ -201,7 +201,9 @@ pub fn hash_reader(mut src: impl Read, want: Want) -> std::io::Result<FileHashes
                         return Err(std::io::Error::other("a hasher thread ended"));
                     }
                 };
-                let data = Arc::get_mut(&mut pool[i]).expect("no other holder");
+                let Some(data) = Arc::get_mut(&mut pool[i]) else {
+                    continue;
+                };
                 let mut n = 0;
                 while n < CHUNK {
                     match src.read(&mut data[n..]) {

@@ -65,39 +65,34 @@ impl Recovery {
         master: &AichHash,
         data: &[u8],
     ) -> Result<(), String> {
-        let res = self.check(size, sink, part, master, data);
-        if res.is_err() {
+        let learnt = self
+            .root
+            .ok_or_else(|| "no AICH root is known".to_string())
+            .and_then(|root| {
+                if *master != root {
+                    return Err("AICH answer for another root".into());
+                }
+                let hashes = aich::decode_recovery(data).map_err(|e| e.to_string())?;
+                let blocks = aich::verify_part(size, part.into(), &root, &hashes)
+                    .ok_or("AICH recovery data does not hash to the root")?;
+                let mut grid =
+                    UnitHashes::in_parts(UnitAlgo::Sha1, PART_SIZE, BLOCK_SIZE, Vec::new());
+                grid.digests = vec![Vec::new(); usize::try_from(grid.count(size)).unwrap_or(0)];
+                let first =
+                    usize::try_from(aich::block_index(u64::from(part) * PART_SIZE)).unwrap_or(0);
+                for (slot, b) in grid.digests.iter_mut().skip(first).zip(&blocks) {
+                    *slot = b.to_vec();
+                }
+                if sink.learn(grid) {
+                    Ok(())
+                } else {
+                    Err("the sink refused the AICH block hashes".into())
+                }
+            });
+        if learnt.is_err() {
             self.unanswered(part);
         }
-        res
-    }
-
-    fn check(
-        &self,
-        size: u64,
-        sink: &dyn TransferSink,
-        part: u16,
-        master: &AichHash,
-        data: &[u8],
-    ) -> Result<(), String> {
-        let root = self.root.ok_or("no AICH root is known")?;
-        if *master != root {
-            return Err("AICH answer for another root".into());
-        }
-        let hashes = aich::decode_recovery(data).map_err(|e| e.to_string())?;
-        let blocks = aich::verify_part(size, part.into(), &root, &hashes)
-            .ok_or("AICH recovery data does not hash to the root")?;
-        let mut grid = UnitHashes::in_parts(UnitAlgo::Sha1, PART_SIZE, BLOCK_SIZE, Vec::new());
-        grid.digests = vec![Vec::new(); usize::try_from(grid.count(size)).unwrap_or(0)];
-        let first = usize::try_from(aich::block_index(u64::from(part) * PART_SIZE)).unwrap_or(0);
-        for (slot, b) in grid.digests.iter_mut().skip(first).zip(&blocks) {
-            *slot = b.to_vec();
-        }
-        if sink.learn(grid) {
-            Ok(())
-        } else {
-            Err("the sink refused the AICH block hashes".into())
-        }
+        learnt
     }
 }
 

@@ -191,8 +191,8 @@ impl LevelHasher {
 /// Every level from the root down to `level`, breadth-first (root first).
 fn breadth_first(level: &[TigerHash]) -> Vec<u8> {
     let mut levels: Vec<Vec<tiger_tree::TigerHash>> = vec![level.iter().map(|n| n.0).collect()];
-    while levels.last().is_some_and(|l| l.len() > 1) {
-        let up = tiger_tree::parents(levels.last().expect("checked"));
+    while let Some(top) = levels.last().filter(|l| l.len() > 1) {
+        let up = tiger_tree::parents(top);
         levels.push(up);
     }
     let mut out = Vec::with_capacity(levels.iter().map(Vec::len).sum::<usize>() * 24);
@@ -402,7 +402,7 @@ pub fn decode_answer(body: &Bytes, size: u64, root: &TigerHash) -> Result<Level>
         .get(lo..hi)
         .ok_or_else(|| Error::truncated("THEX tree"))?
         .chunks_exact(24)
-        .map(|c| TigerHash(c.try_into().expect("chunks of 24")))
+        .filter_map(|c| <[u8; 24]>::try_from(c).ok().map(TigerHash))
         .collect();
     let level = Level {
         depth,
