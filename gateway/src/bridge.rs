@@ -58,6 +58,10 @@ async fn adopt(gw: &Gateway, t: &TransferInfo, offer_on: &[String], done: &mut H
     if t.state != State::Complete || !done.insert(t.id.clone()) {
         return;
     }
+    // Adopted in an earlier run: sharing again at start-up has offered it already.
+    if gw.shares.record(&t.path).ok().flatten().is_some() {
+        return;
+    }
     let span = tracing::info_span!("adopt_download", id = %t.id, name = %t.name);
     let adopted = gw.shares.adopt_download(&t.path, &t.content, offer_on);
     match adopted.instrument(span).await {
