@@ -5,6 +5,7 @@
 //! Nothing in this crate opens a socket or starts a runtime.
 
 pub mod bencode;
+mod bridge;
 mod content;
 mod error;
 mod file_io;
@@ -20,6 +21,7 @@ pub mod swarm;
 pub mod tiger_tree;
 pub mod torrent;
 
+pub use bridge::{Bridge, BridgeSlot, BridgedItem};
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};
 pub use file_io::write_all_at_uncached;

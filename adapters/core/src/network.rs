@@ -232,6 +232,8 @@ pub trait Network: Send + Sync + fmt::Debug + 'static {
         &self,
         address: String,
     ) -> impl Future<Output = Result<(), NetworkError>> + Send;
+    /// Gives the network the gateway's bridge, for the legacy clients it serves.
+    fn attach_bridge(&self, _bridge: Arc<dyn crate::Bridge>) {}
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }
 
@@ -249,6 +251,7 @@ pub trait DynNetwork: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>>;
     fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>>;
     fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>>;
+    fn attach_bridge(&self, bridge: Arc<dyn crate::Bridge>);
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
 
@@ -280,6 +283,9 @@ impl<N: Network> DynNetwork for N {
     }
     fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>> {
         Box::pin(Network::add_endpoint(self, address))
+    }
+    fn attach_bridge(&self, bridge: Arc<dyn crate::Bridge>) {
+        Network::attach_bridge(self, bridge)
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(Network::shutdown(self))
