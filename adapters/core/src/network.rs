@@ -156,6 +156,13 @@ pub trait TransferSink: Send + Sync + 'static {
         let r = free.first_from(from).or_else(|| free.first_from(0))?;
         Some(r.start..r.end.min(r.start.saturating_add(max.max(1))))
     }
+    /// [`TransferSink::claim`] inside any of the ranges of `within` (the parts a peer has):
+    /// where a reader waits first, then the bytes fewest sources have.
+    fn claim_in(&self, source: u64, within: &RangeSet, max: u64) -> Option<Range<u64>> {
+        within.iter().find_map(|w| self.claim(source, w, max))
+    }
+    /// Which bytes `source` has (`None`: it left), so claims go to the rarest bytes first.
+    fn availability(&self, _source: u64, _has: Option<RangeSet>) {}
     /// Claims all of `range` for `source`, or nothing (a BitTorrent piece is fetched whole).
     fn claim_whole(&self, _source: u64, _range: Range<u64>) -> bool {
         true

@@ -88,6 +88,8 @@ pub struct Ledger {
     /// A whole-file hash disagreed with a file every finer hash had passed.
     conflict: Option<String>,
     figures: BTreeMap<NetworkId, NetFigures>,
+    /// Which bytes each known source has, for rarest-first claims.
+    avail: avail::Availability,
 }
 
 impl Ledger {
@@ -109,6 +111,7 @@ impl Ledger {
             whole_passed: Vec::new(),
             conflict: None,
             figures: BTreeMap::new(),
+            avail: avail::Availability::default(),
         }
     }
 
@@ -511,6 +514,7 @@ impl Ledger {
     }
 }
 
+mod avail;
 pub(crate) mod claims;
 #[cfg(test)]
 mod tests;

@@ -124,6 +124,15 @@ impl<S: Store, H: SwarmHost> TransferSink for SwarmSink<S, H> {
             .ledger()
             .claim(self.by(source), within, max, from, Instant::now())
     }
+    fn claim_in(&self, source: u64, within: &RangeSet, max: u64) -> Option<Range<u64>> {
+        let from = self.host.priority();
+        self.swarm
+            .ledger()
+            .claim_in(self.by(source), within, max, from, Instant::now())
+    }
+    fn availability(&self, source: u64, has: Option<RangeSet>) {
+        self.swarm.ledger().set_availability(self.by(source), has);
+    }
     fn claim_whole(&self, source: u64, range: Range<u64>) -> bool {
         self.swarm
             .ledger()

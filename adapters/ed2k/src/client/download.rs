@@ -129,16 +129,31 @@ impl Download {
         true
     }
 
+    /// The bytes of the parts a peer has (all of them when it sent no part status: a
+    /// complete source).
+    fn has_bytes(&self, status: &PartStatus) -> RangeSet {
+        let mut out = RangeSet::new();
+        for p in 0..part_count(self.size) {
+            if status.is_empty() || status.get(usize::try_from(p).unwrap_or(usize::MAX)) {
+                out.insert(self.part_range(p));
+            }
+        }
+        out
+    }
+
     /// Picks up to `max` blocks the peer has, which the transfer grants (no network has
-    /// or fetches them): first in a part this peer already works on, then in a part nobody
-    /// works on, then anywhere, from where a reader waits.
+    /// or fetches them): first in a part this peer already works on (eMule keeps a peer on
+    /// its part, so parts complete and are checked early); else the transfer picks a new
+    /// part among the peer's, one no other peer works on if it can: where a reader waits,
+    /// then the end of the file, then the part fewest sources have.
     fn pick(&self, peer: u64, status: &PartStatus, max: usize) -> Vec<Range<u64>> {
+        // The peer's parts count toward the rarity the transfer's claims follow.
+        self.sink.availability(peer, Some(self.has_bytes(status)));
         let mut wanted = self.sink.wanted();
         // Bytes any network wrote wait for their part's check, not for us.
         for w in self.sink.written().iter() {
             wanted.remove(w);
         }
-        let prio = self.sink.priority();
         let mut st = self.st();
         let n = part_count(self.size);
         let has =
@@ -156,53 +171,76 @@ impl Download {
             }
             r
         };
-        let start = prio.map_or(0, |o| (o / PART_SIZE).min(n.saturating_sub(1)));
-        let order: Vec<u64> = (start..n).chain(0..start).collect();
-        // Candidate parts, best first; a part whose free bytes other networks or peers
-        // have claimed gives nothing, and the next one is tried.
-        let mut candidates: Vec<(u64, RangeSet)> = Vec::new();
-        for pass in 0..3 {
-            for &p in &order {
-                if !has(p) || candidates.iter().any(|c| c.0 == p) {
-                    continue;
-                }
-                let claimed = st.claims.get(&p);
-                let ok = match pass {
-                    0 => claimed.is_some_and(|c| c.contains(&peer)),
-                    1 => claimed.is_none_or(HashSet::is_empty),
-                    _ => true,
-                };
-                if ok {
-                    let a = avail(&st, p);
-                    if !a.is_empty() {
-                        candidates.push((p, a));
-                    }
-                }
+        let mut out = Vec::new();
+        let mine: Vec<u64> = (0..n)
+            .filter(|p| has(*p) && st.claims.get(p).is_some_and(|c| c.contains(&peer)))
+            .collect();
+        for p in mine {
+            let a = avail(&st, p);
+            self.fill(&mut st, peer, p, a, max, &mut out);
+            if !out.is_empty() {
+                return out;
             }
         }
-        let mut out = Vec::new();
-        for (p, mut a) in candidates {
-            let pr = self.part_range(p);
-            while out.len() < max {
-                let Some(r) = a.iter().next() else { break };
-                // Cut at block boundaries counted from the part start.
-                let rel = r.start - pr.start;
-                let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
-                let end = r.end.min(boundary).min(pr.end);
-                a.remove(r.start..end);
-                // Only what the transfer hands us.
-                let Some(b) = self.sink.claim(peer, r.start..end, BLOCK_SIZE) else {
+        for lonely in [true, false] {
+            let mut within = RangeSet::new();
+            for p in (0..n).filter(|p| has(*p)) {
+                if lonely && st.claims.get(&p).is_some_and(|c| !c.is_empty()) {
                     continue;
-                };
-                st.in_flight.insert(b.clone());
-                out.push(b);
+                }
+                for r in avail(&st, p).iter() {
+                    within.insert(r);
+                }
             }
-            if !out.is_empty() {
-                st.claims.entry(p).or_default().insert(peer);
-                break;
+            if within.is_empty() {
+                continue;
             }
+            let Some(b) = self.sink.claim_in(peer, &within, BLOCK_SIZE) else {
+                continue;
+            };
+            // A block ends at a block boundary counted from its part's start.
+            let p = b.start / PART_SIZE;
+            let pr = self.part_range(p);
+            let boundary = pr.start + ((b.start - pr.start) / BLOCK_SIZE + 1) * BLOCK_SIZE;
+            let end = b.end.min(boundary).min(pr.end);
+            if end < b.end {
+                self.sink.release(peer, end..b.end);
+            }
+            st.in_flight.insert(b.start..end);
+            out.push(b.start..end);
+            let a = avail(&st, p);
+            self.fill(&mut st, peer, p, a, max, &mut out);
+            st.claims.entry(p).or_default().insert(peer);
+            break;
         }
         out
+    }
+
+    /// Claims blocks of part `p` from its free bytes `a` until `out` holds `max`.
+    fn fill(
+        &self,
+        st: &mut Inner,
+        peer: u64,
+        p: u64,
+        mut a: RangeSet,
+        max: usize,
+        out: &mut Vec<Range<u64>>,
+    ) {
+        let pr = self.part_range(p);
+        while out.len() < max {
+            let Some(r) = a.iter().next() else { break };
+            // Cut at block boundaries counted from the part start.
+            let rel = r.start - pr.start;
+            let boundary = pr.start + (rel / BLOCK_SIZE + 1) * BLOCK_SIZE;
+            let end = r.end.min(boundary).min(pr.end);
+            a.remove(r.start..end);
+            // Only what the transfer hands us.
+            let Some(b) = self.sink.claim(peer, r.start..end, BLOCK_SIZE) else {
+                continue;
+            };
+            st.in_flight.insert(b.clone());
+            out.push(b);
+        }
     }
 
     fn release(&self, peer: u64, ranges: &[Range<u64>]) {
@@ -463,7 +501,10 @@ async fn source_task(dl: Arc<Download>, src: Src, key: u64) -> Result<(), DlErro
         }
         .in_current_span(),
     );
-    drive(&dl, &ctx, caps, drx, key).await
+    let r = drive(&dl, &ctx, caps, drx, key).await;
+    // Its parts no longer count toward rarity.
+    dl.sink.availability(key, None);
+    r
 }
 
 async fn recv(

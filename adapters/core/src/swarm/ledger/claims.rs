@@ -62,7 +62,8 @@ impl Ledger {
     /// Claims up to `max` bytes inside `within` for `by`: bytes not verified, not written,
     /// not being checked, and claimed by nobody else. With a reader waiting at `from`, its
     /// next [`STREAM_AHEAD`] bytes come first, then the last [`STREAM_TAIL`] bytes of the
-    /// file, then the rest from `from` on, wrapping around to `within.start`.
+    /// file; then the bytes fewest known sources have (see [`Ledger::set_availability`]),
+    /// then the rest from `from` on, wrapping around to `within.start`.
     pub fn claim(
         &mut self,
         by: Writer,
@@ -71,47 +72,64 @@ impl Ledger {
         from: Option<u64>,
         now: Instant,
     ) -> Option<Range<u64>> {
+        let within: RangeSet = std::iter::once(within).collect();
+        self.claim_in(by, &within, max, from, now)
+    }
+
+    /// [`Ledger::claim`] inside any of the ranges of `within` (the parts a peer has).
+    pub fn claim_in(
+        &mut self,
+        by: Writer,
+        within: &RangeSet,
+        max: u64,
+        from: Option<u64>,
+        now: Instant,
+    ) -> Option<Range<u64>> {
         if self.banned.contains(&by) || max == 0 {
             return None;
         }
         self.expire(now);
-        let within = within.start..within.end.min(self.size);
-        let mut free = self.verified.gaps(within.clone());
+        let mut within = within.clone();
+        within.remove(self.size..u64::MAX);
+        let (Some(first), Some(last)) = (within.iter().next(), within.iter().last()) else {
+            return None;
+        };
+        let span = first.start..last.end;
+        let mut free = RangeSet::new();
+        for w in within.iter() {
+            for g in self.verified.gaps(w).iter() {
+                free.insert(g);
+            }
+        }
         for r in self.checking.iter() {
             free.remove(r);
         }
         for (r, _) in self.written.iter() {
             free.remove(r);
         }
-        for (r, c) in self.claims.within(within.clone()) {
-            if c.by != by {
-                free.remove(r);
-            }
+        // Nobody's live claims are handed out again, its own included.
+        for (r, _) in self.claims.within(span.clone()) {
+            free.remove(r);
         }
-        for (r, w) in self.exclusive.within(within.clone()) {
+        for (r, w) in self.exclusive.within(span.clone()) {
             if w != by && w != Writer::NOBODY {
                 free.remove(r);
             }
         }
-        // Its own live claims are not handed out twice either.
-        for (r, c) in self.claims.within(within.clone()) {
-            if c.by == by {
-                free.remove(r);
-            }
-        }
-        let reader = from.filter(|f| within.contains(f));
+        let reader = from.filter(|f| within.contains(*f..*f + 1));
         let in_window = |a: u64, len: u64| {
             free.first_from(a)
                 .filter(|r| r.start >= a && r.start < a.saturating_add(len))
         };
         // A reader's next bytes first, then the end of the file, which players read
-        // early (an index or a duration); then onwards from the reader.
+        // early (an index or a duration); then the rarest, then onwards from the reader.
         let first = reader.and_then(|r| {
             in_window(r, STREAM_AHEAD)
                 .or_else(|| in_window(self.size.saturating_sub(STREAM_TAIL), STREAM_TAIL))
         });
-        let from = reader.unwrap_or(within.start);
+        let from = reader.unwrap_or(span.start);
         let Some(run) = first
+            .or_else(|| self.avail.rarest(&free, from))
             .or_else(|| free.first_from(from))
             .or_else(|| free.first_from(0))
         else {
@@ -119,7 +137,7 @@ impl Ledger {
             if self.anything_free() {
                 return None;
             }
-            return self.steal(by, within, max);
+            return self.steal(by, &within, max);
         };
         let got = run.start..self.claim_end(run.clone(), max);
         for (r, w) in self.exclusive.within(got.clone()) {
@@ -146,6 +164,11 @@ impl Ledger {
         Some(got)
     }
 
+    /// Which bytes the source `by` has (`None`: it left), for rarest-first claims.
+    pub fn set_availability(&mut self, by: Writer, has: Option<RangeSet>) {
+        self.avail.set(by, has);
+    }
+
     /// Whether any byte of the file is still unclaimed.
     fn anything_free(&self) -> bool {
         let mut free = self.verified.gaps(0..self.size);
@@ -165,13 +188,15 @@ impl Ledger {
     /// claimed most recently and has not delivered yet, unless a third already did, one
     /// range per network at a time. The bytes then come twice at most; whichever copy is
     /// verified first wins.
-    fn steal(&mut self, by: Writer, within: Range<u64>, max: u64) -> Option<Range<u64>> {
+    fn steal(&mut self, by: Writer, within: &RangeSet, max: u64) -> Option<Range<u64>> {
         // One range at a time per network: every copy taken on may come twice.
         if self.endgame.iter().any(|(_, w)| w.network == by.network) {
             return None;
         }
         let mut candidates: Vec<(Range<u64>, Instant)> = Vec::new();
-        for (r, c) in self.claims.within(within) {
+        let claimed: Vec<(Range<u64>, Claim)> =
+            within.iter().flat_map(|w| self.claims.within(w)).collect();
+        for (r, c) in claimed {
             if c.by.network == by.network {
                 continue;
             }

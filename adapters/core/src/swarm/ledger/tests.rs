@@ -205,3 +205,54 @@ fn a_reader_gets_its_next_bytes_then_the_end_of_the_file() {
     assert_eq!(next, at + STREAM_AHEAD..at + STREAM_AHEAD + MIB);
     assert_eq!(l.claim(C, 0..size, MIB, None, now), Some(0..MIB));
 }
+
+#[test]
+fn claims_go_to_a_reader_then_the_tail_then_the_rarest_bytes() {
+    use super::claims::{STREAM_AHEAD, STREAM_TAIL};
+    let now = Instant::now();
+    let size = 64 << 20;
+    let part = 8 << 20;
+    let mut l = Ledger::new(size, RangeSet::new());
+    assert!(l.learn(grid(part, 8)));
+    // Source 1 has every part; source 2 all but parts 5 and 6; source 3 all but 6.
+    let all: RangeSet = std::iter::once(0..size).collect();
+    let mut most = all.clone();
+    most.remove(5 * part..7 * part);
+    let mut nearly = all.clone();
+    nearly.remove(6 * part..7 * part);
+    let src = |n| Writer {
+        network: NetworkId::ED2K,
+        source: n,
+    };
+    l.set_availability(src(1), Some(all.clone()));
+    l.set_availability(src(2), Some(most));
+    l.set_availability(src(3), Some(nearly));
+    // No reader: the part only one source has, then the one two have.
+    assert_eq!(
+        l.claim(A, 0..size, part, None, now),
+        Some(6 * part..7 * part)
+    );
+    assert_eq!(
+        l.claim(A, 0..size, part, None, now),
+        Some(5 * part..6 * part)
+    );
+    // A reader at part 1: its next bytes, then the end of the file, come first.
+    let reader = Some(part);
+    let got = l.claim(B, 0..size, STREAM_AHEAD, reader, now).unwrap();
+    assert_eq!(got, part..part + STREAM_AHEAD);
+    let got = l.claim(B, 0..size, STREAM_AHEAD, reader, now).unwrap();
+    assert_eq!(got.start, size - STREAM_TAIL, "the tail");
+    // The rest is equally common: onwards from the reader.
+    let got = l.claim(B, 0..size, 1 << 20, reader, now).unwrap();
+    assert_eq!(got.start, part + STREAM_AHEAD);
+    // Inside the parts a peer has, rarest first too: source 2 lacks parts 5 and 6.
+    l.release(A, 0..size);
+    let mut has2: RangeSet = std::iter::once(0..size).collect();
+    has2.remove(5 * part..7 * part);
+    l.set_availability(src(1), None);
+    // Now part 5 is held by source 3 alone (6 by nobody); source 2 may not fetch them.
+    let got = l.claim_in(src(2), &has2, 1 << 20, None, now).unwrap();
+    assert!(got.end <= 5 * part || got.start >= 7 * part, "{got:?}");
+    let got = l.claim_in(src(3), &all, part, None, now).unwrap();
+    assert_eq!(got, 6 * part..7 * part, "nobody else has part 6");
+}
