@@ -25,6 +25,11 @@ pub struct GatewayConfig {
     /// incoming folder: `["all"]` (the default), some network names, or `[]` for none.
     /// A finished download is hashed for every network either way.
     pub share_downloads: Vec<String>,
+    /// Whether the networks' own clients (aMule through Junction's eD2k index server,
+    /// Gnutella leaves) find and fetch through Junction what only the other networks have.
+    pub bridge_on_demand: bool,
+    /// How long a legacy client's search waits for the other networks.
+    pub bridge_search_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -38,6 +43,8 @@ impl Default for GatewayConfig {
             search_timeout_secs: 10,
             max_search_items: 1000,
             share_downloads: vec!["all".into()],
+            bridge_on_demand: true,
+            bridge_search_secs: 5,
         }
     }
 }
@@ -59,6 +66,9 @@ impl GatewayConfig {
         }
         if self.search_timeout_secs == 0 {
             return Err("gateway.search_timeout_secs must be at least 1".into());
+        }
+        if self.bridge_on_demand && !(1..=60).contains(&self.bridge_search_secs) {
+            return Err("gateway.bridge_search_secs must be 1 to 60".into());
         }
         Ok(())
     }

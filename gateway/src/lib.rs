@@ -87,6 +87,18 @@ impl Gateway {
             background: TaskTracker::new(),
         };
         let offer_on = bridge::offer_networks(&gw)?;
+        if gw.config.bridge_on_demand {
+            let on_demand = Arc::new(bridge::OnDemand {
+                hub: Arc::downgrade(&gw.hub),
+                identities: Arc::downgrade(&gw.identities),
+                transfers: gw.transfers.downgrade(),
+                networks: gw.networks.iter().map(|n| n.id()).collect(),
+                deadline: Duration::from_secs(gw.config.bridge_search_secs),
+            });
+            for net in gw.networks.iter() {
+                net.attach_bridge(on_demand.clone());
+            }
+        }
         let again = gw.clone();
         gw.background.spawn(async move {
             let closing = again.closing.clone();

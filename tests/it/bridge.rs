@@ -169,7 +169,13 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
 
 /// A lab peer of `net` fetches a hit into a checking sink; returns the bytes.
 async fn fetch_with(world: &World, net: NetworkId, hit: &Hit) -> Vec<u8> {
+    fetch_from(world.peer(net, 0).unwrap(), hit).await
+}
+
+/// `peer` fetches a hit into a checking sink; returns the bytes.
+pub(crate) async fn fetch_from(peer: &dyn junction_core::DynNetwork, hit: &Hit) -> Vec<u8> {
     let size = hit.size;
+    let net = peer.id();
     let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
     let sink = SwarmSink::new(swarm.clone(), net);
     let req = FetchRequest {
@@ -180,7 +186,6 @@ async fn fetch_with(world: &World, net: NetworkId, hit: &Hit) -> Vec<u8> {
         trackers: Vec::new(),
         torrent: None,
     };
-    let peer = world.peer(net, 0).unwrap();
     let mut events = peer.fetch(req, sink.clone()).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !junction_core::TransferSink::wanted(&*sink).is_empty() {

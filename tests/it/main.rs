@@ -6,6 +6,7 @@ mod bridge;
 mod harness;
 mod lab;
 mod networks;
+mod on_demand;
 mod search;
 mod swarm;
 mod testnet;

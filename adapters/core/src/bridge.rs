@@ -33,10 +33,14 @@ pub trait Bridge: Send + Sync + std::fmt::Debug + 'static {
         needs: HashKind,
     ) -> BoxFuture<'_, Vec<BridgedItem>>;
 
-    /// A legacy client of `asking` asks for `id`: start a transfer of it over every
-    /// network (or join the one running). The network serves it once it is shared, as
-    /// every finished download is. Fails when the gateway knows no size for it.
-    fn fetch(&self, asking: NetworkId, id: ContentId) -> BoxFuture<'_, Result<(), NetworkError>>;
+    /// A legacy client of `asking` asks for `item` (one [`Bridge::search`] gave): start a
+    /// transfer of it over every network, or join the one running. The network serves it
+    /// once it is shared, as every finished download is.
+    fn fetch(
+        &self,
+        asking: NetworkId,
+        item: BridgedItem,
+    ) -> BoxFuture<'_, Result<(), NetworkError>>;
 }
 
 /// The bridge a network holds; none until the gateway attaches one.

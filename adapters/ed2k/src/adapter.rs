@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::bridge::OnDemand;
 use crate::client::{self, ServerInfo, Shared, SharedFile, download, peer, search, session};
 use crate::config::{Config, new_user_hash};
 use crate::hash::{AichHash, Ed2kHashset};
@@ -46,8 +47,10 @@ impl std::fmt::Debug for Adapter {
 impl Adapter {
     /// Binds the listeners and starts the tasks.
     pub async fn start(cfg: Config) -> Result<Self, NetworkError> {
+        let user_hash = cfg.user_hash.unwrap_or_else(new_user_hash);
+        let on_demand = OnDemand::new(user_hash);
         let index = if cfg.server.enabled {
-            Some(IndexServer::start(cfg.server.clone()).await?)
+            Some(IndexServer::start_bridged(cfg.server.clone(), Some(on_demand.clone())).await?)
         } else {
             None
         };
@@ -58,7 +61,8 @@ impl Adapter {
         let peer_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let (stx, srx) = mpsc::channel(64);
         let s = Arc::new(Shared {
-            user_hash: cfg.user_hash.unwrap_or_else(new_user_hash),
+            user_hash,
+            on_demand,
             port: peer_addr.map_or(0, |a| a.port()),
             counters: Arc::new(Counters::default()),
             files: RwLock::new(HashMap::new()),
@@ -371,6 +375,10 @@ impl Network for Adapter {
         id.set(HashKind::Ed2k, &f.hash);
         id.set(HashKind::Aich, &f.aich);
         Ok(id)
+    }
+
+    fn attach_bridge(&self, bridge: Arc<dyn junction_core::Bridge>) {
+        self.s.on_demand.slot.set(bridge);
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {

@@ -21,6 +21,7 @@
 
 mod adapter;
 pub mod aich;
+mod bridge;
 pub mod client;
 pub mod config;
 pub mod error;

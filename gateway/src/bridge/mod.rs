@@ -3,6 +3,8 @@
 //! find sources on every network), and offered on the networks the config names, the
 //! way every P2P client shares its incoming folder.
 
+mod demand;
+
 use std::collections::HashSet;
 
 use tokio::sync::broadcast::error::RecvError;
@@ -10,6 +12,8 @@ use tracing::Instrument;
 
 use crate::transfer::{State, TransferInfo};
 use crate::{Gateway, GatewayError, Result};
+
+pub use demand::OnDemand;
 
 /// The networks `share_downloads` names, checked against the ones this gateway runs.
 pub fn offer_networks(gw: &Gateway) -> Result<Vec<String>> {

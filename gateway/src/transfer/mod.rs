@@ -44,6 +44,17 @@ pub struct TransferManager {
     inner: Arc<Inner>,
 }
 
+/// A [`TransferManager`] that does not keep it alive (for the networks' bridge, which the
+/// manager's networks hold).
+#[derive(Debug, Clone)]
+pub struct WeakTransfers(std::sync::Weak<Inner>);
+
+impl WeakTransfers {
+    pub fn upgrade(&self) -> Option<TransferManager> {
+        self.0.upgrade().map(|inner| TransferManager { inner })
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     incomplete: PathBuf,
@@ -143,6 +154,10 @@ impl TransferManager {
             t.sink().close();
         }
         Ok(())
+    }
+
+    pub fn downgrade(&self) -> WeakTransfers {
+        WeakTransfers(Arc::downgrade(&self.inner))
     }
 
     /// Starts a transfer, or returns the one already running for the same content.

@@ -69,17 +69,20 @@ pub(super) async fn dht_indexer(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        // What peers announced to this node, at once; samples of what other nodes hold,
+        // every `dht_sample_interval`.
+        let mut found = dht.stored();
         if Instant::now() >= next_sample && dht.node_count() > 0 {
             next_sample = Instant::now() + ctx.config.dht_sample_interval;
             for node in dht.some_nodes(8) {
-                let Ok(samples) = dht.sample(node).await else {
-                    continue;
-                };
-                for ih in samples {
-                    if seen.len() < 100_000 && seen.insert(ih) && queue.len() < MAX_INDEX_QUEUE {
-                        queue.push_back(ih);
-                    }
+                if let Ok(samples) = dht.sample(node).await {
+                    found.extend(samples);
                 }
+            }
+        }
+        for ih in found {
+            if seen.len() < 100_000 && seen.insert(ih) && queue.len() < MAX_INDEX_QUEUE {
+                queue.push_back(ih);
             }
         }
         // Finished or overdue metadata fetches end.

@@ -276,6 +276,11 @@ impl Dht {
             .collect()
     }
 
+    /// Info-hashes peers announced to this node (what BEP 51 samples of us).
+    pub fn stored(&self) -> Vec<InfoHash> {
+        lock(&self.inner.store).keys().copied().collect()
+    }
+
     /// BEP 51: a sample of the info-hashes `node` stores.
     pub async fn sample(&self, node: SocketAddr) -> Result<Vec<InfoHash>, DhtError> {
         let r = self

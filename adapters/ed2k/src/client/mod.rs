@@ -42,6 +42,8 @@ pub struct ServerInfo {
 pub(crate) struct Shared {
     pub cfg: Config,
     pub user_hash: Hash16,
+    /// Files the other networks have that this client serves once the gateway has them.
+    pub on_demand: Arc<crate::bridge::OnDemand>,
     /// Our peer listening port (0 = none, firewalled).
     pub port: u16,
     pub counters: Arc<Counters>,

@@ -235,7 +235,17 @@ struct Upload {
     /// re-list their still-pending blocks in every `OP_REQUESTPARTS` (a sliding window of
     /// three), so a block already sent is skipped, as eMule's uploader does.
     served: std::collections::VecDeque<(Hash16, u64, u64)>,
+    /// A bridged file this client is queued for until the gateway has it.
+    pending: Option<Hash16>,
 }
+
+/// How long a hash-set request for a bridged file is held while the gateway fetches it.
+/// aMule asks for the hash set before it queues, and drops a connection silent for 40 s
+/// (`CONNECTION_TIMEOUT`); a request still unanswered then is left unanswered, since
+/// "file not found" would put Junction on aMule's dead-source list for 45 minutes.
+const HASHSET_HOLD: Duration = Duration::from_secs(45);
+/// How often a queued client's bridged file is looked for among the shares.
+const PENDING_POLL: Duration = Duration::from_millis(500);
 
 /// How many served blocks a slot remembers to skip re-listed requests.
 const SERVED_MEMORY: usize = 32;
@@ -260,12 +270,13 @@ pub(crate) async fn run(
         permit: None,
         waiting: false,
         served: std::collections::VecDeque::new(),
+        pending: None,
     };
     let enc = conn.caps.enc();
     let long_idle = s.cfg.queue_timeout + s.cfg.peer_timeout;
     let res = loop {
         let dl_open = dl.as_ref().is_some_and(|d| !d.is_closed());
-        let idle = if dl_open || up.permit.is_some() {
+        let idle = if dl_open || up.permit.is_some() || up.pending.is_some() {
             long_idle
         } else {
             s.cfg.peer_timeout * 2
@@ -276,6 +287,16 @@ pub(crate) async fn run(
             () = async { if let Some(d) = &dl { d.closed().await } else { std::future::pending().await } }, if dl_open && up.permit.is_none() && !up.waiting => {
                 // The download is over and we serve nothing: close.
                 break Ok(());
+            }
+            () = tokio::time::sleep(PENDING_POLL), if up.pending.is_some() => {
+                // The bridged file is complete and shared: queue for a slot as usual.
+                if let Some(f) = up.pending.and_then(|h| s.file(&h)) {
+                    tracing::info!(peer = %conn.addr, name = %f.name, "bridged file ready for a queued client");
+                    up.pending = None;
+                    up.file = Some(f);
+                    up.waiting = true;
+                    s.queued.fetch_add(1, Ordering::Relaxed);
+                }
             }
             p = slots.acquire_owned(), if up.waiting => {
                 if let Ok(p) = p {
@@ -314,6 +335,22 @@ pub(crate) async fn run(
     res
 }
 
+/// A bridged file once the gateway has it and shares it (waiting at most [`HASHSET_HOLD`]).
+async fn ready(s: &Shared, hash: &Hash16) -> Option<Arc<SharedFile>> {
+    s.on_demand.want(hash)?;
+    let until = tokio::time::Instant::now() + HASHSET_HOLD;
+    while tokio::time::Instant::now() < until {
+        tokio::select! {
+            () = s.cancel.cancelled() => return None,
+            () = tokio::time::sleep(PENDING_POLL) => {}
+        }
+        if let Some(f) = s.file(hash) {
+            return Some(f);
+        }
+    }
+    None
+}
+
 async fn serve(
     s: &Arc<Shared>,
     conn: &PeerConn,
@@ -339,7 +376,14 @@ async fn serve(
                 .await?;
                 up.file = Some(f);
             }
-            None => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
+            None => match s.on_demand.want(&hash) {
+                // The other networks have it: the gateway fetches it while this client waits.
+                Some(item) => {
+                    let name = item.name.as_str().into();
+                    pmsg(tx, &PeerMessage::FilenameAnswer { hash, name }, enc, t).await?
+                }
+                None => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
+            },
         },
         PeerMessage::SetReqFileId(hash) => match s.file(&hash) {
             Some(f) => {
@@ -356,8 +400,26 @@ async fn serve(
                 .await?;
                 up.file = Some(f);
             }
+            // A bridged file: offered complete, as a busy peer that queues the asker.
+            None if s.on_demand.get(&hash).is_some() => {
+                let parts = PartStatus::new(0);
+                pmsg(tx, &PeerMessage::FileStatus { hash, parts }, enc, t).await?
+            }
             None => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
         },
+        PeerMessage::HashsetRequest(hash)
+            if s.file(&hash).is_none() && s.on_demand.get(&hash).is_some() =>
+        {
+            match ready(s, &hash).await {
+                Some(f) if !f.parts.is_empty() => {
+                    let parts = f.parts.clone();
+                    pmsg(tx, &PeerMessage::HashsetAnswer { hash, parts }, enc, t).await?;
+                }
+                _ => {
+                    tracing::info!(peer = %conn.addr, "bridged file not ready within the hash-set wait")
+                }
+            }
+        }
         PeerMessage::HashsetRequest(hash) => match s.file(&hash) {
             Some(f) if !f.parts.is_empty() => {
                 pmsg(
@@ -399,6 +461,20 @@ async fn serve(
             if let Some(h) = hash {
                 match s.file(&h) {
                     Some(f) => up.file = Some(f),
+                    None if s.on_demand.want(&h).is_some() => {
+                        // Queued until the gateway has fetched the file for it.
+                        if up.pending.replace(h).is_none() {
+                            let rank = s.queued.load(Ordering::Relaxed) + 1;
+                            let rank = u16::try_from(rank).unwrap_or(u16::MAX);
+                            let m = if conn.caps.emule {
+                                PeerMessage::QueueRanking(rank)
+                            } else {
+                                PeerMessage::QueueRank(rank.into())
+                            };
+                            pmsg(tx, &m, enc, t).await?;
+                        }
+                        return Ok(());
+                    }
                     None => return pmsg(tx, &PeerMessage::FileNotFound(h), enc, t).await,
                 }
             }

@@ -137,32 +137,64 @@ impl FileIndex {
         });
         out.into_iter()
             .take(max)
-            .map(|(h, f)| {
-                let mut tags = meta::file_tags(&f.name, f.size);
-                tags.retain(|t| {
-                    t.name != TagName::Id(ft::FILETYPE) && t.name != TagName::Id(ft::FILEFORMAT)
-                });
-                if let Some(t) = &f.file_type {
-                    tags.push(crate::wire::Tag::string(ft::FILETYPE, t.as_str()));
-                }
-                if let Some(e) = &f.ext {
-                    tags.push(crate::wire::Tag::string(ft::FILEFORMAT, e.as_str()));
-                }
-                tags.push(meta::count_tag(ft::SOURCES, f.sources.len()));
-                tags.push(meta::count_tag(ft::COMPLETE_SOURCES, f.complete_sources()));
-                let (id, port) = f
-                    .sources
-                    .values()
-                    .next()
-                    .map_or((ClientId(0), 0), |s| (s.0, s.1));
-                FileEntry {
-                    hash: *h,
-                    client_id: id,
-                    port,
-                    tags,
-                }
-            })
+            .map(|(h, f)| entry(h, f))
             .collect()
+    }
+
+    /// Results for files the other networks have (bridging on demand), each with
+    /// Junction's own client as its source, filtered by the whole expression. A file this
+    /// index already has is left to the index's own result.
+    pub fn bridged(
+        &self,
+        expr: &SearchExpr,
+        items: &[(Hash16, junction_core::BridgedItem)],
+        own: (u64, ClientId, u16),
+        max: usize,
+    ) -> Vec<FileEntry> {
+        items
+            .iter()
+            .filter(|(h, _)| !self.files.contains_key(h))
+            .filter_map(|(h, i)| {
+                let size =
+                    i.id.size
+                        .filter(|&s| s > 0 && s <= crate::hash::MAX_FILE_SIZE)?;
+                let f = IndexedFile {
+                    lower: i.name.to_lowercase(),
+                    name: i.name.clone(),
+                    size,
+                    file_type: meta::ed2k_type_of(&i.name).map(str::to_owned),
+                    ext: meta::extension(&i.name).map(str::to_ascii_lowercase),
+                    sources: BTreeMap::from([(own.0, (own.1, own.2, true))]),
+                };
+                matches(expr, &f).then(|| entry(h, &f))
+            })
+            .take(max)
+            .collect()
+    }
+}
+
+/// One search result: one source's id and port, and the availability tags.
+fn entry(h: &Hash16, f: &IndexedFile) -> FileEntry {
+    let mut tags = meta::file_tags(&f.name, f.size);
+    tags.retain(|t| t.name != TagName::Id(ft::FILETYPE) && t.name != TagName::Id(ft::FILEFORMAT));
+    if let Some(t) = &f.file_type {
+        tags.push(crate::wire::Tag::string(ft::FILETYPE, t.as_str()));
+    }
+    if let Some(e) = &f.ext {
+        tags.push(crate::wire::Tag::string(ft::FILEFORMAT, e.as_str()));
+    }
+    tags.push(meta::count_tag(ft::SOURCES, f.sources.len()));
+    tags.push(meta::count_tag(ft::COMPLETE_SOURCES, f.complete_sources()));
+    let (id, port) = f
+        .sources
+        .values()
+        .next()
+        .map_or((ClientId(0), 0), |s| (s.0, s.1));
+    FileEntry {
+        hash: *h,
+        client_id: id,
+        port,
+        tags,
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::bridge::OnDemand;
 use crate::config::ServerConfig;
 use crate::net::{ConnError, Counters, FrameReader, spawn_writer};
 use crate::wire::server::{IdChange, ObfuSource, SearchResults, Source, SourceRequest, tcp_flags};
@@ -58,6 +59,8 @@ struct State {
 
 struct Shared {
     cfg: ServerConfig,
+    /// What the other networks have, offered with Junction's own client as the source.
+    on_demand: Option<Arc<OnDemand>>,
     addr: SocketAddr,
     hash: Hash16,
     state: Mutex<State>,
@@ -88,10 +91,19 @@ impl std::fmt::Debug for IndexServer {
 impl IndexServer {
     /// Binds and starts accepting clients.
     pub async fn start(cfg: ServerConfig) -> std::io::Result<Self> {
+        Self::start_bridged(cfg, None).await
+    }
+
+    /// Starts a server that also answers from the gateway's other networks.
+    pub(crate) async fn start_bridged(
+        cfg: ServerConfig,
+        on_demand: Option<Arc<OnDemand>>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
+            on_demand,
             addr,
             hash: rand::random(),
             state: Mutex::new(State {
@@ -263,7 +275,7 @@ async fn serve_client(
 }
 
 async fn client_loop(
-    s: &Shared,
+    s: &Arc<Shared>,
     reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
     tx: &mpsc::Sender<Frame>,
     key: u64,
@@ -318,15 +330,29 @@ async fn client_loop(
             ServerMessage::SearchRequest(expr) => {
                 let files = s.state().index.search(&expr, s.cfg.max_results, key);
                 tracing::debug!(?expr, results = files.len(), "search");
-                push(
-                    tx,
-                    &ServerMessage::SearchResult(SearchResults {
-                        files,
-                        more: Some(false),
-                    }),
-                )
-                .await?;
-                push(tx, &status(s)).await?;
+                match s.on_demand.clone().filter(|o| o.slot.get().is_some()) {
+                    // The other networks take seconds: the index's own results go at
+                    // once, theirs follow in a second answer (aMule files every answer
+                    // under the current search), from a task so that this client's
+                    // other requests are not held up.
+                    Some(on_demand) => {
+                        let room = s.cfg.max_results.saturating_sub(files.len());
+                        let answered = !files.is_empty();
+                        if answered {
+                            answer_search(s, tx, files).await?;
+                        }
+                        let (s2, tx2) = (s.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let bridged = on_demand.search(&expr).await;
+                            let files = bridged_results(&s2, &expr, &bridged, room);
+                            // Every search gets an answer, if only an empty one.
+                            if !files.is_empty() || !answered {
+                                let _ = answer_search(&s2, &tx2, files).await;
+                            }
+                        });
+                    }
+                    None => answer_search(s, tx, files).await?,
+                }
             }
             ServerMessage::QueryMoreResult => {
                 push(
@@ -370,6 +396,53 @@ async fn client_loop(
     }
 }
 
+async fn answer_search(
+    s: &Shared,
+    tx: &mpsc::Sender<Frame>,
+    files: Vec<crate::wire::server::FileEntry>,
+) -> Result<(), ConnError> {
+    let msg = ServerMessage::SearchResult(SearchResults {
+        files,
+        more: Some(false),
+    });
+    push(tx, &msg).await?;
+    push(tx, &status(s)).await
+}
+
+/// The other networks' results that the expression admits, with Junction's own client as
+/// the source.
+fn bridged_results(
+    s: &Shared,
+    expr: &crate::wire::SearchExpr,
+    bridged: &[(Hash16, junction_core::BridgedItem)],
+    room: usize,
+) -> Vec<crate::wire::server::FileEntry> {
+    let st = s.state();
+    let Some(own) = own_client(s, &st) else {
+        if !bridged.is_empty() {
+            tracing::info!("bridged results dropped: Junction's own client is not logged in here");
+        }
+        return Vec::new();
+    };
+    let files = st
+        .index
+        .bridged(expr, bridged, (own.0, own.1.id, own.1.port), room);
+    tracing::info!(
+        bridged = files.len(),
+        "search answered from the other networks"
+    );
+    files
+}
+
+/// Junction's own client, when it is logged into this server: the source of bridged files.
+fn own_client<'a>(s: &Shared, st: &'a State) -> Option<(u64, &'a Client)> {
+    let own = s.on_demand.as_ref()?.own_user_hash;
+    st.clients
+        .iter()
+        .find(|(_, c)| c.user_hash == own)
+        .map(|(k, c)| (*k, c))
+}
+
 fn status(s: &Shared) -> ServerMessage {
     let st = s.state();
     ServerMessage::ServerStatus {
@@ -396,9 +469,24 @@ fn ident(s: &Shared) -> ServerMessage {
 fn found_sources(s: &Shared, r: &SourceRequest, requester: u64, obfu: bool) -> ServerMessage {
     let st = s.state();
     let mut list: Vec<FoundSource> = Vec::new();
+    let mut listed = None;
+    // A bridged file: Junction's own client, which fetches it for the asker.
+    if let Some(on_demand) = &s.on_demand
+        && on_demand.get(&r.hash).is_some()
+        && let Some((ckey, c)) = own_client(s, &st)
+        && ckey != requester
+    {
+        on_demand.want(&r.hash);
+        listed = Some(ckey);
+        list.push(FoundSource {
+            id: c.id,
+            port: c.port,
+            user_hash: c.user_hash,
+        });
+    }
     if let Some(f) = st.index.get(&r.hash) {
         for (&ckey, _) in f.sources.iter() {
-            if ckey == requester {
+            if ckey == requester || listed == Some(ckey) {
                 continue;
             }
             if let Some(c) = st.clients.get(&ckey) {
