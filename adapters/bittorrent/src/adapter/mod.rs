@@ -11,10 +11,9 @@ pub use self::index::IndexEntry;
 use self::index::*;
 use self::share::*;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,7 +38,7 @@ use crate::metainfo::{Info, Metainfo, PieceHasher, TorrentBuilder, piece_length_
 use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;
-use crate::net::torrent::{Bucket, Ctx, Torrent, lock};
+use crate::net::torrent::{Ctx, Torrent, lock};
 use crate::net::torznab;
 use crate::net::tracker_client::{AnnounceParams, Tiers};
 use crate::tracker::Event as TrackerEvent;
@@ -101,14 +100,6 @@ impl std::fmt::Debug for Adapter {
     }
 }
 
-fn new_peer_id() -> PeerId {
-    let mut id = *b"-JN0001-000000000000";
-    for b in &mut id[8..] {
-        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rand::random::<u32>() as usize % 36];
-    }
-    PeerId(id)
-}
-
 impl Adapter {
     /// Binds the peer listener and starts the event loop.
     pub async fn start(config: Config) -> Result<Self, NetworkError> {
@@ -125,24 +116,13 @@ impl Adapter {
             ),
             None => None,
         };
-        let ctx = Arc::new(Ctx {
+        let ctx = Arc::new(Ctx::new(
             config,
-            peer_id: new_peer_id(),
-            port: AtomicU16::new(listen.port()),
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            next_conn: AtomicU64::new(1),
-            torrents: Mutex::new(HashMap::new()),
-            last_error: Mutex::new(None),
-            dht: dht.clone(),
-            upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
-            download_bucket: download_limit.map(|r| Mutex::new(Bucket::new(r))),
-            hashers: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
-            )),
-            extra_trackers: Mutex::new(Vec::new()),
-            meta_cache: Mutex::new(std::collections::VecDeque::new()),
-        });
+            listen.port(),
+            dht.clone(),
+            upload_limit,
+            download_limit,
+        ));
         let index = Arc::new(Mutex::new(Vec::new()));
         if let Some(d) = dht {
             let boot = ctx.config.dht_bootstrap.clone();

@@ -109,6 +109,13 @@ impl Storage {
         }
     }
 
+    /// Gives back the claim on a piece no peer fetches any longer.
+    pub fn release_piece(&self, offset: u64, len: u64) {
+        if let Storage::Sink(s) = self {
+            s.release(0, offset..offset + len);
+        }
+    }
+
     /// Gives the piece hashes to the sink, so it checks bytes other networks write too.
     pub fn learn_pieces(&self, piece_len: u64, pieces: &[[u8; 20]]) {
         if let Storage::Sink(s) = self {

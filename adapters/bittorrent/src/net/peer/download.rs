@@ -198,7 +198,7 @@ impl Peer {
             Event::Cancel { block, except } => {
                 let key = (block.index().get(), block.begin());
                 if except != self.conn && self.outstanding.remove(&key).is_some() {
-                    self.t.state().pieces.release(self.conn, [key]);
+                    self.t.release_requests(self.conn, [key]);
                     self.send(Message::Cancel(block.into())).await?;
                 }
             }

@@ -42,7 +42,7 @@ impl Peer {
                 self.peer_choking = true;
                 if !self.fast {
                     let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();
-                    self.t.state().pieces.release(self.conn, keys);
+                    self.t.release_requests(self.conn, keys);
                 }
             }
             Message::Unchoke => {
@@ -109,10 +109,7 @@ impl Peer {
                     return Err(PeerError::Protocol("reject without the Fast extension"));
                 }
                 if self.outstanding.remove(&(r.index, r.begin)).is_some() {
-                    self.t
-                        .state()
-                        .pieces
-                        .release(self.conn, [(r.index, r.begin)]);
+                    self.t.release_requests(self.conn, [(r.index, r.begin)]);
                 }
             }
             Message::Extended { id, payload } => self.on_extended(id, payload).await?,

@@ -335,7 +335,7 @@ impl Peer {
             && self.last_block.elapsed() > self.t.ctx.config.request_timeout
         {
             let keys: Vec<_> = self.outstanding.drain().map(|(k, _)| k).collect();
-            self.t.state().pieces.release(self.conn, keys);
+            self.t.release_requests(self.conn, keys);
             return Err(PeerError::Timeout("requested blocks (snubbed)"));
         }
         if self.last_recv.elapsed() > IDLE_LIMIT {
@@ -400,11 +400,12 @@ async fn session(
     let mut p = Peer::new(t.clone(), conn, addr, &hs, tx, queued, counters);
     let events = t.events.subscribe();
     let result = p.run(rd, events, &mut choke_rx, &kill).await;
-    {
+    let orphans = {
         let mut st = t.state();
         let bf = if p.counted { p.bitfield.as_ref() } else { None };
-        st.drop_peer(conn, bf);
-    }
+        st.drop_peer(conn, bf)
+    };
+    t.release_pieces(&orphans);
     drop(p);
     let _ = timeout(Duration::from_secs(5), writer_task).await;
     match &result {

@@ -76,6 +76,34 @@ impl Bucket {
 }
 
 impl Ctx {
+    /// A context with fresh counters, no torrents, and a new peer id.
+    pub fn new(
+        config: Config,
+        port: u16,
+        dht: Option<crate::net::dht::Dht>,
+        upload_limit: Option<u64>,
+        download_limit: Option<u64>,
+    ) -> Ctx {
+        Ctx {
+            config,
+            peer_id: new_peer_id(),
+            port: AtomicU16::new(port),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            next_conn: AtomicU64::new(1),
+            torrents: Mutex::new(HashMap::new()),
+            last_error: Mutex::new(None),
+            dht,
+            upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
+            download_bucket: download_limit.map(|r| Mutex::new(Bucket::new(r))),
+            hashers: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            )),
+            extra_trackers: Mutex::new(Vec::new()),
+            meta_cache: Mutex::new(VecDeque::new()),
+        }
+    }
+
     /// How long to hold `n` uploaded bytes to keep under the upload limit.
     pub fn upload_wait(&self, n: u64) -> Duration {
         Bucket::wait(&self.upload_bucket, n)
@@ -94,6 +122,15 @@ impl Ctx {
     pub fn torrent(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
         lock(&self.torrents).get(ih).cloned()
     }
+}
+
+/// A peer id in Azureus style: our client tag, then random characters.
+fn new_peer_id() -> PeerId {
+    let mut id = *b"-JN0001-000000000000";
+    for b in &mut id[8..] {
+        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rand::random::<u32>() as usize % 36];
+    }
+    PeerId(id)
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

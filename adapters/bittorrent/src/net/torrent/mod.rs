@@ -248,6 +248,27 @@ impl Torrent {
         }
     }
 
+    /// `conn` gave up these requests (it choked us, rejected them, or they were
+    /// cancelled): the pieces no peer works on any longer go back to the transfer at once,
+    /// for another network or peer, rather than after the claim's stall timeout.
+    pub fn release_requests(&self, conn: ConnId, keys: impl IntoIterator<Item = (u32, u32)>) {
+        let orphans = self.state().pieces.release(conn, keys);
+        self.release_pieces(&orphans);
+    }
+
+    /// Gives the transfer's claims on these pieces back (the picker claims them again
+    /// before a peer goes on with one).
+    pub fn release_pieces(&self, pieces: &[u32]) {
+        let Some(meta) = self.meta() else { return };
+        for &i in pieces {
+            if let Ok(vi) = meta.geometry.index(i) {
+                let len = u64::from(meta.geometry.piece_len(vi));
+                self.storage
+                    .release_piece(meta.geometry.piece_offset(vi), len);
+            }
+        }
+    }
+
     /// Bytes still to fetch, for trackers: what the transfer does not hold verified.
     pub fn left(&self) -> u64 {
         match (&self.storage, self.meta()) {
@@ -394,18 +415,90 @@ impl State {
         None
     }
 
-    /// A peer connection ended.
-    pub fn drop_peer(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) {
+    /// A peer connection ended. Returns the pieces no peer works on any longer, for
+    /// [`Torrent::release_pieces`].
+    #[must_use = "the pieces returned are to be released in the transfer"]
+    pub fn drop_peer(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) -> Vec<u32> {
         self.peers.remove(&conn);
-        self.pieces.drop_conn(conn, bitfield);
         self.metadata.drop_conn(conn);
         self.choker.drop_conn(conn);
+        self.pieces.drop_conn(conn, bitfield)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metainfo::{Metainfo, TorrentBuilder};
+    use junction_core::swarm::{MemStore, Swarm, SwarmSink, Writer};
+    use junction_core::{NetworkId, RangeSet};
+
+    /// A torrent of four 16 KiB pieces fetched into a shared swarm, and the swarm.
+    fn swarm_torrent() -> (Arc<Torrent>, Arc<Swarm<MemStore>>) {
+        let data: Vec<u8> = (0..4 * 16384u32).map(|i| (i % 251) as u8).collect();
+        let bytes = TorrentBuilder::new("f.bin", 16384)
+            .build_from_bytes(&data)
+            .unwrap();
+        let info = Metainfo::parse(&bytes).unwrap().info;
+        let size = data.len() as u64;
+        let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
+        let sink = SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT);
+        let ctx = Arc::new(Ctx::new(
+            crate::config::Config::default(),
+            0,
+            None,
+            None,
+            None,
+        ));
+        let t = Torrent::new(ctx, info.swarm_hash(), "f.bin".into(), Storage::Sink(sink));
+        t.set_meta(info).unwrap();
+        (t, swarm)
+    }
+
+    /// Peer `conn` asks for the blocks of one piece (the reader at `at` makes it certain
+    /// which), claiming it in the transfer as a peer task does.
+    fn ask(t: &Torrent, conn: ConnId, at: u32) -> Vec<(u32, u32)> {
+        let meta = t.meta().unwrap().clone();
+        let g = &meta.geometry;
+        let mut claim = |i: ValidPieceIndex| {
+            t.storage
+                .claim_piece(g.piece_offset(i), u64::from(g.piece_len(i)))
+        };
+        let all = Bitfield::full(g.piece_count());
+        t.state()
+            .pieces
+            .pick(conn, &all, 1, g, Some(at), &mut claim)
+            .iter()
+            .map(|b| (b.index().get(), b.begin()))
+            .collect()
+    }
+
+    #[test]
+    fn a_choke_or_a_disconnect_gives_the_claim_back_at_once() {
+        let (t, swarm) = swarm_torrent();
+        let ed2k = Writer {
+            network: NetworkId::ED2K,
+            source: 1,
+        };
+        let eclaim =
+            |r: std::ops::Range<u64>| swarm.ledger().claim(ed2k, r, 16384, None, Instant::now());
+        // Peer 1 works on piece 0: no other network may fetch it.
+        let keys = ask(&t, 1, 0);
+        assert_eq!(keys, vec![(0, 0)]);
+        assert_eq!(eclaim(0..16384), None);
+        // It chokes us (no Fast extension): its requests are dropped, and the piece goes
+        // back to the transfer at once, not after the claim's stall timeout.
+        t.release_requests(1, keys);
+        assert_eq!(eclaim(0..16384), Some(0..16384));
+        // Peer 2 works on piece 1, then disconnects with it requested.
+        assert_eq!(ask(&t, 2, 1), vec![(1, 0)]);
+        assert_eq!(eclaim(16384..32768), None);
+        let orphans = t.state().drop_peer(2, None);
+        t.release_pieces(&orphans);
+        assert_eq!(eclaim(16384..32768), Some(16384..32768));
+        // BitTorrent does not take the pieces back: peer 3 gets piece 2.
+        assert_eq!(ask(&t, 3, 0), vec![(2, 0)]);
+    }
 
     #[test]
     fn an_ended_dial_backs_off_and_port_zero_is_never_known() {

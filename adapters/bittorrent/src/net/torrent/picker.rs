@@ -35,6 +35,10 @@ struct Partial {
     contributors: Vec<ConnId>,
     /// Retried after a hash failure: one peer only, no end-game duplicates.
     exclusive: bool,
+    /// The transfer's claim on the piece is held. Given back when no peer works on the
+    /// piece any longer (choked, gone, requests cancelled), so another network or peer
+    /// can take it at once; claimed again before a peer goes on with it.
+    claimed: bool,
 }
 
 /// What happened to a received block.
@@ -195,10 +199,21 @@ impl Picker {
             let Some(p) = self.partials.get_mut(idx) else {
                 continue;
             };
-            match p.owner {
-                Some(o) if o != conn => continue,
-                _ => p.owner = Some(conn),
+            if p.owner.is_some_and(|o| o != conn) {
+                continue;
             }
+            if !p.claimed {
+                let claimed = geometry.index(*idx).is_ok_and(&mut *claim);
+                if !claimed {
+                    // Another network has it now: its blocks are not ours to finish.
+                    if let Some(p) = self.partials.remove(idx) {
+                        self.recycle(p.buf);
+                    }
+                    continue;
+                }
+                p.claimed = true;
+            }
+            p.owner = Some(conn);
             take_blocks(p, *idx, conn, n, &mut out, geometry, false);
             if out.len() >= n {
                 return out;
@@ -260,6 +275,7 @@ impl Picker {
                 owner: Some(conn),
                 contributors: Vec::new(),
                 exclusive: self.exclusive.remove(&i),
+                claimed: true,
             };
             take_blocks(&mut p, i, conn, n, &mut out, geometry, false);
             self.partials.insert(i, p);
@@ -272,6 +288,7 @@ impl Picker {
                 }
                 if let Some(p) = self.partials.get_mut(&idx)
                     && !p.exclusive
+                    && p.claimed
                 {
                     take_blocks(p, idx, conn, n, &mut out, geometry, true);
                     if out.len() >= n {
@@ -283,8 +300,14 @@ impl Picker {
         out
     }
 
-    /// Forgets `conn`'s requests for these blocks, so others may ask for them.
-    pub fn release(&mut self, conn: ConnId, blocks: impl IntoIterator<Item = (u32, u32)>) {
+    /// Forgets `conn`'s requests for these blocks, so others may ask for them. Returns the
+    /// pieces no peer works on any longer, whose claims go back to the transfer.
+    #[must_use = "the pieces returned are to be released in the transfer"]
+    pub fn release(
+        &mut self,
+        conn: ConnId,
+        blocks: impl IntoIterator<Item = (u32, u32)>,
+    ) -> Vec<u32> {
         for (index, begin) in blocks {
             if let Some(p) = self.partials.get_mut(&index)
                 && let Some(b) = p.blocks.get_mut((begin / BLOCK_LEN) as usize)
@@ -302,11 +325,28 @@ impl Picker {
                 p.owner = None;
             }
         }
+        self.orphans()
+    }
+
+    /// Pieces being assembled that no peer works on any longer (no owner, no block asked
+    /// of anyone): their claims are given back, and marked so.
+    fn orphans(&mut self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (i, p) in &mut self.partials {
+            if p.claimed && p.owner.is_none() && p.blocks.iter().all(|b| b.requested.is_empty()) {
+                p.claimed = false;
+                out.push(*i);
+            }
+        }
+        out.sort_unstable();
+        out
     }
 
     /// A peer connection ended: its pieces leave the availability counts, and the pieces
-    /// it was assembling are orphaned for other peers to finish.
-    pub fn drop_conn(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) {
+    /// it was assembling are orphaned for other peers to finish. Returns the pieces no peer
+    /// works on any longer, whose claims go back to the transfer.
+    #[must_use = "the pieces returned are to be released in the transfer"]
+    pub fn drop_conn(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) -> Vec<u32> {
         if let Some(bf) = bitfield {
             self.sub_avail(bf);
         }
@@ -318,6 +358,7 @@ impl Picker {
                 b.requested.retain(|c| *c != conn);
             }
         }
+        self.orphans()
     }
 
     /// Stores a received block (already validated against the geometry).
@@ -520,12 +561,47 @@ mod tests {
         let one = bf(2, &[0]);
         st.add_avail(&one);
         assert_eq!(st.pick(1, &one, 2, &g, None, &mut |_| true).len(), 2);
-        st.drop_conn(1, Some(&one));
+        assert_eq!(st.drop_conn(1, Some(&one)), vec![0], "its claim goes back");
         let again = st.pick(2, &one, 16, &g, None, &mut |_| true);
         assert_eq!(
             again.len(),
             4,
             "all blocks of the orphaned piece: {again:?}"
+        );
+    }
+
+    #[test]
+    fn a_piece_nobody_works_on_is_claimed_again_or_dropped() {
+        let (mut st, g) = setup(2);
+        let all = Bitfield::full(2);
+        // A reader at 0 makes the order certain.
+        let a = st.pick(1, &all, 2, &g, Some(0), &mut |_| true);
+        assert!(a.len() == 2 && a.iter().all(|b| b.index().get() == 0));
+        let data = vec![7u8; BLOCK_LEN as usize];
+        assert!(matches!(
+            st.on_block(1, a[0], &data),
+            OnBlock::Stored { .. }
+        ));
+        // Peer 2 duplicates nothing yet; peer 1 chokes us: its requests are given up and
+        // the piece, now worked on by nobody, goes back to the transfer.
+        let keys = a.iter().map(|b| (b.index().get(), b.begin()));
+        assert_eq!(st.release(1, keys), vec![0]);
+        assert!(st.release(1, []).is_empty(), "given back once");
+        // The transfer still grants it: peer 2 goes on with it, the stored block kept.
+        let mut asked = Vec::new();
+        let b = st.pick(2, &all, 8, &g, None, &mut |i| {
+            asked.push(i.get());
+            true
+        });
+        assert_eq!(asked[0], 0, "claimed again first");
+        assert_eq!(b.iter().filter(|x| x.index().get() == 0).count(), 3);
+        // Peer 2 leaves; another network takes piece 0 meanwhile: the half-made copy
+        // is dropped and peer 3 gets piece 1 instead.
+        assert_eq!(st.drop_conn(2, None), vec![0, 1]);
+        let c = st.pick(3, &all, 16, &g, None, &mut |i| i.get() != 0);
+        assert!(
+            !c.is_empty() && c.iter().all(|x| x.index().get() == 1),
+            "{c:?}"
         );
     }
 }
