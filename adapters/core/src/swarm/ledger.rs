@@ -177,7 +177,7 @@ impl Ledger {
     }
 
     fn is_whole(&self, g: &UnitHashes) -> bool {
-        g.digests.len() == 1 && g.unit_len >= self.size
+        g.digests.len() == 1 && g.unit_len >= self.size && g.at.is_none_or(|a| a == 0)
     }
 
     pub fn learn(&mut self, hashes: UnitHashes) -> bool {
@@ -200,7 +200,7 @@ impl Ledger {
         let levels: Vec<[u8; 24]> = self
             .grids
             .iter()
-            .filter(|g| g.algo == UnitAlgo::TigerTree && g.part_len.is_none())
+            .filter(|g| g.algo == UnitAlgo::TigerTree && g.part_len.is_none() && g.at.is_none())
             .filter(|g| g.digests.len() > 1 && g.digests.iter().all(|d| d.len() == 24))
             .filter_map(|g| {
                 let nodes: Vec<[u8; 24]> = g

@@ -19,7 +19,7 @@ use bytes::Bytes;
 pub use ledger::{CLAIM_STALL, Check, Ledger, MAX_STRIKES, NetFigures, Writer};
 pub use range_map::RangeMap;
 pub use sink::{Inline, SwarmHost, SwarmSink};
-pub use units::{UnitAlgo, UnitHasher, UnitHashes};
+pub use units::{NO_UNIT, UnitAlgo, UnitHasher, UnitHashes};
 
 use crate::{NetworkId, RangeSet, SinkError};
 

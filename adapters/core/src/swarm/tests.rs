@@ -223,3 +223,56 @@ fn a_proven_tiger_level_stands_for_its_root() {
         assert_eq!(l.conflict().is_some(), !complete);
     }
 }
+
+/// One file of a multi-file torrent: the pieces that lie wholly inside it check the bytes
+/// any network writes there, piece by piece; the head and tail no whole piece covers wait
+/// for another hash (here the file's SHA-1, at the end).
+#[test]
+fn a_run_of_pieces_inside_a_file_checks_its_bytes_and_a_whole_file_hash_the_rest() {
+    let data = original();
+    // The file starts 300 bytes into a piece: its first whole piece starts at 724.
+    let at = UNIT - 300;
+    let whole = (SIZE - at) / UNIT;
+    let digests = (0..whole)
+        .map(|i| {
+            let s = (at + i * UNIT) as usize;
+            Sha1::digest(&data[s..s + UNIT as usize]).to_vec()
+        })
+        .collect();
+    let swarm = Arc::new(Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new()));
+    assert!(
+        swarm
+            .learn(UnitHashes::run(UnitAlgo::Sha1, at, UNIT, digests))
+            .0
+    );
+    let gnutella = SwarmSink::new(swarm.clone(), NetworkId::GNUTELLA);
+    // A piece from Gnutella is verified as soon as it is whole.
+    let p1 = (at + UNIT) as usize..(at + 2 * UNIT) as usize;
+    gnutella
+        .write_from(1, p1.start as u64, &data[p1.clone()])
+        .unwrap();
+    assert!(
+        swarm
+            .ledger()
+            .verified()
+            .contains(p1.start as u64..p1.end as u64)
+    );
+    // A liar's piece fails and the liar is dropped.
+    let mut junk = data[p1.end..p1.end + UNIT as usize].to_vec();
+    junk[5] ^= 1;
+    gnutella.write_from(2, p1.end as u64, &junk).unwrap();
+    assert!(gnutella.is_banned(2) && !gnutella.is_banned(1));
+    assert_eq!(swarm.ledger().verified().covered(), UNIT);
+    // Everything written by an honest source: every whole piece is verified, the head and
+    // the tail are not (no piece covers them).
+    gnutella.write_from(1, 0, &data).unwrap();
+    let tail = at + whole * UNIT;
+    let expect: RangeSet = std::iter::once(at..tail).collect();
+    assert_eq!(swarm.ledger().verified(), &expect);
+    assert!(!swarm.ledger().complete());
+    // The file's SHA-1 checks the rest, and the file is complete.
+    let sha = Sha1::digest(&data).to_vec();
+    assert!(swarm.learn(UnitHashes::whole(UnitAlgo::Sha1, SIZE, &sha)).0);
+    assert!(swarm.ledger().complete(), "{:?}", swarm.ledger().verified());
+    assert_eq!(swarm.store().bytes(), data);
+}
