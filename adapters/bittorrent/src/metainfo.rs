@@ -754,5 +754,6 @@ impl TorrentBuilder {
     }
 }
 
+mod files;
 #[cfg(test)]
 mod tests;
