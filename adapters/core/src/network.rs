@@ -187,6 +187,16 @@ pub trait TransferSink: Send + Sync + 'static {
     fn learn(&self, _hashes: UnitHashes) -> bool {
         false
     }
+    /// `sources` together sent bytes that failed the network's own check (a BitTorrent
+    /// piece): the sink strikes them as it strikes the writers of a unit that failed its
+    /// checks (a sole sender is dropped at once, each of several after repeated failures)
+    /// and returns those to drop now. A sink that keeps no strikes drops a sole sender.
+    fn strike(&self, sources: &[u64]) -> Vec<u64> {
+        match sources {
+            [one] => vec![*one],
+            _ => Vec::new(),
+        }
+    }
     /// A source whose bytes failed the sink's checks: drop it.
     fn is_banned(&self, _source: u64) -> bool {
         false

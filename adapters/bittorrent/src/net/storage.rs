@@ -136,13 +136,16 @@ impl Storage {
         }
     }
 
-    /// A peer was dropped for sending a bad piece.
-    pub fn dropped(&self, addr: std::net::SocketAddr) {
-        if let Storage::Sink(s) = self {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            addr.hash(&mut h);
-            s.discarded(h.finish(), 0, true);
+    /// Peers (their numbers in the ledger) that together sent a piece that failed its
+    /// hash: the transfer strikes them, and returns those to drop now.
+    pub fn strike(&self, sources: &[u64]) -> Vec<u64> {
+        match self {
+            Storage::Sink(s) => s.strike(sources),
+            // Nothing is fetched into these; a sole sender would be dropped.
+            Storage::File { .. } | Storage::MetadataOnly => match sources {
+                [one] => vec![*one],
+                _ => Vec::new(),
+            },
         }
     }
 }

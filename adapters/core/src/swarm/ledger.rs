@@ -461,9 +461,19 @@ impl Ledger {
             return Vec::new();
         }
         self.claims.remove(c.range.clone());
+        let banned = self.strike(&by);
+        if by.len() > 1 {
+            self.exclusive.insert(c.range.clone(), Writer::NOBODY);
+        }
+        banned
+    }
+
+    /// The writers of a unit that failed a check, its own or a network's: a sole writer is
+    /// dropped at once, each of several after [`MAX_STRIKES`]. Returns those now dropped.
+    pub fn strike(&mut self, by: &[Writer]) -> Vec<Writer> {
         let mut banned = Vec::new();
         let sole = by.len() == 1;
-        for w in &by {
+        for w in by {
             if *w == Writer::EARLIER {
                 continue;
             }
@@ -473,9 +483,6 @@ impl Ledger {
                 banned.push(*w);
                 self.figures.entry(w.network).or_default().dropped += 1;
             }
-        }
-        if !sole {
-            self.exclusive.insert(c.range.clone(), Writer::NOBODY);
         }
         banned
     }

@@ -146,6 +146,15 @@ impl<S: Store, H: SwarmHost> TransferSink for SwarmSink<S, H> {
         self.host.progressed(p, 0);
         ok
     }
+    fn strike(&self, sources: &[u64]) -> Vec<u64> {
+        let by: Vec<Writer> = sources.iter().map(|s| self.by(*s)).collect();
+        self.swarm
+            .ledger()
+            .strike(&by)
+            .into_iter()
+            .map(|w| w.source)
+            .collect()
+    }
     fn is_banned(&self, source: u64) -> bool {
         self.swarm.ledger().is_banned(self.by(source))
     }

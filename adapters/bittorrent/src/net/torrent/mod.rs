@@ -31,8 +31,6 @@ pub type ConnId = u64;
 
 /// Most peer addresses remembered per torrent.
 const MAX_KNOWN: usize = 2000;
-/// A peer whose pieces failed this often is banned, even when others also contributed.
-const MAX_STRIKES: u32 = 3;
 /// An address whose connection ended is dialled again after this, doubling each time up
 /// to `REDIAL_MAX` (a seed we leave once complete is not dialled every second).
 const REDIAL_FIRST: Duration = Duration::from_secs(2);
@@ -141,7 +139,6 @@ pub struct State {
     pub connecting: HashSet<SocketAddr>,
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
-    strikes: HashMap<PeerId, u32>,
     pub metadata: MetadataFetch,
     choker: Choker,
     pub banned_count: u32,
@@ -297,28 +294,35 @@ impl Torrent {
             return Vec::new();
         };
         let mut kill = Vec::new();
-        let mut dropped = Vec::new();
+        // The transfer's ledger keeps the strikes, as for every network's sources: a
+        // sole sender of a bad piece is dropped at once, each of several after repeats.
+        let blamed: Vec<(ConnId, SocketAddr, PeerId)> = match ok {
+            true => Vec::new(),
+            false => {
+                let st = self.state();
+                contributors
+                    .iter()
+                    .filter_map(|c| st.peers.get(c).map(|p| (*c, p.addr, p.peer_id)))
+                    .collect()
+            }
+        };
+        let sources: Vec<u64> = blamed.iter().map(|b| source_of(&b.2)).collect();
+        let drop_now = match sources.is_empty() {
+            true => Vec::new(),
+            false => self.storage.strike(&sources),
+        };
         let now_complete;
         {
             let mut st = self.state();
             st.pieces.checked(index, ok);
             now_complete = ok && st.pieces.have().is_complete();
-            if !ok {
-                let sole = contributors.len() == 1;
-                for c in contributors {
-                    let Some((addr, pid)) = st.peers.get(c).map(|p| (p.addr, p.peer_id)) else {
-                        continue;
-                    };
-                    let strikes = st.strikes.entry(pid).or_insert(0);
-                    *strikes += 1;
-                    if sole || *strikes >= MAX_STRIKES {
-                        warn!(info_hash = %self.info_hash, %addr, piece = index.get(), "banning peer for a bad piece");
-                        st.banned_addrs.insert(addr);
-                        st.banned_ids.insert(pid);
-                        st.banned_count += 1;
-                        kill.push(*c);
-                        dropped.push(addr);
-                    }
+            for (c, addr, pid) in blamed {
+                if drop_now.contains(&source_of(&pid)) {
+                    warn!(info_hash = %self.info_hash, %addr, piece = index.get(), "banning peer for a bad piece");
+                    st.banned_addrs.insert(addr);
+                    st.banned_ids.insert(pid);
+                    st.banned_count += 1;
+                    kill.push(c);
                 }
             }
         }
@@ -335,12 +339,18 @@ impl Torrent {
             let off = meta.geometry.piece_offset(index);
             self.storage
                 .rejected(off, u64::from(meta.geometry.piece_len(index)));
-            for addr in dropped {
-                self.storage.dropped(addr);
-            }
         }
         kill
     }
+}
+
+/// A peer's number in the transfer's ledger: from its peer id, so that strikes outlive a
+/// reconnection.
+fn source_of(pid: &PeerId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pid.0.hash(&mut h);
+    h.finish()
 }
 
 impl State {
@@ -355,7 +365,6 @@ impl State {
             connecting: HashSet::new(),
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
-            strikes: HashMap::new(),
             metadata: MetadataFetch::default(),
             choker: Choker::default(),
             banned_count: 0,
@@ -471,6 +480,37 @@ mod tests {
             .iter()
             .map(|b| (b.index().get(), b.begin()))
             .collect()
+    }
+
+    #[test]
+    fn the_ledger_strikes_peers_whose_pieces_fail() {
+        let (t, swarm) = swarm_torrent();
+        for (conn, n) in [(1, 1u8), (2, 2), (3, 3)] {
+            let addr: SocketAddr = format!("10.0.0.{n}:6881").parse().unwrap();
+            let e = PeerEntry::new(
+                addr,
+                PeerId([n; 20]),
+                watch::channel(false).0,
+                Arc::default(),
+                CancellationToken::new(),
+                None,
+            );
+            t.state().peers.insert(conn, e);
+        }
+        let piece = |i| t.meta().unwrap().geometry.index(i).unwrap();
+        // Two senders share the blame: struck, not dropped, until the third failure.
+        for round in 0..3 {
+            let kill = t.finish_piece(piece(round), false, &[1, 2]);
+            assert_eq!(kill.len(), if round == 2 { 2 } else { 0 }, "round {round}");
+        }
+        // A sole sender is dropped at once; the ledger knows, and counts it.
+        assert_eq!(t.finish_piece(piece(3), false, &[3]), vec![3]);
+        let st = t.state();
+        assert!(st.is_banned(&"10.0.0.3:1".parse().unwrap(), Some(&PeerId([3; 20]))));
+        assert_eq!(st.banned_count, 3);
+        drop(st);
+        let figures = swarm.ledger().figures()[&junction_core::NetworkId::BITTORRENT].clone();
+        assert_eq!(figures.dropped, 3);
     }
 
     #[test]
