@@ -156,14 +156,14 @@ async fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> Result
 
 /// The processes and files this run owns, stopped on every way out.
 struct Peers {
-    libtorrent: Option<Child>,
+    libtorrent: Vec<Child>,
     amule_start: String,
     amule_base: PathBuf,
 }
 
 impl Peers {
     fn stop(&mut self) {
-        if let Some(mut c) = self.libtorrent.take() {
+        for mut c in self.libtorrent.drain(..) {
             let _ = Command::new("kill")
                 .args(["-INT", &c.id().to_string()])
                 .status();
@@ -256,25 +256,41 @@ async fn run() -> Result<()> {
     let ed2k_root = ed2k::hash::ed2k_hash(&data).root;
     let ed2k_hex = ed2k::hash::to_hex(&ed2k_root);
     log(format!("{NAME}: {size} bytes, ed2k {ed2k_hex}"));
-    // The bridge's files: one only libtorrent seeds, one only aMule shares.
+    // The bridge's files: one only libtorrent seeds, one only aMule shares, and one only
+    // a libtorrent on the DHT seeds, for aMule to find through Junction's index server.
     let bridge_mib = env_or("BRIDGE_MIB", 20)?;
     let bt_only = bridge::Bridged::new("junction-bridge-from-bt.bin", bridge_mib, 0xb7);
     // aMule uploads at about 0.3 MB/s, after queueing a client it just served for about
     // two minutes: this one is smaller (issue 12 asks 20 MB only of the other direction).
     let ed2k_only = bridge::Bridged::new("junction-bridge-from-ed2k.bin", 6, 0xed);
+    let on_demand = bridge::Bridged::new("junction-bridge-on-demand.bin", bridge_mib, 0xd3);
     let bt_only_dir = dir.join("bt-only");
     std::fs::create_dir_all(&bt_only_dir)?;
     let bt_only_file = bt_only_dir.join(bt_only.name);
     std::fs::write(&bt_only_file, &bt_only.data)?;
     std::fs::write(seed_dir.join(ed2k_only.name), &ed2k_only.data)?;
 
-    // Junction's eD2k index server: it connects back to aMule's port, so aMule is a HighID.
-    let server = ed2k::IndexServer::start(ed2k::ServerConfig {
-        enabled: true,
-        listen: format!("127.0.0.1:{port}").parse()?,
-        ..ed2k::ServerConfig::default()
+    // The gateway's eD2k adapter runs the index server aMule logs into (it connects back
+    // to aMule's port, so aMule is a HighID). Its own client, firewalled like
+    // amule_interop's downloader, is a LowID there, reached by callback.
+    let ed2k = ed2k::Adapter::start(ed2k::Config {
+        listen: None,
+        servers: vec![format!("127.0.0.1:{port}")],
+        server: ed2k::ServerConfig {
+            enabled: true,
+            listen: format!("127.0.0.1:{port}").parse()?,
+            ..ed2k::ServerConfig::default()
+        },
+        nick: "junction-swarm".into(),
+        source_requery: Duration::from_secs(5),
+        fetch_idle_timeout: Duration::from_secs(timeout),
+        ..ed2k::Config::default()
     })
     .await?;
+    let server = ed2k
+        .index_server()
+        .context("the eD2k adapter runs no index server")?
+        .clone();
     let tracker = bittorrent::TrackerServer::bind("127.0.0.1:0".parse()?, None, 5).await?;
     let tracker_url = tracker.announce_url();
     log(format!(
@@ -340,7 +356,7 @@ async fn run() -> Result<()> {
         .context("starting libtorrent")?;
     std::fs::write(dir.join("lt.pid"), child.id().to_string())?;
     let mut peers = Peers {
-        libtorrent: Some(child),
+        libtorrent: vec![child],
         amule_start: amule_start.clone(),
         amule_base: amule_base.clone(),
     };
@@ -399,16 +415,8 @@ async fn run() -> Result<()> {
         "libtorrent seeding on 127.0.0.2:{lt_port} at most {rate} B/s"
     ));
 
-    // The gateway: eD2k (firewalled, like amule_interop's downloader) and BitTorrent.
-    let ed2k = ed2k::Adapter::start(ed2k::Config {
-        listen: None,
-        servers: vec![format!("127.0.0.1:{port}")],
-        nick: "junction-swarm".into(),
-        source_requery: Duration::from_secs(5),
-        fetch_idle_timeout: Duration::from_secs(timeout),
-        ..ed2k::Config::default()
-    })
-    .await?;
+    // The gateway: eD2k and BitTorrent (with a DHT node that indexes what is announced
+    // to it, for the on-demand check).
     ensure!(
         ed2k.wait_logged_in(Duration::from_secs(20)).await,
         "the gateway's eD2k adapter did not log in"
@@ -416,12 +424,23 @@ async fn run() -> Result<()> {
     let bt = bittorrent::Adapter::start(bittorrent::Config {
         listen: "127.0.0.3:0".parse()?,
         trackers: vec![tracker_url.clone()],
-        dht_listen: None,
-        dht_index: false,
+        dht_listen: Some("127.0.0.3:0".parse()?),
+        dht_index: true,
+        dht_sample_interval: Duration::from_secs(2),
         min_announce_interval: Duration::from_secs(2),
         ..bittorrent::Config::default()
     })
     .await?;
+    let dht = bt.dht_addr().context("the gateway's DHT node")?;
+    // On demand: a third libtorrent, on the DHT only, seeds a torrent whose info dict
+    // names the file's SHA-1 and ed2k hash; no Junction transfer is started for it.
+    peers.libtorrent.push(bridge::seed_on_dht(
+        &on_demand,
+        &lt_peer,
+        lt_port + 2,
+        dht,
+        &dir,
+    )?);
     let networks: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k), Arc::new(bt)];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -457,7 +476,8 @@ async fn run() -> Result<()> {
         percent(&tracker_url)
     );
     let incoming = amule_base.join("swarm").join("Incoming");
-    // BRIDGE_ONLY=ed2k runs only the eD2k-to-BitTorrent check (for debugging).
+    // BRIDGE_ONLY=ed2k runs only the eD2k-to-BitTorrent check, BRIDGE_ONLY=demand only the
+    // on-demand one (for debugging).
     let only = std::env::var("BRIDGE_ONLY").unwrap_or_default();
     let bridged_bt = if only.is_empty() {
         bridge::bt_to_ed2k(
@@ -474,6 +494,14 @@ async fn run() -> Result<()> {
     };
     if let Err(e) = &bridged_bt {
         println!("FAIL bridge bittorrent->ed2k: {e:#}");
+    }
+    let bridged_on_demand = if only.is_empty() || only == "demand" {
+        bridge::on_demand(&mut client, &on_demand, &ec, &incoming, &restart_amule).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &bridged_on_demand {
+        println!("FAIL bridge on demand: {e:#}");
     }
 
     let magnet = format!(
@@ -527,7 +555,10 @@ async fn run() -> Result<()> {
     if let Err(e) = &bridged_ed2k {
         println!("FAIL bridge ed2k->bittorrent: {e:#}");
     }
-    let outcome = outcome.and(bridged_bt).and(bridged_ed2k);
+    let outcome = outcome
+        .and(bridged_bt)
+        .and(bridged_on_demand)
+        .and(bridged_ed2k);
     if outcome.is_err() {
         log(format!("aMule uploads: {}", amule_said(&ec, "show ul")));
         log(format!(

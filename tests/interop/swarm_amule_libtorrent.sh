@@ -10,9 +10,14 @@
 # is fetched by the gateway, and aMule downloads it from Junction by the ed2k:// link
 # GetLinks gives (first, before aMule served Junction anything); a file only aMule shares
 # is fetched by the gateway, and a second libtorrent downloads it from Junction by the
-# GetLinks magnet. BRIDGE_ONLY=ed2k runs only the latter.
-# Only 127.0.0.0/8 is used: Junction's own eD2k index server and BitTorrent tracker; aMule
-# has Kad, server-list updates and UPnP off; libtorrent has DHT, LSD, UPnP and NAT-PMP off.
+# GetLinks magnet. On demand: a third libtorrent, on the DHT only (bootstrapped from the
+# gateway's node), seeds a torrent whose info dict carries sha1 and ed2k keys; aMule finds
+# it by a search on Junction's index server, with no Junction transfer running, and
+# downloads it from Junction, which fetches it meanwhile. BRIDGE_ONLY=ed2k or =demand runs
+# only that check.
+# Only 127.0.0.0/8 is used: Junction's own eD2k index server, BitTorrent tracker and DHT
+# node; aMule has Kad, server-list updates and UPnP off; libtorrent has LSD, UPnP and
+# NAT-PMP off, and its DHT (the third one only) knows no node but the gateway's.
 # Usage: tests/interop/swarm_amule_libtorrent.sh
 # Env: SWARM_MIB (24), SWARM_RATE_KIB (2048, each seed's cap), SWARM_TIMEOUT (90 s for the
 # transfer), CARGO_TARGET_DIR, SWARM_INTEROP_BIN (a prebuilt driver), KEEP_WORK=1.
@@ -41,12 +46,13 @@ export LT_PORT=${LT_PORT:-$((ED2K_SERVER_PORT + 14))}
 
 cleanup() {
   # The driver stops both seeds itself; this covers a driver that died or timed out.
-  if [ -f "$WORK/lt.pid" ]; then
-    pid=$(cat "$WORK/lt.pid")
+  for f in "$WORK/lt.pid" "$WORK/lt-dht.pid"; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
     kill -INT "$pid" 2>/dev/null || true
     for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
-  fi
+  done
   BASE=$AMULE_BASE bash "$HERE/ed2k_amule_stop.sh" swarm || true
   if [ -n "${KEEP_WORK:-}" ]; then
     echo "work dir kept: $WORK" >&2

@@ -107,11 +107,47 @@ pub async fn bt_to_ed2k(
     log(format!("bridge: links {} | {}", links.ed2k, links.magnet));
     let started = Instant::now();
     amulecmd(ec, &format!("add {}", links.ed2k));
-    let target = incoming.join(file.name);
-    // aMule's download list, polled: unchanged for 20 s is aMule's known read stall, and
-    // aMule is restarted (twice at most), as tests/interop/ed2k_amule.sh does.
+    amule_completes(ec, &incoming.join(file.name), &file.data, restart_amule).await?;
+    println!(
+        "PASS bridge bittorrent->ed2k: aMule downloaded {} ({} bytes, only libtorrent seeds it) from Junction in {:.1} s, identical",
+        file.name,
+        file.data.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Several amulecmd commands in one session (fed on its standard input); its output.
+fn amulecmd_session(ec: &str, cmds: &[&str]) -> Result<String> {
+    use std::io::Write;
+    let mut child = Command::new("amulecmd")
+        .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("amulecmd")?;
+    let mut input = child.stdin.take().context("amulecmd's stdin")?;
+    for c in cmds.iter().chain(&["quit"]) {
+        writeln!(input, "{c}")?;
+    }
+    drop(input);
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits for aMule to hold `data` at `target`. aMule's download list is polled:
+/// unchanged for 20 s is aMule's known read stall, and aMule is restarted (twice at most),
+/// as tests/interop/ed2k_amule.sh does.
+async fn amule_completes(
+    ec: &str,
+    target: &Path,
+    data: &[u8],
+    restart_amule: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let started = Instant::now();
     let (mut last, mut since, mut restarts) = (String::new(), Instant::now(), 0);
-    while !holds(&target, &file.data) {
+    while !holds(target, data) {
         ensure!(
             started.elapsed() < Duration::from_secs(240),
             "aMule did not download the file from Junction in 240 s; its downloads: {last}"
@@ -126,11 +162,135 @@ pub async fn bt_to_ed2k(
             (restarts, since) = (restarts + 1, Instant::now());
         }
     }
+    Ok(())
+}
+
+/// Starts a libtorrent on 127.0.0.5 that is on the DHT only (bootstrapped from the
+/// gateway's node) and seeds `file` under a torrent whose info dict carries the file's
+/// `sha1` and `ed2k` keys, as some torrent makers write them.
+pub fn seed_on_dht(
+    file: &Bridged,
+    lt_peer: &str,
+    lt_port: u16,
+    dht: std::net::SocketAddr,
+    dir: &Path,
+) -> Result<std::process::Child> {
+    let seed_dir = dir.join("on-demand");
+    std::fs::create_dir_all(&seed_dir)?;
+    let path = seed_dir.join(file.name);
+    std::fs::write(&path, &file.data)?;
+    let torrent = dir.join("on-demand.torrent");
+    let sha1 = {
+        use sha1::Digest;
+        hex::encode(sha1::Sha1::digest(&file.data))
+    };
+    let ed2k = hex::encode(ed2k::hash::ed2k_hash(&file.data).root);
+    let st = Command::new("/usr/bin/python3")
+        .arg(lt_peer)
+        .arg("create")
+        .arg(&path)
+        .arg(&torrent)
+        .arg(format!("info:sha1={sha1}"))
+        .arg(format!("info:ed2k={ed2k}"))
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(st.success(), "bt_lt_peer.py create failed");
+    let log_file = std::fs::File::create(dir.join("lt-dht.log"))?;
+    let child = Command::new("/usr/bin/python3")
+        .arg(lt_peer)
+        .args(["run", "--ip", "127.0.0.5", "--port", &lt_port.to_string()])
+        .args(["--dht", "--bootstrap", &dht.to_string(), "--dht-every", "3"])
+        .arg("--seed")
+        .arg(format!("{}:{}", torrent.display(), seed_dir.display()))
+        .arg("--status-file")
+        .arg(dir.join("lt-dht.json"))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()
+        .context("starting the DHT libtorrent")?;
+    std::fs::write(dir.join("lt-dht.pid"), child.id().to_string())?;
+    log(format!(
+        "bridge: libtorrent on 127.0.0.5:{lt_port} seeds {} on the DHT only (info dict with sha1 {sha1}, ed2k {ed2k})",
+        file.name
+    ));
+    Ok(child)
+}
+
+/// On demand: aMule searches Junction's index server for a file only the DHT libtorrent
+/// has, with no Junction transfer running, and downloads it from Junction, which fetches
+/// it from libtorrent while aMule waits in its queue.
+pub async fn on_demand(
+    client: &mut GatewayClient<Channel>,
+    file: &Bridged,
+    ec: &str,
+    incoming: &Path,
+    restart_amule: &dyn Fn() -> Result<()>,
+) -> Result<()> {
+    let started = Instant::now();
+    // The gateway learns the torrent over the DHT first: a search that finds nothing is
+    // made again.
+    let mut found = None;
+    let mut said = String::new();
+    while found.is_none() {
+        ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "aMule's searches on Junction's index server never listed {}; last results: {said}",
+            file.name
+        );
+        amulecmd(ec, "search local bridge demand");
+        // The server answers after the gateway's bridged search (5 s).
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        said = amulecmd(ec, "results");
+        found = said
+            .lines()
+            .map(|l| l.trim_start_matches("> ").trim())
+            .find(|l| l.contains(file.name))
+            .and_then(|l| l.split('.').next()?.trim().parse::<u32>().ok());
+    }
+    let n = found.unwrap_or_default();
+    log(format!(
+        "bridge: aMule's search listed {} as result {n} after {:.1} s",
+        file.name,
+        started.elapsed().as_secs_f64()
+    ));
+    let transfers = client
+        .list_transfers(pb::ListTransfersRequest::default())
+        .await?
+        .into_inner()
+        .transfers;
+    ensure!(
+        !transfers.iter().any(|t| t.name == file.name),
+        "a transfer of {} ran before aMule asked for it",
+        file.name
+    );
+    let asked = Instant::now();
+    // amulecmd numbers the results it listed itself: list and download in one session.
+    let said = amulecmd_session(ec, &["results", &format!("download {n}")])?;
+    log(format!(
+        "bridge: aMule: {}",
+        said.trim().replace('\n', " | ")
+    ));
+    amule_completes(ec, &incoming.join(file.name), &file.data, restart_amule).await?;
+    let transfers = client
+        .list_transfers(pb::ListTransfersRequest::default())
+        .await?
+        .into_inner()
+        .transfers;
+    let t = transfers
+        .iter()
+        .find(|t| t.name == file.name)
+        .context("no gateway transfer of the file")?;
+    ensure!(
+        t.state() == State::Complete,
+        "the gateway's transfer is {:?}",
+        t.state()
+    );
     println!(
-        "PASS bridge bittorrent->ed2k: aMule downloaded {} ({} bytes, only libtorrent seeds it) from Junction in {:.1} s, identical",
+        "PASS bridge on demand: aMule found {} ({} bytes, only a libtorrent on the DHT seeds it) on Junction's index server with no transfer running, and downloaded it from Junction in {:.1} s, identical",
         file.name,
         file.data.len(),
-        started.elapsed().as_secs_f64()
+        asked.elapsed().as_secs_f64()
     );
     Ok(())
 }
