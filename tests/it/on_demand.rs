@@ -1,24 +1,29 @@
-//! Bridging on demand in the lab (issue 12): an eD2k user of the gateway's own index
-//! server finds a file that only BitTorrent has, with no transfer running, and fetches it
-//! from the gateway, which fetches it from BitTorrent while the user waits in its queue.
+//! Bridging on demand in the lab (issue 12): a user of the gateway's own eD2k index
+//! server, or a leaf of its Gnutella ultrapeer, finds a file that only BitTorrent has,
+//! with no transfer running, and fetches it from the gateway, which fetches it from
+//! BitTorrent while the user waits in its queue.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use junction_core::{DynNetwork, HashKind, Hit, NetworkId};
-use lab::World;
 
+use crate::harness::Running;
 use crate::lab::world;
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
 
 /// The gateway's eD2k side: an index server of its own, with its client logged into it.
 async fn ed2k_with_index_server() -> ed2k::Adapter {
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let a = ed2k::Adapter::start(ed2k::Config {
-        listen: Some(loopback),
+        listen: Some(loopback()),
         server: ed2k::ServerConfig {
             enabled: true,
-            listen: loopback,
+            listen: loopback(),
             ..Default::default()
         },
         nick: "gateway".into(),
@@ -34,27 +39,39 @@ async fn ed2k_with_index_server() -> ed2k::Adapter {
     a
 }
 
-/// An eD2k user (a Junction eD2k client, as aMule would be) of `server`.
-async fn ed2k_user(server: std::net::SocketAddr) -> ed2k::Adapter {
-    let a = ed2k::Adapter::start(ed2k::Config {
-        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-        servers: vec![server.to_string()],
-        nick: "user".into(),
+/// The gateway's Gnutella side: an ultrapeer with no peers but the leaves that join it.
+async fn gnutella_ultrapeer() -> gnutella::Adapter {
+    gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        ultrapeer: true,
         ..Default::default()
     })
     .await
-    .unwrap();
-    assert!(a.wait_logged_in(Duration::from_secs(15)).await);
-    a
+    .unwrap()
 }
 
-/// Searches until the index server lists `name` (the gateway's DHT index may need a
+/// A gateway over the lab whose `net` adapter is `own` instead of the lab's client.
+async fn gateway_with(
+    world: &lab::World,
+    dir: &std::path::Path,
+    own: Arc<dyn DynNetwork>,
+) -> Running {
+    let mut networks = world.gateway_networks().await.unwrap();
+    for n in networks.iter().filter(|n| n.id() == own.id()) {
+        n.shutdown().await;
+    }
+    networks.retain(|n| n.id() != own.id());
+    networks.insert(0, own);
+    crate::harness::start(dir, networks, None).await
+}
+
+/// Searches `user` until a hit for `name` comes (the gateway's DHT index may need a
 /// moment to learn the lab's torrents).
-async fn search(user: &ed2k::Adapter, name: &str) -> Hit {
+async fn search(user: &dyn DynNetwork, name: &str) -> Hit {
     let word = name.split(' ').nth(1).unwrap().to_lowercase();
     for _ in 0..20 {
         let q = junction_core::query::parse(&word).unwrap();
-        let mut hits = DynNetwork::search(user, q).await.unwrap();
+        let mut hits = user.search(q).await.unwrap();
         while let Ok(Some(h)) = tokio::time::timeout(Duration::from_secs(10), hits.next()).await {
             if let Ok(h) = h
                 && h.name == name
@@ -64,13 +81,18 @@ async fn search(user: &ed2k::Adapter, name: &str) -> Hit {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    panic!("the index server never listed {name:?}");
+    panic!("{}: no hit for {name:?}", user.id());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ed2k_user_fetches_what_only_bittorrent_has() {
+/// The whole check: `own` is the gateway's adapter that `user` (made after the gateway
+/// starts) reaches; `needs` is the hash its hits must carry.
+async fn fetch_on_demand(
+    own: Arc<dyn DynNetwork>,
+    user: impl AsyncFnOnce() -> Arc<dyn DynNetwork>,
+    needs: HashKind,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let world: World = world(dir.path(), 8, None).await;
+    let world = world(dir.path(), 8, None).await;
     let file = world
         .files
         .iter()
@@ -78,35 +100,75 @@ async fn an_ed2k_user_fetches_what_only_bittorrent_has() {
         .expect("the lab has a BitTorrent-only file")
         .clone();
     let data = std::fs::read(&file.path).unwrap();
-    let ed2k = ed2k_with_index_server().await;
-    let server = ed2k.index_server_addr().unwrap();
-    let mut networks = world.gateway_networks().await.unwrap();
-    for n in networks.iter().filter(|n| n.id() == NetworkId::ED2K) {
-        n.shutdown().await;
-    }
-    networks.retain(|n| n.id() != NetworkId::ED2K);
-    networks.insert(0, Arc::new(ed2k));
-    let gw = crate::harness::start(dir.path(), networks, None).await;
-
-    let user = ed2k_user(server).await;
-    let hit = search(&user, &file.name).await;
-    let ed2k_hash = junction_core::hashing::ed2k::ed2k_hash(&data).root;
-    assert_eq!(
-        hit.id.get(HashKind::Ed2k),
-        Some(&ed2k_hash[..]),
-        "a real hash"
+    let gw = gateway_with(&world, dir.path(), own).await;
+    let user = user().await;
+    let hit = search(&*user, &file.name).await;
+    let hashes = junction_core::hashing::hash_bytes(
+        &data,
+        junction_core::hashing::Want {
+            sha1: true,
+            ed2k: true,
+            ..Default::default()
+        },
     );
+    let real = match needs {
+        HashKind::Ed2k => hashes.ed2k.map(|h| h.root.to_vec()),
+        _ => hashes.sha1.map(|h| h.to_vec()),
+    };
+    assert_eq!(hit.id.get(needs).map(<[u8]>::to_vec), real, "a real hash");
     assert!(
         gw.gw.transfers.list().is_empty(),
         "a search alone starts no transfer"
     );
 
     // The user asks for it: the gateway fetches it from BitTorrent, then serves it.
-    let got = crate::bridge::fetch_from(&user, &hit).await;
-    assert_eq!(got, data, "the eD2k user got other bytes");
+    let got = crate::bridge::fetch_from(&*user, &hit).await;
+    assert_eq!(got, data, "{}: the user got other bytes", user.id());
     let t = gw.gw.transfers.list();
     assert_eq!(t.len(), 1, "one transfer, started for the user");
     assert_eq!(t[0].name, file.name);
-    DynNetwork::shutdown(&user).await;
+    user.shutdown().await;
     gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ed2k_user_fetches_what_only_bittorrent_has() {
+    let own = ed2k_with_index_server().await;
+    let server = own.index_server_addr().unwrap();
+    let user = async move || {
+        let a = ed2k::Adapter::start(ed2k::Config {
+            listen: Some(loopback()),
+            servers: vec![server.to_string()],
+            nick: "user".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(a.wait_logged_in(Duration::from_secs(15)).await);
+        Arc::new(a) as Arc<dyn DynNetwork>
+    };
+    fetch_on_demand(Arc::new(own), user, HashKind::Ed2k).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gnutella_leaf_fetches_what_only_bittorrent_has() {
+    let own = gnutella_ultrapeer().await;
+    let up = own.local_addr();
+    let user = async move || {
+        let leaf = gnutella::Adapter::start(gnutella::Config {
+            listen: loopback(),
+            peers: vec![up.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        for _ in 0..150 {
+            if DynNetwork::status(&leaf).peers > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Arc::new(leaf) as Arc<dyn DynNetwork>
+    };
+    fetch_on_demand(Arc::new(own), user, HashKind::Sha1).await;
 }

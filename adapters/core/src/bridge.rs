@@ -6,7 +6,10 @@
 //! server, Gnutella's ultrapeer) asks it to search the other networks, and, when a client
 //! asks for one of the results, to fetch it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
@@ -36,11 +39,7 @@ pub trait Bridge: Send + Sync + std::fmt::Debug + 'static {
     /// A legacy client of `asking` asks for `item` (one [`Bridge::search`] gave): start a
     /// transfer of it over every network, or join the one running. The network serves it
     /// once it is shared, as every finished download is.
-    fn fetch(
-        &self,
-        asking: NetworkId,
-        item: BridgedItem,
-    ) -> BoxFuture<'_, Result<(), NetworkError>>;
+    fn fetch(&self, asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError>;
 }
 
 /// The bridge a network holds; none until the gateway attaches one.
@@ -54,5 +53,177 @@ impl BridgeSlot {
 
     pub fn get(&self) -> Option<Arc<dyn Bridge>> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Bridged results remembered for the requests that follow a search.
+const MAX_OFFERED: usize = 4096;
+/// How long a bridged result stays askable after the search that gave it.
+const OFFER_TIME: Duration = Duration::from_secs(3600);
+
+/// What one network offered its legacy clients on behalf of the others, by the hash its
+/// clients name files by (an ed2k hash, a SHA-1), so that their later requests for it
+/// start the gateway's transfer.
+#[derive(Debug)]
+pub struct BridgeOffers<K> {
+    network: NetworkId,
+    slot: BridgeSlot,
+    offered: Mutex<HashMap<K, Offered>>,
+}
+
+#[derive(Debug)]
+struct Offered {
+    item: BridgedItem,
+    at: Instant,
+    fetching: bool,
+}
+
+impl<K: Hash + Eq + Copy> BridgeOffers<K> {
+    pub fn new(network: NetworkId) -> Self {
+        BridgeOffers {
+            network,
+            slot: BridgeSlot::default(),
+            offered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn attach(&self, bridge: Arc<dyn Bridge>) {
+        self.slot.set(bridge);
+    }
+
+    /// Whether the gateway attached a bridge.
+    pub fn attached(&self) -> bool {
+        self.slot.get().is_some()
+    }
+
+    fn offered(&self) -> MutexGuard<'_, HashMap<K, Offered>> {
+        self.offered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Searches the other networks; keeps and returns the items `key` names.
+    pub async fn search(
+        &self,
+        keywords: Vec<String>,
+        needs: HashKind,
+        key: impl Fn(&BridgedItem) -> Option<K>,
+    ) -> Vec<(K, BridgedItem)> {
+        let Some(bridge) = self.slot.get() else {
+            return Vec::new();
+        };
+        if keywords.is_empty() {
+            return Vec::new();
+        }
+        let found: Vec<(K, BridgedItem)> = bridge
+            .search(self.network, keywords, needs)
+            .await
+            .into_iter()
+            .filter_map(|i| Some((key(&i)?, i)))
+            .collect();
+        let mut offered = self.offered();
+        offered.retain(|_, o| o.at.elapsed() < OFFER_TIME);
+        for (k, item) in &found {
+            if offered.len() >= MAX_OFFERED && !offered.contains_key(k) {
+                break;
+            }
+            let o = offered.entry(*k).or_insert_with(|| Offered {
+                item: item.clone(),
+                at: Instant::now(),
+                fetching: false,
+            });
+            o.at = Instant::now();
+        }
+        found
+    }
+
+    /// The bridged result named `k`, if one was offered.
+    pub fn get(&self, k: &K) -> Option<BridgedItem> {
+        self.offered()
+            .get(k)
+            .filter(|o| o.at.elapsed() < OFFER_TIME)
+            .map(|o| o.item.clone())
+    }
+
+    /// A client asks for the bridged file `k`: the gateway fetches it (asked once).
+    pub fn want(&self, k: &K) -> Option<BridgedItem> {
+        let item = {
+            let mut offered = self.offered();
+            let o = offered.get_mut(k).filter(|o| o.at.elapsed() < OFFER_TIME)?;
+            if o.fetching {
+                return Some(o.item.clone());
+            }
+            o.fetching = true;
+            o.item.clone()
+        };
+        if let Some(bridge) = self.slot.get() {
+            match bridge.fetch(self.network, item.clone()) {
+                Ok(()) => {
+                    tracing::info!(network = %self.network, name = %item.name, "fetching a bridged file a client asked for")
+                }
+                Err(e) => {
+                    tracing::warn!(network = %self.network, name = %item.name, error = %e, "bridged file not fetched")
+                }
+            }
+        }
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Fake {
+        fetched: Mutex<Vec<String>>,
+    }
+
+    impl Bridge for Fake {
+        fn search(
+            &self,
+            _asking: NetworkId,
+            keywords: Vec<String>,
+            _needs: HashKind,
+        ) -> BoxFuture<'_, Vec<BridgedItem>> {
+            let items = keywords
+                .into_iter()
+                .map(|k| BridgedItem {
+                    name: k,
+                    id: ContentId::default(),
+                    sources: 1,
+                })
+                .collect();
+            Box::pin(async move { items })
+        }
+
+        fn fetch(&self, _asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError> {
+            self.fetched.lock().unwrap().push(item.name);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_offer_is_fetched_once_and_only_when_asked_for() {
+        let offers: BridgeOffers<usize> = BridgeOffers::new(NetworkId::ED2K);
+        let none = offers
+            .search(vec!["a".into()], HashKind::Ed2k, |i| Some(i.name.len()))
+            .await;
+        assert!(none.is_empty(), "no bridge attached yet");
+        let fake = Arc::new(Fake::default());
+        offers.attach(fake.clone());
+        let found = offers
+            .search(vec!["a".into(), "bb".into()], HashKind::Ed2k, |i| {
+                (i.name != "a").then_some(i.name.len())
+            })
+            .await;
+        assert_eq!(found.len(), 1, "an item without the key is not offered");
+        assert!(offers.get(&2).is_some() && offers.get(&1).is_none());
+        assert!(
+            fake.fetched.lock().unwrap().is_empty(),
+            "a search fetches nothing"
+        );
+        assert_eq!(offers.want(&2).map(|i| i.name), Some("bb".to_string()));
+        assert!(offers.want(&2).is_some());
+        assert_eq!(*fake.fetched.lock().unwrap(), ["bb"], "asked once");
+        assert!(offers.want(&7).is_none(), "never offered");
     }
 }

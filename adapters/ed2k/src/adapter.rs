@@ -378,7 +378,7 @@ impl Network for Adapter {
     }
 
     fn attach_bridge(&self, bridge: Arc<dyn junction_core::Bridge>) {
-        self.s.on_demand.slot.set(bridge);
+        self.s.on_demand.offers.attach(bridge);
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {

@@ -94,6 +94,7 @@ impl Adapter {
             slots: Arc::new(Semaphore::new(cfg.upload_slots)),
             upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
             cancel: CancellationToken::new(),
+            on_demand: junction_core::BridgeOffers::new(NetworkId::GNUTELLA),
             last_error: Mutex::new(None),
             cfg,
         });
@@ -487,6 +488,10 @@ impl Network for Adapter {
         id.set(HashKind::Sha1, &sha1.0);
         id.set(HashKind::Tth, &tth.0);
         Ok(id)
+    }
+
+    fn attach_bridge(&self, bridge: Arc<dyn junction_core::Bridge>) {
+        self.inner.shared.on_demand.attach(bridge);
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {

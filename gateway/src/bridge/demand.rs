@@ -134,12 +134,8 @@ impl Bridge for OnDemand {
         Box::pin(self.run_search(asking, keywords, needs))
     }
 
-    fn fetch(
-        &self,
-        asking: NetworkId,
-        item: BridgedItem,
-    ) -> BoxFuture<'_, Result<(), NetworkError>> {
-        Box::pin(async move { self.start(asking, item) })
+    fn fetch(&self, asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError> {
+        self.start(asking, item)
     }
 }
 

@@ -330,7 +330,7 @@ async fn client_loop(
             ServerMessage::SearchRequest(expr) => {
                 let files = s.state().index.search(&expr, s.cfg.max_results, key);
                 tracing::debug!(?expr, results = files.len(), "search");
-                match s.on_demand.clone().filter(|o| o.slot.get().is_some()) {
+                match s.on_demand.clone().filter(|o| o.offers.attached()) {
                     // The other networks take seconds: the index's own results go at
                     // once, theirs follow in a second answer (aMule files every answer
                     // under the current search), from a task so that this client's

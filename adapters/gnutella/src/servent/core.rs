@@ -42,7 +42,7 @@ const ROUTE_CAP: usize = 64 * 1024;
 /// Pongs kept for answering pings.
 const PONG_CACHE: usize = 32;
 /// Hits per QueryHit message we send.
-const HITS_PER_MESSAGE: usize = 10;
+pub(crate) const HITS_PER_MESSAGE: usize = 10;
 /// Our vendor code in QueryHit trailers.
 pub const VENDOR: [u8; 4] = *b"JNCT";
 /// Concurrent outgoing dials.
@@ -880,6 +880,9 @@ impl Core {
             return;
         }
         let from_leaf = self.peers.get(&id).is_some_and(|p| !p.info.ultrapeer);
+        if from_leaf && let Some(p) = self.peers.get(&id) {
+            super::bridge::answer(&self.shared, p.tx.clone(), h, &q);
+        }
         let leaf_h = Header {
             ttl: 1,
             hops: h.hops.saturating_add(1),
@@ -990,19 +993,9 @@ impl Core {
         let firewalled = firewalled || a.ip().is_unspecified();
         // Like gtk-gnutella: enough TTL to come back even if the path grew a little.
         let ttl = h.hops.saturating_add(5).min(HARD_TTL_LIMIT as u8);
+        let uploaded = self.shared.stats.uploads.load(Ordering::Relaxed) > 0;
         for chunk in records.chunks(HITS_PER_MESSAGE) {
-            let hit = QueryHit {
-                port: a.port(),
-                ip: *a.ip(),
-                speed: 10_000,
-                results: chunk.to_vec(),
-                trailer: Some(trailer(
-                    firewalled,
-                    busy,
-                    self.shared.stats.uploads.load(Ordering::Relaxed) > 0,
-                )),
-                servent: self.shared.guid,
-            };
+            let hit = our_hit(&self.shared, chunk, trailer(firewalled, busy, uploaded));
             let rh = Header::new(h.guid, kind::QUERY_HIT, ttl.max(1), 0, 0);
             self.send(id, rh, &Message::QueryHit(hit));
         }
@@ -1376,6 +1369,19 @@ fn reply_hop(h: &Header) -> Header {
 
 /// One result record: the HUGE `urn:sha1:` text (and `urn:ed2khash:` when known), and GGEP
 /// `LF` for sizes ≥ 4 GiB.
+/// A QueryHit from this servent, at the address it announces.
+pub fn our_hit(shared: &Shared, records: &[HitRecord], trailer: QhdTrailer) -> QueryHit {
+    let a = shared.my_addr();
+    QueryHit {
+        port: a.port(),
+        ip: *a.ip(),
+        speed: 10_000,
+        results: records.to_vec(),
+        trailer: Some(trailer),
+        servent: shared.guid,
+    }
+}
+
 pub fn hit_record(
     index: u32,
     name: &str,

@@ -5,6 +5,7 @@
 //! connections (Gnutella handshake, HTTP request, `GIV`); uploads and downloads
 //! run in their own tasks and share the file index and counters through [`Shared`].
 
+pub mod bridge;
 pub mod browse;
 pub mod conn;
 pub mod core;
@@ -88,6 +89,8 @@ pub struct Shared {
     pub upload_limit: junction_core::rate::RateLimit,
     /// Cancelled on shutdown; every task watches it.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// What the leaves were offered from the other networks (bridging on demand).
+    pub on_demand: junction_core::BridgeOffers<crate::urn::Sha1Hash>,
     /// The last thing that went wrong with a peer, for `status()`.
     pub last_error: Mutex<Option<String>>,
 }

@@ -117,6 +117,19 @@ where
             continue;
         }
         let file = lookup(&shared, &req);
+        let bridged = || match req.target() {
+            Target::N2R(urn) => super::bridge::wanted(&shared, urn.sha1()),
+            _ => false,
+        };
+        if file.is_none() && bridged() {
+            // The gateway fetches it from the other networks: come back shortly.
+            let r = ResponseHead::busy(&server, None, Some(super::bridge::RETRY_AFTER));
+            write(&mut s, &r.to_bytes(), &shared).await?;
+            if close {
+                return Ok(());
+            }
+            continue;
+        }
         let Some(file) = file else {
             write(
                 &mut s,
