@@ -11,6 +11,7 @@ pub mod conn;
 pub mod core;
 pub mod download;
 pub mod error;
+pub mod hits;
 pub mod hosts;
 pub mod router;
 pub mod shares;

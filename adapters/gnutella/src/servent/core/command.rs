@@ -1,0 +1,100 @@
+//! What the adapter asks of the core: searches, pushes, shares, shutdown.
+
+use super::*;
+
+impl Core {
+    pub(super) fn command(&mut self, c: Command) {
+        match c {
+            Command::Search { query, tx } => {
+                if self.searches.len() >= MAX_SEARCHES {
+                    return;
+                }
+                let guid = Guid::modern(rand::random());
+                self.router.originate(guid, kind::QUERY);
+                let sha1 = query.urns().iter().find_map(Urn::sha1);
+                self.searches.insert(
+                    guid,
+                    Search {
+                        tx,
+                        deadline: Instant::now() + self.shared.cfg.search_timeout,
+                        sha1,
+                    },
+                );
+                if self.shared.cfg.ultrapeer {
+                    self.to_leaves(None, Header::new(guid, kind::QUERY, 1, 0, 0), &query);
+                    self.start_dq(guid, query, 0, Route::Local);
+                } else {
+                    let h = Header::new(guid, kind::QUERY, self.shared.cfg.max_ttl, 0, 0);
+                    if let Some(b) = conn::encode(h, &Message::Query(query)) {
+                        for (&c, p) in &self.peers {
+                            if p.info.ultrapeer && p.hops_flow > 0 {
+                                self.send_bytes(c, &b);
+                            }
+                        }
+                    }
+                }
+            }
+            Command::SharesChanged => {
+                self.send_up_tables();
+                if !self.shared.cfg.ultrapeer {
+                    let ups: Vec<ConnId> = self
+                        .peers
+                        .iter()
+                        .filter(|(_, p)| p.info.ultrapeer)
+                        .map(|(c, _)| *c)
+                        .collect();
+                    for c in ups {
+                        self.send_qrp(c);
+                    }
+                }
+            }
+            Command::AddEndpoint(a) => {
+                if !self.endpoints.contains(&a) {
+                    self.endpoints.push_front(a);
+                    self.endpoints.truncate(64);
+                }
+                self.backoff.remove(&a);
+                self.maintain();
+            }
+            Command::Push {
+                servent,
+                index,
+                reply,
+            } => {
+                let waiting: usize = self.givs.values().map(Vec::len).sum();
+                if waiting >= MAX_GIV_WAITERS {
+                    return;
+                }
+                self.givs.entry(servent).or_default().push(reply);
+                let a = self.shared.my_addr();
+                let push = Push {
+                    servent,
+                    index,
+                    ip: *a.ip(),
+                    port: a.port(),
+                    ext: ExtArea::default(),
+                };
+                let guid = Guid::modern(rand::random());
+                self.router.originate(guid, kind::PUSH);
+                let h = Header::new(guid, kind::PUSH, self.shared.cfg.max_ttl, 0, 0);
+                let targets: Vec<ConnId> = match self.router.push_route(servent) {
+                    Some(c) if self.peers.contains_key(&c) => vec![c],
+                    _ => self
+                        .peers
+                        .iter()
+                        .filter(|(_, p)| p.info.ultrapeer)
+                        .map(|(c, _)| *c)
+                        .collect(),
+                };
+                for c in targets {
+                    self.send(c, h, &Message::Push(push.clone()));
+                }
+            }
+            Command::Shutdown(done) => {
+                self.bye_all();
+                let _ = done.send(());
+                self.cancel.cancel();
+            }
+        }
+    }
+}
