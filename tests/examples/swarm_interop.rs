@@ -495,14 +495,6 @@ async fn run() -> Result<()> {
     if let Err(e) = &bridged_bt {
         println!("FAIL bridge bittorrent->ed2k: {e:#}");
     }
-    let bridged_on_demand = if only.is_empty() || only == "demand" {
-        bridge::on_demand(&mut client, &on_demand, &ec, &incoming, &restart_amule).await
-    } else {
-        Ok(())
-    };
-    if let Err(e) = &bridged_on_demand {
-        println!("FAIL bridge on demand: {e:#}");
-    }
 
     let magnet = format!(
         "magnet:?xt=urn:btih:{btih}&xt=urn:ed2k:{ed2k_hex}&xl={size}&dn={}&tr={}",
@@ -535,6 +527,16 @@ async fn run() -> Result<()> {
         Ok(done) => check(&done, &data, took),
         Err(e) => Err(e),
     };
+    // On demand, after the swarm: aMule now fetches from a Junction that has just
+    // downloaded from it, the case issue 12 says aMule used to put off for minutes.
+    let bridged_on_demand = if only.is_empty() || only == "demand" {
+        bridge::on_demand(&mut client, &on_demand, &ec, &incoming, &restart_amule).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &bridged_on_demand {
+        println!("FAIL bridge on demand: {e:#}");
+    }
     // The bridge, eD2k to BitTorrent.
     let from_ed2k = format!(
         "ed2k://|file|{}|{}|{}|/",
