@@ -172,3 +172,112 @@ async fn a_gnutella_leaf_fetches_what_only_bittorrent_has() {
     };
     fetch_on_demand(Arc::new(own), user, HashKind::Sha1).await;
 }
+
+/// One HTTP/1.1 request on a fresh connection: the status, the headers (lower-cased
+/// names) and the body.
+async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    range: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: bytes={range}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut all))
+        .await
+        .expect("the answer in 20 s")
+        .unwrap();
+    let at = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&all[..at]).into_owned();
+    let mut lines = head.lines();
+    let code = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (code, headers, all[at..].to_vec())
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// While the gateway fetches a bridged file (its BitTorrent seed capped), the ultrapeer
+/// serves each verified range at once, says which ranges it has, and never serves a byte
+/// it has not verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridged_file_is_served_by_range_as_it_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 8, Some(2 * 1024 * 1024)).await;
+    let file = world
+        .files
+        .iter()
+        .find(|f| f.is_on(NetworkId::BITTORRENT) && f.networks().count() == 1)
+        .unwrap()
+        .clone();
+    let data = std::fs::read(&file.path).unwrap();
+    let own = gnutella_ultrapeer().await;
+    let up = own.local_addr();
+    let gw = gateway_with(&world, dir.path(), Arc::new(own)).await;
+    let leaf = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        peers: vec![up.to_string()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let hit = search(&leaf, &file.name).await;
+    let sha1 = hit.id.get(HashKind::Sha1).unwrap();
+    let path = format!("/uri-res/N2R?urn:sha1:{}", HashKind::Sha1.format(sha1));
+    let size = data.len() as u64;
+    let (mut partial, mut gap) = (false, false);
+    for _ in 0..400 {
+        let (code, h, body) = http_get(up, &path, &format!("0-{}", size - 1)).await;
+        match code {
+            503 => assert!(header(&h, "retry-after").is_some(), "{h:?}"),
+            206 => {
+                let range = header(&h, "content-range").unwrap();
+                assert!(range.starts_with("bytes 0-"), "{range}");
+                assert_eq!(body, data[..body.len()], "only verified bytes are served");
+                if (body.len() as u64) == size {
+                    break;
+                }
+                partial = true;
+                // A request past what is verified gets 416 and the ranges there are.
+                let (code, h, _) = http_get(up, &path, &format!("{}-{}", size - 1, size - 1)).await;
+                if code == 416 {
+                    assert!(header(&h, "x-available-ranges").is_some(), "{h:?}");
+                    gap = true;
+                }
+            }
+            200 => {
+                assert_eq!(body, data);
+                break;
+            }
+            c => panic!("HTTP {c}: {h:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        partial,
+        "never served a verified range before the whole file"
+    );
+    assert!(gap, "never answered 416 with X-Available-Ranges for a gap");
+    DynNetwork::shutdown(&leaf).await;
+    gw.stop().await;
+}

@@ -40,6 +40,22 @@ pub trait Bridge: Send + Sync + std::fmt::Debug + 'static {
     /// transfer of it over every network, or join the one running. The network serves it
     /// once it is shared, as every finished download is.
     fn fetch(&self, asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError>;
+
+    /// The verified bytes of `item` while the gateway fetches it, for a network that can
+    /// serve a file before it is complete (Gnutella's partial sharing). `None` when no
+    /// transfer of it runs.
+    fn bytes(&self, _item: &BridgedItem) -> Option<Arc<dyn BridgedBytes>> {
+        None
+    }
+}
+
+/// A file the gateway is fetching, as far as it is verified.
+pub trait BridgedBytes: Send + Sync {
+    fn size(&self) -> u64;
+    /// The verified ranges.
+    fn verified(&self) -> crate::RangeSet;
+    /// Verified bytes from `offset` on, up to `max`; `None` when `offset` is not verified.
+    fn read_verified(&self, offset: u64, max: usize) -> std::io::Result<Option<bytes::Bytes>>;
 }
 
 /// The bridge a network holds; none until the gateway attaches one.
@@ -141,6 +157,12 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
             .get(k)
             .filter(|o| o.at.elapsed() < OFFER_TIME)
             .map(|o| o.item.clone())
+    }
+
+    /// What the gateway has verified of the bridged file `k` so far.
+    pub fn bytes(&self, k: &K) -> Option<Arc<dyn BridgedBytes>> {
+        let item = self.get(k)?;
+        self.slot.get()?.bytes(&item)
     }
 
     /// A client asks for the bridged file `k`: the gateway fetches it (asked once).

@@ -21,7 +21,7 @@ pub mod swarm;
 pub mod tiger_tree;
 pub mod torrent;
 
-pub use bridge::{Bridge, BridgeOffers, BridgeSlot, BridgedItem};
+pub use bridge::{Bridge, BridgeOffers, BridgeSlot, BridgedBytes, BridgedItem};
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};
 pub use file_io::write_all_at_uncached;

@@ -7,7 +7,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use junction_core::{Bridge, BridgedItem, HashKind, NetworkError, NetworkId};
+use junction_core::{Bridge, BridgedBytes, BridgedItem, HashKind, NetworkError, NetworkId};
 
 use crate::identity::IdentityIndex;
 use crate::search::{SearchEvent, SearchHub, SearchParams};
@@ -136,6 +136,12 @@ impl Bridge for OnDemand {
 
     fn fetch(&self, asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError> {
         self.start(asking, item)
+    }
+
+    fn bytes(&self, item: &BridgedItem) -> Option<std::sync::Arc<dyn BridgedBytes>> {
+        let transfers = self.transfers.upgrade()?;
+        let sink = transfers.partial(&item.id)?;
+        Some(sink)
     }
 }
 

@@ -156,6 +156,16 @@ impl TransferManager {
         Ok(())
     }
 
+    /// The running transfer of `content`, as far as it is verified (for serving it before
+    /// it is complete).
+    pub fn partial(&self, content: &ContentId) -> Option<Arc<FileSink>> {
+        self.inner.transfers.iter().find_map(|t| {
+            let meta = t.value().meta();
+            let same = meta.record.content().relation(content) == Identity::Same;
+            (same && !meta.record.awaiting_metadata).then(|| t.value().sink())
+        })
+    }
+
     pub fn downgrade(&self) -> WeakTransfers {
         WeakTransfers(Arc::downgrade(&self.inner))
     }

@@ -191,6 +191,18 @@ impl FileSink {
 
 /// The transfer hosts each network's handle on its file: a reader's position drives the
 /// claims, a closed transfer takes no writes, and checks run off the network's path.
+impl junction_core::BridgedBytes for FileSink {
+    fn size(&self) -> u64 {
+        FileSink::size(self)
+    }
+    fn verified(&self) -> RangeSet {
+        self.verified_set()
+    }
+    fn read_verified(&self, offset: u64, max: usize) -> std::io::Result<Option<Bytes>> {
+        FileSink::read_verified(self, offset, max)
+    }
+}
+
 impl SwarmHost for FileSink {
     fn priority(&self) -> Option<u64> {
         Some(self.priority.load(Ordering::Relaxed)).filter(|&p| p != NO_PRIORITY)

@@ -1,10 +1,13 @@
 //! Bridging on demand, Gnutella's side: a leaf's query to Junction's ultrapeer also goes
 //! to the gateway's other networks, and what they have with a real SHA-1 comes back as
-//! Junction's own hits. A download of such a file starts the gateway's transfer and is
-//! queued (`503` with `Retry-After`, as a busy servent answers) until the file is
-//! complete and shared.
+//! Junction's own hits. A download of such a file starts the gateway's transfer; its
+//! verified ranges are served as they verify (partial-file sharing, with
+//! `X-Available-Ranges`, as gtk-gnutella does for its own partial files), and the
+//! requester is told to come back (`503` with `Retry-After`) while nothing is verified.
 
 use std::sync::Arc;
+
+use tokio::io::AsyncWrite;
 
 use junction_core::{BridgedItem, HashKind};
 use tokio::sync::mpsc;
@@ -13,8 +16,12 @@ use tracing::debug;
 use super::Shared;
 use super::conn::{self, Out};
 use super::core::{HITS_PER_MESSAGE, hit_record, our_hit, trailer};
+use super::error::ServentError;
+use super::upload::write;
+use crate::urn::Urn;
 use crate::urn::{Sha1Hash, TigerHash};
 use crate::wire::header::{Header, kind};
+use crate::wire::http::{RequestHead, ResponseHead};
 use crate::wire::message::{Message, Query};
 use crate::wire::qrp;
 
@@ -70,8 +77,82 @@ pub fn answer(shared: &Arc<Shared>, tx: mpsc::Sender<Out>, h: Header, q: &Query)
     });
 }
 
-/// Whether a download request names a bridged file: then the gateway fetches it, and the
-/// requester is told to come back.
+/// Bytes read and sent at a time from a partial file.
+const CHUNK: usize = 256 * 1024;
+
+/// Whether a download request names a bridged file: then the gateway fetches it.
 pub fn wanted(shared: &Shared, sha1: Option<Sha1Hash>) -> bool {
     sha1.is_some_and(|h| shared.on_demand.want(&h).is_some())
+}
+
+/// Answers a request for the bridged file `sha1` from what the gateway has verified of
+/// it: `206` for the verified run the request starts in, `416` when it starts in a gap,
+/// `503` while nothing is verified; every answer but the last lists
+/// `X-Available-Ranges`.
+pub async fn serve<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    shared: &Shared,
+    req: &RequestHead,
+    sha1: Sha1Hash,
+    head_only: bool,
+    close: bool,
+) -> Result<(), ServentError> {
+    let server = shared.cfg.user_agent.as_str();
+    let Some(bytes) = shared.on_demand.bytes(&sha1) else {
+        return busy(s, shared, server).await;
+    };
+    let (size, verified) = (bytes.size(), bytes.verified());
+    if verified.is_empty() {
+        return busy(s, shared, server).await;
+    }
+    let available = verified
+        .iter()
+        .map(|r| format!("{}-{}", r.start, r.end - 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (start, last) = match req.range() {
+        Some(Ok(rs)) => match rs.first().and_then(|r| r.resolve(size)) {
+            Some(r) => r,
+            None => (size, size),
+        },
+        _ => (0, size.saturating_sub(1)),
+    };
+    let Some(run_end) = verified.run_end(start).filter(|_| start < size) else {
+        let mut r = ResponseHead::range_not_satisfiable(size, server);
+        r.headers
+            .push("X-Available-Ranges", format!("bytes {available}"))
+            .push("Retry-After", RETRY_AFTER.to_string());
+        return write(s, &r.to_bytes(), shared).await;
+    };
+    let end = run_end.min(last + 1);
+    let mut r = ResponseHead::partial(start, end - 1, size, server, Some(&Urn::Sha1(sha1)));
+    r.headers
+        .push("X-Available-Ranges", format!("bytes {available}"))
+        .push("Content-Type", "application/binary")
+        .push("Accept-Ranges", "bytes");
+    if close {
+        r.headers.push("Connection", "close");
+    }
+    write(s, &r.to_bytes(), shared).await?;
+    let mut off = start;
+    while !head_only && off < end {
+        let max = usize::try_from(end - off).map_or(CHUNK, |l| l.min(CHUNK));
+        let Some(data) = bytes.read_verified(off, max)? else {
+            return Err(ServentError::Protocol("verified bytes went missing".into()));
+        };
+        shared.upload_limit.take(data.len() as u64).await;
+        write(s, &data, shared).await?;
+        off += data.len() as u64;
+    }
+    debug!(start, end, size, "partial bridged file served");
+    Ok(())
+}
+
+async fn busy<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    shared: &Shared,
+    server: &str,
+) -> Result<(), ServentError> {
+    let r = ResponseHead::busy(server, None, Some(RETRY_AFTER));
+    write(s, &r.to_bytes(), shared).await
 }

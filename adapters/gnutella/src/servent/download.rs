@@ -651,6 +651,14 @@ async fn request(
             });
             return Ok(Step::End(End::Retry(Duration::from_secs(secs), note)));
         }
+        // A partial source (PFSP) without the bytes asked for: it has others, and more
+        // later, so it is asked again soon rather than dropped.
+        416 if resp.available_ranges().is_some_and(|a| !a.is_empty()) => {
+            skip_body(s, buf, body_len).await?;
+            let secs = resp.retry_after().unwrap_or(5).clamp(1, 600);
+            let note = Some(format!("{} has other parts only", info.addr));
+            return Ok(Step::End(End::Retry(Duration::from_secs(secs), note)));
+        }
         c => {
             let _ = skip_body(s, buf, body_len).await;
             return Ok(Step::End(End::Failed(format!("HTTP {c} {}", resp.reason))));

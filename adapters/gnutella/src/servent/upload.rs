@@ -117,14 +117,15 @@ where
             continue;
         }
         let file = lookup(&shared, &req);
-        let bridged = || match req.target() {
-            Target::N2R(urn) => super::bridge::wanted(&shared, urn.sha1()),
-            _ => false,
+        let bridged = match (&file, req.target()) {
+            (None, Target::N2R(urn)) => urn
+                .sha1()
+                .filter(|h| super::bridge::wanted(&shared, Some(*h))),
+            _ => None,
         };
-        if file.is_none() && bridged() {
-            // The gateway fetches it from the other networks: come back shortly.
-            let r = ResponseHead::busy(&server, None, Some(super::bridge::RETRY_AFTER));
-            write(&mut s, &r.to_bytes(), &shared).await?;
+        if let Some(sha1) = bridged {
+            // The gateway fetches it from the other networks: what is verified is served.
+            super::bridge::serve(&mut s, &shared, &req, sha1, head_only, close).await?;
             if close {
                 return Ok(());
             }
@@ -464,7 +465,7 @@ fn lookup(shared: &Shared, req: &RequestHead) -> Option<SharedFile> {
     }
 }
 
-async fn write<S: tokio::io::AsyncWrite + Unpin>(
+pub(super) async fn write<S: tokio::io::AsyncWrite + Unpin>(
     s: &mut S,
     b: &[u8],
     shared: &Shared,
