@@ -9,7 +9,11 @@
 //! the one transfer it starts must take verified bytes from both networks
 //! (`Transfer.per_network`), fetch each byte about once, and end byte-identical.
 //!
-//! The run also checks the bridge both ways (`swarm_interop/bridge.rs`).
+//! The run also checks the bridge (`swarm_interop/bridge.rs`), in this order: BitTorrent
+//! to eD2k (aMule fetches from Junction before it has served Junction anything), the
+//! swarm, on demand (aMule finds through Junction's index server a file only a libtorrent
+//! on the DHT has, and fetches it from the Junction that has just downloaded from it),
+//! then eD2k to BitTorrent.
 //!
 //! Every address is on 127.0.0.0/8: the gateway's eD2k adapter and aMule on 127.0.0.1,
 //! libtorrent on 127.0.0.2, the gateway's BitTorrent adapter on 127.0.0.3. aMule's file
