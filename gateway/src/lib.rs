@@ -5,6 +5,7 @@ pub mod api;
 pub mod bridge;
 pub mod config;
 mod error;
+pub mod http;
 pub mod identity;
 pub mod links;
 pub mod search;

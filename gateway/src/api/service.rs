@@ -69,13 +69,7 @@ impl pb::gateway_server::Gateway for Service {
                         "no search item {id:?}; items are kept for a while after a search, search again"
                     ))
                 })?;
-                StartSpec {
-                    name: item.name,
-                    size: Some(item.size),
-                    content: item.content,
-                    sources: item.sources,
-                    ..Default::default()
-                }
+                spec_from_item(item)
             }
             Some(StartSource::Link(text)) => {
                 let t = link::parse_link(&text).map_err(GatewayError::from)?;
@@ -299,7 +293,18 @@ impl pb::gateway_server::Gateway for Service {
     }
 }
 
-fn spec_from_link(t: link::LinkTarget) -> StartSpec {
+/// A transfer of a search item, from every network it was found on.
+pub(crate) fn spec_from_item(item: crate::search::Item) -> StartSpec {
+    StartSpec {
+        name: item.name,
+        size: Some(item.size),
+        content: item.content,
+        sources: item.sources,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn spec_from_link(t: link::LinkTarget) -> StartSpec {
     let name = t
         .name
         .unwrap_or_else(|| t.id.urns().first().cloned().unwrap_or_default());
