@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use gateway::GatewayConfig;
+use gateway::http::HttpConfig;
 use serde::Deserialize;
 
 use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection};
@@ -13,6 +14,8 @@ use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub gateway: GatewayConfig,
+    /// The HTTP fronts (players, Torznab), beside the gRPC API.
+    pub http: HttpConfig,
     pub ed2k: Ed2kSection,
     pub gnutella: GnutellaSection,
     pub bittorrent: BittorrentSection,
@@ -36,9 +39,14 @@ impl Config {
         Ok(toml::from_str(text)?)
     }
 
-    /// `JUNCTION_LISTEN`, `JUNCTION_DATA_DIR`, `JUNCTION_TOKEN`, `JUNCTION_TLS_CERT`,
+    /// `JUNCTION_LISTEN`, `JUNCTION_HTTP_LISTEN`, `JUNCTION_DATA_DIR`, `JUNCTION_TOKEN`, `JUNCTION_TLS_CERT`,
     /// `JUNCTION_TLS_KEY`, `JUNCTION_SEARCH_TIMEOUT_SECS` override the file.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = var("JUNCTION_HTTP_LISTEN") {
+            self.http.listen = v
+                .parse()
+                .with_context(|| format!("JUNCTION_HTTP_LISTEN={v:?} is not host:port"))?;
+        }
         let g = &mut self.gateway;
         if let Some(v) = var("JUNCTION_LISTEN") {
             g.listen = v
@@ -75,6 +83,7 @@ mod tests {
         let text = include_str!("../../junction.example.toml");
         let cfg = Config::parse(text).unwrap();
         assert_eq!(cfg.gateway, GatewayConfig::default());
+        assert_eq!(cfg.http, HttpConfig::default());
         assert!(cfg.ed2k.enabled && cfg.gnutella.enabled && cfg.bittorrent.enabled);
         assert_eq!(cfg.ed2k.listen.port(), 4662);
         assert_eq!(cfg.ed2k.upload_limit_kib, 0);

@@ -16,6 +16,10 @@ pub struct Args {
     /// that one is taken.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Address of the HTTP fronts (streaming, Torznab); without it 127.0.0.1:4480, or a
+    /// free port if that one is taken.
+    #[arg(long)]
+    http: Option<SocketAddr>,
     /// Where the sample files and the gateway's data go (default: a temporary directory,
     /// deleted on exit).
     #[arg(long)]
@@ -45,13 +49,8 @@ pub async fn run(args: Args) -> Result<()> {
     cfg.large_size = args.large_mib.max(1) * 1024 * 1024;
     cfg.seed_rate_limit =
         (args.seed_rate_mib > 0).then(|| args.seed_rate_mib.saturating_mul(1024 * 1024));
-    let listen = match args.listen {
-        Some(l) => l,
-        None => match std::net::TcpListener::bind("127.0.0.1:4470") {
-            Ok(l) => l.local_addr()?,
-            Err(_) => "127.0.0.1:0".parse()?,
-        },
-    };
+    let listen = args.listen.unwrap_or_else(|| usual_or_free(4470));
+    let http_listen = args.http.unwrap_or_else(|| usual_or_free(4480));
     eprintln!(
         "junction lab: generating sample files in {} and starting the peers…",
         dir.display()
@@ -59,8 +58,20 @@ pub async fn run(args: Args) -> Result<()> {
     let lab = lab::Lab::start(&cfg, listen)
         .await
         .with_context(|| format!("starting the lab (gateway on {listen})"))?;
+    // The lab's gateway has no token, so the HTTP fronts stay on loopback like its API.
+    let http = tokio::net::TcpListener::bind(http_listen)
+        .await
+        .with_context(|| format!("cannot serve HTTP on {http_listen} (--http)"))?;
+    let http_addr = http.local_addr()?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(gateway::http::serve(lab.gateway.clone(), http, async {
+        let _ = http_stopped.await;
+    }));
     println!("Junction lab is running (Ctrl-C stops it).");
     println!("  gateway gRPC API: http://{}", lab.addr);
+    println!(
+        "  HTTP fronts:      http://{http_addr} (/content/ID for players, /torznab/api for Sonarr/Radarr/Prowlarr)"
+    );
     println!("  sample files:     {}", dir.join("world").display());
     println!(
         "  eD2k: index server + 2 peers; Gnutella: ultrapeer + 2 leaves; BitTorrent: tracker {} + DHT node + 2 seeders",
@@ -70,11 +81,39 @@ pub async fn run(args: Args) -> Result<()> {
     for c in lab.example_commands() {
         println!("  {c}");
     }
+    if let Some(m) = lab
+        .world
+        .files
+        .iter()
+        .find(|f| f.large)
+        .and_then(|f| f.magnet(lab.world.tracker_url()))
+    {
+        let id = junction_core::link::percent_encode(&m);
+        println!("  mpv 'http://{http_addr}/content/{id}'");
+    }
+    println!("  curl 'http://{http_addr}/torznab/api?t=search&q=lab'");
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("junction lab: stopping…");
+    let _ = stop_http.send(());
+    match http_task.await {
+        Ok(Err(e)) => eprintln!("junction lab: the HTTP fronts stopped: {e}"),
+        Err(e) => eprintln!("junction lab: the HTTP fronts' task failed: {e}"),
+        Ok(Ok(())) => {}
+    }
     lab.shutdown().await;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// 127.0.0.1 on the usual port, or any free port when that one is taken (a `junction
+/// serve` or another lab may hold it).
+fn usual_or_free(port: u16) -> SocketAddr {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+    }
 }

@@ -18,6 +18,9 @@ pub struct Args {
     /// Address of the gRPC API (default 127.0.0.1:4470).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Address of the HTTP fronts: streaming and Torznab (default 127.0.0.1:4480).
+    #[arg(long)]
+    http: Option<SocketAddr>,
     /// Where transfers and the database live (default ./junction-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -35,6 +38,9 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     if let Some(l) = args.listen {
         cfg.gateway.listen = l;
     }
+    if let Some(h) = args.http {
+        cfg.http.listen = h;
+    }
     if let Some(d) = args.data_dir {
         cfg.gateway.data_dir = d;
     }
@@ -42,6 +48,10 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         cfg.gateway.token = Some(t);
     }
     cfg.gateway.validate().map_err(anyhow::Error::msg)?;
+    cfg.http
+        .validate(&cfg.gateway)
+        .map_err(anyhow::Error::msg)?;
+    crate::datadir::prepare(&cfg.gateway.data_dir)?;
     // Hashsets of shared files survive restarts, so they are not hashed again.
     if cfg.ed2k.hash_cache.is_none() {
         cfg.ed2k.hash_cache = Some(cfg.gateway.data_dir.join("ed2k-hashes"));
@@ -50,6 +60,16 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.gateway.listen))?;
     let addr = listener.local_addr()?;
+    let http_listener = match cfg.http.enabled {
+        true => Some(
+            tokio::net::TcpListener::bind(cfg.http.listen)
+                .await
+                .with_context(|| {
+                    format!("cannot serve HTTP on {} (http.listen)", cfg.http.listen)
+                })?,
+        ),
+        false => None,
+    };
     let started = networks::start(&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent).await?;
     let all = started.networks.iter().map(|(n, _)| n.clone()).collect();
     let gw = Gateway::open(cfg.gateway.clone(), all).await?;
@@ -73,10 +93,33 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     };
     tracing::info!(%addr, data_dir = %cfg.gateway.data_dir.display(), "gateway listening");
     eprintln!("junction: gRPC API on {scheme}://{addr} (Ctrl-C stops)");
-    let stop = async {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = match http_listener {
+        Some(l) => {
+            let http_addr = l.local_addr()?;
+            eprintln!(
+                "junction: HTTP on {scheme}://{http_addr}: /content/ID for players, /torznab/api for Sonarr/Radarr/Prowlarr"
+            );
+            let until = async {
+                let _ = stopped.await;
+            };
+            Some(tokio::spawn(gateway::http::serve(gw.clone(), l, until)))
+        }
+        None => None,
+    };
+    let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    gateway::api::serve(gw.clone(), listener, stop).await?;
+    let served = gateway::api::serve(gw.clone(), listener, ctrl_c).await;
+    let _ = stop.send(());
+    if let Some(h) = http {
+        match h.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP fronts stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the HTTP fronts' task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    served?;
     gw.shutdown().await;
     drop(started.tracker);
     Ok(())
