@@ -4,6 +4,7 @@
 mod api;
 mod bridge;
 mod harness;
+mod http;
 mod lab;
 mod networks;
 mod on_demand;
