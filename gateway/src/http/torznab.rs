@@ -61,6 +61,15 @@ pub(super) async fn api(
     }
 }
 
+/// Feeds are RSS; caps and errors are plain XML documents.
+fn xml_type(body: &str) -> &'static str {
+    if body.contains("<rss") {
+        "application/rss+xml; charset=utf-8"
+    } else {
+        "application/xml; charset=utf-8"
+    }
+}
+
 fn caps() -> String {
     let version = env!("CARGO_PKG_VERSION");
     format!(
@@ -404,12 +413,7 @@ fn xml(s: &str) -> String {
 }
 
 fn xml_response(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/rss+xml; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, xml_type(&body))], body).into_response()
 }
 
 /// Torznab's `<error code description/>`, with an HTTP status beside it.
