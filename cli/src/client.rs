@@ -1,10 +1,9 @@
 //! The client commands: each is one or two RPCs and some printing.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use proto::v1 as pb;
@@ -14,7 +13,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-use crate::output;
+use crate::term::{self, out};
+use crate::{output, table};
 
 pub type Client = GatewayClient<InterceptedService<Channel, Bearer>>;
 
@@ -31,20 +31,49 @@ impl Interceptor for Bearer {
     }
 }
 
+/// The `--server` value as a URL: `127.0.0.1:4470` means `http://127.0.0.1:4470`, as
+/// people type it after reading the `serve` start-up line.
+pub fn server_url(server: &str) -> String {
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+/// The innermost cause of an error, e.g. "Connection refused (os error 111)": the layers
+/// above it (transport error, connect error) tell a user nothing more.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(inner) = e.source() {
+        e = inner;
+    }
+    e.to_string()
+}
+
 pub async fn connect(server: &str, token: Option<&str>, ca: Option<&Path>) -> Result<Client> {
-    let mut endpoint = Channel::from_shared(server.to_owned())
-        .with_context(|| format!("{server:?} is not a URL like http://127.0.0.1:4470"))?
+    let url = server_url(server);
+    let mut endpoint = Channel::from_shared(url.clone())
+        .map_err(|_| {
+            anyhow!("--server {server:?} is not an address: give one like http://127.0.0.1:4470")
+        })?
         .connect_timeout(Duration::from_secs(5));
-    if server.starts_with("https://") {
+    if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new().with_enabled_roots();
         if let Some(ca) = ca {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("cannot read the --tls-ca file {}", ca.display()))?;
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
         endpoint = endpoint.tls_config(tls)?;
     }
-    let channel = endpoint.connect().await.with_context(|| {
-        format!("cannot reach the gateway at {server}; is `junction serve` running?")
+    // One sentence with the cause and what to do; the transport's own layers add nothing.
+    let channel = endpoint.connect().await.map_err(|e| {
+        anyhow!(
+            "cannot reach the gateway at {url}: {}. Start one with `junction serve` (or try \
+             `junction lab`), or point --server or JUNCTION_SERVER at yours",
+            root_cause(&e)
+        )
     })?;
     let bearer = match token {
         Some(t) => Some(
@@ -72,39 +101,52 @@ pub async fn search(
         max_items: 0,
     };
     let mut stream = c.search(req).await?.into_inner();
-    let mut progress: Vec<pb::NetworkProgress> = Vec::new();
+    let mut view = table::SearchView::default();
+    // Live only on a terminal: a pipe gets the final table once, in one piece.
+    let mut live = term::stdout_is_terminal().then(table::Redraw::default);
+    let mut last_draw = Instant::now();
     while let Some(ev) = stream.next().await {
         let Some(ev) = ev?.event else { continue };
         if json {
-            println!("{}", output::search_event_json(&ev));
+            out!("{}", output::search_event_json(&ev));
             continue;
         }
-        use pb::search_event::Event;
-        match ev {
-            Event::Item(i) => println!("{}", output::item_line(&i, false)),
-            Event::Update(i) => println!("{}", output::item_line(&i, true)),
-            Event::Progress(p) => {
-                progress.retain(|x| x.network != p.network);
-                progress.push(p);
-            }
-            Event::Finished(f) => {
-                eprintln!("\n{} items in {} ms", f.items, f.elapsed_ms);
-                for p in &progress {
-                    eprintln!("{}", output::progress_line(p));
-                }
-            }
+        let finished = matches!(ev, pb::search_event::Event::Finished(_));
+        view.apply(ev);
+        if let Some(live) = &mut live
+            && !finished
+            && last_draw.elapsed() >= REDRAW
+        {
+            last_draw = Instant::now();
+            live.draw(&view.live_lines(term::width(), term::height()))?;
         }
+    }
+    if json {
+        return Ok(());
+    }
+    if let Some(live) = &mut live {
+        live.clear()?;
+    }
+    for line in view.table(term::width()) {
+        out!("{line}");
+    }
+    for line in view.status_lines() {
+        eprintln!("{line}");
     }
     Ok(())
 }
 
-fn is_link(target: &str) -> bool {
+/// How often a live table or bar is redrawn at most: often enough to look live, rarely
+/// enough not to flicker or to cost more than the search.
+const REDRAW: Duration = Duration::from_millis(150);
+
+pub fn is_link(target: &str) -> bool {
     target.starts_with("magnet:") || target.starts_with("ed2k://") || target.starts_with("urn:")
 }
 
 /// Starts (or finds: the gateway keeps one transfer per content) the transfer of a search
 /// item id, a link or a .torrent file.
-async fn start(c: &mut Client, target: &str) -> Result<pb::Transfer> {
+pub async fn start(c: &mut Client, target: &str) -> Result<pb::Transfer> {
     use pb::start_transfer_request::Source;
     let source = if is_link(target) {
         Source::Link(target.to_owned())
@@ -124,27 +166,34 @@ async fn start(c: &mut Client, target: &str) -> Result<pb::Transfer> {
 
 pub async fn get(c: &mut Client, target: &str, wait: bool, json: bool) -> Result<()> {
     let t = start(c, target).await?;
-    if json {
-        println!("{}", output::transfer_json(&t));
-    } else {
-        println!("{}", output::transfer_line(&t));
+    if !wait {
+        if json {
+            out!("{}", output::transfer_json(&t));
+        } else {
+            out!("{}", output::transfer_line(&t));
+        }
+        return Ok(());
     }
-    if wait {
-        wait_for(c, &t).await?;
+    if !json {
+        out!("{}", output::transfer_line(&t));
     }
-    Ok(())
+    let id = t.id.clone();
+    tokio::select! {
+        r = wait_for(c, &t, json) => r,
+        _ = tokio::signal::ctrl_c() => Err(term::Interrupted::goes_on(&id).into()),
+    }
 }
 
-async fn wait_for(c: &mut Client, t: &pb::Transfer) -> Result<()> {
+/// Follows one transfer to its end with a bar on stderr. Stdout gets `complete: PATH`, or
+/// with `json` the transfer's final state as one object, so `| jq` reads JSON only.
+async fn wait_for(c: &mut Client, t: &pb::Transfer, json: bool) -> Result<()> {
     use pb::transfer::State;
     let bar = ProgressBar::new(t.size);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-        )?
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")?
+            .progress_chars("=> "),
     );
-    bar.set_message(t.name.clone());
+    bar.set_prefix(t.name.clone());
     let mut stream = c
         .watch_transfers(pb::WatchTransfersRequest { id: t.id.clone() })
         .await?
@@ -157,19 +206,35 @@ async fn wait_for(c: &mut Client, t: &pb::Transfer) -> Result<()> {
         bar.set_position(t.bytes_verified);
         let shares = output::network_shares(&t);
         if shares.is_empty() {
-            bar.set_message(t.name.clone());
+            bar.set_prefix(t.name.clone());
         } else {
-            bar.set_message(format!("{} [{shares}]", t.name));
+            bar.set_prefix(format!("{} [{shares}]", t.name));
         }
+        // The gateway's own rate, not the bar's estimate: a paused transfer sends no more
+        // events, and an estimate would stay frozen on its last value.
+        bar.set_message(output::rate_and_eta(&t));
         match t.state() {
             State::Complete => {
                 bar.finish();
-                println!("complete: {}", t.path);
+                if json {
+                    out!("{}", output::transfer_json(&t));
+                } else {
+                    out!("complete: {}", t.path);
+                }
                 return Ok(());
             }
-            State::Failed => bail!("transfer failed: {}", t.error),
-            State::Cancelled => bail!("transfer was cancelled"),
-            _ if ev.removed => bail!("transfer was removed"),
+            State::Failed => {
+                bar.abandon();
+                bail!("transfer {} failed: {}", t.id, t.error)
+            }
+            State::Cancelled => {
+                bar.abandon();
+                bail!("transfer {} was cancelled", t.id)
+            }
+            _ if ev.removed => {
+                bar.abandon();
+                bail!("transfer {} was removed", t.id)
+            }
             _ => {}
         }
     }
@@ -184,13 +249,13 @@ pub async fn transfers(c: &mut Client, watch: bool, json: bool) -> Result<()> {
             .into_inner();
         for t in &list.transfers {
             if json {
-                println!("{}", output::transfer_json(t));
+                out!("{}", output::transfer_json(t));
             } else {
-                println!("{}", output::transfer_line(t));
+                out!("{}", output::transfer_line(t));
             }
         }
         if list.transfers.is_empty() && !json {
-            eprintln!("no transfers");
+            eprintln!("no transfers; `junction get LINK` starts one");
         }
         return Ok(());
     }
@@ -198,18 +263,45 @@ pub async fn transfers(c: &mut Client, watch: bool, json: bool) -> Result<()> {
         .watch_transfers(pb::WatchTransfersRequest { id: String::new() })
         .await?
         .into_inner();
-    while let Some(ev) = stream.next().await {
-        let ev = ev?;
-        if let Some(t) = ev.transfer {
-            if json {
-                println!("{}", output::transfer_json(&t));
-            } else {
-                println!(
-                    "{}{}",
-                    output::transfer_line(&t),
-                    if ev.removed { " (removed)" } else { "" }
-                );
+    if json || !term::stdout_is_terminal() {
+        while let Some(ev) = stream.next().await {
+            let ev = ev?;
+            if let Some(t) = ev.transfer {
+                if json {
+                    out!("{}", output::transfer_json(&t));
+                } else {
+                    let removed = if ev.removed { " (removed)" } else { "" };
+                    out!("{}{removed}", output::transfer_line(&t));
+                }
             }
+        }
+        return Ok(());
+    }
+    // On a terminal: one table redrawn in place, at most every REDRAW, and once a second
+    // so that a quiet transfer's row does not go stale.
+    let mut all: Vec<pb::Transfer> = Vec::new();
+    let mut screen = table::Redraw::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                let Some(ev) = ev else { break };
+                let ev = ev?;
+                if let Some(t) = ev.transfer {
+                    all.retain(|x| x.id != t.id);
+                    if !ev.removed {
+                        all.push(t);
+                    }
+                    dirty = true;
+                }
+            }
+            _ = tick.tick() => dirty = true,
+        }
+        if dirty && screen.since() >= REDRAW {
+            all.sort_by_key(|t| std::cmp::Reverse(t.created_unix_ms));
+            screen.draw(&table::transfers(&all, term::width(), term::height()))?;
+            dirty = false;
         }
     }
     Ok(())
@@ -217,7 +309,7 @@ pub async fn transfers(c: &mut Client, watch: bool, json: bool) -> Result<()> {
 
 pub async fn pause(c: &mut Client, id: String) -> Result<()> {
     let t = c.pause_transfer(pb::TransferRef { id }).await?.into_inner();
-    println!("{}", output::transfer_line(&t));
+    out!("{}", output::transfer_line(&t));
     Ok(())
 }
 
@@ -226,7 +318,7 @@ pub async fn resume(c: &mut Client, id: String) -> Result<()> {
         .resume_transfer(pb::TransferRef { id })
         .await?
         .into_inner();
-    println!("{}", output::transfer_line(&t));
+    out!("{}", output::transfer_line(&t));
     Ok(())
 }
 
@@ -235,42 +327,7 @@ pub async fn cancel(c: &mut Client, id: String, keep_data: bool) -> Result<()> {
         .cancel_transfer(pb::CancelTransferRequest { id, keep_data })
         .await?
         .into_inner();
-    println!("{}", output::transfer_line(&t));
-    Ok(())
-}
-
-/// `target` is a transfer id, or a link or .torrent whose transfer is started (or found) first,
-/// so a file can be streamed while it downloads with one command.
-pub async fn cat(
-    c: &mut Client,
-    target: String,
-    offset: u64,
-    length: u64,
-    out: Option<PathBuf>,
-) -> Result<()> {
-    let id = if is_link(&target) || target.ends_with(".torrent") {
-        start(c, &target).await?.id
-    } else {
-        target
-    };
-    let mut stream = c
-        .read_content(pb::ReadContentRequest {
-            transfer_id: id,
-            offset,
-            length,
-        })
-        .await?
-        .into_inner();
-    let mut sink: Box<dyn Write> = match &out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    while let Some(chunk) = stream.next().await {
-        sink.write_all(&chunk?.data)?;
-    }
-    sink.flush()?;
+    out!("{}", output::transfer_line(&t));
     Ok(())
 }
 
@@ -281,9 +338,9 @@ pub async fn networks(c: &mut Client, json: bool) -> Result<()> {
         .into_inner();
     for n in &list.networks {
         if json {
-            println!("{}", output::network_json(n));
+            out!("{}", output::network_json(n));
         } else {
-            println!("{}", output::network_line(n));
+            out!("{}", output::network_line(n));
         }
     }
     if list.networks.is_empty() && !json {
@@ -295,7 +352,7 @@ pub async fn networks(c: &mut Client, json: bool) -> Result<()> {
 pub async fn add_endpoint(c: &mut Client, network: String, address: String) -> Result<()> {
     c.add_endpoint(pb::AddEndpointRequest { network, address })
         .await?;
-    println!("added");
+    out!("added");
     Ok(())
 }
 
@@ -309,7 +366,22 @@ pub async fn share(c: &mut Client, path: &Path) -> Result<()> {
         .await?
         .into_inner();
     for f in &r.files {
-        println!("{}", output::shared_line(f));
+        out!("{}", output::shared_line(f));
+    }
+    // One file: its links are what a user shares it for. A folder's would be a flood.
+    if let [f] = r.files.as_slice()
+        && !f.networks.is_empty()
+    {
+        use pb::get_links_request::Target;
+        let l = c
+            .get_links(pb::GetLinksRequest {
+                target: Some(Target::Path(f.path.clone())),
+            })
+            .await?
+            .into_inner();
+        print_links(&l)?;
+    } else if r.files.len() > 1 {
+        eprintln!("`junction links FILE` prints the links of one of them");
     }
     Ok(())
 }
@@ -318,10 +390,13 @@ pub async fn shares(c: &mut Client, json: bool) -> Result<()> {
     let r = c.list_shares(pb::ListSharesRequest {}).await?.into_inner();
     for f in &r.files {
         if json {
-            println!("{}", output::shared_json(f));
+            out!("{}", output::shared_json(f));
         } else {
-            println!("{}", output::shared_line(f));
+            out!("{}", output::shared_line(f));
         }
+    }
+    if r.files.is_empty() && !json {
+        eprintln!("nothing shared; `junction share PATH` shares a file or folder");
     }
     Ok(())
 }
@@ -350,15 +425,20 @@ pub async fn links(c: &mut Client, target: &str, torrent: Option<&Path>, json: b
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     if json {
-        println!("{}", output::links_json(&l));
+        out!("{}", output::links_json(&l));
         return Ok(());
     }
+    print_links(&l)?;
+    if let Some(path) = torrent {
+        out!("torrent written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_links(l: &pb::Links) -> Result<()> {
     if !l.ed2k.is_empty() {
-        println!("{}", l.ed2k);
+        out!("{}", l.ed2k);
     }
-    println!("{}", l.magnet);
-    if let Some(out) = torrent {
-        println!("torrent written to {}", out.display());
-    }
+    out!("{}", l.magnet);
     Ok(())
 }

@@ -1,11 +1,15 @@
 //! `junction`: run the gateway, or talk to one over gRPC.
 
+mod cat;
 mod client;
 mod config;
+mod datadir;
 mod lab;
 mod networks;
 mod output;
 mod serve;
+mod table;
+mod term;
 
 use std::path::PathBuf;
 
@@ -19,19 +23,32 @@ use clap::{Parser, Subcommand};
     about = "One gateway to eD2k, Gnutella and BitTorrent"
 )]
 struct Cli {
-    /// The gateway to talk to.
+    /// The gateway the client commands talk to (`http://` is assumed when no scheme is
+    /// given). Not used by `serve` and `lab`.
     #[arg(
         long,
         global = true,
         env = "JUNCTION_SERVER",
-        default_value = "http://127.0.0.1:4470"
+        default_value = "http://127.0.0.1:4470",
+        help_heading = "Client options"
     )]
     server: String,
     /// Bearer token: the one a gateway requires, or for `serve`, the one to require.
-    #[arg(long, global = true, env = "JUNCTION_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "JUNCTION_TOKEN",
+        hide_env_values = true,
+        help_heading = "Client options"
+    )]
     token: Option<String>,
-    /// CA certificate (PEM) to trust for an https:// server.
-    #[arg(long, global = true, env = "JUNCTION_TLS_CA")]
+    /// CA certificate (PEM) to trust for an https:// server. Not used by `serve` and `lab`.
+    #[arg(
+        long,
+        global = true,
+        env = "JUNCTION_TLS_CA",
+        help_heading = "Client options"
+    )]
     tls_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -44,8 +61,10 @@ enum Command {
     /// Run a self-contained eD2k, Gnutella and BitTorrent world on 127.0.0.1 with a gateway
     /// attached, until Ctrl-C.
     Lab(lab::Args),
-    /// Search every network; results print as they arrive.
+    /// Search every network: a table sorted by score on a terminal, lines in a pipe.
     Search {
+        /// Words, "phrases", -exclude, OR, size>700MB, type:video, ext:mkv, net:ed2k, or a
+        /// content id or link.
         query: String,
         /// Only these networks (comma-separated): ed2k, gnutella, bittorrent.
         #[arg(long, value_delimiter = ',')]
@@ -59,27 +78,37 @@ enum Command {
     },
     /// Start a transfer from a search item id, a magnet:/ed2k:// link or a .torrent file.
     Get {
+        /// A search item id, a magnet:/ed2k:// link, or a .torrent file.
         target: String,
         /// Wait for it to complete, with a progress bar.
         #[arg(long)]
         wait: bool,
+        /// JSON objects instead of text (with --wait, one per change, the last when done).
         #[arg(long)]
         json: bool,
     },
     /// List transfers.
     Transfers {
-        /// Keep printing changes.
+        /// Keep showing changes: a table redrawn in place on a terminal, lines otherwise.
         #[arg(long)]
         watch: bool,
+        /// One JSON object per transfer and line.
         #[arg(long)]
         json: bool,
     },
     /// Pause a transfer.
-    Pause { id: String },
+    Pause {
+        /// The transfer id, as `transfers` shows it.
+        id: String,
+    },
     /// Resume a transfer.
-    Resume { id: String },
+    Resume {
+        /// The transfer id, as `transfers` shows it.
+        id: String,
+    },
     /// Cancel a transfer and delete its partial data.
     Cancel {
+        /// The transfer id, as `transfers` shows it.
         id: String,
         /// Keep the partial file.
         #[arg(long)]
@@ -90,16 +119,20 @@ enum Command {
         /// A transfer id, or a magnet:/ed2k:// link or .torrent file (its transfer is started
         /// first, so the file streams while it downloads).
         target: String,
+        /// First byte to read.
         #[arg(long, default_value_t = 0)]
         offset: u64,
         /// Bytes to read; 0 reads to the end.
         #[arg(long, default_value_t = 0)]
         length: u64,
+        /// Write to this file (complete or not at all) with a progress bar; `-` writes to
+        /// stdout even when it is a terminal and the bytes are binary.
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
     /// Show each network's state.
     Networks {
+        /// One JSON object per network and line.
         #[arg(long)]
         json: bool,
     },
@@ -109,9 +142,13 @@ enum Command {
         action: EndpointAction,
     },
     /// Share a file or folder on every network.
-    Share { path: PathBuf },
+    Share {
+        /// A file or folder on the gateway's host.
+        path: PathBuf,
+    },
     /// List shared files.
     Shares {
+        /// One JSON object per file and line.
         #[arg(long)]
         json: bool,
     },
@@ -123,6 +160,7 @@ enum Command {
         /// Also write the .torrent here.
         #[arg(long)]
         torrent: Option<PathBuf>,
+        /// One JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -131,13 +169,26 @@ enum Command {
 #[derive(Subcommand)]
 enum EndpointAction {
     /// Add an eD2k server, a Gnutella host, a tracker URL or a DHT node.
-    Add { network: String, address: String },
+    Add {
+        /// ed2k, gnutella or bittorrent.
+        network: String,
+        /// host:port of a server, host or DHT node, or a tracker URL.
+        address: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
+        // The reader went away (`| head`): that is how a pipe ends, not a failure.
+        if term::is_broken_pipe(&e) {
+            return std::process::ExitCode::SUCCESS;
+        }
+        if let Some(i) = e.downcast_ref::<term::Interrupted>() {
+            eprintln!("\njunction: {i}");
+            return std::process::ExitCode::from(130);
+        }
         // A gRPC status carries the gateway's own message; show that, not tonic's wrapping.
         match e.downcast_ref::<tonic::Status>() {
             Some(s) => eprintln!("junction: {} ({:?})", s.message(), s.code()),
@@ -155,36 +206,45 @@ async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let mut c = client::connect(&cli.server, cli.token.as_deref(), cli.tls_ca.as_deref()).await?;
-    match cli.command {
+    // A reader that left (`| head -1`) ends the command at once, even while it waits on the
+    // network between writes.
+    tokio::select! {
+        r = command(&mut c, cli.command) => r,
+        () = term::stdout_closed() => Ok(()),
+    }
+}
+
+async fn command(c: &mut client::Client, command: Command) -> Result<()> {
+    match command {
         Command::Serve(_) | Command::Lab(_) => unreachable!("handled above"),
         Command::Search {
             query,
             net,
             timeout,
             json,
-        } => client::search(&mut c, query, net, timeout, json).await,
-        Command::Get { target, wait, json } => client::get(&mut c, &target, wait, json).await,
-        Command::Transfers { watch, json } => client::transfers(&mut c, watch, json).await,
-        Command::Pause { id } => client::pause(&mut c, id).await,
-        Command::Resume { id } => client::resume(&mut c, id).await,
-        Command::Cancel { id, keep_data } => client::cancel(&mut c, id, keep_data).await,
+        } => client::search(c, query, net, timeout, json).await,
+        Command::Get { target, wait, json } => client::get(c, &target, wait, json).await,
+        Command::Transfers { watch, json } => client::transfers(c, watch, json).await,
+        Command::Pause { id } => client::pause(c, id).await,
+        Command::Resume { id } => client::resume(c, id).await,
+        Command::Cancel { id, keep_data } => client::cancel(c, id, keep_data).await,
         Command::Cat {
             target,
             offset,
             length,
             output,
-        } => client::cat(&mut c, target, offset, length, output).await,
-        Command::Networks { json } => client::networks(&mut c, json).await,
+        } => cat::cat(c, target, offset, length, output).await,
+        Command::Networks { json } => client::networks(c, json).await,
         Command::Endpoint {
             action: EndpointAction::Add { network, address },
-        } => client::add_endpoint(&mut c, network, address).await,
-        Command::Share { path } => client::share(&mut c, &path).await,
-        Command::Shares { json } => client::shares(&mut c, json).await,
+        } => client::add_endpoint(c, network, address).await,
+        Command::Share { path } => client::share(c, &path).await,
+        Command::Shares { json } => client::shares(c, json).await,
         Command::Links {
             target,
             torrent,
             json,
-        } => client::links(&mut c, &target, torrent.as_deref(), json).await,
+        } => client::links(c, &target, torrent.as_deref(), json).await,
     }
 }
 

@@ -3,6 +3,8 @@
 use proto::v1 as pb;
 use serde_json::{Value, json};
 
+use crate::term::{duration_ms, plural};
+
 pub fn size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -18,30 +20,41 @@ pub fn size(n: u64) -> String {
     }
 }
 
-fn availability(i: &pb::Item) -> String {
+/// Where an item is, compactly: `ed2k 3 · gnut 2 · bt 5/2` (sources, and complete sources
+/// when a network knows them); short names leave the name column room.
+pub fn availability(i: &pb::Item) -> String {
     i.availability
         .iter()
-        .map(|a| format!("{}:{}", a.network, a.sources))
+        .map(|a| {
+            let net = short_net(&a.network);
+            if a.complete_sources > 0 && a.complete_sources != a.sources {
+                format!("{net} {}/{}", a.sources, a.complete_sources)
+            } else {
+                format!("{net} {}", a.sources)
+            }
+        })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" · ")
 }
 
-pub fn item_line(i: &pb::Item, update: bool) -> String {
-    let mark = if update { "~" } else { "+" };
-    format!(
-        "{mark} {:<12} {:>10}  {:<28} {}",
-        i.id,
-        size(i.size),
-        availability(i),
-        i.name
-    )
+/// A network's id in a narrow column.
+pub fn short_net(id: &str) -> &str {
+    match id {
+        "gnutella" => "gnut",
+        "bittorrent" => "bt",
+        n => n,
+    }
 }
 
+/// One network's part in a search: `  gnutella    done          3 hits   2.1 s`.
 pub fn progress_line(p: &pb::NetworkProgress) -> String {
-    let state = format!("{:?}", p.state()).to_lowercase();
+    let state = format!("{:?}", p.state()).to_lowercase().replace('_', " ");
     let mut line = format!(
-        "  {:<11} {:<11} {:>5} hits  {:>6} ms",
-        p.network, state, p.hits, p.elapsed_ms
+        "  {:<11} {:<11} {:>9}  {:>8}",
+        p.network,
+        state,
+        plural(p.hits.into(), "hit", "hits"),
+        duration_ms(p.elapsed_ms)
     );
     if !p.error.is_empty() {
         line.push_str(&format!("  {}", p.error));
@@ -85,20 +98,60 @@ pub fn search_event_json(ev: &pb::search_event::Event) -> Value {
     }
 }
 
-pub fn transfer_line(t: &pb::Transfer) -> String {
-    let pct = if t.size == 0 {
-        100.0
+pub fn percent(t: &pb::Transfer) -> f64 {
+    if t.size == 0 {
+        if t.state() == pb::transfer::State::Complete {
+            100.0
+        } else {
+            0.0
+        }
     } else {
         t.bytes_verified as f64 * 100.0 / t.size as f64
-    };
-    let state = format!("{:?}", t.state()).to_lowercase();
+    }
+}
+
+pub fn state(t: &pb::Transfer) -> String {
+    format!("{:?}", t.state()).to_lowercase()
+}
+
+/// The rate, only while the transfer runs: a paused or finished one may still carry the
+/// last rate it had.
+pub fn rate(t: &pb::Transfer) -> String {
+    if t.state() == pb::transfer::State::Active {
+        format!("{}/s", size(t.rate_bytes_per_sec))
+    } else {
+        "-".into()
+    }
+}
+
+/// Time left at the current rate; `-` when not running or not moving.
+pub fn eta(t: &pb::Transfer) -> String {
+    let left = t.size.saturating_sub(t.bytes_verified);
+    if t.state() != pb::transfer::State::Active || t.rate_bytes_per_sec == 0 || t.size == 0 {
+        return "-".into();
+    }
+    duration_ms(left.saturating_mul(1000) / t.rate_bytes_per_sec)
+}
+
+/// What a progress bar says after its bytes: `2.0 MiB/s, 6.0 s left`, or the state when
+/// the transfer is not moving (`paused`, `queued`, `waiting for sources`).
+pub fn rate_and_eta(t: &pb::Transfer) -> String {
+    use pb::transfer::State;
+    match t.state() {
+        State::Active if t.rate_bytes_per_sec == 0 => "waiting for sources".into(),
+        State::Active => format!("{}, {} left", rate(t), eta(t)),
+        _ => state(t),
+    }
+}
+
+pub fn transfer_line(t: &pb::Transfer) -> String {
     let mut line = format!(
-        "{}  {:<9} {:>5.1}%  {:>10}  {:>10}/s  {}",
+        "{}  {:<9} {:>5.1}%  {:>10}  {:>12}  {}",
         t.id,
-        state,
-        pct,
+        state(t),
+        percent(t),
         size(t.size),
-        size(t.rate_bytes_per_sec),
+        rate(t),
         t.name
     );
     if !t.error.is_empty() {

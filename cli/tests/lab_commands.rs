@@ -1,27 +1,19 @@
 //! `junction lab` as a newcomer uses it: start it, then run the three commands it prints,
 //! exactly as printed (with this build's binary in place of `junction`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Killed(Child);
+use std::process::Command;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{BIN, Lab};
 
 fn run_printed(command: &str, cwd: &std::path::Path) -> String {
-    let bin = env!("CARGO_BIN_EXE_junction");
     let line = command
         .strip_prefix("junction")
         .unwrap_or_else(|| panic!("not a junction command: {command}"));
     let out = Command::new("sh")
         .arg("-c")
-        .arg(format!("'{bin}'{line}"))
+        .arg(format!("'{BIN}'{line}"))
         .current_dir(cwd)
         .output()
         .unwrap();
@@ -49,42 +41,18 @@ fn same_bytes(got: &std::path::Path, want: &std::path::Path) {
 
 #[test]
 fn the_three_printed_commands_work_as_printed() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("lab");
-    let mut lab = Killed(
-        Command::new(env!("CARGO_BIN_EXE_junction"))
-            .args(["lab", "--listen", "127.0.0.1:0", "--large-mib", "12"])
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = lab.0.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let started = Instant::now();
-    let mut printed = Vec::new();
-    while printed.len() < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "lab never printed its commands"
-        );
-        let line = lines.next().expect("lab exited early").unwrap();
-        if let Some(c) = line.trim().strip_prefix("junction ") {
-            printed.push(format!("junction {c}"));
-        }
-    }
+    let lab = Lab::start(12, 8);
+    let printed = &lab.commands;
     assert!(printed[0].contains(" search "), "{printed:?}");
     assert!(printed[1].contains(" get "), "{printed:?}");
     assert!(printed[2].contains(" cat "), "{printed:?}");
 
     // The search finds the lab's files (BitTorrent's index may take a moment to fill,
     // eD2k and Gnutella answer at once).
-    let out = run_printed(&printed[0], dir.path());
+    let out = run_printed(&printed[0], lab.dir.path());
     assert!(out.contains("Lab Sunrise Timelapse 1080p.mkv"), "{out}");
 
-    let out = run_printed(&printed[1], dir.path());
+    let out = run_printed(&printed[1], lab.dir.path());
     assert!(out.contains("complete: "), "{out}");
     let got = out
         .lines()
@@ -92,12 +60,12 @@ fn the_three_printed_commands_work_as_printed() {
         .unwrap();
     same_bytes(
         got.as_ref(),
-        &data.join("world/Lab Sunrise Timelapse 1080p.mkv"),
+        &lab.world().join("Lab Sunrise Timelapse 1080p.mkv"),
     );
 
-    run_printed(&printed[2], dir.path());
+    run_printed(&printed[2], lab.dir.path());
     same_bytes(
-        &dir.path().join("lab-large.mkv"),
-        &data.join("world/Lab Deep Space Documentary 2160p.mkv"),
+        &lab.dir.path().join("lab-large.mkv"),
+        &lab.world().join("Lab Deep Space Documentary 2160p.mkv"),
     );
 }

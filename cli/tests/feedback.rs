@@ -1,0 +1,123 @@
+//! What the commands say while they work: JSON only with --json, a final line from
+//! `cat -o`, no half-written file, and what happens to a transfer on Ctrl-C.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Lab, exists, interrupt, no_panic, text, wait_at_most};
+
+/// Ctrl-C ends the command with 130, as shells expect, telling that the transfer goes on.
+fn ctrl_c_says_the_transfer_goes_on(mut child: Child, what: &str) {
+    interrupt(&child);
+    let status = wait_at_most(&mut child, Duration::from_secs(5), what);
+    let err = text(&child.wait_with_output().unwrap().stderr);
+    no_panic(&err);
+    assert_eq!(status.code(), Some(130), "{what}: {err}");
+    assert!(err.contains("goes on in the gateway"), "{what}: {err}");
+}
+
+#[test]
+fn the_commands_say_what_they_do() {
+    // Slow seeders, so that a large transfer is still running when interrupted.
+    let lab = Lab::start(48, 1);
+
+    // The address as `serve` prints it, without http://, is accepted.
+    let bare = lab.server.trim_start_matches("http://").to_owned();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--server", &bare, "networks"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // `get --wait --json` prints JSON only, ending with the complete transfer: jq-safe.
+    let out = lab.run(&["get", &lab.small_link(), "--wait", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in {stdout}")))
+        .collect();
+    assert_eq!(lines.last().unwrap()["state"], "complete", "{stdout}");
+
+    // A human search in a pipe: a sorted table cut to COLUMNS, then one status line per
+    // network, in words.
+    let out = lab
+        .junction(&["search", "lab sunrise", "--timeout", "3"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("ID "), "{stdout}");
+    assert!(stdout.lines().all(|l| l.chars().count() < 80), "{stdout}");
+    assert!(
+        stdout.contains("Lab Sunrise Timelapse 1080p.mkv"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("\n+ ") && !stdout.contains("\n~ "),
+        "{stdout}"
+    );
+    for net in ["ed2k", "gnutella", "bittorrent"] {
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| l.trim_start().starts_with(net))
+                .count(),
+            1,
+            "{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("1 hits") && !stderr.contains("000 ms"),
+        "{stderr}"
+    );
+
+    // Ctrl-C on `cat -o` leaves no file, and says the transfer goes on.
+    let target = lab.dir.path().join("large.mkv");
+    let cat = lab
+        .junction(&["cat", &lab.large_magnet(), "-o", "large.mkv"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let part = lab.dir.path().join(".large.mkv.part");
+    let started = Instant::now();
+    while !exists(&part) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no .part file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    ctrl_c_says_the_transfer_goes_on(cat, "cat -o");
+    assert!(
+        !exists(&target),
+        "an interrupted cat -o left {}",
+        target.display()
+    );
+    assert!(
+        !exists(&part),
+        "an interrupted cat -o left {}",
+        part.display()
+    );
+
+    // Ctrl-C on `get --wait` says so too.
+    let get = lab
+        .junction(&["get", &lab.large_magnet(), "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    ctrl_c_says_the_transfer_goes_on(get, "get --wait");
+
+    // Finished, `cat -o` says what it wrote, and the file is whole.
+    let out = lab.run(&["cat", &lab.large_magnet(), "-o", "large.mkv"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("wrote 48.0 MiB to large.mkv"), "{err}");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(lab.world().join("Lab Deep Space Documentary 2160p.mkv")).unwrap()
+    );
+}
