@@ -7,7 +7,7 @@
 //!   downloads it.
 //! * eD2k → BitTorrent: a file only aMule shares is downloaded by the gateway; a second
 //!   real libtorrent then downloads it from Junction, from the magnet `GetLinks` gives
-//!   (with the tracker Junction announces to added as `tr=`, as no DHT runs here).
+//!   (which names the tracker Junction announces to, as no DHT serves that seed).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -165,6 +165,9 @@ async fn amule_completes(
     Ok(())
 }
 
+/// The on-demand seed's upload cap, in bytes per second.
+const DHT_SEED_RATE: u64 = 320 * 1024;
+
 /// Starts a libtorrent on 127.0.0.5 that is on the DHT only (bootstrapped from the
 /// gateway's node) and seeds `file` under a torrent whose info dict carries the file's
 /// `sha1` and `ed2k` keys, as some torrent makers write them.
@@ -200,6 +203,9 @@ pub fn seed_on_dht(
         .arg(lt_peer)
         .args(["run", "--ip", "127.0.0.5", "--port", &lt_port.to_string()])
         .args(["--dht", "--bootstrap", &dht.to_string(), "--dht-every", "3"])
+        // Slow enough (about a minute for 20 MiB) that the gateway's fetch outlasts
+        // aMule's 40 s connection timeout: Junction must keep aMule's wait alive.
+        .args(["--upload-limit", &DHT_SEED_RATE.to_string()])
         .arg("--seed")
         .arg(format!("{}:{}", torrent.display(), seed_dir.display()))
         .arg("--status-file")
@@ -271,26 +277,42 @@ pub async fn on_demand(
         "bridge: aMule: {}",
         said.trim().replace('\n', " | ")
     ));
+    // The gateway fetches it meanwhile, for about a minute (its seed is capped), and aMule
+    // waits in Junction's queue: no restart of aMule counts as a stall until then.
+    let fetched = loop {
+        ensure!(
+            asked.elapsed() < Duration::from_secs(180),
+            "the gateway did not fetch the file in 180 s"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let transfers = client
+            .list_transfers(pb::ListTransfersRequest::default())
+            .await?
+            .into_inner()
+            .transfers;
+        if let Some(t) = transfers.iter().find(|t| t.name == file.name) {
+            ensure!(
+                !matches!(t.state(), State::Failed | State::Cancelled),
+                "the gateway's transfer ended: {}",
+                t.error
+            );
+            if t.state() == State::Complete {
+                break asked.elapsed();
+            }
+        }
+    };
+    log(format!(
+        "bridge: the gateway had the file {:.1} s after aMule asked; aMule: {}",
+        fetched.as_secs_f64(),
+        super::amule_said(ec, "show dl")
+    ));
     amule_completes(ec, &incoming.join(file.name), &file.data, restart_amule).await?;
-    let transfers = client
-        .list_transfers(pb::ListTransfersRequest::default())
-        .await?
-        .into_inner()
-        .transfers;
-    let t = transfers
-        .iter()
-        .find(|t| t.name == file.name)
-        .context("no gateway transfer of the file")?;
-    ensure!(
-        t.state() == State::Complete,
-        "the gateway's transfer is {:?}",
-        t.state()
-    );
     println!(
-        "PASS bridge on demand: aMule found {} ({} bytes, only a libtorrent on the DHT seeds it) on Junction's index server with no transfer running, and downloaded it from Junction in {:.1} s, identical",
+        "PASS bridge on demand: aMule found {} ({} bytes, only a libtorrent on the DHT seeds it) on Junction's index server with no transfer running, and downloaded it from Junction {:.1} s after asking (the gateway had it after {:.1} s, aMule waiting in Junction's queue meanwhile), identical",
         file.name,
         file.data.len(),
-        asked.elapsed().as_secs_f64()
+        asked.elapsed().as_secs_f64(),
+        fetched.as_secs_f64()
     );
     Ok(())
 }
@@ -309,7 +331,12 @@ pub async fn ed2k_to_bt(
 ) -> Result<()> {
     // aMule queues the gateway for about two minutes after the swarm's transfer.
     let links = fetch_and_link(client, ed2k, "ed2k", 300).await?;
-    let magnet = format!("{}&tr={}", links.magnet, percent(tracker_url));
+    // The magnet names the tracker the gateway's BitTorrent announces to (no DHT here).
+    let magnet = links.magnet;
+    ensure!(
+        magnet.contains(&format!("tr={}", percent(tracker_url))),
+        "GetLinks' magnet names no tracker: {magnet}"
+    );
     log(format!("bridge: libtorrent gets {magnet}"));
     let save: PathBuf = dir.join("lt-get");
     std::fs::create_dir_all(&save)?;

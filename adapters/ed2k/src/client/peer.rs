@@ -235,15 +235,20 @@ struct Upload {
     /// re-list their still-pending blocks in every `OP_REQUESTPARTS` (a sliding window of
     /// three), so a block already sent is skipped, as eMule's uploader does.
     served: std::collections::VecDeque<(Hash16, u64, u64)>,
-    /// A bridged file this client is queued for until the gateway has it.
-    pending: Option<Hash16>,
+    /// A bridged file this client is queued for until the gateway has it, and when it
+    /// was last told its queue rank.
+    pending: Option<(Hash16, tokio::time::Instant)>,
 }
 
-/// How long a hash-set request for a bridged file is held while the gateway fetches it.
-/// aMule asks for the hash set before it queues, and drops a connection silent for 40 s
-/// (`CONNECTION_TIMEOUT`); a request still unanswered then is left unanswered, since
-/// "file not found" would put Junction on aMule's dead-source list for 45 minutes.
-const HASHSET_HOLD: Duration = Duration::from_secs(45);
+/// How long a hash-set request for a bridged file is held while the gateway fetches it
+/// (aMule asks for the hash set before it queues). A request still unanswered then is
+/// left unanswered: "file not found" would put Junction on aMule's dead-source list for
+/// 45 minutes.
+const HASHSET_HOLD: Duration = Duration::from_secs(600);
+/// aMule drops a connection on which nothing arrived for 40 s (`CONNECTION_TIMEOUT`,
+/// reset by any packet): a client waiting on a bridged file is told its queue rank again
+/// this often, which aMule only records.
+const QUEUE_KEEPALIVE: Duration = Duration::from_secs(25);
 /// How often a queued client's bridged file is looked for among the shares.
 const PENDING_POLL: Duration = Duration::from_millis(500);
 
@@ -289,13 +294,19 @@ pub(crate) async fn run(
                 break Ok(());
             }
             () = tokio::time::sleep(PENDING_POLL), if up.pending.is_some() => {
+                let Some((hash, told)) = up.pending else { continue };
                 // The bridged file is complete and shared: queue for a slot as usual.
-                if let Some(f) = up.pending.and_then(|h| s.file(&h)) {
+                if let Some(f) = s.file(&hash) {
                     tracing::info!(peer = %conn.addr, name = %f.name, "bridged file ready for a queued client");
                     up.pending = None;
                     up.file = Some(f);
                     up.waiting = true;
                     s.queued.fetch_add(1, Ordering::Relaxed);
+                } else if told.elapsed() >= QUEUE_KEEPALIVE {
+                    up.pending = Some((hash, tokio::time::Instant::now()));
+                    if let Err(e) = pmsg(&conn.tx, &queue_rank(&s, &conn), enc, s.cfg.peer_timeout).await {
+                        break Err(e);
+                    }
                 }
             }
             p = slots.acquire_owned(), if up.waiting => {
@@ -335,20 +346,49 @@ pub(crate) async fn run(
     res
 }
 
-/// A bridged file once the gateway has it and shares it (waiting at most [`HASHSET_HOLD`]).
-async fn ready(s: &Shared, hash: &Hash16) -> Option<Arc<SharedFile>> {
-    s.on_demand.want(hash)?;
-    let until = tokio::time::Instant::now() + HASHSET_HOLD;
-    while tokio::time::Instant::now() < until {
+/// The client's place in the upload queue, in the message its client reads.
+fn queue_rank(s: &Shared, conn: &PeerConn) -> PeerMessage {
+    let rank = s.queued.load(Ordering::Relaxed) + 1;
+    let rank = u16::try_from(rank).unwrap_or(u16::MAX);
+    if conn.caps.emule {
+        PeerMessage::QueueRanking(rank)
+    } else {
+        PeerMessage::QueueRank(rank.into())
+    }
+}
+
+/// A bridged file once the gateway has it and shares it (waiting at most [`HASHSET_HOLD`],
+/// the connection kept alive meanwhile).
+async fn ready(
+    s: &Shared,
+    conn: &PeerConn,
+    hash: &Hash16,
+) -> Result<Option<Arc<SharedFile>>, ConnError> {
+    if s.on_demand.want(hash).is_none() {
+        return Ok(None);
+    }
+    let start = tokio::time::Instant::now();
+    let mut told = start;
+    while start.elapsed() < HASHSET_HOLD {
         tokio::select! {
-            () = s.cancel.cancelled() => return None,
+            () = s.cancel.cancelled() => return Ok(None),
             () = tokio::time::sleep(PENDING_POLL) => {}
         }
         if let Some(f) = s.file(hash) {
-            return Some(f);
+            return Ok(Some(f));
+        }
+        if told.elapsed() >= QUEUE_KEEPALIVE {
+            told = tokio::time::Instant::now();
+            pmsg(
+                &conn.tx,
+                &queue_rank(s, conn),
+                conn.caps.enc(),
+                s.cfg.peer_timeout,
+            )
+            .await?;
         }
     }
-    None
+    Ok(None)
 }
 
 async fn serve(
@@ -410,7 +450,7 @@ async fn serve(
         PeerMessage::HashsetRequest(hash)
             if s.file(&hash).is_none() && s.on_demand.get(&hash).is_some() =>
         {
-            match ready(s, &hash).await {
+            match ready(s, conn, &hash).await? {
                 Some(f) if !f.parts.is_empty() => {
                     let parts = f.parts.clone();
                     pmsg(tx, &PeerMessage::HashsetAnswer { hash, parts }, enc, t).await?;
@@ -463,15 +503,9 @@ async fn serve(
                     Some(f) => up.file = Some(f),
                     None if s.on_demand.want(&h).is_some() => {
                         // Queued until the gateway has fetched the file for it.
-                        if up.pending.replace(h).is_none() {
-                            let rank = s.queued.load(Ordering::Relaxed) + 1;
-                            let rank = u16::try_from(rank).unwrap_or(u16::MAX);
-                            let m = if conn.caps.emule {
-                                PeerMessage::QueueRanking(rank)
-                            } else {
-                                PeerMessage::QueueRank(rank.into())
-                            };
-                            pmsg(tx, &m, enc, t).await?;
+                        if up.pending.is_none() {
+                            up.pending = Some((h, tokio::time::Instant::now()));
+                            pmsg(tx, &queue_rank(s, conn), enc, t).await?;
                         }
                         return Ok(());
                     }
@@ -488,13 +522,8 @@ async fn serve(
                 pmsg(tx, &PeerMessage::AcceptUploadRequest, enc, t).await?;
             } else if !up.waiting {
                 up.waiting = true;
-                let rank = s.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                let rank = u16::try_from(rank).unwrap_or(u16::MAX);
-                let m = if conn.caps.emule {
-                    PeerMessage::QueueRanking(rank)
-                } else {
-                    PeerMessage::QueueRank(rank.into())
-                };
+                let m = queue_rank(s, conn);
+                s.queued.fetch_add(1, Ordering::Relaxed);
                 pmsg(tx, &m, enc, t).await?;
             }
         }
