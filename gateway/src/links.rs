@@ -26,6 +26,14 @@ pub struct Links {
 }
 
 pub fn links(gw: &Gateway, target: Target<'_>) -> Result<Links> {
+    // The trackers BitTorrent announces shares to, so a friend without the DHT finds the
+    // gateway too.
+    let mut trackers: Vec<String> = gw
+        .networks
+        .iter()
+        .flat_map(|n| n.status().trackers().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    trackers.dedup();
     let (name, mut content, path, torrent) = match target {
         Target::Transfer(id) => {
             let t = gw.transfers.get(id)?;
@@ -48,7 +56,7 @@ pub fn links(gw: &Gateway, target: Target<'_>) -> Result<Links> {
     }
     // A transfer started from a torrent keeps that torrent (its swarm); otherwise the
     // torrent is the one BitTorrent seeds a shared file under.
-    let torrent = torrent.or_else(|| made_torrent(&name, hashes.as_ref()?));
+    let torrent = torrent.or_else(|| made_torrent(&name, hashes.as_ref()?, &trackers));
     if let Some(t) = &torrent
         && let Ok(l) = link::parse_torrent(t)
         && content.get(HashKind::Btih).is_none()
@@ -61,15 +69,15 @@ pub fn links(gw: &Gateway, target: Target<'_>) -> Result<Links> {
         .map_or(&[][..], |e| &e.parts[..]);
     Ok(Links {
         ed2k: link::ed2k_link(&name, &content, parts),
-        magnet: link::magnet(&name, &content, &[]),
+        magnet: link::magnet(&name, &content, &trackers),
         name,
         content,
         torrent,
     })
 }
 
-fn made_torrent(name: &str, h: &FileHashes) -> Option<Vec<u8>> {
+fn made_torrent(name: &str, h: &FileHashes, trackers: &[String]) -> Option<Vec<u8>> {
     let name = junction_core::sanitize_file_name(name);
     let info = info_dict(&SingleFile::from_hashes(&name, h)?);
-    Some(torrent_file(&info, &[]))
+    Some(torrent_file(&info, trackers))
 }

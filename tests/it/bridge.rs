@@ -81,6 +81,8 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
     assert_eq!(ed2k_link.id.get(HashKind::Ed2k), Some(&ed2k[..]));
     assert!(ed2k_link.id.get(HashKind::Aich).is_some(), "{}", links.ed2k);
     let magnet = junction_core::link::parse_link(&links.magnet).unwrap();
+    // It names the tracker BitTorrent announces to, for a friend without the DHT.
+    assert!(links.magnet.contains("&tr=http"), "{}", links.magnet);
     for kind in [
         HashKind::Btih,
         HashKind::Sha1,

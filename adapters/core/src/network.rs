@@ -95,6 +95,20 @@ pub struct NetworkStatus {
     pub details: Vec<(String, String)>,
 }
 
+impl NetworkStatus {
+    /// A [`NetworkStatus::details`] label, once per tracker a network announces its shares
+    /// to, so links out can name them (`tr=` in a magnet, a `.torrent`'s `announce`).
+    pub const TRACKER: &'static str = "tracker";
+
+    /// The trackers the details name.
+    pub fn trackers(&self) -> impl Iterator<Item = &str> {
+        self.details
+            .iter()
+            .filter(|(k, _)| k == Self::TRACKER)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 pub type HitStream = BoxStream<'static, Result<Hit, NetworkError>>;
 pub type SourceStream = BoxStream<'static, Source>;
 pub type FetchEvents = BoxStream<'static, FetchEvent>;

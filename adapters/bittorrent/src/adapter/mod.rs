@@ -321,11 +321,20 @@ impl Network for Adapter {
             bytes_in: ctx.bytes_in.load(Ordering::Relaxed),
             bytes_out: ctx.bytes_out.load(Ordering::Relaxed),
             last_error: lock(&ctx.last_error).clone(),
-            details: vec![
-                ("torrents".into(), torrents.len().to_string()),
+            details: [
+                ("torrents".to_string(), torrents.len().to_string()),
                 ("seeding".into(), seeding.to_string()),
                 ("indexed".into(), lock(&self.inner.index).len().to_string()),
-            ],
+            ]
+            .into_iter()
+            // Every tracker shares are announced to, so links out can name them.
+            .chain(
+                ctx.config
+                    .trackers
+                    .iter()
+                    .map(|t| (NetworkStatus::TRACKER.into(), t.clone())),
+            )
+            .collect(),
         }
     }
 
