@@ -166,7 +166,7 @@ fn btih_of_magnet(magnet: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_streams_ranges_and_playlists_and_indexes_the_lab() {
     let dir = tempfile::tempdir().unwrap();
-    let world = world(dir.path(), 16, Some(4 * MIB)).await;
+    let world = world(dir.path(), 16, Some(2 * MIB)).await;
     let mut gw = gateway(&world, &dir.path().join("gw")).await;
     let http = serve_http(&gw).await;
     // Every network has indexed the lab's files before Torznab searches them.
@@ -431,8 +431,8 @@ async fn bad_input_changes_nothing(http: &Http, gw: &Running, id: &str) {
     );
 }
 
-/// The large file, seeded at 4 MiB/s per seeder: its tail (which players probe first), then
-/// all of it from the start, the first bytes arriving before the download completes.
+/// The large file, seeded at 2 MiB/s per seeder: its tail (which players probe first), then,
+/// paused, all of it from the start, the first bytes arriving before the download completes.
 async fn stream_while_downloading(http: &Http, gw: &Running, world: &World) {
     let large = world.files.iter().find(|f| f.large).unwrap();
     let data = std::fs::read(&large.path).unwrap();
@@ -450,6 +450,9 @@ async fn stream_while_downloading(http: &Http, gw: &Running, world: &World) {
         .into_iter()
         .find(|t| t.name == large.name)
         .unwrap();
+    // A paused transfer starts again when a player reads it.
+    let paused = gw.gw.transfers.pause(&t.id).unwrap();
+    assert_eq!(paused.state, gateway::transfer::State::Paused);
     let mut early = None;
     let whole = http
         .request("GET", &path, &[], |got| {

@@ -22,7 +22,7 @@ use super::known::without_synthetic;
 use super::{AppState, HttpError, query_param, torznab};
 use crate::GatewayError;
 use crate::api::{spec_from_item, spec_from_link};
-use crate::transfer::{StartSpec, TransferInfo};
+use crate::transfer::{self, StartSpec, TransferInfo};
 
 /// How long a bare hash is searched for on the networks to learn its size and sources.
 const HASH_SEARCH: Duration = Duration::from_secs(8);
@@ -71,6 +71,14 @@ pub(super) async fn get(
     let body = if method == Method::HEAD || span.is_empty() {
         Body::empty()
     } else {
+        // A paused or failed transfer is not running, and a player waiting on it would
+        // wait for ever: reading starts it again, after the request proved sound.
+        if matches!(
+            info.state,
+            transfer::State::Paused | transfer::State::Failed
+        ) {
+            s.gw.transfers.resume(&info.id)?;
+        }
         let rx =
             s.gw.transfers
                 .read(&info.id, span.start, span.end - span.start)
