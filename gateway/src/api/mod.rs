@@ -17,9 +17,9 @@ use tonic_health::ServingStatus;
 
 pub use auth::Auth;
 pub(crate) use auth::constant_time_eq;
-pub(crate) use status::code as status_code;
 pub use service::Service;
 pub(crate) use service::{spec_from_item, spec_from_link};
+pub(crate) use status::code as status_code;
 
 use crate::Gateway;
 use crate::error::{GatewayError, Result};
