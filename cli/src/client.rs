@@ -1,7 +1,7 @@
 //! The client commands: each is one or two RPCs and some printing.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use futures::StreamExt;
@@ -104,20 +104,28 @@ pub async fn search(
     let mut view = table::SearchView::default();
     // Live only on a terminal: a pipe gets the final table once, in one piece.
     let mut live = term::stdout_is_terminal().then(table::Redraw::default);
-    let mut last_draw = Instant::now();
-    while let Some(ev) = stream.next().await {
-        let Some(ev) = ev?.event else { continue };
-        if json {
-            out!("{}", output::search_event_json(&ev));
-            continue;
+    // Redrawn on a tick as well as on events, so that the last events before a quiet spell
+    // (and the clock) show.
+    let mut tick = tokio::time::interval(REDRAW);
+    loop {
+        let ev = tokio::select! {
+            ev = stream.next() => match ev {
+                Some(ev) => ev?.event,
+                None => break,
+            },
+            _ = tick.tick(), if live.is_some() => None,
+        };
+        if let Some(ev) = ev {
+            if json {
+                out!("{}", output::search_event_json(&ev));
+                continue;
+            }
+            view.apply(ev);
         }
-        let finished = matches!(ev, pb::search_event::Event::Finished(_));
-        view.apply(ev);
         if let Some(live) = &mut live
-            && !finished
-            && last_draw.elapsed() >= REDRAW
+            && !json
+            && live.since() >= REDRAW
         {
-            last_draw = Instant::now();
             live.draw(&view.live_lines(term::width(), term::height()))?;
         }
     }

@@ -272,3 +272,35 @@ pub fn shared_json(f: &pb::SharedFile) -> Value {
         "networks": f.networks, "errors": f.errors,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::transfer::State;
+
+    fn transfer(state: State, rate: u64) -> pb::Transfer {
+        pb::Transfer {
+            size: 10 << 20,
+            bytes_verified: 4 << 20,
+            rate_bytes_per_sec: rate,
+            state: state.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_stopped_transfer_shows_no_stale_rate_or_eta() {
+        let running = transfer(State::Active, 2 << 20);
+        assert_eq!(rate_and_eta(&running), "2.0 MiB/s, 3.0 s left");
+        // The gateway may still report the last rate of a paused or finished transfer.
+        for (state, says) in [(State::Paused, "paused"), (State::Complete, "complete")] {
+            let t = transfer(state, 2 << 20);
+            assert_eq!(rate_and_eta(&t), says);
+            assert_eq!((rate(&t), eta(&t)), ("-".into(), "-".into()));
+        }
+        assert_eq!(
+            rate_and_eta(&transfer(State::Active, 0)),
+            "waiting for sources"
+        );
+    }
+}

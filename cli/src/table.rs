@@ -11,11 +11,22 @@ use crate::term::{columns, duration_ms, fit, plural};
 
 /// A search as it stands: every merged item (an update replaces it), and each network's
 /// latest progress.
-#[derive(Default)]
 pub struct SearchView {
+    started: Instant,
     items: Vec<pb::Item>,
     progress: Vec<pb::NetworkProgress>,
     finished: Option<pb::Finished>,
+}
+
+impl Default for SearchView {
+    fn default() -> Self {
+        SearchView {
+            started: Instant::now(),
+            items: Vec::new(),
+            progress: Vec::new(),
+            finished: None,
+        }
+    }
 }
 
 impl SearchView {
@@ -126,8 +137,9 @@ impl SearchView {
             .collect::<Vec<_>>()
             .join(" · ");
         let mut status = format!(
-            "searching… {} so far",
-            plural(self.items.len() as u64, "item", "items")
+            "searching… {} so far, {}",
+            plural(self.items.len() as u64, "item", "items"),
+            duration_ms(self.started.elapsed().as_millis() as u64 / 100 * 100)
         );
         if !nets.is_empty() {
             status.push_str(&format!("  ({nets})"));
@@ -182,8 +194,9 @@ pub fn transfers(all: &[pb::Transfer], width: Option<usize>, height: Option<usiz
         return lines;
     }
     let wide = width.is_none_or(|w| w >= 120);
-    // ID, the name's gap, state, done, rate, ETA, peers; size and networks when wide.
-    let others = 16 + 2 + 2 + 9 + 7 + 2 + 12 + 2 + 9 + 2 + 5 + if wide { 12 + 2 + 13 } else { 0 };
+    // Everything but the name; size and networks when wide.
+    let others = 16 + 2 + 2 + 8 + 1 + 6 + 2 + 10 + 2 + 10 + 2 + 5;
+    let others = others + if wide { 2 + 10 + 2 + 12 } else { 0 };
     let longest = all
         .iter()
         .map(|t| columns(&t.name))
@@ -196,7 +209,7 @@ pub fn transfers(all: &[pb::Transfer], width: Option<usize>, height: Option<usiz
     };
     let row = |c: [&str; 9]| {
         let mut l = format!(
-            "{:<16}  {}  {:<9}{:>7}  {:>12}  {:>9}  {:>5}",
+            "{:<16}  {}  {:<8} {:>6}  {:>10}  {:>10}  {:>5}",
             c[0],
             pad(&fit(c[1], name_w), name_w),
             c[2],
