@@ -1,0 +1,29 @@
+//! Opcodes of the classic client ↔ client protocol (`0xE3`).
+
+pub const HELLO: u8 = 0x01;
+pub const SENDINGPART: u8 = 0x46;
+pub const REQUESTPARTS: u8 = 0x47;
+pub const FILEREQANSNOFIL: u8 = 0x48;
+pub const END_OF_DOWNLOAD: u8 = 0x49;
+pub const ASKSHAREDFILES: u8 = 0x4A;
+pub const ASKSHAREDFILESANSWER: u8 = 0x4B;
+pub const HELLOANSWER: u8 = 0x4C;
+pub const CHANGE_CLIENT_ID: u8 = 0x4D;
+pub const MESSAGE: u8 = 0x4E;
+pub const SETREQFILEID: u8 = 0x4F;
+pub const FILESTATUS: u8 = 0x50;
+pub const HASHSETREQUEST: u8 = 0x51;
+pub const HASHSETANSWER: u8 = 0x52;
+pub const STARTUPLOADREQ: u8 = 0x54;
+pub const ACCEPTUPLOADREQ: u8 = 0x55;
+pub const CANCELTRANSFER: u8 = 0x56;
+pub const OUTOFPARTREQS: u8 = 0x57;
+pub const REQUESTFILENAME: u8 = 0x58;
+pub const REQFILENAMEANSWER: u8 = 0x59;
+pub const CHANGE_SLOT: u8 = 0x5B;
+pub const QUEUERANK: u8 = 0x5C;
+pub const ASKSHAREDDIRS: u8 = 0x5D;
+pub const ASKSHAREDFILESDIR: u8 = 0x5E;
+pub const ASKSHAREDDIRSANS: u8 = 0x5F;
+pub const ASKSHAREDFILESDIRANS: u8 = 0x60;
+pub const ASKSHAREDDENIEDANS: u8 = 0x61;
