@@ -1,0 +1,210 @@
+//! Part 3: download throughput over loopback through each real network, against a raw TCP
+//! copy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use futures::StreamExt;
+use junction_bench::proc::content;
+use junction_core::{DynNetwork, HashKind};
+use proto::v1 as pb;
+use proto::v1::gateway_client::GatewayClient;
+use proto::v1::search_event::Event;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
+
+use super::served::{loopback, serve, share, wait_complete};
+use super::{MIB, Row, row};
+
+/// Raw loopback copy rate: one TCP connection, 256 KiB writes and reads, in MB/s.
+async fn loopback_copy(bytes: u64) -> Result<f64> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let reader = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0u64;
+        loop {
+            let n = sock.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+        }
+        anyhow::Ok(got)
+    });
+    let buf = content(256 * 1024, 5);
+    let started = Instant::now();
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = (bytes - sent).min(buf.len() as u64) as usize;
+        sock.write_all(&buf[..n]).await?;
+        sent += n as u64;
+    }
+    sock.shutdown().await?;
+    let got = reader.await??;
+    let secs = started.elapsed().as_secs_f64();
+    if got != bytes {
+        bail!("loopback copy moved {got} of {bytes} bytes");
+    }
+    Ok(bytes as f64 / secs / 1e6)
+}
+
+/// Searches `query` on one network until an item of `size` bytes is found there.
+async fn find(
+    client: &mut GatewayClient<Channel>,
+    net: &str,
+    query: &str,
+    size: u64,
+) -> Result<pb::Item> {
+    for _ in 0..30 {
+        let req = pb::SearchRequest {
+            query: query.into(),
+            networks: vec![net.into()],
+            timeout_ms: 3000,
+            ..Default::default()
+        };
+        let mut stream = client.search(req).await?.into_inner();
+        let mut found = None;
+        while let Some(ev) = stream.next().await {
+            if let Some(Event::Item(i) | Event::Update(i)) = ev?.event
+                && i.size == size
+                && i.availability.iter().any(|a| a.network == net)
+            {
+                found = Some(i);
+            }
+        }
+        if let Some(i) = found {
+            return Ok(i);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    bail!("{query:?} never found on {net}")
+}
+
+pub(super) async fn download_rows(size: u64) -> Result<Vec<Row>> {
+    let files = tempfile::tempdir()?;
+    let names = ["ed2k", "gnutella", "bittorrent"];
+    let mut paths = Vec::new();
+    for (i, net) in names.iter().enumerate() {
+        let path = files.path().join(format!("benchdl {net} payload.bin"));
+        // Seeds two apart: content() sets the low bit, so 100 and 101 would be one file.
+        std::fs::write(&path, content(size as usize, 100 + 2 * i as u64))?;
+        paths.push(path);
+    }
+
+    // eD2k: an index server, a seeding peer, and the gateway's peer.
+    let server = ed2k::IndexServer::start(ed2k::ServerConfig {
+        enabled: true,
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await?;
+    let ed2k_cfg = || ed2k::Config {
+        listen: Some(loopback()),
+        servers: vec![server.local_addr().to_string()],
+        source_requery: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let ed2k_seed = ed2k::Adapter::start(ed2k_cfg()).await?;
+    if !ed2k_seed.wait_logged_in(Duration::from_secs(15)).await {
+        bail!("the eD2k seeder never logged in");
+    }
+    let ed2k_gw = ed2k::Adapter::start(ed2k_cfg()).await?;
+    if !ed2k_gw.wait_logged_in(Duration::from_secs(15)).await {
+        bail!("the gateway's eD2k peer never logged in");
+    }
+    // Gnutella: a seeding ultrapeer, and the gateway's leaf.
+    let ultrapeer = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        ultrapeer: true,
+        ..Default::default()
+    })
+    .await?;
+    let leaf = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        peers: vec![ultrapeer.local_addr().to_string()],
+        ..Default::default()
+    })
+    .await?;
+    // BitTorrent: a tracker, a seeder, and the gateway's peer.
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2).await?;
+    let bt_seed = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        trackers: vec![tracker.announce_url()],
+        ..Default::default()
+    })
+    .await?;
+    let bt_gw = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await?;
+
+    let t = Instant::now();
+    share(&ed2k_seed, &paths[0]).await?;
+    share(&ultrapeer, &paths[1]).await?;
+    let btih = share(&bt_seed, &paths[2]).await?;
+    eprintln!(
+        "   seeders hashed 3 x {} MiB in {:?}",
+        size / MIB,
+        t.elapsed()
+    );
+
+    let dir = tempfile::tempdir()?;
+    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
+    let mut s = serve(dir.path(), nets, false).await?;
+
+    let reference = loopback_copy(size).await?;
+    eprintln!("   raw loopback TCP copy: {reference:.0} MB/s");
+    let mut rows = Vec::new();
+    for (i, net) in names.iter().enumerate() {
+        let source = if *net == "bittorrent" {
+            let btih = btih
+                .get(HashKind::Btih)
+                .ok_or_else(|| anyhow!("the seeder returned no btih"))?;
+            pb::start_transfer_request::Source::Link(format!(
+                "magnet:?xt=urn:btih:{}&xl={size}&dn=bt.bin&tr={}",
+                HashKind::Btih.format(btih),
+                tracker.announce_url()
+            ))
+        } else {
+            let item = find(&mut s.client, net, &format!("benchdl {net}"), size).await?;
+            pb::start_transfer_request::Source::ItemId(item.id)
+        };
+        let started = Instant::now();
+        let t = s
+            .client
+            .start_transfer(pb::StartTransferRequest {
+                source: Some(source),
+                networks: vec![(*net).into()],
+            })
+            .await?
+            .into_inner();
+        let done = wait_complete(&mut s.client, &t.id, Duration::from_secs(600)).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let rate = size as f64 / secs / 1e6;
+        let same = std::fs::read(&done.path)? == std::fs::read(&paths[i])?;
+        if !same {
+            bail!("{net}: the downloaded file differs from the shared one");
+        }
+        eprintln!("   {net}: {} MiB in {secs:.2} s, verified", size / MIB);
+        rows.push(row(
+            format!(
+                "download over loopback: {net} ({} MiB, 1 seeder)",
+                size / MIB
+            ),
+            format!(
+                "{rate:.0} MB/s = {:.3} x raw loopback copy ({reference:.0} MB/s)",
+                rate / reference
+            ),
+            "- (reference: raw copy)",
+            None,
+        ));
+    }
+    s.stop().await;
+    drop((ed2k_seed, ultrapeer, bt_seed, server, tracker));
+    Ok(rows)
+}
