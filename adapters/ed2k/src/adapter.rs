@@ -46,7 +46,7 @@ impl std::fmt::Debug for Adapter {
 
 impl Adapter {
     /// Binds the listeners and starts the tasks.
-    pub async fn start(cfg: Config) -> Result<Self, NetworkError> {
+    pub async fn start(mut cfg: Config) -> Result<Self, NetworkError> {
         let user_hash = cfg.user_hash.unwrap_or_else(new_user_hash);
         let on_demand = OnDemand::new(user_hash);
         let index = if cfg.server.enabled {
@@ -54,6 +54,17 @@ impl Adapter {
         } else {
             None
         };
+        // With no other server named, the client logs into its own index server: there it
+        // is the source of everything the server offers from the other networks.
+        if let Some(ix) = &index
+            && cfg.servers.is_empty()
+        {
+            let mut own = ix.local_addr();
+            if own.ip().is_unspecified() {
+                own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            cfg.servers.push(own.to_string());
+        }
         let listener = match cfg.listen {
             Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
             None => None,
