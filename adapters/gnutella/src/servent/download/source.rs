@@ -1,0 +1,102 @@
+//! A Gnutella download source: how a contract [`Source`] names it, and its number for the
+//! sink.
+
+use std::net::SocketAddrV4;
+
+use junction_core::{NetworkId, Source};
+
+use crate::servent::core::RemoteHit;
+use crate::wire::header::Guid;
+
+/// A Gnutella source as a [`Source`] names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// Where it listens.
+    pub addr: SocketAddrV4,
+    /// Its servent GUID (for pushes).
+    pub servent: Option<Guid>,
+    /// The file index it gave.
+    pub index: Option<u32>,
+    /// Firewalled: needs a push.
+    pub push: bool,
+    /// All its upload slots were taken when it answered.
+    pub busy: bool,
+}
+
+impl SourceInfo {
+    /// From a hit.
+    pub fn from_hit(h: &RemoteHit) -> Self {
+        SourceInfo {
+            addr: h.addr,
+            servent: Some(h.servent),
+            index: Some(h.index),
+            push: h.push,
+            busy: h.busy,
+        }
+    }
+
+    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1;busy=0|1`.
+    pub fn to_source(&self) -> Source {
+        let mut d = Vec::new();
+        if let Some(g) = self.servent {
+            d.push(format!("guid={g}"));
+        }
+        if let Some(i) = self.index {
+            d.push(format!("index={i}"));
+        }
+        d.push(format!("push={}", u8::from(self.push)));
+        d.push(format!("busy={}", u8::from(self.busy)));
+        Source {
+            network: NetworkId::GNUTELLA,
+            address: self.addr.to_string(),
+            detail: Some(d.join(";")),
+        }
+    }
+
+    /// Parse a [`Source`] of ours (unknown detail keys are ignored).
+    pub fn parse(s: &Source) -> Option<Self> {
+        if s.network != NetworkId::GNUTELLA {
+            return None;
+        }
+        let addr = crate::wire::headers::parse_addr_v4(&s.address)?;
+        let mut out = SourceInfo {
+            addr,
+            servent: None,
+            index: None,
+            push: false,
+            busy: false,
+        };
+        for kv in s.detail.as_deref().unwrap_or("").split(';') {
+            match kv.split_once('=') {
+                Some(("guid", v)) => out.servent = Guid::from_hex(v).ok(),
+                Some(("index", v)) => out.index = v.parse().ok(),
+                Some(("push", v)) => out.push = v == "1",
+                Some(("busy", v)) => out.busy = v == "1",
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A source's number for the sink: its address.
+pub(super) fn source_tag(a: SocketAddrV4) -> u64 {
+    (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_detail_round_trip() {
+        let s = SourceInfo {
+            addr: "127.0.0.1:6346".parse().unwrap(),
+            servent: Some(Guid([3; 16])),
+            index: Some(7),
+            push: true,
+            busy: false,
+        };
+        assert_eq!(SourceInfo::parse(&s.to_source()), Some(s));
+    }
+}
