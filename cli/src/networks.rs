@@ -22,8 +22,9 @@ pub struct Ed2kSection {
     /// Upload limit over all uploads, in KiB/s; 0: unlimited.
     pub upload_limit_kib: u64,
     pub server: Ed2kServerSection,
-    /// File caching shared files' eD2k hashes across restarts (`serve` defaults it to
-    /// `<data_dir>/ed2k-hashes`); none = hash at every start.
+    /// A file caching the eD2k adapter's own hashes of shared files across restarts. The
+    /// gateway hands every network the hashes it keeps in its database (one read for all
+    /// networks), so `serve` needs none; it serves an eD2k adapter run on its own.
     pub hash_cache: Option<PathBuf>,
 }
 

@@ -52,10 +52,6 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         .validate(&cfg.gateway)
         .map_err(anyhow::Error::msg)?;
     crate::datadir::prepare(&cfg.gateway.data_dir)?;
-    // Hashsets of shared files survive restarts, so they are not hashed again.
-    if cfg.ed2k.hash_cache.is_none() {
-        cfg.ed2k.hash_cache = Some(cfg.gateway.data_dir.join("ed2k-hashes"));
-    }
     let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.gateway.listen))?;
