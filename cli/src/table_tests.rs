@@ -155,10 +155,7 @@ ID                NAME                                  STATE      DONE        R
     assert_eq!(wide, want, "\n{wide}");
     let narrow = transfers(&all, Some(80), Some(40));
     assert!(narrow.iter().all(|l| columns(l) < 80), "{narrow:#?}");
-    assert!(
-        narrow[2].contains("Lab Deep Spa…  active"),
-        "{narrow:#?}"
-    );
+    assert!(narrow[2].contains("Lab Deep Spa…  active"), "{narrow:#?}");
 }
 
 #[test]

@@ -38,6 +38,11 @@ const CORE_QUEUE: usize = 1024;
 const HIT_QUEUE: usize = 256;
 /// Incoming connections being classified at once.
 const MAX_PENDING_ACCEPTS: usize = 256;
+/// A search ends once no hit has come for this long. Gnutella has no "done": hits come
+/// back within round trips of the query reaching a peer, and a dynamic query widens every
+/// 1.5 s, so two quiet steps and a margin mean its sources have answered and its widening
+/// found no more. The gateway's deadline still bounds a search that keeps finding.
+const SEARCH_SETTLE: Duration = Duration::from_secs(4);
 
 /// The Gnutella network adapter.
 #[derive(Clone)]
@@ -378,7 +383,14 @@ impl Network for Adapter {
             ));
         }
         let rx = self.start_search(&plan).await?;
-        Ok(ReceiverStream::new(rx).map(|h| Ok(to_hit(&h))).boxed())
+        // Dropping `rx` at the end closes the search in the core too.
+        Ok(futures::stream::unfold(rx, |mut rx| async move {
+            match timeout(SEARCH_SETTLE, rx.recv()).await {
+                Ok(Some(h)) => Some((Ok(to_hit(&h)), rx)),
+                Ok(None) | Err(_) => None,
+            }
+        })
+        .boxed())
     }
 
     async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {

@@ -325,8 +325,9 @@ async fn search_one(
             }
             Ok(Some(Err(e))) => break (failure_state(&e), Some(e.to_string())),
             Ok(None) => break (ProgressState::Done, None),
-            // Networks that never say "done" (Gnutella) end at the deadline; with hits
-            // in hand that is a finished search, without any it timed out.
+            // A network still finding at the deadline: with hits in hand that is a
+            // finished search, without any it timed out. (Gnutella, which has no "done",
+            // ends its own stream once its sources have gone quiet.)
             Err(_) if count > 0 => break (ProgressState::Done, None),
             Err(_) => {
                 break (
