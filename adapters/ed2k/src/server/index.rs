@@ -259,6 +259,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn bridged_results_name_our_client_and_obey_the_expression() {
+        let i = idx();
+        let item = |name: &str, size: u64| junction_core::BridgedItem {
+            name: name.into(),
+            id: {
+                let mut id = junction_core::ContentId::default();
+                id.size = Some(size);
+                id
+            },
+            sources: 3,
+        };
+        let items = vec![
+            ([9; 16], item("Bunny trailer.mkv", 100_000_000)),
+            ([8; 16], item("bunny tiny.txt", 10)),
+            // Already in the index: its own result stands.
+            ([1; 16], item("Big Buck Bunny.mkv", 700_000_000)),
+            ([7; 16], item("no size", 0)),
+        ];
+        let expr = SearchExpr::And(
+            Box::new(SearchExpr::Keywords("bunny".into())),
+            Box::new(SearchExpr::Numeric {
+                value: 1_000_000,
+                op: Comparison::Greater,
+                tag: TagName::Id(ft::FILESIZE),
+            }),
+        );
+        let out = i.bridged(&expr, &items, (42, ClientId(7), 4662), 10);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].hash, [9; 16]);
+        assert_eq!((out[0].client_id, out[0].port), (ClientId(7), 4662));
+        assert_eq!(
+            out[0].name().map(|n| n.to_string()),
+            Some("Bunny trailer.mkv".into())
+        );
+        assert!(
+            i.bridged(&expr, &items, (42, ClientId(7), 4662), 0)
+                .is_empty()
+        );
+    }
+
     fn idx() -> FileIndex {
         let mut i = FileIndex::new(100);
         i.offer(
