@@ -76,6 +76,9 @@ impl BridgeSlot {
 const MAX_OFFERED: usize = 4096;
 /// How long a bridged result stays askable after the search that gave it.
 const OFFER_TIME: Duration = Duration::from_secs(3600);
+/// Bridged searches one network runs at once: each fans out over every other network, so
+/// a client flooding searches must not multiply that work.
+const MAX_SEARCHES: usize = 4;
 
 /// What one network offered its legacy clients on behalf of the others, by the hash its
 /// clients name files by (an ed2k hash, a SHA-1), so that their later requests for it
@@ -85,6 +88,16 @@ pub struct BridgeOffers<K> {
     network: NetworkId,
     slot: BridgeSlot,
     offered: Mutex<HashMap<K, Offered>>,
+    searching: std::sync::atomic::AtomicUsize,
+}
+
+/// One bridged search in flight, counted until dropped.
+struct Searching<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Searching<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]
@@ -100,6 +113,7 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
             network,
             slot: BridgeSlot::default(),
             offered: Mutex::new(HashMap::new()),
+            searching: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -129,6 +143,13 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
         if keywords.is_empty() {
             return Vec::new();
         }
+        let order = std::sync::atomic::Ordering::Relaxed;
+        if self.searching.fetch_add(1, order) >= MAX_SEARCHES {
+            self.searching.fetch_sub(1, order);
+            tracing::debug!(network = %self.network, "bridged search refused: too many at once");
+            return Vec::new();
+        }
+        let _searching = Searching(&self.searching);
         let found: Vec<(K, BridgedItem)> = bridge
             .search(self.network, keywords, needs)
             .await
@@ -221,6 +242,43 @@ mod tests {
             self.fetched.lock().unwrap().push(item.name);
             Ok(())
         }
+    }
+
+    /// A bridge whose searches never end.
+    #[derive(Debug)]
+    struct Stuck;
+
+    impl Bridge for Stuck {
+        fn search(
+            &self,
+            _: NetworkId,
+            _: Vec<String>,
+            _: HashKind,
+        ) -> BoxFuture<'_, Vec<BridgedItem>> {
+            Box::pin(futures::future::pending())
+        }
+        fn fetch(&self, _: NetworkId, _: BridgedItem) -> Result<(), NetworkError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn searches_at_once_are_bounded() {
+        let offers: BridgeOffers<usize> = BridgeOffers::new(NetworkId::GNUTELLA);
+        offers.attach(Arc::new(Stuck));
+        let key = |_: &BridgedItem| Some(0);
+        let mut running: Vec<_> = (0..MAX_SEARCHES)
+            .map(|_| Box::pin(offers.search(vec!["x".into()], HashKind::Sha1, key)))
+            .collect();
+        for f in &mut running {
+            assert!(futures::poll!(f).is_pending());
+        }
+        let refused = offers.search(vec!["x".into()], HashKind::Sha1, key);
+        assert_eq!(futures::FutureExt::now_or_never(refused), Some(Vec::new()));
+        // One ends: another may start.
+        running.pop();
+        let mut next = Box::pin(offers.search(vec!["x".into()], HashKind::Sha1, key));
+        assert!(futures::poll!(&mut next).is_pending());
     }
 
     #[tokio::test]
