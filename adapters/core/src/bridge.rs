@@ -79,6 +79,9 @@ const OFFER_TIME: Duration = Duration::from_secs(3600);
 /// Bridged searches one network runs at once: each fans out over every other network, so
 /// a client flooding searches must not multiply that work.
 const MAX_SEARCHES: usize = 4;
+/// Bridged files one network's clients may have the gateway fetch within [`OFFER_TIME`]:
+/// each is a transfer on the operator's disk and links.
+const MAX_FETCHES: usize = 32;
 
 /// What one network offered its legacy clients on behalf of the others, by the hash its
 /// clients name files by (an ed2k hash, a SHA-1), so that their later requests for it
@@ -194,8 +197,15 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
             if o.fetching {
                 return Some(o.item.clone());
             }
-            o.fetching = true;
-            o.item.clone()
+            let item = o.item.clone();
+            if offered.values().filter(|o| o.fetching).count() >= MAX_FETCHES {
+                tracing::warn!(network = %self.network, name = %item.name, "bridged fetch refused: {MAX_FETCHES} started within the hour");
+                return None;
+            }
+            if let Some(o) = offered.get_mut(k) {
+                o.fetching = true;
+            }
+            item
         };
         if let Some(bridge) = self.slot.get() {
             match bridge.fetch(self.network, item.clone()) {
@@ -305,5 +315,15 @@ mod tests {
         assert!(offers.want(&2).is_some());
         assert_eq!(*fake.fetched.lock().unwrap(), ["bb"], "asked once");
         assert!(offers.want(&7).is_none(), "never offered");
+        // Past the bound within the hour, a new fetch is refused.
+        let many: Vec<String> = (100..100 + MAX_FETCHES).map(|n| n.to_string()).collect();
+        offers
+            .search(many, HashKind::Ed2k, |i| i.name.parse().ok())
+            .await;
+        let fetched = (100..100 + MAX_FETCHES)
+            .filter(|n| offers.want(n).is_some())
+            .count();
+        assert_eq!(fetched, MAX_FETCHES - 1, "one fetch ran already");
+        assert_eq!(fake.fetched.lock().unwrap().len(), MAX_FETCHES);
     }
 }
