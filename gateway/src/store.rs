@@ -11,6 +11,9 @@ use crate::error::Result;
 const TRANSFERS: TableDefinition<&str, &[u8]> = TableDefinition::new("transfers");
 const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
 const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
+/// The qBittorrent front's categories, and what it knows of each transfer (its hash, category).
+const QBT_CATEGORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("qbt_categories");
+const QBT_TORRENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("qbt_torrents");
 
 #[derive(Debug)]
 pub struct Store {
@@ -22,6 +25,8 @@ pub enum Table {
     Transfers,
     Shares,
     Identities,
+    QbtCategories,
+    QbtTorrents,
 }
 
 impl Table {
@@ -30,6 +35,8 @@ impl Table {
             Table::Transfers => TRANSFERS,
             Table::Shares => SHARES,
             Table::Identities => IDENTITIES,
+            Table::QbtCategories => QBT_CATEGORIES,
+            Table::QbtTorrents => QBT_TORRENTS,
         }
     }
 }
@@ -42,6 +49,8 @@ impl Store {
         txn.open_table(TRANSFERS)?;
         txn.open_table(SHARES)?;
         txn.open_table(IDENTITIES)?;
+        txn.open_table(QBT_CATEGORIES)?;
+        txn.open_table(QBT_TORRENTS)?;
         txn.commit()?;
         Ok(Store { db })
     }

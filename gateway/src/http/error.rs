@@ -24,6 +24,12 @@ pub enum HttpError {
     /// A wrong token was sent.
     #[error("{0}")]
     Forbidden(String),
+    /// The request contradicts what exists (qBittorrent's answer to an unknown category).
+    #[error("{0}")]
+    Conflict(String),
+    /// An upload that is not what the endpoint takes (qBittorrent's answer to a bad .torrent).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
 }
 
 impl HttpError {
@@ -34,6 +40,8 @@ impl HttpError {
             HttpError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             HttpError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
+            HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             // The API's mapping, so both edges agree on what each error is.
             HttpError::Gateway(e) => match crate::api::status_code(e) {
                 Code::InvalidArgument => StatusCode::BAD_REQUEST,

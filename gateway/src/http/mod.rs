@@ -1,5 +1,6 @@
 //! The HTTP fronts beside the gRPC API, on a port of their own: streaming for media players
-//! (`/content/{id}`) and a Torznab indexer (`/torznab/api`) for Sonarr, Radarr and Prowlarr.
+//! (`/content/{id}`), a Torznab indexer (`/torznab/api`) and a qBittorrent-compatible
+//! download client (`/api/v2/`) for Sonarr, Radarr and Prowlarr.
 //!
 //! The security rules are the API's: loopback by default, anywhere else only with the
 //! gateway's token (`Authorization: Bearer TOKEN`, or `apikey=TOKEN` in the query, which is
@@ -9,6 +10,7 @@
 mod content;
 mod error;
 mod known;
+mod qbit;
 mod server;
 mod torznab;
 
@@ -19,7 +21,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -75,6 +77,9 @@ struct AppState {
     known: Arc<Known>,
     /// Cancelled when the server stops, so endless bodies end and connections can close.
     stop: CancellationToken,
+    /// The qBittorrent front's logged-in sessions, categories and per-transfer records.
+    sessions: Arc<qbit::Sessions>,
+    book: Arc<qbit::book::Book>,
 }
 
 fn router(state: AppState) -> Router {
@@ -83,9 +88,10 @@ fn router(state: AppState) -> Router {
         .route("/content/{id}", get(content::get))
         .route("/torznab/api", get(torznab::api))
         .route("/torznab/api/", get(torznab::api))
+        .route("/api/v2/{*method}", any(qbit::api))
         .fallback(|| async {
             HttpError::NotFound(
-                "no such page; the fronts are /content/{id}, /content/{id}.m3u and /torznab/api"
+                "no such page; the fronts are /content/{id}, /content/{id}.m3u, /torznab/api and the qBittorrent API under /api/v2/"
                     .into(),
             )
         })
@@ -99,6 +105,11 @@ async fn authorize(State(token): State<Option<String>>, req: Request, next: Next
     let Some(expected) = token else {
         return next.run(req).await;
     };
+    // The qBittorrent front has its own login (a cookie), and answers 403 as qBittorrent
+    // does, which is what tells the apps to log in.
+    if req.uri().path().starts_with("/api/v2/") {
+        return next.run(req).await;
+    }
     let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)

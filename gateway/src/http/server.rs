@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use super::{AppState, Known, has_token, router};
+use super::{AppState, Known, has_token, qbit, router};
 use crate::Gateway;
 use crate::error::{GatewayError, Result};
 
@@ -38,10 +38,13 @@ pub async fn serve(
     }
     let tls = tls_acceptor(&gw.config)?;
     let stop = gw.closing.child_token();
+    let book = Arc::new(qbit::book::Book::open(gw.transfers.store())?);
     let app = router(AppState {
         gw,
         known: Arc::new(Known::default()),
         stop: stop.clone(),
+        sessions: Arc::new(qbit::Sessions::default()),
+        book,
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let connections = TaskTracker::new();

@@ -166,6 +166,11 @@ impl TransferManager {
         })
     }
 
+    /// The gateway's database, for the HTTP fronts' own small records (qBittorrent categories).
+    pub(crate) fn store(&self) -> Arc<Store> {
+        self.inner.store.clone()
+    }
+
     pub fn downgrade(&self) -> WeakTransfers {
         WeakTransfers(Arc::downgrade(&self.inner))
     }
