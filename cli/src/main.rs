@@ -11,10 +11,11 @@ mod serve;
 mod table;
 mod term;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -164,6 +165,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script, e.g. `junction completions bash >
+    /// ~/.local/share/bash-completion/completions/junction`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `junction man > ~/.local/share/man/man1/junction.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -203,6 +212,17 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => return serve::run(args, cli.token).await,
         Command::Lab(args) => return lab::run(args).await,
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a write error, such as `| head`.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "junction", &mut script);
+            std::io::stdout().lock().write_all(&script)?;
+            return Ok(());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+            return Ok(());
+        }
         _ => {}
     }
     let mut c = client::connect(&cli.server, cli.token.as_deref(), cli.tls_ca.as_deref()).await?;
@@ -216,7 +236,9 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn command(c: &mut client::Client, command: Command) -> Result<()> {
     match command {
-        Command::Serve(_) | Command::Lab(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Lab(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
         Command::Search {
             query,
             net,
@@ -251,6 +273,31 @@ async fn command(c: &mut client::Client, command: Command) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn completions_and_the_man_page_name_every_command() {
+        let mut bash = Vec::new();
+        let mut cmd = super::Cli::command();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "junction", &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        let mut man = Vec::new();
+        clap_mangen::Man::new(super::Cli::command())
+            .render(&mut man)
+            .unwrap();
+        let man = String::from_utf8(man).unwrap();
+        for sub in [
+            "serve",
+            "lab",
+            "search",
+            "get",
+            "transfers",
+            "cat",
+            "completions",
+        ] {
+            assert!(bash.contains(sub), "bash completions lack {sub}");
+            assert!(man.contains(sub), "the man page lacks {sub}");
+        }
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

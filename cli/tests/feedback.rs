@@ -78,6 +78,11 @@ fn the_commands_say_what_they_do() {
         !stderr.contains("1 hits") && !stderr.contains("000 ms"),
         "{stderr}"
     );
+    assert!(
+        took < Duration::from_secs(8),
+        "the search took {took:?}: {stderr}"
+    );
+    assert!(!stderr.contains("timed out"), "{stderr}");
 
     // Ctrl-C on `cat -o` leaves no file, and says the transfer goes on.
     let target = lab.dir.path().join("large.mkv");

@@ -77,6 +77,8 @@ fn every_command_ends_quietly_into_head() {
     assert!(started.status.success(), "{}", text(&started.stderr));
 
     let prompt = Duration::from_secs(3);
+    into_head(&lab, &["completions", "bash"], prompt);
+    into_head(&lab, &["man"], prompt);
     into_head(&lab, &["networks"], prompt);
     into_head(&lab, &["networks", "--json"], prompt);
     into_head(&lab, &["transfers"], prompt);
