@@ -10,7 +10,6 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use junction_core::{ContentId, Network, SharedItem};
 use junction_gnutella::Adapter;
 use junction_gnutella::servent::browse::browse_host;
 use junction_gnutella::servent::core::SUPPORTED_VENDOR_MESSAGES;
@@ -22,18 +21,6 @@ use junction_gnutella::wire::message::{
 };
 use net::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn share(a: &Adapter, path: &std::path::Path, name: &str) {
-    a.share(SharedItem {
-        path: path.to_owned(),
-        name: name.to_owned(),
-        size: std::fs::metadata(path).unwrap().len(),
-        id: ContentId::new(None),
-        hashes: None,
-    })
-    .await
-    .unwrap();
-}
 
 const GTK_CONNECT: &[u8] = b"GNUTELLA CONNECT/0.6\r\nUser-Agent: gtk-gnutella/1.2.3 (2024-03-03; Topless; Linux x86_64)\r\nListen-IP: 127.0.0.61:6461\r\nX-Ultrapeer: True\r\nVendor-Message: 0.2\r\nGGEP: 0.5\r\nPong-Caching: 0.1\r\nX-Query-Routing: 0.2\r\nX-Ultrapeer-Query-Routing: 0.1\r\nX-Degree: 32\r\nX-Max-TTL: 4\r\n\r\n";
 const FINAL_OK: &[u8] = b"GNUTELLA/0.6 200 OK\r\n\r\n";

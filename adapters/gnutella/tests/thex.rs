@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::tiger_tree;
-use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, SharedItem, Source};
+use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, Source};
 use junction_gnutella::servent::core::hit_record;
 use junction_gnutella::wire::ext::ExtArea;
 use junction_gnutella::wire::http::{RequestHead, ResponseHead, Target};
@@ -159,16 +159,7 @@ async fn units_are_verified_before_the_end_by_the_seeders_thex() {
     })
     .await
     .unwrap();
-    let id = up
-        .share(SharedItem {
-            path: path.clone(),
-            name: "Thex Payload.bin".into(),
-            size: len as u64,
-            id: ContentId::new(None),
-            hashes: None,
-        })
-        .await
-        .unwrap();
+    let id = share(&up, &path, "Thex Payload.bin").await;
     let root = tth(&data);
     assert_eq!(
         id.get(HashKind::Tth),

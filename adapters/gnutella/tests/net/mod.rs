@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures::StreamExt;
 use junction_core::swarm::{Swarm, SwarmSink};
-use junction_core::{Network, NetworkId, RangeSet};
+use junction_core::{
+    ContentId, FetchEvent, FetchRequest, Hit, Network, NetworkId, RangeSet, SharedItem,
+};
 use junction_gnutella::wire::handshake::Handshake;
 use junction_gnutella::wire::header::DescriptorDecoder;
 use junction_gnutella::wire::link::{LinkDeflater, LinkInflater};
@@ -283,4 +286,53 @@ impl RawPeer {
 /// Wait until `a` has at least `n` links.
 pub async fn linked(a: &Adapter, n: u32) {
     eventually("links", || a.status().peers >= n).await;
+}
+
+/// Shares the file at `path` as `name`; returns the content id the servent gives it.
+pub async fn share(a: &Adapter, path: &std::path::Path, name: &str) -> ContentId {
+    a.share(SharedItem {
+        path: path.to_owned(),
+        name: name.to_owned(),
+        size: std::fs::metadata(path).unwrap().len(),
+        id: ContentId::new(None),
+        hashes: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Sixteen bytes that differ from one test process to the next (for GUIDs).
+pub fn rand_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = (i as u8).wrapping_mul(37) ^ 0x5a ^ (std::process::id() as u8);
+    }
+    b
+}
+
+/// Fetches `hit` from its locations into a new sink, with every event, within `secs`.
+pub async fn fetch_all(leaf: &Adapter, hit: &Hit, secs: u64) -> (Arc<FileSink>, Vec<FetchEvent>) {
+    let sink = file_sink(hit.size);
+    let mut ev = leaf
+        .fetch(
+            FetchRequest {
+                id: hit.id.clone(),
+                name: hit.name.clone(),
+                size: hit.size,
+                sources: hit.locations.clone(),
+                trackers: vec![],
+                torrent: None,
+            },
+            sink.clone(),
+        )
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    within("download", secs, async {
+        while let Some(e) = ev.next().await {
+            events.push(e);
+        }
+    })
+    .await;
+    (sink, events)
 }
