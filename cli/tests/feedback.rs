@@ -8,6 +8,18 @@ use std::time::{Duration, Instant};
 
 use common::{Lab, exists, interrupt, no_panic, text, wait_at_most};
 
+/// Runs `junction ARGS` (against the lab) on a pseudo-terminal made by script(1), its
+/// output (both streams) captured; `None` where script(1) is missing.
+fn on_a_terminal(lab: &Lab, args: &str) -> Option<std::process::Output> {
+    let line = format!("'{}' --server {} {args}", common::BIN, lab.server);
+    std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(lab.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+}
+
 /// Ctrl-C ends the command with 130, as shells expect, telling that the transfer goes on.
 fn ctrl_c_says_the_transfer_goes_on(mut child: Child, what: &str) {
     interrupt(&child);
@@ -40,6 +52,34 @@ fn the_commands_say_what_they_do() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in {stdout}")))
         .collect();
     assert_eq!(lines.last().unwrap()["state"], "complete", "{stdout}");
+    let small_id = lines.last().unwrap()["id"].as_str().unwrap().to_owned();
+
+    // On a terminal (script(1) gives it one), `cat` refuses binary bytes and says how to
+    // get them; `-o -` prints them anyway.
+    if let Some(out) = on_a_terminal(&lab, &format!("cat {small_id}")) {
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+        let said = text(&out.stdout);
+        assert!(said.contains("binary") && said.contains("-o -"), "{said}");
+        assert!(
+            said.len() < 1000,
+            "binary went to the terminal: {} bytes",
+            said.len()
+        );
+    }
+
+    // `share` prints the links to hand out.
+    std::fs::write(
+        lab.dir.path().join("mine.txt"),
+        b"shared by the feedback test\n",
+    )
+    .unwrap();
+    let out = lab.run(&["share", "mine.txt"]);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        said.contains("magnet:?") && said.contains("ed2k://"),
+        "{said}"
+    );
 
     // A human search in a pipe: a sorted table cut to COLUMNS, then one status line per
     // network, in words.
