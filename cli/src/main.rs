@@ -8,6 +8,7 @@ mod lab;
 mod networks;
 mod output;
 mod serve;
+mod startup;
 mod table;
 mod term;
 

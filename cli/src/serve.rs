@@ -89,6 +89,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     };
     tracing::info!(%addr, data_dir = %cfg.gateway.data_dir.display(), "gateway listening");
     eprintln!("junction: gRPC API on {scheme}://{addr} (Ctrl-C stops)");
+    crate::startup::summary(&cfg).iter().for_each(|l| eprintln!("{l}"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match http_listener {
         Some(l) => {

@@ -1,0 +1,137 @@
+//! What `serve` says when it starts: every port it opened and what for, which networks have
+//! nothing to connect to yet, and how to give them something.
+
+use crate::config::Config;
+
+/// The lines, for stderr, after the API's own line.
+pub fn summary(cfg: &Config) -> Vec<String> {
+    let mut ports: Vec<(&str, String, &str)> = Vec::new();
+    let (e, g, b) = (&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent);
+    if e.enabled {
+        ports.push((
+            "ed2k",
+            format!("TCP {}", e.listen),
+            "eD2k peers: downloads, uploads",
+        ));
+        if e.server.enabled {
+            ports.push((
+                "ed2k",
+                format!("TCP {}", e.server.listen),
+                "the eD2k index server",
+            ));
+        }
+    }
+    if g.enabled {
+        let role = if g.ultrapeer {
+            "Gnutella peers, as an ultrapeer"
+        } else {
+            "Gnutella peers, as a leaf"
+        };
+        ports.push(("gnutella", format!("TCP {}", g.listen), role));
+    }
+    if b.enabled {
+        ports.push((
+            "bittorrent",
+            format!("TCP {}", b.listen),
+            "BitTorrent peers",
+        ));
+        if b.dht.enabled {
+            ports.push(("bittorrent", format!("UDP {}", b.dht.listen), "the DHT"));
+        }
+        if b.tracker.enabled {
+            let at = b.tracker.listen;
+            ports.push(("bittorrent", format!("TCP+UDP {at}"), "the tracker"));
+        }
+    }
+    let mut lines = Vec::new();
+    if !ports.is_empty() {
+        lines.push("junction: the networks listen on".to_owned());
+        for (net, at, what) in &ports {
+            lines.push(format!("  {net:<11} {at:<24} {what}"));
+        }
+    }
+    // What each network would connect to; a peer may still connect in to a listening port.
+    let mut missing = Vec::new();
+    if e.enabled && e.servers.is_empty() {
+        missing.push(("ed2k", "HOST:PORT", "an eD2k server", "[ed2k] servers"));
+    }
+    if g.enabled && g.peers.is_empty() {
+        missing.push((
+            "gnutella",
+            "HOST:PORT",
+            "a Gnutella host",
+            "[gnutella] peers",
+        ));
+    }
+    if b.enabled && b.trackers.is_empty() && (!b.dht.enabled || b.dht.bootstrap.is_empty()) {
+        missing.push((
+            "bittorrent",
+            "HOST:PORT",
+            "a DHT node, or a tracker URL",
+            "[bittorrent.dht] bootstrap",
+        ));
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|m| m.0).collect();
+        lines.push(format!(
+            "junction: nothing to connect to yet on {}; add endpoints with",
+            names.join(", ")
+        ));
+        for (net, addr, what, key) in &missing {
+            lines.push(format!(
+                "  junction endpoint add {net} {addr}   ({what}; or {key} in the config)"
+            ));
+        }
+    }
+    // Absolute: the default is relative to wherever `serve` was started.
+    let data = std::path::absolute(&cfg.gateway.data_dir).unwrap_or(cfg.gateway.data_dir.clone());
+    lines.push(format!(
+        "junction: data in {}, finished files in {}",
+        data.display(),
+        data.join("downloads").display()
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_name_every_port_and_what_is_missing() {
+        let got = summary(&Config::default()).join("\n");
+        let want = "\
+junction: the networks listen on
+  ed2k        TCP 0.0.0.0:4662         eD2k peers: downloads, uploads
+  gnutella    TCP 0.0.0.0:6346         Gnutella peers, as a leaf
+  bittorrent  TCP 0.0.0.0:6881         BitTorrent peers
+  bittorrent  UDP 0.0.0.0:6881         the DHT
+junction: nothing to connect to yet on ed2k, gnutella, bittorrent; add endpoints with
+  junction endpoint add ed2k HOST:PORT   (an eD2k server; or [ed2k] servers in the config)
+  junction endpoint add gnutella HOST:PORT   (a Gnutella host; or [gnutella] peers in the config)
+  junction endpoint add bittorrent HOST:PORT   (a DHT node, or a tracker URL; or [bittorrent.dht] bootstrap in the config)
+junction: data in ";
+        assert!(got.starts_with(want), "\n{got}");
+        let data = std::env::current_dir().unwrap().join("junction-data");
+        assert!(
+            got.ends_with(&format!(
+                "data in {}, finished files in {}",
+                data.display(),
+                data.join("downloads").display()
+            )),
+            "\n{got}"
+        );
+    }
+
+    #[test]
+    fn a_configured_network_is_not_said_to_miss_anything() {
+        let cfg = Config::parse(
+            "[ed2k]\nservers = [\"198.51.100.1:4661\"]\n[gnutella]\nenabled = false\n\
+             [bittorrent]\ntrackers = [\"http://198.51.100.2/announce\"]\n",
+        )
+        .unwrap();
+        let got = summary(&cfg).join("\n");
+        assert!(!got.contains("nothing to connect to"), "{got}");
+        assert!(!got.contains("gnutella"), "{got}");
+    }
+}
