@@ -5,48 +5,50 @@ use crate::config::Config;
 
 /// The lines, for stderr, after the API's own line.
 pub fn summary(cfg: &Config) -> Vec<String> {
-    let mut ports: Vec<(&str, String, &str)> = Vec::new();
     let (e, g, b) = (&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent);
-    if e.enabled {
-        ports.push((
+    let gnutella = if g.ultrapeer {
+        "Gnutella peers, as an ultrapeer"
+    } else {
+        "Gnutella peers, as a leaf"
+    };
+    let all = [
+        (
+            e.enabled,
             "ed2k",
-            format!("TCP {}", e.listen),
+            "TCP",
+            e.listen,
             "eD2k peers: downloads, uploads",
-        ));
-        if e.server.enabled {
-            ports.push((
-                "ed2k",
-                format!("TCP {}", e.server.listen),
-                "the eD2k index server",
-            ));
-        }
-    }
-    if g.enabled {
-        let role = if g.ultrapeer {
-            "Gnutella peers, as an ultrapeer"
-        } else {
-            "Gnutella peers, as a leaf"
-        };
-        ports.push(("gnutella", format!("TCP {}", g.listen), role));
-    }
-    if b.enabled {
-        ports.push((
+        ),
+        (
+            e.enabled && e.server.enabled,
+            "ed2k",
+            "TCP",
+            e.server.listen,
+            "the eD2k index server",
+        ),
+        (g.enabled, "gnutella", "TCP", g.listen, gnutella),
+        (b.enabled, "bittorrent", "TCP", b.listen, "BitTorrent peers"),
+        (
+            b.enabled && b.dht.enabled,
             "bittorrent",
-            format!("TCP {}", b.listen),
-            "BitTorrent peers",
-        ));
-        if b.dht.enabled {
-            ports.push(("bittorrent", format!("UDP {}", b.dht.listen), "the DHT"));
-        }
-        if b.tracker.enabled {
-            let at = b.tracker.listen;
-            ports.push(("bittorrent", format!("TCP+UDP {at}"), "the tracker"));
-        }
-    }
+            "UDP",
+            b.dht.listen,
+            "the DHT",
+        ),
+        (
+            b.enabled && b.tracker.enabled,
+            "bittorrent",
+            "TCP+UDP",
+            b.tracker.listen,
+            "the tracker",
+        ),
+    ];
+    let ports: Vec<_> = all.iter().filter(|p| p.0).collect();
     let mut lines = Vec::new();
     if !ports.is_empty() {
         lines.push("junction: the networks listen on".to_owned());
-        for (net, at, what) in &ports {
+        for (_, net, proto, at, what) in ports {
+            let at = format!("{proto} {at}");
             lines.push(format!("  {net:<11} {at:<24} {what}"));
         }
     }
