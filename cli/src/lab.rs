@@ -39,6 +39,7 @@ pub async fn run(args: Args) -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(crate::term::log_colour())
         .init();
     let temporary = args.data_dir.is_none();
     let dir = args.data_dir.unwrap_or_else(|| {
@@ -92,7 +93,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("  mpv 'http://{http_addr}/content/{id}'");
     }
     println!("  curl 'http://{http_addr}/torznab/api?t=search&q=lab'");
-    let _ = tokio::signal::ctrl_c().await;
+    crate::term::stop_signal().await;
     eprintln!("junction lab: stopping…");
     let _ = stop_http.send(());
     match http_task.await {

@@ -33,6 +33,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(crate::term::log_colour())
         .init();
     let mut cfg = Config::load(args.config.as_deref())?;
     if let Some(l) = args.listen {
@@ -89,7 +90,9 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     };
     tracing::info!(%addr, data_dir = %cfg.gateway.data_dir.display(), "gateway listening");
     eprintln!("junction: gRPC API on {scheme}://{addr} (Ctrl-C stops)");
-    crate::startup::summary(&cfg).iter().for_each(|l| eprintln!("{l}"));
+    for line in crate::startup::summary(&cfg) {
+        eprintln!("{line}");
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match http_listener {
         Some(l) => {
@@ -104,10 +107,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         }
         None => None,
     };
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let served = gateway::api::serve(gw.clone(), listener, ctrl_c).await;
+    let served = gateway::api::serve(gw.clone(), listener, crate::term::stop_signal()).await;
     let _ = stop.send(());
     if let Some(h) = http {
         match h.await {

@@ -56,6 +56,27 @@ pub fn height() -> Option<usize> {
         .map(|(rows, _cols)| usize::from(rows))
 }
 
+/// Colour in logs only on a terminal, and never with `NO_COLOR` set (no-color.org): a log
+/// file full of escape codes is hard to read and to grep.
+pub fn log_colour() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (kill, systemd, a container stopping): both stop
+/// `serve` and `lab` in order, so the lab's temporary directory goes too.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Ctrl-C while following a transfer: the command stops, the transfer does not, and the
 /// user is told so (`main` prints it and exits with 130, as shells expect after SIGINT).
 #[derive(Debug)]

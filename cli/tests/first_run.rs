@@ -1,0 +1,91 @@
+//! What a first run leaves behind and writes: the lab's temporary directory goes on SIGTERM
+//! too, and `serve` logs without colour codes when its stderr is not a terminal.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, no_panic, wait_at_most};
+
+fn terminate(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM failed");
+}
+
+#[test]
+fn the_lab_removes_its_temporary_directory_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lab = Command::new(BIN)
+        .args(["lab", "--listen", "127.0.0.1:0", "--large-mib", "4"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(lab.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let mut printed = 0;
+    while printed < 3 {
+        assert!(started.elapsed() < Duration::from_secs(120), "no commands");
+        let line = lines.next().expect("lab exited early").unwrap();
+        printed += usize::from(line.trim().starts_with("junction "));
+    }
+    let made = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("junction-lab-"))
+            .count()
+    };
+    assert_eq!(made(), 1, "the lab made no temporary directory in TMPDIR");
+    terminate(lab.id());
+    let status = wait_at_most(&mut lab, Duration::from_secs(30), "lab after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(made(), 0, "the lab left its temporary directory behind");
+}
+
+#[test]
+fn serve_logs_without_colour_into_a_pipe_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("junction.toml");
+    std::fs::write(
+        &config,
+        "[ed2k]\nenabled = false\n[gnutella]\nenabled = false\n[bittorrent]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut serve = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
+    let mut said = String::new();
+    while !said.contains("gRPC API on") {
+        let line = lines.next().expect("serve exited early").unwrap();
+        said.push_str(&line);
+        said.push('\n');
+    }
+    terminate(serve.id());
+    let status = wait_at_most(&mut serve, Duration::from_secs(30), "serve after SIGTERM");
+    for line in lines {
+        said.push_str(&line.unwrap());
+        said.push('\n');
+    }
+    no_panic(&said);
+    assert!(said.contains("gateway listening"), "no log line: {said}");
+    assert!(!said.contains('\x1b'), "colour codes in a pipe: {said:?}");
+    assert!(status.success(), "{status:?}: {said}");
+}
