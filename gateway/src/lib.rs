@@ -60,7 +60,8 @@ impl Gateway {
         config.validate().map_err(GatewayError::Invalid)?;
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Arc::new(Store::open(&config.data_dir.join("junction.redb"))?);
-        let networks: Networks = networks.into();
+        // Counted for /metrics (searches, hits, failures), otherwise passed through.
+        let networks: Networks = http::metrics::instrument(networks).into();
         let identities = Arc::new(IdentityIndex::open(store.clone())?);
         let hub = Arc::new(SearchHub::new(
             networks.clone(),

@@ -10,6 +10,7 @@
 mod content;
 mod error;
 mod known;
+pub mod metrics;
 mod qbit;
 mod server;
 mod torznab;
@@ -89,13 +90,16 @@ fn router(state: AppState) -> Router {
         .route("/torznab/api", get(torznab::api))
         .route("/torznab/api/", get(torznab::api))
         .route("/api/v2/{*method}", any(qbit::api))
+        .route("/metrics", get(metrics::get))
         .fallback(|| async {
             HttpError::NotFound(
-                "no such page; the fronts are /content/{id}, /content/{id}.m3u, /torznab/api and the qBittorrent API under /api/v2/"
+                "no such page; the fronts are /content/{id}, /content/{id}.m3u, /torznab/api, the qBittorrent API under /api/v2/ and /metrics"
                     .into(),
             )
         })
         .layer(middleware::from_fn_with_state(token, authorize))
+        // Outside the token check, so refused calls are counted too.
+        .layer(middleware::from_fn(metrics::count_calls))
         .with_state(state)
 }
 

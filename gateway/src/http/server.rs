@@ -39,6 +39,7 @@ pub async fn serve(
     let tls = tls_acceptor(&gw.config)?;
     let stop = gw.closing.child_token();
     let book = Arc::new(qbit::book::Book::open(gw.transfers.store())?);
+    let follower = tokio::spawn(super::metrics::follow(gw.clone(), stop.clone()));
     let app = router(AppState {
         gw,
         known: Arc::new(Known::default()),
@@ -88,6 +89,7 @@ pub async fn serve(
         });
     }
     stop.cancel();
+    let _ = follower.await;
     connections.close();
     if tokio::time::timeout(DRAIN_TIME, connections.wait())
         .await
