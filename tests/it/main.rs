@@ -5,6 +5,7 @@ mod api;
 mod bridge;
 mod harness;
 mod http;
+mod http_clients;
 mod lab;
 mod networks;
 mod on_demand;

@@ -1,0 +1,543 @@
+//! The qBittorrent front and `/metrics` through real HTTP/1.1 on 127.0.0.1, as Sonarr,
+//! Radarr, Prowlarr and Prometheus use them, on the lab: login, versions, preferences; a
+//! magnet, an `ed2k://` link and Torznab's synthetic-btih magnet added with a category and
+//! followed to completion; one deleted with its file; bad input refused with qBittorrent's
+//! codes and nothing changed; the metrics' counters moving with the download.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use junction_core::NetworkId;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::harness::{Running, start};
+use crate::lab::{MIB, gateway, search_until_complete, world};
+
+/// Longest any one request may take.
+const REQUEST_TIME: Duration = Duration::from_secs(60);
+/// Longest the downloads may take to complete.
+const DOWNLOAD_TIME: Duration = Duration::from_secs(120);
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// The HTTP fronts of a gateway, and a client that keeps qBittorrent's cookie.
+struct Front {
+    addr: SocketAddr,
+    cookie: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Front {
+    async fn serve(gw: &Running) -> Front {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let gw = gw.gw.clone();
+        let task = tokio::spawn(async move {
+            gateway::http::serve(gw, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Front {
+            addr,
+            cookie: None,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the HTTP server did not stop")
+            .unwrap();
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], "", b"").await
+    }
+
+    /// A form POST, as the apps send their changes.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    junction_core::link::percent_encode(k),
+                    junction_core::link::percent_encode(v)
+                )
+            })
+            .collect();
+        self.request(
+            "POST",
+            path,
+            &[],
+            "application/x-www-form-urlencoded",
+            body.join("&").as_bytes(),
+        )
+        .await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let work = async {
+            let mut s = TcpStream::connect(self.addr).await.unwrap();
+            let mut req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+                self.addr,
+                body.len()
+            );
+            if !content_type.is_empty() {
+                req.push_str(&format!("Content-Type: {content_type}\r\n"));
+            }
+            if let Some(c) = &self.cookie {
+                req.push_str(&format!("Cookie: SID={c}\r\n"));
+            }
+            for (k, v) in headers {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
+            req.push_str("\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            s.write_all(body).await.unwrap();
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).await.unwrap();
+            let h = raw
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("no complete response head")
+                + 4;
+            let head = String::from_utf8_lossy(&raw[..h]).into_owned();
+            let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+            let mut body = raw[h..].to_vec();
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked")
+            {
+                body = dechunk(&body);
+            }
+            Reply {
+                status,
+                head,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+        };
+        tokio::time::timeout(REQUEST_TIME, work)
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path} took longer than {REQUEST_TIME:?}"))
+    }
+
+    /// Logs in as the apps do and keeps the cookie.
+    async fn login(&mut self, password: &str) -> Reply {
+        let r = self
+            .post(
+                "/api/v2/auth/login",
+                &[("username", "admin"), ("password", password)],
+            )
+            .await;
+        if let Some(sid) = r.header("set-cookie").and_then(|c| {
+            c.strip_prefix("SID=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        }) {
+            self.cookie = Some(sid);
+        }
+        r
+    }
+
+    async fn torrents(&self, query: &str) -> Vec<Value> {
+        let r = self.get(&format!("/api/v2/torrents/info{query}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().unwrap().clone()
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&b[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap().trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+/// The sum of a metric's samples whose line contains `filter`.
+fn metric(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(name) && l.contains(filter))
+        .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), 4, Some(4 * MIB)).await;
+    let mut gw = gateway(&world, &dir.path().join("gw")).await;
+    let mut front = Front::serve(&gw).await;
+    search_until_complete(&mut gw, &world, "lab").await;
+
+    let metrics = front.get("/metrics").await;
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .contains("version=0.0.4"),
+        "{}",
+        metrics.head
+    );
+    let before = metrics.body;
+    for counter in [
+        "junction_network_searches_total",
+        "junction_network_received_bytes_total",
+    ] {
+        assert!(
+            before.contains(&format!("# TYPE {counter} counter")),
+            "{counter}: {before}"
+        );
+    }
+    assert!(!before.contains("# EOF"), "{before}");
+    assert!(
+        metric(&before, "junction_network_searches_total", "ed2k") > 0.0,
+        "{before}"
+    );
+
+    // Not logged in: 403, as the apps expect before they log in.
+    assert_eq!(front.get("/api/v2/app/webapiVersion").await.status, 403);
+    let login = front.login("anything").await;
+    assert_eq!((login.status, login.body.as_str()), (200, "Ok."));
+    assert!(front.cookie.is_some(), "{}", login.head);
+    let api = front.get("/api/v2/app/webapiVersion").await;
+    assert_eq!(api.status, 200);
+    assert!(api.body.starts_with("2."), "{}", api.body);
+    assert!(front.get("/api/v2/app/version").await.body.starts_with('v'));
+    let prefs = front.get("/api/v2/app/preferences").await.json();
+    assert!(prefs["save_path"].as_str().unwrap().ends_with("downloads"));
+    assert_eq!(prefs["max_ratio_enabled"], Value::Bool(false));
+
+    let magnet_file = world
+        .files
+        .iter()
+        .find(|f| f.is_on(NetworkId::BITTORRENT) && f.networks().count() == 1)
+        .unwrap();
+    let ed2k_file = world
+        .files
+        .iter()
+        .find(|f| {
+            f.is_on(NetworkId::ED2K) && !f.is_on(NetworkId::BITTORRENT) && !f.name.contains("Ocean")
+        })
+        .unwrap();
+    let magnet = magnet_file.magnet(world.tracker_url()).unwrap();
+    let ed2k = ed2k_file.ed2k_link().unwrap();
+
+    // Bad input first: each refused with qBittorrent's code, nothing started.
+    let bad = front
+        .post(
+            "/api/v2/torrents/add",
+            &[
+                ("urls", &format!("{magnet}\nmagnet:?xt=urn:btih:nothex")),
+                ("category", "tv-sonarr"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("not a valid link"), "{}", bad.body);
+    let boundary = "XyZboundary";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"x.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\nnot bencode\r\n--{boundary}--\r\n"
+    );
+    let bad = front
+        .request(
+            "POST",
+            "/api/v2/torrents/add",
+            &[],
+            &format!("multipart/form-data; boundary={boundary}"),
+            multipart.as_bytes(),
+        )
+        .await;
+    assert_eq!(bad.status, 415, "{}", bad.body);
+    assert!(gw.gw.transfers.list().is_empty());
+    assert!(front.torrents("").await.is_empty());
+    let unknown = "0123456789abcdef0123456789abcdef01234567";
+    let r = front
+        .get(&format!("/api/v2/torrents/properties?hash={unknown}"))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(
+        front
+            .post(
+                "/api/v2/torrents/setCategory",
+                &[("hashes", unknown), ("category", "nope")]
+            )
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        front
+            .post("/api/v2/torrents/createCategory", &[("category", "")])
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        front.get("/api/v2/torrents/categories").await.json(),
+        serde_json::json!({})
+    );
+
+    // A magnet and an eD2k link with a category, as Sonarr adds them (multipart).
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"urls\"\r\n\r\n{magnet}\n{ed2k}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"category\"\r\n\r\ntv-sonarr\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"paused\"\r\n\r\nfalse\r\n--{boundary}--\r\n"
+    );
+    let added = front
+        .request(
+            "POST",
+            "/api/v2/torrents/add",
+            &[],
+            &format!("multipart/form-data; boundary={boundary}"),
+            form.as_bytes(),
+        )
+        .await;
+    assert_eq!((added.status, added.body.as_str()), (200, "Ok."));
+    // Torznab's synthetic-btih magnet for eD2k-only content, fed back through add.
+    let feed = front.get("/torznab/api?t=search&q=ocean+waves").await.body;
+    let key = "name=\"magneturl\" value=\"";
+    let at = feed.find(key).unwrap() + key.len();
+    let synthetic = feed[at..at + feed[at..].find('"').unwrap()].replace("&amp;", "&");
+    let synthetic_hash = synthetic
+        .split("urn:btih:")
+        .nth(1)
+        .and_then(|h| h.get(..40))
+        .unwrap_or_else(|| panic!("no btih in {synthetic}"))
+        .to_ascii_lowercase();
+    let r = front
+        .post(
+            "/api/v2/torrents/add",
+            &[
+                ("urls", &synthetic),
+                ("category", "radarr"),
+                ("stopped", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cats = front.get("/api/v2/torrents/categories").await.json();
+    assert!(
+        cats["tv-sonarr"].is_object() && cats["radarr"].is_object(),
+        "{cats}"
+    );
+
+    let list = front.torrents("?category=tv-sonarr").await;
+    assert_eq!(list.len(), 2, "{list:#?}");
+    let magnet_hash = hex::encode(magnet_file.id.get(junction_core::HashKind::Btih).unwrap());
+    assert!(
+        list.iter().any(|t| t["hash"] == magnet_hash.as_str()),
+        "{list:#?}"
+    );
+    let radarr = front.torrents("?category=radarr").await;
+    assert_eq!(radarr.len(), 1, "{radarr:#?}");
+    assert_eq!(radarr[0]["hash"], synthetic_hash.as_str());
+    assert_eq!(radarr[0]["state"], "pausedDL");
+    let r = front
+        .post("/api/v2/torrents/resume", &[("hashes", &synthetic_hash)])
+        .await;
+    assert_eq!(r.status, 200);
+
+    // Followed to completion: progress and state move as the apps read them.
+    let started = Instant::now();
+    let mut states = std::collections::BTreeSet::new();
+    loop {
+        let all = front.torrents("").await;
+        for t in &all {
+            states.insert(t["state"].as_str().unwrap().to_owned());
+            let p = t["progress"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&p), "{t}");
+        }
+        let done = all.len() == 3
+            && all
+                .iter()
+                .all(|t| t["progress"] == 1.0 && t["state"] == "stalledUP");
+        if done {
+            for t in &all {
+                assert!(t["completion_on"].as_i64().unwrap() > 0, "{t}");
+                assert!(
+                    std::path::Path::new(t["content_path"].as_str().unwrap()).exists(),
+                    "{t}"
+                );
+                assert_eq!(t["eta"], 0);
+            }
+            break;
+        }
+        assert!(
+            started.elapsed() < DOWNLOAD_TIME,
+            "not complete after {DOWNLOAD_TIME:?}: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        states.iter().any(|s| s.ends_with("DL")),
+        "never seen downloading: {states:?}"
+    );
+    let props = front
+        .get(&format!("/api/v2/torrents/properties?hash={magnet_hash}"))
+        .await
+        .json();
+    assert_eq!(props["total_size"], magnet_file.size);
+    let files = front
+        .get(&format!("/api/v2/torrents/files?hash={magnet_hash}"))
+        .await
+        .json();
+    assert_eq!(files[0]["name"], magnet_file.name.as_str());
+    assert_eq!(files[0]["progress"], 1.0);
+
+    // Deleted with its file.
+    let gone = front.torrents(&format!("?hashes={magnet_hash}")).await;
+    let path = gone[0]["content_path"].as_str().unwrap().to_owned();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(&magnet_file.path).unwrap()
+    );
+    let r = front
+        .post(
+            "/api/v2/torrents/delete",
+            &[("hashes", &magnet_hash), ("deleteFiles", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "{path} is still there"
+    );
+    assert_eq!(front.torrents("").await.len(), 2);
+    assert_eq!(gw.gw.transfers.list().len(), 2);
+
+    // The counters moved with the download.
+    let after = front.get("/metrics").await.body;
+    for (name, filter) in [
+        ("junction_network_verified_bytes_total", "bittorrent"),
+        ("junction_network_verified_bytes_total", "ed2k"),
+        ("junction_network_received_bytes_total", "bittorrent"),
+        ("junction_http_requests_total", "qbittorrent"),
+    ] {
+        assert!(
+            metric(&after, name, filter) > metric(&before, name, filter),
+            "{name}{{{filter}}} did not move:\n{after}"
+        );
+    }
+    assert_eq!(
+        metric(&after, "junction_transfers", "state=\"complete\""),
+        2.0,
+        "{after}"
+    );
+    assert!(
+        metric(&after, "junction_http_requests_total", "code=\"403\"") >= 1.0,
+        "{after}"
+    );
+
+    // Categories persist: a new front on the same gateway still has them.
+    front.stop().await;
+    let front = Front::serve(&gw).await;
+    let r = front
+        .request(
+            "GET",
+            "/api/v2/torrents/categories",
+            &[("Authorization", "Bearer anything")],
+            "",
+            b"",
+        )
+        .await;
+    // A gateway without a token has no Bearer key to check: the cookie is the way in.
+    assert_eq!(r.status, 403);
+    let mut front = front;
+    front.login("").await;
+    let cats = front.get("/api/v2/torrents/categories").await.json();
+    assert!(cats["tv-sonarr"].is_object(), "{cats}");
+    assert_eq!(front.torrents("?category=radarr").await.len(), 1);
+
+    front.stop().await;
+    gw.stop().await;
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qbittorrent_front_with_a_token_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), vec![], Some("s3cret")).await;
+    let mut front = Front::serve(&gw).await;
+    assert_eq!(front.get("/api/v2/app/version").await.status, 403);
+    let r = front.login("wrong").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "Fails."));
+    assert!(front.cookie.is_none());
+    let bearer = |t: &'static str| [("Authorization", t)];
+    let r = front
+        .request(
+            "GET",
+            "/api/v2/app/version",
+            &bearer("Bearer nope"),
+            "",
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = front
+        .request(
+            "GET",
+            "/api/v2/app/version",
+            &bearer("Bearer s3cret"),
+            "",
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(front.login("s3cret").await.body, "Ok.");
+    assert_eq!(front.get("/api/v2/app/webapiVersion").await.status, 200);
+    // /metrics is behind the token like the other fronts.
+    front.cookie = None;
+    assert_eq!(front.get("/metrics").await.status, 401);
+    let r = front
+        .request("GET", "/metrics", &bearer("Bearer s3cret"), "", b"")
+        .await;
+    assert_eq!(r.status, 200);
+    front.stop().await;
+    gw.stop().await;
+}
