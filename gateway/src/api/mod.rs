@@ -44,10 +44,18 @@ pub async fn serve(
     health.set_service_status("", ServingStatus::Serving).await;
     let health_task = tokio::spawn(report_health(gw.clone(), health));
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| GatewayError::Store(format!("reflection: {e}")))?;
+    // The official Python client (grpcio-reflection) and other older clients speak only
+    // v1alpha; the service is the same.
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| GatewayError::Store(format!("reflection: {e}")))?;
 
     let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
@@ -63,7 +71,8 @@ pub async fn serve(
     builder
         .add_service(InterceptedService::new(gateway, check.clone()))
         .add_service(InterceptedService::new(health_service, check.clone()))
-        .add_service(InterceptedService::new(reflection, check))
+        .add_service(InterceptedService::new(reflection_v1, check.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, check))
         // No Nagle: a search streams many small frames, each of which should leave at once
         // (with Nagle on, the second waits ~40 ms for the client's delayed ACK).
         .serve_with_incoming_shutdown(
