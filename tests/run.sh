@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-targets --locked
 for script in tests/interop/bt_libtorrent.sh tests/interop/ed2k_amule.sh \
-    tests/interop/swarm_amule_libtorrent.sh; do
+    tests/interop/swarm_amule_libtorrent.sh \
+    tests/interop/fronts_python.sh; do
     echo "== interop: $script"
     bash "$script"
 done
