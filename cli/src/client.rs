@@ -103,7 +103,7 @@ pub async fn search(
     let mut stream = c.search(req).await?.into_inner();
     let mut view = table::SearchView::default();
     // Live only on a terminal: a pipe gets the final table once, in one piece.
-    let mut live = term::stdout_is_terminal().then(table::Redraw::default);
+    let mut live = (!json && term::stdout_is_terminal()).then(table::Redraw::default);
     // Redrawn on a tick as well as on events, so that the last events before a quiet spell
     // (and the clock) show.
     let mut tick = tokio::time::interval(REDRAW);
@@ -123,7 +123,6 @@ pub async fn search(
             view.apply(ev);
         }
         if let Some(live) = &mut live
-            && !json
             && live.since() >= REDRAW
         {
             live.draw(&view.live_lines(term::width(), term::height()))?;

@@ -68,6 +68,7 @@ pub async fn run(args: Args) -> Result<()> {
     let http_task = tokio::spawn(gateway::http::serve(lab.gateway.clone(), http, async {
         let _ = http_stopped.await;
     }));
+    let stop = crate::term::stop_signal();
     println!("Junction lab is running (Ctrl-C stops it).");
     println!("  gateway gRPC API: http://{}", lab.addr);
     println!(
@@ -93,7 +94,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("  mpv 'http://{http_addr}/content/{id}'");
     }
     println!("  curl 'http://{http_addr}/torznab/api?t=search&q=lab'");
-    crate::term::stop_signal().await;
+    stop.await;
     eprintln!("junction lab: stopping…");
     let _ = stop_http.send(());
     match http_task.await {

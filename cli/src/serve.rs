@@ -89,6 +89,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         "http"
     };
     tracing::info!(%addr, data_dir = %cfg.gateway.data_dir.display(), "gateway listening");
+    let signalled = crate::term::stop_signal();
     eprintln!("junction: gRPC API on {scheme}://{addr} (Ctrl-C stops)");
     for line in crate::startup::summary(&cfg) {
         eprintln!("{line}");
@@ -107,7 +108,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         }
         None => None,
     };
-    let served = gateway::api::serve(gw.clone(), listener, crate::term::stop_signal()).await;
+    let served = gateway::api::serve(gw.clone(), listener, signalled).await;
     let _ = stop.send(());
     if let Some(h) = http {
         match h.await {

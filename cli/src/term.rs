@@ -63,18 +63,28 @@ pub fn log_colour() -> bool {
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM (kill, systemd, a container stopping): both stop
-/// `serve` and `lab` in order, so the lab's temporary directory goes too.
-pub async fn stop_signal() {
+/// `serve` and `lab` in order, so the lab's temporary directory goes too. The handlers are
+/// installed when this is called, not when it is first awaited: call it before saying
+/// "started", so that a signal sent right after that is not taken by the default action.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::interrupt())
+            .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = handlers {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
-        return;
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Ctrl-C while following a transfer: the command stops, the transfer does not, and the
