@@ -2,7 +2,8 @@
 //! Radarr, Prowlarr and Prometheus use them, on the lab: login, versions, preferences; a
 //! magnet, an `ed2k://` link and Torznab's synthetic-btih magnet added with a category and
 //! followed to completion; one deleted with its file; bad input refused with qBittorrent's
-//! codes and nothing changed; the metrics' counters moving with the download.
+//! codes and nothing changed; the metrics' counters moving with the download. And the gRPC
+//! reflection v1alpha that the official Python client speaks.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -539,5 +540,50 @@ async fn qbittorrent_front_with_a_token_needs_it() {
         .await;
     assert_eq!(r.status, 200);
     front.stop().await;
+    gw.stop().await;
+}
+
+/// What the official Python client asks: v1alpha reflection lists the services, and a file
+/// descriptor comes back for the gateway's service.
+#[tokio::test]
+async fn reflection_v1alpha_lists_the_services() {
+    use futures::StreamExt;
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), vec![], None).await;
+    let mut refl = ServerReflectionClient::new(crate::harness::channel(gw.addr).await);
+    let ask = |m: MessageRequest| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    };
+    let mut resp = refl
+        .server_reflection_info(futures::stream::iter([
+            ask(MessageRequest::ListServices(String::new())),
+            ask(MessageRequest::FileContainingSymbol(
+                "junction.v1.Gateway".into(),
+            )),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        resp.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for s in ["junction.v1.Gateway", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == s), "{s}: {names:?}");
+    }
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        resp.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no file descriptor")
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
     gw.stop().await;
 }
