@@ -67,6 +67,20 @@ fn the_commands_say_what_they_do() {
         );
     }
 
+    // An endpoint's error says whether the name did not resolve or is no address at all.
+    let out = lab.run(&["endpoint", "add", "gnutella", "no-such-host.invalid:6346"]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot resolve"),
+        "{err}"
+    );
+    let out = lab.run(&["endpoint", "add", "gnutella", "no-port"]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a host:port"),
+        "{err}"
+    );
+
     // `share` prints the links to hand out.
     std::fs::write(
         lab.dir.path().join("mine.txt"),

@@ -507,9 +507,18 @@ impl Network for Adapter {
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
-        let a = resolve(address.trim())
-            .await
-            .ok_or_else(|| NetworkError::Invalid(format!("not a host:port: {address:?}")))?;
+        let address = address.trim();
+        let a = resolve(address).await.ok_or_else(|| {
+            // A name that does not resolve is not a malformed address: say which it is.
+            let named = address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            NetworkError::Invalid(if named {
+                format!("cannot resolve {address:?} to an IPv4 address (is the name right?)")
+            } else {
+                format!("not a host:port: {address:?}")
+            })
+        })?;
         self.cmd(Command::AddEndpoint(a)).await
     }
 
