@@ -78,6 +78,7 @@ pub fn links(gw: &Gateway, target: Target<'_>) -> Result<Links> {
 
 fn made_torrent(name: &str, h: &FileHashes, trackers: &[String]) -> Option<Vec<u8>> {
     let name = junction_core::sanitize_file_name(name);
-    let info = info_dict(&SingleFile::from_hashes(&name, h)?);
-    Some(torrent_file(&info, trackers))
+    let f = SingleFile::from_hashes(&name, h)?;
+    let info = info_dict(&f);
+    Some(torrent_file(&info, trackers, f.hybrid()))
 }

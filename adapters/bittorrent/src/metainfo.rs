@@ -665,6 +665,8 @@ pub struct TorrentBuilder {
     /// Whole-file SHA-1 and eD2k hash written into the info dictionary (`sha1`, `ed2k`).
     pub sha1: Option<[u8; 20]>,
     pub ed2k: Option<[u8; 16]>,
+    /// The file's v2 tree: the torrent is then a v1+v2 hybrid (core's `torrent` module).
+    pub v2: Option<junction_core::hashing::bt::V2Tree>,
 }
 
 impl TorrentBuilder {
@@ -684,6 +686,11 @@ impl TorrentBuilder {
         let (pieces, length) = hasher.finish();
         let mut b = self.clone();
         b.sha1 = b.sha1.or_else(|| Some(Sha1::digest(data).into()));
+        if b.v2.is_none() {
+            let mut v2 = junction_core::hashing::bt::V2Hasher::new();
+            v2.update(data);
+            b.v2 = v2.finish(u64::from(self.piece_length));
+        }
         b.build(&pieces, length)
     }
 
@@ -704,7 +711,7 @@ impl TorrentBuilder {
             });
         }
         // Core builds it, so the gateway makes the same info dictionary for the same file.
-        let info = junction_core::torrent::info_dict(&junction_core::torrent::SingleFile {
+        let file = junction_core::torrent::SingleFile {
             name: &self.name,
             length,
             piece_len: u64::from(self.piece_length),
@@ -712,7 +719,9 @@ impl TorrentBuilder {
             private: self.private,
             sha1: self.sha1,
             ed2k: self.ed2k,
-        });
+            v2: self.v2.as_ref(),
+        };
+        let info = junction_core::torrent::info_dict(&file);
 
         let mut out = vec![b'd'];
         let first = self.trackers.iter().flatten().next();
@@ -741,6 +750,9 @@ impl TorrentBuilder {
         }
         benc::bytes(&mut out, b"info");
         out.extend_from_slice(&info);
+        if let Some(t) = file.hybrid() {
+            junction_core::torrent::piece_layers(&mut out, t);
+        }
         if !self.web_seeds.is_empty() {
             benc::bytes(&mut out, b"url-list");
             out.push(b'l');

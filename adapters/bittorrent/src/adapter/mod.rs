@@ -12,7 +12,6 @@ use self::index::*;
 use self::share::*;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,7 +33,7 @@ use tracing::{Instrument, debug, info, info_span};
 use crate::config::Config;
 use crate::id::{InfoHash, PeerId};
 use crate::magnet::Magnet;
-use crate::metainfo::{Info, Metainfo, PieceHasher, TorrentBuilder, piece_length_for};
+use crate::metainfo::{Info, Metainfo, TorrentBuilder, piece_length_for};
 use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;

@@ -1,5 +1,5 @@
-//! Sharing a local file: hashed once into a v1 torrent (with its whole-file SHA-1) and
-//! seeded from the file.
+//! Sharing a local file: hashed once into a v1+v2 hybrid torrent (with its whole-file
+//! SHA-1) and seeded from the file.
 
 use super::*;
 
@@ -31,6 +31,7 @@ pub(super) async fn share(
     };
     let mut b = TorrentBuilder::new(name, hashed.piece_length);
     b.sha1 = known_sha1.or(hashed.sha1);
+    b.v2 = hashed.v2.clone();
     b.ed2k = item.id.get(HashKind::Ed2k).and_then(|h| h.try_into().ok());
     b.trackers = ctx
         .config
@@ -70,7 +71,8 @@ pub(super) async fn share(
     Ok(id)
 }
 
-/// The pieces the gateway computed, when they are of the length this torrent uses.
+/// The pieces (and v2 tree) the gateway computed, when they are of the length this torrent
+/// uses.
 fn given(item: &SharedItem, fixed: Option<u32>) -> Option<Hashed> {
     let h = item.hashes.as_deref()?;
     let bt = h.bt.as_ref()?;
@@ -80,6 +82,7 @@ fn given(item: &SharedItem, fixed: Option<u32>) -> Option<Hashed> {
         length: h.size,
         piece_length,
         sha1: h.sha1,
+        v2: bt.v2.clone(),
     })
 }
 
@@ -89,69 +92,35 @@ pub(super) struct Hashed {
     length: u64,
     piece_length: u32,
     sha1: Option<[u8; 20]>,
+    v2: Option<junction_core::hashing::bt::V2Tree>,
 }
 
-/// Hashes a file in one read pass: its pieces on this thread and, when `whole_sha1`, the
-/// SHA-1 of the whole file on a second one, so sharing costs one read and about the time
-/// of one hash. The 1 MiB read buffers go round between the two threads.
+/// Hashes a file in one read, with core's hasher: its pieces, its v2 tree and, when
+/// `whole_sha1`, the SHA-1 of the whole file (for an adapter run without the gateway, which
+/// otherwise hands over every hash).
 pub(super) fn hash_file(
-    path: &PathBuf,
+    path: &std::path::Path,
     piece_length: Option<u32>,
     whole_sha1: bool,
 ) -> Result<Hashed, NetworkError> {
-    use sha1::{Digest, Sha1};
-    use std::io::Read;
-    use std::sync::mpsc::sync_channel;
-    const BUF: usize = 1 << 20;
-    const BUFS: usize = 4;
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
+    let len = std::fs::metadata(path)?.len();
     if len == 0 {
         return Err(NetworkError::Invalid("cannot share an empty file".into()));
     }
     let piece_length = piece_length.unwrap_or_else(|| piece_length_for(len));
-    let mut h = PieceHasher::new(piece_length).map_err(|e| NetworkError::Invalid(e.to_string()))?;
-    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(BUFS);
-    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(BUFS);
-    for _ in 0..BUFS {
-        let _ = empty_tx.send(vec![0u8; BUF]);
-    }
-    let (read, sha1) = std::thread::scope(|scope| {
-        let whole = scope.spawn(move || {
-            let mut sha1 = whole_sha1.then(Sha1::new);
-            for (buf, n) in full_rx {
-                if let Some(s) = &mut sha1 {
-                    s.update(&buf[..n]);
-                }
-                if empty_tx.send(buf).is_err() {
-                    break;
-                }
-            }
-            sha1.map(|s| <[u8; 20]>::from(s.finalize()))
-        });
-        let read = (|| -> Result<(), NetworkError> {
-            while let Ok(mut buf) = empty_rx.recv() {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-                if full_tx.send((buf, n)).is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        })();
-        drop(full_tx);
-        (read, whole.join())
-    });
-    read?;
-    let sha1 = sha1.map_err(|_| NetworkError::Other("the whole-file hasher panicked".into()))?;
-    let (pieces, length) = h.finish();
+    let want = junction_core::hashing::Want {
+        sha1: whole_sha1,
+        bt_piece_len: Some(u64::from(piece_length)),
+        ..Default::default()
+    };
+    let h = junction_core::hashing::hash_file(path, want)?;
+    let bt =
+        h.bt.ok_or_else(|| NetworkError::Invalid("the file has no pieces".into()))?;
     Ok(Hashed {
-        pieces,
-        length,
+        pieces: bt.pieces,
+        length: h.size,
         piece_length,
-        sha1,
+        sha1: h.sha1,
+        v2: bt.v2,
     })
 }

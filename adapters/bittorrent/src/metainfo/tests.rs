@@ -321,7 +321,12 @@ fn created_torrent_parses_back_and_hashes_the_same() {
         "build_from_bytes adds the sha1"
     );
     b.sha1 = Some(sha1(&data));
+    assert_ne!(b.build(&pieces, len).unwrap(), bytes, "and the v2 tree");
+    let mut v2 = junction_core::hashing::bt::V2Hasher::new();
+    v2.update(&data);
+    b.v2 = v2.finish(32 * 1024);
     assert_eq!(b.build(&pieces, len).unwrap(), bytes);
+    assert!(m.info.info_hash_v2.is_some(), "a v1+v2 hybrid");
     assert!(b.build(&pieces[..3], len).is_err());
     assert!(
         TorrentBuilder::new("../x", 16384)
