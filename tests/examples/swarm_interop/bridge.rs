@@ -165,9 +165,6 @@ async fn amule_completes(
     Ok(())
 }
 
-/// The on-demand seed's upload cap, in bytes per second.
-const DHT_SEED_RATE: u64 = 320 * 1024;
-
 /// Starts a libtorrent on 127.0.0.5 that is on the DHT only (bootstrapped from the
 /// gateway's node) and seeds `file` under a torrent whose info dict carries the file's
 /// `sha1` and `ed2k` keys, as some torrent makers write them.
@@ -203,9 +200,6 @@ pub fn seed_on_dht(
         .arg(lt_peer)
         .args(["run", "--ip", "127.0.0.5", "--port", &lt_port.to_string()])
         .args(["--dht", "--bootstrap", &dht.to_string(), "--dht-every", "3"])
-        // Slow enough (about a minute for 20 MiB) that the gateway's fetch outlasts
-        // aMule's 40 s connection timeout: Junction must keep aMule's wait alive.
-        .args(["--upload-limit", &DHT_SEED_RATE.to_string()])
         .arg("--seed")
         .arg(format!("{}:{}", torrent.display(), seed_dir.display()))
         .arg("--status-file")
@@ -277,8 +271,8 @@ pub async fn on_demand(
         "bridge: aMule: {}",
         said.trim().replace('\n', " | ")
     ));
-    // The gateway fetches it meanwhile, for about a minute (its seed is capped), and aMule
-    // waits in Junction's queue: no restart of aMule counts as a stall until then.
+    // The gateway fetches it meanwhile, and aMule waits in Junction's queue: no restart of
+    // aMule counts as a stall until then.
     let fetched = loop {
         ensure!(
             asked.elapsed() < Duration::from_secs(180),
