@@ -31,6 +31,8 @@ pub type ConnId = u64;
 
 /// Most peer addresses remembered per torrent.
 const MAX_KNOWN: usize = 2000;
+/// Peers remembered after they leave, for the blame of pieces they sent part of.
+const MAX_DEPARTED: usize = 256;
 /// An address whose connection ended is dialled again after this, doubling each time up
 /// to `REDIAL_MAX` (a seed we leave once complete is not dialled every second).
 const REDIAL_FIRST: Duration = Duration::from_secs(2);
@@ -139,6 +141,9 @@ pub struct State {
     pub connecting: HashSet<SocketAddr>,
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
+    /// Who the last peers to leave were, so that a bad piece they sent part of still
+    /// names them: without it the honest co-sender would look like the sole sender.
+    departed: VecDeque<(ConnId, SocketAddr, PeerId)>,
     pub metadata: MetadataFetch,
     choker: Choker,
     pub banned_count: u32,
@@ -302,7 +307,7 @@ impl Torrent {
                 let st = self.state();
                 contributors
                     .iter()
-                    .filter_map(|c| st.peers.get(c).map(|p| (*c, p.addr, p.peer_id)))
+                    .filter_map(|c| st.identity(*c).map(|(addr, pid)| (*c, addr, pid)))
                     .collect()
             }
         };
@@ -317,10 +322,9 @@ impl Torrent {
             st.pieces.checked(index, ok);
             now_complete = ok && st.pieces.have().is_complete();
             for (c, addr, pid) in blamed {
-                if drop_now.contains(&source_of(&pid)) {
+                if drop_now.contains(&source_of(&pid)) && st.banned_ids.insert(pid) {
                     warn!(info_hash = %self.info_hash, %addr, piece = index.get(), "banning peer for a bad piece");
                     st.banned_addrs.insert(addr);
-                    st.banned_ids.insert(pid);
                     st.banned_count += 1;
                     kill.push(c);
                 }
@@ -365,9 +369,22 @@ impl State {
             connecting: HashSet::new(),
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
+            departed: VecDeque::new(),
             metadata: MetadataFetch::default(),
             choker: Choker::default(),
             banned_count: 0,
+        }
+    }
+
+    /// The address and peer id of a connection, live or among the last to leave.
+    fn identity(&self, conn: ConnId) -> Option<(SocketAddr, PeerId)> {
+        match self.peers.get(&conn) {
+            Some(p) => Some((p.addr, p.peer_id)),
+            None => self
+                .departed
+                .iter()
+                .find(|d| d.0 == conn)
+                .map(|d| (d.1, d.2)),
         }
     }
 
@@ -428,7 +445,12 @@ impl State {
     /// [`Torrent::release_pieces`].
     #[must_use = "the pieces returned are to be released in the transfer"]
     pub fn drop_peer(&mut self, conn: ConnId, bitfield: Option<&Bitfield>) -> Vec<u32> {
-        self.peers.remove(&conn);
+        if let Some(p) = self.peers.remove(&conn) {
+            if self.departed.len() >= MAX_DEPARTED {
+                self.departed.pop_front();
+            }
+            self.departed.push_back((conn, p.addr, p.peer_id));
+        }
         self.metadata.drop_conn(conn);
         self.choker.drop_conn(conn);
         self.pieces.drop_conn(conn, bitfield)
@@ -511,6 +533,36 @@ mod tests {
         drop(st);
         let figures = swarm.ledger().figures()[&junction_core::NetworkId::BITTORRENT].clone();
         assert_eq!(figures.dropped, 3);
+    }
+
+    #[test]
+    fn a_bad_piece_from_a_banned_peer_and_an_honest_one_does_not_ban_the_honest_one() {
+        let (t, _swarm) = swarm_torrent();
+        for (conn, n) in [(1, 1u8), (2, 2)] {
+            let addr: SocketAddr = format!("10.0.0.{n}:6881").parse().unwrap();
+            let e = PeerEntry::new(
+                addr,
+                PeerId([n; 20]),
+                watch::channel(false).0,
+                Arc::default(),
+                CancellationToken::new(),
+                None,
+            );
+            t.state().peers.insert(conn, e);
+        }
+        let piece = |i| t.meta().unwrap().geometry.index(i).unwrap();
+        // The liar alone sends a bad piece: banned, and its connection goes.
+        assert_eq!(t.finish_piece(piece(0), false, &[1]), vec![1]);
+        let _ = t.state().drop_peer(1, None);
+        // A piece it had sent blocks of fails after it left: the honest co-sender is
+        // struck, not taken for the sole sender.
+        assert_eq!(
+            t.finish_piece(piece(1), false, &[1, 2]),
+            Vec::<ConnId>::new()
+        );
+        let st = t.state();
+        assert!(!st.is_banned(&"10.0.0.2:6881".parse().unwrap(), Some(&PeerId([2; 20]))));
+        assert_eq!(st.banned_count, 1);
     }
 
     #[test]
