@@ -7,6 +7,7 @@ mod harness;
 mod http;
 mod http_clients;
 mod lab;
+mod names;
 mod networks;
 mod on_demand;
 mod search;

@@ -26,7 +26,7 @@ pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};
 pub use file_io::write_all_at_uncached;
 pub use hit::{Hit, Source};
-pub use name::sanitize_file_name;
+pub use name::{move_without_replacing, sanitize_file_name};
 pub use network::{
     Capabilities, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HitStream, Network, NetworkId,
     NetworkState, NetworkStatus, SharedItem, SourceStream, TransferSink,

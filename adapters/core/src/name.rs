@@ -1,20 +1,62 @@
-//! File names that come from the network, made safe to use on disk.
+//! File names that come from the network, made safe to use on disk, and a finished file
+//! moved into its folder without replacing one that is there.
+
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// Longest name kept, in bytes; common file systems allow 255.
 const MAX_NAME: usize = 200;
 
-/// Turns a name from a peer into one plain file name: no directories, no `..`,
-/// no control or reserved characters, not empty, not hidden, bounded in length.
+/// Device names Windows reserves in any folder, with or without an extension.
+const WINDOWS_RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Turns a name from a peer into one plain file name: no directories, no `..`, no
+/// control, reserved or invisible characters, not empty, not hidden, not a Windows
+/// device name, bounded in length. A sanitized name is kept as it is.
 pub fn sanitize_file_name(name: &str) -> String {
+    let mut out = sanitize_once(name);
+    // A cut at the length bound can leave a trailing dot or space: a second pass ends it.
+    for _ in 0..3 {
+        let again = sanitize_once(&out);
+        if again == out {
+            break;
+        }
+        out = again;
+    }
+    out
+}
+
+fn sanitize_once(name: &str) -> String {
     let mut out: String = name
         .chars()
+        .filter(|c| !is_invisible(*c))
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            // Look-alike slashes: harmless to the file system, but they make a name
+            // read as a path to the person who sees it.
+            '\u{2044}' | '\u{2215}' | '\u{2216}' | '\u{29F8}' | '\u{29F9}' | '\u{FF0F}'
+            | '\u{FF3C}' => '_',
             c if c.is_control() => '_',
             c => c,
         })
         .collect();
-    out = out.trim().trim_start_matches('.').trim().to_owned();
+    // Windows drops trailing dots and spaces, so "a.txt." and "a.txt" would be one file.
+    out = out
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches(['.', ' '])
+        .trim()
+        .to_owned();
+    let stem = out.split('.').next().unwrap_or_default().trim_end();
+    if WINDOWS_RESERVED
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(stem))
+    {
+        out.insert(0, '_');
+    }
     if out.len() > MAX_NAME {
         // Keep the extension, cut the stem on a character boundary.
         let ext = out
@@ -35,9 +77,56 @@ pub fn sanitize_file_name(name: &str) -> String {
     out
 }
 
+/// Characters that change how a name reads without showing: bidirectional overrides
+/// (which can make `exe.mp4` read as `mp4.exe`), zero-width joiners and the BOM.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Moves the file at `from` into `dir` as `name` (already sanitized), or as
+/// `name (1)`, `name (2)`… when that is taken: a file already there is never replaced,
+/// even one that appears while this runs. Returns where the file went.
+pub fn move_without_replacing(from: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
+        _ => (name, String::new()),
+    };
+    for n in 0..10_000u32 {
+        let to = match n {
+            0 => dir.join(name),
+            n => dir.join(format!("{stem} ({n}){ext}")),
+        };
+        // A hard link fails if the name exists, atomically; rename would replace it.
+        match std::fs::hard_link(from, &to) {
+            Ok(()) => {
+                std::fs::remove_file(from)?;
+                return Ok(to);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // No hard links here (another file system, or one without them): check, then
+            // rename, which leaves only a narrow window.
+            Err(_) if !to.exists() => {
+                std::fs::rename(from, &to)?;
+                return Ok(to);
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{} and 9999 numbered names are all taken",
+            dir.join(name).display()
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn no_path_traversal_survives() {
@@ -62,5 +151,60 @@ mod tests {
         let long = format!("{}.mkv", "é".repeat(300));
         let s = sanitize_file_name(&long);
         assert!(s.len() <= MAX_NAME && s.ends_with(".mkv"));
+    }
+
+    #[test]
+    fn windows_devices_bidi_tricks_and_look_alike_slashes_are_defused() {
+        assert_eq!(sanitize_file_name("CON"), "_CON");
+        assert_eq!(sanitize_file_name("nul.txt"), "_nul.txt");
+        assert_eq!(sanitize_file_name("com1 .tar.gz"), "_com1 .tar.gz");
+        assert_eq!(sanitize_file_name("CONSOLE.txt"), "CONSOLE.txt");
+        // "holiday\u{202E}4pm.exe" shows as "holidayexe.mp4".
+        assert_eq!(
+            sanitize_file_name("holiday\u{202E}4pm.exe"),
+            "holiday4pm.exe"
+        );
+        assert_eq!(sanitize_file_name("a\u{200B}b\u{FEFF}.txt"), "ab.txt");
+        assert_eq!(sanitize_file_name("..\u{2215}..\u{FF0F}etc"), "_.._etc");
+        assert_eq!(sanitize_file_name("movie.avi. . "), "movie.avi");
+        assert_eq!(sanitize_file_name("\u{202E}"), "unnamed");
+    }
+
+    proptest! {
+        #[test]
+        fn any_name_stays_one_plain_file_in_its_folder(name in "\\PC{0,300}|[./\\\\ \u{202E}a]{0,20}") {
+            let s = sanitize_file_name(&name);
+            let dir = Path::new("/data/downloads");
+            let p = dir.join(&s);
+            prop_assert_eq!(p.parent(), Some(dir));
+            prop_assert!(!s.is_empty() && s.len() <= MAX_NAME);
+            prop_assert!(s != "." && s != ".." && !s.starts_with('.'));
+            prop_assert!(!s.chars().any(|c| c.is_control() || is_invisible(c) || c == '/' || c == '\\'));
+            // Sanitizing is idempotent: a sanitized name read back is kept as it is.
+            prop_assert_eq!(sanitize_file_name(&s), s);
+        }
+    }
+
+    #[test]
+    fn a_finished_file_never_replaces_one_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = |n: &str, body: &str| {
+            let p = dir.path().join(format!("{n}.part"));
+            std::fs::write(&p, body).unwrap();
+            p
+        };
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let a = move_without_replacing(&src("a", "first"), &out, "movie.avi").unwrap();
+        let b = move_without_replacing(&src("b", "second"), &out, "movie.avi").unwrap();
+        let c = move_without_replacing(&src("c", "third"), &out, "README").unwrap();
+        let d = move_without_replacing(&src("d", "fourth"), &out, "README").unwrap();
+        assert_eq!(a, out.join("movie.avi"));
+        assert_eq!(b, out.join("movie (1).avi"));
+        assert_eq!(d, out.join("README (1)"));
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "first");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "second");
+        assert_eq!(std::fs::read_to_string(&c).unwrap(), "third");
+        assert!(!dir.path().join("a.part").exists());
     }
 }

@@ -338,10 +338,10 @@ fn finish(inner: &Inner, t: &Transfer) {
     }
     // A file fetched again after it went missing is already where it belongs.
     if from.parent() != Some(inner.downloads.as_path()) {
-        let to = unique_path(&inner.downloads, &name);
-        // The sink keeps its open handle, so readers go on reading after the rename.
-        match std::fs::rename(&from, &to) {
-            Ok(()) => t.meta().record.path = to,
+        // The sink keeps its open handle, so readers go on reading after the move. A
+        // file of the same name already there is kept: this one gets a numbered name.
+        match junction_core::move_without_replacing(&from, &inner.downloads, &name) {
+            Ok(to) => t.meta().record.path = to,
             Err(e) => {
                 tracing::warn!(error = %e, from = %from.display(), "could not move the finished file")
             }
@@ -359,21 +359,6 @@ fn finish(inner: &Inner, t: &Transfer) {
     t.run.lock().unwrap_or_else(|p| p.into_inner()).take();
     tracing::info!(name = %name, "transfer complete");
     let _ = inner.set_state(t, State::Complete, None);
-}
-
-fn unique_path(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let candidate = dir.join(name);
-    if !candidate.exists() {
-        return candidate;
-    }
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
-        _ => (name, String::new()),
-    };
-    (1..)
-        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
-        .find(|p| !p.exists())
-        .unwrap_or(candidate)
 }
 
 /// Once a second: rates, persisting verified ranges, and progress events.
