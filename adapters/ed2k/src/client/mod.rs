@@ -7,6 +7,7 @@ pub(crate) mod recovery;
 pub mod search;
 pub(crate) mod session;
 pub(crate) mod share;
+mod upload;
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;

@@ -1,23 +1,24 @@
-//! Peer connections: the hello handshake, the serving (upload) side of every connection, and
-//! forwarding of download answers to a download driver attached to the connection.
+//! Peer connections: the hello handshake, the serving (upload) side of every connection (its
+//! queue and slot in `upload.rs`), and forwarding of download answers to a download driver
+//! attached to the connection.
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::upload::{self, Link, PENDING_POLL, Upload};
 use super::{PeerGuard, Shared, SharedFile, share};
 use crate::hash::BLOCK_SIZE;
 use crate::net::{ConnError, FrameReader, send, spawn_writer};
 use crate::wire::peer::Hello;
 use crate::wire::tag::ct;
-use crate::wire::{Frame, Hash16, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
+use crate::wire::{Frame, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
 
 /// Bytes per data packet, as eMule splits blocks.
 const PACKET_DATA: usize = 10_240;
@@ -227,41 +228,6 @@ pub(crate) async fn call_back(s: Arc<Shared>, addr: SocketAddrV4) -> Result<(), 
     run(s, conn, None).await
 }
 
-struct Upload {
-    file: Option<Arc<SharedFile>>,
-    permit: Option<OwnedSemaphorePermit>,
-    waiting: bool,
-    /// Blocks served in this slot, newest last (at most `SERVED_MEMORY`). eMule and aMule
-    /// re-list their still-pending blocks in every `OP_REQUESTPARTS` (a sliding window of
-    /// three), so a block already sent is skipped, as eMule's uploader does.
-    served: std::collections::VecDeque<(Hash16, u64, u64)>,
-    /// A bridged file this client is queued for until the gateway has it, and when it
-    /// was last told its queue rank.
-    pending: Option<(Hash16, tokio::time::Instant)>,
-}
-
-/// How long a hash-set request for a bridged file is held while the gateway fetches it
-/// (aMule asks for the hash set before it queues). A request still unanswered then is
-/// left unanswered: "file not found" would put Junction on aMule's dead-source list for
-/// 45 minutes.
-const HASHSET_HOLD: Duration = Duration::from_secs(600);
-/// aMule drops a connection on which nothing arrived for 40 s (`CONNECTION_TIMEOUT`,
-/// reset by any packet): a client waiting on a bridged file is told its queue rank again
-/// this often, which aMule only records.
-const QUEUE_KEEPALIVE: Duration = Duration::from_secs(25);
-/// How often a queued client's bridged file is looked for among the shares.
-const PENDING_POLL: Duration = Duration::from_millis(500);
-
-/// How many served blocks a slot remembers to skip re-listed requests.
-const SERVED_MEMORY: usize = 32;
-
-impl Upload {
-    fn end_slot(&mut self) {
-        self.permit = None;
-        self.served.clear();
-    }
-}
-
 /// Runs a connection: serves upload requests, forwards download answers to `dl` (when a
 /// download driver is attached), and ends on idle, error or shutdown.
 pub(crate) async fn run(
@@ -270,14 +236,14 @@ pub(crate) async fn run(
     dl: Option<mpsc::Sender<PeerMessage>>,
 ) -> Result<(), ConnError> {
     let _guard = PeerGuard::new(&s);
-    let mut up = Upload {
-        file: None,
-        permit: None,
-        waiting: false,
-        served: std::collections::VecDeque::new(),
-        pending: None,
-    };
+    let mut up = Upload::new();
     let enc = conn.caps.enc();
+    let link = Link {
+        tx: &conn.tx,
+        enc,
+        emule: conn.caps.emule,
+        limit: s.cfg.peer_timeout,
+    };
     let long_idle = s.cfg.queue_timeout + s.cfg.peer_timeout;
     let res = loop {
         let dl_open = dl.as_ref().is_some_and(|d| !d.is_closed());
@@ -294,29 +260,15 @@ pub(crate) async fn run(
                 break Ok(());
             }
             () = tokio::time::sleep(PENDING_POLL), if up.pending.is_some() => {
-                let Some((hash, told)) = up.pending else { continue };
-                // The bridged file is complete and shared: queue for a slot as usual.
-                if let Some(f) = s.file(&hash) {
-                    tracing::info!(peer = %conn.addr, name = %f.name, "bridged file ready for a queued client");
-                    up.pending = None;
-                    up.file = Some(f);
-                    up.waiting = true;
-                    s.queued.fetch_add(1, Ordering::Relaxed);
-                } else if told.elapsed() >= QUEUE_KEEPALIVE {
-                    up.pending = Some((hash, tokio::time::Instant::now()));
-                    if let Err(e) = pmsg(&conn.tx, &queue_rank(&s, &conn), enc, s.cfg.peer_timeout).await {
-                        break Err(e);
-                    }
+                if let Err(e) = up.poll_pending(&s, &link, conn.addr).await {
+                    break Err(e);
                 }
             }
             p = slots.acquire_owned(), if up.waiting => {
-                if let Ok(p) = p {
-                    up.waiting = false;
-                    s.queued.fetch_sub(1, Ordering::Relaxed);
-                    up.permit = Some(p);
-                    if let Err(e) = pmsg(&conn.tx, &PeerMessage::AcceptUploadRequest, enc, s.cfg.peer_timeout).await {
-                        break Err(e);
-                    }
+                if let Ok(p) = p
+                    && let Err(e) = up.granted(&s, &link, p).await
+                {
+                    break Err(e);
                 }
             }
             f = tokio::time::timeout(idle, conn.reader.next()) => {
@@ -340,55 +292,8 @@ pub(crate) async fn run(
             }
         }
     };
-    if up.waiting {
-        s.queued.fetch_sub(1, Ordering::Relaxed);
-    }
+    up.leave(&s);
     res
-}
-
-/// The client's place in the upload queue, in the message its client reads.
-fn queue_rank(s: &Shared, conn: &PeerConn) -> PeerMessage {
-    let rank = s.queued.load(Ordering::Relaxed) + 1;
-    let rank = u16::try_from(rank).unwrap_or(u16::MAX);
-    if conn.caps.emule {
-        PeerMessage::QueueRanking(rank)
-    } else {
-        PeerMessage::QueueRank(rank.into())
-    }
-}
-
-/// A bridged file once the gateway has it and shares it (waiting at most [`HASHSET_HOLD`],
-/// the connection kept alive meanwhile).
-async fn ready(
-    s: &Shared,
-    conn: &PeerConn,
-    hash: &Hash16,
-) -> Result<Option<Arc<SharedFile>>, ConnError> {
-    if s.on_demand.want(hash).is_none() {
-        return Ok(None);
-    }
-    let start = tokio::time::Instant::now();
-    let mut told = start;
-    while start.elapsed() < HASHSET_HOLD {
-        tokio::select! {
-            () = s.cancel.cancelled() => return Ok(None),
-            () = tokio::time::sleep(PENDING_POLL) => {}
-        }
-        if let Some(f) = s.file(hash) {
-            return Ok(Some(f));
-        }
-        if told.elapsed() >= QUEUE_KEEPALIVE {
-            told = tokio::time::Instant::now();
-            pmsg(
-                &conn.tx,
-                &queue_rank(s, conn),
-                conn.caps.enc(),
-                s.cfg.peer_timeout,
-            )
-            .await?;
-        }
-    }
-    Ok(None)
 }
 
 async fn serve(
@@ -401,6 +306,12 @@ async fn serve(
     let enc = conn.caps.enc();
     let t = s.cfg.peer_timeout;
     let tx = &conn.tx;
+    let link = Link {
+        tx,
+        enc,
+        emule: conn.caps.emule,
+        limit: t,
+    };
     match msg {
         PeerMessage::RequestFilename { hash, .. } => match s.file(&hash) {
             Some(f) => {
@@ -450,7 +361,7 @@ async fn serve(
         PeerMessage::HashsetRequest(hash)
             if s.file(&hash).is_none() && s.on_demand.get(&hash).is_some() =>
         {
-            match ready(s, conn, &hash).await? {
+            match upload::hold(s, &link, &hash).await? {
                 Some(f) if !f.parts.is_empty() => {
                     let parts = f.parts.clone();
                     pmsg(tx, &PeerMessage::HashsetAnswer { hash, parts }, enc, t).await?;
@@ -497,36 +408,7 @@ async fn serve(
                 pmsg(tx, &answer, enc, t).await?;
             }
         }
-        PeerMessage::StartUploadRequest(hash) => {
-            if let Some(h) = hash {
-                match s.file(&h) {
-                    Some(f) => up.file = Some(f),
-                    None if s.on_demand.want(&h).is_some() => {
-                        // Queued until the gateway has fetched the file for it.
-                        if up.pending.is_none() {
-                            up.pending = Some((h, tokio::time::Instant::now()));
-                            pmsg(tx, &queue_rank(s, conn), enc, t).await?;
-                        }
-                        return Ok(());
-                    }
-                    None => return pmsg(tx, &PeerMessage::FileNotFound(h), enc, t).await,
-                }
-            }
-            if up.file.is_none() {
-                return Ok(());
-            }
-            if up.permit.is_some() {
-                pmsg(tx, &PeerMessage::AcceptUploadRequest, enc, t).await?;
-            } else if let Ok(p) = s.upload_slots.clone().try_acquire_owned() {
-                up.permit = Some(p);
-                pmsg(tx, &PeerMessage::AcceptUploadRequest, enc, t).await?;
-            } else if !up.waiting {
-                up.waiting = true;
-                let m = queue_rank(s, conn);
-                s.queued.fetch_add(1, Ordering::Relaxed);
-                pmsg(tx, &m, enc, t).await?;
-            }
-        }
+        PeerMessage::StartUploadRequest(hash) => up.start(s, &link, hash).await?,
         PeerMessage::RequestParts { hash, ranges } => {
             if up.permit.is_none() {
                 tracing::info!(peer = %conn.addr, "part request without an upload slot; ignored");
@@ -544,16 +426,13 @@ async fn serve(
                     )));
                 }
                 let key = (hash, r.start, r.end);
-                if up.served.contains(&key) {
+                if up.was_served(&key) {
                     tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "block already sent; re-listed request skipped");
                     continue;
                 }
                 tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "serving block");
                 send_block(s, conn, &f, r.start, r.end).await?;
-                if up.served.len() == SERVED_MEMORY {
-                    up.served.pop_front();
-                }
-                up.served.push_back(key);
+                up.mark_served(key);
             }
         }
         PeerMessage::CancelTransfer => {
