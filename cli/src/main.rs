@@ -9,6 +9,7 @@ mod networks;
 mod output;
 mod serve;
 mod startup;
+mod stream;
 mod table;
 mod term;
 
@@ -132,6 +133,24 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Print the URL a media player streams a transfer from (the gateway's HTTP front,
+    /// /content/ID) and its .m3u playlist, starting the transfer if needed; --play opens it.
+    /// With a token, the URLs carry it (as apikey=), since players cannot send headers.
+    Stream {
+        /// A transfer id, a search item id, a magnet:/ed2k:// link, a .torrent file, or a
+        /// hash (btih:HEX, ed2k:HEX, sha1:HEX).
+        target: String,
+        /// Open the stream in $PLAYER, or mpv, and wait for it to end.
+        #[arg(long)]
+        play: bool,
+        /// The gateway's HTTP fronts (address or URL); without it, the --server host on port
+        /// 4480.
+        #[arg(long, env = "JUNCTION_HTTP")]
+        http: Option<String>,
+        /// One JSON object: transfer_id, name, url, playlist.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show each network's state.
     Networks {
         /// One JSON object per network and line.
@@ -227,6 +246,21 @@ async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let mut c = client::connect(&cli.server, cli.token.as_deref(), cli.tls_ca.as_deref()).await?;
+    if let Command::Stream {
+        target,
+        play,
+        http,
+        json,
+    } = cli.command
+    {
+        let args = stream::Args {
+            target,
+            play,
+            http,
+            json,
+        };
+        return stream::stream(&mut c, &cli.server, cli.token.as_deref(), args).await;
+    }
     // A reader that left (`| head -1`) ends the command at once, even while it waits on the
     // network between writes.
     tokio::select! {
@@ -237,7 +271,11 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn command(c: &mut client::Client, command: Command) -> Result<()> {
     match command {
-        Command::Serve(_) | Command::Lab(_) | Command::Completions { .. } | Command::Man => {
+        Command::Serve(_)
+        | Command::Lab(_)
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::Stream { .. } => {
             unreachable!("handled above")
         }
         Command::Search {
@@ -293,6 +331,7 @@ mod tests {
             "get",
             "transfers",
             "cat",
+            "stream",
             "completions",
         ] {
             assert!(bash.contains(sub), "bash completions lack {sub}");

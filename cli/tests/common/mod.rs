@@ -16,6 +16,8 @@ pub struct Lab {
     pub dir: tempfile::TempDir,
     /// The gateway's address as printed, e.g. `http://127.0.0.1:40123`.
     pub server: String,
+    /// The HTTP fronts' address as printed, e.g. `http://127.0.0.1:4480`.
+    pub http: String,
     /// The commands it prints, `junction …` each.
     pub commands: Vec<String>,
 }
@@ -49,6 +51,7 @@ impl Lab {
             _stdout: lines,
             dir,
             server: String::new(),
+            http: String::new(),
             commands: Vec::new(),
         };
         while lab.commands.len() < 3 {
@@ -59,6 +62,9 @@ impl Lab {
             let line = lab._stdout.next().expect("lab exited early").unwrap();
             if let Some(s) = line.trim().strip_prefix("gateway gRPC API: ") {
                 lab.server = s.to_owned();
+            }
+            if let Some(h) = line.trim().strip_prefix("HTTP fronts:") {
+                lab.http = h.split_whitespace().next().unwrap_or("").to_owned();
             }
             if let Some(c) = line.trim().strip_prefix("junction ") {
                 lab.commands.push(format!("junction {c}"));
