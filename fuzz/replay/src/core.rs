@@ -1,0 +1,37 @@
+//! Targets for `junction-core`: bencode, the query parser, the link parser.
+
+use junction_core::{bencode as benc, link as links, query};
+
+/// The strict bencode decoder: canonical input must re-encode byte for byte, and any
+/// value a prefix decodes to re-encodes to bytes that decode to the same value.
+pub fn bencode(data: &[u8]) {
+    if let Ok(value) = benc::decode(data) {
+        assert_eq!(value.to_vec(), data);
+    }
+    if let Ok((value, _used)) = benc::decode_prefix(data) {
+        let again = value.to_vec();
+        assert_eq!(benc::decode(&again).ok().as_ref(), Some(&value));
+    }
+}
+
+/// The query parser and the link parser: no panic, and what parses prints back parseable.
+pub fn query_parse(data: &[u8]) {
+    let Some(text) = super::text(data) else {
+        return;
+    };
+    if let Ok(q) = query::parse(text) {
+        let again = query::parse(&q.expr.to_string()).expect("printed query reparses");
+        assert_eq!(again.expr, q.expr);
+    }
+    let _ = links::parse_link(text);
+    let _ = links::parse_torrent(data);
+}
+
+/// The link parser the gateway uses for `StartTransfer` and its HTTP fronts: `magnet:`,
+/// `ed2k://`, bare hashes and URNs as text, and `.torrent` bytes.
+pub fn link(data: &[u8]) {
+    if let Some(text) = super::text(data) {
+        let _ = links::parse_link(text);
+    }
+    let _ = links::parse_torrent(data);
+}
