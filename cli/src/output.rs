@@ -205,7 +205,7 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
         "bytes_written": t.bytes_written, "bytes_verified": t.bytes_verified,
         "bytes_redundant": t.bytes_redundant,
         "rate_bytes_per_sec": t.rate_bytes_per_sec, "networks": t.networks, "peers": t.peers,
-        "error": t.error, "path": t.path,
+        "error": t.error, "notes": t.notes, "path": t.path,
         "per_network": t.per_network.iter().map(|n| json!({
             "network": n.network, "state": n.state, "sources": n.sources,
             "rate_bytes_per_sec": n.rate_bytes_per_sec, "bytes_received": n.bytes_received,

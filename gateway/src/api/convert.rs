@@ -108,6 +108,7 @@ pub fn transfer(t: TransferInfo) -> pb::Transfer {
             })
             .collect(),
         error: t.error.unwrap_or_default(),
+        notes: t.notes,
         path: t.path.to_string_lossy().into_owned(),
         verified: t
             .verified

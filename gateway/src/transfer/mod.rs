@@ -483,6 +483,11 @@ impl Transfer {
                 .collect(),
             peers: m.nets.values().map(|s| s.peers).sum(),
             error: r.error.clone(),
+            notes: m
+                .nets
+                .iter()
+                .filter_map(|(n, s)| s.note.as_ref().map(|note| format!("{n}: {note}")))
+                .collect(),
             path: r.path.clone(),
             verified: self.sink().verified_set(),
             created_ms: r.created_ms,

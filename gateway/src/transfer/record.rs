@@ -104,7 +104,10 @@ pub struct TransferInfo {
     pub rate: u64,
     pub networks: Vec<String>,
     pub peers: u32,
+    /// Only errors: why it failed, or why nothing can fetch it now.
     pub error: Option<String>,
+    /// What the networks said that is not an error, as `network: note`.
+    pub notes: Vec<String>,
     pub path: PathBuf,
     pub verified: RangeSet,
     pub created_ms: u64,

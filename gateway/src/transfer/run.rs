@@ -74,20 +74,16 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         }
         let mut known = t.meta().record.urns.len();
         {
+            // Only an error when nothing fetches; why each network cannot is its note. A
+            // transfer that failed meanwhile (no source for too long) keeps its reason.
             let mut m = t.meta();
-            m.record.error = if events.is_empty() {
-                let why: Vec<String> = m
-                    .nets
-                    .iter()
-                    .filter_map(|(n, s)| s.note.as_ref().map(|e| format!("{n}: {e}")))
-                    .collect();
-                Some(format!(
-                    "no network can fetch this content now ({}); retrying",
-                    why.join("; ")
-                ))
-            } else {
-                None
-            };
+            if m.record.state == State::Active {
+                m.record.error = events.is_empty().then(|| {
+                    "no network can fetch this content now (each network's note says why); \
+                     trying again"
+                        .to_owned()
+                });
+            }
         }
         while !events.is_empty() {
             tokio::select! {
