@@ -30,6 +30,9 @@ pub struct GatewayConfig {
     pub bridge_on_demand: bool,
     /// How long a legacy client's search waits for the other networks.
     pub bridge_search_secs: u64,
+    /// A transfer with no source on any network for this long (counted while it runs)
+    /// fails, its error saying why; resuming it tries again. 0 never gives up.
+    pub transfer_give_up_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -45,6 +48,7 @@ impl Default for GatewayConfig {
             share_downloads: vec!["all".into()],
             bridge_on_demand: true,
             bridge_search_secs: 5,
+            transfer_give_up_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -71,5 +75,11 @@ impl GatewayConfig {
             return Err("gateway.bridge_search_secs must be 1 to 60".into());
         }
         Ok(())
+    }
+
+    /// How long a transfer may go without a source before it fails; None: forever.
+    pub fn transfer_give_up(&self) -> Option<std::time::Duration> {
+        (self.transfer_give_up_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.transfer_give_up_secs))
     }
 }

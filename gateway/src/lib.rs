@@ -75,6 +75,7 @@ impl Gateway {
             store.clone(),
             networks.clone(),
             identities.clone(),
+            config.transfer_give_up(),
         )?;
         let closing = CancellationToken::new();
         let shares = ShareIndex::new(store, networks.clone(), identities.clone(), closing.clone());

@@ -1,6 +1,7 @@
 //! The transfer manager: one transfer per content, fetched by every network that can,
 //! into one sparse file; verified ranges persisted so a restart loses none of them.
 
+mod clock;
 pub mod lookup;
 mod read;
 mod record;
@@ -67,6 +68,8 @@ struct Inner {
     shutdown: CancellationToken,
     /// Every task the manager spawns, so shutdown can wait for them.
     tasks: TaskTracker,
+    /// How long a transfer may have no source before it fails; None: forever.
+    give_up: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -83,6 +86,8 @@ struct Meta {
     record: Record,
     rate: u64,
     nets: BTreeMap<NetworkId, NetState>,
+    /// How long it has run without a source.
+    clock: clock::SourceClock,
 }
 
 /// How one network is doing on one transfer, this run.
@@ -99,12 +104,14 @@ struct NetState {
 }
 
 impl TransferManager {
-    /// Opens the manager and resumes every unfinished transfer found in the store.
+    /// Opens the manager and resumes every unfinished transfer found in the store. A
+    /// transfer with no source on any network for `give_up` fails (None: never).
     pub fn open(
         data_dir: &Path,
         store: Arc<Store>,
         networks: Networks,
         identities: Arc<IdentityIndex>,
+        give_up: Option<Duration>,
     ) -> Result<TransferManager> {
         let incomplete = data_dir.join("incomplete");
         let downloads = data_dir.join("downloads");
@@ -120,6 +127,7 @@ impl TransferManager {
             events: broadcast::channel(1024).0,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            give_up,
         });
         let manager = TransferManager { inner };
         for (_, record) in manager.inner.store.all::<Record>(Table::Transfers)? {
@@ -239,6 +247,7 @@ impl TransferManager {
             verified: Vec::new(),
             written: Vec::new(),
             awaiting_metadata,
+            sourceless_ms: 0,
         };
         let sink = FileSink::open(&path, size, Default::default())?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
@@ -327,6 +336,8 @@ impl TransferManager {
             _ => {}
         }
         t.sink().reopen();
+        // Trying again: the give-up clock starts over.
+        t.meta().clock.reset(std::time::Instant::now());
         self.inner.set_state(&t, State::Active, None)?;
         run::spawn(&self.inner, &t);
         Ok(t.info())
@@ -409,12 +420,14 @@ fn now_ms() -> u64 {
 
 impl Transfer {
     fn new(sink: FileSink, record: Record) -> Transfer {
+        let clock = clock::SourceClock::restored(Duration::from_millis(record.sourceless_ms));
         Transfer {
             sink: Mutex::new(Arc::new(sink)),
             meta: Mutex::new(Meta {
                 record,
                 rate: 0,
                 nets: BTreeMap::new(),
+                clock,
             }),
             run: Mutex::new(None),
         }
@@ -520,7 +533,13 @@ impl Inner {
             tracing::warn!(error = %e, "could not sync a transfer file");
             return;
         }
-        let mut record = t.meta().record.clone();
+        let mut record = {
+            let mut m = t.meta();
+            m.clock.saved();
+            let mut record = m.record.clone();
+            record.sourceless_ms = m.clock.without().as_millis() as u64;
+            record
+        };
         record.verified = record::pairs(&t.sink().verified_set());
         record.written = record::pairs(&t.sink().written_set());
         if let Err(e) = self.store.put(Table::Transfers, &record.id, &record) {

@@ -47,6 +47,9 @@ pub struct Record {
     /// A magnet without a size: the torrent's metadata is fetched first.
     #[serde(default)]
     pub awaiting_metadata: bool,
+    /// How long it has run with no source on any network, in ms (the give-up clock).
+    #[serde(default)]
+    pub sourceless_ms: u64,
 }
 
 /// A range set as stored: (start, end) pairs.

@@ -357,7 +357,34 @@ fn finish(inner: &Inner, t: &Transfer) {
     let _ = inner.set_state(t, State::Complete, None);
 }
 
-/// Once a second: rates, persisting verified ranges, and progress events.
+/// No source on any network for the give-up time: stop fetching, keep what is verified,
+/// and say what the user can do.
+fn give_up(inner: &Inner, t: &Transfer) {
+    t.stop();
+    t.sink().close();
+    let id = {
+        let mut m = t.meta();
+        m.rate = 0;
+        for s in m.nets.values_mut() {
+            s.running = false;
+            s.peers = 0;
+            s.rate = 0;
+        }
+        m.record.id.clone()
+    };
+    let after = inner
+        .give_up
+        .map_or_else(String::new, |d| format!(" for {}", super::clock::human(d)));
+    let why = format!(
+        "no source on any network{after}; the file may be gone. Retry with `junction resume \
+         {id}`, or remove it with `junction cancel {id}`"
+    );
+    tracing::info!(%id, "no source on any network; the transfer failed");
+    let _ = inner.set_state(t, State::Failed, Some(why));
+}
+
+/// Once a second: rates, the give-up clock, persisting verified ranges, and progress
+/// events.
 pub(super) async fn tick(inner: Arc<Inner>) {
     let mut interval = tokio::time::interval(TICK);
     loop {
@@ -365,11 +392,13 @@ pub(super) async fn tick(inner: Arc<Inner>) {
             _ = interval.tick() => {}
             () = inner.shutdown.cancelled() => return,
         }
+        let now = std::time::Instant::now();
         for entry in inner.transfers.iter() {
             let t = entry.value();
             let fresh = t.sink().take_fresh_bytes();
             let figures = t.sink().figures();
-            let active = {
+            let complete = t.sink().is_complete();
+            let (active, give_up, save_clock) = {
                 let mut m = t.meta();
                 m.rate = fresh;
                 for (net, f) in &figures {
@@ -377,9 +406,18 @@ pub(super) async fn tick(inner: Arc<Inner>) {
                     s.rate = f.received.saturating_sub(s.last_received);
                     s.last_received = f.received;
                 }
-                m.record.state == State::Active
+                let active = m.record.state == State::Active;
+                // A source is a peer any network reports, or bytes that came in.
+                let has_source = fresh > 0 || m.nets.values().any(|s| s.peers > 0);
+                let give_up =
+                    active && !complete && m.clock.advance(now, has_source, inner.give_up);
+                (active, give_up, m.clock.take_save())
             };
-            if t.sink().take_dirty() {
+            if give_up {
+                self::give_up(&inner, t);
+                continue;
+            }
+            if t.sink().take_dirty() || save_clock {
                 inner.persist(t);
             }
             if active && (fresh > 0 || t.is_running()) {

@@ -268,14 +268,16 @@ fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
 
 fn matches_filter(i: &TransferInfo, filter: &str) -> bool {
     let done = i.state == State::Complete;
+    // A failed transfer is errored, as qBittorrent's are: neither downloading nor stalled.
+    let failed = i.state == State::Failed;
     match filter {
-        "downloading" => !done && i.state != State::Paused,
+        "downloading" => !done && !failed && i.state != State::Paused,
         "seeding" | "completed" => done,
         "paused" | "stopped" => i.state == State::Paused,
         "resumed" | "running" => i.state != State::Paused,
         "active" => i.rate > 0,
         "inactive" => i.rate == 0,
-        "stalled" | "stalled_downloading" => !done && i.rate == 0,
+        "stalled" | "stalled_downloading" => !done && !failed && i.rate == 0,
         "stalled_uploading" => done,
         "errored" => i.state == State::Failed,
         _ => true,
