@@ -3,6 +3,7 @@
 
 mod api;
 mod bridge;
+mod failed;
 mod harness;
 mod http;
 mod http_clients;
