@@ -1,6 +1,7 @@
 //! The gRPC edge: the Gateway service, health, reflection, auth and TLS.
 
 mod auth;
+mod calls;
 mod convert;
 mod service;
 mod status;
@@ -58,7 +59,11 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|e| GatewayError::Store(format!("reflection: {e}")))?;
 
-    let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
+    // Every call counted for /metrics, refused ones included: the layer sits outside the
+    // services and their token check.
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(calls::CountLayer);
     if let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) {
         let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
         builder = builder

@@ -70,6 +70,30 @@ pub fn calls() -> Vec<(CallKey, u64)> {
         .collect()
 }
 
+/// (service, method, code): the service and method come from the served descriptors, the
+/// code from tonic's fixed set, so the map stays small.
+type GrpcKey = (&'static str, &'static str, &'static str);
+
+/// gRPC calls answered.
+static GRPC_CALLS: LazyLock<Mutex<BTreeMap<GrpcKey, u64>>> = LazyLock::new(Default::default);
+
+pub fn grpc_call(service: &'static str, method: &'static str, code: &'static str) {
+    *GRPC_CALLS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry((service, method, code))
+        .or_default() += 1;
+}
+
+pub fn grpc_calls() -> Vec<(GrpcKey, u64)> {
+    GRPC_CALLS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .collect()
+}
+
 /// Wraps each network so its searches, hits and failures are counted; everything else
 /// passes straight through.
 pub fn instrument(networks: Vec<Arc<dyn DynNetwork>>) -> Vec<Arc<dyn DynNetwork>> {

@@ -3,7 +3,8 @@
 //! Per network: bytes in and out and peers (from its status), searches, hits and failures
 //! (counted as they happen, see [`counted`]), sources banned for bad data and bytes
 //! discarded (from the transfers' figures); transfers by state; the HTTP fronts' calls by
-//! front, method and status.
+//! front, method and status; the gRPC API's calls by service, method and status code (counted
+//! by `api::calls`).
 //!
 //! prometheus-client writes OpenMetrics text, where a counter's `# HELP`/`# TYPE` lines name
 //! it without `_total` and a `# EOF` line ends the document. The classic format (what older
@@ -140,6 +141,11 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
         "http_requests",
         "Calls to the HTTP fronts by front, method and status",
     );
+    let grpc = family::<Counter>(
+        &mut reg,
+        "grpc_requests",
+        "gRPC calls by service, method and status code (Cancelled: the client left before the end)",
+    );
 
     for n in gw.networks.iter() {
         let id = n.id().as_str();
@@ -179,6 +185,14 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
         transfers
             .get_or_create(&vec![("state", format!("{state:?}").to_ascii_lowercase())])
             .set(n as i64);
+    }
+    for ((service, method, code), n) in counted::grpc_calls() {
+        grpc.get_or_create(&vec![
+            ("service", service.to_owned()),
+            ("method", method.to_owned()),
+            ("code", code.to_owned()),
+        ])
+        .inc_by(n);
     }
     for ((front, method, status), n) in counted::calls() {
         calls
