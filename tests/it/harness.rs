@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub mod http;
+
 pub struct Running {
     pub addr: SocketAddr,
     pub gw: Gateway,

@@ -2,133 +2,18 @@
 //! HEAD, a playlist, a file read while it downloads) and the Torznab indexer, on the lab;
 //! and the token rules, which refuse and change nothing.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use junction_core::link::percent_encode;
 use junction_core::{HashKind, NetworkId};
 use lab::World;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
+use crate::harness::http::Fronts;
 use crate::harness::{Running, start_with};
 use crate::lab::{MIB, gateway, search_until_complete, world};
 
 /// Longest any one request may take, body included.
 const REQUEST_TIME: Duration = Duration::from_secs(120);
-
-struct Reply {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// The HTTP fronts of a gateway, on a port of their own.
-struct Http {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn serve_http(gw: &Running) -> Http {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let gw = gw.gw.clone();
-        async move {
-            gateway::http::serve(gw, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        }
-    });
-    Http {
-        addr,
-        stop: Some(stop),
-        task,
-    }
-}
-
-impl Http {
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("the HTTP server did not stop")
-            .unwrap();
-    }
-
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        self.request("GET", path, headers, |_| {}).await
-    }
-
-    /// One request on its own connection; `on_body` sees the first body bytes as they come.
-    async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        mut on_body: impl FnMut(usize),
-    ) -> Reply {
-        let work = async {
-            let mut s = TcpStream::connect(self.addr).await.unwrap();
-            let mut req = format!(
-                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-                self.addr
-            );
-            for (k, v) in headers {
-                req.push_str(&format!("{k}: {v}\r\n"));
-            }
-            req.push_str("\r\n");
-            s.write_all(req.as_bytes()).await.unwrap();
-            let mut raw = Vec::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut head_end = None;
-            loop {
-                let n = s.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break;
-                }
-                raw.extend_from_slice(&buf[..n]);
-                if head_end.is_none() {
-                    head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-                }
-                if let Some(h) = head_end {
-                    on_body(raw.len() - h);
-                }
-            }
-            let h = head_end.expect("no complete response head");
-            let head = String::from_utf8(raw[..h].to_vec()).unwrap();
-            let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-            Reply {
-                status,
-                head,
-                body: raw[h..].to_vec(),
-            }
-        };
-        tokio::time::timeout(REQUEST_TIME, work)
-            .await
-            .unwrap_or_else(|_| panic!("{method} {path} took longer than {REQUEST_TIME:?}"))
-    }
-}
 
 /// The `<item>`s of a Torznab feed.
 fn items(feed: &str) -> Vec<&str> {
@@ -168,7 +53,7 @@ async fn http_streams_ranges_and_playlists_and_indexes_the_lab() {
     let dir = tempfile::tempdir().unwrap();
     let world = world(dir.path(), 16, Some(2 * MIB)).await;
     let mut gw = gateway(&world, &dir.path().join("gw")).await;
-    let http = serve_http(&gw).await;
+    let http = Fronts::serve(&gw, REQUEST_TIME).await;
     // Every network has indexed the lab's files before Torznab searches them.
     search_until_complete(&mut gw, &world, "lab").await;
 
@@ -189,7 +74,7 @@ async fn http_streams_ranges_and_playlists_and_indexes_the_lab() {
 
 /// Caps, a search whose items all carry what the apps read, the RSS probe, tvsearch, and
 /// Torznab's error form.
-async fn torznab(http: &Http, world: &World) {
+async fn torznab(http: &Fronts, world: &World) {
     let caps = http.get("/torznab/api?t=caps", &[]).await;
     assert_eq!(caps.status, 200, "{}", caps.text());
     let caps = caps.text();
@@ -308,7 +193,7 @@ async fn torznab(http: &Http, world: &World) {
 
 /// An eD2k-only file through its synthetic-btih magnet from Torznab, then the ranges
 /// players send. Returns its transfer id.
-async fn ranges(http: &Http, gw: &Running, file: &lab::LabFile) -> String {
+async fn ranges(http: &Fronts, gw: &Running, file: &lab::LabFile) -> String {
     let feed = http
         .get("/torznab/api?t=search&q=ocean+waves", &[])
         .await
@@ -370,13 +255,13 @@ async fn ranges(http: &Http, gw: &Running, file: &lab::LabFile) -> String {
     assert_eq!(r.status, 416, "{}", r.text());
     assert_eq!(r.header("content-range"), Some(format!("bytes */{size}")));
 
-    let r = http.request("HEAD", &path, &[], |_| {}).await;
+    let r = http.request("HEAD", &path, &[], b"", |_| {}).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some(size.to_string()));
     assert_eq!(r.header("accept-ranges").as_deref(), Some("bytes"));
     assert!(r.body.is_empty());
     let r = http
-        .request("HEAD", &path, &[("Range", "bytes=-10")], |_| {})
+        .request("HEAD", &path, &[("Range", "bytes=-10")], b"", |_| {})
         .await;
     assert_eq!(r.status, 206);
     assert_eq!(r.header("content-length").as_deref(), Some("10"));
@@ -394,7 +279,7 @@ async fn ranges(http: &Http, gw: &Running, file: &lab::LabFile) -> String {
 }
 
 /// Bad ranges and ids get their 4xx with a message, and no transfer appears or changes.
-async fn bad_input_changes_nothing(http: &Http, gw: &Running, id: &str) {
+async fn bad_input_changes_nothing(http: &Fronts, gw: &Running, id: &str) {
     let before = gw.gw.transfers.list();
     let path = format!("/content/{id}");
     for (range, status) in [
@@ -433,7 +318,7 @@ async fn bad_input_changes_nothing(http: &Http, gw: &Running, id: &str) {
 
 /// The large file, seeded at 2 MiB/s per seeder: its tail (which players probe first), then,
 /// paused, all of it from the start, the first bytes arriving before the download completes.
-async fn stream_while_downloading(http: &Http, gw: &Running, world: &World) {
+async fn stream_while_downloading(http: &Fronts, gw: &Running, world: &World) {
     let large = world.files.iter().find(|f| f.large).unwrap();
     let data = std::fs::read(&large.path).unwrap();
     let magnet = large.magnet(world.tracker_url()).unwrap();
@@ -455,7 +340,7 @@ async fn stream_while_downloading(http: &Http, gw: &Running, world: &World) {
     assert_eq!(paused.state, gateway::transfer::State::Paused);
     let mut early = None;
     let whole = http
-        .request("GET", &path, &[], |got| {
+        .request("GET", &path, &[], b"", |got| {
             if got > 0 && early.is_none() {
                 let now = gw.gw.transfers.get(&t.id).unwrap();
                 early = Some(now.state != gateway::transfer::State::Complete);
@@ -475,7 +360,7 @@ async fn stream_while_downloading(http: &Http, gw: &Running, world: &World) {
 async fn http_needs_the_token_when_set_and_refusals_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start_with(dir.path(), vec![], |c| c.token = Some("s3cret".into())).await;
-    let http = serve_http(&gw).await;
+    let http = Fronts::serve(&gw, REQUEST_TIME).await;
 
     let r = http.get("/content/abc", &[]).await;
     assert_eq!(r.status, 401, "{}", r.text());

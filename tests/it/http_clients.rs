@@ -5,15 +5,12 @@
 //! codes and nothing changed; the metrics' counters moving with the download. And the gRPC
 //! reflection v1alpha that the official Python client speaks.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use junction_core::NetworkId;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
+use crate::harness::http::{Fronts, Reply};
 use crate::harness::{Running, start};
 use crate::lab::{MIB, gateway, search_until_complete, world};
 
@@ -22,62 +19,22 @@ const REQUEST_TIME: Duration = Duration::from_secs(60);
 /// Longest the downloads may take to complete.
 const DOWNLOAD_TIME: Duration = Duration::from_secs(120);
 
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
 /// The HTTP fronts of a gateway, and a client that keeps qBittorrent's cookie.
 struct Front {
-    addr: SocketAddr,
+    fronts: Fronts,
     cookie: Option<String>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Front {
     async fn serve(gw: &Running) -> Front {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let gw = gw.gw.clone();
-        let task = tokio::spawn(async move {
-            gateway::http::serve(gw, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
         Front {
-            addr,
+            fronts: Fronts::serve(gw, REQUEST_TIME).await,
             cookie: None,
-            stop: Some(stop),
-            task,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("the HTTP server did not stop")
-            .unwrap();
+    async fn stop(self) {
+        self.fronts.stop().await;
     }
 
     async fn get(&self, path: &str) -> Reply {
@@ -114,50 +71,17 @@ impl Front {
         content_type: &str,
         body: &[u8],
     ) -> Reply {
-        let work = async {
-            let mut s = TcpStream::connect(self.addr).await.unwrap();
-            let mut req = format!(
-                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-                self.addr,
-                body.len()
-            );
-            if !content_type.is_empty() {
-                req.push_str(&format!("Content-Type: {content_type}\r\n"));
-            }
-            if let Some(c) = &self.cookie {
-                req.push_str(&format!("Cookie: SID={c}\r\n"));
-            }
-            for (k, v) in headers {
-                req.push_str(&format!("{k}: {v}\r\n"));
-            }
-            req.push_str("\r\n");
-            s.write_all(req.as_bytes()).await.unwrap();
-            s.write_all(body).await.unwrap();
-            let mut raw = Vec::new();
-            s.read_to_end(&mut raw).await.unwrap();
-            let h = raw
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .expect("no complete response head")
-                + 4;
-            let head = String::from_utf8_lossy(&raw[..h]).into_owned();
-            let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-            let mut body = raw[h..].to_vec();
-            if head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked")
-            {
-                body = dechunk(&body);
-            }
-            Reply {
-                status,
-                head,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            }
-        };
-        tokio::time::timeout(REQUEST_TIME, work)
-            .await
-            .unwrap_or_else(|_| panic!("{method} {path} took longer than {REQUEST_TIME:?}"))
+        let length = body.len().to_string();
+        let cookie = self.cookie.as_ref().map(|c| format!("SID={c}"));
+        let mut all = vec![("Content-Length", length.as_str())];
+        if !content_type.is_empty() {
+            all.push(("Content-Type", content_type));
+        }
+        if let Some(c) = &cookie {
+            all.push(("Cookie", c));
+        }
+        all.extend_from_slice(headers);
+        self.fronts.request(method, path, &all, body, |_| {}).await
     }
 
     /// Logs in as the apps do and keeps the cookie.
@@ -179,25 +103,9 @@ impl Front {
 
     async fn torrents(&self, query: &str) -> Vec<Value> {
         let r = self.get(&format!("/api/v2/torrents/info{query}")).await;
-        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.status, 200, "{}", r.text());
         r.json().as_array().unwrap().clone()
     }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..eol])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap().trim(), 16).ok())
-            .unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 2 + size + 2..];
-    }
-    out
 }
 
 /// The sum of a metric's samples whose line contains `filter`.
@@ -218,7 +126,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     search_until_complete(&mut gw, &world, "lab").await;
 
     let metrics = front.get("/metrics").await;
-    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
     assert!(
         metrics
             .header("content-type")
@@ -227,7 +135,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         "{}",
         metrics.head
     );
-    let before = metrics.body;
+    let before = metrics.text();
     for counter in [
         "junction_network_searches_total",
         "junction_network_received_bytes_total",
@@ -246,12 +154,18 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     // Not logged in: 403, as the apps expect before they log in.
     assert_eq!(front.get("/api/v2/app/webapiVersion").await.status, 403);
     let login = front.login("anything").await;
-    assert_eq!((login.status, login.body.as_str()), (200, "Ok."));
+    assert_eq!((login.status, login.text().as_str()), (200, "Ok."));
     assert!(front.cookie.is_some(), "{}", login.head);
     let api = front.get("/api/v2/app/webapiVersion").await;
     assert_eq!(api.status, 200);
-    assert!(api.body.starts_with("2."), "{}", api.body);
-    assert!(front.get("/api/v2/app/version").await.body.starts_with('v'));
+    assert!(api.text().starts_with("2."), "{}", api.text());
+    assert!(
+        front
+            .get("/api/v2/app/version")
+            .await
+            .text()
+            .starts_with('v')
+    );
     let prefs = front.get("/api/v2/app/preferences").await.json();
     assert!(prefs["save_path"].as_str().unwrap().ends_with("downloads"));
     assert_eq!(prefs["max_ratio_enabled"], Value::Bool(false));
@@ -281,8 +195,8 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
             ],
         )
         .await;
-    assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(bad.body.contains("not a valid link"), "{}", bad.body);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("not a valid link"), "{}", bad.text());
     let boundary = "XyZboundary";
     let multipart = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"x.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\nnot bencode\r\n--{boundary}--\r\n"
@@ -296,14 +210,14 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
             multipart.as_bytes(),
         )
         .await;
-    assert_eq!(bad.status, 415, "{}", bad.body);
+    assert_eq!(bad.status, 415, "{}", bad.text());
     assert!(gw.gw.transfers.list().is_empty());
     assert!(front.torrents("").await.is_empty());
     let unknown = "0123456789abcdef0123456789abcdef01234567";
     let r = front
         .get(&format!("/api/v2/torrents/properties?hash={unknown}"))
         .await;
-    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(
         front
             .post(
@@ -339,9 +253,12 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
             form.as_bytes(),
         )
         .await;
-    assert_eq!((added.status, added.body.as_str()), (200, "Ok."));
+    assert_eq!((added.status, added.text().as_str()), (200, "Ok."));
     // Torznab's synthetic-btih magnet for eD2k-only content, fed back through add.
-    let feed = front.get("/torznab/api?t=search&q=ocean+waves").await.body;
+    let feed = front
+        .get("/torznab/api?t=search&q=ocean+waves")
+        .await
+        .text();
     let key = "name=\"magneturl\" value=\"";
     let at = feed.find(key).unwrap() + key.len();
     let synthetic = feed[at..at + feed[at..].find('"').unwrap()].replace("&amp;", "&");
@@ -361,7 +278,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
             ],
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let cats = front.get("/api/v2/torrents/categories").await.json();
     assert!(
         cats["tv-sonarr"].is_object() && cats["radarr"].is_object(),
@@ -444,7 +361,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
             &[("hashes", &magnet_hash), ("deleteFiles", "true")],
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     assert!(
         !std::path::Path::new(&path).exists(),
         "{path} is still there"
@@ -453,7 +370,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     assert_eq!(gw.gw.transfers.list().len(), 2);
 
     // The counters moved with the download.
-    let after = front.get("/metrics").await.body;
+    let after = front.get("/metrics").await.text();
     for (name, filter) in [
         ("junction_network_verified_bytes_total", "bittorrent"),
         ("junction_network_verified_bytes_total", "ed2k"),
@@ -507,7 +424,7 @@ async fn qbittorrent_front_with_a_token_needs_it() {
     let mut front = Front::serve(&gw).await;
     assert_eq!(front.get("/api/v2/app/version").await.status, 403);
     let r = front.login("wrong").await;
-    assert_eq!((r.status, r.body.as_str()), (200, "Fails."));
+    assert_eq!((r.status, r.text().as_str()), (200, "Fails."));
     assert!(front.cookie.is_none());
     let bearer = |t: &'static str| [("Authorization", t)];
     let r = front
@@ -530,7 +447,7 @@ async fn qbittorrent_front_with_a_token_needs_it() {
         )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(front.login("s3cret").await.body, "Ok.");
+    assert_eq!(front.login("s3cret").await.text(), "Ok.");
     assert_eq!(front.get("/api/v2/app/webapiVersion").await.status, 200);
     // /metrics is behind the token like the other fronts.
     front.cookie = None;

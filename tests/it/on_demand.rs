@@ -11,6 +11,7 @@ use futures::StreamExt;
 use junction_core::{DynNetwork, HashKind, Hit, NetworkId};
 
 use crate::harness::Running;
+use crate::harness::http::{self, Reply};
 use crate::lab::world;
 
 fn loopback() -> SocketAddr {
@@ -170,48 +171,10 @@ async fn a_gnutella_leaf_fetches_what_only_bittorrent_has() {
     fetch_on_demand(Arc::new(own), user, HashKind::Sha1).await;
 }
 
-/// One HTTP/1.1 request on a fresh connection: the status, the headers (lower-cased
-/// names) and the body.
-async fn http_get(
-    addr: SocketAddr,
-    path: &str,
-    range: &str,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: bytes={range}\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut all))
-        .await
-        .expect("the answer in 20 s")
-        .unwrap();
-    let at = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
-    let head = String::from_utf8_lossy(&all[..at]).into_owned();
-    let mut lines = head.lines();
-    let code = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (code, headers, all[at..].to_vec())
-}
-
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+/// `GET path` for `range` (`from-to`), answered within 20 s.
+async fn get_range(addr: SocketAddr, path: &str, range: &str) -> Reply {
+    let range = format!("bytes={range}");
+    http::get(addr, path, &[("Range", &range)], Duration::from_secs(20)).await
 }
 
 /// While the gateway fetches a bridged file (its BitTorrent seed capped), the ultrapeer
@@ -244,40 +207,44 @@ async fn a_bridged_file_is_served_by_range_as_it_verifies() {
     let size = data.len() as u64;
     let (mut partial, mut gap) = (false, false);
     for _ in 0..400 {
-        let (code, h, body) = http_get(up, &path, &format!("0-{}", size - 1)).await;
-        match code {
-            503 => assert!(header(&h, "retry-after").is_some(), "{h:?}"),
+        let r = get_range(up, &path, &format!("0-{}", size - 1)).await;
+        match r.status {
+            503 => assert!(r.header("retry-after").is_some(), "{}", r.head),
             206 => {
-                let range = header(&h, "content-range").unwrap();
+                let range = r.header("content-range").unwrap();
                 assert!(range.starts_with("bytes 0-"), "{range}");
-                assert_eq!(body, data[..body.len()], "only verified bytes are served");
-                if (body.len() as u64) == size {
+                assert_eq!(
+                    r.body,
+                    data[..r.body.len()],
+                    "only verified bytes are served"
+                );
+                if (r.body.len() as u64) == size {
                     break;
                 }
                 partial = true;
                 // The last byte, if not verified yet, gets 416 with the ranges there are.
                 let last = format!("{}-{}", size - 1, size - 1);
-                let (code, h, _) = http_get(up, &path, &last).await;
-                gap |= code == 416 && header(&h, "x-available-ranges").is_some();
+                let r = get_range(up, &path, &last).await;
+                gap |= r.status == 416 && r.header("x-available-ranges").is_some();
             }
             // The start is not verified yet: the answer says which ranges are, and the
             // first of them is served.
             416 => {
-                let have = header(&h, "x-available-ranges").expect("the ranges it has");
+                let have = r.header("x-available-ranges").expect("the ranges it has");
                 gap = true;
                 let first = have.trim_start_matches("bytes ").split(',').next().unwrap();
                 let (a, b) = first.split_once('-').unwrap();
                 let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
-                let (code, h, body) = http_get(up, &path, first).await;
-                assert_eq!(code, 206, "{h:?}");
-                assert_eq!(body, data[a..=b], "only verified bytes are served");
+                let r = get_range(up, &path, first).await;
+                assert_eq!(r.status, 206, "{}", r.head);
+                assert_eq!(r.body, data[a..=b], "only verified bytes are served");
                 partial = true;
             }
             200 => {
-                assert_eq!(body, data);
+                assert_eq!(r.body, data);
                 break;
             }
-            c => panic!("HTTP {c}: {h:?}"),
+            _ => panic!("{}", r.head),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
