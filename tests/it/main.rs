@@ -16,4 +16,5 @@ mod raw_http;
 mod search;
 mod swarm;
 mod testnet;
+mod torznab_probe;
 mod transfers;

@@ -13,7 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use junction_core::query::FileType;
-use junction_core::{ContentId, link};
+use junction_core::{ContentId, Identity, link};
 
 use super::known::KnownItem;
 use super::{AppState, HttpError, query_pairs};
@@ -229,6 +229,14 @@ fn recent(s: &AppState) -> Vec<KnownItem> {
             links: vec![],
             sources: vec![],
         };
+        // A finished download is both a transfer and a share, each knowing other hashes of
+        // it (so other synthetic info-hashes): one item.
+        if out
+            .iter()
+            .any(|o| o.item.content.relation(&item.content) == Identity::Same)
+        {
+            continue;
+        }
         if let Some(k) = s.known.remember(item)
             && !out.iter().any(|o| o.btih == k.btih)
         {
