@@ -7,6 +7,7 @@ mod failed;
 mod harness;
 mod http;
 mod http_clients;
+mod http_tls;
 mod lab;
 mod metrics;
 mod names;

@@ -1,7 +1,8 @@
-//! One HTTP/1.1 request on its own connection, for the tests of the HTTP
+//! One HTTP/1.1 request on its own connection, plain or over TLS, for the tests of the HTTP
 //! fronts that live outside `http.rs`: the status, the head and the body (de-chunked).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -33,6 +34,44 @@ impl Reply {
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     let s = TcpStream::connect(addr).await.unwrap();
     request(s, &addr.to_string(), path, headers).await
+}
+
+/// `GET path` over TLS, trusting only `ca_pem` and checking the certificate names `domain`.
+pub async fn get_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    domain: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let s = connect_tls(addr, ca_pem, domain)
+        .await
+        .unwrap_or_else(|e| panic!("TLS to {addr} as {domain}: {e}"));
+    request(s, domain, path, headers).await
+}
+
+pub async fn connect_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    domain: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls_pki_types::ServerName::try_from(domain.to_owned()).unwrap();
+    let tcp = TcpStream::connect(addr).await?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
 }
 
 async fn request<S: AsyncRead + AsyncWrite + Unpin>(
@@ -81,7 +120,11 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin>(
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..eol]).unwrap().split(';').next().unwrap();
+        let size = std::str::from_utf8(&b[..eol])
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
         let n = usize::from_str_radix(size.trim(), 16).unwrap();
         if n == 0 {
             break;
