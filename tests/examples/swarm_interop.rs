@@ -41,14 +41,14 @@ use proto::v1::gateway_client::GatewayClient;
 use proto::v1::transfer::State;
 use tonic::transport::Channel;
 
+#[path = "common/amule.rs"]
+mod amule;
 #[path = "swarm_interop/bridge.rs"]
 mod bridge;
 
-const NAME: &str = "junction-swarm.bin";
+use amule::{Amuled, env, pseudo_random};
 
-fn env(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| format!("{name} is not set"))
-}
+const NAME: &str = "junction-swarm.bin";
 
 fn env_or(name: &str, default: u64) -> Result<u64> {
     match std::env::var(name) {
@@ -59,18 +59,6 @@ fn env_or(name: &str, default: u64) -> Result<u64> {
 
 fn log(msg: impl AsRef<str>) {
     eprintln!("[swarm] {}", msg.as_ref());
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -161,8 +149,7 @@ async fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> Result
 /// The processes and files this run owns, stopped on every way out.
 struct Peers {
     libtorrent: Vec<Child>,
-    amule_start: String,
-    amule_base: PathBuf,
+    amuled: Amuled,
 }
 
 impl Peers {
@@ -181,11 +168,7 @@ impl Peers {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("bash")
-            .arg(self.amule_start.replace("start.sh", "stop.sh"))
-            .arg("swarm")
-            .env("BASE", &self.amule_base)
-            .status();
+        self.amuled.stop();
     }
 }
 
@@ -359,35 +342,31 @@ async fn run() -> Result<()> {
         .spawn()
         .context("starting libtorrent")?;
     std::fs::write(dir.join("lt.pid"), child.id().to_string())?;
+    // aMule shares the same folder with the same cap (its settings are kB/s).
+    let amuled = Amuled {
+        start_script: amule_start.clone(),
+        base: amule_base.clone(),
+        name: "swarm".into(),
+        tcp: tcp.clone(),
+        udp: udp.clone(),
+        ec: ec.clone(),
+        share: seed_dir.clone(),
+        server: format!("localhost:{port}"),
+        env: vec![
+            ("MAX_UPLOAD_KBS", rate_kib.to_string()),
+            ("SLOT_KBS", rate_kib.to_string()),
+        ],
+    };
     let mut peers = Peers {
         libtorrent: vec![child],
-        amule_start: amule_start.clone(),
-        amule_base: amule_base.clone(),
+        amuled: amuled.clone(),
     };
-
-    // aMule shares the same folder with the same cap (its settings are kB/s).
-    let start_amule = || -> Result<()> {
-        let st = Command::new("bash")
-            .args([&amule_start, "swarm", &tcp, &udp, &ec])
-            .arg(&seed_dir)
-            .arg(format!("localhost:{port}"))
-            .env("BASE", &amule_base)
-            .env("MAX_UPLOAD_KBS", rate_kib.to_string())
-            .env("SLOT_KBS", rate_kib.to_string())
-            .status()?;
-        ensure!(st.success(), "amuled did not start");
-        Ok(())
-    };
-    start_amule()?;
+    ensure!(amuled.start()?.success(), "amuled did not start");
     // aMule 2.3.3 sometimes stops reading a download connection for good (see
     // tests/interop/ed2k_amule.sh); restarted, it resumes its part file.
     let restart_amule = || -> Result<()> {
-        let _ = Command::new("bash")
-            .arg(amule_start.replace("start.sh", "stop.sh"))
-            .arg("swarm")
-            .env("BASE", &amule_base)
-            .status();
-        start_amule()
+        ensure!(amuled.restart()?.success(), "amuled did not start");
+        Ok(())
     };
 
     // Both seeds ready: aMule logged in (HighID) and its file in the server's index;

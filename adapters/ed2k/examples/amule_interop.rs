@@ -21,7 +21,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::swarm::{MemStore, Swarm, SwarmSink};
@@ -29,87 +29,14 @@ use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, Rang
 use junction_ed2k::hash::{PART_SIZE, aich_root, ed2k_hash, to_hex};
 use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
 
+#[path = "../../../tests/examples/common/amule.rs"]
+mod amule;
+use amule::{Amuled, amulecmd, amulecmd_steps, env, pseudo_random};
+
 /// An in-memory sink that checks parts, as the gateway's does.
 fn mem_sink(size: u64) -> Arc<SwarmSink<MemStore>> {
     let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
     SwarmSink::new(swarm, junction_core::NetworkId::ED2K)
-}
-
-fn env(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| format!("{name} is not set"))
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn amulecmd(ec: &str, script: &str) -> Result<String> {
-    amulecmd_steps(ec, &[(script, 0)])
-}
-
-/// One amulecmd session fed step by step (a search's results and `download N` must share it).
-/// amulecmd quits at once when amuled's EC port does not take it yet (seen in a CI run just
-/// after amuled came up), and our next write then fails: such a session is tried again.
-fn amulecmd_steps(ec: &str, steps: &[(&str, u64)]) -> Result<String> {
-    let mut attempt = 1;
-    loop {
-        match amulecmd_session(ec, steps)? {
-            Ok(out) => return Ok(out),
-            Err(early) if attempt < 3 => {
-                let said = early.trim_end().lines().last().unwrap_or("nothing");
-                log(format!(
-                    "amulecmd quit early (attempt {attempt}), again in 3 s: {said}"
-                ));
-                std::thread::sleep(Duration::from_secs(3));
-                attempt += 1;
-            }
-            Err(early) => bail!("amulecmd quit early three times: {early}"),
-        }
-    }
-}
-
-/// Runs one session: its output, or (inner `Err`) what amulecmd said when it quit before
-/// taking every step.
-fn amulecmd_session(ec: &str, steps: &[(&str, u64)]) -> Result<Result<String, String>> {
-    use std::io::Write;
-    let mut child = Command::new("amulecmd")
-        .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("amulecmd")?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    let mut fed = Ok(());
-    for (cmd, wait_ms) in steps {
-        fed = stdin
-            .write_all(format!("{cmd}\n").as_bytes())
-            .and_then(|()| stdin.flush());
-        if fed.is_err() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(*wait_ms));
-    }
-    let fed = fed.and_then(|()| stdin.write_all(b"quit\n"));
-    drop(stdin);
-    let out = child.wait_with_output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    match fed {
-        Ok(()) => Ok(Ok(stdout)),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Err(format!(
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        ))),
-        Err(e) => Err(e.into()),
-    }
 }
 
 const J_BIG: &str = "junctionsrc big.bin";
@@ -174,36 +101,6 @@ async fn amule_fetch(
     Ok(())
 }
 
-/// How to reach and restart the amuled under test.
-struct Amule {
-    ec: String,
-    tcp: String,
-    udp: String,
-    start: String,
-    base: PathBuf,
-    share: PathBuf,
-    server: String,
-}
-
-impl Amule {
-    /// Stops and starts amuled; it resumes its part files and asks the server for sources.
-    fn restart(&self) -> Result<()> {
-        let _ = Command::new("bash")
-            .arg(self.start.replace("start.sh", "stop.sh"))
-            .arg("interop")
-            .env("BASE", &self.base)
-            .status();
-        let st = Command::new("bash")
-            .args([&self.start, "interop", &self.tcp, &self.udp, &self.ec])
-            .arg(&self.share)
-            .arg(&self.server)
-            .env("BASE", &self.base)
-            .status()?;
-        ensure!(st.success(), "amuled did not restart");
-        Ok(())
-    }
-}
-
 /// Watches aMule's download list for a transfer that stops moving.
 struct StallWatch {
     last: String,
@@ -230,7 +127,7 @@ impl StallWatch {
     /// restarts amuled. If aMule's end of a connection holds bytes it has not read
     /// (Recv-Q), Junction delivered what was asked and aMule stopped reading (see
     /// ed2k_amule.sh); an open connection with nothing unread is not explained by that.
-    fn check(&mut self, amule: &Amule, phase: &str) -> Result<()> {
+    fn check(&mut self, amule: &Amuled, phase: &str) -> Result<()> {
         let now = dl_summary(&amule.ec)?;
         if now != self.last {
             (self.last, self.since) = (now, Instant::now());
@@ -249,7 +146,7 @@ impl StallWatch {
         } else if conns > 0 {
             self.unexplained += 1;
         }
-        amule.restart()?;
+        ensure!(amule.restart()?.success(), "amuled did not restart");
         log(format!("{phase} amuled restarted"));
         self.since = Instant::now();
         Ok(())
@@ -399,13 +296,18 @@ async fn main() -> Result<()> {
         ));
     }
 
-    let st = Command::new("bash")
-        .args([&start, "interop", &tcp, &udp, &ec])
-        .arg(&amule_share)
-        .arg(format!("localhost:{port}"))
-        .env("BASE", &amule_base)
-        .status()?;
-    ensure!(st.success(), "amuled did not start");
+    let amule = Amuled {
+        start_script: start.clone(),
+        base: amule_base.clone(),
+        name: "interop".into(),
+        tcp: tcp.clone(),
+        udp: udp.clone(),
+        ec: ec.clone(),
+        share: amule_share.clone(),
+        server: format!("localhost:{port}"),
+        env: Vec::new(),
+    };
+    ensure!(amule.start()?.success(), "amuled did not start");
 
     // Wait for aMule to log in and offer its files.
     let t0 = Instant::now();
@@ -443,15 +345,6 @@ async fn main() -> Result<()> {
     let t = Instant::now();
     let mut done = vec![false; b_files.len()];
     let mut shown = 0;
-    let amule = Amule {
-        ec: ec.clone(),
-        tcp: tcp.clone(),
-        udp: udp.clone(),
-        start: start.clone(),
-        base: amule_base.clone(),
-        share: amule_share.clone(),
-        server: format!("localhost:{port}"),
-    };
     let mut watch = StallWatch::default();
     while t.elapsed() < Duration::from_secs(150) && done.iter().any(|d| !d) {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -652,19 +545,15 @@ async fn main() -> Result<()> {
         let big_data = pseudo_random(10 * 1024 * 1024 + 99, 304);
         let big_name = "controlsrc big.bin";
         std::fs::write(ctl_share.join(big_name), &big_data)?;
-        let st = Command::new("bash")
-            .args([
-                &start,
-                "control",
-                &ctl_tcp.to_string(),
-                &ctl_udp.to_string(),
-                &ctl_ec.to_string(),
-            ])
-            .arg(&ctl_share)
-            .arg(format!("localhost:{port}"))
-            .env("BASE", &amule_base)
-            .status()?;
-        ensure!(st.success(), "control amuled did not start");
+        let control = Amuled {
+            name: "control".into(),
+            tcp: ctl_tcp.to_string(),
+            udp: ctl_udp.to_string(),
+            ec: ctl_ec.to_string(),
+            share: ctl_share.clone(),
+            ..amule.clone()
+        };
+        ensure!(control.start()?.success(), "control amuled did not start");
         let t0 = Instant::now();
         while server.stats().files < 7 && t0.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -762,11 +651,7 @@ async fn main() -> Result<()> {
                 dl_summary(&ec)?
             ));
         }
-        let _ = Command::new("bash")
-            .arg(start.replace("start.sh", "stop.sh"))
-            .arg("control")
-            .env("BASE", &amule_base)
-            .status();
+        control.stop();
     }
 
     let st = j.status();

@@ -119,21 +119,9 @@ pub async fn bt_to_ed2k(
 
 /// Several amulecmd commands in one session (fed on its standard input); its output.
 fn amulecmd_session(ec: &str, cmds: &[&str]) -> Result<String> {
-    use std::io::Write;
-    let mut child = Command::new("amulecmd")
-        .args(["-h", "127.0.0.1", "-p", ec, "-P", "secret"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("amulecmd")?;
-    let mut input = child.stdin.take().context("amulecmd's stdin")?;
-    for c in cmds.iter().chain(&["quit"]) {
-        writeln!(input, "{c}")?;
-    }
-    drop(input);
-    let out = child.wait_with_output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let steps: Vec<(&str, u64)> = cmds.iter().map(|c| (*c, 0)).collect();
+    super::amule::amulecmd_session(ec, &steps)?
+        .map_err(|early| anyhow::anyhow!("amulecmd quit before taking every command: {early}"))
 }
 
 /// Waits for aMule to hold `data` at `target`. aMule's download list is polled:
