@@ -133,9 +133,11 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Print the URL a media player streams a transfer from (the gateway's HTTP front,
-    /// /content/ID) and its .m3u playlist, starting the transfer if needed; --play opens it.
-    /// With a token, the URLs carry it (as apikey=), since players cannot send headers.
+    /// Print the URL a media player streams a transfer from, or open a player on it.
+    ///
+    /// The URL is the gateway's HTTP front, /content/ID, and the second line its .m3u
+    /// playlist; the transfer starts first if needed. With a token, the URLs carry it (as
+    /// apikey=), since players cannot send headers.
     Stream {
         /// A transfer id, a search item id, a magnet:/ed2k:// link, a .torrent file, or a
         /// hash (btih:HEX, ed2k:HEX, sha1:HEX).
