@@ -70,6 +70,9 @@ struct Inner {
     tasks: TaskTracker,
     /// How long a transfer may have no source before it fails; None: forever.
     give_up: Option<Duration>,
+    /// One record written at a time: a snapshot taken before a state change must not
+    /// land after the one taken after it.
+    saving: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -128,6 +131,7 @@ impl TransferManager {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             give_up,
+            saving: Mutex::new(()),
         });
         let manager = TransferManager { inner };
         for (_, record) in manager.inner.store.all::<Record>(Table::Transfers)? {
@@ -136,6 +140,10 @@ impl TransferManager {
             }
         }
         manager.inner.tasks.spawn(run::tick(manager.inner.clone()));
+        manager
+            .inner
+            .tasks
+            .spawn(run::save_verified(manager.inner.clone()));
         Ok(manager)
     }
 
@@ -352,7 +360,11 @@ impl TransferManager {
             .ok_or_else(|| not_found(id))?;
         t.stop();
         t.sink().retire();
-        self.inner.store.remove(Table::Transfers, id)?;
+        {
+            // A save of it already under way must not write it back after this.
+            let _one_at_a_time = self.inner.saving.lock().unwrap_or_else(|p| p.into_inner());
+            self.inner.store.remove(Table::Transfers, id)?;
+        }
         let mut info = t.info();
         if !keep_data && info.state != State::Complete {
             let _ = std::fs::remove_file(&info.path);
@@ -529,6 +541,10 @@ impl Inner {
 
     /// Writes the record with the verified ranges, after making those bytes durable.
     fn persist(&self, t: &Transfer) {
+        let _one_at_a_time = self.saving.lock().unwrap_or_else(|p| p.into_inner());
+        if t.sink().is_retired() {
+            return; // cancelled: its record is gone for good
+        }
         if let Err(e) = t.sink().sync() {
             tracing::warn!(error = %e, "could not sync a transfer file");
             return;

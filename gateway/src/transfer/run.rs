@@ -17,8 +17,10 @@ use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How often rates are computed and verified ranges persisted.
+/// How often rates are computed and written ranges and the clocks persisted.
 const TICK: Duration = Duration::from_secs(1);
+/// How soon newly verified ranges are persisted: what a crash loses is fetched again.
+const SAVE_VERIFIED: Duration = Duration::from_millis(50);
 
 pub(super) fn spawn(inner: &Arc<Inner>, t: &Arc<Transfer>) {
     let token = inner.shutdown.child_token();
@@ -381,6 +383,37 @@ fn give_up(inner: &Inner, t: &Transfer) {
     );
     tracing::info!(%id, "no source on any network; the transfer failed");
     let _ = inner.set_state(t, State::Failed, Some(why));
+}
+
+/// Persists a transfer's verified ranges soon after they grow, so that a crash (`kill
+/// -9`, power) fetches again at most the last moments' pieces, not the last second's.
+pub(super) async fn save_verified(inner: Arc<Inner>) {
+    let mut interval = tokio::time::interval(SAVE_VERIFIED);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = inner.shutdown.cancelled() => return,
+        }
+        let grown: Vec<Arc<Transfer>> = inner
+            .transfers
+            .iter()
+            .filter(|e| e.value().sink().take_fresh_verified())
+            .map(|e| e.value().clone())
+            .collect();
+        if grown.is_empty() {
+            continue;
+        }
+        let inner = inner.clone();
+        // The fsync and the database commit block: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in grown {
+                t.sink().take_dirty();
+                inner.persist(&t);
+            }
+        })
+        .await;
+    }
 }
 
 /// Once a second: rates, the give-up clock, persisting verified ranges, and progress

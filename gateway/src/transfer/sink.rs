@@ -28,6 +28,8 @@ pub struct FileSink {
     fresh_bytes: AtomicU64,
     /// Verified or written ranges changed since they were last persisted.
     dirty: AtomicBool,
+    /// The verified set grew since the manager last saved it.
+    fresh_verified: AtomicBool,
     closed: AtomicBool,
     /// The transfer was cancelled: readers stop waiting.
     retired: AtomicBool,
@@ -55,6 +57,7 @@ impl FileSink {
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
+            fresh_verified: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
         })
@@ -163,6 +166,10 @@ impl FileSink {
         self.dirty.swap(false, Ordering::AcqRel)
     }
 
+    pub fn take_fresh_verified(&self) -> bool {
+        self.fresh_verified.swap(false, Ordering::AcqRel)
+    }
+
     /// Makes written data durable, before its verified ranges are recorded as such.
     pub fn sync(&self) -> std::io::Result<()> {
         self.swarm.store().sync_data()
@@ -245,6 +252,9 @@ impl SwarmHost for FileSink {
         self.fresh_bytes.fetch_add(written, Ordering::Relaxed);
         // Written ranges are persisted too (after an fsync), so a restart keeps them.
         self.dirty.store(true, Ordering::Release);
+        if p.verified {
+            self.fresh_verified.store(true, Ordering::Release);
+        }
         if p.verified || p.rejected {
             self.changed.send_modify(|v| *v += 1);
         }
