@@ -34,14 +34,6 @@ impl OnDemand {
             .search(keywords(expr), HashKind::Ed2k, key)
             .await
     }
-
-    pub fn get(&self, hash: &Hash16) -> Option<BridgedItem> {
-        self.offers.get(hash)
-    }
-
-    pub fn want(&self, hash: &Hash16) -> Option<BridgedItem> {
-        self.offers.want(hash)
-    }
 }
 
 /// The words a search looks for: every keyword and file-name term outside a NOT branch.

@@ -327,7 +327,7 @@ async fn serve(
                 .await?;
                 up.file = Some(f);
             }
-            None => match s.on_demand.want(&hash) {
+            None => match s.on_demand.offers.want(&hash) {
                 // The other networks have it: the gateway fetches it while this client waits.
                 Some(item) => {
                     let name = item.name.as_str().into();
@@ -352,14 +352,14 @@ async fn serve(
                 up.file = Some(f);
             }
             // A bridged file: offered complete, as a busy peer that queues the asker.
-            None if s.on_demand.get(&hash).is_some() => {
+            None if s.on_demand.offers.get(&hash).is_some() => {
                 let parts = PartStatus::new(0);
                 pmsg(tx, &PeerMessage::FileStatus { hash, parts }, enc, t).await?
             }
             None => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
         },
         PeerMessage::HashsetRequest(hash)
-            if s.file(&hash).is_none() && s.on_demand.get(&hash).is_some() =>
+            if s.file(&hash).is_none() && s.on_demand.offers.get(&hash).is_some() =>
         {
             match upload::hold(s, &link, &hash).await? {
                 Some(f) if !f.parts.is_empty() => {

@@ -152,7 +152,7 @@ impl Upload {
         if let Some(h) = hash {
             match s.file(&h) {
                 Some(f) => self.file = Some(f),
-                None if s.on_demand.want(&h).is_some() => {
+                None if s.on_demand.offers.want(&h).is_some() => {
                     // Queued until the gateway has fetched the file for it.
                     if self.pending.is_none() {
                         self.pending = Some((h, tokio::time::Instant::now()));
@@ -195,7 +195,7 @@ pub(super) async fn hold(
     link: &Link<'_>,
     hash: &Hash16,
 ) -> Result<Option<Arc<SharedFile>>, ConnError> {
-    if s.on_demand.want(hash).is_none() {
+    if s.on_demand.offers.want(hash).is_none() {
         return Ok(None);
     }
     let start = tokio::time::Instant::now();

@@ -472,11 +472,11 @@ fn found_sources(s: &Shared, r: &SourceRequest, requester: u64, obfu: bool) -> S
     let mut listed = None;
     // A bridged file: Junction's own client, which fetches it for the asker.
     if let Some(on_demand) = &s.on_demand
-        && on_demand.get(&r.hash).is_some()
+        && on_demand.offers.get(&r.hash).is_some()
         && let Some((ckey, c)) = own_client(s, &st)
         && ckey != requester
     {
-        on_demand.want(&r.hash);
+        on_demand.offers.want(&r.hash);
         listed = Some(ckey);
         list.push(FoundSource {
             id: c.id,
