@@ -3,15 +3,84 @@
 //! token, where they refuse to start.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::v1 as pb;
 use proto::v1::gateway_client::GatewayClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
+use crate::harness::http::Reply;
 use crate::harness::start_with;
-use crate::raw_http::{self, connect_tls, get_tls};
+
+/// A TLS connection that trusts only `ca_pem` and checks that the certificate names `domain`.
+async fn connect_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    domain: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls_pki_types::ServerName::try_from(domain.to_owned()).unwrap();
+    let tcp = TcpStream::connect(addr).await?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// `GET path` over TLS (HTTP/1.1, `Connection: close`); the answers here have a length, so
+/// the body is what follows the head.
+async fn get_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    domain: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let work = async {
+        let mut s = connect_tls(addr, ca_pem, domain)
+            .await
+            .unwrap_or_else(|e| panic!("TLS to {addr} as {domain}: {e}"));
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        // The server may close without a close_notify once the body is complete.
+        if let Err(e) = s.read_to_end(&mut raw).await {
+            assert!(!raw.is_empty(), "GET {path}: {e}");
+        }
+        let h = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("no complete response head")
+            + 4;
+        let head = String::from_utf8_lossy(&raw[..h]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        Reply {
+            status,
+            head,
+            body: raw[h..].to_vec(),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), work)
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} over TLS took longer than 60 s"))
+}
 
 #[tokio::test]
 async fn http_fronts_serve_tls_with_the_apis_certificate_and_need_the_token() {
@@ -30,7 +99,10 @@ async fn http_fronts_serve_tls_with_the_apis_certificate_and_need_the_token() {
     // Every address, so not loopback: the token is what guards it.
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], listener.local_addr().unwrap().port()));
-    let server = raw_http::serve(&gw.gw, listener);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway::http::serve(gw.gw.clone(), listener, async {
+        let _ = stopped.await;
+    }));
 
     // Torznab's caps and /metrics with the token, through a client that trusts only the
     // API's certificate.
@@ -114,7 +186,12 @@ async fn http_fronts_serve_tls_with_the_apis_certificate_and_need_the_token() {
     });
     c.list_networks(pb::ListNetworksRequest {}).await.unwrap();
 
-    raw_http::stop(server).await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the HTTP server did not stop")
+        .unwrap()
+        .unwrap();
     gw.stop().await;
 }
 

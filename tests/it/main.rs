@@ -13,7 +13,6 @@ mod metrics;
 mod names;
 mod networks;
 mod on_demand;
-mod raw_http;
 mod search;
 mod swarm;
 mod testnet;

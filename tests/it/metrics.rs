@@ -11,8 +11,8 @@ use proto::v1 as pb;
 use proto::v1::gateway_client::GatewayClient;
 use tonic::Code;
 
+use crate::harness::http::Fronts;
 use crate::harness::{channel, start};
-use crate::raw_http::{self, metric};
 use crate::testnet::{Behavior, TestFile, TestNet};
 
 const GRPC: &str = "junction_grpc_requests_total";
@@ -46,11 +46,9 @@ fn calls(text: &str, method: &str, code: &str) -> f64 {
 async fn grpc_calls_are_counted_by_method_and_code() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path(), vec![net()], Some("s3cret")).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    let server = raw_http::serve(&gw.gw, listener);
+    let http = Fronts::serve(&gw, Duration::from_secs(60)).await;
     let scrape = || async {
-        let r = raw_http::get(http, "/metrics", &[BEARER]).await;
+        let r = http.get("/metrics", &[BEARER]).await;
         assert_eq!(r.status, 200, "{}", r.text());
         r.text()
     };
@@ -144,12 +142,28 @@ async fn grpc_calls_are_counted_by_method_and_code() {
     }
     promtool_accepts(&after);
 
-    raw_http::stop(server).await;
+    http.stop().await;
     gw.stop().await;
 }
 
+/// The sum of the samples of `name` whose labels contain every `label="value"` given.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
 /// `promtool check metrics` on the text, when promtool is installed (Debian: prometheus).
-pub fn promtool_accepts(text: &str) {
+fn promtool_accepts(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let child = Command::new("promtool")

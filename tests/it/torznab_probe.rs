@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use junction_core::{ContentId, DynNetwork, HashKind};
 
+use crate::harness::http::{Fronts, Reply};
 use crate::harness::{search_all, start, start_item};
-use crate::raw_http::{self, Reply};
 use crate::testnet::{Behavior, TestFile, TestNet};
 
 /// The probes the apps send: Prowlarr's test (t=search, no q), Sonarr's and Radarr's RSS
@@ -66,13 +66,11 @@ fn assert_feed(path: &str, r: &Reply) {
 async fn an_empty_query_on_a_new_gateway_is_a_valid_feed() {
     let dir = tempfile::tempdir().unwrap();
     let mut gw = start(dir.path(), vec![net()], None).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    let server = raw_http::serve(&gw.gw, listener);
+    let http = Fronts::serve(&gw, Duration::from_secs(60)).await;
 
     // Nothing seen yet: an empty channel, and nothing started.
     for path in PROBES {
-        let r = raw_http::get(http, path, &[]).await;
+        let r = http.get(path, &[]).await;
         assert_feed(path, &r);
         assert!(!r.text().contains("<item>"), "{path}: {}", r.text());
     }
@@ -89,7 +87,7 @@ async fn an_empty_query_on_a_new_gateway_is_a_valid_feed() {
         .expect("the test network answers");
     start_item(&mut gw.client, &item).await;
     for path in &PROBES[..5] {
-        let r = raw_http::get(http, path, &[]).await;
+        let r = http.get(path, &[]).await;
         assert_feed(path, &r);
         let text = r.text();
         assert_eq!(text.matches("<item>").count(), 1, "{path}: {text}");
@@ -109,15 +107,15 @@ async fn an_empty_query_on_a_new_gateway_is_a_valid_feed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!gw.gw.shares.list().unwrap().is_empty(), "never shared");
-    let r = raw_http::get(http, PROBES[0], &[]).await;
+    let r = http.get(PROBES[0], &[]).await;
     assert_feed(PROBES[0], &r);
     assert_eq!(r.text().matches("<item>").count(), 1, "{}", r.text());
     // Paging past the end is still a feed, with nothing in it.
-    let r = raw_http::get(http, PROBES[5], &[]).await;
+    let r = http.get(PROBES[5], &[]).await;
     assert_feed(PROBES[5], &r);
     assert!(!r.text().contains("<item>"), "{}", r.text());
 
-    raw_http::stop(server).await;
+    http.stop().await;
     gw.stop().await;
 }
 
@@ -125,16 +123,14 @@ async fn an_empty_query_on_a_new_gateway_is_a_valid_feed() {
 async fn an_empty_query_with_the_api_key_is_a_feed_and_without_it_a_torznab_error() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path(), vec![net()], Some("s3cret")).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = listener.local_addr().unwrap();
-    let server = raw_http::serve(&gw.gw, listener);
+    let http = Fronts::serve(&gw, Duration::from_secs(60)).await;
 
     let path = "/torznab/api?t=search&apikey=s3cret";
-    assert_feed(path, &raw_http::get(http, path, &[]).await);
-    let r = raw_http::get(http, "/torznab/api?t=search", &[]).await;
+    assert_feed(path, &http.get(path, &[]).await);
+    let r = http.get("/torznab/api?t=search", &[]).await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains(r#"<error code="100""#), "{}", r.text());
 
-    raw_http::stop(server).await;
+    http.stop().await;
     gw.stop().await;
 }
