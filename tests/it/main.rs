@@ -3,6 +3,7 @@
 
 mod api;
 mod bridge;
+mod disk_full;
 mod failed;
 mod harness;
 mod http;

@@ -49,6 +49,21 @@ fn write_uncached(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<(
     Ok(())
 }
 
+/// Bytes an unprivileged writer may still put on the file system holding `path`.
+pub fn free_space(path: &std::path::Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(path)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Whether a write failed because the disk (or the user's quota) is full: waiting for
+/// space helps, blaming the source does not.
+pub fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
 #[cfg(not(target_os = "linux"))]
 fn write_uncached(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
     file.write_all_at(data, offset)

@@ -91,6 +91,8 @@ struct Meta {
     nets: BTreeMap<NetworkId, NetState>,
     /// How long it has run without a source.
     clock: clock::SourceClock,
+    /// Paused because the disk is full: it goes on by itself once there is room.
+    waiting_for_space: bool,
 }
 
 /// How one network is doing on one transfer, this run.
@@ -331,6 +333,8 @@ impl TransferManager {
         }
         t.stop();
         t.sink().close();
+        // Paused by the user: it waits for the user, not for disk space.
+        t.meta().waiting_for_space = false;
         self.inner.set_state(&t, State::Paused, None)?;
         Ok(t.info())
     }
@@ -343,11 +347,7 @@ impl TransferManager {
             State::Active | State::Queued if t.is_running() => return Ok(t.info()),
             _ => {}
         }
-        t.sink().reopen();
-        // Trying again: the give-up clock starts over.
-        t.meta().clock.reset(std::time::Instant::now());
-        self.inner.set_state(&t, State::Active, None)?;
-        run::spawn(&self.inner, &t);
+        run::resume(&self.inner, &t)?;
         Ok(t.info())
     }
 
@@ -440,6 +440,7 @@ impl Transfer {
                 rate: 0,
                 nets: BTreeMap::new(),
                 clock,
+                waiting_for_space: false,
             }),
             run: Mutex::new(None),
         }

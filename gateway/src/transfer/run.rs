@@ -19,6 +19,8 @@ use junction_core::swarm::{UnitAlgo, UnitHashes};
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often rates are computed and written ranges and the clocks persisted.
 const TICK: Duration = Duration::from_secs(1);
+/// Free space a transfer paused for a full disk waits for (or what it still lacks).
+const ROOM_TO_RESUME: u64 = 16 << 20;
 /// How soon newly verified ranges are persisted: what a crash loses is fetched again.
 const SAVE_VERIFIED: Duration = Duration::from_millis(50);
 
@@ -362,18 +364,7 @@ fn finish(inner: &Inner, t: &Transfer) {
 /// No source on any network for the give-up time: stop fetching, keep what is verified,
 /// and say what the user can do.
 fn give_up(inner: &Inner, t: &Transfer) {
-    t.stop();
-    t.sink().close();
-    let id = {
-        let mut m = t.meta();
-        m.rate = 0;
-        for s in m.nets.values_mut() {
-            s.running = false;
-            s.peers = 0;
-            s.rate = 0;
-        }
-        m.record.id.clone()
-    };
+    let id = halt(t);
     let after = inner
         .give_up
         .map_or_else(String::new, |d| format!(" for {}", super::clock::human(d)));
@@ -383,6 +374,56 @@ fn give_up(inner: &Inner, t: &Transfer) {
     );
     tracing::info!(%id, "no source on any network; the transfer failed");
     let _ = inner.set_state(t, State::Failed, Some(why));
+}
+
+/// Stops a transfer's fetches and zeroes its figures; returns its id.
+fn halt(t: &Transfer) -> String {
+    t.stop();
+    t.sink().close();
+    let mut m = t.meta();
+    m.rate = 0;
+    for s in m.nets.values_mut() {
+        s.running = false;
+        s.peers = 0;
+        s.rate = 0;
+    }
+    m.record.id.clone()
+}
+
+/// Starts a stopped transfer again (the user's resume, or room on the disk again).
+pub(super) fn resume(inner: &Arc<Inner>, t: &Arc<Transfer>) -> crate::error::Result<()> {
+    t.sink().reopen();
+    {
+        let mut m = t.meta();
+        // Trying again: the give-up clock starts over.
+        m.clock.reset(std::time::Instant::now());
+        m.waiting_for_space = false;
+    }
+    inner.set_state(t, State::Active, None)?;
+    spawn(inner, t);
+    Ok(())
+}
+
+/// A write found the disk full: the transfer stops (its verified bytes stay) and says
+/// so, and `tick` starts it again once `ROOM_TO_RESUME` is free.
+fn pause_for_space(inner: &Inner, t: &Transfer) {
+    let id = halt(t);
+    t.meta().waiting_for_space = true;
+    let why = format!(
+        "the disk holding {} is full: the transfer is paused with what it has verified, and \
+         goes on by itself once {} MiB are free (or free space, then `junction resume {id}`)",
+        inner.incomplete.display(),
+        ROOM_TO_RESUME >> 20
+    );
+    tracing::warn!(%id, "disk full; the transfer waits for space");
+    let _ = inner.set_state(t, State::Paused, Some(why));
+}
+
+/// Whether a transfer paused for a full disk now has room to go on.
+fn room_again(inner: &Inner, t: &Transfer) -> bool {
+    let sink = t.sink();
+    let needed = ROOM_TO_RESUME.min(sink.size().saturating_sub(sink.verified_bytes()));
+    junction_core::free_space(&inner.incomplete).is_ok_and(|free| free > needed)
 }
 
 /// Persists a transfer's verified ranges soon after they grow, so that a crash (`kill
@@ -448,6 +489,19 @@ pub(super) async fn tick(inner: Arc<Inner>) {
             };
             if give_up {
                 self::give_up(&inner, t);
+                continue;
+            }
+            if active && t.sink().take_out_of_space() {
+                pause_for_space(&inner, t);
+                continue;
+            }
+            let waiting = {
+                let m = t.meta();
+                m.waiting_for_space && m.record.state == State::Paused
+            };
+            if waiting && room_again(&inner, t) {
+                tracing::info!(id = %t.meta().record.id, "room on the disk again; the transfer goes on");
+                let _ = resume(&inner, t);
                 continue;
             }
             if t.sink().take_dirty() || save_clock {

@@ -30,6 +30,8 @@ pub struct FileSink {
     dirty: AtomicBool,
     /// The verified set grew since the manager last saved it.
     fresh_verified: AtomicBool,
+    /// A write found the disk full (the sink closed itself).
+    out_of_space: AtomicBool,
     closed: AtomicBool,
     /// The transfer was cancelled: readers stop waiting.
     retired: AtomicBool,
@@ -58,6 +60,7 @@ impl FileSink {
             fresh_bytes: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
             fresh_verified: AtomicBool::new(false),
+            out_of_space: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
         })
@@ -166,6 +169,10 @@ impl FileSink {
         self.dirty.swap(false, Ordering::AcqRel)
     }
 
+    pub fn take_out_of_space(&self) -> bool {
+        self.out_of_space.swap(false, Ordering::AcqRel)
+    }
+
     pub fn take_fresh_verified(&self) -> bool {
         self.fresh_verified.swap(false, Ordering::AcqRel)
     }
@@ -244,6 +251,15 @@ impl SwarmHost for FileSink {
                 let p = swarm.settle(pending);
                 host.progressed(p, 0);
             }
+        }
+    }
+
+    /// The disk is full: no network should go on receiving (and blaming sources) until
+    /// the manager has paused the transfer.
+    fn write_failed(&self, e: &std::io::Error) {
+        if junction_core::is_out_of_space(e) {
+            self.close();
+            self.out_of_space.store(true, Ordering::Release);
         }
     }
 

@@ -37,6 +37,9 @@ pub trait SwarmHost: Send + Sync + fmt::Debug + 'static {
     /// Bytes were written, or a check, a learnt grid or a network's own verdict changed
     /// what is verified.
     fn progressed(&self, _p: Progress, _written: u64) {}
+
+    /// A write failed on the disk (full, say): the host may stop the transfer.
+    fn write_failed(&self, _e: &std::io::Error) {}
 }
 
 /// No owner: checks run inline and nothing waits (tests, examples).
@@ -67,6 +70,12 @@ impl<S: Store, H: SwarmHost> SwarmSink<S, H> {
         })
     }
 
+    fn disk_failed(&self, e: &SinkError) {
+        if let SinkError::Io(e) = e {
+            self.host.write_failed(e);
+        }
+    }
+
     fn by(&self, source: u64) -> Writer {
         Writer {
             network: self.network,
@@ -92,7 +101,10 @@ impl<S: Store, H: SwarmHost> TransferSink for SwarmSink<S, H> {
         if self.host.is_closed() {
             return Err(SinkError::Closed);
         }
-        let pending = self.swarm.put(self.by(source), offset, data)?;
+        let pending = self
+            .swarm
+            .put(self.by(source), offset, data)
+            .inspect_err(|e| self.disk_failed(e))?;
         H::settle(&self.host, &self.swarm, pending, data.len() as u64);
         Ok(())
     }
@@ -100,7 +112,10 @@ impl<S: Store, H: SwarmHost> TransferSink for SwarmSink<S, H> {
         if self.host.is_closed() {
             return Err(SinkError::Closed);
         }
-        let pending = self.swarm.put_verified(self.network, offset, data)?;
+        let pending = self
+            .swarm
+            .put_verified(self.network, offset, data)
+            .inspect_err(|e| self.disk_failed(e))?;
         H::settle(&self.host, &self.swarm, pending, data.len() as u64);
         Ok(())
     }
