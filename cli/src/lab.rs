@@ -51,7 +51,19 @@ pub async fn run(args: Args) -> Result<()> {
     cfg.seed_rate_limit =
         (args.seed_rate_mib > 0).then(|| args.seed_rate_mib.saturating_mul(1024 * 1024));
     let listen = args.listen.unwrap_or_else(|| usual_or_free(4470));
-    let http_listen = args.http.unwrap_or_else(|| usual_or_free(4480));
+    // Bound now and held: a port only found free here could be taken by another lab while
+    // this one generates its files (two labs started together: one died on "address in use").
+    let http = match args.http {
+        Some(a) => tokio::net::TcpListener::bind(a)
+            .await
+            .with_context(|| format!("cannot serve HTTP on {a} (--http)"))?,
+        None => match tokio::net::TcpListener::bind(("127.0.0.1", 4480)).await {
+            Ok(l) => l,
+            Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .context("cannot serve HTTP on any port of 127.0.0.1")?,
+        },
+    };
     eprintln!(
         "junction lab: generating sample files in {} and starting the peers…",
         dir.display()
@@ -60,9 +72,6 @@ pub async fn run(args: Args) -> Result<()> {
         .await
         .with_context(|| format!("starting the lab (gateway on {listen})"))?;
     // The lab's gateway has no token, so the HTTP fronts stay on loopback like its API.
-    let http = tokio::net::TcpListener::bind(http_listen)
-        .await
-        .with_context(|| format!("cannot serve HTTP on {http_listen} (--http)"))?;
     let http_addr = http.local_addr()?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http_task = tokio::spawn(gateway::http::serve(lab.gateway.clone(), http, async {

@@ -98,7 +98,7 @@ fn stream_prints_urls_that_serve_the_transfer_and_plays_them() {
     let out = lab
         .junction(&["stream", &id, "--http", &lab.http, "--play"])
         .env_remove("PLAYER")
-        .env("PATH", &bin.join("empty"))
+        .env("PATH", bin.join("empty"))
         .output()
         .unwrap();
     assert!(!out.status.success());
