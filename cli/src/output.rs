@@ -210,7 +210,7 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
             "network": n.network, "state": n.state, "sources": n.sources,
             "rate_bytes_per_sec": n.rate_bytes_per_sec, "bytes_received": n.bytes_received,
             "bytes_verified": n.bytes_verified, "bytes_discarded": n.bytes_discarded,
-            "sources_dropped": n.sources_dropped,
+            "sources_dropped": n.sources_dropped, "failed_checks": n.failed_checks,
             "note": n.note,
         })).collect::<Vec<_>>(),
         "verified": t.verified.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),

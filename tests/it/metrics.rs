@@ -54,6 +54,10 @@ async fn grpc_calls_are_counted_by_method_and_code() {
     };
     // The counters are the process's, and other tests call too: only growth is checked.
     let before = scrape().await;
+    assert!(
+        before.contains("# HELP junction_hash_failures_total "),
+        "failed hash checks are a metric: {before}"
+    );
 
     let ch = channel(gw.addr).await;
     // Without the token: refused, and counted as such.

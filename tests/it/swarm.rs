@@ -148,6 +148,10 @@ async fn fetch_past_a_liar(liar: NetworkId, runs: usize) {
                     n.sources_dropped <= 1,
                     "run {run}: an honest {liar} source was dropped: {n:?}"
                 );
+                assert!(
+                    n.failed_checks >= n.sources_dropped,
+                    "run {run}: a source dropped without a failed check: {n:?}"
+                );
                 caught += n.sources_dropped;
             } else {
                 assert_eq!(

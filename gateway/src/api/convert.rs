@@ -101,6 +101,7 @@ pub fn transfer(t: TransferInfo) -> pb::Transfer {
                 bytes_verified: n.bytes_verified,
                 bytes_discarded: n.bytes_discarded,
                 sources_dropped: n.sources_dropped,
+                failed_checks: n.failed_checks,
                 sources: n.sources,
                 rate_bytes_per_sec: n.rate,
                 state: n.state,

@@ -485,6 +485,7 @@ impl Transfer {
                 bytes_verified: f.verified,
                 bytes_discarded: f.discarded,
                 sources_dropped: f.dropped,
+                failed_checks: f.failed_checks,
                 sources: s.map_or(0, |s| s.peers),
                 rate: s.map_or(0, |s| s.rate),
                 state: state.into(),

@@ -129,6 +129,8 @@ pub struct NetworkInfo {
     pub bytes_discarded: u64,
     /// Sources dropped because their bytes failed a hash check.
     pub sources_dropped: u32,
+    /// Hash checks its bytes failed.
+    pub failed_checks: u32,
     pub sources: u32,
     pub rate: u64,
     /// `fetching`, `idle` or `not applicable`.

@@ -47,6 +47,8 @@ pub struct NetFigures {
     pub discarded: u64,
     /// Sources dropped because their bytes failed checks.
     pub dropped: u32,
+    /// Hash checks its bytes failed (a unit written by several networks counts for each).
+    pub failed_checks: u32,
 }
 
 /// A unit to hash from disk; its range is locked against writes until [`Ledger::finish`].
@@ -453,6 +455,13 @@ impl Ledger {
                 by.push(*w);
             }
         }
+        if !ok {
+            let networks: std::collections::BTreeSet<NetworkId> =
+                by.iter().map(|w| w.network).collect();
+            for n in networks {
+                self.fig(n).failed_checks += 1;
+            }
+        }
         self.endgame.remove(c.range.clone());
         if ok {
             self.verified.insert(c.range.clone());
@@ -492,6 +501,7 @@ impl Ledger {
         let f = self.fig(by.network);
         f.received += bytes;
         f.discarded += bytes;
+        f.failed_checks += 1;
         if dropped && self.banned.insert(by) {
             self.fig(by.network).dropped += 1;
         }
@@ -508,6 +518,9 @@ impl Ledger {
             .into_iter()
             .filter(|(_, w)| w.network == network || *w == Writer::EARLIER)
             .collect();
+        if !ok && !mine.is_empty() {
+            self.fig(network).failed_checks += 1;
+        }
         for (r, _) in mine {
             let n = r.end - r.start;
             self.written.remove(r.clone());

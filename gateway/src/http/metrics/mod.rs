@@ -125,6 +125,11 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
         "network_bans",
         "Sources dropped because the bytes they sent failed a hash check",
     );
+    let failed_checks = family::<Counter>(
+        &mut reg,
+        "hash_failures",
+        "Hash checks that bytes from the network failed (a piece, a part, a block)",
+    );
     let discarded = family::<Counter>(
         &mut reg,
         "network_discarded_bytes",
@@ -155,6 +160,11 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
         peers.get_or_create(&net(id)).set(i64::from(st.peers));
         let online = !matches!(st.state, junction_core::NetworkState::Offline);
         up.get_or_create(&net(id)).set(i64::from(online));
+        // Every network's transfer counters exist from the start, at 0, so rate() and
+        // alerts work before the first transfer.
+        for f in [&bans, &failed_checks, &discarded, &verified] {
+            let _ = f.get_or_create(&net(id));
+        }
     }
     for (id, c) in counted::networks() {
         searches
@@ -171,6 +181,9 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
     let list = gw.transfers.list();
     for (id, t) in figures(&list) {
         bans.get_or_create(&net(&id)).inc_by(t.dropped);
+        failed_checks
+            .get_or_create(&net(&id))
+            .inc_by(t.failed_checks);
         discarded.get_or_create(&net(&id)).inc_by(t.discarded);
         verified.get_or_create(&net(&id)).inc_by(t.verified);
     }
@@ -213,6 +226,7 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
     dropped: u64,
+    failed_checks: u64,
     discarded: u64,
     verified: u64,
 }
@@ -233,6 +247,7 @@ fn observe(acc: &mut Accumulated, t: &TransferInfo) {
     for n in &t.per_network {
         let now = Totals {
             dropped: u64::from(n.sources_dropped),
+            failed_checks: u64::from(n.failed_checks),
             discarded: n.bytes_discarded,
             verified: n.bytes_verified,
         };
@@ -241,6 +256,7 @@ fn observe(acc: &mut Accumulated, t: &TransferInfo) {
         let grew = |now: u64, before: u64| now.checked_sub(before).unwrap_or(now);
         let total = acc.totals.entry(n.network.clone()).or_default();
         total.dropped += grew(now.dropped, before.dropped);
+        total.failed_checks += grew(now.failed_checks, before.failed_checks);
         total.discarded += grew(now.discarded, before.discarded);
         total.verified += grew(now.verified, before.verified);
         acc.seen.insert(key, now);

@@ -94,6 +94,9 @@ fn a_failed_unit_blames_only_those_who_wrote_it() {
     assert_eq!(l.claim(A, 20..40, 5, None, now), Some(20..25));
     assert_eq!(l.claim(C, 20..40, 5, None, now), None);
     assert_eq!(l.figures()[&NetworkId::GNUTELLA].discarded, 30);
+    // Two failed checks had Gnutella bytes in them, one eD2k bytes.
+    assert_eq!(l.figures()[&NetworkId::GNUTELLA].failed_checks, 2);
+    assert_eq!(l.figures()[&NetworkId::ED2K].failed_checks, 1);
 }
 
 #[test]
