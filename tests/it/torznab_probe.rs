@@ -68,11 +68,28 @@ async fn an_empty_query_on_a_new_gateway_is_a_valid_feed() {
     let mut gw = start(dir.path(), vec![net()], None).await;
     let http = Fronts::serve(&gw, Duration::from_secs(60)).await;
 
-    // Nothing seen yet: an empty channel, and nothing started.
+    // Nothing seen yet: one placeholder item, which the apps need to pass their test,
+    // in the categories asked for (past the end, nothing); and nothing started.
     for path in PROBES {
         let r = http.get(path, &[]).await;
         assert_feed(path, &r);
-        assert!(!r.text().contains("<item>"), "{path}: {}", r.text());
+        let text = r.text();
+        let paged_past = path.contains("offset=500");
+        assert_eq!(
+            text.matches("<item>").count(),
+            usize::from(!paged_past),
+            "{path}: {text}"
+        );
+        if !paged_past {
+            assert!(text.contains("<title>Junction is ready"), "{path}: {text}");
+            assert!(text.contains("<pubDate>"), "{path}: {text}");
+        }
+        if path.contains("cat=5030") {
+            assert!(
+                text.contains(r#"<torznab:attr name="category" value="5000"/>"#),
+                "{path}: {text}"
+            );
+        }
     }
     assert!(gw.gw.transfers.list().is_empty());
 

@@ -149,12 +149,62 @@ async fn search(
             .filter(|k| cats.is_empty() || cats.contains(&category(&k.item.name)))
             .collect()
     };
+    let nothing_yet = words.is_empty() && items.is_empty() && offset == 0;
     let items = items
         .into_iter()
         .filter(|k| matches_episode(&k.item.name, season, episode))
         .skip(offset)
         .take(limit);
-    Ok(feed(s, headers, items))
+    let mut out = feed(s, headers, items);
+    if nothing_yet {
+        let at = out.len() - FEED_END.len();
+        out.insert_str(at, &placeholder_xml(&cats));
+    }
+    Ok(out)
+}
+
+/// The info-hash of the placeholder item: "Junction is ready..." in ASCII.
+const PLACEHOLDER_BTIH: &str = "4a756e6374696f6e2069732072656164792e2e2e";
+
+/// What an empty feed shows on a gateway that has seen nothing yet: Sonarr, Radarr and
+/// Prowlarr refuse an indexer whose RSS probe returns no item ("Query successful, but no
+/// results…"). Its title says what it is and parses as no release, so no app grabs it; in
+/// the categories the app asked for, or "other".
+fn placeholder_xml(cats: &[u32]) -> String {
+    let cats = match cats.is_empty() {
+        true => vec![OTHER],
+        false => cats.to_vec(),
+    };
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let magnet = xml(&format!(
+        "magnet:?xt=urn:btih:{PLACEHOLDER_BTIH}&dn=Junction+is+ready+-+search+to+fill+this+feed"
+    ));
+    let mut out = format!(
+        r#"<item>
+  <title>Junction is ready - search or download to fill this feed</title>
+  <guid isPermaLink="false">junction-ready</guid>
+  <link>{magnet}</link>
+  <pubDate>{date}</pubDate>
+  <size>1</size>
+  <category>{}</category>
+  <enclosure url="{magnet}" length="1" type="application/x-bittorrent"/>
+"#,
+        cats[0]
+    );
+    for c in cats {
+        let _ = writeln!(out, r#"  <torznab:attr name="category" value="{c}"/>"#);
+    }
+    let _ = write!(
+        out,
+        r#"  <torznab:attr name="size" value="1"/>
+  <torznab:attr name="seeders" value="0"/>
+  <torznab:attr name="peers" value="0"/>
+  <torznab:attr name="infohash" value="{PLACEHOLDER_BTIH}"/>
+  <torznab:attr name="magneturl" value="{magnet}"/>
+</item>
+"#
+    );
+    out
 }
 
 /// Runs a merged search to its end (or `timeout` and a little) and returns the items,
@@ -356,9 +406,11 @@ fn feed(s: &AppState, headers: &HeaderMap, items: impl Iterator<Item = KnownItem
     for k in items {
         item_xml(&mut out, &k);
     }
-    out.push_str("</channel>\n</rss>\n");
+    out.push_str(FEED_END);
     out
 }
+
+const FEED_END: &str = "</channel>\n</rss>\n";
 
 fn item_xml(out: &mut String, k: &KnownItem) {
     let i = &k.item;
