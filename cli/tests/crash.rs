@@ -1,78 +1,23 @@
 //! `kill -9` of `junction serve` in the middle of a download, 20 times at random moments
 //! (issue 15). Every restart resumes the transfer by itself; what was verified before a
-//! kill is verified after it (up to the last second, which is how often verified ranges
-//! are saved), and every verified range holds the right bytes; the file completes.
+//! kill is verified after it, and every verified range holds the right bytes; the file
+//! completes.
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Lab, text};
+use common::Lab;
+use common::serve::{Serve, config, free_port, lab_large_file};
 use serde_json::Value;
 
 const KILLS: usize = 20;
 
-/// A `junction serve` on BitTorrent only (the lab's tracker comes with the magnet),
-/// killed with SIGKILL when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn config(dir: &Path, port: u16) -> PathBuf {
-    let path = dir.join("junction.toml");
-    let data = dir.join("data");
-    std::fs::write(
-        &path,
-        format!(
-            "[gateway]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\n\
-             [http]\nenabled = false\n[ed2k]\nenabled = false\n[gnutella]\nenabled = false\n\
-             [bittorrent]\nlisten = \"127.0.0.1:0\"\n[bittorrent.dht]\nenabled = false\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn serve(config: &Path, log: &Path) -> Serve {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Serve(
-        Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// The transfer as `junction transfers --json` shows it, once the gateway answers.
-fn transfer(server: &str, id: &str) -> Option<Value> {
-    let out = Command::new(BIN)
-        .args(["--server", server, "transfers", "--json"])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return None;
-    }
-    text(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|t| t["id"] == id)
-}
+/// BitTorrent only: the lab's tracker comes with the magnet.
+const BITTORRENT_ONLY: &str = "[http]\nenabled = false\n[ed2k]\nenabled = false\n\
+    [gnutella]\nenabled = false\n[bittorrent]\nlisten = \"127.0.0.1:0\"\n\
+    [bittorrent.dht]\nenabled = false\n";
 
 /// The verified bytes of the `nth` restore the gateway logged ("restored transfer …
 /// verified=N").
@@ -143,59 +88,15 @@ fn kill_dash_nine_mid_download_twenty_times_loses_nothing_verified() {
     // transfer is still running at every kill.
     let lab = Lab::start(64, 1);
     let magnet = lab.large_magnet();
-    // The lab's large file is its biggest sample.
-    let large = std::fs::read_dir(lab.world())
-        .unwrap()
-        .filter_map(Result::ok)
-        .max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
-        .unwrap();
-    let original = std::fs::read(large.path()).unwrap();
+    let original = lab_large_file(&lab.world());
     assert_eq!(original.len(), 64 << 20);
 
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = config(dir.path(), port);
+    let port = free_port();
+    let config = config(dir.path(), port, BITTORRENT_ONLY);
     let log = dir.path().join("serve.log");
-    let server = format!("http://127.0.0.1:{port}");
-    let answering = |gw: &mut Serve| {
-        let started = Instant::now();
-        loop {
-            let out = Command::new(BIN)
-                .args(["--server", &server, "transfers", "--json"])
-                .output()
-                .unwrap();
-            if out.status.success() {
-                return;
-            }
-            assert!(
-                gw.0.try_wait().unwrap().is_none(),
-                "serve exited: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "serve never answered"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-
-    let mut gw = serve(&config, &log);
-    answering(&mut gw);
-    let got = Command::new(BIN)
-        .args(["--server", &server, "get", &magnet, "--json"])
-        .output()
-        .unwrap();
-    assert!(got.status.success(), "{}", text(&got.stderr));
-    let id =
-        serde_json::from_str::<Value>(text(&got.stdout).lines().next().unwrap()).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let mut gw = Serve::start(&config, port, &log);
+    let id = gw.get(&magnet);
 
     let mut moments = kill_moments();
     let mut resumed_at = Vec::new();
@@ -208,7 +109,7 @@ fn kill_dash_nine_mid_download_twenty_times_loses_nothing_verified() {
         let mut saved_by_then = 0;
         let mut last = None;
         while started.elapsed() < run_for {
-            if let Some(t) = transfer(&server, &id) {
+            if let Some(t) = gw.transfer(&id) {
                 if started.elapsed() + Duration::from_millis(1500) < run_for {
                     saved_by_then = verified(&t);
                 }
@@ -231,9 +132,10 @@ fn kill_dash_nine_mid_download_twenty_times_loses_nothing_verified() {
         // SIGKILL: no shutdown, no last save.
         drop(gw);
 
-        gw = serve(&config, &log);
-        answering(&mut gw);
-        let t = transfer(&server, &id).expect("the transfer is there after a restart");
+        gw = Serve::start(&config, port, &log);
+        let t = gw
+            .transfer(&id)
+            .expect("the transfer is there after a restart");
         assert!(
             ["active", "queued"].contains(&t["state"].as_str().unwrap()),
             "not resumed after kill {kill}: {t}"
@@ -257,18 +159,7 @@ fn kill_dash_nine_mid_download_twenty_times_loses_nothing_verified() {
     }
 
     // Left alone, it completes, with the source's bytes.
-    let started = Instant::now();
-    let done = loop {
-        let t = transfer(&server, &id).unwrap();
-        if t["state"] == "complete" {
-            break t;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "never completed after the kills: {t}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let done = gw.completed(&id, Duration::from_secs(180));
     let file = std::fs::read(done["path"].as_str().unwrap()).unwrap();
     assert!(
         file == original,

@@ -2,6 +2,8 @@
 //! captured, as a newcomer would run it.
 #![allow(dead_code)] // each test binary uses its own part of this
 
+pub mod serve;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
