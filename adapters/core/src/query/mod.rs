@@ -154,7 +154,20 @@ impl std::fmt::Display for Expr {
             Expr::Type(t) => write!(f, "type:{}", t.name()),
             Expr::Ext(e) => write!(f, "ext:{e}"),
             Expr::Sources(c, n) => write!(f, "sources{}{n}", c.symbol()),
-            Expr::Id(id) => f.write_str(id.urns().first().map_or("", String::as_str)),
+            // One hash alone prints as its URN; several, or a size, as a magnet link, so
+            // the printed query parses back to the same id.
+            Expr::Id(id) => match (id.urns().as_slice(), id.size) {
+                ([], _) => Ok(()),
+                ([urn], None) => f.write_str(urn),
+                (urns, size) => {
+                    f.write_str("magnet:?")?;
+                    for (i, urn) in urns.iter().enumerate() {
+                        let sep = if i == 0 { "" } else { "&" };
+                        write!(f, "{sep}xt={urn}")?;
+                    }
+                    size.map_or(Ok(()), |n| write!(f, "&xl={n}"))
+                }
+            },
         }
     }
 }

@@ -531,6 +531,26 @@ mod tests {
         assert!(matches!(parse(magnet).unwrap().expr, Id(_)));
     }
 
+    /// Fuzz finding (query_parse): an id with a size, or with several hashes, printed as
+    /// its first URN alone and reparsed to a different id.
+    #[test]
+    fn printed_ids_keep_their_size_and_every_hash() {
+        for text in [
+            "ed2k://|file|x|5|01010101010101010101010101010101|/",
+            "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a\
+             &xt=urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB&xl=7",
+            "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB",
+        ] {
+            let q = parse(text).unwrap();
+            assert_eq!(parse(&q.expr.to_string()).unwrap().expr, q.expr, "{text}");
+        }
+        let q = parse("urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB").unwrap();
+        assert_eq!(
+            q.expr.to_string(),
+            "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB"
+        );
+    }
+
     #[test]
     fn errors_name_the_problem() {
         let cases: Vec<(&str, &str)> = vec![
