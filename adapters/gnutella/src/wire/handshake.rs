@@ -323,7 +323,9 @@ fn parse_start_line(line: &str) -> Result<StartLine> {
         .ok()
         .filter(|c| (100..1000).contains(c))
         .ok_or_else(|| Error::invalid(what, format!("bad status code {code_s:?}")))?;
-    let reason = parts.next().unwrap_or("").to_owned();
+    // Trailing white space (a stray CR before the line's CRLF, above all) is not part of
+    // the reason: a legacy block re-encoded with bare LF would lose it.
+    let reason = parts.next().unwrap_or("").trim_end().to_owned();
     Ok(StartLine::Status {
         version,
         code,
@@ -520,6 +522,19 @@ mod tests {
         assert_eq!(n, full.len() - 4);
         assert_eq!(hs.ultrapeer(), Some(false));
         assert_eq!(hs.to_bytes(), &full[..n]);
+    }
+
+    /// Fuzz finding (gnutella_handshake): a 0.4-style status line ending in CR CR LF kept
+    /// a CR in its reason, which the bare-LF re-encoding then ended the line with.
+    #[test]
+    fn a_stray_cr_is_not_part_of_the_reason() {
+        let (hs, _) = Handshake::parse(b"GNUTELLA/0.2 429 busy\r\r\nX-A: b\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let wire = hs.to_bytes();
+        let (again, _) = Handshake::parse(&wire).unwrap().unwrap();
+        assert_eq!(again, hs);
+        assert!(matches!(&hs.start, StartLine::Status { reason, .. } if reason == "busy"));
     }
 
     #[test]
