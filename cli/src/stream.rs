@@ -40,6 +40,13 @@ pub async fn stream(c: &mut Client, server: &str, token: Option<&str>, args: Arg
     reachable(&base).await?;
     let s = resolve(c, &args.target).await?;
     let key = token.map_or(String::new(), |t| format!("?apikey={}", percent_encode(t)));
+    if token.is_some() {
+        // Players cannot send a header, so the token rides in the URL: say where it goes.
+        eprintln!(
+            "note: these URLs carry the gateway's token (players cannot send it otherwise); \
+             they show in the player's history and, with --play, in its command line"
+        );
+    }
     let id = percent_encode(&s.id);
     let url = format!("{base}/content/{id}{key}");
     let playlist = format!("{base}/content/{id}.m3u{key}");

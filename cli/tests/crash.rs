@@ -84,12 +84,12 @@ fn kill_moments() -> impl Iterator<Item = Duration> {
 
 #[test]
 fn kill_dash_nine_mid_download_twenty_times_loses_nothing_verified() {
-    // 64 MiB from two seeders at 1 MiB/s each: about 32 s of downloading in all, so the
-    // transfer is still running at every kill.
-    let lab = Lab::start(64, 1);
+    // 96 MiB from two seeders at 1 MiB/s each: about 48 s of downloading in all, twice
+    // the time the kills take, so the transfer is still running at every kill.
+    let lab = Lab::start(96, 1);
     let magnet = lab.large_magnet();
     let original = lab_large_file(&lab.world());
-    assert_eq!(original.len(), 64 << 20);
+    assert_eq!(original.len(), 96 << 20);
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -72,7 +72,7 @@ async fn a_full_disk_pauses_the_transfer_which_goes_on_once_there_is_room() {
         Behavior::Normal(Duration::ZERO),
         vec![file],
     ));
-    let mut gw = start(&data, vec![net as Arc<dyn DynNetwork>], None).await;
+    let mut gw = start(&data, vec![net.clone() as Arc<dyn DynNetwork>], None).await;
     let t = gw
         .client
         .start_transfer(pb::StartTransferRequest {
@@ -108,6 +108,11 @@ async fn a_full_disk_pauses_the_transfer_which_goes_on_once_there_is_room() {
         .into_inner();
     assert_eq!(still.state(), State::Paused);
     assert!(still.bytes_verified >= paused.bytes_verified);
+    // A restart meanwhile: still waiting for room, and still going on by itself after.
+    gw.stop().await;
+    let mut gw = start(&data, vec![net as Arc<dyn DynNetwork>], None).await;
+    let restarted = wait_until(&mut gw.client, &t.id, 10, |t| t.state() == State::Paused).await;
+    assert!(restarted.error.contains("is full"), "{}", restarted.error);
 
     disk.resize("64m");
     let done = wait_until(&mut gw.client, &t.id, 30, |t| t.state() == State::Complete).await;

@@ -49,10 +49,22 @@ fn write_uncached(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<(
     Ok(())
 }
 
-/// Bytes an unprivileged writer may still put on the file system holding `path`.
-pub fn free_space(path: &std::path::Path) -> io::Result<u64> {
+/// Free space on a file system, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct FreeSpace {
+    /// What an unprivileged writer may still use.
+    pub available: u64,
+    /// Everything free, the reserve only root may use included.
+    pub all: u64,
+}
+
+/// Free space on the file system holding `path`.
+pub fn free_space(path: &std::path::Path) -> io::Result<FreeSpace> {
     let st = rustix::fs::statvfs(path)?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    Ok(FreeSpace {
+        available: st.f_bavail.saturating_mul(st.f_frsize),
+        all: st.f_bfree.saturating_mul(st.f_frsize),
+    })
 }
 
 /// Whether a write failed because the disk (or the user's quota) is full: waiting for

@@ -93,11 +93,22 @@ pub fn move_without_replacing(from: &Path, dir: &Path, name: &str) -> io::Result
         Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
         _ => (name, String::new()),
     };
+    use std::os::unix::fs::MetadataExt;
+    let source = std::fs::metadata(from)?;
     for n in 0..10_000u32 {
         let to = match n {
             0 => dir.join(name),
             n => dir.join(format!("{stem} ({n}){ext}")),
         };
+        // A crash between the link and the unlink below left the file under both names:
+        // the move is done but for the unlink.
+        if source.nlink() > 1
+            && std::fs::metadata(&to)
+                .is_ok_and(|m| m.ino() == source.ino() && m.dev() == source.dev())
+        {
+            std::fs::remove_file(from)?;
+            return Ok(to);
+        }
         // A hard link fails if the name exists, atomically; rename would replace it.
         match std::fs::hard_link(from, &to) {
             Ok(()) => {
@@ -206,5 +217,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "second");
         assert_eq!(std::fs::read_to_string(&c).unwrap(), "third");
         assert!(!dir.path().join("a.part").exists());
+        // Interrupted after the link, before the unlink: done again, no second copy.
+        let e = src("e", "fifth");
+        std::fs::hard_link(&e, out.join("song (2).mp3")).unwrap();
+        let again = move_without_replacing(&e, &out, "song (2).mp3").unwrap();
+        assert_eq!(again, out.join("song (2).mp3"));
+        assert!(!e.exists() && !out.join("song (2) (1).mp3").exists());
     }
 }

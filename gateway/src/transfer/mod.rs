@@ -82,6 +82,8 @@ struct Transfer {
     meta: Mutex<Meta>,
     /// Cancels the running fetch; None while not running.
     run: Mutex<Option<CancellationToken>>,
+    /// Cancelled: never saved again (a magnet's new sink would not know).
+    cancelled: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -91,8 +93,6 @@ struct Meta {
     nets: BTreeMap<NetworkId, NetState>,
     /// How long it has run without a source.
     clock: clock::SourceClock,
-    /// Paused because the disk is full: it goes on by itself once there is room.
-    waiting_for_space: bool,
 }
 
 /// How one network is doing on one transfer, this run.
@@ -258,6 +258,8 @@ impl TransferManager {
             written: Vec::new(),
             awaiting_metadata,
             sourceless_ms: 0,
+            waiting_for_space: false,
+            free_at_pause: 0,
         };
         let sink = FileSink::open(&path, size, Default::default())?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
@@ -334,7 +336,7 @@ impl TransferManager {
         t.stop();
         t.sink().close();
         // Paused by the user: it waits for the user, not for disk space.
-        t.meta().waiting_for_space = false;
+        t.meta().record.waiting_for_space = false;
         self.inner.set_state(&t, State::Paused, None)?;
         Ok(t.info())
     }
@@ -358,6 +360,8 @@ impl TransferManager {
             .transfers
             .remove(id)
             .ok_or_else(|| not_found(id))?;
+        t.cancelled
+            .store(true, std::sync::atomic::Ordering::Release);
         t.stop();
         t.sink().retire();
         {
@@ -440,9 +444,9 @@ impl Transfer {
                 rate: 0,
                 nets: BTreeMap::new(),
                 clock,
-                waiting_for_space: false,
             }),
             run: Mutex::new(None),
+            cancelled: Default::default(),
         }
     }
 
@@ -456,6 +460,10 @@ impl Transfer {
 
     fn is_running(&self) -> bool {
         self.run.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn stop(&self) {
@@ -544,9 +552,13 @@ impl Inner {
     /// Writes the record with the verified ranges, after making those bytes durable.
     fn persist(&self, t: &Transfer) {
         let _one_at_a_time = self.saving.lock().unwrap_or_else(|p| p.into_inner());
-        if t.sink().is_retired() {
-            return; // cancelled: its record is gone for good
+        if t.is_cancelled() {
+            return; // its record is gone for good
         }
+        // The ranges are taken before the sync: a range verified meanwhile is saved next
+        // time, once its bytes are on disk too.
+        let verified = record::pairs(&t.sink().verified_set());
+        let written = record::pairs(&t.sink().written_set());
         if let Err(e) = t.sink().sync() {
             tracing::warn!(error = %e, "could not sync a transfer file");
             return;
@@ -558,8 +570,8 @@ impl Inner {
             record.sourceless_ms = m.clock.without().as_millis() as u64;
             record
         };
-        record.verified = record::pairs(&t.sink().verified_set());
-        record.written = record::pairs(&t.sink().written_set());
+        record.verified = verified;
+        record.written = written;
         if let Err(e) = self.store.put(Table::Transfers, &record.id, &record) {
             tracing::warn!(id = %record.id, error = %e, "could not persist a transfer");
         }

@@ -50,6 +50,13 @@ pub struct Record {
     /// How long it has run with no source on any network, in ms (the give-up clock).
     #[serde(default)]
     pub sourceless_ms: u64,
+    /// Paused because the disk is full: it goes on by itself once there is room, also
+    /// after a restart.
+    #[serde(default)]
+    pub waiting_for_space: bool,
+    /// Bytes free on that disk (root's reserve included) when it paused.
+    #[serde(default)]
+    pub free_at_pause: u64,
 }
 
 /// A range set as stored: (start, end) pairs.

@@ -397,7 +397,7 @@ pub(super) fn resume(inner: &Arc<Inner>, t: &Arc<Transfer>) -> crate::error::Res
         let mut m = t.meta();
         // Trying again: the give-up clock starts over.
         m.clock.reset(std::time::Instant::now());
-        m.waiting_for_space = false;
+        m.record.waiting_for_space = false;
     }
     inner.set_state(t, State::Active, None)?;
     spawn(inner, t);
@@ -408,7 +408,11 @@ pub(super) fn resume(inner: &Arc<Inner>, t: &Arc<Transfer>) -> crate::error::Res
 /// so, and `tick` starts it again once `ROOM_TO_RESUME` is free.
 fn pause_for_space(inner: &Inner, t: &Transfer) {
     let id = halt(t);
-    t.meta().waiting_for_space = true;
+    {
+        let mut m = t.meta();
+        m.record.waiting_for_space = true;
+        m.record.free_at_pause = junction_core::free_space(&inner.incomplete).map_or(0, |f| f.all);
+    }
     let why = format!(
         "the disk holding {} is full: the transfer is paused with what it has verified, and \
          goes on by itself once {} MiB are free (or free space, then `junction resume {id}`)",
@@ -423,7 +427,11 @@ fn pause_for_space(inner: &Inner, t: &Transfer) {
 fn room_again(inner: &Inner, t: &Transfer) -> bool {
     let sink = t.sink();
     let needed = ROOM_TO_RESUME.min(sink.size().saturating_sub(sink.verified_bytes()));
-    junction_core::free_space(&inner.incomplete).is_ok_and(|free| free > needed)
+    let at_pause = t.meta().record.free_at_pause;
+    // Root writes into the file system's reserve, so it fills the disk past what others
+    // may use: for it, room means that much more free than when it paused.
+    junction_core::free_space(&inner.incomplete)
+        .is_ok_and(|f| f.available > needed || f.all > at_pause.saturating_add(needed))
 }
 
 /// Persists a transfer's verified ranges soon after they grow, so that a crash (`kill
@@ -442,18 +450,10 @@ pub(super) async fn save_verified(inner: Arc<Inner>) {
             .filter(|e| e.value().sink().take_fresh_verified())
             .map(|e| e.value().clone())
             .collect();
-        if grown.is_empty() {
-            continue;
+        for t in &grown {
+            t.sink().take_dirty();
         }
-        let inner = inner.clone();
-        // The fsync and the database commit block: off the runtime's threads.
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in grown {
-                t.sink().take_dirty();
-                inner.persist(&t);
-            }
-        })
-        .await;
+        save_off_the_runtime(&inner, grown).await;
     }
 }
 
@@ -467,8 +467,10 @@ pub(super) async fn tick(inner: Arc<Inner>) {
             () = inner.shutdown.cancelled() => return,
         }
         let now = std::time::Instant::now();
-        for entry in inner.transfers.iter() {
-            let t = entry.value();
+        // Copied out: no map guard is held while a transfer is saved or changes state.
+        let all: Vec<Arc<Transfer>> = inner.transfers.iter().map(|e| e.value().clone()).collect();
+        let mut to_save = Vec::new();
+        for t in &all {
             let fresh = t.sink().take_fresh_bytes();
             let figures = t.sink().figures();
             let complete = t.sink().is_complete();
@@ -497,7 +499,7 @@ pub(super) async fn tick(inner: Arc<Inner>) {
             }
             let waiting = {
                 let m = t.meta();
-                m.waiting_for_space && m.record.state == State::Paused
+                m.record.waiting_for_space && m.record.state == State::Paused
             };
             if waiting && room_again(&inner, t) {
                 tracing::info!(id = %t.meta().record.id, "room on the disk again; the transfer goes on");
@@ -505,11 +507,26 @@ pub(super) async fn tick(inner: Arc<Inner>) {
                 continue;
             }
             if t.sink().take_dirty() || save_clock {
-                inner.persist(t);
+                to_save.push(t.clone());
             }
             if active && (fresh > 0 || t.is_running()) {
                 inner.emit(t.info(), false);
             }
         }
+        save_off_the_runtime(&inner, to_save).await;
     }
+}
+
+/// Saves transfers on the blocking pool: each save syncs the file and commits.
+async fn save_off_the_runtime(inner: &Arc<Inner>, transfers: Vec<Arc<Transfer>>) {
+    if transfers.is_empty() {
+        return;
+    }
+    let inner = inner.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in transfers {
+            inner.persist(&t);
+        }
+    })
+    .await;
 }

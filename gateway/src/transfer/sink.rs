@@ -199,6 +199,8 @@ impl FileSink {
     }
 
     pub fn reopen(&self) {
+        // A full disk met before a pause is not news after it.
+        self.out_of_space.store(false, Ordering::Release);
         self.closed.store(false, Ordering::Release);
     }
 }

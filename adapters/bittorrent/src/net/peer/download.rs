@@ -232,6 +232,14 @@ fn complete_piece(
                 false
             }
         };
+    if hash_ok && !stored {
+        // Right bytes the disk would not take (full, say, or the transfer closed): the
+        // piece is wanted again, and neither its senders nor the check are blamed.
+        let mut st = t.state();
+        st.pieces.checked(index, false);
+        st.pieces.recycle(data);
+        return;
+    }
     if !hash_ok {
         warn!(%addr, piece = index.get(), "piece failed its SHA-1 check");
     }
