@@ -347,15 +347,7 @@ fn finish(inner: &Inner, t: &Transfer) {
             }
         }
     }
-    {
-        let mut m = t.meta();
-        m.rate = 0;
-        for s in m.nets.values_mut() {
-            s.running = false;
-            s.peers = 0;
-            s.rate = 0;
-        }
-    }
+    idle(&mut t.meta());
     t.run.lock().unwrap_or_else(|p| p.into_inner()).take();
     tracing::info!(name = %name, "transfer complete");
     let _ = inner.set_state(t, State::Complete, None);
@@ -381,13 +373,18 @@ fn halt(t: &Transfer) -> String {
     t.stop();
     t.sink().close();
     let mut m = t.meta();
+    idle(&mut m);
+    m.record.id.clone()
+}
+
+/// No network fetches any more: rates and peers read zero.
+fn idle(m: &mut super::Meta) {
     m.rate = 0;
     for s in m.nets.values_mut() {
         s.running = false;
         s.peers = 0;
         s.rate = 0;
     }
-    m.record.id.clone()
 }
 
 /// Starts a stopped transfer again (the user's resume, or room on the disk again).

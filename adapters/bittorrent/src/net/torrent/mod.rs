@@ -504,10 +504,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_ledger_strikes_peers_whose_pieces_fail() {
-        let (t, swarm) = swarm_torrent();
-        for (conn, n) in [(1, 1u8), (2, 2), (3, 3)] {
+    /// Peers 1..=n connected as connections 1..=n, from 10.0.0.n with peer id [n; 20].
+    fn connect_peers(t: &Torrent, n: u8) {
+        for n in 1..=n {
             let addr: SocketAddr = format!("10.0.0.{n}:6881").parse().unwrap();
             let e = PeerEntry::new(
                 addr,
@@ -517,8 +516,14 @@ mod tests {
                 CancellationToken::new(),
                 None,
             );
-            t.state().peers.insert(conn, e);
+            t.state().peers.insert(ConnId::from(n), e);
         }
+    }
+
+    #[test]
+    fn the_ledger_strikes_peers_whose_pieces_fail() {
+        let (t, swarm) = swarm_torrent();
+        connect_peers(&t, 3);
         let piece = |i| t.meta().unwrap().geometry.index(i).unwrap();
         // Two senders share the blame: struck, not dropped, until the third failure.
         for round in 0..3 {
@@ -538,18 +543,7 @@ mod tests {
     #[test]
     fn a_bad_piece_from_a_banned_peer_and_an_honest_one_does_not_ban_the_honest_one() {
         let (t, _swarm) = swarm_torrent();
-        for (conn, n) in [(1, 1u8), (2, 2)] {
-            let addr: SocketAddr = format!("10.0.0.{n}:6881").parse().unwrap();
-            let e = PeerEntry::new(
-                addr,
-                PeerId([n; 20]),
-                watch::channel(false).0,
-                Arc::default(),
-                CancellationToken::new(),
-                None,
-            );
-            t.state().peers.insert(conn, e);
-        }
+        connect_peers(&t, 2);
         let piece = |i| t.meta().unwrap().geometry.index(i).unwrap();
         // The liar alone sends a bad piece: banned, and its connection goes.
         assert_eq!(t.finish_piece(piece(0), false, &[1]), vec![1]);
