@@ -80,7 +80,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
                 tokens.push(Token::Phrase(text[i + 1..i + 1 + end].to_lowercase()));
                 i += end + 2;
             }
-            b'-' if bytes.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) => {
+            // A `-` before white space, a `)` or the end is a word, not a NOT.
+            b'-' if bytes
+                .get(i + 1)
+                .is_some_and(|n| !n.is_ascii_whitespace() && *n != b')') =>
+            {
                 tokens.push(Token::Not);
                 i += 1;
             }
@@ -556,6 +560,15 @@ mod tests {
     /// Fuzz finding (query_parse): a word starting with a vertical tab (kept by the
     /// tokenizer, which splits at ASCII white space) lost it when printed and reparsed,
     /// as the whole text was trimmed of Unicode white space first.
+    /// Fuzz finding (query_parse): a lone `-` word inside a group printed as `-)`, which
+    /// parsed as a NOT with nothing to negate.
+    #[test]
+    fn a_lone_dash_before_a_closing_parenthesis_is_a_word() {
+        let q = parse(" ~-dersb OR c  - ` - ").unwrap();
+        assert_eq!(parse(&q.expr.to_string()).unwrap().expr, q.expr);
+        assert!(parse("(a -)").is_ok());
+    }
+
     #[test]
     fn printed_words_keep_a_leading_vertical_tab() {
         let q = parse("--\u{b}abc linj").unwrap();
