@@ -2,7 +2,7 @@
 """Seeds fuzz/corpus/TARGET from what the repository already holds: captured traffic
 (adapters/*/tests/data), golden vectors and literals in the adapters' tests (byte strings,
 byte arrays, strings, raw strings), and hex layouts in the protocol specs. Usage:
-seed.py TARGET OUT_DIR. Writes at most 300 distinct inputs of at most 64 KiB each; the
+seed.py TARGET OUT_DIR. Writes at most 3000 distinct inputs of at most 64 KiB each; the
 fuzzer's merge (cmin) keeps the ones that add coverage."""
 
 import glob

@@ -14,14 +14,19 @@ pub fn bencode(data: &[u8]) {
     }
 }
 
-/// The query parser and the link parser: no panic, and what parses prints back parseable.
+/// The query parser and the link parser: no panic, and what parses prints back parseable
+/// to the same query, unless the printed form outgrows the parser's limits (`ext:a,b`
+/// prints as `(ext:a OR ext:b)`, more terms than it was).
 pub fn query_parse(data: &[u8]) {
     let Some(text) = super::text(data) else {
         return;
     };
     if let Ok(q) = query::parse(text) {
-        let again = query::parse(&q.expr.to_string()).expect("printed query reparses");
-        assert_eq!(again.expr, q.expr);
+        match query::parse(&q.expr.to_string()) {
+            Ok(again) => assert_eq!(again.expr, q.expr),
+            Err(query::ParseError::TooManyTerms | query::ParseError::TooLong(_)) => {}
+            Err(e) => panic!("printed query does not reparse: {e:?}"),
+        }
     }
     let _ = links::parse_link(text);
     let _ = links::parse_torrent(data);
