@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, SharedItem, Source};
 use junction_gnutella::Sha1Hash;
-use junction_gnutella::wire::http::{RequestHead, ResponseHead, Target};
+use junction_gnutella::wire::http::{HttpHead, RequestHead, ResponseHead, Target};
 use net::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

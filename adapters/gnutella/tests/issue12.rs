@@ -15,7 +15,7 @@ use junction_gnutella::servent::browse::browse_host;
 use junction_gnutella::servent::core::SUPPORTED_VENDOR_MESSAGES;
 use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder};
 use junction_gnutella::wire::header::{Guid, Header, kind};
-use junction_gnutella::wire::http::ResponseHead;
+use junction_gnutella::wire::http::{HttpHead, ResponseHead};
 use junction_gnutella::wire::message::{
     Descriptor, HOPS_FLOW, Message, Ping, TCP_CONNECT_BACK, VendorMessage,
 };

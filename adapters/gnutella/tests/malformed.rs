@@ -8,7 +8,7 @@ use junction_gnutella::Error;
 use junction_gnutella::wire::ggep::Block;
 use junction_gnutella::wire::handshake::{Handshake, MAX_HANDSHAKE_LEN};
 use junction_gnutella::wire::header::{DescriptorDecoder, Guid, Header, kind};
-use junction_gnutella::wire::http::{MAX_HEAD_LEN, RequestHead};
+use junction_gnutella::wire::http::{HttpHead, MAX_HEAD_LEN, RequestHead};
 use junction_gnutella::wire::message::{Message, RouteTableUpdate};
 use junction_gnutella::wire::qrp::QrpReceiver;
 

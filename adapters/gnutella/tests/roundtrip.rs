@@ -10,7 +10,7 @@ use junction_gnutella::wire::ggep::{Block, Extension};
 use junction_gnutella::wire::handshake::Handshake;
 use junction_gnutella::wire::header::{DescriptorDecoder, kind};
 use junction_gnutella::wire::headers::Headers;
-use junction_gnutella::wire::http::{RequestHead, ResponseHead};
+use junction_gnutella::wire::http::{HttpHead, RequestHead, ResponseHead};
 use junction_gnutella::wire::message::*;
 use proptest::collection::vec;
 use proptest::prelude::*;

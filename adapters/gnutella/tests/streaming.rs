@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use common::*;
 use junction_gnutella::wire::handshake::Handshake;
 use junction_gnutella::wire::header::{DescriptorDecoder, RawDescriptor};
-use junction_gnutella::wire::http::ResponseHead;
+use junction_gnutella::wire::http::{HttpHead, ResponseHead};
 
 fn frames(chunks: &[&[u8]]) -> Vec<RawDescriptor> {
     let dec = DescriptorDecoder::default();

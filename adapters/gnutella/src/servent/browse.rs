@@ -14,7 +14,7 @@ use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, connect_from, read_head};
 use super::error::ServentError;
 use crate::wire::browse::{BrowseDecoder, CONTENT_TYPE};
 use crate::wire::headers::Headers;
-use crate::wire::http::{RequestHead, ResponseHead};
+use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
 use crate::wire::message::{Message, QueryHit};
 
 /// Most body bytes read from one host.

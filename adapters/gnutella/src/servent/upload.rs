@@ -21,7 +21,7 @@ use super::shares::{SharedFile, hash_file};
 use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::browse;
 use crate::wire::headers::Headers;
-use crate::wire::http::{Giv, RequestHead, ResponseHead, Target};
+use crate::wire::http::{Giv, HttpHead, RequestHead, ResponseHead, Target};
 use crate::wire::link::LinkDeflater;
 use crate::wire::message::{Message, QueryHit};
 use crate::wire::thex::encode_answer;

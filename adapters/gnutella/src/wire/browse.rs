@@ -347,6 +347,7 @@ impl BrowseDecoder {
 mod tests {
     use super::*;
     use crate::wire::headers::Headers;
+    use crate::wire::http::HttpHead;
     use proptest::prelude::*;
 
     #[test]

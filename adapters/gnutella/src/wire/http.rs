@@ -13,7 +13,7 @@ mod response;
 
 use std::fmt;
 
-use bytes::BufMut;
+use bytes::{Buf, BufMut, BytesMut};
 
 use crate::error::{Error, Result};
 use crate::urn::Urn;
@@ -29,6 +29,31 @@ pub use response::ResponseHead;
 pub const MAX_HEAD_LEN: usize = 16 * 1024;
 /// Most ranges accepted in one `Range` header.
 pub const MAX_RANGES: usize = 64;
+
+/// An HTTP head, request or response: each kind parses and writes its own start line, and
+/// the rest is the same for both.
+pub trait HttpHead: Sized {
+    /// Parse a head at the start of `buf`: `Ok(None)` until complete.
+    fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>>;
+
+    /// Write the head.
+    fn encode(&self, dst: &mut impl BufMut);
+
+    /// Streaming form of [`HttpHead::parse`]: takes the head off the front of `buf`.
+    fn decode(buf: &mut BytesMut) -> Result<Option<Self>> {
+        Ok(Self::parse(buf)?.map(|(h, n)| {
+            buf.advance(n);
+            h
+        }))
+    }
+
+    /// The encoded bytes.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+}
 
 /// An HTTP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use junction_gnutella::wire::handshake::Handshake;
 use junction_gnutella::wire::header::DescriptorDecoder;
-use junction_gnutella::wire::http::{Giv, RequestHead, ResponseHead};
+use junction_gnutella::wire::http::{Giv, HttpHead, RequestHead, ResponseHead};
 use junction_gnutella::wire::link::LinkInflater;
 use junction_gnutella::wire::message::Descriptor;
 

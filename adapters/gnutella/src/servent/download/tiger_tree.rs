@@ -14,7 +14,7 @@ use super::source::SourceInfo;
 use super::{BODY_STALL, RESPONSE_TIMEOUT};
 use crate::servent::conn::{WRITE_TIMEOUT, read_head};
 use crate::servent::error::ServentError;
-use crate::wire::http::{RequestHead, ResponseHead};
+use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
 use crate::wire::thex;
 
 /// Longest `X-Thex-URI` path we follow.

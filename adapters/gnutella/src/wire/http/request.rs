@@ -2,9 +2,9 @@
 
 use std::net::SocketAddrV4;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::BufMut;
 
-use super::{ByteRange, HttpVersion, MAX_HEAD_LEN, content_urn, finish};
+use super::{ByteRange, HttpHead, HttpVersion, MAX_HEAD_LEN, content_urn, finish};
 use crate::error::{Error, Result};
 use crate::urn::Urn;
 use crate::wire::head;
@@ -32,55 +32,6 @@ impl RequestHead {
             version: HttpVersion::V1_1,
             headers,
         }
-    }
-
-    /// Parse a head at the start of `buf`: `Ok(None)` until complete.
-    pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
-        let Some(raw) = head::split(buf, MAX_HEAD_LEN, "HTTP request head")? else {
-            return Ok(None);
-        };
-        let mut parts = raw.start.split(' ').filter(|s| !s.is_empty());
-        let (Some(method), Some(target), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::invalid(
-                "HTTP request line",
-                format!("{:?}", raw.start),
-            ));
-        };
-        if !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(Error::invalid("HTTP method", format!("{method:?}")));
-        }
-        Ok(Some((
-            RequestHead {
-                method: method.to_owned(),
-                target: target.to_owned(),
-                version: HttpVersion::parse(version)?,
-                headers: raw.headers,
-            },
-            raw.len,
-        )))
-    }
-
-    /// Streaming form of [`RequestHead::parse`].
-    pub fn decode(buf: &mut BytesMut) -> Result<Option<Self>> {
-        Ok(Self::parse(buf)?.map(|(h, n)| {
-            buf.advance(n);
-            h
-        }))
-    }
-
-    /// Write the head.
-    pub fn encode(&self, dst: &mut impl BufMut) {
-        dst.put_slice(format!("{} {} {}\r\n", self.method, self.target, self.version).as_bytes());
-        finish(dst, &self.headers);
-    }
-
-    /// The encoded bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        self.encode(&mut v);
-        v
     }
 
     /// The target, interpreted.
@@ -129,6 +80,40 @@ impl RequestHead {
             h.push("Range", format!("bytes={a}-{b}"));
         }
         Self::new("GET", format!("/get/{index}/{}", percent_encode(name)), h)
+    }
+}
+
+impl HttpHead for RequestHead {
+    fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
+        let Some(raw) = head::split(buf, MAX_HEAD_LEN, "HTTP request head")? else {
+            return Ok(None);
+        };
+        let mut parts = raw.start.split(' ').filter(|s| !s.is_empty());
+        let (Some(method), Some(target), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::invalid(
+                "HTTP request line",
+                format!("{:?}", raw.start),
+            ));
+        };
+        if !method.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(Error::invalid("HTTP method", format!("{method:?}")));
+        }
+        Ok(Some((
+            RequestHead {
+                method: method.to_owned(),
+                target: target.to_owned(),
+                version: HttpVersion::parse(version)?,
+                headers: raw.headers,
+            },
+            raw.len,
+        )))
+    }
+
+    fn encode(&self, dst: &mut impl BufMut) {
+        dst.put_slice(format!("{} {} {}\r\n", self.method, self.target, self.version).as_bytes());
+        finish(dst, &self.headers);
     }
 }
 

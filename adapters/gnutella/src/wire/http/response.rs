@@ -3,9 +3,11 @@
 
 use std::net::SocketAddrV4;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::BufMut;
 
-use super::{ContentRange, HttpVersion, MAX_HEAD_LEN, MAX_RANGES, Queued, content_urn, finish};
+use super::{
+    ContentRange, HttpHead, HttpVersion, MAX_HEAD_LEN, MAX_RANGES, Queued, content_urn, finish,
+};
 use crate::error::{Error, Result};
 use crate::urn::Urn;
 use crate::wire::head;
@@ -33,51 +35,6 @@ impl ResponseHead {
             reason: reason.into(),
             headers,
         }
-    }
-
-    /// Parse a head at the start of `buf`: `Ok(None)` until complete.
-    pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
-        let Some(raw) = head::split(buf, MAX_HEAD_LEN, "HTTP response head")? else {
-            return Ok(None);
-        };
-        let mut parts = raw.start.splitn(3, ' ');
-        let version = HttpVersion::parse(parts.next().unwrap_or(""))?;
-        let code_s = parts.next().unwrap_or("");
-        let code = code_s
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..1000).contains(c))
-            .ok_or_else(|| Error::invalid("HTTP status code", format!("{code_s:?}")))?;
-        Ok(Some((
-            ResponseHead {
-                version,
-                code,
-                reason: parts.next().unwrap_or("").to_owned(),
-                headers: raw.headers,
-            },
-            raw.len,
-        )))
-    }
-
-    /// Streaming form of [`ResponseHead::parse`].
-    pub fn decode(buf: &mut BytesMut) -> Result<Option<Self>> {
-        Ok(Self::parse(buf)?.map(|(h, n)| {
-            buf.advance(n);
-            h
-        }))
-    }
-
-    /// Write the head.
-    pub fn encode(&self, dst: &mut impl BufMut) {
-        dst.put_slice(format!("{} {} {}\r\n", self.version, self.code, self.reason).as_bytes());
-        finish(dst, &self.headers);
-    }
-
-    /// The encoded bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        self.encode(&mut v);
-        v
     }
 
     /// `Content-Length`, if present and numeric.
@@ -186,5 +143,35 @@ impl ResponseHead {
         }
         h.push("Content-Length", "0");
         Self::new(503, reason, h)
+    }
+}
+
+impl HttpHead for ResponseHead {
+    fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
+        let Some(raw) = head::split(buf, MAX_HEAD_LEN, "HTTP response head")? else {
+            return Ok(None);
+        };
+        let mut parts = raw.start.splitn(3, ' ');
+        let version = HttpVersion::parse(parts.next().unwrap_or(""))?;
+        let code_s = parts.next().unwrap_or("");
+        let code = code_s
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..1000).contains(c))
+            .ok_or_else(|| Error::invalid("HTTP status code", format!("{code_s:?}")))?;
+        Ok(Some((
+            ResponseHead {
+                version,
+                code,
+                reason: parts.next().unwrap_or("").to_owned(),
+                headers: raw.headers,
+            },
+            raw.len,
+        )))
+    }
+
+    fn encode(&self, dst: &mut impl BufMut) {
+        dst.put_slice(format!("{} {} {}\r\n", self.version, self.code, self.reason).as_bytes());
+        finish(dst, &self.headers);
     }
 }
