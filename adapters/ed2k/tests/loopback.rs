@@ -17,6 +17,10 @@ use junction_ed2k::hash::{PART_SIZE, ed2k_hash};
 use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "../../../tests/examples/common/pseudo_random.rs"]
+mod pseudo_random;
+use pseudo_random::pseudo_random;
+
 /// An in-memory sink that checks parts, as the gateway's does.
 type MemSink = SwarmSink<MemStore>;
 
@@ -29,18 +33,6 @@ fn mem_sink(size: u64) -> Arc<MemSink> {
 fn discarded(sink: &MemSink) -> u64 {
     let l = sink.swarm.ledger();
     l.figures().get(&NetworkId::ED2K).map_or(0, |f| f.discarded)
-}
-
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Compressible content: text-like lines.

@@ -13,20 +13,12 @@ use anyhow::{Context, Result, bail};
 
 use super::log;
 
+#[path = "pseudo_random.rs"]
+mod pseudo_random;
+pub use pseudo_random::pseudo_random;
+
 pub fn env(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set"))
-}
-
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// One amuled under test: its start script (`AMULE_START`; the stop script is beside it),
