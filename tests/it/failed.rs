@@ -2,147 +2,42 @@
 //! transfer FAILED, with a reason, kept across a restart, until a resume tries again; and
 //! `error` holds only errors while the networks' notes go to `notes`.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::StreamExt;
-use junction_core::{
-    Capabilities, ContentId, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HashKind,
-    HitStream, Identity, Network, NetworkError, NetworkId, NetworkState, NetworkStatus, Query,
-    SharedItem, SourceStream, TransferSink,
-};
+use junction_core::{ContentId, DynNetwork, HashKind};
 use proto::v1 as pb;
 use proto::v1::transfer::State;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::harness::http::Fronts;
 use crate::harness::{Running, start_with, wait_until};
-use crate::testnet::{Behavior, CHUNK, TestFile, TestNet};
+use crate::testnet::{Behavior, CHUNK, Serving, TestFile, TestNet};
 
 const SIZE: usize = 12 * CHUNK;
 const GIVE_UP_SECS: u64 = 2;
 
-/// What the network's sources do for one file.
-#[derive(Debug, Clone, Copy)]
-enum Sources {
-    /// Serve this many chunks in all (over every fetch), then none is left.
-    Vanish(u64),
-    /// Serve everything.
-    All,
-    /// A peer that is there but never sends a byte.
-    Silent,
+/// A network whose sources for each file come and go as its `serving` says, and whose
+/// fetches note that they are searching for sources.
+fn hunt(files: Vec<TestFile>) -> Arc<TestNet> {
+    let mut net = TestNet::new(
+        "hunt",
+        TestNet::everything(),
+        Behavior::Normal(Duration::ZERO),
+        files,
+    );
+    net.chunk_delay = Duration::from_millis(5);
+    net.fetch_note = Some("searching for sources");
+    Arc::new(net)
 }
 
-/// A network whose sources for each file come and go as told.
-#[derive(Debug)]
-struct Hunt {
-    files: Vec<(TestFile, Sources)>,
-    /// Chunks served so far, over every file and fetch.
-    served: Arc<AtomicU64>,
-    /// Fetch streams alive now: a failed transfer must have none.
-    live: Arc<AtomicUsize>,
-}
-
-impl Hunt {
-    fn new(files: Vec<(TestFile, Sources)>) -> Arc<Hunt> {
-        Arc::new(Hunt {
-            files,
-            served: Arc::default(),
-            live: Arc::default(),
-        })
+/// `f`, with its sources doing what `serving` says.
+fn served_as(f: &TestFile, serving: Serving) -> TestFile {
+    TestFile {
+        serving,
+        ..f.clone()
     }
-}
-
-/// Counts a fetch stream in `live` while it exists.
-struct Live(Arc<AtomicUsize>);
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Network for Hunt {
-    fn id(&self) -> NetworkId {
-        NetworkId("hunt")
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
-    }
-
-    fn status(&self) -> NetworkStatus {
-        NetworkStatus {
-            state: NetworkState::Online,
-            ..Default::default()
-        }
-    }
-
-    async fn search(&self, _q: Query) -> Result<HitStream, NetworkError> {
-        Ok(futures::stream::empty().boxed())
-    }
-
-    async fn locate(&self, _id: ContentId) -> Result<SourceStream, NetworkError> {
-        Ok(futures::stream::empty().boxed())
-    }
-
-    async fn fetch(
-        &self,
-        req: FetchRequest,
-        sink: Arc<dyn TransferSink>,
-    ) -> Result<FetchEvents, NetworkError> {
-        let (file, sources) = self
-            .files
-            .iter()
-            .find(|(f, _)| f.id.relation(&req.id) == Identity::Same)
-            .cloned()
-            .ok_or_else(|| NetworkError::Unsupported("no such file here".into()))?;
-        self.live.fetch_add(1, Ordering::SeqCst);
-        let live = Live(self.live.clone());
-        let served = self.served.clone();
-        let first = FetchEvent::Note("searching for sources".into());
-        let rest = futures::stream::unfold(live, move |live| {
-            let (file, sink, served) = (file.clone(), sink.clone(), served.clone());
-            async move {
-                let budget = match sources {
-                    Sources::Vanish(n) => n,
-                    Sources::All => u64::MAX,
-                    Sources::Silent => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        return Some((FetchEvent::Peers(1), live));
-                    }
-                };
-                if served.load(Ordering::SeqCst) >= budget {
-                    // Nobody has it any more: say so once a while, forever.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    return Some((FetchEvent::Peers(0), live));
-                }
-                let next = sink.wanted().first_from(0)?;
-                let end = next.end.min(next.start + CHUNK as u64);
-                sink.write(next.start, &file.data[next.start as usize..end as usize])
-                    .ok()?;
-                sink.verified(next.start..end, true);
-                served.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                Some((FetchEvent::Peers(1), live))
-            }
-        });
-        Ok(futures::stream::once(async move { first })
-            .chain(rest)
-            .boxed())
-    }
-
-    async fn share(&self, _item: SharedItem) -> Result<ContentId, NetworkError> {
-        Err(NetworkError::Unsupported("sharing".into()))
-    }
-
-    async fn add_endpoint(&self, _address: String) -> Result<(), NetworkError> {
-        Ok(())
-    }
-
-    async fn shutdown(&self) {}
 }
 
 fn file(name: &str, seed: u8) -> TestFile {
@@ -192,9 +87,9 @@ async fn resume(gw: &mut Running, id: &str) -> pb::Transfer {
 }
 
 /// Waits until no fetch stream of `net` is alive.
-async fn fetches_stop(net: &Hunt) {
+async fn fetches_stop(net: &TestNet) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while net.live.load(Ordering::SeqCst) > 0 {
+    while net.live_fetches.load(Ordering::SeqCst) > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the failed transfer still fetches"
@@ -227,7 +122,7 @@ async fn no_source_for_the_give_up_time_fails_survives_a_restart_and_resume_brin
 
     // 1. Three chunks come, then every source is gone: FAILED within the give-up time
     //    and a tick, with a reason; the fetch stops, the verified bytes stay.
-    let net = Hunt::new(vec![(f.clone(), Sources::Vanish(3))]);
+    let net = hunt(vec![served_as(&f, Serving::Vanish(kept))]);
     let mut gw = gateway(
         dir.path(),
         vec![net.clone() as Arc<dyn DynNetwork>],
@@ -275,7 +170,7 @@ async fn no_source_for_the_give_up_time_fails_survives_a_restart_and_resume_brin
 
     // 3. After a restart it is still FAILED, with its bytes and reason, and fetches
     //    nothing, although a source has turned up.
-    let net = Hunt::new(vec![(f.clone(), Sources::All)]);
+    let net = hunt(vec![f.clone()]);
     let mut gw = gateway(
         dir.path(),
         vec![net.clone() as Arc<dyn DynNetwork>],
@@ -298,7 +193,7 @@ async fn no_source_for_the_give_up_time_fails_survives_a_restart_and_resume_brin
         0,
         "a failed transfer fetched"
     );
-    assert_eq!(net.live.load(Ordering::SeqCst), 0);
+    assert_eq!(net.live_fetches.load(Ordering::SeqCst), 0);
 
     // 4. The qBittorrent front shows it as `error`, under the `errored` filter only.
     let front = Front::serve(&gw).await;
@@ -319,7 +214,7 @@ async fn no_source_for_the_give_up_time_fails_survives_a_restart_and_resume_brin
     let done = wait_until(&mut gw.client, &id, 20, |t| t.state() == State::Complete).await;
     assert!(done.error.is_empty(), "{done:?}");
     assert_eq!(
-        net.served.load(Ordering::SeqCst) * CHUNK as u64,
+        net.served.load(Ordering::SeqCst),
         SIZE as u64 - kept,
         "verified bytes were fetched again"
     );
@@ -334,10 +229,10 @@ async fn a_transfer_with_a_source_or_complete_never_fails() {
     let silent = file("slow.bin", 0x21);
     let nobody = file("nobody.bin", 0x22);
     let whole = file("whole.bin", 0x23);
-    let net = Hunt::new(vec![
-        (silent.clone(), Sources::Silent),
-        (nobody.clone(), Sources::Vanish(0)),
-        (whole.clone(), Sources::All),
+    let net = hunt(vec![
+        served_as(&silent, Serving::Silent),
+        served_as(&nobody, Serving::Vanish(0)),
+        whole.clone(),
     ]);
     let mut gw = gateway(
         dir.path(),
@@ -440,87 +335,40 @@ async fn error_holds_errors_and_notes_hold_the_networks_notes() {
 
 /// The qBittorrent front of a gateway, logged in (any login on a tokenless loopback one).
 struct Front {
-    addr: SocketAddr,
-    sid: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    fronts: Fronts,
+    cookie: String,
 }
 
 impl Front {
     async fn serve(gw: &Running) -> Front {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = gw.gw.clone();
-        let task = tokio::spawn(async move {
-            gateway::http::serve(served, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        let body = "username=admin&password=any";
-        let reply = http(
-            addr,
-            &format!(
-                "POST /api/v2/auth/login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-        .await;
+        let fronts = Fronts::serve(gw, Duration::from_secs(10)).await;
+        let body = b"username=admin&password=any";
+        let length = body.len().to_string();
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Content-Length", length.as_str()),
+        ];
+        let reply = fronts
+            .request("POST", "/api/v2/auth/login", &headers, body, |_| {})
+            .await;
         let sid = reply
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("set-cookie").then_some(value)?;
-                let v = value.trim().strip_prefix("SID=")?;
-                Some(v.split(';').next()?.to_owned())
-            })
-            .unwrap_or_else(|| panic!("no SID cookie: {reply}"));
+            .header("set-cookie")
+            .and_then(|c| Some(c.strip_prefix("SID=")?.split(';').next()?.to_owned()))
+            .unwrap_or_else(|| panic!("no SID cookie: {}", reply.head));
         Front {
-            addr,
-            sid,
-            stop,
-            task,
+            fronts,
+            cookie: format!("SID={sid}"),
         }
     }
 
     async fn torrents(&self, query: &str) -> Vec<serde_json::Value> {
-        let addr = self.addr;
-        let reply = http(
-            addr,
-            &format!(
-                "GET /api/v2/torrents/info?{query} HTTP/1.1\r\nHost: {addr}\r\n\
-                 Connection: close\r\nCookie: SID={}\r\n\r\n",
-                self.sid
-            ),
-        )
-        .await;
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {reply}"))
+        let path = format!("/api/v2/torrents/info?{query}");
+        let reply = self.fronts.get(&path, &[("Cookie", &self.cookie)]).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json().as_array().unwrap().clone()
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("the HTTP server did not stop")
-            .unwrap();
+        self.fronts.stop().await;
     }
-}
-
-/// One HTTP/1.1 exchange with `Connection: close`; the whole reply.
-async fn http(addr: SocketAddr, request: &str) -> String {
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(request.as_bytes()).await.unwrap();
-        let mut reply = Vec::new();
-        s.read_to_end(&mut reply).await.unwrap();
-        String::from_utf8_lossy(&reply).into_owned()
-    };
-    tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("the HTTP front did not answer")
 }

@@ -25,12 +25,25 @@ pub enum Behavior {
     Endless,
 }
 
+/// How a network's sources serve one file.
+#[derive(Debug, Clone, Copy)]
+pub enum Serving {
+    /// Every chunk that is wanted.
+    All,
+    /// Chunks until the network has served this many bytes in all (every file and fetch);
+    /// then no source is left, and the fetch reports 0 peers every 50 ms, forever.
+    Vanish(u64),
+    /// A peer that is there but never sends a byte: 1 peer every 50 ms, forever.
+    Silent,
+}
+
 #[derive(Debug, Clone)]
 pub struct TestFile {
     pub name: String,
     pub data: Arc<Vec<u8>>,
     pub id: ContentId,
     pub sources: u32,
+    pub serving: Serving,
 }
 
 impl TestFile {
@@ -55,6 +68,7 @@ impl TestFile {
             data: Arc::new(data),
             id,
             sources: 1,
+            serving: Serving::All,
         }
     }
 }
@@ -71,6 +85,10 @@ pub struct TestNet {
     pub served: Arc<AtomicU64>,
     /// Hit streams alive right now (to see cancellation).
     pub live_streams: Arc<AtomicUsize>,
+    /// Fetch streams alive right now.
+    pub live_fetches: Arc<AtomicUsize>,
+    /// A note every fetch sends first.
+    pub fetch_note: Option<&'static str>,
     pub endpoints: std::sync::Mutex<Vec<String>>,
     /// Return every file whatever the query, like a loose network.
     pub ignore_query: bool,
@@ -95,6 +113,8 @@ impl TestNet {
             chunk_delay: Duration::ZERO,
             served: Arc::default(),
             live_streams: Arc::default(),
+            live_fetches: Arc::default(),
+            fetch_note: None,
             endpoints: Default::default(),
             ignore_query: false,
             share_kind: junction_core::HashKind::Sha1,
@@ -206,10 +226,24 @@ impl Network for TestNet {
             .ok_or_else(|| NetworkError::Unsupported("no such file here".into()))?;
         let delay = self.chunk_delay;
         let served = self.served.clone();
+        let live = LiveGuard::new(&self.live_fetches);
+        let note = self.fetch_note.map(|n| FetchEvent::Note(n.into()));
         // One chunk per poll: dropping the stream stops the fetch.
-        let stream = futures::stream::unfold((), move |()| {
+        let stream = futures::stream::unfold(live, move |live| {
             let (file, sink, served) = (file.clone(), sink.clone(), served.clone());
             async move {
+                let budget = match file.serving {
+                    Serving::All => u64::MAX,
+                    Serving::Vanish(bytes) => bytes,
+                    Serving::Silent => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        return Some((FetchEvent::Peers(1), live));
+                    }
+                };
+                if served.load(Ordering::SeqCst) >= budget {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return Some((FetchEvent::Peers(0), live));
+                }
                 let wanted = sink.wanted();
                 let next = wanted.first_from(sink.priority().unwrap_or(0))?;
                 let end = next.end.min(next.start + CHUNK as u64);
@@ -218,10 +252,10 @@ impl Network for TestNet {
                 sink.write(next.start, bytes).ok()?;
                 served.fetch_add(bytes.len() as u64, Ordering::SeqCst);
                 sink.verified(next.start..end, true);
-                Some((FetchEvent::Peers(1), ()))
+                Some((FetchEvent::Peers(1), live))
             }
         });
-        Ok(stream.boxed())
+        Ok(futures::stream::iter(note).chain(stream).boxed())
     }
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
