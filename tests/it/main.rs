@@ -11,6 +11,7 @@ mod http_clients;
 mod http_tls;
 mod lab;
 mod metrics;
+mod multi_file;
 mod names;
 mod networks;
 mod on_demand;

@@ -504,6 +504,18 @@ impl Info {
             .unwrap_or_default()
     }
 
+    /// The v1 files in the order of their bytes, for the gateway's layout on disk.
+    pub fn file_spans(&self) -> Vec<junction_core::layout::FileSpan> {
+        self.files
+            .iter()
+            .map(|f| junction_core::layout::FileSpan {
+                path: f.path.clone(),
+                length: f.length,
+                pad: f.pad,
+            })
+            .collect()
+    }
+
     /// The whole-file hashes of a single-file torrent; none for a multi-file one, which is
     /// not one file.
     pub fn file_hashes(&self) -> FileHashes {

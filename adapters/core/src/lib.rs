@@ -11,6 +11,7 @@ mod error;
 mod file_io;
 pub mod hashing;
 mod hit;
+pub mod layout;
 pub mod link;
 mod name;
 mod network;

@@ -89,17 +89,27 @@ fn is_invisible(c: char) -> bool {
 /// `name (1)`, `name (2)`… when that is taken: a file already there is never replaced,
 /// even one that appears while this runs. Returns where the file went.
 pub fn move_without_replacing(from: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
-        _ => (name, String::new()),
-    };
     use std::os::unix::fs::MetadataExt;
     let source = std::fs::metadata(from)?;
+    // A folder's name has no extension: `Show.S01 (1)`, not `Show (1).S01`.
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() && !source.is_dir() => (s, format!(".{e}")),
+        _ => (name, String::new()),
+    };
     for n in 0..10_000u32 {
         let to = match n {
             0 => dir.join(name),
             n => dir.join(format!("{stem} ({n}){ext}")),
         };
+        // A folder (a multi-file torrent) cannot be hard-linked: it is renamed, which
+        // fails if the name exists.
+        if source.is_dir() {
+            match rename_no_replace(from, &to) {
+                Ok(()) => return Ok(to),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
         // A crash between the link and the unlink below left the file under both names:
         // the move is done but for the unlink.
         if source.nlink() > 1
@@ -132,6 +142,23 @@ pub fn move_without_replacing(from: &Path, dir: &Path, name: &str) -> io::Result
             dir.join(name).display()
         ),
     ))
+}
+
+/// Renames `from` to `to` unless `to` exists, atomically where the file system can.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // A file system without it: check, then rename, which leaves a narrow window.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if !to.exists() => {
+            std::fs::rename(from, to)
+        }
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            Err(io::ErrorKind::AlreadyExists.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
@@ -223,5 +250,23 @@ mod tests {
         let again = move_without_replacing(&e, &out, "song (2).mp3").unwrap();
         assert_eq!(again, out.join("song (2).mp3"));
         assert!(!e.exists() && !out.join("song (2) (1).mp3").exists());
+    }
+
+    #[test]
+    fn a_finished_folder_never_replaces_one_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(out.join("Show.S01")).unwrap();
+        let from = dir.path().join("abc");
+        std::fs::create_dir_all(from.join("sub")).unwrap();
+        std::fs::write(from.join("sub/e1.mkv"), "one").unwrap();
+        let to = move_without_replacing(&from, &out, "Show.S01").unwrap();
+        assert_eq!(to, out.join("Show.S01 (1)"));
+        assert_eq!(
+            std::fs::read_to_string(to.join("sub/e1.mkv")).unwrap(),
+            "one"
+        );
+        assert!(!from.exists());
+        assert_eq!(std::fs::read_dir(out.join("Show.S01")).unwrap().count(), 0);
     }
 }

@@ -136,6 +136,9 @@ pub enum FetchEvent {
     Identified(ContentId),
     /// It learnt the content's name (a torrent's metadata).
     Named(String),
+    /// The content is several files laid end to end (a multi-file torrent's metadata),
+    /// saved as a folder of those files.
+    Files(Vec<crate::layout::FileSpan>),
     /// Something the user should see, e.g. "queued at rank 12".
     Note(String),
 }

@@ -62,6 +62,11 @@ async fn adopt(gw: &Gateway, t: &TransferInfo, offer_on: &[String], done: &mut H
     if t.state != State::Complete || !done.insert(t.id.clone()) {
         return;
     }
+    // A folder of files (a multi-file torrent) is seeded by BitTorrent as it is; its
+    // files are not offered one by one on the other networks yet.
+    if t.path.is_dir() {
+        return;
+    }
     // Adopted in an earlier run: sharing again at start-up has offered it already.
     if gw.shares.record(&t.path).ok().flatten().is_some() {
         return;

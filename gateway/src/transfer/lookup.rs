@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use junction_core::layout::FileSpan;
 use junction_core::{
     ContentId, DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, RangeSet, SinkError,
     TransferSink,
@@ -57,13 +58,12 @@ pub fn needs_size(spec: &StartSpec) -> bool {
         && spec.content.get(HashKind::Btih).is_some()
 }
 
-/// Asks `net` (BitTorrent) for the metadata of `spec`'s torrent and returns the hashes it
-/// learnt, with the size, and the torrent's name.
-pub async fn size_of(
-    net: Arc<dyn DynNetwork>,
-    spec: &StartSpec,
-    limit: Duration,
-) -> Result<(ContentId, Option<String>)> {
+/// What a metadata lookup learnt: the hashes with the size, the name, and the files when
+/// there are several.
+pub type Found = (ContentId, Option<String>, Vec<FileSpan>);
+
+/// Asks `net` (BitTorrent) for the metadata of `spec`'s torrent.
+pub async fn size_of(net: Arc<dyn DynNetwork>, spec: &StartSpec, limit: Duration) -> Result<Found> {
     let req = FetchRequest {
         id: spec.content.clone(),
         name: spec.name.clone(),
@@ -80,10 +80,13 @@ pub async fn size_of(
         let mut events = net.fetch(req, Arc::new(NoBytes)).await.map_err(failed)?;
         let mut found = None;
         let mut name = None;
+        let mut files = Vec::new();
         while let Some(ev) = events.next().await {
             match ev {
                 FetchEvent::Identified(id) if id.size.is_some() => found = Some(id),
                 FetchEvent::Named(n) => name = Some(n),
+                // Sent before the hashes.
+                FetchEvent::Files(f) => files = f,
                 _ => {}
             }
             // The name follows the hashes at once; the stream ends right after.
@@ -92,7 +95,7 @@ pub async fn size_of(
             }
         }
         if let Some(id) = found {
-            return Ok((id, name));
+            return Ok((id, name, files));
         }
         Err(failed(NetworkError::Unreachable(
             "no peer sent the torrent's metadata (its size is needed to start); add xl=SIZE to the magnet, or try again when its peers are reachable".into(),

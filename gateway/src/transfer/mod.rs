@@ -2,6 +2,7 @@
 //! into one sparse file; verified ranges persisted so a restart loses none of them.
 
 mod clock;
+mod files;
 pub mod lookup;
 mod read;
 mod record;
@@ -20,6 +21,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use files::remove_data;
 pub use record::{NetworkInfo, Record, State, TransferEvent, TransferInfo};
 pub use sink::FileSink;
 
@@ -150,7 +152,12 @@ impl TransferManager {
     }
 
     fn restore(&self, mut record: Record) -> Result<()> {
-        let sink = FileSink::open(&record.path, record.size, record.verified_set())?;
+        let sink = FileSink::open(
+            &record.path,
+            &record.layout(),
+            record.size,
+            record.verified_set(),
+        )?;
         sink.restore_written(record.written_set());
         if record.state == State::Complete && !sink.is_complete() {
             // The finished file was deleted or cut short: say so, and let a resume refetch it.
@@ -234,7 +241,18 @@ impl TransferManager {
             return Ok(t.info());
         }
         let id = format!("{:016x}", rand::random::<u64>());
-        let path = self.inner.incomplete.join(format!("{id}.part"));
+        // A multi-file torrent is fetched into a folder of its files.
+        let files = spec
+            .torrent
+            .as_deref()
+            .and_then(|b| junction_core::link::parse_torrent(b).ok())
+            .map(|l| l.files)
+            .unwrap_or_default();
+        let folder = !files.is_empty();
+        let path = match folder {
+            true => self.inner.incomplete.join(&id),
+            false => self.inner.incomplete.join(format!("{id}.part")),
+        };
         let mut content = spec.content.clone();
         content.size = (!awaiting_metadata).then_some(size);
         let record = Record {
@@ -260,8 +278,10 @@ impl TransferManager {
             sourceless_ms: 0,
             waiting_for_space: false,
             free_at_pause: 0,
+            files: files.iter().map(Into::into).collect(),
+            folder,
         };
-        let sink = FileSink::open(&path, size, Default::default())?;
+        let sink = FileSink::open(&path, &files, size, Default::default())?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
         let t = Arc::new(Transfer::new(sink, record));
         self.inner.transfers.insert(id.clone(), t.clone());
@@ -371,7 +391,7 @@ impl TransferManager {
         }
         let mut info = t.info();
         if !keep_data && info.state != State::Complete {
-            let _ = std::fs::remove_file(&info.path);
+            let _ = remove_data(&info.path);
         }
         info.state = State::Cancelled;
         self.inner.emit(info.clone(), true);
@@ -527,6 +547,7 @@ impl Transfer {
             verified: self.sink().verified_set(),
             created_ms: r.created_ms,
             per_network,
+            files: r.files(),
         }
     }
 }

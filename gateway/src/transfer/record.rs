@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use junction_core::layout::FileSpan;
 use junction_core::{ContentId, NetworkId, RangeSet, Source};
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,32 @@ pub struct Record {
     /// Bytes free on that disk (root's reserve included) when it paused.
     #[serde(default)]
     pub free_at_pause: u64,
+    /// The files the content is made of, when several (a multi-file torrent).
+    #[serde(default)]
+    pub files: Vec<StoredFile>,
+    /// The bytes are those files, in the folder at `path` (else one file there, split
+    /// into the folder when it completes: the files were learnt after it started).
+    #[serde(default)]
+    pub folder: bool,
+}
+
+/// A [`FileSpan`] as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    pub path: Vec<String>,
+    pub length: u64,
+    #[serde(default)]
+    pub pad: bool,
+}
+
+impl From<&FileSpan> for StoredFile {
+    fn from(f: &FileSpan) -> Self {
+        StoredFile {
+            path: f.path.clone(),
+            length: f.length,
+            pad: f.pad,
+        }
+    }
 }
 
 /// A range set as stored: (start, end) pairs.
@@ -72,6 +99,32 @@ impl Record {
             let _ = id.add_urn(u);
         }
         id
+    }
+
+    /// The files of the content, when several.
+    pub fn files(&self) -> Vec<FileSpan> {
+        self.files
+            .iter()
+            .map(|f| FileSpan {
+                path: f.path.clone(),
+                length: f.length,
+                pad: f.pad,
+            })
+            .collect()
+    }
+
+    /// How the bytes are laid out on disk now: the files in a folder, or one file.
+    pub fn layout(&self) -> Vec<FileSpan> {
+        if self.folder {
+            self.files()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The files are known, but the bytes are still one file.
+    pub fn needs_split(&self) -> bool {
+        !self.folder && !self.files.is_empty()
     }
 
     pub fn verified_set(&self) -> RangeSet {
@@ -123,6 +176,8 @@ pub struct TransferInfo {
     pub created_ms: u64,
     /// What each network did for it.
     pub per_network: Vec<NetworkInfo>,
+    /// The files the content is made of, when several (padding included).
+    pub files: Vec<FileSpan>,
 }
 
 /// One network's part in a transfer, this run.

@@ -59,7 +59,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
             return;
         }
         if t.sink().is_complete() {
-            finish(&inner, &t);
+            finish(&inner, &t).await;
             return;
         }
         let limit = t.meta().record.networks.clone();
@@ -129,7 +129,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         tokio::pin!(wait);
         loop {
             if t.sink().is_complete() {
-                finish(&inner, &t);
+                finish(&inner, &t).await;
                 return;
             }
             tokio::select! {
@@ -226,10 +226,15 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
             () = token.cancelled() => return false,
         };
         match found {
-            Ok((id, name)) => {
+            Ok((id, name, files)) => {
                 let size = id.size.unwrap_or(0);
-                let path = t.meta().record.path.clone();
-                let sink = match FileSink::open(&path, size, RangeSet::new()) {
+                let mut path = t.meta().record.path.clone();
+                if !files.is_empty() {
+                    // Several files: a folder of them instead of the empty part file.
+                    let _ = std::fs::remove_file(&path);
+                    path.set_extension("");
+                }
+                let sink = match FileSink::open(&path, &files, size, RangeSet::new()) {
                     Ok(s) => s,
                     Err(e) => {
                         let why = format!("could not make {}: {e}", path.display());
@@ -245,6 +250,9 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                     content.size = Some(size);
                     m.record.size = size;
                     m.record.awaiting_metadata = false;
+                    m.record.folder = !files.is_empty();
+                    m.record.files = files.iter().map(Into::into).collect();
+                    m.record.path = path;
                     m.record.urns = content.urns();
                     if let Some(n) = name.filter(|_| m.record.name.starts_with("urn_")) {
                         m.record.name = junction_core::sanitize_file_name(&n);
@@ -314,6 +322,13 @@ fn handle(inner: &Inner, t: &Transfer, net: NetworkId, ev: FetchEvent) {
             m.record.urns = content.urns();
             inner.identities.learn(&content);
         }
+        // Learnt after the bytes went into one file: it is split into them at the end.
+        FetchEvent::Files(files) => {
+            let fits = junction_core::layout::total_length(&files) == m.record.size;
+            if m.record.files.is_empty() && !m.record.awaiting_metadata && fits {
+                m.record.files = files.iter().map(Into::into).collect();
+            }
+        }
         FetchEvent::Named(name) => {
             // A link without a name was saved under its hash; the metadata knows better.
             if m.record.name.starts_with("urn_") {
@@ -327,8 +342,16 @@ fn handle(inner: &Inner, t: &Transfer, net: NetworkId, ev: FetchEvent) {
     }
 }
 
-/// Every byte is verified: move the file to the downloads folder and record it.
-fn finish(inner: &Inner, t: &Transfer) {
+/// Every byte is verified: move the file (or folder) to the downloads folder and record it.
+async fn finish(inner: &Inner, t: &Arc<Transfer>) {
+    if t.meta().record.needs_split() {
+        let t2 = t.clone();
+        match tokio::task::spawn_blocking(move || split(&t2)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not split the download into its files"),
+            Err(e) => tracing::warn!(error = %e, "splitting the download into its files failed"),
+        }
+    }
     let (from, name) = {
         let m = t.meta();
         (m.record.path.clone(), m.record.name.clone())
@@ -351,6 +374,26 @@ fn finish(inner: &Inner, t: &Transfer) {
     t.run.lock().unwrap_or_else(|p| p.into_inner()).take();
     tracing::info!(name = %name, "transfer complete");
     let _ = inner.set_state(t, State::Complete, None);
+}
+
+/// Makes a finished single file the folder of the files it is made of, and the
+/// transfer's data that folder. Readers of the single file go on reading it until done.
+fn split(t: &Transfer) -> std::io::Result<()> {
+    let (from, files, size) = {
+        let m = t.meta();
+        (m.record.path.clone(), m.record.files(), m.record.size)
+    };
+    let to = from.with_extension("");
+    let _ = super::files::remove_data(&to);
+    super::files::split(&from, &to, &files, size)?;
+    let sink = FileSink::open(&to, &files, size, RangeSet::full(size))?;
+    *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
+    {
+        let mut m = t.meta();
+        m.record.path = to;
+        m.record.folder = true;
+    }
+    std::fs::remove_file(&from)
 }
 
 /// No source on any network for the give-up time: stop fetching, keep what is verified,

@@ -1,26 +1,28 @@
-//! The file behind a transfer: a sparse file that every network writes into through its
-//! own [`NetSink`]. The shared [`Swarm`] hands out claims, knows who wrote each byte, and
+//! The bytes behind a transfer (a sparse file, or a folder of them: [`Data`]), which every
+//! network writes into through its own [`NetSink`]. The shared [`Swarm`] hands out claims, knows who wrote each byte, and
 //! verifies units by every hash any network has learnt.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
+use junction_core::layout::FileSpan;
 use junction_core::swarm::{
     NetFigures, Pending, Progress, Store, Swarm, SwarmHost, SwarmSink, UnitHashes,
 };
 use junction_core::{NetworkId, RangeSet};
 use tokio::sync::watch;
 
+use super::files::Data;
+
 /// No reader is waiting.
 const NO_PRIORITY: u64 = u64::MAX;
 
 #[derive(Debug)]
 pub struct FileSink {
-    swarm: Arc<Swarm<File>>,
+    swarm: Arc<Swarm<Data>>,
     /// Bumped whenever the verified set grows, so readers and the manager wake up.
     changed: watch::Sender<u64>,
     priority: AtomicU64,
@@ -38,23 +40,18 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Opens (or creates) the file at full length, sparse, with what is known verified.
-    pub fn open(path: &Path, size: u64, verified: RangeSet) -> std::io::Result<FileSink> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        let on_disk = file.metadata()?.len();
-        // Bytes past the end of what is on disk cannot be verified any more.
+    /// Opens (or creates) the data at full length, sparse, with what is known verified:
+    /// one file, or a folder of `files`. Bytes no longer on disk are verified no more.
+    pub fn open(
+        path: &Path,
+        files: &[FileSpan],
+        size: u64,
+        verified: RangeSet,
+    ) -> std::io::Result<FileSink> {
         let mut verified = verified;
-        verified.remove(on_disk.min(size)..u64::MAX);
-        if on_disk != size {
-            file.set_len(size)?;
-        }
+        let data = Data::open(path, files, size, &mut verified)?;
         Ok(FileSink {
-            swarm: Arc::new(Swarm::new(file, size, verified)),
+            swarm: Arc::new(Swarm::new(data, size, verified)),
             changed: watch::channel(0).0,
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
@@ -280,7 +277,7 @@ impl SwarmHost for FileSink {
 }
 
 /// One network's handle on a transfer's file.
-pub type NetSink = SwarmSink<File, FileSink>;
+pub type NetSink = SwarmSink<Data, FileSink>;
 
 #[cfg(test)]
 mod tests {
@@ -288,7 +285,7 @@ mod tests {
     use junction_core::{SinkError, TransferSink};
 
     fn open(path: &Path, size: u64, verified: RangeSet) -> (Arc<FileSink>, Arc<NetSink>) {
-        let sink = Arc::new(FileSink::open(path, size, verified).unwrap());
+        let sink = Arc::new(FileSink::open(path, &[], size, verified).unwrap());
         let net = sink.for_network(NetworkId::ED2K);
         (sink, net)
     }

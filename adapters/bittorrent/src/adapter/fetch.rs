@@ -239,6 +239,10 @@ pub(super) async fn run_torrent(
             let mut id = meta.info.content_id();
             id.set(HashKind::Btih, &t.info_hash.0);
             if let Some(tx) = &events {
+                // A folder of files: the gateway lays the bytes out as those files.
+                if meta.info.multi_file && !meta.info.files.is_empty() {
+                    let _ = tx.try_send(FetchEvent::Files(meta.info.file_spans()));
+                }
                 let _ = tx.try_send(FetchEvent::Identified(id));
                 let _ = tx.try_send(FetchEvent::Named(meta.info.name.clone()));
             }

@@ -8,6 +8,7 @@ pub use make::{ed2k_link, magnet};
 use crate::swarm::{UnitAlgo, UnitHashes};
 use sha1::{Digest, Sha1};
 
+use crate::layout::{FileSpan, MAX_FILES};
 use crate::{ContentId, ContentIdError, HashKind, bencode};
 
 /// Longest link accepted; magnets with many trackers stay far below.
@@ -47,6 +48,8 @@ pub struct LinkTarget {
     pub part_hashes: Vec<[u8; 16]>,
     /// A single-file torrent's piece hashes, which check bytes from any network.
     pub pieces: Option<UnitHashes>,
+    /// A multi-file torrent's files, in the order of their bytes; empty for one file.
+    pub files: Vec<FileSpan>,
 }
 
 /// Parses a magnet link, an ed2k file link or a bare URN.
@@ -227,13 +230,55 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
         }
         _ => None,
     };
+    let files = match (info.value.get("length"), info.value.get("files")) {
+        (None, Some(files)) => torrent_files(files)?,
+        _ => Vec::new(),
+    };
     Ok(LinkTarget {
         id,
         name,
         trackers,
         pieces: pieces.filter(|p| size.is_some_and(|s| p.fits(s))),
+        files,
         ..Default::default()
     })
+}
+
+/// A multi-file torrent's `files` list: each file's `path` (its UTF-8 twin preferred),
+/// `length`, and whether BEP 47 marks it padding.
+fn torrent_files(files: &bencode::Value<'_>) -> Result<Vec<FileSpan>, LinkError> {
+    let bad = |why: &str| LinkError::Torrent(format!("its file list {why}"));
+    let list = files.as_list().ok_or_else(|| bad("is not a list"))?;
+    if list.len() > MAX_FILES {
+        return Err(bad(&format!(
+            "has {} files; at most {MAX_FILES} are taken",
+            list.len()
+        )));
+    }
+    list.iter()
+        .map(|f| {
+            let length = f
+                .get("length")
+                .and_then(|v| v.as_int())
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad("has a file without a length"))?;
+            let path = f
+                .get("path.utf-8")
+                .or_else(|| f.get("path"))
+                .and_then(|v| v.as_list())
+                .ok_or_else(|| bad("has a file without a path"))?
+                .iter()
+                .map(|c| c.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| bad("has a path that is not a list of names"))?;
+            let pad = f
+                .get("attr")
+                .and_then(|v| v.as_bytes())
+                .is_some_and(|a| a.contains(&b'p'));
+            Ok(FileSpan { path, length, pad })
+        })
+        .collect()
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986), so a name or URL
@@ -375,6 +420,37 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("no info")
+        );
+    }
+
+    #[test]
+    fn a_multi_file_torrent_lists_its_files_in_order() {
+        let info = b"d5:filesld6:lengthi3e4:pathl3:sub5:a.txtee\
+d4:attr1:p6:lengthi5e4:pathl4:.pad1:5ee\
+d6:lengthi2e4:pathl5:wrong5:b.bine10:path.utf-8l1:bee\
+e4:name3:dir12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAe";
+        let t = parse_torrent(&[&b"d4:info"[..], info, b"e"].concat()).unwrap();
+        assert_eq!(t.id.size, Some(10));
+        assert_eq!(t.name.as_deref(), Some("dir"));
+        let got: Vec<_> = t
+            .files
+            .iter()
+            .map(|f| (f.path.join("/"), f.length, f.pad))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("sub/a.txt".to_owned(), 3, false),
+                (".pad/5".to_owned(), 5, true),
+                ("b".to_owned(), 2, false),
+            ]
+        );
+        let no_path = b"d4:infod5:filesld6:lengthi3eee4:name1:x12:piece lengthi16384e6:pieces0:ee";
+        assert!(
+            parse_torrent(no_path)
+                .unwrap_err()
+                .to_string()
+                .contains("without a path")
         );
     }
 }

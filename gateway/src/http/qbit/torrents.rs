@@ -329,10 +329,41 @@ pub(super) fn properties(s: &AppState, p: &Params) -> Result<Value, HttpError> {
     }))
 }
 
-/// A transfer is one file.
+/// The transfer's files: one, or those of a multi-file torrent, each named under the
+/// torrent's folder as qBittorrent names them, with its own progress.
 pub(super) fn files(s: &AppState, p: &Params) -> Result<Value, HttpError> {
     let t = one(s, p)?;
     let i = &t.info;
+    if !i.files.is_empty() {
+        let placed = junction_core::layout::place(&i.files);
+        let listed = placed.iter().zip(&i.files).filter_map(|((at, rel), f)| {
+            let rel = rel.as_ref()?;
+            let mut done = i.verified.clone();
+            done.remove(0..*at);
+            done.remove(at + f.length..u64::MAX);
+            let progress = match (i.state == State::Complete, f.length) {
+                (true, _) | (_, 0) => 1.0,
+                _ => done.covered() as f64 / f.length as f64,
+            };
+            Some((rel, f.length, progress))
+        });
+        let list: Vec<Value> = listed
+            .enumerate()
+            .map(|(index, (rel, size, progress))| {
+                json!({
+                    "index": index,
+                    "name": std::path::Path::new(&i.name).join(rel).to_string_lossy(),
+                    "size": size,
+                    "progress": progress,
+                    "priority": 1,
+                    "is_seed": i.state == State::Complete,
+                    "piece_range": [0, 0],
+                    "availability": if i.peers > 0 { 1.0 } else { 0.0 },
+                })
+            })
+            .collect();
+        return Ok(Value::Array(list));
+    }
     Ok(json!([{
         "index": 0,
         "name": i.name,
@@ -479,7 +510,7 @@ pub(super) fn delete(s: &AppState, p: &Params) -> Result<(), HttpError> {
         // The manager keeps a finished file whatever it is told; the user asked for it gone.
         if delete_files
             && t.info.state == State::Complete
-            && let Err(e) = std::fs::remove_file(&t.info.path)
+            && let Err(e) = crate::transfer::remove_data(&t.info.path)
         {
             tracing::warn!(path = %t.info.path.display(), error = %e, "could not delete a finished file");
         }

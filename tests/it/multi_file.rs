@@ -1,0 +1,193 @@
+//! A multi-file torrent is saved as its folder of files, as qBittorrent saves it: started
+//! from its `.torrent`, from a magnet whose metadata brings the file list, and from a
+//! magnet with a size (one file until it completes, then split into the files). A restart
+//! finds the finished folder complete.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use junction_core::swarm::{MemStore, Store, Swarm, SwarmSink};
+use junction_core::{ContentId, DynNetwork, FetchEvents, FetchRequest, NetworkId, RangeSet};
+use proto::v1 as pb;
+use proto::v1::transfer::State;
+use sha1::Digest;
+
+use crate::harness::{start, wait_until};
+
+const PIECE: usize = 32 * 1024;
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// The torrent's files as (path, bytes); `None` is BEP 47 padding to the next piece.
+fn files() -> Vec<(&'static str, Option<Vec<u8>>)> {
+    let bytes = |n: usize, seed: u32| -> Vec<u8> {
+        (0..n as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
+            .collect()
+    };
+    vec![
+        ("Season 1/e1.mkv", Some(bytes(300_000, 1))),
+        (".pad/27680", None),
+        ("Season 1/e2.mkv", Some(bytes(200_001, 2))),
+        ("empty.nfo", Some(Vec::new())),
+        ("notes.txt", Some(b"shot on a phone".to_vec())),
+    ]
+}
+
+/// The content's bytes (padding as zeros) and the `.torrent`.
+fn torrent(tracker: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut list = Vec::new();
+    for (path, bytes) in files() {
+        let parts: String = path
+            .split('/')
+            .map(|p| format!("{}:{p}", p.len()))
+            .collect();
+        let len = match bytes {
+            Some(b) => {
+                data.extend_from_slice(&b);
+                list.extend(format!("d6:lengthi{}e4:pathl{parts}ee", b.len()).bytes());
+                continue;
+            }
+            None => PIECE - data.len() % PIECE,
+        };
+        data.resize(data.len() + len, 0);
+        list.extend(format!("d4:attr1:p6:lengthi{len}e4:pathl{parts}ee").bytes());
+    }
+    let pieces: Vec<u8> = data.chunks(PIECE).flat_map(sha1::Sha1::digest).collect();
+    let mut t = format!("d8:announce{}:{tracker}4:infod5:filesl", tracker.len()).into_bytes();
+    t.extend(list);
+    t.extend(
+        format!(
+            "e4:name7:Show S112:piece lengthi{PIECE}e6:pieces{}:",
+            pieces.len()
+        )
+        .bytes(),
+    );
+    t.extend(pieces);
+    t.extend(b"ee");
+    (data, t)
+}
+
+/// A BitTorrent peer seeding the content from memory; keep the events alive.
+async fn seeder(tracker: &str, data: &[u8], torrent: &[u8]) -> (bittorrent::Adapter, FetchEvents) {
+    let peer = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        trackers: vec![tracker.to_owned()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let size = data.len() as u64;
+    let store = MemStore::new(size);
+    store.write_at(data, 0).unwrap();
+    let swarm = Arc::new(Swarm::new(store, size, RangeSet::full(size)));
+    let req = FetchRequest {
+        id: ContentId::new(Some(size)),
+        name: "Show S1".into(),
+        size,
+        sources: Vec::new(),
+        trackers: Vec::new(),
+        torrent: Some(torrent.to_vec().into()),
+    };
+    let sink = SwarmSink::new(swarm, NetworkId::BITTORRENT);
+    let events = DynNetwork::fetch(&peer, req, sink).await.unwrap();
+    (peer, events)
+}
+
+/// Every file of the torrent is in `folder`, byte for byte, and no padding is.
+fn assert_folder(folder: &Path) {
+    assert!(folder.is_dir(), "{} is not a folder", folder.display());
+    assert_eq!(folder.file_name().unwrap(), "Show S1");
+    for (path, bytes) in files() {
+        match bytes {
+            Some(b) => assert!(
+                std::fs::read(folder.join(path)).unwrap() == b,
+                "{path} differs"
+            ),
+            None => assert!(!folder.join(".pad").exists(), "padding was written"),
+        }
+    }
+}
+
+/// Starts a gateway with one BitTorrent peer in `dir`, fetches `link` and returns the
+/// finished transfer.
+async fn fetch(dir: &Path, source: pb::start_transfer_request::Source) -> pb::Transfer {
+    let bt = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut gw = start(dir, vec![Arc::new(bt)], None).await;
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(source),
+            networks: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    gw.stop().await;
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_file_torrent_is_saved_as_its_folder_of_files() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let (data, torrent) = torrent(&url);
+    let btih = {
+        let link = junction_core::link::parse_torrent(&torrent).unwrap();
+        hex::encode(link.id.get(junction_core::HashKind::Btih).unwrap())
+    };
+    let _seed = seeder(&url, &data, &torrent).await;
+    let enc = junction_core::link::percent_encode(&url);
+    let sources = [
+        pb::start_transfer_request::Source::Torrent(torrent.clone()),
+        // The file list comes with the metadata.
+        pb::start_transfer_request::Source::Link(format!("magnet:?xt=urn:btih:{btih}&tr={enc}")),
+        // Sized: one file until it completes, then split into the files.
+        pb::start_transfer_request::Source::Link(format!(
+            "magnet:?xt=urn:btih:{btih}&xl={}&dn=Show%20S1&tr={enc}",
+            data.len()
+        )),
+    ];
+    for source in sources {
+        let dir = tempfile::tempdir().unwrap();
+        let done = fetch(dir.path(), source.clone()).await;
+        let folder = Path::new(&done.path);
+        assert_eq!(folder.parent().unwrap(), dir.path().join("downloads"));
+        assert_folder(folder);
+        let left = std::fs::read_dir(dir.path().join("incomplete"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 0, "{source:?} left data behind in incomplete/");
+        // A restart finds it complete, from the files.
+        let bt = bittorrent::Adapter::start(bittorrent::Config {
+            listen: loopback(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut gw = start(dir.path(), vec![Arc::new(bt)], None).await;
+        let again = gw
+            .client
+            .get_transfer(pb::TransferRef {
+                id: done.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.state(), State::Complete, "{again:?}");
+        assert_eq!(again.bytes_verified, data.len() as u64);
+        gw.stop().await;
+    }
+}
