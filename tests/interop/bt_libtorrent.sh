@@ -3,6 +3,8 @@
 #   (a) libtorrent seeds a file behind Junction's tracker; Junction downloads it from the .torrent
 #   (b) Junction downloads the same from a magnet (metadata from libtorrent over ut_metadata)
 #   (c) libtorrent downloads a torrent Junction seeds
+#   (h) the gateway fetches a multi-file torrent from libtorrent into its folder, and
+#       seeds it from there to another libtorrent
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
 # Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir.
 set -euo pipefail
@@ -172,6 +174,55 @@ if [ "${BT_TRANSMISSION:-1}" = 1 ] && command -v transmission-daemon >/dev/null;
     else
         echo "(d) FAIL"; tail -20 "$WORK/d.log"; FAIL=1
     fi
+fi
+
+echo "== (h) a multi-file torrent from libtorrent, through the gateway (junction serve + get), saved as its folder; then seeded from it"
+(cd "$ROOT" && cargo build -q -p junction)
+JUNCTION=$CARGO_TARGET_DIR/debug/junction
+mkdir -p "$WORK/lt-multi/Show S2/extras" "$WORK/lt-multi-get"
+head -c 3000000 /dev/urandom > "$WORK/lt-multi/Show S2/e1.mkv"
+head -c 1500001 /dev/urandom > "$WORK/lt-multi/Show S2/extras/e2.mkv"
+echo "shot on a phone" > "$WORK/lt-multi/Show S2/notes.txt"
+IHM=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/lt-multi/Show S2" "$WORK/multi.torrent" "$TRACKER")
+/usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.16 --port 6899 --seed "$WORK/multi.torrent:$WORK/lt-multi" \
+    > "$WORK/lt-multi.log" 2>&1 &
+LT_MULTI=$!
+PIDS+=($LT_MULTI)
+GRPC=$(pick_port); JBT=$(pick_port)
+cat > "$WORK/gw.toml" <<TOML
+[gateway]
+listen = "127.0.0.1:$GRPC"
+[http]
+enabled = false
+[ed2k]
+enabled = false
+[gnutella]
+enabled = false
+[bittorrent]
+listen = "127.0.0.1:$JBT"
+[bittorrent.dht]
+enabled = false
+TOML
+"$JUNCTION" serve --config "$WORK/gw.toml" --data-dir "$WORK/gw" > "$WORK/gw.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do "$JUNCTION" --server "127.0.0.1:$GRPC" transfers >/dev/null 2>&1 && break; sleep 0.1; done
+MAGNET_M="magnet:?xt=urn:btih:$IHM&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
+if timeout 180 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$MAGNET_M" --wait > "$WORK/h.log" 2>&1 \
+    && diff -r "$WORK/lt-multi/Show S2" "$WORK/gw/downloads/Show S2"; then
+    echo "(h) PASS: the gateway saved the folder, every file matches"
+    # The original seed leaves; a second libtorrent gets the torrent from the gateway alone.
+    kill -INT $LT_MULTI 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 $LT_MULTI 2>/dev/null || break; sleep 0.1; done
+    kill -0 $LT_MULTI 2>/dev/null && { echo "(h) the first libtorrent did not stop"; FAIL=1; }
+    if timeout 120 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.18 --port 6900 \
+        --get "$WORK/multi.torrent:$WORK/lt-multi-get" --exit-when-done > "$WORK/lt-multi-get.log" 2>&1 \
+        && diff -r "$WORK/lt-multi/Show S2" "$WORK/lt-multi-get/Show S2"; then
+        echo "(h) PASS: libtorrent fetched the folder from the gateway's files"
+    else
+        echo "(h) FAIL: libtorrent could not fetch it from the gateway"; tail -5 "$WORK/lt-multi-get.log"; tail -5 "$WORK/gw.log"; FAIL=1
+    fi
+else
+    echo "(h) FAIL"; tail -5 "$WORK/h.log"; tail -20 "$WORK/gw.log"; ls -R "$WORK/gw" | head -20; FAIL=1
 fi
 
 exit $FAIL
