@@ -21,13 +21,14 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+fn bytes(n: usize, seed: u32) -> Vec<u8> {
+    (0..n as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
+        .collect()
+}
+
 /// The torrent's files as (path, bytes); `None` is BEP 47 padding to the next piece.
 fn files() -> Vec<(&'static str, Option<Vec<u8>>)> {
-    let bytes = |n: usize, seed: u32| -> Vec<u8> {
-        (0..n as u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
-            .collect()
-    };
     vec![
         ("Season 1/e1.mkv", Some(bytes(300_000, 1))),
         (".pad/27680", None),
@@ -37,18 +38,18 @@ fn files() -> Vec<(&'static str, Option<Vec<u8>>)> {
     ]
 }
 
-/// The content's bytes (padding as zeros) and the `.torrent`.
-fn torrent(tracker: &str) -> (Vec<u8>, Vec<u8>) {
+/// The content's bytes (padding as zeros) and the `.torrent` "Show S1" of `files`.
+fn torrent_of(tracker: &str, files: &[(&str, Option<Vec<u8>>)]) -> (Vec<u8>, Vec<u8>) {
     let mut data = Vec::new();
     let mut list = Vec::new();
-    for (path, bytes) in files() {
+    for (path, bytes) in files {
         let parts: String = path
             .split('/')
             .map(|p| format!("{}:{p}", p.len()))
             .collect();
         let len = match bytes {
             Some(b) => {
-                data.extend_from_slice(&b);
+                data.extend_from_slice(b);
                 list.extend(format!("d6:lengthi{}e4:pathl{parts}ee", b.len()).bytes());
                 continue;
             }
@@ -143,7 +144,7 @@ async fn a_multi_file_torrent_is_saved_as_its_folder_of_files() {
         .await
         .unwrap();
     let url = tracker.announce_url();
-    let (data, torrent) = torrent(&url);
+    let (data, torrent) = torrent_of(&url, &files());
     let btih = {
         let link = junction_core::link::parse_torrent(&torrent).unwrap();
         hex::encode(link.id.get(junction_core::HashKind::Btih).unwrap())
@@ -190,4 +191,100 @@ async fn a_multi_file_torrent_is_saved_as_its_folder_of_files() {
         assert_eq!(again.bytes_verified, data.len() as u64);
         gw.stop().await;
     }
+}
+
+/// Names a torrent may carry that no file system should see as they are: each file lands
+/// inside the folder under a name of its own. A path that climbs out is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_in_a_torrent_stay_inside_its_folder_and_never_collide() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let long = format!("{}.mkv", "x".repeat(300));
+    let evil: Vec<(&str, Option<Vec<u8>>)> = vec![
+        ("CON", Some(bytes(1000, 1))),
+        ("a:b", Some(bytes(2000, 2))),
+        ("a_b", Some(bytes(3000, 3))),
+        ("sub/\u{202E}vkm.exe", Some(bytes(4000, 4))),
+        (&long, Some(bytes(5000, 5))),
+        ("trailing dot.", Some(bytes(6000, 6))),
+        ("trailing dot", Some(bytes(7000, 7))),
+    ];
+    let (data, torrent) = torrent_of(&url, &evil);
+    let _seed = seeder(&url, &data, &torrent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let done = fetch(
+        dir.path(),
+        pb::start_transfer_request::Source::Torrent(torrent),
+    )
+    .await;
+    let folder = Path::new(&done.path);
+    let mut found = Vec::new();
+    let mut walk = vec![folder.to_path_buf()];
+    while let Some(d) = walk.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            match p.is_dir() {
+                true => walk.push(p),
+                false => found.push(p),
+            }
+        }
+    }
+    assert_eq!(found.len(), evil.len(), "{found:?}");
+    for p in &found {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(p.starts_with(folder), "{p:?}");
+        assert!(name.len() <= 255, "{name}");
+        assert!(
+            !name.contains(['\u{202E}', ':']) && !name.ends_with('.'),
+            "{name:?}"
+        );
+        assert!(!name.eq_ignore_ascii_case("con"), "{name:?}");
+    }
+    // Every file's bytes are somewhere: distinct sizes tell them apart.
+    for (path, b) in &evil {
+        let b = b.as_ref().unwrap();
+        let hit = found
+            .iter()
+            .find(|p| std::fs::metadata(p).unwrap().len() == b.len() as u64)
+            .unwrap_or_else(|| panic!("{path:?} is missing"));
+        assert!(std::fs::read(hit).unwrap() == *b, "{path:?} differs");
+    }
+
+    // A path that climbs out of the folder: refused, and nothing is made.
+    let (_, climbs) = torrent_of(&url, &[("../escaped.txt", Some(bytes(10, 9)))]);
+    let dir = tempfile::tempdir().unwrap();
+    let bt = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut gw = start(dir.path(), vec![Arc::new(bt)], None).await;
+    let err = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(climbs)),
+            networks: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("\"..\""), "{}", err.message());
+    let list = gw
+        .client
+        .list_transfers(pb::ListTransfersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.transfers.is_empty(), "{list:?}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("incomplete"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(!dir.path().join("escaped.txt").exists());
+    gw.stop().await;
 }

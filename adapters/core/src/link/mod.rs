@@ -272,6 +272,14 @@ fn torrent_files(files: &bencode::Value<'_>) -> Result<Vec<FileSpan>, LinkError>
                 .collect::<Option<Vec<String>>>()
                 .filter(|p| !p.is_empty())
                 .ok_or_else(|| bad("has a path that is not a list of names"))?;
+            // As BitTorrent clients refuse them: a component that climbs out or hides a
+            // folder inside it.
+            if let Some(c) = path
+                .iter()
+                .find(|c| c.is_empty() || *c == "." || *c == ".." || c.contains('/'))
+            {
+                return Err(bad(&format!("has a path with the component {c:?}")));
+            }
             let pad = f
                 .get("attr")
                 .and_then(|v| v.as_bytes())
@@ -444,6 +452,13 @@ e4:name3:dir12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAe";
                 (".pad/5".to_owned(), 5, true),
                 ("b".to_owned(), 2, false),
             ]
+        );
+        let climbs = b"d4:infod5:filesld6:lengthi3e4:pathl2:..6:passwdeee4:name1:x12:piece lengthi16384e6:pieces0:ee";
+        assert!(
+            parse_torrent(climbs)
+                .unwrap_err()
+                .to_string()
+                .contains("component \"..\"")
         );
         let no_path = b"d4:infod5:filesld6:lengthi3eee4:name1:x12:piece lengthi16384e6:pieces0:ee";
         assert!(
