@@ -12,6 +12,7 @@ mod file_io;
 pub mod hashing;
 mod hit;
 pub mod layout;
+pub mod limit;
 pub mod link;
 mod name;
 mod network;

@@ -1,0 +1,213 @@
+use std::net::{IpAddr, Ipv4Addr};
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+fn limits() -> PeerLimits {
+    PeerLimits {
+        max_conns_per_ip: 4,
+        max_pending_per_ip: 2,
+        new_conns_per_sec: 10,
+        new_conns_burst: 20,
+        backoff_base: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(8),
+        max_tracked_ips: 16,
+        ..PeerLimits::default()
+    }
+}
+
+#[test]
+fn caps_connections_and_pending_handshakes_per_ip() {
+    let l = ConnLimiter::new(limits());
+    let now = Instant::now();
+    let mut a = l.admit_at(ip(1), now).unwrap();
+    let _b = l.admit_at(ip(1), now).unwrap();
+    // Two handshakes in progress: a third waits for one of them.
+    assert_eq!(
+        l.admit_at(ip(1), now).unwrap_err(),
+        Refused::TooManyPending { pending: 2 }
+    );
+    a.handshake_done();
+    let mut c = l.admit_at(ip(1), now).unwrap();
+    c.handshake_done();
+    let mut d = l.admit_at(ip(1), now).unwrap();
+    d.handshake_done();
+    assert_eq!(l.open(ip(1)), 4);
+    assert_eq!(
+        l.admit_at(ip(1), now).unwrap_err(),
+        Refused::TooMany { open: 4 }
+    );
+    // Another address is not affected.
+    let _other = l.admit_at(ip(2), now).unwrap();
+    drop(a);
+    assert_eq!(l.open(ip(1)), 3);
+    let _e = l.admit_at(ip(1), now).unwrap();
+    assert_eq!(l.stats().refused, 2);
+}
+
+#[test]
+fn a_fast_ip_is_backed_off_for_a_growing_time() {
+    let l = ConnLimiter::new(limits());
+    let t0 = Instant::now();
+    // The burst of 20 goes through (each closed at once).
+    for _ in 0..20 {
+        drop(l.admit_at(ip(1), t0).unwrap());
+    }
+    let first = l.admit_at(ip(1), t0).unwrap_err();
+    assert_eq!(
+        first,
+        Refused::BackedOff {
+            left: Duration::from_secs(1)
+        }
+    );
+    // Still refused during the back-off, and the others still come in.
+    assert!(matches!(
+        l.admit_at(ip(1), t0 + Duration::from_millis(500)),
+        Err(Refused::BackedOff { .. })
+    ));
+    drop(l.admit_at(ip(2), t0).unwrap());
+    // After it, the bucket has refilled 10 per second; emptying it again doubles the wait.
+    let t1 = t0 + Duration::from_secs(1);
+    for _ in 0..10 {
+        drop(l.admit_at(ip(1), t1).unwrap());
+    }
+    let mut waits = Vec::new();
+    let mut t = t1;
+    for _ in 0..6 {
+        match l.admit_at(ip(1), t) {
+            Err(Refused::BackedOff { left }) => {
+                waits.push(left.as_secs());
+                t += left;
+            }
+            other => panic!("expected a back-off, got {other:?}"),
+        }
+        // Use up what refilled during the wait.
+        while l.admit_at(ip(1), t).is_ok() {}
+    }
+    assert_eq!(waits, [2, 4, 8, 8, 8, 8]);
+    // A long quiet spell forgets the strikes.
+    let later = t + Duration::from_secs(60);
+    for _ in 0..20 {
+        drop(l.admit_at(ip(1), later).unwrap());
+    }
+    assert_eq!(
+        l.admit_at(ip(1), later).unwrap_err(),
+        Refused::BackedOff {
+            left: Duration::from_secs(1)
+        }
+    );
+}
+
+#[test]
+fn the_table_is_bounded_and_swept() {
+    let l = ConnLimiter::new(limits());
+    let t0 = Instant::now();
+    let held: Vec<_> = (0..16).map(|i| l.admit_at(ip(i), t0).unwrap()).collect();
+    assert_eq!(l.admit_at(ip(100), t0).unwrap_err(), Refused::Full);
+    // Addresses with connections open stay; once closed and refilled they are forgotten.
+    drop(held);
+    let later = t0 + Duration::from_secs(5);
+    let _p = l.admit_at(ip(100), later).unwrap();
+    assert_eq!(l.stats().tracked_ips, 1);
+}
+
+#[test]
+fn unlimited_admits_everything_and_tracks_nothing() {
+    let l = ConnLimiter::new(PeerLimits::unlimited());
+    let now = Instant::now();
+    let held: Vec<_> = (0..10_000)
+        .map(|_| l.admit_at(ip(1), now).unwrap())
+        .collect();
+    assert_eq!(held.len(), 10_000);
+    assert_eq!(l.stats().tracked_ips, 0);
+    let mut r = PeerLimits::unlimited().request_rate();
+    assert!((0..100_000).all(|_| r.allow_at(now)));
+}
+
+#[test]
+fn request_rate_allows_the_burst_then_the_rate() {
+    let mut r = RequestRate::new(10, 5);
+    let t0 = Instant::now();
+    assert!((0..5).all(|_| r.allow_at(t0)));
+    assert!(!r.allow_at(t0));
+    let t1 = t0 + Duration::from_millis(300);
+    assert!(r.allow_at(t1) && r.allow_at(t1) && r.allow_at(t1));
+    assert!(!r.allow_at(t1));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Admit(u8),
+    Done(usize),
+    Drop(usize),
+    Wait(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..4).prop_map(Op::Admit),
+        1 => any::<usize>().prop_map(Op::Done),
+        2 => any::<usize>().prop_map(Op::Drop),
+        1 => (0u16..3000).prop_map(Op::Wait),
+    ]
+}
+
+proptest! {
+    /// Against a model that counts permits: no IP ever holds more than its caps, the
+    /// limiter's counts equal the live permits, and everything is given back at the end.
+    #[test]
+    fn counts_match_the_live_permits(ops in proptest::collection::vec(op(), 0..300)) {
+        let lim = limits();
+        let l = ConnLimiter::new(lim.clone());
+        let mut now = Instant::now();
+        let mut live: Vec<ConnPermit> = Vec::new();
+        for o in ops {
+            match o {
+                Op::Admit(i) => {
+                    let open = live.iter().filter(|p| p.ip() == ip(i)).count();
+                    let pending = live.iter().filter(|p| p.ip() == ip(i) && p.pending).count();
+                    match l.admit_at(ip(i), now) {
+                        Ok(p) => {
+                            prop_assert!(open < lim.max_conns_per_ip);
+                            prop_assert!(pending < lim.max_pending_per_ip);
+                            live.push(p);
+                        }
+                        Err(Refused::TooMany { open: n }) => {
+                            prop_assert_eq!(n, open);
+                            prop_assert_eq!(n, lim.max_conns_per_ip);
+                        }
+                        Err(Refused::TooManyPending { pending: n }) => {
+                            prop_assert_eq!(n, pending);
+                        }
+                        Err(Refused::BackedOff { left }) => {
+                            prop_assert!(left <= lim.backoff_max);
+                        }
+                        Err(Refused::Full) => prop_assert!(false, "only 4 addresses"),
+                    }
+                }
+                Op::Done(k) if !live.is_empty() => {
+                    let n = live.len();
+                    live[k % n].handshake_done();
+                }
+                Op::Drop(k) if !live.is_empty() => {
+                    let n = live.len();
+                    drop(live.swap_remove(k % n));
+                }
+                Op::Wait(ms) => now += Duration::from_millis(u64::from(ms)),
+                _ => {}
+            }
+            for i in 0..4 {
+                prop_assert_eq!(l.open(ip(i)), live.iter().filter(|p| p.ip() == ip(i)).count());
+            }
+        }
+        live.clear();
+        for i in 0..4 {
+            prop_assert_eq!(l.open(ip(i)), 0);
+        }
+    }
+}
