@@ -48,6 +48,10 @@ pub struct Config {
     pub share_piece_length: Option<u32>,
     /// Client name sent in the BEP 10 handshake.
     pub client_name: String,
+    /// Per-IP limits on incoming peer connections (the BitTorrent handshake is the
+    /// handshake), and the rate of requests we refuse (choked, a piece we lack, the queue
+    /// full) one peer may make before it is dropped; see [`junction_core::limit::PeerLimits`].
+    pub limits: junction_core::limit::PeerLimits,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             min_announce_interval: Duration::from_secs(5),
             share_piece_length: None,
             client_name: concat!("Junction ", env!("CARGO_PKG_VERSION")).to_owned(),
+            limits: junction_core::limit::PeerLimits::default(),
         }
     }
 }

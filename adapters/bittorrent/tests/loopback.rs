@@ -8,6 +8,8 @@ mod common;
 
 #[path = "loopback/fetch.rs"]
 mod fetch;
+#[path = "loopback/limits.rs"]
+mod limits;
 #[path = "loopback/peer_wire.rs"]
 mod peer_wire;
 #[path = "loopback/search.rs"]

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use junction_core::limit::PeerLimits;
+
 use crate::wire::Hash16;
 
 /// Settings of the index-server role.
@@ -38,6 +40,9 @@ pub struct ServerConfig {
     pub known_servers: Vec<std::net::SocketAddrV4>,
     /// A client that sends nothing for this long is dropped.
     pub idle_timeout: Duration,
+    /// Per-IP limits on client connections (logins count as handshakes); see
+    /// [`junction_core::limit::PeerLimits`] for the defaults.
+    pub limits: PeerLimits,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +62,7 @@ impl Default for ServerConfig {
             max_results: 200,
             known_servers: Vec::new(),
             idle_timeout: Duration::from_secs(2 * 3600),
+            limits: PeerLimits::default(),
         }
     }
 }
@@ -101,6 +107,10 @@ pub struct Config {
     /// Where shared files' hashes are cached across restarts (keyed by path, size and
     /// mtime); `None` = hash every shared file at every start.
     pub hash_cache: Option<std::path::PathBuf>,
+    /// Per-IP limits on incoming peer connections (the hello is the handshake), and the
+    /// rate of requests (file, hash set, AICH, upload and part requests) one peer
+    /// connection may make before it is dropped; see [`junction_core::limit::PeerLimits`].
+    pub limits: PeerLimits,
     /// Test hook: an uploader that flips one byte in every block it sends from this offset on.
     #[doc(hidden)]
     pub corrupt_uploads_from: Option<u64>,
@@ -127,6 +137,7 @@ impl Default for Config {
             keepalive: Duration::from_secs(300),
             max_backoff: Duration::from_secs(120),
             hash_cache: None,
+            limits: PeerLimits::default(),
             corrupt_uploads_from: None,
         }
     }

@@ -31,6 +31,7 @@ use crate::servent::shares::{ShareIndex, hash_file};
 use crate::servent::{Shared, Stats, conn, upload};
 use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::header::Guid;
+use junction_core::limit::{ConnLimiter, ConnPermit};
 
 /// Commands queued towards the core.
 const CORE_QUEUE: usize = 1024;
@@ -183,6 +184,7 @@ async fn acceptor(
     cancel: CancellationToken,
 ) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING_ACCEPTS));
+    let limiter = ConnLimiter::new(shared.cfg.limits.clone());
     loop {
         let (s, addr) = tokio::select! {
             () = cancel.cancelled() => return,
@@ -195,6 +197,10 @@ async fn acceptor(
                 }
             },
         };
+        // Over its per-IP limits: closed at once.
+        let Ok(lim) = limiter.admit(addr.ip()) else {
+            continue;
+        };
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             continue;
         };
@@ -203,7 +209,7 @@ async fn acceptor(
         let span = debug_span!("gnutella_incoming", peer = %addr);
         tokio::spawn(
             async move {
-                if let Err(e) = incoming(s, addr, core, shared, permit).await {
+                if let Err(e) = incoming(s, addr, core, shared, (permit, lim)).await {
                     debug!(%e, "incoming connection ended");
                 }
             }
@@ -217,7 +223,7 @@ async fn incoming(
     addr: SocketAddr,
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    (permit, mut lim): (tokio::sync::OwnedSemaphorePermit, ConnPermit),
 ) -> Result<(), crate::servent::error::ServentError> {
     use crate::servent::error::ServentError;
     let mut buf = BytesMut::with_capacity(4096);
@@ -242,7 +248,7 @@ async fn incoming(
         }
         Ok(())
     } else if buf.starts_with(b"GNUT") {
-        let link = conn::accept(s, buf, addr, core.clone()).await?;
+        let link = conn::accept(s, buf, addr, core.clone(), lim).await?;
         drop(permit);
         core.send(CoreMsg::Connected(link))
             .await
@@ -250,12 +256,15 @@ async fn incoming(
         Ok(())
     } else if buf.starts_with(b"GET ") || buf.starts_with(b"HEAD") {
         drop(permit);
+        lim.handshake_done();
         if shared.cfg.firewalled.is_none()
             && (!addr.ip().is_loopback() || shared.cfg.listen.ip().is_loopback())
         {
             shared.stats.firewalled.store(false, Ordering::Relaxed);
         }
-        upload::serve(s, buf, addr, shared).await
+        let served = upload::serve(s, buf, addr, shared).await;
+        drop(lim);
+        served
     } else if buf.starts_with(b"GIV ") {
         let giv = upload::read_giv(&mut s, &mut buf).await?;
         core.send(CoreMsg::Giv {

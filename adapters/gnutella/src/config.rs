@@ -38,6 +38,10 @@ pub struct Config {
     pub download_sources: usize,
     /// Bytes asked per `Range` request.
     pub chunk_size: u64,
+    /// Per-IP limits on incoming connections (links, HTTP and `GIV`), and the rate of
+    /// HTTP requests one connection may make before it is dropped (see
+    /// [`junction_core::limit::PeerLimits`] for the defaults).
+    pub limits: junction_core::limit::PeerLimits,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             wanted_hits: 64,
             download_sources: 4,
             chunk_size: 4 << 20,
+            limits: junction_core::limit::PeerLimits::default(),
         }
     }
 }

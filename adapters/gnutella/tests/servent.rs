@@ -7,6 +7,8 @@ mod net;
 
 #[path = "servent/download.rs"]
 mod download;
+#[path = "servent/limits.rs"]
+mod limits;
 #[path = "servent/links.rs"]
 mod links;
 #[path = "servent/routing.rs"]

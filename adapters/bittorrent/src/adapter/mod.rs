@@ -223,6 +223,7 @@ async fn dht_maintenance(dht: Dht, boot: Vec<String>, cancel: CancellationToken)
 
 async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
     let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_ACCEPTS));
+    let limiter = junction_core::limit::ConnLimiter::new(ctx.config.limits.clone());
     loop {
         let (mut s, addr) = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -234,6 +235,10 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationT
                     continue;
                 }
             },
+        };
+        // Over its per-IP limits: closed at once.
+        let Ok(mut lim) = limiter.admit(addr.ip()) else {
+            continue;
         };
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             continue; // too many half-open connections: drop this one
@@ -249,11 +254,13 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationT
                     }
                 };
                 drop(permit);
+                lim.handshake_done();
                 let Some(t) = ctx.torrent(&hs.info_hash) else {
                     debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
                     return;
                 };
                 let _ = peer::accepted(t, s, addr, hs).await;
+                drop(lim);
             }
             .instrument(info_span!("peer_in", %addr)),
         );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use junction_core::limit::{ConnLimiter, ConnPermit};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
@@ -157,6 +158,7 @@ pub(crate) async fn connect(s: &Arc<Shared>, addr: SocketAddrV4) -> Result<PeerC
 
 /// Accepts incoming peer connections until shutdown.
 pub(crate) async fn listen(s: Arc<Shared>, listener: tokio::net::TcpListener) {
+    let limiter = ConnLimiter::new(s.cfg.limits.clone());
     loop {
         let (stream, addr) = tokio::select! {
             () = s.cancel.cancelled() => return,
@@ -169,10 +171,14 @@ pub(crate) async fn listen(s: Arc<Shared>, listener: tokio::net::TcpListener) {
                 }
             },
         };
+        // Over its per-IP limits: closed at once.
+        let Ok(permit) = limiter.admit(addr.ip()) else {
+            continue;
+        };
         let s2 = s.clone();
         tokio::spawn(
             async move {
-                if let Err(e) = incoming(s2, stream).await {
+                if let Err(e) = incoming(s2, stream, permit).await {
                     tracing::debug!(error = %e, "incoming peer connection ended");
                 }
             }
@@ -181,12 +187,17 @@ pub(crate) async fn listen(s: Arc<Shared>, listener: tokio::net::TcpListener) {
     }
 }
 
-async fn incoming(s: Arc<Shared>, stream: TcpStream) -> Result<(), ConnError> {
+async fn incoming(
+    s: Arc<Shared>,
+    stream: TcpStream,
+    mut permit: ConnPermit,
+) -> Result<(), ConnError> {
     let (mut reader, tx, addr) = split(&s, stream)?;
     let f = reader.next_within(s.cfg.peer_timeout, "hello").await?;
     let PeerMessage::Hello(hello) = PeerMessage::decode_frame(&f)? else {
         return Err(ConnError::Protocol("first message is not a hello".into()));
     };
+    permit.handshake_done();
     pmsg(
         &tx,
         &PeerMessage::HelloAnswer(our_hello(&s)),
@@ -245,6 +256,7 @@ pub(crate) async fn run(
         limit: s.cfg.peer_timeout,
     };
     let long_idle = s.cfg.queue_timeout + s.cfg.peer_timeout;
+    let mut rate = s.cfg.limits.request_rate();
     let res = loop {
         let dl_open = dl.as_ref().is_some_and(|d| !d.is_closed());
         let idle = if dl_open || up.permit.is_some() || up.pending.is_some() {
@@ -286,6 +298,10 @@ pub(crate) async fn run(
                     }
                 };
                 tracing::trace!(peer = %conn.addr, protocol = ?f.protocol, opcode = f.opcode, len = f.payload.len(), "peer message");
+                if is_request(&msg) && !rate.allow() {
+                    tracing::debug!(peer = %conn.addr, "too many requests; closing");
+                    break Err(ConnError::Protocol("too many requests".into()));
+                }
                 if let Err(e) = serve(&s, &conn, &mut up, msg, dl.as_ref()).await {
                     break Err(e);
                 }
@@ -294,6 +310,23 @@ pub(crate) async fn run(
     };
     up.leave(&s);
     res
+}
+
+/// Messages that ask us for work (what the per-connection request rate counts).
+fn is_request(m: &PeerMessage) -> bool {
+    matches!(
+        m,
+        PeerMessage::RequestFilename { .. }
+            | PeerMessage::SetReqFileId(_)
+            | PeerMessage::HashsetRequest(_)
+            | PeerMessage::AichRequest { .. }
+            | PeerMessage::AichFileHashRequest(_)
+            | PeerMessage::StartUploadRequest(_)
+            | PeerMessage::RequestParts { .. }
+            | PeerMessage::PublicIpRequest
+            | PeerMessage::AskSharedFiles
+            | PeerMessage::AskSharedDirs
+    )
 }
 
 async fn serve(

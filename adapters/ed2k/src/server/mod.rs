@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use junction_core::limit::{ConnLimiter, ConnPermit};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -117,6 +118,7 @@ impl IndexServer {
             cancel: CancellationToken::new(),
         });
         let s = shared.clone();
+        let limiter = ConnLimiter::new(cfg.limits.clone());
         tokio::spawn(
             async move {
                 loop {
@@ -124,9 +126,13 @@ impl IndexServer {
                         () = s.cancel.cancelled() => break,
                         r = listener.accept() => match r {
                             Ok((stream, peer)) => {
+                                // Over its per-IP limits: closed at once.
+                                let Ok(permit) = limiter.admit(peer.ip()) else {
+                                    continue;
+                                };
                                 let s2 = s.clone();
                                 tokio::spawn(async move {
-                                    if let Err(e) = serve_client(s2, stream, peer).await {
+                                    if let Err(e) = serve_client(s2, stream, peer, permit).await {
                                         tracing::debug!(%peer, error = %e, "server client ended");
                                     }
                                 }.instrument(tracing::debug_span!("ed2k_server_client", %peer)));
@@ -192,6 +198,7 @@ async fn serve_client(
     s: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
+    mut permit: ConnPermit,
 ) -> Result<(), ConnError> {
     let SocketAddr::V4(peer4) = peer else {
         return Err(ConnError::Protocol("IPv6 clients are not supported".into()));
@@ -212,6 +219,7 @@ async fn serve_client(
     let ServerMessage::LoginRequest(login) = ServerMessage::decode_frame(&first)? else {
         return Err(ConnError::Protocol("first message is not a login".into()));
     };
+    permit.handshake_done();
     if s.state().clients.len() >= s.cfg.max_clients {
         push(&tx, &ServerMessage::Message("ERROR: server full".into())).await?;
         push(&tx, &ServerMessage::Reject).await?;

@@ -21,6 +21,7 @@ use crate::wire::handshake::{Handshake, HandshakeProfile};
 use crate::wire::header::{DescriptorDecoder, Guid, Header};
 use crate::wire::link::{LinkDeflater, LinkInflater};
 use crate::wire::message::{Bye, Descriptor, Message};
+use junction_core::limit::ConnPermit;
 
 /// Time allowed for a TCP connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +82,8 @@ pub struct Link {
     pub info: PeerInfo,
     inflate: bool,
     deflate: bool,
+    /// Our place under the per-IP limits, for an incoming link; held while it runs.
+    permit: Option<ConnPermit>,
 }
 
 /// The core's answer to an incoming handshake.
@@ -243,6 +246,7 @@ pub async fn dial(
         inflate: resp.content_deflate(),
         deflate: profile.deflate && resp.accepts_deflate(),
         info,
+        permit: None,
     })
 }
 
@@ -253,6 +257,7 @@ pub async fn accept(
     mut buf: BytesMut,
     addr: SocketAddr,
     core: mpsc::Sender<CoreMsg>,
+    mut permit: ConnPermit,
 ) -> Result<Link, ServentError> {
     let req = read_head(
         &mut s,
@@ -315,12 +320,14 @@ pub async fn accept(
         });
     }
     s.set_nodelay(true)?;
+    permit.handshake_done();
     Ok(Link {
         stream: s,
         buf,
         inflate: fin.content_deflate(),
         deflate: profile.deflate && req.accepts_deflate(),
         info,
+        permit: Some(permit),
     })
 }
 
@@ -347,11 +354,19 @@ pub fn spawn_link(
         info,
         inflate,
         deflate,
+        permit,
     } = link;
     let (rd, wr) = stream.into_split();
     let span = debug_span!("gnutella_link", id, peer = %info.addr);
     tokio::spawn(writer(wr, rx, deflate, shared.clone()).instrument(span.clone()));
-    tokio::spawn(reader(id, rd, buf, inflate, core, tx.clone(), shared).instrument(span));
+    let out = tx.clone();
+    tokio::spawn(
+        async move {
+            reader(id, rd, buf, inflate, core, out, shared).await;
+            drop(permit);
+        }
+        .instrument(span),
+    );
     tx
 }
 

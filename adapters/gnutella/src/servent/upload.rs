@@ -52,6 +52,7 @@ where
     let server = shared.cfg.user_agent.clone();
     let mut permit: Option<OwnedSemaphorePermit> = None;
     let mut open: Option<(u32, File)> = None;
+    let mut rate = shared.cfg.limits.request_rate();
     for n in 0..MAX_REQUESTS {
         let wait = if n == 0 {
             FIRST_REQUEST_TIMEOUT
@@ -68,6 +69,10 @@ where
             Err(e) => return Err(e),
         };
         shared.stats.add_in(req.to_bytes().len() as u64);
+        if !rate.allow() {
+            debug!(%peer, requests = n, "too many HTTP requests: dropped");
+            return Err(ServentError::Protocol("too many requests".into()));
+        }
         let close = req
             .headers
             .get("Connection")

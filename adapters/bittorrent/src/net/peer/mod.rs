@@ -172,6 +172,8 @@ struct Peer {
     /// The block whose tokens are taken, and when it may go.
     upload_next: Option<(BlockRequest, Instant)>,
     last_pex: Instant,
+    /// Requests we refused, against the limits' request rate.
+    refused: junction_core::limit::RequestRate,
 }
 
 impl Peer {
@@ -195,6 +197,7 @@ impl Peer {
         let last_pex = Instant::now()
             .checked_sub(pex_wait)
             .unwrap_or_else(Instant::now);
+        let refused = t.ctx.config.limits.request_rate();
         Self {
             t,
             conn,
@@ -234,6 +237,7 @@ impl Peer {
             uploads: std::collections::VecDeque::new(),
             upload_next: None,
             last_pex,
+            refused,
         }
     }
 

@@ -6,18 +6,18 @@ use super::*;
 impl Peer {
     pub(super) async fn serve(&mut self, r: BlockRequest) -> Result<(), PeerError> {
         let Some(meta) = self.t.meta().cloned() else {
-            return self.reject(r).await;
+            return self.refuse(r).await;
         };
         let vb = r.validate(&meta.geometry)?;
         let have = self.t.state().pieces.have().get(vb.index());
         let choked = self.am_choking && !self.allowed_out.contains(&r.index);
         if choked || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
-            return self.reject(r).await;
+            return self.refuse(r).await;
         }
         if self.t.ctx.upload_bucket.is_some() {
             // Rate limited: queue it, so reading goes on and a cancel can still drop it.
             if self.uploads.len() >= MAX_QUEUED {
-                return self.reject(r).await;
+                return self.refuse(r).await;
             }
             self.uploads.push_back(r);
             return Ok(());
@@ -98,6 +98,16 @@ impl Peer {
                 self.reject(r).await
             }
         }
+    }
+
+    /// Refuses a request it asked for; a peer asking for what it may not have faster than
+    /// the limits' request rate (choked, a piece we lack, the queue full) is dropped.
+    async fn refuse(&mut self, r: BlockRequest) -> Result<(), PeerError> {
+        if !self.refused.allow() {
+            debug!(addr = %self.addr, "too many refused requests");
+            return Err(PeerError::Protocol("too many refused requests"));
+        }
+        self.reject(r).await
     }
 
     pub(super) async fn reject(&self, r: BlockRequest) -> Result<(), PeerError> {

@@ -1,0 +1,136 @@
+//! Per-IP limits (issue 15) on the peer listener and the index server: a flood from
+//! 127.0.0.1 is capped to its pending handshakes and then backed off, while 127.0.0.2 still
+//! says hello and logs in; a peer asking faster than the request rate is dropped.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use junction_core::Network;
+use junction_ed2k::wire::peer::Hello;
+use junction_ed2k::wire::server::LoginRequest;
+use junction_ed2k::wire::{ClientId, Frame, PeerMessage, ServerMessage, TagEncoding};
+use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[path = "../../core/testing/per_ip.rs"]
+mod per_ip;
+use per_ip::{connect_from, flood, limits};
+
+fn bytes(f: &Frame) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    f.encode(&mut b).unwrap();
+    b.to_vec()
+}
+
+fn peer_msg(m: PeerMessage) -> Vec<u8> {
+    bytes(&m.to_frame(TagEncoding::Classic).unwrap())
+}
+
+/// The next frame from `s`, or `None` once it is closed.
+async fn next_frame(s: &mut TcpStream, buf: &mut BytesMut) -> Option<Frame> {
+    loop {
+        if let Some(f) = junction_ed2k::wire::frame::decode(buf).unwrap() {
+            return Some(f);
+        }
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return None,
+        }
+    }
+}
+
+fn hello() -> PeerMessage {
+    PeerMessage::Hello(Hello {
+        user_hash: [7; 16],
+        client_id: ClientId(0x0200_007f),
+        port: 4662,
+        tags: Vec::new(),
+        server: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+        trailer: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_address_is_capped_and_backed_off() {
+    let a = Adapter::start(Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        limits: limits(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = a.peer_addr().unwrap();
+    flood(addr).await;
+
+    // Another address says hello and gets the answer.
+    let mut other = connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).await;
+    other.write_all(&peer_msg(hello())).await.unwrap();
+    let mut buf = BytesMut::new();
+    let f = next_frame(&mut other, &mut buf).await.expect("an answer");
+    assert!(matches!(
+        PeerMessage::decode_frame(&f),
+        Ok(PeerMessage::HelloAnswer(_))
+    ));
+
+    // A third asks for its public IP over and over: after its burst it is dropped.
+    let mut fast = connect_from(Ipv4Addr::new(127, 0, 0, 3), addr).await;
+    fast.write_all(&peer_msg(hello())).await.unwrap();
+    let mut buf = BytesMut::new();
+    assert!(next_frame(&mut fast, &mut buf).await.is_some());
+    let mut answered = 0;
+    for _ in 0..50 {
+        if fast
+            .write_all(&peer_msg(PeerMessage::PublicIpRequest))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        match next_frame(&mut fast, &mut buf).await {
+            Some(_) => answered += 1,
+            None => break,
+        }
+    }
+    assert_eq!(answered, 10, "requests answered before the drop");
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_server_caps_one_address_and_serves_another() {
+    let server = IndexServer::start(ServerConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        connect_back: false,
+        limits: limits(),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    flood(server.local_addr()).await;
+
+    let mut other = connect_from(Ipv4Addr::new(127, 0, 0, 2), server.local_addr()).await;
+    let login = ServerMessage::LoginRequest(LoginRequest {
+        user_hash: [9; 16],
+        client_id: ClientId(0),
+        port: 0,
+        tags: Vec::new(),
+    });
+    other
+        .write_all(&bytes(&login.to_frame(TagEncoding::Classic).unwrap()))
+        .await
+        .unwrap();
+    let mut buf = BytesMut::new();
+    let mut id = None;
+    while let Some(f) = next_frame(&mut other, &mut buf).await {
+        if let Ok(ServerMessage::IdChange(c)) = ServerMessage::decode_frame(&f) {
+            id = Some(c);
+            break;
+        }
+    }
+    assert!(id.is_some(), "no id from the server");
+    assert_eq!(server.stats().users, 1);
+    server.shutdown();
+}
