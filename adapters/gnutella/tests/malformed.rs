@@ -134,3 +134,115 @@ fn query_hit_with_lying_counts() {
     p.extend_from_slice(&[0; 16]);
     assert!(Message::decode(kind::QUERY_HIT, Bytes::from(p)).is_err());
 }
+
+/// zlib of `data`, as a peer would compress a QRP patch.
+fn zlib(data: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(data).unwrap();
+    Bytes::from(z.finish().unwrap())
+}
+
+fn patch(entry_bits: u8, compressor: u8, data: Bytes) -> RouteTableUpdate {
+    RouteTableUpdate::Patch {
+        seq_no: 1,
+        seq_size: 1,
+        compressor,
+        entry_bits,
+        data,
+    }
+}
+
+#[test]
+fn a_reset_alone_allocates_no_table() {
+    let mut r = QrpReceiver::new();
+    // Any number of the largest RESETs: nothing allocated, no table to route by.
+    for _ in 0..1000 {
+        r.apply(&RouteTableUpdate::Reset {
+            table_len: 1 << 21,
+            infinity: 7,
+        })
+        .unwrap();
+        assert!(r.table().is_none());
+    }
+    // The table appears when its first patch is complete.
+    let data = zlib(&vec![0u8; 1 << 20]);
+    assert!(r.apply(&patch(4, 1, data)).unwrap());
+    assert_eq!(r.table().unwrap().len(), 1 << 21);
+}
+
+#[test]
+fn a_million_entry_patch_is_bounded() {
+    let million = vec![0x11u8; 1_000_000];
+    // For a small table: refused before inflating more than the table holds, however it
+    // is sent (plain, compressed, over many chunks).
+    let mut r = QrpReceiver::new();
+    let small = RouteTableUpdate::Reset {
+        table_len: 1024,
+        infinity: 7,
+    };
+    r.apply(&small).unwrap();
+    let t0 = std::time::Instant::now();
+    let err = r.apply(&patch(8, 1, zlib(&million))).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let err = r
+        .apply(&patch(8, 0, Bytes::from(million.clone())))
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let mut refused = false;
+    for seq_no in 1..=16u8 {
+        let chunk = RouteTableUpdate::Patch {
+            seq_no,
+            seq_size: 16,
+            compressor: 0,
+            entry_bits: 8,
+            data: Bytes::copy_from_slice(&million[..62_500]),
+        };
+        if r.apply(&chunk).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "16 chunks of 62,500 entries for a 1024-slot table");
+    assert!(r.table().is_none(), "nothing half-applied");
+    // For a table that big it is ordinary work: applied at once.
+    r.apply(&RouteTableUpdate::Reset {
+        table_len: 1 << 20,
+        infinity: 7,
+    })
+    .unwrap();
+    // Each entry -6: from infinity (7) to 1, present.
+    let mut full = vec![0xFAu8; 1_000_000];
+    full.resize(1 << 20, 0);
+    assert!(r.apply(&patch(8, 1, zlib(&full))).unwrap());
+    assert_eq!(r.table().unwrap().present_count(), 1_000_000);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// A GGEP block of `n` one-byte-id, empty extensions, none of them marked last.
+fn endless_ggep(n: usize) -> Vec<u8> {
+    let mut b = vec![0xC3];
+    for _ in 0..n {
+        b.extend_from_slice(&[0x01, b'X', 0x40]);
+    }
+    b
+}
+
+#[test]
+fn endless_ggep_is_refused_after_a_bounded_count() {
+    for n in [65, 10_000, 100_000] {
+        let err = Block::parse(&endless_ggep(n)).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{n}: {err}");
+    }
+    // In a query's extension area, and as block after block of a hit's.
+    let mut q = vec![0u8, 0];
+    q.extend_from_slice(b"abc\0");
+    q.extend_from_slice(&endless_ggep(20_000));
+    assert!(Message::decode(kind::QUERY, Bytes::from(q)).is_err());
+    let mut q = vec![0u8, 0];
+    q.extend_from_slice(b"abc\0");
+    for _ in 0..20_000 {
+        q.extend_from_slice(&[0xC3, 0x81, b'X', 0x40]);
+    }
+    assert!(Message::decode(kind::QUERY, Bytes::from(q)).is_err());
+}

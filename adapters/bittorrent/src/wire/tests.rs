@@ -424,3 +424,31 @@ proptest! {
 fn ids_are_the_assigned_numbers() {
     assert_eq!((id::SUGGEST, id::REJECT, id::EXTENDED), (13, 16, 20));
 }
+
+/// Every decoder of peer, tracker and DHT input refuses a bencode nested a million deep
+/// (issue 15) with an error, in bounded work and without recursing into the stack.
+#[test]
+fn deep_bencode_is_refused_by_every_decoder() {
+    let n = 1_000_000;
+    let mut lists = vec![b'l'; n];
+    lists.extend(std::iter::repeat_n(b'e', n));
+    let mut dicts = Vec::new();
+    for _ in 0..n / 4 {
+        dicts.extend_from_slice(b"d1:a");
+    }
+    dicts.extend(std::iter::repeat_n(b'e', n / 4));
+    let t0 = std::time::Instant::now();
+    for deep in [&lists, &dicts] {
+        assert!(ExtendedHandshake::decode(deep).is_err());
+        assert!(MetadataMessage::decode(Bytes::copy_from_slice(deep)).is_err());
+        assert!(PexMessage::decode(deep).is_err());
+        assert!(crate::krpc::Message::decode(deep).is_err());
+        assert!(crate::tracker::http::AnnounceResponse::parse(deep).is_err());
+        assert!(crate::metainfo::Metainfo::parse(deep).is_err());
+    }
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+}

@@ -145,6 +145,21 @@ async fn malformed_input_closes_only_that_peer() {
         closed_after(addr, s.ih, &[0xFF, 0xFF, 0xFF, 0xF0, 7]).await,
         "huge frame"
     );
+    // A 2 GB length prefix.
+    assert!(
+        closed_after(addr, s.ih, &[0x80, 0, 0, 0, 7]).await,
+        "2 GB frame"
+    );
+    // An extended handshake of bencode nested 100,000 deep.
+    let mut deep = BytesMut::new();
+    let mut payload = vec![b'l'; 100_000];
+    payload.extend(std::iter::repeat_n(b'e', 100_000));
+    Message::Extended {
+        id: 0,
+        payload: Bytes::from(payload),
+    }
+    .encode(&mut deep);
+    assert!(closed_after(addr, s.ih, &deep).await, "deep bencode");
     // A handshake for a torrent it does not have.
     assert!(
         closed_after(addr, InfoHash([9; 20]), &[]).await,

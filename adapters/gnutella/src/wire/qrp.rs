@@ -92,6 +92,17 @@ impl QrpTable {
     /// An empty table (every slot at `infinity`). `table_len` must be a
     /// power of two between 2^3 and 2^21, `infinity` at least 1.
     pub fn new(table_len: u32, infinity: u8) -> Result<Self> {
+        let bits = Self::check(table_len, infinity)?;
+        Ok(QrpTable {
+            bits,
+            infinity,
+            slots: vec![infinity; table_len as usize],
+        })
+    }
+
+    /// Checks a table size and infinity as [`new`](Self::new) does, without allocating;
+    /// returns the size in bits.
+    pub fn check(table_len: u32, infinity: u8) -> Result<u8> {
         if !table_len.is_power_of_two() {
             return Err(Error::invalid(
                 "QRP table size",
@@ -115,11 +126,7 @@ impl QrpTable {
         if infinity == 0 {
             return Err(Error::invalid("QRP infinity", "must be at least 1"));
         }
-        Ok(QrpTable {
-            bits,
-            infinity,
-            slots: vec![infinity; table_len as usize],
-        })
+        Ok(bits)
     }
 
     /// A table holding `words` (see [`table_words`] for file names).
@@ -376,9 +383,15 @@ struct Pending {
 /// Rebuilds a peer's table from its RESET / PATCH messages. Later PATCH
 /// sequences without a new RESET update the current table, as gtk-gnutella
 /// sends them when its library changes.
+///
+/// A RESET only records the size: the table (up to 2 MiB) is allocated when the first
+/// PATCH sequence is complete, so a peer sending RESETs alone costs nothing. Until then
+/// there is no table (an empty one would match nothing anyway).
 #[derive(Debug, Clone, Default)]
 pub struct QrpReceiver {
     table: Option<QrpTable>,
+    /// Size and infinity of the last RESET, while no PATCH has completed since.
+    reset: Option<(u32, u8)>,
     pending: Option<Pending>,
 }
 
@@ -401,8 +414,10 @@ impl QrpReceiver {
                 table_len,
                 infinity,
             } => {
+                QrpTable::check(*table_len, *infinity)?;
                 self.pending = None;
-                self.table = Some(QrpTable::new(*table_len, *infinity)?);
+                self.table = None;
+                self.reset = Some((*table_len, *infinity));
                 Ok(false)
             }
             RouteTableUpdate::Patch {
@@ -412,7 +427,12 @@ impl QrpReceiver {
                 entry_bits,
                 data,
             } => {
-                let Some(table_len) = self.table.as_ref().map(QrpTable::len) else {
+                let Some(table_len) = self
+                    .table
+                    .as_ref()
+                    .map(QrpTable::len)
+                    .or(self.reset.map(|(len, _)| len as usize))
+                else {
                     return Err(Error::invalid("QRP PATCH", "received before any RESET"));
                 };
                 if *seq_no == 1 {
@@ -444,13 +464,17 @@ impl QrpReceiver {
                 } else {
                     p.data
                 };
-                let Some(table) = self.table.as_mut() else {
-                    return Err(Error::invalid("QRP PATCH", "received before any RESET"));
-                };
                 // Apply to a copy so a bad patch leaves the table intact.
-                let mut next = table.clone();
+                let mut next = match (&self.table, self.reset) {
+                    (Some(t), _) => t.clone(),
+                    (None, Some((len, infinity))) => QrpTable::new(len, infinity)?,
+                    (None, None) => {
+                        return Err(Error::invalid("QRP PATCH", "received before any RESET"));
+                    }
+                };
                 next.apply_raw(p.entry_bits, &raw)?;
-                *table = next;
+                self.table = Some(next);
+                self.reset = None;
                 Ok(true)
             }
         }

@@ -166,6 +166,42 @@ async fn malformed_descriptors_get_bye_and_close() {
     up.shutdown().await;
 }
 
+/// Abusive messages (issue 15): a 2 GB length prefix, endless GGEP, and a QRP patch of a
+/// million entries for a small table each get one Bye and a closed link.
+#[tokio::test]
+async fn abusive_messages_get_bye_and_close() {
+    let up = servent(true, &[]).await;
+    let mut big = Vec::new();
+    Header::new(Guid([5; 16]), kind::QUERY, 2, 0, 0x7FFF_FFFF).encode(&mut big);
+    expect_bye_only(&up, &big).await;
+    // A Query whose GGEP block never ends (no extension marked last).
+    let mut payload = vec![0u8, 0];
+    payload.extend_from_slice(b"abc\0\xC3");
+    for _ in 0..5000 {
+        payload.extend_from_slice(&[0x01, b'X', 0x40]);
+    }
+    let mut q = Vec::new();
+    Header::new(Guid([6; 16]), kind::QUERY, 2, 0, payload.len() as u32).encode(&mut q);
+    q.extend_from_slice(&payload);
+    expect_bye_only(&up, &q).await;
+    // RESET to 1024 slots, then one patch inflating to a million entries.
+    let patch = {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![0x11u8; 1_000_000]).unwrap();
+        z.finish().unwrap()
+    };
+    let mut m = Vec::new();
+    Header::new(Guid([7; 16]), kind::QRP, 1, 0, 6).encode(&mut m);
+    m.extend_from_slice(&[0, 0, 4, 0, 0, 7]);
+    Header::new(Guid([8; 16]), kind::QRP, 1, 0, 5 + patch.len() as u32).encode(&mut m);
+    m.extend_from_slice(&[1, 1, 1, 1, 8]);
+    m.extend_from_slice(&patch);
+    expect_bye_only(&up, &m).await;
+    assert_eq!(detail(&up, "mode"), "ultrapeer");
+    up.shutdown().await;
+}
+
 #[tokio::test]
 async fn hosts_learnt_from_pongs_and_try_headers() {
     let up1 = servent(true, &[]).await;
