@@ -154,6 +154,11 @@ pub fn is_link(target: &str) -> bool {
 /// Starts (or finds: the gateway keeps one transfer per content) the transfer of a search
 /// item id, a link or a .torrent file.
 pub async fn start(c: &mut Client, target: &str) -> Result<pb::Transfer> {
+    start_files(c, target, &[]).await
+}
+
+/// Starts a transfer of only `files` of a multi-file torrent (all when empty).
+async fn start_files(c: &mut Client, target: &str, files: &[u32]) -> Result<pb::Transfer> {
     use pb::start_transfer_request::Source;
     let source = if is_link(target) {
         Source::Link(target.to_owned())
@@ -166,13 +171,20 @@ pub async fn start(c: &mut Client, target: &str) -> Result<pb::Transfer> {
     Ok(c.start_transfer(pb::StartTransferRequest {
         source: Some(source),
         networks: vec![],
+        files: files.to_vec(),
     })
     .await?
     .into_inner())
 }
 
-pub async fn get(c: &mut Client, target: &str, wait: bool, json: bool) -> Result<()> {
-    let t = start(c, target).await?;
+pub async fn get(
+    c: &mut Client,
+    target: &str,
+    files: &[u32],
+    wait: bool,
+    json: bool,
+) -> Result<()> {
+    let t = start_files(c, target, files).await?;
     if !wait {
         if json {
             out!("{}", output::transfer_json(&t));
@@ -309,6 +321,34 @@ pub async fn transfers(c: &mut Client, watch: bool, json: bool) -> Result<()> {
             all.sort_by_key(|t| std::cmp::Reverse(t.created_unix_ms));
             screen.draw(&table::transfers(&all, term::width(), term::height()))?;
             dirty = false;
+        }
+    }
+    Ok(())
+}
+
+/// Lists a transfer's files, after choosing which to fetch when `only` or `all` says.
+pub async fn files(
+    c: &mut Client,
+    id: String,
+    only: Vec<u32>,
+    all: bool,
+    json: bool,
+) -> Result<()> {
+    let t = if all || !only.is_empty() {
+        c.select_files(pb::SelectFilesRequest { id, files: only })
+            .await?
+            .into_inner()
+    } else {
+        c.get_transfer(pb::TransferRef { id }).await?.into_inner()
+    };
+    if t.files.is_empty() && !json {
+        out!("{} is one file: {}", t.id, t.name);
+    }
+    for (i, f) in t.files.iter().enumerate() {
+        if json {
+            out!("{}", output::file_json(i, f));
+        } else {
+            out!("{}", output::file_line(i, f));
         }
     }
     Ok(())

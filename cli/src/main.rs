@@ -89,6 +89,24 @@ enum Command {
         /// JSON objects instead of text (with --wait, one per change, the last when done).
         #[arg(long)]
         json: bool,
+        /// Only these files of a multi-file torrent, by the numbers `junction files` shows
+        /// (0,2,5); the others are left out.
+        #[arg(long, value_delimiter = ',')]
+        files: Vec<u32>,
+    },
+    /// List the files of a multi-file transfer, or choose which of them to fetch.
+    Files {
+        /// The transfer id, as `transfers` shows it.
+        id: String,
+        /// Fetch only these files (0,2,5); the others are left out.
+        #[arg(long, value_delimiter = ',', conflicts_with = "all")]
+        only: Vec<u32>,
+        /// Fetch every file again.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per file and line.
+        #[arg(long)]
+        json: bool,
     },
     /// List transfers.
     Transfers {
@@ -286,7 +304,18 @@ async fn command(c: &mut client::Client, command: Command) -> Result<()> {
             timeout,
             json,
         } => client::search(c, query, net, timeout, json).await,
-        Command::Get { target, wait, json } => client::get(c, &target, wait, json).await,
+        Command::Get {
+            target,
+            wait,
+            json,
+            files,
+        } => client::get(c, &target, &files, wait, json).await,
+        Command::Files {
+            id,
+            only,
+            all,
+            json,
+        } => client::files(c, id, only, all, json).await,
         Command::Transfers { watch, json } => client::transfers(c, watch, json).await,
         Command::Pause { id } => client::pause(c, id).await,
         Command::Resume { id } => client::resume(c, id).await,

@@ -214,6 +214,28 @@ pub fn transfer_json(t: &pb::Transfer) -> Value {
             "note": n.note,
         })).collect::<Vec<_>>(),
         "verified": t.verified.iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
+        "files": t.files.iter().enumerate().map(|(i, f)| file_json(i, f)).collect::<Vec<_>>(),
+    })
+}
+
+/// One file of a multi-file transfer: its number, whether it is fetched, its progress.
+pub fn file_line(index: usize, f: &pb::TransferFile) -> String {
+    let done = match f.size {
+        0 => 100.0,
+        n => f.bytes_verified as f64 * 100.0 / n as f64,
+    };
+    let mark = if f.wanted { "get " } else { "skip" };
+    format!(
+        "{index:>4}  {mark}  {done:>5.1}%  {:>10}  {}",
+        size(f.size),
+        f.path
+    )
+}
+
+pub fn file_json(index: usize, f: &pb::TransferFile) -> Value {
+    json!({
+        "index": index, "path": f.path, "size": f.size,
+        "bytes_verified": f.bytes_verified, "wanted": f.wanted,
     })
 }
 

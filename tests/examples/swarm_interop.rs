@@ -501,6 +501,7 @@ async fn run() -> Result<()> {
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(magnet)),
             networks: vec![],
+            files: vec![],
         })
         .await?
         .into_inner();

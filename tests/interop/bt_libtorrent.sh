@@ -207,8 +207,22 @@ TOML
 PIDS+=($!)
 for _ in $(seq 1 100); do "$JUNCTION" --server "127.0.0.1:$GRPC" transfers >/dev/null 2>&1 && break; sleep 0.1; done
 MAGNET_M="magnet:?xt=urn:btih:$IHM&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
-if timeout 180 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$MAGNET_M" --wait > "$WORK/h.log" 2>&1 \
-    && diff -r "$WORK/lt-multi/Show S2" "$WORK/gw/downloads/Show S2"; then
+J() { "$JUNCTION" --server "127.0.0.1:$GRPC" "$@"; }
+state_of() { J transfers --json | /usr/bin/python3 -c 'import json,sys; print(" ".join(json.loads(l)["state"] for l in sys.stdin))'; }
+# First one file only (as a user picks in qBittorrent), then every file.
+if timeout 180 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$MAGNET_M" --files 0 --wait > "$WORK/h.log" 2>&1; then
+    HID=$(J transfers --json | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')
+    J files "$HID" | tee "$WORK/h-files.log"
+    FIRST=$(J files "$HID" --json | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["path"])')
+    if [ "$(grep -c ' get ' "$WORK/h-files.log")" = 1 ] && cmp "$WORK/lt-multi/Show S2/$FIRST" "$WORK/gw/downloads/Show S2/$FIRST"; then
+        echo "(h) PASS: only file 0 ($FIRST) was asked for, and it matches"
+    else
+        echo "(h) FAIL: files after --files 0"; FAIL=1
+    fi
+    J files "$HID" --all > /dev/null
+    for _ in $(seq 1 600); do [ "$(state_of)" = complete ] && break; sleep 0.2; done
+fi
+if [ "$(state_of)" = complete ] && diff -r "$WORK/lt-multi/Show S2" "$WORK/gw/downloads/Show S2"; then
     echo "(h) PASS: the gateway saved the folder, every file matches"
     # The original seed leaves; a second libtorrent gets the torrent from the gateway alone.
     kill -INT $LT_MULTI 2>/dev/null || true

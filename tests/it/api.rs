@@ -175,6 +175,7 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
     let start = |s: Source| pb::StartTransferRequest {
         source: Some(s),
         networks: vec![],
+        files: vec![],
     };
     let cases = [
         (

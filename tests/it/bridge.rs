@@ -118,6 +118,7 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
             .start_transfer(pb::StartTransferRequest {
                 source: Some(source.clone()),
                 networks: vec![],
+                files: vec![],
             })
             .await
             .unwrap()

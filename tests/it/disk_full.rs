@@ -80,6 +80,7 @@ async fn a_full_disk_pauses_the_transfer_which_goes_on_once_there_is_room() {
                 "ed2k://|file|big.iso|{SIZE}|{hex}|/"
             ))),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()

@@ -64,6 +64,7 @@ async fn start_link(gw: &mut Running, f: &TestFile) -> pb::Transfer {
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(link(f))),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()

@@ -144,6 +144,7 @@ pub async fn start_item(client: &mut GatewayClient<Channel>, item_id: &str) -> p
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::ItemId(item_id.into())),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()

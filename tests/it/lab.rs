@@ -113,6 +113,7 @@ async fn start_on(gw: &mut Running, link: String, net: NetworkId) -> pb::Transfe
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(link)),
             networks: vec![net.as_str().to_owned()],
+            files: vec![],
         })
         .await
         .unwrap()
@@ -172,6 +173,7 @@ async fn lab_search_merges_filters_and_downloads_from_each_network() {
                     gnut_item.id.clone(),
                 )),
                 networks: vec![],
+                files: vec![],
             })
             .await
             .unwrap()

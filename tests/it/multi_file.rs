@@ -114,21 +114,26 @@ fn assert_folder(folder: &Path) {
     }
 }
 
-/// Starts a gateway with one BitTorrent peer in `dir`, fetches `link` and returns the
-/// finished transfer.
-async fn fetch(dir: &Path, source: pb::start_transfer_request::Source) -> pb::Transfer {
+/// A gateway in `dir` with one BitTorrent peer.
+async fn gateway(dir: &Path) -> crate::harness::Running {
     let bt = bittorrent::Adapter::start(bittorrent::Config {
         listen: loopback(),
         ..Default::default()
     })
     .await
     .unwrap();
-    let mut gw = start(dir, vec![Arc::new(bt)], None).await;
+    start(dir, vec![Arc::new(bt)], None).await
+}
+
+/// Starts a gateway in `dir`, fetches from `source` and returns the finished transfer.
+async fn fetch(dir: &Path, source: pb::start_transfer_request::Source) -> pb::Transfer {
+    let mut gw = gateway(dir).await;
     let t = gw
         .client
         .start_transfer(pb::StartTransferRequest {
             source: Some(source),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()
@@ -172,13 +177,7 @@ async fn a_multi_file_torrent_is_saved_as_its_folder_of_files() {
             .count();
         assert_eq!(left, 0, "{source:?} left data behind in incomplete/");
         // A restart finds it complete, from the files.
-        let bt = bittorrent::Adapter::start(bittorrent::Config {
-            listen: loopback(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let mut gw = start(dir.path(), vec![Arc::new(bt)], None).await;
+        let mut gw = gateway(dir.path()).await;
         let again = gw
             .client
             .get_transfer(pb::TransferRef {
@@ -255,18 +254,13 @@ async fn hostile_names_in_a_torrent_stay_inside_its_folder_and_never_collide() {
     // A path that climbs out of the folder: refused, and nothing is made.
     let (_, climbs) = torrent_of(&url, &[("../escaped.txt", Some(bytes(10, 9)))]);
     let dir = tempfile::tempdir().unwrap();
-    let bt = bittorrent::Adapter::start(bittorrent::Config {
-        listen: loopback(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let mut gw = start(dir.path(), vec![Arc::new(bt)], None).await;
+    let mut gw = gateway(dir.path()).await;
     let err = gw
         .client
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Torrent(climbs)),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap_err();
@@ -286,5 +280,119 @@ async fn hostile_names_in_a_torrent_stay_inside_its_folder_and_never_collide() {
         0
     );
     assert!(!dir.path().join("escaped.txt").exists());
+    gw.stop().await;
+}
+
+/// Only the files asked for are fetched (the others are not even made); more can be asked
+/// for once it is complete, through the qBittorrent front as its apps do, and it goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_files_chosen_are_fetched_and_more_can_be_chosen_later() {
+    use crate::harness::http::Fronts;
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let all = files();
+    let (data, torrent) = torrent_of(&url, &all);
+    let btih = {
+        let link = junction_core::link::parse_torrent(&torrent).unwrap();
+        hex::encode(link.id.get(junction_core::HashKind::Btih).unwrap())
+    };
+    let _seed = seeder(&url, &data, &torrent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = gateway(dir.path()).await;
+    let bad = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(torrent.clone())),
+            networks: vec![],
+            files: vec![7],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        bad.message().contains("numbered 0 to 3"),
+        "{}",
+        bad.message()
+    );
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
+            networks: vec![],
+            files: vec![1],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    let wanted: Vec<bool> = done.files.iter().map(|f| f.wanted).collect();
+    assert_eq!(wanted, [false, true, false, false], "{:?}", done.files);
+    let folder = Path::new(&done.path);
+    let e2 = all[2].1.as_ref().unwrap();
+    assert!(std::fs::read(folder.join("Season 1/e2.mkv")).unwrap() == *e2);
+    assert!(
+        !folder.join("Season 1/e1.mkv").exists(),
+        "a file left out was made"
+    );
+    let received: u64 = done.per_network.iter().map(|n| n.bytes_received).sum();
+    assert!(
+        received <= e2.len() as u64 + 2 * PIECE as u64,
+        "{received} bytes received for a {} byte file",
+        e2.len()
+    );
+
+    // qBittorrent's apps: the files and their priorities, then every file wanted.
+    let fronts = Fronts::serve(&gw, std::time::Duration::from_secs(10)).await;
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let login = fronts
+        .request(
+            "POST",
+            "/api/v2/auth/login",
+            &[form, ("Content-Length", "27")],
+            b"username=admin&password=any",
+            |_| {},
+        )
+        .await;
+    let sid = login.header("set-cookie").unwrap();
+    let cookie = ("Cookie", sid.split(';').next().unwrap());
+    let listed = fronts
+        .get(&format!("/api/v2/torrents/files?hash={btih}"), &[cookie])
+        .await
+        .json();
+    let prio: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].as_i64().unwrap())
+        .collect();
+    assert_eq!(prio, [0, 1, 0, 0], "{listed}");
+    let post = |body: String| {
+        let fronts = &fronts;
+        async move {
+            let len = body.len().to_string();
+            let headers = [form, cookie, ("Content-Length", len.as_str())];
+            fronts
+                .request(
+                    "POST",
+                    "/api/v2/torrents/filePrio",
+                    &headers,
+                    body.as_bytes(),
+                    |_| {},
+                )
+                .await
+        }
+    };
+    let r = post(format!("hash={btih}&id=9&priority=1")).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = post(format!("hash={btih}&id=0|2|3&priority=1")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let again = wait_until(&mut gw.client, &t.id, 60, |t| {
+        t.state() == State::Complete && t.files.iter().all(|f| f.wanted)
+    })
+    .await;
+    assert_eq!(again.path, done.path, "fetched on in its folder");
+    assert_folder(folder);
+    fronts.stop().await;
     gw.stop().await;
 }

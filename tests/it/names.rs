@@ -75,6 +75,7 @@ async fn names_from_links_and_hits_stay_in_the_downloads_folder_and_replace_noth
                     i as u8 + 1,
                 ))),
                 networks: vec![],
+                files: vec![],
             })
             .await
             .unwrap()

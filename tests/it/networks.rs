@@ -148,6 +148,7 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
             .start_transfer(pb::StartTransferRequest {
                 source: Some(pb::start_transfer_request::Source::ItemId(item.id.clone())),
                 networks: vec![item.availability[0].network.clone()],
+                files: vec![],
             })
             .await
             .unwrap()
@@ -165,6 +166,7 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(magnet)),
             networks: vec!["bittorrent".into()],
+            files: vec![],
         })
         .await
         .unwrap()

@@ -212,6 +212,7 @@ async fn a_search_item_starts_a_transfer() {
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::ItemId(item.id)),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()

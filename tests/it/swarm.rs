@@ -242,6 +242,7 @@ async fn a_magnet_brings_in_the_networks_its_metadata_names() {
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(magnet)),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()
@@ -329,6 +330,7 @@ async fn a_bittorrent_transfer_streams_from_where_it_is_read() {
                 large.magnet(world.tracker_url()).unwrap(),
             )),
             networks: vec![NetworkId::BITTORRENT.as_str().into()],
+            files: vec![],
         })
         .await
         .unwrap()
@@ -385,6 +387,7 @@ async fn a_gnutella_only_transfer_streams_when_piece_hashes_are_known() {
                 256 * 1024,
             ))),
             networks: vec![NetworkId::GNUTELLA.as_str().into()],
+            files: vec![],
         })
         .await
         .unwrap()

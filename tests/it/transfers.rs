@@ -50,6 +50,7 @@ async fn start_link(
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(link())),
             networks: vec![],
+            files: vec![],
         })
         .await
         .unwrap()

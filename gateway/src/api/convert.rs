@@ -110,6 +110,16 @@ pub fn transfer(t: TransferInfo) -> pb::Transfer {
             .collect(),
         error: t.error.unwrap_or_default(),
         notes: t.notes,
+        files: t
+            .files
+            .into_iter()
+            .map(|f| pb::TransferFile {
+                path: f.path.to_string_lossy().into_owned(),
+                size: f.size,
+                bytes_verified: f.bytes_verified,
+                wanted: f.wanted,
+            })
+            .collect(),
         path: t.path.to_string_lossy().into_owned(),
         verified: t
             .verified

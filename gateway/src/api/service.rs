@@ -95,6 +95,7 @@ impl pb::gateway_server::Gateway for Service {
             }
         };
         spec.networks = r.networks;
+        spec.files = r.files;
         let info = self.gw.transfers.start(spec)?;
         Ok(Response::new(convert::transfer(info)))
     }
@@ -178,6 +179,15 @@ impl pb::gateway_server::Gateway for Service {
     ) -> Result<Response<pb::Transfer>, Status> {
         let r = req.into_inner();
         let info = self.gw.transfers.cancel(&r.id, r.keep_data)?;
+        Ok(Response::new(convert::transfer(info)))
+    }
+
+    async fn select_files(
+        &self,
+        req: Request<pb::SelectFilesRequest>,
+    ) -> Result<Response<pb::Transfer>, Status> {
+        let r = req.into_inner();
+        let info = self.gw.transfers.select_files(&r.id, &r.files)?;
         Ok(Response::new(convert::transfer(info)))
     }
 

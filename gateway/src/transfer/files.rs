@@ -1,11 +1,13 @@
 //! Where a transfer's bytes live on disk: one sparse file, or, for content made of several
 //! files (a multi-file torrent), a folder of them, each at its place in the content's bytes,
-//! so the finished download is the files themselves and is seeded from them.
+//! so the finished download is the files themselves and is seeded from them. A file left
+//! out is made only if a piece shared with a wanted file writes into it.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use junction_core::RangeSet;
 use junction_core::layout::{FileSpan, place};
@@ -13,40 +15,60 @@ use junction_core::layout::{FileSpan, place};
 /// A transfer's bytes: one file, or the files of a folder laid end to end.
 #[derive(Debug)]
 pub struct Data {
-    /// (offset in the content, length, file); padding has no file and reads as zeros.
-    spans: Vec<(u64, u64, Option<File>)>,
+    /// (offset in the content, length, what holds it).
+    spans: Vec<(u64, u64, Span)>,
+}
+
+#[derive(Debug)]
+enum Span {
+    /// Padding: reads as zeros, writes are dropped.
+    Pad,
+    /// A file, opened at once or (left out) at its first write; unmade, it reads as zeros.
+    File { path: PathBuf, file: OnceLock<File> },
 }
 
 impl Data {
     /// Opens (or creates) the data at `path`, at full size, sparse: one file when `files`
-    /// is empty, else a folder with every file of `files` in it. Bytes of `verified` that
-    /// are not on disk any more (a file deleted or cut short) are taken out of it.
+    /// is empty, else a folder with every file of `files` in it but those `skip` leaves
+    /// out (made at their first write). Bytes of `verified` that are not on disk any more
+    /// (a file deleted or cut short) are taken out of it.
     pub fn open(
         path: &Path,
         files: &[FileSpan],
+        skip: &[bool],
         size: u64,
         verified: &mut RangeSet,
     ) -> io::Result<Data> {
         if files.is_empty() {
             let file = open_at_length(path, size, 0, verified)?;
+            let span = Span::File {
+                path: path.to_path_buf(),
+                file: OnceLock::from(file),
+            };
             return Ok(Data {
-                spans: vec![(0, size, Some(file))],
+                spans: vec![(0, size, span)],
             });
         }
         std::fs::create_dir_all(path)?;
         let mut spans = Vec::with_capacity(files.len());
-        for ((offset, rel), f) in place(files).into_iter().zip(files) {
-            let file = match rel {
-                None => None,
+        for (i, ((offset, rel), f)) in place(files).into_iter().zip(files).enumerate() {
+            let span = match rel {
+                None => Span::Pad,
                 Some(rel) => {
                     let at = path.join(rel);
-                    if let Some(dir) = at.parent() {
-                        std::fs::create_dir_all(dir)?;
+                    let file = OnceLock::new();
+                    if !skip.get(i).copied().unwrap_or(false) || at.exists() {
+                        if let Some(dir) = at.parent() {
+                            std::fs::create_dir_all(dir)?;
+                        }
+                        let _ = file.set(open_at_length(&at, f.length, offset, verified)?);
+                    } else {
+                        verified.remove(offset..offset + f.length);
                     }
-                    Some(open_at_length(&at, f.length, offset, verified)?)
+                    Span::File { path: at, file }
                 }
             };
-            spans.push((offset, f.length, file));
+            spans.push((offset, f.length, span));
         }
         Ok(Data { spans })
     }
@@ -78,12 +100,32 @@ impl Data {
 
     /// Makes every written byte durable.
     pub fn sync_data(&self) -> io::Result<()> {
-        for (_, _, f) in &self.spans {
-            if let Some(f) = f {
+        for (_, _, span) in &self.spans {
+            if let Span::File { file, .. } = span
+                && let Some(f) = file.get()
+            {
                 f.sync_data()?;
             }
         }
         Ok(())
+    }
+
+    /// The file of span `i`, made now if it was left out until this write.
+    fn file_to_write(&self, i: usize) -> io::Result<Option<&File>> {
+        let (offset, length, span) = &self.spans[i];
+        let Span::File { path, file } = span else {
+            return Ok(None);
+        };
+        if let Some(f) = file.get() {
+            return Ok(Some(f));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let made = open_at_length(path, *length, *offset, &mut RangeSet::new())?;
+        // Two first writes at once: one handle is kept, the other dropped.
+        let _ = file.set(made);
+        Ok(file.get())
     }
 }
 
@@ -92,8 +134,11 @@ impl junction_core::swarm::Store for Data {
         for (i, at, from, n) in self.pieces(offset, buf.len())? {
             let part = &mut buf[from..from + n];
             match &self.spans[i].2 {
-                Some(f) => f.read_exact_at(part, at)?,
-                None => part.fill(0),
+                Span::File { file, .. } => match file.get() {
+                    Some(f) => f.read_exact_at(part, at)?,
+                    None => part.fill(0),
+                },
+                Span::Pad => part.fill(0),
             }
         }
         Ok(())
@@ -101,7 +146,7 @@ impl junction_core::swarm::Store for Data {
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
         for (i, at, from, n) in self.pieces(offset, data.len())? {
-            if let Some(f) = &self.spans[i].2 {
+            if let Some(f) = self.file_to_write(i)? {
                 junction_core::write_all_at_uncached(f, &data[from..from + n], at)?;
             }
         }
@@ -114,7 +159,7 @@ impl junction_core::swarm::Store for Data {
 pub fn split(from: &Path, to: &Path, files: &[FileSpan], size: u64) -> io::Result<()> {
     use junction_core::swarm::Store;
     let source = File::open(from)?;
-    let data = Data::open(to, files, size, &mut RangeSet::new())?;
+    let data = Data::open(to, files, &[], size, &mut RangeSet::new())?;
     let mut buf = vec![0u8; 1 << 20];
     let mut at = 0u64;
     while at < size {
@@ -183,7 +228,7 @@ mod tests {
             span("c.txt", 1, false),
         ];
         let mut verified = RangeSet::new();
-        let data = Data::open(&root, &files, 10, &mut verified).unwrap();
+        let data = Data::open(&root, &files, &[], 10, &mut verified).unwrap();
         data.write_at(b"abcXYdefgh", 0).unwrap();
         assert_eq!(std::fs::read(root.join("a.txt")).unwrap(), b"abc");
         assert_eq!(std::fs::read(root.join("sub/b.txt")).unwrap(), b"defg");
@@ -217,18 +262,47 @@ mod tests {
     }
 
     #[test]
+    fn a_file_left_out_is_made_only_when_a_shared_piece_writes_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("t");
+        let files = [
+            span("a", 4, false),
+            span("sub/b", 4, false),
+            span("c", 4, false),
+        ];
+        let skip = [false, true, true];
+        let data = Data::open(&root, &files, &skip, 12, &mut RangeSet::new()).unwrap();
+        assert!(root.join("a").exists() && !root.join("sub").exists());
+        let mut back = [9u8; 4];
+        data.read_at(&mut back, 8).unwrap();
+        assert_eq!(back, [0; 4], "an unmade file reads as zeros");
+        // A piece across a and b: b is made, c is not.
+        data.write_at(b"aaaab", 0).unwrap();
+        assert_eq!(std::fs::read(root.join("sub/b")).unwrap(), b"b\0\0\0");
+        assert!(!root.join("c").exists());
+        drop(data);
+        let mut verified = RangeSet::full(12);
+        Data::open(&root, &files, &skip, 12, &mut verified).unwrap();
+        assert_eq!(
+            verified,
+            std::iter::once(0..8).collect(),
+            "a and b are on disk, c holds nothing"
+        );
+    }
+
+    #[test]
     fn a_file_cut_short_loses_its_verified_bytes_only() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("t");
         let files = [span("a", 4, false), span("b", 4, false)];
-        let data = Data::open(&root, &files, 8, &mut RangeSet::new()).unwrap();
+        let data = Data::open(&root, &files, &[], 8, &mut RangeSet::new()).unwrap();
         data.write_at(b"abcdefgh", 0).unwrap();
         drop(data);
         let mut verified = RangeSet::full(8);
-        Data::open(&root, &files, 8, &mut verified).unwrap();
+        Data::open(&root, &files, &[], 8, &mut verified).unwrap();
         assert_eq!(verified, RangeSet::full(8));
         std::fs::write(root.join("b"), b"x").unwrap();
-        Data::open(&root, &files, 8, &mut verified).unwrap();
+        Data::open(&root, &files, &[], 8, &mut verified).unwrap();
         assert_eq!(verified, std::iter::once(0..5).collect());
     }
 }

@@ -16,13 +16,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use junction_core::{ContentId, Identity, NetworkId, Source};
+use junction_core::{ContentId, HashKind, Identity, NetworkId, Source};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use files::remove_data;
-pub use record::{NetworkInfo, Record, State, TransferEvent, TransferInfo};
+pub use record::{FileInfo, NetworkInfo, Record, State, TransferEvent, TransferInfo};
 pub use sink::FileSink;
 
 use crate::Networks;
@@ -40,6 +40,9 @@ pub struct StartSpec {
     pub trackers: Vec<String>,
     pub torrent: Option<Bytes>,
     pub networks: Vec<String>,
+    /// Only these files of a multi-file torrent (their places among its files that are
+    /// not padding); empty: every file.
+    pub files: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +158,7 @@ impl TransferManager {
         let sink = FileSink::open(
             &record.path,
             &record.layout(),
+            &record.skip_flags(),
             record.size,
             record.verified_set(),
         )?;
@@ -255,7 +259,9 @@ impl TransferManager {
         };
         let mut content = spec.content.clone();
         content.size = (!awaiting_metadata).then_some(size);
-        let record = Record {
+        // A torrent without its files yet (a magnet) keeps the choice until they come.
+        let later = !folder && spec.torrent.is_none() && spec.content.get(HashKind::Btih).is_some();
+        let mut record = Record {
             id: id.clone(),
             name: junction_core::sanitize_file_name(&spec.name),
             size,
@@ -280,8 +286,19 @@ impl TransferManager {
             free_at_pause: 0,
             files: files.iter().map(Into::into).collect(),
             folder,
+            select: Vec::new(),
         };
-        let sink = FileSink::open(&path, &files, size, Default::default())?;
+        match later && !spec.files.is_empty() {
+            true => record.select = spec.files.clone(),
+            false => record.select(&spec.files).map_err(GatewayError::Invalid)?,
+        }
+        let sink = FileSink::open(
+            &path,
+            &files,
+            &record.skip_flags(),
+            size,
+            Default::default(),
+        )?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
         let t = Arc::new(Transfer::new(sink, record));
         self.inner.transfers.insert(id.clone(), t.clone());
@@ -322,6 +339,42 @@ impl TransferManager {
             content.absorb(more);
             m.record.urns = content.urns();
         }
+        self.inner.persist(&t);
+        let info = t.info();
+        self.inner.emit(info.clone(), false);
+        Ok(info)
+    }
+
+    /// Fetches only the files `wanted` names, by their place among a multi-file torrent's
+    /// files that are not padding (every file when empty); the others are left out. A
+    /// finished transfer that now wants more goes on fetching, into its folder.
+    pub fn select_files(&self, id: &str, wanted: &[u32]) -> Result<TransferInfo> {
+        let t = self.transfer(id)?;
+        let (files, skip, state) = {
+            let mut m = t.meta();
+            if m.record.awaiting_metadata {
+                // Checked once the metadata lists the files.
+                m.record.select = wanted.to_vec();
+                drop(m);
+                return Ok(t.info());
+            }
+            m.record.select(wanted).map_err(GatewayError::Invalid)?;
+            (m.record.files(), m.record.skip_flags(), m.record.state)
+        };
+        if state == State::Complete && !files.is_empty() {
+            let (path, layout, size) = {
+                let m = t.meta();
+                (m.record.path.clone(), m.record.layout(), m.record.size)
+            };
+            let sink = FileSink::open(&path, &layout, &skip, size, t.sink().verified_set())?;
+            if !sink.is_complete() {
+                tracing::info!(%id, "more files wanted: the transfer goes on");
+                *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
+                run::resume(&self.inner, &t)?;
+                return Ok(t.info());
+            }
+        }
+        t.sink().set_skipped(&files, &skip);
         self.inner.persist(&t);
         let info = t.info();
         self.inner.emit(info.clone(), false);
@@ -547,7 +600,7 @@ impl Transfer {
             verified: self.sink().verified_set(),
             created_ms: r.created_ms,
             per_network,
-            files: r.files(),
+            files: FileInfo::of(r, &self.sink().verified_set()),
         }
     }
 }

@@ -65,6 +65,32 @@ pub struct Record {
     /// into the folder when it completes: the files were learnt after it started).
     #[serde(default)]
     pub folder: bool,
+    /// Files asked for before the files were known (a magnet's), applied once they are.
+    #[serde(default)]
+    pub select: Vec<u32>,
+}
+
+/// Which files to leave out when `wanted` names files by their place among those that are
+/// not padding (`pads` flags the padding), every file when it is empty.
+pub fn choose(pads: &[bool], wanted: &[u32]) -> Result<Vec<bool>, String> {
+    let real: Vec<usize> = (0..pads.len()).filter(|&i| !pads[i]).collect();
+    if real.is_empty() && wanted.iter().all(|&w| w == 0) {
+        return Ok(Vec::new()); // one file, and it is wanted
+    }
+    if let Some(bad) = wanted.iter().find(|&&w| w as usize >= real.len()) {
+        return Err(match real.len() {
+            0 => format!("there is no file {bad} to choose: this content is one file"),
+            n => format!(
+                "there is no file {bad}: the files are numbered 0 to {}",
+                n - 1
+            ),
+        });
+    }
+    let mut skip = vec![false; pads.len()];
+    for (n, &i) in real.iter().enumerate() {
+        skip[i] = !wanted.is_empty() && !wanted.contains(&(n as u32));
+    }
+    Ok(skip)
 }
 
 /// A [`FileSpan`] as stored.
@@ -74,6 +100,9 @@ pub struct StoredFile {
     pub length: u64,
     #[serde(default)]
     pub pad: bool,
+    /// Left out of the transfer by the user.
+    #[serde(default)]
+    pub skip: bool,
 }
 
 impl From<&FileSpan> for StoredFile {
@@ -82,6 +111,7 @@ impl From<&FileSpan> for StoredFile {
             path: f.path.clone(),
             length: f.length,
             pad: f.pad,
+            skip: false,
         }
     }
 }
@@ -120,6 +150,21 @@ impl Record {
         } else {
             Vec::new()
         }
+    }
+
+    /// Which of [`Record::files`] are left out.
+    pub fn skip_flags(&self) -> Vec<bool> {
+        self.files.iter().map(|f| f.skip).collect()
+    }
+
+    /// Fetches only the files `wanted` names (see [`choose`]); the others are left out.
+    pub fn select(&mut self, wanted: &[u32]) -> Result<(), String> {
+        let pads: Vec<bool> = self.files.iter().map(|f| f.pad).collect();
+        let skip = choose(&pads, wanted)?;
+        for (f, s) in self.files.iter_mut().zip(skip) {
+            f.skip = s;
+        }
+        Ok(())
     }
 
     /// The files are known, but the bytes are still one file.
@@ -176,8 +221,41 @@ pub struct TransferInfo {
     pub created_ms: u64,
     /// What each network did for it.
     pub per_network: Vec<NetworkInfo>,
-    /// The files the content is made of, when several (padding included).
-    pub files: Vec<FileSpan>,
+    /// The files the content is made of, when several (padding left out).
+    pub files: Vec<FileInfo>,
+}
+
+/// One file of a transfer made of several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Inside the transfer's folder.
+    pub path: PathBuf,
+    pub size: u64,
+    pub bytes_verified: u64,
+    /// False: left out of the transfer.
+    pub wanted: bool,
+}
+
+impl FileInfo {
+    /// The files of `record`, with what of each `verified` holds.
+    pub fn of(record: &Record, verified: &RangeSet) -> Vec<FileInfo> {
+        let files = record.files();
+        junction_core::layout::place(&files)
+            .into_iter()
+            .zip(&record.files)
+            .filter_map(|((at, path), f)| {
+                let mut done = verified.clone();
+                done.remove(0..at);
+                done.remove(at + f.length..u64::MAX);
+                Some(FileInfo {
+                    path: path?,
+                    size: f.length,
+                    bytes_verified: done.covered(),
+                    wanted: !f.skip,
+                })
+            })
+            .collect()
+    }
 }
 
 /// One network's part in a transfer, this run.

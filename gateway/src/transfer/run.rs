@@ -234,7 +234,16 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                     let _ = std::fs::remove_file(&path);
                     path.set_extension("");
                 }
-                let sink = match FileSink::open(&path, &files, size, RangeSet::new()) {
+                // Files asked for with the magnet; a choice that does not fit is dropped,
+                // and said.
+                let pending = t.meta().record.select.clone();
+                let pads: Vec<bool> = files.iter().map(|f| f.pad).collect();
+                let skip = super::record::choose(&pads, &pending).unwrap_or_else(|e| {
+                    t.meta().nets.entry(NetworkId::BITTORRENT).or_default().note =
+                        Some(format!("every file is fetched: {e}"));
+                    Vec::new()
+                });
+                let sink = match FileSink::open(&path, &files, &skip, size, RangeSet::new()) {
                     Ok(s) => s,
                     Err(e) => {
                         let why = format!("could not make {}: {e}", path.display());
@@ -252,6 +261,10 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                     m.record.awaiting_metadata = false;
                     m.record.folder = !files.is_empty();
                     m.record.files = files.iter().map(Into::into).collect();
+                    for (f, s) in m.record.files.iter_mut().zip(&skip) {
+                        f.skip = *s;
+                    }
+                    m.record.select.clear();
                     m.record.path = path;
                     m.record.urns = content.urns();
                     if let Some(n) = name.filter(|_| m.record.name.starts_with("urn_")) {
@@ -386,7 +399,7 @@ fn split(t: &Transfer) -> std::io::Result<()> {
     let to = from.with_extension("");
     let _ = super::files::remove_data(&to);
     super::files::split(&from, &to, &files, size)?;
-    let sink = FileSink::open(&to, &files, size, RangeSet::full(size))?;
+    let sink = FileSink::open(&to, &files, &[], size, RangeSet::full(size))?;
     *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
     {
         let mut m = t.meta();

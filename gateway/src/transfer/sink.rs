@@ -41,17 +41,21 @@ pub struct FileSink {
 
 impl FileSink {
     /// Opens (or creates) the data at full length, sparse, with what is known verified:
-    /// one file, or a folder of `files`. Bytes no longer on disk are verified no more.
+    /// one file, or a folder of `files` (those `skip` marks left out of the transfer).
+    /// Bytes no longer on disk are verified no more.
     pub fn open(
         path: &Path,
         files: &[FileSpan],
+        skip: &[bool],
         size: u64,
         verified: RangeSet,
     ) -> std::io::Result<FileSink> {
         let mut verified = verified;
-        let data = Data::open(path, files, size, &mut verified)?;
+        let data = Data::open(path, files, skip, size, &mut verified)?;
+        let swarm = Swarm::new(data, size, verified);
+        swarm.ledger().set_skipped(skipped_bytes(files, skip));
         Ok(FileSink {
-            swarm: Arc::new(Swarm::new(data, size, verified)),
+            swarm: Arc::new(swarm),
             changed: watch::channel(0).0,
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
@@ -66,6 +70,12 @@ impl FileSink {
     /// The handle one network writes through.
     pub fn for_network(self: &Arc<Self>, network: NetworkId) -> Arc<NetSink> {
         SwarmSink::hosted(self.swarm.clone(), network, self.clone())
+    }
+
+    /// Leaves the files `skip` marks out of the transfer (or takes them back in).
+    pub fn set_skipped(&self, files: &[FileSpan], skip: &[bool]) {
+        self.swarm.ledger().set_skipped(skipped_bytes(files, skip));
+        self.changed.send_modify(|v| *v += 1);
     }
 
     /// Unverified bytes an earlier run wrote, to be checked with the rest.
@@ -276,6 +286,25 @@ impl SwarmHost for FileSink {
     }
 }
 
+/// The bytes of the files left out, with the padding that follows each (padding has no
+/// owner of its own, and fetching it for nothing wastes a piece).
+fn skipped_bytes(files: &[FileSpan], skip: &[bool]) -> RangeSet {
+    let mut out = RangeSet::new();
+    let (mut at, mut last_skipped) = (0u64, false);
+    for (i, f) in files.iter().enumerate() {
+        let skipped = match f.pad {
+            true => last_skipped,
+            false => skip.get(i).copied().unwrap_or(false),
+        };
+        if skipped && f.length > 0 {
+            out.insert(at..at + f.length);
+        }
+        last_skipped = skipped;
+        at += f.length;
+    }
+    out
+}
+
 /// One network's handle on a transfer's file.
 pub type NetSink = SwarmSink<Data, FileSink>;
 
@@ -285,7 +314,7 @@ mod tests {
     use junction_core::{SinkError, TransferSink};
 
     fn open(path: &Path, size: u64, verified: RangeSet) -> (Arc<FileSink>, Arc<NetSink>) {
-        let sink = Arc::new(FileSink::open(path, &[], size, verified).unwrap());
+        let sink = Arc::new(FileSink::open(path, &[], &[], size, verified).unwrap());
         let net = sink.for_network(NetworkId::ED2K);
         (sink, net)
     }

@@ -52,6 +52,7 @@ async fn fetch_and_link(
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(link)),
             networks: vec![network.into()],
+            files: vec![],
         })
         .await?
         .into_inner();

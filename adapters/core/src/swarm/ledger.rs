@@ -92,6 +92,9 @@ pub struct Ledger {
     figures: BTreeMap<NetworkId, NetFigures>,
     /// Which bytes each known source has, for rarest-first claims.
     avail: avail::Availability,
+    /// Bytes the user does not want (files of a torrent left out): never claimed, and
+    /// not needed to complete. A piece reaching into them is still fetched whole.
+    skipped: RangeSet,
 }
 
 impl Ledger {
@@ -114,7 +117,18 @@ impl Ledger {
             conflict: None,
             figures: BTreeMap::new(),
             avail: avail::Availability::default(),
+            skipped: RangeSet::new(),
         }
+    }
+
+    /// Leaves `skipped` out of the transfer: claims no longer hand those bytes out, and
+    /// the transfer completes without them.
+    pub fn set_skipped(&mut self, skipped: RangeSet) {
+        self.skipped = skipped;
+    }
+
+    pub fn skipped(&self) -> &RangeSet {
+        &self.skipped
     }
 
     pub fn size(&self) -> u64 {
@@ -156,10 +170,16 @@ impl Ledger {
         self.banned.contains(&w)
     }
 
-    /// Adds unit hashes. Returns false (and keeps nothing) when they do not fit the size.
-    /// Every byte verified, and every whole-file hash checked once more over the finished
-    /// file.
+    /// Every byte wanted is verified, and every whole-file hash checked once more over the
+    /// finished file (which a file with bytes left out cannot be).
     pub fn complete(&self) -> bool {
+        if !self.skipped.is_empty() {
+            let mut need = RangeSet::full(self.size);
+            for r in self.skipped.iter() {
+                need.remove(r);
+            }
+            return need.iter().all(|r| self.verified.contains(r));
+        }
         self.verified.contains(0..self.size)
             && self
                 .grids
@@ -182,6 +202,7 @@ impl Ledger {
         g.digests.len() == 1 && g.unit_len >= self.size && g.at.is_none_or(|a| a == 0)
     }
 
+    /// Adds unit hashes. Returns false (and keeps nothing) when they do not fit the size.
     pub fn learn(&mut self, hashes: UnitHashes) -> bool {
         if !hashes.fits(self.size) {
             return false;

@@ -180,6 +180,7 @@ pub(super) async fn download_rows(size: u64) -> Result<Vec<Row>> {
             .start_transfer(pb::StartTransferRequest {
                 source: Some(source),
                 networks: vec![(*net).into()],
+                files: vec![],
             })
             .await?
             .into_inner();

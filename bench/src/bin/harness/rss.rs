@@ -195,6 +195,7 @@ bootstrap = []
             .start_transfer(pb::StartTransferRequest {
                 source: Some(pb::start_transfer_request::Source::Link(m.clone())),
                 networks: vec!["bittorrent".into()],
+                files: vec![],
             })
             .await?
             .into_inner();

@@ -139,6 +139,7 @@ async fn fetch(
             } else {
                 vec![only.into()]
             },
+            files: vec![],
         })
         .await?
         .into_inner();

@@ -157,6 +157,7 @@ async fn call(s: &AppState, method: &str, req: Request) -> Result<Response, Http
         "torrents/info" => json_reply(torrents::info(s, &p)?),
         "torrents/properties" => json_reply(torrents::properties(s, &p)?),
         "torrents/files" => json_reply(torrents::files(s, &p)?),
+        "torrents/filePrio" => torrents::file_prio(s, &p).map(|()| text(""))?,
         "torrents/add" => text(&torrents::add(s, &p)?),
         "torrents/delete" => torrents::delete(s, &p).map(|()| text(""))?,
         "torrents/pause" | "torrents/stop" => torrents::pause(s, &p, true).map(|()| text(""))?,

@@ -330,33 +330,28 @@ pub(super) fn properties(s: &AppState, p: &Params) -> Result<Value, HttpError> {
 }
 
 /// The transfer's files: one, or those of a multi-file torrent, each named under the
-/// torrent's folder as qBittorrent names them, with its own progress.
+/// torrent's folder as qBittorrent names them, with its own progress; a file left out has
+/// priority 0 ("do not download").
 pub(super) fn files(s: &AppState, p: &Params) -> Result<Value, HttpError> {
     let t = one(s, p)?;
     let i = &t.info;
     if !i.files.is_empty() {
-        let placed = junction_core::layout::place(&i.files);
-        let listed = placed.iter().zip(&i.files).filter_map(|((at, rel), f)| {
-            let rel = rel.as_ref()?;
-            let mut done = i.verified.clone();
-            done.remove(0..*at);
-            done.remove(at + f.length..u64::MAX);
-            let progress = match (i.state == State::Complete, f.length) {
-                (true, _) | (_, 0) => 1.0,
-                _ => done.covered() as f64 / f.length as f64,
-            };
-            Some((rel, f.length, progress))
-        });
-        let list: Vec<Value> = listed
+        let list: Vec<Value> = i
+            .files
+            .iter()
             .enumerate()
-            .map(|(index, (rel, size, progress))| {
+            .map(|(index, f)| {
+                let progress = match f.size {
+                    0 => 1.0,
+                    n => f.bytes_verified as f64 / n as f64,
+                };
                 json!({
                     "index": index,
-                    "name": std::path::Path::new(&i.name).join(rel).to_string_lossy(),
-                    "size": size,
+                    "name": std::path::Path::new(&i.name).join(&f.path).to_string_lossy(),
+                    "size": f.size,
                     "progress": progress,
-                    "priority": 1,
-                    "is_seed": i.state == State::Complete,
+                    "priority": if f.wanted { 1 } else { 0 },
+                    "is_seed": i.state == State::Complete && f.wanted,
                     "piece_range": [0, 0],
                     "availability": if i.peers > 0 { 1.0 } else { 0.0 },
                 })
@@ -374,6 +369,49 @@ pub(super) fn files(s: &AppState, p: &Params) -> Result<Value, HttpError> {
         "piece_range": [0, 0],
         "availability": if i.peers > 0 { 1.0 } else { 0.0 },
     }]))
+}
+
+/// `torrents/filePrio`: priority 0 leaves the files `id` names (`0|2`) out, any other
+/// (1, 6, 7) takes them in; Junction fetches every file it wants alike.
+pub(super) fn file_prio(s: &AppState, p: &Params) -> Result<(), HttpError> {
+    let t = one(s, p)?;
+    let priority: u8 = p
+        .required("priority")?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| [0, 1, 6, 7].contains(n))
+        .ok_or_else(|| HttpError::BadRequest("priority is one of 0, 1, 6, 7".into()))?;
+    let ids: Vec<usize> = p
+        .required("id")?
+        .split('|')
+        .map(|i| i.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| HttpError::BadRequest("id is file indices joined by |".into()))?;
+    let count = t.info.files.len().max(1);
+    if let Some(bad) = ids.iter().find(|&&i| i >= count) {
+        return Err(HttpError::Conflict(format!("there is no file {bad}")));
+    }
+    let mut wanted: Vec<bool> = match t.info.files.is_empty() {
+        true => vec![true],
+        false => t.info.files.iter().map(|f| f.wanted).collect(),
+    };
+    for i in ids {
+        wanted[i] = priority != 0;
+    }
+    if !wanted.contains(&true) {
+        return Err(HttpError::Conflict(
+            "at least one file must be wanted; delete the torrent to want none".into(),
+        ));
+    }
+    let chosen: Vec<u32> = match wanted.iter().all(|w| *w) {
+        true => Vec::new(),
+        false => (0..wanted.len() as u32)
+            .filter(|&i| wanted[i as usize])
+            .collect(),
+    };
+    s.gw.transfers.select_files(&t.info.id, &chosen)?;
+    Ok(())
 }
 
 /// One link or file to add, checked: what to start and the hash the app will track it by.

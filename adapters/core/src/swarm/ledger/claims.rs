@@ -101,7 +101,7 @@ impl Ledger {
                 free.insert(g);
             }
         }
-        for r in self.checking.iter() {
+        for r in self.checking.iter().chain(self.skipped.iter()) {
             free.remove(r);
         }
         for (r, _) in self.written.iter() {
@@ -172,7 +172,7 @@ impl Ledger {
     /// Whether any byte of the file is still unclaimed.
     fn anything_free(&self) -> bool {
         let mut free = self.verified.gaps(0..self.size);
-        for r in self.checking.iter() {
+        for r in self.checking.iter().chain(self.skipped.iter()) {
             free.remove(r);
         }
         for (r, _) in self.written.iter() {
@@ -238,7 +238,9 @@ impl Ledger {
         }
         self.expire(now);
         let range = range.start..range.end.min(self.size);
-        let taken = self.verified.covered_in(range.clone()) > 0
+        // A piece wholly left out is not fetched; one reaching into wanted bytes is.
+        let taken = self.skipped.contains(range.clone())
+            || self.verified.covered_in(range.clone()) > 0
             || self.checking.covered_in(range.clone()) > 0
             || !self.written.within(range.clone()).is_empty()
             || self

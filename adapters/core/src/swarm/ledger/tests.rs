@@ -259,3 +259,29 @@ fn claims_go_to_a_reader_then_the_tail_then_the_rarest_bytes() {
     let got = l.claim_in(src(3), &all, part, None, now).unwrap();
     assert_eq!(got, 6 * part..7 * part, "nobody else has part 6");
 }
+
+#[test]
+fn bytes_left_out_are_never_claimed_and_not_needed_to_complete() {
+    let now = Instant::now();
+    let mut l = Ledger::new(100, RangeSet::new());
+    l.set_skipped(std::iter::once(40..80).collect());
+    assert_eq!(l.claim(A, 0..100, 100, Some(40), now), Some(80..100));
+    assert_eq!(l.claim(B, 0..100, 100, None, now), Some(0..40));
+    // Only 40..80 is unclaimed: C gets an end-game copy of A's claim, never 40..80.
+    let c = l.claim(C, 0..100, 100, None, now);
+    assert!(
+        c.clone().is_none_or(|r| r.end <= 40 || r.start >= 80),
+        "{c:?}"
+    );
+    // A piece wholly left out is refused; one reaching into wanted bytes is granted.
+    assert!(!l.claim_whole(C, 50..70, now));
+    let piece = l.begin_verified_write(0..50).unwrap();
+    l.end_verified_write(NetworkId::BITTORRENT, 0..50, &piece);
+    assert!(!l.complete());
+    let rest = l.begin_verified_write(80..100).unwrap();
+    l.end_verified_write(NetworkId::BITTORRENT, 80..100, &rest);
+    assert!(l.complete(), "40..80 is left out");
+    l.set_skipped(RangeSet::new());
+    assert!(!l.complete(), "wanted again");
+    assert_eq!(l.wanted(), std::iter::once(50..80).collect());
+}
