@@ -7,7 +7,7 @@ use gateway::GatewayConfig;
 use gateway::http::HttpConfig;
 use serde::Deserialize;
 
-use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection};
+use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection, LimitsSection};
 
 /// The whole config file. Every key has a default; unknown keys are an error.
 #[derive(Debug, Default, Deserialize)]
@@ -19,6 +19,8 @@ pub struct Config {
     pub ed2k: Ed2kSection,
     pub gnutella: GnutellaSection,
     pub bittorrent: BittorrentSection,
+    /// What one remote IP may do on every network's ports.
+    pub limits: LimitsSection,
 }
 
 impl Config {

@@ -70,6 +70,78 @@ pub struct BittorrentSection {
     pub tracker: TrackerSection,
 }
 
+/// `[limits]`: what one remote IP may do on every network's listening ports (eD2k peers
+/// and index server, Gnutella, BitTorrent peers). Defaults in `junction.example.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    pub connections_per_ip: usize,
+    /// Connections from one IP still in their handshake.
+    pub pending_per_ip: usize,
+    pub new_connections_per_sec: u32,
+    pub new_connections_burst: u32,
+    /// First back-off of an IP that connects faster than that; it doubles up to the max.
+    pub backoff_secs: u64,
+    pub backoff_max_secs: u64,
+    /// Requests one connection may make per second (eD2k upload requests, Gnutella HTTP
+    /// requests, BitTorrent requests refused); a peer above it is dropped.
+    pub requests_per_sec: u32,
+    pub requests_burst: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = junction_core::limit::PeerLimits::default();
+        LimitsSection {
+            connections_per_ip: d.max_conns_per_ip,
+            pending_per_ip: d.max_pending_per_ip,
+            new_connections_per_sec: d.new_conns_per_sec,
+            new_connections_burst: d.new_conns_burst,
+            backoff_secs: d.backoff_base.as_secs(),
+            backoff_max_secs: d.backoff_max.as_secs(),
+            requests_per_sec: d.requests_per_sec,
+            requests_burst: d.requests_burst,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// The adapters' limits, refusing values that would shut every peer out.
+    pub fn peer_limits(&self) -> Result<junction_core::limit::PeerLimits> {
+        let zero = [
+            ("connections_per_ip", self.connections_per_ip as u64),
+            ("pending_per_ip", self.pending_per_ip as u64),
+            (
+                "new_connections_per_sec",
+                u64::from(self.new_connections_per_sec),
+            ),
+            (
+                "new_connections_burst",
+                u64::from(self.new_connections_burst),
+            ),
+            ("requests_per_sec", u64::from(self.requests_per_sec)),
+            ("requests_burst", u64::from(self.requests_burst)),
+        ];
+        if let Some((key, _)) = zero.iter().find(|(_, v)| *v == 0) {
+            anyhow::bail!("[limits] {key} must be at least 1: 0 would refuse every peer");
+        }
+        if self.backoff_max_secs < self.backoff_secs {
+            anyhow::bail!("[limits] backoff_max_secs must be at least backoff_secs");
+        }
+        Ok(junction_core::limit::PeerLimits {
+            max_conns_per_ip: self.connections_per_ip,
+            max_pending_per_ip: self.pending_per_ip,
+            new_conns_per_sec: self.new_connections_per_sec,
+            new_conns_burst: self.new_connections_burst,
+            backoff_base: std::time::Duration::from_secs(self.backoff_secs),
+            backoff_max: std::time::Duration::from_secs(self.backoff_max_secs),
+            requests_per_sec: self.requests_per_sec,
+            requests_burst: self.requests_burst,
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DhtSection {
@@ -233,11 +305,19 @@ pub struct Started {
     pub tracker: Option<bittorrent::TrackerServer>,
 }
 
-/// Starts every enabled network.
-pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) -> Result<Started> {
+/// Starts every enabled network, each with the per-IP `limits`.
+pub async fn start(
+    e: &Ed2kSection,
+    g: &GnutellaSection,
+    b: &BittorrentSection,
+    limits: &LimitsSection,
+) -> Result<Started> {
+    let limits = limits.peer_limits()?;
     let mut out: Vec<(Arc<dyn DynNetwork>, Vec<PathBuf>)> = Vec::new();
     if e.enabled {
-        let cfg = e.adapter_config();
+        let mut cfg = e.adapter_config();
+        cfg.limits = limits.clone();
+        cfg.server.limits = limits.clone();
         let a = ed2k::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "ed2k on {} (set [ed2k] listen, or enabled = false)",
@@ -247,7 +327,8 @@ pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) 
         out.push((Arc::new(a), e.shared.clone()));
     }
     if g.enabled {
-        let cfg = g.adapter_config();
+        let mut cfg = g.adapter_config();
+        cfg.limits = limits.clone();
         let a = gnutella::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "gnutella on {} (set [gnutella] listen, or enabled = false)",
@@ -257,7 +338,8 @@ pub async fn start(e: &Ed2kSection, g: &GnutellaSection, b: &BittorrentSection) 
         out.push((Arc::new(a), g.shared.clone()));
     }
     if b.enabled {
-        let cfg = b.adapter_config()?;
+        let mut cfg = b.adapter_config()?;
+        cfg.limits = limits;
         let a = bittorrent::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "bittorrent on {} (set [bittorrent] listen, or enabled = false)",
@@ -314,5 +396,19 @@ mod tests {
             GnutellaSection::default().adapter_config().upload_limit,
             None
         );
+    }
+
+    #[test]
+    fn limits_reach_every_adapter_and_zero_is_refused() {
+        let l: LimitsSection = toml::from_str("connections_per_ip = 3\nbackoff_secs = 5").unwrap();
+        let p = l.peer_limits().unwrap();
+        assert_eq!(p.max_conns_per_ip, 3);
+        assert_eq!(p.backoff_base, std::time::Duration::from_secs(5));
+        assert_eq!(p.max_pending_per_ip, 16, "the rest keep their defaults");
+        let zero: LimitsSection = toml::from_str("pending_per_ip = 0").unwrap();
+        let err = zero.peer_limits().unwrap_err().to_string();
+        assert!(err.contains("pending_per_ip"), "{err}");
+        let unknown = toml::from_str::<LimitsSection>("per_ip = 3").unwrap_err();
+        assert!(unknown.to_string().contains("per_ip"), "{unknown}");
     }
 }

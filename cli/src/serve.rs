@@ -67,7 +67,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         ),
         false => None,
     };
-    let started = networks::start(&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent).await?;
+    let started = networks::start(&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent, &cfg.limits).await?;
     let all = started.networks.iter().map(|(n, _)| n.clone()).collect();
     let gw = Gateway::open(cfg.gateway.clone(), all).await?;
     for (net, dirs) in &started.networks {
