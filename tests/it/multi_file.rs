@@ -126,14 +126,18 @@ async fn gateway(dir: &Path) -> crate::harness::Running {
 }
 
 /// Starts a gateway in `dir`, fetches from `source` and returns the finished transfer.
-async fn fetch(dir: &Path, source: pb::start_transfer_request::Source) -> pb::Transfer {
+async fn fetch(
+    dir: &Path,
+    source: pb::start_transfer_request::Source,
+    files: &[u32],
+) -> pb::Transfer {
     let mut gw = gateway(dir).await;
     let t = gw
         .client
         .start_transfer(pb::StartTransferRequest {
             source: Some(source),
             networks: vec![],
-            files: vec![],
+            files: files.to_vec(),
         })
         .await
         .unwrap()
@@ -168,7 +172,7 @@ async fn a_multi_file_torrent_is_saved_as_its_folder_of_files() {
     ];
     for source in sources {
         let dir = tempfile::tempdir().unwrap();
-        let done = fetch(dir.path(), source.clone()).await;
+        let done = fetch(dir.path(), source.clone(), &[]).await;
         let folder = Path::new(&done.path);
         assert_eq!(folder.parent().unwrap(), dir.path().join("downloads"));
         assert_folder(folder);
@@ -216,6 +220,7 @@ async fn hostile_names_in_a_torrent_stay_inside_its_folder_and_never_collide() {
     let done = fetch(
         dir.path(),
         pb::start_transfer_request::Source::Torrent(torrent),
+        &[],
     )
     .await;
     let folder = Path::new(&done.path);
@@ -395,4 +400,51 @@ async fn only_the_files_chosen_are_fetched_and_more_can_be_chosen_later() {
     assert_folder(folder);
     fronts.stop().await;
     gw.stop().await;
+}
+
+/// A magnet's files are learnt with its metadata: the files asked for with it are fetched,
+/// the others never made, also when its bytes went into one file first (a sized magnet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_keeps_the_files_chosen_until_its_metadata_lists_them() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let all = files();
+    let (data, torrent) = torrent_of(&url, &all);
+    let btih = {
+        let link = junction_core::link::parse_torrent(&torrent).unwrap();
+        hex::encode(link.id.get(junction_core::HashKind::Btih).unwrap())
+    };
+    let _seed = seeder(&url, &data, &torrent).await;
+    let enc = junction_core::link::percent_encode(&url);
+    for xl in ["", &format!("&xl={}", data.len())] {
+        let magnet = format!("magnet:?xt=urn:btih:{btih}{xl}&dn=Show%20S1&tr={enc}");
+        let dir = tempfile::tempdir().unwrap();
+        let source = pb::start_transfer_request::Source::Link(magnet);
+        let done = fetch(dir.path(), source, &[1]).await;
+        let wanted: Vec<bool> = done.files.iter().map(|f| f.wanted).collect();
+        assert_eq!(
+            wanted,
+            [false, true, false, false],
+            "{xl}: {:?}",
+            done.files
+        );
+        let folder = Path::new(&done.path);
+        let e2 = all[2].1.as_ref().unwrap();
+        assert!(
+            std::fs::read(folder.join("Season 1/e2.mkv")).unwrap() == *e2,
+            "{xl}"
+        );
+        assert!(
+            !folder.join("Season 1/e1.mkv").exists(),
+            "{xl}: a file left out was made"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("incomplete"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 }

@@ -154,19 +154,29 @@ impl junction_core::swarm::Store for Data {
     }
 }
 
-/// Copies the bytes of the one file at `from` into a new folder `to` of `files`, for
-/// content whose files were learnt after its bytes went into one file.
-pub fn split(from: &Path, to: &Path, files: &[FileSpan], size: u64) -> io::Result<()> {
+/// Copies the `verified` bytes of the one file at `from` into a new folder `to` of `files`
+/// (those `skip` leaves out made only where verified bytes reach into them), for content
+/// whose files were learnt after its bytes went into one file.
+pub fn split(
+    from: &Path,
+    to: &Path,
+    files: &[FileSpan],
+    skip: &[bool],
+    verified: &RangeSet,
+) -> io::Result<()> {
     use junction_core::swarm::Store;
     let source = File::open(from)?;
-    let data = Data::open(to, files, &[], size, &mut RangeSet::new())?;
+    let size = junction_core::layout::total_length(files);
+    let data = Data::open(to, files, skip, size, &mut RangeSet::new())?;
     let mut buf = vec![0u8; 1 << 20];
-    let mut at = 0u64;
-    while at < size {
-        let n = buf.len().min((size - at) as usize);
-        source.read_exact_at(&mut buf[..n], at)?;
-        data.write_at(&buf[..n], at)?;
-        at += n as u64;
+    for r in verified.iter() {
+        let mut at = r.start;
+        while at < r.end.min(size) {
+            let n = buf.len().min((r.end.min(size) - at) as usize);
+            source.read_exact_at(&mut buf[..n], at)?;
+            data.write_at(&buf[..n], at)?;
+            at += n as u64;
+        }
     }
     data.sync_data()
 }
@@ -253,7 +263,7 @@ mod tests {
             span("pad", 1, true),
             span("b", 4, false),
         ];
-        split(&one, &dir.path().join("t"), &files, 7).unwrap();
+        split(&one, &dir.path().join("t"), &files, &[], &RangeSet::full(7)).unwrap();
         assert_eq!(std::fs::read(dir.path().join("t/x/a")).unwrap(), b"ab");
         assert_eq!(std::fs::read(dir.path().join("t/b")).unwrap(), b"defg");
         remove_data(&dir.path().join("t")).unwrap();

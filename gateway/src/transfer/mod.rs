@@ -352,7 +352,11 @@ impl TransferManager {
         let t = self.transfer(id)?;
         let (files, skip, state) = {
             let mut m = t.meta();
-            if m.record.awaiting_metadata {
+            // A magnet's files may not be known yet: the choice waits for them.
+            let unknown = m.record.files.is_empty()
+                && m.record.torrent.is_none()
+                && m.record.content().get(HashKind::Btih).is_some();
+            if m.record.awaiting_metadata || unknown && !wanted.iter().all(|&w| w == 0) {
                 // Checked once the metadata lists the files.
                 m.record.select = wanted.to_vec();
                 drop(m);

@@ -340,6 +340,13 @@ fn handle(inner: &Inner, t: &Transfer, net: NetworkId, ev: FetchEvent) {
             let fits = junction_core::layout::total_length(&files) == m.record.size;
             if m.record.files.is_empty() && !m.record.awaiting_metadata && fits {
                 m.record.files = files.iter().map(Into::into).collect();
+                // Files asked for before they were known.
+                let pending = std::mem::take(&mut m.record.select);
+                if let Err(e) = m.record.select(&pending) {
+                    m.nets.entry(net).or_default().note =
+                        Some(format!("every file is fetched: {e}"));
+                }
+                t.sink().set_skipped(&files, &m.record.skip_flags());
             }
         }
         FetchEvent::Named(name) => {
@@ -392,14 +399,18 @@ async fn finish(inner: &Inner, t: &Arc<Transfer>) {
 /// Makes a finished single file the folder of the files it is made of, and the
 /// transfer's data that folder. Readers of the single file go on reading it until done.
 fn split(t: &Transfer) -> std::io::Result<()> {
-    let (from, files, size) = {
+    let (from, files, skip, size) = {
         let m = t.meta();
-        (m.record.path.clone(), m.record.files(), m.record.size)
+        let r = &m.record;
+        (r.path.clone(), r.files(), r.skip_flags(), r.size)
     };
     let to = from.with_extension("");
     let _ = super::files::remove_data(&to);
-    super::files::split(&from, &to, &files, size)?;
-    let sink = FileSink::open(&to, &files, &[], size, RangeSet::full(size))?;
+    // Only verified bytes are copied, and are verified after: files left out hold none
+    // but what pieces shared with wanted files brought.
+    let verified = t.sink().verified_set();
+    super::files::split(&from, &to, &files, &skip, &verified)?;
+    let sink = FileSink::open(&to, &files, &skip, size, verified)?;
     *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
     {
         let mut m = t.meta();
