@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use gateway::GatewayConfig;
 use gateway::http::HttpConfig;
+use junction_core::addr::{RESOLVE_TIMEOUT, resolve_blocking};
 use serde::Deserialize;
 
 use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection, LimitsSection};
@@ -45,15 +46,13 @@ impl Config {
     /// `JUNCTION_TLS_KEY`, `JUNCTION_SEARCH_TIMEOUT_SECS` override the file.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = var("JUNCTION_HTTP_LISTEN") {
-            self.http.listen = v
-                .parse()
-                .with_context(|| format!("JUNCTION_HTTP_LISTEN={v:?} is not host:port"))?;
+            self.http.listen = resolve_blocking(&v, RESOLVE_TIMEOUT)
+                .with_context(|| format!("JUNCTION_HTTP_LISTEN={v:?}"))?;
         }
         let g = &mut self.gateway;
         if let Some(v) = var("JUNCTION_LISTEN") {
-            g.listen = v
-                .parse()
-                .with_context(|| format!("JUNCTION_LISTEN={v:?} is not host:port"))?;
+            g.listen = resolve_blocking(&v, RESOLVE_TIMEOUT)
+                .with_context(|| format!("JUNCTION_LISTEN={v:?}"))?;
         }
         if let Some(v) = var("JUNCTION_DATA_DIR") {
             g.data_dir = v.into();
@@ -104,6 +103,26 @@ mod tests {
     }
 
     #[test]
+    fn listen_addresses_may_be_names() {
+        let cfg = Config::parse(
+            "[gateway]\nlisten = \"localhost:4471\"\n[gnutella]\nlisten = \"localhost:0\"\n\
+             [bittorrent.dht]\nlisten = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.gateway.listen, "127.0.0.1:4471".parse().unwrap());
+        assert_eq!(cfg.gnutella.listen, "127.0.0.1:0".parse().unwrap());
+        // A name that does not resolve is named, with where it is.
+        let err = Config::parse("[ed2k]\nlisten = \"nowhere.invalid:4662\"\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("nowhere.invalid:4662") && err.contains("listen"),
+            "{err}"
+        );
+        let err = Config::parse("[http]\nlisten = \"4480\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("not a host:port"), "{err:#}");
+    }
+
+    #[test]
     fn env_overrides_the_file() {
         let mut cfg = Config::parse("[gateway]\nsearch_timeout_secs = 3\n").unwrap();
         cfg.apply_env(|k| (k == "JUNCTION_SEARCH_TIMEOUT_SECS").then(|| "7".to_owned()))
@@ -113,5 +132,8 @@ mod tests {
             cfg.apply_env(|k| (k == "JUNCTION_LISTEN").then(|| "nope".to_owned()))
                 .is_err()
         );
+        cfg.apply_env(|k| (k == "JUNCTION_LISTEN").then(|| "localhost:4472".to_owned()))
+            .unwrap();
+        assert_eq!(cfg.gateway.listen, "127.0.0.1:4472".parse().unwrap());
     }
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub struct Ed2kSection {
     pub enabled: bool,
     /// Peer TCP port.
+    #[serde(deserialize_with = "gateway::config::listen_addr")]
     pub listen: SocketAddr,
     /// eD2k servers, `host:port`.
     pub servers: Vec<String>,
@@ -33,6 +34,7 @@ pub struct Ed2kSection {
 pub struct Ed2kServerSection {
     /// Run the index-server role too.
     pub enabled: bool,
+    #[serde(deserialize_with = "gateway::config::listen_addr")]
     pub listen: SocketAddr,
 }
 
@@ -40,6 +42,7 @@ pub struct Ed2kServerSection {
 #[serde(default, deny_unknown_fields)]
 pub struct GnutellaSection {
     pub enabled: bool,
+    #[serde(deserialize_with = "gateway::config::listen_addr")]
     pub listen: SocketAddr,
     pub ultrapeer: bool,
     /// Hosts to connect to, `host:port` (no web caches are used).
@@ -54,6 +57,7 @@ pub struct GnutellaSection {
 #[serde(default, deny_unknown_fields)]
 pub struct BittorrentSection {
     pub enabled: bool,
+    #[serde(deserialize_with = "gateway::config::listen_addr")]
     pub listen: SocketAddr,
     pub trackers: Vec<String>,
     pub dht: DhtSection,
@@ -146,6 +150,7 @@ impl LimitsSection {
 #[serde(default, deny_unknown_fields)]
 pub struct DhtSection {
     pub enabled: bool,
+    #[serde(deserialize_with = "gateway::config::listen_addr")]
     pub listen: SocketAddr,
     /// Nodes to bootstrap from; none by default, so nothing is dialled unasked.
     pub bootstrap: Vec<String>,
@@ -156,6 +161,7 @@ pub struct DhtSection {
 pub struct TrackerSection {
     /// Run a small HTTP tracker too.
     pub enabled: bool,
+    #[serde(deserialize_with = "gateway::config::listen_addr")]
     pub listen: SocketAddr,
 }
 

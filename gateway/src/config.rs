@@ -9,6 +9,7 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Where the gRPC API listens. Loopback by default; anything else needs a token.
+    #[serde(deserialize_with = "listen_addr")]
     pub listen: SocketAddr,
     /// Where transfers, shares and the database live.
     pub data_dir: PathBuf,
@@ -33,6 +34,14 @@ pub struct GatewayConfig {
     /// A transfer with no source on any network for this long (counted while it runs)
     /// fails, its error saying why; resuming it tries again. 0 never gives up.
     pub transfer_give_up_secs: u64,
+}
+
+/// A `listen` key: `ip:port`, or `host:port` resolved once as the config is read
+/// (`localhost:4470` is 127.0.0.1:4470); a name that does not resolve is an error naming it.
+pub fn listen_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    junction_core::addr::resolve_blocking(&text, junction_core::addr::RESOLVE_TIMEOUT)
+        .map_err(serde::de::Error::custom)
 }
 
 impl Default for GatewayConfig {

@@ -4,6 +4,7 @@
 //! shared types defined here; the gateway only ever talks to adapters through them.
 //! Nothing in this crate opens a socket or starts a runtime.
 
+pub mod addr;
 pub mod bencode;
 mod bridge;
 mod content;

@@ -39,6 +39,7 @@ pub struct HttpConfig {
     /// Whether `junction serve` starts the HTTP fronts.
     pub enabled: bool,
     /// Where they listen. Loopback by default; anything else needs `gateway.token`.
+    #[serde(deserialize_with = "crate::config::listen_addr")]
     pub listen: SocketAddr,
 }
 
