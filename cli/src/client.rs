@@ -399,7 +399,65 @@ pub async fn networks(c: &mut Client, json: bool) -> Result<()> {
 pub async fn add_endpoint(c: &mut Client, network: String, address: String) -> Result<()> {
     c.add_endpoint(pb::AddEndpointRequest { network, address })
         .await?;
-    out!("added");
+    out!("added; kept across restarts (`junction endpoint list`)");
+    Ok(())
+}
+
+pub async fn list_endpoints(c: &mut Client, json: bool) -> Result<()> {
+    let r = c
+        .list_endpoints(pb::ListEndpointsRequest {})
+        .await?
+        .into_inner();
+    for e in &r.endpoints {
+        if json {
+            out!(
+                "{}",
+                serde_json::json!({ "network": e.network, "address": e.address })
+            );
+        } else {
+            out!("{:<11} {}", e.network, e.address);
+        }
+    }
+    if r.endpoints.is_empty() && !json {
+        eprintln!(
+            "no endpoints added; `junction endpoint add NETWORK host:port` adds one \
+             (the config file's are not listed)"
+        );
+    }
+    Ok(())
+}
+
+pub async fn remove_endpoint(c: &mut Client, network: String, address: String) -> Result<()> {
+    let r = c
+        .remove_endpoint(pb::RemoveEndpointRequest { network, address })
+        .await?
+        .into_inner();
+    out!("removed: {}", r.note);
+    Ok(())
+}
+
+pub async fn unshare(c: &mut Client, path: &Path) -> Result<()> {
+    let path = std::path::absolute(path)?;
+    let r = c
+        .unshare(pb::UnshareRequest {
+            path: path.to_string_lossy().into_owned(),
+        })
+        .await?
+        .into_inner();
+    for f in &r.files {
+        if f.withdrawn.is_empty() {
+            out!("unshared {}", f.path);
+        } else {
+            out!(
+                "unshared {} (withdrawn from {})",
+                f.path,
+                f.withdrawn.join(", ")
+            );
+        }
+        for note in &f.notes {
+            out!("  {note}");
+        }
+    }
     Ok(())
 }
 

@@ -187,6 +187,11 @@ enum Command {
         /// A file or folder on the gateway's host.
         path: PathBuf,
     },
+    /// Stop offering a shared file (or every shared file under a folder) and forget it.
+    Unshare {
+        /// A shared file or folder, as `junction shares` lists it.
+        path: PathBuf,
+    },
     /// List shared files.
     Shares {
         /// One JSON object per file and line.
@@ -221,7 +226,20 @@ enum EndpointAction {
     Add {
         /// ed2k, gnutella or bittorrent.
         network: String,
-        /// host:port of a server, host or DHT node, or a tracker URL.
+        /// host:port (a name or an IP) of a server, host or DHT node, or a tracker URL.
+        address: String,
+    },
+    /// List the endpoints added with `endpoint add` (kept across restarts).
+    List {
+        /// One JSON object per endpoint and line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget an added endpoint, so a restart does not add it again.
+    Remove {
+        /// ed2k, gnutella or bittorrent.
+        network: String,
+        /// The address as `endpoint list` shows it.
         address: String,
     },
 }
@@ -330,7 +348,14 @@ async fn command(c: &mut client::Client, command: Command) -> Result<()> {
         Command::Endpoint {
             action: EndpointAction::Add { network, address },
         } => client::add_endpoint(c, network, address).await,
+        Command::Endpoint {
+            action: EndpointAction::List { json },
+        } => client::list_endpoints(c, json).await,
+        Command::Endpoint {
+            action: EndpointAction::Remove { network, address },
+        } => client::remove_endpoint(c, network, address).await,
         Command::Share { path } => client::share(c, &path).await,
+        Command::Unshare { path } => client::unshare(c, &path).await,
         Command::Shares { json } => client::shares(c, json).await,
         Command::Links {
             target,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod bridge;
 pub mod config;
+pub mod endpoints;
 mod error;
 pub mod http;
 pub mod identity;
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 pub use config::GatewayConfig;
 pub use error::{GatewayError, Result};
 
+use endpoints::Endpoints;
 use identity::IdentityIndex;
 use search::{ResultCache, SearchHub};
 use share::ShareIndex;
@@ -43,6 +45,8 @@ pub struct Gateway {
     pub hub: Arc<SearchHub>,
     pub transfers: TransferManager,
     pub shares: ShareIndex,
+    /// Endpoints added through the API, kept across restarts.
+    pub endpoints: Endpoints,
     pub identities: Arc<IdentityIndex>,
     /// Cancelled when the gateway stops, so endless streams (watches, reads) end.
     pub closing: CancellationToken,
@@ -78,6 +82,7 @@ impl Gateway {
             config.transfer_give_up(),
         )?;
         let closing = CancellationToken::new();
+        let endpoints = Endpoints::new(store.clone(), networks.clone());
         let shares = ShareIndex::new(store, networks.clone(), identities.clone(), closing.clone());
         let gw = Gateway {
             config,
@@ -85,6 +90,7 @@ impl Gateway {
             hub,
             transfers,
             shares,
+            endpoints,
             identities,
             closing,
             background: TaskTracker::new(),
@@ -105,8 +111,12 @@ impl Gateway {
         let again = gw.clone();
         gw.background.spawn(async move {
             let closing = again.closing.clone();
+            let restore = async {
+                again.endpoints.restore_all().await;
+                again.shares.reshare_all().await;
+            };
             tokio::select! {
-                () = again.shares.reshare_all() => bridge::run(again, offer_on).await,
+                () = restore => bridge::run(again, offer_on).await,
                 () = closing.cancelled() => {}
             }
         });
@@ -114,17 +124,7 @@ impl Gateway {
     }
 
     pub fn network(&self, id: &str) -> Result<Arc<dyn DynNetwork>> {
-        self.networks
-            .iter()
-            .find(|n| n.id().as_str() == id)
-            .cloned()
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.networks.iter().map(|n| n.id().as_str()).collect();
-                GatewayError::Invalid(format!(
-                    "unknown network {id:?}; this gateway runs: {}",
-                    known.join(", ")
-                ))
-            })
+        network_in(&self.networks, id)
     }
 
     /// Stops transfers (persisting them) and every network, in that order.
@@ -137,4 +137,19 @@ impl Gateway {
             net.shutdown().await;
         }
     }
+}
+
+/// The network `id` among `networks`; an unknown one is an error listing those there are.
+pub(crate) fn network_in(networks: &Networks, id: &str) -> Result<Arc<dyn DynNetwork>> {
+    networks
+        .iter()
+        .find(|n| n.id().as_str() == id)
+        .cloned()
+        .ok_or_else(|| {
+            let known: Vec<&str> = networks.iter().map(|n| n.id().as_str()).collect();
+            GatewayError::Invalid(format!(
+                "unknown network {id:?}; this gateway runs: {}",
+                known.join(", ")
+            ))
+        })
 }

@@ -11,6 +11,8 @@ use crate::error::Result;
 const TRANSFERS: TableDefinition<&str, &[u8]> = TableDefinition::new("transfers");
 const SHARES: TableDefinition<&str, &[u8]> = TableDefinition::new("shares");
 const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
+/// Endpoints added through the API, added again at start-up.
+const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
 /// The qBittorrent front's categories, and what it knows of each transfer (its hash, category).
 const QBT_CATEGORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("qbt_categories");
 const QBT_TORRENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("qbt_torrents");
@@ -25,6 +27,7 @@ pub enum Table {
     Transfers,
     Shares,
     Identities,
+    Endpoints,
     QbtCategories,
     QbtTorrents,
 }
@@ -35,6 +38,7 @@ impl Table {
             Table::Transfers => TRANSFERS,
             Table::Shares => SHARES,
             Table::Identities => IDENTITIES,
+            Table::Endpoints => ENDPOINTS,
             Table::QbtCategories => QBT_CATEGORIES,
             Table::QbtTorrents => QBT_TORRENTS,
         }
@@ -49,6 +53,7 @@ impl Store {
         txn.open_table(TRANSFERS)?;
         txn.open_table(SHARES)?;
         txn.open_table(IDENTITIES)?;
+        txn.open_table(ENDPOINTS)?;
         txn.open_table(QBT_CATEGORIES)?;
         txn.open_table(QBT_TORRENTS)?;
         txn.commit()?;

@@ -4,6 +4,7 @@
 mod api;
 mod bridge;
 mod disk_full;
+mod endpoints;
 mod failed;
 mod harness;
 mod http;

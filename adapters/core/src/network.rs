@@ -266,6 +266,29 @@ pub trait Network: Send + Sync + fmt::Debug + 'static {
         &self,
         address: String,
     ) -> impl Future<Output = Result<(), NetworkError>> + Send;
+    /// Stops talking to an endpoint added before. `Unsupported` (the default) when the
+    /// running network cannot let go of one; the message says what happens instead.
+    fn remove_endpoint(
+        &self,
+        _address: String,
+    ) -> impl Future<Output = Result<(), NetworkError>> + Send {
+        let id = self.id();
+        async move {
+            Err(NetworkError::Unsupported(format!(
+                "{id} cannot drop an endpoint while it runs; it is used until the gateway restarts"
+            )))
+        }
+    }
+    /// Withdraws a shared file (named by the hashes its `share` returned). `Unsupported`
+    /// (the default) when the network cannot withdraw an offer while it runs.
+    fn unshare(&self, _id: ContentId) -> impl Future<Output = Result<(), NetworkError>> + Send {
+        let id = self.id();
+        async move {
+            Err(NetworkError::Unsupported(format!(
+                "{id} cannot withdraw an offer while it runs; it is offered until the gateway restarts"
+            )))
+        }
+    }
     /// Gives the network the gateway's bridge, for the legacy clients it serves.
     fn attach_bridge(&self, _bridge: Arc<dyn crate::Bridge>) {}
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
@@ -285,6 +308,8 @@ pub trait DynNetwork: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>>;
     fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>>;
     fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>>;
+    fn remove_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>>;
+    fn unshare(&self, id: ContentId) -> BoxFuture<'_, Result<(), NetworkError>>;
     fn attach_bridge(&self, bridge: Arc<dyn crate::Bridge>);
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
@@ -317,6 +342,12 @@ impl<N: Network> DynNetwork for N {
     }
     fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>> {
         Box::pin(Network::add_endpoint(self, address))
+    }
+    fn remove_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(Network::remove_endpoint(self, address))
+    }
+    fn unshare(&self, id: ContentId) -> BoxFuture<'_, Result<(), NetworkError>> {
+        Box::pin(Network::unshare(self, id))
     }
     fn attach_bridge(&self, bridge: Arc<dyn crate::Bridge>) {
         Network::attach_bridge(self, bridge)

@@ -388,6 +388,25 @@ impl Network for Adapter {
         Ok(id)
     }
 
+    async fn unshare(&self, id: ContentId) -> Result<(), NetworkError> {
+        let hash: [u8; 16] = id
+            .get(HashKind::Ed2k)
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| NetworkError::Invalid("no ed2k hash: not an eD2k share".into()))?;
+        let gone = self
+            .s
+            .files
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&hash);
+        if gone.is_none() {
+            return Err(NetworkError::NotFound("not shared on eD2k".into()));
+        }
+        // The server gets the list again without it; peers asking for it are refused.
+        let _ = self.s.session.try_send(session::Cmd::Offer);
+        Ok(())
+    }
+
     fn attach_bridge(&self, bridge: Arc<dyn junction_core::Bridge>) {
         self.s.on_demand.offers.attach(bridge);
     }
@@ -406,14 +425,15 @@ impl Network for Adapter {
         } else {
             a.to_string()
         };
-        let ok = host
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
-        if !ok {
+        let (_, port) = junction_core::addr::split_host_port(&host)?;
+        if port == 0 {
             return Err(NetworkError::Invalid(format!(
-                "{address:?} is not host:port"
+                "{address:?}: port 0 is not a server's port"
             )));
         }
+        // A name is resolved now, so one that does not resolve is refused with its value;
+        // the session resolves it again at each connection (its address may change).
+        junction_core::addr::resolve(&host, junction_core::addr::RESOLVE_TIMEOUT).await?;
         self.s
             .session
             .send(session::Cmd::AddServer(host))

@@ -88,8 +88,8 @@ impl Adapter {
         let mut bootstrap = Vec::new();
         for p in cfg.peers.iter().take(64) {
             match resolve(p).await {
-                Some(a) => bootstrap.push(a),
-                None => debug!(peer = %p, "cannot resolve configured peer"),
+                Ok(a) => bootstrap.push(a),
+                Err(e) => tracing::warn!(peer = %p, error = %e, "[gnutella] peers: not dialled"),
             }
         }
         let shared = Arc::new(Shared {
@@ -163,18 +163,18 @@ impl Adapter {
     }
 }
 
-async fn resolve(p: &str) -> Option<SocketAddr> {
-    if let Ok(a) = p.parse::<SocketAddr>() {
-        return Some(a);
-    }
+/// `ip:port` or `host:port`, resolved within [`junction_core::addr::RESOLVE_TIMEOUT`].
+async fn resolve(p: &str) -> Result<SocketAddr, NetworkError> {
     if let Some(a) = crate::wire::headers::parse_addr_v4(p) {
-        return Some(SocketAddr::V4(a));
+        return Ok(SocketAddr::V4(a));
     }
-    let addrs = timeout(Duration::from_secs(5), tokio::net::lookup_host(p))
-        .await
-        .ok()?
-        .ok()?;
-    addrs.into_iter().find(SocketAddr::is_ipv4)
+    let a = junction_core::addr::resolve(p, junction_core::addr::RESOLVE_TIMEOUT).await?;
+    if !a.is_ipv4() {
+        return Err(NetworkError::Invalid(format!(
+            "{p:?} has no IPv4 address; Gnutella hosts are IPv4"
+        )));
+    }
+    Ok(a)
 }
 
 async fn acceptor(
@@ -511,23 +511,26 @@ impl Network for Adapter {
         Ok(id)
     }
 
+    async fn unshare(&self, id: ContentId) -> Result<(), NetworkError> {
+        let sha1 = id
+            .get(HashKind::Sha1)
+            .and_then(|d| <[u8; 20]>::try_from(d).ok())
+            .map(Sha1Hash)
+            .ok_or_else(|| NetworkError::Invalid("no SHA-1: not a Gnutella share".into()))?;
+        // Gone from the index and the QRP table our ultrapeers get next; a host that
+        // asks for it by URN or index from now on gets a 404.
+        if !self.inner.shared.shares_mut().remove(&sha1) {
+            return Err(NetworkError::NotFound("not shared on Gnutella".into()));
+        }
+        self.cmd(Command::SharesChanged).await
+    }
+
     fn attach_bridge(&self, bridge: Arc<dyn junction_core::Bridge>) {
         self.inner.shared.on_demand.attach(bridge);
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
-        let address = address.trim();
-        let a = resolve(address).await.ok_or_else(|| {
-            // A name that does not resolve is not a malformed address: say which it is.
-            let named = address
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            NetworkError::Invalid(if named {
-                format!("cannot resolve {address:?} to an IPv4 address (is the name right?)")
-            } else {
-                format!("not a host:port: {address:?}")
-            })
-        })?;
+        let a = resolve(address.trim()).await?;
         self.cmd(Command::AddEndpoint(a)).await
     }
 

@@ -237,17 +237,37 @@ impl pb::gateway_server::Gateway for Service {
         req: Request<pb::AddEndpointRequest>,
     ) -> Result<Response<pb::AddEndpointResponse>, Status> {
         let r = req.into_inner();
-        let net = self.gw.network(&r.network)?;
-        if r.address.trim().is_empty() {
-            return Err(Status::invalid_argument("the endpoint address is empty"));
-        }
-        net.add_endpoint(r.address)
-            .await
-            .map_err(|source| GatewayError::Network {
-                network: r.network,
-                source,
-            })?;
+        self.gw.endpoints.add(&r.network, &r.address).await?;
         Ok(Response::new(pb::AddEndpointResponse {}))
+    }
+
+    async fn list_endpoints(
+        &self,
+        _req: Request<pb::ListEndpointsRequest>,
+    ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        let endpoints = self
+            .gw
+            .endpoints
+            .list()?
+            .into_iter()
+            .map(|e| pb::Endpoint {
+                network: e.network,
+                address: e.address,
+            })
+            .collect();
+        Ok(Response::new(pb::ListEndpointsResponse { endpoints }))
+    }
+
+    async fn remove_endpoint(
+        &self,
+        req: Request<pb::RemoveEndpointRequest>,
+    ) -> Result<Response<pb::RemoveEndpointResponse>, Status> {
+        let r = req.into_inner();
+        let done = self.gw.endpoints.remove(&r.network, &r.address).await?;
+        Ok(Response::new(pb::RemoveEndpointResponse {
+            stopped: done.stopped,
+            note: done.note,
+        }))
     }
 
     async fn share(
@@ -279,6 +299,29 @@ impl pb::gateway_server::Gateway for Service {
             .map(convert::shared)
             .collect();
         Ok(Response::new(pb::ListSharesResponse { files }))
+    }
+
+    async fn unshare(
+        &self,
+        req: Request<pb::UnshareRequest>,
+    ) -> Result<Response<pb::UnshareResponse>, Status> {
+        let path = req.into_inner().path;
+        if path.is_empty() {
+            return Err(Status::invalid_argument("give a shared file or folder"));
+        }
+        let files = self
+            .gw
+            .shares
+            .unshare(std::path::Path::new(&path))
+            .await?
+            .into_iter()
+            .map(|u| pb::UnsharedFile {
+                path: u.path.to_string_lossy().into_owned(),
+                withdrawn: u.withdrawn,
+                notes: u.notes,
+            })
+            .collect();
+        Ok(Response::new(pb::UnshareResponse { files }))
     }
 
     async fn get_links(

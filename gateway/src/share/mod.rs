@@ -43,6 +43,16 @@ impl ShareRecord {
     }
 }
 
+/// What unsharing one file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unshared {
+    pub path: PathBuf,
+    /// Networks that stopped offering it.
+    pub withdrawn: Vec<String>,
+    /// Networks that could not withdraw it now, each with what happens instead.
+    pub notes: Vec<String>,
+}
+
 /// A file read that ends when the gateway stops, so a long hash does not outlive it.
 struct Stoppable {
     file: std::fs::File,
@@ -64,6 +74,9 @@ pub struct ShareIndex {
     store: Arc<Store>,
     networks: Networks,
     identities: Arc<IdentityIndex>,
+    /// Held by `unshare`, and by `reshare_all` for each file, so a file unshared while
+    /// the start-up offers run is not recorded again.
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ShareIndex {
@@ -79,6 +92,7 @@ impl ShareIndex {
             store,
             networks,
             identities,
+            gate: Arc::default(),
         }
     }
 
@@ -106,6 +120,48 @@ impl ShareIndex {
             .collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(all)
+    }
+
+    /// Stops offering a shared file, or every shared file under a folder, and forgets
+    /// its record, so a restart does not offer it again. Each file says which networks
+    /// withdrew it and what the others do instead.
+    pub async fn unshare(&self, path: &Path) -> Result<Vec<Unshared>> {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let _gate = self.gate.lock().await;
+        let records: Vec<ShareRecord> = self
+            .list()?
+            .into_iter()
+            .filter(|r| r.path == path || r.path.starts_with(&path))
+            .collect();
+        if records.is_empty() {
+            return Err(GatewayError::NotFound(format!(
+                "{} is not shared; `junction shares` lists what is",
+                path.display()
+            )));
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let id = r.content();
+            let mut done = Unshared {
+                path: r.path.clone(),
+                withdrawn: Vec::new(),
+                notes: Vec::new(),
+            };
+            for net in self
+                .networks
+                .iter()
+                .filter(|n| r.networks.iter().any(|x| x == n.id().as_str()))
+            {
+                match net.unshare(id.clone()).await {
+                    Ok(()) => done.withdrawn.push(net.id().to_string()),
+                    Err(e) => done.notes.push(format!("{}: {e}", net.id())),
+                }
+            }
+            self.store
+                .remove(Table::Shares, &r.path.to_string_lossy())?;
+            out.push(done);
+        }
+        Ok(out)
     }
 
     /// The record of a shared file, by its path.
@@ -194,6 +250,14 @@ impl ShareIndex {
     pub async fn reshare_all(&self) {
         let Ok(all) = self.list() else { return };
         for r in all {
+            let _gate = self.gate.lock().await;
+            let key = r.path.to_string_lossy();
+            if !matches!(
+                self.store.get::<ShareRecord>(Table::Shares, &key),
+                Ok(Some(_))
+            ) {
+                continue; // unshared since
+            }
             match std::fs::metadata(&r.path) {
                 Ok(m) if m.is_file() => {
                     if let Err(e) = self

@@ -205,8 +205,10 @@ async fn dht_maintenance(dht: Dht, boot: Vec<String>, cancel: CancellationToken)
         if dht.node_count() == 0 && !boot.is_empty() {
             let mut addrs = Vec::new();
             for b in &boot {
-                if let Ok(mut it) = tokio::net::lookup_host(b.as_str()).await {
-                    addrs.extend(it.by_ref().filter(SocketAddr::is_ipv4).take(4));
+                match junction_core::addr::resolve(b, junction_core::addr::RESOLVE_TIMEOUT).await {
+                    Ok(a) if a.is_ipv4() => addrs.push(a),
+                    Ok(a) => tracing::warn!(node = %b, %a, "DHT bootstrap: not IPv4, skipped"),
+                    Err(e) => tracing::warn!(node = %b, error = %e, "DHT bootstrap: skipped"),
                 }
             }
             dht.bootstrap(&addrs).await;
@@ -474,7 +476,9 @@ impl Network for Adapter {
             }
             return Ok(());
         }
-        if let Ok(addr) = address.parse::<SocketAddr>() {
+        if junction_core::addr::split_host_port(&address).is_ok() {
+            let addr = junction_core::addr::resolve(&address, junction_core::addr::RESOLVE_TIMEOUT)
+                .await?;
             match self.inner.ctx.dht.clone() {
                 // A DHT node to bootstrap from.
                 Some(dht) => {
@@ -492,6 +496,26 @@ impl Network for Adapter {
         Err(NetworkError::Invalid(format!(
             "not a tracker URL or host:port: {address}"
         )))
+    }
+
+    async fn remove_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        if address.starts_with("http://") || address.starts_with("udp://") {
+            // Announces from now on leave it out.
+            let mut extra = lock(&self.inner.ctx.extra_trackers);
+            let before = extra.len();
+            extra.retain(|t| t != &address);
+            if extra.len() == before {
+                return Err(NetworkError::NotFound(format!(
+                    "no tracker {address:?} was added"
+                )));
+            }
+            return Ok(());
+        }
+        Err(NetworkError::Unsupported(
+            "a DHT node or peer stays known while the gateway runs (the DHT drops nodes that \
+             stop answering); it is not added again after a restart"
+                .into(),
+        ))
     }
 
     async fn shutdown(&self) {

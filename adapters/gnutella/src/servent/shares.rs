@@ -108,6 +108,20 @@ impl ShareIndex {
         index
     }
 
+    /// Withdraws a file; false when it was not shared.
+    pub fn remove(&mut self, sha1: &Sha1Hash) -> bool {
+        let Some(i) = self.by_sha1.remove(&sha1.0) else {
+            return false;
+        };
+        if let Some(f) = self.by_index.remove(&i)
+            && let Some(t) = f.tth
+        {
+            self.by_tth.remove(&t.0);
+        }
+        self.rebuild_table();
+        true
+    }
+
     fn rebuild_table(&mut self) {
         let mut t = empty_table();
         for f in self.by_index.values() {

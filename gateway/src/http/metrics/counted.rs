@@ -172,6 +172,12 @@ impl DynNetwork for Counted {
     fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>> {
         self.inner.add_endpoint(address)
     }
+    fn remove_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>> {
+        self.inner.remove_endpoint(address)
+    }
+    fn unshare(&self, id: ContentId) -> BoxFuture<'_, Result<(), NetworkError>> {
+        self.inner.unshare(id)
+    }
     fn attach_bridge(&self, bridge: Arc<dyn Bridge>) {
         self.inner.attach_bridge(bridge)
     }
