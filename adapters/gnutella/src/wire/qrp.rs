@@ -270,6 +270,22 @@ impl QrpTable {
                 "previous table has another size or infinity: send a RESET",
             ));
         }
+        // An entry holds at most an 8-bit signed delta: a slot that moves further (a
+        // received table with an infinity above 128, or values far apart) cannot be sent
+        // as one patch, and a clamped delta would rebuild another table.
+        let old = |i: usize| previous.map_or(self.infinity, |p| p.slots[i]);
+        if let Some(i) = (0..self.slots.len())
+            .find(|&i| !(-128..=127).contains(&(i16::from(self.slots[i]) - i16::from(old(i)))))
+        {
+            return Err(Error::invalid(
+                "QRP patch",
+                format!(
+                    "slot {i} goes from {} to {}: more than an 8-bit entry changes",
+                    old(i),
+                    self.slots[i]
+                ),
+            ));
+        }
         let raw = self.raw_patch(previous);
         let data = inflate::zlib(&raw.bytes);
         let chunk = max_chunk.max(1);
@@ -289,7 +305,8 @@ impl QrpTable {
     }
 
     /// The uncompressed patch: per-slot `new - old`, 4 bits when every
-    /// delta fits in -8..=7 (high nibble = lower index), else 8 bits.
+    /// delta fits in -8..=7 (high nibble = lower index), else 8 bits (a delta
+    /// outside -128..=127 is clamped; [`patch_from`](Self::patch_from) refuses those).
     pub fn raw_patch(&self, previous: Option<&QrpTable>) -> RawPatch {
         let old = |i: usize| previous.map_or(self.infinity, |p| p.slots[i]);
         let deltas: Vec<i16> = (0..self.slots.len())
@@ -685,6 +702,63 @@ mod tests {
         };
         assert!(r.apply(&bomb).is_err());
         assert!(r.table().is_some());
+    }
+
+    /// Fuzz finding (`gnutella_qrp`): a received table with infinity 214 and a slot at 1
+    /// (a 1-bit patch sets present slots to 1) needs a delta of -213, which an 8-bit entry
+    /// cannot hold; the clamped -128 rebuilt the slot as 86. Such a table is not sent.
+    #[test]
+    fn a_delta_beyond_an_8_bit_entry_is_not_sent() {
+        let mut r = QrpReceiver::new();
+        r.apply(&RouteTableUpdate::Reset {
+            table_len: 8,
+            infinity: 214,
+        })
+        .unwrap();
+        r.apply(&RouteTableUpdate::Patch {
+            seq_no: 1,
+            seq_size: 1,
+            compressor: 0,
+            entry_bits: 1,
+            data: Bytes::from_static(&[0x80]),
+        })
+        .unwrap();
+        let t = r.table().unwrap().clone();
+        assert_eq!(t.slots(), [1, 214, 214, 214, 214, 214, 214, 214]);
+        assert!(t.to_messages(4096).is_err());
+        let absent = QrpTable::new(8, 214).unwrap();
+        assert!(t.patch_from(Some(&absent), 4096).is_err());
+        // -127 and +127 still fit, and rebuild the table exactly.
+        let mut r = QrpReceiver::new();
+        r.apply(&RouteTableUpdate::Reset {
+            table_len: 8,
+            infinity: 128,
+        })
+        .unwrap();
+        r.apply(&RouteTableUpdate::Patch {
+            seq_no: 1,
+            seq_size: 1,
+            compressor: 0,
+            entry_bits: 1,
+            data: Bytes::from_static(&[0x80]),
+        })
+        .unwrap();
+        let t = r.table().unwrap().clone();
+        let mut again = QrpReceiver::new();
+        for m in t.to_messages(4096).unwrap() {
+            again.apply(&m).unwrap();
+        }
+        assert_eq!(again.table(), Some(&t));
+        let mut back = QrpReceiver::new();
+        back.apply(&RouteTableUpdate::Reset {
+            table_len: 8,
+            infinity: 128,
+        })
+        .unwrap();
+        for m in t.patch_from(None, 4096).unwrap() {
+            back.apply(&m).unwrap();
+        }
+        assert_eq!(back.table().unwrap().slots(), t.slots());
     }
 
     #[test]
