@@ -9,7 +9,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo test --workspace --all-targets --locked
 for script in tests/interop/bt_libtorrent.sh tests/interop/ed2k_amule.sh \
     tests/interop/swarm_amule_libtorrent.sh \
-    tests/interop/fronts_python.sh tests/interop/players.sh; do
+    tests/interop/fronts_python.sh tests/interop/players.sh tests/interop/faults.sh; do
     echo "== interop: $script"
     bash "$script"
 done

@@ -1,0 +1,332 @@
+#!/bin/bash
+# Fault bed (issue 15): downloads over a bad link and across a partition, between network
+# namespaces this script creates. Needs root (CI runs as root); without namespaces it fails.
+#
+# Two links, each two namespaces joined through a user-space bridge (tests/interop/netbridge.py:
+# this kernel has tc but no netem). Each namespace has one veth whose root-side end the
+# bridge reads and writes with AF_PACKET sockets; every frame, each way, is delayed and may be
+# dropped; "down" drops all. Checksum and segmentation offloads are off on the namespace ends,
+# so the frames the bridge copies are complete and no larger than the MTU (the bridge counts
+# any larger one as `oversize`, and the run fails if there is one).
+#   link L: ns A (198.18.0.1, 100.64.0.1; the seeds) <-> ns B (198.18.0.2, 100.64.0.2; the fetchers)
+#   link P: ns C (198.18.1.1; tracker + libtorrent seed) <-> ns D (198.18.1.2; Junction fetcher)
+# No namespace has a default route; nothing else is reachable. aMule gets 100.64.0.0/10
+# addresses because aMule 2.3.3 treats 198.18.0.0/15 and 127.0.0.0/8 as reserved.
+#
+# Cases, each fetched by a Junction peer in ns B (D), bytes compared with cmp:
+#   bt-lt      BitTorrent, from libtorrent (python3-libtorrent), Junction's tracker in ns A
+#   bt-j       BitTorrent, from a Junction seed (bt_interop of junction-bittorrent)
+#   ed2k-amule eD2k, from aMule 2.3.3 (amuled, no server: Junction dials aMule's port)
+#   ed2k-j     eD2k, from a Junction eD2k peer (tests/examples/fault_peer.rs)
+#   gnut-j     Gnutella, from a Junction ultrapeer, the fetcher its leaf (fault_peer.rs).
+#              No real Gnutella peer: gtk-gnutella is in no registry (shared/peers/README.md).
+#   bt-part    BitTorrent from libtorrent over link P: once libtorrent has uploaded 1 MiB,
+#              link P goes down for 60 s, then comes back; the fetch must finish by itself.
+# First every case runs once over a clean link (the bridge, no delay, no loss): the baseline.
+# Then all six run at once with 100 ms delay and 5% loss on every frame in each direction
+# (so 200 ms more round trip), bt-part with its partition on top. The table at the end
+# gives each case's times and their ratio.
+# Internet bootstraps are off: no DHT (bt_interop without --dht; libtorrent without --dht,
+# LSD, UPnP, NAT-PMP), aMule with no server list, Kad, UPnP or update URLs, Gnutella peers
+# given only each other.
+# Env: FAULT_MIB (file size, default 8), FAULT_DELAY_MS (100), FAULT_LOSS (0.05),
+# PARTITION_S (60), CARGO_TARGET_DIR, FAULT_BT_BIN, FAULT_PEER_BIN, KEEP_WORK=1 (keep the work dir).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+MIB=${FAULT_MIB:-8}
+DELAY_MS=${FAULT_DELAY_MS:-100}
+LOSS=${FAULT_LOSS:-0.05}
+PARTITION_S=${PARTITION_S:-60}
+PY=/usr/bin/python3
+T_START=$(date +%s)
+
+die() { echo "FAIL faults: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root to create network namespaces (running as uid $(id -u))"
+command -v ip >/dev/null || die "iproute2 (ip) is missing"
+
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v amuled >/dev/null || ! command -v amulecmd >/dev/null \
+    || ! $PY -c 'import libtorrent' 2>/dev/null; then
+  echo "installing amule-daemon amule-utils python3-libtorrent" >&2
+  apt-get update -qq || true
+  apt-get install -y -qq amule-daemon amule-utils python3-libtorrent >/dev/null
+fi
+
+# FAULT_BT_BIN / FAULT_PEER_BIN: prebuilt drivers (skip the builds).
+BT=${FAULT_BT_BIN:-}
+if [ -z "$BT" ]; then
+  (cd "$ROOT" && cargo build --release -q -p junction-bittorrent --example bt_interop)
+  BT=$CARGO_TARGET_DIR/release/examples/bt_interop
+fi
+JP=${FAULT_PEER_BIN:-}
+if [ -z "$JP" ]; then
+  (cd "$ROOT" && cargo build -q -p junction-tests --example fault_peer)
+  JP=$CARGO_TARGET_DIR/debug/examples/fault_peer
+fi
+
+WORK=$(mktemp -d /tmp/junction-faults.XXXXXX)
+ID=jf$$
+NS_A=${ID}a NS_B=${ID}b NS_C=${ID}c NS_D=${ID}d
+PIDS=()
+BRIDGES=()
+AMULE_BASE=$WORK/amule
+
+cleanup() {
+  local rc=$?
+  set +e
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
+  BASE=$AMULE_BASE bash "$HERE/ed2k_amule_stop.sh" faults >/dev/null 2>&1
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  for p in "${BRIDGES[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${BRIDGES[@]}"; do
+    for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  # Deleting a namespace deletes its veth, and with it the root-side end.
+  for ns in "$NS_A" "$NS_B" "$NS_C" "$NS_D"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
+  for ifn in ${ID}a1 ${ID}b1 ${ID}c1 ${ID}d1; do ip link del "$ifn" 2>/dev/null; done
+  if [ -n "${KEEP_WORK:-}" ]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the two links ---------------------------------------------------------------------
+# make_ns NS ROOT_IF ADDR/PREFIX...: a namespace with lo and eth0, the other end of eth0
+# (ROOT_IF) left in the root namespace for the bridge.
+make_ns() {
+  local ns=$1 rif=$2; shift 2
+  ip netns add "$ns" || die "cannot create network namespace $ns (are namespaces available?)"
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+  ip link add eth0 netns "$ns" type veth peer name "$rif" || die "cannot create a veth pair for $ns"
+  sysctl -qw "net.ipv6.conf.$rif.disable_ipv6=1" 2>/dev/null || true
+  ip link set "$rif" up promisc on
+  ip netns exec "$ns" ip link set lo up
+  for a in "$@"; do ip netns exec "$ns" ip addr add "$a" dev eth0; done
+  ip netns exec "$ns" ip link set eth0 up
+  ip netns exec "$ns" $PY "$HERE/netbridge.py" offload-off eth0 >/dev/null \
+    || die "cannot turn the offloads off on $ns eth0"
+  [ -z "$(ip netns exec "$ns" ip route show default)" ] || die "$ns has a default route"
+}
+# set_link NAME delay_ms=.. loss=.. down=..: the bridge re-reads its control file.
+set_link() {
+  local ctl=$WORK/link-$1.ctl; shift
+  echo "$*" > "$ctl.tmp" && mv "$ctl.tmp" "$ctl"
+}
+make_ns "$NS_A" ${ID}a1 198.18.0.1/24 100.64.0.1/24
+make_ns "$NS_B" ${ID}b1 198.18.0.2/24 100.64.0.2/24
+make_ns "$NS_C" ${ID}c1 198.18.1.1/24
+make_ns "$NS_D" ${ID}d1 198.18.1.2/24
+for l in L P; do set_link $l delay_ms=0 loss=0 down=0; done
+$PY "$HERE/netbridge.py" run ${ID}a1 ${ID}b1 "$WORK/link-L.ctl" 2> "$WORK/bridge-L.log" &
+BRIDGES+=($!)
+$PY "$HERE/netbridge.py" run ${ID}c1 ${ID}d1 "$WORK/link-P.ctl" 2> "$WORK/bridge-P.log" &
+BRIDGES+=($!)
+sleep 0.5
+# Each link carries a TCP connection both ways before anything else starts.
+link_check() {
+  local from=$1 to=$2
+  ip netns exec "$from" $PY -c '
+import socket, sys
+for _ in range(50):
+    try:
+        socket.create_connection((sys.argv[1], 9), timeout=0.2).close(); sys.exit(0)
+    except ConnectionRefusedError:
+        sys.exit(0)    # the far host answered (RST): the link carries frames
+    except OSError:
+        pass
+sys.exit(1)' "$to" || die "no connectivity from $from to $to through the bridge"
+}
+link_check "$NS_B" 198.18.0.1; link_check "$NS_B" 100.64.0.1; link_check "$NS_D" 198.18.1.1
+echo "links up: $NS_A <-> $NS_B (198.18.0.0/24, 100.64.0.0/24), $NS_C <-> $NS_D (198.18.1.0/24)"
+
+# --- seeds -------------------------------------------------------------------------------
+# in_ns NS LOG CMD...: start CMD in NS in the background, its pid kept for the cleanup.
+in_ns() {
+  local ns=$1 log=$2; shift 2
+  ip netns exec "$ns" "$@" > "$log" 2>&1 &
+  PIDS+=($!)
+}
+# wait_for SECS WHAT TEST...: poll TEST every 0.2 s.
+wait_for() {
+  local secs=$1 what=$2; shift 2
+  local end=$(( $(date +%s) + secs ))
+  until "$@"; do
+    [ "$(date +%s)" -lt "$end" ] || die "timed out after ${secs}s waiting for $what"
+    sleep 0.2
+  done
+}
+mkdir -p "$WORK/seed" "$WORK/get" "$WORK/amule-share"
+for f in lt j ed2k gnut part; do head -c $((MIB << 20)) /dev/urandom > "$WORK/seed/$f.bin"; done
+head -c $((MIB << 20)) /dev/urandom > "$WORK/amule-share/amule.bin"
+SIZE=$((MIB << 20))
+
+in_ns "$NS_A" "$WORK/tracker-L.log" "$BT" tracker 198.18.0.1:6969
+in_ns "$NS_C" "$WORK/tracker-P.log" "$BT" tracker 198.18.1.1:6969
+$PY "$HERE/bt_lt_peer.py" create "$WORK/seed/lt.bin" "$WORK/lt.torrent" http://198.18.0.1:6969/announce >/dev/null
+$PY "$HERE/bt_lt_peer.py" create "$WORK/seed/part.bin" "$WORK/part.torrent" http://198.18.1.1:6969/announce >/dev/null
+in_ns "$NS_A" "$WORK/lt-seed.log" $PY "$HERE/bt_lt_peer.py" run --ip 198.18.0.1 --port 6881 \
+  --seed "$WORK/lt.torrent:$WORK/seed" --status-file "$WORK/lt-seed.json"
+in_ns "$NS_C" "$WORK/lt-part.log" $PY "$HERE/bt_lt_peer.py" run --ip 198.18.1.1 --port 6881 \
+  --seed "$WORK/part.torrent:$WORK/seed" --status-file "$WORK/lt-part.json"
+in_ns "$NS_A" "$WORK/j-bt-seed.log" "$BT" seed 198.18.0.1:6882 "$WORK/seed/j.bin" "$WORK/j.torrent" \
+  http://198.18.0.1:6969/announce
+in_ns "$NS_A" "$WORK/j-ed2k-seed.log" "$JP" ed2k-seed 100.64.0.1:4662 "$WORK/seed/ed2k.bin" "$WORK/ed2k.info"
+in_ns "$NS_A" "$WORK/j-gnut-seed.log" "$JP" gnutella-seed 198.18.0.1:6346 "$WORK/seed/gnut.bin" "$WORK/gnut.info"
+
+# aMule, from the interop start script with its bind address moved off 127.0.0.1; no server.
+sed 's/^Address=127\.0\.0\.1$/Address=100.64.0.1/' "$HERE/ed2k_amule_start.sh" > "$WORK/amule_start.sh"
+grep -q '^Address=100.64.0.1$' "$WORK/amule_start.sh" || die "ed2k_amule_start.sh no longer sets Address=127.0.0.1"
+AMULE_TCP=4672 AMULE_EC=4712
+ip netns exec "$NS_A" env BASE="$AMULE_BASE" bash "$WORK/amule_start.sh" faults $AMULE_TCP 0 $AMULE_EC \
+  "$WORK/amule-share" none > "$WORK/amule-start.log" 2>&1 \
+  || { cat "$WORK/amule-start.log" >&2; die "amuled did not start"; }
+amule_shares() {
+  ip netns exec "$NS_A" amulecmd -h 127.0.0.1 -p $AMULE_EC -P secret -c "show shared" 2>/dev/null | grep -q amule.bin
+}
+wait_for 90 "aMule to hash its shared file" amule_shares
+wait_for 60 "the Junction BitTorrent seed" test -s "$WORK/j.torrent"
+wait_for 60 "the Junction eD2k seed" test -s "$WORK/ed2k.info"
+wait_for 60 "the Junction Gnutella seed" test -s "$WORK/gnut.info"
+wait_for 30 "the libtorrent seeds" test -s "$WORK/lt-seed.json" -a -s "$WORK/lt-part.json"
+read -r ED2K_J_HASH _ < "$WORK/ed2k.info"
+read -r GNUT_HASH _ < "$WORK/gnut.info"
+read -r ED2K_A_HASH _ <<< "$("$JP" ed2k-hash "$WORK/amule-share/amule.bin")"
+echo "seeds up after $(( $(date +%s) - T_START )) s: libtorrent x2, Junction BitTorrent/eD2k/Gnutella, aMule; ${MIB} MiB each"
+
+# --- cases -------------------------------------------------------------------------------
+CASES="bt-lt bt-j ed2k-amule ed2k-j gnut-j bt-part"
+declare -A SRC=([bt-lt]=seed/lt.bin [bt-j]=seed/j.bin [ed2k-amule]=amule-share/amule.bin
+  [ed2k-j]=seed/ed2k.bin [gnut-j]=seed/gnut.bin [bt-part]=seed/part.bin)
+# start_case NAME PHASE TIMEOUT: the fetch runs in the background; NAME-PHASE.res gets
+# "EXIT_CODE SECONDS" when it ends.
+start_case() {
+  local name=$1 phase=$2 limit=$3 out=$WORK/get/$1-$2.bin ns=$NS_B cmd
+  case $name in
+    bt-lt)      cmd=("$BT" fetch 198.18.0.2:0 "$out" --torrent "$WORK/lt.torrent" --timeout "$limit") ;;
+    bt-j)       cmd=("$BT" fetch 198.18.0.2:0 "$out" --torrent "$WORK/j.torrent" --timeout "$limit") ;;
+    ed2k-amule) cmd=("$JP" ed2k-fetch 100.64.0.2:0 100.64.0.1:$AMULE_TCP "$ED2K_A_HASH" $SIZE "$out" "$limit") ;;
+    ed2k-j)     cmd=("$JP" ed2k-fetch 100.64.0.2:0 100.64.0.1:4662 "$ED2K_J_HASH" $SIZE "$out" "$limit") ;;
+    gnut-j)     cmd=("$JP" gnutella-fetch 198.18.0.2:0 198.18.0.1:6346 "$GNUT_HASH" $SIZE "$out" "$limit") ;;
+    bt-part)    ns=$NS_D; cmd=("$BT" fetch 198.18.1.2:0 "$out" --torrent "$WORK/part.torrent" --timeout "$limit") ;;
+  esac
+  (
+    t0=$(date +%s.%N)
+    rc=0
+    timeout -k 5 $((limit + 10)) ip netns exec "$ns" "${cmd[@]}" > "$WORK/$name-$phase.log" 2>&1 || rc=$?
+    echo "$rc $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" > "$WORK/$name-$phase.res"
+  ) &
+  FETCHES+=($!)
+}
+FAIL=0
+# check_case NAME PHASE: exit code 0 and bytes identical.
+check_case() {
+  local name=$1 phase=$2 rc secs
+  read -r rc secs < "$WORK/$name-$phase.res" || { rc=99; secs=0; }
+  if [ "$rc" = 0 ] && cmp -s "$WORK/${SRC[$name]}" "$WORK/get/$name-$phase.bin"; then
+    echo "PASS $name ($phase): ${MIB} MiB in ${secs} s, bytes match"
+  else
+    FAIL=1
+    echo "FAIL $name ($phase): exit $rc after ${secs} s$([ "$rc" = 0 ] && echo ', bytes differ')"
+    echo "--- $name-$phase.log (tail)"; grep -v Deprecat "$WORK/$name-$phase.log" | tail -25
+    case $name in
+      bt-lt) echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-seed.log" | tail -10 ;;
+      bt-part) echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-part.log" | tail -10 ;;
+      bt-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-bt-seed.log" ;;
+      ed2k-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-ed2k-seed.log" ;;
+      gnut-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-gnut-seed.log" ;;
+      ed2k-amule) echo "--- amuled log (tail)"; tail -25 "$AMULE_BASE/faults/logfile" 2>/dev/null \
+                    || tail -25 "$AMULE_BASE/faults/stdout.log" ;;
+    esac
+  fi
+}
+
+echo "== baseline: each case alone over a clean link (the bridge, no delay or loss)"
+for c in $CASES; do
+  FETCHES=()
+  start_case "$c" base 120
+  wait "${FETCHES[@]}" || true
+  check_case "$c" base
+done
+
+echo "== faults: ${DELAY_MS} ms delay and ${LOSS} loss each way on both links, all cases at once; link P down ${PARTITION_S} s mid-transfer"
+set_link L delay_ms=$DELAY_MS loss=$LOSS down=0
+set_link P delay_ms=$DELAY_MS loss=$LOSS down=0
+sleep 0.3
+lt_upload() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["torrents"][0]["total_upload"])' "$WORK/lt-part.json" 2>/dev/null || echo 0; }
+# libtorrent rewrites its status every 0.5 s: take its count once it includes the baseline.
+BASE_END=$(stat -c %Y "$WORK/bt-part-base.res")
+lt_fresh() { [ "$(stat -c %Y "$WORK/lt-part.json")" -ge $((BASE_END + 2)) ]; }
+wait_for 20 "libtorrent's status after the baseline" lt_fresh
+PART_UP0=$(lt_upload)
+FETCHES=()
+for c in $CASES; do start_case "$c" fault 300; done
+PART_FETCH=${FETCHES[-1]}
+# The partition: once libtorrent has sent 1 MiB of this fetch, link P drops every frame.
+PART_MSG=""
+T_P0=$(date +%s.%N)
+part_started() { [ $(( $(lt_upload) - PART_UP0 )) -ge $((1 << 20)) ] || ! kill -0 "$PART_FETCH" 2>/dev/null; }
+wait_for 120 "libtorrent to upload 1 MiB over link P" part_started
+if ! kill -0 "$PART_FETCH" 2>/dev/null; then
+  FAIL=1; PART_MSG="FAIL bt-part: the fetch ended before the partition"
+else
+  set_link P delay_ms=$DELAY_MS loss=$LOSS down=1
+  T_DOWN=$(date +%s.%N)
+  UP_DOWN=$(( $(lt_upload) - PART_UP0 ))
+  echo "bt-part: link P down; the fetch's last report: $(grep verified "$WORK/bt-part-fault.log" | tail -1 | sed 's/^ *//')"
+  [ "$UP_DOWN" -lt "$SIZE" ] || { FAIL=1; echo "FAIL bt-part: libtorrent had sent the whole file before the partition"; }
+  sleep "$PARTITION_S" & PIDS+=($!); wait $!   # (a wait: a TERM or INT cleans up at once)
+  UP_END=$(( $(lt_upload) - PART_UP0 ))
+  set_link P delay_ms=$DELAY_MS loss=$LOSS down=0
+  T_UP=$(date +%s.%N)
+  echo "bt-part: link P up again; the fetch's last report: $(grep verified "$WORK/bt-part-fault.log" | tail -1 | sed 's/^ *//')"
+  if ! kill -0 "$PART_FETCH" 2>/dev/null; then
+    FAIL=1; PART_MSG="FAIL bt-part: the fetch ended during the partition"
+  else
+    # Resumed: the first byte libtorrent sends after the link is back.
+    RESUME=""
+    for _ in $(seq 1 900); do
+      up=$(( $(lt_upload) - PART_UP0 ))
+      if [ "$up" -gt "$UP_END" ]; then RESUME=$(date +%s.%N); break; fi
+      kill -0 "$PART_FETCH" 2>/dev/null || break
+      sleep 0.2
+    done
+    PART_MSG=$(awk -v p0="$T_P0" -v d="$T_DOWN" -v u="$T_UP" -v r="$RESUME" -v a="$UP_DOWN" -v b="$UP_END" -v s="$PARTITION_S" 'BEGIN {
+      printf "bt-part: link P down %.1f s into the fetch, libtorrent having written %d bytes of the file to its socket (%d when the link came back %d s later); ", d - p0, a, b, s;
+      if (r != "") printf "its upload moved again %.1f s after the link came back", r - u; else printf "no upload seen after the link came back" }')
+  fi
+fi
+for p in "${FETCHES[@]}"; do wait "$p" || true; done
+[ -z "$PART_MSG" ] || echo "$PART_MSG"
+for c in $CASES; do check_case "$c" fault; done
+
+echo "== times (baseline: alone on a clean link; faults: all at once, ${DELAY_MS} ms + ${LOSS} loss each way)"
+printf '%-11s %10s %10s %8s\n' case base_s fault_s ratio
+for c in $CASES; do
+  read -r _ b < "$WORK/$c-base.res" || b=0
+  read -r _ f < "$WORK/$c-fault.res" || f=0
+  awk -v c="$c" -v b="$b" -v f="$f" 'BEGIN { printf "%-11s %10.1f %10.1f %7.1fx\n", c, b, f, (b > 0 ? f / b : 0) }'
+done
+# Every frame the bridges copied must have fit the MTU (offloads off).
+for l in L P; do
+  $PY - "$WORK/link-$l.ctl.stats" "$l" <<'EOF' || FAIL=1
+import json, sys
+st = json.load(open(sys.argv[1]))
+for name, d in st['dirs'].items():
+    print('link %s %s: %d frames, %d lost, %d dropped while down, max frame %d, oversize %d, overflow %d, send errors %d'
+          % (sys.argv[2], name, d['frames'], d['lost'], d['down'], d['max_frame'], d['oversize'], d['overflow'], d['send_err']))
+    if d['oversize'] or d['max_frame'] > 1514:
+        print('FAIL link %s: frames larger than the MTU reached the bridge' % sys.argv[2]); sys.exit(1)
+EOF
+done
+echo "fault bed: $(( $(date +%s) - T_START )) s"
+if [ $FAIL = 0 ]; then echo "PASS faults"; else echo "FAIL faults"; fi
+exit $FAIL
