@@ -96,7 +96,7 @@ impl pb::gateway_server::Gateway for Service {
         };
         spec.networks = r.networks;
         spec.files = r.files;
-        let info = self.gw.transfers.start(spec)?;
+        let info = self.gw.start_transfer(spec)?;
         Ok(Response::new(convert::transfer(info)))
     }
 

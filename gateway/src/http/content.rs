@@ -104,7 +104,7 @@ async fn resolve(s: &AppState, raw: &str) -> Result<TransferInfo, HttpError> {
         return Ok(info);
     }
     if let Some(item) = s.gw.hub.cache().get(id) {
-        return Ok(s.gw.transfers.start(spec_from_item(item))?);
+        return Ok(s.gw.start_transfer(spec_from_item(item))?);
     }
     let lower = id.to_ascii_lowercase();
     if ["magnet:", "ed2k://", "urn:"]
@@ -117,7 +117,7 @@ async fn resolve(s: &AppState, raw: &str) -> Result<TransferInfo, HttpError> {
             Some(spec) => spec,
             None => spec_from_link(target),
         };
-        return Ok(s.gw.transfers.start(spec)?);
+        return Ok(s.gw.start_transfer(spec)?);
     }
     let candidates = parse_hash(id);
     if candidates.is_empty() {
@@ -131,7 +131,7 @@ async fn resolve(s: &AppState, raw: &str) -> Result<TransferInfo, HttpError> {
             return Ok(info);
         }
         if let Some(spec) = known_spec(s, wanted) {
-            return Ok(s.gw.transfers.start(spec)?);
+            return Ok(s.gw.start_transfer(spec)?);
         }
     }
     let urns: Vec<String> = candidates.iter().flat_map(ContentId::urns).collect();
@@ -141,11 +141,11 @@ async fn resolve(s: &AppState, raw: &str) -> Result<TransferInfo, HttpError> {
             .iter()
             .any(|w| i.content.relation(w) == Identity::Same)
     }) {
-        return Ok(s.gw.transfers.start(spec_from_item(item))?);
+        return Ok(s.gw.start_transfer(spec_from_item(item))?);
     }
     if let Some(btih) = candidates.iter().find(|w| w.get(HashKind::Btih).is_some()) {
         // A torrent nobody listed yet: its metadata, from the swarm, gives the size.
-        return Ok(s.gw.transfers.start(StartSpec {
+        return Ok(s.gw.start_transfer(StartSpec {
             name: btih.urns().join(""),
             content: btih.clone(),
             ..Default::default()

@@ -43,6 +43,8 @@ pub struct StartSpec {
     /// Only these files of a multi-file torrent (their places among its files that are
     /// not padding); empty: every file.
     pub files: Vec<u32>,
+    /// A local copy (a shared file) to take the bytes from, checked like any network's.
+    pub local: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -287,6 +289,7 @@ impl TransferManager {
             files: files.iter().map(Into::into).collect(),
             folder,
             select: Vec::new(),
+            local: spec.local.clone(),
         };
         match later && !spec.files.is_empty() {
             true => record.select = spec.files.clone(),

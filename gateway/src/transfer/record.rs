@@ -68,6 +68,9 @@ pub struct Record {
     /// Files asked for before the files were known (a magnet's), applied once they are.
     #[serde(default)]
     pub select: Vec<u32>,
+    /// A local copy (a shared file) the bytes are taken from first.
+    #[serde(default)]
+    pub local: Option<PathBuf>,
 }
 
 /// Which files to leave out when `wanted` names files by their place among those that are

@@ -47,6 +47,11 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     }
     let mut backoff = Duration::from_secs(1);
     let mut changed = t.sink().subscribe();
+    let local = t.meta().record.local.clone();
+    if let Some(path) = local {
+        let sink = t.sink();
+        let _ = tokio::task::spawn_blocking(move || copy_local(&sink, &path)).await;
+    }
     loop {
         let known = known_hashes(&t.meta().record);
         if !known.is_empty() {
@@ -309,6 +314,33 @@ fn known_hashes(r: &super::Record) -> Vec<UnitHashes> {
         out.push(pieces);
     }
     out
+}
+
+/// The source name a local copy's bytes are counted under.
+const LOCAL: NetworkId = NetworkId("local copy");
+
+/// Writes the bytes of a local copy (a shared file of the same content) into the sink,
+/// where the hashes the transfer knows check them as they check any network's; a copy
+/// that changed since it was hashed fails, and the networks fetch the rest.
+fn copy_local(sink: &Arc<FileSink>, path: &std::path::Path) {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = std::fs::File::open(path) else {
+        tracing::debug!(path = %path.display(), "the local copy is gone");
+        return;
+    };
+    let net = sink.for_network(LOCAL);
+    let mut buf = vec![0u8; 1 << 20];
+    for r in sink.verified_set().gaps(0..sink.size()).iter() {
+        let mut at = r.start;
+        while at < r.end {
+            let n = buf.len().min((r.end - at) as usize);
+            if file.read_exact_at(&mut buf[..n], at).is_err() || net.write(at, &buf[..n]).is_err() {
+                return;
+            }
+            at += n as u64;
+        }
+    }
+    tracing::info!(path = %path.display(), "bytes taken from the local copy");
 }
 
 /// A network's fetch ended: its claims go back to the others.

@@ -459,7 +459,7 @@ pub(super) fn add(s: &AppState, p: &Params) -> Result<String, HttpError> {
     }
     let stopped = p.flag("stopped") || p.flag("paused");
     for plan in plans {
-        let info = s.gw.transfers.start(plan.spec)?;
+        let info = s.gw.start_transfer(plan.spec)?;
         let old = s.book.entry(&info.id);
         let entry = Entry {
             // The hash the app derived from its magnet wins: it is what it will ask for.
