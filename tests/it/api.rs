@@ -135,7 +135,7 @@ async fn health_reflection_and_networks_answer() {
         (n.id.as_str(), n.state()),
         ("testnet", pb::network::State::Online)
     );
-    assert!(n.capabilities.as_ref().unwrap().or);
+    assert!(n.capabilities.as_ref().unwrap().any_of);
     gw.stop().await;
 }
 

@@ -154,8 +154,8 @@ pub fn network(id: &str, s: NetworkStatus, caps: Capabilities) -> pb::Network {
         capabilities: Some(pb::Capabilities {
             keywords: caps.keywords,
             phrases: caps.phrases,
-            or: caps.or,
-            not: caps.not,
+            any_of: caps.or,
+            none_of: caps.not,
             size: caps.size,
             file_type: caps.file_type,
             extension: caps.extension,
