@@ -177,7 +177,7 @@ if [ "${BT_TRANSMISSION:-1}" = 1 ] && command -v transmission-daemon >/dev/null;
 fi
 
 echo "== (h) a multi-file torrent from libtorrent, through the gateway (junction serve + get), saved as its folder; then seeded from it"
-(cd "$ROOT" && cargo build -q -p junction)
+bash "$HERE/build_debug.sh"
 JUNCTION=$CARGO_TARGET_DIR/debug/junction
 mkdir -p "$WORK/lt-multi/Show S2/extras" "$WORK/lt-multi-get"
 head -c 3000000 /dev/urandom > "$WORK/lt-multi/Show S2/e1.mkv"

@@ -56,7 +56,7 @@ cd "$ROOT"
 # ED2K_INTEROP_BIN: a prebuilt driver (skips the build).
 BIN=${ED2K_INTEROP_BIN:-}
 if [ -z "$BIN" ]; then
-  cargo build -q -p junction-ed2k --example amule_interop
+  bash "$HERE/build_debug.sh"
   BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/amule_interop
 fi
 set +e

@@ -62,7 +62,7 @@ if [ -z "$BT" ]; then
 fi
 JP=${FAULT_PEER_BIN:-}
 if [ -z "$JP" ]; then
-  (cd "$ROOT" && cargo build -q -p junction-tests --example fault_peer)
+  bash "$HERE/build_debug.sh"
   JP=$CARGO_TARGET_DIR/debug/examples/fault_peer
 fi
 

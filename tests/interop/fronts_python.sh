@@ -34,7 +34,7 @@ if [ -z "$PROMTOOL" ] && [ "${FRONTS_PROMTOOL:-1}" = 1 ]; then
     fi
 fi
 
-(cd "$ROOT" && cargo build -q -p junction)
+bash "$HERE/build_debug.sh"
 BIN=$CARGO_TARGET_DIR/debug/junction
 
 WORK=$(mktemp -d /tmp/fronts-interop.XXXXXX)

@@ -21,7 +21,7 @@ if ! command -v ffprobe >/dev/null || ! command -v mpv >/dev/null \
     apt-get update -qq || true
     apt-get install -y -qq --no-install-recommends ffmpeg mpv python3-libtorrent >/dev/null
 fi
-(cd "$ROOT" && cargo build -q -p junction)
+bash "$HERE/build_debug.sh"
 JUNCTION=$CARGO_TARGET_DIR/debug/junction
 
 WORK=$(mktemp -d /tmp/players.XXXXXX)

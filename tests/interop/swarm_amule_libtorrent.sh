@@ -65,7 +65,7 @@ trap cleanup EXIT
 cd "$ROOT"
 BIN=${SWARM_INTEROP_BIN:-}
 if [ -z "$BIN" ]; then
-  cargo build -q -p junction-tests --example swarm_interop
+  bash "$HERE/build_debug.sh"
   BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/swarm_interop
 fi
 set +e
