@@ -450,3 +450,91 @@ async fn a_magnet_keeps_the_files_chosen_until_its_metadata_lists_them() {
         );
     }
 }
+
+/// Each file of a finished folder is hashed and offered on its own, as the other networks
+/// know files one by one: a Gnutella user fetches one by its SHA-1 from the gateway. A file
+/// left out, and an empty one, are not offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_file_of_a_finished_folder_is_offered_on_the_other_networks() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let all = files();
+    let (data, torrent) = torrent_of(&url, &all);
+    let _seed = seeder(&url, &data, &torrent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bt = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ultrapeer = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        ultrapeer: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let up = ultrapeer.local_addr();
+    let mut gw = start(dir.path(), vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
+    // e2.mkv, empty.nfo and notes.txt; e1.mkv is left out.
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
+            networks: vec![],
+            files: vec![1, 2, 3],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    let folder = Path::new(&done.path);
+    let mut shared = Vec::new();
+    for _ in 0..300 {
+        shared = gw
+            .client
+            .list_shares(pb::ListSharesRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .files;
+        if shared.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let paths: Vec<&str> = shared.iter().map(|f| f.path.as_str()).collect();
+    let expect = [folder.join("Season 1/e2.mkv"), folder.join("notes.txt")];
+    assert_eq!(
+        paths,
+        expect
+            .iter()
+            .map(|p| p.to_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+    for f in &shared {
+        assert!(f.networks.iter().any(|n| n == "gnutella"), "{f:?}");
+    }
+    // A Gnutella user asks the gateway for each file by its SHA-1.
+    let by_sha1 = |bytes: &[u8]| {
+        let sha1 = sha1::Sha1::digest(bytes);
+        format!(
+            "/uri-res/N2R?urn:sha1:{}",
+            junction_core::HashKind::Sha1.format(&sha1)
+        )
+    };
+    let wait = std::time::Duration::from_secs(20);
+    for i in [2, 4] {
+        let bytes = all[i].1.as_ref().unwrap();
+        let r = crate::harness::http::get(up, &by_sha1(bytes), &[], wait).await;
+        assert_eq!(r.status, 200, "{}: {}", all[i].0, r.head);
+        assert!(r.body == *bytes, "{} served wrong bytes", all[i].0);
+    }
+    let left_out = all[0].1.as_ref().unwrap();
+    let r = crate::harness::http::get(up, &by_sha1(left_out), &[], wait).await;
+    assert_eq!(r.status, 404, "a file left out is offered: {}", r.head);
+    gw.stop().await;
+}

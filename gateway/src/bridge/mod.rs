@@ -7,6 +7,7 @@ mod demand;
 
 use std::collections::HashSet;
 
+use junction_core::ContentId;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
@@ -59,12 +60,13 @@ pub async fn run(gw: Gateway, offer_on: Vec<String>) {
 }
 
 async fn adopt(gw: &Gateway, t: &TransferInfo, offer_on: &[String], done: &mut HashSet<String>) {
-    if t.state != State::Complete || !done.insert(t.id.clone()) {
+    if t.state != State::Complete {
         return;
     }
-    // A folder of files (a multi-file torrent) is seeded by BitTorrent as it is; its
-    // files are not offered one by one on the other networks yet.
     if t.path.is_dir() {
+        return adopt_folder(gw, t, offer_on, done).await;
+    }
+    if !done.insert(t.id.clone()) {
         return;
     }
     // Adopted in an earlier run: sharing again at start-up has offered it already.
@@ -85,5 +87,40 @@ async fn adopt(gw: &Gateway, t: &TransferInfo, offer_on: &[String], done: &mut H
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "finished download not adopted"),
+    }
+}
+
+/// A folder of files (a multi-file torrent): BitTorrent seeds it as it is, and each file
+/// wanted and verified is hashed and offered on its own, as the other networks know files
+/// one by one. Files chosen later are adopted when the transfer completes again.
+async fn adopt_folder(
+    gw: &Gateway,
+    t: &TransferInfo,
+    offer_on: &[String],
+    done: &mut HashSet<String>,
+) {
+    // An empty file is nothing any network can fetch.
+    let ready = t
+        .files
+        .iter()
+        .filter(|f| f.wanted && f.size > 0 && f.bytes_verified == f.size);
+    for f in ready {
+        let path = t.path.join(&f.path);
+        if !done.insert(format!("{}/{}", t.id, f.path.display()))
+            || gw.shares.record(&path).ok().flatten().is_some()
+        {
+            continue;
+        }
+        let span = tracing::info_span!("adopt_download", id = %t.id, file = %f.path.display());
+        // Nothing names the file alone yet: its hashes come from this read.
+        let fetched_by = ContentId::new(Some(f.size));
+        let adopted = gw.shares.adopt_download(&path, &fetched_by, offer_on);
+        match adopted.instrument(span).await {
+            Ok(all) => tracing::info!(
+                hashes = all.hashes().count(),
+                "file of a folder hashed for every network"
+            ),
+            Err(e) => tracing::warn!(error = %e, "file of a finished folder not adopted"),
+        }
     }
 }
