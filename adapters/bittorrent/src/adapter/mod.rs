@@ -518,6 +518,10 @@ impl Network for Adapter {
         ))
     }
 
+    async fn unshare(&self, id: ContentId) -> Result<(), NetworkError> {
+        unshare(&self.inner.ctx, &self.inner.index, &id)
+    }
+
     async fn shutdown(&self) {
         self.inner.cancel.cancel();
         // Give torrents a moment to send `stopped` to their trackers.

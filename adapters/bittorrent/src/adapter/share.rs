@@ -124,3 +124,42 @@ pub(super) fn hash_file(
         v2: bt.v2,
     })
 }
+
+/// Withdraws what `share` offered under `id`: its torrent stops (saying `stopped` to its
+/// trackers, leaving the DHT as its announces lapse) and leaves the search index. A torrent
+/// still downloading under the same info-hash is a transfer's, not a share: it goes on.
+pub(super) fn unshare(
+    ctx: &Ctx,
+    index: &Mutex<Vec<IndexEntry>>,
+    id: &ContentId,
+) -> Result<(), NetworkError> {
+    let ih = id
+        .get(HashKind::Btih)
+        .and_then(InfoHash::from_slice)
+        .ok_or_else(|| NetworkError::Invalid("BitTorrent shares are named by a btih".into()))?;
+    let stopped = {
+        let mut torrents = lock(&ctx.torrents);
+        match torrents.get(&ih) {
+            Some(t) if t.is_complete() => torrents.remove(&ih),
+            _ => None,
+        }
+    };
+    let mut idx = lock(index);
+    let listed = idx.len();
+    // A torrent still downloading stays findable: it is someone's transfer.
+    if stopped.is_some() || !lock(&ctx.torrents).contains_key(&ih) {
+        idx.retain(|e| e.info_hash != ih);
+    }
+    match stopped {
+        Some(t) => {
+            t.cancel.cancel();
+            info!(info_hash = %ih, "no longer shared");
+            Ok(())
+        }
+        None if idx.len() < listed => Ok(()),
+        None => Err(NetworkError::NotFound(format!(
+            "no torrent {} is shared",
+            ih.to_hex()
+        ))),
+    }
+}

@@ -265,3 +265,36 @@ async fn fast_extension_allowed_fast_and_reject_while_choked() {
     assert!(answers.iter().any(|a| !a.1 && a.0 == other));
     s.seeder.shutdown().await;
 }
+
+/// Whether `addr` answers a handshake for `ih` with its own within a few seconds.
+async fn answers_handshake(addr: std::net::SocketAddr, ih: InfoHash) -> bool {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let hs = Handshake {
+        reserved: Reserved::default(),
+        info_hash: ih,
+        peer_id: PeerId(*b"-TS0001-unshare00000"),
+    };
+    s.write_all(&hs.to_bytes()).await.unwrap();
+    let mut reply = [0u8; 68];
+    let read = tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut reply)).await;
+    matches!(read, Ok(Ok(_))) && reply[28..48] == ih.0
+}
+
+/// A share withdrawn while the adapter runs is no longer served nor listed; withdrawing it
+/// twice says it is not shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unshared_file_is_no_longer_served() {
+    let tracker = local_tracker().await;
+    let s = seed(&tracker).await;
+    let addr = s.seeder.listen_addr();
+    assert!(answers_handshake(addr, s.ih).await, "the share is served");
+    let id = junction_core::ContentId::new(None).with(junction_core::HashKind::Btih, &s.ih.0);
+    s.seeder.unshare(id.clone()).await.unwrap();
+    assert!(s.seeder.index_entry(&s.ih).is_none(), "still listed");
+    assert!(!answers_handshake(addr, s.ih).await, "still served");
+    let again = s.seeder.unshare(id).await.unwrap_err();
+    assert!(
+        matches!(again, junction_core::NetworkError::NotFound(_)),
+        "{again}"
+    );
+}
