@@ -412,19 +412,7 @@ impl Network for Adapter {
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
-        let a = address.trim();
-        let host = if a.to_ascii_lowercase().starts_with("ed2k://") {
-            match Ed2kLink::parse(a).map_err(|e| NetworkError::Invalid(e.to_string()))? {
-                Ed2kLink::Server(s) => format!("{}:{}", s.host, s.port),
-                _ => {
-                    return Err(NetworkError::Unsupported(
-                        "only ed2k://|server| links name an endpoint".into(),
-                    ));
-                }
-            }
-        } else {
-            a.to_string()
-        };
+        let host = server_of(&address)?;
         let (_, port) = junction_core::addr::split_host_port(&host)?;
         if port == 0 {
             return Err(NetworkError::Invalid(format!(
@@ -441,10 +429,40 @@ impl Network for Adapter {
             .map_err(|_| NetworkError::Shutdown)
     }
 
+    async fn remove_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        let host = server_of(&address)?;
+        let (reply, known) = tokio::sync::oneshot::channel();
+        self.s
+            .session
+            .send(session::Cmd::RemoveServer(host.clone(), reply))
+            .await
+            .map_err(|_| NetworkError::Shutdown)?;
+        match known.await.map_err(|_| NetworkError::Shutdown)? {
+            true => Ok(()),
+            false => Err(NetworkError::NotFound(format!(
+                "eD2k server {host} is not in the list"
+            ))),
+        }
+    }
+
     async fn shutdown(&self) {
         self.s.cancel.cancel();
         if let Some(ix) = &self.index {
             ix.shutdown();
         }
+    }
+}
+
+/// The `host:port` of a server endpoint: as given, or from an `ed2k://|server|` link.
+fn server_of(address: &str) -> Result<String, NetworkError> {
+    let a = address.trim();
+    if !a.to_ascii_lowercase().starts_with("ed2k://") {
+        return Ok(a.to_string());
+    }
+    match Ed2kLink::parse(a).map_err(|e| NetworkError::Invalid(e.to_string()))? {
+        Ed2kLink::Server(s) => Ok(format!("{}:{}", s.host, s.port)),
+        _ => Err(NetworkError::Unsupported(
+            "only ed2k://|server| links name an endpoint".into(),
+        )),
     }
 }

@@ -650,3 +650,41 @@ async fn upload_limit_holds_and_unlimited_is_not_held() {
     }
     server.shutdown();
 }
+
+/// A server removed while the adapter runs is left at once, and the next server in the
+/// list is used; removing it again says it is not in the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_server_is_left_for_the_next() {
+    let (first, second) = (index_server().await, index_server().await);
+    let a = start(&first, "mover", false).await;
+    let there = first.local_addr().to_string();
+    a.add_endpoint(second.local_addr().to_string())
+        .await
+        .unwrap();
+    a.remove_endpoint(format!(
+        "ed2k://|server|127.0.0.1|{}|/",
+        first.local_addr().port()
+    ))
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        let moved =
+            a.server_info().addr.map(|x| x.to_string()) == Some(second.local_addr().to_string());
+        if moved && first.stats().users == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        first.stats().users,
+        0,
+        "still logged into the removed server"
+    );
+    assert_eq!(second.stats().users, 1, "{:?}", a.server_info());
+    let e = a.remove_endpoint(there).await.unwrap_err();
+    assert!(matches!(e, junction_core::NetworkError::NotFound(_)), "{e}");
+    a.shutdown().await;
+    first.shutdown();
+    second.shutdown();
+}

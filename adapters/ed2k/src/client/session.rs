@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -43,6 +43,28 @@ pub(crate) enum Cmd {
     /// Offer these files (or all shared files when empty) again.
     Offer,
     AddServer(String),
+    /// Forget a server; the reply says whether it was in the list. The session with it,
+    /// if any, ends.
+    RemoveServer(String, oneshot::Sender<bool>),
+}
+
+/// Applies a change to the server list; any other command is handed back.
+fn change_servers(servers: &mut Vec<String>, c: Cmd) -> Option<Cmd> {
+    match c {
+        Cmd::AddServer(a) => {
+            if !servers.contains(&a) {
+                servers.push(a);
+            }
+            None
+        }
+        Cmd::RemoveServer(a, reply) => {
+            let before = servers.len();
+            servers.retain(|x| *x != a);
+            let _ = reply.send(servers.len() < before);
+            None
+        }
+        c => Some(c),
+    }
 }
 
 /// Our eMule version tag: compatible-client id (Junction has none assigned), 0.50.0
@@ -83,8 +105,8 @@ pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
                 () = s.cancel.cancelled() => return,
                 c = rx.recv() => match c {
                     None => return,
-                    Some(Cmd::AddServer(a)) => servers.push(a),
-                    Some(_) => {} // dropped: their channels close, the caller sees the end
+                    // Others are dropped: their channels close, the caller sees the end.
+                    Some(c) => drop(change_servers(&mut servers, c)),
                 },
             }
             continue;
@@ -124,14 +146,15 @@ pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
                 () = tokio::time::sleep_until(until) => break,
                 c = rx.recv() => match c {
                     None => return,
-                    Some(Cmd::AddServer(a)) => {
-                        if !servers.contains(&a) {
-                            servers.push(a);
+                    Some(c) => {
+                        let known = servers.len();
+                        drop(change_servers(&mut servers, c));
+                        // A new server is tried at once.
+                        if servers.len() > known {
                             next = servers.len() - 1;
                             break;
                         }
                     }
-                    Some(_) => {}
                 },
             }
         }
@@ -238,8 +261,14 @@ async fn session(
             }
             c = rx.recv() => match c {
                 None => return Ok(()),
-                Some(Cmd::AddServer(a)) => if !servers.contains(&a) { servers.push(a) },
-                Some(c) => sess.command(c).await?,
+                Some(c) => {
+                    if let Some(c) = change_servers(servers, c) {
+                        sess.command(c).await?;
+                    } else if !servers.iter().any(|x| x == host) {
+                        tracing::info!("server removed: session ends");
+                        return Ok(());
+                    }
+                }
             },
             _ = tick.tick() => {
                 sess.expire().await?;
@@ -383,7 +412,7 @@ impl Sess {
                     .await?;
             }
             Cmd::Offer => self.offer_all().await?,
-            Cmd::AddServer(_) => {}
+            Cmd::AddServer(_) | Cmd::RemoveServer(..) => {}
         }
         Ok(())
     }
