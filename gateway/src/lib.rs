@@ -127,16 +127,7 @@ impl Gateway {
     /// gateway shares is taken from the local copy, checked by the share's whole-file hashes,
     /// rather than waited for from the networks.
     pub fn start_transfer(&self, mut spec: transfer::StartSpec) -> Result<transfer::TransferInfo> {
-        let shared = self
-            .shares
-            .list()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|r| {
-                r.content().relation(&spec.content) == junction_core::Identity::Same
-                    && r.path.is_file()
-            });
-        if let Some(r) = shared {
+        if let Some(r) = self.shares.find(&spec.content) {
             let known = r.content();
             // Only with a hash the gateway checks itself: the copy is verified, not trusted.
             if [junction_core::HashKind::Sha1, junction_core::HashKind::Tth]

@@ -21,10 +21,12 @@ async fn find_from_gateway(world: &World, net: NetworkId, name: &str) -> Hit {
     let peer = world.peer(net, 0).unwrap();
     let word = name.split(' ').nth(1).unwrap().to_lowercase();
     for _ in 0..60 {
-        let mut hits = peer
-            .search(junction_core::query::parse(&word).unwrap())
-            .await
-            .unwrap();
+        // A Gnutella peer between neighbours ends its search at once with why.
+        let q = junction_core::query::parse(&word).unwrap();
+        let Ok(mut hits) = peer.search(q).await else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
         while let Ok(Some(Ok(h))) = tokio::time::timeout(Duration::from_secs(2), hits.next()).await
         {
             if h.name == name {

@@ -69,7 +69,11 @@ async fn search(user: &dyn DynNetwork, name: &str) -> Hit {
     let word = name.split(' ').nth(1).unwrap().to_lowercase();
     for _ in 0..20 {
         let q = junction_core::query::parse(&word).unwrap();
-        let mut hits = user.search(q).await.unwrap();
+        // Before the user's network has a peer, its search ends at once with why.
+        let Ok(mut hits) = user.search(q).await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
         while let Ok(Some(h)) = tokio::time::timeout(Duration::from_secs(10), hits.next()).await {
             if let Ok(h) = h
                 && h.name == name

@@ -4,8 +4,9 @@
 
 mod stored;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::UNIX_EPOCH;
 
 use junction_core::hashing::{FileHashes, Want, hash_reader};
@@ -77,6 +78,9 @@ pub struct ShareIndex {
     /// Held by `unshare`, and by `reshare_all` for each file, so a file unshared while
     /// the start-up offers run is not recorded again.
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// Each shared file by every URN it is known by, so a transfer finds a local copy
+    /// without reading every record.
+    by_urn: Arc<Mutex<HashMap<String, PathBuf>>>,
 }
 
 impl ShareIndex {
@@ -87,13 +91,40 @@ impl ShareIndex {
         identities: Arc<IdentityIndex>,
         closing: CancellationToken,
     ) -> Self {
+        let by_urn = store
+            .all::<ShareRecord>(Table::Shares)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(_, r)| r.urns.into_iter().map(move |u| (u, r.path.clone())))
+            .collect();
         ShareIndex {
             closing,
             store,
             networks,
             identities,
             gate: Arc::default(),
+            by_urn: Arc::new(Mutex::new(by_urn)),
         }
+    }
+
+    fn urns(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
+        self.by_urn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shared file whose content is `id` (by any hash they share, and none that
+    /// differs), if it is still there.
+    pub fn find(&self, id: &ContentId) -> Option<ShareRecord> {
+        let paths: Vec<PathBuf> = {
+            let urns = self.urns();
+            id.urns()
+                .iter()
+                .filter_map(|u| urns.get(u).cloned())
+                .collect()
+        };
+        paths.into_iter().find_map(|p| {
+            let r = self.record(&p).ok().flatten()?;
+            (r.content().relation(id) == Identity::Same && r.path.is_file()).then_some(r)
+        })
     }
 
     /// Shares a file, or every file under a folder, on the networks named in `only`
@@ -159,6 +190,7 @@ impl ShareIndex {
             }
             self.store
                 .remove(Table::Shares, &r.path.to_string_lossy())?;
+            self.urns().retain(|_, p| *p != r.path);
             out.push(done);
         }
         Ok(out)
@@ -336,6 +368,10 @@ impl ShareIndex {
             hashes: StoredHashes::of(&hashes),
         };
         self.store.put(Table::Shares, &key, &record)?;
+        let mut urns = self.urns();
+        urns.retain(|_, p| *p != record.path);
+        urns.extend(record.urns.iter().map(|u| (u.clone(), record.path.clone())));
+        drop(urns);
         Ok(record)
     }
 }
