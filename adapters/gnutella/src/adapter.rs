@@ -39,11 +39,6 @@ const CORE_QUEUE: usize = 1024;
 const HIT_QUEUE: usize = 256;
 /// Incoming connections being classified at once.
 const MAX_PENDING_ACCEPTS: usize = 256;
-/// A search ends once no hit has come for this long. Gnutella has no "done": hits come
-/// back within round trips of the query reaching a peer, and a dynamic query widens every
-/// 1.5 s, so two quiet steps and a margin mean its sources have answered and its widening
-/// found no more. The gateway's deadline still bounds a search that keeps finding.
-const SEARCH_SETTLE: Duration = Duration::from_secs(4);
 
 /// The Gnutella network adapter.
 #[derive(Clone)]
@@ -391,15 +386,16 @@ impl Network for Adapter {
                 "Gnutella searches need keywords or a urn:sha1".into(),
             ));
         }
+        let s = &self.inner.shared.stats;
+        if Stats::get(&s.ultrapeers) + Stats::get(&s.leaves) == 0 {
+            return Err(NetworkError::Unreachable(
+                "no Gnutella peer connected yet: nobody to ask".into(),
+            ));
+        }
+        // The core ends the stream when the search is done (see `servent::core::done`),
+        // or at its deadline; dropping it closes the search in the core.
         let rx = self.start_search(&plan).await?;
-        // Dropping `rx` at the end closes the search in the core too.
-        Ok(futures::stream::unfold(rx, |mut rx| async move {
-            match timeout(SEARCH_SETTLE, rx.recv()).await {
-                Ok(Some(h)) => Some((Ok(to_hit(&h)), rx)),
-                Ok(None) | Err(_) => None,
-            }
-        })
-        .boxed())
+        Ok(ReceiverStream::new(rx).map(|h| Ok(to_hit(&h))).boxed())
     }
 
     async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {

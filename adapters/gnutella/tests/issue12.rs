@@ -87,17 +87,20 @@ fn our_messages_supported_golden() {
         "31",
         "01",
         "00",
-        "1a000000", // vendor, TTL 1, hops 0, 26 bytes
+        "22000000", // vendor, TTL 1, hops 0, 34 bytes
         "00000000",
         "0000",
         "0000", // \0\0\0\0 / 0 v0
-        "0200", // 2 entries
+        "0300", // 3 entries
         "42454152",
         "0400",
         "0100", // BEAR/4 v1 Hops Flow
         "42454152",
         "0700",
         "0100", // BEAR/7 v1 TCP Connect Back
+        "4a4e4354",
+        "0100",
+        "0100", // JNCT/1 v1 Query Done
     ))
     .unwrap();
     assert_eq!(d.to_bytes().unwrap(), golden);

@@ -1,6 +1,6 @@
 //! The servent on 127.0.0.1: routing between three Junction servents, a
 //! search and a verified download, a replayed gtk-gnutella leaf, and Byes on
-//! malformed input.
+//! malformed input; when a search is done.
 
 mod common;
 mod net;
@@ -13,6 +13,8 @@ mod limits;
 mod links;
 #[path = "servent/routing.rs"]
 mod routing;
+#[path = "servent/search_done.rs"]
+mod search_done;
 #[path = "servent/sources.rs"]
 mod sources;
 #[path = "servent/uploads.rs"]

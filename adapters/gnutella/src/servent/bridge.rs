@@ -31,13 +31,19 @@ pub const RETRY_AFTER: u64 = 5;
 const MAX_HITS: usize = 50;
 
 /// Answers a leaf's keyword query from the other networks, on `tx` (the leaf's link).
-pub fn answer(shared: &Arc<Shared>, tx: mpsc::Sender<Out>, h: Header, q: &Query) {
+/// The task, when there is one, has queued every hit once it is finished.
+pub fn answer(
+    shared: &Arc<Shared>,
+    tx: mpsc::Sender<Out>,
+    h: Header,
+    q: &Query,
+) -> Option<tokio::task::JoinHandle<()>> {
     let words = qrp::keywords(&q.text());
     if words.is_empty() || !q.urns().is_empty() || !shared.on_demand.attached() {
-        return;
+        return None;
     }
     let shared = shared.clone();
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         let key = |i: &BridgedItem| i.id.get(HashKind::Sha1)?.try_into().ok().map(Sha1Hash);
         let found = shared.on_demand.search(words, HashKind::Sha1, key).await;
         let records: Vec<_> = found
@@ -74,7 +80,7 @@ pub fn answer(shared: &Arc<Shared>, tx: mpsc::Sender<Out>, h: Header, q: &Query)
                 return;
             }
         }
-    });
+    }))
 }
 
 /// Bytes read and sent at a time from a partial file.

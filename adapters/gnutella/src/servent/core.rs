@@ -26,12 +26,13 @@ use crate::wire::handshake::HandshakeProfile;
 use crate::wire::header::{Guid, Header, kind};
 use crate::wire::http::Giv;
 use crate::wire::message::{
-    Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, Ping, Pong, Push, QhdTrailer, Query,
-    QueryFlags, QueryHit, SupportedMessage, TCP_CONNECT_BACK, VendorMessage,
+    Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, Ping, Pong, Push, QUERY_DONE, QhdTrailer,
+    Query, QueryFlags, QueryHit, SupportedMessage, TCP_CONNECT_BACK, VendorMessage,
 };
 use crate::wire::qrp::{QrpReceiver, QrpTable};
 
 mod command;
+mod done;
 mod links;
 mod pong;
 mod query;
@@ -47,6 +48,15 @@ pub const PING_EVERY: Duration = Duration::from_secs(30);
 const DQ_STEP: Duration = Duration::from_millis(1500);
 /// A dynamic query gives up after this long.
 const DQ_LIFETIME: Duration = Duration::from_secs(90);
+/// A probe's results are awaited this long per hop of its TTL (out and back): 0.75 s
+/// for our leaves, 1.5 s for a TTL 2 probe (one widening step), 3 s at TTL 4.
+const PROBE_WAIT_PER_HOP: Duration = Duration::from_millis(750);
+/// After a hit, more are awaited at least this long: a query still finding goes on.
+const HIT_QUIET: Duration = Duration::from_secs(1);
+/// A leaf's search, when an ultrapeer it asked cannot say that its dynamic query is
+/// done (it does not read Query Done), ends once no hit came for this long: two
+/// widening steps and a margin.
+const SEARCH_SETTLE: Duration = Duration::from_secs(4);
 /// GUIDs remembered for routing.
 const ROUTE_CAP: usize = 64 * 1024;
 /// Pongs kept for answering pings.
@@ -73,7 +83,8 @@ const VERSION_BYTE: u8 = 0x01;
 /// How often ultrapeers get our last-hop QRP table again (when it changed).
 const UP_TABLE_EVERY: Duration = Duration::from_secs(10);
 /// The vendor messages Junction reads and acts on, announced in "Messages Supported".
-pub const SUPPORTED_VENDOR_MESSAGES: [SupportedMessage; 2] = [HOPS_FLOW, TCP_CONNECT_BACK];
+pub const SUPPORTED_VENDOR_MESSAGES: [SupportedMessage; 3] =
+    [HOPS_FLOW, TCP_CONNECT_BACK, QUERY_DONE];
 /// Time allowed for a TCP connect back (connect and write `\n\n`).
 const CONNECT_BACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before redialling a host whose link ended.
@@ -107,7 +118,8 @@ pub struct RemoteHit {
 /// Requests from the adapter handle and from transfers.
 #[derive(Debug)]
 pub enum Command {
-    /// Start a search; hits go to `tx` until it is closed or times out.
+    /// Start a search; hits go to `tx` until it is done (the sender is dropped then),
+    /// closed, or timed out.
     Search {
         /// The query to send.
         query: Query,
@@ -203,6 +215,23 @@ struct Search {
     tx: mpsc::Sender<RemoteHit>,
     deadline: Instant,
     sha1: Option<Sha1Hash>,
+    /// Results delivered.
+    hits: u32,
+    /// When the last hit was delivered (at first: when it started).
+    last_hit: Instant,
+    until: Until,
+}
+
+/// What, besides its result goal and its deadline, ends a search of ours.
+enum Until {
+    /// Our dynamic query ending (as an ultrapeer).
+    Dq,
+    /// As a leaf: every ultrapeer asked saying its dynamic query is done (Query Done);
+    /// when some cannot say so (`unsignalled`), also [`SEARCH_SETTLE`] without a hit.
+    Ultrapeers {
+        waiting: HashSet<ConnId>,
+        unsignalled: bool,
+    },
 }
 
 struct DynQuery {
@@ -214,6 +243,13 @@ struct DynQuery {
     started: Instant,
     next: Instant,
     step: u8,
+    /// Every ultrapeer it could ask was asked: no more widening.
+    exhausted: bool,
+    /// Results are awaited until then (the last probe's wait, or a while after a hit).
+    wait_until: Instant,
+    /// The answer from the gateway's other networks, for a leaf's query (bridging on
+    /// demand): done once the task is finished, its hits queued on the leaf's link.
+    bridging: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The core task's state.
@@ -440,20 +476,11 @@ impl Core {
                 p.last_ping = now;
             }
         }
-        // Searches end when their stream is dropped or they time out.
-        self.searches
-            .retain(|_, s| !s.tx.is_closed() && s.deadline > now);
-        let wanted = self.shared.cfg.wanted_hits;
-        let searches = &self.searches;
-        self.dqs.retain(|g, d| {
-            d.hits < wanted
-                && now.duration_since(d.started) < DQ_LIFETIME
-                && (d.origin != Route::Local || searches.contains_key(g))
-        });
+        self.finish(now);
         let steps: Vec<Guid> = self
             .dqs
             .iter()
-            .filter(|(_, d)| d.next <= now)
+            .filter(|(_, d)| !d.exhausted && d.next <= now)
             .map(|(g, _)| *g)
             .collect();
         for g in steps {

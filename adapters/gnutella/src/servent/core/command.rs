@@ -12,26 +12,56 @@ impl Core {
                 let guid = Guid::modern(rand::random());
                 self.router.originate(guid, kind::QUERY);
                 let sha1 = query.urns().iter().find_map(Urn::sha1);
-                self.searches.insert(
-                    guid,
-                    Search {
-                        tx,
-                        deadline: Instant::now() + self.shared.cfg.search_timeout,
-                        sha1,
-                    },
-                );
+                let now = Instant::now();
+                let mut search = Search {
+                    tx,
+                    deadline: now + self.shared.cfg.search_timeout,
+                    sha1,
+                    hits: 0,
+                    last_hit: now,
+                    until: Until::Dq,
+                };
                 if self.shared.cfg.ultrapeer {
-                    self.to_leaves(None, Header::new(guid, kind::QUERY, 1, 0, 0), &query);
-                    self.start_dq(guid, query, 0, Route::Local);
+                    self.searches.insert(guid, search);
+                    let leaves =
+                        self.to_leaves(None, Header::new(guid, kind::QUERY, 1, 0, 0), &query);
+                    if self.start_dq(guid, query, 0, Route::Local, leaves > 0) {
+                        // Nobody to ask at all: done at once.
+                        self.finish_dq(guid);
+                    } else if let Some(s) = self.searches.get_mut(&guid) {
+                        // No dynamic query to end it: as a leaf whose ultrapeers are silent.
+                        s.until = Until::Ultrapeers {
+                            waiting: HashSet::new(),
+                            unsignalled: true,
+                        };
+                    }
                 } else {
+                    // A leaf: our ultrapeers run the dynamic query; those that read
+                    // Query Done say when theirs is over.
+                    let mut waiting = HashSet::new();
+                    let mut unsignalled = false;
                     let h = Header::new(guid, kind::QUERY, self.shared.cfg.max_ttl, 0, 0);
                     if let Some(b) = conn::encode(h, &Message::Query(query)) {
                         for (&c, p) in &self.peers {
-                            if p.info.ultrapeer && p.hops_flow > 0 {
-                                self.send_bytes(c, &b);
+                            if p.info.ultrapeer && p.hops_flow > 0 && self.send_bytes(c, &b) {
+                                if p.supported.contains(&QUERY_DONE) {
+                                    waiting.insert(c);
+                                } else {
+                                    unsignalled = true;
+                                }
                             }
                         }
                     }
+                    if waiting.is_empty() && !unsignalled {
+                        // Asked nobody: done at once (dropping `tx` ends the stream).
+                        debug!(%guid, "search over: no ultrapeer to ask");
+                        return;
+                    }
+                    search.until = Until::Ultrapeers {
+                        waiting,
+                        unsignalled,
+                    };
+                    self.searches.insert(guid, search);
                 }
             }
             Command::SharesChanged => {

@@ -181,6 +181,7 @@ impl Core {
             self.backoff.insert(a, (Instant::now() + REDIAL_AFTER, 0));
         }
         self.dqs.retain(|_, d| d.origin != Route::Peer(id));
+        self.forget_waiting(id);
         Some(p)
     }
 

@@ -109,17 +109,26 @@ impl Core {
             return;
         }
         let from_leaf = self.peers.get(&id).is_some_and(|p| !p.info.ultrapeer);
-        if from_leaf && let Some(p) = self.peers.get(&id) {
-            crate::servent::bridge::answer(&self.shared, p.tx.clone(), h, &q);
-        }
+        let bridging = match self.peers.get(&id) {
+            Some(p) if from_leaf => {
+                crate::servent::bridge::answer(&self.shared, p.tx.clone(), h, &q)
+            }
+            _ => None,
+        };
         let leaf_h = Header {
             ttl: 1,
             hops: h.hops.saturating_add(1),
             ..h
         };
-        self.to_leaves(Some(id), leaf_h, &q);
+        let leaves = self.to_leaves(Some(id), leaf_h, &q);
         if from_leaf {
-            self.start_dq(h.guid, q, h.hops.saturating_add(1), Route::Peer(id));
+            let hops = h.hops.saturating_add(1);
+            if self.start_dq(h.guid, q, hops, Route::Peer(id), leaves > 0) {
+                if let Some(d) = self.dqs.get_mut(&h.guid) {
+                    d.bridging = bridging;
+                }
+                self.finish_dq(h.guid);
+            }
         } else if let Some(nh) = next_hop(&h)
             && let Some(b) = conn::encode(nh, &Message::Query(q.clone()))
         {
@@ -166,10 +175,12 @@ impl Core {
     /// Last hop: the query goes to each leaf whose QRP table says it may match.
     /// Tables rarely hold URNs (gtk-gnutella's do not): URN queries go to every
     /// leaf with a table, keyword queries only where every keyword is present.
-    pub(super) fn to_leaves(&self, except: Option<ConnId>, h: Header, q: &Query) {
+    /// Returns how many leaves it went to.
+    pub(super) fn to_leaves(&self, except: Option<ConnId>, h: Header, q: &Query) -> usize {
         let Some(b) = conn::encode(h, &Message::Query(q.clone())) else {
-            return;
+            return 0;
         };
+        let mut sent = 0;
         for (&c, p) in &self.peers {
             if Some(c) == except
                 || p.info.ultrapeer
@@ -179,12 +190,14 @@ impl Core {
                 continue;
             }
             if self.send_bytes(c, &b) {
+                sent += 1;
                 self.shared
                     .stats
                     .queries_forwarded
                     .fetch_add(1, Ordering::Relaxed);
             }
         }
+        sent
     }
 
     pub(super) fn answer(&self, id: ConnId, h: &Header, q: &Query) {
@@ -230,12 +243,26 @@ impl Core {
         }
     }
 
-    pub(super) fn start_dq(&mut self, guid: Guid, query: Query, hops: u8, origin: Route) {
+    /// Start widening `query` over our ultrapeers; `leaves_asked` when our leaves just
+    /// got it (their answers are awaited too). False when too many run already.
+    pub(super) fn start_dq(
+        &mut self,
+        guid: Guid,
+        query: Query,
+        hops: u8,
+        origin: Route,
+        leaves_asked: bool,
+    ) -> bool {
         if self.dqs.len() >= MAX_DQS {
             debug!(%guid, "too many dynamic queries; query not widened");
-            return;
+            return false;
         }
         let now = Instant::now();
+        let wait = if leaves_asked {
+            Self::probe_wait(1)
+        } else {
+            Duration::ZERO
+        };
         self.dqs.insert(
             guid,
             DynQuery {
@@ -247,12 +274,17 @@ impl Core {
                 started: now,
                 next: now,
                 step: 0,
+                exhausted: false,
+                wait_until: now + wait,
+                bridging: None,
             },
         );
         self.dq_step(guid);
+        true
     }
 
     /// One widening step: the next two ultrapeers, with a TTL growing per step.
+    /// With none left to ask the query stops widening (and ends once its wait is over).
     pub(super) fn dq_step(&mut self, guid: Guid) {
         let max_ttl = self.shared.cfg.max_ttl;
         let Some(hops) = self.dqs.get(&guid).map(|d| d.hops) else {
@@ -274,9 +306,15 @@ impl Core {
             .filter(|c| !dq.sent.contains(c) && Route::Peer(*c) != origin)
             .take(2)
             .collect();
+        if targets.is_empty() {
+            dq.exhausted = true;
+            return;
+        }
         let ttl = (2 + dq.step / 2).min(max_ttl).max(1);
+        let now = Instant::now();
         dq.step = dq.step.saturating_add(1);
-        dq.next = Instant::now() + DQ_STEP;
+        dq.next = now + DQ_STEP;
+        dq.wait_until = dq.wait_until.max(now + Self::probe_wait(ttl));
         dq.sent.extend(targets.iter().copied());
         let h = Header::new(guid, kind::QUERY, ttl, dq.hops, 0);
         let Some(b) = conn::encode(h, &Message::Query(dq.query.clone())) else {
@@ -296,6 +334,7 @@ impl Core {
         self.router.learn_push(hit.servent, id);
         if let Some(dq) = self.dqs.get_mut(&h.guid) {
             dq.hits = dq.hits.saturating_add(hit.results.len() as u32);
+            dq.wait_until = dq.wait_until.max(Instant::now() + HIT_QUIET);
         }
         match self.router.reply_route(h.guid, kind::QUERY_HIT) {
             Some(Route::Local) => self.deliver(h.guid, &hit),
@@ -307,9 +346,10 @@ impl Core {
     }
 
     pub(super) fn deliver(&mut self, guid: Guid, hit: &QueryHit) {
-        let Some(s) = self.searches.get(&guid) else {
+        let Some(s) = self.searches.get_mut(&guid) else {
             return;
         };
+        s.last_hit = Instant::now();
         let t = hit.trailer.as_ref();
         let push = t.and_then(QhdTrailer::push).unwrap_or(false);
         let busy = t.and_then(QhdTrailer::busy).unwrap_or(false);
@@ -333,6 +373,7 @@ impl Core {
             if s.tx.try_send(rh).is_err() {
                 break;
             }
+            s.hits = s.hits.saturating_add(1);
         }
     }
 

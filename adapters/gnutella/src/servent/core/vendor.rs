@@ -1,4 +1,4 @@
-//! Vendor messages: Messages Supported, Hops Flow and TCP Connect Back.
+//! Vendor messages: Messages Supported, Hops Flow, TCP Connect Back and Query Done.
 
 use super::*;
 
@@ -45,6 +45,9 @@ impl Core {
             }
         } else if let Some(Ok(port)) = v.connect_back_port() {
             self.connect_back(id, port);
+        } else if let Some(results) = v.query_done_results() {
+            debug!(id, guid = %h.guid, results, "ultrapeer's dynamic query done");
+            self.on_query_done(id, h.guid);
         }
     }
 

@@ -10,6 +10,12 @@
 //! * Hops Flow, `BEAR`/4 v1: one byte, the hops a query may have to be sent to us.
 //! * TCP Connect Back, `BEAR`/7 v1: `port u16 LE`; the receiver connects to the
 //!   sender's IP at that port and writes `\n\n`.
+//! * Query Done, `JNCT`/1 v1 (Junction's own): an ultrapeer tells the leaf whose query it
+//!   ran that its dynamic query is over (its result goal met, or every ultrapeer asked and
+//!   the last probe's wait expired). The MUID is the query's; the payload is
+//!   `results u16 LE` (the hits it routed back, saturated), which readers may ignore. Sent
+//!   only to leaves that list it in "Messages Supported"; Gnutella has no standard
+//!   message for this (a leaf-guided query's Query Status goes the other way).
 
 use bytes::{BufMut, Bytes};
 
@@ -43,6 +49,8 @@ pub const MESSAGES_SUPPORTED: SupportedMessage = ([0; 4], 0, 0);
 pub const HOPS_FLOW: SupportedMessage = (*b"BEAR", 4, 1);
 /// TCP Connect Back (`BEAR`/7 v1).
 pub const TCP_CONNECT_BACK: SupportedMessage = (*b"BEAR", 7, 1);
+/// Query Done (`JNCT`/1 v1): the dynamic query run for a leaf is over.
+pub const QUERY_DONE: SupportedMessage = (*b"JNCT", 1, 1);
 
 impl VendorMessage {
     /// Decode the payload (at least 8 bytes).
@@ -104,6 +112,23 @@ impl VendorMessage {
     /// TCP Connect Back: please connect to us on `port`.
     pub fn tcp_connect_back(port: u16) -> Self {
         Self::new(TCP_CONNECT_BACK, port.to_le_bytes().to_vec())
+    }
+
+    /// Query Done: the dynamic query (named by the header's MUID) is over, after `results` hits.
+    pub fn query_done(results: u32) -> Self {
+        let n = u16::try_from(results).unwrap_or(u16::MAX);
+        Self::new(QUERY_DONE, n.to_le_bytes().to_vec())
+    }
+
+    /// The result count of a Query Done message (`None` for other messages; 0 when the
+    /// payload is too short to hold one, since the count is only informative).
+    pub fn query_done_results(&self) -> Option<u16> {
+        (self.vendor == QUERY_DONE.0 && self.selector == QUERY_DONE.1).then(|| {
+            match self.payload[..] {
+                [a, b, ..] => u16::from_le_bytes([a, b]),
+                _ => 0,
+            }
+        })
     }
 
     /// The hops of a Hops Flow message (`None` for other messages).
@@ -174,6 +199,12 @@ mod tests {
         let mut ms = VendorMessage::messages_supported(&[HOPS_FLOW]);
         ms.payload = Bytes::from_static(&[0xff, 0xff, 1, 2, 3]);
         assert!(ms.supported_messages().unwrap().is_err());
+        // Query Done: the count saturates, and a short payload still reads as done.
+        let mut d = VendorMessage::query_done(70_000);
+        assert_eq!(d.query_done_results(), Some(u16::MAX));
+        assert!(VendorMessage::hops_flow(1).query_done_results().is_none());
+        d.payload = Bytes::new();
+        assert_eq!(d.query_done_results(), Some(0));
     }
 
     proptest! {
