@@ -11,7 +11,8 @@
 //! fault_peer gnutella-fetch LISTEN SOURCE SHA1_HEX SIZE OUT TIMEOUT_S
 //! ```
 //! A fetch writes OUT through the same checking sink the gateway uses (eD2k parts, the
-//! Gnutella SHA-1), prints progress every 2 s and `RESULT … in S s`, and exits 0 only when
+//! Gnutella SHA-1), prints progress every 2 s (bytes verified, and written) and
+//! `RESULT … in S s`, and exits 0 only when
 //! every byte is verified. The Gnutella fetcher is a leaf of the seed (its only ultrapeer)
 //! and is also given the seed's address as a source. Seeds run until SIGINT or SIGTERM.
 
@@ -210,8 +211,11 @@ async fn fetch(
         }
         if last_print.elapsed() >= Duration::from_secs(2) {
             last_print = Instant::now();
+            // Written counts bytes not yet checked too (an eD2k part, Gnutella's whole-file
+            // SHA-1): the fault bed's partition waits for them.
+            let written = verified() + swarm.ledger().unverified_written().covered();
             println!(
-                "{:7.2}s verified {} of {size} bytes",
+                "{:7.2}s verified {} of {size} bytes, written {written}",
                 t0.elapsed().as_secs_f64(),
                 verified()
             );

@@ -9,7 +9,8 @@
 # so the frames the bridge copies are complete and no larger than the MTU (the bridge counts
 # any larger one as `oversize`, and the run fails if there is one).
 #   link L: ns A (198.18.0.1, 100.64.0.1; the seeds) <-> ns B (198.18.0.2, 100.64.0.2; the fetchers)
-#   link P: ns C (198.18.1.1; tracker + libtorrent seed) <-> ns D (198.18.1.2; Junction fetcher)
+#   link P: ns C (198.18.1.1; tracker, libtorrent, Junction eD2k and Gnutella seeds) <->
+#           ns D (198.18.1.2; the Junction fetchers)
 # No namespace has a default route; nothing else is reachable. aMule gets 100.64.0.0/10
 # addresses because aMule 2.3.3 treats 198.18.0.0/15 and 127.0.0.0/8 as reserved.
 #
@@ -20,11 +21,15 @@
 #   ed2k-j     eD2k, from a Junction eD2k peer (tests/examples/fault_peer.rs)
 #   gnut-j     Gnutella, from a Junction ultrapeer, the fetcher its leaf (fault_peer.rs).
 #              No real Gnutella peer: gtk-gnutella is in no registry (shared/peers/README.md).
-#   bt-part    BitTorrent from libtorrent over link P: once libtorrent has uploaded 1 MiB,
-#              link P goes down for 60 s, then comes back; the fetch must finish by itself.
+#   lt-j       BitTorrent the other way: libtorrent downloads from the Junction seed of bt-j
+#   bt-part    BitTorrent from libtorrent over link P,
+#   ed2k-part  eD2k from a Junction eD2k peer over link P,
+#   gnut-part  Gnutella from a Junction ultrapeer over link P: once libtorrent has uploaded
+#              1 MiB and each Junction fetcher has written 1 MiB, link P goes down for 60 s,
+#              then comes back; each fetch must finish by itself.
 # First every case runs once over a clean link (the bridge, no delay, no loss): the baseline.
-# Then all six run at once with 100 ms delay and 5% loss on every frame in each direction
-# (so 200 ms more round trip), bt-part with its partition on top. The table at the end
+# Then all cases run at once with 100 ms delay and 5% loss on every frame in each direction
+# (so 200 ms more round trip), the -part cases with their partition on top. The table at the end
 # gives each case's times and their ratio.
 # Internet bootstraps are off: no DHT (bt_interop without --dht; libtorrent without --dht,
 # LSD, UPnP, NAT-PMP), aMule with no server list, Kad, UPnP or update URLs, Gnutella peers
@@ -165,7 +170,7 @@ wait_for() {
   done
 }
 mkdir -p "$WORK/seed" "$WORK/get" "$WORK/amule-share"
-for f in lt j ed2k gnut part; do head -c $((MIB << 20)) /dev/urandom > "$WORK/seed/$f.bin"; done
+for f in lt j ed2k gnut part ed2k-part gnut-part; do head -c $((MIB << 20)) /dev/urandom > "$WORK/seed/$f.bin"; done
 head -c $((MIB << 20)) /dev/urandom > "$WORK/amule-share/amule.bin"
 SIZE=$((MIB << 20))
 
@@ -181,6 +186,8 @@ in_ns "$NS_A" "$WORK/j-bt-seed.log" "$BT" seed 198.18.0.1:6882 "$WORK/seed/j.bin
   http://198.18.0.1:6969/announce
 in_ns "$NS_A" "$WORK/j-ed2k-seed.log" "$JP" ed2k-seed 100.64.0.1:4662 "$WORK/seed/ed2k.bin" "$WORK/ed2k.info"
 in_ns "$NS_A" "$WORK/j-gnut-seed.log" "$JP" gnutella-seed 198.18.0.1:6346 "$WORK/seed/gnut.bin" "$WORK/gnut.info"
+in_ns "$NS_C" "$WORK/j-ed2k-part-seed.log" "$JP" ed2k-seed 198.18.1.1:4662 "$WORK/seed/ed2k-part.bin" "$WORK/ed2k-part.info"
+in_ns "$NS_C" "$WORK/j-gnut-part-seed.log" "$JP" gnutella-seed 198.18.1.1:6346 "$WORK/seed/gnut-part.bin" "$WORK/gnut-part.info"
 
 # aMule, from the interop start script with its bind address moved off 127.0.0.1; no server.
 sed 's/^Address=127\.0\.0\.1$/Address=100.64.0.1/' "$HERE/ed2k_amule_start.sh" > "$WORK/amule_start.sh"
@@ -196,16 +203,23 @@ wait_for 90 "aMule to hash its shared file" amule_shares
 wait_for 60 "the Junction BitTorrent seed" test -s "$WORK/j.torrent"
 wait_for 60 "the Junction eD2k seed" test -s "$WORK/ed2k.info"
 wait_for 60 "the Junction Gnutella seed" test -s "$WORK/gnut.info"
+wait_for 60 "the Junction seeds on link P" test -s "$WORK/ed2k-part.info" -a -s "$WORK/gnut-part.info"
 wait_for 30 "the libtorrent seeds" test -s "$WORK/lt-seed.json" -a -s "$WORK/lt-part.json"
 read -r ED2K_J_HASH _ < "$WORK/ed2k.info"
 read -r GNUT_HASH _ < "$WORK/gnut.info"
+read -r ED2K_P_HASH _ < "$WORK/ed2k-part.info"
+read -r GNUT_P_HASH _ < "$WORK/gnut-part.info"
 read -r ED2K_A_HASH _ <<< "$("$JP" ed2k-hash "$WORK/amule-share/amule.bin")"
 echo "seeds up after $(( $(date +%s) - T_START )) s: libtorrent x2, Junction BitTorrent/eD2k/Gnutella, aMule; ${MIB} MiB each"
 
 # --- cases -------------------------------------------------------------------------------
-CASES="bt-lt bt-j ed2k-amule ed2k-j gnut-j bt-part"
-declare -A SRC=([bt-lt]=seed/lt.bin [bt-j]=seed/j.bin [ed2k-amule]=amule-share/amule.bin
-  [ed2k-j]=seed/ed2k.bin [gnut-j]=seed/gnut.bin [bt-part]=seed/part.bin)
+CASES="bt-lt bt-j lt-j ed2k-amule ed2k-j gnut-j bt-part ed2k-part gnut-part"
+PART_CASES="bt-part ed2k-part gnut-part"
+declare -A SRC=([bt-lt]=seed/lt.bin [bt-j]=seed/j.bin [lt-j]=seed/j.bin
+  [ed2k-amule]=amule-share/amule.bin [ed2k-j]=seed/ed2k.bin [gnut-j]=seed/gnut.bin
+  [bt-part]=seed/part.bin [ed2k-part]=seed/ed2k-part.bin [gnut-part]=seed/gnut-part.bin)
+# Where a case's fetcher leaves the file: NAME-PHASE.bin, but libtorrent saves into a folder.
+out_of() { if [ "$1" = lt-j ]; then echo "$WORK/get/lt-j-$2/j.bin"; else echo "$WORK/get/$1-$2.bin"; fi; }
 # start_case NAME PHASE TIMEOUT: the fetch runs in the background; NAME-PHASE.res gets
 # "EXIT_CODE SECONDS" when it ends.
 start_case() {
@@ -216,7 +230,11 @@ start_case() {
     ed2k-amule) cmd=("$JP" ed2k-fetch 100.64.0.2:0 100.64.0.1:$AMULE_TCP "$ED2K_A_HASH" $SIZE "$out" "$limit") ;;
     ed2k-j)     cmd=("$JP" ed2k-fetch 100.64.0.2:0 100.64.0.1:4662 "$ED2K_J_HASH" $SIZE "$out" "$limit") ;;
     gnut-j)     cmd=("$JP" gnutella-fetch 198.18.0.2:0 198.18.0.1:6346 "$GNUT_HASH" $SIZE "$out" "$limit") ;;
+    lt-j)       cmd=($PY "$HERE/bt_lt_peer.py" run --ip 198.18.0.2 --port 6883
+                  --get "$WORK/j.torrent:$WORK/get/lt-j-$phase" --exit-when-done) ;;
     bt-part)    ns=$NS_D; cmd=("$BT" fetch 198.18.1.2:0 "$out" --torrent "$WORK/part.torrent" --timeout "$limit") ;;
+    ed2k-part)  ns=$NS_D; cmd=("$JP" ed2k-fetch 198.18.1.2:0 198.18.1.1:4662 "$ED2K_P_HASH" $SIZE "$out" "$limit") ;;
+    gnut-part)  ns=$NS_D; cmd=("$JP" gnutella-fetch 198.18.1.2:0 198.18.1.1:6346 "$GNUT_P_HASH" $SIZE "$out" "$limit") ;;
   esac
   (
     t0=$(date +%s.%N)
@@ -231,7 +249,7 @@ FAIL=0
 check_case() {
   local name=$1 phase=$2 rc secs
   read -r rc secs < "$WORK/$name-$phase.res" || { rc=99; secs=0; }
-  if [ "$rc" = 0 ] && cmp -s "$WORK/${SRC[$name]}" "$WORK/get/$name-$phase.bin"; then
+  if [ "$rc" = 0 ] && cmp -s "$WORK/${SRC[$name]}" "$(out_of "$name" "$phase")"; then
     echo "PASS $name ($phase): ${MIB} MiB in ${secs} s, bytes match"
   else
     FAIL=1
@@ -240,9 +258,10 @@ check_case() {
     case $name in
       bt-lt) echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-seed.log" | tail -10 ;;
       bt-part) echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-part.log" | tail -10 ;;
-      bt-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-bt-seed.log" ;;
+      bt-j|lt-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-bt-seed.log" ;;
       ed2k-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-ed2k-seed.log" ;;
       gnut-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-gnut-seed.log" ;;
+      ed2k-part|gnut-part) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-$name-seed.log" ;;
       ed2k-amule) echo "--- amuled log (tail)"; tail -25 "$AMULE_BASE/faults/logfile" 2>/dev/null \
                     || tail -25 "$AMULE_BASE/faults/stdout.log" ;;
     esac
@@ -268,35 +287,48 @@ lt_fresh() { [ "$(stat -c %Y "$WORK/lt-part.json")" -ge $((BASE_END + 2)) ]; }
 wait_for 20 "libtorrent's status after the baseline" lt_fresh
 PART_UP0=$(lt_upload)
 FETCHES=()
-for c in $CASES; do start_case "$c" fault 300; done
-PART_FETCH=${FETCHES[-1]}
-# The partition: once libtorrent has sent 1 MiB of this fetch, link P drops every frame.
+declare -A FPID
+for c in $CASES; do start_case "$c" fault 300; FPID[$c]=${FETCHES[-1]}; done
+running() { kill -0 "${FPID[$1]}" 2>/dev/null; }
+# Bytes a Junction fetcher has written, from its last progress line (0 before the first).
+written() { grep -o 'written [0-9]*' "$WORK/$1-fault.log" 2>/dev/null | tail -1 | cut -d' ' -f2 || echo 0; }
+report() { grep verified "$WORK/$1-fault.log" | tail -1 | sed 's/^ *//'; }
+# The partition: once libtorrent has sent 1 MiB of its fetch and each Junction fetcher on
+# link P has written 1 MiB, link P drops every frame (a fetch that ended goes on to fail).
+part_ready() {
+  local c
+  for c in $PART_CASES; do running "$c" || return 0; done
+  [ $(( $(lt_upload) - PART_UP0 )) -ge $((1 << 20)) ] || return 1
+  for c in ed2k-part gnut-part; do [ "$(written "$c")" -ge $((1 << 20)) ] || return 1; done
+}
+ended() { local c out=""; for c in $PART_CASES; do running "$c" || out="$out $c"; done; echo "$out"; }
 PART_MSG=""
 T_P0=$(date +%s.%N)
-part_started() { [ $(( $(lt_upload) - PART_UP0 )) -ge $((1 << 20)) ] || ! kill -0 "$PART_FETCH" 2>/dev/null; }
-wait_for 120 "libtorrent to upload 1 MiB over link P" part_started
-if ! kill -0 "$PART_FETCH" 2>/dev/null; then
-  FAIL=1; PART_MSG="FAIL bt-part: the fetch ended before the partition"
+wait_for 120 "1 MiB of each fetch over link P" part_ready
+GONE=$(ended)
+if [ -n "$GONE" ]; then
+  FAIL=1; PART_MSG="FAIL$GONE: the fetch ended before the partition"
 else
   set_link P delay_ms=$DELAY_MS loss=$LOSS down=1
   T_DOWN=$(date +%s.%N)
   UP_DOWN=$(( $(lt_upload) - PART_UP0 ))
-  echo "bt-part: link P down; the fetch's last report: $(grep verified "$WORK/bt-part-fault.log" | tail -1 | sed 's/^ *//')"
+  for c in $PART_CASES; do echo "$c: link P down; the fetch's last report: $(report "$c")"; done
   [ "$UP_DOWN" -lt "$SIZE" ] || { FAIL=1; echo "FAIL bt-part: libtorrent had sent the whole file before the partition"; }
   sleep "$PARTITION_S" & PIDS+=($!); wait $!   # (a wait: a TERM or INT cleans up at once)
   UP_END=$(( $(lt_upload) - PART_UP0 ))
   set_link P delay_ms=$DELAY_MS loss=$LOSS down=0
   T_UP=$(date +%s.%N)
-  echo "bt-part: link P up again; the fetch's last report: $(grep verified "$WORK/bt-part-fault.log" | tail -1 | sed 's/^ *//')"
-  if ! kill -0 "$PART_FETCH" 2>/dev/null; then
-    FAIL=1; PART_MSG="FAIL bt-part: the fetch ended during the partition"
+  for c in $PART_CASES; do echo "$c: link P up again; the fetch's last report: $(report "$c")"; done
+  GONE=$(ended)
+  if [ -n "$GONE" ]; then
+    FAIL=1; PART_MSG="FAIL$GONE: the fetch ended during the partition"
   else
     # Resumed: the first byte libtorrent sends after the link is back.
     RESUME=""
     for _ in $(seq 1 900); do
       up=$(( $(lt_upload) - PART_UP0 ))
       if [ "$up" -gt "$UP_END" ]; then RESUME=$(date +%s.%N); break; fi
-      kill -0 "$PART_FETCH" 2>/dev/null || break
+      running bt-part || break
       sleep 0.2
     done
     PART_MSG=$(awk -v p0="$T_P0" -v d="$T_DOWN" -v u="$T_UP" -v r="$RESUME" -v a="$UP_DOWN" -v b="$UP_END" -v s="$PARTITION_S" 'BEGIN {
