@@ -97,8 +97,8 @@ fn the_commands_say_what_they_do() {
 
     // A human search in a pipe: a sorted table cut to COLUMNS, then one status line per
     // network, in words.
-    // It ends when the networks are done (Gnutella once its sources are quiet), well
-    // before the 10 s deadline.
+    // It ends when the networks are done (Gnutella once its dynamic query has asked every
+    // ultrapeer it could), well before the 10 s deadline.
     let searching = Instant::now();
     let out = lab
         .junction(&["search", "lab sunrise"])

@@ -326,8 +326,7 @@ async fn search_one(
             Ok(Some(Err(e))) => break (failure_state(&e), Some(e.to_string())),
             Ok(None) => break (ProgressState::Done, None),
             // A network still finding at the deadline: with hits in hand that is a
-            // finished search, without any it timed out. (Gnutella, which has no "done",
-            // ends its own stream once its sources have gone quiet.)
+            // finished search, without any it timed out.
             Err(_) if count > 0 => break (ProgressState::Done, None),
             Err(_) => {
                 break (
