@@ -14,6 +14,11 @@
 //! spell of twice the longest back-off. Attempts during a back-off are refused without
 //! counting, so a flood costs an `accept` and a `close` each.
 //!
+//! Datagram services (a DHT, a UDP tracker) have no connection to hold a [`RequestRate`]:
+//! their receive loop keeps an [`IpRates`], one bucket per source IP
+//! ([`PeerLimits::requests_per_sec`], [`PeerLimits::requests_burst`]), and drops what an IP
+//! sends beyond it.
+//!
 //! Loopback is not exempt: the defaults are generous enough for tests and labs that run
 //! many peers on 127.0.0.1, and a caller who wants no limit uses [`PeerLimits::unlimited`].
 //! The table of IPs is bounded ([`PeerLimits::max_tracked_ips`]); idle entries are swept.
@@ -86,6 +91,15 @@ impl PeerLimits {
     /// A request-rate bucket for one connection, from these limits.
     pub fn request_rate(&self) -> RequestRate {
         RequestRate::new(self.requests_per_sec, self.requests_burst)
+    }
+
+    /// Per-IP request-rate buckets for a datagram service, from these limits.
+    pub fn ip_rates(&self) -> IpRates {
+        IpRates::new(
+            self.requests_per_sec,
+            self.requests_burst,
+            self.max_tracked_ips,
+        )
     }
 }
 
@@ -374,6 +388,87 @@ impl RequestRate {
         }
         self.tokens -= 1.0;
         true
+    }
+}
+
+/// Request rates per source IP, for a datagram service's receive loop: every datagram from
+/// an IP takes a token from its bucket, and [`allow`](Self::allow) is false when there is
+/// none (the caller drops the datagram unanswered). At most `max_ips` IPs are remembered;
+/// those whose bucket has refilled are forgotten, and a new IP is refused while the table
+/// is full of busy ones.
+#[derive(Debug, Clone)]
+pub struct IpRates {
+    per_sec: u32,
+    burst: u32,
+    max_ips: usize,
+    ips: HashMap<IpAddr, RequestRate>,
+    last_sweep: Option<Instant>,
+    dropped: u64,
+}
+
+impl IpRates {
+    /// `per_sec` sustained with bursts of `burst` per IP (either 0: unlimited), for at most
+    /// `max_ips` IPs at once (0: no cap).
+    pub fn new(per_sec: u32, burst: u32, max_ips: usize) -> Self {
+        Self {
+            per_sec,
+            burst,
+            max_ips,
+            ips: HashMap::new(),
+            last_sweep: None,
+            dropped: 0,
+        }
+    }
+
+    /// Counts one datagram from `ip` now; false when it is over the limit.
+    pub fn allow(&mut self, ip: IpAddr) -> bool {
+        self.allow_at(ip, Instant::now())
+    }
+
+    /// [`allow`](Self::allow) at a given time (for tests).
+    pub fn allow_at(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.per_sec == 0 || self.burst == 0 {
+            return true;
+        }
+        let last = *self.last_sweep.get_or_insert(now);
+        let since_sweep = now.saturating_duration_since(last);
+        let full = |r: &Self| r.max_ips > 0 && r.ips.len() >= r.max_ips && !r.ips.contains_key(&ip);
+        if since_sweep >= Duration::from_secs(60)
+            || (full(self) && since_sweep >= Duration::from_secs(1))
+        {
+            self.sweep(now);
+        }
+        if full(self) {
+            self.dropped += 1;
+            return false;
+        }
+        let (per_sec, burst) = (self.per_sec, self.burst);
+        let ok = self
+            .ips
+            .entry(ip)
+            .or_insert_with(|| RequestRate::new(per_sec, burst))
+            .allow_at(now);
+        if !ok {
+            self.dropped += 1;
+        }
+        ok
+    }
+
+    /// Forgets the IPs whose bucket is full again.
+    fn sweep(&mut self, now: Instant) {
+        self.last_sweep = Some(now);
+        let refill = Duration::from_secs_f64(f64::from(self.burst) / f64::from(self.per_sec));
+        self.ips.retain(|_, r| {
+            r.last
+                .is_some_and(|t| now.saturating_duration_since(t) < refill)
+        });
+    }
+
+    pub fn stats(&self) -> LimiterStats {
+        LimiterStats {
+            tracked_ips: self.ips.len(),
+            refused: self.dropped,
+        }
     }
 }
 

@@ -140,6 +140,45 @@ fn request_rate_allows_the_burst_then_the_rate() {
     assert!(!r.allow_at(t1));
 }
 
+#[test]
+fn ip_rates_limit_each_address_on_its_own() {
+    let mut r = IpRates::new(10, 5, 16);
+    let t0 = Instant::now();
+    assert!((0..5).all(|_| r.allow_at(ip(1), t0)));
+    assert!(!r.allow_at(ip(1), t0), "beyond the burst");
+    // Another address has its own bucket.
+    assert!((0..5).all(|_| r.allow_at(ip(2), t0)));
+    // 10 a second refill.
+    let t1 = t0 + Duration::from_millis(200);
+    assert!(r.allow_at(ip(1), t1) && r.allow_at(ip(1), t1));
+    assert!(!r.allow_at(ip(1), t1));
+    assert_eq!(r.stats().refused, 2);
+}
+
+#[test]
+fn ip_rates_table_is_bounded_and_swept() {
+    let mut r = IpRates::new(10, 5, 16);
+    let t0 = Instant::now();
+    for i in 0..16 {
+        assert!(r.allow_at(ip(i), t0));
+    }
+    assert!(
+        !r.allow_at(ip(100), t0),
+        "a new address while the table is full"
+    );
+    // Once the buckets have refilled (0.5 s) the idle addresses are forgotten.
+    let later = t0 + Duration::from_secs(2);
+    assert!(r.allow_at(ip(100), later));
+    assert_eq!(r.stats().tracked_ips, 1);
+    // The minute sweep forgets idle addresses even when the table is not full.
+    assert!(r.allow_at(ip(1), later));
+    assert!(r.allow_at(ip(2), later + Duration::from_secs(61)));
+    assert_eq!(r.stats().tracked_ips, 1);
+    let mut none = PeerLimits::unlimited().ip_rates();
+    assert!((0..100_000).all(|_| none.allow_at(ip(1), t0)));
+    assert_eq!(none.stats().tracked_ips, 0);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Admit(u8),
