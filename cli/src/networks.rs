@@ -74,8 +74,9 @@ pub struct BittorrentSection {
     pub tracker: TrackerSection,
 }
 
-/// `[limits]`: what one remote IP may do on every network's listening ports (eD2k peers
-/// and index server, Gnutella, BitTorrent peers). Defaults in `junction.example.toml`.
+/// `[limits]`: what one remote IP may do on every listening port (eD2k peers and index
+/// server, Gnutella, BitTorrent peers, tracker and DHT; the CLI also hands them to the gRPC
+/// API and the HTTP fronts). Defaults in `junction.example.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsSection {
@@ -88,7 +89,8 @@ pub struct LimitsSection {
     pub backoff_secs: u64,
     pub backoff_max_secs: u64,
     /// Requests one connection may make per second (eD2k upload requests, Gnutella HTTP
-    /// requests, BitTorrent requests refused); a peer above it is dropped.
+    /// requests, BitTorrent requests refused); a peer above it is dropped. Also the
+    /// datagrams one IP may send the DHT (queries) and the UDP tracker per second.
     pub requests_per_sec: u32,
     pub requests_burst: u32,
 }
@@ -345,7 +347,7 @@ pub async fn start(
     }
     if b.enabled {
         let mut cfg = b.adapter_config()?;
-        cfg.limits = limits;
+        cfg.limits = limits.clone();
         let a = bittorrent::Adapter::start(cfg).await.with_context(|| {
             format!(
                 "bittorrent on {} (set [bittorrent] listen, or enabled = false)",
@@ -356,7 +358,8 @@ pub async fn start(
     }
     let tracker = match b.tracker.enabled {
         true => {
-            let t = bittorrent::TrackerServer::bind(b.tracker.listen, Some(b.tracker.listen), 60)
+            let (listen, udp) = (b.tracker.listen, Some(b.tracker.listen));
+            let t = bittorrent::TrackerServer::bind_with_limits(listen, udp, 60, &limits)
                 .await
                 .with_context(|| format!("BitTorrent tracker on {}", b.tracker.listen))?;
             tracing::info!(url = %t.announce_url(), "tracker running");

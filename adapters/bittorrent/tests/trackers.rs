@@ -4,7 +4,14 @@ use std::time::{Duration, Instant};
 
 use junction_bittorrent::net::tracker_client::{self, AnnounceError, AnnounceParams, Tiers};
 use junction_bittorrent::tracker::Event;
+use junction_bittorrent::tracker::udp;
 use junction_bittorrent::{Config, InfoHash, PeerId, TrackerServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
+
+#[path = "../../core/testing/per_ip.rs"]
+#[allow(dead_code)]
+mod per_ip;
 
 fn params(peer: u8, port: u16, left: u64) -> AnnounceParams {
     AnnounceParams {
@@ -137,4 +144,63 @@ async fn a_udp_tracker_that_only_ever_answers_connect_is_given_up() {
     .unwrap_err();
     assert!(matches!(e, AnnounceError::NoAnswer(_)), "{e}");
     server.abort();
+}
+
+/// An HTTP announce from `from` on a connection of its own; the reply's status line.
+async fn http_announce(from: std::net::Ipv4Addr, to: std::net::SocketAddr) -> String {
+    let mut c = per_ip::connect_from(from, to).await;
+    let q = format!(
+        "GET /announce?info_hash={ih}&peer_id={ih}&port=1&left=0 HTTP/1.0\r\n\r\n",
+        ih = "%11".repeat(20)
+    );
+    c.write_all(q.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut reply)).await;
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `n` UDP connect requests from `from` at once; how many were answered.
+async fn udp_connects(from: std::net::Ipv4Addr, to: std::net::SocketAddr, n: u32) -> usize {
+    let s = UdpSocket::bind((from, 0)).await.unwrap();
+    for transaction_id in 0..n {
+        let req = udp::Request::Connect { transaction_id };
+        s.send_to(&req.to_vec(), to).await.unwrap();
+    }
+    let (mut answered, mut buf) = (0, [0u8; 1500]);
+    while let Ok(Ok(len)) = tokio::time::timeout(Duration::from_secs(1), s.recv(&mut buf)).await {
+        let r = udp::Response::decode(&buf[..len], udp::Family::V4);
+        answered += usize::from(matches!(r, Ok(udp::Response::Connect { .. })));
+    }
+    answered
+}
+
+/// Per-IP limits (issue 15): a flood of HTTP connections from 127.0.0.2 is capped and
+/// backed off, and of its UDP requests only the burst is answered; 127.0.0.3 is served on
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_address_is_refused_and_the_others_served() {
+    let limits = per_ip::limits();
+    let lo = "127.0.0.1:0".parse().unwrap();
+    let t = TrackerServer::bind_with_limits(lo, Some(lo), 30, &limits)
+        .await
+        .unwrap();
+    let (one, other) = ([127, 0, 0, 2].into(), [127, 0, 0, 3].into());
+    per_ip::flood_from(one, t.http_addr()).await;
+    assert_eq!(
+        http_announce(one, t.http_addr()).await,
+        "",
+        "a backed-off address was answered"
+    );
+    assert!(
+        http_announce(other, t.http_addr()).await.contains(" 200 "),
+        "another address is refused"
+    );
+    let udp_addr = t.udp_addr().unwrap();
+    let burst = limits.requests_burst as usize;
+    assert_eq!(udp_connects(one, udp_addr, 50).await, burst);
+    assert_eq!(udp_connects(other, udp_addr, 3).await, 3);
 }

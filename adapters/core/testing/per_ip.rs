@@ -35,19 +35,31 @@ pub async fn connect_from(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
 }
 
 /// Whether `s` is still held open: a read that waits means open; an end of stream or a
-/// reset means it was closed.
+/// reset means it was closed. What a server sends first (an HTTP/2 server's settings) is
+/// read past.
 pub async fn held(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 64];
-    tokio::time::timeout(Duration::from_millis(300), s.read(&mut b))
+    let mut b = [0u8; 256];
+    let closed = async {
+        while let Ok(n) = s.read(&mut b).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(300), closed)
         .await
         .is_err()
 }
 
-/// Floods `addr` from 127.0.0.1 under [`limits`]: of 30 idle connections 4 are held
-/// (pending handshakes) and the rest closed at once; 20 more pass the burst, and then
-/// even a single new one is closed, though the idle ones are gone.
+/// Floods `addr` from 127.0.0.1 under [`limits`]: see [`flood_from`].
 pub async fn flood(addr: SocketAddr) {
-    let one = Ipv4Addr::LOCALHOST;
+    flood_from(Ipv4Addr::LOCALHOST, addr).await;
+}
+
+/// Floods `addr` from `one` under [`limits`]: of 30 idle connections 4 are held (pending
+/// handshakes) and the rest closed at once; 20 more pass the burst, and then even a single
+/// new one is closed, though the idle ones are gone.
+pub async fn flood_from(one: Ipv4Addr, addr: SocketAddr) {
     let mut idle = Vec::new();
     for _ in 0..30 {
         idle.push(connect_from(one, addr).await);

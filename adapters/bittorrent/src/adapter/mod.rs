@@ -109,7 +109,7 @@ impl Adapter {
         let cancel = CancellationToken::new();
         let dht = match config.dht_listen {
             Some(addr) => Some(
-                Dht::bind(addr, cancel.child_token())
+                Dht::bind(addr, config.limits.ip_rates(), cancel.child_token())
                     .await
                     .map_err(|e| NetworkError::Other(Box::new(e)))?,
             ),

@@ -5,6 +5,11 @@
 //!
 //! The table keeps one bucket per distance prefix length (160 buckets of K = 8), which is
 //! the fully split form of the BEP 5 tree; nodes that stop answering are replaced.
+//!
+//! Queries (and malformed packets, which we answer with an error) count against a per-IP
+//! rate ([`junction_core::limit::IpRates`], from the adapter's limits); beyond it, what an
+//! IP sends is dropped unread, so a flooding address neither fills our table nor gets
+//! answers, and the others are still served.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
@@ -12,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use junction_core::limit::IpRates;
 use sha1::{Digest, Sha1};
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
@@ -148,7 +154,12 @@ pub struct Found {
 }
 
 impl Dht {
-    pub async fn bind(addr: SocketAddr, cancel: CancellationToken) -> Result<Self, DhtError> {
+    /// Binds the node on `addr`; `rates` caps the queries each remote IP may send.
+    pub async fn bind(
+        addr: SocketAddr,
+        rates: IpRates,
+        cancel: CancellationToken,
+    ) -> Result<Self, DhtError> {
         let sock = UdpSocket::bind(addr).await?;
         let local = sock.local_addr()?;
         let id = NodeId(rand::random());
@@ -167,7 +178,7 @@ impl Dht {
         let dht = Self { inner };
         tokio::spawn(
             dht.clone()
-                .recv_loop()
+                .recv_loop(rates)
                 .instrument(info_span!("dht", %local)),
         );
         Ok(dht)
@@ -427,7 +438,7 @@ impl Dht {
         }
     }
 
-    async fn recv_loop(self) {
+    async fn recv_loop(self, mut rates: IpRates) {
         let mut buf = vec![0u8; 2048];
         loop {
             let (n, from) = tokio::select! {
@@ -439,6 +450,7 @@ impl Dht {
             };
             let m = match Message::decode(&buf[..n]) {
                 Ok(m) => m,
+                Err(_) if !rates.allow(from.ip()) => continue,
                 Err(e) => {
                     trace!(%from, error = %e, "bad KRPC packet");
                     if let Some(t) = crate::krpc::peek_transaction_id(&buf[..n]) {
@@ -449,6 +461,9 @@ impl Dht {
                 }
             };
             match m.body {
+                Body::Query(_) if !rates.allow(from.ip()) => {
+                    trace!(%from, "DHT query over the per-IP rate: dropped");
+                }
                 Body::Query(q) => {
                     if let (SocketAddr::V4(a), false) = (from, m.read_only) {
                         lock(&self.inner.table).insert(q.id, a);
@@ -569,15 +584,18 @@ impl Dht {
 
 #[cfg(test)]
 mod tests {
+    use junction_core::limit::PeerLimits;
+
     use super::*;
 
     #[tokio::test]
     async fn two_nodes_find_each_others_peers() {
         let cancel = CancellationToken::new();
         let lo = "127.0.0.1:0".parse().unwrap();
-        let a = Dht::bind(lo, cancel.clone()).await.unwrap();
-        let b = Dht::bind(lo, cancel.clone()).await.unwrap();
-        let c = Dht::bind(lo, cancel.clone()).await.unwrap();
+        let rates = || PeerLimits::default().ip_rates();
+        let a = Dht::bind(lo, rates(), cancel.clone()).await.unwrap();
+        let b = Dht::bind(lo, rates(), cancel.clone()).await.unwrap();
+        let c = Dht::bind(lo, rates(), cancel.clone()).await.unwrap();
         b.bootstrap(&[a.local_addr().unwrap()]).await;
         c.bootstrap(&[b.local_addr().unwrap()]).await;
         assert!(a.node_count() >= 1 && b.node_count() >= 1 && c.node_count() >= 1);
@@ -614,6 +632,59 @@ mod tests {
             .await
             .unwrap();
         assert!(r.interval.is_some() && r.samples.is_some());
+        cancel.cancel();
+    }
+
+    /// Pings `to` from `from` `n` times in a row, then sends a malformed packet; the
+    /// responses and the errors that came back within 1 s of silence.
+    async fn pings_answered(from: &UdpSocket, to: SocketAddr, n: u16) -> (usize, usize) {
+        for i in 0..n {
+            let m = Message {
+                transaction_id: i.to_be_bytes().to_vec(),
+                version: None,
+                ip: None,
+                read_only: true,
+                body: Body::Query(Query {
+                    id: NodeId([7; 20]),
+                    method: Method::Ping,
+                }),
+            };
+            from.send_to(&m.encode(), to).await.unwrap();
+        }
+        from.send_to(b"d1:t2:xxe", to).await.unwrap();
+        let (mut answered, mut errors) = (0, 0);
+        let mut buf = [0u8; 1500];
+        while let Ok(Ok(len)) =
+            tokio::time::timeout(Duration::from_secs(1), from.recv(&mut buf)).await
+        {
+            match Message::decode(&buf[..len]).map(|m| m.body) {
+                Ok(Body::Response(_)) => answered += 1,
+                Ok(Body::Error(_)) => errors += 1,
+                _ => {}
+            }
+        }
+        (answered, errors)
+    }
+
+    #[tokio::test]
+    async fn a_flooding_address_is_dropped_and_the_others_answered() {
+        let cancel = CancellationToken::new();
+        let limits = PeerLimits {
+            requests_per_sec: 1,
+            requests_burst: 10,
+            ..PeerLimits::default()
+        };
+        let lo = "127.0.0.1:0".parse().unwrap();
+        let node = Dht::bind(lo, limits.ip_rates(), cancel.clone())
+            .await
+            .unwrap();
+        let to = node.local_addr().unwrap();
+        // The burst is answered; the rest, malformed packet included, is dropped.
+        let flooder = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        assert_eq!(pings_answered(&flooder, to, 50).await, (10, 0));
+        // Another address is served, its malformed packet answered with an error.
+        let other = UdpSocket::bind("127.0.0.3:0").await.unwrap();
+        assert_eq!(pings_answered(&other, to, 5).await, (5, 1));
         cancel.cancel();
     }
 }

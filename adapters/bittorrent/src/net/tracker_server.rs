@@ -1,11 +1,16 @@
 //! The tracker role: a small open HTTP (BEP 3/23/48) and UDP (BEP 15) tracker for the lab
 //! and tests. Swarms live in memory, bounded, and peers expire after three intervals.
+//!
+//! Per-IP limits ([`PeerLimits`]): HTTP connections go through a [`ConnLimiter`] (each
+//! carries one announce or scrape, so its new-connection rate is the request rate), and
+//! UDP requests through an [`IpRates`]; what is over them is closed or dropped unanswered.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use junction_core::limit::{ConnLimiter, IpRates, PeerLimits};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span};
@@ -124,11 +129,21 @@ impl Drop for TrackerServer {
 
 impl TrackerServer {
     /// Binds the HTTP tracker on `http` and, if given, the UDP tracker on `udp`, telling
-    /// peers to re-announce every `interval` seconds.
+    /// peers to re-announce every `interval` seconds; with the default per-IP limits.
     pub async fn bind(
         http: SocketAddr,
         udp: Option<SocketAddr>,
         interval: u32,
+    ) -> std::io::Result<Self> {
+        Self::bind_with_limits(http, udp, interval, &PeerLimits::default()).await
+    }
+
+    /// [`bind`](Self::bind) with the per-IP `limits` of both front ends.
+    pub async fn bind_with_limits(
+        http: SocketAddr,
+        udp: Option<SocketAddr>,
+        interval: u32,
+        limits: &PeerLimits,
     ) -> std::io::Result<Self> {
         let swarms = Arc::new(Swarms {
             map: Mutex::new(HashMap::new()),
@@ -138,15 +153,20 @@ impl TrackerServer {
         let listener = TcpListener::bind(http).await?;
         let http_addr = listener.local_addr()?;
         tokio::spawn(
-            serve_http(listener, swarms.clone(), cancel.clone())
-                .instrument(info_span!("bt_tracker_http", %http_addr)),
+            serve_http(
+                listener,
+                ConnLimiter::new(limits.clone()),
+                swarms.clone(),
+                cancel.clone(),
+            )
+            .instrument(info_span!("bt_tracker_http", %http_addr)),
         );
         let udp_addr = match udp {
             Some(a) => {
                 let sock = UdpSocket::bind(a).await?;
                 let addr = sock.local_addr()?;
                 tokio::spawn(
-                    serve_udp(sock, swarms, cancel.clone())
+                    serve_udp(sock, limits.ip_rates(), swarms, cancel.clone())
                         .instrument(info_span!("bt_tracker_udp", %addr)),
                 );
                 Some(addr)
@@ -168,6 +188,10 @@ impl TrackerServer {
         format!("http://{}/announce", self.http_addr)
     }
 
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
     pub fn udp_url(&self) -> Option<String> {
         self.udp_addr.map(|a| format!("udp://{a}/announce"))
     }
@@ -177,7 +201,12 @@ impl TrackerServer {
     }
 }
 
-async fn serve_http(listener: TcpListener, swarms: Arc<Swarms>, cancel: CancellationToken) {
+async fn serve_http(
+    listener: TcpListener,
+    limiter: ConnLimiter,
+    swarms: Arc<Swarms>,
+    cancel: CancellationToken,
+) {
     loop {
         let (mut s, peer) = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -186,12 +215,17 @@ async fn serve_http(listener: TcpListener, swarms: Arc<Swarms>, cancel: Cancella
                 Err(e) => { debug!(error = %e, "accept"); tokio::time::sleep(Duration::from_millis(50)).await; continue }
             },
         };
+        // Over its per-IP limits: closed at once.
+        let Ok(mut permit) = limiter.admit(peer.ip()) else {
+            continue;
+        };
         let swarms = swarms.clone();
         tokio::spawn(async move {
             let Some(target) = http::read_request_target(&mut s, Duration::from_secs(10)).await
             else {
                 return;
             };
+            permit.handshake_done();
             let (path, query) = target.split_once('?').unwrap_or((&target, ""));
             let body = if path.ends_with("/announce") || path == "/announce" {
                 http_announce(&swarms, query, peer)
@@ -241,7 +275,12 @@ fn http_announce(swarms: &Swarms, query: &str, peer: SocketAddr) -> Vec<u8> {
     .encode()
 }
 
-async fn serve_udp(sock: UdpSocket, swarms: Arc<Swarms>, cancel: CancellationToken) {
+async fn serve_udp(
+    sock: UdpSocket,
+    mut rates: IpRates,
+    swarms: Arc<Swarms>,
+    cancel: CancellationToken,
+) {
     let secret: u64 = rand::random();
     // Connection ids are a keyed function of the address and a 2-minute epoch, so nothing
     // has to be stored per client.
@@ -262,6 +301,9 @@ async fn serve_udp(sock: UdpSocket, swarms: Arc<Swarms>, cancel: CancellationTok
             _ = cancel.cancelled() => return,
             r = sock.recv_from(&mut buf) => match r { Ok(x) => x, Err(_) => continue },
         };
+        if !rates.allow(from.ip()) {
+            continue;
+        }
         let family = if from.is_ipv4() {
             Family::V4
         } else {
