@@ -20,7 +20,8 @@ pub struct Config {
     pub ed2k: Ed2kSection,
     pub gnutella: GnutellaSection,
     pub bittorrent: BittorrentSection,
-    /// What one remote IP may do on every network's ports.
+    /// What one remote IP may do on every port: the networks', the tracker's, the DHT's,
+    /// the gRPC API's and the HTTP fronts'.
     pub limits: LimitsSection,
 }
 

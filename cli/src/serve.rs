@@ -49,6 +49,8 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         cfg.gateway.token = Some(t);
     }
     cfg.gateway.validate().map_err(anyhow::Error::msg)?;
+    // The gRPC API and the HTTP fronts take the same per-IP limits as the networks' ports.
+    cfg.gateway.limits = cfg.limits.peer_limits()?;
     cfg.http
         .validate(&cfg.gateway)
         .map_err(anyhow::Error::msg)?;

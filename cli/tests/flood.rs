@@ -3,6 +3,8 @@
 //! half of them left idle and half sending junk, while it downloads from the lab. The
 //! download completes with the right bytes, the API answers, resident memory stays under
 //! 512 MiB, and once the flood leaves the gateway holds no more descriptors than before.
+//! The flood comes from 127.0.0.2: every port has per-IP limits, which back the flooding
+//! address off while the client on 127.0.0.1 is still served.
 
 mod common;
 
@@ -46,12 +48,34 @@ fn lift_fd_limit() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
-/// Opens `n` connections to `addr`, writing junk on every other one; returns those that
-/// connected (a full accept queue refuses some).
+/// The flooding address.
+const FLOODER: [u8; 4] = [127, 0, 0, 2];
+
+/// Connects to `to` from [`FLOODER`] within 500 ms.
+fn connect_from_flooder(rt: &tokio::runtime::Runtime, to: SocketAddr) -> Option<TcpStream> {
+    rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().ok()?;
+        s.bind((FLOODER, 0).into()).ok()?;
+        let c = tokio::time::timeout(Duration::from_millis(500), s.connect(to))
+            .await
+            .ok()?
+            .ok()?;
+        let c = c.into_std().ok()?;
+        c.set_nonblocking(false).ok()?;
+        Some(c)
+    })
+}
+
+/// Opens `n` connections to `addr` from [`FLOODER`], writing junk on every other one;
+/// returns those that connected (a full accept queue refuses some).
 fn flood(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        let Some(mut s) = connect_from_flooder(&rt, addr) else {
             continue;
         };
         if i % 2 == 1 {

@@ -34,6 +34,10 @@ pub struct GatewayConfig {
     /// A transfer with no source on any network for this long (counted while it runs)
     /// fails, its error saying why; resuming it tries again. 0 never gives up.
     pub transfer_give_up_secs: u64,
+    /// What one remote IP may do on the gRPC API and the HTTP fronts: the `[limits]`
+    /// section, which the CLI copies here (not a key of `[gateway]`).
+    #[serde(skip)]
+    pub limits: junction_core::limit::PeerLimits,
 }
 
 /// A `listen` key: `ip:port`, or `host:port` resolved once as the config is read
@@ -58,6 +62,7 @@ impl Default for GatewayConfig {
             bridge_on_demand: true,
             bridge_search_secs: 5,
             transfer_give_up_secs: 7 * 24 * 3600,
+            limits: junction_core::limit::PeerLimits::default(),
         }
     }
 }

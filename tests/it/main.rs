@@ -11,6 +11,7 @@ mod http;
 mod http_clients;
 mod http_tls;
 mod lab;
+mod limits;
 mod local_copy;
 mod metrics;
 mod multi_file;

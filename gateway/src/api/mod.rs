@@ -3,6 +3,7 @@
 mod auth;
 mod calls;
 mod convert;
+pub(crate) mod incoming;
 mod service;
 mod status;
 
@@ -12,7 +13,6 @@ use std::time::Duration;
 use junction_core::NetworkState;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -28,7 +28,8 @@ use crate::error::{GatewayError, Result};
 /// The health service name of the gateway itself; each network reports under its id.
 pub const GATEWAY_SERVICE: &str = "junction.v1.Gateway";
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves, each remote IP within the
+/// config's per-IP limits.
 pub async fn serve(
     gw: Gateway,
     listener: TcpListener,
@@ -71,6 +72,7 @@ pub async fn serve(
             .map_err(|e| GatewayError::Invalid(format!("TLS: {e}")))?;
     }
     let closing = gw.closing.clone();
+    let limiter = junction_core::limit::ConnLimiter::new(cfg.limits.clone());
     let gateway = proto::v1::gateway_server::GatewayServer::new(Service { gw })
         .max_decoding_message_size(32 * 1024 * 1024);
     builder
@@ -78,16 +80,14 @@ pub async fn serve(
         .add_service(InterceptedService::new(health_service, check.clone()))
         .add_service(InterceptedService::new(reflection_v1, check.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, check))
-        // No Nagle: a search streams many small frames, each of which should leave at once
-        // (with Nagle on, the second waits ~40 ms for the client's delayed ACK).
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                shutdown.await;
-                // Graceful shutdown waits for open streams; end the endless ones.
-                closing.cancel();
-            },
-        )
+        // No Nagle (set by `incoming`): a search streams many small frames, each of which
+        // should leave at once (with Nagle on, the second waits ~40 ms for the client's
+        // delayed ACK).
+        .serve_with_incoming_shutdown(incoming::incoming(listener, limiter), async move {
+            shutdown.await;
+            // Graceful shutdown waits for open streams; end the endless ones.
+            closing.cancel();
+        })
         .await
         .map_err(|e| GatewayError::Io(std::io::Error::other(e)))?;
     health_task.abort();

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{AppState, Known, has_token, qbit, router};
 use crate::Gateway;
+use crate::api::incoming::accept;
 use crate::error::{GatewayError, Result};
 
 /// A client has this long to finish its TLS handshake.
@@ -23,7 +24,8 @@ const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// Open connections get this long to finish their responses when the server stops.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-/// Serves the HTTP fronts on `listener` until `shutdown` resolves. Refuses a listener off
+/// Serves the HTTP fronts on `listener` until `shutdown` resolves, each remote IP within
+/// the config's per-IP limits. Refuses a listener off
 /// loopback when the gateway has no token, as the gRPC API's config check does.
 pub async fn serve(
     gw: Gateway,
@@ -37,6 +39,7 @@ pub async fn serve(
         )));
     }
     let tls = tls_acceptor(&gw.config)?;
+    let limiter = junction_core::limit::ConnLimiter::new(gw.config.limits.clone());
     let stop = gw.closing.child_token();
     let book = Arc::new(qbit::book::Book::open(gw.transfers.store())?);
     let follower = tokio::spawn(super::metrics::follow(gw.clone(), stop.clone()));
@@ -51,21 +54,14 @@ pub async fn serve(
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!(error = %e, "HTTP accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+        // Over its per-IP limits, an address is closed at once; Nagle is off, so small
+        // responses (headers, XML) leave at once.
+        let tcp = tokio::select! {
+            c = accept(&listener, &limiter) => c,
             () = &mut shutdown => break,
             () = stop.cancelled() => break,
         };
-        // Small responses (headers, XML) leave at once.
-        let _ = tcp.set_nodelay(true);
+        let peer = tcp.peer();
         let svc = TowerToHyperService::new(app.clone());
         let builder = builder.clone();
         let tls = tls.clone();

@@ -1,0 +1,91 @@
+//! Per-IP limits on the gRPC API and the HTTP fronts (issue 15): a flood from 127.0.0.2 is
+//! capped to its pending handshakes and then backed off, while 127.0.0.3 is still served.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use proto::v1 as pb;
+use proto::v1::gateway_client::GatewayClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Endpoint;
+
+#[path = "../../adapters/core/testing/per_ip.rs"]
+#[allow(dead_code)]
+mod per_ip;
+use per_ip::{connect_from, flood_from, limits};
+
+use crate::harness::http::Fronts;
+use crate::harness::start_with;
+
+const FLOODER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const OTHER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+/// Whether a gRPC call from `from` is answered.
+async fn grpc_served(from: Ipv4Addr, to: std::net::SocketAddr) -> bool {
+    let call = async {
+        let ch = Endpoint::from_shared(format!("http://{to}"))?
+            .local_address(Some(IpAddr::V4(from)))
+            .connect()
+            .await?;
+        let r = GatewayClient::new(ch)
+            .list_networks(pb::ListNetworksRequest::default())
+            .await;
+        Ok::<_, Box<dyn std::error::Error>>(r.is_ok())
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), call).await,
+        Ok(Ok(true))
+    )
+}
+
+/// The status line of `GET /metrics` from `from`; empty when the connection was closed.
+async fn http_status(from: Ipv4Addr, to: std::net::SocketAddr) -> String {
+    let mut c = connect_from(from, to).await;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n");
+    if c.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut reply)).await;
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_refuses_a_flooding_address_and_serves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = start_with(dir.path(), vec![], |c| c.limits = limits()).await;
+    flood_from(FLOODER, gw.addr).await;
+    assert!(
+        !grpc_served(FLOODER, gw.addr).await,
+        "a backed-off address was served"
+    );
+    assert!(
+        grpc_served(OTHER, gw.addr).await,
+        "another address was refused"
+    );
+    // The client connected before the flood is still answered.
+    let req = pb::ListNetworksRequest::default();
+    gw.client.list_networks(req).await.unwrap();
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_refuses_a_flooding_address_and_serves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_with(dir.path(), vec![], |c| c.limits = limits()).await;
+    let fronts = Fronts::serve(&gw, Duration::from_secs(5)).await;
+    flood_from(FLOODER, fronts.addr).await;
+    assert_eq!(
+        http_status(FLOODER, fronts.addr).await,
+        "",
+        "a backed-off address was served"
+    );
+    let other = http_status(OTHER, fronts.addr).await;
+    assert!(
+        other.starts_with("HTTP/1.1 200"),
+        "another address: {other:?}"
+    );
+    fronts.stop().await;
+    gw.stop().await;
+}
