@@ -530,6 +530,31 @@ impl Network for Adapter {
         self.cmd(Command::AddEndpoint(a)).await
     }
 
+    /// Forgets the host wherever `add_endpoint`, the config or the network put it (so it
+    /// is not dialled, nor learnt again until added again) and closes a link to it with
+    /// Bye 201 (as gtk-gnutella does when its user drops a node).
+    async fn remove_endpoint(&self, address: String) -> Result<(), NetworkError> {
+        let given = address.trim();
+        let addr = resolve(given).await?;
+        let (reply, known) = oneshot::channel();
+        self.cmd(Command::RemoveEndpoint { addr, reply }).await?;
+        let known = timeout(Duration::from_secs(10), known)
+            .await
+            .map_err(|_| NetworkError::Timeout("gnutella core is busy".into()))?
+            .map_err(|_| NetworkError::Shutdown)?;
+        if known {
+            return Ok(());
+        }
+        let name = if given == addr.to_string() {
+            given.to_owned()
+        } else {
+            format!("{given} ({addr})")
+        };
+        Err(NetworkError::NotFound(format!(
+            "Gnutella host {name} was never added nor learnt"
+        )))
+    }
+
     async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self

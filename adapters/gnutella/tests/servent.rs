@@ -1,12 +1,14 @@
 //! The servent on 127.0.0.1: routing between three Junction servents, a
 //! search and a verified download, a replayed gtk-gnutella leaf, and Byes on
-//! malformed input; when a search is done.
+//! malformed input; when a search is done; hosts removed while running.
 
 mod common;
 mod net;
 
 #[path = "servent/download.rs"]
 mod download;
+#[path = "servent/endpoints.rs"]
+mod endpoints;
 #[path = "servent/limits.rs"]
 mod limits;
 #[path = "servent/links.rs"]

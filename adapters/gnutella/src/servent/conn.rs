@@ -458,6 +458,8 @@ async fn reader(
             raw.reserve(16 * 1024);
             let n = tokio::select! {
                 () = shared.cancel.cancelled() => return Ok("shutdown"),
+                // The writer is done (it sent our Bye, or cannot write): the socket closes.
+                () = out.closed() => return Ok("closed by us"),
                 r = timeout(IDLE_TIMEOUT, rd.read_buf(&mut raw)) => match r {
                     Ok(r) => r?,
                     Err(_) => return Err(ServentError::Timeout("traffic")),

@@ -130,6 +130,14 @@ pub enum Command {
     SharesChanged,
     /// Remember and connect to a host.
     AddEndpoint(SocketAddr),
+    /// Forget a host (added, configured or learnt) so it is not dialled again, and close
+    /// a link to it; the reply says whether it was known.
+    RemoveEndpoint {
+        /// The host.
+        addr: SocketAddr,
+        /// Whether it was known.
+        reply: oneshot::Sender<bool>,
+    },
     /// Ask `servent` to connect back with `GIV`.
     Push {
         /// The firewalled servent.

@@ -1,5 +1,6 @@
 //! The host cache: addresses learnt from configuration, `add_endpoint`,
-//! `X-Try-Ultrapeers` and pongs. Bounded; the newest first.
+//! `X-Try-Ultrapeers` and pongs. Bounded; the newest first. Hosts the user removed
+//! are not learnt again until added again.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddrV4;
@@ -10,6 +11,9 @@ pub struct HostCache {
     hosts: VecDeque<SocketAddrV4>,
     set: HashSet<SocketAddrV4>,
     cap: usize,
+    /// Removed by the user (`remove_endpoint`): never cached again until allowed; the
+    /// oldest removal is let go past `cap`.
+    removed: VecDeque<SocketAddrV4>,
 }
 
 impl HostCache {
@@ -19,15 +23,18 @@ impl HostCache {
             hosts: VecDeque::new(),
             set: HashSet::new(),
             cap: cap.max(1),
+            removed: VecDeque::new(),
         }
     }
 
-    /// Add (or refresh) a host; port 0 and unspecified/broadcast addresses are ignored.
+    /// Add (or refresh) a host; port 0, unspecified/broadcast addresses and removed
+    /// hosts are ignored.
     pub fn add(&mut self, a: SocketAddrV4) {
         if a.port() == 0
             || a.ip().is_unspecified()
             || a.ip().is_broadcast()
             || a.ip().is_multicast()
+            || self.is_removed(&a)
         {
             return;
         }
@@ -49,6 +56,33 @@ impl HostCache {
         if self.set.remove(a) {
             self.hosts.retain(|h| h != a);
         }
+    }
+
+    /// The user removed a host: forget it, and learn it no more (from pongs and
+    /// `X-Try-Ultrapeers`) until [`allow`](Self::allow)ed.
+    pub fn forget(&mut self, a: SocketAddrV4) {
+        self.remove(&a);
+        if !self.is_removed(&a) {
+            self.removed.push_back(a);
+            if self.removed.len() > self.cap {
+                self.removed.pop_front();
+            }
+        }
+    }
+
+    /// The host is cached.
+    pub fn contains(&self, a: &SocketAddrV4) -> bool {
+        self.set.contains(a)
+    }
+
+    /// The user added a host again: it may be learnt again.
+    pub fn allow(&mut self, a: &SocketAddrV4) {
+        self.removed.retain(|r| r != a);
+    }
+
+    /// The user removed it (and did not add it again).
+    pub fn is_removed(&self, a: &SocketAddrV4) -> bool {
+        self.removed.contains(a)
     }
 
     /// Hosts, newest first.
@@ -128,5 +162,28 @@ mod tests {
         c.add(SocketAddrV4::new([0, 0, 0, 0].into(), 4));
         let v: Vec<u16> = c.iter().map(|a| a.port()).collect();
         assert_eq!(v, vec![4, 5, 3]);
+    }
+
+    #[test]
+    fn removed_hosts_are_not_learnt_again_until_allowed() {
+        let mut c = HostCache::new(2);
+        let h = a("10.0.0.2:6346");
+        c.add(h);
+        assert!(c.contains(&h));
+        c.forget(h);
+        assert!(c.is_empty() && c.is_removed(&h) && !c.contains(&h));
+        c.add(h);
+        assert!(c.is_empty(), "a removed host is not learnt again");
+        c.forget(h);
+        assert!(c.is_removed(&h), "removed once");
+        c.allow(&h);
+        assert!(!c.is_removed(&h));
+        c.add(h);
+        assert_eq!(c.iter().copied().collect::<Vec<_>>(), vec![h]);
+        // Bounded: past `cap` removals the oldest is let go.
+        for p in 1..=3u16 {
+            c.forget(SocketAddrV4::new([10, 0, 0, 9].into(), p));
+        }
+        assert!(!c.is_removed(&a("10.0.0.9:1")) && c.is_removed(&a("10.0.0.9:3")));
     }
 }

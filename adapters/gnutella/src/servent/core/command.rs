@@ -1,4 +1,4 @@
-//! What the adapter asks of the core: searches, pushes, shares, shutdown.
+//! What the adapter asks of the core: searches, pushes, shares, endpoints, shutdown.
 
 use super::*;
 
@@ -83,8 +83,14 @@ impl Core {
                     self.endpoints.push_front(a);
                     self.endpoints.truncate(64);
                 }
+                if let SocketAddr::V4(v4) = a {
+                    self.hosts.allow(&v4);
+                }
                 self.backoff.remove(&a);
                 self.maintain();
+            }
+            Command::RemoveEndpoint { addr, reply } => {
+                let _ = reply.send(self.remove_endpoint(addr));
             }
             Command::Push {
                 servent,

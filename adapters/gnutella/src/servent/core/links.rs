@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Our Bye to a host the user removed (gtk-gnutella's words and code, capture 07a).
+const REMOVED: &str = "User manual removal";
+
 impl Core {
     /// What our side of a handshake says.
     pub(super) fn profile(&self) -> HandshakeProfile {
@@ -82,9 +85,15 @@ impl Core {
         } else {
             !cfg.ultrapeer || self.count(false) >= cfg.max_leaves
         };
+        // A dial that was under way when the user removed the host.
+        let removed = matches!(dialed, Some(SocketAddr::V4(a)) if self.hosts.is_removed(&a));
         let id = self.next_id;
         self.next_id += 1;
         let tx = conn::spawn_link(id, link, self.tx.clone(), self.shared.clone());
+        if removed {
+            let _ = tx.try_send(Out::Bye(Bye::new(201, REMOVED)));
+            return;
+        }
         if full {
             let _ = tx.try_send(Out::Bye(Bye::new(503, "Too many connections")));
             return;
@@ -183,6 +192,38 @@ impl Core {
         self.dqs.retain(|_, d| d.origin != Route::Peer(id));
         self.forget_waiting(id);
         Some(p)
+    }
+
+    /// The user removed a host: it leaves the endpoints and the host cache, is not learnt
+    /// again (until added again), and a link to it (the one we dialled, or one whose
+    /// peer listens there) gets a Bye. Whether it was known at all.
+    pub(super) fn remove_endpoint(&mut self, addr: SocketAddr) -> bool {
+        let before = self.endpoints.len();
+        self.endpoints.retain(|e| *e != addr);
+        let removed_before = matches!(addr, SocketAddr::V4(a) if self.hosts.is_removed(&a));
+        let mut known =
+            self.endpoints.len() < before || (self.dialing.contains(&addr) && !removed_before);
+        let links: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.dialed == Some(addr) || p.info.listen.map(SocketAddr::V4) == Some(addr)
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        known |= !links.is_empty();
+        if let SocketAddr::V4(a) = addr {
+            known |= self.hosts.contains(&a);
+            if known {
+                self.hosts.forget(a);
+            }
+        }
+        for id in links {
+            info!(id, peer = %addr, "host removed: link closed");
+            self.bye(id, 201, REMOVED);
+        }
+        self.update_counts();
+        known
     }
 
     pub(super) fn bye(&mut self, id: ConnId, code: u16, reason: &str) {
