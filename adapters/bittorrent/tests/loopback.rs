@@ -6,6 +6,8 @@
 
 mod common;
 
+#[path = "loopback/endpoints.rs"]
+mod endpoints;
 #[path = "loopback/fetch.rs"]
 mod fetch;
 #[path = "loopback/limits.rs"]

@@ -511,11 +511,19 @@ impl Network for Adapter {
             }
             return Ok(());
         }
-        Err(NetworkError::Unsupported(
-            "a DHT node or peer stays known while the gateway runs (the DHT drops nodes that \
-             stop answering); it is not added again after a restart"
-                .into(),
-        ))
+        let addr =
+            junction_core::addr::resolve(&address, junction_core::addr::RESOLVE_TIMEOUT).await?;
+        match &self.inner.ctx.dht {
+            Some(dht) if dht.forget(addr) => Ok(()),
+            Some(_) => Err(NetworkError::NotFound(format!(
+                "DHT node {address} ({addr}) is not in the routing table"
+            ))),
+            None => Err(NetworkError::Unsupported(
+                "a peer stays known to the torrents it was offered to while the gateway runs; \
+                 it is not added again after a restart"
+                    .into(),
+            )),
+        }
     }
 
     async fn unshare(&self, id: ContentId) -> Result<(), NetworkError> {

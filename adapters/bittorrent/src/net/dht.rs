@@ -107,6 +107,15 @@ impl Table {
         }
     }
 
+    /// Drops every entry at `addr`; false when there was none.
+    fn remove(&mut self, addr: SocketAddr) -> bool {
+        let before = self.len();
+        for b in &mut self.buckets {
+            b.retain(|n| SocketAddr::V4(n.addr) != addr);
+        }
+        self.len() < before
+    }
+
     fn closest(&self, target: &NodeId, n: usize) -> Vec<NodeV4> {
         let mut all: Vec<&Node> = self.buckets.iter().flatten().collect();
         all.sort_by_key(|x| x.id.distance(target));
@@ -190,6 +199,12 @@ impl Dht {
 
     pub fn node_count(&self) -> usize {
         lock(&self.inner.table).len()
+    }
+
+    /// Takes the node at `addr` out of the routing table (other nodes may name it again,
+    /// as they name any node); false when it was not there.
+    pub fn forget(&self, addr: SocketAddr) -> bool {
+        lock(&self.inner.table).remove(addr)
     }
 
     fn token_for(&self, ip: IpAddr, secret: &[u8; 16]) -> Vec<u8> {
