@@ -31,12 +31,13 @@ pub(super) fn start_fetch(
                         .and_then(crate::id::InfoHashV2::from_slice)
                         .map(|h| h.truncated())
                 })
+                // Content named by no BitTorrent hash: not this network's, not an error.
                 .ok_or_else(|| {
-                    NetworkError::Invalid(
-                        "a BitTorrent fetch needs a .torrent, a btih or a btmh".into(),
+                    NetworkError::Unsupported(
+                        "BitTorrent needs a .torrent, a btih or a btmh".into(),
                     )
                 })?;
-            // Metadata fetched earlier (a size lookup, the DHT index) is not fetched again,
+            // Metadata fetched earlier (an identify, the DHT index) is not fetched again,
             // and the peers that had it are tried first.
             let cached = cached_meta(ctx, &ih).map(|(info, had)| {
                 peers.extend(had);
