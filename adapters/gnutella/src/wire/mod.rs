@@ -23,6 +23,7 @@ pub mod headers;
 pub mod http;
 pub mod link;
 pub mod message;
+pub mod push_proxy;
 pub mod qrp;
 pub mod thex;
 

@@ -15,7 +15,8 @@ pub use query::{Query, QueryFlags};
 pub use query_hit::{HitRecord, QhdTrailer, QueryHit, qhd};
 pub use route::{RouteTableUpdate, qrp_compressor};
 pub use vendor::{
-    HOPS_FLOW, MESSAGES_SUPPORTED, QUERY_DONE, SupportedMessage, TCP_CONNECT_BACK, VendorMessage,
+    HOPS_FLOW, MESSAGES_SUPPORTED, PUSH_PROXY_ACK, PUSH_PROXY_REQUEST, QUERY_DONE,
+    SupportedMessage, TCP_CONNECT_BACK, VendorMessage,
 };
 
 use bytes::{BufMut, Bytes, BytesMut};

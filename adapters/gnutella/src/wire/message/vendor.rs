@@ -16,6 +16,13 @@
 //!   `results u16 LE` (the hits it routed back, saturated), which readers may ignore. Sent
 //!   only to leaves that list it in "Messages Supported"; Gnutella has no standard
 //!   message for this (a leaf-guided query's Query Status goes the other way).
+//! * Push Proxy Request, `LIME`/21: a firewalled leaf asks its ultrapeer to be its push
+//!   proxy; the MUID is the leaf's servent GUID, the payload empty. gtk-gnutella lists
+//!   v2 but sends v1, since LimeWire reads only v1 of the request (and answers v2).
+//! * Push Proxy Acknowledgement, `LIME`/22: the same MUID; v2 carries the proxy's
+//!   `IPv4 (network order) port (u16 LE)`, v1 only the port (the IP is the link's).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::{BufMut, Bytes};
 
@@ -51,6 +58,10 @@ pub const HOPS_FLOW: SupportedMessage = (*b"BEAR", 4, 1);
 pub const TCP_CONNECT_BACK: SupportedMessage = (*b"BEAR", 7, 1);
 /// Query Done (`JNCT`/1 v1): the dynamic query run for a leaf is over.
 pub const QUERY_DONE: SupportedMessage = (*b"JNCT", 1, 1);
+/// Push Proxy Request (`LIME`/21), as listed in "Messages Supported" (v2).
+pub const PUSH_PROXY_REQUEST: SupportedMessage = (*b"LIME", 21, 2);
+/// Push Proxy Acknowledgement (`LIME`/22 v2).
+pub const PUSH_PROXY_ACK: SupportedMessage = (*b"LIME", 22, 2);
 
 impl VendorMessage {
     /// Decode the payload (at least 8 bytes).
@@ -118,6 +129,41 @@ impl VendorMessage {
     pub fn query_done(results: u32) -> Self {
         let n = u16::try_from(results).unwrap_or(u16::MAX);
         Self::new(QUERY_DONE, n.to_le_bytes().to_vec())
+    }
+
+    /// Push Proxy Request, sent at v1 as gtk-gnutella sends it (every servent reads v1);
+    /// the header's MUID must be the sender's servent GUID.
+    pub fn push_proxy_request() -> Self {
+        let (v, s, _) = PUSH_PROXY_REQUEST;
+        Self::new((v, s, 1), Bytes::new())
+    }
+
+    /// Push Proxy Acknowledgement v2: the proxy is at `addr`.
+    pub fn push_proxy_ack(addr: SocketAddrV4) -> Self {
+        let mut p = Vec::with_capacity(6);
+        p.put_slice(&addr.ip().octets());
+        p.put_u16_le(addr.port());
+        Self::new(PUSH_PROXY_ACK, p)
+    }
+
+    /// Whether this is a Push Proxy Request (any version).
+    pub fn is_push_proxy_request(&self) -> bool {
+        self.vendor == PUSH_PROXY_REQUEST.0 && self.selector == PUSH_PROXY_REQUEST.1
+    }
+
+    /// The proxy address of a Push Proxy Acknowledgement (`None` for other messages):
+    /// v2 and later carry it, v1 only the port, the IP being `link_ip`, the link's.
+    pub fn push_proxy_ack_addr(&self, link_ip: Ipv4Addr) -> Option<Result<SocketAddrV4>> {
+        (self.vendor == PUSH_PROXY_ACK.0 && self.selector == PUSH_PROXY_ACK.1).then(|| {
+            match (self.version, &self.payload[..]) {
+                (0 | 1, [a, b, ..]) => Ok(SocketAddrV4::new(link_ip, u16::from_le_bytes([*a, *b]))),
+                (2.., [a, b, c, d, e, f, ..]) => Ok(SocketAddrV4::new(
+                    Ipv4Addr::new(*a, *b, *c, *d),
+                    u16::from_le_bytes([*e, *f]),
+                )),
+                _ => Err(Error::truncated("push proxy acknowledgement")),
+            }
+        })
     }
 
     /// The result count of a Query Done message (`None` for other messages; 0 when the
@@ -207,7 +253,48 @@ mod tests {
         assert_eq!(d.query_done_results(), Some(0));
     }
 
+    #[test]
+    fn push_proxy_golden() {
+        // LIME/21 v1, empty (gtk-gnutella's vmsg_send_proxy_req).
+        let mut b = Vec::new();
+        VendorMessage::push_proxy_request().encode(&mut b);
+        assert_eq!(b, [b'L', b'I', b'M', b'E', 21, 0, 1, 0]);
+        // LIME/22 v2: 10.0.0.1, port 6346 LE.
+        let mut b = Vec::new();
+        VendorMessage::push_proxy_ack("10.0.0.1:6346".parse().unwrap()).encode(&mut b);
+        assert_eq!(
+            b,
+            [b'L', b'I', b'M', b'E', 22, 0, 2, 0, 10, 0, 0, 1, 0xca, 0x18]
+        );
+        let d = VendorMessage::decode(false, Bytes::from(b)).unwrap();
+        let link = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(
+            d.push_proxy_ack_addr(link).unwrap().unwrap(),
+            "10.0.0.1:6346".parse().unwrap()
+        );
+        assert!(!d.is_push_proxy_request() && d.query_done_results().is_none());
+        // v1 carries only the port: the IP is the link's.
+        let v1 = VendorMessage::new((*b"LIME", 22, 1), vec![0xca, 0x18]);
+        assert_eq!(
+            v1.push_proxy_ack_addr(link).unwrap().unwrap(),
+            SocketAddrV4::new(link, 6346)
+        );
+        // Short payloads are errors, not panics.
+        let short = VendorMessage::new(PUSH_PROXY_ACK, vec![10, 0, 0, 1, 0xca]);
+        assert!(short.push_proxy_ack_addr(link).unwrap().is_err());
+        assert!(VendorMessage::new((*b"LIME", 21, 2), vec![]).is_push_proxy_request());
+    }
+
     proptest! {
+        #[test]
+        fn push_proxy_ack_round_trip(ip in any::<[u8; 4]>(), port in any::<u16>()) {
+            let a = SocketAddrV4::new(ip.into(), port);
+            let mut b = Vec::new();
+            VendorMessage::push_proxy_ack(a).encode(&mut b);
+            let d = VendorMessage::decode(false, Bytes::from(b)).unwrap();
+            prop_assert_eq!(d.push_proxy_ack_addr(Ipv4Addr::LOCALHOST).unwrap().unwrap(), a);
+        }
+
         #[test]
         fn messages_supported_round_trip(list in proptest::collection::vec(
             (any::<[u8; 4]>(), any::<u16>(), any::<u16>()), 0..64)) {
@@ -236,6 +323,7 @@ mod tests {
                 let _ = m.supported_messages();
                 let _ = m.hops_flow_value();
                 let _ = m.connect_back_port();
+                let _ = m.push_proxy_ack_addr(Ipv4Addr::LOCALHOST);
             }
         }
     }
