@@ -97,6 +97,7 @@ impl Adapter {
             cancel: CancellationToken::new(),
             on_demand: junction_core::BridgeOffers::new(NetworkId::GNUTELLA),
             last_error: Mutex::new(None),
+            push_proxies: Default::default(),
             cfg,
         });
         shared
@@ -156,6 +157,17 @@ impl Adapter {
         .await?;
         Ok(rx)
     }
+}
+
+/// Our push proxies, `ip:port` comma-separated.
+fn push_proxies(sh: &Shared) -> String {
+    let list: Vec<String> = sh
+        .push_proxies
+        .ours()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    list.join(",")
 }
 
 /// `ip:port` or `host:port`, resolved within [`junction_core::addr::RESOLVE_TIMEOUT`].
@@ -375,6 +387,8 @@ impl Network for Adapter {
                 d("duplicates_dropped", Stats::get(&s.duplicates).to_string()),
                 d("flood_dropped", Stats::get(&s.flood_dropped).to_string()),
                 d("uploads", Stats::get(&s.uploads).to_string()),
+                d("push_proxies", push_proxies(sh)),
+                d("push_proxied_leaves", sh.push_proxies.leaves().to_string()),
             ],
         }
     }

@@ -87,17 +87,23 @@ fn our_messages_supported_golden() {
         "31",
         "01",
         "00",
-        "22000000", // vendor, TTL 1, hops 0, 34 bytes
+        "32000000", // vendor, TTL 1, hops 0, 50 bytes
         "00000000",
         "0000",
         "0000", // \0\0\0\0 / 0 v0
-        "0300", // 3 entries
+        "0500", // 5 entries
         "42454152",
         "0400",
         "0100", // BEAR/4 v1 Hops Flow
         "42454152",
         "0700",
         "0100", // BEAR/7 v1 TCP Connect Back
+        "4c494d45",
+        "1500",
+        "0200", // LIME/21 v2 Push Proxy Request
+        "4c494d45",
+        "1600",
+        "0200", // LIME/22 v2 Push Proxy Acknowledgement
         "4a4e4354",
         "0100",
         "0100", // JNCT/1 v1 Query Done

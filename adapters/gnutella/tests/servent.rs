@@ -1,6 +1,6 @@
 //! The servent on 127.0.0.1: routing between three Junction servents, a
 //! search and a verified download, a replayed gtk-gnutella leaf, and Byes on
-//! malformed input; when a search is done; hosts removed while running.
+//! malformed input; when a search is done; hosts removed while running; push proxies.
 
 mod common;
 mod net;
@@ -13,6 +13,8 @@ mod endpoints;
 mod limits;
 #[path = "servent/links.rs"]
 mod links;
+#[path = "servent/push_proxy.rs"]
+mod push_proxy;
 #[path = "servent/routing.rs"]
 mod routing;
 #[path = "servent/search_done.rs"]

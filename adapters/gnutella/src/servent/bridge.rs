@@ -72,7 +72,11 @@ pub fn answer(
         let firewalled = shared.my_addr().ip().is_unspecified();
         let ttl = h.hops.saturating_add(2).max(1);
         for chunk in records.chunks(HITS_PER_MESSAGE) {
-            let hit = our_hit(&shared, chunk, trailer(firewalled, false, false));
+            let hit = our_hit(
+                &shared,
+                chunk,
+                trailer(firewalled, &shared.push_proxies.ours(), false, false),
+            );
             let rh = Header::new(h.guid, kind::QUERY_HIT, ttl, 0, 0);
             if let Some(b) = conn::encode(rh, &Message::QueryHit(hit))
                 && tx.send(Out::Msg(b)).await.is_err()

@@ -26,15 +26,18 @@ use crate::wire::handshake::HandshakeProfile;
 use crate::wire::header::{Guid, Header, kind};
 use crate::wire::http::Giv;
 use crate::wire::message::{
-    Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, Ping, Pong, Push, QUERY_DONE, QhdTrailer,
-    Query, QueryFlags, QueryHit, SupportedMessage, TCP_CONNECT_BACK, VendorMessage,
+    Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, PUSH_PROXY_ACK, PUSH_PROXY_REQUEST, Ping,
+    Pong, Push, QUERY_DONE, QhdTrailer, Query, QueryFlags, QueryHit, SupportedMessage,
+    TCP_CONNECT_BACK, VendorMessage,
 };
+use crate::wire::push_proxy::trailer_proxies;
 use crate::wire::qrp::{QrpReceiver, QrpTable};
 
 mod command;
 mod done;
 mod links;
 mod pong;
+mod push_proxy;
 mod query;
 mod vendor;
 
@@ -83,8 +86,13 @@ const VERSION_BYTE: u8 = 0x01;
 /// How often ultrapeers get our last-hop QRP table again (when it changed).
 const UP_TABLE_EVERY: Duration = Duration::from_secs(10);
 /// The vendor messages Junction reads and acts on, announced in "Messages Supported".
-pub const SUPPORTED_VENDOR_MESSAGES: [SupportedMessage; 3] =
-    [HOPS_FLOW, TCP_CONNECT_BACK, QUERY_DONE];
+pub const SUPPORTED_VENDOR_MESSAGES: [SupportedMessage; 5] = [
+    HOPS_FLOW,
+    TCP_CONNECT_BACK,
+    PUSH_PROXY_REQUEST,
+    PUSH_PROXY_ACK,
+    QUERY_DONE,
+];
 /// Time allowed for a TCP connect back (connect and write `\n\n`).
 const CONNECT_BACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before redialling a host whose link ended.
@@ -113,6 +121,8 @@ pub struct RemoteHit {
     pub push: bool,
     /// All its upload slots are taken.
     pub busy: bool,
+    /// Its push proxies (GGEP `PUSH` in the hit's trailer).
+    pub proxies: Vec<SocketAddrV4>,
 }
 
 /// Requests from the adapter handle and from transfers.
@@ -146,6 +156,9 @@ pub enum Command {
         index: u32,
         /// Gets the socket once the `GIV` arrived.
         reply: oneshot::Sender<(TcpStream, BytesMut)>,
+        /// Told at once whether a route to `servent` is known (else the Push went to
+        /// every ultrapeer, if any: the servent's push proxies are worth asking).
+        routed: oneshot::Sender<bool>,
     },
     /// Say Bye to everyone and stop.
     Shutdown(oneshot::Sender<()>),
@@ -217,6 +230,8 @@ struct Peer {
     hops_flow: u8,
     /// We already answered one TCP Connect Back request of this link.
     connected_back: bool,
+    /// As a leaf: the push proxy this ultrapeer acknowledged being.
+    push_proxy: Option<SocketAddrV4>,
 }
 
 struct Search {

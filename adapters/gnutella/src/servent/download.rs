@@ -254,7 +254,7 @@ pub async fn run(
                     sources.remove(&addr);
                 }
             }
-            Some(a) = alt_rx.recv() => add(&mut sources, &banned, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false }),
+            Some(a) = alt_rx.recv() => add(&mut sources, &banned, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false, proxies: Vec::new() }),
             h = hit_rx.recv(), if hits_open => match h {
                 Some(h) => add(&mut sources, &banned, SourceInfo::from_hit(&h)),
                 None => hits_open = false,

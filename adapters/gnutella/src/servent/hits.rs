@@ -1,5 +1,7 @@
 //! The QueryHits this servent sends: records with every hash it knows, and its trailer.
 
+use std::net::SocketAddrV4;
+
 use bytes::Bytes;
 
 use super::Shared;
@@ -8,6 +10,7 @@ use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::message::{HitRecord, QhdTrailer, QueryHit, qhd};
+use crate::wire::push_proxy::push_extension;
 
 /// One result record: the HUGE `urn:sha1:` text (and `urn:ed2khash:` when known), and GGEP
 /// `LF` for sizes ≥ 4 GiB.
@@ -68,8 +71,13 @@ pub fn hit_record(
 /// Our QueryHit trailer: vendor code and the open-data flag bytes
 /// (push in byte 1 with its "valid" bit in byte 2, the others the other way round).
 /// The private data holds a GGEP block with `BH` (browse host supported), as
-/// gtk-gnutella's hits do.
-pub fn trailer(firewalled: bool, busy: bool, uploaded: bool) -> QhdTrailer {
+/// gtk-gnutella's hits do, and when we are firewalled `PUSH` with our push proxies.
+pub fn trailer(
+    firewalled: bool,
+    proxies: &[SocketAddrV4],
+    busy: bool,
+    uploaded: bool,
+) -> QhdTrailer {
     let mut b1 = qhd::BUSY | qhd::UPLOADED | qhd::GGEP;
     let mut b2 = qhd::PUSH | qhd::GGEP;
     if firewalled {
@@ -86,9 +94,13 @@ pub fn trailer(firewalled: bool, busy: bool, uploaded: bool) -> QhdTrailer {
         open_data: Bytes::copy_from_slice(&[b1, b2]),
         private_data: {
             let mut v = Vec::new();
-            if let Ok(bh) = Extension::new(ggep::ids::BH, Bytes::new()) {
-                Block::new(vec![bh]).encode(&mut v);
+            let mut ext: Vec<Extension> = Extension::new(ggep::ids::BH, Bytes::new())
+                .into_iter()
+                .collect();
+            if firewalled {
+                ext.extend(push_extension(proxies));
             }
+            Block::new(ext).encode(&mut v);
             Bytes::from(v)
         },
     }

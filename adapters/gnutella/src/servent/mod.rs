@@ -13,6 +13,7 @@ pub mod download;
 pub mod error;
 pub mod hits;
 pub mod hosts;
+pub mod push_proxy;
 pub mod router;
 pub mod shares;
 pub mod upload;
@@ -94,6 +95,8 @@ pub struct Shared {
     pub on_demand: junction_core::BridgeOffers<crate::urn::Sha1Hash>,
     /// The last thing that went wrong with a peer, for `status()`.
     pub last_error: Mutex<Option<String>>,
+    /// Push proxies: ours (as a firewalled leaf) and the leaves we proxy for.
+    pub push_proxies: push_proxy::PushProxies,
 }
 
 impl Shared {

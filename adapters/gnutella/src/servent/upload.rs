@@ -24,6 +24,7 @@ use crate::wire::headers::Headers;
 use crate::wire::http::{Giv, HttpHead, RequestHead, ResponseHead, Target};
 use crate::wire::link::LinkDeflater;
 use crate::wire::message::{Message, QueryHit};
+use crate::wire::push_proxy::PushProxyRequest;
 use crate::wire::thex::encode_answer;
 
 /// Wait for the first request on a connection.
@@ -89,6 +90,9 @@ where
             );
             write(&mut s, &r.to_bytes(), &shared).await?;
             return Ok(());
+        }
+        if let Some(parsed) = PushProxyRequest::parse(&req) {
+            return super::push_proxy::answer(&mut s, &shared, parsed, peer).await;
         }
         if let Target::N2X(urn) = req.target() {
             serve_thex(&mut s, &shared, &urn, head_only, close).await?;
@@ -312,6 +316,7 @@ async fn serve_browse<S: tokio::io::AsyncWrite + Unpin>(
             results: Vec::new(),
             trailer: Some(super::core::trailer(
                 firewalled,
+                &shared.push_proxies.ours(),
                 shared.slots.available_permits() == 0,
                 shared
                     .stats

@@ -84,6 +84,29 @@ pub async fn servent(ultrapeer: bool, peers: &[SocketAddr]) -> Adapter {
     Adapter::start(cfg(ultrapeer, peers)).await.unwrap()
 }
 
+/// A leaf that says it is firewalled and announces an address nobody listens on: only a
+/// push reaches it.
+pub async fn firewalled_leaf(peers: &[SocketAddr]) -> Adapter {
+    Adapter::start(Config {
+        advertised: Some("127.0.0.1:9".parse().unwrap()),
+        firewalled: Some(true),
+        ..cfg(false, peers)
+    })
+    .await
+    .unwrap()
+}
+
+/// A leaf that knows it is reachable (a firewalled servent does not answer firewalled
+/// queriers).
+pub async fn reachable_leaf(peers: &[SocketAddr]) -> Adapter {
+    Adapter::start(Config {
+        firewalled: Some(false),
+        ..cfg(false, peers)
+    })
+    .await
+    .unwrap()
+}
+
 pub fn detail(a: &Adapter, key: &str) -> String {
     a.status()
         .details

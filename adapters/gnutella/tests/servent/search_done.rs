@@ -180,7 +180,7 @@ async fn search_with_results_still_arriving_is_not_cut_short() {
                 ip: Ipv4Addr::new(127, 0, 0, 9),
                 speed: 1000,
                 results: vec![rec],
-                trailer: Some(trailer(false, false, false)),
+                trailer: Some(trailer(false, &[], false, false)),
                 servent: Guid::modern(rand_bytes()),
             };
             slow.send(&Descriptor::new(guid, 5, 0, Message::QueryHit(hit)))

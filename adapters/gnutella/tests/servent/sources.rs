@@ -14,20 +14,9 @@ async fn push_download_from_firewalled_leaf() {
     let (path, data) = make_file(dir.path(), "echo-pushed.bin", 300_000, 3);
     let up = servent(true, &[]).await;
     // F announces an address nobody listens on: only a push reaches it.
-    let f = Adapter::start(junction_gnutella::Config {
-        advertised: Some("127.0.0.1:9".parse().unwrap()),
-        firewalled: Some(true),
-        ..cfg(false, &[up.local_addr()])
-    })
-    .await
-    .unwrap();
+    let f = firewalled_leaf(&[up.local_addr()]).await;
     // L knows it is reachable (a firewalled F does not answer firewalled queriers).
-    let l = Adapter::start(junction_gnutella::Config {
-        firewalled: Some(false),
-        ..cfg(false, &[up.local_addr()])
-    })
-    .await
-    .unwrap();
+    let l = reachable_leaf(&[up.local_addr()]).await;
     share(&f, &path, "echo-pushed.bin").await;
     linked(&up, 2).await;
     eventually("tables", || detail_u64(&up, "leaf_qrp_tables") >= 2).await;

@@ -96,6 +96,7 @@ impl Core {
                 servent,
                 index,
                 reply,
+                routed,
             } => {
                 let waiting: usize = self.givs.values().map(Vec::len).sum();
                 if waiting >= MAX_GIV_WAITERS {
@@ -113,8 +114,13 @@ impl Core {
                 let guid = Guid::modern(rand::random());
                 self.router.originate(guid, kind::PUSH);
                 let h = Header::new(guid, kind::PUSH, self.shared.cfg.max_ttl, 0, 0);
-                let targets: Vec<ConnId> = match self.router.push_route(servent) {
-                    Some(c) if self.peers.contains_key(&c) => vec![c],
+                let route = self
+                    .router
+                    .push_route(servent)
+                    .filter(|c| self.peers.contains_key(c));
+                let _ = routed.send(route.is_some());
+                let targets: Vec<ConnId> = match route {
+                    Some(c) => vec![c],
                     _ => self
                         .peers
                         .iter()

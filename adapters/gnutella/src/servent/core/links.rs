@@ -136,6 +136,7 @@ impl Core {
                 supported: Vec::new(),
                 hops_flow: u8::MAX,
                 connected_back: false,
+                push_proxy: None,
             },
         );
         // What we read of vendor messages, to a peer that said it reads them
@@ -191,6 +192,10 @@ impl Core {
         }
         self.dqs.retain(|_, d| d.origin != Route::Peer(id));
         self.forget_waiting(id);
+        self.shared.push_proxies.remove_link(id);
+        if p.push_proxy.is_some() {
+            self.publish_push_proxies();
+        }
         Some(p)
     }
 

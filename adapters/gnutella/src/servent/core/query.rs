@@ -236,8 +236,10 @@ impl Core {
         // Like gtk-gnutella: enough TTL to come back even if the path grew a little.
         let ttl = h.hops.saturating_add(5).min(HARD_TTL_LIMIT as u8);
         let uploaded = self.shared.stats.uploads.load(Ordering::Relaxed) > 0;
+        let proxies = self.shared.push_proxies.ours();
         for chunk in records.chunks(HITS_PER_MESSAGE) {
-            let hit = our_hit(&self.shared, chunk, trailer(firewalled, busy, uploaded));
+            let t = trailer(firewalled, &proxies, busy, uploaded);
+            let hit = our_hit(&self.shared, chunk, t);
             let rh = Header::new(h.guid, kind::QUERY_HIT, ttl.max(1), 0, 0);
             self.send(id, rh, &Message::QueryHit(hit));
         }
@@ -353,6 +355,7 @@ impl Core {
         let t = hit.trailer.as_ref();
         let push = t.and_then(QhdTrailer::push).unwrap_or(false);
         let busy = t.and_then(QhdTrailer::busy).unwrap_or(false);
+        let proxies = t.map(trailer_proxies).unwrap_or_default();
         for r in &hit.results {
             let sha1 = r.sha1();
             if s.sha1.is_some() && sha1 != s.sha1 {
@@ -369,6 +372,7 @@ impl Core {
                 tth: r.ext.tiger(),
                 push,
                 busy,
+                proxies: proxies.clone(),
             };
             if s.tx.try_send(rh).is_err() {
                 break;

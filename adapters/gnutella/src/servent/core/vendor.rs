@@ -1,4 +1,5 @@
-//! Vendor messages: Messages Supported, Hops Flow, TCP Connect Back and Query Done.
+//! Vendor messages: Messages Supported, Hops Flow, TCP Connect Back, push proxies
+//! (`core/push_proxy.rs`) and Query Done.
 
 use super::*;
 
@@ -24,6 +25,7 @@ impl Core {
             };
             debug!(id, n = list.len(), "peer's vendor messages");
             let connect_back = list.contains(&TCP_CONNECT_BACK);
+            self.ask_push_proxy(id, &list);
             if let Some(p) = self.peers.get_mut(&id) {
                 p.supported = list;
             }
@@ -45,6 +47,13 @@ impl Core {
             }
         } else if let Some(Ok(port)) = v.connect_back_port() {
             self.connect_back(id, port);
+        } else if v.is_push_proxy_request() {
+            self.on_push_proxy_request(id, &h);
+        } else if let Some(ack) = v.push_proxy_ack_addr(self.link_ip(id)) {
+            match ack {
+                Ok(addr) => self.on_push_proxy_ack(id, addr),
+                Err(e) => debug!(id, %e, "bad push proxy acknowledgement ignored"),
+            }
         } else if let Some(results) = v.query_done_results() {
             debug!(id, guid = %h.guid, results, "ultrapeer's dynamic query done");
             self.on_query_done(id, h.guid);
@@ -88,5 +97,13 @@ impl Core {
             }
             .instrument(span),
         );
+    }
+
+    /// The IPv4 address of link `id`'s peer (unspecified when unknown or IPv6).
+    fn link_ip(&self, id: ConnId) -> std::net::Ipv4Addr {
+        match self.peers.get(&id).map(|p| p.info.addr.ip()) {
+            Some(IpAddr::V4(ip)) => ip,
+            _ => std::net::Ipv4Addr::UNSPECIFIED,
+        }
     }
 }

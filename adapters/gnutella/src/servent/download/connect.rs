@@ -15,9 +15,14 @@ use super::source::SourceInfo;
 use crate::servent::conn::CONNECT_TIMEOUT;
 use crate::servent::core::{Command, CoreMsg};
 use crate::servent::error::ServentError;
+use crate::servent::push_proxy::request_push;
+use crate::wire::header::Guid;
+use crate::wire::push_proxy::{MAX_PUSH_PROXIES, usable};
 
 /// Wait for a pushed servent's `GIV`.
 const GIV_TIMEOUT: Duration = Duration::from_secs(30);
+/// Wait for the core to say whether it knows a route for the Push.
+const ROUTE_ANSWER: Duration = Duration::from_secs(5);
 
 pub(super) async fn open(
     info: &SourceInfo,
@@ -42,17 +47,46 @@ pub(super) async fn open(
         return Err(err);
     };
     debug!(%err, "direct connect failed; asking for a push");
+    let index = info.index.unwrap_or(0);
     let (tx, rx) = oneshot::channel();
+    let (routed_tx, routed) = oneshot::channel();
     ctx.core
         .send(CoreMsg::Cmd(Command::Push {
             servent,
-            index: info.index.unwrap_or(0),
+            index,
             reply: tx,
+            routed: routed_tx,
         }))
         .await
         .map_err(|_| ServentError::Shutdown)?;
+    // No route over Gnutella: ask the servent's push proxies over HTTP (gtk-gnutella,
+    // LimeWire); the GIV then comes as for a routed Push.
+    let routed = matches!(timeout(ROUTE_ANSWER, routed).await, Ok(Ok(true)));
+    if !routed && !info.proxies.is_empty() {
+        via_proxies(info, ctx, servent, index).await;
+    }
     timeout(GIV_TIMEOUT, rx)
         .await
         .map_err(|_| ServentError::Timeout("GIV"))?
         .map_err(|_| ServentError::Timeout("GIV"))
+}
+
+/// Ask `info`'s push proxies, one after the other, to push `servent` towards us, until
+/// one says it sent the Push (`202` directly, `203` over Gnutella).
+async fn via_proxies(info: &SourceInfo, ctx: &Ctx, servent: Guid, index: u32) {
+    let me = ctx.shared.my_addr();
+    if !usable(&me) {
+        debug!(%me, "no address of ours to give push proxies");
+        return;
+    }
+    for &proxy in info.proxies.iter().take(MAX_PUSH_PROXIES) {
+        match request_push(&ctx.shared, proxy, servent, index, me).await {
+            Ok(code @ (202 | 203)) => {
+                debug!(%proxy, code, "push proxy sent the Push");
+                return;
+            }
+            Ok(code) => debug!(%proxy, code, "push proxy refused"),
+            Err(e) => debug!(%proxy, %e, "push proxy unreachable"),
+        }
+    }
 }

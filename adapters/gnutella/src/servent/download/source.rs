@@ -7,6 +7,7 @@ use junction_core::{NetworkId, Source};
 
 use crate::servent::core::RemoteHit;
 use crate::wire::header::Guid;
+use crate::wire::push_proxy::MAX_PUSH_PROXIES_READ;
 
 /// A Gnutella source as a [`Source`] names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub struct SourceInfo {
     pub push: bool,
     /// All its upload slots were taken when it answered.
     pub busy: bool,
+    /// Its push proxies (from its hit's GGEP `PUSH`).
+    pub proxies: Vec<SocketAddrV4>,
 }
 
 impl SourceInfo {
@@ -32,10 +35,12 @@ impl SourceInfo {
             index: Some(h.index),
             push: h.push,
             busy: h.busy,
+            proxies: h.proxies.clone(),
         }
     }
 
-    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1;busy=0|1`.
+    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1;busy=0|1`,
+    /// and `proxies=ip:port,…` when it has push proxies.
     pub fn to_source(&self) -> Source {
         let mut d = Vec::new();
         if let Some(g) = self.servent {
@@ -46,6 +51,10 @@ impl SourceInfo {
         }
         d.push(format!("push={}", u8::from(self.push)));
         d.push(format!("busy={}", u8::from(self.busy)));
+        if !self.proxies.is_empty() {
+            let list: Vec<String> = self.proxies.iter().map(ToString::to_string).collect();
+            d.push(format!("proxies={}", list.join(",")));
+        }
         Source {
             network: NetworkId::GNUTELLA,
             address: self.addr.to_string(),
@@ -65,6 +74,7 @@ impl SourceInfo {
             index: None,
             push: false,
             busy: false,
+            proxies: Vec::new(),
         };
         for kv in s.detail.as_deref().unwrap_or("").split(';') {
             match kv.split_once('=') {
@@ -72,6 +82,14 @@ impl SourceInfo {
                 Some(("index", v)) => out.index = v.parse().ok(),
                 Some(("push", v)) => out.push = v == "1",
                 Some(("busy", v)) => out.busy = v == "1",
+                Some(("proxies", v)) => {
+                    out.proxies = v
+                        .split(',')
+                        .filter_map(crate::wire::headers::parse_addr_v4)
+                        .filter(crate::wire::push_proxy::usable)
+                        .take(MAX_PUSH_PROXIES_READ)
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -96,6 +114,10 @@ mod tests {
             index: Some(7),
             push: true,
             busy: false,
+            proxies: vec![
+                "10.0.0.1:6346".parse().unwrap(),
+                "10.0.0.2:1".parse().unwrap(),
+            ],
         };
         assert_eq!(SourceInfo::parse(&s.to_source()), Some(s));
     }

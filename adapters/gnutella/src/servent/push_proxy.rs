@@ -1,0 +1,199 @@
+//! Push proxies, both roles (gtk-gnutella `pproxy.c`, LimeWire's push-proxy handlers).
+//!
+//! * As an ultrapeer, a leaf's Push Proxy Request (`LIME`/21) registers it here with its
+//!   link's queue ([`PushProxies::leaves`]); `GET /gnutella/push-proxy?ServerId=…` on our
+//!   HTTP port then queues the Push on that link and answers `202`; an unknown GUID gets
+//!   `410`, a malformed request `400`.
+//! * As a firewalled leaf, the ultrapeers that acknowledged (`LIME`/22) are kept in
+//!   [`PushProxies::ours`] and go into our hits as GGEP `PUSH`.
+//! * As a downloader, [`request_push`] asks a source's proxy to push it.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{Instrument, debug, debug_span};
+
+use super::Shared;
+use super::conn::{self, CONNECT_TIMEOUT, Out};
+use super::error::ServentError;
+use super::router::ConnId;
+use crate::wire::ext::ExtArea;
+use crate::wire::header::{Guid, Header, kind};
+use crate::wire::headers::Headers;
+use crate::wire::http::{HttpHead, ResponseHead};
+use crate::wire::message::{Message, Push};
+use crate::wire::push_proxy::{MAX_PUSH_PROXIES, PushProxyRequest};
+
+/// Wait for a proxy's answer once connected.
+const PROXY_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Push-proxy state shared by the core (which fills it) and the HTTP side (which reads it).
+#[derive(Debug, Default)]
+pub struct PushProxies {
+    /// The ultrapeers that acknowledged being our push proxies (at most
+    /// [`MAX_PUSH_PROXIES`]).
+    ours: Mutex<Vec<SocketAddrV4>>,
+    /// Leaves we are the push proxy of: servent GUID → their link and its queue.
+    leaves: Mutex<HashMap<Guid, (ConnId, mpsc::Sender<Out>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PushProxies {
+    /// Our push proxies, for our hits.
+    pub fn ours(&self) -> Vec<SocketAddrV4> {
+        lock(&self.ours).clone()
+    }
+
+    /// Replace our push proxies (at most [`MAX_PUSH_PROXIES`] kept).
+    pub(super) fn set_ours(&self, mut list: Vec<SocketAddrV4>) {
+        list.truncate(MAX_PUSH_PROXIES);
+        *lock(&self.ours) = list;
+    }
+
+    /// Proxy for `servent` on link `id`; false when `cap` leaves are proxied already.
+    pub(super) fn add_leaf(
+        &self,
+        servent: Guid,
+        id: ConnId,
+        tx: mpsc::Sender<Out>,
+        cap: usize,
+    ) -> bool {
+        let mut l = lock(&self.leaves);
+        if l.len() >= cap && !l.contains_key(&servent) {
+            return false;
+        }
+        l.insert(servent, (id, tx));
+        true
+    }
+
+    /// Link `id` is gone: stop proxying for it.
+    pub(super) fn remove_link(&self, id: ConnId) {
+        lock(&self.leaves).retain(|_, (c, _)| *c != id);
+    }
+
+    /// How many leaves we proxy for.
+    pub fn leaves(&self) -> usize {
+        lock(&self.leaves).len()
+    }
+
+    fn leaf(&self, servent: &Guid) -> Option<mpsc::Sender<Out>> {
+        lock(&self.leaves).get(servent).map(|(_, tx)| tx.clone())
+    }
+}
+
+/// Answer a push-proxy request (`parsed` is what [`PushProxyRequest::parse`] made of it),
+/// then the connection closes, as gtk-gnutella does.
+pub(super) async fn answer<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    shared: &Arc<Shared>,
+    parsed: crate::Result<PushProxyRequest>,
+    peer: SocketAddr,
+) -> Result<(), ServentError> {
+    let (code, reason) = match parsed {
+        Err(e) => (400, format!("Malformed push-proxy request: {e}")),
+        Ok(PushProxyRequest { node: None, .. }) => (
+            400,
+            "Malformed push-proxy request: supplied no valid address".to_owned(),
+        ),
+        Ok(PushProxyRequest {
+            servent,
+            index,
+            node: Some(node),
+        }) => push(shared, servent, index, node),
+    };
+    debug!(%peer, code, %reason, "push-proxy request answered");
+    let r = ResponseHead::new(
+        code,
+        &reason,
+        Headers::new()
+            .with("Server", &shared.cfg.user_agent)
+            .with("Connection", "close")
+            .with("Content-Length", "0"),
+    );
+    super::upload::write(s, &r.to_bytes(), shared).await?;
+    s.flush().await?;
+    Ok(())
+}
+
+/// Send the Push for `servent` (to connect to `node`): the status and reason to answer.
+fn push(shared: &Arc<Shared>, servent: Guid, index: u32, node: SocketAddrV4) -> (u16, String) {
+    if let Some(tx) = shared.push_proxies.leaf(&servent) {
+        // TTL max_ttl - 1 and hops 1: it does not come from us really (gtk-gnutella).
+        let ttl = shared.cfg.max_ttl.saturating_sub(1).max(1);
+        let h = Header::new(Guid::modern(rand::random()), kind::PUSH, ttl, 1, 0);
+        let p = Push {
+            servent,
+            index,
+            ip: *node.ip(),
+            port: node.port(),
+            ext: ExtArea::default(),
+        };
+        let sent =
+            conn::encode(h, &Message::Push(p)).is_some_and(|b| tx.try_send(Out::Msg(b)).is_ok());
+        return if sent {
+            (202, "Push-proxy: message sent to node".to_owned())
+        } else {
+            (503, "Push-proxy: node link busy".to_owned())
+        };
+    }
+    if servent == shared.guid {
+        // Pushing ourselves: honour it at once with a GIV.
+        let shared = shared.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = super::upload::giv_out(node, index, shared).await {
+                    debug!(%e, "GIV for a push-proxy request to ourselves failed");
+                }
+            }
+            .instrument(debug_span!("gnutella_push_upload", target = %node)),
+        );
+        return (
+            202,
+            format!("Push-proxy: you found the target GUID {servent}"),
+        );
+    }
+    (
+        410,
+        format!("Push proxy: no route to servent GUID {servent}"),
+    )
+}
+
+/// Ask the push proxy at `proxy` to push `servent` towards `node` (where we listen):
+/// the proxy's status (`202`/`203`: the Push went out).
+pub async fn request_push(
+    shared: &Shared,
+    proxy: SocketAddrV4,
+    servent: Guid,
+    index: u32,
+    node: SocketAddrV4,
+) -> Result<u16, ServentError> {
+    let mut s =
+        conn::connect_from(shared.cfg.listen, SocketAddr::V4(proxy), CONNECT_TIMEOUT).await?;
+    let req = PushProxyRequest {
+        servent,
+        index,
+        node: Some(node),
+    };
+    let head = req.to_head(&proxy.to_string(), &shared.cfg.user_agent);
+    tokio::time::timeout(conn::WRITE_TIMEOUT, s.write_all(&head.to_bytes()))
+        .await
+        .map_err(|_| ServentError::Timeout("push-proxy request"))??;
+    let mut buf = BytesMut::new();
+    let r = conn::read_head(
+        &mut s,
+        &mut buf,
+        "push-proxy answer",
+        PROXY_ANSWER_TIMEOUT,
+        ResponseHead::parse,
+    )
+    .await?;
+    Ok(r.code)
+}
