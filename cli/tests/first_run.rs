@@ -89,3 +89,46 @@ fn serve_logs_without_colour_into_a_pipe_and_stops_on_sigterm() {
     assert!(!said.contains('\x1b'), "colour codes in a pipe: {said:?}");
     assert!(status.success(), "{status:?}: {said}");
 }
+
+/// What ships beside the binary: the systemd unit starts `serve` with flags it has, and
+/// the licenses Cargo.toml names are in the repository.
+#[test]
+fn the_systemd_unit_runs_serve_with_real_flags_and_the_licenses_are_there() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let unit = std::fs::read_to_string(root.join("dist/junction.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/junction"));
+    let args: Vec<&str> = words.collect();
+    assert_eq!(args.first(), Some(&"serve"), "{exec}");
+    // clap refuses an unknown flag even beside --help.
+    let out = Command::new(BIN)
+        .args(&args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{exec}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needed in [
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "StateDirectory=junction",
+    ] {
+        assert!(unit.contains(needed), "the unit lacks {needed}");
+    }
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(cargo.contains("license = \"MIT OR Apache-2.0\""));
+    for (file, words) in [
+        ("LICENSE-MIT", "Permission is hereby granted"),
+        ("LICENSE-APACHE", "Apache License"),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(text.contains(words), "{file}");
+    }
+}
