@@ -94,6 +94,10 @@ pub struct TestNet {
     pub ignore_query: bool,
     /// The hash `share` computes: SHA-1, or for Ed2k a stand-in (the SHA-1's first 16 bytes).
     pub share_kind: junction_core::HashKind,
+    /// Every fetch's request, in order.
+    pub fetched: std::sync::Mutex<Vec<FetchRequest>>,
+    /// How many times `identify` was asked.
+    pub identified: AtomicUsize,
 }
 
 pub const CHUNK: usize = 64 * 1024;
@@ -118,6 +122,8 @@ impl TestNet {
             endpoints: Default::default(),
             ignore_query: false,
             share_kind: junction_core::HashKind::Sha1,
+            fetched: Default::default(),
+            identified: AtomicUsize::new(0),
         }
     }
 
@@ -131,6 +137,15 @@ impl TestNet {
 
     pub fn everything() -> Capabilities {
         Capabilities::all()
+    }
+
+    /// The file with these hashes (one strong hash in common, sizes not disagreeing).
+    fn file(&self, id: &ContentId) -> Result<TestFile, NetworkError> {
+        self.files
+            .iter()
+            .find(|f| f.id.relation(id) == Identity::Same)
+            .cloned()
+            .ok_or_else(|| NetworkError::Unsupported("no such file here".into()))
     }
 
     fn hit(&self, f: &TestFile) -> Hit {
@@ -218,12 +233,8 @@ impl Network for TestNet {
         req: FetchRequest,
         sink: Arc<dyn TransferSink>,
     ) -> Result<FetchEvents, NetworkError> {
-        let file = self
-            .files
-            .iter()
-            .find(|f| f.id.relation(&req.id) == Identity::Same)
-            .cloned()
-            .ok_or_else(|| NetworkError::Unsupported("no such file here".into()))?;
+        self.fetched.lock().unwrap().push(req.clone());
+        let file = self.file(&req.id)?;
         let delay = self.chunk_delay;
         let served = self.served.clone();
         let live = LiveGuard::new(&self.live_fetches);
@@ -256,6 +267,24 @@ impl Network for TestNet {
             }
         });
         Ok(futures::stream::iter(note).chain(stream).boxed())
+    }
+
+    /// What a file's "metadata" says (its hashes with the size, its name), for the hash
+    /// kinds its capabilities name; the contract's default (`Unsupported`) otherwise.
+    async fn identify(&self, req: FetchRequest) -> Result<FetchEvents, NetworkError> {
+        self.identified.fetch_add(1, Ordering::SeqCst);
+        if !self.caps.identifies(&req.id) {
+            return Err(NetworkError::Unsupported(format!(
+                "{} learns nothing from these hashes",
+                self.id
+            )));
+        }
+        let file = self.file(&req.id)?;
+        let events = [
+            FetchEvent::Identified(file.id.clone()),
+            FetchEvent::Named(file.name.clone()),
+        ];
+        Ok(futures::stream::iter(events).boxed())
     }
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {

@@ -43,15 +43,19 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+fn link_request(link: String) -> pb::StartTransferRequest {
+    pb::StartTransferRequest {
+        source: Some(pb::start_transfer_request::Source::Link(link)),
+        networks: vec![],
+        files: vec![],
+    }
+}
+
 async fn start_link(
     client: &mut proto::v1::gateway_client::GatewayClient<tonic::transport::Channel>,
 ) -> pb::Transfer {
     client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Link(link())),
-            networks: vec![],
-            files: vec![],
-        })
+        .start_transfer(link_request(link()))
         .await
         .unwrap()
         .into_inner()
@@ -320,5 +324,142 @@ async fn pause_and_resume_answer_in_every_state() {
         .await
         .expect("the gateway stopped answering")
         .unwrap();
+    gw.stop().await;
+}
+
+/// Starts `link` and waits for it to complete.
+async fn fetch_link(gw: &mut crate::harness::Running, link: String) -> pb::Transfer {
+    let t = gw
+        .client
+        .start_transfer(link_request(link))
+        .await
+        .unwrap()
+        .into_inner();
+    wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await
+}
+
+/// The peers a link names go to the networks whose capabilities say they fetch by its
+/// hash kind, whatever they are called; one that does not is not given them.
+#[tokio::test]
+async fn a_links_peers_go_to_the_networks_that_fetch_by_its_hash() {
+    use junction_core::Capabilities;
+    let dir = tempfile::tempdir().unwrap();
+    let taker = Arc::new(TestNet::new(
+        "taker",
+        Capabilities {
+            keywords: true,
+            fetch_ids: vec![HashKind::Ed2k],
+            ..Default::default()
+        },
+        Behavior::Normal(Duration::ZERO),
+        vec![file()],
+    ));
+    let bystander = Arc::new(TestNet::new(
+        "bystander",
+        TestNet::keywords_only(),
+        Behavior::Normal(Duration::ZERO),
+        vec![file()],
+    ));
+    let nets: Vec<Arc<dyn DynNetwork>> = vec![bystander.clone(), taker.clone()];
+    let mut gw = start(dir.path(), nets, None).await;
+    let peer = "127.0.0.9:4662";
+    let link = format!("{}|sources,{peer}|/", link());
+    let done = fetch_link(&mut gw, link).await;
+    assert_eq!(done.bytes_verified, SIZE as u64);
+    let asked = taker.fetched.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|r| r
+            .sources
+            .iter()
+            .any(|s| s.network == taker.id && s.address == peer)),
+        "the taker was not given the link's peer: {asked:?}"
+    );
+    let everyone: Vec<_> = asked
+        .iter()
+        .chain(bystander.fetched.lock().unwrap().iter())
+        .flat_map(|r| r.sources.clone())
+        .collect();
+    assert!(
+        everyone.iter().all(|s| s.network != bystander.id),
+        "the bystander was given the link's peer: {everyone:?}"
+    );
+    gw.stop().await;
+}
+
+/// A magnet without a size is identified by the network that says it can learn one from
+/// its hashes (`identify`, not a fetch of size 0), and only by it; with no such network
+/// the start is refused with what to do.
+#[tokio::test]
+async fn a_magnet_without_a_size_is_identified_by_the_network_that_says_it_can() {
+    use junction_core::Capabilities;
+    const BTIH: [u8; 20] = [0x77; 20];
+    let clip = || {
+        TestFile::new(
+            "clip.mkv",
+            SIZE,
+            5,
+            ContentId::new(None).with(HashKind::Btih, &BTIH),
+        )
+    };
+    let learner = Arc::new(TestNet::new(
+        "learner",
+        Capabilities {
+            keywords: true,
+            identify_ids: vec![HashKind::Btih],
+            ..Default::default()
+        },
+        Behavior::Normal(Duration::ZERO),
+        vec![clip()],
+    ));
+    let mute = || {
+        Arc::new(TestNet::new(
+            "mute",
+            TestNet::everything(),
+            Behavior::Normal(Duration::ZERO),
+            vec![clip()],
+        ))
+    };
+    let magnet = format!("magnet:?xt=urn:btih:{}&dn=clip.mkv", hex(&BTIH));
+
+    let dir = tempfile::tempdir().unwrap();
+    let silent = mute();
+    let nets: Vec<Arc<dyn DynNetwork>> = vec![silent.clone(), learner.clone()];
+    let mut gw = start(dir.path(), nets, None).await;
+    let done = fetch_link(&mut gw, magnet.clone()).await;
+    assert_eq!(done.size, SIZE as u64);
+    assert_eq!(done.bytes_verified, SIZE as u64);
+    assert!(learner.identified.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        silent.identified.load(Ordering::SeqCst),
+        0,
+        "mute was asked"
+    );
+    // Every fetch was of the bytes, at the size learnt.
+    for net in [&learner, &silent] {
+        let asked = net.fetched.lock().unwrap().clone();
+        assert!(asked.iter().all(|r| r.size == SIZE as u64), "{asked:?}");
+    }
+    gw.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let silent = mute();
+    let mut gw = start(
+        dir.path(),
+        vec![silent.clone() as Arc<dyn DynNetwork>],
+        None,
+    )
+    .await;
+    let refused = gw
+        .client
+        .start_transfer(link_request(magnet))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("xl=SIZE"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(silent.identified.load(Ordering::SeqCst), 0);
     gw.stop().await;
 }

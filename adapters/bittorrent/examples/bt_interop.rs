@@ -238,7 +238,7 @@ async fn fetch(a: &[String]) -> Res<()> {
     Ok(())
 }
 
-/// Fetches a magnet's metadata only (an empty request into an empty sink) for its size.
+/// Learns a magnet's size from its metadata alone (`identify`).
 async fn look_up_size(adapter: &Adapter, ih: InfoHash, magnet: String, limit: u64) -> Res<u64> {
     let req = FetchRequest {
         id: ContentId::new(None).with(HashKind::Btih, &ih.0),
@@ -249,9 +249,7 @@ async fn look_up_size(adapter: &Adapter, ih: InfoHash, magnet: String, limit: u6
         torrent: None,
     };
     let t0 = Instant::now();
-    let mut events = adapter
-        .fetch(req, Arc::new(common::FileSink::new(0)))
-        .await?;
+    let mut events = adapter.identify(req).await?;
     let found = tokio::time::timeout(Duration::from_secs(limit), async {
         while let Some(e) = events.next().await {
             if let FetchEvent::Identified(id) = e {

@@ -129,7 +129,11 @@ async fn share_file(a: &Adapter, path: std::path::PathBuf, name: &str) -> InfoHa
 
 /// Runs a fetch to its end (the stream closes when everything is verified).
 async fn run_fetch(a: &Adapter, req: FetchRequest, sink: Arc<FileSink>) -> Vec<FetchEvent> {
-    let mut events = a.fetch(req, sink).await.unwrap();
+    run_to_end(a.fetch(req, sink).await.unwrap()).await
+}
+
+/// Collects a fetch's (or an identify's) events until the stream ends.
+async fn run_to_end(mut events: junction_core::FetchEvents) -> Vec<FetchEvent> {
     let mut seen = Vec::new();
     let r = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(e) = events.next().await {

@@ -50,8 +50,17 @@ pub struct Capabilities {
     pub file_type: bool,
     pub extension: bool,
     pub sources: bool,
-    /// Hash kinds it can search by.
+    /// Hash kinds it can search by. It fetches by them too.
     pub ids: Vec<HashKind>,
+    /// Hash kinds it can fetch by besides those in `ids` (eD2k fetches by its hash but
+    /// cannot search by it). A peer a link names for one of them (`x.pe=` of a torrent's
+    /// magnet, an ed2k link's sources; see [`crate::link::LinkTarget::peer_kinds`]) is one
+    /// of this network's peers. The gateway routes links by this and names no network.
+    pub fetch_ids: Vec<HashKind>,
+    /// Hash kinds from which [`Network::identify`] learns what a link leaves out: the size,
+    /// more hashes, the name and the files (BitTorrent: a torrent's metadata, from its
+    /// swarm). Empty: it cannot.
+    pub identify_ids: Vec<HashKind>,
 }
 
 impl Capabilities {
@@ -67,7 +76,19 @@ impl Capabilities {
             extension: true,
             sources: true,
             ids: HashKind::ALL.to_vec(),
+            fetch_ids: Vec::new(),
+            identify_ids: Vec::new(),
         }
+    }
+
+    /// Whether it can fetch a content by a hash of this kind (`ids` or `fetch_ids`).
+    pub fn fetches(&self, kind: HashKind) -> bool {
+        self.ids.contains(&kind) || self.fetch_ids.contains(&kind)
+    }
+
+    /// Whether [`Network::identify`] can learn about `id` from one of its hashes.
+    pub fn identifies(&self, id: &ContentId) -> bool {
+        self.identify_ids.iter().any(|&k| id.get(k).is_some())
     }
 }
 
@@ -113,11 +134,13 @@ pub type HitStream = BoxStream<'static, Result<Hit, NetworkError>>;
 pub type SourceStream = BoxStream<'static, Source>;
 pub type FetchEvents = BoxStream<'static, FetchEvent>;
 
-/// Asks a network to fetch one content into a sink.
+/// Asks a network to fetch one content into a sink ([`Network::fetch`]), or to learn what
+/// its metadata says ([`Network::identify`]).
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
     pub id: ContentId,
     pub name: String,
+    /// The content's size, as the sink holds it; [`Network::identify`] ignores it.
     pub size: u64,
     /// Peers already known (from a hit or a link).
     pub sources: Vec<Source>,
@@ -250,12 +273,30 @@ pub trait Network: Send + Sync + fmt::Debug + 'static {
         id: ContentId,
     ) -> impl Future<Output = Result<SourceStream, NetworkError>> + Send;
     /// Fetches the wanted ranges of one content into the sink. The stream ends when the
-    /// network has nothing more to do; dropping it stops the fetch.
+    /// network has nothing more to do; dropping it stops the fetch. A fetch always fetches
+    /// bytes; a size the caller does not know is learnt first with [`Network::identify`].
     fn fetch(
         &self,
         req: FetchRequest,
         sink: Arc<dyn TransferSink>,
     ) -> impl Future<Output = Result<FetchEvents, NetworkError>> + Send;
+    /// Learns what a link leaves out, without fetching the content: its hashes with the
+    /// size ([`FetchEvent::Identified`]), its name ([`FetchEvent::Named`]) and, when it is
+    /// several files, those ([`FetchEvent::Files`], sent before the hashes); then the stream
+    /// ends. For a magnet without `xl=`, BitTorrent fetches the torrent's metadata from its
+    /// swarm. The gateway asks only networks whose [`Capabilities::identify_ids`] take one
+    /// of the request's hashes; `Unsupported` (the default) elsewhere.
+    fn identify(
+        &self,
+        _req: FetchRequest,
+    ) -> impl Future<Output = Result<FetchEvents, NetworkError>> + Send {
+        let id = self.id();
+        async move {
+            Err(NetworkError::Unsupported(format!(
+                "{id} cannot learn a content's size or name from its hashes; give them with the link (xl=, dn=)"
+            )))
+        }
+    }
     /// Offers a local file to this network's peers; returns the hashes it computed.
     fn share(
         &self,
@@ -306,6 +347,7 @@ pub trait DynNetwork: Send + Sync + fmt::Debug + 'static {
         req: FetchRequest,
         sink: Arc<dyn TransferSink>,
     ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>>;
+    fn identify(&self, req: FetchRequest) -> BoxFuture<'_, Result<FetchEvents, NetworkError>>;
     fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>>;
     fn add_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>>;
     fn remove_endpoint(&self, address: String) -> BoxFuture<'_, Result<(), NetworkError>>;
@@ -337,6 +379,9 @@ impl<N: Network> DynNetwork for N {
     ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>> {
         Box::pin(Network::fetch(self, req, sink))
     }
+    fn identify(&self, req: FetchRequest) -> BoxFuture<'_, Result<FetchEvents, NetworkError>> {
+        Box::pin(Network::identify(self, req))
+    }
     fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>> {
         Box::pin(Network::share(self, item))
     }
@@ -354,5 +399,73 @@ impl<N: Network> DynNetwork for N {
     }
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(Network::shutdown(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A network that fetches by SHA-1 and learns nothing from hashes: the defaults.
+    #[derive(Debug)]
+    struct Plain;
+
+    impl Network for Plain {
+        fn id(&self) -> NetworkId {
+            NetworkId("plain")
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                ids: vec![HashKind::Sha1],
+                fetch_ids: vec![HashKind::Ed2k],
+                ..Capabilities::default()
+            }
+        }
+        fn status(&self) -> NetworkStatus {
+            NetworkStatus::default()
+        }
+        async fn search(&self, _q: Query) -> Result<HitStream, NetworkError> {
+            unreachable!()
+        }
+        async fn locate(&self, _id: ContentId) -> Result<SourceStream, NetworkError> {
+            unreachable!()
+        }
+        async fn fetch(
+            &self,
+            _req: FetchRequest,
+            _sink: Arc<dyn TransferSink>,
+        ) -> Result<FetchEvents, NetworkError> {
+            unreachable!()
+        }
+        async fn share(&self, _item: SharedItem) -> Result<ContentId, NetworkError> {
+            unreachable!()
+        }
+        async fn add_endpoint(&self, _address: String) -> Result<(), NetworkError> {
+            unreachable!()
+        }
+        async fn shutdown(&self) {}
+    }
+
+    #[tokio::test]
+    async fn identify_is_unsupported_unless_a_network_says_it_can() {
+        let net: Arc<dyn DynNetwork> = Arc::new(Plain);
+        let caps = net.capabilities();
+        let id = ContentId::new(None).with(HashKind::Btih, &[7; 20]);
+        assert!(!caps.identifies(&id));
+        assert!(caps.fetches(HashKind::Sha1) && caps.fetches(HashKind::Ed2k));
+        assert!(!caps.fetches(HashKind::Btih));
+        let req = FetchRequest {
+            id,
+            name: String::new(),
+            size: 0,
+            sources: Vec::new(),
+            trackers: Vec::new(),
+            torrent: None,
+        };
+        match net.identify(req).await {
+            Err(NetworkError::Unsupported(why)) => assert!(why.contains("xl="), "{why}"),
+            Err(e) => panic!("not Unsupported: {e}"),
+            Ok(_) => panic!("a network that cannot identify answered"),
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use junction_core::{ContentId, HashKind, NetworkId, Source, link};
+use junction_core::link;
 use proto::v1 as pb;
 use proto::v1::start_transfer_request::Source as StartSource;
 use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use crate::search::SearchParams;
-use crate::transfer::StartSpec;
+use crate::transfer::{LinkPeers, StartSpec};
 use crate::{Gateway, GatewayError};
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -358,34 +358,20 @@ pub(crate) fn spec_from_item(item: crate::search::Item) -> StartSpec {
 }
 
 pub(crate) fn spec_from_link(t: link::LinkTarget) -> StartSpec {
+    let peer_kinds = t.peer_kinds();
     let name = t
         .name
         .unwrap_or_else(|| t.id.urns().first().cloned().unwrap_or_default());
     StartSpec {
         name,
         size: t.id.size,
-        // Peers a link names belong to the network whose link it is.
-        sources: t
-            .peers
-            .into_iter()
-            .map(|address| Source {
-                network: link_network(&t.id),
-                address,
-                detail: None,
-            })
-            .collect(),
+        // Peers a link names go to the networks that fetch by their hash kind.
+        link_peers: LinkPeers {
+            kinds: peer_kinds,
+            addresses: t.peers,
+        },
         trackers: t.trackers,
         content: t.id,
         ..Default::default()
-    }
-}
-
-fn link_network(id: &ContentId) -> NetworkId {
-    if id.get(HashKind::Btih).is_some() || id.get(HashKind::Btmh).is_some() {
-        NetworkId::BITTORRENT
-    } else if id.get(HashKind::Ed2k).is_some() {
-        NetworkId::ED2K
-    } else {
-        NetworkId::GNUTELLA
     }
 }

@@ -1,18 +1,20 @@
-//! Learning the size of a content before its transfer starts: a magnet without `xl=` names
-//! a torrent but not its size, and a transfer's file needs one. BitTorrent fetches the
-//! torrent's metadata alone (a fetch of size 0 into an empty sink) and reports the size
-//! and hashes it found.
+//! What the networks are asked about a link before its transfer starts, through their
+//! [`Capabilities`] alone: which of them take the peers the link names, and which learns
+//! its size. A magnet without `xl=` names a torrent but not its size, and a transfer's
+//! file needs one. A network that says it can
+//! ([`Capabilities::identify_ids`], BitTorrent from a torrent's metadata) is asked through
+//! [`DynNetwork::identify`] and reports the size and hashes it found.
+//!
+//! [`Capabilities`]: junction_core::Capabilities
+//! [`Capabilities::identify_ids`]: junction_core::Capabilities::identify_ids
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use junction_core::layout::FileSpan;
 use junction_core::{
-    ContentId, DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, RangeSet, SinkError,
-    TransferSink,
+    ContentId, DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, Source,
 };
 
 use super::StartSpec;
@@ -21,48 +23,61 @@ use crate::error::{GatewayError, Result};
 /// How long a metadata lookup may take before the start is refused.
 pub const LOOKUP_TIME: Duration = Duration::from_secs(60);
 
-/// A sink with nothing in it: the fetch writes nothing and only reports what it learns.
-struct NoBytes;
-
-impl TransferSink for NoBytes {
-    fn size(&self) -> u64 {
-        0
-    }
-    fn wanted(&self) -> RangeSet {
-        RangeSet::new()
-    }
-    fn priority(&self) -> Option<u64> {
-        None
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), SinkError> {
-        Err(SinkError::OutOfRange {
-            start: offset,
-            end: offset.saturating_add(data.len() as u64),
-            size: 0,
-        })
-    }
-    fn read(&self, offset: u64, len: usize) -> std::result::Result<Bytes, SinkError> {
-        Err(SinkError::OutOfRange {
-            start: offset,
-            end: offset.saturating_add(len as u64),
-            size: 0,
-        })
-    }
-    fn verified(&self, _range: Range<u64>, _ok: bool) {}
+/// Peers a link names (`x.pe=`, an ed2k link's sources), not tied to a network yet: each
+/// running network that fetches by one of `kinds` ([`Capabilities::fetches`]) takes them
+/// as its sources.
+///
+/// [`Capabilities::fetches`]: junction_core::Capabilities::fetches
+#[derive(Debug, Clone, Default)]
+pub struct LinkPeers {
+    pub addresses: Vec<String>,
+    /// The hash kinds whose peers they are ([`junction_core::link::LinkTarget::peer_kinds`]).
+    pub kinds: Vec<HashKind>,
 }
 
-/// Whether `spec` needs its size looked up first: no size, and a torrent to ask about.
-pub fn needs_size(spec: &StartSpec) -> bool {
+impl LinkPeers {
+    /// The peers as sources of each network in `networks` that fetches by one of the kinds.
+    pub fn sources(&self, networks: &[Arc<dyn DynNetwork>]) -> Vec<Source> {
+        let takers = networks.iter().filter(|n| {
+            let caps = n.capabilities();
+            self.kinds.iter().any(|&k| caps.fetches(k))
+        });
+        takers
+            .flat_map(|n| {
+                self.addresses.iter().map(|a| Source {
+                    network: n.id(),
+                    address: a.clone(),
+                    detail: None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The first of `networks` that can learn the size of `content` from its hashes.
+pub fn identifier(
+    networks: &[Arc<dyn DynNetwork>],
+    content: &ContentId,
+) -> Option<Arc<dyn DynNetwork>> {
+    networks
+        .iter()
+        .find(|n| n.capabilities().identifies(content))
+        .cloned()
+}
+
+/// Whether `spec` needs its size looked up first: no size, no `.torrent` that gives it,
+/// and one of `networks` to ask.
+pub fn needs_size(spec: &StartSpec, networks: &[Arc<dyn DynNetwork>]) -> bool {
     spec.size.or(spec.content.size).is_none()
         && spec.torrent.is_none()
-        && spec.content.get(HashKind::Btih).is_some()
+        && identifier(networks, &spec.content).is_some()
 }
 
 /// What a metadata lookup learnt: the hashes with the size, the name, and the files when
 /// there are several.
 pub type Found = (ContentId, Option<String>, Vec<FileSpan>);
 
-/// Asks `net` (BitTorrent) for the metadata of `spec`'s torrent.
+/// Asks `net` what `spec`'s metadata says (see [`identifier`]).
 pub async fn size_of(net: Arc<dyn DynNetwork>, spec: &StartSpec, limit: Duration) -> Result<Found> {
     let req = FetchRequest {
         id: spec.content.clone(),
@@ -77,7 +92,7 @@ pub async fn size_of(net: Arc<dyn DynNetwork>, spec: &StartSpec, limit: Duration
         source,
     };
     let lookup = async {
-        let mut events = net.fetch(req, Arc::new(NoBytes)).await.map_err(failed)?;
+        let mut events = net.identify(req).await.map_err(failed)?;
         let mut found = None;
         let mut name = None;
         let mut files = Vec::new();
@@ -98,12 +113,12 @@ pub async fn size_of(net: Arc<dyn DynNetwork>, spec: &StartSpec, limit: Duration
             return Ok((id, name, files));
         }
         Err(failed(NetworkError::Unreachable(
-            "no peer sent the torrent's metadata (its size is needed to start); add xl=SIZE to the magnet, or try again when its peers are reachable".into(),
+            "no peer sent the content's metadata (its size is needed to start); add xl=SIZE to the link, or try again when its peers are reachable".into(),
         )))
     };
     tokio::time::timeout(limit, lookup).await.unwrap_or_else(|_| {
         Err(failed(NetworkError::Timeout(format!(
-            "no peer sent the torrent's metadata within {} s (its size is needed to start); add xl=SIZE to the magnet, or try again",
+            "no peer sent the content's metadata within {} s (its size is needed to start); add xl=SIZE to the link, or try again",
             limit.as_secs()
         ))))
     })

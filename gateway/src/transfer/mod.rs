@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use files::remove_data;
+pub use lookup::LinkPeers;
 pub use record::{FileInfo, NetworkInfo, Record, State, TransferEvent, TransferInfo};
 pub use sink::FileSink;
 
@@ -45,6 +46,8 @@ pub struct StartSpec {
     pub files: Vec<u32>,
     /// A local copy (a shared file) to take the bytes from, checked like any network's.
     pub local: Option<PathBuf>,
+    /// Peers the link named, for the networks that fetch by their hash kind.
+    pub link_peers: LinkPeers,
 }
 
 #[derive(Debug, Clone)]
@@ -216,21 +219,10 @@ impl TransferManager {
         let size = spec.size.or(spec.content.size);
         // A magnet without a size is queued at once; its metadata gives the size (as
         // qBittorrent and Transmission do).
-        let awaiting_metadata = size.is_none() && lookup::needs_size(&spec);
+        let awaiting_metadata = size.is_none() && lookup::needs_size(&spec, &self.inner.networks);
         if size.is_none() && !awaiting_metadata {
             return Err(GatewayError::Invalid(
-                "the size of this content is unknown; add xl=SIZE to the link".into(),
-            ));
-        }
-        if awaiting_metadata
-            && !self
-                .inner
-                .networks
-                .iter()
-                .any(|n| n.id() == junction_core::NetworkId::BITTORRENT)
-        {
-            return Err(GatewayError::Invalid(
-                "this magnet has no size (xl=) and BitTorrent, which would fetch it, is not enabled".into(),
+                "the size of this content is unknown and no running network can learn it from its hashes; add xl=SIZE to the link, or enable the network the link is for".into(),
             ));
         }
         let size = size.unwrap_or(0);
@@ -274,6 +266,7 @@ impl TransferManager {
             sources: spec
                 .sources
                 .iter()
+                .chain(&spec.link_peers.sources(&self.inner.networks))
                 .map(|s| (s.network.to_string(), s.address.clone(), s.detail.clone()))
                 .collect(),
             trackers: spec.trackers,

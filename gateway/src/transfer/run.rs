@@ -195,28 +195,25 @@ async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagg
     }
 }
 
-/// A magnet without a size: fetches the torrent's metadata, trying again until it comes
-/// or the transfer stops, then makes the file at its size. False when stopped.
+/// A link without a size (a magnet without `xl=`): asks the network that says it can
+/// learn the size from the link's hashes (a torrent's metadata), trying again until it
+/// comes or the transfer stops, then makes the file at its size. False when stopped.
 async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> bool {
-    let Some(bt) = inner
-        .networks
-        .iter()
-        .find(|n| n.id() == NetworkId::BITTORRENT)
-        .cloned()
-    else {
+    let content = t.meta().record.content();
+    let Some(net) = lookup::identifier(&inner.networks, &content) else {
         let _ = inner.set_state(
             t,
             State::Failed,
-            Some("this magnet has no size and BitTorrent, which would fetch its metadata, is not enabled".into()),
+            Some("this link has no size (xl=) and no running network can learn it from its hashes; enable the network the link is for, or add xl=SIZE to the link".into()),
         );
         return false;
     };
+    let asked = net.id();
     let mut backoff = Duration::from_secs(1);
     loop {
         let spec = {
             let mut m = t.meta();
-            m.nets.entry(NetworkId::BITTORRENT).or_default().note =
-                Some("fetching the torrent's metadata".into());
+            m.nets.entry(asked).or_default().note = Some("fetching the content's metadata".into());
             let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
             StartSpec {
                 name: m.record.name.clone(),
@@ -227,7 +224,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
             }
         };
         let found = tokio::select! {
-            r = lookup::size_of(bt.clone(), &spec, lookup::LOOKUP_TIME) => r,
+            r = lookup::size_of(net.clone(), &spec, lookup::LOOKUP_TIME) => r,
             () = token.cancelled() => return false,
         };
         match found {
@@ -244,7 +241,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                 let pending = t.meta().record.select.clone();
                 let pads: Vec<bool> = files.iter().map(|f| f.pad).collect();
                 let skip = super::record::choose(&pads, &pending).unwrap_or_else(|e| {
-                    t.meta().nets.entry(NetworkId::BITTORRENT).or_default().note =
+                    t.meta().nets.entry(asked).or_default().note =
                         Some(format!("every file is fetched: {e}"));
                     Vec::new()
                 });
@@ -275,7 +272,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                     if let Some(n) = name.filter(|_| m.record.name.starts_with("urn_")) {
                         m.record.name = junction_core::sanitize_file_name(&n);
                     }
-                    m.nets.entry(NetworkId::BITTORRENT).or_default().note = None;
+                    m.nets.entry(asked).or_default().note = None;
                     inner.identities.learn(&content);
                 }
                 tracing::info!(size, "metadata fetched");
@@ -284,8 +281,8 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
             }
             Err(e) => {
                 tracing::debug!(error = %e, "no metadata yet");
-                t.meta().nets.entry(NetworkId::BITTORRENT).or_default().note =
-                    Some(format!("still fetching the torrent's metadata: {e}"));
+                t.meta().nets.entry(asked).or_default().note =
+                    Some(format!("still fetching the content's metadata: {e}"));
             }
         }
         tokio::select! {

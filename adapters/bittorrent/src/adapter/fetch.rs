@@ -9,7 +9,7 @@ pub(super) fn start_fetch(
     index: &Arc<Mutex<Vec<IndexEntry>>>,
     cancel: &CancellationToken,
     req: FetchRequest,
-    sink: Arc<dyn TransferSink>,
+    sink: Option<Arc<dyn TransferSink>>,
 ) -> Result<FetchEvents, NetworkError> {
     let mut tiers: Vec<Vec<String>> = Vec::new();
     let mut peers: Vec<SocketAddr> = Vec::new();
@@ -46,10 +46,6 @@ pub(super) fn start_fetch(
             (ih, cached)
         }
     };
-    // A magnet without `xl` into an empty sink: fetch the metadata only, report the size
-    // and hashes (Identified) and end, so the caller can make a sink of the right size and
-    // fetch again (then from the cached metadata).
-    let size_lookup = req.torrent.is_none() && req.size == 0 && sink.size() == 0;
     for t in &req.trackers {
         if let Ok(m) = Magnet::parse(t) {
             peers.extend(m.peer_addrs());
@@ -74,10 +70,12 @@ pub(super) fn start_fetch(
     let name = info
         .as_ref()
         .map_or_else(|| req.name.clone(), |i| i.name.clone());
-    let storage = if size_lookup {
-        Storage::MetadataOnly
-    } else {
-        Storage::Sink(sink)
+    // No sink (identify): fetch the metadata only, report the size and hashes
+    // (Identified) and end, so the caller can make a sink of the right size and fetch
+    // again (then from the cached metadata).
+    let storage = match sink {
+        Some(sink) => Storage::Sink(sink),
+        None => Storage::MetadataOnly,
     };
     let t = Torrent::new(ctx.clone(), info_hash, name, storage);
     if let Some(i) = info {
@@ -111,7 +109,7 @@ pub(super) const META_CACHE_ENTRIES: usize = 64;
 pub(super) const META_CACHE_BYTES: usize = 16 << 20;
 
 /// Keeps an info dict fetched over ut_metadata, and the peers that had it, so the next
-/// fetch of that torrent starts with both: after a magnet's size lookup, or for a hit the
+/// fetch of that torrent starts with both: after a magnet's identify, or for a hit the
 /// DHT index found.
 pub(super) fn cache_meta(ctx: &Ctx, info: &Info, peers: Vec<SocketAddr>) {
     if info.raw.len() > META_CACHE_BYTES {
@@ -247,7 +245,7 @@ pub(super) async fn run_torrent(
                 let _ = tx.try_send(FetchEvent::Identified(id));
                 let _ = tx.try_send(FetchEvent::Named(meta.info.name.clone()));
             }
-            // A size lookup (see start_fetch) ends here.
+            // An identify (see start_fetch) ends here.
             if matches!(t.storage, Storage::MetadataOnly)
                 && let Some(tx) = events.take()
             {
@@ -309,7 +307,7 @@ pub(super) async fn run_torrent(
                 dht_tx.clone(),
             );
             // A torrent the index only wants the metadata of is not ours to offer: look
-            // up, do not announce. A size lookup for a fetch announces, so that peers which
+            // up, do not announce. An identify for a fetch announces, so that peers which
             // look us up can bring the metadata as well.
             let indexing = matches!(t.storage, Storage::MetadataOnly) && events.is_none();
             let announce = (!indexing).then_some(port);

@@ -60,9 +60,10 @@ pub struct TorrentStats {
 }
 
 enum Command {
+    /// A fetch into `sink`; `None`: only the metadata ([`Network::identify`]).
     Fetch {
         req: FetchRequest,
-        sink: Arc<dyn TransferSink>,
+        sink: Option<Arc<dyn TransferSink>>,
         reply: oneshot::Sender<Result<FetchEvents, NetworkError>>,
     },
     Share {
@@ -307,6 +308,10 @@ impl Network for Adapter {
         Capabilities {
             keywords: true,
             ids: vec![HashKind::Btih],
+            // A v2 torrent is fetched under its truncated hash (BEP 52).
+            fetch_ids: vec![HashKind::Btmh],
+            // A magnet's metadata, from its swarm.
+            identify_ids: vec![HashKind::Btih],
             ..Capabilities::default()
         }
     }
@@ -455,6 +460,17 @@ impl Network for Adapter {
         sink: Arc<dyn TransferSink>,
     ) -> Result<FetchEvents, NetworkError> {
         let (reply, rx) = oneshot::channel();
+        let sink = Some(sink);
+        self.command(Command::Fetch { req, sink, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Shutdown)?
+    }
+
+    /// Fetches the torrent's metadata only (from a `.torrent` at once, else over
+    /// ut_metadata), reports its files, hashes with the size, and name, and ends. The
+    /// metadata is cached, so the fetch that follows starts from it.
+    async fn identify(&self, req: FetchRequest) -> Result<FetchEvents, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        let sink = None;
         self.command(Command::Fetch { req, sink, reply }).await?;
         rx.await.map_err(|_| NetworkError::Shutdown)?
     }

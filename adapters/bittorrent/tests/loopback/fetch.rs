@@ -11,8 +11,8 @@ use junction_core::{FetchEvent, HashKind, Network};
 
 use crate::common::FileSink;
 use crate::{
-    ED2K, SIZE, local_tracker, random_bytes, request, run_fetch, seed, sha1_of, share_file,
-    test_config,
+    ED2K, SIZE, local_tracker, random_bytes, request, run_fetch, run_to_end, seed, sha1_of,
+    share_file, test_config,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,11 +163,12 @@ async fn magnet_without_a_size_is_looked_up_then_fetched_from_the_cached_metadat
         s.ih.to_hex(),
         tracker.announce_url()
     );
-    // 1. Size unknown: an empty request into an empty sink fetches the metadata only.
+    // 1. Size unknown: identify fetches the metadata only, which the adapter says it can.
+    assert!(leech.capabilities().identify_ids.contains(&HashKind::Btih));
     let mut req = request(&s.ih, None, vec![magnet.clone()]);
     req.size = 0;
     req.id.size = None;
-    let ev = run_fetch(&leech, req, Arc::new(FileSink::new(0))).await;
+    let ev = run_to_end(leech.identify(req).await.unwrap()).await;
     let id = ev
         .iter()
         .find_map(|e| match e {

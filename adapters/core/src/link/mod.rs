@@ -52,6 +52,28 @@ pub struct LinkTarget {
     pub files: Vec<FileSpan>,
 }
 
+impl LinkTarget {
+    /// The hash kind whose peers [`LinkTarget::peers`] are: a torrent's (`btih`, `btmh`)
+    /// when the link names one, since `x.pe=` is BitTorrent's (BEP 9); otherwise the
+    /// link's first hash in [`HashKind::ALL`] order (an ed2k link's ed2k hash, a magnet's
+    /// ed2k hash before its SHA-1). A network that fetches by one of them
+    /// ([`crate::Capabilities::fetches`]) takes the peers.
+    pub fn peer_kinds(&self) -> Vec<HashKind> {
+        let torrent: Vec<HashKind> = [HashKind::Btih, HashKind::Btmh]
+            .into_iter()
+            .filter(|&k| self.id.get(k).is_some())
+            .collect();
+        if !torrent.is_empty() {
+            return torrent;
+        }
+        HashKind::ALL
+            .into_iter()
+            .find(|&k| self.id.get(k).is_some())
+            .into_iter()
+            .collect()
+    }
+}
+
 /// Parses a magnet link, an ed2k file link or a bare URN.
 pub fn parse_link(text: &str) -> Result<LinkTarget, LinkError> {
     let text = text.trim();
@@ -353,6 +375,20 @@ mod tests {
         assert!(t.id.get(HashKind::Ed2k).is_some() && t.id.get(HashKind::Sha1).is_some());
         assert_eq!(t.trackers, vec!["http://127.0.0.1:6969/announce"]);
         assert_eq!(t.peers, vec!["127.0.0.2:6881"]);
+        // No torrent: the peers are the first hash's (ed2k before SHA-1).
+        assert_eq!(t.peer_kinds(), vec![HashKind::Ed2k]);
+    }
+
+    #[test]
+    fn a_magnets_peers_are_its_torrents() {
+        let t = parse_link(
+            "magnet:?xt=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ\
+             &xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&x.pe=127.0.0.2:6881",
+        )
+        .unwrap();
+        assert_eq!(t.peer_kinds(), vec![HashKind::Btih]);
+        let t = parse_link("magnet:?xt=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ").unwrap();
+        assert_eq!(t.peer_kinds(), vec![HashKind::Sha1]);
     }
 
     #[test]
@@ -369,6 +405,7 @@ mod tests {
         assert!(t.id.get(HashKind::Aich).is_some());
         assert_eq!(t.part_hashes.len(), 2);
         assert_eq!(t.peers, vec!["127.0.0.1:4662"]);
+        assert_eq!(t.peer_kinds(), vec![HashKind::Ed2k]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::wire::tag::ft;
 use crate::wire::{Comparison, SearchExpr, TagName, TagsExt, WireString};
 
 /// What an eD2k server evaluates: keywords (not phrase adjacency), AND/OR/NOT, size, type,
-/// extension and availability. No hash search.
+/// extension and availability. No hash search, but a fetch by ed2k hash.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         keywords: true,
@@ -22,6 +22,8 @@ pub fn capabilities() -> Capabilities {
         extension: true,
         sources: true,
         ids: Vec::new(),
+        fetch_ids: vec![HashKind::Ed2k],
+        identify_ids: Vec::new(),
     }
 }
 

@@ -166,6 +166,9 @@ impl DynNetwork for Counted {
     ) -> BoxFuture<'_, Result<FetchEvents, NetworkError>> {
         Box::pin(self.counted(2, self.inner.fetch(req, sink)))
     }
+    fn identify(&self, req: FetchRequest) -> BoxFuture<'_, Result<FetchEvents, NetworkError>> {
+        Box::pin(self.counted(2, self.inner.identify(req)))
+    }
     fn share(&self, item: SharedItem) -> BoxFuture<'_, Result<ContentId, NetworkError>> {
         Box::pin(self.counted(3, self.inner.share(item)))
     }
