@@ -7,6 +7,7 @@ mod ledger;
 mod range_map;
 mod sink;
 mod units;
+mod window;
 
 use std::fs::File;
 use std::ops::Range;
@@ -20,6 +21,7 @@ pub use ledger::{CLAIM_STALL, Check, Ledger, MAX_STRIKES, NetFigures, Writer};
 pub use range_map::RangeMap;
 pub use sink::{Inline, SwarmHost, SwarmSink};
 pub use units::{NO_UNIT, UnitAlgo, UnitHasher, UnitHashes};
+pub use window::WindowSink;
 
 use crate::{NetworkId, RangeSet, SinkError};
 
