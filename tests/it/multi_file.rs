@@ -40,6 +40,15 @@ fn files() -> Vec<(&'static str, Option<Vec<u8>>)> {
 
 /// The content's bytes (padding as zeros) and the `.torrent` "Show S1" of `files`.
 fn torrent_of(tracker: &str, files: &[(&str, Option<Vec<u8>>)]) -> (Vec<u8>, Vec<u8>) {
+    torrent_with(tracker, files, false)
+}
+
+/// [`torrent_of`], each file (not padding) also named by its own SHA-1 (BEP 47 `sha1`).
+fn torrent_with(
+    tracker: &str,
+    files: &[(&str, Option<Vec<u8>>)],
+    file_sha1: bool,
+) -> (Vec<u8>, Vec<u8>) {
     let mut data = Vec::new();
     let mut list = Vec::new();
     for (path, bytes) in files {
@@ -50,7 +59,12 @@ fn torrent_of(tracker: &str, files: &[(&str, Option<Vec<u8>>)]) -> (Vec<u8>, Vec
         let len = match bytes {
             Some(b) => {
                 data.extend_from_slice(b);
-                list.extend(format!("d6:lengthi{}e4:pathl{parts}ee", b.len()).bytes());
+                list.extend(format!("d6:lengthi{}e4:pathl{parts}e", b.len()).bytes());
+                if file_sha1 {
+                    list.extend(b"4:sha120:");
+                    list.extend(sha1::Sha1::digest(b));
+                }
+                list.push(b'e');
                 continue;
             }
             None => PIECE - data.len() % PIECE,
@@ -112,6 +126,24 @@ fn assert_folder(folder: &Path) {
             None => assert!(!folder.join(".pad").exists(), "padding was written"),
         }
     }
+}
+
+/// A gateway's BitTorrent peer and Gnutella ultrapeer (no peers but its leaves).
+async fn bittorrent_and_ultrapeer() -> (bittorrent::Adapter, gnutella::Adapter) {
+    let bt = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ultrapeer = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        ultrapeer: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (bt, ultrapeer)
 }
 
 /// A gateway in `dir` with one BitTorrent peer.
@@ -464,19 +496,7 @@ async fn each_file_of_a_finished_folder_is_offered_on_the_other_networks() {
     let (data, torrent) = torrent_of(&url, &all);
     let _seed = seeder(&url, &data, &torrent).await;
     let dir = tempfile::tempdir().unwrap();
-    let bt = bittorrent::Adapter::start(bittorrent::Config {
-        listen: loopback(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let ultrapeer = gnutella::Adapter::start(gnutella::Config {
-        listen: loopback(),
-        ultrapeer: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (bt, ultrapeer) = bittorrent_and_ultrapeer().await;
     let up = ultrapeer.local_addr();
     let mut gw = start(dir.path(), vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
     // e2.mkv, empty.nfo and notes.txt; e1.mkv is left out.
@@ -536,5 +556,71 @@ async fn each_file_of_a_finished_folder_is_offered_on_the_other_networks() {
     let left_out = all[0].1.as_ref().unwrap();
     let r = crate::harness::http::get(up, &by_sha1(left_out), &[], wait).await;
     assert_eq!(r.status, 404, "a file left out is offered: {}", r.head);
+    gw.stop().await;
+}
+
+/// A file of a multi-file torrent that the torrent names by its own SHA-1 comes from
+/// Gnutella when no BitTorrent peer has the torrent: fetched into its place in the folder,
+/// checked there, and the transfer completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_a_torrent_comes_from_gnutella_by_its_own_hash() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let all = files();
+    // No BitTorrent peer seeds it.
+    let (_, torrent) = torrent_with(&url, &all, true);
+    let e2 = all[2].1.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (bt, ultrapeer) = bittorrent_and_ultrapeer().await;
+    // A Gnutella leaf of the gateway's ultrapeer shares the file alone.
+    let leaf = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        peers: vec![ultrapeer.local_addr().to_string()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let shared = dir.path().join("shared-e2.mkv");
+    std::fs::write(&shared, &e2).unwrap();
+    junction_core::Network::share(
+        &leaf,
+        junction_core::SharedItem {
+            path: shared,
+            name: "e2.mkv".into(),
+            size: e2.len() as u64,
+            id: ContentId::new(Some(e2.len() as u64)),
+            hashes: None,
+        },
+    )
+    .await
+    .unwrap();
+    let data_dir = dir.path().join("gateway");
+    let mut gw = start(&data_dir, vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
+            networks: vec![],
+            files: vec![1],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    let folder = Path::new(&done.path);
+    assert!(std::fs::read(folder.join("Season 1/e2.mkv")).unwrap() == e2);
+    let gnutella = done
+        .per_network
+        .iter()
+        .find(|n| n.network == "gnutella")
+        .unwrap();
+    assert!(
+        gnutella.bytes_verified >= e2.len() as u64,
+        "{:?}",
+        done.per_network
+    );
+    DynNetwork::shutdown(&leaf).await;
     gw.stop().await;
 }

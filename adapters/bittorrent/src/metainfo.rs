@@ -512,6 +512,7 @@ impl Info {
                 path: f.path.clone(),
                 length: f.length,
                 pad: f.pad,
+                urns: Vec::new(),
             })
             .collect()
     }

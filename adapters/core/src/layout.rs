@@ -20,6 +20,9 @@ pub struct FileSpan {
     pub length: u64,
     /// Padding (BEP 47): zeros that align the next file, never written to disk.
     pub pad: bool,
+    /// The file's own hashes as URNs, when the torrent gives them (BEP 47 `sha1`, and
+    /// `ed2k` as some clients add it), so other networks can fetch the file by them.
+    pub urns: Vec<String>,
 }
 
 /// Where each file of `files` goes, relative to the transfer's folder, with its offset in
@@ -77,6 +80,7 @@ mod tests {
             path: path.iter().map(|s| s.to_string()).collect(),
             length,
             pad: false,
+            urns: Vec::new(),
         }
     }
 

@@ -223,6 +223,7 @@ mod tests {
             path: path.split('/').map(str::to_owned).collect(),
             length,
             pad,
+            urns: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The transfer manager: one transfer per content, fetched by every network that can,
 //! into one sparse file; verified ranges persisted so a restart loses none of them.
 
+mod by_file;
 mod clock;
 mod files;
 pub mod lookup;

@@ -106,6 +106,9 @@ pub struct StoredFile {
     /// Left out of the transfer by the user.
     #[serde(default)]
     pub skip: bool,
+    /// The file's own hashes, when the torrent gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urns: Vec<String>,
 }
 
 impl From<&FileSpan> for StoredFile {
@@ -115,6 +118,7 @@ impl From<&FileSpan> for StoredFile {
             length: f.length,
             pad: f.pad,
             skip: false,
+            urns: f.urns.clone(),
         }
     }
 }
@@ -142,6 +146,7 @@ impl Record {
                 path: f.path.clone(),
                 length: f.length,
                 pad: f.pad,
+                urns: f.urns.clone(),
             })
             .collect()
     }

@@ -80,6 +80,10 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                 s = start(&inner, &t, &**net) => if let Some(s) = s { events.push(s) },
                 () = token.cancelled() => return,
             }
+            tokio::select! {
+                s = super::by_file::start_files(&t, &**net) => events.extend(s),
+                () = token.cancelled() => return,
+            }
         }
         let mut known = t.meta().record.urns.len();
         {
@@ -147,7 +151,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     }
 }
 
-type Tagged = BoxStream<'static, (NetworkId, Option<FetchEvent>)>;
+pub(super) type Tagged = BoxStream<'static, (NetworkId, Option<FetchEvent>)>;
 
 /// Asks one network to fetch through its own handle on the file. Its events end with a
 /// `None`, so its claims can be given back. A network that cannot serve this content

@@ -306,7 +306,21 @@ fn torrent_files(files: &bencode::Value<'_>) -> Result<Vec<FileSpan>, LinkError>
                 .get("attr")
                 .and_then(|v| v.as_bytes())
                 .is_some_and(|a| a.contains(&b'p'));
-            Ok(FileSpan { path, length, pad })
+            // The file's own hashes: BEP 47's `sha1`, and `ed2k` as some clients add it.
+            let mut id = ContentId::new(Some(length));
+            for (key, kind) in [("sha1", HashKind::Sha1), ("ed2k", HashKind::Ed2k)] {
+                let digest = f.get(key).and_then(|v| v.as_bytes());
+                if let Some(d) = digest.filter(|d| d.len() == kind.digest_len()) {
+                    id.set(kind, d);
+                }
+            }
+            let urns = id.urns();
+            Ok(FileSpan {
+                path,
+                length,
+                pad,
+                urns,
+            })
         })
         .collect()
 }
@@ -504,5 +518,25 @@ e4:name3:dir12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAe";
                 .to_string()
                 .contains("without a path")
         );
+    }
+
+    /// A file's own hashes (BEP 47 `sha1`, an `ed2k` key) come with it as URNs; one of
+    /// the wrong length is left out.
+    #[test]
+    fn a_files_own_hashes_come_with_it() {
+        let info = [
+            &b"d5:filesld4:ed2k16:"[..],
+            &[0xE2; 16],
+            b"6:lengthi3e4:pathl5:a.txte4:sha120:",
+            &[0x51; 20],
+            b"ed6:lengthi2e4:pathl5:b.txte4:sha13:abcee",
+            b"4:name3:dir12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAAe",
+        ]
+        .concat();
+        let t = parse_torrent(&[&b"d4:info"[..], &info, b"e"].concat()).unwrap();
+        let a = ContentId::from_urns(Some(3), t.files[0].urns.iter().map(String::as_str)).unwrap();
+        assert_eq!(a.get(HashKind::Sha1), Some(&[0x51; 20][..]));
+        assert_eq!(a.get(HashKind::Ed2k), Some(&[0xE2; 16][..]));
+        assert!(t.files[1].urns.is_empty(), "{:?}", t.files[1].urns);
     }
 }
