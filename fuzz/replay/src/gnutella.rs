@@ -16,6 +16,7 @@ use junction_gnutella::wire::http::{
 };
 use junction_gnutella::wire::link::{LinkDeflater, LinkInflater};
 use junction_gnutella::wire::message::{Descriptor, Message, RouteTableUpdate};
+use junction_gnutella::wire::push_proxy::{self, PushProxyRequest};
 use junction_gnutella::wire::qrp::QrpReceiver;
 use junction_gnutella::wire::{dime, thex};
 
@@ -88,11 +89,15 @@ pub fn descriptor(data: &[u8]) {
                     let _ = (r.urns(), r.file_size());
                 }
                 if let Some(t) = &h.trailer {
-                    let _ = (t.push(), t.ggep());
+                    let _ = (t.push(), t.ggep(), push_proxy::trailer_proxies(t));
                 }
             }
             Message::Query(q) => {
                 let _ = q.urns();
+            }
+            Message::Vendor(v) => {
+                let link = std::net::Ipv4Addr::new(198, 18, 0, 1);
+                let _ = (v.push_proxy_ack_addr(link), v.connect_back_port());
             }
             _ => {}
         }
@@ -114,6 +119,7 @@ pub fn ggep(data: &[u8]) {
             block.alt_locs(),
             block.large_file_size(),
             block.scp(),
+            block.push_proxies(),
         );
     }
     if let Ok(d) = cobs::decode(data) {
@@ -150,6 +156,11 @@ pub fn handshake(data: &[u8]) {
     }
     if let Ok(Some((req, _))) = RequestHead::parse(data) {
         let _ = (req.target(), req.range(), req.alt_locs(), req.content_urn());
+        // A push-proxy request: its servent id back to base32 parses to the same id.
+        if let Some(Ok(p)) = PushProxyRequest::parse(&req) {
+            let id = push_proxy::guid_base32(&p.servent);
+            assert_eq!(push_proxy::guid_from_base32(&id).ok(), Some(p.servent));
+        }
     }
     if let Ok(Some((resp, _))) = ResponseHead::parse(data) {
         let _ = (resp.content_range(), resp.queued(), resp.available_ranges());
