@@ -167,24 +167,10 @@ impl Target {
     }
 }
 
-/// Percent-decode (invalid escapes are kept literally; invalid UTF-8 lossy).
+/// Percent-decode (invalid escapes are kept literally; invalid UTF-8 lossy). Core's, so
+/// `%+1` stays as written (`from_str_radix` took the `+` as a sign).
 pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(h) = b.get(i + 1..i + 3)
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(h).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    junction_core::link::percent_decode(s)
 }
 
 /// Percent-encode everything but unreserved characters.
@@ -195,6 +181,11 @@ pub fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sign_is_not_a_hex_digit() {
+        assert_eq!(percent_decode("a%+1b%20c%zz"), "a%+1b c%zz");
+    }
 
     #[test]
     fn targets() {
