@@ -37,10 +37,6 @@ const BODY_STALL: Duration = Duration::from_secs(30);
 const MAX_SOURCES: usize = 64;
 /// A source failing this many times in a row is dropped.
 const MAX_FAILS: u32 = 3;
-/// With no source, the first search by URN again after this long, doubling up to
-/// `REQUERY_MAX`.
-const REQUERY_FIRST: Duration = Duration::from_secs(5);
-const REQUERY_MAX: Duration = Duration::from_secs(120);
 
 #[derive(Debug)]
 enum End {
@@ -144,10 +140,6 @@ pub async fn run(
         drop(hit_tx);
     }
     let mut hits_open = sha1.is_some();
-    // With no source left, the search by URN is run again now and then (sources join
-    // later: a leaf connects, a QRP table arrives), as eD2k asks its server again.
-    let mut requery_at: Option<Instant> = None;
-    let mut requery_wait = REQUERY_FIRST;
     let mut workers: JoinSet<(SocketAddrV4, End)> = JoinSet::new();
     let mut last_peers = u32::MAX;
     let mut identified = sha1.is_some();
@@ -215,29 +207,8 @@ pub async fn run(
             let _ = events.try_send(FetchEvent::Peers(peers));
         }
         if sources.is_empty() && workers.is_empty() && !hits_open {
-            let Some(h) = sha1 else {
-                let _ = events.try_send(FetchEvent::Note("no Gnutella sources left".into()));
-                return;
-            };
-            match requery_at {
-                None => {
-                    requery_at = Some(now + requery_wait);
-                    let _ = events.try_send(FetchEvent::Note(format!(
-                        "no Gnutella sources yet; asking again in {} s",
-                        requery_wait.as_secs()
-                    )));
-                }
-                Some(at) if now >= at => {
-                    let (tx, rx) = mpsc::channel::<RemoteHit>(64);
-                    let query = Query::by_urn(&Urn::Sha1(h));
-                    let _ = core.send(CoreMsg::Cmd(Command::Search { query, tx })).await;
-                    hit_rx = rx;
-                    hits_open = true;
-                    requery_at = None;
-                    requery_wait = (requery_wait * 2).min(REQUERY_MAX);
-                }
-                Some(_) => {}
-            }
+            let _ = events.try_send(FetchEvent::Note("no Gnutella sources left".into()));
+            return;
         }
         tokio::select! {
             () = events.closed() => {
