@@ -82,7 +82,7 @@ pub fn guid_base32(g: &Guid) -> String {
 pub fn guid_from_base32(s: &str) -> Result<Guid> {
     let body = match s.len() {
         26 => s,
-        32 if s[26..].bytes().all(|b| b == b'=') => &s[..26],
+        32 if s.get(26..).is_some_and(|t| t.bytes().all(|b| b == b'=')) => &s[..26],
         n => {
             return Err(Error::invalid(
                 "push-proxy ServerId",

@@ -62,6 +62,18 @@ fn server_id_golden() {
     assert!(guid_from_base32("1AAQEAYEAUDAOCAJBIFQYDIOB4").is_err());
 }
 
+#[test]
+fn non_ascii_server_id_is_refused_not_a_panic() {
+    // 32 bytes, 'é' over bytes 25-26: slicing at 26 is no char boundary.
+    let r = req(
+        "GET /gnutella/push-proxy?ServerId=AAAAAAAAAAAAAAAAAAAAAAAAA%C3%A9AAAAA HTTP/1.1\r\n\
+         X-Node: 10.0.0.7:6348\r\n\r\n",
+    );
+    assert!(PushProxyRequest::parse(&r).unwrap().is_err());
+    assert!(guid_from_base32("AAAAAAAAAAAAAAAAAAAAAAAAAéAAAAA").is_err());
+    assert!(guid_from_base32("AAAAAAAAAAAAAAAAAAAAAAAAé").is_err());
+}
+
 fn req(raw: &str) -> RequestHead {
     RequestHead::parse(raw.as_bytes()).unwrap().unwrap().0
 }
@@ -162,6 +174,22 @@ proptest! {
         let h = Headers::new().with("X-Node", node);
         let r = RequestHead::new("GET", target, h);
         let _ = PushProxyRequest::parse(&r);
+    }
+
+    #[test]
+    fn parsing_never_panics_on_non_ascii(id in "[A-Z2-7=é%C3A9\\x{80}-\\x{10FFFF}]{0,40}",
+                                         raw in proptest::collection::vec(any::<u8>(), 0..40)) {
+        let _ = guid_from_base32(&id);
+        // Percent-encoded arbitrary bytes: the decoder replaces invalid UTF-8 lossily.
+        let enc: String = raw.iter().map(|b| format!("%{b:02X}")).collect();
+        for key in ["ServerId", "guid"] {
+            let path = if key == "guid" { "/gnet/push-proxy" } else { "/gnutella/push-proxy" };
+            let r = RequestHead::new("GET", format!("{path}?{key}={id}&{key}={enc}"),
+                                     Headers::new());
+            let _ = PushProxyRequest::parse(&r);
+            let r = RequestHead::new("GET", format!("{path}?{key}={enc}"), Headers::new());
+            let _ = PushProxyRequest::parse(&r);
+        }
     }
 
     #[test]
