@@ -58,7 +58,9 @@ impl PushProxies {
         *lock(&self.ours) = list;
     }
 
-    /// Proxy for `servent` on link `id`; false when `cap` leaves are proxied already.
+    /// Proxy for `servent` on link `id`, in place of any GUID that link registered before
+    /// (one per link: a leaf is one servent); false when another live link has `servent`
+    /// (its Pushes would go to this one), or `cap` leaves are proxied already.
     pub(super) fn add_leaf(
         &self,
         servent: Guid,
@@ -67,6 +69,12 @@ impl PushProxies {
         cap: usize,
     ) -> bool {
         let mut l = lock(&self.leaves);
+        if l.get(&servent)
+            .is_some_and(|(c, t)| *c != id && !t.is_closed())
+        {
+            return false;
+        }
+        l.retain(|_, (c, _)| *c != id);
         if l.len() >= cap && !l.contains_key(&servent) {
             return false;
         }
@@ -196,4 +204,35 @@ pub async fn request_push(
     )
     .await?;
     Ok(r.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_guid_per_link_and_none_taken_from_another() {
+        let p = PushProxies::default();
+        let (tx1, _rx1) = mpsc::channel(1);
+        let (tx2, _rx2) = mpsc::channel(1);
+        let (a, b, c) = (Guid([1; 16]), Guid([2; 16]), Guid([3; 16]));
+        assert!(p.add_leaf(a, 1, tx1.clone(), 8));
+        // A second GUID from the same link replaces its first.
+        assert!(p.add_leaf(b, 1, tx1.clone(), 8));
+        assert_eq!(p.leaves(), 1);
+        assert!(p.leaf(&a).is_none());
+        assert!(p.leaf(&b).is_some());
+        // Another link naming b is refused: b's Pushes still go to link 1.
+        assert!(!p.add_leaf(b, 2, tx2.clone(), 8));
+        assert!(lock(&p.leaves)[&b].0 == 1);
+        // So one leaf cannot fill the cap: link 2 still gets in with its own GUID.
+        for i in 10..20 {
+            assert!(p.add_leaf(Guid([i; 16]), 1, tx1.clone(), 2));
+        }
+        assert!(p.add_leaf(c, 2, tx2.clone(), 2));
+        assert_eq!(p.leaves(), 2);
+        // Link 1 gone (its queue closed): its GUID may be taken.
+        drop((tx1, _rx1));
+        assert!(p.add_leaf(Guid([19; 16]), 3, tx2, 3));
+    }
 }
