@@ -9,13 +9,13 @@
 //! * As a downloader, [`request_push`] asks a source's proxy to push it.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument, debug, debug_span};
 
 use super::Shared;
@@ -31,15 +31,29 @@ use crate::wire::push_proxy::{MAX_PUSH_PROXIES, PushProxyRequest};
 
 /// Wait for a proxy's answer once connected.
 const PROXY_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// GIV dials at once for push-proxy requests naming us (anyone may send them).
+const MAX_SELF_PUSHES: usize = 8;
 
 /// Push-proxy state shared by the core (which fills it) and the HTTP side (which reads it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PushProxies {
     /// The ultrapeers that acknowledged being our push proxies (at most
     /// [`MAX_PUSH_PROXIES`]).
     ours: Mutex<Vec<SocketAddrV4>>,
     /// Leaves we are the push proxy of: servent GUID → their link and its queue.
     leaves: Mutex<HashMap<Guid, (ConnId, mpsc::Sender<Out>)>>,
+    /// The GIV dials push-proxy requests naming us may have going.
+    self_pushes: Arc<Semaphore>,
+}
+
+impl Default for PushProxies {
+    fn default() -> Self {
+        PushProxies {
+            ours: Mutex::default(),
+            leaves: Mutex::default(),
+            self_pushes: Arc::new(Semaphore::new(MAX_SELF_PUSHES)),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -115,7 +129,7 @@ pub(super) async fn answer<S: AsyncWrite + Unpin>(
             servent,
             index,
             node: Some(node),
-        }) => push(shared, servent, index, node),
+        }) => push(shared, servent, index, node, peer),
     };
     debug!(%peer, code, %reason, "push-proxy request answered");
     let r = ResponseHead::new(
@@ -132,7 +146,13 @@ pub(super) async fn answer<S: AsyncWrite + Unpin>(
 }
 
 /// Send the Push for `servent` (to connect to `node`): the status and reason to answer.
-fn push(shared: &Arc<Shared>, servent: Guid, index: u32, node: SocketAddrV4) -> (u16, String) {
+fn push(
+    shared: &Arc<Shared>,
+    servent: Guid,
+    index: u32,
+    node: SocketAddrV4,
+    peer: SocketAddr,
+) -> (u16, String) {
     if let Some(tx) = shared.push_proxies.leaf(&servent) {
         // TTL max_ttl - 1 and hops 1: it does not come from us really (gtk-gnutella).
         let ttl = shared.cfg.max_ttl.saturating_sub(1).max(1);
@@ -153,13 +173,21 @@ fn push(shared: &Arc<Shared>, servent: Guid, index: u32, node: SocketAddrV4) -> 
         };
     }
     if servent == shared.guid {
-        // Pushing ourselves: honour it at once with a GIV.
+        // Pushing ourselves: honour it at once with a GIV, a few at a time, and only to a
+        // public address or the requester's own (no dials into networks it cannot reach).
+        if !giv_target_ok(node, peer) {
+            return (403, "Push-proxy: X-Node not reachable from here".to_owned());
+        }
+        let Ok(permit) = shared.push_proxies.self_pushes.clone().try_acquire_owned() else {
+            return (503, "Push-proxy: too many pushes in progress".to_owned());
+        };
         let shared = shared.clone();
         tokio::spawn(
             async move {
                 if let Err(e) = super::upload::giv_out(node, index, shared).await {
                     debug!(%e, "GIV for a push-proxy request to ourselves failed");
                 }
+                drop(permit);
             }
             .instrument(debug_span!("gnutella_push_upload", target = %node)),
         );
@@ -172,6 +200,34 @@ fn push(shared: &Arc<Shared>, servent: Guid, index: u32, node: SocketAddrV4) -> 
         410,
         format!("Push proxy: no route to servent GUID {servent}"),
     )
+}
+
+/// Whether a GIV for a push-proxy request from `peer` may go to `node`: `peer`'s own
+/// address, or a public one.
+fn giv_target_ok(node: SocketAddrV4, peer: SocketAddr) -> bool {
+    let ip = *node.ip();
+    let from = match peer.ip() {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    from == Some(ip) || public(ip)
+}
+
+/// A globally routable IPv4 address (what `Ipv4Addr::is_global`, unstable, says).
+fn public(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 198 && (b & 0xfe) == 18))
 }
 
 /// Ask the push proxy at `proxy` to push `servent` towards `node` (where we listen):
@@ -234,5 +290,41 @@ mod tests {
         // Link 1 gone (its queue closed): its GUID may be taken.
         drop((tx1, _rx1));
         assert!(p.add_leaf(Guid([19; 16]), 3, tx2, 3));
+    }
+
+    #[test]
+    fn self_push_giv_only_to_public_or_the_requester() {
+        let peer: SocketAddr = "203.0.113.9:5000".parse().unwrap();
+        let to = |s: &str| giv_target_ok(s.parse().unwrap(), peer);
+        assert!(to("8.8.8.8:6346"));
+        assert!(to("203.0.113.9:6346"), "the requester itself");
+        for bad in [
+            "127.0.0.1:22",
+            "10.0.0.1:80",
+            "192.168.1.1:80",
+            "172.16.0.1:80",
+            "169.254.169.254:80",
+            "100.64.0.1:80",
+            "224.0.0.1:80",
+            "240.0.0.1:80",
+            "0.1.2.3:80",
+            "198.18.0.1:80",
+            "192.0.0.1:80",
+        ] {
+            assert!(!to(bad), "{bad}");
+        }
+        let local: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        assert!(giv_target_ok("127.0.0.1:6346".parse().unwrap(), local));
+    }
+
+    #[test]
+    fn self_pushes_are_bounded() {
+        let p = PushProxies::default();
+        let held: Vec<_> = (0..MAX_SELF_PUSHES)
+            .map(|_| p.self_pushes.clone().try_acquire_owned().unwrap())
+            .collect();
+        assert!(p.self_pushes.clone().try_acquire_owned().is_err());
+        drop(held);
+        assert!(p.self_pushes.clone().try_acquire_owned().is_ok());
     }
 }

@@ -136,6 +136,27 @@ async fn push_proxy_http_forms() {
     )
     .await;
     assert!(r.starts_with("HTTP/1.1 400 "), "{r}");
+    // Naming the ultrapeer itself: a GIV to the requester's own address goes out, none
+    // into a network the requester may not reach.
+    let me = detail(&up, "guid");
+    let r = http(
+        up.local_addr(),
+        &format!(
+            "GET /gnet/push-proxy?guid={me} HTTP/1.1\r\nX-Node: {}\r\n\r\n",
+            giv_to.local_addr().unwrap()
+        ),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 202 "), "{r}");
+    within("GIV from the ultrapeer", 10, giv_to.accept())
+        .await
+        .unwrap();
+    let r = http(
+        up.local_addr(),
+        &format!("GET /gnet/push-proxy?guid={me} HTTP/1.1\r\nX-Node: 10.0.0.1:22\r\n\r\n"),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
     f.shutdown().await;
     up.shutdown().await;
 }
