@@ -100,6 +100,7 @@ impl Core {
             } => {
                 let waiting: usize = self.givs.values().map(Vec::len).sum();
                 if waiting >= MAX_GIV_WAITERS {
+                    // Dropping `reply` and `routed` refuses: the download gives up at once.
                     return;
                 }
                 self.givs.entry(servent).or_default().push(reply);

@@ -61,7 +61,7 @@ pub(super) async fn open(
         .map_err(|_| ServentError::Shutdown)?;
     // No route over Gnutella: ask the servent's push proxies over HTTP (gtk-gnutella,
     // LimeWire); the GIV then comes as for a routed Push.
-    let routed = matches!(timeout(ROUTE_ANSWER, routed).await, Ok(Ok(true)));
+    let routed = route_answer(routed).await?;
     if !routed && !info.proxies.is_empty() {
         via_proxies(info, ctx, servent, index).await;
     }
@@ -69,6 +69,17 @@ pub(super) async fn open(
         .await
         .map_err(|_| ServentError::Timeout("GIV"))?
         .map_err(|_| ServentError::Timeout("GIV"))
+}
+
+/// Whether the core found a route for our Push (false when it did not answer in time).
+/// It drops the question when too many wait for a GIV already: no GIV will come to us,
+/// so the push fails at once rather than after asking push proxies for nothing.
+async fn route_answer(routed: oneshot::Receiver<bool>) -> Result<bool, ServentError> {
+    match timeout(ROUTE_ANSWER, routed).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(_)) => Err(ServentError::Timeout("GIV")),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Ask `info`'s push proxies, one after the other, to push `servent` towards us, until
@@ -87,6 +98,29 @@ async fn via_proxies(info: &SourceInfo, ctx: &Ctx, servent: Guid, index: u32) {
             }
             Ok(code) => debug!(%proxy, code, "push proxy refused"),
             Err(e) => debug!(%proxy, %e, "push proxy unreachable"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_push_is_no_question_for_proxies() {
+        // The core drops the question (too many GIV waiters): fail at once.
+        let (tx, rx) = oneshot::channel::<bool>();
+        drop(tx);
+        let t = std::time::Instant::now();
+        assert!(matches!(
+            route_answer(rx).await,
+            Err(ServentError::Timeout("GIV"))
+        ));
+        assert!(t.elapsed() < ROUTE_ANSWER);
+        for routed in [true, false] {
+            let (tx, rx) = oneshot::channel();
+            tx.send(routed).unwrap();
+            assert_eq!(route_answer(rx).await.unwrap(), routed);
         }
     }
 }
