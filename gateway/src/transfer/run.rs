@@ -1,18 +1,20 @@
 //! Running a transfer: ask every network to fetch into the sink, retry with back-off while
 //! bytes are missing, and finish once every byte is verified.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::BoxStream;
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, FuturesUnordered};
 use junction_core::{
     DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, NetworkId, TransferSink,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{FileSink, Inner, StartSpec, State, Transfer, lookup};
+use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, lookup};
 use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
@@ -68,7 +70,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
             return;
         }
         let limit = t.meta().record.networks.clone();
-        let mut events = futures::stream::SelectAll::new();
+        let mut events = Streams::default();
         let mut tried: Vec<NetworkId> = Vec::new();
         for net in inner.networks.iter() {
             let id = net.id();
@@ -76,13 +78,23 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                 continue;
             }
             tried.push(id);
+            let main = Stream {
+                net: id,
+                file: None,
+            };
             tokio::select! {
-                s = start(&inner, &t, &**net) => if let Some(s) = s { events.push(s) },
+                s = start(&inner, &t, &**net) => events.add(main, s),
                 () = token.cancelled() => return,
             }
-            tokio::select! {
-                s = super::by_file::start_files(&t, &**net) => events.extend(s),
-                () = token.cancelled() => return,
+            for job in by_file::jobs(&t, &**net) {
+                let key = Stream {
+                    net: id,
+                    file: Some(job.index),
+                };
+                tokio::select! {
+                    s = by_file::start_file(&t, &**net, job) => events.add(key, s),
+                    () = token.cancelled() => return,
+                }
             }
         }
         let mut known = t.meta().record.urns.len();
@@ -100,11 +112,33 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         }
         while !events.is_empty() {
             tokio::select! {
-                ev = events.next() => match ev {
-                    Some((net, Some(ev))) => handle(&inner, &t, net, ev),
-                    Some((net, None)) => ended(&t, net),
+                ev = events.all.next() => match ev {
+                    Some((key, Some(ev))) => handle(&inner, &t, key.net, ev),
+                    Some((key, None)) => {
+                        // The network's claims go back once its last fetch here ended; the
+                        // fetch is asked again later, while the others go on.
+                        if events.end(key) {
+                            ended(&t, key.net);
+                        }
+                        if !t.sink().is_complete() {
+                            events.retry_later(key);
+                        }
+                    }
                     None => break,
                 },
+                Some(key) = events.retries.next(), if !events.retries.is_empty() => {
+                    let Some(net) = inner.networks.iter().find(|n| n.id() == key.net) else {
+                        continue;
+                    };
+                    let s = match key.file {
+                        None => start(&inner, &t, &**net).await,
+                        Some(i) => match by_file::jobs(&t, &**net).into_iter().find(|j| j.index == i) {
+                            Some(job) => by_file::start_file(&t, &**net, job).await,
+                            None => None,
+                        },
+                    };
+                    events.add(key, s);
+                }
                 r = changed.changed() => {
                     if r.is_err() || t.sink().is_complete() || t.sink().conflict().is_some() {
                         break;
@@ -118,10 +152,13 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
             if now > known {
                 known = now;
                 for net in inner.networks.iter() {
-                    let idle = !t.meta().nets.get(&net.id()).is_some_and(|s| s.running);
-                    if idle && tried.contains(&net.id()) {
+                    let main = Stream {
+                        net: net.id(),
+                        file: None,
+                    };
+                    if !events.live.contains(&main) && tried.contains(&net.id()) {
                         tokio::select! {
-                            s = start(&inner, &t, &**net) => if let Some(s) = s { events.push(s) },
+                            s = start(&inner, &t, &**net) => events.add(main, s),
                             () = token.cancelled() => return,
                         }
                     }
@@ -151,7 +188,59 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     }
 }
 
-pub(super) type Tagged = BoxStream<'static, (NetworkId, Option<FetchEvent>)>;
+/// One fetch of a transfer: a network's fetch of the whole content, or of one file of it
+/// by the file's own hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct Stream {
+    pub net: NetworkId,
+    pub file: Option<usize>,
+}
+
+/// A fetch's events, ending with a `None`.
+pub(super) type Tagged = BoxStream<'static, (Stream, Option<FetchEvent>)>;
+
+/// First wait before a fetch that ended is asked again, doubling to `RETRY_MAX`: a Gnutella
+/// fetch ends when its search found no source, and sources come and go.
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(600);
+
+/// The fetches running for a transfer, and those to ask again.
+#[derive(Default)]
+struct Streams {
+    all: futures::stream::SelectAll<Tagged>,
+    live: HashSet<Stream>,
+    retries: FuturesUnordered<BoxFuture<'static, Stream>>,
+    waits: HashMap<Stream, Duration>,
+}
+
+impl Streams {
+    fn add(&mut self, key: Stream, s: Option<Tagged>) {
+        if let Some(s) = s {
+            self.live.insert(key);
+            self.all.push(s);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// A fetch ended; true when it was its network's last one here.
+    fn end(&mut self, key: Stream) -> bool {
+        self.live.remove(&key);
+        !self.live.iter().any(|k| k.net == key.net)
+    }
+
+    fn retry_later(&mut self, key: Stream) {
+        let wait = self.waits.entry(key).or_insert(RETRY_FIRST);
+        let now = *wait;
+        *wait = (now * 2).min(RETRY_MAX);
+        self.retries.push(Box::pin(async move {
+            tokio::time::sleep(now).await;
+            key
+        }));
+    }
+}
 
 /// Asks one network to fetch through its own handle on the file. Its events end with a
 /// `None`, so its claims can be given back. A network that cannot serve this content
@@ -184,9 +273,13 @@ async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagg
             st.running = true;
             st.applicable = true;
             st.note = None;
+            let key = Stream {
+                net: id,
+                file: None,
+            };
             let tagged = s
-                .map(move |ev| (id, Some(ev)))
-                .chain(futures::stream::once(async move { (id, None) }));
+                .map(move |ev| (key, Some(ev)))
+                .chain(futures::stream::once(async move { (key, None) }));
             Some(tagged.boxed())
         }
         Err(e) => {
