@@ -2,6 +2,10 @@
 //! ([`junction_core::limit`]): an address over them is closed as soon as it is accepted,
 //! and an admitted connection holds its [`ConnPermit`] for as long as it is open. It counts
 //! as a pending handshake until the client has sent its first bytes.
+//!
+//! 127.0.0.1 and ::1 are not limited: they are the operator's own tools on this host (a
+//! script running `junction` in a loop, Sonarr polling, players), which a back-off would
+//! lock out with no message. Other addresses, other loopback ones included, are.
 
 use std::io;
 use std::pin::Pin;
@@ -18,8 +22,15 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 #[derive(Debug)]
 pub(crate) struct Limited {
     tcp: TcpStream,
-    permit: ConnPermit,
+    /// None for the host's own address.
+    permit: Option<ConnPermit>,
+    peer: std::net::IpAddr,
     spoke: bool,
+}
+
+/// The host's own tools: the addresses a local client connects from by default.
+fn own_host(ip: std::net::IpAddr) -> bool {
+    ip == std::net::Ipv4Addr::LOCALHOST || ip == std::net::Ipv6Addr::LOCALHOST
 }
 
 /// The next connection `limiter` admits, with Nagle off; refused ones are closed at once.
@@ -34,14 +45,19 @@ pub(crate) async fn accept(listener: &TcpListener, limiter: &ConnLimiter) -> Lim
                 continue;
             }
         };
-        let Ok(permit) = limiter.admit(peer.ip()) else {
-            continue;
+        let permit = match own_host(peer.ip()) {
+            true => None,
+            false => match limiter.admit(peer.ip()) {
+                Ok(p) => Some(p),
+                Err(_) => continue,
+            },
         };
         // Small frames and responses leave at once.
         let _ = tcp.set_nodelay(true);
         return Limited {
             tcp,
             permit,
+            peer: peer.ip(),
             spoke: false,
         };
     }
@@ -60,7 +76,7 @@ pub(crate) fn incoming(
 
 impl Limited {
     pub(crate) fn peer(&self) -> std::net::IpAddr {
-        self.permit.ip()
+        self.peer
     }
 }
 
@@ -75,7 +91,9 @@ impl AsyncRead for Limited {
         let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
         if !this.spoke && buf.filled().len() > before {
             this.spoke = true;
-            this.permit.handshake_done();
+            if let Some(p) = &mut this.permit {
+                p.handshake_done();
+            }
         }
         r
     }
