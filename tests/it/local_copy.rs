@@ -95,3 +95,47 @@ async fn a_file_already_shared_completes_from_the_local_copy() {
     assert_eq!(failed.bytes_verified, 0, "{failed:?}");
     gw.stop().await;
 }
+
+/// Two shared copies of one content: unsharing one leaves the other to complete from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsharing_one_copy_leaves_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = TestNet::new(
+        "empty",
+        TestNet::everything(),
+        Behavior::Normal(Duration::ZERO),
+        vec![],
+    );
+    let mut gw = start(dir.path(), vec![Arc::new(empty)], None).await;
+    let data: Vec<u8> = (0..500_000u32).map(|i| (i * 11 + i / 97) as u8).collect();
+    let copies = [dir.path().join("a.bin"), dir.path().join("b.bin")];
+    for p in &copies {
+        std::fs::write(p, &data).unwrap();
+        gw.client
+            .share(pb::ShareRequest {
+                path: p.to_string_lossy().into(),
+            })
+            .await
+            .unwrap();
+    }
+    gw.client
+        .unshare(pb::UnshareRequest {
+            // The copy shared last: one URN index entry per content lost the first.
+            path: copies[1].to_string_lossy().into(),
+        })
+        .await
+        .unwrap();
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(magnet(&data))),
+            networks: vec![],
+            files: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
+    assert!(std::fs::read(&done.path).unwrap() == data);
+    gw.stop().await;
+}

@@ -106,20 +106,24 @@ async fn adopt_folder(
         .filter(|f| f.wanted && f.size > 0 && f.bytes_verified == f.size);
     for f in ready {
         let path = t.path.join(&f.path);
-        if !done.insert(format!("{}/{}", t.id, f.path.display()))
-            || gw.shares.record(&path).ok().flatten().is_some()
-        {
+        let key = format!("{}/{}", t.id, f.path.display());
+        if done.contains(&key) || gw.shares.record(&path).ok().flatten().is_some() {
             continue;
         }
         let span = tracing::info_span!("adopt_download", id = %t.id, file = %f.path.display());
         // Nothing names the file alone yet: its hashes come from this read.
         let fetched_by = ContentId::new(Some(f.size));
         let adopted = gw.shares.adopt_download(&path, &fetched_by, offer_on);
+        // A failure (the file busy, a read error) is tried again when the transfer is next
+        // reported complete.
         match adopted.instrument(span).await {
-            Ok(all) => tracing::info!(
-                hashes = all.hashes().count(),
-                "file of a folder hashed for every network"
-            ),
+            Ok(all) => {
+                done.insert(key);
+                tracing::info!(
+                    hashes = all.hashes().count(),
+                    "file of a folder hashed for every network"
+                );
+            }
             Err(e) => tracing::warn!(error = %e, "file of a finished folder not adopted"),
         }
     }

@@ -80,7 +80,8 @@ pub struct ShareIndex {
     gate: Arc<tokio::sync::Mutex<()>>,
     /// Each shared file by every URN it is known by, so a transfer finds a local copy
     /// without reading every record.
-    by_urn: Arc<Mutex<HashMap<String, PathBuf>>>,
+    /// Two copies of one content are two paths under its URNs.
+    by_urn: Arc<Mutex<HashMap<String, Vec<PathBuf>>>>,
 }
 
 impl ShareIndex {
@@ -91,12 +92,12 @@ impl ShareIndex {
         identities: Arc<IdentityIndex>,
         closing: CancellationToken,
     ) -> Self {
-        let by_urn = store
-            .all::<ShareRecord>(Table::Shares)
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(_, r)| r.urns.into_iter().map(move |u| (u, r.path.clone())))
-            .collect();
+        let mut by_urn: HashMap<String, Vec<PathBuf>> = HashMap::new();
+        for (_, r) in store.all::<ShareRecord>(Table::Shares).unwrap_or_default() {
+            for u in r.urns {
+                by_urn.entry(u).or_default().push(r.path.clone());
+            }
+        }
         ShareIndex {
             closing,
             store,
@@ -107,7 +108,7 @@ impl ShareIndex {
         }
     }
 
-    fn urns(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
+    fn urns(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<PathBuf>>> {
         self.by_urn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -118,7 +119,9 @@ impl ShareIndex {
             let urns = self.urns();
             id.urns()
                 .iter()
-                .filter_map(|u| urns.get(u).cloned())
+                .filter_map(|u| urns.get(u))
+                .flatten()
+                .cloned()
                 .collect()
         };
         paths.into_iter().find_map(|p| {
@@ -190,7 +193,7 @@ impl ShareIndex {
             }
             self.store
                 .remove(Table::Shares, &r.path.to_string_lossy())?;
-            self.urns().retain(|_, p| *p != r.path);
+            forget_path(&mut self.urns(), &r.path);
             out.push(done);
         }
         Ok(out)
@@ -369,11 +372,21 @@ impl ShareIndex {
         };
         self.store.put(Table::Shares, &key, &record)?;
         let mut urns = self.urns();
-        urns.retain(|_, p| *p != record.path);
-        urns.extend(record.urns.iter().map(|u| (u.clone(), record.path.clone())));
+        forget_path(&mut urns, &record.path);
+        for u in &record.urns {
+            urns.entry(u.clone()).or_default().push(record.path.clone());
+        }
         drop(urns);
         Ok(record)
     }
+}
+
+/// Takes `path` out of the URN index, leaving other copies of the same content.
+fn forget_path(urns: &mut HashMap<String, Vec<PathBuf>>, path: &Path) {
+    urns.retain(|_, paths| {
+        paths.retain(|p| p != path);
+        !paths.is_empty()
+    });
 }
 
 fn modified_ms(m: &std::fs::Metadata) -> u64 {

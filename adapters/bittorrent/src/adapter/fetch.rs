@@ -256,7 +256,11 @@ pub(super) async fn run_torrent(
                 t.cancel.cancel();
             }
         }
-        if !indexed && let Some(e) = entry_of(&t, &trackers, torrent_bytes.clone()) {
+        // A torrent stopped meanwhile (unshared) is not listed again.
+        if !indexed
+            && !t.cancel.is_cancelled()
+            && let Some(e) = entry_of(&t, &trackers, torrent_bytes.clone())
+        {
             indexed = true;
             add_to_index(&index, e);
         }
