@@ -81,25 +81,46 @@ impl WindowSink {
         }
     }
 
-    /// `hashes` of the file as units of the transfer, when the grid survives the move:
-    /// a whole-file hash, or equal units whose last one ends where the file ends.
-    fn moved(&self, hashes: UnitHashes) -> Option<UnitHashes> {
-        if hashes.at.is_some() || hashes.part_len.is_some() || hashes.digests.is_empty() {
-            return None;
+    /// `hashes` of the file as units of the transfer: a whole-file hash as one unit; equal
+    /// units (eD2k parts) as a run, and the last, shorter one as a unit of its own when
+    /// the run would reach past the file into the next. Empty when the grid cannot move.
+    fn moved(&self, hashes: UnitHashes) -> Vec<UnitHashes> {
+        let uniform = hashes.at.is_none() && hashes.part_len.is_none();
+        let n = hashes.digests.len() as u64;
+        if !uniform || n == 0 || hashes.unit_len == 0 {
+            return Vec::new();
         }
-        if hashes.digests.len() == 1 && hashes.unit_len >= self.len {
-            let d = hashes.digests.into_iter().next()?;
-            return Some(UnitHashes::run(
-                hashes.algo,
+        let algo = hashes.algo;
+        if n == 1 && hashes.unit_len >= self.len {
+            return vec![UnitHashes::run(
+                algo,
                 self.at,
                 self.len.max(1),
-                vec![d],
-            ));
+                hashes.digests,
+            )];
+        }
+        // Below the root, Tiger tree nodes are aligned to the whole content's start.
+        if algo == super::UnitAlgo::TigerTree || n != self.len.div_ceil(hashes.unit_len) {
+            return Vec::new();
         }
         let ends_with_content = self.at + self.len == self.inner.size();
-        let whole_units = self.len.is_multiple_of(hashes.unit_len);
-        (hashes.algo != super::UnitAlgo::TigerTree && (whole_units || ends_with_content))
-            .then(|| UnitHashes::run(hashes.algo, self.at, hashes.unit_len, hashes.digests))
+        if self.len.is_multiple_of(hashes.unit_len) || ends_with_content {
+            return vec![UnitHashes::run(
+                algo,
+                self.at,
+                hashes.unit_len,
+                hashes.digests,
+            )];
+        }
+        let mut digests = hashes.digests;
+        let Some(last) = digests.pop() else {
+            return Vec::new();
+        };
+        let head = (n - 1) * hashes.unit_len;
+        vec![
+            UnitHashes::run(algo, self.at, hashes.unit_len, digests),
+            UnitHashes::run(algo, self.at + head, self.len - head, vec![last]),
+        ]
     }
 }
 
@@ -165,7 +186,8 @@ impl TransferSink for WindowSink {
     fn learn(&self, hashes: UnitHashes) -> bool {
         // A grid that does not survive the move: the network checks its own units and
         // says so through `verified`.
-        self.moved(hashes).is_some_and(|h| self.inner.learn(h))
+        let moved = self.moved(hashes);
+        !moved.is_empty() && moved.into_iter().all(|h| self.inner.learn(h))
     }
     fn strike(&self, sources: &[u64]) -> Vec<u64> {
         let tagged: Vec<u64> = sources.iter().map(|&s| self.tagged(s)).collect();

@@ -81,7 +81,8 @@ fn sources_of_two_windows_stay_apart() {
     assert!(!b.is_banned(3), "a strike crossed windows");
 }
 
-/// A grid is taken only when it lands on the content unchanged.
+/// A grid is taken only when it lands on the content unchanged; equal units whose last
+/// one would reach into the next file end with a unit of their own.
 #[test]
 fn a_grid_moves_only_when_it_fits() {
     let (_swarm, sink) = transfer();
@@ -89,14 +90,42 @@ fn a_grid_moves_only_when_it_fits() {
     let units = |unit_len: u64, n: usize| {
         UnitHashes::uniform(UnitAlgo::Md4, unit_len, vec![vec![1u8; 16]; n])
     };
-    // 3000 bytes in units of 1000: three whole units.
-    assert!(w.moved(units(1000, 3)).is_some());
-    // Units of 1024: the last one would reach past the file into the next.
-    assert!(w.moved(units(1024, 3)).is_none());
-    // Unless the file ends where the content ends.
+    // 3000 bytes in units of 1000: three whole units, one run.
+    assert_eq!(w.moved(units(1000, 3)).len(), 1);
+    // Units of 1024: two whole ones, then the last 952 bytes on their own.
+    let split = w.moved(units(1024, 3));
+    assert_eq!(split.len(), 2);
+    assert_eq!(
+        (split[1].at, split[1].unit_len),
+        (Some(AT + 2048), LEN - 2048)
+    );
+    // The wrong number of units for the file: nothing.
+    assert!(w.moved(units(1024, 4)).is_empty());
+    // The file ends where the content ends: one run, clipped by the content.
     let last = WindowSink::new(sink.clone(), SIZE - LEN, LEN, 2);
-    assert!(last.moved(units(1024, 3)).is_some());
+    assert_eq!(last.moved(units(1024, 3)).len(), 1);
     // A Tiger tree below the root does not move.
     let tiger = UnitHashes::uniform(UnitAlgo::TigerTree, 1024, vec![vec![1u8; 24]; 3]);
-    assert!(w.moved(tiger).is_none());
+    assert!(w.moved(tiger).is_empty());
+}
+
+/// eD2k-like part hashes of a file in the middle of the content check its bytes there,
+/// the last short part included.
+#[test]
+fn parts_of_a_file_in_the_middle_check_it_to_its_end() {
+    use crate::hashing::md4::Md4;
+    let data = content();
+    let file = &data[AT as usize..(AT + LEN) as usize];
+    let (swarm, sink) = transfer();
+    let w = window(&sink, 0);
+    let parts = UnitHashes::uniform(
+        UnitAlgo::Md4,
+        1024,
+        file.chunks(1024).map(|c| Md4::digest(c).to_vec()).collect(),
+    );
+    assert!(w.learn(parts));
+    w.write_from(1, 0, file).unwrap();
+    let mut window = RangeSet::new();
+    window.insert(AT..AT + LEN);
+    assert_eq!(swarm.ledger().verified(), &window);
 }
