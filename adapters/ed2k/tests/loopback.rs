@@ -656,11 +656,13 @@ async fn upload_limit_holds_and_unlimited_is_not_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_server_is_left_for_the_next() {
     let (first, second) = (index_server().await, index_server().await);
+    let third = index_server().await;
     let a = start(&first, "mover", false).await;
     let there = first.local_addr().to_string();
-    a.add_endpoint(second.local_addr().to_string())
-        .await
-        .unwrap();
+    // [first, second, third]: the next after the removed first is the second.
+    for s in [&second, &third] {
+        a.add_endpoint(s.local_addr().to_string()).await.unwrap();
+    }
     a.remove_endpoint(format!(
         "ed2k://|server|127.0.0.1|{}|/",
         first.local_addr().port()
@@ -687,4 +689,5 @@ async fn a_removed_server_is_left_for_the_next() {
     a.shutdown().await;
     first.shutdown();
     second.shutdown();
+    third.shutdown();
 }

@@ -117,6 +117,10 @@ pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
         let res = session(&s, &host, &mut rx, &mut servers)
             .instrument(span)
             .await;
+        // A server removed while in use: the one after it moved into its place.
+        if !servers.contains(&host) {
+            next = next.wrapping_sub(1);
+        }
         {
             let mut info = s.server();
             let logged_in = info.id.0 != 0;
