@@ -38,10 +38,17 @@ impl Ledger {
         }
     }
 
+    /// The finest grid with a unit at `offset`: a run (one file's hash inside a torrent)
+    /// has none outside its file, and there the next finest grid decides.
+    fn grid_at(&self, offset: u64) -> Option<&crate::swarm::UnitHashes> {
+        self.grids
+            .iter()
+            .find(|g| g.unit_at(offset, self.size).0 != crate::swarm::NO_UNIT)
+    }
+
     /// The finest unit boundary after `offset`.
     fn unit_end(&self, offset: u64) -> u64 {
-        self.grids
-            .first()
+        self.grid_at(offset)
             .map_or(self.size, |g| g.unit_at(offset, self.size).1.end)
     }
 
@@ -50,7 +57,7 @@ impl Ledger {
     /// over as many whole units as `max` allows (few requests per claim).
     fn claim_end(&self, run: Range<u64>, max: u64) -> u64 {
         let end = run.end.min(run.start.saturating_add(max));
-        let Some(g) = self.grids.first() else {
+        let Some(g) = self.grid_at(end) else {
             return end;
         };
         if end == run.end || end <= self.unit_end(run.start) {

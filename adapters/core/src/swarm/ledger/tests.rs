@@ -24,6 +24,18 @@ fn write(l: &mut Ledger, by: Writer, r: Range<u64>) -> RangeSet {
     g
 }
 
+/// A small file's own hash (a run shorter than a piece) does not cut claims outside that
+/// file: there the pieces decide.
+#[test]
+fn outside_a_run_claims_end_on_the_next_grid() {
+    let now = Instant::now();
+    let mut l = Ledger::new(100, RangeSet::new());
+    assert!(l.learn(grid(30, 4)));
+    assert!(l.learn(UnitHashes::run(UnitAlgo::Sha1, 35, 10, vec![vec![0; 20]])));
+    // From 60 on, past the run's file (35..45): up to 35 bytes end on the piece at 90.
+    assert_eq!(l.claim(A, 60..100, 35, None, now), Some(60..90));
+}
+
 #[test]
 fn a_claim_is_given_once_and_ends_at_a_unit_boundary() {
     let now = Instant::now();
