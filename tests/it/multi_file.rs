@@ -564,6 +564,17 @@ async fn each_file_of_a_finished_folder_is_offered_on_the_other_networks() {
 /// checked there, and the transfer completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_of_a_torrent_comes_from_gnutella_by_its_own_hash() {
+    file_by_its_own_hash(false).await;
+}
+
+/// The same file chosen while the transfer runs (another file, which no network has, was
+/// chosen first): its fetch starts with the choice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_chosen_while_running_is_fetched_by_its_own_hash() {
+    file_by_its_own_hash(true).await;
+}
+
+async fn file_by_its_own_hash(chosen_later: bool) {
     let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
         .await
         .unwrap();
@@ -603,11 +614,22 @@ async fn a_file_of_a_torrent_comes_from_gnutella_by_its_own_hash() {
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
             networks: vec![],
-            files: vec![1],
+            // notes.txt first: no network has it.
+            files: vec![if chosen_later { 3 } else { 1 }],
         })
         .await
         .unwrap()
         .into_inner();
+    if chosen_later {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        gw.client
+            .select_files(pb::SelectFilesRequest {
+                id: t.id.clone(),
+                files: vec![1],
+            })
+            .await
+            .unwrap();
+    }
     let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
     let folder = Path::new(&done.path);
     assert!(std::fs::read(folder.join("Season 1/e2.mkv")).unwrap() == e2);

@@ -377,6 +377,10 @@ impl TransferManager {
         }
         t.sink().set_skipped(&files, &skip);
         self.inner.persist(&t);
+        // Files fetched on their own (by their hashes) start and stop with the choice.
+        if state == State::Active && files.iter().any(|f| !f.urns.is_empty()) {
+            run::spawn(&self.inner, &t);
+        }
         let info = t.info();
         self.inner.emit(info.clone(), false);
         Ok(info)
