@@ -10,7 +10,7 @@ use junction_core::swarm::WindowSink;
 use junction_core::{ContentId, DynNetwork, FetchEvent, FetchRequest};
 
 use super::Transfer;
-use super::run::{Stream, Tagged};
+use super::streams::{Stream, Streams, Tagged};
 
 /// Files past this number are not fetched on their own: a window tags its sources with
 /// 16 bits of the file's number.
@@ -98,5 +98,34 @@ pub(super) async fn start_file(t: &Transfer, net: &dyn DynNetwork, job: FileJob)
             tracing::debug!(network = %id, file = job.index, error = %e, "file not fetched");
             None
         }
+    }
+}
+
+/// At most this many files of one transfer are fetched on their own at once per network
+/// (each is a search on Gnutella, a source request on eD2k); the next starts as one ends.
+const MAX_FILE_FETCHES: usize = 4;
+
+/// Starts `net` on the files it can fetch by their own hashes, up to `MAX_FILE_FETCHES`
+/// at once, leaving those that wait for their retry.
+pub(super) async fn fill_files(t: &Transfer, net: &dyn DynNetwork, events: &mut Streams) {
+    let id = net.id();
+    for job in jobs(t, net) {
+        let running = events
+            .live
+            .iter()
+            .filter(|k| k.net == id && k.file.is_some())
+            .count();
+        if running >= MAX_FILE_FETCHES {
+            break;
+        }
+        let key = Stream {
+            net: id,
+            file: Some(job.index),
+        };
+        if events.live.contains(&key) || events.pending.contains(&key) {
+            continue;
+        }
+        let s = start_file(t, net, job).await;
+        events.add(key, s);
     }
 }

@@ -9,6 +9,7 @@ mod read;
 mod record;
 mod run;
 mod sink;
+mod streams;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,19 +1,17 @@
 //! Running a transfer: ask every network to fetch into the sink, retry with back-off while
 //! bytes are missing, and finish once every byte is verified.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::{BoxStream, FuturesUnordered};
 use junction_core::{
     DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, NetworkId, TransferSink,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::streams::{Stream, Streams, Tagged};
 use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, lookup};
 use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
@@ -86,15 +84,9 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                 s = start(&inner, &t, &**net) => events.add(main, s),
                 () = token.cancelled() => return,
             }
-            for job in by_file::jobs(&t, &**net) {
-                let key = Stream {
-                    net: id,
-                    file: Some(job.index),
-                };
-                tokio::select! {
-                    s = by_file::start_file(&t, &**net, job) => events.add(key, s),
-                    () = token.cancelled() => return,
-                }
+            tokio::select! {
+                () = by_file::fill_files(&t, &**net, &mut events) => {}
+                () = token.cancelled() => return,
             }
         }
         let mut known = t.meta().record.urns.len();
@@ -123,21 +115,27 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                         if !t.sink().is_complete() {
                             events.retry_later(key);
                         }
+                        // Its place goes to the next file this network can fetch.
+                        if key.file.is_some()
+                            && let Some(net) = inner.networks.iter().find(|n| n.id() == key.net)
+                        {
+                            by_file::fill_files(&t, &**net, &mut events).await;
+                        }
                     }
                     None => break,
                 },
                 Some(key) = events.retries.next(), if !events.retries.is_empty() => {
+                    events.pending.remove(&key);
                     let Some(net) = inner.networks.iter().find(|n| n.id() == key.net) else {
                         continue;
                     };
-                    let s = match key.file {
-                        None => start(&inner, &t, &**net).await,
-                        Some(i) => match by_file::jobs(&t, &**net).into_iter().find(|j| j.index == i) {
-                            Some(job) => by_file::start_file(&t, &**net, job).await,
-                            None => None,
-                        },
-                    };
-                    events.add(key, s);
+                    match key.file {
+                        None => {
+                            let s = start(&inner, &t, &**net).await;
+                            events.add(key, s);
+                        }
+                        Some(_) => by_file::fill_files(&t, &**net, &mut events).await,
+                    }
                 }
                 r = changed.changed() => {
                     if r.is_err() || t.sink().is_complete() || t.sink().conflict().is_some() {
@@ -185,60 +183,6 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
             }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// One fetch of a transfer: a network's fetch of the whole content, or of one file of it
-/// by the file's own hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct Stream {
-    pub net: NetworkId,
-    pub file: Option<usize>,
-}
-
-/// A fetch's events, ending with a `None`.
-pub(super) type Tagged = BoxStream<'static, (Stream, Option<FetchEvent>)>;
-
-/// First wait before a fetch that ended is asked again, doubling to `RETRY_MAX`: a Gnutella
-/// fetch ends when its search found no source, and sources come and go.
-const RETRY_FIRST: Duration = Duration::from_secs(10);
-const RETRY_MAX: Duration = Duration::from_secs(600);
-
-/// The fetches running for a transfer, and those to ask again.
-#[derive(Default)]
-struct Streams {
-    all: futures::stream::SelectAll<Tagged>,
-    live: HashSet<Stream>,
-    retries: FuturesUnordered<BoxFuture<'static, Stream>>,
-    waits: HashMap<Stream, Duration>,
-}
-
-impl Streams {
-    fn add(&mut self, key: Stream, s: Option<Tagged>) {
-        if let Some(s) = s {
-            self.live.insert(key);
-            self.all.push(s);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.all.is_empty()
-    }
-
-    /// A fetch ended; true when it was its network's last one here.
-    fn end(&mut self, key: Stream) -> bool {
-        self.live.remove(&key);
-        !self.live.iter().any(|k| k.net == key.net)
-    }
-
-    fn retry_later(&mut self, key: Stream) {
-        let wait = self.waits.entry(key).or_insert(RETRY_FIRST);
-        let now = *wait;
-        *wait = (now * 2).min(RETRY_MAX);
-        self.retries.push(Box::pin(async move {
-            tokio::time::sleep(now).await;
-            key
-        }));
     }
 }
 
