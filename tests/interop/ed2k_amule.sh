@@ -12,7 +12,10 @@
 #       Junction's such file identical and then logs part 0 corrupt (ED2K_INTEROP_EXACT_UPLOAD=0
 #       skips it; ED2K_INTEROP_CONTROL=1 repeats it aMule to aMule);
 #  (a)  Junction finds by search and downloads aMule's 10 MiB file and its exactly-9,728,000-byte
-#       file, every part hash and the ed2k hash verified.
+#       file, every part hash and the ed2k hash verified;
+#  (r)  right after (a), aMule downloads by link a file only Junction shares (issue 12: aMule
+#       does not call back a LowID it knows; Junction's index server has the LowID call the
+#       asker, see adapters/ed2k/README.md). Bounded at 90 s.
 # ED2K_INTEROP_CONTROL=1 also measures benchmark (c): Junction vs aMule downloading the same
 # 10 MiB file from a second aMule. Prints "PASS ..." per check and "FAIL ..." per failure.
 # aMule 2.3.3 sometimes stops reading a fast download connection for good (seen in about one
@@ -61,7 +64,7 @@ if [ -z "$BIN" ]; then
 fi
 set +e
 # Every wait in the driver is bounded; this caps the whole run (the control adds ~2 min).
-LIMIT=340; [ "$ED2K_INTEROP_CONTROL" = 0 ] || LIMIT=520
+LIMIT=430; [ "$ED2K_INTEROP_CONTROL" = 0 ] || LIMIT=610
 timeout -k 10 "$LIMIT" "$BIN"
 rc=$?
 [ $rc -eq 124 ] && echo "FAIL ed2k_amule: driver exceeded ${LIMIT} s" >&2

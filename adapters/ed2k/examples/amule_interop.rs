@@ -8,13 +8,18 @@
 //! (b') aMule's known bug with a file of exactly 9,728,000 bytes (see there) is reproduced
 //!     with Junction as the source: all bytes arrive identical and aMule rejects part 0;
 //! (a) Junction finds aMule's 10 MiB file and its exactly-9,728,000-byte file by search and
-//!     downloads them from aMule, every part and the ed2k hash verified.
+//!     downloads them from aMule, every part and the ed2k hash verified;
+//! (r) right after (a), aMule is given a link to a file only Junction shares and downloads it
+//!     from Junction (issue 12: aMule 2.3.3 does not call back a LowID it already knows; the
+//!     index server has the LowID call the asker, see adapters/ed2k/README.md).
 //! With `ED2K_INTEROP_CONTROL=1` a second aMule measures benchmark (c): Junction and aMule
 //! each download the same 10 MiB file from it.
 //!
 //! Environment: `ED2K_INTEROP_DIR` (work dir), `AMULE_START` (start script), `AMULE_BASE`,
 //! `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`, `ED2K_INTEROP_CONTROL`,
-//! `ED2K_INTEROP_EXACT_UPLOAD` (0 skips (b')), `ED2K_INTEROP_SKIP_A`.
+//! `ED2K_INTEROP_EXACT_UPLOAD` (0 skips (b')), `ED2K_INTEROP_SKIP_A` (also skips (r)),
+//! `ED2K_INTEROP_SKIP_B` (skips (b) and (b')), `ED2K_INTEROP_BACK_SECS` ((r)'s wait, 90 s),
+//! `ED2K_INTEROP_BACK_DELAY` (seconds between (a) and (r)).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +47,7 @@ fn mem_sink(size: u64) -> Arc<SwarmSink<MemStore>> {
 const J_BIG: &str = "junctionsrc big.bin";
 const J_DOUBLE: &str = "junctionsrc double.bin";
 const J_EXACT: &str = "junctionexact exact.bin";
+const J_BACK: &str = "junctionback back.bin";
 
 /// aMule searches the server for `words` and queues `files` from the results (by link when
 /// `download N` did not queue one, which is then also a failure).
@@ -246,6 +252,7 @@ async fn main() -> Result<()> {
         (J_BIG, pseudo_random(10 * 1024 * 1024 + 777, 201)),
         (J_DOUBLE, pseudo_random(2 * PART_SIZE as usize, 203)),
         (J_EXACT, pseudo_random(PART_SIZE as usize, 202)),
+        (J_BACK, pseudo_random(3 * 1024 * 1024 + 55, 204)),
     ];
     for (n, d) in &amule_files {
         std::fs::write(amule_share.join(n), d)?;
@@ -313,7 +320,7 @@ async fn main() -> Result<()> {
     let t0 = Instant::now();
     loop {
         let stats = server.stats();
-        if stats.users >= 2 && stats.files >= 5 {
+        if stats.users >= 2 && stats.files >= 6 {
             log(format!(
                 "server: {} users ({} LowID), {} files",
                 stats.users, stats.low_id_users, stats.files
@@ -334,14 +341,19 @@ async fn main() -> Result<()> {
 
     let mut failures = Vec::new();
 
-    // (b) runs first: when aMule had just uploaded to Junction in (a), it did not ask the
-    // server to call Junction back for Junction's files within 7 minutes (seen in three runs).
+    // (b) runs first, with an aMule that has not met Junction; (r) checks the other order.
     // (b) aMule searches, finds and downloads Junction's files (Junction is a LowID source).
     let incoming = amule_base.join("interop").join("Incoming");
     let temp = amule_base.join("interop").join("Temp");
     let logfile = amule_base.join("interop").join("logfile");
-    let b_files: Vec<_> = j_files.iter().filter(|(n, _)| *n != J_EXACT).collect();
-    amule_fetch(&ec, "junctionsrc", &b_files, &mut failures).await?;
+    let skip_b = std::env::var("ED2K_INTEROP_SKIP_B").is_ok();
+    let b_files: Vec<_> = j_files
+        .iter()
+        .filter(|(n, _)| !skip_b && n.starts_with("junctionsrc"))
+        .collect();
+    if !skip_b {
+        amule_fetch(&ec, "junctionsrc", &b_files, &mut failures).await?;
+    }
     let t = Instant::now();
     let mut done = vec![false; b_files.len()];
     let mut shown = 0;
@@ -384,7 +396,7 @@ async fn main() -> Result<()> {
     // also has `|| GetFileSize()==PARTSIZE`. The check: aMule receives every byte identical,
     // then logs part 0 of that file corrupt. Anything else (a transfer that stalls, or wrong
     // bytes) fails; a completed identical file passes (an aMule with the fix).
-    if std::env::var("ED2K_INTEROP_EXACT_UPLOAD").map_or(true, |v| v != "0") {
+    if !skip_b && std::env::var("ED2K_INTEROP_EXACT_UPLOAD").map_or(true, |v| v != "0") {
         let exact: Vec<_> = j_files.iter().filter(|(n, _)| *n == J_EXACT).collect();
         amule_fetch(&ec, "junctionexact", &exact, &mut failures).await?;
         // aMule asks its server for sources of a newly added file only after a throttle
@@ -433,11 +445,10 @@ async fn main() -> Result<()> {
         amulecmd(&ec, &format!("cancel {h}"))?;
     }
     // (a) Junction searches, finds and downloads aMule's files.
-    watch.report(&mut failures);
 
     // aMule offers its files again after the reconnects above.
     let t0 = Instant::now();
-    while server.stats().files < 5 && t0.elapsed() < Duration::from_secs(60) {
+    while server.stats().files < 6 && t0.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut hits = Vec::new();
@@ -534,6 +545,80 @@ async fn main() -> Result<()> {
         }
     }
 
+    // (r) aMule comes back: right after Junction downloaded from it in (a), aMule is given a
+    // link to a file only Junction (a LowID) shares, and downloads it through a callback.
+    if !skip_a {
+        let (name, data) = j_files.iter().find(|(n, _)| *n == J_BACK).expect("J_BACK");
+        let link = format!(
+            "ed2k://|file|{}|{}|{}|/",
+            name.replace(' ', "%20"),
+            data.len(),
+            to_hex(&ed2k_hash(data).root)
+        );
+        if let Some(d) = std::env::var("ED2K_INTEROP_BACK_DELAY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            tokio::time::sleep(Duration::from_secs(d)).await;
+        }
+        let out0 = j.status().bytes_out;
+        amulecmd(&ec, &format!("add {link}"))?;
+        // aMule asks its server for sources of a newly added file only minutes after its
+        // last source request, but for every file right after it logs in: reconnect. Its
+        // known clients (Junction among them) stay.
+        amulecmd(&ec, "disconnect")?;
+        amulecmd(&ec, "connect")?;
+        let t = Instant::now();
+        let limit = Duration::from_secs(
+            std::env::var("ED2K_INTEROP_BACK_SECS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(90),
+        );
+        let mut started = None;
+        let mut shown = 0;
+        while t.elapsed() < limit && !file_matches(&incoming.join(name), data) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // A restart before the upload starts would hide the check (a restarted aMule
+            // knows Junction no more): the stall watch runs only once it has started.
+            let now = if started.is_some() {
+                watch.check(&amule, "(r)")?;
+                watch.last.clone()
+            } else {
+                dl_summary(&ec)?
+            };
+            if started.is_none() && j.status().bytes_out > out0 + 100_000 {
+                started = Some(t.elapsed().as_secs_f64());
+                log(format!(
+                    "(r) Junction's upload to aMule started after {:.1} s",
+                    t.elapsed().as_secs_f64()
+                ));
+            }
+            if t.elapsed().as_secs() / 20 > shown {
+                shown = t.elapsed().as_secs() / 20;
+                log(format!("(r) aMule downloads: {now}"));
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        if file_matches(&incoming.join(name), data) {
+            log(format!(
+                "(r) PASS {name}: aMule, just after uploading to Junction, downloaded {} bytes from Junction in {secs:.1} s (upload started after {:.1} s)",
+                data.len(),
+                started.unwrap_or(secs)
+            ));
+        } else {
+            fail(
+                &mut failures,
+                format!(
+                    "(r) {name}: aMule did not download Junction's file within {secs:.0} s after uploading to Junction ({})",
+                    dl_summary(&ec)?
+                ),
+            );
+        }
+    }
+
+    watch.report(&mut failures);
+
     // Control (ED2K_INTEROP_CONTROL=1): a second aMule, LowID, shares a 10 MiB file and one of
     // exactly 9,728,000 bytes; it measures benchmark (c) and repeats (b') aMule to aMule.
     if std::env::var("ED2K_INTEROP_CONTROL").is_ok_and(|v| v != "0") {
@@ -555,7 +640,7 @@ async fn main() -> Result<()> {
         };
         ensure!(control.start()?.success(), "control amuled did not start");
         let t0 = Instant::now();
-        while server.stats().files < 7 && t0.elapsed() < Duration::from_secs(60) {
+        while server.stats().files < 8 && t0.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         // Throughput reference: Junction and aMule each download the same 10 MiB file from

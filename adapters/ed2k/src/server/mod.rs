@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use junction_core::limit::{ConnLimiter, ConnPermit};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,6 +35,8 @@ pub use index::{FileIndex, IndexedFile};
 
 /// Sources returned per file (the count field is one byte).
 const MAX_SOURCES: usize = 255;
+/// How often one asker is called back unasked by one LowID source.
+const CALL_BACK_EVERY: Duration = Duration::from_secs(300);
 
 /// Runtime statistics of the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,6 +59,8 @@ struct State {
     next_key: u64,
     next_low: u32,
     index: FileIndex,
+    /// When each (asker, LowID source) pair was last called back unasked.
+    called_back: HashMap<(u64, u32), Instant>,
 }
 
 struct Shared {
@@ -113,6 +118,7 @@ impl IndexServer {
                 next_key: 1,
                 next_low: 1,
                 index: FileIndex::new(cfg.max_files),
+                called_back: HashMap::new(),
             }),
             counters: Arc::new(Counters::default()),
             cancel: CancellationToken::new(),
@@ -377,6 +383,7 @@ async fn client_loop(
                 for r in reqs.iter().take(64) {
                     let msg = found_sources(s, r, key, false);
                     push(tx, &msg).await?;
+                    call_asker_back(s, (key, id), peer, port, &msg);
                 }
             }
             ServerMessage::GetSourcesObfu(reqs) => {
@@ -384,6 +391,7 @@ async fn client_loop(
                 for r in reqs.iter().take(64) {
                     let msg = found_sources(s, r, key, true);
                     push(tx, &msg).await?;
+                    call_asker_back(s, (key, id), peer, port, &msg);
                 }
             }
             ServerMessage::CallbackRequest { low_id } => {
@@ -532,6 +540,59 @@ fn found_sources(s: &Shared, r: &SourceRequest, requester: u64, obfu: bool) -> S
                     port: c.port,
                 })
                 .collect(),
+        }
+    }
+}
+
+/// Asks each LowID source just listed to a HighID asker to connect to it, as the asker's
+/// `OP_CALLBACKREQUEST` would. aMule 2.3.3 does not ask for that callback for a LowID it
+/// already knows, e.g. one that has just downloaded from it (see adapters/ed2k/README.md);
+/// the source's connection lets it ask for the file at once. Once per pair per
+/// [`CALL_BACK_EVERY`].
+fn call_asker_back(
+    s: &Shared,
+    asker: (u64, ClientId),
+    peer: SocketAddrV4,
+    port: u16,
+    msg: &ServerMessage,
+) {
+    let ids: Vec<ClientId> = match msg {
+        ServerMessage::FoundSources { sources, .. } => {
+            sources.iter().map(|x| x.client_id).collect()
+        }
+        ServerMessage::FoundSourcesObfu { sources, .. } => {
+            sources.iter().map(|x| x.client_id).collect()
+        }
+        _ => return,
+    };
+    if asker.1.is_low_id() || port == 0 {
+        return;
+    }
+    let now = Instant::now();
+    let mut st = s.state();
+    st.called_back
+        .retain(|_, t| now.duration_since(*t) < CALL_BACK_EVERY);
+    for low in ids.into_iter().filter(|i| i.is_low_id()) {
+        let Some(tx) = st
+            .low_ids
+            .get(&low.0)
+            .and_then(|k| st.clients.get(k))
+            .map(|c| c.tx.clone())
+        else {
+            continue;
+        };
+        if st.called_back.contains_key(&(asker.0, low.0)) {
+            continue;
+        }
+        let msg = ServerMessage::CallbackRequested {
+            addr: SocketAddrV4::new(*peer.ip(), port),
+            crypt: None,
+        };
+        if let Some(f) = frame(&msg)
+            && tx.try_send(f).is_ok()
+        {
+            tracing::debug!(from = asker.1.0, to = low.0, "calling the asker back");
+            st.called_back.insert((asker.0, low.0), now);
         }
     }
 }
