@@ -37,6 +37,8 @@ use junction_ed2k::{Adapter, Config, IndexServer, ServerConfig};
 #[path = "../../../tests/examples/common/amule.rs"]
 mod amule;
 use amule::{Amuled, amulecmd, amulecmd_steps, env, pseudo_random};
+#[path = "amule_interop/back.rs"]
+mod back;
 
 /// An in-memory sink that checks parts, as the gateway's does.
 fn mem_sink(size: u64) -> Arc<SwarmSink<MemStore>> {
@@ -545,75 +547,13 @@ async fn main() -> Result<()> {
         }
     }
 
-    // (r) aMule comes back: right after Junction downloaded from it in (a), aMule is given a
-    // link to a file only Junction (a LowID) shares, and downloads it through a callback.
+    // (r) aMule comes back: right after Junction downloaded from it in (a).
     if !skip_a {
         let (name, data) = j_files.iter().find(|(n, _)| *n == J_BACK).expect("J_BACK");
-        let link = format!(
-            "ed2k://|file|{}|{}|{}|/",
-            name.replace(' ', "%20"),
-            data.len(),
-            to_hex(&ed2k_hash(data).root)
-        );
-        if let Some(d) = std::env::var("ED2K_INTEROP_BACK_DELAY")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        if let Some(why) =
+            back::amule_comes_back(&j, &amule, &mut watch, &ec, &incoming, name, data).await?
         {
-            tokio::time::sleep(Duration::from_secs(d)).await;
-        }
-        let out0 = j.status().bytes_out;
-        amulecmd(&ec, &format!("add {link}"))?;
-        // aMule asks its server for sources of a newly added file only minutes after its
-        // last source request, but for every file right after it logs in: reconnect. Its
-        // known clients (Junction among them) stay.
-        amulecmd(&ec, "disconnect")?;
-        amulecmd(&ec, "connect")?;
-        let t = Instant::now();
-        let limit = Duration::from_secs(
-            std::env::var("ED2K_INTEROP_BACK_SECS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(90),
-        );
-        let mut started = None;
-        let mut shown = 0;
-        while t.elapsed() < limit && !file_matches(&incoming.join(name), data) {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            // A restart before the upload starts would hide the check (a restarted aMule
-            // knows Junction no more): the stall watch runs only once it has started.
-            let now = if started.is_some() {
-                watch.check(&amule, "(r)")?;
-                watch.last.clone()
-            } else {
-                dl_summary(&ec)?
-            };
-            if started.is_none() && j.status().bytes_out > out0 + 100_000 {
-                started = Some(t.elapsed().as_secs_f64());
-                log(format!(
-                    "(r) Junction's upload to aMule started after {:.1} s",
-                    t.elapsed().as_secs_f64()
-                ));
-            }
-            if t.elapsed().as_secs() / 20 > shown {
-                shown = t.elapsed().as_secs() / 20;
-                log(format!("(r) aMule downloads: {now}"));
-            }
-        }
-        let secs = t.elapsed().as_secs_f64();
-        if file_matches(&incoming.join(name), data) {
-            log(format!(
-                "(r) PASS {name}: aMule, just after uploading to Junction, downloaded {} bytes from Junction in {secs:.1} s (upload started after {:.1} s)",
-                data.len(),
-                started.unwrap_or(secs)
-            ));
-        } else {
-            fail(
-                &mut failures,
-                format!(
-                    "(r) {name}: aMule did not download Junction's file within {secs:.0} s after uploading to Junction ({})",
-                    dl_summary(&ec)?
-                ),
-            );
+            fail(&mut failures, why);
         }
     }
 
