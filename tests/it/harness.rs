@@ -138,6 +138,19 @@ pub async fn wait_until(
     }
 }
 
+/// Starts a transfer of a link, on any network.
+pub async fn start_link(client: &mut GatewayClient<Channel>, link: String) -> pb::Transfer {
+    client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Link(link)),
+            networks: vec![],
+            files: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Starts a transfer of a search item, on any network.
 pub async fn start_item(client: &mut GatewayClient<Channel>, item_id: &str) -> pb::Transfer {
     client

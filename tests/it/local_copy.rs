@@ -10,7 +10,7 @@ use proto::v1 as pb;
 use proto::v1::transfer::State;
 use sha1::Digest;
 
-use crate::harness::{start, wait_until};
+use crate::harness::{start, start_link, wait_until};
 use crate::testnet::{Behavior, TestNet};
 
 fn magnet(data: &[u8]) -> String {
@@ -22,17 +22,21 @@ fn magnet(data: &[u8]) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_already_shared_completes_from_the_local_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    // A network that has nothing: only the local copy can complete it.
+/// A gateway whose one network has nothing: only a local copy can complete a transfer.
+async fn gateway_with_nothing(dir: &std::path::Path) -> crate::harness::Running {
     let empty = TestNet::new(
         "empty",
         TestNet::everything(),
         Behavior::Normal(Duration::ZERO),
         vec![],
     );
-    let mut gw = start(dir.path(), vec![Arc::new(empty)], None).await;
+    start(dir, vec![Arc::new(empty)], None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_already_shared_completes_from_the_local_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = gateway_with_nothing(dir.path()).await;
     let shared = dir.path().join("clip.bin");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     std::fs::write(&shared, &data).unwrap();
@@ -42,16 +46,7 @@ async fn a_file_already_shared_completes_from_the_local_copy() {
         })
         .await
         .unwrap();
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Link(magnet(&data))),
-            networks: vec![],
-            files: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = start_link(&mut gw.client, magnet(&data)).await;
     let done = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
     assert!(std::fs::read(&done.path).unwrap() == data);
     let local = done.per_network.iter().find(|n| n.network == "local copy");
@@ -75,16 +70,7 @@ async fn a_file_already_shared_completes_from_the_local_copy() {
         .await
         .unwrap();
     std::fs::write(&shared2, &changed).unwrap();
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Link(magnet(&other))),
-            networks: vec![],
-            files: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = start_link(&mut gw.client, magnet(&other)).await;
     let failed = wait_until(&mut gw.client, &t.id, 20, |t| {
         t.per_network
             .iter()
@@ -100,13 +86,7 @@ async fn a_file_already_shared_completes_from_the_local_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsharing_one_copy_leaves_the_other() {
     let dir = tempfile::tempdir().unwrap();
-    let empty = TestNet::new(
-        "empty",
-        TestNet::everything(),
-        Behavior::Normal(Duration::ZERO),
-        vec![],
-    );
-    let mut gw = start(dir.path(), vec![Arc::new(empty)], None).await;
+    let mut gw = gateway_with_nothing(dir.path()).await;
     let data: Vec<u8> = (0..500_000u32).map(|i| (i * 11 + i / 97) as u8).collect();
     let copies = [dir.path().join("a.bin"), dir.path().join("b.bin")];
     for p in &copies {
@@ -125,16 +105,7 @@ async fn unsharing_one_copy_leaves_the_other() {
         })
         .await
         .unwrap();
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Link(magnet(&data))),
-            networks: vec![],
-            files: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = start_link(&mut gw.client, magnet(&data)).await;
     let done = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
     assert!(std::fs::read(&done.path).unwrap() == data);
     gw.stop().await;
