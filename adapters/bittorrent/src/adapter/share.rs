@@ -137,26 +137,28 @@ pub(super) fn unshare(
         .get(HashKind::Btih)
         .and_then(InfoHash::from_slice)
         .ok_or_else(|| NetworkError::Invalid("BitTorrent shares are named by a btih".into()))?;
-    let stopped = {
+    let (stopped, downloading) = {
         let mut torrents = lock(&ctx.torrents);
-        match torrents.get(&ih) {
-            Some(t) if t.is_complete() => torrents.remove(&ih),
-            _ => None,
+        match torrents.get(&ih).map(|t| t.is_complete()) {
+            Some(true) => (torrents.remove(&ih), false),
+            Some(false) => (None, true),
+            None => (None, false),
         }
     };
-    let mut idx = lock(index);
-    let listed = idx.len();
     // A torrent still downloading stays findable: it is someone's transfer.
-    if stopped.is_some() || !lock(&ctx.torrents).contains_key(&ih) {
+    let listed = !downloading && {
+        let mut idx = lock(index);
+        let before = idx.len();
         idx.retain(|e| e.info_hash != ih);
-    }
+        idx.len() < before
+    };
     match stopped {
         Some(t) => {
             t.cancel.cancel();
             info!(info_hash = %ih, "no longer shared");
             Ok(())
         }
-        None if idx.len() < listed => Ok(()),
+        None if listed => Ok(()),
         None => Err(NetworkError::NotFound(format!(
             "no torrent {} is shared",
             ih.to_hex()
