@@ -37,6 +37,8 @@ pub use index::{FileIndex, IndexedFile};
 const MAX_SOURCES: usize = 255;
 /// How often one asker is called back unasked by one LowID source.
 const CALL_BACK_EVERY: Duration = Duration::from_secs(300);
+/// Most (asker, LowID) pairs remembered at once; beyond it no unasked callback is sent.
+const MAX_CALLED_BACK: usize = 4096;
 
 /// Runtime statistics of the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -581,7 +583,8 @@ fn call_asker_back(
         else {
             continue;
         };
-        if st.called_back.contains_key(&(asker.0, low.0)) {
+        if st.called_back.contains_key(&(asker.0, low.0)) || st.called_back.len() >= MAX_CALLED_BACK
+        {
             continue;
         }
         let msg = ServerMessage::CallbackRequested {
