@@ -27,6 +27,8 @@
 #   gnut-part  Gnutella from a Junction ultrapeer over link P: once libtorrent has uploaded
 #              1 MiB and each Junction fetcher has written 1 MiB, link P goes down for 60 s,
 #              then comes back; each fetch must finish by itself.
+#              In the faults phase link P's seeds send at most 3 Mbit/s in all (tc tbf), so
+#              the partition always falls mid-transfer.
 # First every case runs once over a clean link (the bridge, no delay, no loss): the baseline.
 # Then all cases run at once with 100 ms delay and 5% loss on every frame in each direction
 # (so 200 ms more round trip), the -part cases with their partition on top. The table at the end
@@ -35,7 +37,7 @@
 # LSD, UPnP, NAT-PMP), aMule with no server list, Kad, UPnP or update URLs, Gnutella peers
 # given only each other.
 # Env: FAULT_MIB (file size, default 8), FAULT_DELAY_MS (100), FAULT_LOSS (0.05),
-# PARTITION_S (60), CARGO_TARGET_DIR, FAULT_BT_BIN, FAULT_PEER_BIN, KEEP_WORK=1 (keep the work dir).
+# PARTITION_S (60), PART_RATE (3mbit: link P's seeds in all, faults phase only), CARGO_TARGET_DIR, FAULT_BT_BIN, FAULT_PEER_BIN, KEEP_WORK=1 (keep the work dir).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -44,6 +46,7 @@ MIB=${FAULT_MIB:-8}
 DELAY_MS=${FAULT_DELAY_MS:-100}
 LOSS=${FAULT_LOSS:-0.05}
 PARTITION_S=${PARTITION_S:-60}
+PART_RATE=${PART_RATE:-3mbit}
 PY=/usr/bin/python3
 T_START=$(date +%s)
 
@@ -279,6 +282,11 @@ done
 echo "== faults: ${DELAY_MS} ms delay and ${LOSS} loss each way on both links, all cases at once; link P down ${PARTITION_S} s mid-transfer"
 set_link L delay_ms=$DELAY_MS loss=$LOSS down=0
 set_link P delay_ms=$DELAY_MS loss=$LOSS down=0
+# Link P's seeds send at most PART_RATE in all (tbf on ns C's eth0), so that no -part fetch
+# can finish before the partition: unpaced, a Gnutella fetch once ended in 4.6 s, before
+# libtorrent had sent its first MiB.
+ip netns exec "$NS_C" tc qdisc add dev eth0 root tbf rate "$PART_RATE" burst 16kb latency 1s \
+  || die "cannot pace link P with tc tbf"
 sleep 0.3
 lt_upload() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["torrents"][0]["total_upload"])' "$WORK/lt-part.json" 2>/dev/null || echo 0; }
 # libtorrent rewrites its status every 0.5 s: take its count once it includes the baseline.
