@@ -646,3 +646,47 @@ async fn file_by_its_own_hash(chosen_later: bool) {
     DynNetwork::shutdown(&leaf).await;
     gw.stop().await;
 }
+
+/// Two files of a torrent fetched at once on one network, each by its own SHA-1, from a
+/// peer each: the network's sources and the transfer's peers are their sum (each fetch
+/// once overwrote the other's count, so it read 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peers_of_a_networks_file_fetches_add_up() {
+    use crate::testnet::{Behavior, Serving, TestFile, TestNet};
+    let all = files();
+    let (_, torrent) = torrent_with("http://127.0.0.1:1/announce", &all, true);
+    let silent = |name: &str, bytes: &[u8], seed: u8| {
+        let mut id = ContentId::new(Some(bytes.len() as u64));
+        id.set(junction_core::HashKind::Sha1, &sha1::Sha1::digest(bytes));
+        let mut f = TestFile::new(name, bytes.len(), seed, id);
+        f.serving = Serving::Silent;
+        f
+    };
+    let (e1, e2) = (all[0].1.clone().unwrap(), all[2].1.clone().unwrap());
+    let net = TestNet::new(
+        "testnet",
+        TestNet::everything(),
+        Behavior::Normal(std::time::Duration::ZERO),
+        vec![silent("e1.mkv", &e1, 1), silent("e2.mkv", &e2, 2)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = start(dir.path(), vec![Arc::new(net)], None).await;
+    let t = gw
+        .client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
+            networks: vec![],
+            files: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let both = wait_until(&mut gw.client, &t.id, 10, |t| t.peers == 2).await;
+    let testnet = both
+        .per_network
+        .iter()
+        .find(|n| n.network == "testnet")
+        .unwrap();
+    assert_eq!(testnet.sources, 2, "{:?}", both.per_network);
+    gw.stop().await;
+}

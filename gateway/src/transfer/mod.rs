@@ -113,11 +113,19 @@ struct NetState {
     running: bool,
     /// False once the network said it cannot serve this content.
     applicable: bool,
-    peers: u32,
+    /// Peers of each of its fetches here: the whole content (`None`) and each file fetched
+    /// by its own hashes. Each fetch reports its own count; the network's is their sum.
+    stream_peers: BTreeMap<Option<usize>, u32>,
     rate: u64,
     last_received: u64,
     /// What it last said: a queue position, or why it cannot fetch.
     note: Option<String>,
+}
+
+impl NetState {
+    fn peers(&self) -> u32 {
+        self.stream_peers.values().sum()
+    }
 }
 
 impl TransferManager {
@@ -573,7 +581,7 @@ impl Transfer {
                 bytes_discarded: f.discarded,
                 sources_dropped: f.dropped,
                 failed_checks: f.failed_checks,
-                sources: s.map_or(0, |s| s.peers),
+                sources: s.map_or(0, NetState::peers),
                 rate: s.map_or(0, |s| s.rate),
                 state: state.into(),
                 note: s.and_then(|s| s.note.clone()),
@@ -592,10 +600,10 @@ impl Transfer {
             networks: m
                 .nets
                 .iter()
-                .filter(|(_, s)| s.running && (s.peers > 0 || s.rate > 0))
+                .filter(|(_, s)| s.running && (s.peers() > 0 || s.rate > 0))
                 .map(|(n, _)| n.to_string())
                 .collect(),
-            peers: m.nets.values().map(|s| s.peers).sum(),
+            peers: m.nets.values().map(NetState::peers).sum(),
             error: r.error.clone(),
             notes: m
                 .nets

@@ -105,12 +105,14 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         while !events.is_empty() {
             tokio::select! {
                 ev = events.all.next() => match ev {
-                    Some((key, Some(ev))) => handle(&inner, &t, key.net, ev),
+                    Some((key, Some(ev))) => handle(&inner, &t, key, ev),
                     Some((key, None)) => {
                         // The network's claims go back once its last fetch here ended; the
                         // fetch is asked again later, while the others go on.
                         if events.end(key) {
                             ended(&t, key.net);
+                        } else {
+                            stream_ended(&t, key);
                         }
                         if !t.sink().is_complete() {
                             events.retry_later(key);
@@ -387,14 +389,28 @@ fn ended(t: &Transfer, net: NetworkId) {
     let mut m = t.meta();
     if let Some(s) = m.nets.get_mut(&net) {
         s.running = false;
-        s.peers = 0;
+        s.stream_peers.clear();
     }
 }
 
-fn handle(inner: &Inner, t: &Transfer, net: NetworkId, ev: FetchEvent) {
+/// One fetch ended while others of its network go on: its peers are no longer counted.
+fn stream_ended(t: &Transfer, key: Stream) {
+    if let Some(s) = t.meta().nets.get_mut(&key.net) {
+        s.stream_peers.remove(&key.file);
+    }
+}
+
+fn handle(inner: &Inner, t: &Transfer, key: Stream, ev: FetchEvent) {
+    let net = key.net;
     let mut m = t.meta();
     match ev {
-        FetchEvent::Peers(n) => m.nets.entry(net).or_default().peers = n,
+        FetchEvent::Peers(n) => {
+            m.nets
+                .entry(net)
+                .or_default()
+                .stream_peers
+                .insert(key.file, n);
+        }
         FetchEvent::Identified(id) => {
             let mut content = m.record.content();
             if content.relation(&id) == junction_core::Identity::Conflict {
@@ -519,7 +535,7 @@ fn idle(m: &mut super::Meta) {
     m.rate = 0;
     for s in m.nets.values_mut() {
         s.running = false;
-        s.peers = 0;
+        s.stream_peers.clear();
         s.rate = 0;
     }
 }
@@ -618,7 +634,7 @@ pub(super) async fn tick(inner: Arc<Inner>) {
                 }
                 let active = m.record.state == State::Active;
                 // A source is a peer any network reports, or bytes that came in.
-                let has_source = fresh > 0 || m.nets.values().any(|s| s.peers > 0);
+                let has_source = fresh > 0 || m.nets.values().any(|s| s.peers() > 0);
                 let give_up =
                     active && !complete && m.clock.advance(now, has_source, inner.give_up);
                 (active, give_up, m.clock.take_save())
