@@ -38,6 +38,10 @@ pub struct GatewayConfig {
     /// section, which the CLI copies here (not a key of `[gateway]`).
     #[serde(skip)]
     pub limits: junction_core::limit::PeerLimits,
+    /// A connection to the API or the HTTP fronts from another host that has sent no byte
+    /// for this long is closed, freeing its pending-handshake slot (not a config key).
+    #[serde(skip)]
+    pub first_byte_timeout: std::time::Duration,
 }
 
 /// A `listen` key: `ip:port`, or `host:port` resolved once as the config is read
@@ -63,6 +67,7 @@ impl Default for GatewayConfig {
             bridge_search_secs: 5,
             transfer_give_up_secs: 7 * 24 * 3600,
             limits: junction_core::limit::PeerLimits::default(),
+            first_byte_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -102,3 +102,51 @@ async fn http_refuses_a_flooding_address_and_serves_the_others() {
     fronts.stop().await;
     gw.stop().await;
 }
+
+/// Connections that never send a byte hold an address's pending slots only until the
+/// first-byte timeout; then they are closed and the address is served again, on the gRPC
+/// API and on the HTTP fronts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_after_the_first_byte_timeout() {
+    const SILENT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_with(dir.path(), vec![], |c| {
+        c.limits = limits();
+        c.first_byte_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let fronts = Fronts::serve(&gw, Duration::from_secs(5)).await;
+    for to in [gw.addr, fronts.addr] {
+        let mut silent = Vec::new();
+        for _ in 0..4 {
+            silent.push(connect_from(SILENT, to).await);
+        }
+        let mut fifth = connect_from(SILENT, to).await;
+        assert!(
+            !per_ip::held(&mut fifth).await,
+            "{to}: a fifth pending connection was held"
+        );
+        for s in &mut silent {
+            assert!(per_ip::held(s).await, "{to}: closed before the timeout");
+        }
+        // The checks above took about 1.5 s of the 3.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        for s in &mut silent {
+            assert!(
+                !per_ip::held(s).await,
+                "{to}: a silent connection outlived the timeout"
+            );
+        }
+    }
+    assert!(
+        grpc_served(SILENT, gw.addr).await,
+        "gRPC refused the address afterwards"
+    );
+    let status = http_status(SILENT, fronts.addr).await;
+    assert!(
+        status.starts_with("HTTP/1.1 200"),
+        "HTTP afterwards: {status:?}"
+    );
+    fronts.stop().await;
+    gw.stop().await;
+}

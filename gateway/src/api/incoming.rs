@@ -1,7 +1,9 @@
 //! Connections to the gRPC API and the HTTP fronts, through per-IP limits
 //! ([`junction_core::limit`]): an address over them is closed as soon as it is accepted,
 //! and an admitted connection holds its [`ConnPermit`] for as long as it is open. It counts
-//! as a pending handshake until the client has sent its first bytes.
+//! as a pending handshake until the client has sent its first bytes, and is closed if it
+//! sends none within the first-byte timeout, so silent connections cannot hold the pending
+//! slots.
 //!
 //! 127.0.0.1 and ::1 are not limited: they are the operator's own tools on this host (a
 //! script running `junction` in a loop, Sonarr polling, players), which a back-off would
@@ -26,6 +28,8 @@ pub(crate) struct Limited {
     permit: Option<ConnPermit>,
     peer: std::net::IpAddr,
     spoke: bool,
+    /// When a limited connection that has sent nothing is closed.
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// The host's own tools: the addresses a local client connects from by default.
@@ -34,7 +38,12 @@ fn own_host(ip: std::net::IpAddr) -> bool {
 }
 
 /// The next connection `limiter` admits, with Nagle off; refused ones are closed at once.
-pub(crate) async fn accept(listener: &TcpListener, limiter: &ConnLimiter) -> Limited {
+/// A limited one that sends no byte within `first_byte` reads as timed out.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    limiter: &ConnLimiter,
+    first_byte: Duration,
+) -> Limited {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -54,11 +63,15 @@ pub(crate) async fn accept(listener: &TcpListener, limiter: &ConnLimiter) -> Lim
         };
         // Small frames and responses leave at once.
         let _ = tcp.set_nodelay(true);
+        let first_byte = permit
+            .as_ref()
+            .map(|_| Box::pin(tokio::time::sleep(first_byte)));
         return Limited {
             tcp,
             permit,
             peer: peer.ip(),
             spoke: false,
+            first_byte,
         };
     }
 }
@@ -67,9 +80,10 @@ pub(crate) async fn accept(listener: &TcpListener, limiter: &ConnLimiter) -> Lim
 pub(crate) fn incoming(
     listener: TcpListener,
     limiter: ConnLimiter,
+    first_byte: Duration,
 ) -> impl Stream<Item = io::Result<Limited>> {
-    futures::stream::unfold((listener, limiter), |(l, lim)| async move {
-        let c = accept(&l, &lim).await;
+    futures::stream::unfold((listener, limiter), move |(l, lim)| async move {
+        let c = accept(&l, &lim, first_byte).await;
         Some((Ok(c), (l, lim)))
     })
 }
@@ -91,9 +105,19 @@ impl AsyncRead for Limited {
         let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
         if !this.spoke && buf.filled().len() > before {
             this.spoke = true;
+            this.first_byte = None;
             if let Some(p) = &mut this.permit {
                 p.handshake_done();
             }
+        }
+        if r.is_pending()
+            && let Some(deadline) = &mut this.first_byte
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no request within the first-byte timeout",
+            )));
         }
         r
     }

@@ -83,11 +83,14 @@ pub async fn serve(
         // No Nagle (set by `incoming`): a search streams many small frames, each of which
         // should leave at once (with Nagle on, the second waits ~40 ms for the client's
         // delayed ACK).
-        .serve_with_incoming_shutdown(incoming::incoming(listener, limiter), async move {
-            shutdown.await;
-            // Graceful shutdown waits for open streams; end the endless ones.
-            closing.cancel();
-        })
+        .serve_with_incoming_shutdown(
+            incoming::incoming(listener, limiter, cfg.first_byte_timeout),
+            async move {
+                shutdown.await;
+                // Graceful shutdown waits for open streams; end the endless ones.
+                closing.cancel();
+            },
+        )
         .await
         .map_err(|e| GatewayError::Io(std::io::Error::other(e)))?;
     health_task.abort();

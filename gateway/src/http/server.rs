@@ -40,6 +40,7 @@ pub async fn serve(
     }
     let tls = tls_acceptor(&gw.config)?;
     let limiter = junction_core::limit::ConnLimiter::new(gw.config.limits.clone());
+    let first_byte = gw.config.first_byte_timeout;
     let stop = gw.closing.child_token();
     let book = Arc::new(qbit::book::Book::open(gw.transfers.store())?);
     let follower = tokio::spawn(super::metrics::follow(gw.clone(), stop.clone()));
@@ -57,7 +58,7 @@ pub async fn serve(
         // Over its per-IP limits, an address is closed at once; Nagle is off, so small
         // responses (headers, XML) leave at once.
         let tcp = tokio::select! {
-            c = accept(&listener, &limiter) => c,
+            c = accept(&listener, &limiter, first_byte) => c,
             () = &mut shutdown => break,
             () = stop.cancelled() => break,
         };
