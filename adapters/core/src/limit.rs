@@ -394,14 +394,18 @@ impl RequestRate {
 /// Request rates per source IP, for a datagram service's receive loop: every datagram from
 /// an IP takes a token from its bucket, and [`allow`](Self::allow) is false when there is
 /// none (the caller drops the datagram unanswered). At most `max_ips` IPs are remembered;
-/// those whose bucket has refilled are forgotten, and a new IP is refused while the table
-/// is full of busy ones.
+/// those whose bucket has refilled are forgotten. While the table is full of busy ones
+/// (a flood from spoofed sources fills it at once), a new IP takes the place of a tracked
+/// one, but only at one IP's rate for all newcomers together: new peers still get in,
+/// and the flood gets no more work than one more IP would.
 #[derive(Debug, Clone)]
 pub struct IpRates {
     per_sec: u32,
     burst: u32,
     max_ips: usize,
     ips: HashMap<IpAddr, RequestRate>,
+    /// What new IPs may take, together, while the table is full.
+    newcomers: RequestRate,
     last_sweep: Option<Instant>,
     dropped: u64,
 }
@@ -415,6 +419,7 @@ impl IpRates {
             burst,
             max_ips,
             ips: HashMap::new(),
+            newcomers: RequestRate::new(per_sec, burst),
             last_sweep: None,
             dropped: 0,
         }
@@ -439,8 +444,18 @@ impl IpRates {
             self.sweep(now);
         }
         if full(self) {
-            self.dropped += 1;
-            return false;
+            // Which tracked IP gives way does not matter much: under a flood they are all
+            // the flood's, and the one evicted starts again from a full bucket.
+            let evict = self.ips.keys().next().copied();
+            match evict {
+                Some(old) if self.newcomers.allow_at(now) => {
+                    self.ips.remove(&old);
+                }
+                _ => {
+                    self.dropped += 1;
+                    return false;
+                }
+            }
         }
         let (per_sec, burst) = (self.per_sec, self.burst);
         let ok = self

@@ -162,13 +162,18 @@ fn ip_rates_table_is_bounded_and_swept() {
     for i in 0..16 {
         assert!(r.allow_at(ip(i), t0));
     }
+    // While it is full, new addresses take tracked ones' places, 5 (a burst) and then
+    // 10 a second for all of them together, as spoofed sources would.
+    assert!((100..105).all(|i| r.allow_at(ip(i), t0)));
     assert!(
-        !r.allow_at(ip(100), t0),
-        "a new address while the table is full"
+        !r.allow_at(ip(105), t0),
+        "newcomers beyond one address's rate while the table is full"
     );
+    assert_eq!(r.stats().tracked_ips, 16);
+    assert!(r.allow_at(ip(105), t0 + Duration::from_millis(100)));
     // Once the buckets have refilled (0.5 s) the idle addresses are forgotten.
     let later = t0 + Duration::from_secs(2);
-    assert!(r.allow_at(ip(100), later));
+    assert!(r.allow_at(ip(106), later));
     assert_eq!(r.stats().tracked_ips, 1);
     // The minute sweep forgets idle addresses even when the table is not full.
     assert!(r.allow_at(ip(1), later));
