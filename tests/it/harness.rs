@@ -138,28 +138,46 @@ pub async fn wait_until(
     }
 }
 
-/// Starts a transfer of a link, on any network.
-pub async fn start_link(client: &mut GatewayClient<Channel>, link: String) -> pb::Transfer {
+/// Starts a transfer of `source` on any network, with the files numbered in `files` (none:
+/// all of them).
+pub async fn start_source(
+    client: &mut GatewayClient<Channel>,
+    source: pb::start_transfer_request::Source,
+    files: Vec<u32>,
+) -> pb::Transfer {
     client
         .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Link(link)),
+            source: Some(source),
             networks: vec![],
-            files: vec![],
+            files,
         })
         .await
         .unwrap()
         .into_inner()
 }
 
+/// Starts a transfer of a link, on any network.
+pub async fn start_link(client: &mut GatewayClient<Channel>, link: String) -> pb::Transfer {
+    start_source(
+        client,
+        pb::start_transfer_request::Source::Link(link),
+        vec![],
+    )
+    .await
+}
+
 /// Starts a transfer of a search item, on any network.
 pub async fn start_item(client: &mut GatewayClient<Channel>, item_id: &str) -> pb::Transfer {
-    client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::ItemId(item_id.into())),
-            networks: vec![],
-            files: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    let source = pb::start_transfer_request::Source::ItemId(item_id.into());
+    start_source(client, source, vec![]).await
+}
+
+/// Starts a transfer of a `.torrent`'s files numbered in `files` (none: all of them).
+pub async fn start_torrent(
+    client: &mut GatewayClient<Channel>,
+    torrent: Vec<u8>,
+    files: Vec<u32>,
+) -> pb::Transfer {
+    let source = pb::start_transfer_request::Source::Torrent(torrent);
+    start_source(client, source, files).await
 }

@@ -13,7 +13,7 @@ use proto::v1 as pb;
 use proto::v1::transfer::State;
 use sha1::Digest;
 
-use crate::harness::{start, wait_until};
+use crate::harness::{start, start_torrent, wait_until};
 
 const PIECE: usize = 32 * 1024;
 
@@ -352,16 +352,7 @@ async fn only_the_files_chosen_are_fetched_and_more_can_be_chosen_later() {
         "{}",
         bad.message()
     );
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
-            networks: vec![],
-            files: vec![1],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = start_torrent(&mut gw.client, torrent, vec![1]).await;
     let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
     let wanted: Vec<bool> = done.files.iter().map(|f| f.wanted).collect();
     assert_eq!(wanted, [false, true, false, false], "{:?}", done.files);
@@ -500,16 +491,7 @@ async fn each_file_of_a_finished_folder_is_offered_on_the_other_networks() {
     let up = ultrapeer.local_addr();
     let mut gw = start(dir.path(), vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
     // e2.mkv, empty.nfo and notes.txt; e1.mkv is left out.
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
-            networks: vec![],
-            files: vec![1, 2, 3],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = start_torrent(&mut gw.client, torrent, vec![1, 2, 3]).await;
     let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
     let folder = Path::new(&done.path);
     let mut shared = Vec::new();
@@ -609,17 +591,13 @@ async fn file_by_its_own_hash(chosen_later: bool) {
     .unwrap();
     let data_dir = dir.path().join("gateway");
     let mut gw = start(&data_dir, vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
-            networks: vec![],
-            // notes.txt first: no network has it.
-            files: vec![if chosen_later { 3 } else { 1 }],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // notes.txt first: no network has it.
+    let t = start_torrent(
+        &mut gw.client,
+        torrent,
+        vec![if chosen_later { 3 } else { 1 }],
+    )
+    .await;
     if chosen_later {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         gw.client
@@ -671,16 +649,7 @@ async fn the_peers_of_a_networks_file_fetches_add_up() {
     );
     let dir = tempfile::tempdir().unwrap();
     let mut gw = start(dir.path(), vec![Arc::new(net)], None).await;
-    let t = gw
-        .client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Torrent(torrent)),
-            networks: vec![],
-            files: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = start_torrent(&mut gw.client, torrent, vec![]).await;
     let both = wait_until(&mut gw.client, &t.id, 10, |t| t.peers == 2).await;
     let testnet = both
         .per_network
