@@ -3,6 +3,7 @@
 //! verified by whichever known hash covers them, read back from the store while no write
 //! may touch them, so a verified range always holds exactly the bytes that were hashed.
 
+mod container;
 mod ledger;
 mod range_map;
 mod sink;
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use container::ContainerSink;
 pub use ledger::{CLAIM_STALL, Check, Ledger, MAX_STRIKES, NetFigures, Writer};
 pub use range_map::RangeMap;
 pub use sink::{Inline, SwarmHost, SwarmSink};
