@@ -3,6 +3,7 @@
 
 mod by_file;
 mod clock;
+mod container;
 mod files;
 pub mod lookup;
 mod read;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::streams::{Stream, Streams, Tagged};
-use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, lookup};
+use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, container, lookup};
 use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
@@ -211,7 +211,13 @@ async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagg
         }
     };
     let sink: Arc<dyn TransferSink> = t.sink().for_network(id);
-    let result = net.fetch(req, sink).await;
+    let mut result = net.fetch(req, sink).await;
+    // Not by the file's own hashes: perhaps through a torrent that holds the file.
+    if matches!(result, Err(NetworkError::Unsupported(_)))
+        && let Some(s) = container::fetch(inner, t, net).await
+    {
+        result = Ok(s);
+    }
     let mut m = t.meta();
     let st = m.nets.entry(id).or_default();
     match result {

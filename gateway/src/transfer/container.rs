@@ -1,0 +1,115 @@
+//! A file that is also a file of a multi-file torrent the gateway knows (from a transfer
+//! of that torrent, running or finished, whose files are named by their own hashes): a
+//! network that fetches only whole torrents (BitTorrent) fetches it through that torrent,
+//! keeping only the file's bytes ([`ContainerSink`]). The other direction of `by_file`.
+//! Only a torrent whose own transfer is not running is used (finished with this file left
+//! out, paused, or failed), since BitTorrent keeps one fetch per torrent.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use junction_core::swarm::ContainerSink;
+use junction_core::{ContentId, DynNetwork, FetchEvent, FetchEvents, FetchRequest, Identity};
+
+use super::{Inner, State, Transfer};
+
+/// Where a file lies in a torrent.
+struct Container {
+    torrent: Vec<u8>,
+    id: ContentId,
+    name: String,
+    trackers: Vec<String>,
+    at: u64,
+}
+
+/// The first torrent among the other transfers that holds `content` as one of its files.
+fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
+    let content = inner.identities.complete(content);
+    let size = content.size?;
+    // Taken out of the map first: no transfer's lock is taken while the map is.
+    let others: Vec<Arc<Transfer>> = inner.transfers.iter().map(|e| e.value().clone()).collect();
+    for other in others {
+        if std::ptr::eq(Arc::as_ptr(&other), t) {
+            continue;
+        }
+        let (torrent, files, trackers) = {
+            let m = other.meta();
+            // BitTorrent runs one fetch per torrent, the latest: a torrent still being
+            // fetched is left to its own transfer rather than taken from it.
+            if m.record.state == State::Active {
+                continue;
+            }
+            let Some(torrent) = m
+                .record
+                .torrent
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+            else {
+                continue;
+            };
+            (torrent, m.record.files(), m.record.trackers.clone())
+        };
+        let places = junction_core::layout::place(&files);
+        let found = files.iter().zip(&places).find(|(f, _)| {
+            let id = ContentId::from_urns(Some(f.length), f.urns.iter().map(String::as_str));
+            !f.pad
+                && f.length == size
+                && id.is_ok_and(|id| {
+                    inner.identities.complete(&id).relation(&content) == Identity::Same
+                })
+        });
+        let Some((_, &(at, _))) = found else {
+            continue;
+        };
+        let Ok(link) = junction_core::link::parse_torrent(&torrent) else {
+            continue;
+        };
+        return Some(Container {
+            name: link.name.unwrap_or_default(),
+            id: link.id,
+            trackers,
+            torrent,
+            at,
+        });
+    }
+    None
+}
+
+/// Asks `net` to fetch this transfer's file through a torrent that holds it, when `net`
+/// fetches torrents and one is known. Only the fetch's peers and notes are shown: what it
+/// learns (the torrent's hashes, name and files) is the torrent's, not the file's.
+pub(super) async fn fetch(
+    inner: &Inner,
+    t: &Transfer,
+    net: &dyn DynNetwork,
+) -> Option<FetchEvents> {
+    let caps = net.capabilities();
+    let content = t.meta().record.content();
+    let c = find(inner, t, &content)?;
+    if !c.id.hashes().any(|(k, _)| caps.fetches(k)) {
+        return None;
+    }
+    let total = c.id.size?;
+    let sink = ContainerSink::new(t.sink().for_network(net.id()), c.at, total)?;
+    let req = FetchRequest {
+        id: c.id,
+        name: c.name,
+        size: total,
+        sources: Vec::new(),
+        trackers: c.trackers,
+        torrent: Some(c.torrent.into()),
+    };
+    match net.fetch(req, Arc::new(sink)).await {
+        Ok(s) => {
+            tracing::info!(network = %net.id(), at = c.at, "fetching the file through a torrent that holds it");
+            let shown = |ev: &FetchEvent| {
+                std::future::ready(matches!(ev, FetchEvent::Peers(_) | FetchEvent::Note(_)))
+            };
+            Some(s.filter(shown).boxed())
+        }
+        Err(e) => {
+            tracing::debug!(network = %net.id(), error = %e, "not fetched through its torrent");
+            None
+        }
+    }
+}
