@@ -11,7 +11,7 @@
 //! IP sends is dropped unread, so a flooding address neither fills our table nor gets
 //! answers, and the others are still served.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,6 +39,8 @@ const MAX_STORED_PEERS: usize = 200;
 const PEER_TTL: Duration = Duration::from_secs(30 * 60);
 const TOKEN_ROTATE: Duration = Duration::from_secs(5 * 60);
 const CLIENT_VERSION: &[u8; 4] = b"JN01";
+/// Nodes the user removed, kept out of the table until added again.
+const MAX_REMOVED: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -65,13 +67,27 @@ struct Node {
 struct Table {
     own: NodeId,
     buckets: Vec<Vec<Node>>,
+    /// Removed by the user (`endpoint remove`): other nodes' answers and queries do not
+    /// bring them back; adding them again does.
+    removed: HashSet<SocketAddr>,
 }
 
 impl Table {
+    fn new(own: NodeId) -> Table {
+        Table {
+            own,
+            buckets: vec![Vec::new(); 160],
+            removed: HashSet::new(),
+        }
+    }
+
     fn insert(&mut self, id: NodeId, addr: SocketAddrV4) {
         let Some(b) = self.own.bucket_index(&id) else {
             return;
         };
+        if self.removed.contains(&SocketAddr::V4(addr)) {
+            return;
+        }
         let bucket = &mut self.buckets[b];
         if let Some(n) = bucket.iter_mut().find(|n| n.id == id) {
             n.addr = addr;
@@ -107,13 +123,17 @@ impl Table {
         }
     }
 
-    /// Drops every entry at `addr`; false when there was none.
+    /// Drops every entry at `addr` and keeps it out; false when there was none.
     fn remove(&mut self, addr: SocketAddr) -> bool {
         let before = self.len();
         for b in &mut self.buckets {
             b.retain(|n| SocketAddr::V4(n.addr) != addr);
         }
-        self.len() < before
+        let found = self.len() < before;
+        if found && self.removed.len() < MAX_REMOVED {
+            self.removed.insert(addr);
+        }
+        found
     }
 
     fn closest(&self, target: &NodeId, n: usize) -> Vec<NodeV4> {
@@ -175,10 +195,7 @@ impl Dht {
         let inner = Arc::new(Inner {
             sock,
             id,
-            table: Mutex::new(Table {
-                own: id,
-                buckets: vec![Vec::new(); 160],
-            }),
+            table: Mutex::new(Table::new(id)),
             pending: Mutex::new(HashMap::new()),
             store: Mutex::new(HashMap::new()),
             secrets: Mutex::new((rand::random(), rand::random(), Instant::now())),
@@ -201,8 +218,9 @@ impl Dht {
         lock(&self.inner.table).len()
     }
 
-    /// Takes the node at `addr` out of the routing table (other nodes may name it again,
-    /// as they name any node); false when it was not there.
+    /// Takes the node at `addr` out of the routing table, and keeps it out when other
+    /// nodes name it, until [`Dht::bootstrap`] is given it again; false when it was not
+    /// there.
     pub fn forget(&self, addr: SocketAddr) -> bool {
         lock(&self.inner.table).remove(addr)
     }
@@ -276,6 +294,12 @@ impl Dht {
     /// Contacts configured nodes (whose ids we do not know yet), then looks up our own id
     /// to fill the table.
     pub async fn bootstrap(&self, nodes: &[SocketAddr]) {
+        {
+            let mut t = lock(&self.inner.table);
+            for a in nodes {
+                t.removed.remove(a);
+            }
+        }
         let target = self.inner.id;
         let asks = nodes.iter().map(|a| {
             self.query(

@@ -100,3 +100,32 @@ async fn a_flooding_address_is_dropped_and_the_others_answered() {
     assert_eq!(pings_answered(&other, to, 5).await, (5, 1));
     cancel.cancel();
 }
+
+/// A node the user removed stays out of the table when another node names it in an
+/// answer, and comes back when it is added again.
+#[tokio::test]
+async fn a_removed_node_stays_out_until_added_again() {
+    let cancel = CancellationToken::new();
+    let lo = "127.0.0.1:0".parse().unwrap();
+    let rates = || PeerLimits::default().ip_rates();
+    let a = Dht::bind(lo, rates(), cancel.clone()).await.unwrap();
+    let b = Dht::bind(lo, rates(), cancel.clone()).await.unwrap();
+    let c = Dht::bind(lo, rates(), cancel.clone()).await.unwrap();
+    let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    b.bootstrap(&[a_addr]).await;
+    c.bootstrap(&[b_addr]).await;
+    let knows_a = |d: &Dht| d.some_nodes(100).contains(&a_addr);
+    assert!(knows_a(&c), "c learnt a from b");
+    assert!(c.forget(a_addr));
+    assert!(!knows_a(&c));
+    // b names a again in its answers to c's lookups.
+    c.bootstrap(&[b_addr]).await;
+    c.get_peers(InfoHash([7; 20]), None).await;
+    assert!(
+        !knows_a(&c),
+        "a removed node came back from another node's answer"
+    );
+    c.bootstrap(&[a_addr]).await;
+    assert!(knows_a(&c), "added again, it is back");
+    cancel.cancel();
+}
