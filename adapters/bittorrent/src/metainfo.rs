@@ -504,15 +504,20 @@ impl Info {
             .unwrap_or_default()
     }
 
-    /// The v1 files in the order of their bytes, for the gateway's layout on disk.
+    /// The v1 files in the order of their bytes, for the gateway's layout on disk, each
+    /// with the whole-file hashes the torrent gives it (so other networks can fetch it).
     pub fn file_spans(&self) -> Vec<junction_core::layout::FileSpan> {
         self.files
             .iter()
-            .map(|f| junction_core::layout::FileSpan {
-                path: f.path.clone(),
-                length: f.length,
-                pad: f.pad,
-                urns: Vec::new(),
+            .map(|f| {
+                let mut id = ContentId::new(Some(f.length));
+                f.hashes.add_to(&mut id);
+                junction_core::layout::FileSpan {
+                    path: f.path.clone(),
+                    length: f.length,
+                    pad: f.pad,
+                    urns: id.urns(),
+                }
             })
             .collect()
     }

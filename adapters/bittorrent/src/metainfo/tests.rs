@@ -441,6 +441,12 @@ fn multi_file_hashes_stay_per_file() {
     // The torrent is no one file: its id carries no file hash.
     assert!(info.file_hashes().is_empty());
     assert!(info.content_id().get(HashKind::Sha1).is_none());
+    // Each file's span for the gateway carries its own hashes, as URNs.
+    let spans = info.file_spans();
+    let mut a = junction_core::ContentId::new(Some(10));
+    a.set(HashKind::Sha1, &[5; 20]);
+    assert_eq!(spans[0].urns, a.urns());
+    assert!(spans[1].urns.is_empty(), "{:?}", spans[1].urns);
 }
 
 #[test]
