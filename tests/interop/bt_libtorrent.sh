@@ -5,6 +5,8 @@
 #   (c) libtorrent downloads a torrent Junction seeds
 #   (h) the gateway fetches a multi-file torrent from libtorrent into its folder, and
 #       seeds it from there to another libtorrent
+#   (i) between the two steps of (h): one file of that torrent, by its SHA-1 alone (the link
+#       an eD2k or Gnutella user has), comes from libtorrent through the torrent that holds it
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
 # Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir.
 set -euo pipefail
@@ -183,7 +185,8 @@ mkdir -p "$WORK/lt-multi/Show S2/extras" "$WORK/lt-multi-get"
 head -c 3000000 /dev/urandom > "$WORK/lt-multi/Show S2/e1.mkv"
 head -c 1500001 /dev/urandom > "$WORK/lt-multi/Show S2/extras/e2.mkv"
 echo "shot on a phone" > "$WORK/lt-multi/Show S2/notes.txt"
-IHM=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/lt-multi/Show S2" "$WORK/multi.torrent" "$TRACKER")
+# Each file named by its own SHA-1 (BEP 47), so the gateway knows where a file's bytes lie.
+IHM=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/lt-multi/Show S2" "$WORK/multi.torrent" "$TRACKER" file-sha1)
 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.16 --port 6899 --seed "$WORK/multi.torrent:$WORK/lt-multi" \
     > "$WORK/lt-multi.log" 2>&1 &
 LT_MULTI=$!
@@ -208,7 +211,11 @@ PIDS+=($!)
 for _ in $(seq 1 100); do "$JUNCTION" --server "127.0.0.1:$GRPC" transfers >/dev/null 2>&1 && break; sleep 0.1; done
 MAGNET_M="magnet:?xt=urn:btih:$IHM&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
 J() { "$JUNCTION" --server "127.0.0.1:$GRPC" "$@"; }
-state_of() { J transfers --json | /usr/bin/python3 -c 'import json,sys; print(" ".join(json.loads(l)["state"] for l in sys.stdin))'; }
+# The state of the folder's transfer ($HID), or of every transfer before it is known.
+state_of() {
+    J transfers --json | /usr/bin/python3 -c 'import json,sys
+print(" ".join(t["state"] for t in map(json.loads, sys.stdin) if sys.argv[1] in ("", t["id"])))' "${HID:-}"
+}
 # First one file only (as a user picks in qBittorrent), then every file.
 if timeout 180 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$MAGNET_M" --files 0 --wait > "$WORK/h.log" 2>&1; then
     HID=$(J transfers --json | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')
@@ -218,6 +225,21 @@ if timeout 180 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$MAGNET_M" --files 0 
         echo "(h) PASS: only file 0 ($FIRST) was asked for, and it matches"
     else
         echo "(h) FAIL: files after --files 0"; FAIL=1
+    fi
+    # (i) Another file of the torrent, by its SHA-1 and size alone.
+    case "$FIRST" in extras/e2.mkv) OTHER=e1.mkv ;; *) OTHER=extras/e2.mkv ;; esac
+    SRC_I="$WORK/lt-multi/Show S2/$OTHER"
+    LINK_I=$(/usr/bin/python3 -c 'import base64,hashlib,os,sys; p = sys.argv[1]
+print("magnet:?xt=urn:sha1:%s&xl=%d&dn=%s" % (base64.b32encode(hashlib.sha1(open(p, "rb").read()).digest()).decode(), os.path.getsize(p), os.path.basename(p)))' "$SRC_I")
+    if timeout 120 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$LINK_I" --wait > "$WORK/i.log" 2>&1 \
+        && cmp "$SRC_I" "$WORK/gw/downloads/$(basename "$OTHER")"; then
+        BY_BT=$(J transfers --json | /usr/bin/python3 -c 'import json,sys
+for t in map(json.loads, sys.stdin):
+    if t["name"] == sys.argv[1]:
+        print(sum(n["bytes_verified"] for n in t["per_network"] if n["network"] == "bittorrent"), t["size"])' "$(basename "$OTHER")")
+        echo "(i) PASS: $OTHER by its SHA-1 alone came through the torrent that holds it, bytes match; verified by BitTorrent, of the size: $BY_BT"
+    else
+        echo "(i) FAIL: $OTHER by its SHA-1 alone"; tail -5 "$WORK/i.log"; { grep -i "torrent that holds\|error" "$WORK/gw.log" || true; } | tail -5; FAIL=1
     fi
     J files "$HID" --all > /dev/null
     for _ in $(seq 1 600); do [ "$(state_of)" = complete ] && break; sleep 0.2; done

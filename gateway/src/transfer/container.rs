@@ -15,7 +15,9 @@ use super::{Inner, State, Transfer};
 
 /// Where a file lies in a torrent.
 struct Container {
-    torrent: Vec<u8>,
+    /// The `.torrent`, when the transfer was started from one (from a magnet, BitTorrent
+    /// has the metadata cached, or fetches it again).
+    torrent: Option<Vec<u8>>,
     id: ContentId,
     name: String,
     trackers: Vec<String>,
@@ -32,22 +34,25 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
         if std::ptr::eq(Arc::as_ptr(&other), t) {
             continue;
         }
-        let (torrent, files, trackers) = {
+        let (files, c) = {
             let m = other.meta();
             // BitTorrent runs one fetch per torrent, the latest: a torrent still being
             // fetched is left to its own transfer rather than taken from it.
-            if m.record.state == State::Active {
+            if m.record.state == State::Active || m.record.files.is_empty() {
                 continue;
             }
-            let Some(torrent) = m
-                .record
-                .torrent
-                .as_deref()
-                .and_then(|h| hex::decode(h).ok())
-            else {
-                continue;
+            let c = Container {
+                torrent: m
+                    .record
+                    .torrent
+                    .as_deref()
+                    .and_then(|h| hex::decode(h).ok()),
+                id: m.record.content(),
+                name: m.record.name.clone(),
+                trackers: m.record.trackers.clone(),
+                at: 0,
             };
-            (torrent, m.record.files(), m.record.trackers.clone())
+            (m.record.files(), c)
         };
         let places = junction_core::layout::place(&files);
         let found = files.iter().zip(&places).find(|(f, _)| {
@@ -61,16 +66,7 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
         let Some((_, &(at, _))) = found else {
             continue;
         };
-        let Ok(link) = junction_core::link::parse_torrent(&torrent) else {
-            continue;
-        };
-        return Some(Container {
-            name: link.name.unwrap_or_default(),
-            id: link.id,
-            trackers,
-            torrent,
-            at,
-        });
+        return Some(Container { at, ..c });
     }
     None
 }
@@ -97,7 +93,7 @@ pub(super) async fn fetch(
         size: total,
         sources: Vec::new(),
         trackers: c.trackers,
-        torrent: Some(c.torrent.into()),
+        torrent: c.torrent.map(Into::into),
     };
     match net.fetch(req, Arc::new(sink)).await {
         Ok(s) => {
