@@ -12,6 +12,7 @@ mod error;
 mod file_io;
 pub mod hashing;
 mod hit;
+pub mod inflate;
 pub mod layout;
 pub mod limit;
 pub mod link;

@@ -5,7 +5,8 @@ use std::io::Read;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::Compression;
-use flate2::read::{ZlibDecoder, ZlibEncoder};
+use flate2::read::ZlibEncoder;
+use junction_core::inflate::{InflateError, zlib_bounded};
 
 use crate::error::{Result, WireError};
 
@@ -172,18 +173,13 @@ pub fn deflate(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Inflates a zlib stream, refusing to produce more than `max` bytes.
+/// Inflates a zlib stream, refusing to produce more than `max` bytes
+/// ([`junction_core::inflate::zlib_bounded`], with its errors as [`WireError`]s).
 pub fn inflate(data: &[u8], max: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    ZlibDecoder::new(data)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| WireError::Inflate(e.to_string()))?;
-    if out.len() > max {
-        return Err(WireError::InflatedTooLarge { max });
-    }
-    Ok(out)
+    zlib_bounded(data, max).map_err(|e| match e {
+        InflateError::TooLarge { max, .. } => WireError::InflatedTooLarge { max },
+        InflateError::Corrupt(detail) => WireError::Inflate(detail),
+    })
 }
 
 /// UDP protocol byte.

@@ -1,28 +1,18 @@
 //! Bounded zlib inflation: a compressed peer payload may never expand beyond
 //! the limit the caller sets (zip bombs).
 
-use std::io::Read;
-
-use flate2::read::ZlibDecoder;
+use junction_core::inflate::InflateError;
 
 use crate::error::{Error, Result};
 
 /// Inflate a complete zlib (RFC 1950) stream, failing if the output would
-/// exceed `max` bytes.
+/// exceed `max` bytes ([`junction_core::inflate::zlib_bounded`], with its
+/// errors as [`Error`]s about `what`).
 pub(crate) fn zlib_bounded(data: &[u8], max: usize, what: &'static str) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    ZlibDecoder::new(data)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::Inflate {
-            what,
-            detail: e.to_string(),
-        })?;
-    if out.len() > max {
-        return Err(Error::too_large(what, out.len(), max));
-    }
-    Ok(out)
+    junction_core::inflate::zlib_bounded(data, max).map_err(|e| match e {
+        InflateError::TooLarge { len, max } => Error::too_large(what, len, max),
+        InflateError::Corrupt(detail) => Error::Inflate { what, detail },
+    })
 }
 
 /// Compress with zlib at the default level.
