@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use junction_core::link::percent_decode;
+
 use crate::error::{Result, WireError};
 use crate::hash::{AichHash, MAX_FILE_SIZE, parse_base32_aich, parse_hex_hash, to_base32, to_hex};
 use crate::wire::codec::{ClientId, Hash16};
@@ -213,29 +215,6 @@ fn parse_source(entry: &str) -> Option<LinkSource> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (c, hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Encodes everything but unreserved URL characters (as eMule's `EncodeUrlUtf8`), so `|`, `/`
 /// and `%` in names survive a round trip.
 fn percent_encode(s: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -357,5 +336,19 @@ mod tests {
         ] {
             assert!(Ed2kLink::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Names and web sources are decoded by core's `percent_decode`: an escape is `%` and two
+    /// hex digits, so `%+1` stays as written (the old copy read the `+` as a sign: byte 1).
+    #[test]
+    fn a_sign_is_not_a_hex_digit() {
+        let link =
+            "ed2k://|file|a%+1b%20c%zz|5|FC21D9AF828F92A8DF64BEAC3357425D|s=http://h/%+1%41|/";
+        let Ed2kLink::File(f) = Ed2kLink::parse(link).unwrap() else {
+            panic!("not a file link")
+        };
+        assert_eq!(f.name, "a%+1b c%zz");
+        assert_eq!(f.web_sources, ["http://h/%+1A"]);
+        assert_eq!(Ed2kLink::parse(&f.to_string()).unwrap(), Ed2kLink::File(f));
     }
 }
