@@ -5,6 +5,7 @@
 //! Nothing in this crate opens a socket or starts a runtime.
 
 pub mod addr;
+mod backoff;
 pub mod bencode;
 mod bridge;
 mod content;
@@ -25,6 +26,7 @@ pub mod swarm;
 pub mod tiger_tree;
 pub mod torrent;
 
+pub use backoff::Backoff;
 pub use bridge::{Bridge, BridgeOffers, BridgeSlot, BridgedBytes, BridgedItem};
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};

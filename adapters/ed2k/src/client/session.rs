@@ -7,6 +7,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
+use junction_core::Backoff;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -95,7 +96,7 @@ struct Sess {
 pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
     let mut servers: Vec<String> = s.cfg.servers.clone();
     let mut next = 0usize;
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), s.cfg.max_backoff);
     loop {
         if s.cancel.is_cancelled() {
             return;
@@ -132,7 +133,7 @@ pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
                 info.last_error = Some(format!("{host}: {e}"));
             }
             if logged_in {
-                backoff = Duration::from_secs(1);
+                backoff.reset();
             }
         }
         match &res {
@@ -143,7 +144,7 @@ pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
             return;
         }
         // Back off, still taking commands (new servers; the rest cannot be served now).
-        let until = Instant::now() + backoff;
+        let until = Instant::now() + backoff.next();
         loop {
             tokio::select! {
                 () = s.cancel.cancelled() => return,
@@ -162,7 +163,6 @@ pub(crate) async fn run(s: Arc<Shared>, mut rx: mpsc::Receiver<Cmd>) {
                 },
             }
         }
-        backoff = (backoff * 2).min(s.cfg.max_backoff);
     }
 }
 
