@@ -63,12 +63,16 @@ async fn gateway_with(
     crate::harness::start(dir, networks, None).await
 }
 
-/// Searches `user` until a hit for `name` comes (the gateway's DHT index may need a
-/// moment to learn the lab's torrents).
-async fn search(user: &dyn DynNetwork, name: &str) -> Hit {
-    let word = name.split(' ').nth(1).unwrap().to_lowercase();
+/// A word of a lab file's name that finds it.
+fn word_of(name: &str) -> String {
+    name.split(' ').nth(1).unwrap().to_lowercase()
+}
+
+/// Searches `user` for `query` until a hit for `name` comes (the gateway's DHT index may
+/// need a moment to learn the lab's torrents).
+async fn search(user: &dyn DynNetwork, query: &str, name: &str) -> Hit {
     for _ in 0..20 {
-        let q = junction_core::query::parse(&word).unwrap();
+        let q = junction_core::query::parse(query).unwrap();
         // Before the user's network has a peer, its search ends at once with why.
         let Ok(mut hits) = user.search(q).await else {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -87,11 +91,13 @@ async fn search(user: &dyn DynNetwork, name: &str) -> Hit {
 }
 
 /// The whole check: `own` is the gateway's adapter that `user` (made after the gateway
-/// starts) reaches; `needs` is the hash its hits must carry.
+/// starts) reaches; `needs` is the hash its hits must carry. The user searches by a word
+/// of the name, or with `by_hash` by that hash alone.
 async fn fetch_on_demand(
     own: Arc<dyn DynNetwork>,
     user: impl AsyncFnOnce() -> Arc<dyn DynNetwork>,
     needs: HashKind,
+    by_hash: bool,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let world = world(dir.path(), 8, None).await;
@@ -104,7 +110,6 @@ async fn fetch_on_demand(
     let data = std::fs::read(&file.path).unwrap();
     let gw = gateway_with(&world, dir.path(), own).await;
     let user = user().await;
-    let hit = search(&*user, &file.name).await;
     let hashes = junction_core::hashing::hash_bytes(
         &data,
         junction_core::hashing::Want {
@@ -117,6 +122,11 @@ async fn fetch_on_demand(
         HashKind::Ed2k => hashes.ed2k.map(|h| h.root.to_vec()),
         _ => hashes.sha1.map(|h| h.to_vec()),
     };
+    let query = match (by_hash, &real) {
+        (true, Some(h)) => format!("urn:{}:{}", needs.urn_prefix(), needs.format(h)),
+        _ => word_of(&file.name),
+    };
+    let hit = search(&*user, &query, &file.name).await;
     assert_eq!(hit.id.get(needs).map(<[u8]>::to_vec), real, "a real hash");
     assert!(
         gw.gw.transfers.list().is_empty(),
@@ -149,11 +159,22 @@ async fn an_ed2k_user_fetches_what_only_bittorrent_has() {
         assert!(a.wait_logged_in(Duration::from_secs(15)).await);
         Arc::new(a) as Arc<dyn DynNetwork>
     };
-    fetch_on_demand(Arc::new(own), user, HashKind::Ed2k).await;
+    fetch_on_demand(Arc::new(own), user, HashKind::Ed2k, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gnutella_leaf_fetches_what_only_bittorrent_has() {
+    gnutella_leaf_fetches_what_only_bittorrent_has(false).await;
+}
+
+/// The same by a query for the file's `urn:sha1` alone, as a Gnutella client sends to
+/// find more sources for a download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gnutella_leafs_urn_query_finds_what_only_bittorrent_has() {
+    gnutella_leaf_fetches_what_only_bittorrent_has(true).await;
+}
+
+async fn gnutella_leaf_fetches_what_only_bittorrent_has(by_hash: bool) {
     let own = gnutella_ultrapeer().await;
     let up = own.local_addr();
     let user = async move || {
@@ -172,7 +193,7 @@ async fn a_gnutella_leaf_fetches_what_only_bittorrent_has() {
         }
         Arc::new(leaf) as Arc<dyn DynNetwork>
     };
-    fetch_on_demand(Arc::new(own), user, HashKind::Sha1).await;
+    fetch_on_demand(Arc::new(own), user, HashKind::Sha1, by_hash).await;
 }
 
 /// `GET path` for `range` (`from-to`), answered within 20 s.
@@ -205,7 +226,7 @@ async fn a_bridged_file_is_served_by_range_as_it_verifies() {
     })
     .await
     .unwrap();
-    let hit = search(&leaf, &file.name).await;
+    let hit = search(&leaf, &word_of(&file.name), &file.name).await;
     let sha1 = hit.id.get(HashKind::Sha1).unwrap();
     let path = format!("/uri-res/N2R?urn:sha1:{}", HashKind::Sha1.format(sha1));
     let size = data.len() as u64;

@@ -36,6 +36,18 @@ pub trait Bridge: Send + Sync + std::fmt::Debug + 'static {
         needs: HashKind,
     ) -> BoxFuture<'_, Vec<BridgedItem>>;
 
+    /// Searches every network but `asking` for the content `id` names by its hashes (a
+    /// Gnutella query by `urn:sha1`), with every hash the identity graph links to them,
+    /// and returns the files that are that content and whose `needs` hash is known.
+    fn search_id(
+        &self,
+        _asking: NetworkId,
+        _id: ContentId,
+        _needs: HashKind,
+    ) -> BoxFuture<'_, Vec<BridgedItem>> {
+        Box::pin(async { Vec::new() })
+    }
+
     /// A legacy client of `asking` asks for `item` (one [`Bridge::search`] gave): start a
     /// transfer of it over every network, or join the one running. The network serves it
     /// once it is shared, as every finished download is.
@@ -103,6 +115,12 @@ impl Drop for Searching<'_> {
     }
 }
 
+/// What a legacy client searched for.
+enum Ask {
+    Keywords(Vec<String>),
+    Id(ContentId),
+}
+
 #[derive(Debug)]
 struct Offered {
     item: BridgedItem,
@@ -133,19 +151,42 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
         self.offered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Searches the other networks; keeps and returns the items `key` names.
+    /// Searches the other networks for `keywords`; keeps and returns the items `key` names.
     pub async fn search(
         &self,
         keywords: Vec<String>,
         needs: HashKind,
         key: impl Fn(&BridgedItem) -> Option<K>,
     ) -> Vec<(K, BridgedItem)> {
-        let Some(bridge) = self.slot.get() else {
-            return Vec::new();
-        };
         if keywords.is_empty() {
             return Vec::new();
         }
+        self.ask(Ask::Keywords(keywords), needs, key).await
+    }
+
+    /// Searches the other networks for the content `id` names; keeps and returns the
+    /// items `key` names.
+    pub async fn search_id(
+        &self,
+        id: ContentId,
+        needs: HashKind,
+        key: impl Fn(&BridgedItem) -> Option<K>,
+    ) -> Vec<(K, BridgedItem)> {
+        if id.hashes().next().is_none() {
+            return Vec::new();
+        }
+        self.ask(Ask::Id(id), needs, key).await
+    }
+
+    async fn ask(
+        &self,
+        ask: Ask,
+        needs: HashKind,
+        key: impl Fn(&BridgedItem) -> Option<K>,
+    ) -> Vec<(K, BridgedItem)> {
+        let Some(bridge) = self.slot.get() else {
+            return Vec::new();
+        };
         let order = std::sync::atomic::Ordering::Relaxed;
         if self.searching.fetch_add(1, order) >= MAX_SEARCHES {
             self.searching.fetch_sub(1, order);
@@ -153,9 +194,11 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
             return Vec::new();
         }
         let _searching = Searching(&self.searching);
-        let found: Vec<(K, BridgedItem)> = bridge
-            .search(self.network, keywords, needs)
-            .await
+        let items = match ask {
+            Ask::Keywords(words) => bridge.search(self.network, words, needs).await,
+            Ask::Id(id) => bridge.search_id(self.network, id, needs).await,
+        };
+        let found: Vec<(K, BridgedItem)> = items
             .into_iter()
             .filter_map(|i| Some((key(&i)?, i)))
             .collect();
@@ -248,10 +291,42 @@ mod tests {
             Box::pin(async move { items })
         }
 
+        /// The content itself, named "by id".
+        fn search_id(
+            &self,
+            _asking: NetworkId,
+            id: ContentId,
+            _needs: HashKind,
+        ) -> BoxFuture<'_, Vec<BridgedItem>> {
+            let item = BridgedItem {
+                name: "by id".into(),
+                id,
+                sources: 1,
+            };
+            Box::pin(async move { vec![item] })
+        }
+
         fn fetch(&self, _asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError> {
             self.fetched.lock().unwrap().push(item.name);
             Ok(())
         }
+    }
+
+    /// A search by hash is offered as a search by keywords is; one with no hash is none.
+    #[tokio::test]
+    async fn a_search_by_hash_is_offered_and_fetched() {
+        let offers: BridgeOffers<usize> = BridgeOffers::new(NetworkId::GNUTELLA);
+        let fake = Arc::new(Fake::default());
+        offers.attach(fake.clone());
+        let key = |i: &BridgedItem| i.id.get(HashKind::Sha1).map(|d| usize::from(d[0]));
+        let none = offers.search_id(ContentId::new(Some(5)), HashKind::Sha1, key);
+        assert!(none.await.is_empty());
+        let mut id = ContentId::new(None);
+        id.set(HashKind::Sha1, &[9; 20]);
+        let found = offers.search_id(id, HashKind::Sha1, key).await;
+        assert_eq!(found.len(), 1);
+        assert_eq!(offers.want(&9).map(|i| i.name), Some("by id".to_string()));
+        assert_eq!(*fake.fetched.lock().unwrap(), ["by id"]);
     }
 
     /// A bridge whose searches never end.

@@ -7,7 +7,9 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use junction_core::{Bridge, BridgedBytes, BridgedItem, HashKind, NetworkError, NetworkId};
+use junction_core::{
+    Bridge, BridgedBytes, BridgedItem, ContentId, HashKind, Identity, NetworkError, NetworkId,
+};
 
 use crate::identity::IdentityIndex;
 use crate::search::{SearchEvent, SearchHub, SearchParams};
@@ -36,7 +38,37 @@ impl OnDemand {
         keywords: Vec<String>,
         needs: HashKind,
     ) -> Vec<BridgedItem> {
-        let query = query_text(&keywords);
+        self.bridged(asking, query_text(&keywords), needs, |_| true)
+            .await
+    }
+
+    /// The files that are the content `id` names, searched by every hash the identity
+    /// graph links to its own.
+    async fn run_search_id(
+        &self,
+        asking: NetworkId,
+        id: ContentId,
+        needs: HashKind,
+    ) -> Vec<BridgedItem> {
+        let Some(identities) = self.identities.upgrade() else {
+            return Vec::new();
+        };
+        let id = identities.complete(&id);
+        drop(identities);
+        let query = id_query(&id);
+        self.bridged(asking, query, needs, |c| c.relation(&id) == Identity::Same)
+            .await
+    }
+
+    /// Runs `query` on every network but `asking` and returns the items `keep` accepts
+    /// whose `needs` hash is known.
+    async fn bridged(
+        &self,
+        asking: NetworkId,
+        query: String,
+        needs: HashKind,
+        keep: impl Fn(&ContentId) -> bool,
+    ) -> Vec<BridgedItem> {
         let networks: Vec<String> = self
             .networks
             .iter()
@@ -83,7 +115,7 @@ impl OnDemand {
                 let mut id = identities.complete(&i.content);
                 id.size = Some(i.size);
                 // Never invent a hash: only what hits or the identity graph gave.
-                (i.size > 0 && id.get(needs).is_some()).then(|| BridgedItem {
+                (i.size > 0 && id.get(needs).is_some() && keep(&id)).then(|| BridgedItem {
                     name: i.name,
                     sources: i.availability.iter().map(|a| a.sources).sum(),
                     id,
@@ -134,6 +166,15 @@ impl Bridge for OnDemand {
         Box::pin(self.run_search(asking, keywords, needs))
     }
 
+    fn search_id(
+        &self,
+        asking: NetworkId,
+        id: ContentId,
+        needs: HashKind,
+    ) -> BoxFuture<'_, Vec<BridgedItem>> {
+        Box::pin(self.run_search_id(asking, id, needs))
+    }
+
     fn fetch(&self, asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError> {
         self.start(asking, item)
     }
@@ -157,6 +198,18 @@ fn query_text(keywords: &[String]) -> String {
         .join(" ")
 }
 
+/// An id as a gateway query: a magnet with every hash (and the size), which the query
+/// parser reads as one id, so each network searches by the hashes it knows.
+fn id_query(id: &ContentId) -> String {
+    let mut q = String::from("magnet:?");
+    let xts: Vec<String> = id.urns().iter().map(|u| format!("xt={u}")).collect();
+    q.push_str(&xts.join("&"));
+    if let Some(size) = id.size {
+        q.push_str(&format!("&xl={size}"));
+    }
+    q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +221,20 @@ mod tests {
         assert_eq!(query_text(&[]), "");
         let many: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
         assert_eq!(query_text(&many).split(' ').count(), MAX_KEYWORDS);
+    }
+
+    #[test]
+    fn an_id_becomes_a_query_for_that_id() {
+        let mut id = ContentId::new(Some(42));
+        id.set(HashKind::Sha1, &[3; 20]);
+        id.set(HashKind::Ed2k, &[4; 16]);
+        let q = junction_core::query::parse(&id_query(&id)).unwrap();
+        match &q.expr {
+            junction_core::query::Expr::Id(parsed) => assert_eq!(parsed, &id),
+            other => panic!("{other:?}"),
+        }
+        let mut sha1 = ContentId::new(None);
+        sha1.set(HashKind::Sha1, &[3; 20]);
+        assert!(junction_core::query::parse(&id_query(&sha1)).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWrite;
 
-use junction_core::{BridgedItem, HashKind};
+use junction_core::{BridgedItem, ContentId, HashKind};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -30,8 +30,9 @@ pub const RETRY_AFTER: u64 = 5;
 /// Hits answered per bridged query.
 const MAX_HITS: usize = 50;
 
-/// Answers a leaf's keyword query from the other networks, on `tx` (the leaf's link).
-/// The task, when there is one, has queued every hit once it is finished.
+/// Answers a leaf's query from the other networks, on `tx` (the leaf's link): by its URNs
+/// when it has any (a download looking for more sources), else by its keywords. The
+/// task, when there is one, has queued every hit once it is finished.
 pub fn answer(
     shared: &Arc<Shared>,
     tx: mpsc::Sender<Out>,
@@ -39,13 +40,17 @@ pub fn answer(
     q: &Query,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let words = qrp::keywords(&q.text());
-    if words.is_empty() || !q.urns().is_empty() || !shared.on_demand.attached() {
+    let id = urn_id(&q.urns());
+    if (words.is_empty() && id.is_none()) || !shared.on_demand.attached() {
         return None;
     }
     let shared = shared.clone();
     Some(tokio::spawn(async move {
         let key = |i: &BridgedItem| i.id.get(HashKind::Sha1)?.try_into().ok().map(Sha1Hash);
-        let found = shared.on_demand.search(words, HashKind::Sha1, key).await;
+        let found = match id {
+            Some(id) => shared.on_demand.search_id(id, HashKind::Sha1, key).await,
+            None => shared.on_demand.search(words, HashKind::Sha1, key).await,
+        };
         let records: Vec<_> = found
             .iter()
             .filter(|(sha1, _)| shared.shares().by_sha1(sha1).is_none())
@@ -85,6 +90,24 @@ pub fn answer(
             }
         }
     }))
+}
+
+/// The content a query's URNs name (size unknown); None when it names none.
+fn urn_id(urns: &[Urn]) -> Option<ContentId> {
+    let mut id = ContentId::new(None);
+    for u in urns {
+        match u {
+            Urn::Sha1(s) => id.set(HashKind::Sha1, &s.0),
+            Urn::TreeTiger(t) => id.set(HashKind::Tth, &t.0),
+            Urn::Bitprint(s, t) => {
+                id.set(HashKind::Sha1, &s.0);
+                id.set(HashKind::Tth, &t.0);
+            }
+            Urn::Ed2k(e) => id.set(HashKind::Ed2k, e),
+        }
+    }
+    let named = id.hashes().next().is_some();
+    named.then_some(id)
 }
 
 /// Bytes read and sent at a time from a partial file.
