@@ -45,7 +45,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
     if t.meta().record.awaiting_metadata && !metadata(&inner, &t, &token).await {
         return;
     }
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = junction_core::Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
     let mut changed = t.sink().subscribe();
     let local = t.meta().record.local.clone();
     if let Some(path) = local {
@@ -171,7 +171,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         }
         // Wait before asking the networks again, unless the file completes meanwhile: a
         // network may end once its bytes are in, while their last check still runs.
-        let wait = tokio::time::sleep(backoff);
+        let wait = tokio::time::sleep(backoff.next());
         tokio::pin!(wait);
         loop {
             if t.sink().is_complete() {
@@ -184,7 +184,6 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
                 () = token.cancelled() => return,
             }
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -258,7 +257,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
         return false;
     };
     let asked = net.id();
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = junction_core::Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
     loop {
         let spec = {
             let mut m = t.meta();
@@ -335,10 +334,9 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(backoff.next()) => {}
             () = token.cancelled() => return false,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
