@@ -23,6 +23,8 @@ pub mod query;
 mod range;
 pub mod rate;
 pub mod swarm;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tiger_tree;
 pub mod torrent;
 
