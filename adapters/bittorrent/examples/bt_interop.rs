@@ -12,7 +12,6 @@
 //! bt_interop sha1-speed [SECS]                      one core's SHA-1 rate through the `sha1` crate
 //! Only loopback addresses are meant to be used.
 
-#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
@@ -162,7 +161,7 @@ async fn fetch(a: &[String]) -> Res<()> {
         // No `xl` and no --size: ask the swarm (metadata only), then fetch.
         None => look_up_size(&adapter, ih, magnet.clone().unwrap_or_default(), limit).await?,
     };
-    let mut sink = common::FileSink::at(out.into(), size, None);
+    let mut sink = common::FileSink::at(out.into(), size);
     sink.discard = discard;
     let sink = Arc::new(sink);
     let req = FetchRequest {

@@ -4,8 +4,6 @@
 //! This file holds the set-up the parts share: a seeder with its `.torrent`, and fetches run
 //! to their end.
 
-mod common;
-
 #[path = "loopback/endpoints.rs"]
 mod endpoints;
 #[path = "loopback/fetch.rs"]
@@ -25,9 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use junction_bittorrent::{Adapter, Config, InfoHash, TrackerServer};
+use junction_core::testing::MemSink;
 use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, SharedItem};
-
-use common::FileSink;
 
 const SIZE: usize = 6 * 1024 * 1024 + 12345;
 const PIECE: u32 = 64 * 1024;
@@ -128,7 +125,7 @@ async fn share_file(a: &Adapter, path: std::path::PathBuf, name: &str) -> InfoHa
 }
 
 /// Runs a fetch to its end (the stream closes when everything is verified).
-async fn run_fetch(a: &Adapter, req: FetchRequest, sink: Arc<FileSink>) -> Vec<FetchEvent> {
+async fn run_fetch(a: &Adapter, req: FetchRequest, sink: Arc<MemSink>) -> Vec<FetchEvent> {
     run_to_end(a.fetch(req, sink).await.unwrap()).await
 }
 

@@ -9,11 +9,11 @@ use futures::StreamExt;
 use junction_bittorrent::{Adapter, TrackerServer};
 use junction_core::{FetchEvent, HashKind, Network};
 
-use crate::common::FileSink;
 use crate::{
     ED2K, SIZE, local_tracker, random_bytes, request, run_fetch, run_to_end, seed, sha1_of,
     share_file, test_config,
 };
+use junction_core::testing::MemSink;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_from_torrent_and_magnet_then_search() {
@@ -28,7 +28,7 @@ async fn fetch_from_torrent_and_magnet_then_search() {
 
     // 1. From the .torrent (HTTP tracker inside it).
     let leech = Adapter::start(test_config(vec![])).await.unwrap();
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     let t0 = Instant::now();
     let ev = run_fetch(
         &leech,
@@ -42,7 +42,7 @@ async fn fetch_from_torrent_and_magnet_then_search() {
         "{ev:?}"
     );
     assert_eq!(sink.verified_bytes(), SIZE as u64);
-    assert!(sink.contents() == s.data, "downloaded bytes differ");
+    assert!(sink.data() == s.data, "downloaded bytes differ");
     eprintln!(
         "torrent fetch: {SIZE} bytes in {secs:.2}s ({:.1} MB/s)",
         SIZE as f64 / secs / 1e6
@@ -55,7 +55,7 @@ async fn fetch_from_torrent_and_magnet_then_search() {
         tracker.udp_url().unwrap()
     );
     let leech2 = Adapter::start(test_config(vec![])).await.unwrap();
-    let sink2 = Arc::new(FileSink::new(SIZE as u64));
+    let sink2 = Arc::new(MemSink::new(SIZE as u64));
     let ev = run_fetch(&leech2, request(&s.ih, None, vec![magnet]), sink2.clone()).await;
     // The info dict fetched over ut_metadata carries the whole-file hashes.
     let sha1 = sha1_of(&s.data);
@@ -66,7 +66,7 @@ async fn fetch_from_torrent_and_magnet_then_search() {
                 && id.get(HashKind::Ed2k) == Some(&ED2K[..]))),
         "{ev:?}"
     );
-    assert!(sink2.contents() == s.data, "magnet download differs");
+    assert!(sink2.data() == s.data, "magnet download differs");
     let st = leech2.torrent_stats(&s.ih).unwrap();
     assert!(st.has_metadata && st.complete);
     assert_eq!(st.name, "junction test file.bin");
@@ -143,10 +143,10 @@ async fn magnet_over_the_dht_without_trackers() {
     cfg.dht_listen = Some("127.0.0.1:0".parse().unwrap());
     cfg.dht_bootstrap = vec![seeder.dht_addr().unwrap().to_string()];
     let leech = Adapter::start(cfg).await.unwrap();
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     let magnet = format!("magnet:?xt=urn:btih:{}", ih.to_hex());
     run_fetch(&leech, request(&ih, None, vec![magnet]), sink.clone()).await;
-    assert!(sink.contents() == data);
+    assert!(sink.data() == data);
     assert!(leech.status().dht_nodes >= 1);
     assert!(seeder.status().dht_nodes >= 1);
     leech.shutdown().await;
@@ -184,7 +184,7 @@ async fn magnet_without_a_size_is_looked_up_then_fetched_from_the_cached_metadat
         "{ev:?}"
     );
     // 2. With the size: the metadata is there before any peer is asked again.
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     let mut events = leech
         .fetch(request(&s.ih, None, vec![magnet]), sink.clone())
         .await
@@ -200,7 +200,7 @@ async fn magnet_without_a_size_is_looked_up_then_fetched_from_the_cached_metadat
     })
     .await;
     assert_eq!(done.ok(), Some(true));
-    assert!(sink.contents() == s.data, "bytes differ");
+    assert!(sink.data() == s.data, "bytes differ");
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }
@@ -212,7 +212,7 @@ async fn magnet_into_a_sink_of_the_wrong_size_fails_with_a_note() {
     let leech = Adapter::start(test_config(vec![tracker.announce_url()]))
         .await
         .unwrap();
-    let sink = Arc::new(FileSink::new(SIZE as u64 - 1));
+    let sink = Arc::new(MemSink::new(SIZE as u64 - 1));
     let magnet = format!("magnet:?xt=urn:btih:{}", s.ih.to_hex());
     let ev = run_fetch(&leech, request(&s.ih, None, vec![magnet]), sink).await;
     assert!(
@@ -229,7 +229,7 @@ async fn resumes_from_what_the_sink_has_verified() {
     use junction_core::TransferSink;
     let tracker = local_tracker().await;
     let s = seed(&tracker).await;
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     // The first 3 MiB (48 whole pieces) and a ragged tail part are already verified.
     let half = 3 * 1024 * 1024;
     sink.write(0, &s.data[..half]).unwrap();
@@ -243,7 +243,7 @@ async fn resumes_from_what_the_sink_has_verified() {
         sink.clone(),
     )
     .await;
-    assert!(sink.contents() == s.data);
+    assert!(sink.data() == s.data);
     let st = leech.torrent_stats(&s.ih).unwrap();
     // Only the missing pieces moved (the partly verified piece is fetched whole).
     assert_eq!(st.downloaded, (SIZE - half) as u64, "{st:?}");

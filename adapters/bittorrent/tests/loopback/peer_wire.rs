@@ -11,8 +11,8 @@ use junction_core::{Network, NetworkId, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::common::FileSink;
 use crate::{PIECE, SIZE, local_tracker, request, run_fetch, seed, test_config};
+use junction_core::testing::MemSink;
 
 /// A peer that claims every piece and answers every request with garbage.
 async fn evil_peer(ih: InfoHash) -> std::net::SocketAddr {
@@ -69,7 +69,7 @@ async fn corrupt_peer_is_banned_and_piece_refetched() {
     let s = seed(&tracker).await;
     let evil = evil_peer(s.ih).await;
     let leech = Adapter::start(test_config(vec![])).await.unwrap();
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     let mut req = request(&s.ih, Some(s.torrent.clone()), vec![]);
     // The evil peer first; the good one comes from the tracker in the .torrent.
     req.sources = vec![Source {
@@ -78,17 +78,14 @@ async fn corrupt_peer_is_banned_and_piece_refetched() {
         detail: None,
     }];
     run_fetch(&leech, req, sink.clone()).await;
-    assert!(
-        sink.contents() == s.data,
-        "bytes differ after a corrupt peer"
-    );
+    assert!(sink.data() == s.data, "bytes differ after a corrupt peer");
     let st = leech.torrent_stats(&s.ih).unwrap();
     assert!(
         st.failed_pieces >= 1,
         "the evil peer's pieces were checked: {st:?}"
     );
     assert!(st.banned >= 1, "the evil peer was banned: {st:?}");
-    assert!(*sink.failures.lock().unwrap() >= 1);
+    assert!(sink.failures() >= 1);
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }
@@ -172,7 +169,7 @@ async fn malformed_input_closes_only_that_peer() {
         !closed_after(addr, s.ih, &ok).await,
         "a well-behaved peer stays connected"
     );
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     let leech = Adapter::start(test_config(vec![])).await.unwrap();
     run_fetch(
         &leech,
@@ -180,7 +177,7 @@ async fn malformed_input_closes_only_that_peer() {
         sink.clone(),
     )
     .await;
-    assert!(sink.contents() == s.data);
+    assert!(sink.data() == s.data);
     leech.shutdown().await;
     s.seeder.shutdown().await;
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use junction_bittorrent::{Adapter, TrackerServer};
 use junction_core::{Network, NetworkId, Source};
 
-use crate::common::FileSink;
 use crate::{SIZE, local_tracker, random_bytes, request, run_fetch, seed, share_file, test_config};
+use junction_core::testing::MemSink;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pex_introduces_peers_and_upload_limit_holds() {
@@ -30,8 +30,8 @@ async fn pex_introduces_peers_and_upload_limit_holds() {
     cfg.pex_interval = Duration::from_secs(1);
     let l1 = Adapter::start(cfg.clone()).await.unwrap();
     let l2 = Adapter::start(cfg).await.unwrap();
-    let sink1 = Arc::new(FileSink::new(SIZE as u64));
-    let sink2 = Arc::new(FileSink::new(SIZE as u64));
+    let sink1 = Arc::new(MemSink::new(SIZE as u64));
+    let sink2 = Arc::new(MemSink::new(SIZE as u64));
     let t0 = Instant::now();
     let f1 = run_fetch(
         &l1,
@@ -62,7 +62,7 @@ async fn pex_introduces_peers_and_upload_limit_holds() {
     };
     let (_, _, saw) = tokio::join!(f1, f2, pex_seen);
     let secs = t0.elapsed().as_secs_f64();
-    assert!(sink1.contents() == data && sink2.contents() == data);
+    assert!(sink1.data() == data && sink2.data() == data);
     assert!(saw, "L2 got a second peer (the seeder) over PEX");
     assert!(
         secs > 1.5,
@@ -85,7 +85,7 @@ async fn download_limit_holds() {
     let mut cfg = test_config(vec![]);
     cfg.download_rate_limit = Some(2_000_000);
     let leech = Adapter::start(cfg).await.unwrap();
-    let sink = Arc::new(FileSink::new(SIZE as u64));
+    let sink = Arc::new(MemSink::new(SIZE as u64));
     let t0 = Instant::now();
     run_fetch(
         &leech,
@@ -94,7 +94,7 @@ async fn download_limit_holds() {
     )
     .await;
     let secs = t0.elapsed().as_secs_f64();
-    assert!(sink.contents() == s.data);
+    assert!(sink.data() == s.data);
     // One second's burst, then 2 MB/s: at least (SIZE - 2 MB) / 2 MB/s.
     let least = (SIZE as f64 - 2e6) / 2e6;
     assert!(
@@ -125,7 +125,7 @@ async fn a_swarm_of_leechers_trade_pieces() {
         leechers.push(Adapter::start(test_config(vec![])).await.unwrap());
     }
     let sinks: Vec<_> = (0..3)
-        .map(|_| Arc::new(FileSink::new(SIZE as u64)))
+        .map(|_| Arc::new(MemSink::new(SIZE as u64)))
         .collect();
     let runs = leechers
         .iter()
@@ -133,7 +133,7 @@ async fn a_swarm_of_leechers_trade_pieces() {
         .map(|(l, s)| run_fetch(l, request(&ih, Some(torrent.clone()), vec![]), s.clone()));
     futures::future::join_all(runs).await;
     for s in &sinks {
-        assert!(s.contents() == data);
+        assert!(s.data() == data);
     }
     let traded: u64 = leechers
         .iter()

@@ -1,6 +1,4 @@
-//! Shared test helpers: a tempfile-backed `TransferSink`.
-
-#![allow(dead_code)]
+//! bt_interop's sink: the fetch written into the output file.
 
 use std::fs::File;
 use std::ops::Range;
@@ -10,26 +8,17 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use junction_core::{RangeSet, SinkError, TransferSink};
 
-/// A sink writing into a temporary file, tracking verified ranges like the gateway does.
+/// A sink writing into a file, tracking verified ranges like the gateway does.
 pub struct FileSink {
-    pub file: File,
-    pub path: std::path::PathBuf,
+    file: File,
     size: u64,
     verified: Mutex<RangeSet>,
-    pub failures: Mutex<u32>,
     /// Verified pieces are counted but not written (benchmarks: the cost without storage).
     pub discard: bool,
-    _dir: Option<tempfile::TempDir>,
 }
 
 impl FileSink {
-    pub fn new(size: u64) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("data");
-        Self::at(path, size, Some(dir))
-    }
-
-    pub fn at(path: std::path::PathBuf, size: u64, dir: Option<tempfile::TempDir>) -> Self {
+    pub fn at(path: std::path::PathBuf, size: u64) -> Self {
         let file = File::options()
             .read(true)
             .write(true)
@@ -40,21 +29,14 @@ impl FileSink {
         file.set_len(size).expect("set_len");
         Self {
             file,
-            path,
             size,
             verified: Mutex::new(RangeSet::new()),
-            failures: Mutex::new(0),
             discard: false,
-            _dir: dir,
         }
     }
 
     pub fn verified_bytes(&self) -> u64 {
         self.verified.lock().unwrap().covered()
-    }
-
-    pub fn contents(&self) -> Vec<u8> {
-        std::fs::read(&self.path).expect("read sink")
     }
 }
 
@@ -94,7 +76,6 @@ impl TransferSink for FileSink {
             v.insert(range);
         } else {
             v.remove(range);
-            *self.failures.lock().unwrap() += 1;
         }
     }
 }
