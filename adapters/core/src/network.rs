@@ -61,6 +61,10 @@ pub struct Capabilities {
     /// more hashes, the name and the files (BitTorrent: a torrent's metadata, from its
     /// swarm). Empty: it cannot.
     pub identify_ids: Vec<HashKind>,
+    /// Hash kinds it can search by but not fetch by (BitTorrent's index knows a
+    /// single-file torrent by the whole-file hashes its info dictionary gives, yet fetches
+    /// only by info-hash).
+    pub search_ids: Vec<HashKind>,
 }
 
 impl Capabilities {
@@ -78,7 +82,13 @@ impl Capabilities {
             ids: HashKind::ALL.to_vec(),
             fetch_ids: Vec::new(),
             identify_ids: Vec::new(),
+            search_ids: Vec::new(),
         }
+    }
+
+    /// Whether it can search by a hash of this kind (`ids` or `search_ids`).
+    pub fn searches(&self, kind: HashKind) -> bool {
+        self.ids.contains(&kind) || self.search_ids.contains(&kind)
     }
 
     /// Whether it can fetch a content by a hash of this kind (`ids` or `fetch_ids`).

@@ -160,7 +160,12 @@ pub fn network(id: &str, s: NetworkStatus, caps: Capabilities) -> pb::Network {
             file_type: caps.file_type,
             extension: caps.extension,
             sources: caps.sources,
-            content_ids: caps.ids.iter().map(|k| format!("urn:{k}")).collect(),
+            content_ids: caps
+                .ids
+                .iter()
+                .chain(&caps.search_ids)
+                .map(|k| format!("urn:{k}"))
+                .collect(),
         }),
         // Filled in from the share index by the caller.
         files_offered: 0,

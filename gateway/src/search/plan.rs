@@ -85,7 +85,7 @@ fn push(e: &Expr, caps: &Capabilities, ignored: &mut Vec<String>) -> (Option<Exp
         Expr::Type(_) => keep(caps.file_type, ignored),
         Expr::Ext(_) => keep(caps.extension, ignored),
         Expr::Sources(..) => keep(caps.sources, ignored),
-        Expr::Id(id) => keep(id.hashes().any(|(k, _)| caps.ids.contains(&k)), ignored),
+        Expr::Id(id) => keep(id.hashes().any(|(k, _)| caps.searches(k)), ignored),
         Expr::And(xs) => {
             let mut exact = true;
             let parts: Vec<Expr> = xs
@@ -203,8 +203,13 @@ fn describe(caps: &Capabilities) -> String {
     if caps.keywords {
         parts.push("keywords".to_owned());
     }
-    if !caps.ids.is_empty() {
-        let kinds: Vec<String> = caps.ids.iter().map(|k| format!("urn:{k}")).collect();
+    if !caps.ids.is_empty() || !caps.search_ids.is_empty() {
+        let kinds: Vec<String> = caps
+            .ids
+            .iter()
+            .chain(&caps.search_ids)
+            .map(|k| format!("urn:{k}"))
+            .collect();
         parts.push(kinds.join("/"));
     }
     if parts.is_empty() {

@@ -307,14 +307,10 @@ impl Network for Adapter {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             keywords: true,
+            ids: vec![HashKind::Btih],
             // The index also knows a single-file torrent by the whole-file hashes its info
-            // dictionary gives (`sha1`, `ed2k`, `md5sum`).
-            ids: vec![
-                HashKind::Btih,
-                HashKind::Sha1,
-                HashKind::Ed2k,
-                HashKind::Md5,
-            ],
+            // dictionary gives (`sha1`, `ed2k`, `md5sum`); it fetches by info-hash only.
+            search_ids: vec![HashKind::Sha1, HashKind::Ed2k, HashKind::Md5],
             // A v2 torrent is fetched under its truncated hash (BEP 52).
             fetch_ids: vec![HashKind::Btmh],
             // A magnet's metadata, from its swarm.

@@ -24,6 +24,7 @@ pub fn capabilities() -> Capabilities {
         ids: Vec::new(),
         fetch_ids: vec![HashKind::Ed2k],
         identify_ids: Vec::new(),
+        search_ids: Vec::new(),
     }
 }
 
