@@ -194,6 +194,12 @@ pub trait TransferSink: Send + Sync + 'static {
     fn written(&self) -> RangeSet {
         RangeSet::new()
     }
+    /// Bytes never to be fetched (files left out; what lies outside the one file a
+    /// torrent is fetched for): wanted, yet never handed out, so a network skips them
+    /// without asking for each.
+    fn skipped(&self) -> RangeSet {
+        RangeSet::new()
+    }
     /// Claims up to `max` bytes inside `within` for `source` (the network's own number
     /// for a peer) to fetch: bytes no network has and no other source is fetching, where a
     /// reader waits first. `None`: nothing here is free. A sink that does not share work

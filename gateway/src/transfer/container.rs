@@ -3,13 +3,18 @@
 //! network that fetches only whole torrents (BitTorrent) fetches it through that torrent,
 //! keeping only the file's bytes ([`ContainerSink`]). The other direction of `by_file`.
 //! Only a torrent whose own transfer is not running is used (finished with this file left
-//! out, paused, or failed), since BitTorrent keeps one fetch per torrent.
+//! out, paused, or failed), since BitTorrent keeps one fetch per torrent; a finished one
+//! stops seeding while the file is fetched through it. The bytes are checked by the
+//! file's own hashes, not the torrent's (`ContainerSink`), since the torrent's word that
+//! its file is this content was never checked.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use junction_core::swarm::ContainerSink;
-use junction_core::{ContentId, DynNetwork, FetchEvent, FetchEvents, FetchRequest, Identity};
+use junction_core::{
+    ContentId, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HashKind, Identity,
+};
 
 use super::{Inner, State, Transfer};
 
@@ -34,7 +39,7 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
         if std::ptr::eq(Arc::as_ptr(&other), t) {
             continue;
         }
-        let (files, c) = {
+        let (files, skip, complete, c) = {
             let m = other.meta();
             // BitTorrent runs one fetch per torrent, the latest: a torrent still being
             // fetched is left to its own transfer rather than taken from it.
@@ -52,18 +57,26 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
                 trackers: m.record.trackers.clone(),
                 at: 0,
             };
-            (m.record.files(), c)
+            let complete = m.record.state == State::Complete;
+            (m.record.files(), m.record.skip_flags(), complete, c)
         };
         let places = junction_core::layout::place(&files);
-        let found = files.iter().zip(&places).find(|(f, _)| {
-            let id = ContentId::from_urns(Some(f.length), f.urns.iter().map(String::as_str));
-            !f.pad
-                && f.length == size
-                && id.is_ok_and(|id| {
-                    inner.identities.complete(&id).relation(&content) == Identity::Same
-                })
-        });
-        let Some((_, &(at, _))) = found else {
+        let found = files
+            .iter()
+            .zip(&places)
+            .zip(&skip)
+            .find(|((f, _), skipped)| {
+                let id = ContentId::from_urns(Some(f.length), f.urns.iter().map(String::as_str));
+                // A finished torrent's file is on disk: the transfer takes it from there.
+                let on_disk = complete && !**skipped;
+                !f.pad
+                    && !on_disk
+                    && f.length == size
+                    && id.is_ok_and(|id| {
+                        inner.identities.complete(&id).relation(&content) == Identity::Same
+                    })
+            });
+        let Some(((_, &(at, _)), _)) = found else {
             continue;
         };
         return Some(Container { at, ..c });
@@ -80,6 +93,9 @@ pub(super) async fn fetch(
     net: &dyn DynNetwork,
 ) -> Option<FetchEvents> {
     let caps = net.capabilities();
+    if !caps.fetches(HashKind::Btih) && !caps.fetches(HashKind::Btmh) {
+        return None;
+    }
     let content = t.meta().record.content();
     let c = find(inner, t, &content)?;
     if !c.id.hashes().any(|(k, _)| caps.fetches(k)) {

@@ -92,6 +92,26 @@ impl Storage {
         have
     }
 
+    /// The pieces wholly left out of the transfer (files not chosen; outside the one file
+    /// a torrent is fetched for), which no peer is asked for; None when there are none.
+    pub fn left_out(&self, geometry: &Geometry) -> Option<Bitfield> {
+        let Storage::Sink(s) = self else {
+            return None;
+        };
+        let skipped = s.skipped();
+        if skipped.is_empty() {
+            return None;
+        }
+        let mut out = Bitfield::empty(geometry.piece_count());
+        for i in geometry.indices() {
+            let start = geometry.piece_offset(i);
+            if skipped.contains(start..start + u64::from(geometry.piece_len(i))) {
+                out.set(i, true);
+            }
+        }
+        Some(out)
+    }
+
     /// Where a reader of the transfer waits, if one does.
     pub fn priority(&self) -> Option<u64> {
         match self {
@@ -147,5 +167,32 @@ impl Storage {
                 _ => Vec::new(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use junction_core::swarm::{ContainerSink, MemStore, Swarm, SwarmSink};
+    use junction_core::{NetworkId, RangeSet};
+
+    use super::*;
+
+    /// One file fetched through its torrent: the pieces wholly outside it are left out,
+    /// those that reach into it are not; a plain transfer leaves nothing out.
+    #[test]
+    fn pieces_outside_the_one_file_are_left_out() {
+        let g = Geometry::new(1024, 10_000).unwrap();
+        let swarm = Arc::new(Swarm::new(MemStore::new(5000), 5000, RangeSet::new()));
+        let file: Arc<dyn TransferSink> = SwarmSink::new(swarm, NetworkId::BITTORRENT);
+        assert!(Storage::Sink(file.clone()).left_out(&g).is_none());
+        let torrent = ContainerSink::new(file, 1500, 10_000).unwrap();
+        let out = Storage::Sink(Arc::new(torrent)).left_out(&g).unwrap();
+        let left: Vec<u32> = g
+            .indices()
+            .filter(|&i| out.get(i))
+            .map(|i| i.get())
+            .collect();
+        // The file is 1500..6500: pieces 1 to 6 reach into it.
+        assert_eq!(left, [0, 7, 8, 9]);
     }
 }

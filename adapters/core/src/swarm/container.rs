@@ -5,13 +5,18 @@
 //! wanted and can never be claimed, as a file left out of a torrent. A piece that reaches
 //! past the file is still fetched and hashed whole by the network, which keeps only the
 //! file's part of it.
+//!
+//! A piece that passes its hash proves only that these are the torrent's bytes. That the
+//! torrent's file is this content rests on the hash the torrent claims for the file, which
+//! nothing checked, so the bytes reach the transfer unverified, and the transfer's own
+//! hashes decide: a torrent that lied about its file is struck, as a lying source is.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{UnitAlgo, UnitHashes};
+use super::UnitHashes;
 use crate::{RangeSet, SinkError, TransferSink};
 
 pub struct ContainerSink {
@@ -69,31 +74,6 @@ impl ContainerSink {
         let skip = (self.at + r.start - offset) as usize;
         Some((r.start, &data[skip..skip + (r.end - r.start) as usize]))
     }
-
-    /// The content's pieces that lie wholly inside the file, as a run of the file's units
-    /// (the content's last, shorter piece too when the file ends the content).
-    fn moved(&self, hashes: &UnitHashes) -> Option<UnitHashes> {
-        let uniform = hashes.at.is_none() && hashes.part_len.is_none();
-        let unit = hashes.unit_len;
-        if !uniform || unit == 0 || hashes.algo == UnitAlgo::TigerTree {
-            return None;
-        }
-        let n = hashes.digests.len() as u64;
-        if n != self.total.div_ceil(unit) {
-            return None;
-        }
-        let end = self.at + self.len;
-        let first = self.at.div_ceil(unit);
-        let mut last = end / unit;
-        if end == self.total && !end.is_multiple_of(unit) {
-            last += 1;
-        }
-        let last = last.min(n);
-        (first < last).then(|| {
-            let digests = hashes.digests[first as usize..last as usize].to_vec();
-            UnitHashes::run(hashes.algo, first * unit - self.at, unit, digests)
-        })
-    }
 }
 
 impl TransferSink for ContainerSink {
@@ -135,6 +115,13 @@ impl TransferSink for ContainerSink {
     fn written(&self) -> RangeSet {
         self.outer_set(&self.inner.written())
     }
+    /// Everything outside the file, and what the file's transfer leaves out.
+    fn skipped(&self) -> RangeSet {
+        let mut out = self.outer_set(&self.inner.skipped());
+        out.insert(0..self.at);
+        out.insert(self.at + self.len..self.total);
+        out
+    }
     fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
         let r = self.inner.claim(source, self.inside(within)?, max)?;
         Some(self.at + r.start..self.at + r.end)
@@ -165,21 +152,14 @@ impl TransferSink for ContainerSink {
             None => Ok(()),
         }
     }
-    /// A piece the network hashed whole: the file's part of it is verified.
+    /// A piece the network hashed whole: the file's part of it is written, as source
+    /// 0's (the network's number for the pieces it checks itself), and left to the
+    /// transfer's own hashes.
     fn write_verified(&self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
-        self.check(offset, data.len())?;
-        match self.file_part(offset, data) {
-            Some((at, part)) => self.inner.write_verified(at, part),
-            None => Ok(()),
-        }
+        self.write_from(0, offset, data)
     }
-    /// The pieces inside the file become a run of the file's units, which checks them
-    /// whoever writes them. Pieces at the file's edges are checked by the network alone,
-    /// so this is never "the sink checks every unit".
-    fn learn(&self, hashes: UnitHashes) -> bool {
-        if let Some(run) = self.moved(&hashes) {
-            self.inner.learn(run);
-        }
+    /// The torrent's piece hashes are not the file's (see the module's note).
+    fn learn(&self, _hashes: UnitHashes) -> bool {
         false
     }
     fn strike(&self, sources: &[u64]) -> Vec<u64> {

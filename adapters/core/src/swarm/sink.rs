@@ -133,6 +133,9 @@ impl<S: Store, H: SwarmHost> TransferSink for SwarmSink<S, H> {
     fn written(&self) -> RangeSet {
         self.swarm.ledger().unverified_written()
     }
+    fn skipped(&self) -> RangeSet {
+        self.swarm.ledger().skipped().clone()
+    }
     fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
         let from = self.host.priority();
         self.swarm

@@ -151,6 +151,9 @@ impl TransferSink for WindowSink {
     fn written(&self) -> RangeSet {
         self.inside(&self.inner.written())
     }
+    fn skipped(&self) -> RangeSet {
+        self.inside(&self.inner.skipped())
+    }
     fn claim(&self, source: u64, within: Range<u64>, max: u64) -> Option<Range<u64>> {
         let r = self
             .inner

@@ -18,6 +18,20 @@ impl Peer {
         let Some(bf) = self.bitfield.as_ref() else {
             return Ok(());
         };
+        // Pieces wholly left out are never picked: taken out of what the peer offers here,
+        // rather than refused one by one by the transfer on every pick.
+        let offered;
+        let bf = match self.t.storage.left_out(&meta.geometry) {
+            Some(out) => {
+                let mut b = bf.clone();
+                for i in meta.geometry.indices().filter(|&i| out.get(i)) {
+                    b.set(i, false);
+                }
+                offered = b;
+                &offered
+            }
+            None => bf,
+        };
         let (want, blocks) = {
             let mut st = self.t.state();
             let want = st.pieces.wants_from(bf);
