@@ -501,7 +501,7 @@ impl Network for Adapter {
             match self.inner.ctx.dht.clone() {
                 // A DHT node to bootstrap from.
                 Some(dht) => {
-                    tokio::spawn(async move { dht.bootstrap(&[addr]).await });
+                    tokio::spawn(async move { dht.add(addr).await });
                 }
                 // Without a DHT: a peer, offered to every running torrent.
                 None => {

@@ -218,9 +218,9 @@ impl Dht {
         lock(&self.inner.table).len()
     }
 
-    /// Takes the node at `addr` out of the routing table, and keeps it out when other
-    /// nodes name it, until [`Dht::bootstrap`] is given it again; false when it was not
-    /// there.
+    /// Takes the node at `addr` out of the routing table, and keeps it out (nor is it
+    /// asked in lookups) when other nodes name it, until [`Dht::add`] is given it; false
+    /// when it was not there.
     pub fn forget(&self, addr: SocketAddr) -> bool {
         lock(&self.inner.table).remove(addr)
     }
@@ -291,15 +291,23 @@ impl Dht {
         }
     }
 
-    /// Contacts configured nodes (whose ids we do not know yet), then looks up our own id
-    /// to fill the table.
+    /// A node the user adds: no longer kept out if it was removed, and bootstrapped from.
+    pub async fn add(&self, addr: SocketAddr) {
+        lock(&self.inner.table).removed.remove(&addr);
+        self.bootstrap(&[addr]).await;
+    }
+
+    /// Contacts configured nodes (whose ids we do not know yet; removed ones are skipped),
+    /// then looks up our own id to fill the table.
     pub async fn bootstrap(&self, nodes: &[SocketAddr]) {
-        {
-            let mut t = lock(&self.inner.table);
-            for a in nodes {
-                t.removed.remove(a);
-            }
-        }
+        let nodes: Vec<SocketAddr> = {
+            let t = lock(&self.inner.table);
+            nodes
+                .iter()
+                .copied()
+                .filter(|a| !t.removed.contains(a))
+                .collect()
+        };
         let target = self.inner.id;
         let asks = nodes.iter().map(|a| {
             self.query(
@@ -408,8 +416,9 @@ impl Dht {
                         if let Some(t) = resp.token {
                             tokens.insert(d, (n.addr, t));
                         }
+                        let removed = lock(&self.inner.table).removed.clone();
                         for m in resp.nodes {
-                            if m.id != self.inner.id {
+                            if m.id != self.inner.id && !removed.contains(&SocketAddr::V4(m.addr)) {
                                 short.entry(m.id.distance(&target)).or_insert((m, S::New));
                             }
                         }

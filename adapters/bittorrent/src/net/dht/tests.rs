@@ -125,7 +125,13 @@ async fn a_removed_node_stays_out_until_added_again() {
         !knows_a(&c),
         "a removed node came back from another node's answer"
     );
+    // Bootstrapping from configured nodes does not bring it back either.
     c.bootstrap(&[a_addr]).await;
+    assert!(
+        !knows_a(&c),
+        "a removed node came back from the configured bootstrap"
+    );
+    c.add(a_addr).await;
     assert!(knows_a(&c), "added again, it is back");
     cancel.cancel();
 }
