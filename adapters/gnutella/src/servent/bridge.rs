@@ -92,18 +92,24 @@ pub fn answer(
     }))
 }
 
-/// The content a query's URNs name (size unknown); None when it names none.
+/// The content a query's URNs name (size unknown); None when it names none, or two
+/// hashes of one kind that differ (no one file).
 fn urn_id(urns: &[Urn]) -> Option<ContentId> {
     let mut id = ContentId::new(None);
+    let mut add = |kind: HashKind, digest: &[u8]| {
+        let clash = id.get(kind).is_some_and(|d| d != digest);
+        id.set(kind, digest);
+        !clash
+    };
     for u in urns {
-        match u {
-            Urn::Sha1(s) => id.set(HashKind::Sha1, &s.0),
-            Urn::TreeTiger(t) => id.set(HashKind::Tth, &t.0),
-            Urn::Bitprint(s, t) => {
-                id.set(HashKind::Sha1, &s.0);
-                id.set(HashKind::Tth, &t.0);
-            }
-            Urn::Ed2k(e) => id.set(HashKind::Ed2k, e),
+        let ok = match u {
+            Urn::Sha1(s) => add(HashKind::Sha1, &s.0),
+            Urn::TreeTiger(t) => add(HashKind::Tth, &t.0),
+            Urn::Bitprint(s, t) => add(HashKind::Sha1, &s.0) && add(HashKind::Tth, &t.0),
+            Urn::Ed2k(e) => add(HashKind::Ed2k, e),
+        };
+        if !ok {
+            return None;
         }
     }
     let named = id.hashes().next().is_some();
@@ -188,4 +194,22 @@ async fn busy<S: AsyncWrite + Unpin>(
 ) -> Result<(), ServentError> {
     let r = ResponseHead::busy(server, None, Some(RETRY_AFTER));
     write(s, &r.to_bytes(), shared).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_querys_urns_name_one_content_or_none() {
+        let (a, b, t) = (Sha1Hash([1; 20]), Sha1Hash([2; 20]), TigerHash([3; 24]));
+        let id = urn_id(&[Urn::Sha1(a), Urn::Bitprint(a, t)]).unwrap();
+        assert_eq!(id.get(HashKind::Sha1), Some(&a.0[..]));
+        assert_eq!(id.get(HashKind::Tth), Some(&t.0[..]));
+        assert!(
+            urn_id(&[Urn::Sha1(a), Urn::Bitprint(b, t)]).is_none(),
+            "two SHA-1s"
+        );
+        assert!(urn_id(&[]).is_none());
+    }
 }
