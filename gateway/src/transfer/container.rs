@@ -8,7 +8,8 @@
 //! file's own hashes, not the torrent's (`ContainerSink`), since the torrent's word that
 //! its file is this content was never checked.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use junction_core::swarm::ContainerSink;
@@ -18,8 +19,42 @@ use junction_core::{
 
 use super::{Inner, State, Transfer};
 
+/// The torrent transfers a file is being fetched through: BitTorrent runs one fetch per
+/// torrent, so a second file's fetch must not stop the first one's.
+#[derive(Debug, Default)]
+pub(super) struct InUse(Arc<Mutex<HashSet<String>>>);
+
+/// Holds a torrent transfer's id in [`InUse`] while its fetch stream lives.
+struct Using(Arc<Mutex<HashSet<String>>>, String);
+
+impl Drop for Using {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
+
+impl InUse {
+    fn contains(&self, id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    fn take(&self, id: &str) -> Option<Using> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(id.to_owned())
+            .then(|| Using(self.0.clone(), id.to_owned()))
+    }
+}
+
 /// Where a file lies in a torrent.
 struct Container {
+    /// The torrent's own transfer.
+    transfer: String,
     /// The `.torrent`, when the transfer was started from one (from a magnet, BitTorrent
     /// has the metadata cached, or fetches it again).
     torrent: Option<Vec<u8>>,
@@ -43,10 +78,14 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
             let m = other.meta();
             // BitTorrent runs one fetch per torrent, the latest: a torrent still being
             // fetched is left to its own transfer rather than taken from it.
-            if m.record.state == State::Active || m.record.files.is_empty() {
+            if m.record.state == State::Active
+                || m.record.files.is_empty()
+                || inner.containers.contains(&m.record.id)
+            {
                 continue;
             }
             let c = Container {
+                transfer: m.record.id.clone(),
                 torrent: m
                     .record
                     .torrent
@@ -103,6 +142,7 @@ pub(super) async fn fetch(
     }
     let total = c.id.size?;
     let sink = ContainerSink::new(t.sink().for_network(net.id()), c.at, total)?;
+    let using = inner.containers.take(&c.transfer)?;
     let req = FetchRequest {
         id: c.id,
         name: c.name,
@@ -117,7 +157,15 @@ pub(super) async fn fetch(
             let shown = |ev: &FetchEvent| {
                 std::future::ready(matches!(ev, FetchEvent::Peers(_) | FetchEvent::Note(_)))
             };
-            Some(s.filter(shown).boxed())
+            // The torrent is ours until this fetch ends.
+            Some(
+                s.filter(shown)
+                    .map(move |ev| {
+                        let _held = &using;
+                        ev
+                    })
+                    .boxed(),
+            )
         }
         Err(e) => {
             tracing::debug!(network = %net.id(), error = %e, "not fetched through its torrent");

@@ -86,6 +86,8 @@ struct Inner {
     /// One record written at a time: a snapshot taken before a state change must not
     /// land after the one taken after it.
     saving: Mutex<()>,
+    /// Torrent transfers another transfer fetches a file through now (`container.rs`).
+    containers: container::InUse,
 }
 
 #[derive(Debug)]
@@ -155,6 +157,7 @@ impl TransferManager {
             tasks: TaskTracker::new(),
             give_up,
             saving: Mutex::new(()),
+            containers: container::InUse::default(),
         });
         let manager = TransferManager { inner };
         for (_, record) in manager.inner.store.all::<Record>(Table::Transfers)? {
