@@ -36,47 +36,64 @@ async fn file_by_its_own_hash(chosen_later: bool) {
     let all = files();
     // No BitTorrent peer seeds it.
     let (_, torrent) = torrent_with(&url, &all, true);
+    let e2 = all[2].1.clone().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (bt, ultrapeer) = bittorrent_and_ultrapeer().await;
-    let mut gw = start(dir.path(), vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
-    // notes.txt alone: the gateway now knows the torrent and where each file lies in it.
-    let notes = start_torrent(&mut gw.client, torrent, vec![3]).await;
-    wait_until(&mut gw.client, &notes.id, 60, |t| {
-        t.state() == State::Complete
+    // A Gnutella leaf of the gateway's ultrapeer shares the file alone.
+    let leaf = gnutella::Adapter::start(gnutella::Config {
+        listen: loopback(),
+        peers: vec![ultrapeer.local_addr().to_string()],
+        ..Default::default()
     })
+    .await
+    .unwrap();
+    let shared = dir.path().join("shared-e2.mkv");
+    std::fs::write(&shared, &e2).unwrap();
+    junction_core::Network::share(
+        &leaf,
+        junction_core::SharedItem {
+            path: shared,
+            name: "e2.mkv".into(),
+            size: e2.len() as u64,
+            id: ContentId::new(Some(e2.len() as u64)),
+            hashes: None,
+        },
+    )
+    .await
+    .unwrap();
+    let data_dir = dir.path().join("gateway");
+    let mut gw = start(&data_dir, vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
+    // notes.txt first: no network has it.
+    let t = start_torrent(
+        &mut gw.client,
+        torrent,
+        vec![if chosen_later { 3 } else { 1 }],
+    )
     .await;
-
-    // Two files of it at once: one is fetched through the torrent, the other waits for
-    // it (BitTorrent runs one fetch per torrent) rather than stopping it.
-    let mut started = Vec::new();
-    for (path, bytes) in [&all[0], &all[2]] {
-        let bytes = bytes.clone().unwrap();
-        let link = format!(
-            "magnet:?xt=urn:sha1:{}&xl={}&dn=file.mkv",
-            junction_core::HashKind::Sha1.format(&sha1::Sha1::digest(&bytes)),
-            bytes.len()
-        );
-        let t = crate::harness::start_link(&mut gw.client, link).await;
-        started.push((path, bytes, t.id));
-    }
-    for (path, bytes, id) in started {
-        let done = wait_until(&mut gw.client, &id, 60, |t| t.state() == State::Complete).await;
-        assert!(
-            std::fs::read(&done.path).unwrap() == bytes,
-            "{path}: the file's bytes differ"
-        );
-        let bt = done
-            .per_network
-            .iter()
-            .find(|n| n.network == "bittorrent")
+    if chosen_later {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        gw.client
+            .select_files(pb::SelectFilesRequest {
+                id: t.id.clone(),
+                files: vec![1],
+            })
+            .await
             .unwrap();
-        assert_eq!(
-            bt.bytes_verified,
-            bytes.len() as u64,
-            "{path}: {:?}",
-            done.per_network
-        );
     }
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    let folder = Path::new(&done.path);
+    assert!(std::fs::read(folder.join("Season 1/e2.mkv")).unwrap() == e2);
+    let gnutella = done
+        .per_network
+        .iter()
+        .find(|n| n.network == "gnutella")
+        .unwrap();
+    assert!(
+        gnutella.bytes_verified >= e2.len() as u64,
+        "{:?}",
+        done.per_network
+    );
+    DynNetwork::shutdown(&leaf).await;
     gw.stop().await;
 }
 
@@ -128,34 +145,46 @@ async fn a_file_comes_from_bittorrent_through_a_torrent_that_holds_it() {
     let all = files();
     let (data, torrent) = torrent_with(&url, &all, true);
     let _seed = seeder(&url, &data, &torrent).await;
-    let e2 = all[2].1.clone().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (bt, ultrapeer) = bittorrent_and_ultrapeer().await;
     let mut gw = start(dir.path(), vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
-    // notes.txt alone: the gateway now knows the torrent and where e2.mkv lies in it.
+    // notes.txt alone: the gateway now knows the torrent and where each file lies in it.
     let notes = start_torrent(&mut gw.client, torrent, vec![3]).await;
     wait_until(&mut gw.client, &notes.id, 60, |t| {
         t.state() == State::Complete
     })
     .await;
 
-    let link = format!(
-        "magnet:?xt=urn:sha1:{}&xl={}&dn=e2.mkv",
-        junction_core::HashKind::Sha1.format(&sha1::Sha1::digest(&e2)),
-        e2.len()
-    );
-    let t = crate::harness::start_link(&mut gw.client, link).await;
-    let done = wait_until(&mut gw.client, &t.id, 30, |t| t.state() == State::Complete).await;
-    assert!(
-        std::fs::read(&done.path).unwrap() == e2,
-        "the file's bytes differ"
-    );
-    assert_eq!(done.size, e2.len() as u64);
-    let bt = done
-        .per_network
-        .iter()
-        .find(|n| n.network == "bittorrent")
-        .unwrap();
-    assert_eq!(bt.bytes_verified, e2.len() as u64, "{:?}", done.per_network);
+    // Two files of it at once: one is fetched through the torrent, the other waits for
+    // it (BitTorrent runs one fetch per torrent) rather than stopping it.
+    let mut started = Vec::new();
+    for (path, bytes) in [&all[0], &all[2]] {
+        let bytes = bytes.clone().unwrap();
+        let link = format!(
+            "magnet:?xt=urn:sha1:{}&xl={}&dn=file.mkv",
+            junction_core::HashKind::Sha1.format(&sha1::Sha1::digest(&bytes)),
+            bytes.len()
+        );
+        let t = crate::harness::start_link(&mut gw.client, link).await;
+        started.push((path, bytes, t.id));
+    }
+    for (path, bytes, id) in started {
+        let done = wait_until(&mut gw.client, &id, 60, |t| t.state() == State::Complete).await;
+        assert!(
+            std::fs::read(&done.path).unwrap() == bytes,
+            "{path}: the file's bytes differ"
+        );
+        let bt = done
+            .per_network
+            .iter()
+            .find(|n| n.network == "bittorrent")
+            .unwrap();
+        assert_eq!(
+            bt.bytes_verified,
+            bytes.len() as u64,
+            "{path}: {:?}",
+            done.per_network
+        );
+    }
     gw.stop().await;
 }
