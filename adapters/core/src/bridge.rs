@@ -91,10 +91,6 @@ const OFFER_TIME: Duration = Duration::from_secs(3600);
 /// Bridged searches one network runs at once: each fans out over every other network, so
 /// a client flooding searches must not multiply that work.
 const MAX_SEARCHES: usize = 4;
-/// How long a search by hash that found nothing is not run again.
-const MISS_TIME: Duration = Duration::from_secs(60);
-/// Contents remembered as found nowhere, at most.
-const MAX_MISSES: usize = 4096;
 /// Bridged files one network's clients may have the gateway fetch within [`OFFER_TIME`]:
 /// each is a transfer on the operator's disk and links.
 const MAX_FETCHES: usize = 32;
@@ -108,9 +104,6 @@ pub struct BridgeOffers<K> {
     slot: BridgeSlot,
     offered: Mutex<HashMap<K, Offered>>,
     searching: std::sync::atomic::AtomicUsize,
-    /// Contents a search by hash found nowhere lately (their URNs), not searched again
-    /// until [`MISS_TIME`] has passed: a client re-queries a download's hash often.
-    misses: Mutex<HashMap<Vec<String>, Instant>>,
 }
 
 /// One bridged search in flight, counted until dropped.
@@ -142,7 +135,6 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
             slot: BridgeSlot::default(),
             offered: Mutex::new(HashMap::new()),
             searching: std::sync::atomic::AtomicUsize::new(0),
-            misses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -169,9 +161,7 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
         if keywords.is_empty() {
             return Vec::new();
         }
-        self.ask(Ask::Keywords(keywords), needs, key)
-            .await
-            .unwrap_or_default()
+        self.ask(Ask::Keywords(keywords), needs, key).await
     }
 
     /// Searches the other networks for the content `id` names; keeps and returns the
@@ -185,38 +175,23 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
         if id.hashes().next().is_none() {
             return Vec::new();
         }
-        let urns = id.urns();
-        {
-            let mut misses = self.misses.lock().unwrap_or_else(|e| e.into_inner());
-            misses.retain(|_, at| at.elapsed() < MISS_TIME);
-            if misses.contains_key(&urns) {
-                return Vec::new();
-            }
-        }
-        let found = self.ask(Ask::Id(id), needs, key).await;
-        if found.as_ref().is_some_and(Vec::is_empty) {
-            let mut misses = self.misses.lock().unwrap_or_else(|e| e.into_inner());
-            if misses.len() < MAX_MISSES {
-                misses.insert(urns, Instant::now());
-            }
-        }
-        found.unwrap_or_default()
+        self.ask(Ask::Id(id), needs, key).await
     }
 
-    /// Runs the search and keeps what it found; None when it did not run (no bridge, or
-    /// too many at once).
     async fn ask(
         &self,
         ask: Ask,
         needs: HashKind,
         key: impl Fn(&BridgedItem) -> Option<K>,
-    ) -> Option<Vec<(K, BridgedItem)>> {
-        let bridge = self.slot.get()?;
+    ) -> Vec<(K, BridgedItem)> {
+        let Some(bridge) = self.slot.get() else {
+            return Vec::new();
+        };
         let order = std::sync::atomic::Ordering::Relaxed;
         if self.searching.fetch_add(1, order) >= MAX_SEARCHES {
             self.searching.fetch_sub(1, order);
             tracing::debug!(network = %self.network, "bridged search refused: too many at once");
-            return None;
+            return Vec::new();
         }
         let _searching = Searching(&self.searching);
         let items = match ask {
@@ -240,7 +215,7 @@ impl<K: Hash + Eq + Copy> BridgeOffers<K> {
             });
             o.at = Instant::now();
         }
-        Some(found)
+        found
     }
 
     /// The bridged result named `k`, if one was offered.
@@ -296,7 +271,6 @@ mod tests {
     #[derive(Debug, Default)]
     struct Fake {
         fetched: Mutex<Vec<String>>,
-        searched_ids: std::sync::atomic::AtomicUsize,
     }
 
     impl Bridge for Fake {
@@ -317,22 +291,19 @@ mod tests {
             Box::pin(async move { items })
         }
 
-        /// The content itself, named "by id"; nothing for a SHA-1 starting with 0.
+        /// The content itself, named "by id".
         fn search_id(
             &self,
             _asking: NetworkId,
             id: ContentId,
             _needs: HashKind,
         ) -> BoxFuture<'_, Vec<BridgedItem>> {
-            self.searched_ids
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let nowhere = id.get(HashKind::Sha1).is_some_and(|d| d[0] == 0);
             let item = BridgedItem {
                 name: "by id".into(),
                 id,
                 sources: 1,
             };
-            Box::pin(async move { if nowhere { Vec::new() } else { vec![item] } })
+            Box::pin(async move { vec![item] })
         }
 
         fn fetch(&self, _asking: NetworkId, item: BridgedItem) -> Result<(), NetworkError> {
@@ -356,27 +327,6 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(offers.want(&9).map(|i| i.name), Some("by id".to_string()));
         assert_eq!(*fake.fetched.lock().unwrap(), ["by id"]);
-        // A content found nowhere is not searched again for a while; others still are.
-        let searched = || fake.searched_ids.load(std::sync::atomic::Ordering::SeqCst);
-        let mut nowhere = ContentId::new(None);
-        nowhere.set(HashKind::Sha1, &[0; 20]);
-        for _ in 0..3 {
-            assert!(
-                offers
-                    .search_id(nowhere.clone(), HashKind::Sha1, key)
-                    .await
-                    .is_empty()
-            );
-        }
-        assert_eq!(searched(), 2, "a miss was searched again at once");
-        offers.search_id(id_of(9), HashKind::Sha1, key).await;
-        assert_eq!(searched(), 3);
-    }
-
-    fn id_of(first: u8) -> ContentId {
-        let mut id = ContentId::new(None);
-        id.set(HashKind::Sha1, &[first; 20]);
-        id
     }
 
     /// A bridge whose searches never end.
