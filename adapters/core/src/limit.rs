@@ -395,9 +395,9 @@ impl RequestRate {
 /// an IP takes a token from its bucket, and [`allow`](Self::allow) is false when there is
 /// none (the caller drops the datagram unanswered). At most `max_ips` IPs are remembered;
 /// those whose bucket has refilled are forgotten. While the table is full of busy ones
-/// (a flood from spoofed sources fills it at once), a new IP takes the place of a tracked
-/// one, but only at one IP's rate for all newcomers together: new peers still get in,
-/// and the flood gets no more work than one more IP would.
+/// (a flood from spoofed sources fills it at once), a new IP takes the place of the one
+/// quiet for longest, but only at one IP's rate for all newcomers together: new peers
+/// still get in, and the flood gets no more work than one more IP would.
 #[derive(Debug, Clone)]
 pub struct IpRates {
     per_sec: u32,
@@ -444,17 +444,20 @@ impl IpRates {
             self.sweep(now);
         }
         if full(self) {
-            // Which tracked IP gives way does not matter much: under a flood they are all
-            // the flood's, and the one evicted starts again from a full bucket.
-            let evict = self.ips.keys().next().copied();
-            match evict {
-                Some(old) if self.newcomers.allow_at(now) => {
-                    self.ips.remove(&old);
-                }
-                _ => {
-                    self.dropped += 1;
-                    return false;
-                }
+            if !self.newcomers.allow_at(now) {
+                self.dropped += 1;
+                return false;
+            }
+            // The IP quiet for longest gives way: a peer talking to us now keeps its bucket,
+            // and a flood rotating through addresses evicts its own. This scan runs at
+            // most at one IP's rate (the newcomers' bucket above).
+            let quietest = self
+                .ips
+                .iter()
+                .min_by_key(|(_, r)| r.last)
+                .map(|(ip, _)| *ip);
+            if let Some(old) = quietest {
+                self.ips.remove(&old);
             }
         }
         let (per_sec, burst) = (self.per_sec, self.burst);

@@ -184,6 +184,29 @@ fn ip_rates_table_is_bounded_and_swept() {
     assert_eq!(none.stats().tracked_ips, 0);
 }
 
+#[test]
+fn ip_rates_evict_the_address_quiet_for_longest() {
+    let mut r = IpRates::new(10, 5, 16);
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    for i in 0..16 {
+        assert!(r.allow_at(ip(i), at(u64::from(i))));
+    }
+    // Address 0 talks again, so 1 is now the quietest; each newcomer evicts the quietest.
+    assert!(r.allow_at(ip(0), at(20)));
+    for (n, newcomer) in (100..104).enumerate() {
+        assert!(r.allow_at(ip(newcomer), at(21 + n as u64)));
+    }
+    let tracked = |r: &IpRates, i: u8| r.ips.contains_key(&ip(i));
+    assert!((1..5).all(|i| !tracked(&r, i)), "1 to 4 were the quietest");
+    assert!(
+        tracked(&r, 0),
+        "the address that talked again kept its bucket"
+    );
+    assert!((5..16).chain(100..104).all(|i| tracked(&r, i)));
+    assert_eq!(r.stats().tracked_ips, 16);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Admit(u8),
