@@ -2,8 +2,8 @@
 //! holds which bytes, and a path for each under the transfer's folder that stays inside it
 //! whatever the peer that named them wrote.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::sanitize_file_name;
 
@@ -29,8 +29,18 @@ pub struct FileSpan {
 /// the content: every component is made a safe file name, and two files that would land
 /// on one path after that get numbered names, so no file overwrites another. Padding
 /// gets `None`.
+///
+/// A path is never both a file and a folder (`a` and `a/b`, in either order): as with two
+/// files on one path, what comes first in the list keeps its name and the later one is
+/// numbered. A later file on an earlier folder's path becomes `a (1)`; a later folder on
+/// an earlier file's path becomes `a (1)/`, and every later file in that folder follows it
+/// there. Paths that clash with nothing are placed as they are.
 pub fn place(files: &[FileSpan]) -> Vec<(u64, Option<PathBuf>)> {
+    // Placed files, and placed folders (every folder a placed file lies in).
     let mut taken: HashSet<PathBuf> = HashSet::new();
+    let mut folders: HashSet<PathBuf> = HashSet::new();
+    // (placed parent, sanitized name) → where that folder was placed.
+    let mut moved: HashMap<(PathBuf, String), PathBuf> = HashMap::new();
     let mut offset = 0u64;
     let mut out = Vec::with_capacity(files.len());
     for f in files {
@@ -49,20 +59,46 @@ pub fn place(files: &[FileSpan]) -> Vec<(u64, Option<PathBuf>)> {
             parts.truncate(MAX_DEPTH - 1);
             parts.push(name);
         }
-        let mut path: PathBuf = parts.iter().collect();
-        let mut n = 1;
-        while !taken.insert(path.clone()) {
-            let name = parts.last().map(String::as_str).unwrap_or_default();
-            let (stem, ext) = match name.rsplit_once('.') {
-                Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
-                _ => (name, String::new()),
+        let name = parts.pop().unwrap_or_default();
+        let mut dir = PathBuf::new();
+        for part in parts {
+            let key = (dir, part);
+            let placed = match moved.get(&key) {
+                Some(placed) => placed.clone(),
+                None => {
+                    let (parent, part) = &key;
+                    let placed = free(parent, part, false, |p| !taken.contains(p));
+                    folders.insert(placed.clone());
+                    moved.insert(key, placed.clone());
+                    placed
+                }
             };
-            path.set_file_name(format!("{stem} ({n}){ext}"));
-            n += 1;
+            dir = placed;
         }
+        let path = free(&dir, &name, true, |p| {
+            !taken.contains(p) && !folders.contains(p)
+        });
+        taken.insert(path.clone());
         out.push((at, Some(path)));
     }
     out
+}
+
+/// `dir/name` if `ok` takes it, else the first of `dir/name (1)`, `dir/name (2)`… that
+/// it takes; a file keeps its extension last (`movie (1).avi`), a folder has none.
+fn free(dir: &Path, name: &str, file: bool, ok: impl Fn(&Path) -> bool) -> PathBuf {
+    let path = dir.join(name);
+    if ok(&path) {
+        return path;
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if file && !s.is_empty() => (s, format!(".{e}")),
+        _ => (name, String::new()),
+    };
+    (1u64..)
+        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
+        .find(|p| ok(p))
+        .unwrap_or(path)
 }
 
 /// The total length of the files.
@@ -73,7 +109,8 @@ pub fn total_length(files: &[FileSpan]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Component, Path};
+    use proptest::prelude::*;
+    use std::path::Component;
 
     fn span(path: &[&str], length: u64) -> FileSpan {
         FileSpan {
@@ -126,5 +163,112 @@ mod tests {
         }
         assert_eq!(placed[2].1.as_deref(), Some(Path::new("a_b")));
         assert_eq!(placed[3].1.as_deref(), Some(Path::new("a_b (1)")));
+    }
+
+    fn placed(files: &[FileSpan]) -> Vec<PathBuf> {
+        place(files).into_iter().filter_map(|(_, p)| p).collect()
+    }
+
+    fn paths(list: &[&str]) -> Vec<PathBuf> {
+        list.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn a_later_folder_on_a_files_path_is_numbered_and_its_files_follow_it() {
+        let files = [
+            span(&["a"], 1),
+            span(&["a", "b"], 1),
+            span(&["a", "c.txt"], 1),
+            span(&["a (1)"], 1),
+        ];
+        assert_eq!(
+            placed(&files),
+            paths(&["a", "a (1)/b", "a (1)/c.txt", "a (1) (1)"])
+        );
+    }
+
+    #[test]
+    fn a_later_file_on_a_folders_path_is_numbered() {
+        let files = [
+            span(&["a", "b"], 1),
+            span(&["a"], 1),
+            span(&["x.d", "y"], 1),
+            span(&["x.d"], 1),
+            span(&["a", "e"], 1),
+        ];
+        assert_eq!(
+            placed(&files),
+            paths(&["a/b", "a (1)", "x.d/y", "x (1).d", "a/e"])
+        );
+    }
+
+    #[test]
+    fn clashes_deep_down_and_after_sanitizing_are_numbered_too() {
+        let files = [
+            span(&["s", "t", "u"], 1),
+            span(&["s", "t", "u", "v"], 1),
+            span(&["s", "t"], 1),
+            span(&["s", "t", "w"], 1),
+            // "a:b" and "a/b" both sanitize to "a_b".
+            span(&["a:b"], 1),
+            span(&["a_b", "c"], 1),
+            span(&["a/b", "d"], 1),
+        ];
+        assert_eq!(
+            placed(&files),
+            paths(&[
+                "s/t/u",
+                "s/t/u (1)/v",
+                "s/t (1)",
+                "s/t/w",
+                "a_b",
+                "a_b (1)/c",
+                "a_b (1)/d",
+            ])
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn no_placed_file_lies_in_or_on_another(
+            list in prop::collection::vec(
+                prop::collection::vec(
+                    prop::sample::select(vec!["a", "b", "a (1)", "a:b", "a_b", "c.d", "c (1).d"]),
+                    0..5,
+                ),
+                0..12,
+            )
+        ) {
+            let files: Vec<FileSpan> = list.iter().map(|p| span(p, 1)).collect();
+            let out = placed(&files);
+            prop_assert_eq!(out.len(), files.len());
+            prop_assert_eq!(&placed(&files), &out, "not deterministic");
+            for (i, p) in out.iter().enumerate() {
+                prop_assert!(p.components().all(|c| matches!(c, Component::Normal(_))), "{:?}", p);
+                prop_assert_eq!(p.components().count(), list[i].len().max(1), "{:?}", p);
+                for (j, q) in out.iter().enumerate() {
+                    // Equal, or one a folder the other lies in.
+                    prop_assert!(i == j || !p.starts_with(q), "{:?} and {:?}", p, q);
+                }
+            }
+            // Paths that clash with nothing once sanitized are placed as they are.
+            let plain: Vec<PathBuf> = files
+                .iter()
+                .map(|f| {
+                    let mut p: PathBuf = f.path.iter().map(|c| sanitize_file_name(c)).collect();
+                    if f.path.is_empty() {
+                        p.push(sanitize_file_name(""));
+                    }
+                    p
+                })
+                .collect();
+            let clash = plain
+                .iter()
+                .enumerate()
+                .any(|(i, p)| plain.iter().enumerate().any(|(j, q)| i != j && p.starts_with(q)));
+            if !clash {
+                prop_assert_eq!(out, plain);
+            }
+        }
     }
 }

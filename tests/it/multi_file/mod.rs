@@ -181,6 +181,20 @@ async fn fetch(
     done
 }
 
+/// Seeds the torrent of `files` announced to `tracker` and fetches all of it with a gateway
+/// of its own: the gateway's folder and the finished transfer.
+async fn seed_and_fetch(
+    tracker: &str,
+    files: &[(&str, Option<Vec<u8>>)],
+) -> (tempfile::TempDir, pb::Transfer) {
+    let (data, torrent) = torrent_of(tracker, files);
+    let _seed = seeder(tracker, &data, &torrent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = pb::start_transfer_request::Source::Torrent(torrent);
+    let done = fetch(dir.path(), source, &[]).await;
+    (dir, done)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_file_torrent_is_saved_as_its_folder_of_files() {
     let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
@@ -248,15 +262,7 @@ async fn hostile_names_in_a_torrent_stay_inside_its_folder_and_never_collide() {
         ("trailing dot.", Some(bytes(6000, 6))),
         ("trailing dot", Some(bytes(7000, 7))),
     ];
-    let (data, torrent) = torrent_of(&url, &evil);
-    let _seed = seeder(&url, &data, &torrent).await;
-    let dir = tempfile::tempdir().unwrap();
-    let done = fetch(
-        dir.path(),
-        pb::start_transfer_request::Source::Torrent(torrent),
-        &[],
-    )
-    .await;
+    let (_dir, done) = seed_and_fetch(&url, &evil).await;
     let folder = Path::new(&done.path);
     let mut found = Vec::new();
     let mut walk = vec![folder.to_path_buf()];
@@ -320,6 +326,37 @@ async fn hostile_names_in_a_torrent_stay_inside_its_folder_and_never_collide() {
     );
     assert!(!dir.path().join("escaped.txt").exists());
     gw.stop().await;
+}
+
+/// A torrent whose paths make one name both a file and a folder (`a` and `a/b`, and the
+/// other way round): the later one gets a numbered name, so every file is made and the
+/// transfer completes, each file's bytes in the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_and_a_folder_of_one_name_in_a_torrent_both_land_in_its_folder() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let clash: Vec<(&str, Option<Vec<u8>>)> = vec![
+        ("a", Some(bytes(1000, 1))),
+        ("a/b", Some(bytes(2000, 2))),
+        ("c/d.txt", Some(bytes(3000, 3))),
+        ("c", Some(bytes(4000, 4))),
+    ];
+    let (dir, done) = seed_and_fetch(&url, &clash).await;
+    let folder = Path::new(&done.path);
+    assert_eq!(folder.parent().unwrap(), dir.path().join("downloads"));
+    // What comes first keeps its name; the later file or folder is numbered.
+    for (at, (path, b)) in ["a", "a (1)/b", "c/d.txt", "c (1)"].iter().zip(&clash) {
+        let got = std::fs::read(folder.join(at)).unwrap_or_else(|e| panic!("{at}: {e}"));
+        assert!(got == *b.as_ref().unwrap(), "{path} (at {at}) differs");
+    }
+    let mut top: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["a", "a (1)", "c", "c (1)"]);
 }
 
 /// Only the files asked for are fetched (the others are not even made); more can be asked
