@@ -7,10 +7,30 @@ use std::path::{Path, PathBuf};
 /// Longest name kept, in bytes; common file systems allow 255.
 const MAX_NAME: usize = 200;
 
-/// Device names Windows reserves in any folder, with or without an extension.
-const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+/// Device names Windows reserves in any folder, with or without an extension: also the
+/// `0` and superscript-digit ports, and the console's input and output.
+const WINDOWS_RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM0", "COM1", "COM2", "COM3", "COM4",
+    "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³", "LPT0", "LPT1", "LPT2", "LPT3",
+    "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³",
+];
+
+/// Slashes and backslashes in look: harmless to the file system, but they make a name
+/// read as a path to the person who sees it.
+const LOOK_ALIKE_SLASHES: &[char] = &[
+    '\u{2044}', // fraction slash
+    '\u{2215}', // division slash
+    '\u{2216}', // set minus
+    '\u{2571}', // box drawings light diagonal upper right to lower left
+    '\u{2572}', // box drawings light diagonal upper left to lower right
+    '\u{27CB}', // mathematical rising diagonal
+    '\u{27CD}', // mathematical falling diagonal
+    '\u{29F5}', // reverse solidus operator
+    '\u{29F8}', // big solidus
+    '\u{29F9}', // big reverse solidus
+    '\u{FE68}', // small reverse solidus
+    '\u{FF0F}', // fullwidth solidus
+    '\u{FF3C}', // fullwidth reverse solidus
 ];
 
 /// Turns a name from a peer into one plain file name: no directories, no `..`, no
@@ -35,10 +55,7 @@ fn sanitize_once(name: &str) -> String {
         .filter(|c| !is_invisible(*c))
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            // Look-alike slashes: harmless to the file system, but they make a name
-            // read as a path to the person who sees it.
-            '\u{2044}' | '\u{2215}' | '\u{2216}' | '\u{29F8}' | '\u{29F9}' | '\u{FF0F}'
-            | '\u{FF3C}' => '_',
+            c if LOOK_ALIKE_SLASHES.contains(&c) => '_',
             c if c.is_control() => '_',
             c => c,
         })
@@ -208,16 +225,40 @@ mod tests {
         assert_eq!(sanitize_file_name("\u{202E}"), "unnamed");
     }
 
+    #[test]
+    fn every_windows_device_name_and_look_alike_slash_is_defused() {
+        for (name, safe) in [
+            ("COM0", "_COM0"),
+            ("lpt0.txt", "_lpt0.txt"),
+            ("CONIN$", "_CONIN$"),
+            ("conout$.log", "_conout$.log"),
+            ("COM\u{B9}", "_COM\u{B9}"),
+            ("lpt\u{B3}.bin", "_lpt\u{B3}.bin"),
+            ("COM10", "COM10"),
+            ("CONIN", "CONIN"),
+            ("LPT", "LPT"),
+        ] {
+            assert_eq!(sanitize_file_name(name), safe, "{name:?}");
+        }
+        for &c in LOOK_ALIKE_SLASHES {
+            assert_eq!(sanitize_file_name(&format!("a{c}b")), "a_b", "{c:?}");
+        }
+        assert_eq!(
+            sanitize_file_name("..\u{2571}..\u{27CB}etc\u{FE68}x"),
+            "_.._etc_x"
+        );
+    }
+
     proptest! {
         #[test]
-        fn any_name_stays_one_plain_file_in_its_folder(name in "\\PC{0,300}|[./\\\\ \u{202E}a]{0,20}") {
+        fn any_name_stays_one_plain_file_in_its_folder(name in "\\PC{0,300}|[./\\\\ \u{202E}\u{2571}\u{FE68}a]{0,20}") {
             let s = sanitize_file_name(&name);
             let dir = Path::new("/data/downloads");
             let p = dir.join(&s);
             prop_assert_eq!(p.parent(), Some(dir));
             prop_assert!(!s.is_empty() && s.len() <= MAX_NAME);
             prop_assert!(s != "." && s != ".." && !s.starts_with('.'));
-            prop_assert!(!s.chars().any(|c| c.is_control() || is_invisible(c) || c == '/' || c == '\\'));
+            prop_assert!(!s.chars().any(|c| c.is_control() || is_invisible(c) || c == '/' || c == '\\' || LOOK_ALIKE_SLASHES.contains(&c)));
             // Sanitizing is idempotent: a sanitized name read back is kept as it is.
             prop_assert_eq!(sanitize_file_name(&s), s);
         }
