@@ -25,6 +25,12 @@ pub struct Config {
     pub limits: LimitsSection,
 }
 
+/// A `--listen`/`--http` value: an address, or a name such as `localhost:4470`, resolved as
+/// the config's `listen` keys are.
+pub fn listen_arg(value: &str) -> Result<std::net::SocketAddr, String> {
+    resolve_blocking(value, RESOLVE_TIMEOUT).map_err(|e| e.to_string())
+}
+
 impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let mut cfg = match path {
@@ -101,6 +107,16 @@ mod tests {
     fn unknown_keys_are_errors() {
         let err = Config::parse("[gateway]\nlisten_on = \"x\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("listen_on"), "{err:#}");
+    }
+
+    #[test]
+    fn listen_flags_take_names_too() {
+        assert_eq!(
+            listen_arg("localhost:4471"),
+            Ok("127.0.0.1:4471".parse().unwrap())
+        );
+        let err = listen_arg("4471").unwrap_err();
+        assert!(err.contains("4471"), "{err}");
     }
 
     #[test]

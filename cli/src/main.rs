@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -86,7 +86,8 @@ enum Command {
         /// Wait for it to complete, with a progress bar.
         #[arg(long)]
         wait: bool,
-        /// JSON objects instead of text (with --wait, one per change, the last when done).
+        /// JSON instead of text, one object per line: the transfer as started, and with
+        /// --wait the completed transfer after it.
         #[arg(long)]
         json: bool,
         /// Only these files of a multi-file torrent, by the numbers `junction files` shows
@@ -244,9 +245,36 @@ enum EndpointAction {
     },
 }
 
+/// The command line, where `serve` and `lab` do not list the client options they ignore
+/// (the options are global, so `junction search --server X` and `junction --server X
+/// search` both work). `serve` has its own `--token`; the lab's gateway has none.
+fn command_line() -> clap::Command {
+    // A subcommand's own argument of the same name stops a global one from reaching it
+    // (clap propagates a global only where the name is free): these take its place, hidden.
+    let hidden = |id: &'static str, long: &'static str| {
+        clap::Arg::new(id)
+            .long(long)
+            .hide(true)
+            .value_name("IGNORED")
+    };
+    Cli::command()
+        .mut_subcommand("serve", |c| {
+            c.arg(hidden("server", "server"))
+                .arg(hidden("tls_ca", "tls-ca"))
+        })
+        .mut_subcommand("lab", |c| {
+            c.arg(hidden("server", "server"))
+                .arg(hidden("tls_ca", "tls-ca"))
+                .arg(hidden("token", "token"))
+        })
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command_line().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Err(e) = run(cli).await {
         // The reader went away (`| head`): that is how a pipe ends, not a failure.
         if term::is_broken_pipe(&e) {
@@ -273,12 +301,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Completions { shell } => {
             // Into memory first: clap_complete panics on a write error, such as `| head`.
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "junction", &mut script);
+            clap_complete::generate(shell, &mut command_line(), "junction", &mut script);
             std::io::stdout().lock().write_all(&script)?;
             return Ok(());
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+            clap_mangen::Man::new(command_line()).render(&mut std::io::stdout().lock())?;
             return Ok(());
         }
         _ => {}
@@ -398,5 +426,47 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+        super::command_line().debug_assert();
+    }
+
+    /// Every option and argument of every command says what it is, and `serve` and `lab`
+    /// list their own options apart, without the client's.
+    #[test]
+    fn every_flag_has_a_line_and_server_flags_stand_apart() {
+        let mut cmd = super::command_line();
+        // As when parsing: the global options reach the subcommands.
+        cmd.build();
+        for sub in cmd.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" || arg.is_hide_set() {
+                    continue;
+                }
+                let said = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                assert!(
+                    !said.trim().is_empty(),
+                    "{} {id} has no help",
+                    sub.get_name()
+                );
+            }
+        }
+        for server_side in ["serve", "lab"] {
+            let help = cmd
+                .find_subcommand_mut(server_side)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            assert!(help.contains("Server options:"), "{help}");
+            assert!(!help.contains("--server"), "{server_side}: {help}");
+            assert!(!help.contains("--tls-ca"), "{server_side}: {help}");
+            assert!(!help.contains("Client options:"), "{server_side}: {help}");
+        }
+        let search = cmd
+            .find_subcommand_mut("search")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(search.contains("Client options:") && search.contains("--server"));
+        assert!(!search.contains("Server options:"), "{search}");
     }
 }

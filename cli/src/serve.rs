@@ -11,22 +11,27 @@ use crate::config::Config;
 use crate::networks;
 
 #[derive(clap::Args)]
+#[command(next_help_heading = "Server options")]
 pub struct Args {
     /// TOML config file; without it the embedded defaults apply.
     #[arg(long, env = "JUNCTION_CONFIG")]
     config: Option<PathBuf>,
     /// Address of the gRPC API (default 127.0.0.1:4470).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_arg)]
     listen: Option<SocketAddr>,
     /// Address of the HTTP fronts: streaming and Torznab (default 127.0.0.1:4480).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_arg)]
     http: Option<SocketAddr>,
     /// Where transfers and the database live (default ./junction-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The bearer token every API call must carry; required to listen beyond loopback.
+    #[arg(long, env = "JUNCTION_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
-/// `token` is the global `--token` (env `JUNCTION_TOKEN`): the one every call must carry.
+/// `token` is the global `--token`, as in `junction --token T serve`; `serve --token T`
+/// comes in `args`.
 pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -45,7 +50,7 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     if let Some(d) = args.data_dir {
         cfg.gateway.data_dir = d;
     }
-    if let Some(t) = token {
+    if let Some(t) = args.token.or(token) {
         cfg.gateway.token = Some(t);
     }
     cfg.gateway.validate().map_err(anyhow::Error::msg)?;
@@ -93,7 +98,9 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     tracing::info!(%addr, data_dir = %cfg.gateway.data_dir.display(), "gateway listening");
     let signalled = crate::term::stop_signal();
     eprintln!("junction: gRPC API on {scheme}://{addr} (Ctrl-C stops)");
-    for line in crate::startup::summary(&cfg) {
+    let kept = gw.endpoints.list().unwrap_or_default();
+    let kept: Vec<&str> = kept.iter().map(|e| e.network.as_str()).collect();
+    for line in crate::startup::summary(&cfg, &kept) {
         eprintln!("{line}");
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -3,8 +3,9 @@
 
 use crate::config::Config;
 
-/// The lines, for stderr, after the API's own line.
-pub fn summary(cfg: &Config) -> Vec<String> {
+/// The lines, for stderr, after the API's own line. `kept` names the networks that have
+/// endpoints kept from `endpoint add` (the gateway adds them again at start).
+pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
     let (e, g, b) = (&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent);
     let gnutella = if g.ultrapeer {
         "Gnutella peers, as an ultrapeer"
@@ -54,10 +55,11 @@ pub fn summary(cfg: &Config) -> Vec<String> {
     }
     // What each network would connect to; a peer may still connect in to a listening port.
     let mut missing = Vec::new();
-    if e.enabled && e.servers.is_empty() {
+    let none_kept = |net: &str| !kept.contains(&net);
+    if e.enabled && e.servers.is_empty() && none_kept("ed2k") {
         missing.push(("ed2k", "HOST:PORT", "an eD2k server", "[ed2k] servers"));
     }
-    if g.enabled && g.peers.is_empty() {
+    if g.enabled && g.peers.is_empty() && none_kept("gnutella") {
         missing.push((
             "gnutella",
             "HOST:PORT",
@@ -65,7 +67,11 @@ pub fn summary(cfg: &Config) -> Vec<String> {
             "[gnutella] peers",
         ));
     }
-    if b.enabled && b.trackers.is_empty() && (!b.dht.enabled || b.dht.bootstrap.is_empty()) {
+    if b.enabled
+        && b.trackers.is_empty()
+        && (!b.dht.enabled || b.dht.bootstrap.is_empty())
+        && none_kept("bittorrent")
+    {
         missing.push((
             "bittorrent",
             "HOST:PORT",
@@ -101,7 +107,7 @@ mod tests {
 
     #[test]
     fn the_defaults_name_every_port_and_what_is_missing() {
-        let got = summary(&Config::default()).join("\n");
+        let got = summary(&Config::default(), &[]).join("\n");
         let want = "\
 junction: the networks listen on
   ed2k        TCP 0.0.0.0:4662         eD2k peers: downloads, uploads
@@ -132,8 +138,19 @@ junction: data in ";
              [bittorrent]\ntrackers = [\"http://198.51.100.2/announce\"]\n",
         )
         .unwrap();
-        let got = summary(&cfg).join("\n");
+        let got = summary(&cfg, &[]).join("\n");
         assert!(!got.contains("nothing to connect to"), "{got}");
         assert!(!got.contains("gnutella"), "{got}");
+    }
+
+    #[test]
+    fn endpoints_kept_from_endpoint_add_count_as_something_to_connect_to() {
+        let got = summary(&Config::default(), &["gnutella", "bittorrent"]).join("\n");
+        assert!(
+            got.contains("nothing to connect to yet on ed2k;"),
+            "only eD2k has none:\n{got}"
+        );
+        assert!(!got.contains("endpoint add gnutella"), "{got}");
+        assert!(!got.contains("endpoint add bittorrent"), "{got}");
     }
 }
