@@ -8,17 +8,18 @@ use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
+#[command(next_help_heading = "Server options")]
 pub struct Args {
     /// The sample content is generated from this seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Address of the gateway's gRPC API; without it 127.0.0.1:4470, or a free port if
     /// that one is taken.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_arg)]
     listen: Option<SocketAddr>,
     /// Address of the HTTP fronts (streaming, Torznab); without it 127.0.0.1:4480, or a
     /// free port if that one is taken.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_arg)]
     http: Option<SocketAddr>,
     /// Where the sample files and the gateway's data go (default: a temporary directory,
     /// deleted on exit).
@@ -78,32 +79,14 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = http_stopped.await;
     }));
     let stop = crate::term::stop_signal();
-    println!("Junction lab is running (Ctrl-C stops it).");
-    println!("  gateway gRPC API: http://{}", lab.addr);
-    println!(
-        "  HTTP fronts:      http://{http_addr} (/content/ID for players, /torznab/api for Sonarr/Radarr/Prowlarr)"
-    );
-    println!("  sample files:     {}", dir.join("world").display());
-    println!(
-        "  eD2k: index server + 2 peers; Gnutella: ultrapeer + 2 leaves; BitTorrent: tracker {} + DHT node + 2 seeders",
-        lab.world.tracker_url()
-    );
-    println!("Try:");
-    for c in lab.example_commands() {
-        println!("  {c}");
+    // A reader that left (`junction lab | head -1`) stops the lab as Ctrl-C does, quietly,
+    // so its temporary directory is removed all the same.
+    if banner(&lab, http_addr, &dir).is_ok() {
+        tokio::select! {
+            () = stop => {}
+            () = crate::term::stdout_closed() => {}
+        }
     }
-    if let Some(m) = lab
-        .world
-        .files
-        .iter()
-        .find(|f| f.large)
-        .and_then(|f| f.magnet(lab.world.tracker_url()))
-    {
-        let id = junction_core::link::percent_encode(&m);
-        println!("  mpv 'http://{http_addr}/content/{id}'");
-    }
-    println!("  curl 'http://{http_addr}/torznab/api?t=search&q=lab'");
-    stop.await;
     eprintln!("junction lab: stopping…");
     let _ = stop_http.send(());
     match http_task.await {
@@ -116,6 +99,40 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// What the lab runs and commands that work against it, on stdout.
+fn banner(lab: &lab::Lab, http_addr: SocketAddr, dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "Junction lab is running (Ctrl-C stops it).")?;
+    writeln!(o, "  gateway gRPC API: http://{}", lab.addr)?;
+    writeln!(
+        o,
+        "  HTTP fronts:      http://{http_addr} (/content/ID for players, /torznab/api for Sonarr/Radarr/Prowlarr)"
+    )?;
+    writeln!(o, "  sample files:     {}", dir.join("world").display())?;
+    writeln!(
+        o,
+        "  eD2k: index server + 2 peers; Gnutella: ultrapeer + 2 leaves; BitTorrent: tracker {} + DHT node + 2 seeders",
+        lab.world.tracker_url()
+    )?;
+    writeln!(o, "Try:")?;
+    for c in lab.example_commands() {
+        writeln!(o, "  {c}")?;
+    }
+    if let Some(m) = lab
+        .world
+        .files
+        .iter()
+        .find(|f| f.large)
+        .and_then(|f| f.magnet(lab.world.tracker_url()))
+    {
+        let id = junction_core::link::percent_encode(&m);
+        writeln!(o, "  mpv 'http://{http_addr}/content/{id}'")?;
+    }
+    writeln!(o, "  curl 'http://{http_addr}/torznab/api?t=search&q=lab'")?;
+    o.flush()
 }
 
 /// 127.0.0.1 on the usual port, or any free port when that one is taken (a `junction

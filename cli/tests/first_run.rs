@@ -51,6 +51,35 @@ fn the_lab_removes_its_temporary_directory_on_sigterm() {
 }
 
 #[test]
+fn the_lab_into_head_stops_quietly_and_removes_its_temporary_directory() {
+    // As `junction lab | head -1`: the reader takes the first line and leaves.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lab = Command::new(BIN)
+        .args(["lab", "--listen", "127.0.0.1:0", "--large-mib", "4"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(lab.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Junction lab is running"), "{first:?}");
+    let status = wait_at_most(
+        &mut lab,
+        Duration::from_secs(60),
+        "lab after its reader left",
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut lab.stderr.take().unwrap(), &mut stderr).unwrap();
+    no_panic(&stderr);
+    assert!(status.success(), "{status:?}: {stderr}");
+    let left = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(left, 0, "the lab left its temporary directory behind");
+}
+
+#[test]
 fn serve_logs_without_colour_into_a_pipe_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("junction.toml");
