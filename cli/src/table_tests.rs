@@ -122,6 +122,17 @@ fn the_live_view_fits_the_screen() {
         "{lines:#?}"
     );
     assert!(lines.iter().all(|l| columns(l) < 80));
+    assert!(
+        lines[0].ends_with("  (ed2k done · gnutella done · bittorrent done)"),
+        "{lines:#?}"
+    );
+    // Below the status line (its time is the test's own), the table as a terminal shows it.
+    let got = lines[1..].join("\n");
+    let want = "\
+ID        SIZE  SOURCES                    NAME
+a1-1  24.0 MiB  ed2k 2 · gnut 1 · bt 12/3  Lab Sunrise Timelapse 1080p.mkv
+a1-3   1.0 GiB  bt 40/38                   A Very Long Name Of A Sunrise Timel…";
+    assert_eq!(got, want, "\n{got}");
 }
 
 fn transfer(id: &str, state: pb::transfer::State, done: u64, rate: u64) -> pb::Transfer {
@@ -156,6 +167,15 @@ ID                NAME                                  STATE      DONE        R
     let narrow = transfers(&all, Some(80), Some(40));
     assert!(narrow.iter().all(|l| columns(l) < 80), "{narrow:#?}");
     assert!(narrow[2].contains("Lab Deep Spa…  active"), "{narrow:#?}");
+    // Under 120 columns, SIZE and NETWORKS give way to the name: 80 columns cannot hold a
+    // 16-digit id, a readable name and every column.
+    let got = narrow.join("\n");
+    let want = "\
+2 transfers, 1 active (Ctrl-C stops watching; transfers go on)
+ID                NAME           STATE      DONE        RATE         ETA  PEERS
+00000000000000a1  Lab Deep Spa…  active    25.0%   4.0 MiB/s      12.0 s      4
+00000000000000b2  Lab Deep Spa…  paused    50.0%           -           -      4";
+    assert_eq!(got, want, "\n{got}");
 }
 
 #[test]

@@ -10,14 +10,38 @@ use common::{Lab, exists, interrupt, no_panic, text, wait_at_most};
 
 /// Runs `junction ARGS` (against the lab) on a pseudo-terminal made by script(1), its
 /// output (both streams) captured; `None` where script(1) is missing.
-fn on_a_terminal(lab: &Lab, args: &str) -> Option<std::process::Output> {
-    let line = format!("'{}' --server {} {args}", common::BIN, lab.server);
+/// `before` goes ahead of the command in the shell line (`COLUMNS=80`, `timeout 3`).
+fn on_a_terminal(lab: &Lab, args: &str, before: &str) -> Option<std::process::Output> {
+    let line = format!("{before} '{}' --server {} {args}", common::BIN, lab.server);
     std::process::Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .current_dir(lab.dir.path())
         .stdin(Stdio::null())
         .output()
         .ok()
+}
+
+/// What a terminal shows of `raw`: each frame's lines as the last redraw left them is too
+/// much to model, so this keeps the text between escape sequences, line by line.
+fn visible(raw: &str) -> String {
+    let mut out = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // CSI: ESC [ parameters, then one final byte in @..~.
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for f in chars.by_ref() {
+                    if ('@'..='~').contains(&f) {
+                        break;
+                    }
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Ctrl-C ends the command with 130, as shells expect, telling that the transfer goes on.
@@ -56,7 +80,7 @@ fn the_commands_say_what_they_do() {
 
     // On a terminal (script(1) gives it one), `cat` refuses binary bytes and says how to
     // get them; `-o -` prints them anyway.
-    if let Some(out) = on_a_terminal(&lab, &format!("cat {small_id}")) {
+    if let Some(out) = on_a_terminal(&lab, &format!("cat {small_id}"), "") {
         assert!(!out.status.success(), "{}", text(&out.stdout));
         let said = text(&out.stdout);
         assert!(said.contains("binary") && said.contains("-o -"), "{said}");
@@ -137,6 +161,33 @@ fn the_commands_say_what_they_do() {
         "the search took {took:?}: {stderr}"
     );
     assert!(!stderr.contains("timed out"), "{stderr}");
+
+    // On an 80-column terminal, `search` draws a live table in place and ends with the sorted
+    // one, and `transfers --watch` redraws its table in place (cursor up, clear) until
+    // Ctrl-C, never wider than the screen.
+    if let Some(out) = on_a_terminal(&lab, "search 'lab sunrise'", "COLUMNS=80") {
+        let said = text(&out.stdout);
+        assert!(out.status.success(), "{said}");
+        let shown = visible(&said);
+        assert!(shown.contains("Lab Sunrise Timelapse 1080p.mkv"), "{shown}");
+        assert!(shown.lines().any(|l| l.starts_with("ID ")), "{shown}");
+        assert!(shown.lines().all(|l| l.chars().count() < 80), "{shown}");
+    }
+    if let Some(out) = on_a_terminal(&lab, "transfers --watch", "COLUMNS=80 timeout -s INT 3") {
+        let said = text(&out.stdout);
+        assert!(said.contains("\x1b[J"), "no redraw: {said:?}");
+        let shown = visible(&said);
+        assert!(
+            shown.contains("STATE") && shown.contains("PEERS"),
+            "{shown}"
+        );
+        assert!(shown.contains("complete"), "{shown}");
+        assert!(shown.lines().all(|l| l.chars().count() < 80), "{shown}");
+        // Redrawn in place: each frame after the first moves the cursor up first.
+        let frames = said.matches("\x1b[J").count();
+        assert!(frames >= 2, "one frame in 3 s: {said:?}");
+        assert_eq!(said.matches("F\x1b[J").count(), frames - 1, "{said:?}");
+    }
 
     // Ctrl-C on `cat -o` leaves no file, and says the transfer goes on.
     let target = lab.dir.path().join("large.mkv");
