@@ -22,6 +22,9 @@
 //! Loopback is not exempt: the defaults are generous enough for tests and labs that run
 //! many peers on 127.0.0.1, and a caller who wants no limit uses [`PeerLimits::unlimited`].
 //! The table of IPs is bounded ([`PeerLimits::max_tracked_ips`]); idle entries are swept.
+//! While it is full, a new IP takes the place of one with no connection open (one not in
+//! a back-off first, the one quiet for longest), at one IP's connection rate for all new
+//! IPs together; an IP with a connection open is never forgotten.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,8 +54,13 @@ pub struct PeerLimits {
     pub requests_per_sec: u32,
     /// Requests one connection may make in a burst (default 1000).
     pub requests_burst: u32,
-    /// Remote IPs remembered at once; new IPs are refused while the table is full of
-    /// busy ones (default 65,536).
+    /// Remote IPs remembered at once (default 65,536). While the table is full, a new IP
+    /// takes the place of one with no connection open, at [`new_conns_per_sec`] and
+    /// [`new_conns_burst`] for all new IPs together; it is refused while every IP in it
+    /// has a connection open.
+    ///
+    /// [`new_conns_per_sec`]: Self::new_conns_per_sec
+    /// [`new_conns_burst`]: Self::new_conns_burst
     pub max_tracked_ips: usize,
 }
 
@@ -127,6 +135,8 @@ pub struct ConnLimiter {
 struct Table {
     limits: PeerLimits,
     ips: HashMap<IpAddr, Entry>,
+    /// What new IPs may take, together, while the table is full.
+    newcomers: RequestRate,
     last_sweep: Instant,
     refused: u64,
 }
@@ -165,6 +175,7 @@ impl ConnLimiter {
         let now = Instant::now();
         Self {
             table: Arc::new(Mutex::new(Table {
+                newcomers: RequestRate::new(limits.new_conns_per_sec, limits.new_conns_burst),
                 limits,
                 ips: HashMap::new(),
                 last_sweep: now,
@@ -235,7 +246,7 @@ impl Table {
             {
                 self.sweep(now);
             }
-            if self.ips.len() >= self.limits.max_tracked_ips {
+            if self.ips.len() >= self.limits.max_tracked_ips && !self.make_room(now) {
                 return Err(Refused::Full);
             }
         }
@@ -260,13 +271,7 @@ impl Table {
             e.tokens = (e.tokens + elapsed * rate).min(burst);
             e.last = now;
             if e.tokens < 1.0 {
-                if now.saturating_duration_since(e.last_strike) > l.backoff_max * 2 {
-                    e.strikes = 0;
-                }
-                e.strikes = e.strikes.saturating_add(1);
-                e.last_strike = now;
-                let left = backoff(l, e.strikes);
-                e.banned_until = Some(now + left);
+                let left = e.strike(l, now);
                 tracing::info!(%ip, strikes = e.strikes, ?left, "address backed off: too many new connections");
                 return Err(Refused::BackedOff { left });
             }
@@ -281,6 +286,34 @@ impl Table {
         e.open += 1;
         e.pending += 1;
         Ok(())
+    }
+
+    /// In a full table, forgets one IP with no connection open for a newcomer: one whose
+    /// back-off is over before one still backed off (so a flood rotating through addresses
+    /// does not lift its own bans first), then the one quiet for longest. All newcomers
+    /// together get one IP's connection rate, which also bounds this scan; false when
+    /// there is no token or every IP has a connection open.
+    fn make_room(&mut self, now: Instant) -> bool {
+        if self.limits.new_conns_per_sec == 0 || self.limits.new_conns_burst == 0 {
+            // No rate: idle entries keep nothing and go at the next sweep.
+            return false;
+        }
+        if !self.newcomers.allow_at(now) {
+            return false;
+        }
+        let idle = self
+            .ips
+            .iter()
+            .filter(|(_, e)| e.open == 0)
+            .min_by_key(|(_, e)| (e.banned_until.filter(|&u| u > now), e.last))
+            .map(|(ip, _)| *ip);
+        match idle {
+            Some(ip) => {
+                self.ips.remove(&ip);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Forgets IPs with nothing open, no back-off running and a full bucket.
@@ -311,6 +344,21 @@ impl Table {
     }
 }
 
+impl Entry {
+    /// One more strike (those of an earlier spell forgotten): the IP is refused for the
+    /// back-off it brings, from `now`.
+    fn strike(&mut self, l: &PeerLimits, now: Instant) -> Duration {
+        if now.saturating_duration_since(self.last_strike) > l.backoff_max * 2 {
+            self.strikes = 0;
+        }
+        self.strikes = self.strikes.saturating_add(1);
+        self.last_strike = now;
+        let left = backoff(l, self.strikes);
+        self.banned_until = Some(now + left);
+        left
+    }
+}
+
 /// The back-off after `strikes` strikes: base · 2^(strikes-1), at most the maximum.
 fn backoff(l: &PeerLimits, strikes: u32) -> Duration {
     let factor = 1u32 << strikes.saturating_sub(1).min(20);
@@ -334,6 +382,45 @@ impl ConnPermit {
     pub fn ip(&self) -> IpAddr {
         self.ip
     }
+
+    /// The request-rate bucket of this connection ([`PeerLimits::request_rate`] of the
+    /// limiter's limits); the first request over it also gives the IP a back-off strike,
+    /// as opening connections too fast does, so a peer dropped for flooding requests
+    /// cannot reconnect at once and flood again.
+    pub fn request_rate(&self) -> RequestRate {
+        let t = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rate = t.limits.request_rate();
+        rate.strike = Some(Box::new(Strike {
+            table: self.table.clone(),
+            ip: self.ip,
+        }));
+        rate
+    }
+}
+
+/// The IP of a connection, to be struck once it breaks its request rate.
+#[derive(Clone)]
+struct Strike {
+    table: Arc<Mutex<Table>>,
+    ip: IpAddr,
+}
+
+impl std::fmt::Debug for Strike {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Strike").field(&self.ip).finish()
+    }
+}
+
+impl Strike {
+    fn at(&self, now: Instant) {
+        let mut t = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = &mut *t;
+        // The connection's permit keeps its entry; an IP forgotten meanwhile is let be.
+        if let Some(e) = t.ips.get_mut(&self.ip) {
+            let left = e.strike(&t.limits, now);
+            tracing::info!(ip = %self.ip, strikes = e.strikes, ?left, "address backed off: too many requests");
+        }
+    }
 }
 
 impl Drop for ConnPermit {
@@ -351,6 +438,9 @@ pub struct RequestRate {
     burst: f64,
     tokens: f64,
     last: Option<Instant>,
+    /// Struck (once) when a request is over the rate: see [`ConnPermit::request_rate`].
+    /// (Boxed: the datagram services keep one bucket per IP, most without it.)
+    strike: Option<Box<Strike>>,
 }
 
 impl RequestRate {
@@ -366,6 +456,7 @@ impl RequestRate {
             burst,
             tokens: burst,
             last: None,
+            strike: None,
         }
     }
 
@@ -384,6 +475,9 @@ impl RequestRate {
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.last = Some(now);
         if self.tokens < 1.0 {
+            if let Some(s) = self.strike.take() {
+                s.at(now);
+            }
             return false;
         }
         self.tokens -= 1.0;

@@ -117,6 +117,106 @@ fn the_table_is_bounded_and_swept() {
 }
 
 #[test]
+fn a_full_table_gives_an_idle_address_place_to_a_newcomer() {
+    let l = ConnLimiter::new(limits());
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    // 15 addresses hold a connection; the 16th came and went (its bucket is refilling, so
+    // the table remembers it).
+    let held: Vec<_> = (0..15)
+        .map(|i| l.admit_at(ip(i), at(u64::from(i))).unwrap())
+        .collect();
+    drop(l.admit_at(ip(15), at(15)).unwrap());
+    // A newcomer takes the idle address's place, not a busy one's.
+    let _new = l.admit_at(ip(100), at(20)).unwrap();
+    let tracked = |i: u8| l.lock().ips.contains_key(&ip(i));
+    assert!(!tracked(15), "the idle address gave way");
+    assert_eq!(l.stats().tracked_ips, 16);
+    // Now every address in the table has a connection open: the next newcomer is refused
+    // and none of them is forgotten.
+    assert_eq!(l.admit_at(ip(101), at(21)).unwrap_err(), Refused::Full);
+    assert!((0..15).all(|i| l.open(ip(i)) == 1));
+    assert!(tracked(100));
+    drop(held);
+}
+
+#[test]
+fn newcomers_to_a_full_table_get_one_address_rate_and_spare_back_offs() {
+    let l = ConnLimiter::new(limits());
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    // Address 0 empties its bucket and is backed off for 1 s; 1 to 15 come and go.
+    for _ in 0..20 {
+        drop(l.admit_at(ip(0), t0).unwrap());
+    }
+    assert!(matches!(
+        l.admit_at(ip(0), t0),
+        Err(Refused::BackedOff { .. })
+    ));
+    for i in 1..16 {
+        drop(l.admit_at(ip(i), at(u64::from(i))).unwrap());
+    }
+    // 20 newcomers (the burst of one address) take places: the quietest of those not
+    // backed off first (1 to 15, then the first newcomers), never address 0's.
+    for n in 0..20u8 {
+        drop(l.admit_at(ip(100 + n), at(20 + u64::from(n))).unwrap());
+    }
+    let tracked = |i: u8| l.lock().ips.contains_key(&ip(i));
+    assert!((1..16).all(|i| !tracked(i)));
+    assert!(tracked(0), "a backed-off address was forgotten");
+    assert_eq!(l.stats().tracked_ips, 16);
+    // Beyond one address's burst, newcomers wait for its rate (10 a second).
+    assert_eq!(l.admit_at(ip(200), at(40)).unwrap_err(), Refused::Full);
+    drop(l.admit_at(ip(200), at(140)).unwrap());
+    assert!(matches!(
+        l.admit_at(ip(0), at(500)),
+        Err(Refused::BackedOff { .. })
+    ));
+}
+
+#[test]
+fn breaking_the_request_rate_backs_the_address_off() {
+    let l = ConnLimiter::new(PeerLimits {
+        requests_per_sec: 10,
+        requests_burst: 5,
+        ..limits()
+    });
+    let t0 = Instant::now();
+    let p = l.admit_at(ip(1), t0).unwrap();
+    let mut rate = p.request_rate();
+    assert!((0..5).all(|_| rate.allow_at(t0)));
+    assert!(!rate.allow_at(t0));
+    // Dropped for it, the peer may not come straight back.
+    drop(p);
+    assert_eq!(
+        l.admit_at(ip(1), t0).unwrap_err(),
+        Refused::BackedOff {
+            left: Duration::from_secs(1)
+        }
+    );
+    // Doing it again after the back-off doubles it (one strike per connection, however
+    // often it asks).
+    let t1 = t0 + Duration::from_secs(1);
+    let p = l.admit_at(ip(1), t1).unwrap();
+    let mut rate = p.request_rate();
+    while rate.allow_at(t1) {}
+    assert!(!rate.allow_at(t1));
+    drop(p);
+    assert_eq!(
+        l.admit_at(ip(1), t1).unwrap_err(),
+        Refused::BackedOff {
+            left: Duration::from_secs(2)
+        }
+    );
+    // A connection within its rate costs its address nothing.
+    let p = l.admit_at(ip(2), t0).unwrap();
+    let mut rate = p.request_rate();
+    assert!((0..5).all(|_| rate.allow_at(t0)));
+    drop(p);
+    drop(l.admit_at(ip(2), t0).unwrap());
+}
+
+#[test]
 fn unlimited_admits_everything_and_tracks_nothing() {
     let l = ConnLimiter::new(PeerLimits::unlimited());
     let now = Instant::now();

@@ -269,7 +269,9 @@ async fn incoming(
         {
             shared.stats.firewalled.store(false, Ordering::Relaxed);
         }
-        let served = upload::serve(s, buf, addr, shared).await;
+        // Breaking the request rate also backs the address off.
+        let rate = lim.request_rate();
+        let served = upload::serve(s, buf, addr, shared, rate).await;
         drop(lim);
         served
     } else if buf.starts_with(b"GIV ") {

@@ -262,7 +262,8 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationT
                     debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
                     return;
                 };
-                let _ = peer::accepted(t, s, addr, hs).await;
+                // Breaking the request rate also backs the address off.
+                let _ = peer::accepted(t, s, addr, hs, lim.request_rate()).await;
                 drop(lim);
             }
             .instrument(info_span!("peer_in", %addr)),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use junction_core::limit::{ConnLimiter, ConnPermit};
+use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
@@ -68,6 +68,9 @@ pub(crate) struct PeerConn {
     pub hello: Hello,
     pub caps: PeerCaps,
     pub addr: SocketAddr,
+    /// What the peer may ask of us (for one it connected from, breaking it backs its
+    /// address off too).
+    pub requests: RequestRate,
 }
 
 fn our_hello(s: &Shared) -> Hello {
@@ -142,6 +145,7 @@ pub(crate) async fn connect(s: &Arc<Shared>, addr: SocketAddrV4) -> Result<PeerC
                     hello,
                     caps,
                     addr,
+                    requests: s.cfg.limits.request_rate(),
                 });
             }
             // Secure-ident and similar chatter before the answer is skipped.
@@ -212,6 +216,7 @@ async fn incoming(
         hello,
         caps,
         addr,
+        requests: permit.request_rate(),
     };
     // A LowID source calling back for one of our downloads?
     let waiter = {
@@ -256,7 +261,7 @@ pub(crate) async fn run(
         limit: s.cfg.peer_timeout,
     };
     let long_idle = s.cfg.queue_timeout + s.cfg.peer_timeout;
-    let mut rate = s.cfg.limits.request_rate();
+    let mut rate = conn.requests.clone();
     let res = loop {
         let dl_open = dl.as_ref().is_some_and(|d| !d.is_closed());
         let idle = if dl_open || up.permit.is_some() || up.pending.is_some() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use junction_core::limit::RequestRate;
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,12 +41,13 @@ const LIMITED_COPY_BUF: usize = 64 * 1024;
 /// `Retry-After` we send with `503 Busy`.
 const RETRY_AFTER: u64 = 10;
 
-/// Serve HTTP requests on `s` (`buf` holds bytes already read).
+/// Serve HTTP requests on `s` (`buf` holds bytes already read), at most at `rate`.
 pub async fn serve<S>(
     mut s: S,
     mut buf: BytesMut,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    mut rate: RequestRate,
 ) -> Result<(), ServentError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -53,7 +55,6 @@ where
     let server = shared.cfg.user_agent.clone();
     let mut permit: Option<OwnedSemaphorePermit> = None;
     let mut open: Option<(u32, File)> = None;
-    let mut rate = shared.cfg.limits.request_rate();
     for n in 0..MAX_REQUESTS {
         let wait = if n == 0 {
             FIRST_REQUEST_TIMEOUT
@@ -540,7 +541,8 @@ pub async fn giv_out(
     .encode(&mut line);
     write(&mut s, &line, &shared).await?;
     debug!(%target, index, "sent GIV");
-    serve(s, BytesMut::new(), SocketAddr::V4(target), shared).await
+    let rate = shared.cfg.limits.request_rate();
+    serve(s, BytesMut::new(), SocketAddr::V4(target), shared, rate).await
 }
 
 /// Read a `GIV` line on an accepted socket.

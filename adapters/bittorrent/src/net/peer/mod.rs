@@ -106,15 +106,18 @@ pub async fn connect(t: Arc<Torrent>, addr: SocketAddr) -> Result<(), PeerError>
     if hs.info_hash != t.info_hash {
         return Err(PeerError::Protocol("handshake for another torrent"));
     }
-    session(t, s, addr, hs, true).await
+    let requests = t.ctx.config.limits.request_rate();
+    session(t, s, addr, hs, true, requests).await
 }
 
-/// Runs an accepted connection whose handshake (`hs`) was read by the listener.
+/// Runs an accepted connection whose handshake (`hs`) was read by the listener, with the
+/// request rate it may refuse requests at (`requests`, from its connection permit).
 pub async fn accepted(
     t: Arc<Torrent>,
     mut s: TcpStream,
     addr: SocketAddr,
     hs: Handshake,
+    requests: junction_core::limit::RequestRate,
 ) -> Result<(), PeerError> {
     s.set_nodelay(true)?;
     timeout(
@@ -123,7 +126,7 @@ pub async fn accepted(
     )
     .await
     .map_err(|_| PeerError::Timeout("handshake write"))??;
-    session(t, s, addr, hs, false).await
+    session(t, s, addr, hs, false, requests).await
 }
 
 struct Peer {
@@ -372,6 +375,7 @@ async fn session(
     addr: SocketAddr,
     hs: Handshake,
     outgoing: bool,
+    requests: junction_core::limit::RequestRate,
 ) -> Result<(), PeerError> {
     let pid = hs.peer_id;
     if pid == t.ctx.peer_id {
@@ -402,6 +406,7 @@ async fn session(
     let queued = Arc::new(AtomicUsize::new(0));
     let writer_task = tokio::spawn(writer(wr, rx, queued.clone()));
     let mut p = Peer::new(t.clone(), conn, addr, &hs, tx, queued, counters);
+    p.refused = requests;
     let events = t.events.subscribe();
     let result = p.run(rd, events, &mut choke_rx, &kill).await;
     let orphans = {
