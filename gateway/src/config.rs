@@ -38,8 +38,12 @@ pub struct GatewayConfig {
     /// section, which the CLI copies here (not a key of `[gateway]`).
     #[serde(skip)]
     pub limits: junction_core::limit::PeerLimits,
-    /// A connection to the API or the HTTP fronts from another host that has sent no byte
-    /// for this long is closed, freeing its pending-handshake slot (not a config key).
+    /// A connection to the API or the HTTP fronts from another host that has not sent its
+    /// opening (a byte on the HTTP fronts, the HTTP/2 preface on the API) within this long
+    /// is closed, freeing its pending-handshake slot (not a config key). On the HTTP
+    /// fronts it is also the header timeout, from any host: a request head (the first, or
+    /// the next on a kept-alive connection) not in within it closes the connection, and so
+    /// does a first request that has not reached the router.
     #[serde(skip)]
     pub first_byte_timeout: std::time::Duration,
 }

@@ -150,3 +150,130 @@ async fn silent_connections_are_closed_after_the_first_byte_timeout() {
     fronts.stop().await;
     gw.stop().await;
 }
+
+/// Writes `bytes` to `c` one a second, for at most `seconds`, reading past what the
+/// server sends (a 408, a response); how long until the server closed the connection, if
+/// it did.
+async fn dribble(c: &mut tokio::net::TcpStream, bytes: &[u8], seconds: usize) -> Option<Duration> {
+    let start = tokio::time::Instant::now();
+    for i in 0..seconds {
+        if let Some(b) = bytes.get(i)
+            && c.write_all(&[*b]).await.is_err()
+        {
+            return Some(start.elapsed());
+        }
+        let mut buf = [0u8; 1024];
+        let ended = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        if ended.is_ok() {
+            return Some(start.elapsed());
+        }
+    }
+    None
+}
+
+/// Slow clients are closed within the header timeout (the first-byte timeout, 3 s here),
+/// though each byte comes well within the first-byte timeout of the one before: on the
+/// HTTP fronts one dribbling an HTTP/1 request head that never ends, one dribbling the
+/// HTTP/2 preface, and a kept-alive HTTP/1 connection left idle after its response; on the
+/// gRPC API one dribbling the HTTP/2 preface.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_closed_within_the_header_timeout() {
+    const SLOW: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_with(dir.path(), vec![], |c| {
+        c.first_byte_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let fronts = Fronts::serve(&gw, Duration::from_secs(5)).await;
+    let head: Vec<u8> = b"GET /metrics HTTP/1.1\r\nHost: junction\r\n"
+        .iter()
+        .chain(b"X-Slow: 1\r\n".iter().cycle())
+        .copied()
+        .take(15)
+        .collect();
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut kept = connect_from(SLOW, fronts.addr).await;
+    let req = b"GET /metrics HTTP/1.1\r\nHost: junction\r\n\r\n";
+    kept.write_all(req).await.unwrap();
+    let cases = [
+        (
+            "an HTTP/1 head",
+            connect_from(SLOW, fronts.addr).await,
+            head,
+        ),
+        (
+            "the HTTP/2 preface",
+            connect_from(SLOW, fronts.addr).await,
+            preface.to_vec(),
+        ),
+        ("an idle kept-alive connection", kept, Vec::new()),
+        (
+            "the gRPC API's preface",
+            connect_from(SLOW, gw.addr).await,
+            preface.to_vec(),
+        ),
+    ];
+    let runs = cases
+        .into_iter()
+        .map(|(what, mut c, bytes)| async move { (what, dribble(&mut c, &bytes, 15).await) });
+    for (what, closed) in futures::future::join_all(runs).await {
+        let closed = closed.unwrap_or_else(|| panic!("{what}: held for 15 s"));
+        assert!(
+            closed < Duration::from_secs(6),
+            "{what}: closed after {closed:?}"
+        );
+    }
+    fronts.stop().await;
+    gw.stop().await;
+}
+
+/// A peer dropped for asking faster than the request rate is backed off as well (here on
+/// Gnutella's HTTP uploads): its next connection is closed at once, so it cannot reconnect
+/// and ask again, while another address is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_dropped_for_its_request_rate_is_backed_off() {
+    use junction_core::Network;
+    const FAST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 6);
+    let up = gnutella::Adapter::start(gnutella::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        limits: limits(),
+        ..gnutella::Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = up.local_addr();
+    // HEAD requests for a file it does not have: each answered 404 on the same connection.
+    let req = b"HEAD /uri-res/N2R?urn:sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\n\r\n";
+    let answered = |from: Ipv4Addr, count: usize| async move {
+        let mut c = connect_from(from, addr).await;
+        let mut answered = 0;
+        for _ in 0..count {
+            if c.write_all(req).await.is_err() {
+                break;
+            }
+            let mut b = [0u8; 4096];
+            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut b)).await {
+                Ok(Ok(n)) if n > 0 => answered += 1,
+                _ => break,
+            }
+        }
+        answered
+    };
+    let fast = answered(FAST, 50).await;
+    assert!((10..=12).contains(&fast), "{fast} requests answered");
+    let mut again = connect_from(FAST, addr).await;
+    assert!(
+        !per_ip::held(&mut again).await,
+        "the address was let back in at once"
+    );
+    assert_eq!(answered(OTHER, 3).await, 3, "another address was refused");
+    up.shutdown().await;
+}

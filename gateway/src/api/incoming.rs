@@ -1,9 +1,12 @@
 //! Connections to the gRPC API and the HTTP fronts, through per-IP limits
 //! ([`junction_core::limit`]): an address over them is closed as soon as it is accepted,
 //! and an admitted connection holds its [`ConnPermit`] for as long as it is open. It counts
-//! as a pending handshake until the client has sent its first bytes, and is closed if it
-//! sends none within the first-byte timeout, so silent connections cannot hold the pending
-//! slots.
+//! as a pending handshake until the client has sent its opening bytes, and is closed if it
+//! has not within the first-byte timeout, so silent connections cannot hold the pending
+//! slots. On the HTTP fronts the opening is one byte (hyper's header timeout bounds the
+//! rest of a request head); on the gRPC API it is the 24-byte HTTP/2 preface (or as many
+//! bytes of a TLS hello), which the HTTP/2 handshake would otherwise wait for with no time
+//! limit, however slowly it is dribbled.
 //!
 //! 127.0.0.1 and ::1 are not limited: they are the operator's own tools on this host (a
 //! script running `junction` in a loop, Sonarr polling, players), which a back-off would
@@ -27,10 +30,16 @@ pub(crate) struct Limited {
     /// None for the host's own address.
     permit: Option<ConnPermit>,
     peer: std::net::IpAddr,
-    spoke: bool,
-    /// When a limited connection that has sent nothing is closed.
+    /// Bytes the client has sent, counted up to `opening`.
+    heard: usize,
+    /// Bytes the client must send within the first-byte timeout.
+    opening: usize,
+    /// When a limited connection that has not sent its opening is closed.
     first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// Length of the HTTP/2 client preface (`PRI * HTTP/2.0...`), the gRPC API's opening.
+const H2_PREFACE: usize = 24;
 
 /// The host's own tools: the addresses a local client connects from by default.
 fn own_host(ip: std::net::IpAddr) -> bool {
@@ -38,11 +47,13 @@ fn own_host(ip: std::net::IpAddr) -> bool {
 }
 
 /// The next connection `limiter` admits, with Nagle off; refused ones are closed at once.
-/// A limited one that sends no byte within `first_byte` reads as timed out.
+/// A limited one that has not sent `opening` bytes (at least 1) within `first_byte` reads
+/// as timed out.
 pub(crate) async fn accept(
     listener: &TcpListener,
     limiter: &ConnLimiter,
     first_byte: Duration,
+    opening: usize,
 ) -> Limited {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -70,20 +81,22 @@ pub(crate) async fn accept(
             tcp,
             permit,
             peer: peer.ip(),
-            spoke: false,
+            heard: 0,
+            opening: opening.max(1),
             first_byte,
         };
     }
 }
 
-/// The admitted connections of `listener`, as a stream for tonic.
+/// The admitted connections of `listener`, as a stream for tonic (HTTP/2: a connection
+/// must send its preface within `first_byte`).
 pub(crate) fn incoming(
     listener: TcpListener,
     limiter: ConnLimiter,
     first_byte: Duration,
 ) -> impl Stream<Item = io::Result<Limited>> {
     futures::stream::unfold((listener, limiter), move |(l, lim)| async move {
-        let c = accept(&l, &lim, first_byte).await;
+        let c = accept(&l, &lim, first_byte, H2_PREFACE).await;
         Some((Ok(c), (l, lim)))
     })
 }
@@ -103,11 +116,13 @@ impl AsyncRead for Limited {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
-        if !this.spoke && buf.filled().len() > before {
-            this.spoke = true;
-            this.first_byte = None;
-            if let Some(p) = &mut this.permit {
-                p.handshake_done();
+        if this.heard < this.opening && buf.filled().len() > before {
+            this.heard += buf.filled().len() - before;
+            if this.heard >= this.opening {
+                this.first_byte = None;
+                if let Some(p) = &mut this.permit {
+                    p.handshake_done();
+                }
             }
         }
         if r.is_pending()
@@ -116,7 +131,7 @@ impl AsyncRead for Limited {
         {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "no request within the first-byte timeout",
+                "no opening within the first-byte timeout",
             )));
         }
         r

@@ -3,9 +3,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
@@ -23,6 +24,9 @@ use crate::error::{GatewayError, Result};
 const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// Open connections get this long to finish their responses when the server stops.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// An HTTP/2 connection is pinged after this long without a frame, and closed when the
+/// ping is not answered within as long again.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Serves the HTTP fronts on `listener` until `shutdown` resolves, each remote IP within
 /// the config's per-IP limits. Refuses a listener off
@@ -51,14 +55,30 @@ pub async fn serve(
         sessions: Arc::new(qbit::Sessions::default()),
         book,
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper enforces no time limit at all. Every request head (the first,
+    // and the next one on a kept-alive HTTP/1 connection, so also its idle time) must be
+    // in within the first-byte timeout: a client dribbling its head a byte at a time is
+    // closed, where the first-byte timer ends at its first byte. The first request, on
+    // HTTP/2 as well (whose preface and settings could be dribbled the same way), must
+    // reach the router within that time too: see `serve_one`.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let head_time = (!first_byte.is_zero()).then_some(first_byte);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_time);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // Over its per-IP limits, an address is closed at once; Nagle is off, so small
         // responses (headers, XML) leave at once.
         let tcp = tokio::select! {
-            c = accept(&listener, &limiter, first_byte) => c,
+            c = accept(&listener, &limiter, first_byte, 1) => c,
             () = &mut shutdown => break,
             () = stop.cancelled() => break,
         };
@@ -72,13 +92,14 @@ pub async fn serve(
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            serve_one(&builder, TokioIo::new(stream), svc, &stop).await
+                            let io = TokioIo::new(stream);
+                            serve_one(&builder, io, svc, head_time, &stop).await
                         }
                         Ok(Err(e)) => Err(e.into()),
                         Err(_) => Err("TLS handshake timed out".into()),
                     }
                 }
-                None => serve_one(&builder, TokioIo::new(tcp), svc, &stop).await,
+                None => serve_one(&builder, TokioIo::new(tcp), svc, head_time, &stop).await,
             };
             if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");
@@ -99,25 +120,66 @@ pub async fn serve(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Serves one connection until it ends or the server stops. A connection whose first
+/// request has not reached the router within `first_request` is closed: hyper's header
+/// timeout covers HTTP/1 heads, but not the protocol sniffing of the first bytes nor an
+/// HTTP/2 handshake.
 async fn serve_one<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
     svc: TowerToHyperService<axum::Router>,
+    first_request: Option<Duration>,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<(), BoxError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let asked = Arc::new(AtomicBool::new(false));
+    let svc = Asked {
+        inner: svc,
+        asked: asked.clone(),
+    };
     let mut conn = std::pin::pin!(builder.serve_connection(io, svc));
-    tokio::select! {
-        r = conn.as_mut() => r,
-        () = stop.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            match tokio::time::timeout(DRAIN_TIME, conn).await {
-                Ok(r) => r,
-                Err(_) => Ok(()),
+    let mut first = std::pin::pin!(tokio::time::sleep(first_request.unwrap_or_default()));
+    let mut waiting = first_request.is_some();
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            () = first.as_mut(), if waiting => {
+                if !asked.load(Ordering::Relaxed) {
+                    return Err("no request within the header timeout".into());
+                }
+                waiting = false;
+            }
+            () = stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                return match tokio::time::timeout(DRAIN_TIME, conn).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(()),
+                };
             }
         }
+    }
+}
+
+/// A connection's service, noting that a request came.
+#[derive(Clone)]
+struct Asked<S> {
+    inner: S,
+    asked: Arc<AtomicBool>,
+}
+
+impl<S, R> hyper::service::Service<R> for Asked<S>
+where
+    S: hyper::service::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: R) -> Self::Future {
+        self.asked.store(true, Ordering::Relaxed);
+        self.inner.call(req)
     }
 }
 
