@@ -227,7 +227,16 @@ pub fn transfers(all: &[pb::Transfer], width: Option<usize>, height: Option<usiz
         "ID", "NAME", "STATE", "DONE", "RATE", "ETA", "PEERS", "SIZE", "NETWORKS",
     ]));
     for t in all {
-        let nets: Vec<&str> = t.networks.iter().map(|n| output::short_net(n)).collect();
+        // Those delivering now; once none is (finished, paused), those it came from.
+        let nets: Vec<&str> = if t.networks.is_empty() {
+            t.per_network
+                .iter()
+                .filter(|n| n.bytes_verified > 0)
+                .map(|n| output::short_net(&n.network))
+                .collect()
+        } else {
+            t.networks.iter().map(|n| output::short_net(n)).collect()
+        };
         lines.push(row([
             &t.id,
             &t.name,

@@ -179,6 +179,32 @@ ID                NAME           STATE      DONE        RATE         ETA  PEERS
 }
 
 #[test]
+fn a_finished_transfer_names_the_networks_it_came_from() {
+    let mut done = transfer(
+        "00000000000000c3",
+        pb::transfer::State::Complete,
+        64 << 20,
+        0,
+    );
+    done.networks.clear();
+    let part = |network: &str, verified: u64| pb::TransferNetwork {
+        network: network.into(),
+        bytes_verified: verified,
+        ..Default::default()
+    };
+    done.per_network = vec![
+        part("bittorrent", 40 << 20),
+        part("ed2k", 24 << 20),
+        part("gnutella", 0),
+    ];
+    let lines = transfers(&[done], Some(160), Some(40));
+    assert!(
+        lines[2].ends_with("complete 100.0%           -           -      4    64.0 MiB  bt,ed2k"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
 fn a_long_transfer_list_is_cut_to_the_screen() {
     use pb::transfer::State;
     let all: Vec<_> = (0..30)
