@@ -62,14 +62,24 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     crate::datadir::prepare(&cfg.gateway.data_dir)?;
     let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", cfg.gateway.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot serve the gRPC API on {} (choose another with --listen ADDR or \
+                 [gateway] listen)",
+                cfg.gateway.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     let http_listener = match cfg.http.enabled {
         true => Some(
             tokio::net::TcpListener::bind(cfg.http.listen)
                 .await
                 .with_context(|| {
-                    format!("cannot serve HTTP on {} (http.listen)", cfg.http.listen)
+                    format!(
+                        "cannot serve HTTP on {} (choose another with --http ADDR or [http] \
+                         listen, or turn it off with [http] enabled = false)",
+                        cfg.http.listen
+                    )
                 })?,
         ),
         false => None,

@@ -61,3 +61,26 @@ fn a_data_dir_that_cannot_be_made_is_named_before_the_networks_start() {
     assert!(!err.contains("listening"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn a_port_in_use_is_named_with_the_flag_that_moves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let (ok, err) = junction(&["serve", "--listen", &at, "--data-dir", data]);
+    assert!(!ok);
+    assert!(err.contains(&at) && err.contains("--listen ADDR"), "{err}");
+    let (ok, err) = junction(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        &at,
+        "--data-dir",
+        data,
+    ]);
+    assert!(!ok);
+    assert!(err.contains(&at) && err.contains("--http ADDR"), "{err}");
+}
