@@ -328,10 +328,13 @@ async fn run(cli: Cli) -> Result<()> {
         return stream::stream(&mut c, &cli.server, cli.token.as_deref(), args).await;
     }
     // A reader that left (`| head -1`) ends the command at once, even while it waits on the
-    // network between writes.
+    // network between writes. `cat -o FILE` writes no stdout: it finishes its file (or
+    // removes the part) whatever happens to the pipe.
+    let to_file =
+        matches!(&cli.command, Command::Cat { output: Some(o), .. } if o.as_os_str() != "-");
     tokio::select! {
         r = command(&mut c, cli.command) => r,
-        () = term::stdout_closed() => Ok(()),
+        () = term::stdout_closed(), if !to_file => Ok(()),
     }
 }
 

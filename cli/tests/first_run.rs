@@ -119,6 +119,51 @@ fn serve_logs_without_colour_into_a_pipe_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}: {said}");
 }
 
+/// On a terminal (script(1) makes one) the log is coloured, unless `NO_COLOR` is set; the
+/// start-up summary names the ports and what has nothing to connect to.
+#[test]
+fn serve_colours_its_log_on_a_terminal_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("junction.toml");
+    std::fs::write(
+        &config,
+        "[ed2k]\nenabled = false\n[bittorrent]\nenabled = false\n\
+         [gnutella]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let on_a_terminal = |no_color: &str| {
+        let line = format!(
+            "{no_color} RUST_LOG=info timeout -s INT 3 '{BIN}' serve --listen 127.0.0.1:0 \
+             --http 127.0.0.1:0 --config '{}' --data-dir '{}'",
+            config.display(),
+            dir.path().join("data").display()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let Some(coloured) = on_a_terminal("") else {
+        return; // no script(1) here
+    };
+    no_panic(&coloured);
+    assert!(coloured.contains("gateway listening"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "no colour on a terminal: {coloured:?}"
+    );
+    assert!(
+        coloured.contains("nothing to connect to yet on gnutella;"),
+        "{coloured}"
+    );
+    let plain = on_a_terminal("NO_COLOR=1").unwrap();
+    assert!(plain.contains("gateway listening"), "{plain}");
+    assert!(!plain.contains('\x1b'), "colour with NO_COLOR: {plain:?}");
+}
+
 /// What ships beside the binary: the systemd unit starts `serve` with flags it has, and
 /// the licenses Cargo.toml names are in the repository.
 #[test]

@@ -91,4 +91,33 @@ fn every_command_ends_quietly_into_head() {
     into_head_saying(&lab, &["search", "lab", "--timeout", "2"], prompt, status);
     // `cat` waits for bytes not yet fetched: it must notice the closed pipe meanwhile.
     into_head(&lab, &["cat", &magnet], prompt);
+
+    // `cat -o FILE` writes no stdout, so a closed one does not end it half-way (which left
+    // its .part behind); Ctrl-C still removes the part.
+    let mut to_file = lab
+        .junction(&["cat", &magnet, "-o", "piped.mkv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(to_file.stdout.take());
+    std::thread::sleep(Duration::from_secs(2));
+    let (part, whole) = (
+        lab.dir.path().join(".piped.mkv.part"),
+        lab.dir.path().join("piped.mkv"),
+    );
+    match to_file.try_wait().unwrap() {
+        // The transfer may have finished meanwhile: then the file is whole.
+        Some(status) => {
+            assert!(status.success(), "{status:?}");
+            assert!(common::exists(&whole) && !common::exists(&part));
+        }
+        None => {
+            common::interrupt(&to_file);
+            let status = wait_at_most(&mut to_file, Duration::from_secs(5), "cat -o after Ctrl-C");
+            // Interrupted, no part is left; finished just before the signal, the file is whole.
+            assert!(!common::exists(&part));
+            assert_eq!(common::exists(&whole), status.success(), "{status:?}");
+        }
+    }
 }
