@@ -235,6 +235,13 @@ impl Bitfield {
         self.count_ones() == self.count
     }
 
+    /// Clears every piece `other` has (of the same geometry), a byte at a time.
+    pub fn clear_all_of(&mut self, other: &Bitfield) {
+        for (b, o) in self.bits.iter_mut().zip(&other.bits) {
+            *b &= !o;
+        }
+    }
+
     /// The wire payload of a `bitfield` message.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bits
@@ -272,6 +279,15 @@ mod tests {
         );
         assert!(Geometry::new(0, 1).is_err());
         assert!(Geometry::new(1, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn clearing_one_bitfield_by_another_keeps_the_rest() {
+        let mut have = Bitfield::full(10);
+        let out = Bitfield::from_payload(&[0b1000_0001, 0b0100_0000], 10).unwrap();
+        have.clear_all_of(&out);
+        assert_eq!(have.as_bytes(), &[0b0111_1110, 0b1000_0000]);
+        assert_eq!(have.count_ones(), 7);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
-use junction_core::{SinkError, TransferSink};
+use junction_core::{RangeSet, SinkError, TransferSink};
 
 use crate::piece::{Bitfield, Geometry};
 
@@ -30,6 +30,13 @@ impl std::fmt::Debug for Storage {
             Storage::MetadataOnly => f.write_str("Storage::MetadataOnly"),
         }
     }
+}
+
+/// What [`Storage::left_out`] last found, and for which skipped bytes.
+#[derive(Debug, Default)]
+pub struct LeftOut {
+    skipped: RangeSet,
+    pieces: Option<Bitfield>,
 }
 
 impl Storage {
@@ -94,22 +101,29 @@ impl Storage {
 
     /// The pieces wholly left out of the transfer (files not chosen; outside the one file
     /// a torrent is fetched for), which no peer is asked for; None when there are none.
-    pub fn left_out(&self, geometry: &Geometry) -> Option<Bitfield> {
+    /// Each peer asks on every read, so `cache` keeps the answer until the transfer's
+    /// skipped bytes change.
+    pub fn left_out<'a>(
+        &self,
+        geometry: &Geometry,
+        cache: &'a mut LeftOut,
+    ) -> Option<&'a Bitfield> {
         let Storage::Sink(s) = self else {
             return None;
         };
         let skipped = s.skipped();
-        if skipped.is_empty() {
-            return None;
-        }
-        let mut out = Bitfield::empty(geometry.piece_count());
-        for i in geometry.indices() {
-            let start = geometry.piece_offset(i);
-            if skipped.contains(start..start + u64::from(geometry.piece_len(i))) {
-                out.set(i, true);
+        if skipped != cache.skipped {
+            let mut out = Bitfield::empty(geometry.piece_count());
+            for i in geometry.indices() {
+                let start = geometry.piece_offset(i);
+                if skipped.contains(start..start + u64::from(geometry.piece_len(i))) {
+                    out.set(i, true);
+                }
             }
+            cache.pieces = (!skipped.is_empty()).then_some(out);
+            cache.skipped = skipped;
         }
-        Some(out)
+        cache.pieces.as_ref()
     }
 
     /// Where a reader of the transfer waits, if one does.
@@ -184,9 +198,18 @@ mod tests {
         let g = Geometry::new(1024, 10_000).unwrap();
         let swarm = Arc::new(Swarm::new(MemStore::new(5000), 5000, RangeSet::new()));
         let file: Arc<dyn TransferSink> = SwarmSink::new(swarm, NetworkId::BITTORRENT);
-        assert!(Storage::Sink(file.clone()).left_out(&g).is_none());
+        let mut cache = LeftOut::default();
+        assert!(
+            Storage::Sink(file.clone())
+                .left_out(&g, &mut cache)
+                .is_none()
+        );
         let torrent = ContainerSink::new(file, 1500, 10_000).unwrap();
-        let out = Storage::Sink(Arc::new(torrent)).left_out(&g).unwrap();
+        let mut cache = LeftOut::default();
+        let out = Storage::Sink(Arc::new(torrent))
+            .left_out(&g, &mut cache)
+            .unwrap()
+            .clone();
         let left: Vec<u32> = g
             .indices()
             .filter(|&i| out.get(i))
@@ -194,5 +217,35 @@ mod tests {
             .collect();
         // The file is 1500..6500: pieces 1 to 6 reach into it.
         assert_eq!(left, [0, 7, 8, 9]);
+    }
+
+    /// Files chosen again while peers read: the next look follows the transfer's new
+    /// skipped bytes, not the answer kept from before.
+    #[test]
+    fn the_pieces_left_out_follow_the_files_chosen() {
+        let g = Geometry::new(1024, 10_000).unwrap();
+        let swarm = Arc::new(Swarm::new(MemStore::new(10_000), 10_000, RangeSet::new()));
+        let sink = Storage::Sink(SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT));
+        let mut cache = LeftOut::default();
+        let left = |cache: &mut LeftOut| -> Vec<u32> {
+            sink.left_out(&g, cache).map_or(Vec::new(), |out| {
+                g.indices()
+                    .filter(|&i| out.get(i))
+                    .map(|i| i.get())
+                    .collect()
+            })
+        };
+        assert!(left(&mut cache).is_empty());
+        swarm
+            .ledger()
+            .set_skipped(std::iter::once(0..3000).collect());
+        assert_eq!(left(&mut cache), [0, 1]);
+        assert_eq!(left(&mut cache), [0, 1]);
+        swarm
+            .ledger()
+            .set_skipped(std::iter::once(5120..10_000).collect());
+        assert_eq!(left(&mut cache), [5, 6, 7, 8, 9]);
+        swarm.ledger().set_skipped(RangeSet::new());
+        assert!(left(&mut cache).is_empty());
     }
 }

@@ -21,12 +21,10 @@ impl Peer {
         // Pieces wholly left out are never picked: taken out of what the peer offers here,
         // rather than refused one by one by the transfer on every pick.
         let offered;
-        let bf = match self.t.storage.left_out(&meta.geometry) {
+        let bf = match self.t.storage.left_out(&meta.geometry, &mut self.left_out) {
             Some(out) => {
                 let mut b = bf.clone();
-                for i in meta.geometry.indices().filter(|&i| out.get(i)) {
-                    b.set(i, false);
-                }
+                b.clear_all_of(out);
                 offered = b;
                 &offered
             }

@@ -149,6 +149,8 @@ struct Peer {
     their_reqq: usize,
     /// The peer's pieces, once the metadata is known.
     bitfield: Option<Bitfield>,
+    /// The pieces no peer is asked for, kept between reads.
+    left_out: crate::net::storage::LeftOut,
     counted: bool,
     raw_bitfield: Option<Bytes>,
     have_all: bool,
@@ -217,6 +219,7 @@ impl Peer {
             their_meta_size: None,
             their_reqq: 250,
             bitfield: None,
+            left_out: Default::default(),
             counted: false,
             raw_bitfield: None,
             have_all: false,
