@@ -416,9 +416,12 @@ impl Dht {
                         if let Some(t) = resp.token {
                             tokens.insert(d, (n.addr, t));
                         }
-                        let removed = lock(&self.inner.table).removed.clone();
+                        // Checked under the table's lock, not against a copy of the set.
+                        let table = lock(&self.inner.table);
                         for m in resp.nodes {
-                            if m.id != self.inner.id && !removed.contains(&SocketAddr::V4(m.addr)) {
+                            if m.id != self.inner.id
+                                && !table.removed.contains(&SocketAddr::V4(m.addr))
+                            {
                                 short.entry(m.id.distance(&target)).or_insert((m, S::New));
                             }
                         }
