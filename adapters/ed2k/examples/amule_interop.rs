@@ -22,7 +22,6 @@
 //! `ED2K_INTEROP_BACK_DELAY` (seconds between (a) and (r)).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +38,9 @@ mod amule;
 use amule::{Amuled, amulecmd, amulecmd_steps, env, pseudo_random};
 #[path = "amule_interop/back.rs"]
 mod back;
+#[path = "amule_interop/stall.rs"]
+mod stall;
+use stall::StallWatch;
 
 /// An in-memory sink that checks parts, as the gateway's does.
 fn mem_sink(size: u64) -> Arc<SwarmSink<MemStore>> {
@@ -107,97 +109,6 @@ async fn amule_fetch(
         amulecmd(ec, &format!("add {link}"))?;
     }
     Ok(())
-}
-
-/// Watches aMule's download list for a transfer that stops moving.
-struct StallWatch {
-    last: String,
-    since: Instant,
-    /// Bytes left unread at aMule, per stall explained by aMule's lost read event.
-    known: Vec<u64>,
-    /// Stalls with a connection open and nothing unread at aMule.
-    unexplained: u32,
-}
-
-impl Default for StallWatch {
-    fn default() -> Self {
-        Self {
-            last: String::new(),
-            since: Instant::now(),
-            known: Vec::new(),
-            unexplained: 0,
-        }
-    }
-}
-
-impl StallWatch {
-    /// After 20 s without progress: logs `ss` for aMule's port, classifies the stall and
-    /// restarts amuled. If aMule's end of a connection holds bytes it has not read
-    /// (Recv-Q), Junction delivered what was asked and aMule stopped reading (see
-    /// ed2k_amule.sh); an open connection with nothing unread is not explained by that.
-    fn check(&mut self, amule: &Amuled, phase: &str) -> Result<()> {
-        let now = dl_summary(&amule.ec)?;
-        if now != self.last {
-            (self.last, self.since) = (now, Instant::now());
-            return Ok(());
-        }
-        if self.since.elapsed() < Duration::from_secs(20) {
-            return Ok(());
-        }
-        let (unread, conns, ss) = amule_unread(&amule.tcp);
-        log(format!(
-            "{phase} STALL for 20 s: {}\nsockets to aMule:\n{ss}",
-            self.last
-        ));
-        if unread > 0 {
-            self.known.push(unread);
-        } else if conns > 0 {
-            self.unexplained += 1;
-        }
-        ensure!(amule.restart()?.success(), "amuled did not restart");
-        log(format!("{phase} amuled restarted"));
-        self.since = Instant::now();
-        Ok(())
-    }
-
-    fn report(&self, failures: &mut Vec<String>) {
-        if self.unexplained > 0 {
-            fail(
-                failures,
-                format!(
-                    "aMule's transfer stalled {} times with a connection open and no bytes unread at aMule (see STALL)",
-                    self.unexplained
-                ),
-            );
-        }
-        if !self.known.is_empty() {
-            log(format!(
-                "KNOWN aMule receive stall {} times (aMule left {:?} bytes unread in its socket; amuled restarted)",
-                self.known.len(),
-                self.known
-            ));
-        }
-    }
-}
-
-/// Bytes waiting unread in aMule's end of TCP connections on its port `tcp` (Recv-Q), how
-/// many such connections there are, and `ss`'s report of them.
-fn amule_unread(tcp: &str) -> (u64, usize, String) {
-    let out = Command::new("ss")
-        .args(["-tn", &format!("( sport = :{tcp} or dport = :{tcp} )")])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let queues: Vec<u64> = out
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let local = f.get(3)?;
-            (f.first() == Some(&"ESTAB") && local.ends_with(&format!(":{tcp}")))
-                .then(|| f.get(1)?.parse::<u64>().ok())?
-        })
-        .collect();
-    (queues.iter().sum(), queues.len(), out)
 }
 
 /// aMule's download list, one line per file with its progress.
@@ -551,7 +462,8 @@ async fn main() -> Result<()> {
     if !skip_a {
         let (name, data) = j_files.iter().find(|(n, _)| *n == J_BACK).expect("J_BACK");
         if let Some(why) =
-            back::amule_comes_back(&j, &amule, &mut watch, &ec, &incoming, name, data).await?
+            back::amule_comes_back(&j, &server, &amule, &mut watch, &ec, &incoming, name, data)
+                .await?
         {
             fail(&mut failures, why);
         }

@@ -46,6 +46,9 @@ pub struct ServerStats {
     pub users: u32,
     pub low_id_users: u32,
     pub files: u32,
+    /// LowID sources asked to connect to a HighID asker that did not ask for it
+    /// (`call_asker_back`), since start.
+    pub unasked_callbacks: u64,
 }
 
 struct Client {
@@ -63,6 +66,7 @@ struct State {
     index: FileIndex,
     /// When each (asker, LowID source) pair was last called back unasked.
     called_back: HashMap<(u64, u32), Instant>,
+    unasked_callbacks: u64,
 }
 
 struct Shared {
@@ -121,6 +125,7 @@ impl IndexServer {
                 next_low: 1,
                 index: FileIndex::new(cfg.max_files),
                 called_back: HashMap::new(),
+                unasked_callbacks: 0,
             }),
             counters: Arc::new(Counters::default()),
             cancel: CancellationToken::new(),
@@ -169,6 +174,7 @@ impl IndexServer {
             users: st.clients.len() as u32,
             low_id_users: st.low_ids.len() as u32,
             files: st.index.len() as u32,
+            unasked_callbacks: st.unasked_callbacks,
         }
     }
 
@@ -596,6 +602,7 @@ fn call_asker_back(
         {
             tracing::debug!(from = asker.1.0, to = low.0, "calling the asker back");
             st.called_back.insert((asker.0, low.0), now);
+            st.unasked_callbacks += 1;
         }
     }
 }

@@ -136,6 +136,7 @@ async fn a_lowid_source_calls_a_highid_asker_back_unasked() {
     write(&mut srv, ask()).await;
     let again = tokio::time::timeout(Duration::from_secs(3), hellos.recv()).await;
     assert!(again.is_err(), "called back twice: {again:?}");
+    assert_eq!(server.stats().unasked_callbacks, 1);
     low.shutdown().await;
     server.shutdown();
 }
