@@ -276,6 +276,11 @@ def seeds(target):
         return out
     if target == "gnutella_link":
         return captures(deflate=True)
+    if target == "http_range":
+        out = literals(rs_files("adapters/core/src/http_range.rs", "gateway/src/http/content.rs", "gateway/tests/*.rs"))
+        for c in captures("06*"):
+            out += [v for v in header_values(c) if v.startswith(b"bytes")]
+        return out
     if target == "gnutella_http_fields":
         out = gnut_src()
         for c in captures("06*"):

@@ -49,6 +49,17 @@ pub enum Error {
     },
 }
 
+/// A `Range` or `Content-Range` header refused by the shared parser in core.
+impl From<junction_core::http_range::RangeError> for Error {
+    fn from(e: junction_core::http_range::RangeError) -> Self {
+        use junction_core::http_range::RangeError;
+        match e {
+            RangeError::Invalid { what, detail } => Error::Invalid { what, detail },
+            RangeError::TooMany { what, count, max } => Error::too_large(what, count, max),
+        }
+    }
+}
+
 impl Error {
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(what: &'static str, detail: impl fmt::Display) -> Self {

@@ -1,5 +1,6 @@
-//! Targets for `junction-core`: bencode, the query parser, the link parser.
+//! Targets for `junction-core`: bencode, the query parser, the link parser, HTTP ranges.
 
+use junction_core::http_range::{ByteRange, ContentRange};
 use junction_core::{bencode as benc, link as links, query};
 
 /// The strict bencode decoder: canonical input must re-encode byte for byte, and any
@@ -39,4 +40,36 @@ pub fn link(data: &[u8]) {
         let _ = links::parse_link(text);
     }
     let _ = links::parse_torrent(data);
+}
+
+/// HTTP byte ranges (`Range`, `Content-Range`) as Gnutella's transfers and the gateway's
+/// player front read them: a resolved range lies inside the content, and what parses
+/// prints back to the same ranges.
+pub fn http_range(data: &[u8]) {
+    let Some(text) = super::text(data) else {
+        return;
+    };
+    if let Ok(ranges) = ByteRange::parse_header(text, 64) {
+        assert!(!ranges.is_empty() && ranges.len() <= 64);
+        let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        let again = ByteRange::parse_header(&format!("bytes={}", shown.join(",")), 64);
+        assert_eq!(again.as_ref(), Ok(&ranges));
+        for r in &ranges {
+            for size in [0, 1, 2, 1000, u64::MAX - 1, u64::MAX] {
+                for (first, last) in [r.resolve(size), r.clamp(size)].into_iter().flatten() {
+                    assert!(
+                        first <= last && last < size,
+                        "{r:?} in {size}: {first}-{last}"
+                    );
+                }
+            }
+        }
+    }
+    if let Ok(c) = ContentRange::parse(text) {
+        assert!(
+            c.start <= c.end && c.total.is_none_or(|t| c.end < t),
+            "{c:?}"
+        );
+        assert_eq!(ContentRange::parse(&c.to_string()), Ok(c));
+    }
 }

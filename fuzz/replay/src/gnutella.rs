@@ -280,7 +280,7 @@ pub fn http_fields(data: &[u8]) {
     let Some(text) = super::text(data) else {
         return;
     };
-    let _ = ByteRange::parse_header(text);
+    let _ = ByteRange::parse_header(text, 64);
     if let Ok(r) = ContentRange::parse(text) {
         assert_eq!(ContentRange::parse(&r.to_string()).ok(), Some(r));
     }

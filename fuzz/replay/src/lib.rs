@@ -19,6 +19,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("bencode", core::bencode),
     ("query_parse", core::query_parse),
     ("core_link", core::link),
+    ("http_range", core::http_range),
     ("bt_krpc", bt::krpc),
     ("bt_metainfo", bt::metainfo),
     ("bt_metainfo_v2", bt::metainfo_v2),

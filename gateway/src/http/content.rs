@@ -15,6 +15,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use junction_core::http_range::ByteRange;
 use junction_core::{ContentId, HashKind, Identity, link};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -206,52 +207,21 @@ async fn with_size(s: &AppState, info: TransferInfo) -> Result<TransferInfo, Htt
 
 /// One `bytes=` range of a content of `size` bytes, as a half-open range.
 fn parse_range(header: &str, size: u64) -> Result<Range<u64>, HttpError> {
-    let bad = |why: &str| {
+    let ranges = ByteRange::parse_header(header, 1).map_err(|e| {
         HttpError::BadRequest(format!(
-            "bad Range {header:?}: {why}; send one range, as bytes=START-END, bytes=START- or bytes=-LENGTH"
+            "{e}; send one range, as bytes=START-END, bytes=START- or bytes=-LENGTH"
         ))
-    };
-    let spec = header
-        .trim()
-        .strip_prefix("bytes=")
-        .ok_or_else(|| bad("only bytes ranges are served"))?
-        .trim();
-    if spec.contains(',') {
-        return Err(bad("only one range per request is served"));
-    }
-    let (first, last) = spec.split_once('-').ok_or_else(|| bad("no '-'"))?;
-    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad("not a number"));
+    })?;
     let unsatisfiable = || HttpError::RangeNotSatisfiable {
-        message: format!("range {spec:?} lies outside the content's {size} bytes"),
+        message: format!("range {header:?} lies outside the content's {size} bytes"),
         size,
     };
-    let range = match (first.trim().is_empty(), last.trim().is_empty()) {
-        (true, true) => return Err(bad("no start or length")),
-        (true, false) => {
-            let n = number(last)?;
-            if n == 0 {
-                return Err(unsatisfiable());
-            }
-            size.saturating_sub(n)..size
-        }
-        (false, open) => {
-            let start = number(first)?;
-            let end = if open {
-                size
-            } else {
-                let last = number(last)?;
-                if last < start {
-                    return Err(bad("the end is before the start"));
-                }
-                last.saturating_add(1).min(size)
-            };
-            start..end
-        }
-    };
-    if range.start >= size {
-        return Err(unsatisfiable());
-    }
-    Ok(range)
+    // parse_header gives at least one range.
+    let (first, last) = ranges
+        .first()
+        .and_then(|r| r.resolve(size))
+        .ok_or_else(unsatisfiable)?;
+    Ok(first..last + 1)
 }
 
 /// The media type players expect, from the file name's extension.

@@ -7,7 +7,6 @@
 
 mod giv;
 mod parq;
-mod range;
 mod request;
 mod response;
 
@@ -20,8 +19,8 @@ use crate::urn::Urn;
 use crate::wire::headers::Headers;
 
 pub use giv::{Giv, MAX_GIV_LEN};
+pub use junction_core::http_range::{ByteRange, ContentRange};
 pub use parq::Queued;
-pub use range::{ByteRange, ContentRange};
 pub use request::{RequestHead, Target, percent_decode, percent_encode};
 pub use response::ResponseHead;
 

@@ -4,7 +4,7 @@ use std::net::SocketAddrV4;
 
 use bytes::BufMut;
 
-use super::{ByteRange, HttpHead, HttpVersion, MAX_HEAD_LEN, content_urn, finish};
+use super::{ByteRange, HttpHead, HttpVersion, MAX_HEAD_LEN, MAX_RANGES, content_urn, finish};
 use crate::error::{Error, Result};
 use crate::urn::Urn;
 use crate::wire::head;
@@ -41,7 +41,9 @@ impl RequestHead {
 
     /// Parsed `Range` header (`None` if absent).
     pub fn range(&self) -> Option<Result<Vec<ByteRange>>> {
-        self.headers.get("Range").map(ByteRange::parse_header)
+        self.headers
+            .get("Range")
+            .map(|v| Ok(ByteRange::parse_header(v, MAX_RANGES)?))
     }
 
     /// `X-Gnutella-Content-URN` / `X-Content-URN`.

@@ -44,7 +44,9 @@ impl ResponseHead {
 
     /// Parsed `Content-Range`.
     pub fn content_range(&self) -> Option<Result<ContentRange>> {
-        self.headers.get("Content-Range").map(ContentRange::parse)
+        self.headers
+            .get("Content-Range")
+            .map(|v| Ok(ContentRange::parse(v)?))
     }
 
     /// `X-Gnutella-Content-URN` / `X-Content-URN`.
