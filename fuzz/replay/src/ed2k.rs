@@ -40,21 +40,40 @@ pub fn aich_recovery(data: &[u8]) {
     }
 }
 
-/// Streaming TCP frame decoder (incl. bounded zlib inflate) and UDP datagram decoder.
+/// Streaming TCP frame decoder (incl. bounded zlib inflate) and UDP datagram decoder. A
+/// decoded frame re-encodes to the bytes it came from (a packed one, deflated again, to
+/// bytes that decode to the same frame), and a datagram likewise.
 pub fn frame(data: &[u8]) {
     // Feed in two pieces split by the first byte, as a socket would.
     let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
     let mut buf = BytesMut::new();
     for part in [&data[..split], &data[split..]] {
         buf.extend_from_slice(part);
-        while let Ok(Some(f)) = frame::decode(&mut buf) {
+        loop {
+            let held = buf.clone();
+            let Ok(Some(f)) = frame::decode(&mut buf) else {
+                break;
+            };
             assert!(f.payload.len() <= frame::MAX_FRAME_LEN);
             let _ = ServerMessage::decode_frame(&f);
             let _ = PeerMessage::decode_frame(&f);
+            let raw = &held[..held.len() - buf.len()];
+            match f.to_bytes() {
+                Ok(bytes) => {
+                    if f.protocol != Protocol::Packed {
+                        assert_eq!(&bytes[..], raw);
+                    }
+                    let again = frame::decode(&mut BytesMut::from(&bytes[..]));
+                    assert_eq!(again.ok().flatten().as_ref(), Some(&f));
+                }
+                // Deflated again, a payload inflated to nearly the limit may outgrow it.
+                Err(_) => assert_eq!(f.protocol, Protocol::Packed),
+            }
         }
     }
     if let Ok(p) = UdpPacket::decode(Bytes::copy_from_slice(data)) {
         let _ = ServerUdpMessage::decode_packet(&p);
+        assert_eq!(&p.to_bytes()[..], data);
     }
 }
 

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use junction_gnutella::TigerHash;
 use junction_gnutella::urn::Urn;
-use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder};
+use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder, LAST_CHUNK, put_chunk};
 use junction_gnutella::wire::cobs;
 use junction_gnutella::wire::ext::ExtArea;
 use junction_gnutella::wire::ggep::{self, Block};
@@ -37,6 +37,15 @@ pub fn browse(data: &[u8]) {
         let _ = c.decode(b, &mut out);
     }
     assert!(out.len() <= data.len());
+    // What was decoded, chunked again (in two chunks), decodes to itself.
+    let mut body = Vec::new();
+    let cut = out.len() / 2;
+    put_chunk(&out[..cut], &mut body);
+    put_chunk(&out[cut..], &mut body);
+    body.extend_from_slice(LAST_CHUNK);
+    let (mut again, mut back) = (ChunkedDecoder::default(), BytesMut::new());
+    assert!(again.decode(&body, &mut back).is_ok() && again.is_done());
+    assert_eq!(back, out);
     // A head of our choosing, then the input as body (plain, chunked, deflated).
     for head in [
         &b"HTTP/1.1 200 OK\r\nContent-Type: application/x-gnutella-packets\r\n\r\n"[..],
