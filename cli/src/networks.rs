@@ -90,7 +90,8 @@ pub struct LimitsSection {
     pub backoff_max_secs: u64,
     /// Requests one connection may make per second (eD2k upload requests, Gnutella HTTP
     /// requests, BitTorrent requests refused); a peer above it is dropped. Also the
-    /// datagrams one IP may send the DHT (queries) and the UDP tracker per second.
+    /// datagrams one IP may send the DHT (queries) and the UDP tracker per second, and the
+    /// requests one IP may make of the gRPC API and the HTTP fronts (429 over it).
     pub requests_per_sec: u32,
     pub requests_burst: u32,
 }

@@ -40,6 +40,12 @@ async fn grpc_served(from: Ipv4Addr, to: std::net::SocketAddr) -> bool {
 
 /// The status line of `GET /metrics` from `from`; empty when the connection was closed.
 async fn http_status(from: Ipv4Addr, to: std::net::SocketAddr) -> String {
+    let reply = http_reply(from, to).await;
+    reply.lines().next().unwrap_or("").to_owned()
+}
+
+/// The whole reply to `GET /metrics` from `from`; empty when the connection was closed.
+async fn http_reply(from: Ipv4Addr, to: std::net::SocketAddr) -> String {
     let mut c = connect_from(from, to).await;
     let req = format!("GET /metrics HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n");
     if c.write_all(req.as_bytes()).await.is_err() {
@@ -47,8 +53,72 @@ async fn http_status(from: Ipv4Addr, to: std::net::SocketAddr) -> String {
     }
     let mut reply = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut reply)).await;
-    let text = String::from_utf8_lossy(&reply);
-    text.lines().next().unwrap_or("").to_owned()
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// An address asking faster than its request rate (here a burst of 10, then 5 a second)
+/// is answered at once, without reaching a handler: 429 with `Retry-After` on the HTTP
+/// fronts, `RESOURCE_EXHAUSTED` on the gRPC API. Once it slows down it is served again;
+/// another address and the host's own are served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_rate_are_refused_until_the_client_slows_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_with(dir.path(), vec![], |c| c.limits = limits()).await;
+    let fronts = Fronts::serve(&gw, Duration::from_secs(5)).await;
+
+    let mut replies = Vec::new();
+    for _ in 0..14 {
+        replies.push(http_reply(OTHER, fronts.addr).await);
+    }
+    let status = |r: &String| r.lines().next().unwrap_or("").to_owned();
+    assert!(
+        replies[..10]
+            .iter()
+            .all(|r| status(r).starts_with("HTTP/1.1 200"))
+    );
+    let refused = &replies[13];
+    assert!(status(refused).starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("too many requests from this address"),
+        "{refused}"
+    );
+    let host = http_status(Ipv4Addr::LOCALHOST, fronts.addr).await;
+    assert!(host.starts_with("HTTP/1.1 200"), "127.0.0.1: {host:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = http_status(OTHER, fronts.addr).await;
+    assert!(
+        again.starts_with("HTTP/1.1 200"),
+        "after a pause: {again:?}"
+    );
+
+    let ch = Endpoint::from_shared(format!("http://{}", gw.addr))
+        .unwrap()
+        .local_address(Some(IpAddr::V4(OTHER)))
+        .connect()
+        .await
+        .unwrap();
+    let mut client = GatewayClient::new(ch);
+    let mut codes = Vec::new();
+    for _ in 0..14 {
+        let r = client
+            .list_networks(pb::ListNetworksRequest::default())
+            .await;
+        codes.push(r.err().map(|e| e.code()));
+    }
+    assert!(codes[..10].iter().all(Option::is_none), "{codes:?}");
+    assert_eq!(codes[13], Some(tonic::Code::ResourceExhausted), "{codes:?}");
+    assert!(grpc_served(Ipv4Addr::LOCALHOST, gw.addr).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = client
+        .list_networks(pb::ListNetworksRequest::default())
+        .await;
+    assert!(r.is_ok(), "after a pause: {r:?}");
+    fronts.stop().await;
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,7 @@ pub(crate) struct Limited {
 const H2_PREFACE: usize = 24;
 
 /// The host's own tools: the addresses a local client connects from by default.
-fn own_host(ip: std::net::IpAddr) -> bool {
+pub(crate) fn own_host(ip: std::net::IpAddr) -> bool {
     ip == std::net::Ipv4Addr::LOCALHOST || ip == std::net::Ipv6Addr::LOCALHOST
 }
 

@@ -4,6 +4,7 @@ mod auth;
 mod calls;
 mod convert;
 pub(crate) mod incoming;
+pub(crate) mod rate;
 mod service;
 mod status;
 
@@ -64,7 +65,8 @@ pub async fn serve(
     // services and their token check.
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .layer(calls::CountLayer);
+        .layer(calls::CountLayer)
+        .layer(rate::RateLayer(rate::Rates::new(&cfg.limits)));
     if let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) {
         let identity = Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
         builder = builder

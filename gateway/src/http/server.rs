@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use super::{AppState, Known, has_token, qbit, router};
 use crate::Gateway;
 use crate::api::incoming::accept;
+use crate::api::rate::{self, Rated};
 use crate::error::{GatewayError, Result};
 
 /// A client has this long to finish its TLS handshake.
@@ -44,6 +45,7 @@ pub async fn serve(
     }
     let tls = tls_acceptor(&gw.config)?;
     let limiter = junction_core::limit::ConnLimiter::new(gw.config.limits.clone());
+    let rates = rate::Rates::new(&gw.config.limits);
     let first_byte = gw.config.first_byte_timeout;
     let stop = gw.closing.child_token();
     let book = Arc::new(qbit::book::Book::open(gw.transfers.store())?);
@@ -83,7 +85,7 @@ pub async fn serve(
             () = stop.cancelled() => break,
         };
         let peer = tcp.peer();
-        let svc = TowerToHyperService::new(app.clone());
+        let svc = TowerToHyperService::new(rate::http_connection(app.clone(), rates.clone(), peer));
         let builder = builder.clone();
         let tls = tls.clone();
         let stop = stop.clone();
@@ -127,7 +129,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn serve_one<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
-    svc: TowerToHyperService<axum::Router>,
+    svc: TowerToHyperService<Rated<axum::Router, axum::body::Body>>,
     first_request: Option<Duration>,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<(), BoxError>
