@@ -4,20 +4,19 @@
 //! keeping only the file's bytes ([`ContainerSink`]). The other direction of `by_file`.
 //! Only a torrent whose own transfer is not running is used (finished with this file left
 //! out, paused, or failed), since BitTorrent keeps one fetch per torrent; a finished one
-//! stops seeding while the file is fetched through it. The bytes are checked by the
-//! file's own hashes, not the torrent's (`ContainerSink`), since the torrent's word that
-//! its file is this content was never checked.
+//! stops seeding while the file is fetched through it, and seeds again once that fetch
+//! ends (`seed::Again`). The bytes are checked by the file's own hashes, not the
+//! torrent's (`ContainerSink`), since the torrent's word that its file is this content
+//! was never checked.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use junction_core::swarm::ContainerSink;
-use junction_core::{
-    ContentId, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HashKind, Identity,
-};
+use junction_core::{ContentId, DynNetwork, FetchEvent, FetchEvents, FetchRequest, Identity};
 
-use super::{Inner, State, Transfer};
+use super::{Inner, State, Transfer, seed};
 
 /// The torrent transfers a file is being fetched through: BitTorrent runs one fetch per
 /// torrent, so a second file's fetch must not stop the first one's.
@@ -25,7 +24,7 @@ use super::{Inner, State, Transfer};
 pub(super) struct InUse(Arc<Mutex<HashSet<String>>>);
 
 /// Holds a torrent transfer's id in [`InUse`] while its fetch stream lives.
-struct Using(Arc<Mutex<HashSet<String>>>, String);
+pub(super) struct Using(Arc<Mutex<HashSet<String>>>, String);
 
 impl Drop for Using {
     fn drop(&mut self) {
@@ -53,7 +52,8 @@ impl InUse {
 
 /// Where a file lies in a torrent.
 struct Container {
-    /// The torrent's own transfer.
+    /// The torrent's own transfer, and its id.
+    holder: Arc<Transfer>,
     transfer: String,
     /// The `.torrent`, when the transfer was started from one (from a magnet, BitTorrent
     /// has the metadata cached, or fetches it again).
@@ -85,6 +85,7 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
                 continue;
             }
             let c = Container {
+                holder: other.clone(),
                 transfer: m.record.id.clone(),
                 torrent: m
                     .record
@@ -131,13 +132,12 @@ pub(super) async fn fetch(
     t: &Transfer,
     net: &dyn DynNetwork,
 ) -> Option<FetchEvents> {
-    let caps = net.capabilities();
-    if !caps.fetches(HashKind::Btih) && !caps.fetches(HashKind::Btmh) {
+    if !seed::fetches_torrents(net) {
         return None;
     }
     let content = t.meta().record.content();
     let c = find(inner, t, &content)?;
-    if !c.id.hashes().any(|(k, _)| caps.fetches(k)) {
+    if !c.id.hashes().any(|(k, _)| net.capabilities().fetches(k)) {
         return None;
     }
     let total = c.id.size?;
@@ -151,8 +151,9 @@ pub(super) async fn fetch(
         trackers: c.trackers,
         torrent: c.torrent.map(Into::into),
     };
-    match net.fetch(req, Arc::new(sink)).await {
+    match net.fetch(req.clone(), Arc::new(sink)).await {
         Ok(s) => {
+            let again = seed::Again::new(inner, using, c.holder, net, req);
             tracing::info!(network = %net.id(), at = c.at, "fetching the file through a torrent that holds it");
             let shown = |ev: &FetchEvent| {
                 std::future::ready(matches!(ev, FetchEvent::Peers(_) | FetchEvent::Note(_)))
@@ -161,7 +162,7 @@ pub(super) async fn fetch(
             Some(
                 s.filter(shown)
                     .map(move |ev| {
-                        let _held = &using;
+                        let _held = &again;
                         ev
                     })
                     .boxed(),

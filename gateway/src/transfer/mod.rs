@@ -9,6 +9,7 @@ pub mod lookup;
 mod read;
 mod record;
 mod run;
+mod seed;
 mod sink;
 mod streams;
 

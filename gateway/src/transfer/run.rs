@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::streams::{Stream, Streams, Tagged};
-use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, container, lookup};
+use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, container, lookup, seed};
 use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
@@ -190,7 +190,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
 /// Asks one network to fetch through its own handle on the file. Its events end with a
 /// `None`, so its claims can be given back. A network that cannot serve this content
 /// (no hash it knows) is noted as not applicable, not as an error.
-async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagged> {
+async fn start(inner: &Inner, t: &Arc<Transfer>, net: &dyn DynNetwork) -> Option<Tagged> {
     let id = net.id();
     let req = {
         let m = t.meta();
@@ -210,7 +210,9 @@ async fn start(inner: &Inner, t: &Transfer, net: &dyn DynNetwork) -> Option<Tagg
         }
     };
     let sink: Arc<dyn TransferSink> = t.sink().for_network(id);
-    let mut result = net.fetch(req, sink).await;
+    // Held past the end when it is what seeds the finished transfer (`seed.rs`).
+    let fetched = net.fetch(req, sink).await;
+    let mut result = fetched.map(|s| seed::Seedable::wrap(inner, t, net, s));
     // Not by the file's own hashes: perhaps through a torrent that holds the file.
     if matches!(result, Err(NetworkError::Unsupported(_)))
         && let Some(s) = container::fetch(inner, t, net).await

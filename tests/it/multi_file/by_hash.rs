@@ -188,3 +188,116 @@ async fn a_file_comes_from_bittorrent_through_a_torrent_that_holds_it() {
     }
     gw.stop().await;
 }
+
+/// A finished torrent with files left out seeds what it has, and seeds again once a file
+/// fetched through it meanwhile (which takes BitTorrent's one fetch of the torrent) is
+/// done or cancelled. BitTorrent counts the pieces of files left out as missing, so it
+/// stopped such a torrent when its transfer finished, and nothing offered it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_torrent_seeds_again_once_a_file_fetched_through_it_ends() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let all = files();
+    let (data, torrent) = torrent_with(&url, &all, true);
+    let dir = tempfile::tempdir().unwrap();
+    let (bt, ultrapeer) = bittorrent_and_ultrapeer().await;
+    let gateway_bt = bt.listen_addr();
+    let mut gw = start(dir.path(), vec![Arc::new(bt), Arc::new(ultrapeer)], None).await;
+    let link = |bytes: &[u8]| {
+        format!(
+            "magnet:?xt=urn:sha1:{}&xl={}&dn=file.mkv",
+            junction_core::HashKind::Sha1.format(&sha1::Sha1::digest(bytes)),
+            bytes.len()
+        )
+    };
+
+    // notes.txt alone, from a seeder that then leaves: the gateway alone has it.
+    let seed = seeder(&url, &data, &torrent).await;
+    let notes = start_torrent(&mut gw.client, torrent.clone(), vec![3]).await;
+    wait_until(&mut gw.client, &notes.id, 60, |t| {
+        t.state() == State::Complete
+    })
+    .await;
+    DynNetwork::shutdown(&seed.0).await;
+    assert!(
+        notes_from(gateway_bt, &data, &torrent).await,
+        "the finished torrent is not seeded"
+    );
+
+    // 1. A file fetched through it completes.
+    let seed = seeder(&url, &data, &torrent).await;
+    let e2 = all[2].1.clone().unwrap();
+    let t = crate::harness::start_link(&mut gw.client, link(&e2)).await;
+    let done = wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    assert!(std::fs::read(&done.path).unwrap() == e2);
+    DynNetwork::shutdown(&seed.0).await;
+    assert!(
+        notes_from(gateway_bt, &data, &torrent).await,
+        "not seeded again after a file fetched through it completed"
+    );
+
+    // 2. A file fetched through it, which no peer has, is cancelled.
+    let e1 = all[0].1.clone().unwrap();
+    let t = crate::harness::start_link(&mut gw.client, link(&e1)).await;
+    wait_until(&mut gw.client, &t.id, 30, |t| {
+        t.per_network
+            .iter()
+            .any(|n| n.network == "bittorrent" && n.state == "fetching")
+    })
+    .await;
+    gw.client
+        .cancel_transfer(pb::CancelTransferRequest {
+            id: t.id.clone(),
+            keep_data: false,
+        })
+        .await
+        .unwrap();
+    assert!(
+        notes_from(gateway_bt, &data, &torrent).await,
+        "not seeded again after a file fetched through it was cancelled"
+    );
+    gw.stop().await;
+}
+
+/// Whether a BitTorrent peer of its own fetches notes.txt (the torrent's last 15 bytes;
+/// every other file left out) from `from` alone, within 20 s.
+async fn notes_from(from: std::net::SocketAddr, data: &[u8], torrent: &[u8]) -> bool {
+    use junction_core::swarm::{MemStore, Swarm, SwarmSink};
+    use junction_core::{FetchRequest, NetworkId, RangeSet, Source};
+    let peer = bittorrent::Adapter::start(bittorrent::Config {
+        listen: loopback(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let size = data.len() as u64;
+    let notes = size - 15..size;
+    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
+    swarm
+        .ledger()
+        .set_skipped(std::iter::once(0..notes.start).collect());
+    let req = FetchRequest {
+        id: ContentId::new(Some(size)),
+        name: "Show S1".into(),
+        size,
+        sources: vec![Source {
+            network: NetworkId::BITTORRENT,
+            address: from.to_string(),
+            detail: None,
+        }],
+        trackers: Vec::new(),
+        torrent: Some(torrent.to_vec().into()),
+    };
+    let sink = SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT);
+    let _events = DynNetwork::fetch(&peer, req, sink).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut fetched = false;
+    while !fetched && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        fetched = swarm.ledger().verified().contains(notes.clone());
+    }
+    DynNetwork::shutdown(&peer).await;
+    fetched
+}
