@@ -46,6 +46,13 @@ pub struct GatewayConfig {
     /// does a first request that has not reached the router.
     #[serde(skip)]
     pub first_byte_timeout: std::time::Duration,
+    /// A connection to the API or the HTTP fronts is asked to close once it is this old
+    /// (HTTP/2 GOAWAY; on HTTP/1, after its current response): what it is serving finishes
+    /// first, and clients open a new one for their next call, as gRPC's
+    /// `MAX_CONNECTION_AGE` does. It bounds a client that holds a connection with pings and
+    /// never asks anything (not a config key).
+    #[serde(skip)]
+    pub max_connection_age: std::time::Duration,
 }
 
 /// A `listen` key: `ip:port`, or `host:port` resolved once as the config is read
@@ -72,6 +79,7 @@ impl Default for GatewayConfig {
             transfer_give_up_secs: 7 * 24 * 3600,
             limits: junction_core::limit::PeerLimits::default(),
             first_byte_timeout: std::time::Duration::from_secs(10),
+            max_connection_age: std::time::Duration::from_secs(600),
         }
     }
 }

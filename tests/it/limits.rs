@@ -347,3 +347,80 @@ async fn a_peer_dropped_for_its_request_rate_is_backed_off() {
     assert_eq!(answered(OTHER, 3).await, 3, "another address was refused");
     up.shutdown().await;
 }
+
+/// An HTTP/2 client that answers the server's pings and settings but never asks anything
+/// (or asked once, long ago) is asked to leave once its connection is older than the
+/// maximum age: a GOAWAY, then the close. On the gRPC API and on the HTTP fronts, whose
+/// first-request timeout is set far off here so that only the age can close it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_only_answers_pings_is_closed_at_the_maximum_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_with(dir.path(), vec![], |c| {
+        c.first_byte_timeout = Duration::from_secs(60);
+        c.max_connection_age = Duration::from_secs(2);
+    })
+    .await;
+    let fronts = Fronts::serve(&gw, Duration::from_secs(5)).await;
+    for to in [gw.addr, fronts.addr] {
+        let t = tokio::time::Instant::now();
+        let (goaway, closed) =
+            h2_idle(connect_from(OTHER, to).await, Duration::from_secs(15)).await;
+        assert!(goaway && closed, "{to}: goaway {goaway}, closed {closed}");
+        let secs = t.elapsed().as_secs_f64();
+        assert!(
+            (1.5..10.0).contains(&secs),
+            "{to}: closed after {secs:.1} s"
+        );
+    }
+    fronts.stop().await;
+    gw.stop().await;
+}
+
+/// Plays an HTTP/2 client that sends its preface and settings, then only acknowledges what
+/// the server sends (settings, pings) for up to `limit`: whether a GOAWAY came, and
+/// whether the server closed the connection.
+async fn h2_idle(mut c: tokio::net::TcpStream, limit: Duration) -> (bool, bool) {
+    const SETTINGS: u8 = 4;
+    const PING: u8 = 6;
+    const GOAWAY: u8 = 7;
+    let frame = |kind: u8, flags: u8, payload: &[u8]| {
+        let len = (payload.len() as u32).to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, flags, 0, 0, 0, 0];
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(frame(SETTINGS, 0, &[]));
+    c.write_all(&hello).await.unwrap();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut goaway = false;
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = match tokio::time::timeout_at(deadline, c.read(&mut chunk)).await {
+            Err(_) => return (goaway, false),
+            Ok(Ok(0) | Err(_)) => return (goaway, true),
+            Ok(Ok(n)) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        while buf.len() >= 9 {
+            let len = usize::from(buf[0]) << 16 | usize::from(buf[1]) << 8 | usize::from(buf[2]);
+            if buf.len() < 9 + len {
+                break;
+            }
+            let (kind, flags) = (buf[3], buf[4]);
+            let payload = buf[9..9 + len].to_vec();
+            buf.drain(..9 + len);
+            let reply = match kind {
+                SETTINGS if flags & 1 == 0 => frame(SETTINGS, 1, &[]),
+                PING if flags & 1 == 0 => frame(PING, 1, &payload),
+                GOAWAY => {
+                    goaway = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            let _ = c.write_all(&reply).await;
+        }
+    }
+}

@@ -65,6 +65,7 @@ pub async fn serve(
     // services and their token check.
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .max_connection_age(cfg.max_connection_age)
         .layer(calls::CountLayer)
         .layer(rate::RateLayer(rate::Rates::new(&cfg.limits)));
     if let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) {

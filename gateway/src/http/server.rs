@@ -47,6 +47,7 @@ pub async fn serve(
     let limiter = junction_core::limit::ConnLimiter::new(gw.config.limits.clone());
     let rates = rate::Rates::new(&gw.config.limits);
     let first_byte = gw.config.first_byte_timeout;
+    let max_age = gw.config.max_connection_age;
     let stop = gw.closing.child_token();
     let book = Arc::new(qbit::book::Book::open(gw.transfers.store())?);
     let follower = tokio::spawn(super::metrics::follow(gw.clone(), stop.clone()));
@@ -95,13 +96,16 @@ pub async fn serve(
                     match tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
                             let io = TokioIo::new(stream);
-                            serve_one(&builder, io, svc, head_time, &stop).await
+                            serve_one(&builder, io, svc, head_time, max_age, &stop).await
                         }
                         Ok(Err(e)) => Err(e.into()),
                         Err(_) => Err("TLS handshake timed out".into()),
                     }
                 }
-                None => serve_one(&builder, TokioIo::new(tcp), svc, head_time, &stop).await,
+                None => {
+                    let io = TokioIo::new(tcp);
+                    serve_one(&builder, io, svc, head_time, max_age, &stop).await
+                }
             };
             if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");
@@ -125,12 +129,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Serves one connection until it ends or the server stops. A connection whose first
 /// request has not reached the router within `first_request` is closed: hyper's header
 /// timeout covers HTTP/1 heads, but not the protocol sniffing of the first bytes nor an
-/// HTTP/2 handshake.
+/// HTTP/2 handshake. One older than `max_age` is asked to close gracefully (see
+/// `GatewayConfig::max_connection_age`).
 async fn serve_one<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
     svc: TowerToHyperService<Rated<axum::Router, axum::body::Body>>,
     first_request: Option<Duration>,
+    max_age: Duration,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<(), BoxError>
 where
@@ -144,9 +150,17 @@ where
     let mut conn = std::pin::pin!(builder.serve_connection(io, svc));
     let mut first = std::pin::pin!(tokio::time::sleep(first_request.unwrap_or_default()));
     let mut waiting = first_request.is_some();
+    let mut old = std::pin::pin!(tokio::time::sleep(max_age));
+    let ages = !max_age.is_zero();
+    // Asked to close for its age already (then the server's stop only waits).
+    let mut closing = false;
     loop {
         tokio::select! {
             r = conn.as_mut() => return r,
+            () = old.as_mut(), if ages && !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
             () = first.as_mut(), if waiting => {
                 if !asked.load(Ordering::Relaxed) {
                     return Err("no request within the header timeout".into());
@@ -154,7 +168,9 @@ where
                 waiting = false;
             }
             () = stop.cancelled() => {
-                conn.as_mut().graceful_shutdown();
+                if !closing {
+                    conn.as_mut().graceful_shutdown();
+                }
                 return match tokio::time::timeout(DRAIN_TIME, conn).await {
                     Ok(r) => r,
                     Err(_) => Ok(()),
