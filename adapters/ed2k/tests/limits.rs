@@ -134,3 +134,82 @@ async fn the_index_server_caps_one_address_and_serves_another() {
     assert_eq!(server.stats().users, 1);
     server.shutdown();
 }
+
+/// A logged-in client asking the index server faster than its request rate (here a burst
+/// of 10, then 5 a second) is dropped and its address backed off; another address logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_server_drops_a_client_over_its_request_rate() {
+    use junction_ed2k::wire::server::SourceRequest;
+    let server = IndexServer::start(ServerConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        connect_back: false,
+        limits: limits(),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let fast = Ipv4Addr::new(127, 0, 0, 3);
+    let login = |hash: u8| {
+        bytes(
+            &ServerMessage::LoginRequest(LoginRequest {
+                user_hash: [hash; 16],
+                client_id: ClientId(0),
+                port: 0,
+                tags: Vec::new(),
+            })
+            .to_frame(TagEncoding::Classic)
+            .unwrap(),
+        )
+    };
+    let mut c = connect_from(fast, server.local_addr()).await;
+    c.write_all(&login(5)).await.unwrap();
+    let ask = bytes(
+        &ServerMessage::GetSources(vec![SourceRequest {
+            hash: [1; 16],
+            size: 1000,
+        }])
+        .to_frame(TagEncoding::Classic)
+        .unwrap(),
+    );
+    let mut buf = BytesMut::new();
+    let mut answered = 0;
+    for _ in 0..50 {
+        if c.write_all(&ask).await.is_err() {
+            break;
+        }
+        // Each request is answered with its (empty) source list.
+        let mut found = false;
+        while let Some(f) = next_frame(&mut c, &mut buf).await {
+            if let Ok(ServerMessage::FoundSources { .. }) = ServerMessage::decode_frame(&f) {
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            break;
+        }
+        answered += 1;
+    }
+    assert!(
+        (10..=12).contains(&answered),
+        "{answered} requests answered"
+    );
+    let mut again = connect_from(fast, server.local_addr()).await;
+    assert!(
+        !per_ip::held(&mut again).await,
+        "the address was let back in at once"
+    );
+    let mut other = connect_from(Ipv4Addr::new(127, 0, 0, 4), server.local_addr()).await;
+    other.write_all(&login(6)).await.unwrap();
+    let mut buf = BytesMut::new();
+    let mut logged_in = false;
+    while let Some(f) = next_frame(&mut other, &mut buf).await {
+        if let Ok(ServerMessage::IdChange(_)) = ServerMessage::decode_frame(&f) {
+            logged_in = true;
+            break;
+        }
+    }
+    assert!(logged_in, "another address could not log in");
+    server.shutdown();
+}

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use junction_core::limit::{ConnLimiter, ConnPermit};
+use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -283,7 +283,14 @@ async fn serve_client(
         (key, id)
     };
     tracing::info!(%peer, %nick, id = id.0, high, "client logged in");
-    let result = client_loop(&s, &mut reader, &tx, key, id, peer4, login.port).await;
+    let who = Who {
+        key,
+        id,
+        peer: peer4,
+        port: login.port,
+    };
+    let requests = permit.request_rate();
+    let result = client_loop(&s, &mut reader, &tx, who, requests).await;
     {
         let mut st = s.state();
         st.clients.remove(&key);
@@ -296,15 +303,32 @@ async fn serve_client(
     result
 }
 
-async fn client_loop(
-    s: &Arc<Shared>,
-    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    tx: &mpsc::Sender<Frame>,
+/// A logged-in client: its key in the server's tables, its ID, address and port.
+#[derive(Debug, Clone, Copy)]
+struct Who {
     key: u64,
     id: ClientId,
     peer: SocketAddrV4,
     port: u16,
+}
+
+/// Serves a logged-in client's messages. Each counts against the connection's request rate
+/// (`[limits] requests_per_sec`, after a burst): a client over it is dropped and its address
+/// backed off, since searches and source requests cost the index (and, on demand, the other
+/// networks) work.
+async fn client_loop(
+    s: &Arc<Shared>,
+    reader: &mut FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    tx: &mpsc::Sender<Frame>,
+    who: Who,
+    mut requests: RequestRate,
 ) -> Result<(), ConnError> {
+    let Who {
+        key,
+        id,
+        peer,
+        port,
+    } = who;
     let flags =
         tcp_flags::COMPRESSION | tcp_flags::NEWTAGS | tcp_flags::UNICODE | tcp_flags::LARGEFILES;
     let motd = format!("server version 17.15 (Junction)\r\n{}", s.cfg.motd);
@@ -327,6 +351,9 @@ async fn client_loop(
             () = s.cancel.cancelled() => return Ok(()),
             r = reader.next_within(s.cfg.idle_timeout, "client activity") => r?,
         };
+        if !requests.allow() {
+            return Err(ConnError::Protocol("too many requests".into()));
+        }
         let msg = match ServerMessage::decode_frame(&f) {
             Ok(m) => m,
             Err(e) => {
