@@ -19,7 +19,8 @@
 //! `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`, `ED2K_INTEROP_CONTROL`,
 //! `ED2K_INTEROP_EXACT_UPLOAD` (0 skips (b')), `ED2K_INTEROP_SKIP_A` (also skips (r)),
 //! `ED2K_INTEROP_SKIP_B` (skips (b) and (b')), `ED2K_INTEROP_BACK_SECS` ((r)'s wait, 90 s),
-//! `ED2K_INTEROP_BACK_DELAY` (seconds between (a) and (r)).
+//! `ED2K_INTEROP_BACK_DELAY` (seconds between (a) and (r)), `ED2K_INTEROP_CAPTURE` (a folder:
+//! records a download from aMule there as test vectors, see `amule_interop/capture.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ mod amule;
 use amule::{Amuled, amulecmd, amulecmd_steps, env, pseudo_random};
 #[path = "amule_interop/back.rs"]
 mod back;
+#[path = "amule_interop/capture.rs"]
+mod capture;
 #[path = "amule_interop/stall.rs"]
 mod stall;
 use stall::StallWatch;
@@ -169,6 +172,10 @@ async fn main() -> Result<()> {
     ];
     for (n, d) in &amule_files {
         std::fs::write(amule_share.join(n), d)?;
+    }
+    let capture_dir = std::env::var_os("ED2K_INTEROP_CAPTURE").map(PathBuf::from);
+    if capture_dir.is_some() {
+        std::fs::write(amule_share.join(capture::CAP_FILE), capture::cap_data())?;
     }
     for (n, d) in &j_files {
         std::fs::write(j_share.join(n), d)?;
@@ -470,6 +477,12 @@ async fn main() -> Result<()> {
     }
 
     watch.report(&mut failures);
+
+    if let Some(dir) = &capture_dir
+        && let Err(e) = capture::capture(&j, tcp.parse()?, dir).await
+    {
+        fail(&mut failures, format!("{e:#}"));
+    }
 
     // Control (ED2K_INTEROP_CONTROL=1): a second aMule, LowID, shares a 10 MiB file and one of
     // exactly 9,728,000 bytes; it measures benchmark (c) and repeats (b') aMule to aMule.
