@@ -43,7 +43,7 @@ impl InUse {
             .contains(id)
     }
 
-    fn take(&self, id: &str) -> Option<Using> {
+    pub(super) fn take(&self, id: &str) -> Option<Using> {
         let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
         set.insert(id.to_owned())
             .then(|| Using(self.0.clone(), id.to_owned()))

@@ -133,8 +133,9 @@ impl NetState {
 }
 
 impl TransferManager {
-    /// Opens the manager and resumes every unfinished transfer found in the store. A
-    /// transfer with no source on any network for `give_up` fails (None: never).
+    /// Opens the manager, resumes every unfinished transfer found in the store and seeds
+    /// the finished torrents again (`seed::restart`). A transfer with no source on any
+    /// network for `give_up` fails (None: never).
     pub fn open(
         data_dir: &Path,
         store: Arc<Store>,
@@ -166,6 +167,12 @@ impl TransferManager {
                 tracing::warn!(error = %e, "could not restore a transfer");
             }
         }
+        // Finished torrents seed again, as they did before the restart.
+        let finished = seed::finished(&manager.inner);
+        manager
+            .inner
+            .tasks
+            .spawn(seed::restart(manager.inner.clone(), finished));
         manager.inner.tasks.spawn(run::tick(manager.inner.clone()));
         manager
             .inner
@@ -298,6 +305,9 @@ impl TransferManager {
             folder,
             select: Vec::new(),
             local: spec.local.clone(),
+            // Named by a torrent's info-hash (a `.torrent` is kept above).
+            as_torrent: spec.content.get(HashKind::Btih).is_some()
+                || spec.content.get(HashKind::Btmh).is_some(),
         };
         match later && !spec.files.is_empty() {
             true => record.select = spec.files.clone(),
@@ -456,6 +466,7 @@ impl TransferManager {
             .store(true, std::sync::atomic::Ordering::Release);
         t.stop();
         t.sink().retire();
+        seed::stop(&self.inner, &t);
         {
             // A save of it already under way must not write it back after this.
             let _one_at_a_time = self.inner.saving.lock().unwrap_or_else(|p| p.into_inner());

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use junction_core::layout::FileSpan;
-use junction_core::{ContentId, NetworkId, RangeSet, Source};
+use junction_core::{ContentId, FetchRequest, NetworkId, RangeSet, Source};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,10 @@ pub struct Record {
     /// A local copy (a shared file) the bytes are taken from first.
     #[serde(default)]
     pub local: Option<PathBuf>,
+    /// Started as a torrent (from a `.torrent`, or by a torrent's info-hash): BitTorrent
+    /// fetches it as that torrent and seeds it once it is finished.
+    #[serde(default)]
+    pub as_torrent: bool,
 }
 
 /// Which files to leave out when `wanted` names files by their place among those that are
@@ -182,6 +186,32 @@ impl Record {
 
     pub fn verified_set(&self) -> RangeSet {
         self.verified.iter().map(|&(s, e)| s..e).collect()
+    }
+
+    /// Whether BitTorrent fetched it as a torrent of its own, which it seeds once finished
+    /// (`seed.rs`). A btih learnt after it finished does not make one: a finished download
+    /// shared on BitTorrent gets a torrent of the gateway's own, which the share seeds
+    /// from the file, and fetching that torrent here would replace it with one that has
+    /// no metadata. Records from before `as_torrent` count by their `.torrent` or files.
+    pub fn is_torrent(&self) -> bool {
+        self.as_torrent || self.torrent.is_some() || !self.files.is_empty()
+    }
+
+    /// What a network is asked to fetch: the content, with the sources on the networks in
+    /// `known`, the trackers and the `.torrent`.
+    pub fn request(&self, known: &[NetworkId]) -> FetchRequest {
+        FetchRequest {
+            id: self.content(),
+            name: self.name.clone(),
+            size: self.size,
+            sources: self.sources(known),
+            trackers: self.trackers.clone(),
+            torrent: self
+                .torrent
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .map(Into::into),
+        }
     }
 
     pub fn written_set(&self) -> RangeSet {

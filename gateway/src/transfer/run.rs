@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use junction_core::{
-    DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, NetworkId, TransferSink,
-};
+use junction_core::{DynNetwork, FetchEvent, HashKind, NetworkError, NetworkId, TransferSink};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -192,23 +190,8 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
 /// (no hash it knows) is noted as not applicable, not as an error.
 async fn start(inner: &Inner, t: &Arc<Transfer>, net: &dyn DynNetwork) -> Option<Tagged> {
     let id = net.id();
-    let req = {
-        let m = t.meta();
-        let r = &m.record;
-        let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
-        FetchRequest {
-            id: r.content(),
-            name: r.name.clone(),
-            size: r.size,
-            sources: r.sources(&known),
-            trackers: r.trackers.clone(),
-            torrent: r
-                .torrent
-                .as_deref()
-                .and_then(|h| hex::decode(h).ok())
-                .map(Into::into),
-        }
-    };
+    let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
+    let req = t.meta().record.request(&known);
     let sink: Arc<dyn TransferSink> = t.sink().for_network(id);
     // Held past the end when it is what seeds the finished transfer (`seed.rs`).
     let fetched = net.fetch(req, sink).await;

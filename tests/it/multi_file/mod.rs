@@ -16,6 +16,7 @@ use sha1::Digest;
 use crate::harness::{start, start_torrent, wait_until};
 
 mod by_hash;
+mod restart_seed;
 
 const PIECE: usize = 32 * 1024;
 
