@@ -10,9 +10,11 @@
 # any larger one as `oversize`, and the run fails if there is one).
 #   link L: ns A (198.18.0.1, 100.64.0.1; the seeds) <-> ns B (198.18.0.2, 100.64.0.2; the fetchers)
 #   link P: ns C (198.18.1.1; tracker, libtorrent, Junction eD2k and Gnutella seeds) <->
-#           ns D (198.18.1.2; the Junction fetchers)
-# No namespace has a default route; nothing else is reachable. aMule gets 100.64.0.0/10
-# addresses because aMule 2.3.3 treats 198.18.0.0/15 and 127.0.0.0/8 as reserved.
+#           ns D (198.18.1.2; the Junction fetchers and a Junction gateway)
+# No namespace has a default route; nothing else is reachable. In ns D a prohibit rule keeps
+# 198.18.1.2 from reaching itself, so its fetchers get every byte over link P, none from each
+# other. aMule gets 100.64.0.0/10 addresses because aMule 2.3.3 treats 198.18.0.0/15 and
+# 127.0.0.0/8 as reserved.
 #
 # Cases, each fetched by a Junction peer in ns B (D), bytes compared with cmp:
 #   bt-lt      BitTorrent, from libtorrent (python3-libtorrent), Junction's tracker in ns A
@@ -23,10 +25,16 @@
 #              No real Gnutella peer: gtk-gnutella is in no registry (shared/peers/README.md).
 #   lt-j       BitTorrent the other way: libtorrent downloads from the Junction seed of bt-j
 #   bt-part    BitTorrent from libtorrent over link P,
+#   gw-part    the same torrent from the same libtorrent over link P, fetched by the gateway
+#              itself, as users run it: `junction serve` (BitTorrent only) in ns D, and
+#              `junction get` + `junction cat -o` (tests/interop/faults_gw_get.sh). This is
+#              the gateway's transfer manager (its retries, its resume after sources go,
+#              its verification and ReadContent), not an adapter driven alone,
 #   ed2k-part  eD2k from a Junction eD2k peer over link P,
 #   gnut-part  Gnutella from a Junction ultrapeer over link P: once libtorrent has uploaded
-#              1 MiB and each Junction fetcher has written 1 MiB, link P goes down for 60 s,
-#              then comes back; each fetch must finish by itself.
+#              1 MiB, bt-part's fetcher and the gateway have verified 1 MiB and each other
+#              Junction fetcher has written 1 MiB, link P goes down for 60 s, then comes
+#              back; each fetch must finish by itself.
 #              In the faults phase link P's seeds send at most 3 Mbit/s in all (tc tbf), so
 #              the partition always falls mid-transfer.
 # First every case runs once over a clean link (the bridge, no delay, no loss): the baseline.
@@ -37,7 +45,8 @@
 # LSD, UPnP, NAT-PMP), aMule with no server list, Kad, UPnP or update URLs, Gnutella peers
 # given only each other.
 # Env: FAULT_MIB (file size, default 8), FAULT_DELAY_MS (100), FAULT_LOSS (0.05),
-# PARTITION_S (60), PART_RATE (3mbit: link P's seeds in all, faults phase only), CARGO_TARGET_DIR, FAULT_BT_BIN, FAULT_PEER_BIN, KEEP_WORK=1 (keep the work dir).
+# PARTITION_S (60), PART_RATE (3mbit: link P's seeds in all, faults phase only), CARGO_TARGET_DIR, FAULT_BT_BIN, FAULT_PEER_BIN,
+# FAULT_JUNCTION_BIN (the `junction` binary), KEEP_WORK=1 (keep the work dir).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -72,6 +81,11 @@ JP=${FAULT_PEER_BIN:-}
 if [ -z "$JP" ]; then
   bash "$HERE/build_debug.sh"
   JP=$CARGO_TARGET_DIR/debug/examples/fault_peer
+fi
+# The gateway: `cargo test` (and build_debug.sh above) builds it; built here if it is not.
+JB=${FAULT_JUNCTION_BIN:-$CARGO_TARGET_DIR/debug/junction}
+if [ ! -x "$JB" ]; then
+  (cd "$ROOT" && cargo build -q -p junction --bin junction)
 fi
 
 WORK=$(mktemp -d /tmp/junction-faults.XXXXXX)
@@ -133,6 +147,14 @@ make_ns "$NS_A" ${ID}a1 198.18.0.1/24 100.64.0.1/24
 make_ns "$NS_B" ${ID}b1 198.18.0.2/24 100.64.0.2/24
 make_ns "$NS_C" ${ID}c1 198.18.1.1/24
 make_ns "$NS_D" ${ID}d1 198.18.1.2/24
+# The gateway (gw-part) and bt-part's fetcher are in one swarm, and the tracker gives each
+# the other's address, 198.18.1.2. Between them, bytes would stay in ns D: across the
+# partition they could trade pieces, and one fetcher coming back could carry the other. A
+# prohibit rule ahead of the local table refuses 198.18.1.2 -> 198.18.1.2 at once (EACCES).
+ip netns exec "$NS_D" ip rule add pref 100 lookup local \
+  && ip netns exec "$NS_D" ip rule del pref 0 \
+  && ip netns exec "$NS_D" ip rule add pref 10 from 198.18.1.2 to 198.18.1.2 prohibit \
+  || die "cannot keep ns D's fetchers apart (ip rule)"
 for l in L P; do set_link $l delay_ms=0 loss=0 down=0; done
 $PY "$HERE/netbridge.py" run ${ID}a1 ${ID}b1 "$WORK/link-L.ctl" 2> "$WORK/bridge-L.log" &
 BRIDGES+=($!)
@@ -154,6 +176,15 @@ for _ in range(50):
 sys.exit(1)' "$to" || die "no connectivity from $from to $to through the bridge"
 }
 link_check "$NS_B" 198.18.0.1; link_check "$NS_B" 100.64.0.1; link_check "$NS_D" 198.18.1.1
+ip netns exec "$NS_D" $PY -c '
+import socket, sys
+try:
+    socket.create_connection(("198.18.1.2", 9), timeout=1).close()
+except PermissionError:
+    sys.exit(0)
+except OSError:
+    pass
+sys.exit(1)' || die "ns D reaches its own 198.18.1.2: the prohibit rule does not hold"
 echo "links up: $NS_A <-> $NS_B (198.18.0.0/24, 100.64.0.0/24), $NS_C <-> $NS_D (198.18.1.0/24)"
 
 # --- seeds -------------------------------------------------------------------------------
@@ -215,12 +246,71 @@ read -r GNUT_P_HASH _ < "$WORK/gnut-part.info"
 read -r ED2K_A_HASH _ <<< "$("$JP" ed2k-hash "$WORK/amule-share/amule.bin")"
 echo "seeds up after $(( $(date +%s) - T_START )) s: libtorrent x2, Junction BitTorrent/eD2k/Gnutella, aMule; ${MIB} MiB each"
 
+# --- the gateway (gw-part) ------------------------------------------------------------------
+# BitTorrent only, peers on 198.18.1.2:6881, no DHT and no trackers of its own (the torrent's
+# is the one in ns C), the gRPC API on ns D's own loopback, no HTTP fronts. One gateway per
+# phase, each with a fresh data dir, so the faults phase downloads everything again (and no
+# gateway seeds the file to bt-part's fetcher).
+GW_API=127.0.0.1:4470
+cat > "$WORK/gw.toml" <<EOF
+[gateway]
+listen = "$GW_API"
+bridge_on_demand = false
+
+[http]
+enabled = false
+
+[ed2k]
+enabled = false
+
+[gnutella]
+enabled = false
+
+[bittorrent]
+enabled = true
+listen = "198.18.1.2:6881"
+trackers = []
+
+[bittorrent.dht]
+enabled = false
+bootstrap = []
+
+[bittorrent.tracker]
+enabled = false
+EOF
+GW_PID=""
+gw_online() {
+  ip netns exec "$NS_D" "$JB" --server "http://$GW_API" networks --json 2>/dev/null \
+    | grep '"id":"bittorrent"' | grep -q '"state":"online"'
+}
+# gw_start PHASE: `junction serve` in ns D, its log gw-serve-PHASE.log, its data gw-data-PHASE.
+gw_start() {
+  ip netns exec "$NS_D" env -u JUNCTION_LISTEN -u JUNCTION_HTTP_LISTEN -u JUNCTION_DATA_DIR -u JUNCTION_TOKEN \
+    RUST_LOG=info,junction_bittorrent=debug,junction_gateway=debug \
+    "$JB" serve --config "$WORK/gw.toml" --data-dir "$WORK/gw-data-$1" > "$WORK/gw-serve-$1.log" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  wait_for 30 "the gateway in $NS_D to serve its API" gw_online
+}
+gw_stop() {
+  [ -n "$GW_PID" ] || return 0
+  kill -INT "$GW_PID" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$GW_PID" 2>/dev/null || true
+  wait "$GW_PID" 2>/dev/null || true
+  local p keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "$GW_PID" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+  GW_PID=""
+}
+
 # --- cases -------------------------------------------------------------------------------
-CASES="bt-lt bt-j lt-j ed2k-amule ed2k-j gnut-j bt-part ed2k-part gnut-part"
-PART_CASES="bt-part ed2k-part gnut-part"
+CASES="bt-lt bt-j lt-j ed2k-amule ed2k-j gnut-j bt-part gw-part ed2k-part gnut-part"
+PART_CASES="bt-part gw-part ed2k-part gnut-part"
 declare -A SRC=([bt-lt]=seed/lt.bin [bt-j]=seed/j.bin [lt-j]=seed/j.bin
   [ed2k-amule]=amule-share/amule.bin [ed2k-j]=seed/ed2k.bin [gnut-j]=seed/gnut.bin
-  [bt-part]=seed/part.bin [ed2k-part]=seed/ed2k-part.bin [gnut-part]=seed/gnut-part.bin)
+  [bt-part]=seed/part.bin [gw-part]=seed/part.bin [ed2k-part]=seed/ed2k-part.bin
+  [gnut-part]=seed/gnut-part.bin)
 # Where a case's fetcher leaves the file: NAME-PHASE.bin, but libtorrent saves into a folder.
 out_of() { if [ "$1" = lt-j ]; then echo "$WORK/get/lt-j-$2/j.bin"; else echo "$WORK/get/$1-$2.bin"; fi; }
 # start_case NAME PHASE TIMEOUT: the fetch runs in the background; NAME-PHASE.res gets
@@ -236,6 +326,7 @@ start_case() {
     lt-j)       cmd=($PY "$HERE/bt_lt_peer.py" run --ip 198.18.0.2 --port 6883
                   --get "$WORK/j.torrent:$WORK/get/lt-j-$phase" --exit-when-done) ;;
     bt-part)    ns=$NS_D; cmd=("$BT" fetch 198.18.1.2:0 "$out" --torrent "$WORK/part.torrent" --timeout "$limit") ;;
+    gw-part)    ns=$NS_D; cmd=(bash "$HERE/faults_gw_get.sh" "$JB" "http://$GW_API" "$WORK/part.torrent" "$out") ;;
     ed2k-part)  ns=$NS_D; cmd=("$JP" ed2k-fetch 198.18.1.2:0 198.18.1.1:4662 "$ED2K_P_HASH" $SIZE "$out" "$limit") ;;
     gnut-part)  ns=$NS_D; cmd=("$JP" gnutella-fetch 198.18.1.2:0 198.18.1.1:6346 "$GNUT_P_HASH" $SIZE "$out" "$limit") ;;
   esac
@@ -261,6 +352,8 @@ check_case() {
     case $name in
       bt-lt) echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-seed.log" | tail -10 ;;
       bt-part) echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-part.log" | tail -10 ;;
+      gw-part) echo "--- gateway log gw-serve-$phase.log (tail)"; tail -40 "$WORK/gw-serve-$phase.log"
+               echo "--- libtorrent seed (tail)"; grep -v Deprecat "$WORK/lt-part.log" | tail -10 ;;
       bt-j|lt-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-bt-seed.log" ;;
       ed2k-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-ed2k-seed.log" ;;
       gnut-j) echo "--- Junction seed (tail)"; tail -10 "$WORK/j-gnut-seed.log" ;;
@@ -274,8 +367,10 @@ check_case() {
 echo "== baseline: each case alone over a clean link (the bridge, no delay or loss)"
 for c in $CASES; do
   FETCHES=()
+  [ "$c" != gw-part ] || gw_start base
   start_case "$c" base 120
   wait "${FETCHES[@]}" || true
+  [ "$c" != gw-part ] || gw_stop
   check_case "$c" base
 done
 
@@ -289,10 +384,12 @@ ip netns exec "$NS_C" tc qdisc add dev eth0 root tbf rate "$PART_RATE" burst 16k
   || die "cannot pace link P with tc tbf"
 sleep 0.3
 lt_upload() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["torrents"][0]["total_upload"])' "$WORK/lt-part.json" 2>/dev/null || echo 0; }
-# libtorrent rewrites its status every 0.5 s: take its count once it includes the baseline.
-BASE_END=$(stat -c %Y "$WORK/bt-part-base.res")
+# libtorrent rewrites its status every 0.5 s: take its count once it includes the baseline
+# (gw-part's is the last that libtorrent served).
+BASE_END=$(stat -c %Y "$WORK/gw-part-base.res")
 lt_fresh() { [ "$(stat -c %Y "$WORK/lt-part.json")" -ge $((BASE_END + 2)) ]; }
 wait_for 20 "libtorrent's status after the baseline" lt_fresh
+gw_start fault
 PART_UP0=$(lt_upload)
 FETCHES=()
 declare -A FPID
@@ -300,13 +397,27 @@ for c in $CASES; do start_case "$c" fault 300; FPID[$c]=${FETCHES[-1]}; done
 running() { kill -0 "${FPID[$1]}" 2>/dev/null; }
 # Bytes a Junction fetcher has written, from its last progress line (0 before the first).
 written() { grep -o 'written [0-9]*' "$WORK/$1-fault.log" 2>/dev/null | tail -1 | cut -d' ' -f2 || echo 0; }
+# Bytes a BitTorrent fetcher has verified, from its last progress line: bt_interop's
+# "verified N/M MB" (whole MiB), the gateway's "verified N/M bytes" (faults_gw_get.sh).
+verified() {
+  local l n
+  l=$(grep -o 'verified [0-9]*/[0-9]* [A-Za-z]*' "$WORK/$1-fault.log" 2>/dev/null | tail -1) || true
+  n=${l#verified }; n=${n%%/*}
+  case $l in
+    *MB) echo $(( n << 20 )) ;;
+    *bytes) echo "$n" ;;
+    *) echo 0 ;;
+  esac
+}
 report() { grep verified "$WORK/$1-fault.log" | tail -1 | sed 's/^ *//'; }
-# The partition: once libtorrent has sent 1 MiB of its fetch and each Junction fetcher on
-# link P has written 1 MiB, link P drops every frame (a fetch that ended goes on to fail).
+# The partition: once libtorrent has sent 1 MiB, bt-part's fetcher and the gateway have each
+# verified 1 MiB (libtorrent's count is for both), and each Junction fetcher on link P has
+# written 1 MiB, link P drops every frame (a fetch that ended goes on to fail).
 part_ready() {
   local c
   for c in $PART_CASES; do running "$c" || return 0; done
   [ $(( $(lt_upload) - PART_UP0 )) -ge $((1 << 20)) ] || return 1
+  for c in bt-part gw-part; do [ "$(verified "$c")" -ge $((1 << 20)) ] || return 1; done
   for c in ed2k-part gnut-part; do [ "$(written "$c")" -ge $((1 << 20)) ] || return 1; done
 }
 ended() { local c out=""; for c in $PART_CASES; do running "$c" || out="$out $c"; done; echo "$out"; }
@@ -320,8 +431,11 @@ else
   set_link P delay_ms=$DELAY_MS loss=$LOSS down=1
   T_DOWN=$(date +%s.%N)
   UP_DOWN=$(( $(lt_upload) - PART_UP0 ))
+  GW_DOWN=$(verified gw-part)
   for c in $PART_CASES; do echo "$c: link P down; the fetch's last report: $(report "$c")"; done
-  [ "$UP_DOWN" -lt "$SIZE" ] || { FAIL=1; echo "FAIL bt-part: libtorrent had sent the whole file before the partition"; }
+  for c in bt-part gw-part; do
+    [ "$(verified "$c")" -lt "$SIZE" ] || { FAIL=1; echo "FAIL $c: the whole file was verified before the partition"; }
+  done
   sleep "$PARTITION_S" & PIDS+=($!); wait $!   # (a wait: a TERM or INT cleans up at once)
   UP_END=$(( $(lt_upload) - PART_UP0 ))
   set_link P delay_ms=$DELAY_MS loss=$LOSS down=0
@@ -331,21 +445,66 @@ else
   if [ -n "$GONE" ]; then
     FAIL=1; PART_MSG="FAIL$GONE: the fetch ended during the partition"
   else
-    # Resumed: the first byte libtorrent sends after the link is back.
-    RESUME=""
+    # Resumed: the first byte libtorrent sends after the link is back (to bt-part's fetcher
+    # or the gateway), and the first piece the gateway verifies after it.
+    RESUME="" GW_RESUME=""
+    GW_END=$(verified gw-part)
     for _ in $(seq 1 900); do
       up=$(( $(lt_upload) - PART_UP0 ))
-      if [ "$up" -gt "$UP_END" ]; then RESUME=$(date +%s.%N); break; fi
-      running bt-part || break
+      [ -n "$RESUME" ] || [ "$up" -le "$UP_END" ] || RESUME=$(date +%s.%N)
+      [ -n "$GW_RESUME" ] || [ "$(verified gw-part)" -le "$GW_END" ] || GW_RESUME=$(date +%s.%N)
+      { [ -n "$RESUME" ] || ! { running bt-part || running gw-part; }; } \
+        && { [ -n "$GW_RESUME" ] || ! running gw-part; } && break
       sleep 0.2
     done
-    PART_MSG=$(awk -v p0="$T_P0" -v d="$T_DOWN" -v u="$T_UP" -v r="$RESUME" -v a="$UP_DOWN" -v b="$UP_END" -v s="$PARTITION_S" 'BEGIN {
-      printf "bt-part: link P down %.1f s into the fetch, libtorrent having written %d bytes of the file to its socket (%d when the link came back %d s later); ", d - p0, a, b, s;
-      if (r != "") printf "its upload moved again %.1f s after the link came back", r - u; else printf "no upload seen after the link came back" }')
+    PART_MSG=$(awk -v p0="$T_P0" -v d="$T_DOWN" -v u="$T_UP" -v r="$RESUME" -v a="$UP_DOWN" -v b="$UP_END" -v s="$PARTITION_S" \
+        -v gd="$GW_DOWN" -v ge="$GW_END" -v gr="$GW_RESUME" 'BEGIN {
+      printf "bt-part, gw-part: link P down %.1f s into the fetches, libtorrent having written %d bytes of the file to its sockets (%d when the link came back %d s later); ", d - p0, a, b, s;
+      if (r != "") printf "its upload moved again %.1f s after the link came back. ", r - u; else printf "no upload seen after the link came back. ";
+      printf "gw-part: the gateway had verified %d bytes at the partition (%d when the link came back); ", gd, ge;
+      if (gr != "") printf "its verified count moved again %.1f s after the link came back", gr - u; else printf "its verified count did not move after the link came back" }')
   fi
 fi
 for p in "${FETCHES[@]}"; do wait "$p" || true; done
+gw_stop
 [ -z "$PART_MSG" ] || echo "$PART_MSG"
+# What the gateway did around the partition, from its log (times from link P going down).
+if [ -n "${T_DOWN:-}" ]; then
+  echo "gw-part: the gateway's peer and tracker events, seconds from link P going down:"
+  $PY - "$WORK/gw-serve-fault.log" "$T_DOWN" "${T_UP:-0}" <<'EOF' || true
+import re, sys
+from datetime import datetime
+down, up = float(sys.argv[2]), float(sys.argv[3])
+ansi = re.compile(r'\x1b\[[0-9;]*m')
+announced_after_up = False
+last = ''
+for line in open(sys.argv[1], errors='replace'):
+    line = ansi.sub('', line).rstrip()
+    m = re.match(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z\s+\w+\s+(.*)', line)
+    if not m:
+        continue
+    t = datetime.fromisoformat(m.group(1)[:26] + '+00:00').timestamp() - down
+    msg = m.group(2)
+    if 'os error 13' in msg:      # the prohibit rule refusing ns D's other fetcher
+        continue
+    if re.search(r'announced url', msg):
+        if up == 0 or t < up - down or announced_after_up:
+            continue
+        announced_after_up = True
+    elif not re.search(r'peer connected|peer dropped|peer closed|outgoing peer ended|announce failed|no tracker answered|transfer complete', msg):
+        continue
+    if t < -5:
+        continue
+    what = re.sub(r'^(.*?: )?junction_\w+(::\w+)*: ', '', msg)
+    # "outgoing peer ended" repeats the "peer dropped" before it.
+    if what.startswith('outgoing peer ended') and last.endswith(what.split('error=', 1)[-1]):
+        continue
+    last = what
+    print('  %+7.1f s  %s' % (t, what[:160]))
+    if 'transfer complete' in msg:
+        break
+EOF
+fi
 for c in $CASES; do check_case "$c" fault; done
 
 echo "== times (baseline: alone on a clean link; faults: all at once, ${DELAY_MS} ms + ${LOSS} loss each way)"
