@@ -274,11 +274,18 @@ pub struct Tiers {
 }
 
 impl Tiers {
-    pub fn new(mut tiers: Vec<Vec<String>>) -> Self {
+    /// The tiers in order, each shuffled (BEP 12). A URL is kept in the first tier that
+    /// lists it only: a `.torrent`'s tracker also comes in the request's trackers, and
+    /// twice in a round it doubled the wait on a dead tracker.
+    pub fn new(tiers: Vec<Vec<String>>) -> Self {
         let mut rng = rand::rng();
+        let mut seen = std::collections::HashSet::new();
+        let mut tiers: Vec<Vec<String>> = tiers
+            .into_iter()
+            .map(|t| t.into_iter().filter(|u| seen.insert(u.clone())).collect())
+            .collect();
         tiers.retain(|t| !t.is_empty());
         for t in &mut tiers {
-            t.dedup();
             t.shuffle(&mut rng);
         }
         Self { tiers }
@@ -320,5 +327,23 @@ impl Tiers {
             }
         }
         Err(AnnounceError::AllFailed(tried))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_in_several_tiers_is_tried_once() {
+        let a = "http://198.18.1.1:6969/announce".to_owned();
+        let b = "udp://198.18.1.1:6969".to_owned();
+        let t = Tiers::new(vec![
+            vec![a.clone(), a.clone()],
+            vec![a.clone()],
+            vec![b.clone(), a.clone()],
+        ]);
+        let urls: Vec<&String> = t.urls().collect();
+        assert_eq!(urls, [&a, &b]);
     }
 }
