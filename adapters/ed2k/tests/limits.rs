@@ -98,9 +98,9 @@ async fn a_flood_from_one_address_is_capped_and_backed_off() {
     a.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_index_server_caps_one_address_and_serves_another() {
-    let server = IndexServer::start(ServerConfig {
+/// An index server at the test limits (burst 10, then 5 requests a second).
+async fn limited_server() -> IndexServer {
+    IndexServer::start(ServerConfig {
         enabled: true,
         listen: "127.0.0.1:0".parse().unwrap(),
         connect_back: false,
@@ -108,29 +108,36 @@ async fn the_index_server_caps_one_address_and_serves_another() {
         ..ServerConfig::default()
     })
     .await
-    .unwrap();
-    flood(server.local_addr()).await;
+    .unwrap()
+}
 
-    let mut other = connect_from(Ipv4Addr::new(127, 0, 0, 2), server.local_addr()).await;
+/// A login from `from` with user hash `[hash; 16]`: the connection once the server has
+/// given it an ID, or `None`.
+async fn log_in(server: &IndexServer, from: Ipv4Addr, hash: u8) -> Option<TcpStream> {
+    let mut c = connect_from(from, server.local_addr()).await;
     let login = ServerMessage::LoginRequest(LoginRequest {
-        user_hash: [9; 16],
+        user_hash: [hash; 16],
         client_id: ClientId(0),
         port: 0,
         tags: Vec::new(),
     });
-    other
-        .write_all(&bytes(&login.to_frame(TagEncoding::Classic).unwrap()))
-        .await
-        .unwrap();
+    let frame = bytes(&login.to_frame(TagEncoding::Classic).unwrap());
+    c.write_all(&frame).await.ok()?;
     let mut buf = BytesMut::new();
-    let mut id = None;
-    while let Some(f) = next_frame(&mut other, &mut buf).await {
-        if let Ok(ServerMessage::IdChange(c)) = ServerMessage::decode_frame(&f) {
-            id = Some(c);
-            break;
+    while let Some(f) = next_frame(&mut c, &mut buf).await {
+        if let Ok(ServerMessage::IdChange(_)) = ServerMessage::decode_frame(&f) {
+            return Some(c);
         }
     }
-    assert!(id.is_some(), "no id from the server");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_server_caps_one_address_and_serves_another() {
+    let server = limited_server().await;
+    flood(server.local_addr()).await;
+    let other = log_in(&server, Ipv4Addr::new(127, 0, 0, 2), 9).await;
+    assert!(other.is_some(), "no id from the server");
     assert_eq!(server.stats().users, 1);
     server.shutdown();
 }
@@ -140,30 +147,11 @@ async fn the_index_server_caps_one_address_and_serves_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_server_drops_a_client_over_its_request_rate() {
     use junction_ed2k::wire::server::SourceRequest;
-    let server = IndexServer::start(ServerConfig {
-        enabled: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        connect_back: false,
-        limits: limits(),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = limited_server().await;
     let fast = Ipv4Addr::new(127, 0, 0, 3);
-    let login = |hash: u8| {
-        bytes(
-            &ServerMessage::LoginRequest(LoginRequest {
-                user_hash: [hash; 16],
-                client_id: ClientId(0),
-                port: 0,
-                tags: Vec::new(),
-            })
-            .to_frame(TagEncoding::Classic)
-            .unwrap(),
-        )
-    };
-    let mut c = connect_from(fast, server.local_addr()).await;
-    c.write_all(&login(5)).await.unwrap();
+    let mut c = log_in(&server, fast, 5)
+        .await
+        .expect("no id from the server");
     let ask = bytes(
         &ServerMessage::GetSources(vec![SourceRequest {
             hash: [1; 16],
@@ -200,16 +188,7 @@ async fn the_index_server_drops_a_client_over_its_request_rate() {
         !per_ip::held(&mut again).await,
         "the address was let back in at once"
     );
-    let mut other = connect_from(Ipv4Addr::new(127, 0, 0, 4), server.local_addr()).await;
-    other.write_all(&login(6)).await.unwrap();
-    let mut buf = BytesMut::new();
-    let mut logged_in = false;
-    while let Some(f) = next_frame(&mut other, &mut buf).await {
-        if let Ok(ServerMessage::IdChange(_)) = ServerMessage::decode_frame(&f) {
-            logged_in = true;
-            break;
-        }
-    }
-    assert!(logged_in, "another address could not log in");
+    let other = log_in(&server, Ipv4Addr::new(127, 0, 0, 4), 6).await;
+    assert!(other.is_some(), "another address could not log in");
     server.shutdown();
 }
