@@ -264,40 +264,8 @@ async fn a_finished_torrent_seeds_again_once_a_file_fetched_through_it_ends() {
 /// Whether a BitTorrent peer of its own fetches notes.txt (the torrent's last 15 bytes;
 /// every other file left out) from `from` alone, within 20 s.
 async fn notes_from(from: std::net::SocketAddr, data: &[u8], torrent: &[u8]) -> bool {
-    use junction_core::swarm::{MemStore, Swarm, SwarmSink};
-    use junction_core::{FetchRequest, NetworkId, RangeSet, Source};
-    let peer = bittorrent::Adapter::start(bittorrent::Config {
-        listen: loopback(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
     let size = data.len() as u64;
-    let notes = size - 15..size;
-    let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
-    swarm
-        .ledger()
-        .set_skipped(std::iter::once(0..notes.start).collect());
-    let req = FetchRequest {
-        id: ContentId::new(Some(size)),
-        name: "Show S1".into(),
-        size,
-        sources: vec![Source {
-            network: NetworkId::BITTORRENT,
-            address: from.to_string(),
-            detail: None,
-        }],
-        trackers: Vec::new(),
-        torrent: Some(torrent.to_vec().into()),
-    };
-    let sink = SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT);
-    let _events = DynNetwork::fetch(&peer, req, sink).await.unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut fetched = false;
-    while !fetched && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        fetched = swarm.ledger().verified().contains(notes.clone());
-    }
-    DynNetwork::shutdown(&peer).await;
-    fetched
+    super::restart_seed::fetch_from(from, data, torrent, size - 15..size, 20)
+        .await
+        .is_some()
 }

@@ -108,7 +108,7 @@ async fn gateway(dir: &Path) -> (Running, SocketAddr) {
 /// How long a BitTorrent peer of its own took to fetch `wanted` of the torrent (the rest
 /// left out) from `from` alone and verify it by the torrent's piece hashes; None when it
 /// did not within `secs`. The bytes are checked against `data` too.
-async fn fetch_from(
+pub(super) async fn fetch_from(
     from: SocketAddr,
     data: &[u8],
     torrent: &[u8],
