@@ -13,6 +13,7 @@ mod error;
 mod file_io;
 pub mod hashing;
 mod hit;
+pub mod http;
 pub mod http_range;
 pub mod inflate;
 pub mod layout;

@@ -60,6 +60,17 @@ impl From<junction_core::http_range::RangeError> for Error {
     }
 }
 
+/// An HTTP head (or a handshake block, or a `GIV` line) refused by the shared parser in core.
+impl From<junction_core::http::HeadError> for Error {
+    fn from(e: junction_core::http::HeadError) -> Self {
+        use junction_core::http::HeadError;
+        match e {
+            HeadError::Invalid { what, detail } => Error::Invalid { what, detail },
+            HeadError::TooLarge { what, len, max } => Error::too_large(what, len, max),
+        }
+    }
+}
+
 impl Error {
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(what: &'static str, detail: impl fmt::Display) -> Self {

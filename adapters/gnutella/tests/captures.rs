@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use junction_gnutella::Urn;
 use junction_gnutella::wire::handshake::StartLine;
-use junction_gnutella::wire::http::{ByteRange, Target};
+use junction_gnutella::wire::http::{ByteRange, RequestExt, ResponseExt, Target};
 use junction_gnutella::wire::message::{Message, QueryFlags};
 
 const GTKG_UA: &str = "gtk-gnutella/1.2.3 (2024-03-03; Topless; Linux x86_64)";

@@ -11,7 +11,9 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, SharedItem, Source};
 use junction_gnutella::Sha1Hash;
-use junction_gnutella::wire::http::{HttpHead, RequestHead, ResponseHead, Target};
+use junction_gnutella::wire::http::{
+    HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead, Target,
+};
 use net::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

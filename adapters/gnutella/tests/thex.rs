@@ -17,7 +17,9 @@ use junction_core::tiger_tree;
 use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, Source};
 use junction_gnutella::servent::core::hit_record;
 use junction_gnutella::wire::ext::ExtArea;
-use junction_gnutella::wire::http::{HttpHead, RequestHead, ResponseHead, Target};
+use junction_gnutella::wire::http::{
+    HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead, Target,
+};
 use junction_gnutella::wire::message::Message;
 use junction_gnutella::wire::thex::{self, LevelHasher};
 use junction_gnutella::{Adapter, Sha1Hash, TigerHash};

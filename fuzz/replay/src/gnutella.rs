@@ -12,7 +12,8 @@ use junction_gnutella::wire::handshake::{Handshake, MAX_HANDSHAKE_LEN};
 use junction_gnutella::wire::header::DescriptorDecoder;
 use junction_gnutella::wire::headers::{parse_addr_v4, parse_socket_addr};
 use junction_gnutella::wire::http::{
-    ByteRange, ContentRange, Giv, HttpHead, Queued, RequestHead, ResponseHead, percent_decode,
+    ByteRange, ContentRange, Giv, HttpHead, Queued, RequestExt, RequestHead, ResponseExt,
+    ResponseHead, percent_decode,
 };
 use junction_gnutella::wire::link::{LinkDeflater, LinkInflater};
 use junction_gnutella::wire::message::{Descriptor, Message, RouteTableUpdate};

@@ -1,17 +1,17 @@
-//! A minimal HTTP/1.1 GET client (for trackers) and request-head parser (for the tracker
-//! role). Bounded: heads of at most 16 KiB, bodies of at most 4 MiB, every read under a
-//! deadline. No TLS: `https` trackers are refused.
+//! A minimal HTTP/1.1 GET client (for trackers) and request-head reader (for the tracker
+//! role). Heads are core's ([`junction_core::http`]); the bodies are read here. Bounded:
+//! heads of at most 16 KiB, bodies of at most 4 MiB, every read under a deadline. No TLS:
+//! `https` trackers are refused.
 
 use std::time::Duration;
 
+use junction_core::http::{HeadError, HttpHead, MAX_HEAD_LEN, RequestHead, ResponseHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// Largest response body accepted from a tracker.
 pub const MAX_BODY: usize = 4 << 20;
-/// Largest request or response head.
-pub const MAX_HEAD: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -24,6 +24,8 @@ pub enum HttpError {
     Io(#[from] std::io::Error),
     #[error("malformed HTTP response: {0}")]
     Malformed(&'static str),
+    #[error("malformed HTTP response head: {0}")]
+    Head(#[from] HeadError),
     #[error("HTTP status {0}")]
     Status(u16),
     #[error("HTTP response is larger than {MAX_BODY} bytes")]
@@ -69,10 +71,6 @@ impl Url {
     }
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
 /// GETs `url` and returns the body of a 200 response.
 pub async fn get(
     url: &str,
@@ -108,7 +106,7 @@ async fn get_inner(u: &Url, local: Option<std::net::IpAddr>) -> Result<Vec<u8>, 
         if n == 0 {
             break;
         }
-        if buf.len() + n > MAX_BODY + MAX_HEAD {
+        if buf.len() + n > MAX_BODY + MAX_HEAD_LEN {
             return Err(HttpError::TooLarge);
         }
         buf.extend_from_slice(&chunk[..n]);
@@ -118,36 +116,22 @@ async fn get_inner(u: &Url, local: Option<std::net::IpAddr>) -> Result<Vec<u8>, 
 
 /// Parses a whole response read until the connection closed.
 pub fn parse_response(buf: &[u8]) -> Result<Vec<u8>, HttpError> {
-    let end = find_head_end(buf).ok_or(HttpError::Malformed("no end of head"))?;
-    if end > MAX_HEAD {
-        return Err(HttpError::Malformed("head too long"));
-    }
-    let head =
-        std::str::from_utf8(&buf[..end]).map_err(|_| HttpError::Malformed("head not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or(HttpError::Malformed("no status line"))?;
-    let mut parts = status_line.split(' ');
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
+    let (head, end) = ResponseHead::parse(buf)?.ok_or(HttpError::Malformed("no end of head"))?;
+    if head.version.0 != 1 {
         return Err(HttpError::Malformed("not HTTP/1.x"));
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or(HttpError::Malformed("bad status code"))?;
-    let (mut chunked, mut length) = (false, None);
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            let (k, v) = (k.trim(), v.trim());
-            if k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            } else if k.eq_ignore_ascii_case("content-length") {
-                length = Some(
-                    v.parse::<usize>()
-                        .map_err(|_| HttpError::Malformed("bad content-length"))?,
-                );
-            }
-        }
+    let status = head.code;
+    let chunked = head
+        .headers
+        .get_all("Transfer-Encoding")
+        .any(|v| v.eq_ignore_ascii_case("chunked"));
+    // The last Content-Length counts, and any unreadable one is refused.
+    let mut length = None;
+    for v in head.headers.get_all("Content-Length") {
+        length = Some(
+            v.parse::<usize>()
+                .map_err(|_| HttpError::Malformed("bad content-length"))?,
+        );
     }
     if status != 200 {
         return Err(HttpError::Status(status));
@@ -200,22 +184,18 @@ pub async fn read_request_target(s: &mut TcpStream, deadline: Duration) -> Optio
     let mut chunk = [0u8; 2048];
     let read = async {
         loop {
-            if find_head_end(&buf).is_some() {
-                return Some(());
+            if let Some((head, _)) = RequestHead::parse(&buf).ok()? {
+                return Some(head);
             }
             let n = s.read(&mut chunk).await.ok()?;
-            if n == 0 || buf.len() + n > MAX_HEAD {
+            if n == 0 || buf.len() + n > MAX_HEAD_LEN {
                 return None;
             }
             buf.extend_from_slice(&chunk[..n]);
         }
     };
-    timeout(deadline, read).await.ok()??;
-    let head = std::str::from_utf8(&buf).ok()?;
-    let line = head.split("\r\n").next()?;
-    let mut parts = line.split(' ');
-    let (method, target) = (parts.next()?, parts.next()?);
-    (method == "GET").then(|| target.to_owned())
+    let head = timeout(deadline, read).await.ok()??;
+    (head.method == "GET").then_some(head.target)
 }
 
 /// Writes a complete `200 OK` (or other status) response and closes.
@@ -261,6 +241,7 @@ mod tests {
         let r = b"HTTP/1.1 404 Not Found\r\n\r\n";
         assert!(matches!(parse_response(r), Err(HttpError::Status(404))));
         assert!(parse_response(b"garbage").is_err());
+        assert!(parse_response(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n").is_err());
         let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\nab";
         assert!(parse_response(r).is_err());
     }

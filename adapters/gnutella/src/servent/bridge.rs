@@ -21,7 +21,7 @@ use super::upload::write;
 use crate::urn::Urn;
 use crate::urn::{Sha1Hash, TigerHash};
 use crate::wire::header::{Header, kind};
-use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
+use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
 use crate::wire::message::{Message, Query};
 use crate::wire::qrp;
 

@@ -95,17 +95,21 @@ pub enum Admission {
     Reject(u16, String, Vec<SocketAddrV4>),
 }
 
-/// Read until `parse` finds a complete head; leftover bytes stay in `buf`.
-pub async fn read_head<T, R: AsyncRead + Unpin>(
+/// Read until `parse` finds a complete head; leftover bytes stay in `buf`. `parse` is
+/// Gnutella's (handshake) or core's (HTTP heads), hence any error Gnutella's converts from.
+pub async fn read_head<T, E, R: AsyncRead + Unpin>(
     s: &mut R,
     buf: &mut BytesMut,
     what: &'static str,
     wait: Duration,
-    parse: impl Fn(&[u8]) -> crate::Result<Option<(T, usize)>>,
-) -> Result<T, ServentError> {
+    parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, E>,
+) -> Result<T, ServentError>
+where
+    crate::Error: From<E>,
+{
     let fut = async {
         loop {
-            if let Some((t, n)) = parse(buf)? {
+            if let Some((t, n)) = parse(buf).map_err(crate::Error::from)? {
                 buf.advance(n);
                 return Ok(t);
             }

@@ -22,7 +22,9 @@ use super::shares::{SharedFile, hash_file};
 use crate::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::browse;
 use crate::wire::headers::Headers;
-use crate::wire::http::{Giv, HttpHead, RequestHead, ResponseHead, Target};
+use crate::wire::http::{
+    Giv, HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead, Target,
+};
 use crate::wire::link::LinkDeflater;
 use crate::wire::message::{Message, QueryHit};
 use crate::wire::push_proxy::PushProxyRequest;

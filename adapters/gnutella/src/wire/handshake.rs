@@ -16,11 +16,11 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
 use bytes::{Buf, BufMut, BytesMut};
+use junction_core::http::split_head;
 
 use crate::error::{Error, Result};
-use crate::wire::head;
 use crate::wire::header::Guid;
-use crate::wire::headers::{Headers, parse_socket_addr};
+use crate::wire::headers::{Headers, addr_list, parse_socket_addr};
 
 /// Largest handshake block we buffer (gtk-gnutella's blocks are ~1 KiB).
 pub const MAX_HANDSHAKE_LEN: usize = 16 * 1024;
@@ -117,7 +117,7 @@ impl Handshake {
     /// Parse a block at the start of `buf`: `Ok(None)` until it is complete,
     /// else the block and the number of bytes it used.
     pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
-        let Some(raw) = head::split(buf, MAX_HANDSHAKE_LEN, "handshake block")? else {
+        let Some(raw) = split_head(buf, MAX_HANDSHAKE_LEN, "handshake block")? else {
             return Ok(None);
         };
         let start = parse_start_line(&raw.start)?;
@@ -236,11 +236,11 @@ impl Handshake {
     }
     /// `X-Try-Ultrapeers` addresses (non-IPv4 items skipped).
     pub fn try_ultrapeers(&self) -> Vec<SocketAddrV4> {
-        self.headers.addr_list("X-Try-Ultrapeers")
+        addr_list(&self.headers, "X-Try-Ultrapeers")
     }
     /// Legacy `X-Try` addresses.
     pub fn try_hosts(&self) -> Vec<SocketAddrV4> {
-        self.headers.addr_list("X-Try")
+        addr_list(&self.headers, "X-Try")
     }
     /// The sender's listening address: `Listen-IP`, else `X-My-Address`,
     /// else `Node`/`X-Node` (gtk-gnutella sends `Node`).

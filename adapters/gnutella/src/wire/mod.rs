@@ -8,7 +8,7 @@
 //! * [`ext`] — the mixed HUGE/GGEP/XML extension areas of Query, QueryHit, Push...
 //! * [`qrp`] — the Query Routing Protocol hash, keyword split and tables.
 //! * [`http`] — HTTP heads for transfers, `Range`, PARQ, `X-Alt` and `GIV`.
-//! * [`headers`] — the header list shared by the handshake and HTTP.
+//! * [`headers`] — the header list shared by the handshake and HTTP (core's), and address lists.
 //! * [`browse`] — browse host: QueryHits packed for `GET /`, chunked framing, the reply decoder.
 //! * [`dime`] / [`thex`] — the DIME envelope and the THEX Tiger tree served at `/uri-res/N2X`.
 
@@ -27,7 +27,6 @@ pub mod push_proxy;
 pub mod qrp;
 pub mod thex;
 
-mod head;
 mod inflate;
 
 pub use header::{DescriptorDecoder, Guid, Header};

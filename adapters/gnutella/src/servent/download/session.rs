@@ -19,7 +19,7 @@ use super::{BODY_STALL, End, RESPONSE_TIMEOUT};
 use crate::servent::conn::{WRITE_TIMEOUT, read_head};
 use crate::servent::error::ServentError;
 use crate::urn::Urn;
-use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
+use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
 
 /// Read size while receiving bodies.
 const READ_BUF: usize = 256 * 1024;

@@ -1,9 +1,9 @@
 //! The `GIV` line a pushed servent sends on the connection it opened.
 
 use bytes::BufMut;
+use junction_core::http::split_head;
 
 use crate::error::{Error, Result};
-use crate::wire::head;
 use crate::wire::header::Guid;
 
 /// `GIV <index>:<guid hex>/<name>` LF LF, sent by a pushed servent.
@@ -24,7 +24,7 @@ impl Giv {
     /// Parse a GIV at the start of `buf` (ended by an empty line, LF or
     /// CRLF): `Ok(None)` until complete.
     pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
-        let Some(raw) = head::split(buf, MAX_GIV_LEN, "GIV line")? else {
+        let Some(raw) = split_head(buf, MAX_GIV_LEN, "GIV line")? else {
             return Ok(None);
         };
         let what = "GIV line";

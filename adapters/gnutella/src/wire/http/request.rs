@@ -1,63 +1,60 @@
-//! Request heads, the request targets servents use, and percent-coding of their names.
+//! What Gnutella reads from request heads, the request targets servents use, and
+//! percent-coding of their names.
 
 use std::net::SocketAddrV4;
 
-use bytes::BufMut;
-
-use super::{ByteRange, HttpHead, HttpVersion, MAX_HEAD_LEN, MAX_RANGES, content_urn, finish};
-use crate::error::{Error, Result};
+use super::{ByteRange, MAX_RANGES, RequestHead, content_urn};
+use crate::error::Result;
 use crate::urn::Urn;
-use crate::wire::head;
-use crate::wire::headers::Headers;
+use crate::wire::headers::{Headers, addr_list};
 
-/// A request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHead {
-    /// `GET`, `HEAD`...
-    pub method: String,
-    /// The request target as sent.
-    pub target: String,
-    /// Version.
-    pub version: HttpVersion,
-    /// Headers.
-    pub headers: Headers,
+/// What Gnutella reads from a request head, and the requests it sends.
+pub trait RequestExt: Sized {
+    /// The target, interpreted.
+    fn target(&self) -> Target;
+
+    /// Parsed `Range` header (`None` if absent).
+    fn range(&self) -> Option<Result<Vec<ByteRange>>>;
+
+    /// `X-Gnutella-Content-URN` / `X-Content-URN`.
+    fn content_urn(&self) -> Option<Urn>;
+
+    /// `X-Alt` alternate locations.
+    fn alt_locs(&self) -> Vec<SocketAddrV4>;
+
+    /// The `GET` for `/uri-res/N2R?<urn>` with an optional inclusive range.
+    fn get_n2r(urn: &Urn, host: &str, user_agent: &str, range: Option<(u64, u64)>) -> Self;
+
+    /// The `GET` for `/get/<index>/<name>` (name percent-encoded).
+    fn get_by_index(
+        index: u32,
+        name: &str,
+        host: &str,
+        user_agent: &str,
+        range: Option<(u64, u64)>,
+    ) -> Self;
 }
 
-impl RequestHead {
-    /// A request for `target`.
-    pub fn new(method: &str, target: impl Into<String>, headers: Headers) -> Self {
-        RequestHead {
-            method: method.to_owned(),
-            target: target.into(),
-            version: HttpVersion::V1_1,
-            headers,
-        }
-    }
-
-    /// The target, interpreted.
-    pub fn target(&self) -> Target {
+impl RequestExt for RequestHead {
+    fn target(&self) -> Target {
         Target::parse(&self.target)
     }
 
-    /// Parsed `Range` header (`None` if absent).
-    pub fn range(&self) -> Option<Result<Vec<ByteRange>>> {
+    fn range(&self) -> Option<Result<Vec<ByteRange>>> {
         self.headers
             .get("Range")
             .map(|v| Ok(ByteRange::parse_header(v, MAX_RANGES)?))
     }
 
-    /// `X-Gnutella-Content-URN` / `X-Content-URN`.
-    pub fn content_urn(&self) -> Option<Urn> {
+    fn content_urn(&self) -> Option<Urn> {
         content_urn(&self.headers)
     }
 
-    /// `X-Alt` alternate locations.
-    pub fn alt_locs(&self) -> Vec<SocketAddrV4> {
-        self.headers.addr_list("X-Alt")
+    fn alt_locs(&self) -> Vec<SocketAddrV4> {
+        addr_list(&self.headers, "X-Alt")
     }
 
-    /// The `GET` for `/uri-res/N2R?<urn>` with an optional inclusive range.
-    pub fn get_n2r(urn: &Urn, host: &str, user_agent: &str, range: Option<(u64, u64)>) -> Self {
+    fn get_n2r(urn: &Urn, host: &str, user_agent: &str, range: Option<(u64, u64)>) -> Self {
         let mut h = Headers::new()
             .with("Host", host)
             .with("User-Agent", user_agent);
@@ -67,8 +64,7 @@ impl RequestHead {
         Self::new("GET", format!("/uri-res/N2R?{urn}"), h)
     }
 
-    /// The `GET` for `/get/<index>/<name>` (name percent-encoded).
-    pub fn get_by_index(
+    fn get_by_index(
         index: u32,
         name: &str,
         host: &str,
@@ -82,40 +78,6 @@ impl RequestHead {
             h.push("Range", format!("bytes={a}-{b}"));
         }
         Self::new("GET", format!("/get/{index}/{}", percent_encode(name)), h)
-    }
-}
-
-impl HttpHead for RequestHead {
-    fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
-        let Some(raw) = head::split(buf, MAX_HEAD_LEN, "HTTP request head")? else {
-            return Ok(None);
-        };
-        let mut parts = raw.start.split(' ').filter(|s| !s.is_empty());
-        let (Some(method), Some(target), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::invalid(
-                "HTTP request line",
-                format!("{:?}", raw.start),
-            ));
-        };
-        if !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(Error::invalid("HTTP method", format!("{method:?}")));
-        }
-        Ok(Some((
-            RequestHead {
-                method: method.to_owned(),
-                target: target.to_owned(),
-                version: HttpVersion::parse(version)?,
-                headers: raw.headers,
-            },
-            raw.len,
-        )))
-    }
-
-    fn encode(&self, dst: &mut impl BufMut) {
-        dst.put_slice(format!("{} {} {}\r\n", self.method, self.target, self.version).as_bytes());
-        finish(dst, &self.headers);
     }
 }
 

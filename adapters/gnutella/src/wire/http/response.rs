@@ -1,76 +1,63 @@
-//! Response heads: the transfer headers a downloader reads, and the answers an uploader
-//! sends (partial content, not found, busy).
+//! What Gnutella reads from response heads (the transfer headers a downloader reads), and
+//! the answers an uploader sends (partial content, not found, busy).
 
 use std::net::SocketAddrV4;
 
-use bytes::BufMut;
-
-use super::{
-    ContentRange, HttpHead, HttpVersion, MAX_HEAD_LEN, MAX_RANGES, Queued, content_urn, finish,
-};
-use crate::error::{Error, Result};
+use super::{ContentRange, MAX_RANGES, Queued, ResponseHead, content_urn};
+use crate::error::Result;
 use crate::urn::Urn;
-use crate::wire::head;
-use crate::wire::headers::Headers;
+use crate::wire::headers::{Headers, addr_list};
 
-/// A response head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// Version.
-    pub version: HttpVersion,
-    /// Status code.
-    pub code: u16,
-    /// Reason phrase.
-    pub reason: String,
-    /// Headers.
-    pub headers: Headers,
+/// What Gnutella reads from a response head, and the answers its uploader sends.
+pub trait ResponseExt: Sized {
+    /// Parsed `Content-Range`.
+    fn content_range(&self) -> Option<Result<ContentRange>>;
+
+    /// `X-Gnutella-Content-URN` / `X-Content-URN`.
+    fn content_urn(&self) -> Option<Urn>;
+
+    /// `X-Alt` alternate locations.
+    fn alt_locs(&self) -> Vec<SocketAddrV4>;
+
+    /// PARQ `X-Queued`.
+    fn queued(&self) -> Option<Queued>;
+
+    /// `X-Available-Ranges` (inclusive ranges; bad items skipped).
+    fn available_ranges(&self) -> Option<Vec<(u64, u64)>>;
+
+    /// `206 Partial Content` for bytes `start..=end` of a `total`-byte file.
+    fn partial(start: u64, end: u64, total: u64, server: &str, urn: Option<&Urn>) -> Self;
+
+    /// `404 Not Found`.
+    fn not_found(server: &str) -> Self;
+
+    /// `416` with `Content-Range: bytes */total`.
+    fn range_not_satisfiable(total: u64, server: &str) -> Self;
+
+    /// `503` busy, or queued with PARQ fields and `Retry-After`.
+    fn busy(server: &str, queued: Option<&Queued>, retry_after: Option<u64>) -> Self;
 }
 
-impl ResponseHead {
-    /// A response with `code` and `reason`.
-    pub fn new(code: u16, reason: impl Into<String>, headers: Headers) -> Self {
-        ResponseHead {
-            version: HttpVersion::V1_1,
-            code,
-            reason: reason.into(),
-            headers,
-        }
-    }
-
-    /// `Content-Length`, if present and numeric.
-    pub fn content_length(&self) -> Option<u64> {
-        self.headers.get_u64("Content-Length")
-    }
-
-    /// Parsed `Content-Range`.
-    pub fn content_range(&self) -> Option<Result<ContentRange>> {
+impl ResponseExt for ResponseHead {
+    fn content_range(&self) -> Option<Result<ContentRange>> {
         self.headers
             .get("Content-Range")
             .map(|v| Ok(ContentRange::parse(v)?))
     }
 
-    /// `X-Gnutella-Content-URN` / `X-Content-URN`.
-    pub fn content_urn(&self) -> Option<Urn> {
+    fn content_urn(&self) -> Option<Urn> {
         content_urn(&self.headers)
     }
 
-    /// `X-Alt` alternate locations.
-    pub fn alt_locs(&self) -> Vec<SocketAddrV4> {
-        self.headers.addr_list("X-Alt")
+    fn alt_locs(&self) -> Vec<SocketAddrV4> {
+        addr_list(&self.headers, "X-Alt")
     }
 
-    /// PARQ `X-Queued`.
-    pub fn queued(&self) -> Option<Queued> {
+    fn queued(&self) -> Option<Queued> {
         self.headers.get("X-Queued").map(Queued::parse)
     }
 
-    /// `Retry-After` in seconds.
-    pub fn retry_after(&self) -> Option<u64> {
-        self.headers.get_u64("Retry-After")
-    }
-
-    /// `X-Available-Ranges` (inclusive ranges; bad items skipped).
-    pub fn available_ranges(&self) -> Option<Vec<(u64, u64)>> {
+    fn available_ranges(&self) -> Option<Vec<(u64, u64)>> {
         let v = self.headers.get("X-Available-Ranges")?;
         let v = v
             .trim()
@@ -89,8 +76,7 @@ impl ResponseHead {
         )
     }
 
-    /// `206 Partial Content` for bytes `start..=end` of a `total`-byte file.
-    pub fn partial(start: u64, end: u64, total: u64, server: &str, urn: Option<&Urn>) -> Self {
+    fn partial(start: u64, end: u64, total: u64, server: &str, urn: Option<&Urn>) -> Self {
         let mut h = Headers::new().with("Server", server);
         h.push(
             "Content-Range",
@@ -108,8 +94,7 @@ impl ResponseHead {
         Self::new(206, "Partial Content", h)
     }
 
-    /// `404 Not Found`.
-    pub fn not_found(server: &str) -> Self {
+    fn not_found(server: &str) -> Self {
         Self::new(
             404,
             "Not Found",
@@ -119,8 +104,7 @@ impl ResponseHead {
         )
     }
 
-    /// `416` with `Content-Range: bytes */total`.
-    pub fn range_not_satisfiable(total: u64, server: &str) -> Self {
+    fn range_not_satisfiable(total: u64, server: &str) -> Self {
         Self::new(
             416,
             "Requested Range Not Satisfiable",
@@ -131,8 +115,7 @@ impl ResponseHead {
         )
     }
 
-    /// `503` busy, or queued with PARQ fields and `Retry-After`.
-    pub fn busy(server: &str, queued: Option<&Queued>, retry_after: Option<u64>) -> Self {
+    fn busy(server: &str, queued: Option<&Queued>, retry_after: Option<u64>) -> Self {
         let mut h = Headers::new().with("Server", server);
         let reason = if let Some(q) = queued {
             h.push("X-Queued", q.to_string());
@@ -145,35 +128,5 @@ impl ResponseHead {
         }
         h.push("Content-Length", "0");
         Self::new(503, reason, h)
-    }
-}
-
-impl HttpHead for ResponseHead {
-    fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>> {
-        let Some(raw) = head::split(buf, MAX_HEAD_LEN, "HTTP response head")? else {
-            return Ok(None);
-        };
-        let mut parts = raw.start.splitn(3, ' ');
-        let version = HttpVersion::parse(parts.next().unwrap_or(""))?;
-        let code_s = parts.next().unwrap_or("");
-        let code = code_s
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..1000).contains(c))
-            .ok_or_else(|| Error::invalid("HTTP status code", format!("{code_s:?}")))?;
-        Ok(Some((
-            ResponseHead {
-                version,
-                code,
-                reason: parts.next().unwrap_or("").to_owned(),
-                headers: raw.headers,
-            },
-            raw.len,
-        )))
-    }
-
-    fn encode(&self, dst: &mut impl BufMut) {
-        dst.put_slice(format!("{} {} {}\r\n", self.version, self.code, self.reason).as_bytes());
-        finish(dst, &self.headers);
     }
 }
