@@ -276,6 +276,11 @@ def seeds(target):
         return out
     if target == "gnutella_link":
         return captures(deflate=True)
+    if target == "gateway_http":
+        out = literals(rs_files("gateway/src/http/**/*.rs", "tests/it/http*.rs", "tests/it/torznab*.rs"))
+        for c in captures("06*"):
+            out += header_values(c)
+        return out
     if target == "http_range":
         out = literals(rs_files("adapters/core/src/http_range.rs", "gateway/src/http/content.rs", "gateway/tests/*.rs"))
         for c in captures("06*"):

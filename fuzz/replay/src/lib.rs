@@ -9,6 +9,7 @@
 pub mod bt;
 pub mod core;
 pub mod ed2k;
+pub mod gateway;
 pub mod gnutella;
 
 /// A target's body: any bytes in, a panic on a finding.
@@ -20,6 +21,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("query_parse", core::query_parse),
     ("core_link", core::link),
     ("http_range", core::http_range),
+    ("gateway_http", gateway::http),
     ("bt_krpc", bt::krpc),
     ("bt_metainfo", bt::metainfo),
     ("bt_metainfo_v2", bt::metainfo_v2),

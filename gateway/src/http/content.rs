@@ -174,7 +174,7 @@ fn known_spec(s: &AppState, id: &ContentId) -> Option<StartSpec> {
 
 /// The contents a hash may name: `btih:HEX`, `ed2k:HEX`, `sha1:HEX|BASE32`, or bare:
 /// 40 hex digits are an info-hash or a SHA-1, 32 an eD2k hash in hex or a SHA-1 in base32.
-fn parse_hash(id: &str) -> Vec<ContentId> {
+pub(super) fn parse_hash(id: &str) -> Vec<ContentId> {
     let kinds: &[HashKind] = match id.split_once(':') {
         Some((k, _)) => match k.to_ascii_lowercase().as_str() {
             "btih" => &[HashKind::Btih],
@@ -206,7 +206,7 @@ async fn with_size(s: &AppState, info: TransferInfo) -> Result<TransferInfo, Htt
 }
 
 /// One `bytes=` range of a content of `size` bytes, as a half-open range.
-fn parse_range(header: &str, size: u64) -> Result<Range<u64>, HttpError> {
+pub(super) fn parse_range(header: &str, size: u64) -> Result<Range<u64>, HttpError> {
     let ranges = ByteRange::parse_header(header, 1).map_err(|e| {
         HttpError::BadRequest(format!(
             "{e}; send one range, as bytes=START-END, bytes=START- or bytes=-LENGTH"

@@ -9,6 +9,8 @@
 
 mod content;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod known;
 pub mod metrics;
 mod qbit;

@@ -298,7 +298,7 @@ fn recent(s: &AppState) -> Vec<KnownItem> {
 
 /// The words of an app's query, as plain lowercase words: titles carry characters the
 /// gateway's query language reads as operators (`-`, quotes, parentheses, `OR`, `size>`).
-fn query_words(q: &str) -> String {
+pub(super) fn query_words(q: &str) -> String {
     let cleaned: String = q
         .chars()
         .map(|c| {
@@ -313,7 +313,7 @@ fn query_words(q: &str) -> String {
 }
 
 /// The category family of a file, from its type (a video with an episode tag is TV).
-fn category(name: &str) -> u32 {
+pub(super) fn category(name: &str) -> u32 {
     match FileType::of_name(name) {
         Some(FileType::Video) if !episode_tags(name).is_empty() => TV,
         Some(FileType::Video) => MOVIES,
@@ -324,7 +324,7 @@ fn category(name: &str) -> u32 {
 }
 
 /// Whether a name is of the season and episode asked for (either may be absent).
-fn matches_episode(name: &str, season: Option<u32>, episode: Option<u32>) -> bool {
+pub(super) fn matches_episode(name: &str, season: Option<u32>, episode: Option<u32>) -> bool {
     if season.is_none() && episode.is_none() {
         return true;
     }
@@ -334,7 +334,7 @@ fn matches_episode(name: &str, season: Option<u32>, episode: Option<u32>) -> boo
 }
 
 /// The `S01E02`, `S01` and `1x02` tags in a name, as (season, episode).
-fn episode_tags(name: &str) -> Vec<(u32, Option<u32>)> {
+pub(super) fn episode_tags(name: &str) -> Vec<(u32, Option<u32>)> {
     let b = name.to_ascii_lowercase().into_bytes();
     let digits = |mut i: usize| -> (Option<u32>, usize) {
         let start = i;
@@ -455,7 +455,7 @@ fn item_xml(out: &mut String, k: &KnownItem) {
 }
 
 /// Escapes text for XML content and attribute values.
-fn xml(s: &str) -> String {
+pub(super) fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -464,8 +464,10 @@ fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0.
+            // Control characters, U+FFFE and U+FFFF are not allowed in XML 1.0: a name
+            // from a network that holds one would make the whole feed unreadable.
             c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\u{FFFE}' | '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
@@ -557,5 +559,6 @@ mod tests {
         );
         assert_eq!(query_words("  "), "");
         assert_eq!(xml("a<&\"'>\u{1}b"), "a&lt;&amp;&quot;&apos;&gt;b");
+        assert_eq!(xml("a\u{FFFE}b\u{FFFF}c\u{FFFD}"), "abc\u{FFFD}");
     }
 }
