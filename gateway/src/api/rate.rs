@@ -36,22 +36,20 @@ impl Rates {
     }
 }
 
+/// What a refused request is told, on either front.
+const SLOW_DOWN: &str = "too many requests from this address; slow down and try again in a second";
+
 /// What a refused request is answered with.
 type Refusal<B> = fn() -> http::Response<B>;
 
 /// The gRPC answer: `RESOURCE_EXHAUSTED`, trailers only.
 fn grpc_refusal<B: Default>() -> http::Response<B> {
-    tonic::Status::resource_exhausted(
-        "too many requests from this address; slow down and try again in a second",
-    )
-    .into_http()
+    tonic::Status::resource_exhausted(SLOW_DOWN).into_http()
 }
 
 /// The HTTP answer: 429 with `Retry-After`.
 fn http_refusal() -> http::Response<axum::body::Body> {
-    let mut r = http::Response::new(axum::body::Body::from(
-        "too many requests from this address; slow down and try again in a second\n",
-    ));
+    let mut r = http::Response::new(axum::body::Body::from(format!("{SLOW_DOWN}\n")));
     *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
     let h = r.headers_mut();
     h.insert(

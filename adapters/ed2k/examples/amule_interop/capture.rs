@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, NetworkId, Source};
 use junction_ed2k::Adapter;
 use junction_ed2k::hash::{PART_SIZE, aich_root, ed2k_hash};
+use junction_ed2k::wire::frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -120,15 +122,9 @@ async fn pump(
     }
 }
 
-/// The length of the whole frames at the start of `bytes` (protocol byte, u32 length).
+/// The length of the whole frames at the start of `bytes`, as the frame decoder reads them.
 fn whole_frames(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while let Some(head) = bytes.get(at..at + 5) {
-        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if bytes.len() - at < 5 + len {
-            break;
-        }
-        at += 5 + len;
-    }
-    at
+    let mut buf = BytesMut::from(bytes);
+    while let Ok(Some(_)) = frame::decode(&mut buf) {}
+    bytes.len() - buf.len()
 }
