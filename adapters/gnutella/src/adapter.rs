@@ -24,12 +24,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, info};
 
 use crate::config::Config;
-use crate::search::Plan;
-use crate::servent::core::{Command, Core, CoreMsg, RemoteHit};
-use crate::servent::download::{self, SourceInfo};
-use crate::servent::shares::{ShareIndex, hash_file};
-use crate::servent::{Shared, Stats, conn, upload};
-use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::search::Plan;
+use crate::engine::core::{Command, Core, CoreMsg, RemoteHit};
+use crate::engine::download::{self, SourceInfo};
+use crate::engine::shares::{ShareIndex, hash_file};
+use crate::engine::{Shared, Stats, conn, upload};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::header::Guid;
 use junction_core::limit::{ConnLimiter, ConnPermit};
 
@@ -231,8 +231,8 @@ async fn incoming(
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
     (permit, mut lim): (tokio::sync::OwnedSemaphorePermit, ConnPermit),
-) -> Result<(), crate::servent::error::ServentError> {
-    use crate::servent::error::ServentError;
+) -> Result<(), crate::engine::error::ServentError> {
+    use crate::engine::error::ServentError;
     let mut buf = BytesMut::with_capacity(4096);
     timeout(conn::HANDSHAKE_TIMEOUT, async {
         while buf.len() < 4 && !buf.starts_with(b"\n\n") {
@@ -408,7 +408,7 @@ impl Network for Adapter {
                 "no Gnutella peer connected yet: nobody to ask".into(),
             ));
         }
-        // The core ends the stream when the search is done (see `servent::core::done`),
+        // The core ends the stream when the search is done (see `engine::core::done`),
         // or at its deadline; dropping it closes the search in the core.
         let rx = self.start_search(&plan).await?;
         Ok(ReceiverStream::new(rx).map(|h| Ok(to_hit(&h))).boxed())

@@ -2,9 +2,10 @@
 //!
 //! * [`wire`] — the **pure wire layer**: decoders and encoders for the 0.6
 //!   handshake, the 23-byte descriptor framing and every descriptor type,
-//!   GGEP, QRP, the HTTP heads used for transfers and the `GIV` line. Nothing
-//!   there touches sockets, so fuzzers and property tests call it directly.
-//! * [`servent`] — the servent built on it: links (leaf and ultrapeer, deflate),
+//!   GGEP, QRP, the HTTP heads used for transfers, the `GIV` line, URNs and the
+//!   contract's query as Gnutella carries it. Nothing there touches sockets, so
+//!   fuzzers and property tests call it directly.
+//! * [`engine`] — the tasks built on it: links (leaf and ultrapeer, deflate),
 //!   routing, searches, HTTP uploads and downloads, push.
 //! * [`Adapter`] — the handle implementing [`junction_core::Network`].
 //!
@@ -14,14 +15,18 @@
 
 pub mod adapter;
 pub mod config;
+pub mod engine;
 pub mod error;
-pub mod search;
-pub mod servent;
-pub mod urn;
 pub mod wire;
 
 pub use adapter::Adapter;
 pub use config::Config;
 pub use error::{Error, Result};
-pub use urn::{Sha1Hash, TigerHash, Urn};
 pub use wire::header::Guid;
+pub use wire::urn::{Sha1Hash, TigerHash, Urn};
+
+/// The content URNs, at their path before issue 14 moved them into [`wire`] (named as
+/// `junction_gnutella::urn::Urn` outside this crate).
+pub mod urn {
+    pub use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use junction_gnutella::Adapter;
-use junction_gnutella::servent::browse::browse_host;
-use junction_gnutella::servent::core::SUPPORTED_VENDOR_MESSAGES;
+use junction_gnutella::engine::browse::browse_host;
+use junction_gnutella::engine::core::SUPPORTED_VENDOR_MESSAGES;
 use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder};
 use junction_gnutella::wire::header::{Guid, Header, kind};
 use junction_gnutella::wire::http::{HttpHead, ResponseHead};
@@ -233,7 +233,7 @@ async fn cached_pongs_keep_their_hops_and_try_list_is_clean() {
 /// The pong rule on its own: the cached pong's header keeps the ping's GUID and TTL.
 #[test]
 fn cached_pong_header_rule() {
-    use junction_gnutella::servent::core::cached_pong_header;
+    use junction_gnutella::engine::core::cached_pong_header;
     let reply = Header::new(Guid::modern([1; 16]), kind::PONG, 3, 0, 0);
     for (arrived, sent) in [(0u8, 1u8), (1, 2), (5, 6), (255, 255)] {
         let h = cached_pong_header(&reply, arrived);

@@ -9,7 +9,7 @@
 use bytes::{Buf, BufMut, Bytes};
 
 use crate::error::{Error, Result};
-use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ggep::{self, Block, Extension};
 
 /// GEM item separator.

@@ -11,7 +11,7 @@ mod parq;
 mod request;
 mod response;
 
-use crate::urn::Urn;
+use crate::wire::urn::Urn;
 use crate::wire::headers::Headers;
 
 pub use giv::{Giv, MAX_GIV_LEN};

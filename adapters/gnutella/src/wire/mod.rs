@@ -11,6 +11,8 @@
 //! * [`headers`] — the header list shared by the handshake and HTTP (core's), and address lists.
 //! * [`browse`] — browse host: QueryHits packed for `GET /`, chunked framing, the reply decoder.
 //! * [`dime`] / [`thex`] — the DIME envelope and the THEX Tiger tree served at `/uri-res/N2X`.
+//! * [`urn`] — content URNs (`urn:sha1`, `urn:tree:tiger`, bitprints) and their hashes.
+//! * [`search`] — the contract's query as a Gnutella Query can carry it (keywords, SHA-1).
 
 pub mod browse;
 pub mod cobs;
@@ -25,7 +27,9 @@ pub mod link;
 pub mod message;
 pub mod push_proxy;
 pub mod qrp;
+pub mod search;
 pub mod thex;
+pub mod urn;
 
 mod inflate;
 

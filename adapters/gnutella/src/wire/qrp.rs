@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::urn::Urn;
+use crate::wire::urn::Urn;
 use crate::wire::inflate;
 use crate::wire::message::{RouteTableUpdate, qrp_compressor};
 

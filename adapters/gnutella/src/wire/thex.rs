@@ -20,7 +20,7 @@ use bytes::Bytes;
 use junction_core::tiger_tree::{self, LEAF_LEN, TigerTree};
 
 use crate::error::{Error, Result};
-use crate::urn::TigerHash;
+use crate::wire::urn::TigerHash;
 use crate::wire::dime::{self, Record};
 
 /// `segmentsize` (bytes per leaf).

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{Hit, HitStream, Network, NetworkError};
-use junction_gnutella::servent::core::{hit_record, trailer};
-use junction_gnutella::urn::Sha1Hash;
+use junction_gnutella::engine::core::{hit_record, trailer};
+use junction_gnutella::wire::urn::Sha1Hash;
 use junction_gnutella::wire::header::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, QueryHit};
 

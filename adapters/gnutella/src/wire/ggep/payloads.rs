@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{Block, ids};
 use crate::error::{Error, Result};
-use crate::urn::{Sha1Hash, TigerHash};
+use crate::wire::urn::{Sha1Hash, TigerHash};
 
 impl Block {
     /// `H`: hash type + digest.

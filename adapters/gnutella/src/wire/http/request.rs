@@ -5,7 +5,7 @@ use std::net::SocketAddrV4;
 
 use super::{ByteRange, MAX_RANGES, RequestHead, content_urn};
 use crate::error::Result;
-use crate::urn::Urn;
+use crate::wire::urn::Urn;
 use crate::wire::headers::{Headers, addr_list};
 
 /// What Gnutella reads from a request head, and the requests it sends.

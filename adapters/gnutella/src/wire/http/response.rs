@@ -5,7 +5,7 @@ use std::net::SocketAddrV4;
 
 use super::{ContentRange, MAX_RANGES, Queued, ResponseHead, content_urn};
 use crate::error::Result;
-use crate::urn::Urn;
+use crate::wire::urn::Urn;
 use crate::wire::headers::{Headers, addr_list};
 
 /// What Gnutella reads from a response head, and the answers its uploader sends.

@@ -4,7 +4,7 @@ use bytes::{BufMut, Bytes};
 
 use super::{take, take_cstr};
 use crate::error::Result;
-use crate::urn::Urn;
+use crate::wire::urn::Urn;
 use crate::wire::ext::{ExtArea, Item};
 
 /// The min-speed / flags field, read big-endian.

@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes};
 
 use super::{take, take_cstr};
 use crate::error::{Error, Result};
-use crate::urn::{Sha1Hash, Urn};
+use crate::wire::urn::{Sha1Hash, Urn};
 use crate::wire::ext::ExtArea;
 use crate::wire::ggep::{self, Block};
 use crate::wire::header::Guid;

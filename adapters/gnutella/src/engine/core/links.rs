@@ -41,7 +41,7 @@ impl Core {
             .values()
             .filter(|p| p.info.ultrapeer)
             .filter_map(|p| p.info.listen);
-        crate::servent::hosts::try_list(ups.chain(self.hosts.iter().copied()), &exclude, 10)
+        crate::engine::hosts::try_list(ups.chain(self.hosts.iter().copied()), &exclude, 10)
     }
 
     pub(super) fn admit(

@@ -3,7 +3,7 @@
 
 use junction_core::{Expr, HashKind, Query as CoreQuery};
 
-use crate::urn::{Sha1Hash, Urn};
+use crate::wire::urn::{Sha1Hash, Urn};
 use crate::wire::message::{Query, QueryFlags};
 
 /// Longest criteria string we send.

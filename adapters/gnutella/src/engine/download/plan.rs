@@ -9,9 +9,9 @@ use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{RangeSet, TransferSink};
 use tokio::sync::mpsc;
 
-use crate::servent::Shared;
-use crate::servent::core::CoreMsg;
-use crate::urn::{Sha1Hash, TigerHash};
+use crate::engine::Shared;
+use crate::engine::core::CoreMsg;
+use crate::wire::urn::{Sha1Hash, TigerHash};
 
 /// Sources asked for the THEX tree per transfer before giving up on it.
 const MAX_THEX_TRIES: usize = 3;

@@ -5,7 +5,7 @@ use std::net::SocketAddrV4;
 
 use junction_core::{NetworkId, Source};
 
-use crate::servent::core::RemoteHit;
+use crate::engine::core::RemoteHit;
 use crate::wire::header::Guid;
 use crate::wire::push_proxy::MAX_PUSH_PROXIES_READ;
 

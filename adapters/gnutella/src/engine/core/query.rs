@@ -111,7 +111,7 @@ impl Core {
         let from_leaf = self.peers.get(&id).is_some_and(|p| !p.info.ultrapeer);
         let bridging = match self.peers.get(&id) {
             Some(p) if from_leaf => {
-                crate::servent::bridge::answer(&self.shared, p.tx.clone(), h, &q)
+                crate::engine::bridge::answer(&self.shared, p.tx.clone(), h, &q)
             }
             _ => None,
         };
@@ -400,7 +400,7 @@ impl Core {
             let span = debug_span!("gnutella_push_upload", %target, index = p.index);
             tokio::spawn(
                 async move {
-                    if let Err(e) = crate::servent::upload::giv_out(target, p.index, shared).await {
+                    if let Err(e) = crate::engine::upload::giv_out(target, p.index, shared).await {
                         debug!(%e, "push upload failed");
                     }
                     drop(permit);

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Shared;
 use super::core::VENDOR;
-use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::message::{HitRecord, QhdTrailer, QueryHit, qhd};

@@ -1,6 +1,6 @@
 //! Push proxies on the links: a firewalled leaf asks its ultrapeers (`LIME`/21) and keeps
 //! those that acknowledge (`LIME`/22); an ultrapeer acknowledges its leaves' requests and
-//! registers them for the HTTP push-proxy requests (`servent::push_proxy`).
+//! registers them for the HTTP push-proxy requests (`engine::push_proxy`).
 
 use super::*;
 use crate::wire::push_proxy::{MAX_PUSH_PROXIES, usable};

@@ -1,4 +1,5 @@
-//! The servent: links, routing, searches, uploads and downloads on top of [`crate::wire`].
+//! The engine: the servent's tasks (links, routing, searches, uploads and downloads) on
+//! top of [`crate::wire`].
 //!
 //! One core task owns the links and routing tables ([`core`]); every link has a
 //! reader and a writer task ([`conn`]); an acceptor task classifies incoming
@@ -92,7 +93,7 @@ pub struct Shared {
     /// Cancelled on shutdown; every task watches it.
     pub cancel: tokio_util::sync::CancellationToken,
     /// What the leaves were offered from the other networks (bridging on demand).
-    pub on_demand: junction_core::BridgeOffers<crate::urn::Sha1Hash>,
+    pub on_demand: junction_core::BridgeOffers<crate::wire::urn::Sha1Hash>,
     /// The last thing that went wrong with a peer, for `status()`.
     pub last_error: Mutex<Option<String>>,
     /// Push proxies: ours (as a firewalled leaf) and the leaves we proxy for.

@@ -22,7 +22,7 @@ use tracing::{Instrument, debug, debug_span, info};
 
 use super::Shared;
 use super::core::{Command, CoreMsg, RemoteHit};
-use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::message::Query;
 use plan::{Ctx, Plan, ThexState};
 use session::worker;

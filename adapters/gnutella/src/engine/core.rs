@@ -19,7 +19,7 @@ use super::conn::{self, Admission, Link, Out, PeerInfo};
 use super::error::ServentError;
 use super::hosts::HostCache;
 use super::router::{ConnId, HARD_TTL_LIMIT, Inbound, Route, Router, next_hop};
-use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::handshake::HandshakeProfile;

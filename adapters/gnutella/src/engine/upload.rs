@@ -19,7 +19,7 @@ use super::Shared;
 use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
 use super::error::ServentError;
 use super::shares::{SharedFile, hash_file};
-use crate::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::browse;
 use crate::wire::headers::Headers;
 use crate::wire::http::{

@@ -16,9 +16,9 @@ use super::plan::Ctx;
 use super::source::{SourceInfo, source_tag};
 use super::tiger_tree::{fetch_thex, thex_path};
 use super::{BODY_STALL, End, RESPONSE_TIMEOUT};
-use crate::servent::conn::{WRITE_TIMEOUT, read_head};
-use crate::servent::error::ServentError;
-use crate::urn::Urn;
+use crate::engine::conn::{WRITE_TIMEOUT, read_head};
+use crate::engine::error::ServentError;
+use crate::wire::urn::Urn;
 use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
 
 /// Read size while receiving bodies.

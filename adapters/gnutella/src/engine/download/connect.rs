@@ -12,10 +12,10 @@ use tracing::debug;
 
 use super::plan::Ctx;
 use super::source::SourceInfo;
-use crate::servent::conn::CONNECT_TIMEOUT;
-use crate::servent::core::{Command, CoreMsg};
-use crate::servent::error::ServentError;
-use crate::servent::push_proxy::request_push;
+use crate::engine::conn::CONNECT_TIMEOUT;
+use crate::engine::core::{Command, CoreMsg};
+use crate::engine::error::ServentError;
+use crate::engine::push_proxy::request_push;
 use crate::wire::header::Guid;
 use crate::wire::push_proxy::{MAX_PUSH_PROXIES, usable};
 
@@ -34,7 +34,7 @@ pub(super) async fn open(
         CONNECT_TIMEOUT
     };
     let direct =
-        crate::servent::conn::connect_from(ctx.shared.cfg.listen, SocketAddr::V4(info.addr), wait)
+        crate::engine::conn::connect_from(ctx.shared.cfg.listen, SocketAddr::V4(info.addr), wait)
             .await;
     let err = match direct {
         Ok(s) => {
