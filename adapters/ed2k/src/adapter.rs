@@ -15,14 +15,16 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::bridge::OnDemand;
-use crate::client::{self, ServerInfo, Shared, SharedFile, download, peer, search, session};
 use crate::config::{Config, new_user_hash};
-use crate::hash::{AichHash, Ed2kHashset};
-use crate::hash_cache::{HashCache, stat};
-use crate::link::Ed2kLink;
-use crate::net::Counters;
-use crate::server::IndexServer;
+use crate::engine::bridge::OnDemand;
+use crate::engine::client::{
+    self, ServerInfo, Shared, SharedFile, download, peer, search, server_session,
+};
+use crate::engine::hash_cache::{HashCache, stat};
+use crate::engine::index_server::IndexServer;
+use crate::engine::net::Counters;
+use crate::wire::hash::{AichHash, Ed2kHashset};
+use crate::wire::link::Ed2kLink;
 
 /// Hits buffered per search.
 const SEARCH_BUFFER: usize = 256;
@@ -103,7 +105,7 @@ impl Adapter {
             let addr = peer_addr;
             tokio::spawn(peer::listen(s2, l).instrument(tracing::info_span!("ed2k_listen", ?addr)));
         }
-        tokio::spawn(session::run(s.clone(), srx));
+        tokio::spawn(server_session::run(s.clone(), srx));
         Ok(Self {
             s,
             index,
@@ -277,7 +279,7 @@ impl Network for Adapter {
         let (tx, rx) = mpsc::channel(16);
         self.s
             .session
-            .send(session::Cmd::Search { expr, results: tx })
+            .send(server_session::Cmd::Search { expr, results: tx })
             .await
             .map_err(|_| NetworkError::Shutdown)?;
         let (htx, hrx) = mpsc::channel(SEARCH_BUFFER);
@@ -374,13 +376,13 @@ impl Network for Adapter {
             compressible: Default::default(),
             aich_blocks: Default::default(),
         });
-        tracing::info!(name = %f.name, size, hash = %crate::hash::to_hex(&f.hash), "sharing");
+        tracing::info!(name = %f.name, size, hash = %crate::wire::hash::to_hex(&f.hash), "sharing");
         self.s
             .files
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(f.hash, f.clone());
-        let _ = self.s.session.try_send(session::Cmd::Offer);
+        let _ = self.s.session.try_send(server_session::Cmd::Offer);
         let mut id = item.id.clone();
         id.size = Some(size);
         id.set(HashKind::Ed2k, &f.hash);
@@ -403,7 +405,7 @@ impl Network for Adapter {
             return Err(NetworkError::NotFound("not shared on eD2k".into()));
         }
         // The server gets the list again without it; peers asking for it are refused.
-        let _ = self.s.session.try_send(session::Cmd::Offer);
+        let _ = self.s.session.try_send(server_session::Cmd::Offer);
         Ok(())
     }
 
@@ -424,7 +426,7 @@ impl Network for Adapter {
         junction_core::addr::resolve(&host, junction_core::addr::RESOLVE_TIMEOUT).await?;
         self.s
             .session
-            .send(session::Cmd::AddServer(host))
+            .send(server_session::Cmd::AddServer(host))
             .await
             .map_err(|_| NetworkError::Shutdown)
     }
@@ -434,7 +436,7 @@ impl Network for Adapter {
         let (reply, known) = tokio::sync::oneshot::channel();
         self.s
             .session
-            .send(session::Cmd::RemoveServer(host.clone(), reply))
+            .send(server_session::Cmd::RemoveServer(host.clone(), reply))
             .await
             .map_err(|_| NetworkError::Shutdown)?;
         match known.await.map_err(|_| NetworkError::Shutdown)? {

@@ -1,5 +1,11 @@
-//! The pure wire layer: framing, tags, and every client↔server and client↔client message.
-//! No I/O: decoders take `Bytes`/`Buf`, encoders write into `BufMut`.
+//! The pure wire layer: every codec of eD2k. Bytes in, values out; values in, bytes out.
+//! No I/O, no tokio, no clock: decoders take `Bytes`/`Buf` or `&str`, encoders write into
+//! `BufMut` or a `String`.
+//!
+//! "Server" names four things in eD2k; here it is the protocol between a client and an eD2k
+//! server: [`server`] for its TCP messages, [`server_udp`] for its UDP datagrams, and
+//! [`server_met`] for the `server.met` list of servers. (The session with the server Junction
+//! logs into and Junction's own index server are tasks, under `engine/`.)
 
 pub mod codec;
 pub mod frame;
@@ -16,3 +22,9 @@ pub mod peer;
 pub use peer::{ByteRange, PartStatus, PeerMessage};
 pub mod server_udp;
 pub use server_udp::ServerUdpMessage;
+
+pub mod aich;
+pub mod file_info;
+pub mod hash;
+pub mod link;
+pub mod server_met;

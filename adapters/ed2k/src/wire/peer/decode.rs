@@ -7,12 +7,12 @@ use super::{
     SourceExchange, emule_op, op,
 };
 use crate::error::{Result, WireError};
-use crate::hash::MAX_FILE_SIZE;
 use crate::wire::codec::{
     ClientId, Hash16, check_count, get_array, get_hash, get_ipv4, get_string16, get_string32,
     get_u8, get_u16, get_u32, get_u64, need,
 };
 use crate::wire::frame::{Frame, Protocol};
+use crate::wire::hash::MAX_FILE_SIZE;
 use crate::wire::server::decode_file_entries;
 use crate::wire::tag;
 

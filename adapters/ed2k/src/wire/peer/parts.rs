@@ -3,8 +3,8 @@
 use bytes::{Buf, BufMut};
 
 use crate::error::{Result, WireError};
-use crate::hash::{MAX_FILE_SIZE, PART_SIZE};
 use crate::wire::codec::{count_as, get_bytes, get_u16};
+use crate::wire::hash::{MAX_FILE_SIZE, PART_SIZE};
 
 /// `ed2kPartCount = size / PARTSIZE + 1`: the number of entries in a part-status bitfield,
 /// one more than the data parts when the size is an exact multiple of `PARTSIZE`.

@@ -8,8 +8,10 @@ use std::str::FromStr;
 use junction_core::link::percent_decode;
 
 use crate::error::{Result, WireError};
-use crate::hash::{AichHash, MAX_FILE_SIZE, parse_base32_aich, parse_hex_hash, to_base32, to_hex};
 use crate::wire::codec::{ClientId, Hash16};
+use crate::wire::hash::{
+    AichHash, MAX_FILE_SIZE, parse_base32_aich, parse_hex_hash, to_base32, to_hex,
+};
 
 /// Longest link we parse; a link is pasted text, never megabytes.
 pub const MAX_LINK_LEN: usize = 64 * 1024;
@@ -168,7 +170,7 @@ fn parse_file(t: &[&str]) -> Result<FileLink> {
                 .split(':')
                 .map(|p| parse_hex_hash(p).ok_or_else(|| bad(format!("invalid part hash {p:?}"))))
                 .collect::<Result<Vec<_>>>()?;
-            let want = crate::hash::part_hash_count(size);
+            let want = crate::wire::hash::part_hash_count(size);
             if parts.len() as u64 != want {
                 return Err(bad(format!(
                     "p= lists {} part hashes, a file of {size} bytes has {want}",

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use junction_core::TransferSink;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
-use crate::aich;
-use crate::hash::{AichHash, BLOCK_SIZE, PART_SIZE};
+use crate::wire::aich;
+use crate::wire::hash::{AichHash, BLOCK_SIZE, PART_SIZE};
 
 /// The AICH state of one download.
 pub(crate) struct Recovery {

@@ -13,10 +13,11 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::identity::emule_version;
 use super::upload::{self, Link, PENDING_POLL, Upload};
 use super::{PeerGuard, Shared, SharedFile, share};
-use crate::hash::BLOCK_SIZE;
-use crate::net::{ConnError, FrameReader, send, spawn_writer};
+use crate::engine::net::{ConnError, FrameReader, send, spawn_writer};
+use crate::wire::hash::BLOCK_SIZE;
 use crate::wire::peer::Hello;
 use crate::wire::tag::ct;
 use crate::wire::{Frame, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
@@ -86,7 +87,7 @@ fn our_hello(s: &Shared) -> Hello {
             Tag::string(ct::NAME, s.cfg.nick.as_str()),
             Tag::u32(ct::VERSION, ct::EDONKEY_VERSION),
             Tag::u32(ct::EMULE_UDPPORTS, 0),
-            Tag::u32(ct::EMULE_VERSION, super::session::emule_version()),
+            Tag::u32(ct::EMULE_VERSION, emule_version()),
             Tag::u32(ct::EMULE_MISCOPTIONS1, MISC1),
             Tag::u32(ct::EMULE_MISCOPTIONS2, MISC2),
         ],
@@ -592,7 +593,7 @@ async fn send_block(
 /// Is compressing blocks of this part likely to pay off? Sampled on the first block served
 /// from each part (files are mostly all compressible or all not).
 fn part_compressible(f: &SharedFile, start: u64, data: &[u8]) -> bool {
-    let part = start / crate::hash::PART_SIZE;
+    let part = start / crate::wire::hash::PART_SIZE;
     let known = f
         .compressible
         .lock()

@@ -9,9 +9,9 @@ use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{FetchEvent, RangeSet, TransferSink};
 use tokio::sync::{Notify, mpsc};
 
-use crate::client::Shared;
-use crate::client::recovery::Recovery;
-use crate::hash::{BLOCK_SIZE, PART_SIZE, part_count, part_hash_count, root_of_parts};
+use crate::engine::client::Shared;
+use crate::engine::client::recovery::Recovery;
+use crate::wire::hash::{BLOCK_SIZE, PART_SIZE, part_count, part_hash_count, root_of_parts};
 use crate::wire::{Hash16, PartStatus};
 
 #[derive(Default)]

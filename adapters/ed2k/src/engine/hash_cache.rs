@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::hash::{AichHash, Ed2kHashset, part_hash_count, root_of_parts};
 use crate::wire::Hash16;
+use crate::wire::hash::{AichHash, Ed2kHashset, part_hash_count, root_of_parts};
 
 const MAGIC: &[u8; 8] = b"JED2KHC1";
 /// Entries kept; the oldest inserted go first.
@@ -23,7 +23,7 @@ pub const MAX_ENTRIES: usize = 20_000;
 /// Longest path stored.
 const MAX_PATH: usize = 4096;
 /// Most part hashes per entry (a 1 TiB file).
-const MAX_PARTS: u64 = (1 << 40) / crate::hash::PART_SIZE + 1;
+const MAX_PARTS: u64 = (1 << 40) / crate::wire::hash::PART_SIZE + 1;
 
 /// What is cached for one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,10 +72,12 @@ impl HashCache {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -254,7 +256,7 @@ fn path_from_bytes(b: &[u8]) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{PART_SIZE, aich_root, ed2k_hash};
+    use crate::wire::hash::{PART_SIZE, aich_root, ed2k_hash};
 
     fn sample(size: usize) -> (Ed2kHashset, AichHash) {
         let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::bridge::OnDemand;
 use crate::config::ServerConfig;
-use crate::net::{ConnError, Counters, FrameReader, spawn_writer};
+use crate::engine::bridge::OnDemand;
+use crate::engine::net::{ConnError, Counters, FrameReader, spawn_writer};
 use crate::wire::server::{IdChange, ObfuSource, SearchResults, Source, SourceRequest, tcp_flags};
 use crate::wire::tag::st;
 use crate::wire::{ClientId, Frame, Hash16, ServerMessage, Tag, TagEncoding};
@@ -31,7 +31,7 @@ struct FoundSource {
     user_hash: Hash16,
 }
 
-pub use index::{FileIndex, IndexedFile};
+use index::FileIndex;
 
 /// Sources returned per file (the count field is one byte).
 const MAX_SOURCES: usize = 255;
@@ -203,7 +203,7 @@ fn frame(msg: &ServerMessage) -> Option<Frame> {
 
 async fn push(tx: &mpsc::Sender<Frame>, msg: &ServerMessage) -> Result<(), ConnError> {
     if let Some(f) = frame(msg) {
-        crate::net::send(tx, f, std::time::Duration::from_secs(30)).await?;
+        crate::engine::net::send(tx, f, std::time::Duration::from_secs(30)).await?;
     }
     Ok(())
 }

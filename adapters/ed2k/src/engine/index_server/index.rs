@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::meta;
+use crate::wire::file_info;
 use crate::wire::server::{FileEntry, offer_magic};
 use crate::wire::tag::ft;
 use crate::wire::{ClientId, Comparison, Hash16, SearchExpr, TagName, TagsExt};
@@ -47,6 +47,7 @@ impl FileIndex {
         self.files.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
@@ -74,7 +75,7 @@ impl FileIndex {
                 continue;
             };
             let name = name.to_string();
-            if name.trim().is_empty() || size == 0 || size > crate::hash::MAX_FILE_SIZE {
+            if name.trim().is_empty() || size == 0 || size > crate::wire::hash::MAX_FILE_SIZE {
                 continue;
             }
             let complete =
@@ -90,12 +91,12 @@ impl FileIndex {
                     .tags
                     .string_of(ft::FILETYPE)
                     .map(|s| s.to_string())
-                    .or_else(|| meta::ed2k_type_of(&name).map(str::to_owned)),
+                    .or_else(|| file_info::ed2k_type_of(&name).map(str::to_owned)),
                 ext: f
                     .tags
                     .string_of(ft::FILEFORMAT)
                     .map(|s| s.to_string().to_ascii_lowercase())
-                    .or_else(|| meta::extension(&name).map(str::to_ascii_lowercase)),
+                    .or_else(|| file_info::extension(&name).map(str::to_ascii_lowercase)),
                 sources: BTreeMap::new(),
             });
             if entry.size != size {
@@ -157,13 +158,13 @@ impl FileIndex {
             .filter_map(|(h, i)| {
                 let size =
                     i.id.size
-                        .filter(|&s| s > 0 && s <= crate::hash::MAX_FILE_SIZE)?;
+                        .filter(|&s| s > 0 && s <= crate::wire::hash::MAX_FILE_SIZE)?;
                 let f = IndexedFile {
                     lower: i.name.to_lowercase(),
                     name: i.name.clone(),
                     size,
-                    file_type: meta::ed2k_type_of(&i.name).map(str::to_owned),
-                    ext: meta::extension(&i.name).map(str::to_ascii_lowercase),
+                    file_type: file_info::ed2k_type_of(&i.name).map(str::to_owned),
+                    ext: file_info::extension(&i.name).map(str::to_ascii_lowercase),
                     sources: BTreeMap::from([(own.0, (own.1, own.2, true))]),
                 };
                 matches(expr, &f).then(|| entry(h, &f))
@@ -175,7 +176,7 @@ impl FileIndex {
 
 /// One search result: one source's id and port, and the availability tags.
 fn entry(h: &Hash16, f: &IndexedFile) -> FileEntry {
-    let mut tags = meta::file_tags(&f.name, f.size);
+    let mut tags = file_info::file_tags(&f.name, f.size);
     tags.retain(|t| t.name != TagName::Id(ft::FILETYPE) && t.name != TagName::Id(ft::FILEFORMAT));
     if let Some(t) = &f.file_type {
         tags.push(crate::wire::Tag::string(ft::FILETYPE, t.as_str()));
@@ -183,8 +184,11 @@ fn entry(h: &Hash16, f: &IndexedFile) -> FileEntry {
     if let Some(e) = &f.ext {
         tags.push(crate::wire::Tag::string(ft::FILEFORMAT, e.as_str()));
     }
-    tags.push(meta::count_tag(ft::SOURCES, f.sources.len()));
-    tags.push(meta::count_tag(ft::COMPLETE_SOURCES, f.complete_sources()));
+    tags.push(file_info::count_tag(ft::SOURCES, f.sources.len()));
+    tags.push(file_info::count_tag(
+        ft::COMPLETE_SOURCES,
+        f.complete_sources(),
+    ));
     let (id, port) = f
         .sources
         .values()
@@ -227,7 +231,7 @@ pub fn matches(expr: &SearchExpr, f: &IndexedFile) -> bool {
                 TagName::Id(ft::FILETYPE) => f
                     .file_type
                     .as_deref()
-                    .is_some_and(|t| meta::type_matches(t, &v)),
+                    .is_some_and(|t| file_info::type_matches(t, &v)),
                 TagName::Id(ft::FILEFORMAT) => f
                     .ext
                     .as_deref()
@@ -255,7 +259,7 @@ mod tests {
             hash: [hash; 16],
             client_id: ClientId(offer_magic::COMPLETE_ID),
             port: offer_magic::COMPLETE_PORT,
-            tags: meta::file_tags(name, size),
+            tags: file_info::file_tags(name, size),
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use crate::hash::{AichHash, Ed2kHashset};
 use crate::wire::Hash16;
+use crate::wire::hash::{AichHash, Ed2kHashset};
 
 /// A file we offer to peers.
 #[derive(Debug, Clone)]
@@ -34,8 +34,9 @@ impl SharedFile {
     /// `None` when `master` is not ours or the part is one block or less (eMule sends no
     /// recovery data for those either).
     pub async fn aich_recovery(&self, part: u16, master: &AichHash) -> Option<Vec<u8>> {
-        let start = u64::from(part) * crate::hash::PART_SIZE;
-        if *master != self.aich || self.size.saturating_sub(start) <= crate::hash::BLOCK_SIZE {
+        let start = u64::from(part) * crate::wire::hash::PART_SIZE;
+        if *master != self.aich || self.size.saturating_sub(start) <= crate::wire::hash::BLOCK_SIZE
+        {
             return None;
         }
         if self.aich_blocks.get().is_none() {
@@ -44,7 +45,8 @@ impl SharedFile {
                 .await
                 .ok()?
                 .ok()?;
-            let root = crate::aich::node_hash(crate::aich::Node::root(self.size), &blocks);
+            let root =
+                crate::wire::aich::node_hash(crate::wire::aich::Node::root(self.size), &blocks);
             if root != Some(self.aich) {
                 tracing::warn!(name = %self.name, "shared file changed on disk; no AICH recovery data");
                 return None;
@@ -52,8 +54,8 @@ impl SharedFile {
             let _ = self.aich_blocks.set(blocks);
         }
         let blocks = self.aich_blocks.get()?;
-        let hashes = crate::aich::recovery_for_part(self.size, part.into(), blocks)?;
-        Some(crate::aich::encode_recovery(self.size, &hashes))
+        let hashes = crate::wire::aich::recovery_for_part(self.size, part.into(), blocks)?;
+        Some(crate::wire::aich::encode_recovery(self.size, &hashes))
     }
 }
 
@@ -63,11 +65,11 @@ fn aich_blocks(path: &Path) -> std::io::Result<Vec<AichHash>> {
     let mut f = std::io::BufReader::with_capacity(HASH_CHUNK, std::fs::File::open(path)?);
     let size = f.get_ref().metadata()?.len();
     let mut out = Vec::new();
-    let mut buf = vec![0u8; crate::hash::BLOCK_SIZE as usize];
+    let mut buf = vec![0u8; crate::wire::hash::BLOCK_SIZE as usize];
     let mut at = 0u64;
     while at < size {
-        let part_end = (at / crate::hash::PART_SIZE + 1) * crate::hash::PART_SIZE;
-        let len = (crate::hash::BLOCK_SIZE.min(part_end - at)).min(size - at) as usize;
+        let part_end = (at / crate::wire::hash::PART_SIZE + 1) * crate::wire::hash::PART_SIZE;
+        let len = (crate::wire::hash::BLOCK_SIZE.min(part_end - at)).min(size - at) as usize;
         f.read_exact(&mut buf[..len])?;
         out.push(Sha1::digest(&buf[..len]).into());
         at += len as u64;
@@ -140,11 +142,11 @@ mod tests {
             std::fs::write(&p, &data).unwrap();
             let (ed2k, aich, n) = hash_file_blocking(&p).unwrap();
             assert_eq!(n, size as u64);
-            assert_eq!(ed2k, crate::hash::ed2k_hash(&data));
-            assert_eq!(aich, crate::hash::aich_root(&data));
+            assert_eq!(ed2k, crate::wire::hash::ed2k_hash(&data));
+            assert_eq!(aich, crate::wire::hash::aich_root(&data));
             if size > 0 {
                 let blocks = aich_blocks(&p).unwrap();
-                let root = crate::aich::node_hash(crate::aich::Node::root(n), &blocks);
+                let root = crate::wire::aich::node_hash(crate::wire::aich::Node::root(n), &blocks);
                 assert_eq!(root, Some(aich));
             }
         }

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::DlError;
 use super::parts::Download;
-use crate::client::peer::PeerCaps;
-use crate::net::{ConnError, send};
+use crate::engine::client::peer::PeerCaps;
+use crate::engine::net::{ConnError, send};
 use crate::wire::{Frame, PartStatus, PeerMessage};
 
 pub(super) async fn recv(

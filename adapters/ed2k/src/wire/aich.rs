@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use sha1::{Digest, Sha1};
 
 use crate::WireError;
-use crate::hash::{AichHash, BLOCK_SIZE, OLD_MAX_FILE_SIZE, PART_SIZE};
+use crate::wire::hash::{AichHash, BLOCK_SIZE, OLD_MAX_FILE_SIZE, PART_SIZE};
 
 /// Blocks in a full part: the last one is shorter (52 × 180 KiB + 140 KiB).
 pub const BLOCKS_PER_PART: u64 = PART_SIZE.div_ceil(BLOCK_SIZE);
@@ -284,7 +284,7 @@ pub fn decode_recovery(mut buf: &[u8]) -> Result<Vec<(u64, AichHash)>, WireError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::aich_root;
+    use crate::wire::hash::aich_root;
 
     fn blocks_of(data: &[u8]) -> Vec<AichHash> {
         let mut out = Vec::new();

@@ -1,11 +1,12 @@
-//! The client side: the server session, search, sources, and peer connections for download
-//! and upload.
+//! Junction's eD2k client: the session with the eD2k server it logs into
+//! (`server_session`), search, sources, and the peer connections for download and upload.
 
 pub(crate) mod download;
+mod identity;
 pub(crate) mod peer;
 pub(crate) mod recovery;
 pub mod search;
-pub(crate) mod session;
+pub(crate) mod server_session;
 pub(crate) mod share;
 mod upload;
 
@@ -18,7 +19,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::net::Counters;
+use crate::engine::net::Counters;
 use crate::wire::{ClientId, Hash16};
 
 pub(crate) use share::SharedFile;
@@ -44,13 +45,13 @@ pub(crate) struct Shared {
     pub cfg: Config,
     pub user_hash: Hash16,
     /// Files the other networks have that this client serves once the gateway has them.
-    pub on_demand: Arc<crate::bridge::OnDemand>,
+    pub on_demand: Arc<crate::engine::bridge::OnDemand>,
     /// Our peer listening port (0 = none, firewalled).
     pub port: u16,
     pub counters: Arc<Counters>,
     pub files: RwLock<HashMap<Hash16, Arc<SharedFile>>>,
     pub server: Mutex<ServerInfo>,
-    pub session: mpsc::Sender<session::Cmd>,
+    pub session: mpsc::Sender<server_session::Cmd>,
     /// Downloads waiting for a LowID source to call back, by its LowID.
     pub callbacks: Mutex<HashMap<u32, oneshot::Sender<peer::PeerConn>>>,
     pub upload_slots: Arc<Semaphore>,
@@ -58,7 +59,7 @@ pub(crate) struct Shared {
     pub upload_limit: junction_core::rate::RateLimit,
     pub queued: AtomicU32,
     /// The shared files' hash cache, if configured.
-    pub hash_cache: Option<Arc<Mutex<crate::hash_cache::HashCache>>>,
+    pub hash_cache: Option<Arc<Mutex<crate::engine::hash_cache::HashCache>>>,
     /// Files hashed (not answered by the cache) since start.
     pub files_hashed: std::sync::atomic::AtomicU64,
     pub peers: AtomicU32,

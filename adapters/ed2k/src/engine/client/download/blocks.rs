@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use super::DlError;
 use super::messages::{out, recv, wait_accept};
 use super::parts::Download;
-use crate::client::peer::PeerCaps;
-use crate::client::recovery::Asked;
-use crate::hash::BLOCK_SIZE;
-use crate::net::ConnError;
+use crate::engine::client::peer::PeerCaps;
+use crate::engine::client::recovery::Asked;
+use crate::engine::net::ConnError;
+use crate::wire::hash::BLOCK_SIZE;
 use crate::wire::peer::ByteRange;
 use crate::wire::{Frame, PartStatus, PeerMessage};
 

@@ -7,7 +7,7 @@
 mod blocks;
 mod messages;
 mod parts;
-mod session;
+mod peer_session;
 mod source;
 
 use std::collections::HashMap;
@@ -23,9 +23,9 @@ use tracing::Instrument;
 
 use super::Shared;
 use super::recovery::Recovery;
-use super::session::Cmd;
-use crate::hash::PART_SIZE;
-use crate::net::ConnError;
+use super::server_session::Cmd;
+use crate::engine::net::ConnError;
+use crate::wire::hash::PART_SIZE;
 use crate::wire::{ClientId, Hash16};
 use parts::{Download, Inner};
 use source::{Src, source_task};
@@ -68,7 +68,7 @@ pub(crate) async fn start(
     } else {
         req.id.size.unwrap_or(0)
     };
-    if size == 0 || size > crate::hash::MAX_FILE_SIZE {
+    if size == 0 || size > crate::wire::hash::MAX_FILE_SIZE {
         return Err(NetworkError::Invalid(format!("bad eD2k file size {size}")));
     }
     if sink.size() != size {
@@ -100,7 +100,7 @@ pub(crate) async fn start(
         .iter()
         .filter_map(|x| Src::parse(&x.address))
         .collect();
-    let span = tracing::info_span!("ed2k_fetch", hash = %crate::hash::to_hex(&hash), size);
+    let span = tracing::info_span!("ed2k_fetch", hash = %crate::wire::hash::to_hex(&hash), size);
     tokio::spawn(orchestrate(dl, initial).instrument(span));
     Ok(tokio_stream::wrappers::ReceiverStream::new(erx).boxed())
 }

@@ -10,8 +10,8 @@ use super::DlError;
 use super::blocks::{Pending, transfer};
 use super::messages::{out, recv, wait_accept};
 use super::parts::Download;
-use crate::client::peer::PeerCaps;
-use crate::hash::PART_SIZE;
+use crate::engine::client::peer::PeerCaps;
+use crate::wire::hash::PART_SIZE;
 use crate::wire::{Frame, PartStatus, PeerMessage};
 
 /// The download protocol with one peer over an established connection.

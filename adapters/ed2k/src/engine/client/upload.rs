@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::{Shared, SharedFile};
-use crate::net::{ConnError, send};
+use crate::engine::net::{ConnError, send};
 use crate::wire::{Frame, Hash16, PeerMessage, TagEncoding};
 
 /// How long a hash-set request for a bridged file is held while the gateway fetches it

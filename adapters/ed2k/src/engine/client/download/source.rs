@@ -9,10 +9,10 @@ use tracing::Instrument;
 
 use super::DlError;
 use super::parts::Download;
-use super::session::drive;
-use crate::client::peer;
-use crate::client::session::Cmd;
-use crate::net::ConnError;
+use super::peer_session::drive;
+use crate::engine::client::peer;
+use crate::engine::client::server_session::Cmd;
+use crate::engine::net::ConnError;
 use crate::wire::ClientId;
 
 /// Where a source is.

@@ -3,8 +3,8 @@
 use junction_core::query::Cmp;
 use junction_core::{Capabilities, ContentId, Expr, HashKind, Hit, NetworkId, Source};
 
-use crate::link::FileLink;
-use crate::meta;
+use crate::wire::file_info;
+use crate::wire::link::FileLink;
 use crate::wire::server::{FileEntry, offer_magic};
 use crate::wire::tag::ft;
 use crate::wire::{Comparison, SearchExpr, TagName, TagsExt, WireString};
@@ -47,7 +47,7 @@ pub fn to_search_expr(e: &Expr) -> Result<SearchExpr, QueryError> {
         Expr::Size(c, n) => Ok(numeric(ft::FILESIZE, *c, *n)),
         Expr::Sources(c, n) => Ok(numeric(ft::SOURCES, *c, u64::from(*n))),
         Expr::Type(t) => Ok(SearchExpr::MetaString {
-            value: WireString::from(meta::search_type(*t)),
+            value: WireString::from(file_info::search_type(*t)),
             tag: TagName::Id(ft::FILETYPE),
         }),
         Expr::Ext(x) => Ok(SearchExpr::MetaString {
@@ -111,7 +111,7 @@ pub fn source_address(id: crate::wire::ClientId, port: u16) -> String {
 pub fn hit_from_entry(f: &FileEntry) -> Option<Hit> {
     let name = f.name()?.to_string();
     let size = f.size()?;
-    if name.trim().is_empty() || size == 0 || size > crate::hash::MAX_FILE_SIZE {
+    if name.trim().is_empty() || size == 0 || size > crate::wire::hash::MAX_FILE_SIZE {
         return None;
     }
     let id = ContentId::new(Some(size)).with(HashKind::Ed2k, &f.hash);
@@ -203,8 +203,8 @@ mod tests {
             client_id: crate::wire::ClientId::from_ipv4([10, 0, 0, 1].into()),
             port: 4662,
             tags: {
-                let mut t = meta::file_tags("a b.mkv", 1234);
-                t.push(meta::count_tag(ft::SOURCES, 3));
+                let mut t = file_info::file_tags("a b.mkv", 1234);
+                t.push(file_info::count_tag(ft::SOURCES, 3));
                 t
             },
         };

@@ -14,8 +14,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
-use crate::meta;
-use crate::net::{ConnError, FrameReader, send, spawn_writer};
+use super::identity::emule_version;
+use crate::engine::net::{ConnError, FrameReader, send, spawn_writer};
+use crate::wire::file_info;
 use crate::wire::server::{FileEntry, LoginRequest, SourceRequest, offer_magic, tcp_flags};
 use crate::wire::tag::{ct, st};
 use crate::wire::{ClientId, Frame, Hash16, SearchExpr, ServerMessage, Tag, TagEncoding, TagsExt};
@@ -66,12 +67,6 @@ fn change_servers(servers: &mut Vec<String>, c: Cmd) -> Option<Cmd> {
         }
         c => Some(c),
     }
-}
-
-/// Our eMule version tag: compatible-client id (Junction has none assigned), 0.50.0
-/// (`id << 24 | major << 17 | minor << 10 | update << 7`).
-pub(crate) fn emule_version() -> u32 {
-    (0x4A << 24) | (50 << 10)
 }
 
 /// Waiters for `OP_FOUNDSOURCES` of one hash, each with its deadline.
@@ -476,12 +471,12 @@ impl Sess {
         let large = flags & tcp_flags::LARGEFILES != 0;
         let entries: Vec<FileEntry> = files
             .iter()
-            .filter(|f| large || f.size <= crate::hash::OLD_MAX_FILE_SIZE)
+            .filter(|f| large || f.size <= crate::wire::hash::OLD_MAX_FILE_SIZE)
             .map(|f| FileEntry {
                 hash: f.hash,
                 client_id: cid,
                 port,
-                tags: meta::file_tags(&f.name, f.size),
+                tags: file_info::file_tags(&f.name, f.size),
             })
             .collect();
         // Keep each frame well under the frame limit.
