@@ -28,7 +28,7 @@ pub(super) fn start_fetch(
                 .or_else(|| {
                     req.id
                         .get(HashKind::Btmh)
-                        .and_then(crate::id::InfoHashV2::from_slice)
+                        .and_then(crate::wire::id::InfoHashV2::from_slice)
                         .map(|h| h.truncated())
                 })
                 // Content named by no BitTorrent hash: not this network's, not an error.

@@ -26,7 +26,7 @@ impl IndexEntry {
         let mut m = format!(
             "magnet:?xt=urn:btih:{}&dn={}&xl={}",
             self.info_hash.to_hex(),
-            crate::percent::encode(self.name.as_bytes()),
+            crate::wire::percent::encode(self.name.as_bytes()),
             self.size
         );
         // The whole-file hashes as more `xt`s, so other networks' clients can match it.
@@ -41,7 +41,7 @@ impl IndexEntry {
         }
         for t in &self.trackers {
             m.push_str("&tr=");
-            m.push_str(&crate::percent::encode(t.as_bytes()));
+            m.push_str(&crate::wire::percent::encode(t.as_bytes()));
         }
         m
     }

@@ -31,16 +31,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::config::Config;
-use crate::id::{InfoHash, PeerId};
-use crate::magnet::Magnet;
-use crate::metainfo::{Info, Metainfo, TorrentBuilder, piece_length_for};
 use crate::net::dht::Dht;
 use crate::net::peer;
 use crate::net::storage::Storage;
 use crate::net::torrent::{Ctx, Torrent, lock};
 use crate::net::torznab;
 use crate::net::tracker_client::{AnnounceParams, Tiers};
-use crate::tracker::Event as TrackerEvent;
+use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::magnet::Magnet;
+use crate::wire::metainfo::{Info, Metainfo, TorrentBuilder, piece_length_for};
+use crate::wire::tracker::Event as TrackerEvent;
 
 /// Most incoming connections waiting for their handshake.
 const MAX_PENDING_ACCEPTS: usize = 64;

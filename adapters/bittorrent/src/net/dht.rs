@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, trace};
 
 use super::torrent::lock;
-use crate::id::InfoHash;
-use crate::krpc::{
+use crate::wire::id::InfoHash;
+use crate::wire::krpc::{
     Body, ErrorBody, Message, Method, NodeId, NodeV4, Query, Response, code as error_code,
 };
 
@@ -367,12 +367,13 @@ impl Dht {
             Answered,
             Failed,
         }
-        let mut short: BTreeMap<crate::krpc::Distance, (NodeV4, S)> = BTreeMap::new();
+        let mut short: BTreeMap<crate::wire::krpc::Distance, (NodeV4, S)> = BTreeMap::new();
         for n in lock(&self.inner.table).closest(&target, K * 2) {
             short.insert(n.id.distance(&target), (n, S::New));
         }
         let mut found = Found::default();
-        let mut tokens: BTreeMap<crate::krpc::Distance, (SocketAddrV4, Vec<u8>)> = BTreeMap::new();
+        let mut tokens: BTreeMap<crate::wire::krpc::Distance, (SocketAddrV4, Vec<u8>)> =
+            BTreeMap::new();
         for _round in 0..16 {
             // The closest K that have not failed: ask those not asked yet.
             let batch: Vec<NodeV4> = short
@@ -504,7 +505,7 @@ impl Dht {
                 Err(_) if !rates.allow(from.ip()) => continue,
                 Err(e) => {
                     trace!(%from, error = %e, "bad KRPC packet");
-                    if let Some(t) = crate::krpc::peek_transaction_id(&buf[..n]) {
+                    if let Some(t) = crate::wire::krpc::peek_transaction_id(&buf[..n]) {
                         self.error(from, t, error_code::PROTOCOL, "malformed message")
                             .await;
                     }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 use junction_core::{RangeSet, SinkError, TransferSink};
 
-use crate::piece::{Bitfield, Geometry};
+use crate::wire::piece::{Bitfield, Geometry};
 
 #[derive(Clone)]
 pub enum Storage {

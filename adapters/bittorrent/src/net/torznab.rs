@@ -8,9 +8,9 @@ use std::time::Duration;
 use junction_core::{ContentId, HashKind, Hit, NetworkId};
 
 use super::http;
-use crate::id::InfoHash;
-use crate::magnet::Magnet;
-use crate::percent;
+use crate::wire::id::InfoHash;
+use crate::wire::magnet::Magnet;
+use crate::wire::percent;
 
 /// Most items read from one response.
 pub const MAX_ITEMS: usize = 500;

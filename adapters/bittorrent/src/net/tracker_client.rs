@@ -11,10 +11,10 @@ use tracing::debug;
 use super::http::{self, HttpError};
 use crate::config::Config;
 use crate::error::TrackerError;
-use crate::id::{InfoHash, PeerId};
-use crate::tracker::http::{AnnounceRequest, AnnounceResponse};
-use crate::tracker::udp::{self, Family};
-use crate::tracker::{Event, ScrapeStats};
+use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::tracker::http::{AnnounceRequest, AnnounceResponse};
+use crate::wire::tracker::udp::{self, Family};
+use crate::wire::tracker::{Event, ScrapeStats};
 
 /// What we tell a tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,11 +153,11 @@ pub async fn scrape(
 ) -> Result<Vec<(InfoHash, ScrapeStats)>, AnnounceError> {
     let hashes = &hashes[..hashes.len().min(udp::MAX_SCRAPE_HASHES)];
     if url.starts_with("http://") {
-        let s = crate::tracker::http::scrape_url(url)
+        let s = crate::wire::tracker::http::scrape_url(url)
             .ok_or_else(|| AnnounceError::BadUrl(format!("{url} (no scrape)")))?;
-        let full = crate::tracker::http::scrape_request_url(&s, hashes);
+        let full = crate::wire::tracker::http::scrape_request_url(&s, hashes);
         let body = http::get(&full, cfg.tracker_timeout, Some(cfg.listen.ip())).await?;
-        Ok(crate::tracker::http::parse_scrape(&body)?)
+        Ok(crate::wire::tracker::http::parse_scrape(&body)?)
     } else if let Some(rest) = url.strip_prefix("udp://") {
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         let list = hashes.to_vec();

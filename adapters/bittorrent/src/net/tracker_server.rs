@@ -16,11 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span};
 
 use super::http;
-use crate::id::{InfoHash, PeerId};
-use crate::percent;
-use crate::tracker::http::{AnnounceRequest, AnnounceResponse, encode_failure, encode_scrape};
-use crate::tracker::udp::{self, Family};
-use crate::tracker::{Event, ScrapeStats};
+use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::percent;
+use crate::wire::tracker::http::{
+    AnnounceRequest, AnnounceResponse, encode_failure, encode_scrape,
+};
+use crate::wire::tracker::udp::{self, Family};
+use crate::wire::tracker::{Event, ScrapeStats};
 
 /// Most swarms and peers per swarm kept.
 const MAX_SWARMS: usize = 10_000;

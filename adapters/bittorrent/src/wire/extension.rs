@@ -10,9 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use bytes::Bytes;
 use junction_core::bencode::{self, Value};
 
-use crate::benc;
-use crate::compact;
 use crate::error::WireError;
+use crate::wire::benc;
+use crate::wire::compact;
 
 /// Extension names Junction supports, with the ids it asks peers to use for them.
 pub const UT_METADATA: &str = "ut_metadata";

@@ -3,7 +3,7 @@
 use bytes::{Buf, BufMut, BytesMut};
 
 use crate::error::WireError;
-use crate::id::{InfoHash, PeerId};
+use crate::wire::id::{InfoHash, PeerId};
 
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 pub const HANDSHAKE_LEN: usize = 68;

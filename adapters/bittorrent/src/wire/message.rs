@@ -2,13 +2,13 @@
 //!
 //! Frames are `<u32 BE length><u8 id><payload>`; length 0 is a keep-alive. Messages carry
 //! the peer's raw numbers; [`BlockRequest::validate`], [`PieceBlock::validate`] and
-//! [`Bitfield::from_payload`](crate::piece::Bitfield::from_payload) check them against the
+//! [`Bitfield::from_payload`](crate::wire::piece::Bitfield::from_payload) check them against the
 //! torrent's [`Geometry`] once it is known (with a magnet it is not, at first).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::WireError;
-use crate::piece::{Geometry, ValidBlock};
+use crate::wire::piece::{Geometry, ValidBlock};
 
 /// Largest frame accepted. The length prefix is the peer's claim, and we buffer a whole
 /// frame before decoding it, so without a cap one peer could make us hold 4 GiB. The
@@ -88,7 +88,7 @@ pub enum Message {
     Interested,
     NotInterested,
     Have(u32),
-    /// Raw payload; validate with [`Bitfield::from_payload`](crate::piece::Bitfield::from_payload).
+    /// Raw payload; validate with [`Bitfield::from_payload`](crate::wire::piece::Bitfield::from_payload).
     Bitfield(Bytes),
     Request(BlockRequest),
     Piece(PieceBlock),

@@ -9,7 +9,7 @@ use super::extension::{MAX_METADATA_SIZE, metadata_piece_count, metadata_piece_l
 use super::message::{MAX_MESSAGE_LEN, id};
 use super::*;
 use crate::error::WireError;
-use crate::piece::{Bitfield, Geometry};
+use crate::wire::piece::{Bitfield, Geometry};
 
 fn decode_all(data: &[u8]) -> Result<Vec<Message>, WireError> {
     let mut d = MessageDecoder::default();
@@ -442,9 +442,9 @@ fn deep_bencode_is_refused_by_every_decoder() {
         assert!(ExtendedHandshake::decode(deep).is_err());
         assert!(MetadataMessage::decode(Bytes::copy_from_slice(deep)).is_err());
         assert!(PexMessage::decode(deep).is_err());
-        assert!(crate::krpc::Message::decode(deep).is_err());
-        assert!(crate::tracker::http::AnnounceResponse::parse(deep).is_err());
-        assert!(crate::metainfo::Metainfo::parse(deep).is_err());
+        assert!(crate::wire::krpc::Message::decode(deep).is_err());
+        assert!(crate::wire::tracker::http::AnnounceResponse::parse(deep).is_err());
+        assert!(crate::wire::metainfo::Metainfo::parse(deep).is_err());
     }
     assert!(
         t0.elapsed() < std::time::Duration::from_secs(5),

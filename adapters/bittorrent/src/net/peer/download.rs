@@ -38,7 +38,7 @@ impl Peer {
             let ready = want && self.am_interested && need >= depth / 4;
             let storage = &self.t.storage;
             let geometry = &meta.geometry;
-            let mut claim = |i: crate::piece::ValidPieceIndex| {
+            let mut claim = |i: crate::wire::piece::ValidPieceIndex| {
                 storage.claim_piece(geometry.piece_offset(i), u64::from(geometry.piece_len(i)))
             };
             // Where a reader waits, as a piece index.
@@ -223,7 +223,7 @@ impl Peer {
 fn complete_piece(
     t: &Torrent,
     meta: &crate::net::torrent::Meta,
-    index: crate::piece::ValidPieceIndex,
+    index: crate::wire::piece::ValidPieceIndex,
     data: Vec<u8>,
     contributors: &[ConnId],
     addr: SocketAddr,

@@ -16,7 +16,7 @@ impl Peer {
                 {
                     let node = SocketAddr::new(self.addr.ip(), port);
                     tokio::spawn(async move {
-                        let _ = dht.query(node, crate::krpc::Method::Ping).await;
+                        let _ = dht.query(node, crate::wire::krpc::Method::Ping).await;
                     });
                 }
             }

@@ -25,9 +25,9 @@ use tracing::{debug, trace, warn};
 
 use super::torrent::{ConnId, Event, OnBlock, PeerCounters, PeerEntry, Torrent, lock};
 use crate::error::WireError;
-use crate::metainfo::Info;
-use crate::piece::{BLOCK_LEN, Bitfield};
 use crate::wire::extension::{METADATA_PIECE_LEN, UT_METADATA, UT_PEX};
+use crate::wire::metainfo::Info;
+use crate::wire::piece::{BLOCK_LEN, Bitfield};
 use crate::wire::{
     BlockRequest, ExtendedHandshake, Handshake, Message, MessageDecoder, MetadataMessage,
     PexMessage, PieceBlock, Reserved,

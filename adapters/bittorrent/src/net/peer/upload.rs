@@ -127,11 +127,11 @@ impl Peer {
         if !self.fast || self.bitfield.as_ref().is_some_and(|b| b.count_ones() >= 10) {
             return Ok(());
         }
-        let set = crate::fast::allowed_fast_set(
+        let set = crate::wire::fast_ext::allowed_fast_set(
             ip,
             &self.t.info_hash,
             meta.geometry.piece_count(),
-            crate::fast::DEFAULT_K,
+            crate::wire::fast_ext::DEFAULT_K,
         );
         let have = self.t.state().pieces.have().clone();
         for i in set {

@@ -109,7 +109,7 @@ mod tests {
 
     use super::super::PeerEntry;
     use super::*;
-    use crate::id::PeerId;
+    use crate::wire::id::PeerId;
 
     fn add_peer(st: &mut State, conn: ConnId, interested: bool) {
         let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + conn as u16));

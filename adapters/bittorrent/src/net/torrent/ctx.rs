@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{ConnId, Torrent};
 use crate::config::Config;
-use crate::id::{InfoHash, PeerId};
-use crate::metainfo::Info;
+use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::metainfo::Info;
 
 /// Adapter-wide context shared by every torrent and peer.
 #[derive(Debug)]

@@ -23,9 +23,9 @@ pub use self::ctx::{Bucket, Ctx, lock};
 pub use self::metadata::MetadataFetch;
 pub use self::picker::{OnBlock, Picker};
 use super::storage::Storage;
-use crate::id::{InfoHash, PeerId};
-use crate::metainfo::Info;
-use crate::piece::{Bitfield, Geometry, ValidBlock, ValidPieceIndex};
+use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::metainfo::Info;
+use crate::wire::piece::{Bitfield, Geometry, ValidBlock, ValidPieceIndex};
 
 pub type ConnId = u64;
 
@@ -460,7 +460,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metainfo::{Metainfo, TorrentBuilder};
+    use crate::wire::metainfo::{Metainfo, TorrentBuilder};
     use junction_core::swarm::{MemStore, Swarm, SwarmSink, Writer};
     use junction_core::{NetworkId, RangeSet};
 

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ConnId;
-use crate::piece::{BLOCK_LEN, Bitfield, Geometry, ValidBlock, ValidPieceIndex};
+use crate::wire::piece::{BLOCK_LEN, Bitfield, Geometry, ValidBlock, ValidPieceIndex};
 
 /// At most this many peers are asked for the same block in end-game.
 const ENDGAME_DUP: usize = 2;

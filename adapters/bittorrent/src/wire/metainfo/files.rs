@@ -47,7 +47,7 @@ mod tests {
     use sha1::{Digest, Sha1};
 
     use super::*;
-    use crate::metainfo::Metainfo;
+    use crate::wire::metainfo::Metainfo;
 
     const PL: usize = 16384;
 

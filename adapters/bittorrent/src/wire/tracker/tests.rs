@@ -9,7 +9,7 @@ use super::http::*;
 use super::udp::{self, Announce, Family, Request, Response};
 use super::{Event, ScrapeStats};
 use crate::error::TrackerError;
-use crate::id::{InfoHash, PeerId};
+use crate::wire::id::{InfoHash, PeerId};
 
 fn announce_req() -> AnnounceRequest {
     AnnounceRequest {

@@ -9,10 +9,10 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use junction_core::bencode::{self, Value};
 
-use crate::benc;
-use crate::compact;
 use crate::error::KrpcError;
-use crate::id::InfoHash;
+use crate::wire::benc;
+use crate::wire::compact;
+use crate::wire::id::InfoHash;
 
 /// Longest transaction id accepted (BEP 5 suggests 2 bytes; clients use up to ~8).
 pub const MAX_TRANSACTION_ID_LEN: usize = 32;

@@ -14,8 +14,8 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
 use crate::error::MetainfoError;
-use crate::id::{InfoHash, InfoHashV2};
-use crate::piece::{Geometry, ValidPieceIndex};
+use crate::wire::id::{InfoHash, InfoHashV2};
+use crate::wire::piece::{Geometry, ValidPieceIndex};
 
 /// Largest piece length accepted (libtorrent's limit is 128 MiB; nothing real goes past 64).
 pub const MAX_PIECE_LENGTH: u32 = 256 << 20;

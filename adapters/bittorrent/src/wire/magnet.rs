@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use data_encoding::{BASE32_NOPAD, HEXLOWER, HEXLOWER_PERMISSIVE, HEXUPPER};
 
 use crate::error::MagnetError;
-use crate::id::{InfoHash, InfoHashV2};
-use crate::percent;
+use crate::wire::id::{InfoHash, InfoHashV2};
+use crate::wire::percent;
 
 /// Longest magnet accepted; real ones are a few KiB even with many trackers.
 pub const MAX_MAGNET_LEN: usize = 64 * 1024;

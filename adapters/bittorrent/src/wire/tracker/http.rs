@@ -5,11 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use junction_core::bencode::{self, Value};
 
 use super::{Event, ScrapeStats};
-use crate::benc;
-use crate::compact;
 use crate::error::TrackerError;
-use crate::id::{InfoHash, PeerId};
-use crate::percent;
+use crate::wire::benc;
+use crate::wire::compact;
+use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::percent;
 
 /// An announce, as sent in the query string.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use sha1::{Digest, Sha1};
 
-use crate::id::InfoHash;
+use crate::wire::id::InfoHash;
 
 /// The usual set size (BEP 6 suggests 10).
 pub const DEFAULT_K: usize = 10;

@@ -4,8 +4,8 @@
 use sha1::{Digest, Sha1};
 
 use super::{MAX_PIECE_LENGTH, MIN_V2_PIECE_LENGTH, Result, component, invalid};
-use crate::benc;
 use crate::error::MetainfoError;
+use crate::wire::benc;
 
 /// A piece length giving roughly 1000–2000 pieces: a power of two from 16 KiB to 16 MiB.
 pub fn piece_length_for(total_length: u64) -> u32 {

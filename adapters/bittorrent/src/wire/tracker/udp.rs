@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::{Buf, BufMut};
 
 use super::{Event, ScrapeStats};
-use crate::compact;
 use crate::error::TrackerError;
-use crate::id::{InfoHash, PeerId};
+use crate::wire::compact;
+use crate::wire::id::{InfoHash, PeerId};
 
 /// The magic constant a connect request starts with.
 pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
