@@ -24,13 +24,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, info};
 
 use crate::config::Config;
-use crate::wire::search::Plan;
 use crate::engine::core::{Command, Core, CoreMsg, RemoteHit};
 use crate::engine::download::{self, SourceInfo};
 use crate::engine::shares::{ShareIndex, hash_file};
 use crate::engine::{Shared, Stats, conn, upload};
+use crate::wire::guid::Guid;
+use crate::wire::search::Plan;
 use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
-use crate::wire::header::Guid;
 use junction_core::limit::{ConnLimiter, ConnPermit};
 
 /// Commands queued towards the core.
@@ -172,7 +172,7 @@ fn push_proxies(sh: &Shared) -> String {
 
 /// `ip:port` or `host:port`, resolved within [`junction_core::addr::RESOLVE_TIMEOUT`].
 async fn resolve(p: &str) -> Result<SocketAddr, NetworkError> {
-    if let Some(a) = crate::wire::headers::parse_addr_v4(p) {
+    if let Some(a) = crate::wire::addr_list::parse_addr_v4(p) {
         return Ok(SocketAddr::V4(a));
     }
     let a = junction_core::addr::resolve(p, junction_core::addr::RESOLVE_TIMEOUT).await?;

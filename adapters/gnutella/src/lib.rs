@@ -22,7 +22,7 @@ pub mod wire;
 pub use adapter::Adapter;
 pub use config::Config;
 pub use error::{Error, Result};
-pub use wire::header::Guid;
+pub use wire::guid::Guid;
 pub use wire::urn::{Sha1Hash, TigerHash, Urn};
 
 /// The content URNs, at their path before issue 14 moved them into [`wire`] (named as

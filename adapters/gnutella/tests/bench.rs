@@ -16,7 +16,7 @@ use junction_core::{
     TransferSink,
 };
 use junction_gnutella::Sha1Hash;
-use junction_gnutella::wire::header::Guid;
+use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, Query};
 use junction_gnutella::wire::qrp::QrpTable;
 use net::*;

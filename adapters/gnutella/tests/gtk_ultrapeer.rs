@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{ContentId, HashKind, Network, SharedItem};
-use junction_gnutella::wire::header::DescriptorDecoder;
+use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
 use junction_gnutella::wire::message::{Descriptor, Message, QueryFlags};
 use junction_gnutella::wire::qrp::QrpReceiver;
 use net::*;

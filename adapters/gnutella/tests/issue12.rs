@@ -14,7 +14,8 @@ use junction_gnutella::Adapter;
 use junction_gnutella::engine::browse::browse_host;
 use junction_gnutella::engine::core::SUPPORTED_VENDOR_MESSAGES;
 use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder};
-use junction_gnutella::wire::header::{Guid, Header, kind};
+use junction_gnutella::wire::descriptor_header::{Header, kind};
+use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::http::{HttpHead, ResponseHead};
 use junction_gnutella::wire::message::{
     Descriptor, HOPS_FLOW, Message, Ping, TCP_CONNECT_BACK, VendorMessage,

@@ -4,12 +4,12 @@
 use std::net::Ipv4Addr;
 
 use bytes::Bytes;
+use junction_core::http::Headers;
 use junction_gnutella::Guid;
+use junction_gnutella::wire::descriptor_header::{DescriptorDecoder, kind};
 use junction_gnutella::wire::ext::{ExtArea, Item};
 use junction_gnutella::wire::ggep::{Block, Extension};
 use junction_gnutella::wire::handshake::Handshake;
-use junction_gnutella::wire::header::{DescriptorDecoder, kind};
-use junction_gnutella::wire::headers::Headers;
 use junction_gnutella::wire::http::{HttpHead, RequestHead, ResponseHead};
 use junction_gnutella::wire::message::*;
 use proptest::collection::vec;

@@ -4,8 +4,8 @@ mod common;
 
 use bytes::BytesMut;
 use common::*;
+use junction_gnutella::wire::descriptor_header::{DescriptorDecoder, RawDescriptor};
 use junction_gnutella::wire::handshake::Handshake;
-use junction_gnutella::wire::header::{DescriptorDecoder, RawDescriptor};
 use junction_gnutella::wire::http::{HttpHead, ResponseHead};
 
 fn frames(chunks: &[&[u8]]) -> Vec<RawDescriptor> {

@@ -265,7 +265,7 @@ async fn a_tree_that_misses_the_known_root_is_ignored() {
                             out = ResponseHead::new(
                                 200,
                                 "OK",
-                                junction_gnutella::wire::headers::Headers::new()
+                                junction_core::http::Headers::new()
                                     .with("Content-Type", "application/dime")
                                     .with("Content-Length", bad_tree.len().to_string()),
                             )

@@ -18,12 +18,12 @@ use super::conn::{self, Out};
 use super::core::{HITS_PER_MESSAGE, hit_record, our_hit, trailer};
 use super::error::ServentError;
 use super::upload::write;
-use crate::wire::urn::Urn;
-use crate::wire::urn::{Sha1Hash, TigerHash};
-use crate::wire::header::{Header, kind};
+use crate::wire::descriptor_header::{Header, kind};
 use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
 use crate::wire::message::{Message, Query};
 use crate::wire::qrp;
+use crate::wire::urn::Urn;
+use crate::wire::urn::{Sha1Hash, TigerHash};
 
 /// `Retry-After` for a client waiting on a bridged file.
 pub const RETRY_AFTER: u64 = 5;

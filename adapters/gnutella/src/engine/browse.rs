@@ -13,9 +13,9 @@ use tokio::time::timeout;
 use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, connect_from, read_head};
 use super::error::ServentError;
 use crate::wire::browse::{BrowseDecoder, CONTENT_TYPE};
-use crate::wire::headers::Headers;
 use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
 use crate::wire::message::{Message, QueryHit};
+use junction_core::http::Headers;
 
 /// Most body bytes read from one host.
 const MAX_BODY: usize = 64 << 20;

@@ -19,11 +19,11 @@ use super::conn::{self, Admission, Link, Out, PeerInfo};
 use super::error::ServentError;
 use super::hosts::HostCache;
 use super::router::{ConnId, HARD_TTL_LIMIT, Inbound, Route, Router, next_hop};
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::descriptor_header::{Header, kind};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
+use crate::wire::guid::Guid;
 use crate::wire::handshake::HandshakeProfile;
-use crate::wire::header::{Guid, Header, kind};
 use crate::wire::http::Giv;
 use crate::wire::message::{
     Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, PUSH_PROXY_ACK, PUSH_PROXY_REQUEST, Ping,
@@ -32,6 +32,7 @@ use crate::wire::message::{
 };
 use crate::wire::push_proxy::trailer_proxies;
 use crate::wire::qrp::{QrpReceiver, QrpTable};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 
 mod command;
 mod done;

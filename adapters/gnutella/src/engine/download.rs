@@ -22,8 +22,8 @@ use tracing::{Instrument, debug, debug_span, info};
 
 use super::Shared;
 use super::core::{Command, CoreMsg, RemoteHit};
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::message::Query;
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use plan::{Ctx, Plan, ThexState};
 use session::worker;
 pub use source::SourceInfo;

@@ -6,11 +6,11 @@ use bytes::Bytes;
 
 use super::Shared;
 use super::core::VENDOR;
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::message::{HitRecord, QhdTrailer, QueryHit, qhd};
 use crate::wire::push_proxy::push_extension;
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 
 /// One result record: the HUGE `urn:sha1:` text (and `urn:ed2khash:` when known), and GGEP
 /// `LF` for sizes ≥ 4 GiB.

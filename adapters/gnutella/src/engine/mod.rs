@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::wire::header::Guid;
+use crate::wire::guid::Guid;
 use shares::ShareIndex;
 
 /// Counters shown by `status()`.

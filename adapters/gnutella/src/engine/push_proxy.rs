@@ -22,12 +22,13 @@ use super::Shared;
 use super::conn::{self, CONNECT_TIMEOUT, Out};
 use super::error::ServentError;
 use super::router::ConnId;
+use crate::wire::descriptor_header::{Header, kind};
 use crate::wire::ext::ExtArea;
-use crate::wire::header::{Guid, Header, kind};
-use crate::wire::headers::Headers;
+use crate::wire::guid::Guid;
 use crate::wire::http::{HttpHead, ResponseHead};
 use crate::wire::message::{Message, Push};
 use crate::wire::push_proxy::{MAX_PUSH_PROXIES, PushProxyRequest};
+use junction_core::http::Headers;
 
 /// Wait for a proxy's answer once connected.
 const PROXY_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
-use crate::wire::header::{Guid, Header, kind};
+use crate::wire::descriptor_header::{Header, kind};
+
+use crate::wire::guid::Guid;
 
 /// A connection id inside the servent.
 pub type ConnId = u64;

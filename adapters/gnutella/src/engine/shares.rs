@@ -6,9 +6,9 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::qrp::{self, QrpTable};
 use crate::wire::thex::Level;
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 
 /// Slots of the QRP table we send (gtk-gnutella accepts 2^14 … 2^21).
 pub const QRP_TABLE_LEN: u32 = 1 << 16;

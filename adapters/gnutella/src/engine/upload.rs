@@ -19,9 +19,7 @@ use super::Shared;
 use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
 use super::error::ServentError;
 use super::shares::{SharedFile, hash_file};
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::browse;
-use crate::wire::headers::Headers;
 use crate::wire::http::{
     Giv, HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead, Target,
 };
@@ -29,6 +27,8 @@ use crate::wire::link::LinkDeflater;
 use crate::wire::message::{Message, QueryHit};
 use crate::wire::push_proxy::PushProxyRequest;
 use crate::wire::thex::encode_answer;
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+use junction_core::http::Headers;
 
 /// Wait for the first request on a connection.
 const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,7 +164,7 @@ where
             if let Some(node) = req
                 .headers
                 .get("X-Node")
-                .and_then(crate::wire::headers::parse_addr_v4)
+                .and_then(crate::wire::addr_list::parse_addr_v4)
             {
                 idx.add_alt(&file.sha1, node);
             }
@@ -225,7 +225,7 @@ where
         let node = req
             .headers
             .get("X-Node")
-            .and_then(crate::wire::headers::parse_addr_v4);
+            .and_then(crate::wire::addr_list::parse_addr_v4);
         let alts: Vec<String> = file
             .alts
             .iter()

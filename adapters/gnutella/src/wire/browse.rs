@@ -20,7 +20,8 @@
 use bytes::{Buf, BytesMut};
 
 use crate::error::{Error, Result};
-use crate::wire::header::{DescriptorDecoder, Guid, Header, kind};
+use crate::wire::descriptor_header::{DescriptorDecoder, Header, kind};
+use crate::wire::guid::Guid;
 use crate::wire::http::{RequestHead, ResponseHead};
 use crate::wire::link::LinkInflater;
 use crate::wire::message::{Descriptor, HitRecord, Message, QueryHit};
@@ -346,8 +347,8 @@ impl BrowseDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::headers::Headers;
     use crate::wire::http::HttpHead;
+    use junction_core::http::Headers;
     use proptest::prelude::*;
 
     #[test]

@@ -9,8 +9,8 @@
 use bytes::{Buf, BufMut, Bytes};
 
 use crate::error::{Error, Result};
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use crate::wire::ggep::{self, Block, Extension};
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 
 /// GEM item separator.
 pub const SEP_FS: u8 = 0x1C;

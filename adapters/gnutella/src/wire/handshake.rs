@@ -19,8 +19,9 @@ use bytes::{Buf, BufMut, BytesMut};
 use junction_core::http::split_head;
 
 use crate::error::{Error, Result};
-use crate::wire::header::Guid;
-use crate::wire::headers::{Headers, addr_list, parse_socket_addr};
+use crate::wire::addr_list::{addr_list, parse_socket_addr};
+use crate::wire::guid::Guid;
+use junction_core::http::Headers;
 
 /// Largest handshake block we buffer (gtk-gnutella's blocks are ~1 KiB).
 pub const MAX_HANDSHAKE_LEN: usize = 16 * 1024;

@@ -12,7 +12,7 @@ mod request;
 mod response;
 
 use crate::wire::urn::Urn;
-use crate::wire::headers::Headers;
+use junction_core::http::Headers;
 
 pub use giv::{Giv, MAX_GIV_LEN};
 pub use junction_core::http::{HttpHead, HttpVersion, MAX_HEAD_LEN, RequestHead, ResponseHead};

@@ -21,11 +21,12 @@ use std::net::SocketAddrV4;
 use data_encoding::BASE32_NOPAD;
 
 use crate::error::{Error, Result};
+use crate::wire::addr_list::parse_addr_v4;
 use crate::wire::ggep::{self, Extension, ids};
-use crate::wire::header::Guid;
-use crate::wire::headers::{Headers, parse_addr_v4};
+use crate::wire::guid::Guid;
 use crate::wire::http::{RequestHead, percent_decode};
 use crate::wire::message::QhdTrailer;
+use junction_core::http::Headers;
 
 /// Push proxies a leaf keeps and announces in its hits (LimeWire and gtk-gnutella keep
 /// a handful).

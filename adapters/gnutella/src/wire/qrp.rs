@@ -9,9 +9,9 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::wire::urn::Urn;
 use crate::wire::inflate;
 use crate::wire::message::{RouteTableUpdate, qrp_compressor};
+use crate::wire::urn::Urn;
 
 /// Smallest table accepted (2^3: the spec's own examples use 8 slots).
 pub const MIN_TABLE_BITS: u8 = 3;

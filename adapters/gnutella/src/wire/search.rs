@@ -3,8 +3,8 @@
 
 use junction_core::{Expr, HashKind, Query as CoreQuery};
 
-use crate::wire::urn::{Sha1Hash, Urn};
 use crate::wire::message::{Query, QueryFlags};
+use crate::wire::urn::{Sha1Hash, Urn};
 
 /// Longest criteria string we send.
 pub const MAX_CRITERIA: usize = 200;

@@ -20,8 +20,8 @@ use bytes::Bytes;
 use junction_core::tiger_tree::{self, LEAF_LEN, TigerTree};
 
 use crate::error::{Error, Result};
-use crate::wire::urn::TigerHash;
 use crate::wire::dime::{self, Record};
+use crate::wire::urn::TigerHash;
 
 /// `segmentsize` (bytes per leaf).
 pub const SEGMENT_SIZE: u64 = LEAF_LEN as u64;

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use bytes::BytesMut;
+use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
 use junction_gnutella::wire::handshake::Handshake;
-use junction_gnutella::wire::header::DescriptorDecoder;
 use junction_gnutella::wire::http::{Giv, HttpHead, RequestHead, ResponseHead};
 use junction_gnutella::wire::link::LinkInflater;
 use junction_gnutella::wire::message::Descriptor;

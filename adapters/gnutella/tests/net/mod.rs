@@ -14,8 +14,8 @@ use junction_core::swarm::{Swarm, SwarmSink};
 use junction_core::{
     ContentId, FetchEvent, FetchRequest, Hit, Network, NetworkId, RangeSet, SharedItem,
 };
+use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
 use junction_gnutella::wire::handshake::Handshake;
-use junction_gnutella::wire::header::DescriptorDecoder;
 use junction_gnutella::wire::link::{LinkDeflater, LinkInflater};
 use junction_gnutella::wire::message::Descriptor;
 use junction_gnutella::{Adapter, Config};

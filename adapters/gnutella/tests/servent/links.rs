@@ -5,7 +5,8 @@ use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{HashKind, Network};
 use junction_gnutella::Adapter;
-use junction_gnutella::wire::header::{Guid, Header, kind};
+use junction_gnutella::wire::descriptor_header::{Header, kind};
+use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, Query, QueryFlags};
 
 use crate::common;

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{HashKind, Network, NetworkId};
 use junction_gnutella::Adapter;
-use junction_gnutella::wire::header::Guid;
+use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, Query};
 
 use crate::net::*;

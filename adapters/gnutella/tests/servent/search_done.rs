@@ -9,9 +9,9 @@ use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{Hit, HitStream, Network, NetworkError};
 use junction_gnutella::engine::core::{hit_record, trailer};
-use junction_gnutella::wire::urn::Sha1Hash;
-use junction_gnutella::wire::header::Guid;
+use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, QueryHit};
+use junction_gnutella::wire::urn::Sha1Hash;
 
 use crate::net::*;
 

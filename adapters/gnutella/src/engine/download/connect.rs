@@ -16,7 +16,7 @@ use crate::engine::conn::CONNECT_TIMEOUT;
 use crate::engine::core::{Command, CoreMsg};
 use crate::engine::error::ServentError;
 use crate::engine::push_proxy::request_push;
-use crate::wire::header::Guid;
+use crate::wire::guid::Guid;
 use crate::wire::push_proxy::{MAX_PUSH_PROXIES, usable};
 
 /// Wait for a pushed servent's `GIV`.

@@ -18,8 +18,8 @@ use super::tiger_tree::{fetch_thex, thex_path};
 use super::{BODY_STALL, End, RESPONSE_TIMEOUT};
 use crate::engine::conn::{WRITE_TIMEOUT, read_head};
 use crate::engine::error::ServentError;
-use crate::wire::urn::Urn;
 use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
+use crate::wire::urn::Urn;
 
 /// Read size while receiving bodies.
 const READ_BUF: usize = 256 * 1024;

@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 use junction_core::{NetworkId, Source};
 
 use crate::engine::core::RemoteHit;
-use crate::wire::header::Guid;
+use crate::wire::guid::Guid;
 use crate::wire::push_proxy::MAX_PUSH_PROXIES_READ;
 
 /// A Gnutella source as a [`Source`] names it.
@@ -67,7 +67,7 @@ impl SourceInfo {
         if s.network != NetworkId::GNUTELLA {
             return None;
         }
-        let addr = crate::wire::headers::parse_addr_v4(&s.address)?;
+        let addr = crate::wire::addr_list::parse_addr_v4(&s.address)?;
         let mut out = SourceInfo {
             addr,
             servent: None,
@@ -85,7 +85,7 @@ impl SourceInfo {
                 Some(("proxies", v)) => {
                     out.proxies = v
                         .split(',')
-                        .filter_map(crate::wire::headers::parse_addr_v4)
+                        .filter_map(crate::wire::addr_list::parse_addr_v4)
                         .filter(crate::wire::push_proxy::usable)
                         .take(MAX_PUSH_PROXIES_READ)
                         .collect();

@@ -47,7 +47,7 @@ pub(super) async fn fetch_thex(
     let req = RequestHead::new(
         "GET",
         path,
-        crate::wire::headers::Headers::new()
+        junction_core::http::Headers::new()
             .with("Host", host)
             .with("User-Agent", ua),
     );

@@ -4,7 +4,7 @@ use bytes::BufMut;
 use junction_core::http::split_head;
 
 use crate::error::{Error, Result};
-use crate::wire::header::Guid;
+use crate::wire::guid::Guid;
 
 /// `GIV <index>:<guid hex>/<name>` LF LF, sent by a pushed servent.
 #[derive(Debug, Clone, PartialEq, Eq)]

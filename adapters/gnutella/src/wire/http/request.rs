@@ -5,8 +5,9 @@ use std::net::SocketAddrV4;
 
 use super::{ByteRange, MAX_RANGES, RequestHead, content_urn};
 use crate::error::Result;
+use crate::wire::addr_list::addr_list;
 use crate::wire::urn::Urn;
-use crate::wire::headers::{Headers, addr_list};
+use junction_core::http::Headers;
 
 /// What Gnutella reads from a request head, and the requests it sends.
 pub trait RequestExt: Sized {

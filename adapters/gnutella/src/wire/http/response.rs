@@ -5,8 +5,9 @@ use std::net::SocketAddrV4;
 
 use super::{ContentRange, MAX_RANGES, Queued, ResponseHead, content_urn};
 use crate::error::Result;
+use crate::wire::addr_list::addr_list;
 use crate::wire::urn::Urn;
-use crate::wire::headers::{Headers, addr_list};
+use junction_core::http::Headers;
 
 /// What Gnutella reads from a response head, and the answers its uploader sends.
 pub trait ResponseExt: Sized {

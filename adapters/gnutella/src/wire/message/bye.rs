@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes};
 
 use super::take;
 use crate::error::Result;
-use crate::wire::headers::Headers;
+use junction_core::http::Headers;
 
 /// Bye.
 #[derive(Debug, Clone, PartialEq, Eq)]

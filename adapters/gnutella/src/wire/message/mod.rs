@@ -22,7 +22,8 @@ pub use vendor::{
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
-use crate::wire::header::{Guid, Header, RawDescriptor, kind};
+use crate::wire::descriptor_header::{Header, RawDescriptor, kind};
+use crate::wire::guid::Guid;
 
 /// A decoded descriptor payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,13 @@ pub struct Descriptor {
     pub header: Header,
     /// The payload.
     pub message: Message,
+}
+
+impl RawDescriptor {
+    /// Decode the payload according to the header's type.
+    pub fn message(&self) -> Result<Message> {
+        Message::decode(self.header.kind, self.payload.clone())
+    }
 }
 
 impl Descriptor {

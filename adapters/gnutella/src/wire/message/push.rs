@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes};
 use super::take;
 use crate::error::Result;
 use crate::wire::ext::ExtArea;
-use crate::wire::header::Guid;
+use crate::wire::guid::Guid;
 
 /// File index gtk-gnutella uses for a firewall-to-firewall (RUDP) request.
 pub const FW2FW_FILE_INDEX: u32 = 0x7FFF_FFFD;

@@ -4,8 +4,8 @@ use bytes::{BufMut, Bytes};
 
 use super::{take, take_cstr};
 use crate::error::Result;
-use crate::wire::urn::Urn;
 use crate::wire::ext::{ExtArea, Item};
+use crate::wire::urn::Urn;
 
 /// The min-speed / flags field, read big-endian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -13,10 +13,10 @@ use bytes::{BufMut, Bytes};
 
 use super::{take, take_cstr};
 use crate::error::{Error, Result};
-use crate::wire::urn::{Sha1Hash, Urn};
 use crate::wire::ext::ExtArea;
 use crate::wire::ggep::{self, Block};
-use crate::wire::header::Guid;
+use crate::wire::guid::Guid;
+use crate::wire::urn::{Sha1Hash, Urn};
 
 /// One result record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,10 @@
-//! The header list of handshakes and HTTP heads (core's [`Headers`]), and the address
-//! lists Gnutella carries in it (`X-Try`, `X-Alt`...), where the port defaults to 6346.
+//! The address lists Gnutella carries in handshake and HTTP headers (`X-Try`, `X-Alt`,
+//! `X-Node`...), where the port defaults to 6346. The header list itself is core's
+//! [`Headers`].
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
-pub use junction_core::http::Headers;
+use junction_core::http::Headers;
 
 /// Default Gnutella port, implied when an address list omits the port.
 pub const DEFAULT_PORT: u16 = 6346;

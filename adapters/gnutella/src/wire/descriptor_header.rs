@@ -1,4 +1,5 @@
-//! The 23-byte descriptor header and the streaming descriptor decoder.
+//! The 23-byte descriptor header that frames every message on a Gnutella link, and the
+//! streaming descriptor decoder. (HTTP and handshake headers are `Headers`, in core.)
 //!
 //! ```text
 //! 0  16  GUID (message id)
@@ -10,11 +11,10 @@
 //! The length is the only framing on a Gnutella link, so it is bounded before
 //! anything is buffered; a nonsense length means the link must be dropped.
 
-use std::fmt;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
+use crate::wire::guid::Guid;
 
 /// Size of the descriptor header.
 pub const HEADER_LEN: usize = 23;
@@ -25,69 +25,6 @@ pub const DEFAULT_MAX_PAYLOAD: u32 = 64 * 1024;
 /// gtk-gnutella's `GTA_SIZE_MARKED`: when set, bits 16..30 of the length
 /// field carry flags and only the low 16 bits are the size.
 pub const SIZE_MARKED: u32 = 0x8000_0000;
-
-/// A 16-byte GUID: message ids and servent ids. Shapes are never validated
-/// (gtk-gnutella uses its own marks and all-zero ids).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Guid(pub [u8; 16]);
-
-impl Guid {
-    /// The all-zero GUID (gtk-gnutella's vendor messages use it).
-    pub const ZERO: Guid = Guid([0; 16]);
-
-    /// Turn 16 random bytes into a "modern" message id: byte 8 = 0xFF and
-    /// byte 15 = 0x00, as the 0.6 draft recommends.
-    pub fn modern(mut random: [u8; 16]) -> Self {
-        random[8] = 0xFF;
-        random[15] = 0x00;
-        Guid(random)
-    }
-
-    /// 32 lowercase hex digits (as in `GUID:` and `GIV`).
-    pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(32);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
-    }
-
-    /// Parse 32 hex digits (any case).
-    pub fn from_hex(s: &str) -> Result<Self> {
-        let s = s.trim();
-        if s.len() != 32 || !s.is_ascii() {
-            return Err(Error::invalid(
-                "guid",
-                format!("expected 32 hex digits, got {s:?}"),
-            ));
-        }
-        let mut g = [0u8; 16];
-        for (i, b) in g.iter_mut().enumerate() {
-            let pair = s.get(2 * i..2 * i + 2).unwrap_or("");
-            *b = u8::from_str_radix(pair, 16)
-                .map_err(|_| Error::invalid("guid", format!("bad hex digits {pair:?}")))?;
-        }
-        Ok(Guid(g))
-    }
-
-    pub(crate) fn read(buf: &mut impl Buf) -> Self {
-        let mut g = [0u8; 16];
-        buf.copy_to_slice(&mut g);
-        Guid(g)
-    }
-}
-
-impl fmt::Debug for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Guid({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
 
 /// Payload type numbers (gtk-gnutella `enum gta_msg`).
 pub mod kind {
@@ -194,7 +131,7 @@ impl Header {
 }
 
 /// A framed descriptor: header plus raw payload. Decode the payload with
-/// [`crate::wire::message::Message::decode`] (or [`RawDescriptor::message`]).
+/// `Message::decode` or `RawDescriptor::message` (both in [`crate::wire::message`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawDescriptor {
     /// The header; `payload_len` equals `payload.len()`.
@@ -204,11 +141,6 @@ pub struct RawDescriptor {
 }
 
 impl RawDescriptor {
-    /// Decode the payload according to the header's type.
-    pub fn message(&self) -> Result<crate::wire::message::Message> {
-        crate::wire::message::Message::decode(self.header.kind, self.payload.clone())
-    }
-
     /// Write header and payload.
     pub fn encode(&self, dst: &mut impl BufMut) {
         self.header.encode(dst);
@@ -317,14 +249,5 @@ mod tests {
         let mut b = BytesMut::new();
         Header::new(Guid::ZERO, 0, 1, 0, 0xFFFF_FFF0 & !SIZE_MARKED).encode(&mut b);
         assert!(DescriptorDecoder::default().decode(&mut b).is_err());
-    }
-
-    #[test]
-    fn guid_hex() {
-        let g = Guid::from_hex("54cd3102ab408d4acfb983e172dbd151").unwrap();
-        assert_eq!(g.to_hex(), "54cd3102ab408d4acfb983e172dbd151");
-        assert!(Guid::from_hex("54cd").is_err());
-        assert!(Guid::from_hex("zzcd3102ab408d4acfb983e172dbd151").is_err());
-        assert!(Guid::from_hex("é4cd3102ab408d4acfb983e172dbd15").is_err());
     }
 }
