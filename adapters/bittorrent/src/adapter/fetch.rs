@@ -136,7 +136,7 @@ pub(super) fn cached_meta(ctx: &Ctx, ih: &InfoHash) -> Option<(Info, Vec<SocketA
 
 pub(super) type AnnounceResult = (
     Tiers,
-    Result<(String, crate::net::tracker_client::Announced), String>,
+    Result<(String, crate::engine::tracker_client::Announced), String>,
 );
 
 /// A torrent's own task: announces, dials peers, runs the choker and reports progress.

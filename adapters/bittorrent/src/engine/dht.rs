@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, trace};
 
-use super::torrent::lock;
+use super::sync::lock;
 use crate::wire::id::InfoHash;
 use crate::wire::krpc::{
     Body, ErrorBody, Message, Method, NodeId, NodeV4, Query, Response, code as error_code,

@@ -23,7 +23,8 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace, warn};
 
-use super::torrent::{ConnId, Event, OnBlock, PeerCounters, PeerEntry, Torrent, lock};
+use super::sync::lock;
+use super::torrent::{ConnId, Event, OnBlock, PeerCounters, PeerEntry, Torrent};
 use crate::error::WireError;
 use crate::wire::extension::{METADATA_PIECE_LEN, UT_METADATA, UT_PEX};
 use crate::wire::metainfo::Info;
@@ -150,7 +151,7 @@ struct Peer {
     /// The peer's pieces, once the metadata is known.
     bitfield: Option<Bitfield>,
     /// The pieces no peer is asked for, kept between reads.
-    left_out: crate::net::storage::LeftOut,
+    left_out: crate::engine::storage::LeftOut,
     counted: bool,
     raw_bitfield: Option<Bytes>,
     have_all: bool,

@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use self::choker::Choker;
-pub use self::ctx::{Bucket, Ctx, lock};
+pub use self::ctx::{Bucket, Ctx};
 pub use self::metadata::MetadataFetch;
 pub use self::picker::{OnBlock, Picker};
 use super::storage::Storage;
+use super::sync::lock;
 use crate::wire::id::{InfoHash, PeerId};
 use crate::wire::metainfo::Info;
 use crate::wire::piece::{Bitfield, Geometry, ValidBlock, ValidPieceIndex};

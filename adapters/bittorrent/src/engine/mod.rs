@@ -1,9 +1,12 @@
-//! The networking side: trackers (client and server), peer connections, torrents.
+//! The tasks: everything that owns a socket, a task or a timer. Torrents (picker, choker,
+//! metadata fetch), peer connections, the DHT node, the tracker client and server, storage,
+//! the HTTP client and Torznab feeds.
 
 pub mod dht;
 pub mod http;
 pub mod peer;
 pub mod storage;
+pub mod sync;
 pub mod torrent;
 pub mod torznab;
 pub mod tracker_client;

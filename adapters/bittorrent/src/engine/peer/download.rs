@@ -9,7 +9,10 @@ impl Peer {
         let Some(meta) = self.t.meta().cloned() else {
             return self.fill_metadata().await;
         };
-        if matches!(self.t.storage, crate::net::storage::Storage::MetadataOnly) {
+        if matches!(
+            self.t.storage,
+            crate::engine::storage::Storage::MetadataOnly
+        ) {
             return Ok(()); // only the metadata was wanted
         }
         if self.bitfield.is_none() {
@@ -222,7 +225,7 @@ impl Peer {
 /// Checks an assembled piece, stores it if good, and bans whoever sent a bad one.
 fn complete_piece(
     t: &Torrent,
-    meta: &crate::net::torrent::Meta,
+    meta: &crate::engine::torrent::Meta,
     index: crate::wire::piece::ValidPieceIndex,
     data: Vec<u8>,
     contributors: &[ConnId],

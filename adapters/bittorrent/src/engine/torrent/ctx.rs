@@ -4,11 +4,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{ConnId, Torrent};
 use crate::config::Config;
+use crate::engine::sync::lock;
 use crate::wire::id::{InfoHash, PeerId};
 use crate::wire::metainfo::Info;
 
@@ -24,7 +25,7 @@ pub struct Ctx {
     pub torrents: Mutex<HashMap<InfoHash, Arc<Torrent>>>,
     pub last_error: Mutex<Option<String>>,
     /// The DHT node, when enabled.
-    pub dht: Option<crate::net::dht::Dht>,
+    pub dht: Option<crate::engine::dht::Dht>,
     /// Upload rate limit shared by every torrent (`None`: unlimited).
     pub upload_bucket: Option<Mutex<Bucket>>,
     /// Download rate limit shared by every torrent (`None`: unlimited).
@@ -80,7 +81,7 @@ impl Ctx {
     pub fn new(
         config: Config,
         port: u16,
-        dht: Option<crate::net::dht::Dht>,
+        dht: Option<crate::engine::dht::Dht>,
         upload_limit: Option<u64>,
         download_limit: Option<u64>,
     ) -> Ctx {
@@ -131,8 +132,4 @@ fn new_peer_id() -> PeerId {
         *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rand::random::<u32>() as usize % 36];
     }
     PeerId(id)
-}
-
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
