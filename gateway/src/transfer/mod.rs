@@ -5,6 +5,7 @@ mod by_file;
 mod clock;
 mod container;
 mod files;
+mod journal;
 pub mod lookup;
 mod read;
 mod record;
@@ -188,6 +189,7 @@ impl TransferManager {
             &record.skip_flags(),
             record.size,
             record.verified_set(),
+            Some(&self.inner.journal_path(&record.id)),
         )?;
         sink.restore_written(record.written_set());
         if record.state == State::Complete && !sink.is_complete() {
@@ -319,6 +321,7 @@ impl TransferManager {
             &record.skip_flags(),
             size,
             Default::default(),
+            Some(&self.inner.journal_path(&id)),
         )?;
         self.inner.store.put(Table::Transfers, &id, &record)?;
         let t = Arc::new(Transfer::new(sink, record));
@@ -391,7 +394,9 @@ impl TransferManager {
                 let m = t.meta();
                 (m.record.path.clone(), m.record.layout(), m.record.size)
             };
-            let sink = FileSink::open(&path, &layout, &skip, size, t.sink().verified_set())?;
+            let journal = self.inner.journal_path(id);
+            let verified = t.sink().verified_set();
+            let sink = FileSink::open(&path, &layout, &skip, size, verified, Some(&journal))?;
             if !sink.is_complete() {
                 tracing::info!(%id, "more files wanted: the transfer goes on");
                 *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
@@ -466,6 +471,7 @@ impl TransferManager {
             .store(true, std::sync::atomic::Ordering::Release);
         t.stop();
         t.sink().retire();
+        t.sink().end_journal();
         seed::stop(&self.inner, &t);
         {
             // A save of it already under way must not write it back after this.
@@ -661,7 +667,8 @@ impl Inner {
         }
         // The ranges are taken before the sync: a range verified meanwhile is saved next
         // time, once its bytes are on disk too.
-        let verified = record::pairs(&t.sink().verified_set());
+        let verified_set = t.sink().verified_set();
+        let verified = record::pairs(&verified_set);
         let written = record::pairs(&t.sink().written_set());
         if let Err(e) = t.sink().sync() {
             tracing::warn!(error = %e, "could not sync a transfer file");
@@ -676,8 +683,14 @@ impl Inner {
         };
         record.verified = verified;
         record.written = written;
-        if let Err(e) = self.store.put(Table::Transfers, &record.id, &record) {
-            tracing::warn!(id = %record.id, error = %e, "could not persist a transfer");
+        match self.store.put(Table::Transfers, &record.id, &record) {
+            Ok(()) => t.sink().journal_saved(&verified_set),
+            Err(e) => tracing::warn!(id = %record.id, error = %e, "could not persist a transfer"),
         }
+    }
+
+    /// Where a transfer journals what it verified since its record was last saved.
+    fn journal_path(&self, id: &str) -> PathBuf {
+        self.incomplete.join(format!("{id}.journal"))
     }
 }

@@ -278,7 +278,10 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                         Some(format!("every file is fetched: {e}"));
                     Vec::new()
                 });
-                let sink = match FileSink::open(&path, &files, &skip, size, RangeSet::new()) {
+                let journal = inner.journal_path(&t.meta().record.id);
+                let opened =
+                    FileSink::open(&path, &files, &skip, size, RangeSet::new(), Some(&journal));
+                let sink = match opened {
                     Ok(s) => s,
                     Err(e) => {
                         let why = format!("could not make {}: {e}", path.display());
@@ -469,6 +472,9 @@ async fn finish(inner: &Inner, t: &Arc<Transfer>) {
     t.run.lock().unwrap_or_else(|p| p.into_inner()).take();
     tracing::info!(name = %name, "transfer complete");
     let _ = inner.set_state(t, State::Complete, None);
+    // Every byte is verified and saved now (a split's sink journals nothing).
+    t.sink().end_journal();
+    let _ = std::fs::remove_file(inner.journal_path(&t.meta().record.id));
 }
 
 /// Makes a finished single file the folder of the files it is made of, and the
@@ -485,7 +491,7 @@ fn split(t: &Transfer) -> std::io::Result<()> {
     // but what pieces shared with wanted files brought.
     let verified = t.sink().verified_set();
     super::files::split(&from, &to, &files, &skip, &verified)?;
-    let sink = FileSink::open(&to, &files, &skip, size, verified)?;
+    let sink = FileSink::open(&to, &files, &skip, size, verified, None)?;
     *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
     {
         let mut m = t.meta();

@@ -16,6 +16,7 @@ use junction_core::{NetworkId, RangeSet};
 use tokio::sync::watch;
 
 use super::files::Data;
+use super::journal::Journal;
 
 /// No reader is waiting.
 const NO_PRIORITY: u64 = u64::MAX;
@@ -37,22 +38,44 @@ pub struct FileSink {
     closed: AtomicBool,
     /// The transfer was cancelled: readers stop waiting.
     retired: AtomicBool,
+    /// Proofs of what verified since the last save, so a crash loses none of it.
+    journal: Option<Journal>,
 }
 
 impl FileSink {
     /// Opens (or creates) the data at full length, sparse, with what is known verified:
     /// one file, or a folder of `files` (those `skip` marks left out of the transfer).
-    /// Bytes no longer on disk are verified no more.
+    /// Bytes no longer on disk are verified no more. With a `journal`, what it proves
+    /// verified since the last save counts too, and what verifies from now on goes there.
     pub fn open(
         path: &Path,
         files: &[FileSpan],
         skip: &[bool],
         size: u64,
         verified: RangeSet,
+        journal: Option<&Path>,
     ) -> std::io::Result<FileSink> {
         let mut verified = verified;
         let data = Data::open(path, files, skip, size, &mut verified)?;
+        let journal = journal.map(|j| {
+            let (journal, proven) = Journal::replay(j, &data, size, &verified);
+            let before = verified.covered();
+            for r in proven.iter() {
+                verified.insert(r);
+            }
+            if verified.covered() > before {
+                tracing::info!(
+                    bytes = verified.covered() - before,
+                    "verified before a crash, not yet saved: kept, their bytes checked again"
+                );
+            }
+            journal
+        });
         let swarm = Swarm::new(data, size, verified);
+        let swarm = match journal {
+            Some(_) => swarm.keep_proofs(),
+            None => swarm,
+        };
         swarm.ledger().set_skipped(skipped_bytes(files, skip));
         Ok(FileSink {
             swarm: Arc::new(swarm),
@@ -64,7 +87,22 @@ impl FileSink {
             out_of_space: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
+            journal,
         })
+    }
+
+    /// `saved` is durable in the transfer's record: the journal drops what it covers.
+    pub fn journal_saved(&self, saved: &RangeSet) {
+        if let Some(j) = &self.journal {
+            j.saved(saved);
+        }
+    }
+
+    /// The transfer finished or was cancelled: its journal goes.
+    pub fn end_journal(&self) {
+        if let Some(j) = &self.journal {
+            j.end();
+        }
     }
 
     /// The handle one network writes through.
@@ -274,6 +312,10 @@ impl SwarmHost for FileSink {
 
     /// Wakes readers and the manager after a write or check.
     fn progressed(&self, p: Progress, written: u64) {
+        // Journalled first, before anyone is told the range is verified.
+        if let Some(j) = &self.journal {
+            j.append(self.swarm.take_proofs());
+        }
         self.fresh_bytes.fetch_add(written, Ordering::Relaxed);
         // Written ranges are persisted too (after an fsync), so a restart keeps them.
         self.dirty.store(true, Ordering::Release);
@@ -314,7 +356,7 @@ mod tests {
     use junction_core::{SinkError, TransferSink};
 
     fn open(path: &Path, size: u64, verified: RangeSet) -> (Arc<FileSink>, Arc<NetSink>) {
-        let sink = Arc::new(FileSink::open(path, &[], &[], size, verified).unwrap());
+        let sink = Arc::new(FileSink::open(path, &[], &[], size, verified, None).unwrap());
         let net = sink.for_network(NetworkId::ED2K);
         (sink, net)
     }
@@ -350,6 +392,47 @@ mod tests {
         let (again, net) = open(&path, 10, RangeSet::full(10));
         assert!(again.is_complete());
         assert_eq!(&net.read(0, 10).unwrap()[..], b"helloworld");
+    }
+
+    /// A crash after a range verified, before the verified set was saved: the journal
+    /// brings it back, unless its bytes on disk changed; a save empties the journal.
+    #[test]
+    fn ranges_verified_since_the_last_save_survive_a_crash_through_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, journal) = (dir.path().join("f"), dir.path().join("f.journal"));
+        let reopen = |saved: RangeSet| {
+            let sink = FileSink::open(&path, &[], &[], 10, saved, Some(&journal)).unwrap();
+            let sink = Arc::new(sink);
+            (sink.clone(), sink.for_network(NetworkId::BITTORRENT))
+        };
+        let (sink, net) = reopen(RangeSet::new());
+        net.write_verified(0, b"hello").unwrap();
+        net.write_verified(5, b"world").unwrap();
+        // Killed: no save, no shutdown.
+        drop((sink, net));
+        let (sink, net) = reopen(RangeSet::new());
+        assert!(sink.is_complete(), "both ranges kept");
+        assert_eq!(&net.read(0, 10).unwrap()[..], b"helloworld");
+        // Saved: the journal has nothing left to prove.
+        sink.journal_saved(&RangeSet::full(10));
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+        drop((sink, net));
+        // Proofs that no longer hold count for nothing.
+        let (sink, net) = reopen(RangeSet::new());
+        assert_eq!(
+            sink.verified_bytes(),
+            0,
+            "a saved journal proves nothing again"
+        );
+        net.write_verified(0, b"hello").unwrap();
+        drop((sink, net));
+        std::fs::write(&path, b"jello\0\0\0\0\0").unwrap();
+        let (sink, _) = reopen(RangeSet::new());
+        assert_eq!(
+            sink.verified_bytes(),
+            0,
+            "the bytes under the proof changed"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod container;
 mod ledger;
+mod proof;
 mod range_map;
 mod sink;
 mod units;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 
 pub use container::ContainerSink;
 pub use ledger::{CLAIM_STALL, Check, Ledger, MAX_STRIKES, NetFigures, Writer};
+pub use proof::Proof;
 pub use range_map::RangeMap;
 pub use sink::{Inline, SwarmHost, SwarmSink};
 pub use units::{NO_UNIT, UnitAlgo, UnitHasher, UnitHashes};
@@ -110,6 +112,9 @@ pub struct Swarm<S> {
     ledger: Mutex<Ledger>,
     /// Signalled when a check or a write ends, for writes waiting on a locked range.
     settled: Condvar,
+    /// What proves each newly verified range, kept for the owner's journal when asked
+    /// ([`Swarm::keep_proofs`]).
+    proofs: Option<Mutex<Vec<Proof>>>,
 }
 
 impl<S: Store> Swarm<S> {
@@ -118,6 +123,29 @@ impl<S: Store> Swarm<S> {
             store,
             ledger: Mutex::new(Ledger::new(size, verified)),
             settled: Condvar::new(),
+            proofs: None,
+        }
+    }
+
+    /// Keeps a [`Proof`] of each range a check or a self-checked write verifies, for
+    /// [`Swarm::take_proofs`]. (A network's own verdict, [`Ledger::attest`], has none.)
+    #[must_use]
+    pub fn keep_proofs(mut self) -> Swarm<S> {
+        self.proofs = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// The proofs kept since the last call.
+    pub fn take_proofs(&self) -> Vec<Proof> {
+        self.proofs.as_ref().map_or_else(Vec::new, |p| {
+            std::mem::take(&mut *p.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+    }
+
+    fn keep_proof(&self, proof: impl FnOnce() -> Proof) {
+        if let Some(p) = &self.proofs {
+            let proof = proof();
+            p.lock().unwrap_or_else(|e| e.into_inner()).push(proof);
         }
     }
 
@@ -212,12 +240,16 @@ impl<S: Store> Swarm<S> {
             }
         };
         let result = self.store_gaps(&gaps, offset, data);
+        // Hashed before the range shows as verified, so the owner's journal learns of it
+        // as soon after as can be.
+        let proof = (self.proofs.is_some() && !gaps.is_empty() && result.is_ok())
+            .then(|| Proof::sha1_of(range.clone(), data));
         let checks = {
             let mut l = self.ledger();
             if result.is_ok() {
                 l.end_verified_write(by, range.clone(), &gaps);
                 // A coarser unit (an eD2k part) may now be whole.
-                l.ready(range)
+                l.ready(range.clone())
             } else {
                 l.abort_verified_write(&gaps);
                 Vec::new()
@@ -225,6 +257,9 @@ impl<S: Store> Swarm<S> {
         };
         self.settled.notify_all();
         result?;
+        if let Some(proof) = proof {
+            self.keep_proof(|| proof);
+        }
         Ok(Pending {
             checks,
             verified: !gaps.is_empty(),
@@ -259,9 +294,19 @@ impl<S: Store> Swarm<S> {
         for c in checks {
             let expected = self.ledger().expected(&c).map(|(a, d)| (a, d.to_vec()));
             let ok = match expected {
-                Some((algo, want)) => self
-                    .hash(algo, c.range.clone())
-                    .is_some_and(|got| got == want),
+                Some((algo, want)) => {
+                    let ok = self
+                        .hash(algo, c.range.clone())
+                        .is_some_and(|got| got == want);
+                    if ok {
+                        self.keep_proof(|| Proof {
+                            range: c.range.clone(),
+                            algo,
+                            digest: want,
+                        });
+                    }
+                    ok
+                }
                 None => false,
             };
             let (banned, more) = {
@@ -290,16 +335,7 @@ impl<S: Store> Swarm<S> {
     }
 
     fn hash(&self, algo: UnitAlgo, range: Range<u64>) -> Option<Vec<u8>> {
-        let mut h = UnitHasher::new(algo);
-        let mut buf = vec![0u8; HASH_READ.min(usize::try_from(range.end - range.start).ok()?)];
-        let mut off = range.start;
-        while off < range.end {
-            let n = usize::try_from((range.end - off).min(buf.len() as u64)).ok()?;
-            self.store.read_at(&mut buf[..n], off).ok()?;
-            h.update(&buf[..n]);
-            off += n as u64;
-        }
-        Some(h.finish())
+        hash_stored(&self.store, algo, range)
     }
 
     pub fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
@@ -308,6 +344,25 @@ impl<S: Store> Swarm<S> {
         self.store.read_at(&mut buf, range.start)?;
         Ok(Bytes::from(buf))
     }
+}
+
+/// The digest of `range` as `store` holds it; `None` if it cannot be read.
+pub fn hash_stored<S: Store + ?Sized>(
+    store: &S,
+    algo: UnitAlgo,
+    range: Range<u64>,
+) -> Option<Vec<u8>> {
+    let mut h = UnitHasher::new(algo);
+    let mut buf =
+        vec![0u8; HASH_READ.min(usize::try_from(range.end.checked_sub(range.start)?).ok()?)];
+    let mut off = range.start;
+    while off < range.end {
+        let n = usize::try_from((range.end - off).min(buf.len() as u64)).ok()?;
+        store.read_at(&mut buf[..n], off).ok()?;
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    Some(h.finish())
 }
 
 #[cfg(test)]

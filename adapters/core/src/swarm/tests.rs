@@ -276,3 +276,44 @@ fn a_run_of_pieces_inside_a_file_checks_its_bytes_and_a_whole_file_hash_the_rest
     assert!(swarm.ledger().complete(), "{:?}", swarm.ledger().verified());
     assert_eq!(swarm.store().bytes(), data);
 }
+
+/// A swarm asked to keep proofs has one for each range that verified, by a check or a
+/// self-checked write, and each holds exactly while the store keeps those bytes.
+#[test]
+fn each_verified_range_leaves_a_proof_of_its_bytes() {
+    let data = original();
+    let swarm = Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new()).keep_proofs();
+    assert!(swarm.learn(sha1_units(&data)).0);
+    let by = Writer {
+        network: NetworkId::ED2K,
+        source: 1,
+    };
+    // A unit checked against its known hash.
+    swarm.write(by, 0, &data[..UNIT as usize]).unwrap();
+    // A junk unit fails and proves nothing.
+    swarm.write(by, UNIT, &vec![0; UNIT as usize]).unwrap();
+    // Two units a network checked itself, in one write.
+    let self_checked = 4 * UNIT..6 * UNIT;
+    let bytes = &data[self_checked.start as usize..self_checked.end as usize];
+    swarm
+        .write_verified(NetworkId::BITTORRENT, self_checked.start, bytes)
+        .unwrap();
+    let proofs = swarm.take_proofs();
+    let ranges: Vec<_> = proofs.iter().map(|p| p.range.clone()).collect();
+    assert!(
+        ranges.contains(&(0..UNIT)) && ranges.contains(&self_checked),
+        "{ranges:?}"
+    );
+    assert!(!ranges.iter().any(|r| r.start == UNIT), "no proof of junk");
+    assert!(proofs.iter().all(|p| p.holds(swarm.store())));
+    assert!(swarm.take_proofs().is_empty(), "taken once");
+    swarm.store().write_at(b"X", 4 * UNIT + 3).unwrap();
+    let broken = proofs.iter().find(|p| p.range == self_checked).unwrap();
+    assert!(!broken.holds(swarm.store()), "bytes changed under it");
+    // A swarm not asked keeps none.
+    let plain = Swarm::new(MemStore::new(SIZE), SIZE, RangeSet::new());
+    plain
+        .write_verified(NetworkId::BITTORRENT, 0, &data[..UNIT as usize])
+        .unwrap();
+    assert!(plain.take_proofs().is_empty());
+}
