@@ -189,7 +189,7 @@ async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
         let now = Instant::now();
         if now >= next_query {
             next_query = now + s.cfg.source_requery;
-            let _ = s.session.try_send(Cmd::GetSources {
+            let _ = s.server_session.try_send(Cmd::GetSources {
                 hash: dl.hash,
                 size: dl.size,
                 sources: src_tx.clone(),
@@ -220,7 +220,7 @@ pub(crate) async fn locate(
     size: u64,
 ) -> Result<mpsc::Receiver<Vec<(ClientId, u16)>>, NetworkError> {
     let (tx, rx) = mpsc::channel(8);
-    s.session
+    s.server_session
         .send(Cmd::GetSources {
             hash,
             size,

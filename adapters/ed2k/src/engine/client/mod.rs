@@ -11,14 +11,18 @@ pub(crate) mod share;
 mod upload;
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use junction_core::NetworkError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::Config;
+use crate::engine::bridge::OnDemand;
+use crate::engine::hash_cache::HashCache;
 use crate::engine::net::Counters;
 use crate::wire::{ClientId, Hash16};
 
@@ -51,7 +55,7 @@ pub(crate) struct Shared {
     pub counters: Arc<Counters>,
     pub files: RwLock<HashMap<Hash16, Arc<SharedFile>>>,
     pub server: Mutex<ServerInfo>,
-    pub session: mpsc::Sender<server_session::Cmd>,
+    pub server_session: mpsc::Sender<server_session::Cmd>,
     /// Downloads waiting for a LowID source to call back, by its LowID.
     pub callbacks: Mutex<HashMap<u32, oneshot::Sender<peer::PeerConn>>>,
     pub upload_slots: Arc<Semaphore>,
@@ -108,4 +112,54 @@ impl Drop for PeerGuard {
     fn drop(&mut self) {
         self.0.peers.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Builds the client's shared state (loading the hash cache, if configured) and starts its
+/// tasks: the peer listener, when `cfg.listen` is set, and the session with the eD2k
+/// servers. Returns the state and the peer listener's address.
+pub(crate) async fn start(
+    cfg: Config,
+    user_hash: Hash16,
+    on_demand: Arc<OnDemand>,
+) -> Result<(Arc<Shared>, Option<SocketAddr>), NetworkError> {
+    let listener = match cfg.listen {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
+        None => None,
+    };
+    let peer_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (stx, srx) = mpsc::channel(64);
+    let s = Arc::new(Shared {
+        user_hash,
+        on_demand,
+        port: peer_addr.map_or(0, |a| a.port()),
+        counters: Arc::new(Counters::default()),
+        files: RwLock::new(HashMap::new()),
+        server: Mutex::new(ServerInfo::default()),
+        server_session: stx,
+        callbacks: Mutex::new(HashMap::new()),
+        upload_slots: Arc::new(Semaphore::new(cfg.upload_slots.max(1))),
+        upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
+        queued: AtomicU32::new(0),
+        hash_cache: match &cfg.hash_cache {
+            Some(p) => {
+                let p = p.clone();
+                let c = tokio::task::spawn_blocking(move || HashCache::load(p))
+                    .await
+                    .map_err(|e| NetworkError::Io(std::io::Error::other(e)))?;
+                Some(Arc::new(Mutex::new(c)))
+            }
+            None => None,
+        },
+        files_hashed: AtomicU64::new(0),
+        peers: AtomicU32::new(0),
+        cancel: CancellationToken::new(),
+        cfg,
+    });
+    if let Some(l) = listener {
+        let s2 = s.clone();
+        let addr = peer_addr;
+        tokio::spawn(peer::listen(s2, l).instrument(tracing::info_span!("ed2k_listen", ?addr)));
+    }
+    tokio::spawn(server_session::run(s.clone(), srx));
+    Ok((s, peer_addr))
 }

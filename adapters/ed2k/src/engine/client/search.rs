@@ -1,7 +1,13 @@
 //! Query AST → eD2k search expression, and search results → hits.
 
+use futures::StreamExt;
 use junction_core::query::Cmp;
-use junction_core::{Capabilities, ContentId, Expr, HashKind, Hit, NetworkId, Source};
+use junction_core::{
+    Capabilities, ContentId, Expr, HashKind, Hit, HitStream, NetworkError, NetworkId, Query, Source,
+};
+use tokio::sync::mpsc;
+
+use super::{Shared, server_session};
 
 use crate::wire::file_info;
 use crate::wire::link::FileLink;
@@ -137,6 +143,38 @@ pub fn hit_from_entry(f: &FileEntry) -> Option<Hit> {
     }
     hit.link = Some(FileLink::new(name, size, f.hash).to_string());
     Some(hit)
+}
+
+/// Hits buffered per search.
+const SEARCH_BUFFER: usize = 256;
+
+/// Sends a search to the server session and streams its hits as the result batches come.
+pub(crate) async fn start(s: &Shared, q: Query) -> Result<HitStream, NetworkError> {
+    let expr = to_search_expr(&q.expr).map_err(|e| NetworkError::Unsupported(e.to_string()))?;
+    if s.id().0 == 0 {
+        return Err(NetworkError::Unreachable(
+            "not logged into an eD2k server".into(),
+        ));
+    }
+    let (tx, rx) = mpsc::channel(16);
+    s.server_session
+        .send(server_session::Cmd::Search { expr, results: tx })
+        .await
+        .map_err(|_| NetworkError::Shutdown)?;
+    let (htx, hrx) = mpsc::channel(SEARCH_BUFFER);
+    tokio::spawn(async move {
+        let mut rx = rx;
+        while let Some(batch) = rx.recv().await {
+            for f in &batch {
+                if let Some(h) = hit_from_entry(f)
+                    && htx.send(Ok(h)).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(tokio_stream::wrappers::ReceiverStream::new(hrx).boxed())
 }
 
 #[cfg(test)]

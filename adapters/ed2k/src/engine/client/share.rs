@@ -1,12 +1,18 @@
-//! Shared files: hashing (ed2k hashset + AICH root, one pass) and reading parts to upload.
+//! Shared files: hashing (ed2k hashset + AICH root, one pass, or from the hash cache),
+//! sharing and unsharing, and reading parts to upload.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use junction_core::{ContentId, HashKind, NetworkError, SharedItem};
+
+use super::{Shared, server_session};
+use crate::engine::hash_cache::stat;
 use crate::wire::Hash16;
 use crate::wire::hash::{AichHash, Ed2kHashset};
 
@@ -127,6 +133,132 @@ pub async fn read_at(f: &SharedFile, offset: u64, len: usize) -> std::io::Result
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// A shared file's hashes, from the cache when its path, size and mtime match.
+pub(crate) async fn hashes(
+    s: &Shared,
+    path: &std::path::Path,
+) -> Result<(Ed2kHashset, AichHash, u64), NetworkError> {
+    let cache = s.hash_cache.clone();
+    let p = path.to_path_buf();
+    let lookup = tokio::task::spawn_blocking(move || {
+        let key = std::fs::canonicalize(&p).unwrap_or(p);
+        let st = stat(&key).ok();
+        let hit = match (&cache, st) {
+            (Some(c), Some((size, mtime))) => c
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key, size, mtime)
+                .map(|(h, a)| (h, a, size)),
+            _ => None,
+        };
+        (key, st, hit)
+    })
+    .await
+    .map_err(|e| NetworkError::Io(std::io::Error::other(e)))?;
+    let (key, before, hit) = lookup;
+    if let Some(hit) = hit {
+        tracing::debug!(path = %key.display(), "hashes from the cache");
+        return Ok(hit);
+    }
+    let (hashset, aich, size) = hash_file(path.to_path_buf()).await?;
+    s.files_hashed.fetch_add(1, Ordering::Relaxed);
+    if let (Some(c), Some((bsize, mtime))) = (s.hash_cache.clone(), before) {
+        let (h, a) = (hashset.clone(), aich);
+        // Cached only if the file did not change while it was hashed.
+        let saved = tokio::task::spawn_blocking(move || {
+            if bsize != size || stat(&key).ok() != before {
+                return Ok(());
+            }
+            let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+            c.insert(key, size, mtime, h, a);
+            c.save()
+        })
+        .await;
+        if let Ok(Err(e)) = saved {
+            tracing::warn!(error = %e, "cannot save the ed2k hash cache");
+        }
+    }
+    Ok((hashset, aich, size))
+}
+
+/// Shares a file: its hashes (given by the gateway, or read here), then it is offered to
+/// the server. The content id it is known by on eD2k.
+pub(crate) async fn share(s: &Shared, item: SharedItem) -> Result<ContentId, NetworkError> {
+    let given = item
+        .hashes
+        .as_deref()
+        .and_then(|h| match (&h.ed2k, h.aich) {
+            (Some(e), Some(a)) => Some((e.clone(), a, h.size)),
+            _ => None,
+        });
+    let (hashset, aich, size) = match given {
+        // The gateway read the file once for every network.
+        Some(h) => h,
+        None => hashes(s, &item.path).await?,
+    };
+    if size == 0 {
+        return Err(NetworkError::Invalid(
+            "eD2k cannot share an empty file".into(),
+        ));
+    }
+    if item.size != 0 && item.size != size {
+        return Err(NetworkError::Invalid(format!(
+            "{} has {size} bytes, {} expected",
+            item.path.display(),
+            item.size
+        )));
+    }
+    let name = if item.name.trim().is_empty() {
+        item.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into())
+    } else {
+        item.name.clone()
+    };
+    let f = Arc::new(SharedFile {
+        hash: hashset.root,
+        name,
+        size,
+        path: item.path.clone(),
+        parts: hashset.parts,
+        aich,
+        handle: Default::default(),
+        compressible: Default::default(),
+        aich_blocks: Default::default(),
+    });
+    tracing::info!(name = %f.name, size, hash = %crate::wire::hash::to_hex(&f.hash), "sharing");
+    s.files
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(f.hash, f.clone());
+    let _ = s.server_session.try_send(server_session::Cmd::Offer);
+    let mut id = item.id.clone();
+    id.size = Some(size);
+    id.set(HashKind::Ed2k, &f.hash);
+    id.set(HashKind::Aich, &f.aich);
+    Ok(id)
+}
+
+/// Stops sharing a file: the server gets the list again without it.
+pub(crate) fn unshare(s: &Shared, id: &ContentId) -> Result<(), NetworkError> {
+    let hash: [u8; 16] = id
+        .get(HashKind::Ed2k)
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| NetworkError::Invalid("no ed2k hash: not an eD2k share".into()))?;
+    let gone = s
+        .files
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&hash);
+    if gone.is_none() {
+        return Err(NetworkError::NotFound("not shared on eD2k".into()));
+    }
+    // The server gets the list again without it; peers asking for it are refused.
+    let _ = s.server_session.try_send(server_session::Cmd::Offer);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,7 +57,10 @@ pub(super) async fn source_task(dl: Arc<Download>, src: Src, key: u64) -> Result
             }
             let (tx, rx) = oneshot::channel();
             s.callbacks().insert(id, tx);
-            if s.session.try_send(Cmd::Callback(ClientId(id))).is_err() {
+            if s.server_session
+                .try_send(Cmd::Callback(ClientId(id)))
+                .is_err()
+            {
                 s.callbacks().remove(&id);
                 return Err(DlError::Other("server session busy".into()));
             }
