@@ -2,12 +2,20 @@
 //! metadata fetch), peer connections, the DHT node, the tracker client and server, storage,
 //! the HTTP client and Torznab feeds.
 
+pub(crate) mod accept;
 pub mod dht;
+pub(crate) mod dht_tasks;
+pub(crate) mod event_loop;
+pub(crate) mod fetch;
 pub mod http;
+pub mod index;
+pub(crate) mod metadata_cache;
 pub mod peer;
+pub(crate) mod share;
 pub mod storage;
 pub mod sync;
 pub mod torrent;
+pub(crate) mod torrent_task;
 pub mod torznab;
 pub mod tracker_client;
 pub mod tracker_server;

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use junction_core::{ContentId, HashKind, Hit, NetworkId};
+use futures::{Stream, StreamExt};
+use junction_core::{ContentId, HashKind, Hit, NetworkError, NetworkId};
+use tracing::debug;
 
 use super::http;
 use crate::wire::id::InfoHash;
@@ -77,6 +79,34 @@ pub async fn search(
     let body = http::get(&url, deadline, None).await?;
     let text = String::from_utf8_lossy(&body);
     parse(&text)
+}
+
+/// Searches every feed for `terms`, four at a time; each feed's hits arrive as it answers,
+/// and a feed that fails gives one `Unreachable` error in their place.
+pub fn search_feeds(
+    feeds: Vec<String>,
+    terms: String,
+    deadline: Duration,
+) -> impl Stream<Item = Result<Hit, NetworkError>> + Send + 'static {
+    futures::stream::iter(feeds)
+        .map(move |feed| {
+            let terms = terms.clone();
+            async move {
+                match search(&feed, &terms, deadline).await {
+                    Ok(items) => items
+                        .iter()
+                        .filter_map(Item::to_hit)
+                        .map(Ok)
+                        .collect::<Vec<_>>(),
+                    Err(e) => {
+                        debug!(%feed, error = %e, "torznab search failed");
+                        vec![Err(NetworkError::Unreachable(format!("torznab feed: {e}")))]
+                    }
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .flat_map(futures::stream::iter)
 }
 
 /// Parses a Torznab response: an RSS channel of items, or an `<error>`.

@@ -1,50 +1,28 @@
-//! The BitTorrent [`Network`]: a cheap handle that sends commands over a bounded channel to
-//! one event-loop task; the loop starts torrents (each with its own task: trackers, dialing,
-//! choker) and a listener task hands incoming connections to them.
-
-mod fetch;
-mod index;
-mod share;
-
-use self::fetch::*;
-pub use self::index::IndexEntry;
-use self::index::*;
-use self::share::*;
+//! The BitTorrent [`Network`]: a cheap, clonable handle. Fetches and shares go as commands
+//! over a bounded channel to the engine's command loop ([`crate::engine::event_loop`]);
+//! search, locate, status and endpoints read the engine's shared state. Everything that
+//! runs (torrents, peers, the DHT, the index) lives in [`crate::engine`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::StreamExt;
-use junction_core::query::Candidate;
 use junction_core::{
-    Capabilities, ContentId, FetchEvent, FetchEvents, FetchRequest, HashKind, Hit, HitStream,
-    Network, NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source,
-    SourceStream, TransferSink,
+    Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, HitStream, Network, NetworkError,
+    NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source, SourceStream, TransferSink,
 };
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span};
 
 use crate::config::Config;
-use crate::engine::dht::Dht;
-use crate::engine::peer;
-use crate::engine::storage::Storage;
+use crate::engine::event_loop::{self, Command};
+pub use crate::engine::index::IndexEntry;
 use crate::engine::sync::lock;
 use crate::engine::torrent::{Ctx, Torrent};
-use crate::engine::torznab;
-use crate::engine::tracker_client::{AnnounceParams, Tiers};
+use crate::engine::{fetch, index, share, torznab};
 use crate::wire::id::{InfoHash, PeerId};
-use crate::wire::magnet::Magnet;
-use crate::wire::metainfo::{Info, Metainfo, TorrentBuilder, piece_length_for};
-use crate::wire::tracker::Event as TrackerEvent;
-
-/// Most incoming connections waiting for their handshake.
-const MAX_PENDING_ACCEPTS: usize = 64;
 
 /// Per-torrent figures, for tests and status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,19 +36,6 @@ pub struct TorrentStats {
     pub failed_pieces: u64,
     pub banned: u32,
     pub has_metadata: bool,
-}
-
-enum Command {
-    /// A fetch into `sink`; `None`: only the metadata ([`Network::identify`]).
-    Fetch {
-        req: FetchRequest,
-        sink: Option<Arc<dyn TransferSink>>,
-        reply: oneshot::Sender<Result<FetchEvents, NetworkError>>,
-    },
-    Share {
-        item: SharedItem,
-        reply: oneshot::Sender<Result<ContentId, NetworkError>>,
-    },
 }
 
 struct Inner {
@@ -104,51 +69,14 @@ impl std::fmt::Debug for Adapter {
 impl Adapter {
     /// Binds the peer listener and starts the event loop.
     pub async fn start(config: Config) -> Result<Self, NetworkError> {
-        let listener = TcpListener::bind(config.listen).await?;
-        let upload_limit = config.upload_rate_limit;
-        let download_limit = config.download_rate_limit;
-        let listen = listener.local_addr()?;
-        let cancel = CancellationToken::new();
-        let dht = match config.dht_listen {
-            Some(addr) => Some(
-                Dht::bind(addr, config.limits.ip_rates(), cancel.child_token())
-                    .await
-                    .map_err(|e| NetworkError::Other(Box::new(e)))?,
-            ),
-            None => None,
-        };
-        let ctx = Arc::new(Ctx::new(
-            config,
-            listen.port(),
-            dht.clone(),
-            upload_limit,
-            download_limit,
-        ));
-        let index = Arc::new(Mutex::new(Vec::new()));
-        if let Some(d) = dht {
-            let boot = ctx.config.dht_bootstrap.clone();
-            tokio::spawn(
-                dht_maintenance(d.clone(), boot, cancel.clone()).instrument(info_span!("dht_boot")),
-            );
-            if ctx.config.dht_index {
-                tokio::spawn(
-                    dht_indexer(d, ctx.clone(), index.clone(), cancel.clone())
-                        .instrument(info_span!("dht_index")),
-                );
-            }
-        }
-        let (cmd, rx) = mpsc::channel(64);
-        let span = info_span!("bittorrent", %listen);
-        tokio::spawn(accept_loop(listener, ctx.clone(), cancel.clone()).instrument(span.clone()));
-        tokio::spawn(event_loop(rx, ctx.clone(), index.clone(), cancel.clone()).instrument(span));
-        info!(%listen, "bittorrent adapter listening");
+        let e = event_loop::start(config).await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                ctx,
-                cmd,
-                cancel,
-                listen,
-                index,
+                ctx: e.ctx,
+                cmd: e.cmd,
+                cancel: e.cancel,
+                listen: e.listen,
+                index: e.index,
             }),
         })
     }
@@ -196,108 +124,6 @@ impl Adapter {
             .send(c)
             .await
             .map_err(|_| NetworkError::Shutdown)
-    }
-}
-
-/// Bootstraps the DHT from the configured nodes, again whenever the table runs empty, and
-/// refreshes it every 15 minutes.
-async fn dht_maintenance(dht: Dht, boot: Vec<String>, cancel: CancellationToken) {
-    let mut last_refresh = Instant::now();
-    loop {
-        if dht.node_count() == 0 && !boot.is_empty() {
-            let mut addrs = Vec::new();
-            for b in &boot {
-                match junction_core::addr::resolve(b, junction_core::addr::RESOLVE_TIMEOUT).await {
-                    Ok(a) if a.is_ipv4() => addrs.push(a),
-                    Ok(a) => tracing::warn!(node = %b, %a, "DHT bootstrap: not IPv4, skipped"),
-                    Err(e) => tracing::warn!(node = %b, error = %e, "DHT bootstrap: skipped"),
-                }
-            }
-            dht.bootstrap(&addrs).await;
-        } else if last_refresh.elapsed() > Duration::from_secs(15 * 60) {
-            last_refresh = Instant::now();
-            dht.refresh().await;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
-    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_ACCEPTS));
-    let limiter = junction_core::limit::ConnLimiter::new(ctx.config.limits.clone());
-    loop {
-        let (mut s, addr) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    debug!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        // Over its per-IP limits: closed at once.
-        let Ok(mut lim) = limiter.admit(addr.ip()) else {
-            continue;
-        };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            continue; // too many half-open connections: drop this one
-        };
-        let ctx = ctx.clone();
-        tokio::spawn(
-            async move {
-                let hs = match peer::read_handshake(&mut s, ctx.config.handshake_timeout).await {
-                    Ok(hs) => hs,
-                    Err(e) => {
-                        debug!(error = %e, "incoming handshake failed");
-                        return;
-                    }
-                };
-                drop(permit);
-                lim.handshake_done();
-                let Some(t) = ctx.torrent(&hs.info_hash) else {
-                    debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
-                    return;
-                };
-                // Breaking the request rate also backs the address off.
-                let _ = peer::accepted(t, s, addr, hs, lim.request_rate()).await;
-                drop(lim);
-            }
-            .instrument(info_span!("peer_in", %addr)),
-        );
-    }
-}
-
-async fn event_loop(
-    mut rx: mpsc::Receiver<Command>,
-    ctx: Arc<Ctx>,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
-    cancel: CancellationToken,
-) {
-    loop {
-        let cmd = tokio::select! {
-            _ = cancel.cancelled() => break,
-            c = rx.recv() => match c { Some(c) => c, None => break },
-        };
-        match cmd {
-            Command::Fetch { req, sink, reply } => {
-                let _ = reply.send(start_fetch(&ctx, &index, &cancel, req, sink));
-            }
-            Command::Share { item, reply } => {
-                let (ctx, index, cancel) = (ctx.clone(), index.clone(), cancel.clone());
-                tokio::spawn(async move {
-                    let _ = reply.send(share(ctx, index, cancel, item).await);
-                });
-            }
-        }
-    }
-    let torrents: Vec<_> = lock(&ctx.torrents).values().cloned().collect();
-    for t in torrents {
-        t.cancel.cancel();
     }
 }
 
@@ -357,33 +183,8 @@ impl Network for Adapter {
     }
 
     async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
-        let entries = lock(&self.inner.index).clone();
-        let ctx = self.inner.ctx.clone();
-        let mut hits = Vec::new();
-        for e in entries {
-            let mut id = e.id.clone();
-            id.set(HashKind::Btih, &e.info_hash.0);
-            let peers = ctx
-                .torrent(&e.info_hash)
-                .map_or(0, |t| t.state().peers.len() as u32);
-            let matched = std::iter::once(e.name.as_str())
-                .chain(e.files.iter().map(String::as_str))
-                .any(|name| {
-                    q.expr.matches(&Candidate {
-                        name,
-                        size: e.size,
-                        sources: peers + 1,
-                        id: &id,
-                    })
-                });
-            if matched {
-                let mut h = Hit::new(NetworkId::BITTORRENT, id, e.name.clone(), e.size);
-                h.sources = peers + 1;
-                h.link = Some(e.magnet());
-                hits.push(Ok(h));
-            }
-        }
-        let local = futures::stream::iter(hits);
+        let ctx = &self.inner.ctx;
+        let local = futures::stream::iter(index::search(&self.inner.index, ctx, &q));
         // Torznab feeds, for the query's words; each feed's items arrive as it answers.
         let terms = q.expr.positive_terms().join(" ");
         let feeds = if terms.trim().is_empty() {
@@ -391,26 +192,7 @@ impl Network for Adapter {
         } else {
             ctx.config.torznab.clone()
         };
-        let deadline = ctx.config.tracker_timeout;
-        let remote = futures::stream::iter(feeds)
-            .map(move |feed| {
-                let terms = terms.clone();
-                async move {
-                    match torznab::search(&feed, &terms, deadline).await {
-                        Ok(items) => items
-                            .iter()
-                            .filter_map(torznab::Item::to_hit)
-                            .map(Ok)
-                            .collect::<Vec<_>>(),
-                        Err(e) => {
-                            debug!(%feed, error = %e, "torznab search failed");
-                            vec![Err(NetworkError::Unreachable(format!("torznab feed: {e}")))]
-                        }
-                    }
-                }
-            })
-            .buffer_unordered(4)
-            .flat_map(futures::stream::iter);
+        let remote = torznab::search_feeds(feeds, terms, ctx.config.tracker_timeout);
         Ok(local.chain(remote).boxed())
     }
 
@@ -419,35 +201,7 @@ impl Network for Adapter {
             .get(HashKind::Btih)
             .and_then(InfoHash::from_slice)
             .ok_or_else(|| NetworkError::Unsupported("BitTorrent locates by btih only".into()))?;
-        let ctx = self.inner.ctx.clone();
-        let mut addrs: Vec<SocketAddr> = ctx
-            .torrent(&ih)
-            .map(|t| t.state().peers.values().map(|p| p.addr).collect())
-            .unwrap_or_default();
-        let mut tiers = Tiers::new(
-            ctx.config
-                .trackers
-                .iter()
-                .map(|u| vec![u.clone()])
-                .collect(),
-        );
-        if !tiers.is_empty() {
-            let params = AnnounceParams {
-                info_hash: ih,
-                peer_id: ctx.peer_id,
-                port: ctx.port.load(Ordering::Relaxed),
-                uploaded: 0,
-                downloaded: 0,
-                left: id.size.unwrap_or(1).max(1),
-                event: TrackerEvent::None,
-                key: rand::random(),
-            };
-            if let Ok((_, a)) = tiers.announce(&params, &ctx.config).await {
-                addrs.extend(a.peers);
-            }
-        }
-        addrs.sort();
-        addrs.dedup();
+        let addrs = fetch::locate_peers(&self.inner.ctx, ih, id.size).await;
         let sources: Vec<Source> = addrs
             .into_iter()
             .map(|a| Source {
@@ -548,7 +302,7 @@ impl Network for Adapter {
     }
 
     async fn unshare(&self, id: ContentId) -> Result<(), NetworkError> {
-        unshare(&self.inner.ctx, &self.inner.index, &id)
+        share::unshare(&self.inner.ctx, &self.inner.index, &id)
     }
 
     async fn shutdown(&self) {

@@ -1,9 +1,22 @@
 //! Sharing a local file: hashed once into a v1+v2 hybrid torrent (with its whole-file
 //! SHA-1) and seeded from the file.
 
-use super::*;
+use std::sync::{Arc, Mutex};
 
-pub(super) async fn share(
+use bytes::Bytes;
+use junction_core::{ContentId, HashKind, NetworkError, SharedItem};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span};
+
+use super::index::{IndexEntry, add_to_index, entry_of};
+use super::storage::Storage;
+use super::sync::lock;
+use super::torrent::{Ctx, Torrent};
+use super::torrent_task::run_torrent;
+use crate::wire::id::InfoHash;
+use crate::wire::metainfo::{Metainfo, TorrentBuilder, piece_length_for};
+
+pub(crate) async fn share(
     ctx: Arc<Ctx>,
     index: Arc<Mutex<Vec<IndexEntry>>>,
     cancel: CancellationToken,
@@ -87,7 +100,7 @@ fn given(item: &SharedItem, fixed: Option<u32>) -> Option<Hashed> {
 }
 
 /// What [`hash_file`] found.
-pub(super) struct Hashed {
+struct Hashed {
     pieces: Vec<[u8; 20]>,
     length: u64,
     piece_length: u32,
@@ -98,7 +111,7 @@ pub(super) struct Hashed {
 /// Hashes a file in one read, with core's hasher: its pieces, its v2 tree and, when
 /// `whole_sha1`, the SHA-1 of the whole file (for an adapter run without the gateway, which
 /// otherwise hands over every hash).
-pub(super) fn hash_file(
+fn hash_file(
     path: &std::path::Path,
     piece_length: Option<u32>,
     whole_sha1: bool,
@@ -128,7 +141,7 @@ pub(super) fn hash_file(
 /// Withdraws what `share` offered under `id`: its torrent stops (saying `stopped` to its
 /// trackers, leaving the DHT as its announces lapse) and leaves the search index. A torrent
 /// still downloading under the same info-hash is a transfer's, not a share: it goes on.
-pub(super) fn unshare(
+pub(crate) fn unshare(
     ctx: &Ctx,
     index: &Mutex<Vec<IndexEntry>>,
     id: &ContentId,

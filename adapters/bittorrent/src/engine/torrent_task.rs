@@ -1,146 +1,30 @@
-//! Fetching a torrent into a transfer: from a `.torrent`, a magnet or a bare info-hash,
-//! with the info dicts of earlier magnet look-ups cached; and each torrent's own task
-//! (announces, dialing, the choker, progress).
+//! A torrent's own task: announces to its trackers, looks it up in the DHT, dials peers,
+//! runs the choker, and reports progress to the fetch that started it.
 
-use super::*;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-pub(super) fn start_fetch(
-    ctx: &Arc<Ctx>,
-    index: &Arc<Mutex<Vec<IndexEntry>>>,
-    cancel: &CancellationToken,
-    req: FetchRequest,
-    sink: Option<Arc<dyn TransferSink>>,
-) -> Result<FetchEvents, NetworkError> {
-    let mut tiers: Vec<Vec<String>> = Vec::new();
-    let mut peers: Vec<SocketAddr> = Vec::new();
-    let (info_hash, info) = match &req.torrent {
-        Some(bytes) => {
-            let m = Metainfo::parse(bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
-            tiers = m.tracker_tiers();
-            (m.info.swarm_hash(), Some(m.info))
-        }
-        None => {
-            // A v2 (btmh) id joins the swarm under its truncated hash (BEP 52).
-            let ih = req
-                .id
-                .get(HashKind::Btih)
-                .and_then(InfoHash::from_slice)
-                .or_else(|| {
-                    req.id
-                        .get(HashKind::Btmh)
-                        .and_then(crate::wire::id::InfoHashV2::from_slice)
-                        .map(|h| h.truncated())
-                })
-                // Content named by no BitTorrent hash: not this network's, not an error.
-                .ok_or_else(|| {
-                    NetworkError::Unsupported(
-                        "BitTorrent needs a .torrent, a btih or a btmh".into(),
-                    )
-                })?;
-            // Metadata fetched earlier (an identify, the DHT index) is not fetched again,
-            // and the peers that had it are tried first.
-            let cached = cached_meta(ctx, &ih).map(|(info, had)| {
-                peers.extend(had);
-                info
-            });
-            (ih, cached)
-        }
-    };
-    for t in &req.trackers {
-        if let Ok(m) = Magnet::parse(t) {
-            peers.extend(m.peer_addrs());
-            tiers.extend(m.trackers.into_iter().map(|u| vec![u]));
-        } else {
-            tiers.push(vec![t.clone()]);
-        }
-    }
-    for s in &req.sources {
-        if let Ok(a) = s.address.parse() {
-            peers.push(a);
-        }
-    }
-    if tiers.is_empty() {
-        tiers.extend(ctx.config.trackers.iter().map(|u| vec![u.clone()]));
-    }
-    // The latest fetch of a torrent wins: one still running (or seeding from an older
-    // transfer) is stopped first.
-    if let Some(old) = lock(&ctx.torrents).remove(&info_hash) {
-        old.cancel.cancel();
-    }
-    let name = info
-        .as_ref()
-        .map_or_else(|| req.name.clone(), |i| i.name.clone());
-    // No sink (identify): fetch the metadata only, report the size and hashes
-    // (Identified) and end, so the caller can make a sink of the right size and fetch
-    // again (then from the cached metadata).
-    let storage = match sink {
-        Some(sink) => Storage::Sink(sink),
-        None => Storage::MetadataOnly,
-    };
-    let t = Torrent::new(ctx.clone(), info_hash, name, storage);
-    if let Some(i) = info {
-        t.set_meta(i).map_err(NetworkError::Invalid)?;
-    }
-    {
-        let mut st = t.state();
-        for p in peers {
-            st.add_known(p);
-        }
-    }
-    lock(&ctx.torrents).insert(info_hash, t.clone());
-    let (tx, rx) = mpsc::channel(64);
-    let torrent_bytes = req.torrent.clone();
-    tokio::spawn(
-        run_torrent(
-            t,
-            tiers,
-            Some(tx),
-            index.clone(),
-            torrent_bytes,
-            cancel.child_token(),
-        )
-        .instrument(info_span!("torrent", %info_hash)),
-    );
-    Ok(ReceiverStream::new(rx).boxed())
-}
+use bytes::Bytes;
+use junction_core::{FetchEvent, HashKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span};
 
-/// Most info dicts kept by [`cache_meta`], and most bytes of them.
-pub(super) const META_CACHE_ENTRIES: usize = 64;
-pub(super) const META_CACHE_BYTES: usize = 16 << 20;
+use super::index::{IndexEntry, add_to_index, entry_of};
+use super::metadata_cache::cache_meta;
+use super::peer;
+use super::storage::Storage;
+use super::sync::lock;
+use super::torrent::Torrent;
+use super::tracker_client::{AnnounceParams, Announced, Tiers};
+use crate::wire::tracker::Event as TrackerEvent;
 
-/// Keeps an info dict fetched over ut_metadata, and the peers that had it, so the next
-/// fetch of that torrent starts with both: after a magnet's identify, or for a hit the
-/// DHT index found.
-pub(super) fn cache_meta(ctx: &Ctx, info: &Info, peers: Vec<SocketAddr>) {
-    if info.raw.len() > META_CACHE_BYTES {
-        return;
-    }
-    let mut c = lock(&ctx.meta_cache);
-    c.retain(|(i, _)| i.swarm_hash() != info.swarm_hash());
-    c.push_back((info.clone(), peers));
-    let mut bytes: usize = c.iter().map(|(i, _)| i.raw.len()).sum();
-    while c.len() > META_CACHE_ENTRIES || bytes > META_CACHE_BYTES {
-        match c.pop_front() {
-            Some((old, _)) => bytes -= old.raw.len(),
-            None => break,
-        }
-    }
-}
-
-pub(super) fn cached_meta(ctx: &Ctx, ih: &InfoHash) -> Option<(Info, Vec<SocketAddr>)> {
-    lock(&ctx.meta_cache)
-        .iter()
-        .find(|(i, _)| i.swarm_hash() == *ih)
-        .cloned()
-}
-
-pub(super) type AnnounceResult = (
-    Tiers,
-    Result<(String, crate::engine::tracker_client::Announced), String>,
-);
+type AnnounceResult = (Tiers, Result<(String, Announced), String>);
 
 /// A torrent's own task: announces, dials peers, runs the choker and reports progress.
-pub(super) async fn run_torrent(
+pub(crate) async fn run_torrent(
     t: Arc<Torrent>,
     trackers: Vec<Vec<String>>,
     events: Option<mpsc::Sender<FetchEvent>>,
