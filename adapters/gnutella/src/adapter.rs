@@ -24,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, info};
 
 use crate::config::Config;
-use crate::engine::core::{Command, Core, CoreMsg, RemoteHit};
+use crate::engine::core::Core;
 use crate::engine::download::{self, SourceInfo};
+use crate::engine::inbox::{Command, CoreMsg, RemoteHit};
 use crate::engine::shares::{ShareIndex, hash_file};
 use crate::engine::{Shared, Stats, conn, upload};
 use crate::wire::guid::Guid;

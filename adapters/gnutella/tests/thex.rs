@@ -15,7 +15,7 @@ use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::tiger_tree;
 use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, Source};
-use junction_gnutella::engine::core::hit_record;
+use junction_gnutella::engine::hits::hit_record;
 use junction_gnutella::wire::ext::ExtArea;
 use junction_gnutella::wire::http::{
     HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead, Target,

@@ -14,10 +14,10 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::Shared;
-use super::conn::{self, Out};
-use super::core::{HITS_PER_MESSAGE, hit_record, our_hit, trailer};
 use super::error::ServentError;
-use super::upload::write;
+use super::hits::{HITS_PER_MESSAGE, hit_record, our_hit, trailer};
+use super::link::{self, Out};
+use super::net::write;
 use crate::wire::descriptor_header::{Header, kind};
 use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
 use crate::wire::message::{Message, Query};
@@ -83,7 +83,7 @@ pub fn answer(
                 trailer(firewalled, &shared.push_proxies.ours(), false, false),
             );
             let rh = Header::new(h.guid, kind::QUERY_HIT, ttl, 0, 0);
-            if let Some(b) = conn::encode(rh, &Message::QueryHit(hit))
+            if let Some(b) = link::encode(rh, &Message::QueryHit(hit))
                 && tx.send(Out::Msg(b)).await.is_err()
             {
                 return;

@@ -10,8 +10,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
-use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, connect_from, read_head};
 use super::error::ServentError;
+use super::net::{CONNECT_TIMEOUT, WRITE_TIMEOUT, connect_from, read_head};
 use crate::wire::browse::{BrowseDecoder, CONTENT_TYPE};
 use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
 use crate::wire::message::{Message, QueryHit};

@@ -1,132 +1,41 @@
 //! Gnutella links: the 0.6 handshake both ways, then a reader and a writer
 //! task per link (with deflate when negotiated) talking to the core over
-//! bounded channels.
+//! bounded channels. The link's types are in [`super::link`].
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tracing::{Instrument, debug, debug_span};
 
 use super::Shared;
-use super::core::CoreMsg;
 use super::error::ServentError;
+use super::inbox::CoreMsg;
+use super::link::{Admission, Link, Out, PeerInfo};
+use super::net::{CONNECT_TIMEOUT, WRITE_TIMEOUT, connect_from, read_head};
 use super::router::ConnId;
-use crate::wire::descriptor_header::{DescriptorDecoder, Header};
+use crate::wire::descriptor_header::DescriptorDecoder;
 use crate::wire::guid::Guid;
 use crate::wire::handshake::{Handshake, HandshakeProfile};
 use crate::wire::link::{LinkDeflater, LinkInflater};
 use crate::wire::message::{Bye, Descriptor, Message};
 use junction_core::limit::ConnPermit;
 
-/// Time allowed for a TCP connect.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for each handshake block.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// A link silent this long is dropped (we ping every [`super::core::PING_EVERY`]).
+/// A link silent this long is dropped (we ping every `core::PING_EVERY`).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
-/// Time allowed for one socket write.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most messages queued towards one peer; more are dropped (flow control).
 pub const LINK_QUEUE: usize = 256;
 /// Most bytes one inflate call may produce.
 const MAX_INFLATE_BURST: usize = 4 << 20;
 /// Most bytes written per deflate flush.
 const MAX_BATCH: usize = 64 * 1024;
-
-/// What the core sends to a link's writer.
-#[derive(Debug)]
-pub enum Out {
-    /// An encoded descriptor.
-    Msg(Bytes),
-    /// Send this Bye, then close.
-    Bye(Bye),
-}
-
-/// What we learnt about a peer in the handshake.
-#[derive(Debug, Clone)]
-pub struct PeerInfo {
-    /// Its socket address.
-    pub addr: SocketAddr,
-    /// It acts as ultrapeer.
-    pub ultrapeer: bool,
-    /// It connected to us.
-    pub incoming: bool,
-    /// `User-Agent`.
-    pub user_agent: String,
-    /// Where it listens (`Listen-IP` / `Node`).
-    pub listen: Option<SocketAddrV4>,
-    /// Our address as it sees us (`Remote-IP`).
-    pub our_ip: Option<IpAddr>,
-    /// Hosts it suggested (`X-Try-Ultrapeers`, `X-Try`).
-    pub try_hosts: Vec<SocketAddrV4>,
-    /// Its servent GUID, if it sent one.
-    pub guid: Option<Guid>,
-    /// It does last-hop QRP between ultrapeers (`X-Ultrapeer-Query-Routing`).
-    pub up_qrp: bool,
-    /// It reads vendor messages (`Vendor-Message`).
-    pub vendor_messages: bool,
-}
-
-/// An established link, handshake done.
-#[derive(Debug)]
-pub struct Link {
-    stream: TcpStream,
-    /// Bytes read past the handshake (start of the message stream).
-    buf: BytesMut,
-    /// The peer.
-    pub info: PeerInfo,
-    inflate: bool,
-    deflate: bool,
-    /// Our place under the per-IP limits, for an incoming link; held while it runs.
-    permit: Option<ConnPermit>,
-}
-
-/// The core's answer to an incoming handshake.
-#[derive(Debug)]
-pub enum Admission {
-    /// Accept with this profile.
-    Accept(Box<HandshakeProfile>, Vec<SocketAddrV4>),
-    /// Refuse with this status.
-    Reject(u16, String, Vec<SocketAddrV4>),
-}
-
-/// Read until `parse` finds a complete head; leftover bytes stay in `buf`. `parse` is
-/// Gnutella's (handshake) or core's (HTTP heads), hence any error Gnutella's converts from.
-pub async fn read_head<T, E, R: AsyncRead + Unpin>(
-    s: &mut R,
-    buf: &mut BytesMut,
-    what: &'static str,
-    wait: Duration,
-    parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, E>,
-) -> Result<T, ServentError>
-where
-    crate::Error: From<E>,
-{
-    let fut = async {
-        loop {
-            if let Some((t, n)) = parse(buf).map_err(crate::Error::from)? {
-                buf.advance(n);
-                return Ok(t);
-            }
-            if buf.len() > 64 * 1024 {
-                return Err(ServentError::Protocol(format!("{what} too long")));
-            }
-            buf.reserve(4096);
-            if s.read_buf(buf).await? == 0 {
-                return Err(ServentError::Closed(what));
-            }
-        }
-    };
-    timeout(wait, fut)
-        .await
-        .map_err(|_| ServentError::Timeout(what))?
-}
 
 async fn write_with_timeout(
     s: &mut TcpStream,
@@ -162,41 +71,6 @@ fn info_from(addr: SocketAddr, hs: &Handshake, incoming: bool) -> PeerInfo {
         up_qrp: hs.ultrapeer_query_routing().is_some(),
         vendor_messages: hs.headers.contains("Vendor-Message"),
     }
-}
-
-/// The local address outgoing connections to `to` are bound to: the configured
-/// listen IP (port chosen by the system), unless it is unspecified or of the
-/// other family. Peers then see us where we listen (gtk-gnutella checks the
-/// connection's address against the `Node`/`Listen-IP` we announce).
-pub fn bind_addr(listen: SocketAddr, to: SocketAddr) -> Option<SocketAddr> {
-    let ip = listen.ip();
-    (!ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4()).then_some(SocketAddr::new(ip, 0))
-}
-
-/// Open a TCP connection to `to` from our listen address (see [`bind_addr`]),
-/// giving up after `wait`.
-pub async fn connect_from(
-    listen: SocketAddr,
-    to: SocketAddr,
-    wait: Duration,
-) -> Result<TcpStream, ServentError> {
-    let fut = async {
-        match bind_addr(listen, to) {
-            Some(local) => {
-                let sock = if to.is_ipv4() {
-                    tokio::net::TcpSocket::new_v4()?
-                } else {
-                    tokio::net::TcpSocket::new_v6()?
-                };
-                sock.bind(local)?;
-                sock.connect(to).await
-            }
-            None => TcpStream::connect(to).await,
-        }
-    };
-    Ok(timeout(wait, fut)
-        .await
-        .map_err(|_| ServentError::Timeout("TCP connect"))??)
 }
 
 /// Connect to `addr` and run the client side of the 0.6 handshake.
@@ -334,15 +208,6 @@ pub async fn accept(
         info,
         permit: Some(permit),
     })
-}
-
-/// Encode a descriptor for a link.
-pub fn encode(header: Header, message: &Message) -> Option<Bytes> {
-    let d = Descriptor {
-        header,
-        message: message.clone(),
-    };
-    d.to_bytes().ok().map(Bytes::from)
 }
 
 /// Start the reader and writer tasks of an established link.

@@ -1,6 +1,6 @@
 //! The core task: owns the links, the routing tables, the host and pong
 //! caches, live searches and dynamic queries. Everything reaches it as a
-//! [`CoreMsg`] on one bounded channel.
+//! [`CoreMsg`] (see [`super::inbox`]) on one bounded channel.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
@@ -15,16 +15,19 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, info, trace};
 
 use super::Shared;
-use super::conn::{self, Admission, Link, Out, PeerInfo};
+use super::conn;
 use super::error::ServentError;
+use super::hits::{HITS_PER_MESSAGE, VENDOR, hit_record, our_hit, trailer};
 use super::hosts::HostCache;
+use super::inbox::{Command, CoreMsg, RemoteHit};
+use super::link::{self, Admission, Link, Out, PeerInfo};
+use super::net;
 use super::router::{ConnId, HARD_TTL_LIMIT, Inbound, Route, Router, next_hop};
 use crate::wire::descriptor_header::{Header, kind};
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::guid::Guid;
 use crate::wire::handshake::HandshakeProfile;
-use crate::wire::http::Giv;
 use crate::wire::message::{
     Bye, FW2FW_FILE_INDEX, HOPS_FLOW, HitRecord, Message, PUSH_PROXY_ACK, PUSH_PROXY_REQUEST, Ping,
     Pong, Push, QUERY_DONE, QhdTrailer, Query, QueryFlags, QueryHit, SupportedMessage,
@@ -32,7 +35,7 @@ use crate::wire::message::{
 };
 use crate::wire::push_proxy::trailer_proxies;
 use crate::wire::qrp::{QrpReceiver, QrpTable};
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::{Sha1Hash, Urn};
 
 mod command;
 mod done;
@@ -42,7 +45,6 @@ mod push_proxy;
 mod query;
 mod vendor;
 
-pub use super::hits::{hit_record, our_hit, trailer};
 pub use pong::cached_pong_header;
 use pong::reply_hop;
 
@@ -65,10 +67,6 @@ const SEARCH_SETTLE: Duration = Duration::from_secs(4);
 const ROUTE_CAP: usize = 64 * 1024;
 /// Pongs kept for answering pings.
 const PONG_CACHE: usize = 32;
-/// Hits per QueryHit message we send.
-pub(crate) const HITS_PER_MESSAGE: usize = 10;
-/// Our vendor code in QueryHit trailers.
-pub const VENDOR: [u8; 4] = *b"JNCT";
 /// Concurrent outgoing dials.
 const MAX_DIALING: usize = 4;
 /// Pushes answered (GIV connections) at once.
@@ -98,122 +96,6 @@ pub const SUPPORTED_VENDOR_MESSAGES: [SupportedMessage; 5] = [
 const CONNECT_BACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before redialling a host whose link ended.
 const REDIAL_AFTER: Duration = Duration::from_secs(30);
-
-/// A result from the network, for a search of ours.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteHit {
-    /// Where the servent says it is.
-    pub addr: SocketAddrV4,
-    /// Its servent GUID (for pushes).
-    pub servent: Guid,
-    /// File index.
-    pub index: u32,
-    /// File name.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// SHA-1, when the hit carries one.
-    pub sha1: Option<Sha1Hash>,
-    /// eD2k hash, when the hit carries one (`urn:ed2khash:`, as Shareaza sends).
-    pub ed2k: Option<[u8; 16]>,
-    /// Tiger tree root, when the hit carries one (GGEP `TT`, a bitprint, `urn:tree:tiger:`).
-    pub tth: Option<TigerHash>,
-    /// It is firewalled: reach it by push.
-    pub push: bool,
-    /// All its upload slots are taken.
-    pub busy: bool,
-    /// Its push proxies (GGEP `PUSH` in the hit's trailer).
-    pub proxies: Vec<SocketAddrV4>,
-}
-
-/// Requests from the adapter handle and from transfers.
-#[derive(Debug)]
-pub enum Command {
-    /// Start a search; hits go to `tx` until it is done (the sender is dropped then),
-    /// closed, or timed out.
-    Search {
-        /// The query to send.
-        query: Query,
-        /// Results.
-        tx: mpsc::Sender<RemoteHit>,
-    },
-    /// The share index changed: send our QRP table again.
-    SharesChanged,
-    /// Remember and connect to a host.
-    AddEndpoint(SocketAddr),
-    /// Forget a host (added, configured or learnt) so it is not dialled again, and close
-    /// a link to it; the reply says whether it was known.
-    RemoveEndpoint {
-        /// The host.
-        addr: SocketAddr,
-        /// Whether it was known.
-        reply: oneshot::Sender<bool>,
-    },
-    /// Ask `servent` to connect back with `GIV`.
-    Push {
-        /// The firewalled servent.
-        servent: Guid,
-        /// File index to name in the Push.
-        index: u32,
-        /// Gets the socket once the `GIV` arrived.
-        reply: oneshot::Sender<(TcpStream, BytesMut)>,
-        /// Told at once whether a route to `servent` is known (else the Push went to
-        /// every ultrapeer, if any: the servent's push proxies are worth asking).
-        routed: oneshot::Sender<bool>,
-    },
-    /// Say Bye to everyone and stop.
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// Everything the core reacts to.
-#[derive(Debug)]
-pub enum CoreMsg {
-    /// An incoming handshake asks to be admitted.
-    Admit {
-        /// The peer says it is an ultrapeer.
-        ultrapeer: bool,
-        /// Its address.
-        addr: SocketAddr,
-        /// Where it says it listens (never suggested back to it).
-        listen: Option<SocketAddrV4>,
-        /// The decision.
-        reply: oneshot::Sender<Admission>,
-    },
-    /// A handshake completed.
-    Connected(Link),
-    /// An outgoing connection failed.
-    DialFailed {
-        /// Where we dialled.
-        addr: SocketAddr,
-        /// Why.
-        err: ServentError,
-    },
-    /// A descriptor arrived on a link.
-    Message {
-        /// The link.
-        id: ConnId,
-        /// The descriptor.
-        desc: crate::wire::message::Descriptor,
-    },
-    /// A link ended.
-    Down {
-        /// The link.
-        id: ConnId,
-        /// Why.
-        why: String,
-    },
-    /// A `GIV` arrived on our listening socket.
-    Giv {
-        /// The line.
-        giv: Giv,
-        /// The socket, for the HTTP request.
-        stream: TcpStream,
-        /// Bytes read past the line.
-        buf: BytesMut,
-    },
-    /// From the handle.
-    Cmd(Command),
-}
 
 struct Peer {
     info: PeerInfo,
@@ -427,7 +309,7 @@ impl Core {
         let Some(p) = self.peers.get(&id) else {
             return false;
         };
-        let Some(b) = conn::encode(h, m) else {
+        let Some(b) = link::encode(h, m) else {
             return false;
         };
         p.tx.try_send(Out::Msg(b)).is_ok()

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, debug, debug_span, info};
 
 use super::Shared;
-use super::core::{Command, CoreMsg, RemoteHit};
+use super::inbox::{Command, CoreMsg, RemoteHit};
 use crate::wire::message::Query;
 use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 use plan::{Ctx, Plan, ThexState};

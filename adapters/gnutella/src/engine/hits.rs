@@ -5,12 +5,16 @@ use std::net::SocketAddrV4;
 use bytes::Bytes;
 
 use super::Shared;
-use super::core::VENDOR;
 use crate::wire::ext::{ExtArea, Item};
 use crate::wire::ggep::{self, Block, Extension};
 use crate::wire::message::{HitRecord, QhdTrailer, QueryHit, qhd};
 use crate::wire::push_proxy::push_extension;
 use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+
+/// Hits per QueryHit message we send.
+pub(crate) const HITS_PER_MESSAGE: usize = 10;
+/// Our vendor code in QueryHit trailers.
+pub const VENDOR: [u8; 4] = *b"JNCT";
 
 /// One result record: the HUGE `urn:sha1:` text (and `urn:ed2khash:` when known), and GGEP
 /// `LF` for sizes ≥ 4 GiB.

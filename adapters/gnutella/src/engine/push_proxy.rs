@@ -19,8 +19,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{Instrument, debug, debug_span};
 
 use super::Shared;
-use super::conn::{self, CONNECT_TIMEOUT, Out};
 use super::error::ServentError;
+use super::link::{self, Out};
+use super::net::{self, CONNECT_TIMEOUT};
 use super::router::ConnId;
 use crate::wire::descriptor_header::{Header, kind};
 use crate::wire::ext::ExtArea;
@@ -141,7 +142,7 @@ pub(super) async fn answer<S: AsyncWrite + Unpin>(
             .with("Connection", "close")
             .with("Content-Length", "0"),
     );
-    super::upload::write(s, &r.to_bytes(), shared).await?;
+    net::write(s, &r.to_bytes(), shared).await?;
     s.flush().await?;
     Ok(())
 }
@@ -166,7 +167,7 @@ fn push(
             ext: ExtArea::default(),
         };
         let sent =
-            conn::encode(h, &Message::Push(p)).is_some_and(|b| tx.try_send(Out::Msg(b)).is_ok());
+            link::encode(h, &Message::Push(p)).is_some_and(|b| tx.try_send(Out::Msg(b)).is_ok());
         return if sent {
             (202, "Push-proxy: message sent to node".to_owned())
         } else {
@@ -241,18 +242,18 @@ pub async fn request_push(
     node: SocketAddrV4,
 ) -> Result<u16, ServentError> {
     let mut s =
-        conn::connect_from(shared.cfg.listen, SocketAddr::V4(proxy), CONNECT_TIMEOUT).await?;
+        net::connect_from(shared.cfg.listen, SocketAddr::V4(proxy), CONNECT_TIMEOUT).await?;
     let req = PushProxyRequest {
         servent,
         index,
         node: Some(node),
     };
     let head = req.to_head(&proxy.to_string(), &shared.cfg.user_agent);
-    tokio::time::timeout(conn::WRITE_TIMEOUT, s.write_all(&head.to_bytes()))
+    tokio::time::timeout(net::WRITE_TIMEOUT, s.write_all(&head.to_bytes()))
         .await
         .map_err(|_| ServentError::Timeout("push-proxy request"))??;
     let mut buf = BytesMut::new();
-    let r = conn::read_head(
+    let r = net::read_head(
         &mut s,
         &mut buf,
         "push-proxy answer",

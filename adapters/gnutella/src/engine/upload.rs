@@ -12,12 +12,12 @@ use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::timeout;
 use tracing::debug;
 
 use super::Shared;
-use super::conn::{CONNECT_TIMEOUT, WRITE_TIMEOUT, read_head};
 use super::error::ServentError;
+use super::hits::{hit_record, trailer};
+use super::net::{CONNECT_TIMEOUT, connect_from, read_head, write};
 use super::shares::{SharedFile, hash_file};
 use crate::wire::browse;
 use crate::wire::http::{
@@ -317,7 +317,7 @@ async fn serve_browse<S: tokio::io::AsyncWrite + Unpin>(
             ip: *a.ip(),
             speed: 10_000,
             results: Vec::new(),
-            trailer: Some(super::core::trailer(
+            trailer: Some(trailer(
                 firewalled,
                 &shared.push_proxies.ours(),
                 shared.slots.available_permits() == 0,
@@ -345,7 +345,7 @@ async fn serve_browse<S: tokio::io::AsyncWrite + Unpin>(
             batch
                 .into_iter()
                 .map(|f| {
-                    super::core::hit_record(
+                    hit_record(
                         f.index,
                         &f.name,
                         f.size,
@@ -478,18 +478,6 @@ fn lookup(shared: &Shared, req: &RequestHead) -> Option<SharedFile> {
     }
 }
 
-pub(super) async fn write<S: tokio::io::AsyncWrite + Unpin>(
-    s: &mut S,
-    b: &[u8],
-    shared: &Shared,
-) -> Result<(), ServentError> {
-    timeout(WRITE_TIMEOUT, s.write_all(b))
-        .await
-        .map_err(|_| ServentError::Timeout("HTTP write"))??;
-    shared.stats.add_out(b.len() as u64);
-    Ok(())
-}
-
 async fn send_body<S: tokio::io::AsyncWrite + Unpin>(
     s: &mut S,
     f: &mut File,
@@ -526,9 +514,7 @@ pub async fn giv_out(
     index: u32,
     shared: Arc<Shared>,
 ) -> Result<(), ServentError> {
-    let mut s =
-        super::conn::connect_from(shared.cfg.listen, SocketAddr::V4(target), CONNECT_TIMEOUT)
-            .await?;
+    let mut s = connect_from(shared.cfg.listen, SocketAddr::V4(target), CONNECT_TIMEOUT).await?;
     s.set_nodelay(true)?;
     let name = shared
         .shares()

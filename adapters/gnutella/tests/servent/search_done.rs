@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{Hit, HitStream, Network, NetworkError};
-use junction_gnutella::engine::core::{hit_record, trailer};
+use junction_gnutella::engine::hits::{hit_record, trailer};
 use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, QueryHit};
 use junction_gnutella::wire::urn::Sha1Hash;

@@ -41,7 +41,7 @@ impl Core {
                     let mut waiting = HashSet::new();
                     let mut unsignalled = false;
                     let h = Header::new(guid, kind::QUERY, self.shared.cfg.max_ttl, 0, 0);
-                    if let Some(b) = conn::encode(h, &Message::Query(query)) {
+                    if let Some(b) = link::encode(h, &Message::Query(query)) {
                         for (&c, p) in &self.peers {
                             if p.info.ultrapeer && p.hops_flow > 0 && self.send_bytes(c, &b) {
                                 if p.supported.contains(&QUERY_DONE) {

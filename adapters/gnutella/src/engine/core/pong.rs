@@ -74,7 +74,7 @@ impl Core {
         if cached.len() < 3
             && self.shared.cfg.ultrapeer
             && let Some(nh) = next_hop(&h)
-            && let Some(b) = conn::encode(nh, &Message::Ping(Ping::default()))
+            && let Some(b) = link::encode(nh, &Message::Ping(Ping::default()))
         {
             for (&c, p) in &self.peers {
                 if c != id && p.info.ultrapeer {

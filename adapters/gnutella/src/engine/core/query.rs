@@ -130,7 +130,7 @@ impl Core {
                 self.finish_dq(h.guid);
             }
         } else if let Some(nh) = next_hop(&h)
-            && let Some(b) = conn::encode(nh, &Message::Query(q.clone()))
+            && let Some(b) = link::encode(nh, &Message::Query(q.clone()))
         {
             let ups: Vec<ConnId> = self
                 .peers
@@ -177,7 +177,7 @@ impl Core {
     /// leaf with a table, keyword queries only where every keyword is present.
     /// Returns how many leaves it went to.
     pub(super) fn to_leaves(&self, except: Option<ConnId>, h: Header, q: &Query) -> usize {
-        let Some(b) = conn::encode(h, &Message::Query(q.clone())) else {
+        let Some(b) = link::encode(h, &Message::Query(q.clone())) else {
             return 0;
         };
         let mut sent = 0;
@@ -319,7 +319,7 @@ impl Core {
         dq.wait_until = dq.wait_until.max(now + Self::probe_wait(ttl));
         dq.sent.extend(targets.iter().copied());
         let h = Header::new(guid, kind::QUERY, ttl, dq.hops, 0);
-        let Some(b) = conn::encode(h, &Message::Query(dq.query.clone())) else {
+        let Some(b) = link::encode(h, &Message::Query(dq.query.clone())) else {
             return;
         };
         for c in targets {

@@ -79,7 +79,7 @@ impl Core {
         tokio::spawn(
             async move {
                 let r = async {
-                    let mut s = conn::connect_from(listen, target, CONNECT_BACK_TIMEOUT).await?;
+                    let mut s = net::connect_from(listen, target, CONNECT_BACK_TIMEOUT).await?;
                     tokio::time::timeout(CONNECT_BACK_TIMEOUT, async {
                         use tokio::io::AsyncWriteExt;
                         s.write_all(b"\n\n").await?;

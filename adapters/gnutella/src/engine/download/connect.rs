@@ -12,9 +12,9 @@ use tracing::debug;
 
 use super::plan::Ctx;
 use super::source::SourceInfo;
-use crate::engine::conn::CONNECT_TIMEOUT;
-use crate::engine::core::{Command, CoreMsg};
 use crate::engine::error::ServentError;
+use crate::engine::inbox::{Command, CoreMsg};
+use crate::engine::net::CONNECT_TIMEOUT;
 use crate::engine::push_proxy::request_push;
 use crate::wire::guid::Guid;
 use crate::wire::push_proxy::{MAX_PUSH_PROXIES, usable};
@@ -34,7 +34,7 @@ pub(super) async fn open(
         CONNECT_TIMEOUT
     };
     let direct =
-        crate::engine::conn::connect_from(ctx.shared.cfg.listen, SocketAddr::V4(info.addr), wait)
+        crate::engine::net::connect_from(ctx.shared.cfg.listen, SocketAddr::V4(info.addr), wait)
             .await;
     let err = match direct {
         Ok(s) => {

@@ -10,7 +10,7 @@ use junction_core::{RangeSet, TransferSink};
 use tokio::sync::mpsc;
 
 use crate::engine::Shared;
-use crate::engine::core::CoreMsg;
+use crate::engine::inbox::CoreMsg;
 use crate::wire::urn::{Sha1Hash, TigerHash};
 
 /// Sources asked for the THEX tree per transfer before giving up on it.

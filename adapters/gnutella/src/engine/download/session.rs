@@ -16,8 +16,8 @@ use super::plan::Ctx;
 use super::source::{SourceInfo, source_tag};
 use super::tiger_tree::{fetch_thex, thex_path};
 use super::{BODY_STALL, End, RESPONSE_TIMEOUT};
-use crate::engine::conn::{WRITE_TIMEOUT, read_head};
 use crate::engine::error::ServentError;
+use crate::engine::net::{WRITE_TIMEOUT, read_head};
 use crate::wire::http::{HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead};
 use crate::wire::urn::Urn;
 

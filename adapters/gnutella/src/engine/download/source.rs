@@ -5,7 +5,7 @@ use std::net::SocketAddrV4;
 
 use junction_core::{NetworkId, Source};
 
-use crate::engine::core::RemoteHit;
+use crate::engine::inbox::RemoteHit;
 use crate::wire::guid::Guid;
 use crate::wire::push_proxy::MAX_PUSH_PROXIES_READ;
 

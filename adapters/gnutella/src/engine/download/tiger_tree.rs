@@ -12,8 +12,8 @@ use super::plan::Ctx;
 use super::session::skip_body;
 use super::source::SourceInfo;
 use super::{BODY_STALL, RESPONSE_TIMEOUT};
-use crate::engine::conn::{WRITE_TIMEOUT, read_head};
 use crate::engine::error::ServentError;
+use crate::engine::net::{WRITE_TIMEOUT, read_head};
 use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
 use crate::wire::thex;
 
