@@ -1,5 +1,5 @@
 //! The BitTorrent [`Network`]: a cheap, clonable handle. Fetches and shares go as commands
-//! over a bounded channel to the engine's command loop ([`crate::engine::event_loop`]);
+//! over a bounded channel to the engine's command loop (`engine/event_loop.rs`);
 //! search, locate, status and endpoints read the engine's shared state. Everything that
 //! runs (torrents, peers, the DHT, the index) lives in [`crate::engine`].
 
@@ -114,7 +114,7 @@ impl Adapter {
             verified: t.verified_bytes.load(Ordering::Relaxed),
             failed_pieces: t.failed_pieces.load(Ordering::Relaxed),
             banned: st.banned_count,
-            has_metadata: t.meta().is_some(),
+            has_metadata: t.metadata().is_some(),
         })
     }
 

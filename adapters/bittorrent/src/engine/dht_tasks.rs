@@ -86,7 +86,7 @@ pub(crate) async fn dht_indexer(
             let Some(t) = ctx.torrent(ih) else {
                 return false;
             };
-            if t.meta().is_some() || started.elapsed() > INDEX_FETCH_TIME {
+            if t.metadata().is_some() || started.elapsed() > INDEX_FETCH_TIME {
                 if matches!(t.storage, Storage::MetadataOnly) {
                     t.cancel.cancel();
                 }

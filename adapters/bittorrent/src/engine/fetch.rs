@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};
 
 use super::index::IndexEntry;
-use super::metadata_cache::cached_meta;
+use super::metadata_cache::cached_metadata;
 use super::storage::Storage;
 use super::sync::lock;
 use super::torrent::{Ctx, Torrent};
@@ -60,7 +60,7 @@ pub(crate) fn start_fetch(
                 })?;
             // Metadata fetched earlier (an identify, the DHT index) is not fetched again,
             // and the peers that had it are tried first.
-            let cached = cached_meta(ctx, &ih).map(|(info, had)| {
+            let cached = cached_metadata(ctx, &ih).map(|(info, had)| {
                 peers.extend(had);
                 info
             });
@@ -100,7 +100,7 @@ pub(crate) fn start_fetch(
     };
     let t = Torrent::new(ctx.clone(), info_hash, name, storage);
     if let Some(i) = info {
-        t.set_meta(i).map_err(NetworkError::Invalid)?;
+        t.set_metadata(i).map_err(NetworkError::Invalid)?;
     }
     {
         let mut st = t.state();

@@ -74,7 +74,7 @@ pub(crate) fn entry_of(
     trackers: &[Vec<String>],
     torrent: Option<Bytes>,
 ) -> Option<IndexEntry> {
-    let meta = t.meta()?;
+    let meta = t.metadata()?;
     Some(IndexEntry {
         info_hash: t.info_hash,
         name: meta.info.name.clone(),

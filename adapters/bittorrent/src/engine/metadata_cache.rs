@@ -8,18 +8,18 @@ use super::torrent::Ctx;
 use crate::wire::id::InfoHash;
 use crate::wire::metainfo::Info;
 
-/// Most info dicts kept by [`cache_meta`], and most bytes of them.
+/// Most info dicts kept by [`cache_metadata`], and most bytes of them.
 pub(crate) const META_CACHE_ENTRIES: usize = 64;
 pub(crate) const META_CACHE_BYTES: usize = 16 << 20;
 
 /// Keeps an info dict fetched over ut_metadata, and the peers that had it, so the next
 /// fetch of that torrent starts with both: after a magnet's identify, or for a hit the
 /// DHT index found.
-pub(crate) fn cache_meta(ctx: &Ctx, info: &Info, peers: Vec<SocketAddr>) {
+pub(crate) fn cache_metadata(ctx: &Ctx, info: &Info, peers: Vec<SocketAddr>) {
     if info.raw.len() > META_CACHE_BYTES {
         return;
     }
-    let mut c = lock(&ctx.meta_cache);
+    let mut c = lock(&ctx.metadata_cache);
     c.retain(|(i, _)| i.swarm_hash() != info.swarm_hash());
     c.push_back((info.clone(), peers));
     let mut bytes: usize = c.iter().map(|(i, _)| i.raw.len()).sum();
@@ -31,8 +31,8 @@ pub(crate) fn cache_meta(ctx: &Ctx, info: &Info, peers: Vec<SocketAddr>) {
     }
 }
 
-pub(crate) fn cached_meta(ctx: &Ctx, ih: &InfoHash) -> Option<(Info, Vec<SocketAddr>)> {
-    lock(&ctx.meta_cache)
+pub(crate) fn cached_metadata(ctx: &Ctx, ih: &InfoHash) -> Option<(Info, Vec<SocketAddr>)> {
+    lock(&ctx.metadata_cache)
         .iter()
         .find(|(i, _)| i.swarm_hash() == *ih)
         .cloned()

@@ -66,7 +66,7 @@ pub(crate) async fn share(
     let tiers = m.tracker_tiers();
     let entry_id = m.info.content_id();
     let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), storage);
-    t.set_meta(m.info).map_err(NetworkError::Invalid)?;
+    t.set_metadata(m.info).map_err(NetworkError::Invalid)?;
     if let Some(old) = lock(&ctx.torrents).insert(ih, t.clone()) {
         old.cancel.cancel();
     }

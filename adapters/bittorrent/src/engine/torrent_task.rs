@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span};
 
 use super::index::{IndexEntry, add_to_index, entry_of};
-use super::metadata_cache::cache_meta;
+use super::metadata_cache::cache_metadata;
 use super::peer;
 use super::storage::Storage;
 use super::sync::lock;
@@ -46,7 +46,7 @@ pub(crate) async fn run_torrent(
     let mut indexed = false;
     // Sent for .torrent fetches too: the info dict may carry whole-file hashes.
     let mut identified = false;
-    let had_meta = t.meta().is_some();
+    let had_metadata = t.metadata().is_some();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut adopt = tokio::time::interval(Duration::from_millis(50));
     adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -113,11 +113,11 @@ pub(crate) async fn run_torrent(
             next_announce = Instant::now();
         }
         // Metadata arrived (magnet): tell the gateway, index it.
-        if !identified && let Some(meta) = t.meta() {
+        if !identified && let Some(meta) = t.metadata() {
             identified = true;
-            if !had_meta {
+            if !had_metadata {
                 let peers = t.state().peers.values().filter_map(|p| p.listen).collect();
-                cache_meta(&ctx, &meta.info, peers);
+                cache_metadata(&ctx, &meta.info, peers);
             }
             let mut id = meta.info.content_id();
             id.set(HashKind::Btih, &t.info_hash.0);
@@ -178,7 +178,7 @@ pub(crate) async fn run_torrent(
             }
         }
         // DHT: look for peers and announce ourselves (not for private torrents).
-        let private = t.meta().is_some_and(|m| m.info.private);
+        let private = t.metadata().is_some_and(|m| m.info.private);
         if let Some(dht) = ctx.dht.clone()
             && !private
             && !dht_busy

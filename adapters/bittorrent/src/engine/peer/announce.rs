@@ -5,7 +5,7 @@ use super::*;
 
 impl Peer {
     pub(super) async fn start(&mut self) -> Result<(), PeerError> {
-        let first = match self.t.meta() {
+        let first = match self.t.metadata() {
             Some(_) => {
                 let have = self.t.state().pieces.have().clone();
                 let n = have.count_ones();
@@ -45,7 +45,7 @@ impl Peer {
             hs.v = Some(self.t.ctx.config.client_name.clone());
             hs.reqq = Some(MAX_QUEUED as u32);
             hs.yourip = Some(self.addr.ip());
-            hs.metadata_size = self.t.meta().map(|m| m.info.raw.len() as u32);
+            hs.metadata_size = self.t.metadata().map(|m| m.info.raw.len() as u32);
             self.send(Message::Extended {
                 id: 0,
                 payload: Bytes::from(hs.encode()),
@@ -58,7 +58,7 @@ impl Peer {
     /// After missed events: pick up metadata, and re-send our bitfield as haves.
     pub(super) async fn resync(&mut self) -> Result<(), PeerError> {
         self.materialize()?;
-        if let Some(meta) = self.t.meta().cloned() {
+        if let Some(meta) = self.t.metadata().cloned() {
             let have = self.t.state().pieces.have().clone();
             for i in meta.geometry.indices() {
                 if have.get(i) && !self.bitfield.as_ref().is_some_and(|b| b.get(i)) {
@@ -74,7 +74,7 @@ impl Peer {
         let Some(their) = self.their_pex_id else {
             return Ok(());
         };
-        if self.t.meta().is_some_and(|m| m.info.private) {
+        if self.t.metadata().is_some_and(|m| m.info.private) {
             return Ok(());
         }
         let current: std::collections::HashSet<SocketAddr> = {

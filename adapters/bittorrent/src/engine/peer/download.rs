@@ -6,7 +6,7 @@ use super::*;
 impl Peer {
     /// Keeps interest accurate and the request pipeline full.
     pub(super) async fn fill(&mut self) -> Result<(), PeerError> {
-        let Some(meta) = self.t.meta().cloned() else {
+        let Some(meta) = self.t.metadata().cloned() else {
             return self.fill_metadata().await;
         };
         if matches!(
@@ -104,8 +104,8 @@ impl Peer {
         }
         let next = {
             let mut st = self.t.state();
-            st.metadata.begin(self.conn, size);
-            st.metadata.next(self.conn, size)
+            st.metadata_fetch.begin(self.conn, size);
+            st.metadata_fetch.next(self.conn, size)
         };
         if let Some(piece) = next {
             self.meta_pending = Some(Instant::now());
@@ -119,7 +119,7 @@ impl Peer {
     }
 
     pub(super) async fn on_piece(&mut self, p: PieceBlock) -> Result<(), PeerError> {
-        let Some(meta) = self.t.meta().cloned() else {
+        let Some(meta) = self.t.metadata().cloned() else {
             return Err(PeerError::Protocol("piece before metadata"));
         };
         let vb = p.validate(&meta.geometry)?;
@@ -190,7 +190,7 @@ impl Peer {
                     .collect();
                 for key in stale {
                     self.outstanding.remove(&key);
-                    let block = self.t.meta().and_then(|m| {
+                    let block = self.t.metadata().and_then(|m| {
                         let len = m.geometry.piece_len(m.geometry.index(key.0).ok()?);
                         let n = len.checked_sub(key.1)?.min(BLOCK_LEN);
                         m.geometry.block(key.0, key.1, n).ok()
@@ -201,7 +201,7 @@ impl Peer {
                 }
                 let theirs = self
                     .t
-                    .meta()
+                    .metadata()
                     .and_then(|m| m.geometry.index(i).ok())
                     .is_some_and(|vi| self.bitfield.as_ref().is_some_and(|b| b.get(vi)));
                 if !theirs {
@@ -225,7 +225,7 @@ impl Peer {
 /// Checks an assembled piece, stores it if good, and bans whoever sent a bad one.
 fn complete_piece(
     t: &Torrent,
-    meta: &crate::engine::torrent::Meta,
+    meta: &crate::engine::torrent::Metadata,
     index: crate::wire::piece::ValidPieceIndex,
     data: Vec<u8>,
     contributors: &[ConnId],

@@ -54,7 +54,7 @@ impl Peer {
                 let slots = self.t.ctx.config.upload_slots;
                 self.t.state().on_interest(self.conn, i, slots);
             }
-            Message::Have(i) => match self.t.meta().cloned() {
+            Message::Have(i) => match self.t.metadata().cloned() {
                 Some(meta) => {
                     let vi = meta.geometry.index(i)?;
                     if let Some(bf) = &mut self.bitfield {
@@ -76,7 +76,7 @@ impl Peer {
                 None if self.early_haves.len() < MAX_EARLY_HAVES => self.early_haves.push(i),
                 None => return Err(PeerError::Protocol("too many haves")),
             },
-            Message::Bitfield(raw) => match self.t.meta().cloned() {
+            Message::Bitfield(raw) => match self.t.metadata().cloned() {
                 Some(meta) => {
                     let bf = Bitfield::from_payload(&raw, meta.geometry.piece_count())?;
                     self.set_bitfield(bf);
@@ -90,7 +90,7 @@ impl Peer {
                     ));
                 }
                 let all = matches!(m, Message::HaveAll);
-                match self.t.meta().cloned() {
+                match self.t.metadata().cloned() {
                     Some(meta) => {
                         let n = meta.geometry.piece_count();
                         self.set_bitfield(if all {
@@ -135,11 +135,11 @@ impl Peer {
                 if let Some(q) = hs.reqq {
                     self.their_reqq = (q as usize).clamp(1, MAX_DEPTH);
                 }
-                if self.t.meta().is_none()
+                if self.t.metadata().is_none()
                     && self.their_meta_id.is_some()
                     && let Some(size) = hs.metadata_size
                 {
-                    self.t.state().metadata.begin(self.conn, size);
+                    self.t.state().metadata_fetch.begin(self.conn, size);
                 }
             }
             OUR_UT_METADATA => {
@@ -172,7 +172,7 @@ impl Peer {
                 let Some(their) = self.their_meta_id else {
                     return Ok(());
                 };
-                let reply = match self.t.meta() {
+                let reply = match self.t.metadata() {
                     Some(meta) => {
                         let raw = &meta.info.raw;
                         let start = piece as usize * METADATA_PIECE_LEN as usize;
@@ -201,19 +201,19 @@ impl Peer {
                 data,
             } => {
                 self.meta_pending = None;
-                if self.t.meta().is_some() {
+                if self.t.metadata().is_some() {
                     return Ok(());
                 }
                 let raw = self
                     .t
                     .state()
-                    .metadata
+                    .metadata_fetch
                     .data(self.conn, piece, total_size, data);
                 if let Some(raw) = raw {
                     match Info::parse_verified(&raw, &self.t.info_hash) {
                         Ok(info) => {
                             debug!(info_hash = %self.t.info_hash, name = %info.name, "metadata received and verified");
-                            if let Err(e) = self.t.set_meta(info) {
+                            if let Err(e) = self.t.set_metadata(info) {
                                 warn!(error = %e, "cannot use the torrent");
                                 *lock(&self.t.ctx.last_error) = Some(e.clone());
                                 *lock(&self.t.error) = Some(e);
@@ -222,14 +222,14 @@ impl Peer {
                         }
                         Err(e) => {
                             warn!(error = %e, "metadata from peers does not match the info-hash");
-                            self.t.state().metadata.failed();
+                            self.t.state().metadata_fetch.failed();
                         }
                     }
                 }
             }
             MetadataMessage::Reject { piece } => {
                 self.meta_pending = None;
-                self.t.state().metadata.rejected(self.conn, piece);
+                self.t.state().metadata_fetch.rejected(self.conn, piece);
             }
         }
         Ok(())
@@ -237,7 +237,7 @@ impl Peer {
 
     /// Builds the peer's bitfield once the metadata is known.
     pub(super) fn materialize(&mut self) -> Result<(), PeerError> {
-        let Some(meta) = self.t.meta().cloned() else {
+        let Some(meta) = self.t.metadata().cloned() else {
             return Ok(());
         };
         if self.bitfield.is_some() {

@@ -5,7 +5,7 @@ use super::*;
 
 impl Peer {
     pub(super) async fn serve(&mut self, r: BlockRequest) -> Result<(), PeerError> {
-        let Some(meta) = self.t.meta().cloned() else {
+        let Some(meta) = self.t.metadata().cloned() else {
             return self.refuse(r).await;
         };
         let vb = r.validate(&meta.geometry)?;
@@ -70,7 +70,7 @@ impl Peer {
     }
 
     pub(super) async fn send_block(&mut self, r: BlockRequest) -> Result<(), PeerError> {
-        let Some(meta) = self.t.meta().cloned() else {
+        let Some(meta) = self.t.metadata().cloned() else {
             return self.reject(r).await;
         };
         let vb = r.validate(&meta.geometry)?;
@@ -120,7 +120,7 @@ impl Peer {
     /// BEP 6: a peer with (almost) nothing gets the allowed-fast set of pieces we have, so
     /// it can start before it is unchoked.
     pub(super) async fn send_allowed_fast(&mut self) -> Result<(), PeerError> {
-        let (Some(meta), std::net::IpAddr::V4(ip)) = (self.t.meta().cloned(), self.addr.ip())
+        let (Some(meta), std::net::IpAddr::V4(ip)) = (self.t.metadata().cloned(), self.addr.ip())
         else {
             return Ok(());
         };

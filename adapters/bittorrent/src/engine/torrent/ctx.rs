@@ -35,8 +35,8 @@ pub struct Ctx {
     /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
     pub extra_trackers: Mutex<Vec<String>>,
     /// Info dicts fetched over ut_metadata, with the peers that were connected then,
-    /// oldest first (see `adapter::cache_meta`).
-    pub meta_cache: Mutex<VecDeque<(Info, Vec<SocketAddr>)>>,
+    /// oldest first (see `engine::metadata_cache`).
+    pub metadata_cache: Mutex<VecDeque<(Info, Vec<SocketAddr>)>>,
 }
 
 /// A token bucket: `rate` bytes per second, bursts of one second.
@@ -101,7 +101,7 @@ impl Ctx {
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),
             extra_trackers: Mutex::new(Vec::new()),
-            meta_cache: Mutex::new(VecDeque::new()),
+            metadata_cache: Mutex::new(VecDeque::new()),
         }
     }
 

@@ -1,11 +1,11 @@
 //! One torrent's shared state: the metadata, the peers and their choke state, the
 //! addresses to dial, and what BitTorrent keeps of its own beside the transfer's shared
-//! ledger (the sink): the piece picker ([`picker`]), the metadata fetch ([`metadata`]) and
+//! ledger (the sink): the piece picker ([`picker`]), the metadata fetch ([`metadata_fetch`]) and
 //! the choker ([`choker`]). Peer tasks lock [`State`] for short, non-async sections only.
 
 mod choker;
 mod ctx;
-mod metadata;
+mod metadata_fetch;
 mod picker;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 pub use self::choker::Choker;
 pub use self::ctx::{Bucket, Ctx};
-pub use self::metadata::MetadataFetch;
+pub use self::metadata_fetch::MetadataFetch;
 pub use self::picker::{OnBlock, Picker};
 use super::storage::Storage;
 use super::sync::lock;
@@ -39,9 +39,12 @@ const MAX_DEPARTED: usize = 256;
 const REDIAL_FIRST: Duration = Duration::from_secs(2);
 const REDIAL_MAX: Duration = Duration::from_secs(600);
 
-/// The torrent's metadata, once known.
+/// The torrent's metadata once known: its info dict (what BEP 9 calls the metadata; the
+/// `.torrent` file around it is the metainfo, [`crate::wire::metainfo`]) and the piece
+/// geometry it gives. Set once, from a `.torrent`, the metadata cache or a
+/// [`MetadataFetch`].
 #[derive(Debug)]
-pub struct Meta {
+pub struct Metadata {
     pub info: Info,
     pub geometry: Geometry,
 }
@@ -61,7 +64,7 @@ pub enum Event {
 pub struct Torrent {
     pub info_hash: InfoHash,
     pub ctx: Arc<Ctx>,
-    pub meta: OnceLock<Arc<Meta>>,
+    pub metadata: OnceLock<Arc<Metadata>>,
     pub storage: Storage,
     pub state: Mutex<State>,
     pub events: broadcast::Sender<Event>,
@@ -145,7 +148,7 @@ pub struct State {
     /// Who the last peers to leave were, so that a bad piece they sent part of still
     /// names them: without it the honest co-sender would look like the sole sender.
     departed: VecDeque<(ConnId, SocketAddr, PeerId)>,
-    pub metadata: MetadataFetch,
+    pub metadata_fetch: MetadataFetch,
     choker: Choker,
     pub banned_count: u32,
 }
@@ -156,7 +159,7 @@ impl Torrent {
         Arc::new(Self {
             info_hash,
             ctx,
-            meta: OnceLock::new(),
+            metadata: OnceLock::new(),
             storage,
             state: Mutex::new(State::new(name)),
             events,
@@ -174,8 +177,8 @@ impl Torrent {
         lock(&self.state)
     }
 
-    pub fn meta(&self) -> Option<&Arc<Meta>> {
-        self.meta.get()
+    pub fn metadata(&self) -> Option<&Arc<Metadata>> {
+        self.metadata.get()
     }
 
     pub fn is_complete(&self) -> bool {
@@ -184,7 +187,7 @@ impl Torrent {
 
     /// Installs the metadata; which pieces are ours already comes from the storage
     /// (everything for a shared file; the pieces the sink holds verified).
-    pub fn set_meta(&self, info: Info) -> Result<(), String> {
+    pub fn set_metadata(&self, info: Info) -> Result<(), String> {
         let geometry = info
             .geometry()
             .ok_or("v2-only torrents are not supported for transfer yet")?;
@@ -204,13 +207,13 @@ impl Torrent {
         }
         {
             let mut st = self.state();
-            if self.meta.get().is_some() {
+            if self.metadata.get().is_some() {
                 return Ok(());
             }
             st.name.clone_from(&info.name);
             st.pieces.init(have);
-            st.metadata.done();
-            let _ = self.meta.set(Arc::new(Meta { info, geometry }));
+            st.metadata_fetch.done();
+            let _ = self.metadata.set(Arc::new(Metadata { info, geometry }));
         }
         self.complete.send_replace(complete);
         let _ = self.events.send(Event::MetadataReady);
@@ -225,7 +228,7 @@ impl Torrent {
         if self.is_complete() {
             return;
         }
-        let (Storage::Sink(_), Some(meta)) = (&self.storage, self.meta()) else {
+        let (Storage::Sink(_), Some(meta)) = (&self.storage, self.metadata()) else {
             return;
         };
         let verified = self.storage.verified_pieces(&meta.geometry);
@@ -262,7 +265,7 @@ impl Torrent {
     /// Gives the transfer's claims on these pieces back (the picker claims them again
     /// before a peer goes on with one).
     pub fn release_pieces(&self, pieces: &[u32]) {
-        let Some(meta) = self.meta() else { return };
+        let Some(meta) = self.metadata() else { return };
         for &i in pieces {
             if let Ok(vi) = meta.geometry.index(i) {
                 let len = u64::from(meta.geometry.piece_len(vi));
@@ -274,7 +277,7 @@ impl Torrent {
 
     /// Bytes still to fetch, for trackers: what the transfer does not hold verified.
     pub fn left(&self) -> u64 {
-        match (&self.storage, self.meta()) {
+        match (&self.storage, self.metadata()) {
             (_, None) => self.storage.size().max(1),
             (Storage::Sink(sink), Some(_)) => sink.wanted().covered(),
             (_, Some(m)) => {
@@ -296,7 +299,7 @@ impl Torrent {
         ok: bool,
         contributors: &[ConnId],
     ) -> Vec<ConnId> {
-        let Some(meta) = self.meta() else {
+        let Some(meta) = self.metadata() else {
             return Vec::new();
         };
         let mut kill = Vec::new();
@@ -371,7 +374,7 @@ impl State {
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
             departed: VecDeque::new(),
-            metadata: MetadataFetch::default(),
+            metadata_fetch: MetadataFetch::default(),
             choker: Choker::default(),
             banned_count: 0,
         }
@@ -452,7 +455,7 @@ impl State {
             }
             self.departed.push_back((conn, p.addr, p.peer_id));
         }
-        self.metadata.drop_conn(conn);
+        self.metadata_fetch.drop_conn(conn);
         self.choker.drop_conn(conn);
         self.pieces.drop_conn(conn, bitfield)
     }
@@ -483,14 +486,14 @@ mod tests {
             None,
         ));
         let t = Torrent::new(ctx, info.swarm_hash(), "f.bin".into(), Storage::Sink(sink));
-        t.set_meta(info).unwrap();
+        t.set_metadata(info).unwrap();
         (t, swarm)
     }
 
     /// Peer `conn` asks for the blocks of one piece (the reader at `at` makes it certain
     /// which), claiming it in the transfer as a peer task does.
     fn ask(t: &Torrent, conn: ConnId, at: u32) -> Vec<(u32, u32)> {
-        let meta = t.meta().unwrap().clone();
+        let meta = t.metadata().unwrap().clone();
         let g = &meta.geometry;
         let mut claim = |i: ValidPieceIndex| {
             t.storage
@@ -525,7 +528,7 @@ mod tests {
     fn the_ledger_strikes_peers_whose_pieces_fail() {
         let (t, swarm) = swarm_torrent();
         connect_peers(&t, 3);
-        let piece = |i| t.meta().unwrap().geometry.index(i).unwrap();
+        let piece = |i| t.metadata().unwrap().geometry.index(i).unwrap();
         // Two senders share the blame: struck, not dropped, until the third failure.
         for round in 0..3 {
             let kill = t.finish_piece(piece(round), false, &[1, 2]);
@@ -545,7 +548,7 @@ mod tests {
     fn a_bad_piece_from_a_banned_peer_and_an_honest_one_does_not_ban_the_honest_one() {
         let (t, _swarm) = swarm_torrent();
         connect_peers(&t, 2);
-        let piece = |i| t.meta().unwrap().geometry.index(i).unwrap();
+        let piece = |i| t.metadata().unwrap().geometry.index(i).unwrap();
         // The liar alone sends a bad piece: banned, and its connection goes.
         assert_eq!(t.finish_piece(piece(0), false, &[1]), vec![1]);
         let _ = t.state().drop_peer(1, None);
