@@ -1,45 +1,38 @@
 //! [`Adapter`]: the cheap, clonable handle implementing [`junction_core::Network`],
-//! in front of the core task, the acceptor and the transfer tasks.
+//! in front of the engine's core task, acceptor and transfer tasks (started by
+//! [`engine::start`]).
 
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::{
     Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, Hit, HitStream, Network,
     NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, SourceStream,
     TransferSink,
 };
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, debug_span, info};
+use tracing::{Instrument, debug_span};
 
 use crate::config::Config;
-use crate::engine::core::Core;
 use crate::engine::download::{self, SourceInfo};
 use crate::engine::inbox::{Command, CoreMsg, RemoteHit};
-use crate::engine::shares::{ShareIndex, hash_file};
-use crate::engine::{Shared, Stats, conn, upload};
+use crate::engine::shares::hash_file;
+use crate::engine::{self, Shared, Stats};
 use crate::wire::guid::Guid;
 use crate::wire::search::Plan;
 use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
-use junction_core::limit::{ConnLimiter, ConnPermit};
 
-/// Commands queued towards the core.
-const CORE_QUEUE: usize = 1024;
 /// Hits buffered per search stream.
 const HIT_QUEUE: usize = 256;
-/// Incoming connections being classified at once.
-const MAX_PENDING_ACCEPTS: usize = 256;
 
 /// The Gnutella network adapter.
 #[derive(Clone)]
@@ -88,32 +81,8 @@ impl Adapter {
                 Err(e) => tracing::warn!(peer = %p, error = %e, "[gnutella] peers: not dialled"),
             }
         }
-        let shared = Arc::new(Shared {
-            guid: Guid::modern(rand::random()),
-            stats: Stats::default(),
-            shares: RwLock::new(ShareIndex::new()),
-            my_addr: Mutex::new(my_addr),
-            slots: Arc::new(Semaphore::new(cfg.upload_slots)),
-            upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
-            cancel: CancellationToken::new(),
-            on_demand: junction_core::BridgeOffers::new(NetworkId::GNUTELLA),
-            last_error: Mutex::new(None),
-            push_proxies: Default::default(),
-            cfg,
-        });
-        shared
-            .stats
-            .firewalled
-            .store(shared.cfg.firewalled.unwrap_or(true), Ordering::Relaxed);
+        let (shared, tx, task) = engine::start(cfg, listener, local, my_addr, bootstrap);
         let cancel = shared.cancel.clone();
-        let (tx, rx) = mpsc::channel(CORE_QUEUE);
-        let core = Core::new(shared.clone(), rx, tx.clone(), cancel.clone(), bootstrap);
-        let span = debug_span!("gnutella", listen = %local, ultrapeer = shared.cfg.ultrapeer);
-        let task = tokio::spawn(core.run().instrument(span.clone()));
-        tokio::spawn(
-            acceptor(listener, tx.clone(), shared.clone(), cancel.clone()).instrument(span),
-        );
-        info!(listen = %local, guid = %shared.guid, "gnutella servent started");
         Ok(Adapter {
             inner: Arc::new(Inner {
                 shared,
@@ -183,110 +152,6 @@ async fn resolve(p: &str) -> Result<SocketAddr, NetworkError> {
         )));
     }
     Ok(a)
-}
-
-async fn acceptor(
-    listener: TcpListener,
-    core: mpsc::Sender<CoreMsg>,
-    shared: Arc<Shared>,
-    cancel: CancellationToken,
-) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_ACCEPTS));
-    let limiter = ConnLimiter::new(shared.cfg.limits.clone());
-    loop {
-        let (s, addr) = tokio::select! {
-            () = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    debug!(%e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        // Over its per-IP limits: closed at once.
-        let Ok(lim) = limiter.admit(addr.ip()) else {
-            continue;
-        };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            continue;
-        };
-        let core = core.clone();
-        let shared = shared.clone();
-        let span = debug_span!("gnutella_incoming", peer = %addr);
-        tokio::spawn(
-            async move {
-                if let Err(e) = incoming(s, addr, core, shared, (permit, lim)).await {
-                    debug!(%e, "incoming connection ended");
-                }
-            }
-            .instrument(span),
-        );
-    }
-}
-
-async fn incoming(
-    mut s: TcpStream,
-    addr: SocketAddr,
-    core: mpsc::Sender<CoreMsg>,
-    shared: Arc<Shared>,
-    (permit, mut lim): (tokio::sync::OwnedSemaphorePermit, ConnPermit),
-) -> Result<(), crate::engine::error::ServentError> {
-    use crate::engine::error::ServentError;
-    let mut buf = BytesMut::with_capacity(4096);
-    timeout(conn::HANDSHAKE_TIMEOUT, async {
-        while buf.len() < 4 && !buf.starts_with(b"\n\n") {
-            if s.read_buf(&mut buf).await? == 0 {
-                return Err(ServentError::Closed("first bytes"));
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|_| ServentError::Timeout("first bytes"))??;
-    shared.stats.add_in(buf.len() as u64);
-    if buf.starts_with(b"\n\n") {
-        // A TCP Connect Back we asked for (`BEAR`/7): someone reached our port.
-        debug!("connect back received");
-        if shared.cfg.firewalled.is_none()
-            && (!addr.ip().is_loopback() || shared.cfg.listen.ip().is_loopback())
-        {
-            shared.stats.firewalled.store(false, Ordering::Relaxed);
-        }
-        Ok(())
-    } else if buf.starts_with(b"GNUT") {
-        let link = conn::accept(s, buf, addr, core.clone(), lim).await?;
-        drop(permit);
-        core.send(CoreMsg::Connected(link))
-            .await
-            .map_err(|_| ServentError::Shutdown)?;
-        Ok(())
-    } else if buf.starts_with(b"GET ") || buf.starts_with(b"HEAD") {
-        drop(permit);
-        lim.handshake_done();
-        if shared.cfg.firewalled.is_none()
-            && (!addr.ip().is_loopback() || shared.cfg.listen.ip().is_loopback())
-        {
-            shared.stats.firewalled.store(false, Ordering::Relaxed);
-        }
-        // Breaking the request rate also backs the address off.
-        let rate = lim.request_rate();
-        let served = upload::serve(s, buf, addr, shared, rate).await;
-        drop(lim);
-        served
-    } else if buf.starts_with(b"GIV ") {
-        let giv = upload::read_giv(&mut s, &mut buf).await?;
-        core.send(CoreMsg::Giv {
-            giv,
-            stream: s,
-            buf,
-        })
-        .await
-        .map_err(|_| ServentError::Shutdown)
-    } else {
-        Err(ServentError::Protocol("unknown protocol".into()))
-    }
 }
 
 fn to_hit(h: &RemoteHit) -> Hit {

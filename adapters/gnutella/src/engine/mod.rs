@@ -6,6 +6,7 @@
 //! connections (Gnutella handshake, HTTP request, `GIV`); uploads and downloads
 //! run in their own tasks and share the file index and counters through [`Shared`].
 
+mod accept;
 pub mod bridge;
 pub mod browse;
 pub mod conn;
@@ -22,15 +23,63 @@ pub mod router;
 pub mod shares;
 pub mod upload;
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::Semaphore;
+use junction_core::NetworkId;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug_span, info};
 
+use self::core::Core;
 use crate::config::Config;
 use crate::wire::guid::Guid;
+use accept::acceptor;
+use inbox::CoreMsg;
 use shares::ShareIndex;
+
+/// Commands queued towards the core.
+const CORE_QUEUE: usize = 1024;
+
+/// Start the servent on a bound `listener`: the shared state, the core task (its sender and
+/// handle) and the acceptor. `my_addr` is the address we announce; `bootstrap` the peers
+/// to dial first.
+pub fn start(
+    cfg: Config,
+    listener: TcpListener,
+    local: SocketAddr,
+    my_addr: SocketAddrV4,
+    bootstrap: Vec<SocketAddr>,
+) -> (Arc<Shared>, mpsc::Sender<CoreMsg>, JoinHandle<()>) {
+    let shared = Arc::new(Shared {
+        guid: Guid::modern(rand::random()),
+        stats: Stats::default(),
+        shares: RwLock::new(ShareIndex::new()),
+        my_addr: Mutex::new(my_addr),
+        slots: Arc::new(Semaphore::new(cfg.upload_slots)),
+        upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
+        cancel: CancellationToken::new(),
+        on_demand: junction_core::BridgeOffers::new(NetworkId::GNUTELLA),
+        last_error: Mutex::new(None),
+        push_proxies: Default::default(),
+        cfg,
+    });
+    shared
+        .stats
+        .firewalled
+        .store(shared.cfg.firewalled.unwrap_or(true), Ordering::Relaxed);
+    let cancel = shared.cancel.clone();
+    let (tx, rx) = mpsc::channel(CORE_QUEUE);
+    let core = Core::new(shared.clone(), rx, tx.clone(), cancel.clone(), bootstrap);
+    let span = debug_span!("gnutella", listen = %local, ultrapeer = shared.cfg.ultrapeer);
+    let task = tokio::spawn(core.run().instrument(span.clone()));
+    tokio::spawn(acceptor(listener, tx.clone(), shared.clone(), cancel.clone()).instrument(span));
+    info!(listen = %local, guid = %shared.guid, "gnutella servent started");
+    (shared, tx, task)
+}
 
 /// Counters shown by `status()`.
 #[derive(Debug, Default)]
