@@ -10,7 +10,6 @@ mod parts;
 mod peer_session;
 mod source;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +27,7 @@ use crate::engine::net::ConnError;
 use crate::wire::hash::PART_SIZE;
 use crate::wire::{ClientId, Hash16};
 use parts::{Download, Inner};
-use source::{Src, source_task};
+use source::{Sources, Src};
 
 /// Why a driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +42,6 @@ pub(crate) enum DlError {
     Sink(#[from] junction_core::SinkError),
     #[error("{0}")]
     Other(String),
-}
-
-struct SrcState {
-    key: u64,
-    tries: u32,
-    next_try: Instant,
-    active: bool,
 }
 
 /// Starts a fetch; events end when it has nothing more to do.
@@ -110,31 +102,9 @@ async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
     let cancel = s.cancel.child_token();
     let _drop_guard = cancel.clone().drop_guard();
     let (src_tx, mut src_rx) = mpsc::channel::<Vec<(ClientId, u16)>>(16);
-    let mut sources: HashMap<Src, SrcState> = HashMap::new();
-    let mut next_key = 1u64;
-    let mut add = |sources: &mut HashMap<Src, SrcState>, src: Src| {
-        let me = s.id();
-        let mine = match src {
-            Src::Low(id) => me.is_low_id() && id == me.0,
-            Src::High(a) => {
-                !me.is_low_id() && ClientId::from_ipv4(*a.ip()) == me && a.port() == s.port
-            }
-        };
-        if !mine && !sources.contains_key(&src) && sources.len() < 1000 {
-            sources.insert(
-                src,
-                SrcState {
-                    key: next_key,
-                    tries: 0,
-                    next_try: Instant::now(),
-                    active: false,
-                },
-            );
-            next_key += 1;
-        }
-    };
+    let mut sources = Sources::default();
     for src in initial {
-        add(&mut sources, src);
+        sources.add(&s, src);
     }
     let mut tasks: JoinSet<(Src, Result<(), DlError>)> = JoinSet::new();
     let mut next_query = Instant::now();
@@ -163,24 +133,14 @@ async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
             Some(list) = src_rx.recv() => {
                 for (id, port) in list {
                     if let Some(src) = Src::from_id(id, port) {
-                        add(&mut sources, src);
+                        sources.add(&s, src);
                     }
                 }
                 continue;
             }
             Some(j) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok((src, res)) = j
-                    && let Some(st) = sources.get_mut(&src)
-                {
-                    st.active = false;
-                    match res {
-                        Ok(()) => st.next_try = Instant::now() + Duration::from_secs(2),
-                        Err(e) => {
-                            tracing::debug!(?src, error = %e, "source failed");
-                            st.tries += 1;
-                            st.next_try = Instant::now() + Duration::from_secs(5) * st.tries;
-                        }
-                    }
+                if let Ok((src, res)) = j {
+                    sources.ended(src, res);
                 }
                 continue;
             }
@@ -195,19 +155,7 @@ async fn orchestrate(dl: Arc<Download>, initial: Vec<Src>) {
                 sources: src_tx.clone(),
             });
         }
-        let max = s.cfg.max_peers_per_download.max(1);
-        for (src, st) in sources.iter_mut() {
-            if tasks.len() >= max {
-                break;
-            }
-            if st.active || st.next_try > now || st.tries >= 5 || dl.banned(st.key) {
-                continue;
-            }
-            st.active = true;
-            let (dl2, src2, key) = (dl.clone(), *src, st.key);
-            let span = tracing::debug_span!("ed2k_source", src = ?src2);
-            tasks.spawn(async move { (src2, source_task(dl2, src2, key).await) }.instrument(span));
-        }
+        sources.start_due(&dl, &mut tasks, now);
     }
     let _ = dl.events.try_send(FetchEvent::Peers(0));
     tasks.shutdown().await;

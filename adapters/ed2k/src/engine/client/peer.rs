@@ -1,12 +1,11 @@
 //! Peer connections: the hello handshake, the serving (upload) side of every connection (its
-//! queue and slot in `upload.rs`), and forwarding of download answers to a download driver
-//! attached to the connection.
+//! queue, slot and blocks in `upload.rs`), and forwarding of download answers to a download
+//! driver attached to the connection.
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
@@ -15,17 +14,12 @@ use tracing::Instrument;
 
 use super::identity::emule_version;
 use super::upload::{self, Link, PENDING_POLL, Upload};
-use super::{PeerGuard, Shared, SharedFile, share};
+use super::{PeerGuard, Shared};
 use crate::engine::net::{ConnError, FrameReader, send, spawn_writer};
-use crate::wire::hash::BLOCK_SIZE;
+use crate::wire::hash::AichHash;
 use crate::wire::peer::Hello;
 use crate::wire::tag::ct;
-use crate::wire::{Frame, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
-
-/// Bytes per data packet, as eMule splits blocks.
-const PACKET_DATA: usize = 10_240;
-/// Largest single range we serve in one request slot (eMule rejects > 3 blocks).
-const MAX_SERVED_RANGE: u64 = 3 * BLOCK_SIZE;
+use crate::wire::{Frame, Hash16, PartStatus, PeerMessage, Tag, TagEncoding, TagsExt};
 
 /// `CT_EMULE_MISCOPTIONS1`: AICH v1, Unicode, data compression v1; no UDP/SX/ext. requests.
 const MISC1: u32 = (1 << 29) | (1 << 28) | (1 << 20);
@@ -335,6 +329,8 @@ fn is_request(m: &PeerMessage) -> bool {
     )
 }
 
+/// Answers one message of the peer: its requests for our files and upload slot, and the
+/// answers a download driver on this connection waits for.
 async fn serve(
     s: &Arc<Shared>,
     conn: &PeerConn,
@@ -342,137 +338,31 @@ async fn serve(
     msg: PeerMessage,
     dl: Option<&mpsc::Sender<PeerMessage>>,
 ) -> Result<(), ConnError> {
-    let enc = conn.caps.enc();
     let t = s.cfg.peer_timeout;
-    let tx = &conn.tx;
     let link = Link {
-        tx,
-        enc,
+        tx: &conn.tx,
+        enc: conn.caps.enc(),
         emule: conn.caps.emule,
         limit: t,
     };
     match msg {
-        PeerMessage::RequestFilename { hash, .. } => match s.file(&hash) {
-            Some(f) => {
-                pmsg(
-                    tx,
-                    &PeerMessage::FilenameAnswer {
-                        hash,
-                        name: f.name.as_str().into(),
-                    },
-                    enc,
-                    t,
-                )
-                .await?;
-                up.file = Some(f);
-            }
-            None => match s.on_demand.offers.want(&hash) {
-                // The other networks have it: the gateway fetches it while this client waits.
-                Some(item) => {
-                    let name = item.name.as_str().into();
-                    pmsg(tx, &PeerMessage::FilenameAnswer { hash, name }, enc, t).await?
-                }
-                None => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
-            },
-        },
-        PeerMessage::SetReqFileId(hash) => match s.file(&hash) {
-            Some(f) => {
-                // Count 0 = we have the complete file.
-                pmsg(
-                    tx,
-                    &PeerMessage::FileStatus {
-                        hash,
-                        parts: PartStatus::new(0),
-                    },
-                    enc,
-                    t,
-                )
-                .await?;
-                up.file = Some(f);
-            }
-            // A bridged file: offered complete, as a busy peer that queues the asker.
-            None if s.on_demand.offers.get(&hash).is_some() => {
-                let parts = PartStatus::new(0);
-                pmsg(tx, &PeerMessage::FileStatus { hash, parts }, enc, t).await?
-            }
-            None => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
-        },
-        PeerMessage::HashsetRequest(hash)
-            if s.file(&hash).is_none() && s.on_demand.offers.get(&hash).is_some() =>
-        {
-            match upload::hold(s, &link, &hash).await? {
-                Some(f) if !f.parts.is_empty() => {
-                    let parts = f.parts.clone();
-                    pmsg(tx, &PeerMessage::HashsetAnswer { hash, parts }, enc, t).await?;
-                }
-                _ => {
-                    tracing::info!(peer = %conn.addr, "bridged file not ready within the hash-set wait")
-                }
-            }
-        }
-        PeerMessage::HashsetRequest(hash) => match s.file(&hash) {
-            Some(f) if !f.parts.is_empty() => {
-                pmsg(
-                    tx,
-                    &PeerMessage::HashsetAnswer {
-                        hash,
-                        parts: f.parts.clone(),
-                    },
-                    enc,
-                    t,
-                )
-                .await?;
-            }
-            _ => pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await?,
-        },
+        PeerMessage::RequestFilename { hash, .. } => answer_filename(s, up, &link, hash).await?,
+        PeerMessage::SetReqFileId(hash) => answer_file_status(s, up, &link, hash).await?,
+        PeerMessage::HashsetRequest(hash) => answer_hashset(s, conn.addr, &link, hash).await?,
         PeerMessage::AichRequest { hash, part, master } => {
-            let data = match s.file(&hash) {
-                Some(f) => f.aich_recovery(part, &master).await,
-                None => None,
-            };
-            let answer = match data {
-                Some(recovery) => PeerMessage::AichAnswer {
-                    hash,
-                    part,
-                    master,
-                    recovery: recovery.into(),
-                },
-                None => PeerMessage::AichAnswerFailed(hash),
-            };
-            pmsg(tx, &answer, enc, t).await?;
+            answer_aich(s, &link, hash, part, master).await?;
         }
         PeerMessage::AichFileHashRequest(hash) => {
             if let Some(f) = s.file(&hash) {
                 let answer = PeerMessage::AichFileHashAnswer { hash, aich: f.aich };
-                pmsg(tx, &answer, enc, t).await?;
+                link.send(&answer).await?;
             }
         }
         PeerMessage::StartUploadRequest(hash) => up.start(s, &link, hash).await?,
         PeerMessage::RequestParts { hash, ranges } => {
-            if up.permit.is_none() {
-                tracing::info!(peer = %conn.addr, "part request without an upload slot; ignored");
-                return Ok(());
-            }
-            let Some(f) = s.file(&hash) else {
-                return pmsg(tx, &PeerMessage::FileNotFound(hash), enc, t).await;
-            };
-            up.file = Some(f.clone());
-            for r in ranges.iter().filter(|r| !r.is_empty()) {
-                if r.end > f.size || r.len() > MAX_SERVED_RANGE {
-                    return Err(ConnError::Protocol(format!(
-                        "bad part request {}..{} for a {} byte file",
-                        r.start, r.end, f.size
-                    )));
-                }
-                let key = (hash, r.start, r.end);
-                if up.was_served(&key) {
-                    tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "block already sent; re-listed request skipped");
-                    continue;
-                }
-                tracing::trace!(peer = %conn.addr, start = r.start, end = r.end, "serving block");
-                send_block(s, conn, &f, r.start, r.end).await?;
-                up.mark_served(key);
-            }
+            let compression = conn.caps.compression;
+            up.send_parts(s, &link, compression, conn.addr, hash, &ranges)
+                .await?;
         }
         PeerMessage::CancelTransfer => {
             up.end_slot();
@@ -495,11 +385,11 @@ async fn serve(
         }
         PeerMessage::PublicIpRequest => {
             if let SocketAddr::V4(a) = conn.addr {
-                pmsg(tx, &PeerMessage::PublicIpAnswer(*a.ip()), enc, t).await?;
+                link.send(&PeerMessage::PublicIpAnswer(*a.ip())).await?;
             }
         }
         PeerMessage::AskSharedFiles | PeerMessage::AskSharedDirs => {
-            pmsg(tx, &PeerMessage::AskSharedDeniedAnswer, enc, t).await?;
+            link.send(&PeerMessage::AskSharedDeniedAnswer).await?;
         }
         // Answers for a download driver.
         m @ (PeerMessage::FilenameAnswer { .. }
@@ -515,13 +405,7 @@ async fn serve(
         | PeerMessage::AichAnswerFailed(_)
         | PeerMessage::OutOfPartRequests) => {
             if let Some(d) = dl {
-                // Data must not be lost: wait for the driver (bounded by the peer timeout)
-                // when its queue is full.
-                if let Err(mpsc::error::TrySendError::Full(m)) = d.try_send(m)
-                    && tokio::time::timeout(t, d.send(m)).await.is_err()
-                {
-                    return Err(ConnError::Timeout("download driver"));
-                }
+                to_driver(d, m, t).await?;
             }
         }
         other => tracing::trace!(opcode = other.opcode(), "ignored peer message"),
@@ -529,97 +413,132 @@ async fn serve(
     Ok(())
 }
 
-async fn send_block(
-    s: &Arc<Shared>,
-    conn: &PeerConn,
-    f: &SharedFile,
-    start: u64,
-    end: u64,
+/// `OP_REQUESTFILENAME`: the name of a file we share, or of one the other networks have
+/// (the gateway then fetches it while this client waits).
+async fn answer_filename(
+    s: &Shared,
+    up: &mut Upload,
+    link: &Link<'_>,
+    hash: Hash16,
 ) -> Result<(), ConnError> {
-    let len =
-        usize::try_from(end - start).map_err(|_| ConnError::Protocol("range too long".into()))?;
-    let mut data = share::read_at(f, start, len).await?;
-    if s.cfg.corrupt_uploads_from.is_some_and(|o| start >= o) && !data.is_empty() {
-        let mut v = data.to_vec();
-        v[0] ^= 0xFF;
-        data = Bytes::from(v);
-    }
-    let enc = conn.caps.enc();
-    let t = s.cfg.peer_timeout;
-    if conn.caps.compression && part_compressible(f, start, &data) {
-        let packed = tokio::task::spawn_blocking({
-            let d = data.clone();
-            move || deflate_fast(&d)
-        })
-        .await
-        .map_err(|e| ConnError::Protocol(e.to_string()))?;
-        if packed.len() < data.len() * 9 / 10 {
-            let total = u32::try_from(packed.len())
-                .map_err(|_| ConnError::Protocol("block too big".into()))?;
-            let packed = Bytes::from(packed);
-            let mut off = 0;
-            while off < packed.len() {
-                let n = PACKET_DATA.min(packed.len() - off);
-                let m = PeerMessage::CompressedPart {
-                    hash: f.hash,
-                    start,
-                    packed_total: total,
-                    data: packed.slice(off..off + n),
-                };
-                s.upload_limit.take(n as u64).await;
-                pmsg(&conn.tx, &m, enc, t).await?;
-                off += n;
-            }
-            return Ok(());
+    match s.file(&hash) {
+        Some(f) => {
+            link.send(&PeerMessage::FilenameAnswer {
+                hash,
+                name: f.name.as_str().into(),
+            })
+            .await?;
+            up.file = Some(f);
         }
-    }
-    let mut off = 0usize;
-    while off < data.len() {
-        let n = PACKET_DATA.min(data.len() - off);
-        let a = start + off as u64;
-        let range = crate::wire::ByteRange::new(a, a + n as u64)?;
-        let m = PeerMessage::SendingPart {
-            hash: f.hash,
-            range,
-            data: data.slice(off..off + n),
-        };
-        s.upload_limit.take(n as u64).await;
-        pmsg(&conn.tx, &m, enc, t).await?;
-        off += n;
+        None => match s.on_demand.offers.want(&hash) {
+            // The other networks have it: the gateway fetches it while this client waits.
+            Some(item) => {
+                let name = item.name.as_str().into();
+                link.send(&PeerMessage::FilenameAnswer { hash, name })
+                    .await?;
+            }
+            None => link.send(&PeerMessage::FileNotFound(hash)).await?,
+        },
     }
     Ok(())
 }
 
-/// Is compressing blocks of this part likely to pay off? Sampled on the first block served
-/// from each part (files are mostly all compressible or all not).
-fn part_compressible(f: &SharedFile, start: u64, data: &[u8]) -> bool {
-    let part = start / crate::wire::hash::PART_SIZE;
-    let known = f
-        .compressible
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&part)
-        .copied();
-    known.unwrap_or_else(|| {
-        let c = compressible(data);
-        f.compressible
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(part, c);
-        c
-    })
+/// `OP_SETREQFILEID`: the file's part status (complete, for ours and for bridged ones).
+async fn answer_file_status(
+    s: &Shared,
+    up: &mut Upload,
+    link: &Link<'_>,
+    hash: Hash16,
+) -> Result<(), ConnError> {
+    match s.file(&hash) {
+        Some(f) => {
+            // Count 0 = we have the complete file.
+            link.send(&PeerMessage::FileStatus {
+                hash,
+                parts: PartStatus::new(0),
+            })
+            .await?;
+            up.file = Some(f);
+        }
+        // A bridged file: offered complete, as a busy peer that queues the asker.
+        None if s.on_demand.offers.get(&hash).is_some() => {
+            let parts = PartStatus::new(0);
+            link.send(&PeerMessage::FileStatus { hash, parts }).await?;
+        }
+        None => link.send(&PeerMessage::FileNotFound(hash)).await?,
+    }
+    Ok(())
 }
 
-/// A quick sample: is compressing this block likely to pay off?
-fn compressible(data: &[u8]) -> bool {
-    let sample = &data[..data.len().min(4096)];
-    sample.len() >= 256 && deflate_fast(sample).len() < sample.len() * 8 / 10
+/// `OP_HASHSETREQUEST`: a shared file's part hashes; for a bridged file, once the gateway
+/// has it (the request is held meanwhile, see [`upload::hold`]).
+async fn answer_hashset(
+    s: &Arc<Shared>,
+    peer: SocketAddr,
+    link: &Link<'_>,
+    hash: Hash16,
+) -> Result<(), ConnError> {
+    if s.file(&hash).is_none() && s.on_demand.offers.get(&hash).is_some() {
+        match upload::hold(s, link, &hash).await? {
+            Some(f) if !f.parts.is_empty() => {
+                let parts = f.parts.clone();
+                link.send(&PeerMessage::HashsetAnswer { hash, parts })
+                    .await?;
+            }
+            _ => {
+                tracing::info!(peer = %peer, "bridged file not ready within the hash-set wait")
+            }
+        }
+        return Ok(());
+    }
+    match s.file(&hash) {
+        Some(f) if !f.parts.is_empty() => {
+            link.send(&PeerMessage::HashsetAnswer {
+                hash,
+                parts: f.parts.clone(),
+            })
+            .await?;
+        }
+        _ => link.send(&PeerMessage::FileNotFound(hash)).await?,
+    }
+    Ok(())
 }
 
-/// zlib at the fastest level (receivers inflate any level).
-fn deflate_fast(data: &[u8]) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    let _ = flate2::read::ZlibEncoder::new(data, flate2::Compression::fast()).read_to_end(&mut out);
-    out
+/// `OP_AICHREQUEST`: the recovery data of one part of a shared file, or a refusal.
+async fn answer_aich(
+    s: &Shared,
+    link: &Link<'_>,
+    hash: Hash16,
+    part: u16,
+    master: AichHash,
+) -> Result<(), ConnError> {
+    let data = match s.file(&hash) {
+        Some(f) => f.aich_recovery(part, &master).await,
+        None => None,
+    };
+    let answer = match data {
+        Some(recovery) => PeerMessage::AichAnswer {
+            hash,
+            part,
+            master,
+            recovery: recovery.into(),
+        },
+        None => PeerMessage::AichAnswerFailed(hash),
+    };
+    link.send(&answer).await
+}
+
+/// Hands an answer to the download driver attached to the connection. Data must not be
+/// lost: when its queue is full, this waits for the driver (bounded by the peer timeout).
+async fn to_driver(
+    d: &mpsc::Sender<PeerMessage>,
+    m: PeerMessage,
+    t: Duration,
+) -> Result<(), ConnError> {
+    if let Err(mpsc::error::TrySendError::Full(m)) = d.try_send(m)
+        && tokio::time::timeout(t, d.send(m)).await.is_err()
+    {
+        return Err(ConnError::Timeout("download driver"));
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The upload queue of one peer connection: the client's place in the queue and its rank
-//! message, the slot it is granted, the blocks served in that slot, and the hold on a
-//! bridged file (one the gateway fetches from the other networks while the client waits).
+//! message, the slot it is granted, the blocks served in that slot (sent by `block.rs`), and
+//! the hold on a bridged file (one the gateway fetches from the other networks while the
+//! client waits).
 //!
 //! It knows the connection only as a [`Link`] (where its messages go), so `peer.rs`, which
 //! runs the connection, uses this module and not the other way round.
@@ -15,7 +16,11 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::{Shared, SharedFile};
 use crate::engine::net::{ConnError, send};
+use crate::wire::hash::BLOCK_SIZE;
+use crate::wire::peer::ByteRange;
 use crate::wire::{Frame, Hash16, PeerMessage, TagEncoding};
+
+mod block;
 
 /// How long a hash-set request for a bridged file is held while the gateway fetches it
 /// (aMule asks for the hash set before it queues). A request still unanswered then is
@@ -29,6 +34,8 @@ const QUEUE_KEEPALIVE: Duration = Duration::from_secs(25);
 /// How often a queued client's bridged file is looked for among the shares.
 pub(super) const PENDING_POLL: Duration = Duration::from_millis(500);
 
+/// Largest single range we serve in one request slot (eMule rejects > 3 blocks).
+const MAX_SERVED_RANGE: u64 = 3 * BLOCK_SIZE;
 /// How many served blocks a slot remembers to skip re-listed requests.
 const SERVED_MEMORY: usize = 32;
 
@@ -43,7 +50,7 @@ pub(super) struct Link<'a> {
 }
 
 impl Link<'_> {
-    async fn send(&self, m: &PeerMessage) -> Result<(), ConnError> {
+    pub(super) async fn send(&self, m: &PeerMessage) -> Result<(), ConnError> {
         send(self.tx, m.to_frame(self.enc)?, self.limit).await
     }
 
@@ -100,6 +107,44 @@ impl Upload {
             self.served.pop_front();
         }
         self.served.push_back(key);
+    }
+
+    /// `OP_REQUESTPARTS`: sends each requested block of a shared file in the slot this
+    /// client holds, skipping blocks already sent in it (ignored without a slot).
+    pub async fn send_parts(
+        &mut self,
+        s: &Shared,
+        link: &Link<'_>,
+        compression: bool,
+        peer: SocketAddr,
+        hash: Hash16,
+        ranges: &[ByteRange],
+    ) -> Result<(), ConnError> {
+        if self.permit.is_none() {
+            tracing::info!(peer = %peer, "part request without an upload slot; ignored");
+            return Ok(());
+        }
+        let Some(f) = s.file(&hash) else {
+            return link.send(&PeerMessage::FileNotFound(hash)).await;
+        };
+        self.file = Some(f.clone());
+        for r in ranges.iter().filter(|r| !r.is_empty()) {
+            if r.end > f.size || r.len() > MAX_SERVED_RANGE {
+                return Err(ConnError::Protocol(format!(
+                    "bad part request {}..{} for a {} byte file",
+                    r.start, r.end, f.size
+                )));
+            }
+            let key = (hash, r.start, r.end);
+            if self.was_served(&key) {
+                tracing::trace!(peer = %peer, start = r.start, end = r.end, "block already sent; re-listed request skipped");
+                continue;
+            }
+            tracing::trace!(peer = %peer, start = r.start, end = r.end, "serving block");
+            block::send_block(s, link, compression, &f, r.start, r.end).await?;
+            self.mark_served(key);
+        }
+        Ok(())
     }
 
     /// Every [`PENDING_POLL`] while a bridged file is pending: once the gateway shares it

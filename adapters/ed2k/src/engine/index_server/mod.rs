@@ -5,12 +5,13 @@
 //! callbacks from HighID to LowID clients, and reports its status.
 
 mod index;
+mod sources;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,24 +22,11 @@ use tracing::Instrument;
 use crate::config::ServerConfig;
 use crate::engine::bridge::OnDemand;
 use crate::engine::net::{ConnError, Counters, FrameReader, spawn_writer};
-use crate::wire::server::{IdChange, ObfuSource, SearchResults, Source, SourceRequest, tcp_flags};
+use crate::wire::server::{FileEntry, IdChange, SearchResults, tcp_flags};
 use crate::wire::tag::st;
-use crate::wire::{ClientId, Frame, Hash16, ServerMessage, Tag, TagEncoding};
-
-struct FoundSource {
-    id: ClientId,
-    port: u16,
-    user_hash: Hash16,
-}
+use crate::wire::{ClientId, Frame, Hash16, SearchExpr, ServerMessage, Tag, TagEncoding};
 
 use index::FileIndex;
-
-/// Sources returned per file (the count field is one byte).
-const MAX_SOURCES: usize = 255;
-/// How often one asker is called back unasked by one LowID source.
-const CALL_BACK_EVERY: Duration = Duration::from_secs(300);
-/// Most (asker, LowID) pairs remembered at once; beyond it no unasked callback is sent.
-const MAX_CALLED_BACK: usize = 4096;
 
 /// Runtime statistics of the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,7 +35,7 @@ pub struct ServerStats {
     pub low_id_users: u32,
     pub files: u32,
     /// LowID sources asked to connect to a HighID asker that did not ask for it
-    /// (`call_asker_back`), since start.
+    /// (`sources::call_asker_back`), since start.
     pub unasked_callbacks: u64,
 }
 
@@ -323,28 +311,8 @@ async fn client_loop(
     who: Who,
     mut requests: RequestRate,
 ) -> Result<(), ConnError> {
-    let Who {
-        key,
-        id,
-        peer,
-        port,
-    } = who;
-    let flags =
-        tcp_flags::COMPRESSION | tcp_flags::NEWTAGS | tcp_flags::UNICODE | tcp_flags::LARGEFILES;
-    let motd = format!("server version 17.15 (Junction)\r\n{}", s.cfg.motd);
-    push(tx, &ServerMessage::Message(motd.into())).await?;
-    push(
-        tx,
-        &ServerMessage::IdChange(IdChange {
-            client_id: id,
-            tcp_flags: Some(flags),
-            aux_port: None,
-            reported: None,
-        }),
-    )
-    .await?;
-    push(tx, &status(s)).await?;
-    push(tx, &ident(s)).await?;
+    let Who { key, id, peer, .. } = who;
+    welcome(s, tx, id).await?;
 
     loop {
         let f = tokio::select! {
@@ -362,47 +330,8 @@ async fn client_loop(
             }
         };
         match msg {
-            ServerMessage::OfferFiles(files) => {
-                let n = files.len();
-                let (added, total) = {
-                    let mut st = s.state();
-                    let added = st
-                        .index
-                        .offer(key, id, port, files, s.cfg.max_files_per_client);
-                    (added, st.index.len())
-                };
-                tracing::debug!(offered = n, added, total, "files offered");
-                if n > 0 {
-                    push(tx, &status(s)).await?;
-                }
-            }
-            ServerMessage::SearchRequest(expr) => {
-                let files = s.state().index.search(&expr, s.cfg.max_results, key);
-                tracing::debug!(?expr, results = files.len(), "search");
-                match s.on_demand.clone().filter(|o| o.offers.attached()) {
-                    // The other networks take seconds: the index's own results go at
-                    // once, theirs follow in a second answer (aMule files every answer
-                    // under the current search), from a task so that this client's
-                    // other requests are not held up.
-                    Some(on_demand) => {
-                        let room = s.cfg.max_results.saturating_sub(files.len());
-                        let answered = !files.is_empty();
-                        if answered {
-                            answer_search(s, tx, files).await?;
-                        }
-                        let (s2, tx2) = (s.clone(), tx.clone());
-                        tokio::spawn(async move {
-                            let bridged = on_demand.search(&expr).await;
-                            let files = bridged_results(&s2, &expr, &bridged, room);
-                            // Every search gets an answer, if only an empty one.
-                            if !files.is_empty() || !answered {
-                                let _ = answer_search(&s2, &tx2, files).await;
-                            }
-                        });
-                    }
-                    None => answer_search(s, tx, files).await?,
-                }
-            }
+            ServerMessage::OfferFiles(files) => offer(s, tx, who, files).await?,
+            ServerMessage::SearchRequest(expr) => search(s, tx, key, expr).await?,
             ServerMessage::QueryMoreResult => {
                 push(
                     tx,
@@ -415,22 +344,14 @@ async fn client_loop(
             }
             ServerMessage::GetSources(reqs) => {
                 tracing::debug!(files = reqs.len(), "source request");
-                for r in reqs.iter().take(64) {
-                    let msg = found_sources(s, r, key, false);
-                    push(tx, &msg).await?;
-                    call_asker_back(s, (key, id), peer, port, &msg);
-                }
+                sources::answer(s, tx, who, &reqs, false).await?;
             }
             ServerMessage::GetSourcesObfu(reqs) => {
                 tracing::debug!(files = reqs.len(), "source request (obfuscation)");
-                for r in reqs.iter().take(64) {
-                    let msg = found_sources(s, r, key, true);
-                    push(tx, &msg).await?;
-                    call_asker_back(s, (key, id), peer, port, &msg);
-                }
+                sources::answer(s, tx, who, &reqs, true).await?;
             }
             ServerMessage::CallbackRequest { low_id } => {
-                callback(s, tx, id, peer, key, low_id).await?;
+                sources::callback(s, tx, id, peer, key, low_id).await?;
             }
             ServerMessage::GetServerList => {
                 push(tx, &ServerMessage::ServerList(s.cfg.known_servers.clone())).await?;
@@ -445,6 +366,86 @@ async fn client_loop(
             }
         }
     }
+}
+
+/// What a client hears once logged in: the message of the day, its ID with the server's
+/// TCP flags, the server's status and its identity.
+async fn welcome(s: &Shared, tx: &mpsc::Sender<Frame>, id: ClientId) -> Result<(), ConnError> {
+    let flags =
+        tcp_flags::COMPRESSION | tcp_flags::NEWTAGS | tcp_flags::UNICODE | tcp_flags::LARGEFILES;
+    let motd = format!("server version 17.15 (Junction)\r\n{}", s.cfg.motd);
+    push(tx, &ServerMessage::Message(motd.into())).await?;
+    push(
+        tx,
+        &ServerMessage::IdChange(IdChange {
+            client_id: id,
+            tcp_flags: Some(flags),
+            aux_port: None,
+            reported: None,
+        }),
+    )
+    .await?;
+    push(tx, &status(s)).await?;
+    push(tx, &ident(s)).await
+}
+
+/// `OP_OFFERFILES`: the client's files go into the index (up to its share of it), and a
+/// non-empty offer is answered with the server's status.
+async fn offer(
+    s: &Shared,
+    tx: &mpsc::Sender<Frame>,
+    who: Who,
+    files: Vec<FileEntry>,
+) -> Result<(), ConnError> {
+    let n = files.len();
+    let (added, total) = {
+        let mut st = s.state();
+        let added = st
+            .index
+            .offer(who.key, who.id, who.port, files, s.cfg.max_files_per_client);
+        (added, st.index.len())
+    };
+    tracing::debug!(offered = n, added, total, "files offered");
+    if n > 0 {
+        push(tx, &status(s)).await?;
+    }
+    Ok(())
+}
+
+/// `OP_SEARCHREQUEST`: the index's results, and the other networks' when the server is
+/// bridged.
+async fn search(
+    s: &Arc<Shared>,
+    tx: &mpsc::Sender<Frame>,
+    key: u64,
+    expr: SearchExpr,
+) -> Result<(), ConnError> {
+    let files = s.state().index.search(&expr, s.cfg.max_results, key);
+    tracing::debug!(?expr, results = files.len(), "search");
+    match s.on_demand.clone().filter(|o| o.offers.attached()) {
+        // The other networks take seconds: the index's own results go at
+        // once, theirs follow in a second answer (aMule files every answer
+        // under the current search), from a task so that this client's
+        // other requests are not held up.
+        Some(on_demand) => {
+            let room = s.cfg.max_results.saturating_sub(files.len());
+            let answered = !files.is_empty();
+            if answered {
+                answer_search(s, tx, files).await?;
+            }
+            let (s2, tx2) = (s.clone(), tx.clone());
+            tokio::spawn(async move {
+                let bridged = on_demand.search(&expr).await;
+                let files = bridged_results(&s2, &expr, &bridged, room);
+                // Every search gets an answer, if only an empty one.
+                if !files.is_empty() || !answered {
+                    let _ = answer_search(&s2, &tx2, files).await;
+                }
+            });
+        }
+        None => answer_search(s, tx, files).await?,
+    }
+    Ok(())
 }
 
 async fn answer_search(
@@ -514,159 +515,5 @@ fn ident(s: &Shared) -> ServerMessage {
             Tag::string(st::SERVERNAME, s.cfg.name.as_str()),
             Tag::string(st::DESCRIPTION, s.cfg.description.as_str()),
         ],
-    }
-}
-
-fn found_sources(s: &Shared, r: &SourceRequest, requester: u64, obfu: bool) -> ServerMessage {
-    let st = s.state();
-    let mut list: Vec<FoundSource> = Vec::new();
-    let mut listed = None;
-    // A bridged file: Junction's own client, which fetches it for the asker.
-    if let Some(on_demand) = &s.on_demand
-        && on_demand.offers.get(&r.hash).is_some()
-        && let Some((ckey, c)) = own_client(s, &st)
-        && ckey != requester
-    {
-        on_demand.offers.want(&r.hash);
-        listed = Some(ckey);
-        list.push(FoundSource {
-            id: c.id,
-            port: c.port,
-            user_hash: c.user_hash,
-        });
-    }
-    if let Some(f) = st.index.get(&r.hash) {
-        for (&ckey, _) in f.sources.iter() {
-            if ckey == requester || listed == Some(ckey) {
-                continue;
-            }
-            if let Some(c) = st.clients.get(&ckey) {
-                list.push(FoundSource {
-                    id: c.id,
-                    port: c.port,
-                    user_hash: c.user_hash,
-                });
-            }
-            if list.len() >= MAX_SOURCES {
-                break;
-            }
-        }
-    }
-    if obfu {
-        ServerMessage::FoundSourcesObfu {
-            hash: r.hash,
-            sources: list
-                .into_iter()
-                .map(|c| ObfuSource {
-                    client_id: c.id,
-                    port: c.port,
-                    crypt_options: crate::wire::server::CRYPT_USERHASH_FOLLOWS,
-                    user_hash: Some(c.user_hash),
-                })
-                .collect(),
-        }
-    } else {
-        ServerMessage::FoundSources {
-            hash: r.hash,
-            sources: list
-                .into_iter()
-                .map(|c| Source {
-                    client_id: c.id,
-                    port: c.port,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Asks each LowID source just listed to a HighID asker to connect to it, as the asker's
-/// `OP_CALLBACKREQUEST` would. aMule 2.3.3 does not ask for that callback for a LowID it
-/// already knows, e.g. one that has just downloaded from it (see adapters/ed2k/README.md);
-/// the source's connection lets it ask for the file at once. Once per pair per
-/// [`CALL_BACK_EVERY`].
-fn call_asker_back(
-    s: &Shared,
-    asker: (u64, ClientId),
-    peer: SocketAddrV4,
-    port: u16,
-    msg: &ServerMessage,
-) {
-    let ids: Vec<ClientId> = match msg {
-        ServerMessage::FoundSources { sources, .. } => {
-            sources.iter().map(|x| x.client_id).collect()
-        }
-        ServerMessage::FoundSourcesObfu { sources, .. } => {
-            sources.iter().map(|x| x.client_id).collect()
-        }
-        _ => return,
-    };
-    if asker.1.is_low_id() || port == 0 {
-        return;
-    }
-    let now = Instant::now();
-    let mut st = s.state();
-    st.called_back
-        .retain(|_, t| now.duration_since(*t) < CALL_BACK_EVERY);
-    for low in ids.into_iter().filter(|i| i.is_low_id()) {
-        let Some(tx) = st
-            .low_ids
-            .get(&low.0)
-            .and_then(|k| st.clients.get(k))
-            .map(|c| c.tx.clone())
-        else {
-            continue;
-        };
-        if st.called_back.contains_key(&(asker.0, low.0)) || st.called_back.len() >= MAX_CALLED_BACK
-        {
-            continue;
-        }
-        let msg = ServerMessage::CallbackRequested {
-            addr: SocketAddrV4::new(*peer.ip(), port),
-            crypt: None,
-        };
-        if let Some(f) = frame(&msg)
-            && tx.try_send(f).is_ok()
-        {
-            tracing::debug!(from = asker.1.0, to = low.0, "calling the asker back");
-            st.called_back.insert((asker.0, low.0), now);
-            st.unasked_callbacks += 1;
-        }
-    }
-}
-
-async fn callback(
-    s: &Shared,
-    tx: &mpsc::Sender<Frame>,
-    id: ClientId,
-    peer: SocketAddrV4,
-    key: u64,
-    low_id: ClientId,
-) -> Result<(), ConnError> {
-    let target = {
-        let st = s.state();
-        let port = st.clients.get(&key).map_or(0, |c| c.port);
-        st.low_ids
-            .get(&low_id.0)
-            .and_then(|k| st.clients.get(k))
-            .map(|c| (c.tx.clone(), port))
-    };
-    match target {
-        Some((ttx, port)) if !id.is_low_id() => {
-            let msg = ServerMessage::CallbackRequested {
-                addr: SocketAddrV4::new(*peer.ip(), port),
-                crypt: None,
-            };
-            tracing::debug!(from = id.0, to = low_id.0, "relaying callback");
-            if let Some(f) = frame(&msg)
-                && ttx.try_send(f).is_ok()
-            {
-                return Ok(());
-            }
-            push(tx, &ServerMessage::CallbackFailed).await
-        }
-        _ => {
-            tracing::debug!(from = id.0, to = low_id.0, "callback impossible");
-            push(tx, &ServerMessage::CallbackFailed).await
-        }
     }
 }

@@ -15,7 +15,7 @@ use super::parts::Download;
 use crate::engine::client::peer::PeerCaps;
 use crate::engine::client::recovery::Asked;
 use crate::engine::net::ConnError;
-use crate::wire::hash::BLOCK_SIZE;
+use crate::wire::hash::{AichHash, BLOCK_SIZE};
 use crate::wire::peer::ByteRange;
 use crate::wire::{Frame, PartStatus, PeerMessage};
 
@@ -65,46 +65,17 @@ pub(super) async fn transfer(
         if pending.len() <= 3 && !dl.banned(peer) {
             let blocks = dl.pick(peer, status, 3);
             if !blocks.is_empty() {
-                let mut ranges = [ByteRange::default(); 3];
-                for (i, b) in blocks.iter().enumerate() {
-                    ranges[i] = ByteRange::new(b.start, b.end)
-                        .map_err(|e| DlError::Other(e.to_string()))?;
+                let ranges = byte_ranges(&blocks)?;
+                if aich_ok && aich_asked.part.is_none() {
+                    ask_aich(dl, tx, caps, &blocks, &mut aich_asked).await?;
                 }
-                let starts = blocks.iter().map(|b| b.start);
-                let ask = aich_ok && aich_asked.part.is_none();
-                if let Some((part, master)) =
-                    ask.then(|| dl.aich.next_request(dl.size, starts)).flatten()
-                {
-                    aich_asked.part = Some(part);
-                    out(
-                        tx,
-                        caps,
-                        &PeerMessage::AichRequest { hash, part, master },
-                        t,
-                    )
-                    .await?;
-                }
-                pending.extend(blocks.into_iter().map(|range| Pending {
-                    range,
-                    got: RangeSet::new(),
-                    packed: Vec::new(),
-                    chunks: Vec::new(),
-                }));
+                pending.extend(blocks.into_iter().map(Pending::new));
                 out(tx, caps, &PeerMessage::RequestParts { hash, ranges }, t).await?;
             }
         }
         if pending.is_empty() {
             // Everything left is in flight elsewhere or being verified.
-            let notified = dl.changed.notified();
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                m = rx.recv() => match m {
-                    None => return Err(ConnError::Closed.into()),
-                    Some(PeerMessage::FileStatus { parts, .. }) if parts.check_for_size(dl.size).is_ok() => *status = parts,
-                    Some(_) => {}
-                },
-            }
+            wait_for_blocks(dl, rx, status).await?;
             continue;
         }
         match recv(rx, t, "part data").await? {
@@ -112,59 +83,13 @@ pub(super) async fn transfer(
                 hash: h,
                 range,
                 data,
-            } if h == hash => {
-                let i = pending
-                    .iter()
-                    .position(|p| range.start >= p.range.start && range.end <= p.range.end)
-                    .ok_or_else(|| {
-                        DlError::Other(format!("unrequested data {}..{}", range.start, range.end))
-                    })?;
-                pending[i].got.insert(range.start..range.end);
-                pending[i].chunks.push((range.start, data));
-                if pending[i].got.contains(pending[i].range.clone()) {
-                    // The block goes to disk in one write of whole pages (blocks start on
-                    // page boundaries), which the sink can keep out of the page cache.
-                    let mut p = pending.remove(i);
-                    let block = assemble(&p.range, &mut p.chunks);
-                    dl.sink.write_from(peer, p.range.start, &block)?;
-                    dl.block_done(peer, p.range);
-                }
-            }
+            } if h == hash => receive_plain(dl, peer, pending, range, data)?,
             PeerMessage::CompressedPart {
                 hash: h,
                 start,
                 packed_total,
                 data,
-            } if h == hash => {
-                let i = pending
-                    .iter()
-                    .position(|p| p.range.start == start)
-                    .ok_or_else(|| {
-                        DlError::Other(format!("unrequested compressed block at {start}"))
-                    })?;
-                let p = &mut pending[i];
-                let total = u64::from(packed_total);
-                if total > MAX_PACKED_BLOCK || (p.packed.len() + data.len()) as u64 > total {
-                    return Err(DlError::Other(
-                        "compressed block larger than announced".into(),
-                    ));
-                }
-                p.packed.extend_from_slice(&data);
-                if p.packed.len() as u64 == total {
-                    let want = usize::try_from(p.range.end - p.range.start).unwrap_or(0);
-                    let plain = crate::wire::frame::inflate(&p.packed, want)
-                        .map_err(|e| DlError::Other(e.to_string()))?;
-                    if plain.len() != want {
-                        return Err(DlError::Other(format!(
-                            "compressed block inflates to {} bytes, {want} expected",
-                            plain.len()
-                        )));
-                    }
-                    dl.sink.write_from(peer, start, &plain)?;
-                    let p = pending.remove(i);
-                    dl.block_done(peer, p.range);
-                }
-            }
+            } if h == hash => receive_compressed(dl, peer, pending, start, packed_total, &data)?,
             PeerMessage::FileStatus { parts, .. } if parts.check_for_size(dl.size).is_ok() => {
                 *status = parts;
             }
@@ -175,15 +100,8 @@ pub(super) async fn transfer(
                 recovery,
             } if h == hash && aich_asked.part == Some(part) => {
                 aich_asked.part = None;
-                match dl
-                    .aich
-                    .answered(dl.size, &*dl.sink, part, &master, &recovery)
-                {
-                    Ok(()) => tracing::debug!(part, "AICH block hashes verified"),
-                    Err(why) => {
-                        tracing::info!(part, %why, "AICH recovery data refused");
-                        aich_ok = false;
-                    }
+                if !aich_answered(dl, part, &master, &recovery) {
+                    aich_ok = false;
                 }
             }
             PeerMessage::AichAnswerFailed(h) if h == hash => {
@@ -208,6 +126,153 @@ pub(super) async fn transfer(
             }
             PeerMessage::FileNotFound(_) => return Err(DlError::NotFound),
             _ => {}
+        }
+    }
+}
+
+impl Pending {
+    fn new(range: Range<u64>) -> Self {
+        Self {
+            range,
+            got: RangeSet::new(),
+            packed: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+}
+
+/// The wire ranges of up to three picked blocks (an `OP_REQUESTPARTS` carries three; unused
+/// ones stay empty).
+fn byte_ranges(blocks: &[Range<u64>]) -> Result<[ByteRange; 3], DlError> {
+    let mut ranges = [ByteRange::default(); 3];
+    for (i, b) in blocks.iter().enumerate() {
+        ranges[i] = ByteRange::new(b.start, b.end).map_err(|e| DlError::Other(e.to_string()))?;
+    }
+    Ok(ranges)
+}
+
+/// Asks the peer for the AICH block hashes of one part of `blocks`, if one is still to be
+/// asked ([`Recovery::next_request`](crate::engine::client::recovery::Recovery::next_request)).
+async fn ask_aich(
+    dl: &Download,
+    tx: &mpsc::Sender<Frame>,
+    caps: PeerCaps,
+    blocks: &[Range<u64>],
+    asked: &mut Asked<'_>,
+) -> Result<(), DlError> {
+    let starts = blocks.iter().map(|b| b.start);
+    if let Some((part, master)) = dl.aich.next_request(dl.size, starts) {
+        asked.part = Some(part);
+        let hash = dl.hash;
+        let t = dl.s.cfg.peer_timeout;
+        out(
+            tx,
+            caps,
+            &PeerMessage::AichRequest { hash, part, master },
+            t,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Waits, with nothing requested of this peer, until the download changes (a block or a
+/// part was given back), a second passes, or the peer says which parts it has now.
+async fn wait_for_blocks(
+    dl: &Download,
+    rx: &mut mpsc::Receiver<PeerMessage>,
+    status: &mut PartStatus,
+) -> Result<(), DlError> {
+    let notified = dl.changed.notified();
+    tokio::select! {
+        () = notified => {}
+        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        m = rx.recv() => match m {
+            None => return Err(ConnError::Closed.into()),
+            Some(PeerMessage::FileStatus { parts, .. }) if parts.check_for_size(dl.size).is_ok() => *status = parts,
+            Some(_) => {}
+        },
+    }
+    Ok(())
+}
+
+/// A packet of plain block data: kept until its block is whole, then written.
+fn receive_plain(
+    dl: &Download,
+    peer: u64,
+    pending: &mut Vec<Pending>,
+    range: ByteRange,
+    data: Bytes,
+) -> Result<(), DlError> {
+    let i = pending
+        .iter()
+        .position(|p| range.start >= p.range.start && range.end <= p.range.end)
+        .ok_or_else(|| {
+            DlError::Other(format!("unrequested data {}..{}", range.start, range.end))
+        })?;
+    pending[i].got.insert(range.start..range.end);
+    pending[i].chunks.push((range.start, data));
+    if pending[i].got.contains(pending[i].range.clone()) {
+        // The block goes to disk in one write of whole pages (blocks start on
+        // page boundaries), which the sink can keep out of the page cache.
+        let mut p = pending.remove(i);
+        let block = assemble(&p.range, &mut p.chunks);
+        dl.sink.write_from(peer, p.range.start, &block)?;
+        dl.block_done(peer, p.range);
+    }
+    Ok(())
+}
+
+/// A packet of a compressed block: kept until all `packed_total` bytes came, then inflated
+/// to exactly the block's length and written.
+fn receive_compressed(
+    dl: &Download,
+    peer: u64,
+    pending: &mut Vec<Pending>,
+    start: u64,
+    packed_total: u32,
+    data: &[u8],
+) -> Result<(), DlError> {
+    let i = pending
+        .iter()
+        .position(|p| p.range.start == start)
+        .ok_or_else(|| DlError::Other(format!("unrequested compressed block at {start}")))?;
+    let p = &mut pending[i];
+    let total = u64::from(packed_total);
+    if total > MAX_PACKED_BLOCK || (p.packed.len() + data.len()) as u64 > total {
+        return Err(DlError::Other(
+            "compressed block larger than announced".into(),
+        ));
+    }
+    p.packed.extend_from_slice(data);
+    if p.packed.len() as u64 == total {
+        let want = usize::try_from(p.range.end - p.range.start).unwrap_or(0);
+        let plain = crate::wire::frame::inflate(&p.packed, want)
+            .map_err(|e| DlError::Other(e.to_string()))?;
+        if plain.len() != want {
+            return Err(DlError::Other(format!(
+                "compressed block inflates to {} bytes, {want} expected",
+                plain.len()
+            )));
+        }
+        dl.sink.write_from(peer, start, &plain)?;
+        let p = pending.remove(i);
+        dl.block_done(peer, p.range);
+    }
+    Ok(())
+}
+
+/// The peer's AICH recovery data for `part`: true if it proved the block hashes, false if
+/// it was refused (then this peer is asked no more).
+fn aich_answered(dl: &Download, part: u16, master: &AichHash, recovery: &[u8]) -> bool {
+    match dl.aich.answered(dl.size, &*dl.sink, part, master, recovery) {
+        Ok(()) => {
+            tracing::debug!(part, "AICH block hashes verified");
+            true
+        }
+        Err(why) => {
+            tracing::info!(part, %why, "AICH recovery data refused");
+            false
         }
     }
 }
