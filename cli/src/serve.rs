@@ -40,66 +40,14 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(crate::term::log_colour())
         .init();
-    let mut cfg = Config::load(args.config.as_deref())?;
-    if let Some(l) = args.listen {
-        cfg.gateway.listen = l;
-    }
-    if let Some(h) = args.http {
-        cfg.http.listen = h;
-    }
-    if let Some(d) = args.data_dir {
-        cfg.gateway.data_dir = d;
-    }
-    if let Some(t) = args.token.or(token) {
-        cfg.gateway.token = Some(t);
-    }
-    cfg.gateway.validate().map_err(anyhow::Error::msg)?;
-    // The gRPC API and the HTTP fronts take the same per-IP limits as the networks' ports.
-    cfg.gateway.limits = cfg.limits.peer_limits()?;
-    cfg.http
-        .validate(&cfg.gateway)
-        .map_err(anyhow::Error::msg)?;
+    let cfg = configure(args, token)?;
     crate::datadir::prepare(&cfg.gateway.data_dir)?;
-    let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot serve the gRPC API on {} (choose another with --listen ADDR or \
-                 [gateway] listen)",
-                cfg.gateway.listen
-            )
-        })?;
+    let (listener, http_listener) = bind(&cfg).await?;
     let addr = listener.local_addr()?;
-    let http_listener = match cfg.http.enabled {
-        true => Some(
-            tokio::net::TcpListener::bind(cfg.http.listen)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot serve HTTP on {} (choose another with --http ADDR or [http] \
-                         listen, or turn it off with [http] enabled = false)",
-                        cfg.http.listen
-                    )
-                })?,
-        ),
-        false => None,
-    };
     let started = networks::start(&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent, &cfg.limits).await?;
     let all = started.networks.iter().map(|(n, _)| n.clone()).collect();
     let gw = Gateway::open(cfg.gateway.clone(), all).await?;
-    for (net, dirs) in &started.networks {
-        for dir in dirs {
-            let only = [net.id().to_string()];
-            match gw.shares.share(dir, &only).await {
-                Ok(files) => {
-                    tracing::info!(network = %net.id(), dir = %dir.display(), files = files.len(), "sharing")
-                }
-                Err(e) => {
-                    tracing::warn!(network = %net.id(), dir = %dir.display(), error = %e, "cannot share")
-                }
-            }
-        }
-    }
+    share_configured(&gw, &started).await;
     let scheme = if cfg.gateway.tls_cert.is_some() {
         "https"
     } else {
@@ -140,4 +88,74 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     gw.shutdown().await;
     drop(started.tracker);
     Ok(())
+}
+
+/// The config file with the command line's settings over it, checked.
+fn configure(args: Args, token: Option<String>) -> Result<Config> {
+    let mut cfg = Config::load(args.config.as_deref())?;
+    if let Some(l) = args.listen {
+        cfg.gateway.listen = l;
+    }
+    if let Some(h) = args.http {
+        cfg.http.listen = h;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.gateway.data_dir = d;
+    }
+    if let Some(t) = args.token.or(token) {
+        cfg.gateway.token = Some(t);
+    }
+    cfg.gateway.validate().map_err(anyhow::Error::msg)?;
+    // The gRPC API and the HTTP fronts take the same per-IP limits as the networks' ports.
+    cfg.gateway.limits = cfg.limits.peer_limits()?;
+    cfg.http
+        .validate(&cfg.gateway)
+        .map_err(anyhow::Error::msg)?;
+    Ok(cfg)
+}
+
+/// The gRPC API's listener and, when enabled, the HTTP fronts'; bound before any network
+/// starts, so a port in use stops the start with a message that says which.
+async fn bind(cfg: &Config) -> Result<(tokio::net::TcpListener, Option<tokio::net::TcpListener>)> {
+    let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot serve the gRPC API on {} (choose another with --listen ADDR or \
+                 [gateway] listen)",
+                cfg.gateway.listen
+            )
+        })?;
+    let http_listener = match cfg.http.enabled {
+        true => Some(
+            tokio::net::TcpListener::bind(cfg.http.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot serve HTTP on {} (choose another with --http ADDR or [http] \
+                         listen, or turn it off with [http] enabled = false)",
+                        cfg.http.listen
+                    )
+                })?,
+        ),
+        false => None,
+    };
+    Ok((listener, http_listener))
+}
+
+/// Shares the folders each network's config lists, on that network only.
+async fn share_configured(gw: &Gateway, started: &networks::Started) {
+    for (net, dirs) in &started.networks {
+        for dir in dirs {
+            let only = [net.id().to_string()];
+            match gw.shares.share(dir, &only).await {
+                Ok(files) => {
+                    tracing::info!(network = %net.id(), dir = %dir.display(), files = files.len(), "sharing")
+                }
+                Err(e) => {
+                    tracing::warn!(network = %net.id(), dir = %dir.display(), error = %e, "cannot share")
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Junction's gRPC API, `junction.v1`, generated from `proto/junction/v1/*.proto`.
 
-#![allow(clippy::all, missing_docs)]
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 pub mod v1 {
     tonic::include_proto!("junction.v1");

@@ -13,6 +13,7 @@ mod run;
 mod seed;
 mod sink;
 mod streams;
+mod upkeep;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -174,11 +175,14 @@ impl TransferManager {
             .inner
             .tasks
             .spawn(seed::restart(manager.inner.clone(), finished));
-        manager.inner.tasks.spawn(run::tick(manager.inner.clone()));
         manager
             .inner
             .tasks
-            .spawn(run::save_verified(manager.inner.clone()));
+            .spawn(upkeep::tick(manager.inner.clone()));
+        manager
+            .inner
+            .tasks
+            .spawn(upkeep::save_verified(manager.inner.clone()));
         Ok(manager)
     }
 

@@ -15,12 +15,6 @@ use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How often rates are computed and written ranges and the clocks persisted.
-const TICK: Duration = Duration::from_secs(1);
-/// Free space a transfer paused for a full disk waits for (or what it still lacks).
-const ROOM_TO_RESUME: u64 = 16 << 20;
-/// How soon newly verified ranges are persisted: what a crash loses is fetched again.
-const SAVE_VERIFIED: Duration = Duration::from_millis(50);
 
 pub(super) fn spawn(inner: &Arc<Inner>, t: &Arc<Transfer>) {
     let token = inner.shutdown.child_token();
@@ -51,117 +45,14 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
         let _ = tokio::task::spawn_blocking(move || copy_local(&sink, &path)).await;
     }
     loop {
-        let known = known_hashes(&t.meta().record);
-        if !known.is_empty() {
-            let sink = t.sink();
-            let learn = move || known.into_iter().for_each(|u| sink.learn(u));
-            let _ = tokio::task::spawn_blocking(learn).await;
-        }
-        if let Some(why) = t.sink().conflict() {
-            let _ = inner.set_state(&t, State::Failed, Some(why));
+        if ended_already(&inner, &t).await {
             return;
         }
-        if t.sink().is_complete() {
-            finish(&inner, &t).await;
+        let Some((mut events, tried)) = start_all(&inner, &t, &token).await else {
             return;
-        }
-        let limit = t.meta().record.networks.clone();
-        let mut events = Streams::default();
-        let mut tried: Vec<NetworkId> = Vec::new();
-        for net in inner.networks.iter() {
-            let id = net.id();
-            if !limit.is_empty() && !limit.iter().any(|n| n == id.as_str()) {
-                continue;
-            }
-            tried.push(id);
-            let main = Stream {
-                net: id,
-                file: None,
-            };
-            tokio::select! {
-                s = start(&inner, &t, &**net) => events.add(main, s),
-                () = token.cancelled() => return,
-            }
-            tokio::select! {
-                () = by_file::fill_files(&t, &**net, &mut events) => {}
-                () = token.cancelled() => return,
-            }
-        }
-        let mut known = t.meta().record.urns.len();
-        {
-            // Only an error when nothing fetches; why each network cannot is its note. A
-            // transfer that failed meanwhile (no source for too long) keeps its reason.
-            let mut m = t.meta();
-            if m.record.state == State::Active {
-                m.record.error = events.is_empty().then(|| {
-                    "no network can fetch this content now (each network's note says why); \
-                     trying again"
-                        .to_owned()
-                });
-            }
-        }
-        while !events.is_empty() {
-            tokio::select! {
-                ev = events.all.next() => match ev {
-                    Some((key, Some(ev))) => handle(&inner, &t, key, ev),
-                    Some((key, None)) => {
-                        // The network's claims go back once its last fetch here ended; the
-                        // fetch is asked again later, while the others go on.
-                        if events.end(key) {
-                            ended(&t, key.net);
-                        } else {
-                            stream_ended(&t, key);
-                        }
-                        if !t.sink().is_complete() {
-                            events.retry_later(key);
-                        }
-                        // Its place goes to the next file this network can fetch.
-                        if key.file.is_some()
-                            && let Some(net) = inner.networks.iter().find(|n| n.id() == key.net)
-                        {
-                            by_file::fill_files(&t, &**net, &mut events).await;
-                        }
-                    }
-                    None => break,
-                },
-                Some(key) = events.retries.next(), if !events.retries.is_empty() => {
-                    events.pending.remove(&key);
-                    let Some(net) = inner.networks.iter().find(|n| n.id() == key.net) else {
-                        continue;
-                    };
-                    match key.file {
-                        None => {
-                            let s = start(&inner, &t, &**net).await;
-                            events.add(key, s);
-                        }
-                        Some(_) => by_file::fill_files(&t, &**net, &mut events).await,
-                    }
-                }
-                r = changed.changed() => {
-                    if r.is_err() || t.sink().is_complete() || t.sink().conflict().is_some() {
-                        break;
-                    }
-                }
-                () = token.cancelled() => return,
-            }
-            // A hash learnt on the way (a torrent's metadata) may let networks join that
-            // could not start before.
-            let now = t.meta().record.urns.len();
-            if now > known {
-                known = now;
-                for net in inner.networks.iter() {
-                    let main = Stream {
-                        net: net.id(),
-                        file: None,
-                    };
-                    if !events.live.contains(&main) && tried.contains(&net.id()) {
-                        tokio::select! {
-                            s = start(&inner, &t, &**net) => events.add(main, s),
-                            () = token.cancelled() => return,
-                        }
-                    }
-                }
-            }
+        };
+        if !drive(&inner, &t, &token, &mut events, &tried, &mut changed).await {
+            return;
         }
         drop(events);
         for id in &tried {
@@ -183,6 +74,162 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
             }
         }
     }
+}
+
+/// Checks what is written against the hashes known, and ends the run if the file is
+/// complete, or its hashes disagree.
+async fn ended_already(inner: &Arc<Inner>, t: &Arc<Transfer>) -> bool {
+    let known = known_hashes(&t.meta().record);
+    if !known.is_empty() {
+        let sink = t.sink();
+        let learn = move || known.into_iter().for_each(|u| sink.learn(u));
+        let _ = tokio::task::spawn_blocking(learn).await;
+    }
+    if let Some(why) = t.sink().conflict() {
+        let _ = inner.set_state(t, State::Failed, Some(why));
+        return true;
+    }
+    if t.sink().is_complete() {
+        finish(inner, t).await;
+        return true;
+    }
+    false
+}
+
+/// Asks every network the transfer may use to fetch: their event streams, and which
+/// networks were asked. `None` if cancelled meanwhile.
+async fn start_all(
+    inner: &Arc<Inner>,
+    t: &Arc<Transfer>,
+    token: &CancellationToken,
+) -> Option<(Streams, Vec<NetworkId>)> {
+    let limit = t.meta().record.networks.clone();
+    let mut events = Streams::default();
+    let mut tried: Vec<NetworkId> = Vec::new();
+    for net in inner.networks.iter() {
+        let id = net.id();
+        if !limit.is_empty() && !limit.iter().any(|n| n == id.as_str()) {
+            continue;
+        }
+        tried.push(id);
+        let main = Stream {
+            net: id,
+            file: None,
+        };
+        tokio::select! {
+            s = start(inner, t, &**net) => events.add(main, s),
+            () = token.cancelled() => return None,
+        }
+        tokio::select! {
+            () = by_file::fill_files(t, &**net, &mut events) => {}
+            () = token.cancelled() => return None,
+        }
+    }
+    // Only an error when nothing fetches; why each network cannot is its note. A
+    // transfer that failed meanwhile (no source for too long) keeps its reason.
+    let mut m = t.meta();
+    if m.record.state == State::Active {
+        m.record.error = events.is_empty().then(|| {
+            "no network can fetch this content now (each network's note says why); trying again"
+                .to_owned()
+        });
+    }
+    drop(m);
+    Some((events, tried))
+}
+
+/// Handles the networks' events until every stream ended, the file completed or its
+/// hashes disagree. False if the run was cancelled.
+async fn drive(
+    inner: &Arc<Inner>,
+    t: &Arc<Transfer>,
+    token: &CancellationToken,
+    events: &mut Streams,
+    tried: &[NetworkId],
+    changed: &mut tokio::sync::watch::Receiver<u64>,
+) -> bool {
+    let mut known = t.meta().record.urns.len();
+    while !events.is_empty() {
+        tokio::select! {
+            ev = events.all.next() => match ev {
+                Some((key, Some(ev))) => handle(inner, t, key, ev),
+                Some((key, None)) => stream_done(inner, t, key, events).await,
+                None => break,
+            },
+            Some(key) = events.retries.next(), if !events.retries.is_empty() => {
+                events.pending.remove(&key);
+                let Some(net) = inner.networks.iter().find(|n| n.id() == key.net) else {
+                    continue;
+                };
+                match key.file {
+                    None => {
+                        let s = start(inner, t, &**net).await;
+                        events.add(key, s);
+                    }
+                    Some(_) => by_file::fill_files(t, &**net, events).await,
+                }
+            }
+            r = changed.changed() => {
+                if r.is_err() || t.sink().is_complete() || t.sink().conflict().is_some() {
+                    break;
+                }
+            }
+            () = token.cancelled() => return false,
+        }
+        // A hash learnt on the way (a torrent's metadata) may let networks join that
+        // could not start before.
+        let now = t.meta().record.urns.len();
+        if now > known {
+            known = now;
+            if !join_late(inner, t, token, events, tried).await {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// One network's fetch stream ended: its claims go back once its last fetch here
+/// ended; the fetch is asked again later, while the others go on.
+async fn stream_done(inner: &Arc<Inner>, t: &Arc<Transfer>, key: Stream, events: &mut Streams) {
+    if events.end(key) {
+        ended(t, key.net);
+    } else {
+        stream_ended(t, key);
+    }
+    if !t.sink().is_complete() {
+        events.retry_later(key);
+    }
+    // Its place goes to the next file this network can fetch.
+    if key.file.is_some()
+        && let Some(net) = inner.networks.iter().find(|n| n.id() == key.net)
+    {
+        by_file::fill_files(t, &**net, events).await;
+    }
+}
+
+/// Starts the networks asked before that are not fetching now (they may know a hash
+/// learnt since). False if the run was cancelled.
+async fn join_late(
+    inner: &Arc<Inner>,
+    t: &Arc<Transfer>,
+    token: &CancellationToken,
+    events: &mut Streams,
+    tried: &[NetworkId],
+) -> bool {
+    for net in inner.networks.iter() {
+        let main = Stream {
+            net: net.id(),
+            file: None,
+        };
+        if !events.live.contains(&main) && tried.contains(&net.id()) {
+            tokio::select! {
+                s = start(inner, t, &**net) => events.add(main, s),
+                () = token.cancelled() => return false,
+            }
+        }
+    }
+    true
 }
 
 /// Asks one network to fetch through its own handle on the file. Its events end with a
@@ -501,23 +548,8 @@ fn split(t: &Transfer) -> std::io::Result<()> {
     std::fs::remove_file(&from)
 }
 
-/// No source on any network for the give-up time: stop fetching, keep what is verified,
-/// and say what the user can do.
-fn give_up(inner: &Inner, t: &Transfer) {
-    let id = halt(t);
-    let after = inner
-        .give_up
-        .map_or_else(String::new, |d| format!(" for {}", super::clock::human(d)));
-    let why = format!(
-        "no source on any network{after}; the file may be gone. Retry with `junction resume \
-         {id}`, or remove it with `junction cancel {id}`"
-    );
-    tracing::info!(%id, "no source on any network; the transfer failed");
-    let _ = inner.set_state(t, State::Failed, Some(why));
-}
-
 /// Stops a transfer's fetches and zeroes its figures; returns its id.
-fn halt(t: &Transfer) -> String {
+pub(super) fn halt(t: &Transfer) -> String {
     t.stop();
     t.sink().close();
     let mut m = t.meta();
@@ -526,7 +558,7 @@ fn halt(t: &Transfer) -> String {
 }
 
 /// No network fetches any more: rates and peers read zero.
-fn idle(m: &mut super::Meta) {
+pub(super) fn idle(m: &mut super::Meta) {
     m.rate = 0;
     for s in m.nets.values_mut() {
         s.running = false;
@@ -547,131 +579,4 @@ pub(super) fn resume(inner: &Arc<Inner>, t: &Arc<Transfer>) -> crate::error::Res
     inner.set_state(t, State::Active, None)?;
     spawn(inner, t);
     Ok(())
-}
-
-/// A write found the disk full: the transfer stops (its verified bytes stay) and says
-/// so, and `tick` starts it again once `ROOM_TO_RESUME` is free.
-fn pause_for_space(inner: &Inner, t: &Transfer) {
-    let id = halt(t);
-    {
-        let mut m = t.meta();
-        m.record.waiting_for_space = true;
-        m.record.free_at_pause = junction_core::free_space(&inner.incomplete).map_or(0, |f| f.all);
-    }
-    let why = format!(
-        "the disk holding {} is full: the transfer is paused with what it has verified, and \
-         goes on by itself once {} MiB are free (or free space, then `junction resume {id}`)",
-        inner.incomplete.display(),
-        ROOM_TO_RESUME >> 20
-    );
-    tracing::warn!(%id, "disk full; the transfer waits for space");
-    let _ = inner.set_state(t, State::Paused, Some(why));
-}
-
-/// Whether a transfer paused for a full disk now has room to go on.
-fn room_again(inner: &Inner, t: &Transfer) -> bool {
-    let sink = t.sink();
-    let needed = ROOM_TO_RESUME.min(sink.size().saturating_sub(sink.verified_bytes()));
-    let at_pause = t.meta().record.free_at_pause;
-    // Root writes into the file system's reserve, so it fills the disk past what others
-    // may use: for it, room means that much more free than when it paused.
-    junction_core::free_space(&inner.incomplete)
-        .is_ok_and(|f| f.available > needed || f.all > at_pause.saturating_add(needed))
-}
-
-/// Persists a transfer's verified ranges soon after they grow, so that a crash (`kill
-/// -9`, power) fetches again at most the last moments' pieces, not the last second's.
-pub(super) async fn save_verified(inner: Arc<Inner>) {
-    let mut interval = tokio::time::interval(SAVE_VERIFIED);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            () = inner.shutdown.cancelled() => return,
-        }
-        let grown: Vec<Arc<Transfer>> = inner
-            .transfers
-            .iter()
-            .filter(|e| e.value().sink().take_fresh_verified())
-            .map(|e| e.value().clone())
-            .collect();
-        for t in &grown {
-            t.sink().take_dirty();
-        }
-        save_off_the_runtime(&inner, grown).await;
-    }
-}
-
-/// Once a second: rates, the give-up clock, persisting verified ranges, and progress
-/// events.
-pub(super) async fn tick(inner: Arc<Inner>) {
-    let mut interval = tokio::time::interval(TICK);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            () = inner.shutdown.cancelled() => return,
-        }
-        let now = std::time::Instant::now();
-        // Copied out: no map guard is held while a transfer is saved or changes state.
-        let all: Vec<Arc<Transfer>> = inner.transfers.iter().map(|e| e.value().clone()).collect();
-        let mut to_save = Vec::new();
-        for t in &all {
-            let fresh = t.sink().take_fresh_bytes();
-            let figures = t.sink().figures();
-            let complete = t.sink().is_complete();
-            let (active, give_up, save_clock) = {
-                let mut m = t.meta();
-                m.rate = fresh;
-                for (net, f) in &figures {
-                    let s = m.nets.entry(*net).or_default();
-                    s.rate = f.received.saturating_sub(s.last_received);
-                    s.last_received = f.received;
-                }
-                let active = m.record.state == State::Active;
-                // A source is a peer any network reports, or bytes that came in.
-                let has_source = fresh > 0 || m.nets.values().any(|s| s.peers() > 0);
-                let give_up =
-                    active && !complete && m.clock.advance(now, has_source, inner.give_up);
-                (active, give_up, m.clock.take_save())
-            };
-            if give_up {
-                self::give_up(&inner, t);
-                continue;
-            }
-            if active && t.sink().take_out_of_space() {
-                pause_for_space(&inner, t);
-                continue;
-            }
-            let waiting = {
-                let m = t.meta();
-                m.record.waiting_for_space && m.record.state == State::Paused
-            };
-            if waiting && room_again(&inner, t) {
-                tracing::info!(id = %t.meta().record.id, "room on the disk again; the transfer goes on");
-                let _ = resume(&inner, t);
-                continue;
-            }
-            if t.sink().take_dirty() || save_clock {
-                to_save.push(t.clone());
-            }
-            if active && (fresh > 0 || t.is_running()) {
-                inner.emit(t.info(), false);
-            }
-        }
-        save_off_the_runtime(&inner, to_save).await;
-    }
-}
-
-/// Saves transfers on the blocking pool: each save syncs the file and commits.
-async fn save_off_the_runtime(inner: &Arc<Inner>, transfers: Vec<Arc<Transfer>>) {
-    if transfers.is_empty() {
-        return;
-    }
-    let inner = inner.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        for t in transfers {
-            inner.persist(&t);
-        }
-    })
-    .await;
 }

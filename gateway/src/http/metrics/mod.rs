@@ -97,61 +97,41 @@ fn net(n: &str) -> Labels {
 /// The whole document.
 fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
     let mut reg = Registry::with_prefix("junction");
+    network_status(&mut reg, gw);
+    let list = gw.transfers.list();
+    network_transfer_figures(&mut reg, gw, &list);
+    transfer_states(&mut reg, &list);
+    api_calls(&mut reg);
+    let mut out = String::new();
+    encode_registry(&mut out, &reg)?;
+    Ok(classic(&out))
+}
+
+/// What each network reports of itself, and what the gateway counted of its searches.
+fn network_status(reg: &mut Registry, gw: &crate::Gateway) {
     let bytes_in = family::<Counter>(
-        &mut reg,
+        reg,
         "network_received_bytes",
         "Bytes received from the network's peers since start",
     );
     let bytes_out = family::<Counter>(
-        &mut reg,
+        reg,
         "network_sent_bytes",
         "Bytes sent to the network's peers since start",
     );
-    let peers = family::<Gauge>(&mut reg, "network_peers", "Peers connected now");
+    let peers = family::<Gauge>(reg, "network_peers", "Peers connected now");
     let up = family::<Gauge>(
-        &mut reg,
+        reg,
         "network_up",
         "1 when the network is online or degraded, 0 when offline",
     );
-    let searches = family::<Counter>(&mut reg, "network_searches", "Searches sent to the network");
-    let hits = family::<Counter>(&mut reg, "network_hits", "Search hits the network returned");
+    let searches = family::<Counter>(reg, "network_searches", "Searches sent to the network");
+    let hits = family::<Counter>(reg, "network_hits", "Search hits the network returned");
     let failures = family::<Counter>(
-        &mut reg,
+        reg,
         "network_failures",
         "Network operations that failed, by operation (search, locate, fetch, share)",
     );
-    let bans = family::<Counter>(
-        &mut reg,
-        "network_bans",
-        "Sources dropped because the bytes they sent failed a hash check",
-    );
-    let failed_checks = family::<Counter>(
-        &mut reg,
-        "hash_failures",
-        "Hash checks that bytes from the network failed (a piece, a part, a block)",
-    );
-    let discarded = family::<Counter>(
-        &mut reg,
-        "network_discarded_bytes",
-        "Bytes received and thrown away: they failed verification or arrived twice",
-    );
-    let verified = family::<Counter>(
-        &mut reg,
-        "network_verified_bytes",
-        "Bytes received from the network that passed verification",
-    );
-    let transfers = family::<Gauge>(&mut reg, "transfers", "Transfers by state");
-    let calls = family::<Counter>(
-        &mut reg,
-        "http_requests",
-        "Calls to the HTTP fronts by front, method and status",
-    );
-    let grpc = family::<Counter>(
-        &mut reg,
-        "grpc_requests",
-        "gRPC calls by service, method and status code (Cancelled: the client left before the end)",
-    );
-
     for n in gw.networks.iter() {
         let id = n.id().as_str();
         let st = n.status();
@@ -160,11 +140,6 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
         peers.get_or_create(&net(id)).set(i64::from(st.peers));
         let online = !matches!(st.state, junction_core::NetworkState::Offline);
         up.get_or_create(&net(id)).set(i64::from(online));
-        // Every network's transfer counters exist from the start, at 0, so rate() and
-        // alerts work before the first transfer.
-        for f in [&bans, &failed_checks, &discarded, &verified] {
-            let _ = f.get_or_create(&net(id));
-        }
     }
     for (id, c) in counted::networks() {
         searches
@@ -178,8 +153,38 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
             failures.get_or_create(&l).inc_by(n.load(Ordering::Relaxed));
         }
     }
-    let list = gw.transfers.list();
-    for (id, t) in figures(&list) {
+}
+
+/// What the transfers got from each network: verified, discarded, failed checks, bans.
+fn network_transfer_figures(reg: &mut Registry, gw: &crate::Gateway, list: &[TransferInfo]) {
+    let bans = family::<Counter>(
+        reg,
+        "network_bans",
+        "Sources dropped because the bytes they sent failed a hash check",
+    );
+    let failed_checks = family::<Counter>(
+        reg,
+        "hash_failures",
+        "Hash checks that bytes from the network failed (a piece, a part, a block)",
+    );
+    let discarded = family::<Counter>(
+        reg,
+        "network_discarded_bytes",
+        "Bytes received and thrown away: they failed verification or arrived twice",
+    );
+    let verified = family::<Counter>(
+        reg,
+        "network_verified_bytes",
+        "Bytes received from the network that passed verification",
+    );
+    // Every network's transfer counters exist from the start, at 0, so rate() and
+    // alerts work before the first transfer.
+    for n in gw.networks.iter() {
+        for f in [&bans, &failed_checks, &discarded, &verified] {
+            let _ = f.get_or_create(&net(n.id().as_str()));
+        }
+    }
+    for (id, t) in figures(list) {
         bans.get_or_create(&net(&id)).inc_by(t.dropped);
         failed_checks
             .get_or_create(&net(&id))
@@ -187,6 +192,10 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
         discarded.get_or_create(&net(&id)).inc_by(t.discarded);
         verified.get_or_create(&net(&id)).inc_by(t.verified);
     }
+}
+
+fn transfer_states(reg: &mut Registry, list: &[TransferInfo]) {
+    let transfers = family::<Gauge>(reg, "transfers", "Transfers by state");
     for state in [
         TransferState::Queued,
         TransferState::Active,
@@ -199,6 +208,20 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
             .get_or_create(&vec![("state", format!("{state:?}").to_ascii_lowercase())])
             .set(n as i64);
     }
+}
+
+/// Calls to the HTTP fronts and the gRPC API.
+fn api_calls(reg: &mut Registry) {
+    let calls = family::<Counter>(
+        reg,
+        "http_requests",
+        "Calls to the HTTP fronts by front, method and status",
+    );
+    let grpc = family::<Counter>(
+        reg,
+        "grpc_requests",
+        "gRPC calls by service, method and status code (Cancelled: the client left before the end)",
+    );
     for ((service, method, code), n) in counted::grpc_calls() {
         grpc.get_or_create(&vec![
             ("service", service.to_owned()),
@@ -216,10 +239,6 @@ fn render(gw: &crate::Gateway) -> Result<String, std::fmt::Error> {
             ])
             .inc_by(n);
     }
-
-    let mut out = String::new();
-    encode_registry(&mut out, &reg)?;
-    Ok(classic(&out))
 }
 
 /// Running totals per network of figures each transfer keeps for its current run only.
