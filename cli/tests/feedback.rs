@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,15 +60,32 @@ fn the_commands_say_what_they_do() {
     // Slow seeders, so that a large transfer is still running when interrupted.
     let lab = Lab::start(48, 1);
 
-    // The address as `serve` prints it, without http://, is accepted.
+    a_bare_address_is_accepted(&lab);
+    let small_id = get_wait_json_prints_json_only(&lab);
+    cat_on_a_terminal_refuses_binary(&lab, &small_id);
+    endpoint_errors_say_why(&lab);
+    share_prints_the_links(&lab);
+    search_in_a_pipe_prints_a_table_and_statuses(&lab);
+    search_on_a_terminal_draws_a_live_table(&lab);
+    transfers_watch_redraws_in_place(&lab);
+    let target = ctrl_c_on_cat_o_leaves_no_file(&lab);
+    ctrl_c_on_get_wait_says_the_transfer_goes_on(&lab);
+    finished_cat_o_says_what_it_wrote(&lab, &target);
+}
+
+/// The address as `serve` prints it, without http://, is accepted.
+fn a_bare_address_is_accepted(lab: &Lab) {
     let bare = lab.server.trim_start_matches("http://").to_owned();
     let out = std::process::Command::new(common::BIN)
         .args(["--server", &bare, "networks"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
 
-    // `get --wait --json` prints JSON only, ending with the complete transfer: jq-safe.
+/// `get --wait --json` prints JSON only, ending with the complete transfer: jq-safe.
+/// Returns the transfer's id.
+fn get_wait_json_prints_json_only(lab: &Lab) -> String {
     let out = lab.run(&["get", &lab.small_link(), "--wait", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -76,11 +94,13 @@ fn the_commands_say_what_they_do() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in {stdout}")))
         .collect();
     assert_eq!(lines.last().unwrap()["state"], "complete", "{stdout}");
-    let small_id = lines.last().unwrap()["id"].as_str().unwrap().to_owned();
+    lines.last().unwrap()["id"].as_str().unwrap().to_owned()
+}
 
-    // On a terminal (script(1) gives it one), `cat` refuses binary bytes and says how to
-    // get them; `-o -` prints them anyway.
-    if let Some(out) = on_a_terminal(&lab, &format!("cat {small_id}"), "") {
+/// On a terminal (script(1) gives it one), `cat` refuses binary bytes and says how to
+/// get them; `-o -` prints them anyway.
+fn cat_on_a_terminal_refuses_binary(lab: &Lab, small_id: &str) {
+    if let Some(out) = on_a_terminal(lab, &format!("cat {small_id}"), "") {
         assert!(!out.status.success(), "{}", text(&out.stdout));
         let said = text(&out.stdout);
         assert!(said.contains("binary") && said.contains("-o -"), "{said}");
@@ -90,8 +110,10 @@ fn the_commands_say_what_they_do() {
             said.len()
         );
     }
+}
 
-    // An endpoint's error says whether the name did not resolve or is no address at all.
+/// An endpoint's error says whether the name did not resolve or is no address at all.
+fn endpoint_errors_say_why(lab: &Lab) {
     let out = lab.run(&["endpoint", "add", "gnutella", "no-such-host.invalid:6346"]);
     let err = text(&out.stderr);
     assert!(
@@ -104,8 +126,10 @@ fn the_commands_say_what_they_do() {
         !out.status.success() && err.contains("not a host:port"),
         "{err}"
     );
+}
 
-    // `share` prints the links to hand out.
+/// `share` prints the links to hand out.
+fn share_prints_the_links(lab: &Lab) {
     std::fs::write(
         lab.dir.path().join("mine.txt"),
         b"shared by the feedback test\n",
@@ -118,11 +142,13 @@ fn the_commands_say_what_they_do() {
         said.contains("magnet:?") && said.contains("ed2k://"),
         "{said}"
     );
+}
 
-    // A human search in a pipe: a sorted table cut to COLUMNS, then one status line per
-    // network, in words.
-    // It ends when the networks are done (Gnutella once its dynamic query has asked every
-    // ultrapeer it could), well before the 10 s deadline.
+/// A human search in a pipe: a sorted table cut to COLUMNS, then one status line per
+/// network, in words.
+/// It ends when the networks are done (Gnutella once its dynamic query has asked every
+/// ultrapeer it could), well before the 10 s deadline.
+fn search_in_a_pipe_prints_a_table_and_statuses(lab: &Lab) {
     let searching = Instant::now();
     let out = lab
         .junction(&["search", "lab sunrise"])
@@ -161,11 +187,12 @@ fn the_commands_say_what_they_do() {
         "the search took {took:?}: {stderr}"
     );
     assert!(!stderr.contains("timed out"), "{stderr}");
+}
 
-    // On an 80-column terminal, `search` draws a live table in place and ends with the sorted
-    // one, and `transfers --watch` redraws its table in place (cursor up, clear) until
-    // Ctrl-C, never wider than the screen.
-    if let Some(out) = on_a_terminal(&lab, "search 'lab sunrise'", "COLUMNS=80") {
+/// On an 80-column terminal, `search` draws a live table in place and ends with the
+/// sorted one, never wider than the screen.
+fn search_on_a_terminal_draws_a_live_table(lab: &Lab) {
+    if let Some(out) = on_a_terminal(lab, "search 'lab sunrise'", "COLUMNS=80") {
         let said = text(&out.stdout);
         assert!(out.status.success(), "{said}");
         let shown = visible(&said);
@@ -173,7 +200,12 @@ fn the_commands_say_what_they_do() {
         assert!(shown.lines().any(|l| l.starts_with("ID ")), "{shown}");
         assert!(shown.lines().all(|l| l.chars().count() < 80), "{shown}");
     }
-    if let Some(out) = on_a_terminal(&lab, "transfers --watch", "COLUMNS=80 timeout -s INT 3") {
+}
+
+/// On an 80-column terminal, `transfers --watch` redraws its table in place (cursor up,
+/// clear) until Ctrl-C, never wider than the screen.
+fn transfers_watch_redraws_in_place(lab: &Lab) {
+    if let Some(out) = on_a_terminal(lab, "transfers --watch", "COLUMNS=80 timeout -s INT 3") {
         let said = text(&out.stdout);
         assert!(said.contains("\x1b[J"), "no redraw: {said:?}");
         let shown = visible(&said);
@@ -188,8 +220,11 @@ fn the_commands_say_what_they_do() {
         assert!(frames >= 2, "one frame in 3 s: {said:?}");
         assert_eq!(said.matches("F\x1b[J").count(), frames - 1, "{said:?}");
     }
+}
 
-    // Ctrl-C on `cat -o` leaves no file, and says the transfer goes on.
+/// Ctrl-C on `cat -o` leaves no file, and says the transfer goes on. Returns the path
+/// `cat -o` was writing.
+fn ctrl_c_on_cat_o_leaves_no_file(lab: &Lab) -> PathBuf {
     let target = lab.dir.path().join("large.mkv");
     let cat = lab
         .junction(&["cat", &lab.large_magnet(), "-o", "large.mkv"])
@@ -214,8 +249,11 @@ fn the_commands_say_what_they_do() {
         "an interrupted cat -o left {}",
         part.display()
     );
+    target
+}
 
-    // Ctrl-C on `get --wait` says so too.
+/// Ctrl-C on `get --wait` says so too.
+fn ctrl_c_on_get_wait_says_the_transfer_goes_on(lab: &Lab) {
     let get = lab
         .junction(&["get", &lab.large_magnet(), "--wait"])
         .stdout(Stdio::piped())
@@ -224,14 +262,16 @@ fn the_commands_say_what_they_do() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     ctrl_c_says_the_transfer_goes_on(get, "get --wait");
+}
 
-    // Finished, `cat -o` says what it wrote, and the file is whole.
+/// Finished, `cat -o` says what it wrote, and the file is whole.
+fn finished_cat_o_says_what_it_wrote(lab: &Lab, target: &Path) {
     let out = lab.run(&["cat", &lab.large_magnet(), "-o", "large.mkv"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("wrote 48.0 MiB to large.mkv"), "{err}");
     assert_eq!(
-        std::fs::read(&target).unwrap(),
+        std::fs::read(target).unwrap(),
         std::fs::read(lab.world().join("Lab Deep Space Documentary 2160p.mkv")).unwrap()
     );
 }
