@@ -4,7 +4,8 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{BIN, no_panic, wait_at_most};
@@ -18,16 +19,21 @@ fn terminate(pid: u32) {
     assert!(ok, "kill -TERM failed");
 }
 
+/// `junction lab` with a small file, its temporary directory made in `tmp`.
+fn lab(tmp: &Path, stderr: Stdio) -> Child {
+    Command::new(BIN)
+        .args(["lab", "--listen", "127.0.0.1:0", "--large-mib", "4"])
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn the_lab_removes_its_temporary_directory_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut lab = Command::new(BIN)
-        .args(["lab", "--listen", "127.0.0.1:0", "--large-mib", "4"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut lab = lab(tmp.path(), Stdio::null());
     let mut lines = BufReader::new(lab.stdout.take().unwrap()).lines();
     let started = Instant::now();
     let mut printed = 0;
@@ -54,13 +60,7 @@ fn the_lab_removes_its_temporary_directory_on_sigterm() {
 fn the_lab_into_head_stops_quietly_and_removes_its_temporary_directory() {
     // As `junction lab | head -1`: the reader takes the first line and leaves.
     let tmp = tempfile::tempdir().unwrap();
-    let mut lab = Command::new(BIN)
-        .args(["lab", "--listen", "127.0.0.1:0", "--large-mib", "4"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut lab = lab(tmp.path(), Stdio::piped());
     let mut first = String::new();
     BufReader::new(lab.stdout.take().unwrap())
         .read_line(&mut first)

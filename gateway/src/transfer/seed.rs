@@ -48,9 +48,10 @@ async fn hold(events: FetchEvents, shutdown: CancellationToken, sink: Arc<FileSi
     }
 }
 
-/// Spawns `task` on the manager's tasks from a `drop`; dropped outside a runtime (its
-/// own teardown), there is nothing left to seed for.
-fn spawn_from_drop(tasks: &TaskTracker, task: impl Future<Output = ()> + Send + 'static) {
+/// Spawns `task` on the manager's tasks when a runtime is there: from a `drop` or a
+/// synchronous call. Outside one (the runtime's own teardown) there is nothing left to
+/// seed for.
+fn spawn_if_running(tasks: &TaskTracker, task: impl Future<Output = ()> + Send + 'static) {
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         tasks.spawn_on(task, &rt);
     }
@@ -115,7 +116,7 @@ impl Drop for Seedable {
         };
         if left_out && t.sink().is_complete() {
             let task = hold(events, self.shutdown.clone(), t.sink());
-            spawn_from_drop(&self.tasks, task);
+            spawn_if_running(&self.tasks, task);
         }
     }
 }
@@ -165,7 +166,7 @@ impl Drop for Again {
                 tracing::info!("seeding the torrent a file was fetched through again");
             }
         };
-        spawn_from_drop(&self.tasks, task);
+        spawn_if_running(&self.tasks, task);
     }
 }
 
@@ -280,7 +281,7 @@ pub(super) fn stop(inner: &Inner, t: &Transfer) {
     }
     for net in inner.networks.iter().filter(|n| fetches_torrents(&***n)) {
         let (net, content) = (net.clone(), content.clone());
-        spawn_from_drop(&inner.tasks, async move {
+        spawn_if_running(&inner.tasks, async move {
             if let Err(e) = net.unshare(content).await {
                 tracing::debug!(network = %net.id(), error = %e, "the torrent was not running");
             }
