@@ -106,7 +106,22 @@ fn config(listen: &str) -> Res<Config> {
     })
 }
 
-async fn fetch(a: &[String]) -> Res<()> {
+/// `fetch`'s arguments, and the torrent they name.
+struct FetchArgs {
+    listen: String,
+    out: String,
+    torrent: Option<Bytes>,
+    magnet: Option<String>,
+    /// From the `.torrent`, the magnet's `xl` or `--size`; `None`: ask the swarm.
+    size: Option<u64>,
+    limit: u64,
+    dht: Option<std::net::SocketAddr>,
+    bootstrap: Vec<String>,
+    discard: bool,
+    ih: InfoHash,
+}
+
+fn fetch_args(a: &[String]) -> Res<FetchArgs> {
     let (listen, out) = match a {
         [l, o, ..] => (l, o),
         _ => usage(),
@@ -151,7 +166,34 @@ async fn fetch(a: &[String]) -> Res<()> {
         }
         _ => usage(),
     };
-    let mut cfg = config(listen)?;
+    Ok(FetchArgs {
+        listen: listen.clone(),
+        out: out.clone(),
+        torrent,
+        magnet,
+        size,
+        limit,
+        dht,
+        bootstrap,
+        discard,
+        ih,
+    })
+}
+
+async fn fetch(a: &[String]) -> Res<()> {
+    let FetchArgs {
+        listen,
+        out,
+        torrent,
+        magnet,
+        size,
+        limit,
+        dht,
+        bootstrap,
+        discard,
+        ih,
+    } = fetch_args(a)?;
+    let mut cfg = config(&listen)?;
     cfg.dht_listen = dht;
     cfg.dht_bootstrap = bootstrap;
     let adapter = Adapter::start(cfg).await?;

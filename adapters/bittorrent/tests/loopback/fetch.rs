@@ -10,7 +10,7 @@ use junction_bittorrent::{Adapter, TrackerServer};
 use junction_core::{FetchEvent, HashKind, Network};
 
 use crate::{
-    ED2K, SIZE, local_tracker, random_bytes, request, run_fetch, run_to_end, seed, sha1_of,
+    ED2K, SIZE, Seeded, local_tracker, random_bytes, request, run_fetch, run_to_end, seed, sha1_of,
     share_file, test_config,
 };
 use junction_core::testing::MemSink;
@@ -71,7 +71,15 @@ async fn fetch_from_torrent_and_magnet_then_search() {
     assert!(st.has_metadata && st.complete);
     assert_eq!(st.name, "junction test file.bin");
 
-    // The leechers now seed: the status says so, and the index finds the torrent by name.
+    assert_seeding_and_indexed(&s, &leech2, &sha1).await;
+
+    leech.shutdown().await;
+    leech2.shutdown().await;
+    s.seeder.shutdown().await;
+}
+
+/// The leechers now seed: the status says so, and the index finds the torrent by name.
+async fn assert_seeding_and_indexed(s: &Seeded, leech2: &Adapter, sha1: &[u8; 20]) {
     let status = leech2.status();
     assert_eq!(
         status
@@ -103,7 +111,7 @@ async fn fetch_from_torrent_and_magnet_then_search() {
         hit.link
             .as_ref()
             .unwrap()
-            .contains(&format!("xt=urn:sha1:{}", HashKind::Sha1.format(&sha1))),
+            .contains(&format!("xt=urn:sha1:{}", HashKind::Sha1.format(sha1))),
         "{:?}",
         hit.link
     );
@@ -123,10 +131,6 @@ async fn fetch_from_torrent_and_magnet_then_search() {
     let hit = hits[0].as_ref().unwrap();
     assert_eq!(hit.id.get(HashKind::Sha1), Some(&sha1[..]));
     assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ED2K[..]));
-
-    leech.shutdown().await;
-    leech2.shutdown().await;
-    s.seeder.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

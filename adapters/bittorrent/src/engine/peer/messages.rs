@@ -8,18 +8,7 @@ impl Peer {
         trace!(addr = %self.addr, msg = ?std::mem::discriminant(&m), "recv");
         match m {
             Message::KeepAlive | Message::Suggest(_) => {}
-            Message::Port(port) => {
-                // BEP 5: the peer's DHT node; ping it so it may join our table.
-                if let Some(dht) = self.t.ctx.dht.clone()
-                    && port != 0
-                    && !std::mem::replace(&mut self.dht_pinged, true)
-                {
-                    let node = SocketAddr::new(self.addr.ip(), port);
-                    tokio::spawn(async move {
-                        let _ = dht.query(node, crate::wire::krpc::Method::Ping).await;
-                    });
-                }
-            }
+            Message::Port(port) => self.on_dht_port(port),
             Message::Unknown { .. } => {}
             // BEP 3: a request not yet answered is forgotten.
             Message::Cancel(r) => {
@@ -54,28 +43,7 @@ impl Peer {
                 let slots = self.t.ctx.config.upload_slots;
                 self.t.state().on_interest(self.conn, i, slots);
             }
-            Message::Have(i) => match self.t.metadata().cloned() {
-                Some(meta) => {
-                    let vi = meta.geometry.index(i)?;
-                    if let Some(bf) = &mut self.bitfield {
-                        if !bf.get(vi) {
-                            bf.set(vi, true);
-                            let seed = bf.is_complete();
-                            let mut st = self.t.state();
-                            st.pieces.inc_avail(vi);
-                            if let Some(e) = st.peers.get_mut(&self.conn) {
-                                e.seed = seed;
-                            }
-                        }
-                    } else {
-                        let mut bf = Bitfield::empty(meta.geometry.piece_count());
-                        bf.set(vi, true);
-                        self.set_bitfield(bf);
-                    }
-                }
-                None if self.early_haves.len() < MAX_EARLY_HAVES => self.early_haves.push(i),
-                None => return Err(PeerError::Protocol("too many haves")),
-            },
+            Message::Have(i) => self.on_have(i)?,
             Message::Bitfield(raw) => match self.t.metadata().cloned() {
                 Some(meta) => {
                     let bf = Bitfield::from_payload(&raw, meta.geometry.piece_count())?;
@@ -113,6 +81,46 @@ impl Peer {
                 }
             }
             Message::Extended { id, payload } => self.on_extended(id, payload).await?,
+        }
+        Ok(())
+    }
+
+    /// BEP 5: the peer's DHT node; ping it (once) so it may join our table.
+    fn on_dht_port(&mut self, port: u16) {
+        if let Some(dht) = self.t.ctx.dht.clone()
+            && port != 0
+            && !std::mem::replace(&mut self.dht_pinged, true)
+        {
+            let node = SocketAddr::new(self.addr.ip(), port);
+            tokio::spawn(async move {
+                let _ = dht.query(node, crate::wire::krpc::Method::Ping).await;
+            });
+        }
+    }
+
+    /// A piece the peer now has; before the metadata is known, kept (boundedly) for later.
+    fn on_have(&mut self, i: u32) -> Result<(), PeerError> {
+        match self.t.metadata().cloned() {
+            Some(meta) => {
+                let vi = meta.geometry.index(i)?;
+                if let Some(bf) = &mut self.bitfield {
+                    if !bf.get(vi) {
+                        bf.set(vi, true);
+                        let seed = bf.is_complete();
+                        let mut st = self.t.state();
+                        st.pieces.inc_avail(vi);
+                        if let Some(e) = st.peers.get_mut(&self.conn) {
+                            e.seed = seed;
+                        }
+                    }
+                } else {
+                    let mut bf = Bitfield::empty(meta.geometry.piece_count());
+                    bf.set(vi, true);
+                    self.set_bitfield(bf);
+                }
+            }
+            None if self.early_haves.len() < MAX_EARLY_HAVES => self.early_haves.push(i),
+            None => return Err(PeerError::Protocol("too many haves")),
         }
         Ok(())
     }

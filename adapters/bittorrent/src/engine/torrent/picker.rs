@@ -189,11 +189,37 @@ impl Picker {
         if n == 0 || peer.piece_count() != geometry.piece_count() {
             return out;
         }
-        let has = |i: u32| geometry.index(i).is_ok_and(|v| peer.get(v));
+        let ask = Ask {
+            conn,
+            peer,
+            n,
+            geometry,
+        };
+        let keys = self.continue_partials(&ask, claim, &mut out);
+        if out.len() >= n {
+            return out;
+        }
+        self.start_new_pieces(&ask, reader, claim, &mut out);
+        if out.len() < n {
+            self.end_game(&ask, keys, &mut out);
+        }
+        out
+    }
+
+    /// Blocks of the pieces this peer has that it is already working on, or that nobody
+    /// owns (orphaned), once `claim` grants them. Returns the partial pieces' indices, in
+    /// order.
+    fn continue_partials(
+        &mut self,
+        ask: &Ask<'_>,
+        claim: &mut dyn FnMut(ValidPieceIndex) -> bool,
+        out: &mut Vec<ValidBlock>,
+    ) -> Vec<u32> {
+        let (conn, n, geometry) = (ask.conn, ask.n, ask.geometry);
         let mut keys: Vec<u32> = self.partials.keys().copied().collect();
         keys.sort_unstable();
         for idx in &keys {
-            if !has(*idx) {
+            if !ask.has(*idx) {
                 continue;
             }
             let Some(p) = self.partials.get_mut(idx) else {
@@ -214,53 +240,28 @@ impl Picker {
                 p.claimed = true;
             }
             p.owner = Some(conn);
-            take_blocks(p, *idx, conn, n, &mut out, geometry, false);
+            take_blocks(p, *idx, conn, n, out, geometry, false);
             if out.len() >= n {
-                return out;
+                break;
             }
         }
-        // New pieces, rarest first; ties broken from a random start.
-        let count = geometry.piece_count();
+        keys
+    }
+
+    /// New pieces, as [`Picker::next_piece`] orders them, each once `claim` grants it.
+    fn start_new_pieces(
+        &mut self,
+        ask: &Ask<'_>,
+        reader: Option<u32>,
+        claim: &mut dyn FnMut(ValidPieceIndex) -> bool,
+        out: &mut Vec<ValidBlock>,
+    ) {
+        let (conn, n, geometry) = (ask.conn, ask.n, ask.geometry);
         let mut refused: Vec<u32> = Vec::new();
         while out.len() < n {
-            let start = if count > 0 {
-                rand::random::<u32>() % count
-            } else {
-                0
+            let Some(i) = self.next_piece(ask, reader, &refused) else {
+                break;
             };
-            let eligible = |st: &Picker, i: u32| {
-                geometry.index(i).is_ok_and(|vi| {
-                    !st.have.get(vi)
-                        && peer.get(vi)
-                        && !st.partials.contains_key(&i)
-                        && !st.verifying.contains(&i)
-                        && !refused.contains(&i)
-                })
-            };
-            let mut best: Option<(u32, u32)> = reader.and_then(|r| {
-                let head = r..count.min(r.saturating_add(STREAM_HEAD));
-                let tail = count.saturating_sub(STREAM_TAIL).max(r)..count;
-                let rest = head.end..count;
-                head.chain(tail)
-                    .chain(rest)
-                    .find(|&i| eligible(self, i))
-                    .map(|i| (i, 0))
-            });
-            let scan = if best.is_some() { 0 } else { count };
-            for k in 0..scan {
-                let i = (start + k) % count;
-                if !eligible(self, i) {
-                    continue;
-                }
-                let a = self.avail.get(i as usize).copied().unwrap_or(0);
-                if best.is_none_or(|(_, ba)| a < ba) {
-                    best = Some((i, a));
-                    if a <= 1 {
-                        break;
-                    }
-                }
-            }
-            let Some((i, _)) = best else { break };
             let Ok(vi) = geometry.index(i) else { break };
             if !claim(vi) {
                 refused.push(i);
@@ -277,27 +278,74 @@ impl Picker {
                 exclusive: self.exclusive.remove(&i),
                 claimed: true,
             };
-            take_blocks(&mut p, i, conn, n, &mut out, geometry, false);
+            take_blocks(&mut p, i, conn, n, out, geometry, false);
             self.partials.insert(i, p);
         }
-        if out.len() < n {
-            // End-game: every missing block this peer could give is requested already.
-            for idx in keys {
-                if !has(idx) {
-                    continue;
-                }
-                if let Some(p) = self.partials.get_mut(&idx)
-                    && !p.exclusive
-                    && p.claimed
-                {
-                    take_blocks(p, idx, conn, n, &mut out, geometry, true);
-                    if out.len() >= n {
-                        break;
-                    }
+    }
+
+    /// The next piece to start: with a reader waiting at piece `reader`, the pieces from
+    /// there on in order, with the last pieces (players probe the end) right after the
+    /// first few; otherwise the rarest, ties broken from a random start.
+    fn next_piece(&self, ask: &Ask<'_>, reader: Option<u32>, refused: &[u32]) -> Option<u32> {
+        let (peer, geometry) = (ask.peer, ask.geometry);
+        let count = geometry.piece_count();
+        let start = if count > 0 {
+            rand::random::<u32>() % count
+        } else {
+            0
+        };
+        let eligible = |st: &Picker, i: u32| {
+            geometry.index(i).is_ok_and(|vi| {
+                !st.have.get(vi)
+                    && peer.get(vi)
+                    && !st.partials.contains_key(&i)
+                    && !st.verifying.contains(&i)
+                    && !refused.contains(&i)
+            })
+        };
+        let mut best: Option<(u32, u32)> = reader.and_then(|r| {
+            let head = r..count.min(r.saturating_add(STREAM_HEAD));
+            let tail = count.saturating_sub(STREAM_TAIL).max(r)..count;
+            let rest = head.end..count;
+            head.chain(tail)
+                .chain(rest)
+                .find(|&i| eligible(self, i))
+                .map(|i| (i, 0))
+        });
+        let scan = if best.is_some() { 0 } else { count };
+        for k in 0..scan {
+            let i = (start + k) % count;
+            if !eligible(self, i) {
+                continue;
+            }
+            let a = self.avail.get(i as usize).copied().unwrap_or(0);
+            if best.is_none_or(|(_, ba)| a < ba) {
+                best = Some((i, a));
+                if a <= 1 {
+                    break;
                 }
             }
         }
-        out
+        best.map(|(i, _)| i)
+    }
+
+    /// End-game: every missing block this peer could give is requested already, so
+    /// blocks of the shared partial pieces are asked of it too.
+    fn end_game(&mut self, ask: &Ask<'_>, keys: Vec<u32>, out: &mut Vec<ValidBlock>) {
+        for idx in keys {
+            if !ask.has(idx) {
+                continue;
+            }
+            if let Some(p) = self.partials.get_mut(&idx)
+                && !p.exclusive
+                && p.claimed
+            {
+                take_blocks(p, idx, ask.conn, ask.n, out, ask.geometry, true);
+                if out.len() >= ask.n {
+                    break;
+                }
+            }
+        }
     }
 
     /// Forgets `conn`'s requests for these blocks, so others may ask for them. Returns the
@@ -403,6 +451,20 @@ impl Picker {
             contributors: p.contributors,
             cancel,
         }
+    }
+}
+
+/// One [`Picker::pick`] call's question: who asks, which pieces it has, how many blocks.
+struct Ask<'a> {
+    conn: ConnId,
+    peer: &'a Bitfield,
+    n: usize,
+    geometry: &'a Geometry,
+}
+
+impl Ask<'_> {
+    fn has(&self, i: u32) -> bool {
+        self.geometry.index(i).is_ok_and(|v| self.peer.get(v))
     }
 }
 
