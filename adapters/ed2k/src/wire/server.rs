@@ -281,6 +281,63 @@ fn put_results(dst: &mut impl BufMut, r: &SearchResults, enc: TagEncoding) -> Re
     Ok(())
 }
 
+/// `OP_IDCHANGE` after its client ID: each later field only if the bytes for it are there.
+fn get_id_change(buf: &mut impl Buf) -> Result<IdChange> {
+    let client_id = ClientId(get_u32(buf, "ID change")?);
+    let tcp_flags = (buf.remaining() >= 4).then(|| buf.get_u32_le());
+    let aux_port = (buf.remaining() >= 4).then(|| buf.get_u32_le());
+    let reported = (buf.remaining() >= 8).then(|| {
+        let ip = Ipv4Addr::from(buf.get_u32_le().to_le_bytes());
+        (ip, buf.get_u32_le())
+    });
+    Ok(IdChange {
+        client_id,
+        tcp_flags,
+        aux_port,
+        reported,
+    })
+}
+
+/// A found-sources list after the file hash: `<count u8>`, then `<ID u32><port u16>` per
+/// source (`OP_FOUNDSOURCES` over TCP, each record of `OP_GLOBFOUNDSOURCES` over UDP).
+pub(crate) fn get_sources(buf: &mut impl Buf) -> Result<Vec<Source>> {
+    let count = get_u8(buf, "found sources")?;
+    let n = check_count(count.into(), 6, buf.remaining(), "source")?;
+    (0..n)
+        .map(|_| {
+            Ok(Source {
+                client_id: ClientId(get_u32(buf, "source")?),
+                port: get_u16(buf, "source")?,
+            })
+        })
+        .collect()
+}
+
+/// `OP_FOUNDSOURCES_OBFU`'s list: each source also has its crypt options, then its user hash
+/// when they say one follows.
+fn get_obfu_sources(buf: &mut impl Buf) -> Result<Vec<ObfuSource>> {
+    let count = get_u8(buf, "found sources")?;
+    let n = check_count(count.into(), 7, buf.remaining(), "source")?;
+    (0..n)
+        .map(|_| {
+            let client_id = ClientId(get_u32(buf, "source")?);
+            let port = get_u16(buf, "source")?;
+            let crypt_options = get_u8(buf, "source")?;
+            let user_hash = if crypt_options & CRYPT_USERHASH_FOLLOWS != 0 {
+                Some(get_hash(buf, "source user hash")?)
+            } else {
+                None
+            };
+            Ok(ObfuSource {
+                client_id,
+                port,
+                crypt_options,
+                user_hash,
+            })
+        })
+        .collect()
+}
+
 impl ServerMessage {
     /// Decodes the payload of a server-link frame with `opcode`.
     pub fn decode(opcode: u8, mut payload: Bytes) -> Result<Self> {
@@ -328,65 +385,21 @@ impl ServerMessage {
             }
             op::CALLBACK_FAIL => Self::CallbackFailed,
             op::SERVERMESSAGE => Self::Message(get_string16(buf, "server message")?),
-            op::IDCHANGE => {
-                let client_id = ClientId(get_u32(buf, "ID change")?);
-                let tcp_flags = (buf.remaining() >= 4).then(|| buf.get_u32_le());
-                let aux_port = (buf.remaining() >= 4).then(|| buf.get_u32_le());
-                let reported = (buf.remaining() >= 8).then(|| {
-                    let ip = Ipv4Addr::from(buf.get_u32_le().to_le_bytes());
-                    (ip, buf.get_u32_le())
-                });
-                Self::IdChange(IdChange {
-                    client_id,
-                    tcp_flags,
-                    aux_port,
-                    reported,
-                })
-            }
+            op::IDCHANGE => Self::IdChange(get_id_change(buf)?),
             op::SERVERIDENT => Self::ServerIdent {
                 hash: get_hash(buf, "server ident")?,
                 addr: get_addr(buf, "server ident")?,
                 tags: tag::decode_list(buf)?,
             },
-            op::FOUNDSOURCES => {
-                let hash = get_hash(buf, "found sources")?;
-                let count = get_u8(buf, "found sources")?;
-                let n = check_count(count.into(), 6, buf.remaining(), "source")?;
-                let sources = (0..n)
-                    .map(|_| {
-                        Ok(Source {
-                            client_id: ClientId(get_u32(buf, "source")?),
-                            port: get_u16(buf, "source")?,
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-                Self::FoundSources { hash, sources }
-            }
+            op::FOUNDSOURCES => Self::FoundSources {
+                hash: get_hash(buf, "found sources")?,
+                sources: get_sources(buf)?,
+            },
             op::USERS_LIST => Self::UsersList(get_results(buf)?),
-            op::FOUNDSOURCES_OBFU => {
-                let hash = get_hash(buf, "found sources")?;
-                let count = get_u8(buf, "found sources")?;
-                let n = check_count(count.into(), 7, buf.remaining(), "source")?;
-                let sources = (0..n)
-                    .map(|_| {
-                        let client_id = ClientId(get_u32(buf, "source")?);
-                        let port = get_u16(buf, "source")?;
-                        let crypt_options = get_u8(buf, "source")?;
-                        let user_hash = if crypt_options & CRYPT_USERHASH_FOLLOWS != 0 {
-                            Some(get_hash(buf, "source user hash")?)
-                        } else {
-                            None
-                        };
-                        Ok(ObfuSource {
-                            client_id,
-                            port,
-                            crypt_options,
-                            user_hash,
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-                Self::FoundSourcesObfu { hash, sources }
-            }
+            op::FOUNDSOURCES_OBFU => Self::FoundSourcesObfu {
+                hash: get_hash(buf, "found sources")?,
+                sources: get_obfu_sources(buf)?,
+            },
             other => {
                 return Err(WireError::UnknownOpcode {
                     protocol: Protocol::EDONKEY,

@@ -12,7 +12,7 @@ use crate::wire::codec::{
 };
 use crate::wire::frame::{UdpPacket, UdpProtocol};
 use crate::wire::search::SearchExpr;
-use crate::wire::server::{FileEntry, MIN_FILE_ENTRY_LEN, Source, SourceRequest};
+use crate::wire::server::{FileEntry, MIN_FILE_ENTRY_LEN, Source, SourceRequest, get_sources};
 use crate::wire::tag::{self, Tag, TagEncoding};
 
 /// Opcodes of the client ↔ server UDP protocol.
@@ -65,6 +65,67 @@ pub struct ServerStats {
     pub low_id_users: Option<u32>,
     /// `(UDP obfuscation port, TCP obfuscation port, UDP key)`.
     pub obfuscation: Option<(u16, u16, u32)>,
+}
+
+impl ServerStats {
+    /// Each optional group is read only if the bytes for it are there.
+    fn decode(buf: &mut impl Buf) -> Result<Self> {
+        let challenge = get_u32(buf, "server status")?;
+        let users = get_u32(buf, "server status")?;
+        let files = get_u32(buf, "server status")?;
+        let max_users = opt_u32(buf);
+        let file_limits = (buf.remaining() >= 8).then(|| (buf.get_u32_le(), buf.get_u32_le()));
+        let udp_flags = opt_u32(buf);
+        let low_id_users = opt_u32(buf);
+        let obfuscation =
+            (buf.remaining() >= 8).then(|| (buf.get_u16_le(), buf.get_u16_le(), buf.get_u32_le()));
+        Ok(Self {
+            challenge,
+            users,
+            files,
+            max_users,
+            file_limits,
+            udp_flags,
+            low_id_users,
+            obfuscation,
+        })
+    }
+
+    /// Writes up to the last present group, zero-filling missing earlier ones.
+    fn encode(&self, dst: &mut impl BufMut) {
+        dst.put_u32_le(self.challenge);
+        dst.put_u32_le(self.users);
+        dst.put_u32_le(self.files);
+        let last = [
+            self.max_users.is_some(),
+            self.file_limits.is_some(),
+            self.udp_flags.is_some(),
+            self.low_id_users.is_some(),
+            self.obfuscation.is_some(),
+        ]
+        .iter()
+        .rposition(|p| *p)
+        .map_or(0, |i| i + 1);
+        if last >= 1 {
+            dst.put_u32_le(self.max_users.unwrap_or(0));
+        }
+        if last >= 2 {
+            let (soft, hard) = self.file_limits.unwrap_or_default();
+            dst.put_u32_le(soft);
+            dst.put_u32_le(hard);
+        }
+        if last >= 3 {
+            dst.put_u32_le(self.udp_flags.unwrap_or(0));
+        }
+        if last >= 4 {
+            dst.put_u32_le(self.low_id_users.unwrap_or(0));
+        }
+        if let Some((u, t, k)) = self.obfuscation {
+            dst.put_u16_le(u);
+            dst.put_u16_le(t);
+            dst.put_u32_le(k);
+        }
+    }
 }
 
 /// `OP_SERVER_DESC_RES`.
@@ -179,17 +240,7 @@ impl ServerUdpMessage {
                 let mut v = Vec::with_capacity(buf.remaining() / 17);
                 loop {
                     let hash = get_hash(buf, "found sources")?;
-                    let count = get_u8(buf, "found sources")?;
-                    let n = check_count(count.into(), 6, buf.remaining(), "source")?;
-                    let sources = (0..n)
-                        .map(|_| {
-                            Ok(Source {
-                                client_id: ClientId(get_u32(buf, "source")?),
-                                port: get_u16(buf, "source")?,
-                            })
-                        })
-                        .collect::<Result<_>>()?;
-                    v.push((hash, sources));
+                    v.push((hash, get_sources(buf)?));
                     if !next_record(buf, op::GLOBFOUNDSOURCES) {
                         break;
                     }
@@ -199,28 +250,7 @@ impl ServerUdpMessage {
             op::GLOBSERVSTATREQ => Self::GlobServStatReq {
                 challenge: get_u32(buf, "server status request")?,
             },
-            op::GLOBSERVSTATRES => {
-                let challenge = get_u32(buf, "server status")?;
-                let users = get_u32(buf, "server status")?;
-                let files = get_u32(buf, "server status")?;
-                let max_users = opt_u32(buf);
-                let file_limits =
-                    (buf.remaining() >= 8).then(|| (buf.get_u32_le(), buf.get_u32_le()));
-                let udp_flags = opt_u32(buf);
-                let low_id_users = opt_u32(buf);
-                let obfuscation = (buf.remaining() >= 8)
-                    .then(|| (buf.get_u16_le(), buf.get_u16_le(), buf.get_u32_le()));
-                Self::GlobServStatRes(ServerStats {
-                    challenge,
-                    users,
-                    files,
-                    max_users,
-                    file_limits,
-                    udp_flags,
-                    low_id_users,
-                    obfuscation,
-                })
-            }
+            op::GLOBSERVSTATRES => Self::GlobServStatRes(ServerStats::decode(buf)?),
             op::GLOBCALLBACKREQ => Self::GlobCallbackReq {
                 addr: get_addr(buf)?,
                 client_id: ClientId(get_u32(buf, "callback request")?),
@@ -347,41 +377,7 @@ impl ServerUdpMessage {
                 }
             }
             Self::GlobServStatReq { challenge } => dst.put_u32_le(*challenge),
-            Self::GlobServStatRes(s) => {
-                dst.put_u32_le(s.challenge);
-                dst.put_u32_le(s.users);
-                dst.put_u32_le(s.files);
-                // Write up to the last present group, zero-filling missing earlier ones.
-                let last = [
-                    s.max_users.is_some(),
-                    s.file_limits.is_some(),
-                    s.udp_flags.is_some(),
-                    s.low_id_users.is_some(),
-                    s.obfuscation.is_some(),
-                ]
-                .iter()
-                .rposition(|p| *p)
-                .map_or(0, |i| i + 1);
-                if last >= 1 {
-                    dst.put_u32_le(s.max_users.unwrap_or(0));
-                }
-                if last >= 2 {
-                    let (soft, hard) = s.file_limits.unwrap_or_default();
-                    dst.put_u32_le(soft);
-                    dst.put_u32_le(hard);
-                }
-                if last >= 3 {
-                    dst.put_u32_le(s.udp_flags.unwrap_or(0));
-                }
-                if last >= 4 {
-                    dst.put_u32_le(s.low_id_users.unwrap_or(0));
-                }
-                if let Some((u, t, k)) = s.obfuscation {
-                    dst.put_u16_le(u);
-                    dst.put_u16_le(t);
-                    dst.put_u32_le(k);
-                }
-            }
+            Self::GlobServStatRes(s) => s.encode(dst),
             Self::GlobCallbackReq { addr, client_id } => {
                 put_addr(dst, addr);
                 dst.put_u32_le(client_id.0);

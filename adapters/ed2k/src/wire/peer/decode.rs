@@ -137,45 +137,10 @@ impl PeerMessage {
         use emule_op::*;
         let buf = &mut payload;
         Ok(match opcode {
-            EMULEINFO | EMULEINFOANSWER => {
-                let info = EmuleInfo {
-                    client_version: get_u8(buf, "eMule info")?,
-                    protocol_version: get_u8(buf, "eMule info")?,
-                    tags: tag::decode_list(buf)?,
-                };
-                if opcode == EMULEINFO {
-                    Self::EmuleInfo(info)
-                } else {
-                    Self::EmuleInfoAnswer(info)
-                }
-            }
-            COMPRESSEDPART | COMPRESSEDPART_I64 => {
-                let hash = get_hash(buf, "compressed part")?;
-                let start = if opcode == COMPRESSEDPART {
-                    get_u32(buf, "compressed part")?.into()
-                } else {
-                    get_u64(buf, "compressed part")?
-                };
-                if start > MAX_FILE_SIZE {
-                    return Err(WireError::InvalidValue {
-                        what: "offset beyond the 256 GiB maximum file size",
-                        value: start,
-                    });
-                }
-                let packed_total = get_u32(buf, "compressed part")?;
-                if (packed_total as usize) < buf.remaining() {
-                    return Err(WireError::InvalidValue {
-                        what: "compressed part total smaller than its chunk",
-                        value: packed_total.into(),
-                    });
-                }
-                Self::CompressedPart {
-                    hash,
-                    start,
-                    packed_total,
-                    data: payload,
-                }
-            }
+            EMULEINFO => Self::EmuleInfo(emule_info(buf)?),
+            EMULEINFOANSWER => Self::EmuleInfoAnswer(emule_info(buf)?),
+            COMPRESSEDPART => compressed_part(false, payload)?,
+            COMPRESSEDPART_I64 => compressed_part(true, payload)?,
             SENDINGPART_I64 => {
                 let hash = get_hash(buf, "sending part")?;
                 let start = get_u64(buf, "sending part")?;
@@ -218,21 +183,7 @@ impl PeerMessage {
                 part: get_u16(buf, "AICH request")?,
                 master: get_array(buf, "AICH request")?,
             },
-            AICHANSWER => {
-                let hash = get_hash(buf, "AICH answer")?;
-                if !buf.has_remaining() {
-                    Self::AichAnswerFailed(hash)
-                } else {
-                    let part = get_u16(buf, "AICH answer")?;
-                    let master = get_array(buf, "AICH answer")?;
-                    Self::AichAnswer {
-                        hash,
-                        part,
-                        master,
-                        recovery: payload,
-                    }
-                }
-            }
+            AICHANSWER => aich_answer(payload)?,
             AICHFILEHASHANS => Self::AichFileHashAnswer {
                 hash: get_hash(buf, "AICH file hash")?,
                 aich: get_array(buf, "AICH file hash")?,
@@ -295,6 +246,63 @@ fn get_range64(buf: &mut Bytes) -> Result<[ByteRange; 3]> {
         ByteRange::new(v[1], v[4])?,
         ByteRange::new(v[2], v[5])?,
     ])
+}
+
+/// `OP_EMULEINFO` and its answer: versions, then a tag list.
+fn emule_info(buf: &mut Bytes) -> Result<EmuleInfo> {
+    Ok(EmuleInfo {
+        client_version: get_u8(buf, "eMule info")?,
+        protocol_version: get_u8(buf, "eMule info")?,
+        tags: tag::decode_list(buf)?,
+    })
+}
+
+/// `OP_COMPRESSEDPART` (32-bit start) or its `_I64` form: one chunk of a zlib-packed block,
+/// the rest of the payload, which must fit in the announced packed total.
+fn compressed_part(wide: bool, mut payload: Bytes) -> Result<PeerMessage> {
+    let buf = &mut payload;
+    let hash = get_hash(buf, "compressed part")?;
+    let start = if wide {
+        get_u64(buf, "compressed part")?
+    } else {
+        get_u32(buf, "compressed part")?.into()
+    };
+    if start > MAX_FILE_SIZE {
+        return Err(WireError::InvalidValue {
+            what: "offset beyond the 256 GiB maximum file size",
+            value: start,
+        });
+    }
+    let packed_total = get_u32(buf, "compressed part")?;
+    if (packed_total as usize) < buf.remaining() {
+        return Err(WireError::InvalidValue {
+            what: "compressed part total smaller than its chunk",
+            value: packed_total.into(),
+        });
+    }
+    Ok(PeerMessage::CompressedPart {
+        hash,
+        start,
+        packed_total,
+        data: payload,
+    })
+}
+
+/// `OP_AICHANSWER`: the part's recovery data, or only the file hash when the peer has none.
+fn aich_answer(mut payload: Bytes) -> Result<PeerMessage> {
+    let buf = &mut payload;
+    let hash = get_hash(buf, "AICH answer")?;
+    if !buf.has_remaining() {
+        return Ok(PeerMessage::AichAnswerFailed(hash));
+    }
+    let part = get_u16(buf, "AICH answer")?;
+    let master = get_array(buf, "AICH answer")?;
+    Ok(PeerMessage::AichAnswer {
+        hash,
+        part,
+        master,
+        recovery: payload,
+    })
 }
 
 fn sending_part(hash: Hash16, start: u64, end: u64, data: Bytes) -> Result<PeerMessage> {
