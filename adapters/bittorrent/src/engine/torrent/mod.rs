@@ -1,7 +1,7 @@
 //! One torrent's shared state: the metadata, the peers and their choke state, the
 //! addresses to dial, and what BitTorrent keeps of its own beside the transfer's shared
-//! ledger (the sink): the piece picker ([`picker`]), the metadata fetch ([`metadata_fetch`]) and
-//! the choker ([`choker`]). Peer tasks lock [`State`] for short, non-async sections only.
+//! ledger (the sink): the piece picker ([`Picker`]), the metadata fetch ([`MetadataFetch`])
+//! and the choker ([`Choker`]). Peer tasks lock [`State`] for short, non-async sections only.
 
 mod choker;
 mod ctx;
