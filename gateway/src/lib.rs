@@ -103,6 +103,7 @@ impl Gateway {
                 transfers: gw.transfers.downgrade(),
                 networks: gw.networks.iter().map(|n| n.id()).collect(),
                 deadline: Duration::from_secs(gw.config.bridge_search_secs),
+                recent: Default::default(),
             });
             for net in gw.networks.iter() {
                 net.attach_bridge(on_demand.clone());

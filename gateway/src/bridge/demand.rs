@@ -3,14 +3,16 @@
 //! any transfer is; once complete, the download bridge offers it on every network.
 
 use std::collections::HashMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use junction_core::{
     Bridge, BridgedBytes, BridgedItem, ContentId, HashKind, Identity, NetworkError, NetworkId,
 };
 
+use super::recent::Recent;
 use crate::identity::IdentityIndex;
 use crate::search::{SearchEvent, SearchHub, SearchParams};
 use crate::transfer::{StartSpec, WeakTransfers};
@@ -22,13 +24,15 @@ const MAX_KEYWORDS: usize = 8;
 
 /// The gateway's bridge. It holds the gateway's parts weakly, as the networks that hold
 /// it are held by the gateway.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OnDemand {
     pub(crate) hub: Weak<SearchHub>,
     pub(crate) identities: Weak<IdentityIndex>,
     pub(crate) transfers: WeakTransfers,
     pub(crate) networks: Vec<NetworkId>,
     pub(crate) deadline: Duration,
+    /// Searches by hash, remembered and joined.
+    pub(crate) recent: Arc<Recent>,
 }
 
 impl OnDemand {
@@ -43,7 +47,7 @@ impl OnDemand {
     }
 
     /// The files that are the content `id` names, searched by every hash the identity
-    /// graph links to its own.
+    /// graph links to its own; a hash asked for again soon is answered from memory.
     async fn run_search_id(
         &self,
         asking: NetworkId,
@@ -55,9 +59,17 @@ impl OnDemand {
         };
         let id = identities.complete(&id);
         drop(identities);
-        let query = id_query(&id);
-        self.bridged(asking, query, needs, |c| c.relation(&id) == Identity::Same)
-            .await
+        let key = format!("{asking} {needs:?} {}", id.urns().join(" "));
+        let me = self.clone();
+        let search = move || {
+            async move {
+                let query = id_query(&id);
+                me.bridged(asking, query, needs, |c| c.relation(&id) == Identity::Same)
+                    .await
+            }
+            .boxed()
+        };
+        self.recent.answer(key, search).await
     }
 
     /// Runs `query` on every network but `asking` and returns the items `keep` accepts

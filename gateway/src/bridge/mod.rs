@@ -4,6 +4,7 @@
 //! way every P2P client shares its incoming folder.
 
 mod demand;
+mod recent;
 
 use std::collections::HashSet;
 
