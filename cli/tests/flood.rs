@@ -308,38 +308,25 @@ fn flood(rt: &tokio::runtime::Runtime, gw: &Serve, port: &Port, wave: usize) -> 
     }
 }
 
-#[test]
-fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
-    let limit = lift_fd_limit();
-    assert!(
-        limit >= PER_PORT as u64 + 1000,
-        "this test opens {PER_PORT} connections at once: raise the hard open-files limit (ulimit -Hn), now {limit}"
-    );
-    // 128 MiB from two seeders at 1 MiB/s each: over a minute of downloading, about as
-    // long as the seven waves take (if they are done first, they go on until it completes).
-    let lab = Lab::start(LARGE_MIB, 1);
-    let magnet = lab.large_magnet();
-    let original = lab_large_file(&lab.world());
-
-    let dir = tempfile::tempdir().unwrap();
-    let api = free_port();
-    let [http, ed2k, server, gnutella, bt, tracker] = [(); 6].map(|()| free_port());
+/// The `[...]` tables that give the gateway every port the flood hits, on the given free
+/// ports, and point its BitTorrent search at the lab's Torznab feed.
+fn listeners(lab_http: &str, [http, ed2k, server, gnutella, bt, tracker]: [u16; 6]) -> String {
     // The gateway searches the lab through the lab's Torznab feed: BitTorrent asks it.
-    let more = format!(
+    format!(
         "[http]\nlisten = \"127.0.0.1:{http}\"\n\
          [ed2k]\nlisten = \"127.0.0.1:{ed2k}\"\n[ed2k.server]\nenabled = true\nlisten = \"127.0.0.1:{server}\"\n\
          [gnutella]\nlisten = \"127.0.0.1:{gnutella}\"\nultrapeer = true\n\
          [bittorrent]\nlisten = \"127.0.0.1:{bt}\"\ntorznab = [\"{}/torznab/api\"]\n\
          [bittorrent.dht]\nenabled = false\n\
          [bittorrent.tracker]\nenabled = true\nlisten = \"127.0.0.1:{tracker}\"\n",
-        lab.http
-    );
-    let config = config(dir.path(), api, &more);
-    let gw = Serve::start(&config, api, &dir.path().join("serve.log"));
-    std::thread::sleep(Duration::from_secs(2));
-    let (rss_before, _, fds_before) = rss_and_fds(gw.pid());
+        lab_http
+    )
+}
 
-    let ports = [
+/// The seven ports flooded, in the order the waves take them, with what a dribbling
+/// client sends each.
+fn ports(api: u16, [http, ed2k, server, gnutella, bt, tracker]: [u16; 6]) -> [Port; 7] {
+    [
         Port {
             name: "gRPC",
             port: api,
@@ -376,14 +363,30 @@ fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
             port: tracker,
             opening: b"GET /announce?info_hash=",
         },
-    ];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    ]
+}
 
-    let id = gw.get(&magnet);
+/// What the waves did while the download ran.
+struct Flooded {
+    waves: Vec<Wave>,
+    /// From the download's start to the end of the last wave.
+    flooded_for: Duration,
+    /// When the download completed, and the transfer then.
+    download_time: Duration,
+    done: Value,
+    /// Waves the download was still running at the end of.
+    downloading_through: usize,
+}
+
+/// Starts the download of `magnet` and floods the ports in turn: every port once, and on
+/// (from the first port again) until the download is done.
+fn flood_while_downloading(
+    rt: &tokio::runtime::Runtime,
+    gw: &Serve,
+    ports: &[Port],
+    magnet: &str,
+) -> Flooded {
+    let id = gw.get(magnet);
     let started = Instant::now();
     let mut waves = Vec::new();
     let mut downloaded = None;
@@ -397,7 +400,7 @@ fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
             gw.transfer(&id)
         );
         let port = &ports[waves.len() % ports.len()];
-        waves.push(flood(&rt, &gw, port, waves.len()));
+        waves.push(flood(rt, gw, port, waves.len()));
         if downloaded.is_none() {
             match gw.transfer(&id) {
                 Some(t) if t["state"] == "complete" => downloaded = Some((started.elapsed(), t)),
@@ -407,13 +410,19 @@ fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
     }
     let flooded_for = started.elapsed();
     let (download_time, done) = downloaded.unwrap();
-    assert!(
-        std::fs::read(done["path"].as_str().unwrap()).unwrap() == original,
-        "the file differs from the source"
-    );
-    let (_, peak, _) = rss_and_fds(gw.pid());
+    Flooded {
+        waves,
+        flooded_for,
+        download_time,
+        done,
+        downloading_through,
+    }
+}
 
-    // Once the flood is gone, so are its descriptors.
+/// Once the flood is gone, so are its descriptors: waits (30 s at most) for the
+/// gateway's descriptors to come back within 20 of `fds_before`. Returns its RSS and
+/// descriptors then, and when the wait began.
+fn after_the_flood(gw: &Serve, fds_before: usize) -> (u64, usize, Instant) {
     let left = Instant::now();
     let (rss_after, fds_after) = loop {
         let (rss, _, fds) = rss_and_fds(gw.pid());
@@ -422,8 +431,12 @@ fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let fds_peak = waves.iter().map(|w| w.fds).max().unwrap();
-    for w in &waves {
+    (rss_after, fds_after, left)
+}
+
+/// One line for each wave.
+fn print_waves(waves: &[Wave]) {
+    for w in waves {
         eprintln!(
             "{:>12}: {} of {PER_PORT} connected in {:.1?}: {} accepted, {} refused; {} \
              dribbling, {} cut by the gateway in {:.1?}; {} descriptors, RSS {} MiB; \
@@ -443,6 +456,52 @@ fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
             w.hits,
         );
     }
+}
+
+#[test]
+fn ten_thousand_connections_do_not_stop_a_download_or_leak() {
+    let limit = lift_fd_limit();
+    assert!(
+        limit >= PER_PORT as u64 + 1000,
+        "this test opens {PER_PORT} connections at once: raise the hard open-files limit (ulimit -Hn), now {limit}"
+    );
+    // 128 MiB from two seeders at 1 MiB/s each: over a minute of downloading, about as
+    // long as the seven waves take (if they are done first, they go on until it completes).
+    let lab = Lab::start(LARGE_MIB, 1);
+    let magnet = lab.large_magnet();
+    let original = lab_large_file(&lab.world());
+
+    let dir = tempfile::tempdir().unwrap();
+    let api = free_port();
+    let others = [(); 6].map(|()| free_port());
+    let config = config(dir.path(), api, &listeners(&lab.http, others));
+    let gw = Serve::start(&config, api, &dir.path().join("serve.log"));
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss_before, _, fds_before) = rss_and_fds(gw.pid());
+
+    let ports = ports(api, others);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let Flooded {
+        waves,
+        flooded_for,
+        download_time,
+        done,
+        downloading_through,
+    } = flood_while_downloading(&rt, &gw, &ports, &magnet);
+    assert!(
+        std::fs::read(done["path"].as_str().unwrap()).unwrap() == original,
+        "the file differs from the source"
+    );
+    let (_, peak, _) = rss_and_fds(gw.pid());
+
+    let (rss_after, fds_after, left) = after_the_flood(&gw, fds_before);
+    let fds_peak = waves.iter().map(|w| w.fds).max().unwrap();
+    print_waves(&waves);
     let connected: usize = waves.iter().map(|w| w.connected).sum();
     let accepted: usize = waves.iter().map(|w| w.accepted).sum();
     let refused: usize = waves.iter().map(|w| w.refused).sum();
