@@ -10,7 +10,7 @@ mod session;
 mod source;
 mod tiger_tree;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,68 +64,18 @@ pub async fn run(
     events: mpsc::Sender<FetchEvent>,
 ) {
     let size = sink.size();
-    let sha1 = req
-        .id
-        .get(HashKind::Sha1)
-        .and_then(|d| <[u8; 20]>::try_from(d).ok())
-        .map(Sha1Hash);
-    let wanted = sink.wanted();
-    if wanted.is_empty() {
-        return;
-    }
-    // Bytes written by an earlier run are checked with the rest by the final SHA-1; a
-    // mismatch makes the whole file wanted again.
-    let mut need = wanted;
-    for w in sink.written().iter() {
-        need.remove(w);
-    }
-    let tth = req
-        .id
-        .get(HashKind::Tth)
-        .and_then(|d| <[u8; 24]>::try_from(d).ok())
-        .map(TigerHash);
     let (alt_tx, mut alt_rx) = mpsc::channel(64);
-    let ctx = Arc::new(Ctx {
-        sha1,
-        tth,
-        thex: Mutex::new(ThexState::default()),
-        verifies: std::sync::atomic::AtomicBool::new(false),
-        learned: Mutex::new(None),
-        name: req.name.clone(),
-        size,
-        plan: Mutex::new(Plan {
-            need,
-            inflight: RangeSet::new(),
-        }),
-        sink,
-        shared: shared.clone(),
-        core: core.clone(),
-        alts: alt_tx,
-    });
+    let Some(ctx) = context(&req, sink, size, &shared, &core, alt_tx) else {
+        return;
+    };
+    // The SHA-1 the request names (one learnt from a source comes later).
+    let sha1 = ctx.sha1;
     if let Some(h) = sha1 {
         ctx.learn(h);
     }
-    let mut sources: HashMap<SocketAddrV4, SourceState> = HashMap::new();
-    let mut banned: std::collections::HashSet<SocketAddrV4> = Default::default();
-    let now = Instant::now();
-    let add = |sources: &mut HashMap<SocketAddrV4, SourceState>,
-               banned: &std::collections::HashSet<SocketAddrV4>,
-               info: SourceInfo| {
-        if sources.len() >= MAX_SOURCES
-            || info.addr == shared.my_addr()
-            || banned.contains(&info.addr)
-        {
-            return;
-        }
-        sources.entry(info.addr).or_insert(SourceState {
-            info,
-            next_try: now,
-            fails: 0,
-            active: false,
-        });
-    };
+    let mut sources = Sources::new();
     for s in req.sources.iter().filter_map(SourceInfo::parse) {
-        add(&mut sources, &banned, s);
+        sources.add(&shared, s);
     }
     // Look for more sources by URN while we download.
     let (hit_tx, mut hit_rx) = mpsc::channel::<RemoteHit>(64);
@@ -152,61 +102,17 @@ pub async fn run(
             let _ = events.try_send(FetchEvent::Identified(id));
             ctx.learn(h);
         }
-        // The sink checks the bytes (by the SHA-1, and any finer hash another network
-        // learnt): done once it has verified them all.
-        if ctx.sink.wanted().is_empty() {
-            info!(size, "download verified");
-            let _ = events.try_send(FetchEvent::Note("complete: SHA-1 verified".into()));
+        if let Some(note) = over(&ctx, workers.is_empty(), size) {
+            let _ = events.try_send(FetchEvent::Note(note.into()));
             return;
         }
-        ctx.refresh();
-        let all_written = {
-            let p = ctx.plan();
-            p.need.is_empty() && p.inflight.is_empty()
-        };
-        if all_written && workers.is_empty() && !ctx.verifies() {
-            let _ = events.try_send(FetchEvent::Note(
-                "no SHA-1 known: the download cannot be verified".into(),
-            ));
-            return;
-        }
-        let now = Instant::now();
-        let active = sources.values().filter(|s| s.active).count();
-        let mut room = ctx
-            .shared
-            .cfg
-            .download_sources
-            .max(1)
-            .saturating_sub(active);
-        let more_work = !ctx.plan().need.is_empty();
-        if more_work {
-            for s in sources.values_mut() {
-                if room == 0 {
-                    break;
-                }
-                if s.active || s.next_try > now {
-                    continue;
-                }
-                s.active = true;
-                room -= 1;
-                let info = s.info.clone();
-                let c = ctx.clone();
-                let span = debug_span!("gnutella_download", source = %info.addr);
-                workers.spawn(
-                    async move {
-                        let a = info.addr;
-                        (a, worker(info, c).await)
-                    }
-                    .instrument(span),
-                );
-            }
-        }
-        let peers = sources.values().filter(|s| s.active).count() as u32;
+        sources.start_workers(&ctx, &mut workers);
+        let peers = sources.active() as u32;
         if peers != last_peers {
             last_peers = peers;
             let _ = events.try_send(FetchEvent::Peers(peers));
         }
-        if sources.is_empty() && workers.is_empty() && !hits_open {
+        if sources.map.is_empty() && workers.is_empty() && !hits_open {
             let _ = events.try_send(FetchEvent::Note("no Gnutella sources left".into()));
             return;
         }
@@ -222,44 +128,202 @@ pub async fn run(
             }
             Some(r) = workers.join_next(), if !workers.is_empty() => {
                 let Ok((addr, end)) = r else { continue };
-                debug!(%addr, ?end, "source worker ended");
-                let remove = match sources.get_mut(&addr) {
-                    Some(s) => {
-                        s.active = false;
-                        match end {
-                            End::Finished => { s.fails = 0; false }
-                            End::Retry(d, note) => {
-                                s.next_try = Instant::now() + d;
-                                if let Some(n) = note {
-                                    let _ = events.try_send(FetchEvent::Note(n));
-                                }
-                                false
-                            }
-                            End::Failed(why) => {
-                                debug!(%addr, %why, "source failed");
-                                s.fails += 1;
-                                s.next_try = Instant::now() + Duration::from_secs(10 * u64::from(s.fails));
-                                s.fails >= MAX_FAILS
-                            }
-                        }
-                    }
-                    None => false,
-                };
-                if ctx.sink.is_banned(source_tag(addr)) {
-                    debug!(%addr, "source sent bytes that failed a hash check; dropped");
-                    let _ = events.try_send(FetchEvent::Note(format!("dropped {addr}: its bytes failed a hash check")));
-                    banned.insert(addr);
-                    sources.remove(&addr);
-                } else if remove {
-                    sources.remove(&addr);
-                }
+                sources.worker_ended(addr, end, &ctx, &events);
             }
-            Some(a) = alt_rx.recv() => add(&mut sources, &banned, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false, proxies: Vec::new() }),
+            Some(a) = alt_rx.recv() => sources.add(&shared, SourceInfo { addr: a, servent: None, index: None, push: false, busy: false, proxies: Vec::new() }),
             h = hit_rx.recv(), if hits_open => match h {
-                Some(h) => add(&mut sources, &banned, SourceInfo::from_hit(&h)),
+                Some(h) => sources.add(&shared, SourceInfo::from_hit(&h)),
                 None => hits_open = false,
             },
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The context a transfer's workers share: the hashes `req` names, the ranges still
+/// needed (what the sink wants and has not written yet: bytes written by an earlier run
+/// are checked with the rest by the final SHA-1; a mismatch makes the whole file wanted
+/// again). `None` when the sink wants nothing.
+fn context(
+    req: &FetchRequest,
+    sink: Arc<dyn TransferSink>,
+    size: u64,
+    shared: &Arc<Shared>,
+    core: &mpsc::Sender<CoreMsg>,
+    alts: mpsc::Sender<SocketAddrV4>,
+) -> Option<Arc<Ctx>> {
+    let sha1 = req
+        .id
+        .get(HashKind::Sha1)
+        .and_then(|d| <[u8; 20]>::try_from(d).ok())
+        .map(Sha1Hash);
+    let wanted = sink.wanted();
+    if wanted.is_empty() {
+        return None;
+    }
+    let mut need = wanted;
+    for w in sink.written().iter() {
+        need.remove(w);
+    }
+    let tth = req
+        .id
+        .get(HashKind::Tth)
+        .and_then(|d| <[u8; 24]>::try_from(d).ok())
+        .map(TigerHash);
+    Some(Arc::new(Ctx {
+        sha1,
+        tth,
+        thex: Mutex::new(ThexState::default()),
+        verifies: std::sync::atomic::AtomicBool::new(false),
+        learned: Mutex::new(None),
+        name: req.name.clone(),
+        size,
+        plan: Mutex::new(Plan {
+            need,
+            inflight: RangeSet::new(),
+        }),
+        sink,
+        shared: shared.clone(),
+        core: core.clone(),
+        alts,
+    }))
+}
+
+/// Whether the download is over, and the note that says so: the sink checks the bytes (by
+/// the SHA-1, and any finer hash another network learnt) and is done once it verified
+/// them all; or everything was written, no worker runs and nothing can verify it.
+fn over(ctx: &Ctx, idle: bool, size: u64) -> Option<&'static str> {
+    if ctx.sink.wanted().is_empty() {
+        info!(size, "download verified");
+        return Some("complete: SHA-1 verified");
+    }
+    ctx.refresh();
+    let all_written = {
+        let p = ctx.plan();
+        p.need.is_empty() && p.inflight.is_empty()
+    };
+    (all_written && idle && !ctx.verifies())
+        .then_some("no SHA-1 known: the download cannot be verified")
+}
+
+/// A download's sources: those known (at most [`MAX_SOURCES`]) and those dropped for bytes
+/// that failed a hash check.
+struct Sources {
+    map: HashMap<SocketAddrV4, SourceState>,
+    banned: HashSet<SocketAddrV4>,
+    /// When the download started: a new source may be tried from then on.
+    started: Instant,
+}
+
+impl Sources {
+    fn new() -> Self {
+        Sources {
+            map: HashMap::new(),
+            banned: HashSet::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Remember a source, unless there are enough, it is us, or it was banned.
+    fn add(&mut self, shared: &Shared, info: SourceInfo) {
+        if self.map.len() >= MAX_SOURCES
+            || info.addr == shared.my_addr()
+            || self.banned.contains(&info.addr)
+        {
+            return;
+        }
+        self.map.entry(info.addr).or_insert(SourceState {
+            info,
+            next_try: self.started,
+            fails: 0,
+            active: false,
+        });
+    }
+
+    /// Sources with a worker running.
+    fn active(&self) -> usize {
+        self.map.values().filter(|s| s.active).count()
+    }
+
+    /// While ranges are still needed, start a worker for each source due, up to
+    /// `download_sources` at once.
+    fn start_workers(&mut self, ctx: &Arc<Ctx>, workers: &mut JoinSet<(SocketAddrV4, End)>) {
+        let now = Instant::now();
+        let mut room = ctx
+            .shared
+            .cfg
+            .download_sources
+            .max(1)
+            .saturating_sub(self.active());
+        if ctx.plan().need.is_empty() {
+            return;
+        }
+        for s in self.map.values_mut() {
+            if room == 0 {
+                break;
+            }
+            if s.active || s.next_try > now {
+                continue;
+            }
+            s.active = true;
+            room -= 1;
+            let info = s.info.clone();
+            let c = ctx.clone();
+            let span = debug_span!("gnutella_download", source = %info.addr);
+            workers.spawn(
+                async move {
+                    let a = info.addr;
+                    (a, worker(info, c).await)
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    /// A source's worker ended: when to try it again, or drop it (failed too often, or
+    /// its bytes failed a hash check: then it is banned).
+    fn worker_ended(
+        &mut self,
+        addr: SocketAddrV4,
+        end: End,
+        ctx: &Ctx,
+        events: &mpsc::Sender<FetchEvent>,
+    ) {
+        debug!(%addr, ?end, "source worker ended");
+        let remove = match self.map.get_mut(&addr) {
+            Some(s) => {
+                s.active = false;
+                match end {
+                    End::Finished => {
+                        s.fails = 0;
+                        false
+                    }
+                    End::Retry(d, note) => {
+                        s.next_try = Instant::now() + d;
+                        if let Some(n) = note {
+                            let _ = events.try_send(FetchEvent::Note(n));
+                        }
+                        false
+                    }
+                    End::Failed(why) => {
+                        debug!(%addr, %why, "source failed");
+                        s.fails += 1;
+                        s.next_try = Instant::now() + Duration::from_secs(10 * u64::from(s.fails));
+                        s.fails >= MAX_FAILS
+                    }
+                }
+            }
+            None => false,
+        };
+        if ctx.sink.is_banned(source_tag(addr)) {
+            debug!(%addr, "source sent bytes that failed a hash check; dropped");
+            let _ = events.try_send(FetchEvent::Note(format!(
+                "dropped {addr}: its bytes failed a hash check"
+            )));
+            self.banned.insert(addr);
+            self.map.remove(&addr);
+        } else if remove {
+            self.map.remove(&addr);
         }
     }
 }

@@ -100,22 +100,9 @@ async fn request(
     claimed: Range<u64>,
     got: &mut Option<Range<u64>>,
 ) -> Result<Step, ServentError> {
-    let range = Some((claimed.start, claimed.end - 1));
-    let mut req = match (ctx.sha1(), info.index) {
-        (Some(h), _) => RequestHead::get_n2r(&Urn::Sha1(h), host, ua, range),
-        (None, Some(i)) => RequestHead::get_by_index(i, &ctx.name, host, ua, range),
-        (None, None) => return Ok(Step::End(End::Failed("no URN nor index to ask for".into()))),
+    let Some(req) = request_head(info, ctx, host, ua, &claimed) else {
+        return Ok(Step::End(End::Failed("no URN nor index to ask for".into())));
     };
-    let me = ctx.shared.my_addr();
-    if !ctx
-        .shared
-        .stats
-        .firewalled
-        .load(std::sync::atomic::Ordering::Relaxed)
-        && !me.ip().is_unspecified()
-    {
-        req.headers.push("X-Node", me.to_string());
-    }
     let bytes = req.to_bytes();
     timeout(WRITE_TIMEOUT, s.write_all(&bytes))
         .await
@@ -137,9 +124,72 @@ async fn request(
         .headers
         .get("Connection")
         .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    if let Some(end) = refused(info, s, buf, &resp).await? {
+        return Ok(Step::End(end));
+    }
+    let (start, end) = match body_range(ctx, &resp)? {
+        Ok(r) => r,
+        Err(end) => return Ok(Step::End(end)),
+    };
+    // Where this source serves the Tiger tree, if we know a TTH to check it against and
+    // have no tree yet.
+    let thex_path = resp.headers.get("X-Thex-URI").and_then(thex_path);
+    receive_body(info, ctx, s, buf, start..end, got).await?;
+    if let Some(path) = thex_path.filter(|_| !close && ctx.take_thex_turn(info.addr)) {
+        let r = fetch_thex(info, ctx, s, buf, host, ua, &path).await;
+        let learnt = matches!(r, Ok(true));
+        ctx.thex_ended(learnt);
+        match r {
+            Ok(_) => {}
+            // The connection is in an unknown state: start a fresh one.
+            Err(e) => {
+                info!(source = %info.addr, %e, "THEX tree not fetched");
+                return Ok(Step::Close);
+            }
+        }
+    }
+    Ok(if close { Step::Close } else { Step::More })
+}
+
+/// The `GET` for `claimed`, by URN when a SHA-1 is known, else by file index (`None`
+/// with neither), with `X-Node` when we are reachable.
+fn request_head(
+    info: &SourceInfo,
+    ctx: &Ctx,
+    host: &str,
+    ua: &str,
+    claimed: &Range<u64>,
+) -> Option<RequestHead> {
+    let range = Some((claimed.start, claimed.end - 1));
+    let mut req = match (ctx.sha1(), info.index) {
+        (Some(h), _) => RequestHead::get_n2r(&Urn::Sha1(h), host, ua, range),
+        (None, Some(i)) => RequestHead::get_by_index(i, &ctx.name, host, ua, range),
+        (None, None) => return None,
+    };
+    let me = ctx.shared.my_addr();
+    if !ctx
+        .shared
+        .stats
+        .firewalled
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && !me.ip().is_unspecified()
+    {
+        req.headers.push("X-Node", me.to_string());
+    }
+    Some(req)
+}
+
+/// How the source ends when it did not answer `200`/`206` (its body skipped): `503`
+/// (busy or queued) and a partial source's `416` come back later, anything else failed.
+async fn refused(
+    info: &SourceInfo,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    resp: &ResponseHead,
+) -> Result<Option<End>, ServentError> {
     let body_len = resp.content_length().unwrap_or(0);
     match resp.code {
-        200 | 206 => {}
+        200 | 206 => Ok(None),
         503 => {
             skip_body(s, buf, body_len).await?;
             let secs = resp.retry_after().unwrap_or(30).clamp(5, 600);
@@ -150,7 +200,7 @@ async fn request(
                     info.addr
                 )
             });
-            return Ok(Step::End(End::Retry(Duration::from_secs(secs), note)));
+            Ok(Some(End::Retry(Duration::from_secs(secs), note)))
         }
         // A partial source (PFSP) without the bytes asked for: it has others, and more
         // later, so it is asked again soon rather than dropped.
@@ -158,18 +208,24 @@ async fn request(
             skip_body(s, buf, body_len).await?;
             let secs = resp.retry_after().unwrap_or(5).clamp(1, 600);
             let note = Some(format!("{} has other parts only", info.addr));
-            return Ok(Step::End(End::Retry(Duration::from_secs(secs), note)));
+            Ok(Some(End::Retry(Duration::from_secs(secs), note)))
         }
         c => {
             let _ = skip_body(s, buf, body_len).await;
-            return Ok(Step::End(End::Failed(format!("HTTP {c} {}", resp.reason))));
+            Ok(Some(End::Failed(format!("HTTP {c} {}", resp.reason))))
         }
     }
+}
+
+/// The bytes a `200`/`206` carries, checked against the file: `Ok(Err(end))` when the
+/// source serves another file (its content URN) or another size; the SHA-1 it announces
+/// is learnt when we knew none.
+fn body_range(ctx: &Ctx, resp: &ResponseHead) -> Result<Result<(u64, u64), End>, ServentError> {
     if let Some(announced) = resp.content_urn().and_then(|u| u.sha1()) {
         let mut learned = ctx.learned.lock().unwrap_or_else(|e| e.into_inner());
         match ctx.sha1.or(*learned) {
             Some(want) if want != announced => {
-                return Ok(Step::End(End::Failed("source serves another file".into())));
+                return Ok(Err(End::Failed("source serves another file".into())));
             }
             Some(_) => {}
             None => *learned = Some(announced),
@@ -178,7 +234,7 @@ async fn request(
     let (start, end) = match resp.content_range() {
         Some(Ok(cr)) => {
             if cr.total.is_some_and(|t| t != ctx.size) {
-                return Ok(Step::End(End::Failed("source has another size".into())));
+                return Ok(Err(End::Failed("source has another size".into())));
             }
             (cr.start, cr.end.saturating_add(1))
         }
@@ -193,9 +249,20 @@ async fn request(
             ctx.size
         )));
     }
-    // Where this source serves the Tiger tree, if we know a TTH to check it against and
-    // have no tree yet.
-    let thex_path = resp.headers.get("X-Thex-URI").and_then(thex_path);
+    Ok(Ok((start, end)))
+}
+
+/// The body's bytes `range` into the sink (those already read past the head first),
+/// `got` growing with what was written.
+async fn receive_body(
+    info: &SourceInfo,
+    ctx: &Ctx,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    range: Range<u64>,
+    got: &mut Option<Range<u64>>,
+) -> Result<(), ServentError> {
+    let Range { start, end } = range;
     let mut off = start;
     let mut chunk = vec![0u8; READ_BUF];
     while off < end {
@@ -222,20 +289,7 @@ async fn request(
         off += data.len() as u64;
         *got = Some(start..off);
     }
-    if let Some(path) = thex_path.filter(|_| !close && ctx.take_thex_turn(info.addr)) {
-        let r = fetch_thex(info, ctx, s, buf, host, ua, &path).await;
-        let learnt = matches!(r, Ok(true));
-        ctx.thex_ended(learnt);
-        match r {
-            Ok(_) => {}
-            // The connection is in an unknown state: start a fresh one.
-            Err(e) => {
-                info!(source = %info.addr, %e, "THEX tree not fetched");
-                return Ok(Step::Close);
-            }
-        }
-    }
-    Ok(if close { Step::Close } else { Step::More })
+    Ok(())
 }
 
 pub(super) async fn skip_body(
