@@ -130,104 +130,14 @@ pub fn encode_message(records: &[Record], dst: &mut impl BufMut) -> Result<()> {
 pub fn decode_message(body: &Bytes) -> Result<Vec<Record>> {
     let mut pos = 0usize;
     let mut records: Vec<Record> = Vec::new();
-    // A chunked record being joined: its header fields and its data so far.
-    let mut open: Option<(Record, Vec<Bytes>, usize)> = None;
+    let mut open: Option<Open> = None;
     for n in 0.. {
         if n >= MAX_CHUNKS {
             return Err(Error::too_large("DIME chunks", n + 1, MAX_CHUNKS));
         }
-        let head = body
-            .get(pos..pos.saturating_add(HEADER_LEN))
-            .filter(|h| h.len() == HEADER_LEN)
-            .ok_or_else(|| Error::truncated("DIME record header"))?;
-        let version = head[0] >> 3;
-        if version != VERSION {
-            return Err(Error::invalid(
-                "DIME record",
-                format!("version {version}, expected {VERSION}"),
-            ));
-        }
-        let (mb, me, cf) = (head[0] & MB != 0, head[0] & ME != 0, head[0] & CF != 0);
-        if mb != (n == 0) {
-            return Err(Error::invalid(
-                "DIME record",
-                "message-begin flag not on the first record only",
-            ));
-        }
-        let type_format = head[1] >> 4;
-        let options_len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let id_len = usize::from(u16::from_be_bytes([head[4], head[5]]));
-        let kind_len = usize::from(u16::from_be_bytes([head[6], head[7]]));
-        let data_len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        let data_len = usize::try_from(data_len)
-            .map_err(|_| Error::too_large("DIME data", data_len, usize::MAX))?;
-        pos += HEADER_LEN;
-        let mut field = |len: usize, last: bool, what: &'static str| -> Result<Bytes> {
-            let end = pos
-                .checked_add(len)
-                .filter(|&e| e <= body.len())
-                .ok_or_else(|| Error::truncated(what))?;
-            let out = body.slice(pos..end);
-            // The message's very last field may come without its padding.
-            pos = (pos + padded(len)).min(if last { body.len() } else { usize::MAX });
-            if pos > body.len() {
-                return Err(Error::truncated(what));
-            }
-            Ok(out)
-        };
-        let options = field(options_len, false, "DIME options")?;
-        let id = field(id_len, false, "DIME id")?;
-        let kind = field(kind_len, false, "DIME type")?;
-        let data = field(data_len, me && !cf, "DIME data")?;
-        match open.take() {
-            None => {
-                if type_format == TYPE_UNCHANGED {
-                    // Only a continuing chunk may leave its type unsaid.
-                    return Err(Error::invalid(
-                        "DIME record",
-                        "type format 0 outside a continuing chunk",
-                    ));
-                }
-                let rec = Record {
-                    type_format,
-                    options,
-                    id,
-                    kind,
-                    data: Bytes::new(),
-                };
-                if cf {
-                    let len = data.len();
-                    open = Some((rec, vec![data], len));
-                } else {
-                    push(&mut records, Record { data, ..rec })?;
-                }
-            }
-            Some((rec, mut parts, total)) => {
-                if type_format != TYPE_UNCHANGED || !id.is_empty() || !kind.is_empty() {
-                    return Err(Error::invalid(
-                        "DIME chunk",
-                        "a continuing chunk names a type or an id",
-                    ));
-                }
-                let total = total + data.len();
-                parts.push(data);
-                if cf {
-                    open = Some((rec, parts, total));
-                } else {
-                    let mut joined = Vec::with_capacity(total);
-                    for p in &parts {
-                        joined.extend_from_slice(p);
-                    }
-                    push(
-                        &mut records,
-                        Record {
-                            data: Bytes::from(joined),
-                            ..rec
-                        },
-                    )?;
-                }
-            }
-        }
+        let chunk = read_chunk(body, &mut pos, n)?;
+        let me = chunk.me;
+        take_chunk(chunk, &mut open, &mut records)?;
         if me {
             if open.is_some() {
                 return Err(Error::invalid("DIME record", "message ends inside a chunk"));
@@ -236,6 +146,140 @@ pub fn decode_message(body: &Bytes) -> Result<Vec<Record>> {
         }
     }
     unreachable!("the loop returns")
+}
+
+/// One record, or one chunk of a chunked record, as it is on the wire.
+struct Chunk {
+    /// Message end.
+    me: bool,
+    /// Chunk flag: more chunks of this record follow.
+    cf: bool,
+    type_format: u8,
+    options: Bytes,
+    id: Bytes,
+    kind: Bytes,
+    data: Bytes,
+}
+
+/// A chunked record being joined: its header fields, its data so far and their length.
+type Open = (Record, Vec<Bytes>, usize);
+
+/// Read the `n`th chunk of the message at `*pos` (moved past it): its header checked
+/// (version, message-begin on the first only), every field bounded by the bytes present.
+fn read_chunk(body: &Bytes, pos: &mut usize, n: usize) -> Result<Chunk> {
+    let head = body
+        .get(*pos..pos.saturating_add(HEADER_LEN))
+        .filter(|h| h.len() == HEADER_LEN)
+        .ok_or_else(|| Error::truncated("DIME record header"))?;
+    let version = head[0] >> 3;
+    if version != VERSION {
+        return Err(Error::invalid(
+            "DIME record",
+            format!("version {version}, expected {VERSION}"),
+        ));
+    }
+    let (mb, me, cf) = (head[0] & MB != 0, head[0] & ME != 0, head[0] & CF != 0);
+    if mb != (n == 0) {
+        return Err(Error::invalid(
+            "DIME record",
+            "message-begin flag not on the first record only",
+        ));
+    }
+    let type_format = head[1] >> 4;
+    let options_len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let id_len = usize::from(u16::from_be_bytes([head[4], head[5]]));
+    let kind_len = usize::from(u16::from_be_bytes([head[6], head[7]]));
+    let data_len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    let data_len = usize::try_from(data_len)
+        .map_err(|_| Error::too_large("DIME data", data_len, usize::MAX))?;
+    *pos += HEADER_LEN;
+    let mut field = |len: usize, last: bool, what: &'static str| -> Result<Bytes> {
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= body.len())
+            .ok_or_else(|| Error::truncated(what))?;
+        let out = body.slice(*pos..end);
+        // The message's very last field may come without its padding.
+        *pos = (*pos + padded(len)).min(if last { body.len() } else { usize::MAX });
+        if *pos > body.len() {
+            return Err(Error::truncated(what));
+        }
+        Ok(out)
+    };
+    let options = field(options_len, false, "DIME options")?;
+    let id = field(id_len, false, "DIME id")?;
+    let kind = field(kind_len, false, "DIME type")?;
+    let data = field(data_len, me && !cf, "DIME data")?;
+    Ok(Chunk {
+        me,
+        cf,
+        type_format,
+        options,
+        id,
+        kind,
+        data,
+    })
+}
+
+/// Start a record with `c`, or add `c` to the chunked record being joined (`open`); a
+/// record complete goes to `records`.
+fn take_chunk(c: Chunk, open: &mut Option<Open>, records: &mut Vec<Record>) -> Result<()> {
+    match open.take() {
+        None => {
+            if c.type_format == TYPE_UNCHANGED {
+                // Only a continuing chunk may leave its type unsaid.
+                return Err(Error::invalid(
+                    "DIME record",
+                    "type format 0 outside a continuing chunk",
+                ));
+            }
+            let rec = Record {
+                type_format: c.type_format,
+                options: c.options,
+                id: c.id,
+                kind: c.kind,
+                data: Bytes::new(),
+            };
+            if c.cf {
+                let len = c.data.len();
+                *open = Some((rec, vec![c.data], len));
+            } else {
+                push(
+                    records,
+                    Record {
+                        data: c.data,
+                        ..rec
+                    },
+                )?;
+            }
+        }
+        Some((rec, mut parts, total)) => {
+            if c.type_format != TYPE_UNCHANGED || !c.id.is_empty() || !c.kind.is_empty() {
+                return Err(Error::invalid(
+                    "DIME chunk",
+                    "a continuing chunk names a type or an id",
+                ));
+            }
+            let total = total + c.data.len();
+            parts.push(c.data);
+            if c.cf {
+                *open = Some((rec, parts, total));
+            } else {
+                let mut joined = Vec::with_capacity(total);
+                for p in &parts {
+                    joined.extend_from_slice(p);
+                }
+                push(
+                    records,
+                    Record {
+                        data: Bytes::from(joined),
+                        ..rec
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn push(records: &mut Vec<Record>, r: Record) -> Result<()> {
