@@ -48,6 +48,24 @@ fn cpu_secs() -> f64 {
     ticks / 100.0
 }
 
+/// Writes `mib` MiB of xorshift noise (incompressible, so no block is sent packed).
+fn write_noise(path: &std::path::Path, mib: u64) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for c in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+        }
+        f.write_all(&buf)?;
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mib: u64 = std::env::args()
@@ -57,21 +75,7 @@ async fn main() -> Result<()> {
     let size = mib * 1024 * 1024;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.bin");
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut buf = vec![0u8; 1 << 20];
-        for _ in 0..mib {
-            for c in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
-            }
-            f.write_all(&buf)?;
-        }
-    }
+    write_noise(&path, mib)?;
     let server = IndexServer::start(ServerConfig {
         enabled: true,
         listen: "127.0.0.1:0".parse()?,

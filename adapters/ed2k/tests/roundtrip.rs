@@ -278,7 +278,16 @@ fn data_part() -> impl Strategy<Value = (ByteRange, Bytes)> {
 }
 
 fn peer_message() -> impl Strategy<Value = PeerMessage> {
-    let a = prop_oneof![
+    prop_oneof![
+        file_and_transfer_message(),
+        queue_browse_and_extension_message(),
+        aich_and_other_message()
+    ]
+}
+
+/// The hello, file, hashset, upload-request and part messages.
+fn file_and_transfer_message() -> impl Strategy<Value = PeerMessage> {
+    prop_oneof![
         hello().prop_map(PeerMessage::Hello),
         hello().prop_map(PeerMessage::HelloAnswer),
         (hash(), data_part()).prop_map(|(hash, (range, data))| PeerMessage::SendingPart {
@@ -318,8 +327,13 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
                 }),
             }),
         (hash(), wstr(60)).prop_map(|(hash, name)| PeerMessage::FilenameAnswer { hash, name }),
-    ];
-    let b = prop_oneof![
+    ]
+}
+
+/// Slots and queue ranks, browsing, eMule info, compressed parts, comments, source exchange,
+/// public IP and callbacks.
+fn queue_browse_and_extension_message() -> impl Strategy<Value = PeerMessage> {
+    prop_oneof![
         hash().prop_map(PeerMessage::ChangeSlot),
         any::<u32>().prop_map(PeerMessage::QueueRank),
         Just(PeerMessage::AskSharedDirs),
@@ -361,8 +375,12 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
                 port,
             }
         }),
-    ];
-    let c = prop_oneof![
+    ]
+}
+
+/// AICH messages, the hashset request v2, and opcodes kept unparsed.
+fn aich_and_other_message() -> impl Strategy<Value = PeerMessage> {
+    prop_oneof![
         (hash(), any::<u16>(), any::<[u8; 20]>())
             .prop_map(|(hash, part, master)| PeerMessage::AichRequest { hash, part, master }),
         (
@@ -408,8 +426,7 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
                 opcode,
                 payload: p.into()
             }),
-    ];
-    prop_oneof![a, b, c]
+    ]
 }
 
 /// Encodes through a real frame and decodes it back.
