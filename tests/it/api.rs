@@ -7,12 +7,15 @@ use futures::StreamExt;
 use junction_core::{ContentId, DynNetwork, HashKind};
 use proto::v1 as pb;
 use proto::v1::gateway_client::GatewayClient;
+use proto::v1::start_transfer_request::Source;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::harness::{channel, start};
 use crate::testnet::{Behavior, TestFile, TestNet};
+
+type Client = GatewayClient<tonic::transport::Channel>;
 
 fn net() -> Arc<dyn DynNetwork> {
     let file = TestFile::new(
@@ -139,13 +142,31 @@ async fn health_reflection_and_networks_answer() {
     gw.stop().await;
 }
 
+fn start_request(s: Source) -> pb::StartTransferRequest {
+    pb::StartTransferRequest {
+        source: Some(s),
+        networks: vec![],
+        files: vec![],
+    }
+}
+
 #[tokio::test]
 async fn bad_requests_get_actionable_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut gw = start(dir.path(), vec![net()], None).await;
     let c = &mut gw.client;
-    use pb::start_transfer_request::Source;
 
+    bad_searches_say_what_is_wrong(c).await;
+    bad_sources_say_what_is_wrong(c).await;
+    unknown_transfers_are_not_found(c).await;
+    bad_endpoints_and_shares_say_what_is_wrong(c).await;
+    nothing_changed(c).await;
+    an_offset_past_the_end_is_refused(c).await;
+    gw.stop().await;
+}
+
+/// A query that does not parse, a size with an unknown unit, an unknown network.
+async fn bad_searches_say_what_is_wrong(c: &mut Client) {
     let search = |q: &str| pb::SearchRequest {
         query: q.into(),
         ..Default::default()
@@ -171,12 +192,10 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
         e.code() == Code::InvalidArgument && e.message().contains("kad"),
         "{e:?}"
     );
+}
 
-    let start = |s: Source| pb::StartTransferRequest {
-        source: Some(s),
-        networks: vec![],
-        files: vec![],
-    };
+/// Links, a .torrent and a search item that start no transfer.
+async fn bad_sources_say_what_is_wrong(c: &mut Client) {
     let cases = [
         (
             Source::Link("ed2k://|file|x|12|nothex|/".into()),
@@ -205,10 +224,14 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
         ),
     ];
     for (source, code, needle) in cases {
-        let e = c.start_transfer(start(source)).await.unwrap_err();
+        let e = c.start_transfer(start_request(source)).await.unwrap_err();
         assert_eq!(e.code(), code, "{e:?}");
         assert!(e.message().contains(needle), "{needle}: {}", e.message());
     }
+}
+
+/// A transfer id that names nothing.
+async fn unknown_transfers_are_not_found(c: &mut Client) {
     let e = c
         .get_transfer(pb::TransferRef { id: "nope".into() })
         .await
@@ -222,7 +245,10 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+}
 
+/// An unknown network, an address without a port, a path that does not exist.
+async fn bad_endpoints_and_shares_say_what_is_wrong(c: &mut Client) {
     let e = c
         .add_endpoint(pb::AddEndpointRequest {
             network: "gopher".into(),
@@ -252,8 +278,10 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
         e.code() == Code::InvalidArgument && e.message().contains("/no/such/path"),
         "{e:?}"
     );
+}
 
-    // Nothing changed.
+/// Nothing changed: no transfer, no share.
+async fn nothing_changed(c: &mut Client) {
     assert!(
         c.list_transfers(pb::ListTransfersRequest {})
             .await
@@ -270,11 +298,13 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
             .files
             .is_empty()
     );
+}
 
-    // An offset past the end of a real transfer.
+/// An offset past the end of a real transfer.
+async fn an_offset_past_the_end_is_refused(c: &mut Client) {
     // [1; 20] in base32, the hash of the test network's file.
     let t = c
-        .start_transfer(start(Source::Link(
+        .start_transfer(start_request(Source::Link(
             "magnet:?xt=urn:sha1:AEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIB&xl=100&dn=a.txt".into(),
         )))
         .await
@@ -293,7 +323,6 @@ async fn bad_requests_get_actionable_errors_and_change_nothing() {
         e.code() == Code::InvalidArgument && e.message().contains("past the end"),
         "{e:?}"
     );
-    gw.stop().await;
 }
 
 #[tokio::test]
