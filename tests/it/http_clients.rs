@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use junction_core::NetworkId;
+use lab::LabFile;
 use serde_json::Value;
 
 use crate::harness::http::{Fronts, Reply};
@@ -117,6 +118,9 @@ fn metric(text: &str, name: &str, filter: &str) -> f64 {
         .sum()
 }
 
+/// The multipart boundary of the forms the test sends.
+const BOUNDARY: &str = "XyZboundary";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,6 +129,41 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     let mut front = Front::serve(&gw).await;
     search_until_complete(&mut gw, &world, "lab").await;
 
+    let before = metrics_are_prometheus_text(&front).await;
+    login_then_versions_and_preferences(&mut front).await;
+
+    let magnet_file = world
+        .files
+        .iter()
+        .find(|f| f.is_on(NetworkId::BITTORRENT) && f.networks().count() == 1)
+        .unwrap();
+    let ed2k_file = world
+        .files
+        .iter()
+        .find(|f| {
+            f.is_on(NetworkId::ED2K) && !f.is_on(NetworkId::BITTORRENT) && !f.name.contains("Ocean")
+        })
+        .unwrap();
+    let magnet = magnet_file.magnet(world.tracker_url()).unwrap();
+    let ed2k = ed2k_file.ed2k_link().unwrap();
+
+    bad_input_is_refused_and_starts_nothing(&front, &gw, &magnet).await;
+    let synthetic_hash = links_are_added_with_a_category(&front, &magnet, &ed2k).await;
+    let magnet_hash = hex::encode(magnet_file.id.get(junction_core::HashKind::Btih).unwrap());
+    listed_by_category(&front, &magnet_hash, &synthetic_hash).await;
+    followed_to_completion(&front).await;
+    properties_and_files(&front, &magnet_hash, magnet_file).await;
+    deleted_with_its_file(&front, &gw, &magnet_hash, magnet_file).await;
+    counters_moved_with_the_download(&front, &before).await;
+    categories_persist(front, &gw).await;
+
+    gw.stop().await;
+    world.shutdown().await;
+}
+
+/// `/metrics` is Prometheus' text format (0.0.4, not OpenMetrics), and has counted the
+/// searches. Returns the text, to compare with later.
+async fn metrics_are_prometheus_text(front: &Front) -> String {
     let metrics = front.get("/metrics").await;
     assert_eq!(metrics.status, 200, "{}", metrics.text());
     assert!(
@@ -150,8 +189,12 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         metric(&before, "junction_network_searches_total", "ed2k") > 0.0,
         "{before}"
     );
+    before
+}
 
-    // Not logged in: 403, as the apps expect before they log in.
+/// Not logged in: 403, as the apps expect before they log in. Logged in: the versions
+/// and preferences the apps read.
+async fn login_then_versions_and_preferences(front: &mut Front) {
     assert_eq!(front.get("/api/v2/app/webapiVersion").await.status, 403);
     let login = front.login("anything").await;
     assert_eq!((login.status, login.text().as_str()), (200, "Ok."));
@@ -169,23 +212,10 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     let prefs = front.get("/api/v2/app/preferences").await.json();
     assert!(prefs["save_path"].as_str().unwrap().ends_with("downloads"));
     assert_eq!(prefs["max_ratio_enabled"], Value::Bool(false));
+}
 
-    let magnet_file = world
-        .files
-        .iter()
-        .find(|f| f.is_on(NetworkId::BITTORRENT) && f.networks().count() == 1)
-        .unwrap();
-    let ed2k_file = world
-        .files
-        .iter()
-        .find(|f| {
-            f.is_on(NetworkId::ED2K) && !f.is_on(NetworkId::BITTORRENT) && !f.name.contains("Ocean")
-        })
-        .unwrap();
-    let magnet = magnet_file.magnet(world.tracker_url()).unwrap();
-    let ed2k = ed2k_file.ed2k_link().unwrap();
-
-    // Bad input first: each refused with qBittorrent's code, nothing started.
+/// Bad input first: each refused with qBittorrent's code, nothing started.
+async fn bad_input_is_refused_and_starts_nothing(front: &Front, gw: &Running, magnet: &str) {
     let bad = front
         .post(
             "/api/v2/torrents/add",
@@ -197,16 +227,15 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         .await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(bad.text().contains("not a valid link"), "{}", bad.text());
-    let boundary = "XyZboundary";
     let multipart = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"x.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\nnot bencode\r\n--{boundary}--\r\n"
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"x.torrent\"\r\nContent-Type: application/x-bittorrent\r\n\r\nnot bencode\r\n--{BOUNDARY}--\r\n"
     );
     let bad = front
         .request(
             "POST",
             "/api/v2/torrents/add",
             &[],
-            &format!("multipart/form-data; boundary={boundary}"),
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
             multipart.as_bytes(),
         )
         .await;
@@ -239,17 +268,21 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         front.get("/api/v2/torrents/categories").await.json(),
         serde_json::json!({})
     );
+}
 
-    // A magnet and an eD2k link with a category, as Sonarr adds them (multipart).
+/// A magnet and an eD2k link with a category, as Sonarr adds them (multipart), and
+/// Torznab's synthetic-btih magnet for eD2k-only content, fed back through add, paused,
+/// in another category. Returns the synthetic info-hash.
+async fn links_are_added_with_a_category(front: &Front, magnet: &str, ed2k: &str) -> String {
     let form = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"urls\"\r\n\r\n{magnet}\n{ed2k}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"category\"\r\n\r\ntv-sonarr\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"paused\"\r\n\r\nfalse\r\n--{boundary}--\r\n"
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"urls\"\r\n\r\n{magnet}\n{ed2k}\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"category\"\r\n\r\ntv-sonarr\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"paused\"\r\n\r\nfalse\r\n--{BOUNDARY}--\r\n"
     );
     let added = front
         .request(
             "POST",
             "/api/v2/torrents/add",
             &[],
-            &format!("multipart/form-data; boundary={boundary}"),
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
             form.as_bytes(),
         )
         .await;
@@ -284,24 +317,26 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         cats["tv-sonarr"].is_object() && cats["radarr"].is_object(),
         "{cats}"
     );
+    synthetic_hash
+}
 
+/// Each category lists its transfers; the paused one is resumed.
+async fn listed_by_category(front: &Front, magnet_hash: &str, synthetic_hash: &str) {
     let list = front.torrents("?category=tv-sonarr").await;
     assert_eq!(list.len(), 2, "{list:#?}");
-    let magnet_hash = hex::encode(magnet_file.id.get(junction_core::HashKind::Btih).unwrap());
-    assert!(
-        list.iter().any(|t| t["hash"] == magnet_hash.as_str()),
-        "{list:#?}"
-    );
+    assert!(list.iter().any(|t| t["hash"] == magnet_hash), "{list:#?}");
     let radarr = front.torrents("?category=radarr").await;
     assert_eq!(radarr.len(), 1, "{radarr:#?}");
-    assert_eq!(radarr[0]["hash"], synthetic_hash.as_str());
+    assert_eq!(radarr[0]["hash"], synthetic_hash);
     assert_eq!(radarr[0]["state"], "pausedDL");
     let r = front
-        .post("/api/v2/torrents/resume", &[("hashes", &synthetic_hash)])
+        .post("/api/v2/torrents/resume", &[("hashes", synthetic_hash)])
         .await;
     assert_eq!(r.status, 200);
+}
 
-    // Followed to completion: progress and state move as the apps read them.
+/// Followed to completion: progress and state move as the apps read them.
+async fn followed_to_completion(front: &Front) {
     let started = Instant::now();
     let mut states = std::collections::BTreeSet::new();
     loop {
@@ -336,6 +371,10 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         states.iter().any(|s| s.ends_with("DL")),
         "never seen downloading: {states:?}"
     );
+}
+
+/// The completed magnet's properties and files.
+async fn properties_and_files(front: &Front, magnet_hash: &str, magnet_file: &LabFile) {
     let props = front
         .get(&format!("/api/v2/torrents/properties?hash={magnet_hash}"))
         .await
@@ -347,8 +386,15 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         .json();
     assert_eq!(files[0]["name"], magnet_file.name.as_str());
     assert_eq!(files[0]["progress"], 1.0);
+}
 
-    // Deleted with its file.
+/// Deleted with its file.
+async fn deleted_with_its_file(
+    front: &Front,
+    gw: &Running,
+    magnet_hash: &str,
+    magnet_file: &LabFile,
+) {
     let gone = front.torrents(&format!("?hashes={magnet_hash}")).await;
     let path = gone[0]["content_path"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -358,7 +404,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     let r = front
         .post(
             "/api/v2/torrents/delete",
-            &[("hashes", &magnet_hash), ("deleteFiles", "true")],
+            &[("hashes", magnet_hash), ("deleteFiles", "true")],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -368,8 +414,10 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     );
     assert_eq!(front.torrents("").await.len(), 2);
     assert_eq!(gw.gw.transfers.list().len(), 2);
+}
 
-    // The counters moved with the download.
+/// The counters moved with the download, from the `before` text of `/metrics`.
+async fn counters_moved_with_the_download(front: &Front, before: &str) {
     let after = front.get("/metrics").await.text();
     for (name, filter) in [
         ("junction_network_verified_bytes_total", "bittorrent"),
@@ -378,7 +426,7 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         ("junction_http_requests_total", "qbittorrent"),
     ] {
         assert!(
-            metric(&after, name, filter) > metric(&before, name, filter),
+            metric(&after, name, filter) > metric(before, name, filter),
             "{name}{{{filter}}} did not move:\n{after}"
         );
     }
@@ -391,10 +439,12 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
         metric(&after, "junction_http_requests_total", "code=\"403\"") >= 1.0,
         "{after}"
     );
+}
 
-    // Categories persist: a new front on the same gateway still has them.
+/// Categories persist: a new front on the same gateway still has them.
+async fn categories_persist(front: Front, gw: &Running) {
     front.stop().await;
-    let front = Front::serve(&gw).await;
+    let front = Front::serve(gw).await;
     let r = front
         .request(
             "GET",
@@ -413,8 +463,6 @@ async fn qbittorrent_front_adds_tracks_and_deletes_and_metrics_move() {
     assert_eq!(front.torrents("?category=radarr").await.len(), 1);
 
     front.stop().await;
-    gw.stop().await;
-    world.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
