@@ -8,11 +8,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use junction_core::swarm::{MemStore, Swarm, SwarmSink};
 use junction_core::{FetchRequest, HashKind, Hit, NetworkId, RangeSet};
-use lab::World;
+use lab::{LabFile, World};
 use proto::v1 as pb;
 use proto::v1::transfer::State;
 
-use crate::harness::wait_until;
+use crate::harness::{Running, wait_until};
 use crate::lab::{gateway, search_until_complete, world};
 
 /// Searches from a lab peer until a hit for `name` comes from a source the lab's own
@@ -49,7 +49,32 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         .find(|f| f.is_on(NetworkId::BITTORRENT) && f.networks().count() == 1)
         .expect("the lab has a BitTorrent-only file");
     let data = std::fs::read(&file.path).unwrap();
-    let items = search_until_complete(&mut gw, &world, "lab").await;
+    let (id, ed2k) = downloaded_and_hashed_for_every_network(&mut gw, &world, file, &data).await;
+    links_name_it_by_every_hash_and_lead_back(&mut gw, &id, file, &ed2k).await;
+
+    // An eD2k user finds it on the index server, offered by the gateway, and fetches it
+    // from the gateway: BitTorrent content reaches eD2k.
+    let hit = find_from_gateway(&world, NetworkId::ED2K, &file.name).await;
+    assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ed2k[..]));
+    let size = data.len() as u64;
+    let got = fetch_with(&world, NetworkId::ED2K, &hit).await;
+    assert_eq!(got, data, "the eD2k peer got other bytes");
+
+    every_network_counts_the_offer(&mut gw, size).await;
+    a_gnutella_user_finds_and_fetches_it(&world, file, &data).await;
+    gw.stop().await;
+}
+
+/// The lab's BitTorrent-only `file` (its bytes `data`) downloaded through the gateway:
+/// complete, then hashed for every network, so the transfer names it by them all.
+/// Returns the transfer's id and the file's ed2k root.
+async fn downloaded_and_hashed_for_every_network(
+    gw: &mut Running,
+    world: &World,
+    file: &LabFile,
+    data: &[u8],
+) -> (String, [u8; 16]) {
+    let items = search_until_complete(gw, world, "lab").await;
     let item = items.iter().find(|i| i.name == file.name).unwrap();
     let t = crate::harness::start_item(&mut gw.client, &item.id).await;
     // Complete, then hashed for every network: the transfer names it by them all.
@@ -61,26 +86,35 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
                 .all(|k| urns.iter().any(|u| u.starts_with(k)))
     })
     .await;
-    let ed2k = junction_core::hashing::ed2k::ed2k_hash(&data).root;
+    let ed2k = junction_core::hashing::ed2k::ed2k_hash(data).root;
     let urns = &done.content.unwrap().urns;
     assert!(
         urns.contains(&format!("urn:ed2k:{}", hex::encode(ed2k))),
         "{urns:?}"
     );
+    (t.id, ed2k)
+}
 
-    // Links out: an ed2k link with the AICH root (and part hashes past one part), a
-    // magnet with every hash, and a .torrent whose info-hash is the one BitTorrent seeds
-    // the file under: the gateway built the same info dictionary from its own hashes.
+/// Links out: an ed2k link with the AICH root (and part hashes past one part), a
+/// magnet with every hash, and a .torrent whose info-hash is the one BitTorrent seeds
+/// the file under: the gateway built the same info dictionary from its own hashes.
+/// Every link form leads back to transfer `id`. `ed2k` is the file's ed2k root.
+async fn links_name_it_by_every_hash_and_lead_back(
+    gw: &mut Running,
+    id: &str,
+    file: &LabFile,
+    ed2k: &[u8],
+) {
     let links = gw
         .client
         .get_links(pb::GetLinksRequest {
-            target: Some(pb::get_links_request::Target::TransferId(t.id.clone())),
+            target: Some(pb::get_links_request::Target::TransferId(id.to_owned())),
         })
         .await
         .unwrap()
         .into_inner();
     let ed2k_link = junction_core::link::parse_link(&links.ed2k).unwrap();
-    assert_eq!(ed2k_link.id.get(HashKind::Ed2k), Some(&ed2k[..]));
+    assert_eq!(ed2k_link.id.get(HashKind::Ed2k), Some(ed2k));
     assert!(ed2k_link.id.get(HashKind::Aich).is_some(), "{}", links.ed2k);
     let magnet = junction_core::link::parse_link(&links.magnet).unwrap();
     // It names the tracker BitTorrent announces to, for a friend without the DHT.
@@ -125,18 +159,12 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(again.id, t.id, "{source:?} started another transfer");
+        assert_eq!(again.id, id, "{source:?} started another transfer");
     }
+}
 
-    // An eD2k user finds it on the index server, offered by the gateway, and fetches it
-    // from the gateway: BitTorrent content reaches eD2k.
-    let hit = find_from_gateway(&world, NetworkId::ED2K, &file.name).await;
-    assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ed2k[..]));
-    let size = data.len() as u64;
-    let got = fetch_with(&world, NetworkId::ED2K, &hit).await;
-    assert_eq!(got, data, "the eD2k peer got other bytes");
-
-    // ListNetworks counts what each network offers.
+/// ListNetworks counts what each network offers: the one file, of `size` bytes.
+async fn every_network_counts_the_offer(gw: &mut Running, size: u64) {
     let nets = gw
         .client
         .list_networks(pb::ListNetworksRequest {})
@@ -147,11 +175,14 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         assert_eq!(n.files_offered, 1, "{n:?}");
         assert_eq!(n.bytes_offered, size, "{n:?}");
     }
+}
 
-    // A Gnutella user finds it too, with its SHA-1 and Tiger tree root.
-    let hit = find_from_gateway(&world, NetworkId::GNUTELLA, &file.name).await;
+/// A Gnutella user finds it too, with its SHA-1 and Tiger tree root, and fetches it from
+/// the gateway.
+async fn a_gnutella_user_finds_and_fetches_it(world: &World, file: &LabFile, data: &[u8]) {
+    let hit = find_from_gateway(world, NetworkId::GNUTELLA, &file.name).await;
     let gnutella = junction_core::hashing::hash_bytes(
-        &data,
+        data,
         junction_core::hashing::Want {
             sha1: true,
             tth: true,
@@ -167,9 +198,8 @@ async fn a_bittorrent_download_is_offered_on_ed2k_and_gnutella() {
         gnutella.tth.as_ref().map(|h| &h[..])
     );
     // …and fetches it from the gateway, checked on the way by the Tiger tree it serves.
-    let got = fetch_with(&world, NetworkId::GNUTELLA, &hit).await;
+    let got = fetch_with(world, NetworkId::GNUTELLA, &hit).await;
     assert_eq!(got, data, "the Gnutella leaf got other bytes");
-    gw.stop().await;
 }
 
 /// A lab peer of `net` fetches a hit into a checking sink; returns the bytes.
