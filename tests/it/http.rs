@@ -75,6 +75,13 @@ async fn http_streams_ranges_and_playlists_and_indexes_the_lab() {
 /// Caps, a search whose items all carry what the apps read, the RSS probe, tvsearch, and
 /// Torznab's error form.
 async fn torznab(http: &Fronts, world: &World) {
+    torznab_caps(http).await;
+    torznab_search(http, world).await;
+    torznab_tvsearch_and_errors(http).await;
+}
+
+/// Caps: XML naming search and tv-search with their parameters, and the categories.
+async fn torznab_caps(http: &Fronts) {
     let caps = http.get("/torznab/api?t=caps", &[]).await;
     assert_eq!(caps.status, 200, "{}", caps.text());
     let caps = caps.text();
@@ -96,7 +103,11 @@ async fn torznab(http: &Fronts, world: &World) {
             "{cat}: {caps}"
         );
     }
+}
 
+/// A search whose items all carry what the apps read, every lab file among them, each
+/// with its info-hash and category.
+async fn torznab_search(http: &Fronts, world: &World) {
     let feed = http
         .get("/torznab/api?t=search&q=Lab&cat=2000,3000,7000,8000", &[])
         .await;
@@ -133,8 +144,12 @@ async fn torznab(http: &Fronts, world: &World) {
             "{i}"
         );
     }
-    // A torrent keeps its own info-hash; eD2k-only content gets a synthetic one next to its
-    // real hash.
+    hashes_and_categories(&found, world);
+}
+
+/// A torrent keeps its own info-hash; eD2k-only content gets a synthetic one next to its
+/// real hash. And each kind of file has its category.
+fn hashes_and_categories(found: &[&str], world: &World) {
     let item_of = |name: &str| {
         *found
             .iter()
@@ -160,7 +175,11 @@ async fn torznab(http: &Fronts, world: &World) {
         attr(item_of("Lab Sunrise Timelapse 1080p.mkv"), "category").as_deref(),
         Some("2000")
     );
+}
 
+/// The apps' RSS probe (no query, still items), a tvsearch that finds no episode, and
+/// Torznab's error form.
+async fn torznab_tvsearch_and_errors(http: &Fronts) {
     // The apps' RSS probe: no query, still items.
     let probe = http
         .get("/torznab/api?t=tvsearch&cat=5030,5040&extended=1", &[])
