@@ -11,7 +11,7 @@ use proto::v1 as pb;
 use proto::v1::search_event::Event;
 use proto::v1::transfer::State;
 
-use crate::harness::{search_all, start, wait_until};
+use crate::harness::{Running, search_all, start, wait_until};
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -41,14 +41,9 @@ async fn share(net: &dyn DynNetwork, path: &std::path::Path) -> ContentId {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_gateway_searches_and_downloads_through_all_three_networks() {
-    let files = tempfile::tempdir().unwrap();
-    let path = files.path().join("junctiontest sample.bin");
-    let data = content(3 * 1024 * 1024 + 17);
-    std::fs::write(&path, &data).unwrap();
-
-    // eD2k: an index server, a seeding peer, and the gateway's peer.
+/// eD2k: an index server, a seeding peer sharing `path`, and the gateway's peer, both
+/// logged in.
+async fn ed2k_peers(path: &std::path::Path) -> (ed2k::IndexServer, ed2k::Adapter, ed2k::Adapter) {
     let server = ed2k::IndexServer::start(ed2k::ServerConfig {
         enabled: true,
         listen: loopback(),
@@ -64,11 +59,14 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
     };
     let ed2k_seed = ed2k::Adapter::start(ed2k_cfg()).await.unwrap();
     assert!(ed2k_seed.wait_logged_in(Duration::from_secs(15)).await);
-    share(&ed2k_seed, &path).await;
+    share(&ed2k_seed, path).await;
     let ed2k_gw = ed2k::Adapter::start(ed2k_cfg()).await.unwrap();
     assert!(ed2k_gw.wait_logged_in(Duration::from_secs(15)).await);
+    (server, ed2k_seed, ed2k_gw)
+}
 
-    // Gnutella: a seeding ultrapeer, and the gateway's leaf connected to it.
+/// Gnutella: a seeding ultrapeer sharing `path`, and the gateway's leaf connected to it.
+async fn gnutella_peers(path: &std::path::Path) -> (gnutella::Adapter, gnutella::Adapter) {
     let ultrapeer = gnutella::Adapter::start(gnutella::Config {
         listen: loopback(),
         ultrapeer: true,
@@ -76,7 +74,7 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
     })
     .await
     .unwrap();
-    share(&ultrapeer, &path).await;
+    share(&ultrapeer, path).await;
     let leaf = gnutella::Adapter::start(gnutella::Config {
         listen: loopback(),
         peers: vec![ultrapeer.local_addr().to_string()],
@@ -84,8 +82,19 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
     })
     .await
     .unwrap();
+    (ultrapeer, leaf)
+}
 
-    // BitTorrent: a tracker, a seeder, and the gateway's peer.
+/// BitTorrent: a tracker, a seeder of `path` announcing to it, and the gateway's peer.
+/// Also returns what the seeder shares `path` as (its info-hash).
+async fn bittorrent_peers(
+    path: &std::path::Path,
+) -> (
+    bittorrent::TrackerServer,
+    bittorrent::Adapter,
+    bittorrent::Adapter,
+    ContentId,
+) {
     let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
         .await
         .unwrap();
@@ -96,20 +105,19 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
     })
     .await
     .unwrap();
-    let btih = share(&bt_seed, &path).await;
+    let btih = share(&bt_seed, path).await;
     let bt_gw = bittorrent::Adapter::start(bittorrent::Config {
         listen: loopback(),
         ..Default::default()
     })
     .await
     .unwrap();
+    (tracker, bt_seed, bt_gw, btih)
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
-    let mut gw = start(dir.path(), nets, None).await;
-
-    // One search: the file is found on eD2k and on Gnutella (the leaf may need a moment to
-    // send its route table and be reached).
+/// One search: the file is found on eD2k and on Gnutella (the leaf may need a moment to
+/// send its route table and be reached). Returns its item on each, in that order.
+async fn found_on_ed2k_and_gnutella(gw: &mut Running) -> (pb::Item, pb::Item) {
     let mut found = Vec::new();
     for _ in 0..20 {
         let events = search_all(&mut gw.client, "junctiontest", 3000).await;
@@ -137,12 +145,19 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
             .unwrap_or_else(|| panic!("not found on {net}: {found:#?}"))
             .clone()
     };
-    let (ed2k_item, gnut_item) = (on("ed2k"), on("gnutella"));
-    assert_eq!(ed2k_item.size, data.len() as u64);
+    (on("ed2k"), on("gnutella"))
+}
 
-    // A download through each network, started the ways a client would.
+/// A download through each network, started the ways a client would: the eD2k and
+/// Gnutella items by id, on their network, and BitTorrent by `magnet`. Returns the
+/// transfers' ids.
+async fn start_one_download_per_network(
+    gw: &mut Running,
+    items: [&pb::Item; 2],
+    magnet: String,
+) -> Vec<String> {
     let mut ids = Vec::new();
-    for item in [&ed2k_item, &gnut_item] {
+    for item in items {
         let t = gw
             .client
             .start_transfer(pb::StartTransferRequest {
@@ -155,12 +170,6 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
             .into_inner();
         ids.push(t.id);
     }
-    let magnet = format!(
-        "magnet:?xt=urn:btih:{}&xl={}&dn=bt.bin&tr={}",
-        hex(btih.get(HashKind::Btih).unwrap()),
-        data.len(),
-        tracker.announce_url()
-    );
     let t = gw
         .client
         .start_transfer(pb::StartTransferRequest {
@@ -172,6 +181,34 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
         .unwrap()
         .into_inner();
     ids.push(t.id);
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gateway_searches_and_downloads_through_all_three_networks() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("junctiontest sample.bin");
+    let data = content(3 * 1024 * 1024 + 17);
+    std::fs::write(&path, &data).unwrap();
+
+    let (server, ed2k_seed, ed2k_gw) = ed2k_peers(&path).await;
+    let (ultrapeer, leaf) = gnutella_peers(&path).await;
+    let (tracker, bt_seed, bt_gw, btih) = bittorrent_peers(&path).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
+    let mut gw = start(dir.path(), nets, None).await;
+
+    let (ed2k_item, gnut_item) = found_on_ed2k_and_gnutella(&mut gw).await;
+    assert_eq!(ed2k_item.size, data.len() as u64);
+
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&xl={}&dn=bt.bin&tr={}",
+        hex(btih.get(HashKind::Btih).unwrap()),
+        data.len(),
+        tracker.announce_url()
+    );
+    let ids = start_one_download_per_network(&mut gw, [&ed2k_item, &gnut_item], magnet).await;
     for id in ids {
         let done = wait_until(&mut gw.client, &id, 90, |t| t.state() == State::Complete).await;
         assert_eq!(std::fs::read(&done.path).unwrap(), data, "{done:?}");
