@@ -1,7 +1,7 @@
 //! Transfers through real gRPC: pause, resume, restart, and reading while running.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -9,7 +9,7 @@ use junction_core::{ContentId, DynNetwork, HashKind};
 use proto::v1 as pb;
 use proto::v1::transfer::State;
 
-use crate::harness::{start, wait_until};
+use crate::harness::{Running, start, wait_until};
 use crate::testnet::{Behavior, CHUNK, TestFile, TestNet};
 
 const SIZE: usize = 40 * CHUNK;
@@ -72,13 +72,43 @@ async fn pause_resume_restart_and_read_while_running() {
     let mut gw = start(dir.path(), vec![net as Arc<dyn DynNetwork>], None).await;
     let t = start_link(&mut gw.client).await;
     assert_eq!(t.state(), State::Active);
-    wait_until(&mut gw.client, &t.id, 20, |t| {
+    nothing_arrives_while_paused(&mut gw, &t.id, &served).await;
+
+    // 2. Resume, then stop the gateway mid-download.
+    let mid_verified = resume_and_stop_mid_download(gw, &t.id).await;
+
+    // 3. A new gateway on the same data directory resumes without re-fetching verified bytes.
+    let net = throttled(15);
+    let served_after = net.served.clone();
+    let mut gw = start(dir.path(), vec![net as Arc<dyn DynNetwork>], None).await;
+    let verified_at_restart = verified_ranges_survive_a_restart(&mut gw, &t.id, mid_verified).await;
+
+    // 4. Read the whole content while it is still downloading.
+    whole_content_read_while_downloading(&mut gw, &t.id, &expected).await;
+    completes_without_refetching(
+        &mut gw,
+        &t.id,
+        &expected,
+        &served_after,
+        verified_at_restart,
+    )
+    .await;
+
+    // 5. A read from the middle of the finished file.
+    a_read_from_the_middle(&mut gw, &t.id, &expected).await;
+    gw.stop().await;
+}
+
+/// Lets a quarter of transfer `id` verify, pauses it: nothing more is `served` while
+/// paused.
+async fn nothing_arrives_while_paused(gw: &mut Running, id: &str, served: &AtomicU64) {
+    wait_until(&mut gw.client, id, 20, |t| {
         t.bytes_verified >= (SIZE / 4) as u64
     })
     .await;
     let paused = gw
         .client
-        .pause_transfer(pb::TransferRef { id: t.id.clone() })
+        .pause_transfer(pb::TransferRef { id: id.to_owned() })
         .await
         .unwrap()
         .into_inner();
@@ -91,13 +121,16 @@ async fn pause_resume_restart_and_read_while_running() {
         before,
         "bytes arrived while paused"
     );
+}
 
-    // 2. Resume, then stop the gateway mid-download.
+/// Resumes transfer `id`, then stops the gateway once half of it (but not all) has
+/// verified. Returns the bytes verified then.
+async fn resume_and_stop_mid_download(mut gw: Running, id: &str) -> u64 {
     gw.client
-        .resume_transfer(pb::TransferRef { id: t.id.clone() })
+        .resume_transfer(pb::TransferRef { id: id.to_owned() })
         .await
         .unwrap();
-    let mid = wait_until(&mut gw.client, &t.id, 20, |t| {
+    let mid = wait_until(&mut gw.client, id, 20, |t| {
         t.bytes_verified >= (SIZE / 2) as u64
     })
     .await;
@@ -106,28 +139,32 @@ async fn pause_resume_restart_and_read_while_running() {
         "finished too early to test a restart"
     );
     gw.stop().await;
+    mid.bytes_verified
+}
 
-    // 3. A new gateway on the same data directory resumes without re-fetching verified bytes.
-    let net = throttled(15);
-    let served_after = net.served.clone();
-    let mut gw = start(dir.path(), vec![net as Arc<dyn DynNetwork>], None).await;
+/// The restarted gateway still has at least the `mid_verified` bytes of transfer `id`.
+/// Returns the bytes verified at the restart.
+async fn verified_ranges_survive_a_restart(gw: &mut Running, id: &str, mid_verified: u64) -> u64 {
     let resumed = gw
         .client
-        .get_transfer(pb::TransferRef { id: t.id.clone() })
+        .get_transfer(pb::TransferRef { id: id.to_owned() })
         .await
         .unwrap()
         .into_inner();
     assert!(
-        resumed.bytes_verified >= mid.bytes_verified,
+        resumed.bytes_verified >= mid_verified,
         "verified ranges were lost: {resumed:?}"
     );
-    let verified_at_restart = resumed.bytes_verified;
+    resumed.bytes_verified
+}
 
-    // 4. Read the whole content while it is still downloading.
+/// Reads the whole content of transfer `id` while it is still downloading: in order,
+/// overlapping the download, and `expected` in the end.
+async fn whole_content_read_while_downloading(gw: &mut Running, id: &str, expected: &[u8]) {
     let mut stream = gw
         .client
         .read_content(pb::ReadContentRequest {
-            transfer_id: t.id.clone(),
+            transfer_id: id.to_owned(),
             offset: 0,
             length: 0,
         })
@@ -143,7 +180,7 @@ async fn pause_resume_restart_and_read_while_running() {
         if (read.len() as u64) < SIZE as u64 && !still_running_while_reading {
             let now = gw
                 .client
-                .get_transfer(pb::TransferRef { id: t.id.clone() })
+                .get_transfer(pb::TransferRef { id: id.to_owned() })
                 .await
                 .unwrap()
                 .into_inner();
@@ -156,8 +193,18 @@ async fn pause_resume_restart_and_read_while_running() {
         "the read did not overlap the download"
     );
     assert_eq!(read, *expected);
+}
 
-    let done = wait_until(&mut gw.client, &t.id, 20, |t| t.state() == State::Complete).await;
+/// Transfer `id` completes with `expected`, the restarted network having `served_after`
+/// no more than what was missing at the restart.
+async fn completes_without_refetching(
+    gw: &mut Running,
+    id: &str,
+    expected: &[u8],
+    served_after: &AtomicU64,
+    verified_at_restart: u64,
+) {
+    let done = wait_until(&mut gw.client, id, 20, |t| t.state() == State::Complete).await;
     assert_eq!(std::fs::read(&done.path).unwrap(), *expected);
     let refetched = served_after.load(Ordering::SeqCst);
     assert!(
@@ -165,12 +212,14 @@ async fn pause_resume_restart_and_read_while_running() {
         "re-fetched {refetched} bytes though only {} were missing",
         SIZE as u64 - verified_at_restart
     );
+}
 
-    // 5. A read from the middle of the finished file.
+/// A read from the middle of the finished file.
+async fn a_read_from_the_middle(gw: &mut Running, id: &str, expected: &[u8]) {
     let mut stream = gw
         .client
         .read_content(pb::ReadContentRequest {
-            transfer_id: t.id.clone(),
+            transfer_id: id.to_owned(),
             offset: 1000,
             length: 10,
         })
@@ -183,7 +232,6 @@ async fn pause_resume_restart_and_read_while_running() {
         (1000, &expected[1000..1010])
     );
     assert!(stream.next().await.is_none());
-    gw.stop().await;
 }
 
 #[tokio::test]
