@@ -12,6 +12,7 @@
 //! * [`piece`]: piece geometry, bitfields and the validated piece and block numbers.
 //! * [`tracker`]: HTTP (BEP 3/7/23/48) and UDP (BEP 15) tracker messages.
 //! * [`krpc`]: DHT messages (BEP 5, 32, 51) and node-id arithmetic.
+//! * [`http`]: the HTTP client's URLs and responses; [`torznab`]: Torznab feed answers.
 //! * [`compact`]: compact peer addresses; [`id`]: info-hashes and peer ids;
 //!   [`percent`]: percent-encoding.
 
@@ -20,6 +21,7 @@ pub mod compact;
 pub mod extension;
 pub mod fast_ext;
 pub mod handshake;
+pub mod http;
 pub mod id;
 pub mod krpc;
 pub mod magnet;
@@ -27,6 +29,7 @@ pub mod message;
 pub mod metainfo;
 pub mod percent;
 pub mod piece;
+pub mod torznab;
 pub mod tracker;
 
 pub use extension::{ExtendedHandshake, MetadataMessage, PexFlags, PexMessage};
