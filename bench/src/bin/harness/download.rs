@@ -1,6 +1,7 @@
 //! Part 3: download throughput over loopback through each real network, against a raw TCP
 //! copy.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,17 +85,35 @@ async fn find(
     bail!("{query:?} never found on {net}")
 }
 
-pub(super) async fn download_rows(size: u64) -> Result<Vec<Row>> {
-    let files = tempfile::tempdir()?;
-    let names = ["ed2k", "gnutella", "bittorrent"];
+/// The networks benchmarked, in order.
+const NETWORKS: [&str; 3] = ["ed2k", "gnutella", "bittorrent"];
+
+/// Writes one payload of `size` bytes per network into `dir`, each different.
+fn write_payloads(dir: &Path, size: u64) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
-    for (i, net) in names.iter().enumerate() {
-        let path = files.path().join(format!("benchdl {net} payload.bin"));
+    for (i, net) in NETWORKS.iter().enumerate() {
+        let path = dir.join(format!("benchdl {net} payload.bin"));
         // Seeds two apart: content() sets the low bit, so 100 and 101 would be one file.
         std::fs::write(&path, content(size as usize, 100 + 2 * i as u64))?;
         paths.push(path);
     }
+    Ok(paths)
+}
 
+/// The other side of each network: what the gateway's peers download from.
+struct Seeders {
+    ed2k: ed2k::Adapter,
+    ultrapeer: gnutella::Adapter,
+    bittorrent: bittorrent::Adapter,
+    /// The eD2k peers' index server, held until the end.
+    _server: ed2k::IndexServer,
+    tracker: bittorrent::TrackerServer,
+}
+
+/// Starts each network's seeder (with the eD2k index server and the BitTorrent tracker)
+/// and the gateway's peer on it; returns the seeders and the gateway's peers, in
+/// [`NETWORKS`] order.
+async fn start_networks() -> Result<(Seeders, Vec<Arc<dyn DynNetwork>>)> {
     // eD2k: an index server, a seeding peer, and the gateway's peer.
     let server = ed2k::IndexServer::start(ed2k::ServerConfig {
         enabled: true,
@@ -142,11 +161,91 @@ pub(super) async fn download_rows(size: u64) -> Result<Vec<Row>> {
         ..Default::default()
     })
     .await?;
+    let seeders = Seeders {
+        ed2k: ed2k_seed,
+        ultrapeer,
+        bittorrent: bt_seed,
+        _server: server,
+        tracker,
+    };
+    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
+    Ok((seeders, nets))
+}
+
+/// Where the gateway downloads `net`'s payload from: a magnet for BitTorrent (its seeder
+/// shared it as `btih`), the item a search finds for the others.
+async fn source(
+    client: &mut GatewayClient<Channel>,
+    net: &str,
+    size: u64,
+    btih: &junction_core::ContentId,
+    tracker: &bittorrent::TrackerServer,
+) -> Result<pb::start_transfer_request::Source> {
+    Ok(if net == "bittorrent" {
+        let btih = btih
+            .get(HashKind::Btih)
+            .ok_or_else(|| anyhow!("the seeder returned no btih"))?;
+        pb::start_transfer_request::Source::Link(format!(
+            "magnet:?xt=urn:btih:{}&xl={size}&dn=bt.bin&tr={}",
+            HashKind::Btih.format(btih),
+            tracker.announce_url()
+        ))
+    } else {
+        let item = find(client, net, &format!("benchdl {net}"), size).await?;
+        pb::start_transfer_request::Source::ItemId(item.id)
+    })
+}
+
+/// Downloads `source` through `net` alone, checks the file against `path`, and returns
+/// the row: the rate against the raw loopback copy's `reference` (MB/s).
+async fn download_row(
+    client: &mut GatewayClient<Channel>,
+    net: &str,
+    source: pb::start_transfer_request::Source,
+    path: &Path,
+    size: u64,
+    reference: f64,
+) -> Result<Row> {
+    let started = Instant::now();
+    let t = client
+        .start_transfer(pb::StartTransferRequest {
+            source: Some(source),
+            networks: vec![net.into()],
+            files: vec![],
+        })
+        .await?
+        .into_inner();
+    let done = wait_complete(client, &t.id, Duration::from_secs(600)).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let rate = size as f64 / secs / 1e6;
+    let same = std::fs::read(&done.path)? == std::fs::read(path)?;
+    if !same {
+        bail!("{net}: the downloaded file differs from the shared one");
+    }
+    eprintln!("   {net}: {} MiB in {secs:.2} s, verified", size / MIB);
+    Ok(row(
+        format!(
+            "download over loopback: {net} ({} MiB, 1 seeder)",
+            size / MIB
+        ),
+        format!(
+            "{rate:.0} MB/s = {:.3} x raw loopback copy ({reference:.0} MB/s)",
+            rate / reference
+        ),
+        "- (reference: raw copy)",
+        None,
+    ))
+}
+
+pub(super) async fn download_rows(size: u64) -> Result<Vec<Row>> {
+    let files = tempfile::tempdir()?;
+    let paths = write_payloads(files.path(), size)?;
+    let (seeders, nets) = start_networks().await?;
 
     let t = Instant::now();
-    share(&ed2k_seed, &paths[0]).await?;
-    share(&ultrapeer, &paths[1]).await?;
-    let btih = share(&bt_seed, &paths[2]).await?;
+    share(&seeders.ed2k, &paths[0]).await?;
+    share(&seeders.ultrapeer, &paths[1]).await?;
+    let btih = share(&seeders.bittorrent, &paths[2]).await?;
     eprintln!(
         "   seeders hashed 3 x {} MiB in {:?}",
         size / MIB,
@@ -154,58 +253,16 @@ pub(super) async fn download_rows(size: u64) -> Result<Vec<Row>> {
     );
 
     let dir = tempfile::tempdir()?;
-    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
     let mut s = serve(dir.path(), nets, false).await?;
 
     let reference = loopback_copy(size).await?;
     eprintln!("   raw loopback TCP copy: {reference:.0} MB/s");
     let mut rows = Vec::new();
-    for (i, net) in names.iter().enumerate() {
-        let source = if *net == "bittorrent" {
-            let btih = btih
-                .get(HashKind::Btih)
-                .ok_or_else(|| anyhow!("the seeder returned no btih"))?;
-            pb::start_transfer_request::Source::Link(format!(
-                "magnet:?xt=urn:btih:{}&xl={size}&dn=bt.bin&tr={}",
-                HashKind::Btih.format(btih),
-                tracker.announce_url()
-            ))
-        } else {
-            let item = find(&mut s.client, net, &format!("benchdl {net}"), size).await?;
-            pb::start_transfer_request::Source::ItemId(item.id)
-        };
-        let started = Instant::now();
-        let t = s
-            .client
-            .start_transfer(pb::StartTransferRequest {
-                source: Some(source),
-                networks: vec![(*net).into()],
-                files: vec![],
-            })
-            .await?
-            .into_inner();
-        let done = wait_complete(&mut s.client, &t.id, Duration::from_secs(600)).await?;
-        let secs = started.elapsed().as_secs_f64();
-        let rate = size as f64 / secs / 1e6;
-        let same = std::fs::read(&done.path)? == std::fs::read(&paths[i])?;
-        if !same {
-            bail!("{net}: the downloaded file differs from the shared one");
-        }
-        eprintln!("   {net}: {} MiB in {secs:.2} s, verified", size / MIB);
-        rows.push(row(
-            format!(
-                "download over loopback: {net} ({} MiB, 1 seeder)",
-                size / MIB
-            ),
-            format!(
-                "{rate:.0} MB/s = {:.3} x raw loopback copy ({reference:.0} MB/s)",
-                rate / reference
-            ),
-            "- (reference: raw copy)",
-            None,
-        ));
+    for (net, path) in NETWORKS.iter().zip(&paths) {
+        let source = source(&mut s.client, net, size, &btih, &seeders.tracker).await?;
+        rows.push(download_row(&mut s.client, net, source, path, size, reference).await?);
     }
     s.stop().await;
-    drop((ed2k_seed, ultrapeer, bt_seed, server, tracker));
+    drop(seeders);
     Ok(rows)
 }
