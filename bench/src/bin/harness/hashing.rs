@@ -88,6 +88,14 @@ pub async fn hashing_rows(mib: u64) -> Result<Vec<Row>> {
     tokio::task::spawn_blocking(move || rows(mib)).await?
 }
 
+/// The timed runs over one file: every kind in one read, the read alone, and each kind
+/// alone (in [`kinds`] order).
+struct Measured {
+    all: Run,
+    read: Run,
+    alone: Vec<Run>,
+}
+
 fn rows(mib: u64) -> Result<Vec<Row>> {
     let size = mib * MIB;
     let dir = tempfile::tempdir()?;
@@ -98,22 +106,56 @@ fn rows(mib: u64) -> Result<Vec<Row>> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mb = size as f64 / 1e6;
 
-    let (all, all_hashes) = best_of(&path, Want::all(size))?;
+    let kinds = kinds(size);
+    let m = measure(&path, size, &kinds)?;
+    let limits = limits();
+    let limit_of = |p: Prim| limits.iter().find(|l| l.prim == p).map(|l| l.mbps);
+    // Seconds per MB of file for each kind at its primitives' limits (None: one missing).
+    let kind_limits: Option<Vec<f64>> = kinds
+        .iter()
+        .map(|k| k.prims.iter().map(|&p| limit_of(p).map(|r| 1.0 / r)).sum())
+        .collect();
+
+    let mut out = vec![one_read_row(mib, mb, cores, &m, kind_limits.as_deref())];
+    out.extend(kind_rows(mb, &kinds, &m.alone, kind_limits.as_deref()));
+    out.push(row(
+        "  the read alone (no hash wanted): page cache to the hashers' buffers",
+        format!("{:.0} MB/s; {:.2} CPU-s", mb / m.read.secs, m.read.cpu),
+        "-",
+        None,
+    ));
+    out.push(row(
+        "  limits, one core each (MB/s)",
+        limits
+            .iter()
+            .map(|l| format!("{} {:.0} ({})", prim_name(l.prim), l.mbps, l.how))
+            .collect::<Vec<_>>()
+            .join("; "),
+        "-",
+        None,
+    ));
+    Ok(out)
+}
+
+/// Times every kind in one read of `path` (`size` bytes), the read alone, and each of
+/// `kinds` alone; fails if the kinds alone give other hashes than the one read.
+fn measure(path: &Path, size: u64, kinds: &[Kind]) -> Result<Measured> {
+    let mb = size as f64 / 1e6;
+    let (all, all_hashes) = best_of(path, Want::all(size))?;
     eprintln!(
         "   all kinds in one read: {:.0} MB/s, {:.2} CPU-s",
         mb / all.secs,
         all.cpu
     );
-    let (read, _) = best_of(&path, Want::default())?;
+    let (read, _) = best_of(path, Want::default())?;
     eprintln!("   the read alone: {:.0} MB/s", mb / read.secs);
-    let kinds = kinds(size);
     let mut alone = Vec::new();
     let mut combined = FileHashes {
         size,
         ..FileHashes::default()
     };
-    for k in &kinds {
-        let (r, h) = best_of(&path, k.want)?;
+    for k in kinds {
+        let (r, h) = best_of(path, k.want)?;
         eprintln!(
             "   {} alone: {:.0} MB/s, {:.2} CPU-s",
             k.name,
@@ -130,7 +172,11 @@ fn rows(mib: u64) -> Result<Vec<Row>> {
     if combined != all_hashes {
         bail!("one read of every kind gave other hashes than each kind alone");
     }
+    Ok(Measured { all, read, alone })
+}
 
+/// The primitives' limits: `openssl speed`'s, and Tiger's through core's Tiger tree.
+fn limits() -> Vec<Limit> {
     let mut limits = openssl_limits();
     limits.push(tiger_limit());
     for l in &limits {
@@ -141,18 +187,18 @@ fn rows(mib: u64) -> Result<Vec<Row>> {
             l.how
         );
     }
-    let limit_of = |p: Prim| limits.iter().find(|l| l.prim == p).map(|l| l.mbps);
-    // Seconds per MB of file for each kind at its primitives' limits (None: one missing).
-    let kind_limits: Option<Vec<f64>> = kinds
-        .iter()
-        .map(|k| k.prims.iter().map(|&p| limit_of(p).map(|r| 1.0 / r)).sum())
-        .collect();
+    limits
+}
 
+/// The headline row: every kind in one read of `mb` MB, against the limits one after the
+/// other and their ideal on `cores` cores (`kind_limits`: seconds per MB of each kind at
+/// its limits), and against the kinds measured alone.
+fn one_read_row(mib: u64, mb: f64, cores: f64, m: &Measured, kind_limits: Option<&[f64]>) -> Row {
+    let (all, read, alone) = (m.all, m.read, &m.alone);
     let all_rate = mb / all.secs;
-    let mut out = Vec::new();
     let mut refs = Vec::new();
     let mut verdict = None;
-    if let Some(per_mb) = &kind_limits {
+    if let Some(per_mb) = kind_limits {
         let serial = 1.0 / per_mb.iter().sum::<f64>();
         let slowest = per_mb.iter().copied().fold(0.0, f64::max);
         let ideal = 1.0 / (per_mb.iter().sum::<f64>() / cores).max(slowest);
@@ -174,7 +220,7 @@ fn rows(mib: u64) -> Result<Vec<Row>> {
         all_rate / serial_m,
         all_rate / ideal_m
     ));
-    out.push(row(
+    row(
         format!(
             "hash on download: every kind (SHA-1, ed2k, AICH, TTH, BT v1+v2) in one read of a {mib} MiB file in the page cache, best of {ROUNDS}"
         ),
@@ -186,12 +232,17 @@ fn rows(mib: u64) -> Result<Vec<Row>> {
         ),
         "> 1 x the limits one after the other",
         verdict,
-    ));
+    )
+}
+
+/// One row per kind measured alone, against its primitives' limit where known.
+fn kind_rows(mb: f64, kinds: &[Kind], alone: &[Run], kind_limits: Option<&[f64]>) -> Vec<Row> {
+    let mut out = Vec::new();
     for ((k, r), lim) in
         kinds
             .iter()
-            .zip(&alone)
-            .zip(kind_limits.as_ref().map_or(vec![None; kinds.len()], |v| {
+            .zip(alone)
+            .zip(kind_limits.map_or(vec![None; kinds.len()], |v| {
                 v.iter().map(|&s| Some(1.0 / s)).collect()
             }))
     {
@@ -211,23 +262,7 @@ fn rows(mib: u64) -> Result<Vec<Row>> {
             None,
         ));
     }
-    out.push(row(
-        "  the read alone (no hash wanted): page cache to the hashers' buffers",
-        format!("{:.0} MB/s; {:.2} CPU-s", mb / read.secs, read.cpu),
-        "-",
-        None,
-    ));
-    out.push(row(
-        "  limits, one core each (MB/s)",
-        limits
-            .iter()
-            .map(|l| format!("{} {:.0} ({})", prim_name(l.prim), l.mbps, l.how))
-            .collect::<Vec<_>>()
-            .join("; "),
-        "-",
-        None,
-    ));
-    Ok(out)
+    out
 }
 
 fn best_of(path: &Path, want: Want) -> Result<(Run, FileHashes)> {
