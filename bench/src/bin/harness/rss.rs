@@ -1,7 +1,8 @@
 //! Part 5: the resident memory of a real `junction serve`, idle and with many active
 //! transfers.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use junction_core::HashKind;
 use proto::v1 as pb;
 use proto::v1::gateway_client::GatewayClient;
 use proto::v1::transfer::State;
+use tonic::transport::Channel;
 
 use super::served::{loopback, share};
 use super::{MIB, Opts, Row, row};
@@ -70,54 +72,73 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-pub(super) async fn rss_rows(opts: &Opts) -> Result<Vec<Row>> {
-    let bin = junction_binary(opts)?;
-    let work = tempfile::tempdir()?;
+/// Peers the gateway talks to while idle: an eD2k index server and a Gnutella
+/// ultrapeer. For the loaded figure: a tracker and a BitTorrent seeder that uploads
+/// slowly (1 MiB/s over all its torrents), so every transfer stays active.
+struct Peers {
+    seeder: bittorrent::Adapter,
+    tracker: bittorrent::TrackerServer,
+    ultrapeer: gnutella::Adapter,
+    server: ed2k::IndexServer,
+}
 
-    // Peers the gateway talks to while idle: an eD2k index server and a Gnutella
-    // ultrapeer. For the loaded figure: a tracker and a BitTorrent seeder that uploads
-    // slowly (1 MiB/s over all its torrents), so every transfer stays active.
-    let server = ed2k::IndexServer::start(ed2k::ServerConfig {
-        enabled: true,
-        listen: loopback(),
-        ..Default::default()
-    })
-    .await?;
-    let ultrapeer = gnutella::Adapter::start(gnutella::Config {
-        listen: loopback(),
-        ultrapeer: true,
-        ..Default::default()
-    })
-    .await?;
-    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 5).await?;
-    let seeder = bittorrent::Adapter::start(bittorrent::Config {
-        listen: loopback(),
-        trackers: vec![tracker.announce_url()],
-        upload_rate_limit: Some(MIB),
-        ..Default::default()
-    })
-    .await?;
-    let file_size = 2 * MIB;
-    let shared = work.path().join("shared");
-    std::fs::create_dir_all(&shared)?;
-    let mut magnets = Vec::new();
-    for i in 0..opts.transfers {
-        let path = shared.join(format!("slow {i}.bin"));
-        std::fs::write(&path, content(file_size as usize, 1000 + i as u64))?;
-        let id = share(&seeder, &path).await?;
-        let btih = id
-            .get(HashKind::Btih)
-            .ok_or_else(|| anyhow!("no btih for {}", path.display()))?;
-        magnets.push(format!(
-            "magnet:?xt=urn:btih:{}&xl={file_size}&dn=slow{i}.bin&tr={}",
-            HashKind::Btih.format(btih),
-            tracker.announce_url()
-        ));
+impl Peers {
+    async fn start() -> Result<Peers> {
+        let server = ed2k::IndexServer::start(ed2k::ServerConfig {
+            enabled: true,
+            listen: loopback(),
+            ..Default::default()
+        })
+        .await?;
+        let ultrapeer = gnutella::Adapter::start(gnutella::Config {
+            listen: loopback(),
+            ultrapeer: true,
+            ..Default::default()
+        })
+        .await?;
+        let tracker = bittorrent::TrackerServer::bind(loopback(), None, 5).await?;
+        let seeder = bittorrent::Adapter::start(bittorrent::Config {
+            listen: loopback(),
+            trackers: vec![tracker.announce_url()],
+            upload_rate_limit: Some(MIB),
+            ..Default::default()
+        })
+        .await?;
+        Ok(Peers {
+            seeder,
+            tracker,
+            ultrapeer,
+            server,
+        })
     }
 
-    let api = free_port()?;
-    let config = format!(
-        r#"[gateway]
+    /// The slow seeder shares `count` files of 2 MiB, written under `shared`; returns a
+    /// magnet for each, naming the tracker.
+    async fn share_slow_files(&self, shared: &Path, count: usize) -> Result<Vec<String>> {
+        let file_size = 2 * MIB;
+        std::fs::create_dir_all(shared)?;
+        let mut magnets = Vec::new();
+        for i in 0..count {
+            let path = shared.join(format!("slow {i}.bin"));
+            std::fs::write(&path, content(file_size as usize, 1000 + i as u64))?;
+            let id = share(&self.seeder, &path).await?;
+            let btih = id
+                .get(HashKind::Btih)
+                .ok_or_else(|| anyhow!("no btih for {}", path.display()))?;
+            magnets.push(format!(
+                "magnet:?xt=urn:btih:{}&xl={file_size}&dn=slow{i}.bin&tr={}",
+                HashKind::Btih.format(btih),
+                self.tracker.announce_url()
+            ));
+        }
+        Ok(magnets)
+    }
+
+    /// `junction serve`'s configuration: its API at `api`, its data in `work`, the three
+    /// networks on free ports, eD2k and Gnutella pointed at these peers.
+    fn serve_config(&self, work: &Path, api: SocketAddr) -> Result<String> {
+        Ok(format!(
+            r#"[gateway]
 listen = "{api}"
 data_dir = "{data}"
 
@@ -137,18 +158,23 @@ enabled = true
 listen = "{dht}"
 bootstrap = []
 "#,
-        data = work.path().join("data").display(),
-        ed2k = free_port()?,
-        server = server.local_addr(),
-        gnut = free_port()?,
-        ultrapeer = ultrapeer.local_addr(),
-        bt = free_port()?,
-        dht = free_port()?,
-    );
-    let cfg_path = work.path().join("junction.toml");
+            data = work.join("data").display(),
+            ed2k = free_port()?,
+            server = self.server.local_addr(),
+            gnut = free_port()?,
+            ultrapeer = self.ultrapeer.local_addr(),
+            bt = free_port()?,
+            dht = free_port()?,
+        ))
+    }
+}
+
+/// Starts `bin serve` on `config` (written into `work`, its log too).
+fn start_serve(bin: &Path, work: &Path, config: String) -> Result<Child> {
+    let cfg_path = work.join("junction.toml");
     std::fs::write(&cfg_path, config)?;
-    let log = std::fs::File::create(work.path().join("serve.log"))?;
-    let child = std::process::Command::new(&bin)
+    let log = std::fs::File::create(work.join("serve.log"))?;
+    let child = std::process::Command::new(bin)
         .arg("serve")
         .arg("--config")
         .arg(&cfg_path)
@@ -158,9 +184,12 @@ bootstrap = []
         .stderr(log)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let child = Child { child };
-    let pid = child.child.id();
+    Ok(Child { child })
+}
 
+/// Connects to the gateway's API at `api` (10 s at most; its log in `work` says why not),
+/// and checks it runs the three networks.
+async fn connect(api: SocketAddr, work: &Path) -> Result<GatewayClient<Channel>> {
     let mut client = None;
     for _ in 0..200 {
         if let Ok(c) = GatewayClient::connect(format!("http://{api}")).await {
@@ -170,7 +199,7 @@ bootstrap = []
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let Some(mut client) = client else {
-        let log = std::fs::read_to_string(work.path().join("serve.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(work.join("serve.log")).unwrap_or_default();
         bail!("junction serve never answered on {api}; its log:\n{log}");
     };
     let networks = client
@@ -182,15 +211,26 @@ bootstrap = []
     if running.len() != 3 {
         bail!("junction serve runs {running:?}, not the three networks");
     }
-    let (idle, idle_high) = settle_rss(pid, 10).await?;
-    eprintln!(
-        "   idle: VmRSS {} (highest sample {})",
-        mib(idle),
-        mib(idle_high)
-    );
+    Ok(client)
+}
 
+/// The gateway's memory with the transfers running, and the transfers' states.
+struct Loaded {
+    transfers: usize,
+    /// VmRSS after 15 s, its highest sample, and VmHWM, in KiB.
+    rss: u64,
+    high: u64,
+    peak: u64,
+    active: usize,
+    flowing: usize,
+    complete: usize,
+}
+
+/// Starts a BitTorrent transfer of each of `magnets` on the gateway (process `pid`) and
+/// measures its memory after 15 s.
+async fn load(client: &mut GatewayClient<Channel>, magnets: &[String], pid: u32) -> Result<Loaded> {
     let mut ids = Vec::new();
-    for m in &magnets {
+    for m in magnets {
         let t = client
             .start_transfer(pb::StartTransferRequest {
                 source: Some(pb::start_transfer_request::Source::Link(m.clone())),
@@ -220,8 +260,50 @@ bootstrap = []
         mib(loaded),
         mib(peak)
     );
+    Ok(Loaded {
+        transfers: ids.len(),
+        rss: loaded,
+        high: loaded_high,
+        peak,
+        active,
+        flowing,
+        complete,
+    })
+}
+
+pub(super) async fn rss_rows(opts: &Opts) -> Result<Vec<Row>> {
+    let bin = junction_binary(opts)?;
+    let work = tempfile::tempdir()?;
+
+    let peers = Peers::start().await?;
+    let magnets = peers
+        .share_slow_files(&work.path().join("shared"), opts.transfers)
+        .await?;
+
+    let api = free_port()?;
+    let config = peers.serve_config(work.path(), api)?;
+    let child = start_serve(&bin, work.path(), config)?;
+    let pid = child.child.id();
+
+    let mut client = connect(api, work.path()).await?;
+    let (idle, idle_high) = settle_rss(pid, 10).await?;
+    eprintln!(
+        "   idle: VmRSS {} (highest sample {})",
+        mib(idle),
+        mib(idle_high)
+    );
+
+    let Loaded {
+        transfers,
+        rss: loaded,
+        high: loaded_high,
+        peak,
+        active,
+        flowing,
+        complete,
+    } = load(&mut client, &magnets, pid).await?;
     drop(child);
-    drop((seeder, tracker, ultrapeer, server));
+    drop(peers);
     Ok(vec![
         row(
             "gateway RSS idle: `junction serve`, 3 networks on loopback, after 10 s",
@@ -231,8 +313,7 @@ bootstrap = []
         ),
         row(
             format!(
-                "gateway RSS with {} active BitTorrent transfers (seeder at 1 MiB/s), after 15 s",
-                ids.len()
+                "gateway RSS with {transfers} active BitTorrent transfers (seeder at 1 MiB/s), after 15 s"
             ),
             format!(
                 "{} (highest sample {}, peak VmHWM {}); {active} active, {flowing} receiving, {complete} complete",
