@@ -77,22 +77,41 @@ fn mib_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
 }
 
+/// `size` bytes at `path`: 1 MiB blocks, each numbered in its first 8 bytes.
+fn write_big_file(dir: &std::path::Path, path: &std::path::Path, size: usize) {
+    use std::io::Write;
+    let (_, block) = make_file(dir, "block", 1 << 20, 11);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..(size >> 20) {
+        let mut b = block.clone();
+        b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        f.write_all(&b).unwrap();
+    }
+}
+
+/// `curl -s -o <out> <url>`: its exit status and how long it took.
+async fn curl(out: std::path::PathBuf, url: String) -> (std::process::ExitStatus, Duration) {
+    let t = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-s", "-o"])
+            .arg(&out)
+            .arg(&url)
+            .status()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    (status, t.elapsed())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: 1 GiB on loopback; run in release"]
 async fn download_1gib_against_curl() {
     const SIZE: usize = 1 << 30;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.bin");
-    {
-        use std::io::Write;
-        let (_, block) = make_file(dir.path(), "block", 1 << 20, 11);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        for i in 0..(SIZE >> 20) {
-            let mut b = block.clone();
-            b[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            f.write_all(&b).unwrap();
-        }
-    }
+    write_big_file(dir.path(), &path, SIZE);
     let up = servent(true, &[]).await;
     let t = Instant::now();
     let id = up
@@ -147,41 +166,19 @@ async fn download_1gib_against_curl() {
         sha1.to_base32()
     );
     let out = dir.path().join("curl.out");
-    let t = Instant::now();
-    let out2 = out.clone();
-    let status = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("curl")
-            .args(["-s", "-o"])
-            .arg(&out2)
-            .arg(&url)
-            .status()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let curl_time = t.elapsed();
+    let (status, curl_time) = curl(out.clone(), url).await;
     assert!(status.success());
     assert_eq!(std::fs::metadata(&out).unwrap().len(), SIZE as u64);
     let theirs = mib_per_s(SIZE as u64, curl_time);
     eprintln!("curl:     1 GiB in {curl_time:?} ({theirs:.0} MiB/s)");
     eprintln!("junction / curl = {:.0}%", 100.0 * ours / theirs);
     // For context: curl discarding the body (network and server only).
-    let t = Instant::now();
     let url2 = format!(
         "http://{}/uri-res/N2R?urn:sha1:{}",
         up.local_addr(),
         sha1.to_base32()
     );
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new("curl")
-            .args(["-s", "-o", "/dev/null"])
-            .arg(&url2)
-            .status()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let null = t.elapsed();
+    let (_, null) = curl("/dev/null".into(), url2).await;
     eprintln!(
         "curl > /dev/null: 1 GiB in {null:?} ({:.0} MiB/s)",
         mib_per_s(SIZE as u64, null)

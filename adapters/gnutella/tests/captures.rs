@@ -208,7 +208,12 @@ fn query_and_hit_values() {
         (q.text(), q.flags),
         ("gnutcap".to_owned(), QueryFlags(0x8000))
     );
+    keyword_hit_values();
+    urn_query_and_hit_values();
+}
 
+/// 04a's hit (gtk-gnutella's answer to a keyword query): address, records, hashes, trailer.
+fn keyword_hit_values() {
     let s = decode_stream("04a", &data("04a-query-keyword-and-hit.b2a.bin"));
     let Message::QueryHit(h) = &s[0].message else {
         panic!()
@@ -251,7 +256,10 @@ fn query_and_hit_values() {
     let g = t.ggep().unwrap().unwrap();
     assert!(g.get("GTKGV").is_some() && g.get("BH").is_some());
     assert_eq!(h.servent.to_hex(), "54cd3102ab408d4acfb983e172dbd151");
+}
 
+/// 04b to 05a: a GGEP-H hit, URN queries, a firewalled leaf's hit and a leaf's own query.
+fn urn_query_and_hit_values() {
     // GGEP-H flag: the hit carries only a COBS GGEP H bitprint.
     let s = decode_stream("04b", &data("04b-query-ggep-h-flag-and-hit.b2a.bin"));
     let Message::QueryHit(h) = &s[0].message else {

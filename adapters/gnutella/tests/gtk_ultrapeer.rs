@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{ContentId, HashKind, Network, SharedItem};
-use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
+use junction_gnutella::wire::descriptor_header::{DescriptorDecoder, RawDescriptor};
 use junction_gnutella::wire::message::{Descriptor, Message, QueryFlags};
 use junction_gnutella::wire::qrp::QrpReceiver;
 use net::*;
@@ -19,17 +19,10 @@ fn data(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
-#[tokio::test]
-async fn junction_leaf_with_replayed_gtk_ultrapeer() {
-    let b2a = data("01-leaf-to-gtkg-ultrapeer.b2a.bin");
-    let b2a_z = data("01-leaf-to-gtkg-ultrapeer.b2a.deflate.bin");
-    let (gtk_ok, hs_len) = junction_gnutella::wire::handshake::Handshake::parse(&b2a)
-        .unwrap()
-        .unwrap();
-    assert_eq!(hs_len, 558);
-    assert!(gtk_ok.content_deflate() && gtk_ok.ultrapeer() == Some(true));
-    // gtk-gnutella's captured messages (inflated), to pick its QueryHit and Bye.
-    let mut stream = BytesMut::from(&b2a[hs_len..]);
+/// gtk-gnutella's captured messages after its handshake (inflated): its QueryHit for
+/// `gnutcap-alpha.bin` and its Bye.
+fn captured_hit_and_bye(messages: &[u8]) -> (RawDescriptor, RawDescriptor) {
+    let mut stream = BytesMut::from(messages);
     let mut gtk_msgs = Vec::new();
     while let Some(r) = DescriptorDecoder::default().decode(&mut stream).unwrap() {
         gtk_msgs.push(r);
@@ -47,6 +40,19 @@ async fn junction_leaf_with_replayed_gtk_ultrapeer() {
         .find(|r| matches!(r.message().unwrap(), Message::Bye(_)))
         .unwrap()
         .clone();
+    (hit, bye)
+}
+
+#[tokio::test]
+async fn junction_leaf_with_replayed_gtk_ultrapeer() {
+    let b2a = data("01-leaf-to-gtkg-ultrapeer.b2a.bin");
+    let b2a_z = data("01-leaf-to-gtkg-ultrapeer.b2a.deflate.bin");
+    let (gtk_ok, hs_len) = junction_gnutella::wire::handshake::Handshake::parse(&b2a)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hs_len, 558);
+    assert!(gtk_ok.content_deflate() && gtk_ok.ultrapeer() == Some(true));
+    let (hit, bye) = captured_hit_and_bye(&b2a[hs_len..]);
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_up = listener.local_addr().unwrap();

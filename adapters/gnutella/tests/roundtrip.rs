@@ -83,106 +83,147 @@ fn trailer() -> impl Strategy<Value = QhdTrailer> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         ext_area().prop_map(|ext| Message::Ping(Ping { ext })),
-        (any::<u16>(), ip(), any::<u32>(), any::<u32>(), ext_area()).prop_map(
-            |(port, ip, files, kbytes, ext)| {
-                Message::Pong(Pong {
-                    port,
-                    ip,
-                    files,
-                    kbytes,
-                    ext,
-                })
-            }
-        ),
-        (any::<u16>(), no_nul(60), bytes(20), any::<bool>()).prop_map(
-            |(code, reason, trailing, nul)| {
-                Message::Bye(Bye {
-                    code,
-                    reason,
-                    nul_terminated: nul,
-                    trailing: if nul { trailing } else { Bytes::new() },
-                })
-            }
-        ),
-        (any::<u32>(), any::<u8>()).prop_map(|(table_len, infinity)| {
-            Message::RouteTable(RouteTableUpdate::Reset {
-                table_len,
-                infinity,
+        pong(),
+        bye(),
+        route_table_reset(),
+        route_table_patch(),
+        vendor_message(),
+        push(),
+        query(),
+        query_hit(),
+        unknown(),
+    ]
+}
+
+fn pong() -> impl Strategy<Value = Message> {
+    (any::<u16>(), ip(), any::<u32>(), any::<u32>(), ext_area()).prop_map(
+        |(port, ip, files, kbytes, ext)| {
+            Message::Pong(Pong {
+                port,
+                ip,
+                files,
+                kbytes,
+                ext,
             })
-        }),
-        (
-            1u8..=255,
-            any::<u8>(),
-            0u8..=1,
-            prop::sample::select(vec![1u8, 2, 4, 8]),
-            bytes(100)
-        )
-            .prop_map(|(seq_size, n, compressor, entry_bits, data)| {
-                Message::RouteTable(RouteTableUpdate::Patch {
-                    seq_no: 1 + n % seq_size,
-                    seq_size,
-                    compressor,
-                    entry_bits,
-                    data,
-                })
-            }),
-        (
-            any::<bool>(),
-            any::<[u8; 4]>(),
-            any::<u16>(),
-            any::<u16>(),
-            bytes(100)
-        )
-            .prop_map(|(standard, vendor, selector, version, payload)| {
-                Message::Vendor(VendorMessage {
-                    standard,
-                    vendor,
-                    selector,
-                    version,
-                    payload,
-                })
-            }),
-        (
-            any::<[u8; 16]>(),
-            any::<u32>(),
-            ip(),
-            any::<u16>(),
-            ext_area()
-        )
-            .prop_map(|(g, index, ip, port, ext)| Message::Push(Push {
+        },
+    )
+}
+
+fn bye() -> impl Strategy<Value = Message> {
+    (any::<u16>(), no_nul(60), bytes(20), any::<bool>()).prop_map(
+        |(code, reason, trailing, nul)| {
+            Message::Bye(Bye {
+                code,
+                reason,
+                nul_terminated: nul,
+                trailing: if nul { trailing } else { Bytes::new() },
+            })
+        },
+    )
+}
+
+fn route_table_reset() -> impl Strategy<Value = Message> {
+    (any::<u32>(), any::<u8>()).prop_map(|(table_len, infinity)| {
+        Message::RouteTable(RouteTableUpdate::Reset {
+            table_len,
+            infinity,
+        })
+    })
+}
+
+fn route_table_patch() -> impl Strategy<Value = Message> {
+    (
+        1u8..=255,
+        any::<u8>(),
+        0u8..=1,
+        prop::sample::select(vec![1u8, 2, 4, 8]),
+        bytes(100),
+    )
+        .prop_map(|(seq_size, n, compressor, entry_bits, data)| {
+            Message::RouteTable(RouteTableUpdate::Patch {
+                seq_no: 1 + n % seq_size,
+                seq_size,
+                compressor,
+                entry_bits,
+                data,
+            })
+        })
+}
+
+fn vendor_message() -> impl Strategy<Value = Message> {
+    (
+        any::<bool>(),
+        any::<[u8; 4]>(),
+        any::<u16>(),
+        any::<u16>(),
+        bytes(100),
+    )
+        .prop_map(|(standard, vendor, selector, version, payload)| {
+            Message::Vendor(VendorMessage {
+                standard,
+                vendor,
+                selector,
+                version,
+                payload,
+            })
+        })
+}
+
+fn push() -> impl Strategy<Value = Message> {
+    (
+        any::<[u8; 16]>(),
+        any::<u32>(),
+        ip(),
+        any::<u16>(),
+        ext_area(),
+    )
+        .prop_map(|(g, index, ip, port, ext)| {
+            Message::Push(Push {
                 servent: Guid(g),
                 index,
                 ip,
                 port,
-                ext
-            })),
-        (any::<u16>(), no_nul(60), ext_area()).prop_map(|(f, criteria, ext)| {
-            Message::Query(Query {
-                flags: QueryFlags(f),
-                criteria,
                 ext,
             })
-        }),
-        (
-            any::<u16>(),
-            ip(),
-            any::<u32>(),
-            vec(record(), 0..5),
-            prop::option::of(trailer()),
-            any::<[u8; 16]>()
-        )
-            .prop_map(|(port, ip, speed, results, trailer, g)| {
-                Message::QueryHit(QueryHit {
-                    port,
-                    ip,
-                    speed,
-                    results,
-                    trailer,
-                    servent: Guid(g),
-                })
-            }),
-        (any::<u8>(), bytes(100))
-            .prop_filter("unknown kinds only", |(k, _)| ![
+        })
+}
+
+fn query() -> impl Strategy<Value = Message> {
+    (any::<u16>(), no_nul(60), ext_area()).prop_map(|(f, criteria, ext)| {
+        Message::Query(Query {
+            flags: QueryFlags(f),
+            criteria,
+            ext,
+        })
+    })
+}
+
+fn query_hit() -> impl Strategy<Value = Message> {
+    (
+        any::<u16>(),
+        ip(),
+        any::<u32>(),
+        vec(record(), 0..5),
+        prop::option::of(trailer()),
+        any::<[u8; 16]>(),
+    )
+        .prop_map(|(port, ip, speed, results, trailer, g)| {
+            Message::QueryHit(QueryHit {
+                port,
+                ip,
+                speed,
+                results,
+                trailer,
+                servent: Guid(g),
+            })
+        })
+}
+
+/// Payload kinds no decoder claims, kept as they are.
+fn unknown() -> impl Strategy<Value = Message> {
+    (any::<u8>(), bytes(100))
+        .prop_filter("unknown kinds only", |(k, _)| {
+            ![
                 kind::PING,
                 kind::PONG,
                 kind::BYE,
@@ -191,11 +232,11 @@ fn message() -> impl Strategy<Value = Message> {
                 kind::VENDOR_STD,
                 kind::PUSH,
                 kind::QUERY,
-                kind::QUERY_HIT
+                kind::QUERY_HIT,
             ]
-            .contains(k))
-            .prop_map(|(kind, payload)| Message::Unknown { kind, payload }),
-    ]
+            .contains(k)
+        })
+        .prop_map(|(kind, payload)| Message::Unknown { kind, payload })
 }
 
 proptest! {

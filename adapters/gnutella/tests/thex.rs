@@ -224,6 +224,68 @@ async fn units_are_verified_before_the_end_by_the_seeders_thex() {
     up.shutdown().await;
 }
 
+/// A source serving `served` by ranges, each answer naming `root` in `X-Thex-URI`, and at
+/// that URI `bad_tree` (a tree that misses `root`); `asked` counts the tree requests.
+async fn serve_with_bad_tree(
+    listener: tokio::net::TcpListener,
+    served: Arc<Vec<u8>>,
+    sha1: Sha1Hash,
+    root: TigerHash,
+    bad_tree: Vec<u8>,
+    asked: Arc<AtomicUsize>,
+) {
+    loop {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let (asked, data, bad_tree) = (asked.clone(), served.clone(), bad_tree.clone());
+        tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            loop {
+                let req = loop {
+                    if let Some((r, n)) = RequestHead::parse(&buf).unwrap() {
+                        let _ = buf.split_to(n);
+                        break r;
+                    }
+                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                };
+                let mut out;
+                match req.target() {
+                    Target::N2X(_) => {
+                        asked.fetch_add(1, Ordering::SeqCst);
+                        out = ResponseHead::new(
+                            200,
+                            "OK",
+                            junction_core::http::Headers::new()
+                                .with("Content-Type", "application/dime")
+                                .with("Content-Length", bad_tree.len().to_string()),
+                        )
+                        .to_bytes();
+                        out.extend_from_slice(&bad_tree);
+                    }
+                    _ => {
+                        let r = req.range().unwrap().unwrap()[0]
+                            .resolve(data.len() as u64)
+                            .unwrap();
+                        let urn = junction_gnutella::Urn::Sha1(sha1);
+                        let mut head =
+                            ResponseHead::partial(r.0, r.1, data.len() as u64, "fake", Some(&urn));
+                        head.headers.push(
+                            "X-Thex-URI",
+                            format!("/uri-res/N2X?{urn};{}", root.to_base32()),
+                        );
+                        out = head.to_bytes();
+                        out.extend_from_slice(&data[r.0 as usize..=r.1 as usize]);
+                    }
+                }
+                if s.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// A source whose THEX tree does not hash up to the TTH we knew: the tree is ignored
 /// (asked for once), and the file is still fetched and checked by its SHA-1.
 #[tokio::test]
@@ -240,65 +302,14 @@ async fn a_tree_that_misses_the_known_root_is_ignored() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let thex_asked = Arc::new(AtomicUsize::new(0));
-    let asked = thex_asked.clone();
-    let served = Arc::new(data.clone());
-    let server = tokio::spawn(async move {
-        loop {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let (asked, data, bad_tree) = (asked.clone(), served.clone(), bad_tree.clone());
-            tokio::spawn(async move {
-                let mut buf = BytesMut::new();
-                loop {
-                    let req = loop {
-                        if let Some((r, n)) = RequestHead::parse(&buf).unwrap() {
-                            let _ = buf.split_to(n);
-                            break r;
-                        }
-                        if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                    };
-                    let mut out;
-                    match req.target() {
-                        Target::N2X(_) => {
-                            asked.fetch_add(1, Ordering::SeqCst);
-                            out = ResponseHead::new(
-                                200,
-                                "OK",
-                                junction_core::http::Headers::new()
-                                    .with("Content-Type", "application/dime")
-                                    .with("Content-Length", bad_tree.len().to_string()),
-                            )
-                            .to_bytes();
-                            out.extend_from_slice(&bad_tree);
-                        }
-                        _ => {
-                            let r = req.range().unwrap().unwrap()[0]
-                                .resolve(data.len() as u64)
-                                .unwrap();
-                            let urn = junction_gnutella::Urn::Sha1(sha1);
-                            let mut head = ResponseHead::partial(
-                                r.0,
-                                r.1,
-                                data.len() as u64,
-                                "fake",
-                                Some(&urn),
-                            );
-                            head.headers.push(
-                                "X-Thex-URI",
-                                format!("/uri-res/N2X?{urn};{}", root.to_base32()),
-                            );
-                            out = head.to_bytes();
-                            out.extend_from_slice(&data[r.0 as usize..=r.1 as usize]);
-                        }
-                    }
-                    if s.write_all(&out).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let server = tokio::spawn(serve_with_bad_tree(
+        listener,
+        Arc::new(data.clone()),
+        sha1,
+        root,
+        bad_tree,
+        thex_asked.clone(),
+    ));
     let leaf = Adapter::start(junction_gnutella::Config {
         chunk_size: 64 << 10,
         ..cfg(false, &[])
