@@ -1,7 +1,7 @@
 //! The bytes of the HTTP/1.1 client's exchanges (trackers, Torznab feeds): the URLs it
 //! accepts and the responses it reads, bodies plain or chunked, at most 4 MiB. Heads are
-//! core's ([`junction_core::http`]). The socket side is [`crate::engine::http`]. No TLS:
-//! `https` URLs are refused.
+//! core's ([`junction_core::http`]); the socket side is `engine::http`. No TLS: `https` URLs
+//! are refused.
 
 use junction_core::http::{HeadError, HttpHead, ResponseHead};
 

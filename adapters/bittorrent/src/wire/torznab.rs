@@ -1,7 +1,7 @@
 //! Torznab responses (the search API Jackett and Prowlarr expose): RSS items turned into
-//! hits with info-hashes, seeders and peers. The search itself is [`crate::engine::torznab`]. The XML is read with a
-//! small bounded scanner (no XML crate is available): only the elements Torznab defines are
-//! looked at, entities and CDATA are decoded, anything else is skipped.
+//! hits with info-hashes, seeders and peers; the search itself is `engine::torznab`. The XML
+//! is read with a small bounded scanner (no XML crate is available): only the elements
+//! Torznab defines are looked at, entities and CDATA are decoded, anything else is skipped.
 
 use junction_core::{ContentId, HashKind, Hit, NetworkId};
 
