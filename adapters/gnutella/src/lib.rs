@@ -25,8 +25,9 @@ pub use error::{Error, Result};
 pub use wire::guid::Guid;
 pub use wire::urn::{Sha1Hash, TigerHash, Urn};
 
-/// The content URNs, at their path before issue 14 moved them into [`wire`] (named as
-/// `junction_gnutella::urn::Urn` outside this crate).
+/// [`Urn`] at its path before issue 14 moved the module into [`wire`] (named as
+/// `junction_gnutella::urn::Urn` outside this crate, by `fuzz/replay`).
+#[doc(hidden)]
 pub mod urn {
-    pub use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+    pub use crate::wire::urn::Urn;
 }
