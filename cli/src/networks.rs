@@ -153,8 +153,10 @@ impl LimitsSection {
 #[serde(default, deny_unknown_fields)]
 pub struct DhtSection {
     pub enabled: bool,
-    #[serde(deserialize_with = "gateway::config::listen_addr")]
-    pub listen: SocketAddr,
+    /// UDP; by default the address and port BitTorrent peers reach (`[bittorrent]
+    /// listen`), as other clients do, so two gateways on one host differ in both.
+    #[serde(deserialize_with = "gateway::config::listen_addr_opt")]
+    pub listen: Option<SocketAddr>,
     /// Nodes to bootstrap from; none by default, so nothing is dialled unasked.
     pub bootstrap: Vec<String>,
 }
@@ -268,6 +270,11 @@ impl GnutellaSection {
 }
 
 impl BittorrentSection {
+    /// Where the DHT listens: `[bittorrent.dht] listen`, else the peer port's address.
+    pub fn dht_listen(&self) -> SocketAddr {
+        self.dht.listen.unwrap_or(self.listen)
+    }
+
     /// The adapter's configuration, refusing values that cannot work.
     fn adapter_config(&self) -> Result<bittorrent::Config> {
         if self.max_peers == 0 {
@@ -276,7 +283,7 @@ impl BittorrentSection {
         Ok(bittorrent::Config {
             listen: self.listen,
             trackers: self.trackers.clone(),
-            dht_listen: self.dht.enabled.then_some(self.dht.listen),
+            dht_listen: self.dht.enabled.then(|| self.dht_listen()),
             dht_bootstrap: self.dht.bootstrap.clone(),
             torznab: self.torznab.clone(),
             upload_slots: self.upload_slots,
@@ -292,7 +299,7 @@ impl Default for DhtSection {
     fn default() -> Self {
         DhtSection {
             enabled: true,
-            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            listen: None,
             bootstrap: Vec::new(),
         }
     }
@@ -406,6 +413,20 @@ mod tests {
             GnutellaSection::default().adapter_config().upload_limit,
             None
         );
+    }
+
+    #[test]
+    fn the_dht_listens_on_the_peer_port_unless_told_otherwise() {
+        let b: BittorrentSection = toml::from_str("listen = \"0.0.0.0:7000\"").unwrap();
+        assert_eq!(b.adapter_config().unwrap().dht_listen, Some(b.listen));
+        let b: BittorrentSection =
+            toml::from_str("listen = \"0.0.0.0:7000\"\n[dht]\nlisten = \"127.0.0.1:7001\"")
+                .unwrap();
+        let dht = b.adapter_config().unwrap().dht_listen;
+        assert_eq!(dht, Some("127.0.0.1:7001".parse().unwrap()));
+        let b: BittorrentSection = toml::from_str("[dht]\nenabled = false").unwrap();
+        assert_eq!(b.adapter_config().unwrap().dht_listen, None);
+        assert_eq!(BittorrentSection::default().dht_listen().port(), 6881);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
             b.enabled && b.dht.enabled,
             "bittorrent",
             "UDP",
-            b.dht.listen,
+            b.dht_listen(),
             "the DHT",
         ),
         (

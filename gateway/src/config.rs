@@ -63,6 +63,13 @@ pub fn listen_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr,
         .map_err(serde::de::Error::custom)
 }
 
+/// A `listen` key that may be left out, read as [`listen_addr`].
+pub fn listen_addr_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    listen_addr(d).map(Some)
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
