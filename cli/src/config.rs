@@ -86,6 +86,46 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Every table of the shipped example, `[]` being the top level.
+    fn tables(t: &toml::Table, at: &str, out: &mut Vec<String>) {
+        out.push(at.to_owned());
+        for (k, v) in t {
+            if let toml::Value::Table(inner) = v {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                tables(inner, &path, out);
+            }
+        }
+    }
+
+    /// A misspelt key is refused wherever it is, naming it, never silently ignored.
+    #[test]
+    fn an_unknown_key_in_any_table_of_the_example_is_refused_by_name() {
+        let text = include_str!("../../junction.example.toml");
+        let example: toml::Table = text.parse().unwrap();
+        let mut all = Vec::new();
+        tables(&example, "", &mut all);
+        assert!(all.len() >= 10, "tables found: {all:?}");
+        for path in &all {
+            let mut t = example.clone();
+            let mut at = &mut t;
+            for part in path.split('.').filter(|p| !p.is_empty()) {
+                at = at[part].as_table_mut().unwrap();
+            }
+            at.insert("upload_limt_kib".into(), toml::Value::Integer(1));
+            let err = Config::parse(&toml::to_string(&t).unwrap())
+                .map(|_| ())
+                .expect_err(&format!("[{path}] took an unknown key"));
+            assert!(
+                format!("{err:#}").contains("upload_limt_kib"),
+                "[{path}]: {err:#}"
+            );
+        }
+    }
+
     #[test]
     fn the_shipped_example_parses() {
         let text = include_str!("../../junction.example.toml");
