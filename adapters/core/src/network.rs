@@ -283,11 +283,19 @@ pub trait Network: Send + Sync + fmt::Debug + 'static {
     fn status(&self) -> NetworkStatus;
     /// Hits stream back as they arrive; dropping the stream cancels the search.
     fn search(&self, q: Query) -> impl Future<Output = Result<HitStream, NetworkError>> + Send;
-    /// Finds sources for a content id.
+    /// Finds sources for a content id. `Unsupported` (the default) for a network that
+    /// cannot look sources up apart from a search or a fetch.
     fn locate(
         &self,
-        id: ContentId,
-    ) -> impl Future<Output = Result<SourceStream, NetworkError>> + Send;
+        _id: ContentId,
+    ) -> impl Future<Output = Result<SourceStream, NetworkError>> + Send {
+        let id = self.id();
+        async move {
+            Err(NetworkError::Unsupported(format!(
+                "{id} cannot look up sources by hash; search for the content instead"
+            )))
+        }
+    }
     /// Fetches the wanted ranges of one content into the sink. The stream ends when the
     /// network has nothing more to do; dropping it stops the fetch. A fetch always fetches
     /// bytes; a size the caller does not know is learnt first with [`Network::identify`].
@@ -314,15 +322,31 @@ pub trait Network: Send + Sync + fmt::Debug + 'static {
         }
     }
     /// Offers a local file to this network's peers; returns the hashes it computed.
+    /// `Unsupported` (the default) for a network that only fetches.
     fn share(
         &self,
-        item: SharedItem,
-    ) -> impl Future<Output = Result<ContentId, NetworkError>> + Send;
-    /// Adds a server, host, tracker or DHT node to talk to.
+        _item: SharedItem,
+    ) -> impl Future<Output = Result<ContentId, NetworkError>> + Send {
+        let id = self.id();
+        async move {
+            Err(NetworkError::Unsupported(format!(
+                "{id} does not offer files to its peers"
+            )))
+        }
+    }
+    /// Adds a server, host, tracker or DHT node to talk to. `Unsupported` (the default)
+    /// for a network that finds its peers by itself.
     fn add_endpoint(
         &self,
-        address: String,
-    ) -> impl Future<Output = Result<(), NetworkError>> + Send;
+        _address: String,
+    ) -> impl Future<Output = Result<(), NetworkError>> + Send {
+        let id = self.id();
+        async move {
+            Err(NetworkError::Unsupported(format!(
+                "{id} takes no endpoints; it finds its peers by itself"
+            )))
+        }
+    }
     /// Stops talking to an endpoint added before. `Unsupported` (the default) when the
     /// running network cannot let go of one; the message says what happens instead.
     fn remove_endpoint(
@@ -443,9 +467,6 @@ mod tests {
         async fn search(&self, _q: Query) -> Result<HitStream, NetworkError> {
             unreachable!()
         }
-        async fn locate(&self, _id: ContentId) -> Result<SourceStream, NetworkError> {
-            unreachable!()
-        }
         async fn fetch(
             &self,
             _req: FetchRequest,
@@ -453,13 +474,30 @@ mod tests {
         ) -> Result<FetchEvents, NetworkError> {
             unreachable!()
         }
-        async fn share(&self, _item: SharedItem) -> Result<ContentId, NetworkError> {
-            unreachable!()
-        }
-        async fn add_endpoint(&self, _address: String) -> Result<(), NetworkError> {
-            unreachable!()
-        }
         async fn shutdown(&self) {}
+    }
+
+    /// A network needs only search, fetch and status; the rest say they are unsupported.
+    #[tokio::test]
+    async fn locate_share_and_endpoints_are_unsupported_by_default() {
+        let net: Arc<dyn DynNetwork> = Arc::new(Plain);
+        let unsupported = |r: Result<(), NetworkError>, what: &str| match r {
+            Err(NetworkError::Unsupported(why)) => assert!(why.starts_with("plain"), "{why}"),
+            other => panic!("{what}: {other:?}"),
+        };
+        let id = ContentId::new(None).with(HashKind::Sha1, &[7; 20]);
+        unsupported(net.locate(id.clone()).await.map(|_| ()), "locate");
+        let item = SharedItem {
+            path: PathBuf::from("f"),
+            name: "f".into(),
+            size: 1,
+            id: id.clone(),
+            hashes: None,
+        };
+        unsupported(net.share(item).await.map(|_| ()), "share");
+        unsupported(net.add_endpoint("h:1".into()).await, "add_endpoint");
+        unsupported(net.remove_endpoint("h:1".into()).await, "remove_endpoint");
+        unsupported(net.unshare(id).await, "unshare");
     }
 
     #[tokio::test]
