@@ -2,8 +2,9 @@
 //!
 //! * As an ultrapeer, a leaf's Push Proxy Request (`LIME`/21) registers it here with its
 //!   link's queue ([`PushProxies::leaves`]); `GET /gnutella/push-proxy?ServerId=…` on our
-//!   HTTP port then queues the Push on that link and answers `202`; an unknown GUID gets
-//!   `410`, a malformed request `400`.
+//!   HTTP port (answered by the upload server, `upload/proxy_request.rs`) then queues the
+//!   Push on that link and answers `202`; an unknown GUID gets `410`, a malformed request
+//!   `400`.
 //! * As a firewalled leaf, the ultrapeers that acknowledged (`LIME`/22) are kept in
 //!   [`PushProxies::ours`] and go into our hits as GGEP `PUSH`.
 //! * As a downloader, [`request_push`] asks a source's proxy to push it.
@@ -14,22 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc};
-use tracing::{Instrument, debug, debug_span};
 
 use super::Shared;
 use super::error::ServentError;
-use super::link::{self, Out};
+use super::link::Out;
 use super::net::{self, CONNECT_TIMEOUT};
 use super::router::ConnId;
-use crate::wire::descriptor_header::{Header, kind};
-use crate::wire::ext::ExtArea;
 use crate::wire::guid::Guid;
 use crate::wire::http::{HttpHead, ResponseHead};
-use crate::wire::message::{Message, Push};
 use crate::wire::push_proxy::{MAX_PUSH_PROXIES, PushProxyRequest};
-use junction_core::http::Headers;
 
 /// Wait for a proxy's answer once connected.
 const PROXY_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -45,7 +41,7 @@ pub struct PushProxies {
     /// Leaves we are the push proxy of: servent GUID → their link and its queue.
     leaves: Mutex<HashMap<Guid, (ConnId, mpsc::Sender<Out>)>>,
     /// The GIV dials push-proxy requests naming us may have going.
-    self_pushes: Arc<Semaphore>,
+    pub(super) self_pushes: Arc<Semaphore>,
 }
 
 impl Default for PushProxies {
@@ -108,105 +104,15 @@ impl PushProxies {
         lock(&self.leaves).len()
     }
 
-    fn leaf(&self, servent: &Guid) -> Option<mpsc::Sender<Out>> {
+    /// The link queue of the leaf `servent`, when we proxy for it.
+    pub(super) fn leaf(&self, servent: &Guid) -> Option<mpsc::Sender<Out>> {
         lock(&self.leaves).get(servent).map(|(_, tx)| tx.clone())
     }
 }
 
-/// Answer a push-proxy request (`parsed` is what [`PushProxyRequest::parse`] made of it),
-/// then the connection closes, as gtk-gnutella does.
-pub(super) async fn answer<S: AsyncWrite + Unpin>(
-    s: &mut S,
-    shared: &Arc<Shared>,
-    parsed: crate::Result<PushProxyRequest>,
-    peer: SocketAddr,
-) -> Result<(), ServentError> {
-    let (code, reason) = match parsed {
-        Err(e) => (400, format!("Malformed push-proxy request: {e}")),
-        Ok(PushProxyRequest { node: None, .. }) => (
-            400,
-            "Malformed push-proxy request: supplied no valid address".to_owned(),
-        ),
-        Ok(PushProxyRequest {
-            servent,
-            index,
-            node: Some(node),
-        }) => push(shared, servent, index, node, peer),
-    };
-    debug!(%peer, code, %reason, "push-proxy request answered");
-    let r = ResponseHead::new(
-        code,
-        &reason,
-        Headers::new()
-            .with("Server", &shared.cfg.user_agent)
-            .with("Connection", "close")
-            .with("Content-Length", "0"),
-    );
-    net::write(s, &r.to_bytes(), shared).await?;
-    s.flush().await?;
-    Ok(())
-}
-
-/// Send the Push for `servent` (to connect to `node`): the status and reason to answer.
-fn push(
-    shared: &Arc<Shared>,
-    servent: Guid,
-    index: u32,
-    node: SocketAddrV4,
-    peer: SocketAddr,
-) -> (u16, String) {
-    if let Some(tx) = shared.push_proxies.leaf(&servent) {
-        // TTL max_ttl - 1 and hops 1: it does not come from us really (gtk-gnutella).
-        let ttl = shared.cfg.max_ttl.saturating_sub(1).max(1);
-        let h = Header::new(Guid::modern(rand::random()), kind::PUSH, ttl, 1, 0);
-        let p = Push {
-            servent,
-            index,
-            ip: *node.ip(),
-            port: node.port(),
-            ext: ExtArea::default(),
-        };
-        let sent =
-            link::encode(h, &Message::Push(p)).is_some_and(|b| tx.try_send(Out::Msg(b)).is_ok());
-        return if sent {
-            (202, "Push-proxy: message sent to node".to_owned())
-        } else {
-            (503, "Push-proxy: node link busy".to_owned())
-        };
-    }
-    if servent == shared.guid {
-        // Pushing ourselves: honour it at once with a GIV, a few at a time, and only to a
-        // public address or the requester's own (no dials into networks it cannot reach).
-        if !giv_target_ok(node, peer) {
-            return (403, "Push-proxy: X-Node not reachable from here".to_owned());
-        }
-        let Ok(permit) = shared.push_proxies.self_pushes.clone().try_acquire_owned() else {
-            return (503, "Push-proxy: too many pushes in progress".to_owned());
-        };
-        let shared = shared.clone();
-        tokio::spawn(
-            async move {
-                if let Err(e) = super::upload::giv_out(node, index, shared).await {
-                    debug!(%e, "GIV for a push-proxy request to ourselves failed");
-                }
-                drop(permit);
-            }
-            .instrument(debug_span!("gnutella_push_upload", target = %node)),
-        );
-        return (
-            202,
-            format!("Push-proxy: you found the target GUID {servent}"),
-        );
-    }
-    (
-        410,
-        format!("Push proxy: no route to servent GUID {servent}"),
-    )
-}
-
 /// Whether a GIV for a push-proxy request from `peer` may go to `node`: `peer`'s own
 /// address, or a public one.
-fn giv_target_ok(node: SocketAddrV4, peer: SocketAddr) -> bool {
+pub(super) fn giv_target_ok(node: SocketAddrV4, peer: SocketAddr) -> bool {
     let ip = *node.ip();
     let from = match peer.ip() {
         IpAddr::V4(v4) => Some(v4),

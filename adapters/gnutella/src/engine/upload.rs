@@ -15,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::debug;
 
 mod browse_host;
+mod proxy_request;
 mod tiger_tree;
 
 use super::Shared;
@@ -164,7 +165,7 @@ where
             return Ok(After::Close);
         }
         if let Some(parsed) = PushProxyRequest::parse(req) {
-            super::push_proxy::answer(&mut self.s, shared, parsed, self.peer).await?;
+            proxy_request::answer(&mut self.s, shared, parsed, self.peer).await?;
             return Ok(After::Close);
         }
         if let Target::N2X(urn) = req.target() {
