@@ -1,7 +1,8 @@
-//! The BitTorrent [`Network`]: a cheap, clonable handle. Fetches and shares go as commands
-//! over a bounded channel to the engine's command loop (`engine/event_loop.rs`);
-//! search, locate, status and endpoints read the engine's shared state. Everything that
-//! runs (torrents, peers, the DHT, the index) lives in [`crate::engine`].
+//! The BitTorrent [`Network`]: a cheap, clonable handle. Every method but `status` sends a
+//! numbered command over a bounded channel to the engine's command loop
+//! (`engine/event_loop.rs`) and awaits its answer under a timeout; `status` reads the
+//! engine's counters. Everything that runs (torrents, peers, the DHT, the index) lives in
+//! [`crate::engine`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,15 +14,14 @@ use junction_core::{
     Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, HitStream, Network, NetworkError,
     NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source, SourceStream, TransferSink,
 };
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::event_loop::{self, Command};
+use crate::engine::event_loop::{self, Command, Requests};
 pub use crate::engine::index::IndexEntry;
 use crate::engine::sync::lock;
 use crate::engine::torrent::{Ctx, Torrent};
-use crate::engine::{fetch, index, share, torznab};
+use crate::engine::{fetch, share, torznab};
 use crate::wire::id::{InfoHash, PeerId};
 
 /// Per-torrent figures, for tests and status.
@@ -40,7 +40,7 @@ pub struct TorrentStats {
 
 struct Inner {
     ctx: Arc<Ctx>,
-    cmd: mpsc::Sender<Command>,
+    requests: Requests,
     cancel: CancellationToken,
     listen: SocketAddr,
     index: Arc<Mutex<Vec<IndexEntry>>>,
@@ -73,7 +73,7 @@ impl Adapter {
         Ok(Self {
             inner: Arc::new(Inner {
                 ctx: e.ctx,
-                cmd: e.cmd,
+                requests: e.requests,
                 cancel: e.cancel,
                 listen: e.listen,
                 index: e.index,
@@ -116,14 +116,6 @@ impl Adapter {
             banned: st.banned_count,
             has_metadata: t.metadata().is_some(),
         })
-    }
-
-    async fn command(&self, c: Command) -> Result<(), NetworkError> {
-        self.inner
-            .cmd
-            .send(c)
-            .await
-            .map_err(|_| NetworkError::Shutdown)
     }
 }
 
@@ -184,7 +176,13 @@ impl Network for Adapter {
 
     async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
         let ctx = &self.inner.ctx;
-        let local = futures::stream::iter(index::search(&self.inner.index, ctx, &q));
+        let query = q.clone();
+        let hits = self
+            .inner
+            .requests
+            .ask(|reply| Command::Search { query, reply })
+            .await?;
+        let local = futures::stream::iter(hits);
         // Torznab feeds, for the query's words; each feed's items arrive as it answers.
         let terms = q.expr.positive_terms().join(" ");
         let feeds = if terms.trim().is_empty() {
@@ -201,7 +199,12 @@ impl Network for Adapter {
             .get(HashKind::Btih)
             .and_then(InfoHash::from_slice)
             .ok_or_else(|| NetworkError::Unsupported("BitTorrent locates by btih only".into()))?;
-        let addrs = fetch::locate_peers(&self.inner.ctx, ih, id.size).await;
+        let running = self
+            .inner
+            .requests
+            .ask(|reply| Command::Peers { ih, reply })
+            .await?;
+        let addrs = fetch::locate_peers(&self.inner.ctx, ih, id.size, running).await;
         let sources: Vec<Source> = addrs
             .into_iter()
             .map(|a| Source {
@@ -218,38 +221,41 @@ impl Network for Adapter {
         req: FetchRequest,
         sink: Arc<dyn TransferSink>,
     ) -> Result<FetchEvents, NetworkError> {
-        let (reply, rx) = oneshot::channel();
         let sink = Some(sink);
-        self.command(Command::Fetch { req, sink, reply }).await?;
-        rx.await.map_err(|_| NetworkError::Shutdown)?
+        self.inner
+            .requests
+            .ask(|reply| Command::Fetch { req, sink, reply })
+            .await?
     }
 
     /// Fetches the torrent's metadata only (from a `.torrent` at once, else over
     /// ut_metadata), reports its files, hashes with the size, and name, and ends. The
     /// metadata is cached, so the fetch that follows starts from it.
     async fn identify(&self, req: FetchRequest) -> Result<FetchEvents, NetworkError> {
-        let (reply, rx) = oneshot::channel();
         let sink = None;
-        self.command(Command::Fetch { req, sink, reply }).await?;
-        rx.await.map_err(|_| NetworkError::Shutdown)?
+        self.inner
+            .requests
+            .ask(|reply| Command::Fetch { req, sink, reply })
+            .await?
     }
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(Command::Share { item, reply }).await?;
-        rx.await.map_err(|_| NetworkError::Shutdown)?
+        // Hashing runs here, in the caller's task; the loop only starts the seeding.
+        let prepared = Box::new(share::prepare(&self.inner.ctx, item).await?);
+        self.inner
+            .requests
+            .ask(|reply| Command::Seed { prepared, reply })
+            .await?
     }
 
     async fn add_endpoint(&self, address: String) -> Result<(), NetworkError> {
         if address.starts_with("http://") || address.starts_with("udp://") {
-            let mut extra = lock(&self.inner.ctx.extra_trackers);
-            if extra.len() >= 100 {
-                return Err(NetworkError::Invalid("too many trackers".into()));
-            }
-            if !extra.contains(&address) {
-                extra.push(address);
-            }
-            return Ok(());
+            let url = address;
+            return self
+                .inner
+                .requests
+                .ask(|reply| Command::AddTracker { url, reply })
+                .await?;
         }
         if junction_core::addr::split_host_port(&address).is_ok() {
             let addr = junction_core::addr::resolve(&address, junction_core::addr::RESOLVE_TIMEOUT)
@@ -261,9 +267,10 @@ impl Network for Adapter {
                 }
                 // Without a DHT: a peer, offered to every running torrent.
                 None => {
-                    for t in lock(&self.inner.ctx.torrents).values() {
-                        t.state().add_known(addr);
-                    }
+                    self.inner
+                        .requests
+                        .ask(|reply| Command::AddPeer { addr, reply })
+                        .await?;
                 }
             }
             return Ok(());
@@ -275,16 +282,12 @@ impl Network for Adapter {
 
     async fn remove_endpoint(&self, address: String) -> Result<(), NetworkError> {
         if address.starts_with("http://") || address.starts_with("udp://") {
-            // Announces from now on leave it out.
-            let mut extra = lock(&self.inner.ctx.extra_trackers);
-            let before = extra.len();
-            extra.retain(|t| t != &address);
-            if extra.len() == before {
-                return Err(NetworkError::NotFound(format!(
-                    "no tracker {address:?} was added"
-                )));
-            }
-            return Ok(());
+            let url = address;
+            return self
+                .inner
+                .requests
+                .ask(|reply| Command::RemoveTracker { url, reply })
+                .await?;
         }
         let addr =
             junction_core::addr::resolve(&address, junction_core::addr::RESOLVE_TIMEOUT).await?;
@@ -302,7 +305,10 @@ impl Network for Adapter {
     }
 
     async fn unshare(&self, id: ContentId) -> Result<(), NetworkError> {
-        share::unshare(&self.inner.ctx, &self.inner.index, &id)
+        self.inner
+            .requests
+            .ask(|reply| Command::Unshare { id, reply })
+            .await?
     }
 
     async fn shutdown(&self) {

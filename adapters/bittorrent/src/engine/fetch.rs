@@ -125,13 +125,22 @@ pub(crate) fn start_fetch(
     Ok(ReceiverStream::new(rx).boxed())
 }
 
-/// The peers `ih` has that we know of: the running torrent's, and what the configured
-/// trackers answer to one announce.
-pub(crate) async fn locate_peers(ctx: &Ctx, ih: InfoHash, size: Option<u64>) -> Vec<SocketAddr> {
-    let mut addrs: Vec<SocketAddr> = ctx
-        .torrent(&ih)
+/// The peers of the running torrent of `ih` (none when it is not running).
+pub(crate) fn running_peers(ctx: &Ctx, ih: InfoHash) -> Vec<SocketAddr> {
+    ctx.torrent(&ih)
         .map(|t| t.state().peers.values().map(|p| p.addr).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The peers `ih` has that we know of: `running` (the running torrent's, from the command
+/// loop), and what the configured trackers answer to one announce.
+pub(crate) async fn locate_peers(
+    ctx: &Ctx,
+    ih: InfoHash,
+    size: Option<u64>,
+    running: Vec<SocketAddr>,
+) -> Vec<SocketAddr> {
+    let mut addrs = running;
     let mut tiers = Tiers::new(
         ctx.config
             .trackers

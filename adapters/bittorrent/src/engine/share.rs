@@ -16,12 +16,20 @@ use super::torrent_task::run_torrent;
 use crate::wire::id::InfoHash;
 use crate::wire::metainfo::{Metainfo, TorrentBuilder, piece_length_for};
 
-pub(crate) async fn share(
-    ctx: Arc<Ctx>,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
-    cancel: CancellationToken,
-    item: SharedItem,
-) -> Result<ContentId, NetworkError> {
+/// A file hashed into a torrent, ready to seed: what [`prepare`] hands the command loop.
+pub(crate) struct Prepared {
+    /// The `.torrent` made for it.
+    bytes: Vec<u8>,
+    metainfo: Metainfo,
+    storage: Storage,
+    path: std::path::PathBuf,
+    /// The id `share` answers: the item's, with the size and the torrent's hashes.
+    id: ContentId,
+}
+
+/// Hashes the shared file (unless the gateway did) off the reactor and makes its torrent;
+/// runs in the caller's task, so the command loop never waits on a file.
+pub(crate) async fn prepare(ctx: &Ctx, item: SharedItem) -> Result<Prepared, NetworkError> {
     let path = item.path.clone();
     let fixed = ctx.config.share_piece_length;
     let known_sha1: Option<[u8; 20]> = item.id.get(HashKind::Sha1).and_then(|h| h.try_into().ok());
@@ -56,32 +64,49 @@ pub(crate) async fn share(
     let bytes = b
         .build(&hashed.pieces, length)
         .map_err(|e| NetworkError::Invalid(e.to_string()))?;
-    let m = Metainfo::parse(&bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
-    let ih = m.info.swarm_hash();
+    let metainfo = Metainfo::parse(&bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
     let file = std::fs::File::open(&item.path)?;
     let storage = Storage::File {
         file: Arc::new(file),
         len: length,
     };
+    let mut id = item.id.clone();
+    id.size = Some(length);
+    id.absorb(&metainfo.info.content_id());
+    Ok(Prepared {
+        bytes,
+        metainfo,
+        storage,
+        path: item.path,
+        id,
+    })
+}
+
+/// Seeds a prepared torrent (in the command loop): it replaces a torrent of the same
+/// info-hash, enters the search index with its `.torrent`, and gets its task.
+pub(crate) fn seed(
+    ctx: &Arc<Ctx>,
+    index: &Arc<Mutex<Vec<IndexEntry>>>,
+    cancel: &CancellationToken,
+    p: Prepared,
+) -> Result<ContentId, NetworkError> {
+    let m = p.metainfo;
+    let ih = m.info.swarm_hash();
     let tiers = m.tracker_tiers();
-    let entry_id = m.info.content_id();
-    let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), storage);
+    let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), p.storage);
     t.set_metadata(m.info).map_err(NetworkError::Invalid)?;
     if let Some(old) = lock(&ctx.torrents).insert(ih, t.clone()) {
         old.cancel.cancel();
     }
-    info!(info_hash = %ih, path = %item.path.display(), "sharing");
-    if let Some(e) = entry_of(&t, &tiers, Some(Bytes::from(bytes))) {
-        add_to_index(&index, e);
+    info!(info_hash = %ih, path = %p.path.display(), "sharing");
+    if let Some(e) = entry_of(&t, &tiers, Some(Bytes::from(p.bytes))) {
+        add_to_index(index, e);
     }
     tokio::spawn(
-        run_torrent(t, tiers, None, index, None, cancel.child_token())
+        run_torrent(t, tiers, None, index.clone(), None, cancel.child_token())
             .instrument(info_span!("torrent", info_hash = %ih)),
     );
-    let mut id = item.id.clone();
-    id.size = Some(length);
-    id.absorb(&entry_id);
-    Ok(id)
+    Ok(p.id)
 }
 
 /// The pieces (and v2 tree) the gateway computed, when they are of the length this torrent
