@@ -24,10 +24,3 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use wire::guid::Guid;
 pub use wire::urn::{Sha1Hash, TigerHash, Urn};
-
-/// [`Urn`] at its path before issue 14 moved the module into [`wire`] (named as
-/// `junction_gnutella::urn::Urn` outside this crate, by `fuzz/replay`).
-#[doc(hidden)]
-pub mod urn {
-    pub use crate::wire::urn::Urn;
-}

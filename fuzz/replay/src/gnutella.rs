@@ -3,14 +3,14 @@
 
 use bytes::{Bytes, BytesMut};
 use junction_gnutella::TigerHash;
-use junction_gnutella::urn::Urn;
+use junction_gnutella::wire::urn::Urn;
 use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder, LAST_CHUNK, put_chunk};
 use junction_gnutella::wire::cobs;
 use junction_gnutella::wire::ext::ExtArea;
 use junction_gnutella::wire::ggep::{self, Block};
 use junction_gnutella::wire::handshake::{Handshake, MAX_HANDSHAKE_LEN};
-use junction_gnutella::wire::header::DescriptorDecoder;
-use junction_gnutella::wire::headers::{parse_addr_v4, parse_socket_addr};
+use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
+use junction_gnutella::wire::addr_list::{parse_addr_v4, parse_socket_addr};
 use junction_gnutella::wire::http::{
     ByteRange, ContentRange, Giv, HttpHead, Queued, RequestExt, RequestHead, ResponseExt,
     ResponseHead, percent_decode,

@@ -41,17 +41,3 @@ mod inflate;
 pub use descriptor_header::{DescriptorDecoder, Header};
 pub use guid::Guid;
 pub use message::{Descriptor, Message};
-
-/// The descriptor decoder at its path before issue 14 named the module for what it holds
-/// (named as `wire::header::DescriptorDecoder` outside this crate, by `fuzz/replay`).
-#[doc(hidden)]
-pub mod header {
-    pub use super::descriptor_header::DescriptorDecoder;
-}
-
-/// The address parsers at their path before issue 14 (named as `wire::headers::…` outside
-/// this crate, by `fuzz/replay`).
-#[doc(hidden)]
-pub mod headers {
-    pub use super::addr_list::{parse_addr_v4, parse_socket_addr};
-}
