@@ -33,5 +33,5 @@ pub use wire::{aich, hash, link, server_met};
 pub use adapter::Adapter;
 pub use config::{Config, ServerConfig};
 pub use engine::client::ServerInfo;
-pub use engine::index_server::IndexServer;
+pub use engine::index_server::{IndexServer, IndexServerStats};
 pub use error::WireError;

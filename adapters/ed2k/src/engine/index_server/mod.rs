@@ -28,9 +28,10 @@ use crate::wire::{ClientId, Frame, Hash16, SearchExpr, ServerMessage, Tag, TagEn
 
 use index::FileIndex;
 
-/// Runtime statistics of the server.
+/// Runtime statistics of the index server (not to be confused with
+/// [`ServerStats`](crate::wire::server_udp::ServerStats), what an eD2k server reports over UDP).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServerStats {
+pub struct IndexServerStats {
     pub users: u32,
     pub low_id_users: u32,
     pub files: u32,
@@ -156,9 +157,9 @@ impl IndexServer {
         self.shared.addr
     }
 
-    pub fn stats(&self) -> ServerStats {
+    pub fn stats(&self) -> IndexServerStats {
         let st = self.shared.state();
-        ServerStats {
+        IndexServerStats {
             users: st.clients.len() as u32,
             low_id_users: st.low_ids.len() as u32,
             files: st.index.len() as u32,
