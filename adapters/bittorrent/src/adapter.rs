@@ -5,8 +5,8 @@
 //! [`crate::engine`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engine::event_loop::{self, Command, Requests};
 pub use crate::engine::index::IndexEntry;
+use crate::engine::index::IndexView;
 use crate::engine::sync::lock;
 use crate::engine::torrent::{Ctx, Torrent};
 use crate::engine::{fetch, share, torznab};
@@ -43,7 +44,8 @@ struct Inner {
     requests: Requests,
     cancel: CancellationToken,
     listen: SocketAddr,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
+    /// The search index as the command loop last published it.
+    index: IndexView,
 }
 
 impl Drop for Inner {
@@ -96,10 +98,7 @@ impl Adapter {
 
     /// The index entry (name, `.torrent`, magnet) of a torrent Junction knows.
     pub fn index_entry(&self, ih: &InfoHash) -> Option<IndexEntry> {
-        lock(&self.inner.index)
-            .iter()
-            .find(|e| e.info_hash == *ih)
-            .cloned()
+        self.inner.index.get(ih)
     }
 
     pub fn torrent_stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
@@ -160,7 +159,7 @@ impl Network for Adapter {
             details: [
                 ("torrents".to_string(), torrents.len().to_string()),
                 ("seeding".into(), seeding.to_string()),
-                ("indexed".into(), lock(&self.inner.index).len().to_string()),
+                ("indexed".into(), self.inner.index.len().to_string()),
             ]
             .into_iter()
             // Every tracker shares are announced to, so links out can name them.

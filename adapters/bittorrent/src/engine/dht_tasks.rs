@@ -3,18 +3,16 @@
 //! index.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
 
 use super::dht::Dht;
-use super::index::IndexEntry;
+use super::event_loop::{Command, Requests};
 use super::storage::Storage;
-use super::sync::lock;
-use super::torrent::{Ctx, Torrent};
-use super::torrent_task::run_torrent;
+use super::torrent::Torrent;
+use crate::config::Config;
 use crate::wire::id::InfoHash;
 
 /// Bootstraps the DHT from the configured nodes, again whenever the table runs empty, and
@@ -52,13 +50,13 @@ const MAX_INDEX_QUEUE: usize = 200;
 /// metadata (DHT `get_peers`, then ut_metadata from those peers) into the search index.
 pub(crate) async fn dht_indexer(
     dht: Dht,
-    ctx: Arc<Ctx>,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
+    config: Config,
+    requests: Requests,
     cancel: CancellationToken,
 ) {
     let mut queue: VecDeque<InfoHash> = VecDeque::new();
     let mut seen: HashSet<InfoHash> = HashSet::new();
-    let mut running: Vec<(InfoHash, Instant)> = Vec::new();
+    let mut running: Vec<(Arc<Torrent>, Instant)> = Vec::new();
     let mut next_sample = Instant::now();
     loop {
         tokio::select! {
@@ -69,7 +67,7 @@ pub(crate) async fn dht_indexer(
         // every `dht_sample_interval`.
         let mut found = dht.stored();
         if Instant::now() >= next_sample && dht.node_count() > 0 {
-            next_sample = Instant::now() + ctx.config.dht_sample_interval;
+            next_sample = Instant::now() + config.dht_sample_interval;
             for node in dht.some_nodes(8) {
                 if let Ok(samples) = dht.sample(node).await {
                     found.extend(samples);
@@ -81,11 +79,12 @@ pub(crate) async fn dht_indexer(
                 queue.push_back(ih);
             }
         }
-        // Finished or overdue metadata fetches end.
-        running.retain(|(ih, started)| {
-            let Some(t) = ctx.torrent(ih) else {
+        // Finished or overdue metadata fetches end; a torrent stopped meanwhile (replaced
+        // by a fetch of the same info-hash) is no longer ours to wait for.
+        running.retain(|(t, started)| {
+            if t.cancel.is_cancelled() {
                 return false;
-            };
+            }
             if t.metadata().is_some() || started.elapsed() > INDEX_FETCH_TIME {
                 if matches!(t.storage, Storage::MetadataOnly) {
                     t.cancel.cancel();
@@ -96,25 +95,16 @@ pub(crate) async fn dht_indexer(
         });
         while running.len() < INDEX_FETCHES {
             let Some(ih) = queue.pop_front() else { break };
-            let known = lock(&index).iter().any(|e| e.info_hash == ih);
-            if known || ctx.torrent(&ih).is_some() {
-                continue;
+            // The command loop starts a metadata-only torrent unless the index or a running
+            // torrent has this info-hash already.
+            match requests
+                .ask(|reply| Command::IndexMetadata { ih, reply })
+                .await
+            {
+                Ok(Some(t)) => running.push((t, Instant::now())),
+                Ok(None) => {}
+                Err(_) => return,
             }
-            debug!(info_hash = %ih, "fetching metadata for the index");
-            let t = Torrent::new(ctx.clone(), ih, String::new(), Storage::MetadataOnly);
-            lock(&ctx.torrents).insert(ih, t.clone());
-            running.push((ih, Instant::now()));
-            tokio::spawn(
-                run_torrent(
-                    t,
-                    Vec::new(),
-                    None,
-                    index.clone(),
-                    None,
-                    cancel.child_token(),
-                )
-                .instrument(info_span!("index_meta", info_hash = %ih)),
-            );
         }
     }
 }

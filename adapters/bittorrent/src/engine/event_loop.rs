@@ -3,30 +3,36 @@
 //! but `status` is a [`Command`], numbered for tracing, answered on a oneshot channel.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use junction_core::{ContentId, FetchEvents, FetchRequest, Hit, NetworkError, Query, TransferSink};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug_span, info, info_span};
+use tracing::{Instrument, debug, debug_span, info, info_span};
 
 use super::accept::accept_loop;
 use super::dht::Dht;
 use super::dht_tasks::{dht_indexer, dht_maintenance};
 use super::fetch::start_fetch;
-use super::index::IndexEntry;
+use super::index::{Index, IndexEntry, IndexView};
+use super::metadata_cache::MetadataCache;
 use super::share::{Prepared, seed, unshare};
+use super::storage::Storage;
 use super::sync::lock;
-use super::torrent::Ctx;
+use super::torrent::{Ctx, Torrent};
+use super::torrent_task::run_torrent;
 use crate::config::Config;
 use crate::wire::id::InfoHash;
+use crate::wire::metainfo::Info;
 
 /// How long the handle waits for the command loop to take a request and to answer it. The
 /// loop answers at once (it never waits on the network); this only bounds a stuck engine.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most trackers added as endpoints.
+const MAX_EXTRA_TRACKERS: usize = 100;
 
 /// What the handle asks of the command loop; each carries the channel its answer goes to.
 pub(crate) enum Command {
@@ -65,6 +71,11 @@ pub(crate) enum Command {
         url: String,
         reply: oneshot::Sender<Result<(), NetworkError>>,
     },
+    /// A metadata-only torrent for the DHT indexer (`None`: known already).
+    IndexMetadata {
+        ih: InfoHash,
+        reply: oneshot::Sender<Option<Arc<Torrent>>>,
+    },
     /// A peer offered to every running torrent (without a DHT to bootstrap from).
     AddPeer {
         addr: SocketAddr,
@@ -83,6 +94,7 @@ impl Command {
             Command::Peers { .. } => "locate",
             Command::AddTracker { .. } | Command::AddPeer { .. } => "add_endpoint",
             Command::RemoveTracker { .. } => "remove_endpoint",
+            Command::IndexMetadata { .. } => "index_metadata",
         }
     }
 }
@@ -124,13 +136,22 @@ impl Requests {
     }
 }
 
+/// What torrent tasks tell the command loop; the loop takes these before the handle's
+/// commands, so a command sees every report sent before it.
+pub(crate) enum Report {
+    /// A torrent's metadata is known: its entry for the search index.
+    Indexed(IndexEntry),
+    /// An info dict fetched over ut_metadata and the peers that had it, for the cache.
+    MetadataFetched(Info, Vec<SocketAddr>),
+}
+
 /// What [`start`] set running, for the handle to hold.
 pub(crate) struct Started {
     pub ctx: Arc<Ctx>,
     pub requests: Requests,
     pub cancel: CancellationToken,
     pub listen: SocketAddr,
-    pub index: Arc<Mutex<Vec<IndexEntry>>>,
+    pub index: IndexView,
 }
 
 /// Binds the peer listener (and the DHT's socket), then starts the accept loop, the DHT's
@@ -149,96 +170,127 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
         ),
         None => None,
     };
-    let ctx = Arc::new(Ctx::new(
+    let (ctx, ends) = Ctx::new(
         config,
         listen.port(),
         dht.clone(),
         upload_limit,
         download_limit,
-    ));
-    let index = Arc::new(Mutex::new(Vec::new()));
+    );
+    let ctx = Arc::new(ctx);
+    let (cmd, rx) = mpsc::channel(64);
+    let requests = Requests {
+        tx: cmd,
+        next_id: Arc::new(AtomicU64::new(1)),
+    };
     if let Some(d) = dht {
         let boot = ctx.config.dht_bootstrap.clone();
         tokio::spawn(
             dht_maintenance(d.clone(), boot, cancel.clone()).instrument(info_span!("dht_boot")),
         );
         if ctx.config.dht_index {
+            let (config, requests) = (ctx.config.clone(), requests.clone());
             tokio::spawn(
-                dht_indexer(d, ctx.clone(), index.clone(), cancel.clone())
+                dht_indexer(d, config, requests, cancel.clone())
                     .instrument(info_span!("dht_index")),
             );
         }
     }
-    let (cmd, rx) = mpsc::channel(64);
+    let (index, index_view) = Index::new();
+    let engine = Engine {
+        ctx: ctx.clone(),
+        cancel: cancel.clone(),
+        index,
+        metadata_cache: MetadataCache::default(),
+        extra_trackers: ends.extra_trackers,
+    };
     let span = info_span!("bittorrent", %listen);
     tokio::spawn(accept_loop(listener, ctx.clone(), cancel.clone()).instrument(span.clone()));
-    tokio::spawn(event_loop(rx, ctx.clone(), index.clone(), cancel.clone()).instrument(span));
+    tokio::spawn(engine.run(rx, ends.reports).instrument(span));
     info!(%listen, "bittorrent adapter listening");
-    let requests = Requests {
-        tx: cmd,
-        next_id: Arc::new(AtomicU64::new(1)),
-    };
     Ok(Started {
         ctx,
         requests,
         cancel,
         listen,
-        index,
+        index: index_view,
     })
 }
 
-/// Takes the handle's commands until the adapter is cancelled, then stops every torrent.
-async fn event_loop(
-    mut rx: mpsc::Receiver<Request>,
+/// The command loop's task and what it alone owns.
+struct Engine {
     ctx: Arc<Ctx>,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
     cancel: CancellationToken,
-) {
-    loop {
-        let Request { id, command } = tokio::select! {
-            _ = cancel.cancelled() => break,
-            c = rx.recv() => match c { Some(c) => c, None => break },
-        };
-        let _span = debug_span!("request", id, what = command.name()).entered();
+    index: Index,
+    metadata_cache: MetadataCache,
+    /// Published to every torrent task through [`Ctx::extra_trackers`].
+    extra_trackers: watch::Sender<Vec<String>>,
+}
+
+impl Engine {
+    /// Takes the torrents' reports and the handle's commands until the adapter is
+    /// cancelled, then stops every torrent.
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request>,
+        mut reports: mpsc::UnboundedReceiver<Report>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                Some(r) = reports.recv() => self.on_report(r),
+                c = rx.recv() => match c {
+                    Some(Request { id, command }) => {
+                        let _span = debug_span!("request", id, what = command.name()).entered();
+                        self.on_command(command);
+                    }
+                    None => break,
+                },
+            }
+        }
+        let torrents: Vec<_> = lock(&self.ctx.torrents).values().cloned().collect();
+        for t in torrents {
+            t.cancel.cancel();
+        }
+    }
+
+    fn on_report(&mut self, r: Report) {
+        match r {
+            Report::Indexed(e) => self.index.add(e),
+            Report::MetadataFetched(info, peers) => self.metadata_cache.put(info, peers),
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let ctx = &self.ctx;
         match command {
             Command::Fetch { req, sink, reply } => {
-                let _ = reply.send(start_fetch(&ctx, &index, &cancel, req, sink));
+                let cache = &self.metadata_cache;
+                let _ = reply.send(start_fetch(ctx, cache, &self.cancel, req, sink));
             }
             Command::Seed { prepared, reply } => {
-                let _ = reply.send(seed(&ctx, &index, &cancel, *prepared));
+                let _ = reply.send(seed(ctx, &mut self.index, &self.cancel, *prepared));
             }
             Command::Unshare { id, reply } => {
-                let _ = reply.send(unshare(&ctx, &index, &id));
+                let _ = reply.send(unshare(ctx, &mut self.index, &id));
             }
             Command::Search { query, reply } => {
-                let _ = reply.send(super::index::search(&index, &ctx, &query));
+                let peers =
+                    |ih: &InfoHash| ctx.torrent(ih).map_or(0, |t| t.state().peers.len() as u32);
+                let _ = reply.send(self.index.search(&query, peers));
             }
             Command::Peers { ih, reply } => {
-                let _ = reply.send(super::fetch::running_peers(&ctx, ih));
+                let _ = reply.send(super::fetch::running_peers(ctx, ih));
+            }
+            Command::IndexMetadata { ih, reply } => {
+                let _ = reply.send(self.index_metadata(ih));
             }
             Command::AddTracker { url, reply } => {
-                let mut extra = lock(&ctx.extra_trackers);
-                let _ = reply.send(if extra.len() >= 100 {
-                    Err(NetworkError::Invalid("too many trackers".into()))
-                } else {
-                    if !extra.contains(&url) {
-                        extra.push(url);
-                    }
-                    Ok(())
-                });
+                let _ = reply.send(self.add_tracker(url));
             }
             Command::RemoveTracker { url, reply } => {
-                // Announces from now on leave it out.
-                let mut extra = lock(&ctx.extra_trackers);
-                let before = extra.len();
-                extra.retain(|t| t != &url);
-                let _ = reply.send(if extra.len() == before {
-                    Err(NetworkError::NotFound(format!(
-                        "no tracker {url:?} was added"
-                    )))
-                } else {
-                    Ok(())
-                });
+                let _ = reply.send(self.remove_tracker(&url));
             }
             Command::AddPeer { addr, reply } => {
                 for t in lock(&ctx.torrents).values() {
@@ -248,8 +300,50 @@ async fn event_loop(
             }
         }
     }
-    let torrents: Vec<_> = lock(&ctx.torrents).values().cloned().collect();
-    for t in torrents {
-        t.cancel.cancel();
+
+    fn add_tracker(&mut self, url: String) -> Result<(), NetworkError> {
+        if self.extra_trackers.borrow().len() >= MAX_EXTRA_TRACKERS {
+            return Err(NetworkError::Invalid("too many trackers".into()));
+        }
+        self.extra_trackers.send_if_modified(|extra| {
+            let new = !extra.contains(&url);
+            if new {
+                extra.push(url);
+            }
+            new
+        });
+        Ok(())
+    }
+
+    /// Announces from now on leave `url` out.
+    fn remove_tracker(&mut self, url: &str) -> Result<(), NetworkError> {
+        let removed = self.extra_trackers.send_if_modified(|extra| {
+            let before = extra.len();
+            extra.retain(|t| t != url);
+            extra.len() < before
+        });
+        if removed {
+            Ok(())
+        } else {
+            Err(NetworkError::NotFound(format!(
+                "no tracker {url:?} was added"
+            )))
+        }
+    }
+
+    /// Starts a metadata-only torrent for the DHT indexer, unless the index or a running
+    /// torrent has `ih` already.
+    fn index_metadata(&mut self, ih: InfoHash) -> Option<Arc<Torrent>> {
+        if self.index.contains(&ih) || self.ctx.torrent(&ih).is_some() {
+            return None;
+        }
+        debug!(info_hash = %ih, "fetching metadata for the index");
+        let t = Torrent::new(self.ctx.clone(), ih, String::new(), Storage::MetadataOnly);
+        lock(&self.ctx.torrents).insert(ih, t.clone());
+        tokio::spawn(
+            run_torrent(t.clone(), Vec::new(), None, None, self.cancel.child_token())
+                .instrument(info_span!(parent: None, "index_meta", info_hash = %ih)),
+        );
+        Some(t)
     }
 }

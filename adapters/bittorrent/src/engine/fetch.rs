@@ -3,8 +3,8 @@
 //! identify, for the metadata alone.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use junction_core::{FetchEvents, FetchRequest, HashKind, NetworkError, TransferSink};
@@ -13,8 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};
 
-use super::index::IndexEntry;
-use super::metadata_cache::cached_metadata;
+use super::metadata_cache::MetadataCache;
 use super::storage::Storage;
 use super::sync::lock;
 use super::torrent::{Ctx, Torrent};
@@ -27,7 +26,7 @@ use crate::wire::tracker::Event as TrackerEvent;
 
 pub(crate) fn start_fetch(
     ctx: &Arc<Ctx>,
-    index: &Arc<Mutex<Vec<IndexEntry>>>,
+    cache: &MetadataCache,
     cancel: &CancellationToken,
     req: FetchRequest,
     sink: Option<Arc<dyn TransferSink>>,
@@ -60,7 +59,7 @@ pub(crate) fn start_fetch(
                 })?;
             // Metadata fetched earlier (an identify, the DHT index) is not fetched again,
             // and the peers that had it are tried first.
-            let cached = cached_metadata(ctx, &ih).map(|(info, had)| {
+            let cached = cache.get(&ih).map(|(info, had)| {
                 peers.extend(had);
                 info
             });
@@ -112,15 +111,8 @@ pub(crate) fn start_fetch(
     let (tx, rx) = mpsc::channel(64);
     let torrent_bytes = req.torrent.clone();
     tokio::spawn(
-        run_torrent(
-            t,
-            tiers,
-            Some(tx),
-            index.clone(),
-            torrent_bytes,
-            cancel.child_token(),
-        )
-        .instrument(info_span!("torrent", %info_hash)),
+        run_torrent(t, tiers, Some(tx), torrent_bytes, cancel.child_token())
+            .instrument(info_span!("torrent", %info_hash)),
     );
     Ok(ReceiverStream::new(rx).boxed())
 }

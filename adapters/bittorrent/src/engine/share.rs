@@ -1,14 +1,14 @@
 //! Sharing a local file: hashed once into a v1+v2 hybrid torrent (with its whole-file
 //! SHA-1) and seeded from the file.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use junction_core::{ContentId, HashKind, NetworkError, SharedItem};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 
-use super::index::{IndexEntry, add_to_index, entry_of};
+use super::index::{Index, entry_of};
 use super::storage::Storage;
 use super::sync::lock;
 use super::torrent::{Ctx, Torrent};
@@ -86,7 +86,7 @@ pub(crate) async fn prepare(ctx: &Ctx, item: SharedItem) -> Result<Prepared, Net
 /// info-hash, enters the search index with its `.torrent`, and gets its task.
 pub(crate) fn seed(
     ctx: &Arc<Ctx>,
-    index: &Arc<Mutex<Vec<IndexEntry>>>,
+    index: &mut Index,
     cancel: &CancellationToken,
     p: Prepared,
 ) -> Result<ContentId, NetworkError> {
@@ -100,10 +100,10 @@ pub(crate) fn seed(
     }
     info!(info_hash = %ih, path = %p.path.display(), "sharing");
     if let Some(e) = entry_of(&t, &tiers, Some(Bytes::from(p.bytes))) {
-        add_to_index(index, e);
+        index.add(e);
     }
     tokio::spawn(
-        run_torrent(t, tiers, None, index.clone(), None, cancel.child_token())
+        run_torrent(t, tiers, None, None, cancel.child_token())
             .instrument(info_span!("torrent", info_hash = %ih)),
     );
     Ok(p.id)
@@ -166,11 +166,7 @@ fn hash_file(
 /// Withdraws what `share` offered under `id`: its torrent stops (saying `stopped` to its
 /// trackers, leaving the DHT as its announces lapse) and leaves the search index. A torrent
 /// still downloading under the same info-hash is a transfer's, not a share: it goes on.
-pub(crate) fn unshare(
-    ctx: &Ctx,
-    index: &Mutex<Vec<IndexEntry>>,
-    id: &ContentId,
-) -> Result<(), NetworkError> {
+pub(crate) fn unshare(ctx: &Ctx, index: &mut Index, id: &ContentId) -> Result<(), NetworkError> {
     let ih = id
         .get(HashKind::Btih)
         .and_then(InfoHash::from_slice)
@@ -184,12 +180,7 @@ pub(crate) fn unshare(
         }
     };
     // A torrent still downloading stays findable: it is someone's transfer.
-    let listed = !downloading && {
-        let mut idx = lock(index);
-        let before = idx.len();
-        idx.retain(|e| e.info_hash != ih);
-        idx.len() < before
-    };
+    let listed = !downloading && index.remove(&ih);
     match stopped {
         Some(t) => {
             t.cancel.cancel();

@@ -2,8 +2,8 @@
 //! runs the choker, and reports progress to the fetch that started it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span};
 
-use super::index::{IndexEntry, add_to_index, entry_of};
-use super::metadata_cache::cache_metadata;
+use super::event_loop::Report;
+use super::index::entry_of;
+use super::metadata_cache::META_CACHE_BYTES;
 use super::peer;
 use super::storage::Storage;
 use super::sync::lock;
@@ -29,7 +30,6 @@ pub(crate) async fn run_torrent(
     t: Arc<Torrent>,
     trackers: Vec<Vec<String>>,
     events: Option<mpsc::Sender<FetchEvent>>,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
     torrent_bytes: Option<Bytes>,
     adapter_cancel: CancellationToken,
 ) {
@@ -52,7 +52,6 @@ pub(crate) async fn run_torrent(
         indexed: false,
         identified: false,
         had_metadata: t.metadata().is_some(),
-        index,
         torrent_bytes,
         last_choke: Instant::now(),
         dial_tx,
@@ -110,7 +109,6 @@ struct TorrentTask {
     trackers: Vec<Vec<String>>,
     /// The fetch's events; `None` once the fetch stream ended (the torrent may seed on).
     events: Option<mpsc::Sender<FetchEvent>>,
-    index: Arc<Mutex<Vec<IndexEntry>>>,
     torrent_bytes: Option<Bytes>,
     /// Our announce key, the same in every announce of this torrent.
     key: u32,
@@ -198,8 +196,12 @@ impl TorrentTask {
         };
         self.identified = true;
         if !self.had_metadata {
-            let peers = t.state().peers.values().filter_map(|p| p.listen).collect();
-            cache_metadata(&self.ctx, &meta.info, peers);
+            // For the metadata cache: the next fetch starts from it and these peers.
+            if meta.info.raw.len() <= META_CACHE_BYTES {
+                let peers = t.state().peers.values().filter_map(|p| p.listen).collect();
+                let info = meta.info.clone();
+                let _ = self.ctx.reports.send(Report::MetadataFetched(info, peers));
+            }
         }
         let mut id = meta.info.content_id();
         id.set(HashKind::Btih, &t.info_hash.0);
@@ -231,7 +233,7 @@ impl TorrentTask {
             && let Some(e) = entry_of(&self.t, &self.trackers, self.torrent_bytes.clone())
         {
             self.indexed = true;
-            add_to_index(&self.index, e);
+            let _ = self.ctx.reports.send(Report::Indexed(e));
         }
     }
 
@@ -251,7 +253,7 @@ impl TorrentTask {
 
     /// Announces when due, in a task of its own that hands the tiers back with the answer.
     fn announce_if_due(&mut self) {
-        let extra: Vec<String> = lock(&self.ctx.extra_trackers).clone();
+        let extra: Vec<String> = self.ctx.extra_trackers.borrow().clone();
         let Some(mut tr) = self.tiers.take() else {
             return;
         };

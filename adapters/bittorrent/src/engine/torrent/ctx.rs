@@ -1,17 +1,19 @@
 //! The adapter-wide context every torrent and peer shares: identity, counters, the torrent
-//! table, and the upload and download rate limits.
+//! table, the upload and download rate limits, and the ends of the channels to the command
+//! loop.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{mpsc, watch};
+
 use super::{ConnId, Torrent};
 use crate::config::Config;
+use crate::engine::event_loop::Report;
 use crate::engine::sync::lock;
 use crate::wire::id::{InfoHash, PeerId};
-use crate::wire::metainfo::Info;
 
 /// Adapter-wide context shared by every torrent and peer.
 #[derive(Debug)]
@@ -32,11 +34,17 @@ pub struct Ctx {
     pub download_bucket: Option<Mutex<Bucket>>,
     /// Pieces hashed at once (off the reactor).
     pub hashers: Arc<tokio::sync::Semaphore>,
-    /// Trackers added at run time (`AddEndpoint`), announced to by every torrent.
-    pub extra_trackers: Mutex<Vec<String>>,
-    /// Info dicts fetched over ut_metadata, with the peers that were connected then,
-    /// oldest first (see `engine::metadata_cache`).
-    pub metadata_cache: Mutex<VecDeque<(Info, Vec<SocketAddr>)>>,
+    /// Trackers added at run time (`AddEndpoint`), announced to by every torrent; the
+    /// command loop keeps the list and publishes it here.
+    pub extra_trackers: watch::Receiver<Vec<String>>,
+    /// What torrent tasks tell the command loop.
+    pub(crate) reports: mpsc::UnboundedSender<Report>,
+}
+
+/// The command loop's ends of the channels in [`Ctx`].
+pub(crate) struct LoopEnds {
+    pub reports: mpsc::UnboundedReceiver<Report>,
+    pub extra_trackers: watch::Sender<Vec<String>>,
 }
 
 /// A token bucket: `rate` bytes per second, bursts of one second.
@@ -77,15 +85,22 @@ impl Bucket {
 }
 
 impl Ctx {
-    /// A context with fresh counters, no torrents, and a new peer id.
-    pub fn new(
+    /// A context with fresh counters, no torrents, and a new peer id, and the command
+    /// loop's ends of its channels.
+    pub(crate) fn new(
         config: Config,
         port: u16,
         dht: Option<crate::engine::dht::Dht>,
         upload_limit: Option<u64>,
         download_limit: Option<u64>,
-    ) -> Ctx {
-        Ctx {
+    ) -> (Ctx, LoopEnds) {
+        let (reports, reports_rx) = mpsc::unbounded_channel();
+        let (trackers_tx, extra_trackers) = watch::channel(Vec::new());
+        let ends = LoopEnds {
+            reports: reports_rx,
+            extra_trackers: trackers_tx,
+        };
+        let ctx = Ctx {
             config,
             peer_id: new_peer_id(),
             port: AtomicU16::new(port),
@@ -100,9 +115,10 @@ impl Ctx {
             hashers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),
-            extra_trackers: Mutex::new(Vec::new()),
-            metadata_cache: Mutex::new(VecDeque::new()),
-        }
+            extra_trackers,
+            reports,
+        };
+        (ctx, ends)
     }
 
     /// How long to hold `n` uploaded bytes to keep under the upload limit.

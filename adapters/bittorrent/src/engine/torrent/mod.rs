@@ -478,13 +478,8 @@ mod tests {
         let size = data.len() as u64;
         let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
         let sink = SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT);
-        let ctx = Arc::new(Ctx::new(
-            crate::config::Config::default(),
-            0,
-            None,
-            None,
-            None,
-        ));
+        let (ctx, _loop_ends) = Ctx::new(crate::config::Config::default(), 0, None, None, None);
+        let ctx = Arc::new(ctx);
         let t = Torrent::new(ctx, info.swarm_hash(), "f.bin".into(), Storage::Sink(sink));
         t.set_metadata(info).unwrap();
         (t, swarm)
