@@ -1,8 +1,10 @@
 //! The BitTorrent [`Network`]: a cheap, clonable handle. Every method but `status` sends a
 //! numbered command over a bounded channel to the engine's command loop
-//! (`engine/event_loop.rs`) and awaits its answer under a timeout; `status` reads the
-//! engine's counters. Everything that runs (torrents, peers, the DHT, the index) lives in
-//! [`crate::engine`].
+//! (`engine/event_loop.rs`), which alone owns the torrents map and the search index, and
+//! awaits its answer under a timeout. The synchronous readers (`status`, `torrent_stats`,
+//! `index_entry`) read the engine's atomic counters and the copies of the map and the index
+//! the loop publishes after each change. Everything that runs (torrents, peers, the DHT,
+//! the index) lives in [`crate::engine`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +23,8 @@ use crate::engine::event_loop::{self, Command, Requests};
 pub use crate::engine::index::IndexEntry;
 use crate::engine::index::IndexView;
 use crate::engine::sync::lock;
-use crate::engine::torrent::{Ctx, Torrent};
+use crate::engine::torrent::Ctx;
+use crate::engine::torrents::TorrentsView;
 use crate::engine::{fetch, share, torznab};
 use crate::wire::id::{InfoHash, PeerId};
 
@@ -46,6 +49,8 @@ struct Inner {
     listen: SocketAddr,
     /// The search index as the command loop last published it.
     index: IndexView,
+    /// The torrents map as the command loop last published it.
+    torrents: TorrentsView,
 }
 
 impl Drop for Inner {
@@ -79,6 +84,7 @@ impl Adapter {
                 cancel: e.cancel,
                 listen: e.listen,
                 index: e.index,
+                torrents: e.torrents,
             }),
         })
     }
@@ -102,7 +108,7 @@ impl Adapter {
     }
 
     pub fn torrent_stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
-        let t = self.inner.ctx.torrent(ih)?;
+        let t = self.inner.torrents.get(ih)?;
         let st = t.state();
         Some(TorrentStats {
             name: st.name.clone(),
@@ -140,7 +146,7 @@ impl Network for Adapter {
 
     fn status(&self) -> NetworkStatus {
         let ctx = &self.inner.ctx;
-        let torrents: Vec<Arc<Torrent>> = lock(&ctx.torrents).values().cloned().collect();
+        let torrents = self.inner.torrents.all();
         let peers: usize = torrents.iter().map(|t| t.state().peers.len()).sum();
         let seeding = torrents.iter().filter(|t| t.is_complete()).count();
         NetworkStatus {
@@ -314,7 +320,7 @@ impl Network for Adapter {
         self.inner.cancel.cancel();
         // Give torrents a moment to send `stopped` to their trackers.
         let deadline = Instant::now() + Duration::from_secs(3);
-        while !lock(&self.inner.ctx.torrents).is_empty() && Instant::now() < deadline {
+        while !self.inner.torrents.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -10,11 +10,17 @@ use tracing::{Instrument, debug, info_span};
 
 use super::peer;
 use super::torrent::Ctx;
+use super::torrents::TorrentsView;
 
 /// Most incoming connections waiting for their handshake.
 const MAX_PENDING_ACCEPTS: usize = 64;
 
-pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Ctx>,
+    torrents: TorrentsView,
+    cancel: CancellationToken,
+) {
     let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_ACCEPTS));
     let limiter = junction_core::limit::ConnLimiter::new(ctx.config.limits.clone());
     loop {
@@ -36,7 +42,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: Ca
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             continue; // too many half-open connections: drop this one
         };
-        let ctx = ctx.clone();
+        let (ctx, torrents) = (ctx.clone(), torrents.clone());
         tokio::spawn(
             async move {
                 let hs = match peer::read_handshake(&mut s, ctx.config.handshake_timeout).await {
@@ -48,7 +54,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, cancel: Ca
                 };
                 drop(permit);
                 lim.handshake_done();
-                let Some(t) = ctx.torrent(&hs.info_hash) else {
+                let Some(t) = torrents.get(&hs.info_hash) else {
                     debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
                     return;
                 };

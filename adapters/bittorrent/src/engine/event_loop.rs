@@ -21,9 +21,9 @@ use super::index::{Index, IndexEntry, IndexView};
 use super::metadata_cache::MetadataCache;
 use super::share::{Prepared, seed, unshare};
 use super::storage::Storage;
-use super::sync::lock;
 use super::torrent::{Ctx, Torrent};
 use super::torrent_task::run_torrent;
+use super::torrents::{Torrents, TorrentsView};
 use crate::config::Config;
 use crate::wire::id::InfoHash;
 use crate::wire::metainfo::Info;
@@ -33,6 +33,9 @@ use crate::wire::metainfo::Info;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most trackers added as endpoints.
 const MAX_EXTRA_TRACKERS: usize = 100;
+/// How long the loop stays after the adapter is cancelled, for the torrents' last reports:
+/// over the 3 s each goodbye announce may take.
+const STOP_LINGER: Duration = Duration::from_secs(5);
 
 /// What the handle asks of the command loop; each carries the channel its answer goes to.
 pub(crate) enum Command {
@@ -143,6 +146,8 @@ pub(crate) enum Report {
     Indexed(IndexEntry),
     /// An info dict fetched over ut_metadata and the peers that had it, for the cache.
     MetadataFetched(Info, Vec<SocketAddr>),
+    /// A torrent's task ended (after its goodbye to the trackers).
+    Stopped(Arc<Torrent>),
 }
 
 /// What [`start`] set running, for the handle to hold.
@@ -152,6 +157,7 @@ pub(crate) struct Started {
     pub cancel: CancellationToken,
     pub listen: SocketAddr,
     pub index: IndexView,
+    pub torrents: TorrentsView,
 }
 
 /// Binds the peer listener (and the DHT's socket), then starts the accept loop, the DHT's
@@ -197,15 +203,18 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
         }
     }
     let (index, index_view) = Index::new();
+    let (torrents, torrents_view) = Torrents::new();
     let engine = Engine {
         ctx: ctx.clone(),
         cancel: cancel.clone(),
+        torrents,
         index,
         metadata_cache: MetadataCache::default(),
         extra_trackers: ends.extra_trackers,
     };
     let span = info_span!("bittorrent", %listen);
-    tokio::spawn(accept_loop(listener, ctx.clone(), cancel.clone()).instrument(span.clone()));
+    let accept = accept_loop(listener, ctx.clone(), torrents_view.clone(), cancel.clone());
+    tokio::spawn(accept.instrument(span.clone()));
     tokio::spawn(engine.run(rx, ends.reports).instrument(span));
     info!(%listen, "bittorrent adapter listening");
     Ok(Started {
@@ -214,6 +223,7 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
         cancel,
         listen,
         index: index_view,
+        torrents: torrents_view,
     })
 }
 
@@ -221,6 +231,7 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
 struct Engine {
     ctx: Arc<Ctx>,
     cancel: CancellationToken,
+    torrents: Torrents,
     index: Index,
     metadata_cache: MetadataCache,
     /// Published to every torrent task through [`Ctx::extra_trackers`].
@@ -241,50 +252,78 @@ impl Engine {
                 _ = self.cancel.cancelled() => break,
                 Some(r) = reports.recv() => self.on_report(r),
                 c = rx.recv() => match c {
-                    Some(Request { id, command }) => {
-                        let _span = debug_span!("request", id, what = command.name()).entered();
-                        self.on_command(command);
-                    }
+                    Some(req) => self.on_request(req),
                     None => break,
                 },
             }
         }
-        let torrents: Vec<_> = lock(&self.ctx.torrents).values().cloned().collect();
-        for t in torrents {
+        // Stopping: every torrent is told to stop. The loop stays to take their last
+        // reports (each leaves the map once it said `stopped` to its trackers, which
+        // `shutdown` waits for) and to answer what still comes, for at most STOP_LINGER.
+        for t in self.torrents.values() {
             t.cancel.cancel();
         }
+        let linger = tokio::time::sleep(STOP_LINGER);
+        tokio::pin!(linger);
+        while !self.torrents.is_empty() {
+            tokio::select! {
+                biased;
+                () = &mut linger => break,
+                Some(r) = reports.recv() => self.on_report(r),
+                Some(req) = rx.recv() => self.on_request(req),
+            }
+        }
+    }
+
+    fn on_request(&mut self, Request { id, command }: Request) {
+        let _span = debug_span!("request", id, what = command.name()).entered();
+        self.on_command(command);
     }
 
     fn on_report(&mut self, r: Report) {
         match r {
             Report::Indexed(e) => self.index.add(e),
             Report::MetadataFetched(info, peers) => self.metadata_cache.put(info, peers),
+            Report::Stopped(t) => self.torrents.remove_stopped(&t),
         }
     }
 
     fn on_command(&mut self, command: Command) {
-        let ctx = &self.ctx;
+        let (ctx, torrents) = (&self.ctx, &mut self.torrents);
+        // Stopping: nothing new starts.
+        let stopping = self.cancel.is_cancelled();
         match command {
+            Command::Fetch { reply, .. } if stopping => {
+                let _ = reply.send(Err(NetworkError::Shutdown));
+            }
+            Command::Seed { reply, .. } if stopping => {
+                let _ = reply.send(Err(NetworkError::Shutdown));
+            }
             Command::Fetch { req, sink, reply } => {
                 let cache = &self.metadata_cache;
-                let _ = reply.send(start_fetch(ctx, cache, &self.cancel, req, sink));
+                let _ = reply.send(start_fetch(ctx, torrents, cache, &self.cancel, req, sink));
             }
             Command::Seed { prepared, reply } => {
-                let _ = reply.send(seed(ctx, &mut self.index, &self.cancel, *prepared));
+                let index = &mut self.index;
+                let _ = reply.send(seed(ctx, torrents, index, &self.cancel, *prepared));
             }
             Command::Unshare { id, reply } => {
-                let _ = reply.send(unshare(ctx, &mut self.index, &id));
+                let _ = reply.send(unshare(torrents, &mut self.index, &id));
             }
             Command::Search { query, reply } => {
                 let peers =
-                    |ih: &InfoHash| ctx.torrent(ih).map_or(0, |t| t.state().peers.len() as u32);
+                    |ih: &InfoHash| torrents.get(ih).map_or(0, |t| t.state().peers.len() as u32);
                 let _ = reply.send(self.index.search(&query, peers));
             }
             Command::Peers { ih, reply } => {
-                let _ = reply.send(super::fetch::running_peers(ctx, ih));
+                let _ = reply.send(super::fetch::running_peers(torrents, ih));
             }
             Command::IndexMetadata { ih, reply } => {
-                let _ = reply.send(self.index_metadata(ih));
+                let _ = reply.send(if stopping {
+                    None
+                } else {
+                    self.index_metadata(ih)
+                });
             }
             Command::AddTracker { url, reply } => {
                 let _ = reply.send(self.add_tracker(url));
@@ -293,7 +332,7 @@ impl Engine {
                 let _ = reply.send(self.remove_tracker(&url));
             }
             Command::AddPeer { addr, reply } => {
-                for t in lock(&ctx.torrents).values() {
+                for t in torrents.values() {
                     t.state().add_known(addr);
                 }
                 let _ = reply.send(());
@@ -334,12 +373,12 @@ impl Engine {
     /// Starts a metadata-only torrent for the DHT indexer, unless the index or a running
     /// torrent has `ih` already.
     fn index_metadata(&mut self, ih: InfoHash) -> Option<Arc<Torrent>> {
-        if self.index.contains(&ih) || self.ctx.torrent(&ih).is_some() {
+        if self.index.contains(&ih) || self.torrents.get(&ih).is_some() {
             return None;
         }
         debug!(info_hash = %ih, "fetching metadata for the index");
         let t = Torrent::new(self.ctx.clone(), ih, String::new(), Storage::MetadataOnly);
-        lock(&self.ctx.torrents).insert(ih, t.clone());
+        self.torrents.insert(t.clone());
         tokio::spawn(
             run_torrent(t.clone(), Vec::new(), None, None, self.cancel.child_token())
                 .instrument(info_span!(parent: None, "index_meta", info_hash = %ih)),

@@ -15,9 +15,9 @@ use tracing::{Instrument, info_span};
 
 use super::metadata_cache::MetadataCache;
 use super::storage::Storage;
-use super::sync::lock;
 use super::torrent::{Ctx, Torrent};
 use super::torrent_task::run_torrent;
+use super::torrents::Torrents;
 use super::tracker_client::{AnnounceParams, Tiers};
 use crate::wire::id::InfoHash;
 use crate::wire::magnet::Magnet;
@@ -26,6 +26,7 @@ use crate::wire::tracker::Event as TrackerEvent;
 
 pub(crate) fn start_fetch(
     ctx: &Arc<Ctx>,
+    torrents: &mut Torrents,
     cache: &MetadataCache,
     cancel: &CancellationToken,
     req: FetchRequest,
@@ -84,7 +85,7 @@ pub(crate) fn start_fetch(
     }
     // The latest fetch of a torrent wins: one still running (or seeding from an older
     // transfer) is stopped first.
-    if let Some(old) = lock(&ctx.torrents).remove(&info_hash) {
+    if let Some(old) = torrents.remove(&info_hash) {
         old.cancel.cancel();
     }
     let name = info
@@ -107,7 +108,7 @@ pub(crate) fn start_fetch(
             st.add_known(p);
         }
     }
-    lock(&ctx.torrents).insert(info_hash, t.clone());
+    torrents.insert(t.clone());
     let (tx, rx) = mpsc::channel(64);
     let torrent_bytes = req.torrent.clone();
     tokio::spawn(
@@ -118,8 +119,9 @@ pub(crate) fn start_fetch(
 }
 
 /// The peers of the running torrent of `ih` (none when it is not running).
-pub(crate) fn running_peers(ctx: &Ctx, ih: InfoHash) -> Vec<SocketAddr> {
-    ctx.torrent(&ih)
+pub(crate) fn running_peers(torrents: &Torrents, ih: InfoHash) -> Vec<SocketAddr> {
+    torrents
+        .get(&ih)
         .map(|t| t.state().peers.values().map(|p| p.addr).collect())
         .unwrap_or_default()
 }

@@ -16,6 +16,7 @@ pub mod storage;
 pub mod sync;
 pub mod torrent;
 pub(crate) mod torrent_task;
+pub(crate) mod torrents;
 pub mod torznab;
 pub mod tracker_client;
 pub mod tracker_server;

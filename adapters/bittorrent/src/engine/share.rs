@@ -10,9 +10,9 @@ use tracing::{Instrument, info, info_span};
 
 use super::index::{Index, entry_of};
 use super::storage::Storage;
-use super::sync::lock;
 use super::torrent::{Ctx, Torrent};
 use super::torrent_task::run_torrent;
+use super::torrents::Torrents;
 use crate::wire::id::InfoHash;
 use crate::wire::metainfo::{Metainfo, TorrentBuilder, piece_length_for};
 
@@ -86,6 +86,7 @@ pub(crate) async fn prepare(ctx: &Ctx, item: SharedItem) -> Result<Prepared, Net
 /// info-hash, enters the search index with its `.torrent`, and gets its task.
 pub(crate) fn seed(
     ctx: &Arc<Ctx>,
+    torrents: &mut Torrents,
     index: &mut Index,
     cancel: &CancellationToken,
     p: Prepared,
@@ -95,7 +96,7 @@ pub(crate) fn seed(
     let tiers = m.tracker_tiers();
     let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), p.storage);
     t.set_metadata(m.info).map_err(NetworkError::Invalid)?;
-    if let Some(old) = lock(&ctx.torrents).insert(ih, t.clone()) {
+    if let Some(old) = torrents.insert(t.clone()) {
         old.cancel.cancel();
     }
     info!(info_hash = %ih, path = %p.path.display(), "sharing");
@@ -166,18 +167,19 @@ fn hash_file(
 /// Withdraws what `share` offered under `id`: its torrent stops (saying `stopped` to its
 /// trackers, leaving the DHT as its announces lapse) and leaves the search index. A torrent
 /// still downloading under the same info-hash is a transfer's, not a share: it goes on.
-pub(crate) fn unshare(ctx: &Ctx, index: &mut Index, id: &ContentId) -> Result<(), NetworkError> {
+pub(crate) fn unshare(
+    torrents: &mut Torrents,
+    index: &mut Index,
+    id: &ContentId,
+) -> Result<(), NetworkError> {
     let ih = id
         .get(HashKind::Btih)
         .and_then(InfoHash::from_slice)
         .ok_or_else(|| NetworkError::Invalid("BitTorrent shares are named by a btih".into()))?;
-    let (stopped, downloading) = {
-        let mut torrents = lock(&ctx.torrents);
-        match torrents.get(&ih).map(|t| t.is_complete()) {
-            Some(true) => (torrents.remove(&ih), false),
-            Some(false) => (None, true),
-            None => (None, false),
-        }
+    let (stopped, downloading) = match torrents.get(&ih).map(|t| t.is_complete()) {
+        Some(true) => (torrents.remove(&ih), false),
+        Some(false) => (None, true),
+        None => (None, false),
     };
     // A torrent still downloading stays findable: it is someone's transfer.
     let listed = !downloading && index.remove(&ih);

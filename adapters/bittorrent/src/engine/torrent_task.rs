@@ -362,7 +362,8 @@ impl TorrentTask {
     }
 
     /// The torrent stopped: tell the fetch why, say goodbye to the trackers (briefly), and
-    /// leave the torrents map unless a newer torrent took this one's place.
+    /// have the command loop take it out of the torrents map (unless a newer torrent took
+    /// this one's place).
     async fn finish(mut self) {
         let tiers = self.tiers.take();
         let (t, ctx) = (&self.t, &self.ctx);
@@ -381,10 +382,7 @@ impl TorrentTask {
             let _ =
                 tokio::time::timeout(Duration::from_secs(3), tr.announce(&params, &quick)).await;
         }
-        let mut map = lock(&ctx.torrents);
-        if map.get(&t.info_hash).is_some_and(|x| Arc::ptr_eq(x, t)) {
-            map.remove(&t.info_hash);
-        }
+        let _ = ctx.reports.send(Report::Stopped(t.clone()));
         debug!("torrent stopped");
     }
 }

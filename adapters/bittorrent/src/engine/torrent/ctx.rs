@@ -1,19 +1,18 @@
-//! The adapter-wide context every torrent and peer shares: identity, counters, the torrent
-//! table, the upload and download rate limits, and the ends of the channels to the command
-//! loop.
+//! The adapter-wide context every torrent and peer shares: identity, counters, the upload
+//! and download rate limits, and the ends of the channels to the command loop (which owns
+//! the torrents map).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::{ConnId, Torrent};
+use super::ConnId;
 use crate::config::Config;
 use crate::engine::event_loop::Report;
 use crate::engine::sync::lock;
-use crate::wire::id::{InfoHash, PeerId};
+use crate::wire::id::PeerId;
 
 /// Adapter-wide context shared by every torrent and peer.
 #[derive(Debug)]
@@ -24,7 +23,6 @@ pub struct Ctx {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub next_conn: AtomicU64,
-    pub torrents: Mutex<HashMap<InfoHash, Arc<Torrent>>>,
     pub last_error: Mutex<Option<String>>,
     /// The DHT node, when enabled.
     pub dht: Option<crate::engine::dht::Dht>,
@@ -107,7 +105,6 @@ impl Ctx {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             next_conn: AtomicU64::new(1),
-            torrents: Mutex::new(HashMap::new()),
             last_error: Mutex::new(None),
             dht,
             upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
@@ -134,10 +131,6 @@ impl Ctx {
 
     pub fn conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn torrent(&self, ih: &InfoHash) -> Option<Arc<Torrent>> {
-        lock(&self.torrents).get(ih).cloned()
     }
 }
 
