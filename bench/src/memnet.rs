@@ -100,7 +100,10 @@ impl Network for MemNet {
     fn status(&self) -> NetworkStatus {
         NetworkStatus {
             state: NetworkState::Online,
-            reachability: "in memory".into(),
+            reachability: junction_core::Reachability {
+                detail: "in memory".into(),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

@@ -261,7 +261,10 @@ pub fn network_line(n: &pb::Network) -> String {
 pub fn network_json(n: &pb::Network) -> Value {
     json!({
         "id": n.id, "state": format!("{:?}", n.state()).to_lowercase(),
-        "reachability": n.reachability, "peers": n.peers, "servers": n.servers,
+        "reachability": n.reachability,
+        "inbound": format!("{:?}", n.inbound()).to_lowercase(),
+        "listening": n.listening, "external_ip": n.external_ip,
+        "peers": n.peers, "servers": n.servers,
         "dht_nodes": n.dht_nodes, "bytes_in": n.bytes_in, "bytes_out": n.bytes_out,
         "last_error": n.last_error, "details": n.details,
         "files_offered": n.files_offered, "bytes_offered": n.bytes_offered,

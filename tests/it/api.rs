@@ -139,6 +139,11 @@ async fn health_reflection_and_networks_answer() {
         ("testnet", pb::network::State::Online)
     );
     assert!(n.capabilities.as_ref().unwrap().any_of);
+    // How peers reach it, typed as well as in words.
+    assert_eq!(n.reachability, "LowID 7");
+    assert_eq!(n.inbound(), pb::network::Inbound::Firewalled);
+    assert_eq!(n.listening, "127.0.0.1:4662");
+    assert_eq!(n.external_ip, "");
     gw.stop().await;
 }
 

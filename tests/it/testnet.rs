@@ -183,7 +183,12 @@ impl Network for TestNet {
     fn status(&self) -> NetworkStatus {
         NetworkStatus {
             state: NetworkState::Online,
-            reachability: "test".into(),
+            reachability: junction_core::Reachability {
+                listening: Some(([127, 0, 0, 1], 4662).into()),
+                reachable: Some(false),
+                external: None,
+                detail: "LowID 7".into(),
+            },
             peers: 1,
             ..Default::default()
         }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use junction_core::{
     Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, HitStream, Network, NetworkError,
-    NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source, SourceStream, TransferSink,
+    NetworkId, NetworkState, NetworkStatus, Query, Reachability, SharedItem, Source, SourceStream,
+    TransferSink,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -155,7 +156,12 @@ impl Network for Adapter {
             } else {
                 NetworkState::Online
             },
-            reachability: format!("listening on {}", self.inner.listen),
+            // Whether peers get in is not known: BitTorrent has no server to say so.
+            reachability: Reachability {
+                listening: Some(self.inner.listen),
+                detail: format!("listening on {}", self.inner.listen),
+                ..Reachability::default()
+            },
             peers: peers as u32,
             servers: 0,
             dht_nodes: ctx.dht.as_ref().map_or(0, |d| d.node_count() as u32),

@@ -39,7 +39,7 @@ pub use hit::{Hit, Source};
 pub use name::{move_without_replacing, sanitize_file_name};
 pub use network::{
     Capabilities, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HitStream, Network, NetworkId,
-    NetworkState, NetworkStatus, SharedItem, SourceStream, TransferSink,
+    NetworkState, NetworkStatus, Reachability, SharedItem, SourceStream, TransferSink,
 };
 pub use query::{Expr, Query};
 pub use range::RangeSet;

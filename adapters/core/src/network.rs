@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,12 +111,32 @@ pub enum NetworkState {
     Offline,
 }
 
+/// How the network's peers reach this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reachability {
+    /// Where peers connect to, when listening.
+    pub listening: Option<SocketAddr>,
+    /// Whether peers can connect in: `Some(false)` when only call-backs or pushes reach
+    /// us (an eD2k LowID, a firewalled Gnutella servent); `None` while nobody said.
+    pub reachable: Option<bool>,
+    /// The address a server or peer saw us at (an eD2k HighID), when one said.
+    pub external: Option<IpAddr>,
+    /// The same in the network's own words, for people: "HighID 1.2.3.4", "LowID 1234",
+    /// "firewalled".
+    pub detail: String,
+}
+
+impl fmt::Display for Reachability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 /// What `ListNetworks` shows for one network.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkStatus {
     pub state: NetworkState,
-    /// HighID/LowID, firewalled, …
-    pub reachability: String,
+    pub reachability: Reachability,
     pub peers: u32,
     pub servers: u32,
     pub dht_nodes: u32,

@@ -1,14 +1,15 @@
 //! `ed2k::Adapter`: the handle the gateway holds. It owns an optional index server, a peer
 //! listener, the server-session task and the downloads, all stopped by one cancellation token.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use junction_core::{
     Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, HitStream, Network, NetworkError,
-    NetworkId, NetworkState, NetworkStatus, Query, SharedItem, Source, SourceStream, TransferSink,
+    NetworkId, NetworkState, NetworkStatus, Query, Reachability, SharedItem, Source, SourceStream,
+    TransferSink,
 };
 
 use crate::config::{Config, new_user_hash};
@@ -144,12 +145,19 @@ impl Network for Adapter {
             details.push(("index_users".into(), st.users.to_string()));
             details.push(("index_files".into(), st.files.to_string()));
         }
-        let reachability = if !logged_in {
-            "offline".to_string()
-        } else if info.id.is_low_id() {
-            format!("LowID {}", info.id.0)
-        } else {
-            format!("HighID {}", info.id.to_ipv4())
+        let low = info.id.is_low_id();
+        let reachability = Reachability {
+            listening: self.peer_addr,
+            // The server tells: a HighID is the address it reached us at.
+            reachable: logged_in.then_some(!low),
+            external: (logged_in && !low).then(|| IpAddr::V4(info.id.to_ipv4())),
+            detail: if !logged_in {
+                "offline".to_string()
+            } else if low {
+                format!("LowID {}", info.id.0)
+            } else {
+                format!("HighID {}", info.id.to_ipv4())
+            },
         };
         NetworkStatus {
             state: if logged_in {

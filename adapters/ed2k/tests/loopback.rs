@@ -211,7 +211,15 @@ async fn search_and_fetch_multi_part_and_exact_part_files() {
 
     let st = a.status();
     assert_eq!(st.state, NetworkState::Online);
-    assert!(st.reachability.starts_with("HighID"), "{}", st.reachability);
+    assert!(
+        st.reachability.detail.starts_with("HighID"),
+        "{}",
+        st.reachability
+    );
+    // The server reached us: in, and at the address it saw.
+    assert_eq!(st.reachability.reachable, Some(true));
+    assert_eq!(st.reachability.external, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(st.reachability.listening, a.peer_addr());
     assert!(st.bytes_out > big.len() as u64 / 2);
     let sb = b.status();
     assert!(sb.bytes_in > big.len() as u64);
@@ -245,7 +253,17 @@ async fn lowid_source_is_reached_through_a_callback() {
     let server = index_server().await;
     let low = start(&server, "firewalled", false).await;
     let st = low.status();
-    assert!(st.reachability.starts_with("LowID"), "{}", st.reachability);
+    assert!(
+        st.reachability.detail.starts_with("LowID"),
+        "{}",
+        st.reachability
+    );
+    assert_eq!(
+        st.reachability.reachable,
+        Some(false),
+        "a LowID is firewalled"
+    );
+    assert_eq!(st.reachability.external, None);
     let id = share(&low, &p).await;
     let high = start(&server, "reachable", true).await;
     let hits = search(&high, "delta", 1).await;

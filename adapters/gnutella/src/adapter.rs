@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use junction_core::{
     Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, Hit, HitStream, Network,
-    NetworkError, NetworkId, NetworkState, NetworkStatus, Query, SharedItem, SourceStream,
-    TransferSink,
+    NetworkError, NetworkId, NetworkState, NetworkStatus, Query, Reachability, SharedItem,
+    SourceStream, TransferSink,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -220,12 +220,17 @@ impl Network for Adapter {
         let d = |k: &str, v: String| (k.to_owned(), v);
         NetworkStatus {
             state,
-            reachability: if firewalled {
-                "firewalled"
-            } else {
-                "reachable"
-            }
-            .to_owned(),
+            reachability: Reachability {
+                listening: Some(SocketAddr::V4(sh.my_addr())),
+                reachable: Some(!firewalled),
+                external: None,
+                detail: if firewalled {
+                    "firewalled"
+                } else {
+                    "reachable"
+                }
+                .to_owned(),
+            },
             peers,
             servers: 0,
             dht_nodes: 0,

@@ -3,14 +3,13 @@
 
 use bytes::{Bytes, BytesMut};
 use junction_gnutella::TigerHash;
-use junction_gnutella::wire::urn::Urn;
+use junction_gnutella::wire::addr_list::{parse_addr_v4, parse_socket_addr};
 use junction_gnutella::wire::browse::{BrowseDecoder, ChunkedDecoder, LAST_CHUNK, put_chunk};
 use junction_gnutella::wire::cobs;
+use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
 use junction_gnutella::wire::ext::ExtArea;
 use junction_gnutella::wire::ggep::{self, Block};
 use junction_gnutella::wire::handshake::{Handshake, MAX_HANDSHAKE_LEN};
-use junction_gnutella::wire::descriptor_header::DescriptorDecoder;
-use junction_gnutella::wire::addr_list::{parse_addr_v4, parse_socket_addr};
 use junction_gnutella::wire::http::{
     ByteRange, ContentRange, Giv, HttpHead, Queued, RequestExt, RequestHead, ResponseExt,
     ResponseHead, percent_decode,
@@ -19,6 +18,7 @@ use junction_gnutella::wire::link::{LinkDeflater, LinkInflater};
 use junction_gnutella::wire::message::{Descriptor, Message, RouteTableUpdate};
 use junction_gnutella::wire::push_proxy::{self, PushProxyRequest};
 use junction_gnutella::wire::qrp::QrpReceiver;
+use junction_gnutella::wire::urn::Urn;
 use junction_gnutella::wire::{dime, thex};
 
 /// The two pieces the input is fed in, split where its first byte says.

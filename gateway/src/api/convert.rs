@@ -140,10 +140,19 @@ pub fn network(id: &str, s: NetworkStatus, caps: Capabilities) -> pb::Network {
         NetworkState::Degraded => S::Degraded,
         NetworkState::Offline => S::Offline,
     };
+    let r = s.reachability;
+    let inbound = match r.reachable {
+        None => pb::network::Inbound::Unknown,
+        Some(true) => pb::network::Inbound::Open,
+        Some(false) => pb::network::Inbound::Firewalled,
+    };
     pb::Network {
         id: id.to_owned(),
         state: state.into(),
-        reachability: s.reachability,
+        reachability: r.detail,
+        inbound: inbound.into(),
+        listening: r.listening.map(|a| a.to_string()).unwrap_or_default(),
+        external_ip: r.external.map(|a| a.to_string()).unwrap_or_default(),
         peers: s.peers,
         servers: s.servers,
         dht_nodes: s.dht_nodes,
