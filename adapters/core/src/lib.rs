@@ -2,7 +2,8 @@
 //!
 //! Every network adapter (eD2k, Gnutella, BitTorrent) implements [`Network`] with the
 //! shared types defined here; the gateway only ever talks to adapters through them.
-//! Nothing in this crate opens a socket or starts a runtime.
+//! Nothing in this crate opens a socket or starts a runtime ([`task::spawn`] needs the
+//! runtime the adapter runs on).
 
 pub mod addr;
 mod backoff;
@@ -25,6 +26,7 @@ pub mod query;
 mod range;
 pub mod rate;
 pub mod swarm;
+pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tiger_tree;
