@@ -1,6 +1,6 @@
 //! The ranges a transfer verified since its verified set was last saved, each with the
 //! digest that proved it, appended the moment they verify. The save (an fsync and a
-//! commit, every 50 ms at most) is too slow to run per piece; an append without a sync is
+//! commit, once a second) is too slow to run per piece; an append without a sync is
 //! not, and a killed process loses nothing the kernel already has. After a crash each
 //! entry counts again only if the bytes on disk still give its digest (a power cut may
 //! keep the journal and lose the data), so a verified range never has to be fetched again

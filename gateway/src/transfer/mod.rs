@@ -179,10 +179,6 @@ impl TransferManager {
             .inner
             .tasks
             .spawn(upkeep::tick(manager.inner.clone()));
-        manager
-            .inner
-            .tasks
-            .spawn(upkeep::save_verified(manager.inner.clone()));
         Ok(manager)
     }
 

@@ -31,8 +31,6 @@ pub struct FileSink {
     fresh_bytes: AtomicU64,
     /// Verified or written ranges changed since they were last persisted.
     dirty: AtomicBool,
-    /// The verified set grew since the manager last saved it.
-    fresh_verified: AtomicBool,
     /// A write found the disk full (the sink closed itself).
     out_of_space: AtomicBool,
     closed: AtomicBool,
@@ -83,7 +81,6 @@ impl FileSink {
             priority: AtomicU64::new(NO_PRIORITY),
             fresh_bytes: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
-            fresh_verified: AtomicBool::new(false),
             out_of_space: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
@@ -218,10 +215,6 @@ impl FileSink {
         self.out_of_space.swap(false, Ordering::AcqRel)
     }
 
-    pub fn take_fresh_verified(&self) -> bool {
-        self.fresh_verified.swap(false, Ordering::AcqRel)
-    }
-
     /// Makes written data durable, before its verified ranges are recorded as such.
     pub fn sync(&self) -> std::io::Result<()> {
         self.swarm.store().sync_data()
@@ -319,9 +312,6 @@ impl SwarmHost for FileSink {
         self.fresh_bytes.fetch_add(written, Ordering::Relaxed);
         // Written ranges are persisted too (after an fsync), so a restart keeps them.
         self.dirty.store(true, Ordering::Release);
-        if p.verified {
-            self.fresh_verified.store(true, Ordering::Release);
-        }
         if p.verified || p.rejected {
             self.changed.send_modify(|v| *v += 1);
         }

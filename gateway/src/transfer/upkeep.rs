@@ -1,6 +1,8 @@
 //! What every running transfer needs now and then: its verified ranges saved, its rates
 //! and give-up clock advanced, a full disk noticed and, once there is room again, the
-//! transfer resumed.
+//! transfer resumed. A save (an fsync and a commit) comes once a second at most; what
+//! verifies in between is in the transfer's journal (`journal.rs`), so a crash loses none
+//! of it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +14,6 @@ use super::{Inner, State, Transfer};
 const TICK: Duration = Duration::from_secs(1);
 /// Free space a transfer paused for a full disk waits for (or what it still lacks).
 const ROOM_TO_RESUME: u64 = 16 << 20;
-/// How soon newly verified ranges are saved. Until then the journal keeps them
-/// (`journal.rs`); a frequent save keeps the journal short.
-const SAVE_VERIFIED: Duration = Duration::from_millis(50);
 
 /// No source on any network for the give-up time: stop fetching, keep what is verified,
 /// and say what the user can do.
@@ -59,28 +58,6 @@ fn room_again(inner: &Inner, t: &Transfer) -> bool {
     // may use: for it, room means that much more free than when it paused.
     junction_core::free_space(&inner.incomplete)
         .is_ok_and(|f| f.available > needed || f.all > at_pause.saturating_add(needed))
-}
-
-/// Saves a transfer's verified ranges soon after they grow.
-pub(super) async fn save_verified(inner: Arc<Inner>) {
-    let mut interval = tokio::time::interval(SAVE_VERIFIED);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            () = inner.shutdown.cancelled() => return,
-        }
-        let grown: Vec<Arc<Transfer>> = inner
-            .transfers
-            .iter()
-            .filter(|e| e.value().sink().take_fresh_verified())
-            .map(|e| e.value().clone())
-            .collect();
-        for t in &grown {
-            t.sink().take_dirty();
-        }
-        save_off_the_runtime(&inner, grown).await;
-    }
 }
 
 /// Once a second: rates, the give-up clock, persisting verified ranges, and progress
