@@ -263,6 +263,8 @@ impl Network for Adapter {
     }
 
     async fn shutdown(&self) {
+        // The order every adapter follows: cancel, then wait for the goodbyes. eD2k has
+        // none to wait for (no message says goodbye to a server or a peer).
         self.s.cancel.cancel();
         if let Some(ix) = &self.index {
             ix.shutdown();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::error::WireError;
 use crate::wire::Frame;
@@ -119,7 +120,10 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Frame>(WRITE_QUEUE);
-    tokio::spawn(async move {
+    // Not junction_core::task::spawn: the writer lives as long as its connection holds a
+    // sender, and a shutdown token would cut the frames a session is still flushing. It
+    // logs in its connection's span.
+    let writer = async move {
         // Frames are encoded straight into one buffer (one copy), written when it is full
         // or when no frame is waiting.
         let mut w = wr;
@@ -158,7 +162,8 @@ where
             }
         }
         let _ = w.shutdown().await;
-    });
+    };
+    tokio::spawn(writer.instrument(tracing::Span::current()));
     tx
 }
 

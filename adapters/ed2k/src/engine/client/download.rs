@@ -18,7 +18,6 @@ use junction_core::{FetchEvent, FetchEvents, FetchRequest, HashKind, NetworkErro
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use super::Shared;
 use super::recovery::Recovery;
@@ -93,7 +92,8 @@ pub(crate) async fn start(
         .filter_map(|x| Src::parse(&x.address))
         .collect();
     let span = tracing::info_span!("ed2k_fetch", hash = %crate::wire::hash::to_hex(&hash), size);
-    tokio::spawn(orchestrate(dl, initial).instrument(span));
+    let cancel = dl.s.cancel.clone();
+    junction_core::task::spawn(span, cancel, orchestrate(dl, initial));
     Ok(tokio_stream::wrappers::ReceiverStream::new(erx).boxed())
 }
 

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use junction_core::NetworkError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::config::Config;
 use crate::engine::bridge::OnDemand;
@@ -158,8 +157,10 @@ pub(crate) async fn start(
     if let Some(l) = listener {
         let s2 = s.clone();
         let addr = peer_addr;
-        tokio::spawn(peer::listen(s2, l).instrument(tracing::info_span!("ed2k_listen", ?addr)));
+        let span = tracing::info_span!("ed2k_listen", ?addr);
+        junction_core::task::spawn(span, s.cancel.clone(), peer::listen(s2, l));
     }
-    tokio::spawn(server_session::run(s.clone(), srx));
+    let span = tracing::info_span!("ed2k_server_session");
+    junction_core::task::spawn(span, s.cancel.clone(), server_session::run(s.clone(), srx));
     Ok((s, peer_addr))
 }

@@ -10,7 +10,6 @@ use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 use super::identity::emule_version;
 use super::upload::{self, Link, PENDING_POLL, Upload};
@@ -175,13 +174,14 @@ pub(crate) async fn listen(s: Arc<Shared>, listener: tokio::net::TcpListener) {
             continue;
         };
         let s2 = s.clone();
-        tokio::spawn(
+        junction_core::task::spawn(
+            tracing::debug_span!("ed2k_peer_in", %addr),
+            s.cancel.clone(),
             async move {
                 if let Err(e) = incoming(s2, stream, permit).await {
                     tracing::debug!(error = %e, "incoming peer connection ended");
                 }
-            }
-            .instrument(tracing::debug_span!("ed2k_peer_in", %addr)),
+            },
         );
     }
 }

@@ -162,7 +162,8 @@ pub(crate) async fn start(s: &Shared, q: Query) -> Result<HitStream, NetworkErro
         .await
         .map_err(|_| NetworkError::Shutdown)?;
     let (htx, hrx) = mpsc::channel(SEARCH_BUFFER);
-    tokio::spawn(async move {
+    let span = tracing::debug_span!("ed2k_search");
+    junction_core::task::spawn(span, s.cancel.clone(), async move {
         let mut rx = rx;
         while let Some(batch) = rx.recv().await {
             for f in &batch {

@@ -347,7 +347,10 @@ impl Sess {
             ServerMessage::CallbackRequested { addr, .. } => {
                 tracing::debug!(%addr, "server asks us to call a peer back");
                 let s = self.s.clone();
-                tokio::spawn(
+                let cancel = s.cancel.clone();
+                junction_core::task::spawn(
+                    tracing::debug_span!("ed2k_callback", %addr),
+                    cancel,
                     async move {
                         match super::peer::call_back(s, addr).await {
                             Ok(()) => tracing::debug!(%addr, "callback connection closed"),
@@ -355,8 +358,7 @@ impl Sess {
                                 tracing::debug!(%addr, error = %e, "callback connection ended")
                             }
                         }
-                    }
-                    .instrument(tracing::debug_span!("ed2k_callback", %addr)),
+                    },
                 );
             }
             ServerMessage::CallbackFailed => tracing::debug!("server: callback failed"),

@@ -17,7 +17,6 @@ use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::config::ServerConfig;
 use crate::engine::bridge::OnDemand;
@@ -121,34 +120,34 @@ impl IndexServer {
         });
         let s = shared.clone();
         let limiter = ConnLimiter::new(cfg.limits.clone());
-        tokio::spawn(
-            async move {
-                loop {
-                    tokio::select! {
-                        () = s.cancel.cancelled() => break,
-                        r = listener.accept() => match r {
-                            Ok((stream, peer)) => {
-                                // Over its per-IP limits: closed at once.
-                                let Ok(permit) = limiter.admit(peer.ip()) else {
-                                    continue;
-                                };
-                                let s2 = s.clone();
-                                tokio::spawn(async move {
-                                    if let Err(e) = serve_client(s2, stream, peer, permit).await {
-                                        tracing::debug!(%peer, error = %e, "server client ended");
-                                    }
-                                }.instrument(tracing::debug_span!("ed2k_server_client", %peer)));
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "accept failed");
-                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                            }
+        let span = tracing::info_span!("ed2k_index_server", %addr);
+        junction_core::task::spawn(span, shared.cancel.clone(), async move {
+            loop {
+                tokio::select! {
+                    () = s.cancel.cancelled() => break,
+                    r = listener.accept() => match r {
+                        Ok((stream, peer)) => {
+                            // Over its per-IP limits: closed at once.
+                            let Ok(permit) = limiter.admit(peer.ip()) else {
+                                continue;
+                            };
+                            let s2 = s.clone();
+                            let span = tracing::debug_span!("ed2k_server_client", %peer);
+                            let cancel = s2.cancel.clone();
+                            junction_core::task::spawn(span, cancel, async move {
+                                if let Err(e) = serve_client(s2, stream, peer, permit).await {
+                                    tracing::debug!(%peer, error = %e, "server client ended");
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         }
                     }
                 }
             }
-            .instrument(tracing::info_span!("ed2k_index_server", %addr)),
-        );
+        });
         tracing::info!(%addr, "eD2k index server listening");
         Ok(Self { shared })
     }
@@ -435,7 +434,8 @@ async fn search(
                 answer_search(s, tx, files).await?;
             }
             let (s2, tx2) = (s.clone(), tx.clone());
-            tokio::spawn(async move {
+            let span = tracing::debug_span!("ed2k_bridged_search");
+            junction_core::task::spawn(span, s.cancel.clone(), async move {
                 let bridged = on_demand.search(&expr).await;
                 let files = bridged_results(&s2, &expr, &bridged, room);
                 // Every search gets an answer, if only an empty one.

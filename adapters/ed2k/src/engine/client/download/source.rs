@@ -83,14 +83,13 @@ pub(super) async fn source_task(dl: Arc<Download>, src: Src, key: u64) -> Result
     let caps = conn.caps;
     let ctx = conn.tx.clone();
     let s2 = s.clone();
-    tokio::spawn(
-        async move {
-            if let Err(e) = peer::run(s2, conn, Some(dtx)).await {
-                tracing::debug!(error = %e, "download connection ended");
-            }
+    let cancel = s.cancel.clone();
+    // in the source's span, which names the peer
+    junction_core::task::spawn(tracing::Span::current(), cancel, async move {
+        if let Err(e) = peer::run(s2, conn, Some(dtx)).await {
+            tracing::debug!(error = %e, "download connection ended");
         }
-        .in_current_span(),
-    );
+    });
     let r = drive(&dl, &ctx, caps, drx, key).await;
     // Its parts no longer count toward rarity.
     dl.sink.availability(key, None);
