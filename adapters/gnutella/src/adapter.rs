@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug_span};
+use tracing::debug_span;
 
 use crate::config::Config;
 use crate::engine::download::{self, SourceInfo};
@@ -45,7 +45,7 @@ struct Inner {
     core: mpsc::Sender<CoreMsg>,
     cancel: CancellationToken,
     local: SocketAddr,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: Mutex<Option<JoinHandle<Option<()>>>>,
 }
 
 impl Drop for Inner {
@@ -331,7 +331,8 @@ impl Network for Adapter {
         let shared = self.inner.shared.clone();
         let core = self.inner.core.clone();
         let span = debug_span!("gnutella_fetch", name = %req.name, size = req.size);
-        tokio::spawn(download::run(req, sink, shared, core, tx).instrument(span));
+        let cancel = shared.cancel.clone();
+        junction_core::task::spawn(span, cancel, download::run(req, sink, shared, core, tx));
         Ok(ReceiverStream::new(rx).boxed())
     }
 
@@ -443,15 +444,8 @@ impl Network for Adapter {
     }
 
     async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .inner
-            .core
-            .try_send(CoreMsg::Cmd(Command::Shutdown(tx)))
-            .is_ok()
-        {
-            let _ = timeout(Duration::from_secs(3), rx).await;
-        }
+        // The order every adapter follows: cancel, then wait, bounded, for the goodbyes.
+        // Cancelled, the core queues a Bye on every link before it ends.
         self.inner.cancel.cancel();
         let task = self
             .inner

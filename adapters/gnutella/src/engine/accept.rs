@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, debug_span};
+use tracing::{debug, debug_span};
 
 use super::error::ServentError;
 use super::inbox::CoreMsg;
@@ -53,14 +53,11 @@ pub(super) async fn acceptor(
         let core = core.clone();
         let shared = shared.clone();
         let span = debug_span!("gnutella_incoming", peer = %addr);
-        tokio::spawn(
-            async move {
-                if let Err(e) = incoming(s, addr, core, shared, (permit, lim)).await {
-                    debug!(%e, "incoming connection ended");
-                }
+        junction_core::task::spawn(span, cancel.clone(), async move {
+            if let Err(e) = incoming(s, addr, core, shared, (permit, lim)).await {
+                debug!(%e, "incoming connection ended");
             }
-            .instrument(span),
-        );
+        });
     }
 }
 

@@ -38,14 +38,20 @@ pub fn answer(
     tx: mpsc::Sender<Out>,
     h: Header,
     q: &Query,
-) -> Option<tokio::task::JoinHandle<()>> {
+) -> Option<tokio::task::JoinHandle<Option<()>>> {
     let words = qrp::keywords(&q.text());
     let id = urn_id(&q.urns());
     if (words.is_empty() && id.is_none()) || !shared.on_demand.attached() {
         return None;
     }
     let shared = shared.clone();
-    Some(tokio::spawn(async move {
+    let span = tracing::debug_span!(
+        "gnutella_bridged_answer",
+        words = words.len(),
+        by_urn = id.is_some()
+    );
+    let cancel = shared.cancel.clone();
+    Some(junction_core::task::spawn(span, cancel, async move {
         let key = |i: &BridgedItem| i.id.get(HashKind::Sha1)?.try_into().ok().map(Sha1Hash);
         let found = match id {
             Some(id) => shared.on_demand.search_id(id, HashKind::Sha1, key).await,

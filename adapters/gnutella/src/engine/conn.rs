@@ -228,15 +228,15 @@ pub fn spawn_link(
     } = link;
     let (rd, wr) = stream.into_split();
     let span = debug_span!("gnutella_link", id, peer = %info.addr);
+    // Not junction_core::task::spawn: the writer must outlive the shutdown token, to
+    // flush the Bye the core queues when it is cancelled; it ends when its senders drop.
     tokio::spawn(writer(wr, rx, deflate, shared.clone()).instrument(span.clone()));
     let out = tx.clone();
-    tokio::spawn(
-        async move {
-            reader(id, rd, buf, inflate, core, out, shared).await;
-            drop(permit);
-        }
-        .instrument(span),
-    );
+    let cancel = shared.cancel.clone();
+    junction_core::task::spawn(span, cancel, async move {
+        reader(id, rd, buf, inflate, core, out, shared).await;
+        drop(permit);
+    });
     tx
 }
 

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, debug_span, info, trace};
+use tracing::{debug, debug_span, info, trace};
 
 use super::Shared;
 use super::conn;
@@ -155,7 +155,7 @@ struct DynQuery {
     wait_until: Instant,
     /// The answer from the gateway's other networks, for a leaf's query (bridging on
     /// demand): done once the task is finished, its hits queued on the leaf's link.
-    bridging: Option<tokio::task::JoinHandle<()>>,
+    bridging: Option<tokio::task::JoinHandle<Option<()>>>,
 }
 
 /// The core task's state.
@@ -227,11 +227,6 @@ impl Core {
                 () = self.cancel.cancelled() => break,
                 m = self.rx.recv() => match m {
                     None => break,
-                    Some(CoreMsg::Cmd(Command::Shutdown(done))) => {
-                        self.bye_all();
-                        let _ = done.send(());
-                        break;
-                    }
                     Some(m) => self.handle(m),
                 },
                 _ = tick.tick() => self.tick(),

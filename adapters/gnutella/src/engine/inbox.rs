@@ -78,8 +78,6 @@ pub enum Command {
         /// every ultrapeer, if any: the servent's push proxies are worth asking).
         routed: oneshot::Sender<bool>,
     },
-    /// Say Bye to everyone and stop.
-    Shutdown(oneshot::Sender<()>),
 }
 
 /// Everything the core reacts to.

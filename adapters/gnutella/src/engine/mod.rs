@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug_span, info};
+use tracing::{debug_span, info};
 
 use self::core::Core;
 use crate::config::Config;
@@ -53,7 +53,7 @@ pub fn start(
     local: SocketAddr,
     my_addr: SocketAddrV4,
     bootstrap: Vec<SocketAddr>,
-) -> (Arc<Shared>, mpsc::Sender<CoreMsg>, JoinHandle<()>) {
+) -> (Arc<Shared>, mpsc::Sender<CoreMsg>, JoinHandle<Option<()>>) {
     let shared = Arc::new(Shared {
         guid: Guid::modern(rand::random()),
         stats: Stats::default(),
@@ -75,8 +75,11 @@ pub fn start(
     let (tx, rx) = mpsc::channel(CORE_QUEUE);
     let core = Core::new(shared.clone(), rx, tx.clone(), cancel.clone(), bootstrap);
     let span = debug_span!("gnutella", listen = %local, ultrapeer = shared.cfg.ultrapeer);
-    let task = tokio::spawn(core.run().instrument(span.clone()));
-    tokio::spawn(acceptor(listener, tx.clone(), shared.clone(), cancel.clone()).instrument(span));
+    // The core is polled before the token: cancelled, it still says Bye to every link
+    // (Core::run), which the shutdown waits for.
+    let task = junction_core::task::spawn(span.clone(), cancel.clone(), core.run());
+    let accept = acceptor(listener, tx.clone(), shared.clone(), cancel.clone());
+    junction_core::task::spawn(span, cancel, accept);
     info!(listen = %local, guid = %shared.guid, "gnutella servent started");
     (shared, tx, task)
 }

@@ -40,11 +40,6 @@ impl Core {
                 reply,
                 routed,
             } => self.push(servent, index, reply, routed),
-            Command::Shutdown(done) => {
-                self.bye_all();
-                let _ = done.send(());
-                self.cancel.cancel();
-            }
         }
     }
 

@@ -290,16 +290,14 @@ impl Core {
             let shared = self.shared.clone();
             let tx = self.tx.clone();
             let span = debug_span!("gnutella_dial", %addr);
-            tokio::spawn(
-                async move {
-                    let m = match conn::dial(addr, &profile, &shared).await {
-                        Ok(link) => CoreMsg::Connected(link),
-                        Err(err) => CoreMsg::DialFailed { addr, err },
-                    };
-                    let _ = tx.send(m).await;
-                }
-                .instrument(span),
-            );
+            let cancel = shared.cancel.clone();
+            junction_core::task::spawn(span, cancel, async move {
+                let m = match conn::dial(addr, &profile, &shared).await {
+                    Ok(link) => CoreMsg::Connected(link),
+                    Err(err) => CoreMsg::DialFailed { addr, err },
+                };
+                let _ = tx.send(m).await;
+            });
         }
     }
 }

@@ -398,15 +398,13 @@ impl Core {
             };
             let shared = self.shared.clone();
             let span = debug_span!("gnutella_push_upload", %target, index = p.index);
-            tokio::spawn(
-                async move {
-                    if let Err(e) = crate::engine::upload::giv_out(target, p.index, shared).await {
-                        debug!(%e, "push upload failed");
-                    }
-                    drop(permit);
+            let cancel = shared.cancel.clone();
+            junction_core::task::spawn(span, cancel, async move {
+                if let Err(e) = crate::engine::upload::giv_out(target, p.index, shared).await {
+                    debug!(%e, "push upload failed");
                 }
-                .instrument(span),
-            );
+                drop(permit);
+            });
         } else if let Some(c) = self.router.push_route(p.servent)
             && c != id
         {

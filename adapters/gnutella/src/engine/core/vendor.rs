@@ -76,27 +76,24 @@ impl Core {
         };
         let listen = self.shared.cfg.listen;
         let span = debug_span!("gnutella_connect_back", %target);
-        tokio::spawn(
-            async move {
-                let r = async {
-                    let mut s = net::connect_from(listen, target, CONNECT_BACK_TIMEOUT).await?;
-                    tokio::time::timeout(CONNECT_BACK_TIMEOUT, async {
-                        use tokio::io::AsyncWriteExt;
-                        s.write_all(b"\n\n").await?;
-                        s.shutdown().await
-                    })
-                    .await
-                    .map_err(|_| ServentError::Timeout("connect back"))??;
-                    Ok::<(), ServentError>(())
-                }
-                .await;
-                if let Err(e) = r {
-                    debug!(%e, "connect back failed");
-                }
-                drop(permit);
+        junction_core::task::spawn(span, self.shared.cancel.clone(), async move {
+            let r = async {
+                let mut s = net::connect_from(listen, target, CONNECT_BACK_TIMEOUT).await?;
+                tokio::time::timeout(CONNECT_BACK_TIMEOUT, async {
+                    use tokio::io::AsyncWriteExt;
+                    s.write_all(b"\n\n").await?;
+                    s.shutdown().await
+                })
+                .await
+                .map_err(|_| ServentError::Timeout("connect back"))??;
+                Ok::<(), ServentError>(())
             }
-            .instrument(span),
-        );
+            .await;
+            if let Err(e) = r {
+                debug!(%e, "connect back failed");
+            }
+            drop(permit);
+        });
     }
 
     /// The IPv4 address of link `id`'s peer (unspecified when unknown or IPv6).

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tracing::{Instrument, debug, debug_span};
+use tracing::{debug, debug_span};
 
 use super::giv_out;
 use crate::engine::Shared;
@@ -93,15 +93,13 @@ fn push(
             return (503, "Push-proxy: too many pushes in progress".to_owned());
         };
         let shared = shared.clone();
-        tokio::spawn(
-            async move {
-                if let Err(e) = giv_out(node, index, shared).await {
-                    debug!(%e, "GIV for a push-proxy request to ourselves failed");
-                }
-                drop(permit);
+        let span = debug_span!("gnutella_push_upload", target = %node);
+        junction_core::task::spawn(span, shared.cancel.clone(), async move {
+            if let Err(e) = giv_out(node, index, shared).await {
+                debug!(%e, "GIV for a push-proxy request to ourselves failed");
             }
-            .instrument(debug_span!("gnutella_push_upload", target = %node)),
-        );
+            drop(permit);
+        });
         return (
             202,
             format!("Push-proxy: you found the target GUID {servent}"),
