@@ -274,7 +274,9 @@ impl Network for Adapter {
             match self.inner.ctx.dht.clone() {
                 // A DHT node to bootstrap from.
                 Some(dht) => {
-                    tokio::spawn(async move { dht.add(addr).await });
+                    let span = tracing::debug_span!("dht_add", %addr);
+                    let cancel = self.inner.cancel.clone();
+                    junction_core::task::spawn(span, cancel, async move { dht.add(addr).await });
                 }
                 // Without a DHT: a peer, offered to every running torrent.
                 None => {
@@ -323,8 +325,9 @@ impl Network for Adapter {
     }
 
     async fn shutdown(&self) {
+        // The order every adapter follows: cancel, then wait, bounded, for the goodbyes:
+        // here each torrent's `stopped` to its trackers.
         self.inner.cancel.cancel();
-        // Give torrents a moment to send `stopped` to their trackers.
         let deadline = Instant::now() + Duration::from_secs(3);
         while !self.inner.torrents.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
+use tracing::{debug, info_span};
 
 use super::peer;
 use super::torrent::Ctx;
@@ -43,26 +43,23 @@ pub(crate) async fn accept_loop(
             continue; // too many half-open connections: drop this one
         };
         let (ctx, torrents) = (ctx.clone(), torrents.clone());
-        tokio::spawn(
-            async move {
-                let hs = match peer::read_handshake(&mut s, ctx.config.handshake_timeout).await {
-                    Ok(hs) => hs,
-                    Err(e) => {
-                        debug!(error = %e, "incoming handshake failed");
-                        return;
-                    }
-                };
-                drop(permit);
-                lim.handshake_done();
-                let Some(t) = torrents.get(&hs.info_hash) else {
-                    debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
+        junction_core::task::spawn(info_span!("peer_in", %addr), cancel.clone(), async move {
+            let hs = match peer::read_handshake(&mut s, ctx.config.handshake_timeout).await {
+                Ok(hs) => hs,
+                Err(e) => {
+                    debug!(error = %e, "incoming handshake failed");
                     return;
-                };
-                // Breaking the request rate also backs the address off.
-                let _ = peer::accepted(t, s, addr, hs, lim.request_rate()).await;
-                drop(lim);
-            }
-            .instrument(info_span!("peer_in", %addr)),
-        );
+                }
+            };
+            drop(permit);
+            lim.handshake_done();
+            let Some(t) = torrents.get(&hs.info_hash) else {
+                debug!(info_hash = %hs.info_hash, "incoming peer for an unknown torrent");
+                return;
+            };
+            // Breaking the request rate also backs the address off.
+            let _ = peer::accepted(t, s, addr, hs, lim.request_rate()).await;
+            drop(lim);
+        });
     }
 }

@@ -22,7 +22,7 @@ use sha1::{Digest, Sha1};
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span, trace};
+use tracing::{debug, info_span, trace};
 
 use super::sync::lock;
 use crate::wire::id::InfoHash;
@@ -202,10 +202,11 @@ impl Dht {
             cancel,
         });
         let dht = Self { inner };
-        tokio::spawn(
-            dht.clone()
-                .recv_loop(rates)
-                .instrument(info_span!("dht", %local)),
+        let cancel = dht.inner.cancel.clone();
+        junction_core::task::spawn(
+            info_span!("dht", %local),
+            cancel,
+            dht.clone().recv_loop(rates),
         );
         Ok(dht)
     }

@@ -191,15 +191,12 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
     };
     if let Some(d) = dht {
         let boot = ctx.config.dht_bootstrap.clone();
-        tokio::spawn(
-            dht_maintenance(d.clone(), boot, cancel.clone()).instrument(info_span!("dht_boot")),
-        );
+        let boot = dht_maintenance(d.clone(), boot, cancel.clone());
+        junction_core::task::spawn(info_span!("dht_boot"), cancel.clone(), boot);
         if ctx.config.dht_index {
             let (config, requests) = (ctx.config.clone(), requests.clone());
-            tokio::spawn(
-                dht_indexer(d, config, requests, cancel.clone())
-                    .instrument(info_span!("dht_index")),
-            );
+            let indexer = dht_indexer(d, config, requests, cancel.clone());
+            junction_core::task::spawn(info_span!("dht_index"), cancel.clone(), indexer);
         }
     }
     let (index, index_view) = Index::new();
@@ -214,7 +211,9 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
     };
     let span = info_span!("bittorrent", %listen);
     let accept = accept_loop(listener, ctx.clone(), torrents_view.clone(), cancel.clone());
-    tokio::spawn(accept.instrument(span.clone()));
+    junction_core::task::spawn(span.clone(), cancel.clone(), accept);
+    // Not junction_core::task::spawn: cancelled, the command loop stays (STOP_LINGER) to
+    // take the torrents' last reports, which `shutdown` waits for.
     tokio::spawn(engine.run(rx, ends.reports).instrument(span));
     info!(%listen, "bittorrent adapter listening");
     Ok(Started {
@@ -379,6 +378,8 @@ impl Engine {
         debug!(info_hash = %ih, "fetching metadata for the index");
         let t = Torrent::new(self.ctx.clone(), ih, String::new(), Storage::MetadataOnly);
         self.torrents.insert(t.clone());
+        // Not junction_core::task::spawn, as every torrent task: it watches the adapter's
+        // token itself, and cancelled it still reports that it stopped.
         tokio::spawn(
             run_torrent(t.clone(), Vec::new(), None, None, self.cancel.child_token())
                 .instrument(info_span!(parent: None, "index_meta", info_hash = %ih)),

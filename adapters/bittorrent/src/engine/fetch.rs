@@ -111,6 +111,8 @@ pub(crate) fn start_fetch(
     torrents.insert(t.clone());
     let (tx, rx) = mpsc::channel(64);
     let torrent_bytes = req.torrent.clone();
+    // Not junction_core::task::spawn: cancelled, a torrent still says `stopped` to its
+    // trackers (bounded, 3 s), which `shutdown` waits for.
     tokio::spawn(
         run_torrent(t, tiers, Some(tx), torrent_bytes, cancel.child_token())
             .instrument(info_span!("torrent", %info_hash)),

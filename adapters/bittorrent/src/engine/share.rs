@@ -103,6 +103,8 @@ pub(crate) fn seed(
     if let Some(e) = entry_of(&t, &tiers, Some(Bytes::from(p.bytes))) {
         index.add(e);
     }
+    // Not junction_core::task::spawn: cancelled, a torrent still says `stopped` to its
+    // trackers (bounded, 3 s), which `shutdown` waits for.
     tokio::spawn(
         run_torrent(t, tiers, None, None, cancel.child_token())
             .instrument(info_span!("torrent", info_hash = %ih)),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use junction_core::{FetchEvent, HashKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, debug_span, info_span};
 
 use super::event_loop::Report;
 use super::index::entry_of;
@@ -269,10 +269,17 @@ impl TorrentTask {
         let ann_tx = self.ann_tx.clone();
         self.next_announce = Instant::now() + Duration::from_secs(3600);
         self.sent_event = self.tracker_event;
-        tokio::spawn(async move {
-            let r = tr.announce(&params, &cfg).await.map_err(|e| e.to_string());
-            let _ = ann_tx.send((tr, r)).await;
-        });
+        // Not junction_core::task::spawn: an announce the tracker is answering completes
+        // even when the torrent stops meanwhile (a tracker sees whole requests); it is
+        // bounded by the tracker timeouts.
+        let span = debug_span!("announce", event = ?params.event);
+        tokio::spawn(
+            async move {
+                let r = tr.announce(&params, &cfg).await.map_err(|e| e.to_string());
+                let _ = ann_tx.send((tr, r)).await;
+            }
+            .instrument(span),
+        );
     }
 
     /// DHT: look for peers and announce ourselves (not for private torrents).
@@ -299,7 +306,8 @@ impl TorrentTask {
         // look us up can bring the metadata as well.
         let indexing = matches!(t.storage, Storage::MetadataOnly) && self.events.is_none();
         let announce = (!indexing).then_some(port);
-        tokio::spawn(async move {
+        let span = debug_span!("dht_get_peers", info_hash = %ih);
+        junction_core::task::spawn(span, t.cancel.clone(), async move {
             let peers = dht.get_peers(ih, announce).await;
             let _ = tx.send(peers).await;
         });
@@ -330,18 +338,16 @@ impl TorrentTask {
         };
         for addr in to_dial {
             let (t2, tx) = (t.clone(), self.dial_tx.clone());
-            tokio::spawn(
-                async move {
-                    // Connection ended: the address may be dialled again later.
-                    let began = Instant::now();
-                    let r = peer::connect(t2, addr).await;
-                    if let Err(e) = r {
-                        debug!(error = %e, "outgoing peer ended");
-                    }
-                    let _ = tx.send((addr, began.elapsed())).await;
+            let span = info_span!("peer_out", %addr);
+            junction_core::task::spawn(span, t.cancel.clone(), async move {
+                // Connection ended: the address may be dialled again later.
+                let began = Instant::now();
+                let r = peer::connect(t2, addr).await;
+                if let Err(e) = r {
+                    debug!(error = %e, "outgoing peer ended");
                 }
-                .instrument(info_span!("peer_out", %addr)),
-            );
+                let _ = tx.send((addr, began.elapsed())).await;
+            });
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use junction_core::limit::{ConnLimiter, IpRates, PeerLimits};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
+use tracing::{debug, debug_span, info_span};
 
 use super::http;
 use crate::wire::id::{InfoHash, PeerId};
@@ -154,23 +154,17 @@ impl TrackerServer {
         let cancel = CancellationToken::new();
         let listener = TcpListener::bind(http).await?;
         let http_addr = listener.local_addr()?;
-        tokio::spawn(
-            serve_http(
-                listener,
-                ConnLimiter::new(limits.clone()),
-                swarms.clone(),
-                cancel.clone(),
-            )
-            .instrument(info_span!("bt_tracker_http", %http_addr)),
-        );
+        let limiter = ConnLimiter::new(limits.clone());
+        let serve = serve_http(listener, limiter, swarms.clone(), cancel.clone());
+        let span = info_span!("bt_tracker_http", %http_addr);
+        junction_core::task::spawn(span, cancel.clone(), serve);
         let udp_addr = match udp {
             Some(a) => {
                 let sock = UdpSocket::bind(a).await?;
                 let addr = sock.local_addr()?;
-                tokio::spawn(
-                    serve_udp(sock, limits.ip_rates(), swarms, cancel.clone())
-                        .instrument(info_span!("bt_tracker_udp", %addr)),
-                );
+                let serve = serve_udp(sock, limits.ip_rates(), swarms, cancel.clone());
+                let span = info_span!("bt_tracker_udp", %addr);
+                junction_core::task::spawn(span, cancel.clone(), serve);
                 Some(addr)
             }
             None => None,
@@ -222,7 +216,8 @@ async fn serve_http(
             continue;
         };
         let swarms = swarms.clone();
-        tokio::spawn(async move {
+        let span = debug_span!("bt_tracker_request", %peer);
+        junction_core::task::spawn(span, cancel.clone(), async move {
             let Some(target) = http::read_request_target(&mut s, Duration::from_secs(10)).await
             else {
                 return;

@@ -92,7 +92,8 @@ impl Peer {
             && !std::mem::replace(&mut self.dht_pinged, true)
         {
             let node = SocketAddr::new(self.addr.ip(), port);
-            tokio::spawn(async move {
+            let span = tracing::debug_span!("dht_ping", %node);
+            junction_core::task::spawn(span, self.t.cancel.clone(), async move {
                 let _ = dht.query(node, crate::wire::krpc::Method::Ping).await;
             });
         }

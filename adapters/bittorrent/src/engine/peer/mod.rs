@@ -21,7 +21,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, trace, warn};
+use tracing::{Instrument, debug, trace, warn};
 
 use super::sync::lock;
 use super::torrent::{ConnId, Event, OnBlock, PeerCounters, PeerEntry, Torrent};
@@ -408,7 +408,9 @@ async fn session(
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel(1024);
     let queued = Arc::new(AtomicUsize::new(0));
-    let writer_task = tokio::spawn(writer(wr, rx, queued.clone()));
+    // Not junction_core::task::spawn: the writer ends when the session drops its sender,
+    // after flushing what it queued; the session waits for it (5 s at most).
+    let writer_task = tokio::spawn(writer(wr, rx, queued.clone()).in_current_span());
     let mut p = Peer::new(t.clone(), conn, addr, &hs, tx, queued, counters);
     p.refused = requests;
     let events = t.events.subscribe();
