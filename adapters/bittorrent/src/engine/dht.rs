@@ -182,6 +182,15 @@ pub struct Found {
     pub tokens: Vec<(SocketAddrV4, Vec<u8>)>,
 }
 
+/// A query's entry in the pending table, removed when the query ends or is dropped.
+struct Waiting<'a>(&'a Mutex<Pending>, [u8; 2]);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(self.0).remove(&self.1);
+    }
+}
+
 impl Dht {
     /// Binds the node on `addr`; `rates` caps the queries each remote IP may send.
     pub async fn bind(
@@ -270,6 +279,10 @@ impl Dht {
             p.insert(tid, (to, tx));
             tid
         };
+        // Dropped with the query (a lookup whose torrent stopped is cancelled mid-way), the
+        // waiter leaves the table as it does after an answer or the timeout: unanswered
+        // ones would fill it up to MAX_PENDING.
+        let waiting = Waiting(&self.inner.pending, tid);
         let m = Message {
             transaction_id: tid.to_vec(),
             version: Some(CLIENT_VERSION.to_vec()),
@@ -282,7 +295,7 @@ impl Dht {
         };
         self.send(to, &m).await;
         let r = tokio::time::timeout(QUERY_TIMEOUT, rx).await;
-        lock(&self.inner.pending).remove(&tid);
+        drop(waiting);
         match r {
             Ok(Ok(res)) => res,
             _ => {

@@ -58,6 +58,7 @@ pub(crate) async fn run_torrent(
         dht_tx,
         next_dht: Instant::now(),
         dht_busy: false,
+        adapter_cancel: adapter_cancel.clone(),
         t: t.clone(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -128,6 +129,10 @@ struct TorrentTask {
     last_choke: Instant,
     dial_tx: mpsc::Sender<(SocketAddr, Duration)>,
     dht_tx: mpsc::Sender<Vec<SocketAddr>>,
+    /// Ends the peer connections: they stop on the torrent's token by themselves, and
+    /// their ending gives the transfer back the pieces they held, so only the adapter's
+    /// shutdown cuts them.
+    adapter_cancel: CancellationToken,
     next_dht: Instant,
     dht_busy: bool,
 }
@@ -339,7 +344,8 @@ impl TorrentTask {
         for addr in to_dial {
             let (t2, tx) = (t.clone(), self.dial_tx.clone());
             let span = info_span!("peer_out", %addr);
-            junction_core::task::spawn(span, t.cancel.clone(), async move {
+            let cancel = self.adapter_cancel.clone();
+            junction_core::task::spawn(span, cancel, async move {
                 // Connection ended: the address may be dialled again later.
                 let began = Instant::now();
                 let r = peer::connect(t2, addr).await;

@@ -135,3 +135,25 @@ async fn a_removed_node_stays_out_until_added_again() {
     assert!(knows_a(&c), "added again, it is back");
     cancel.cancel();
 }
+
+/// A lookup cancelled half-way (its torrent stopped) leaves no waiter behind: unanswered
+/// ones would fill the pending table.
+#[tokio::test]
+async fn a_dropped_query_leaves_the_pending_table() {
+    let cancel = CancellationToken::new();
+    let lo = "127.0.0.1:0".parse().unwrap();
+    let node = Dht::bind(lo, PeerLimits::default().ip_rates(), cancel.clone())
+        .await
+        .unwrap();
+    // a socket that never answers
+    let silent = tokio::net::UdpSocket::bind(lo).await.unwrap();
+    let to = silent.local_addr().unwrap();
+    let q = node.query(to, Method::Ping);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), q)
+            .await
+            .is_err()
+    );
+    assert!(lock(&node.inner.pending).is_empty());
+    cancel.cancel();
+}
