@@ -16,6 +16,9 @@ const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints"
 /// The qBittorrent front's categories, and what it knows of each transfer (its hash, category).
 const QBT_CATEGORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("qbt_categories");
 const QBT_TORRENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("qbt_torrents");
+/// A magnet transfer's info dict (hex) once its swarm sent it, by transfer id: written once,
+/// apart from the record that is saved every second.
+const METADATA: TableDefinition<&str, &[u8]> = TableDefinition::new("metadata");
 
 #[derive(Debug)]
 pub struct Store {
@@ -30,6 +33,7 @@ pub enum Table {
     Endpoints,
     QbtCategories,
     QbtTorrents,
+    Metadata,
 }
 
 impl Table {
@@ -41,6 +45,7 @@ impl Table {
             Table::Endpoints => ENDPOINTS,
             Table::QbtCategories => QBT_CATEGORIES,
             Table::QbtTorrents => QBT_TORRENTS,
+            Table::Metadata => METADATA,
         }
     }
 }
@@ -56,6 +61,7 @@ impl Store {
         txn.open_table(ENDPOINTS)?;
         txn.open_table(QBT_CATEGORIES)?;
         txn.open_table(QBT_TORRENTS)?;
+        txn.open_table(METADATA)?;
         txn.commit()?;
         Ok(Store { db })
     }

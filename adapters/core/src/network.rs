@@ -195,6 +195,10 @@ pub enum FetchEvent {
     Files(Vec<crate::layout::FileSpan>),
     /// Something the user should see, e.g. "queued at rank 12".
     Note(String),
+    /// A torrent's info dict, as its swarm sent it (a magnet's metadata; its SHA-1 is the
+    /// info-hash), so that the gateway can hand it back with later requests and the
+    /// network need not fetch it again (after a restart, say).
+    Metadata(Bytes),
 }
 
 /// Where a network writes the bytes it fetches. The gateway owns the file; the network

@@ -183,6 +183,14 @@ impl TransferManager {
     }
 
     fn restore(&self, mut record: Record) -> Result<()> {
+        record.metadata = self
+            .inner
+            .store
+            .get::<String>(Table::Metadata, &record.id)
+            .ok()
+            .flatten()
+            .and_then(|h| hex::decode(h).ok())
+            .map(Into::into);
         let sink = FileSink::open(
             &record.path,
             &record.layout(),
@@ -295,6 +303,7 @@ impl TransferManager {
                 .collect(),
             trackers: spec.trackers,
             torrent: spec.torrent.map(hex::encode),
+            metadata: None,
             created_ms: now_ms(),
             path: path.clone(),
             verified: Vec::new(),
@@ -477,6 +486,7 @@ impl TransferManager {
             // A save of it already under way must not write it back after this.
             let _one_at_a_time = self.inner.saving.lock().unwrap_or_else(|p| p.into_inner());
             self.inner.store.remove(Table::Transfers, id)?;
+            self.inner.store.remove(Table::Metadata, id)?;
         }
         let mut info = t.info();
         if !keep_data && info.state != State::Complete {

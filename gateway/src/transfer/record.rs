@@ -38,6 +38,11 @@ pub struct Record {
     /// Hex of the `.torrent` bytes it was started from.
     #[serde(default)]
     pub torrent: Option<String>,
+    /// A magnet's info dict once its swarm sent it, handed back with every request as a
+    /// `.torrent`, so BitTorrent need not fetch it again (after a restart, say). Kept in a
+    /// table of its own (`Table::Metadata`), written once, not with the record.
+    #[serde(skip)]
+    pub metadata: Option<bytes::Bytes>,
     pub created_ms: u64,
     pub path: PathBuf,
     #[serde(default)]
@@ -210,7 +215,8 @@ impl Record {
                 .torrent
                 .as_deref()
                 .and_then(|h| hex::decode(h).ok())
-                .map(Into::into),
+                .map(Into::into)
+                .or_else(|| self.metadata.as_deref().map(torrent_of_info)),
         }
     }
 
@@ -321,4 +327,9 @@ pub struct NetworkInfo {
 pub struct TransferEvent {
     pub transfer: TransferInfo,
     pub removed: bool,
+}
+
+/// A `.torrent` that holds only `info` (the trackers go with the request).
+fn torrent_of_info(info: &[u8]) -> bytes::Bytes {
+    [&b"d4:info"[..], info, b"e"].concat().into()
 }

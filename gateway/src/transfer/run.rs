@@ -9,8 +9,11 @@ use junction_core::{DynNetwork, FetchEvent, HashKind, NetworkError, NetworkId, T
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use sha1::{Digest, Sha1};
+
 use super::streams::{Stream, Streams, Tagged};
 use super::{FileSink, Inner, StartSpec, State, Transfer, by_file, container, lookup, seed};
+use crate::store::Table;
 use junction_core::RangeSet;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
 
@@ -483,6 +486,20 @@ fn handle(inner: &Inner, t: &Transfer, key: Stream, ev: FetchEvent) {
         FetchEvent::Note(note) => {
             tracing::debug!(%net, %note, "fetch note");
             m.nets.entry(net).or_default().note = Some(note);
+        }
+        FetchEvent::Metadata(info) => {
+            // Kept only when it is this torrent's: its SHA-1 is the info-hash.
+            let btih = m.record.content().get(HashKind::Btih).map(<[u8]>::to_vec);
+            let ours = btih.is_some_and(|h| h == Sha1::digest(&info)[..]);
+            if !ours || m.record.torrent.is_some() || m.record.metadata.is_some() {
+                return;
+            }
+            m.record.metadata = Some(info.clone());
+            let id = m.record.id.clone();
+            drop(m);
+            if let Err(e) = inner.store.put(Table::Metadata, &id, &hex::encode(&info)) {
+                tracing::warn!(%id, error = %e, "could not keep a torrent's metadata");
+            }
         }
     }
 }

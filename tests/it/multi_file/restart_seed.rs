@@ -8,12 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use junction_core::DynNetwork;
+use junction_core::{ContentId, DynNetwork, HashKind};
 use proto::v1 as pb;
 use proto::v1::transfer::State;
 
-use super::{files, loopback, seeder, torrent_of, torrent_with};
-use crate::harness::{Running, start, start_torrent, wait_until};
+use sha1::Digest;
+
+use super::{PIECE, bytes, files, loopback, seeder, torrent_of, torrent_with};
+use crate::harness::{Running, start, start_link, start_torrent, wait_until};
 
 /// Two finished torrents of one gateway, one fetched whole and one with notes.txt alone
 /// (the others left out, which BitTorrent does not seed by itself), are seeded again once
@@ -93,6 +95,56 @@ async fn finished_torrents_seed_again_after_a_restart() {
     gw.stop().await;
 }
 
+/// A magnet's metadata stays with its transfer: once finished and the gateway restarted,
+/// with its seeder and tracker gone, a peer that knows only the magnet gets the torrent
+/// from the gateway alone. Had the gateway to fetch the metadata again, nobody could give
+/// it, and neither side could start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_magnet_is_seeded_after_a_restart_without_its_metadata_fetched_again() {
+    let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2)
+        .await
+        .unwrap();
+    let url = tracker.announce_url();
+    let data = bytes(5 * PIECE + 123, 9);
+    let pieces: Vec<u8> = data.chunks(PIECE).flat_map(sha1::Sha1::digest).collect();
+    let mut info = format!(
+        "d6:lengthi{}e4:name8:clip.mkv12:piece lengthi{PIECE}e6:pieces{}:",
+        data.len(),
+        pieces.len()
+    )
+    .into_bytes();
+    info.extend(pieces);
+    info.push(b'e');
+    let btih = hex::encode(sha1::Sha1::digest(&info));
+    let torrent = [&b"d4:info"[..], &info, b"e"].concat();
+    let size = data.len() as u64;
+    let dir = tempfile::tempdir().unwrap();
+
+    let (mut gw, _) = gateway(dir.path()).await;
+    let seed = seeder(&url, &data, &torrent).await;
+    let magnet = format!("magnet:?xt=urn:btih:{btih}&xl={size}&dn=clip.mkv&tr={url}");
+    let t = start_link(&mut gw.client, magnet).await;
+    wait_until(&mut gw.client, &t.id, 60, |t| t.state() == State::Complete).await;
+    DynNetwork::shutdown(&seed.0).await;
+    gw.stop().await;
+    tracker.shutdown();
+
+    let (mut gw, from) = gateway(dir.path()).await;
+    let id = ContentId::new(Some(size)).with(HashKind::Btih, &hex::decode(&btih).unwrap());
+    let took = fetch_by(from, &data, None, id, 0..size, 30).await;
+    let took = took.expect("the finished magnet is not seeded after a restart");
+    eprintln!("the magnet fetched from the restarted gateway alone in {took:?}");
+    let t = gw
+        .client
+        .get_transfer(pb::TransferRef { id: t.id })
+        .await
+        .unwrap()
+        .into_inner();
+    let received: u64 = t.per_network.iter().map(|n| n.bytes_received).sum();
+    assert_eq!(received, 0, "bytes were fetched again: {t:?}");
+    gw.stop().await;
+}
+
 /// A gateway on `dir` with one BitTorrent peer, and that peer's address.
 async fn gateway(dir: &Path) -> (Running, SocketAddr) {
     let bt = bittorrent::Adapter::start(bittorrent::Config {
@@ -115,8 +167,22 @@ pub(super) async fn fetch_from(
     wanted: Range<u64>,
     secs: u64,
 ) -> Option<Duration> {
+    let id = ContentId::new(Some(data.len() as u64));
+    fetch_by(from, data, Some(torrent), id, wanted, secs).await
+}
+
+/// [`fetch_from`] by a `.torrent`, or with none by `id`'s info-hash alone (a magnet,
+/// whose metadata must come from `from`).
+async fn fetch_by(
+    from: SocketAddr,
+    data: &[u8],
+    torrent: Option<&[u8]>,
+    id: ContentId,
+    wanted: Range<u64>,
+    secs: u64,
+) -> Option<Duration> {
     use junction_core::swarm::{MemStore, Store, Swarm, SwarmSink};
-    use junction_core::{ContentId, FetchRequest, NetworkId, RangeSet, Source};
+    use junction_core::{FetchRequest, NetworkId, RangeSet, Source};
     let peer = bittorrent::Adapter::start(bittorrent::Config {
         listen: loopback(),
         ..Default::default()
@@ -129,7 +195,7 @@ pub(super) async fn fetch_from(
     skipped.remove(wanted.clone());
     swarm.ledger().set_skipped(skipped);
     let req = FetchRequest {
-        id: ContentId::new(Some(size)),
+        id,
         name: "Show S1".into(),
         size,
         sources: vec![Source {
@@ -138,7 +204,7 @@ pub(super) async fn fetch_from(
             detail: None,
         }],
         trackers: Vec::new(),
-        torrent: Some(torrent.to_vec().into()),
+        torrent: torrent.map(|t| t.to_vec().into()),
     };
     let began = Instant::now();
     let sink = SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT);

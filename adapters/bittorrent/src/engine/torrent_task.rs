@@ -217,6 +217,8 @@ impl TorrentTask {
             }
             let _ = tx.try_send(FetchEvent::Identified(id));
             let _ = tx.try_send(FetchEvent::Named(meta.info.name.clone()));
+            // The gateway keeps it, and hands it back with later requests.
+            let _ = tx.try_send(FetchEvent::Metadata(meta.info.raw.clone()));
         }
         // An identify (see start_fetch) ends here.
         if matches!(t.storage, Storage::MetadataOnly)
