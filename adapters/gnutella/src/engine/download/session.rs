@@ -83,6 +83,25 @@ async fn session(
     }
 }
 
+/// Sends `req` and reads the response's head, both counted; `what` names each for a
+/// timeout.
+pub(super) async fn exchange(
+    ctx: &Ctx,
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    req: &RequestHead,
+    what: (&'static str, &'static str),
+) -> Result<ResponseHead, ServentError> {
+    let bytes = req.to_bytes();
+    timeout(WRITE_TIMEOUT, s.write_all(&bytes))
+        .await
+        .map_err(|_| ServentError::Timeout(what.0))??;
+    ctx.shared.stats.add_out(bytes.len() as u64);
+    let resp = read_head(s, buf, what.1, RESPONSE_TIMEOUT, ResponseHead::parse).await?;
+    ctx.shared.stats.add_in(resp.to_bytes().len() as u64);
+    Ok(resp)
+}
+
 enum Step {
     More,
     Close,
@@ -103,20 +122,7 @@ async fn request(
     let Some(req) = request_head(info, ctx, host, ua, &claimed) else {
         return Ok(Step::End(End::Failed("no URN nor index to ask for".into())));
     };
-    let bytes = req.to_bytes();
-    timeout(WRITE_TIMEOUT, s.write_all(&bytes))
-        .await
-        .map_err(|_| ServentError::Timeout("HTTP request"))??;
-    ctx.shared.stats.add_out(bytes.len() as u64);
-    let resp = read_head(
-        s,
-        buf,
-        "HTTP response",
-        RESPONSE_TIMEOUT,
-        ResponseHead::parse,
-    )
-    .await?;
-    ctx.shared.stats.add_in(resp.to_bytes().len() as u64);
+    let resp = exchange(ctx, s, buf, &req, ("HTTP request", "HTTP response")).await?;
     for a in resp.alt_locs().into_iter().take(16) {
         let _ = ctx.alts.try_send(a);
     }

@@ -3,18 +3,17 @@
 
 use bytes::BytesMut;
 use junction_core::swarm::{UnitAlgo, UnitHashes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
+use super::BODY_STALL;
 use super::plan::Ctx;
-use super::session::skip_body;
+use super::session::{exchange, skip_body};
 use super::source::SourceInfo;
-use super::{BODY_STALL, RESPONSE_TIMEOUT};
 use crate::engine::error::ServentError;
-use crate::engine::net::{WRITE_TIMEOUT, read_head};
-use crate::wire::http::{HttpHead, RequestHead, ResponseHead};
+use crate::wire::http::RequestHead;
 use crate::wire::thex;
 
 /// Longest `X-Thex-URI` path we follow.
@@ -51,20 +50,7 @@ pub(super) async fn fetch_thex(
             .with("Host", host)
             .with("User-Agent", ua),
     );
-    let bytes = req.to_bytes();
-    timeout(WRITE_TIMEOUT, s.write_all(&bytes))
-        .await
-        .map_err(|_| ServentError::Timeout("THEX request"))??;
-    ctx.shared.stats.add_out(bytes.len() as u64);
-    let resp = read_head(
-        s,
-        buf,
-        "THEX response",
-        RESPONSE_TIMEOUT,
-        ResponseHead::parse,
-    )
-    .await?;
-    ctx.shared.stats.add_in(resp.to_bytes().len() as u64);
+    let resp = exchange(ctx, s, buf, &req, ("THEX request", "THEX response")).await?;
     if resp.headers.get("Transfer-Encoding").is_some()
         || resp
             .headers
