@@ -399,7 +399,7 @@ fn lt_create(lt_peer: &str, file: &Path, torrent: &Path, tracker_url: &str) -> R
 fn make_torrents(s: &Settings, f: &Files, tracker_url: &str) -> Result<Torrents> {
     let torrent = s.dir.join("swarm.torrent");
     lt_create(&s.lt_peer, &f.file, &torrent, tracker_url)?;
-    let meta = bittorrent::metainfo::Metainfo::parse(&std::fs::read(&torrent)?)
+    let meta = bittorrent::wire::metainfo::Metainfo::parse(&std::fs::read(&torrent)?)
         .context("libtorrent's .torrent")?;
     let btih = meta.info.swarm_hash().to_hex();
     ensure!(meta.info.total_length == f.size, "torrent size differs");
@@ -409,11 +409,12 @@ fn make_torrents(s: &Settings, f: &Files, tracker_url: &str) -> Result<Torrents>
     ));
     let bt_only_torrent = s.dir.join("bt-only.torrent");
     lt_create(&s.lt_peer, &f.bt_only_file, &bt_only_torrent, tracker_url)?;
-    let bt_only_btih = bittorrent::metainfo::Metainfo::parse(&std::fs::read(&bt_only_torrent)?)
-        .context("libtorrent's second .torrent")?
-        .info
-        .swarm_hash()
-        .to_hex();
+    let bt_only_btih =
+        bittorrent::wire::metainfo::Metainfo::parse(&std::fs::read(&bt_only_torrent)?)
+            .context("libtorrent's second .torrent")?
+            .info
+            .swarm_hash()
+            .to_hex();
     Ok(Torrents {
         torrent,
         btih,

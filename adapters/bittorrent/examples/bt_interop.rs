@@ -156,11 +156,11 @@ fn fetch_args(a: &[String]) -> Res<FetchArgs> {
     }
     let (ih, size) = match (&torrent, &magnet) {
         (Some(t), _) => {
-            let m = junction_bittorrent::metainfo::Metainfo::parse(t)?;
+            let m = junction_bittorrent::wire::metainfo::Metainfo::parse(t)?;
             (m.info.swarm_hash(), Some(m.info.total_length))
         }
         (None, Some(l)) => {
-            let m = junction_bittorrent::magnet::Magnet::parse(l)?;
+            let m = junction_bittorrent::wire::magnet::Magnet::parse(l)?;
             let ih = m.swarm_hash().ok_or("magnet without btih")?;
             (ih, size.or(m.exact_length))
         }

@@ -42,13 +42,6 @@ pub mod engine;
 pub mod error;
 pub mod wire;
 
-// The codecs' paths from before they moved under `wire/` (users outside the crate name
-// them: the fuzz targets, the examples).
-pub use wire::{compact, id, krpc, magnet, metainfo, percent, piece, tracker};
-// The tasks' path from before `net/` became `engine/` (the fuzz targets name
-// `net::http` and `net::torznab`, the tracker tests `net::tracker_client`).
-pub use engine as net;
-
 pub use adapter::{Adapter, IndexEntry, TorrentStats};
 pub use config::Config;
 pub use engine::tracker_server::TrackerServer;

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use junction_bittorrent::net::tracker_client::{self, AnnounceError, AnnounceParams, Tiers};
-use junction_bittorrent::tracker::Event;
-use junction_bittorrent::tracker::udp;
+use junction_bittorrent::engine::tracker_client::{self, AnnounceError, AnnounceParams, Tiers};
+use junction_bittorrent::wire::tracker::Event;
+use junction_bittorrent::wire::tracker::udp;
 use junction_bittorrent::{Config, InfoHash, PeerId, TrackerServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;

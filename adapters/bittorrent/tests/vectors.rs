@@ -3,7 +3,7 @@
 //! are written against.
 
 use bytes::BytesMut;
-use junction_bittorrent::metainfo::{Info, Metainfo};
+use junction_bittorrent::wire::metainfo::{Info, Metainfo};
 use junction_bittorrent::wire::{
     ExtendedHandshake, Handshake, Message, MessageDecoder, MetadataMessage,
 };

@@ -2,16 +2,16 @@
 //! magnet links, the tracker client's HTTP reader and Torznab feeds.
 
 use bytes::{Bytes, BytesMut};
-use junction_bittorrent::krpc::{Message as Krpc, peek_transaction_id};
-use junction_bittorrent::magnet::{Magnet, Topic};
-use junction_bittorrent::metainfo::{Info, Metainfo};
-use junction_bittorrent::net::{http as net_http, torznab};
-use junction_bittorrent::piece::{Bitfield, Geometry};
-use junction_bittorrent::tracker::{http as tracker_http, udp};
+use junction_bittorrent::wire::krpc::{Message as Krpc, peek_transaction_id};
+use junction_bittorrent::wire::magnet::{Magnet, Topic};
+use junction_bittorrent::wire::metainfo::{Info, Metainfo};
+use junction_bittorrent::wire::piece::{Bitfield, Geometry};
+use junction_bittorrent::wire::tracker::{http as tracker_http, udp};
 use junction_bittorrent::wire::{
     ExtendedHandshake, Handshake, Message, MessageDecoder, MetadataMessage, PexMessage,
 };
-use junction_bittorrent::{compact, percent};
+use junction_bittorrent::wire::{compact, percent};
+use junction_bittorrent::wire::{http as net_http, torznab};
 
 /// DHT KRPC messages: decode, and a decoded message must re-encode to a decodable twin.
 pub fn krpc(data: &[u8]) {

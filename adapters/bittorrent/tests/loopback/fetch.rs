@@ -105,7 +105,8 @@ async fn assert_seeding_and_indexed(s: &Seeded, leech2: &Adapter, sha1: &[u8; 20
             .unwrap()
             .starts_with("magnet:?xt=urn:btih:")
     );
-    let link = junction_bittorrent::magnet::Magnet::parse(hit.link.as_ref().unwrap()).unwrap();
+    let link =
+        junction_bittorrent::wire::magnet::Magnet::parse(hit.link.as_ref().unwrap()).unwrap();
     assert_eq!(link.swarm_hash(), Some(s.ih));
     assert!(
         hit.link
