@@ -52,6 +52,9 @@ pub struct Config {
     /// handshake), and the rate of requests we refuse (choked, a piece we lack, the queue
     /// full) one peer may make before it is dropped; see [`junction_core::limit::PeerLimits`].
     pub limits: junction_core::limit::PeerLimits,
+    /// Upload and download limits shared with every other network (`[limits]`), on top of
+    /// this network's own.
+    pub caps: junction_core::rate::Caps,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             share_piece_length: None,
             client_name: concat!("Junction ", env!("CARGO_PKG_VERSION")).to_owned(),
             limits: junction_core::limit::PeerLimits::default(),
+            caps: junction_core::rate::Caps::default(),
         }
     }
 }

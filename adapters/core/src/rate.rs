@@ -1,7 +1,9 @@
 //! A byte-rate limit (token bucket) that many connections share.
 //!
 //! [`RateLimit`] is cheap to clone: every clone draws from the same bucket, so one limit
-//! given to all uploads of an adapter caps them together. Unlimited limits never sleep.
+//! given to all uploads of an adapter caps them together. [`RateLimit::and`] joins two
+//! limits, so a network's own limit and the [`Caps`] shared by every network both hold.
+//! Unlimited limits never sleep.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,7 +16,16 @@ const MIN_BURST: u64 = 16 * 1024;
 /// A shared limit of bytes per second; `None` (or a rate of 0) is unlimited.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimit {
-    bucket: Option<Arc<Mutex<Bucket>>>,
+    /// Every bucket a byte must pass; none: unlimited.
+    buckets: Vec<Arc<Mutex<Bucket>>>,
+}
+
+/// The upload and download limits over all networks together (`[limits]` in the config);
+/// each adapter joins them to its own with [`RateLimit::and`]. Unlimited by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caps {
+    pub upload: RateLimit,
+    pub download: RateLimit,
 }
 
 #[derive(Debug)]
@@ -31,7 +42,7 @@ struct Bucket {
 impl RateLimit {
     /// A limit of `bytes_per_sec`; `None` or `Some(0)` is unlimited.
     pub fn new(bytes_per_sec: Option<u64>) -> Self {
-        let bucket = bytes_per_sec.filter(|&r| r > 0).map(|rate| {
+        let buckets = bytes_per_sec.filter(|&r| r > 0).map(|rate| {
             let burst = (rate / 8).max(MIN_BURST) as f64;
             Arc::new(Mutex::new(Bucket {
                 rate,
@@ -40,47 +51,84 @@ impl RateLimit {
                 last: Instant::now(),
             }))
         });
-        RateLimit { bucket }
+        RateLimit {
+            buckets: buckets.into_iter().collect(),
+        }
     }
 
     /// No limit at all.
     pub fn unlimited() -> Self {
-        RateLimit { bucket: None }
+        RateLimit::default()
     }
 
-    /// The rate in bytes per second, `None` when unlimited.
+    /// A limit that holds both `self` and `other`: every byte passes each bucket, and the
+    /// buckets stay shared with every other clone of either.
+    #[must_use]
+    pub fn and(&self, other: &RateLimit) -> RateLimit {
+        let mut buckets = self.buckets.clone();
+        for b in &other.buckets {
+            if !buckets.iter().any(|mine| Arc::ptr_eq(mine, b)) {
+                buckets.push(Arc::clone(b));
+            }
+        }
+        RateLimit { buckets }
+    }
+
+    /// The rate in bytes per second (the smallest of the joined limits), `None` when
+    /// unlimited.
     pub fn rate(&self) -> Option<u64> {
-        self.bucket
-            .as_ref()
+        self.buckets
+            .iter()
             .map(|b| b.lock().unwrap_or_else(PoisonError::into_inner).rate)
+            .min()
     }
 
     pub fn is_unlimited(&self) -> bool {
-        self.bucket.is_none()
+        self.buckets.is_empty()
     }
 
     /// Waits until `n` more bytes may go. Returns at once when unlimited, or when the
     /// bucket holds enough. Large `n` is taken in pieces of at most one second of the rate,
     /// so each sleep here stays short (about a second, plus what other holders of the limit
     /// reserved before); dropping the future mid-way only forfeits what was already reserved.
+    /// Joined limits are passed one after another: while a caller sleeps off one, the next
+    /// refills, so the wait is about that of the tightest, not the sum.
     pub async fn take(&self, n: u64) {
-        let Some(bucket) = &self.bucket else {
-            return;
-        };
-        let mut left = n;
-        while left > 0 {
-            let wait = {
-                let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
-                let piece = left.min(b.rate);
-                left -= piece;
-                b.reserve(piece)
-            };
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+        for bucket in &self.buckets {
+            take_from(bucket, n).await;
         }
     }
 }
+
+/// Waits until `n` more bytes may pass `bucket`, in pieces of at most a second's rate.
+async fn take_from(bucket: &Mutex<Bucket>, n: u64) {
+    let mut left = n;
+    while left > 0 {
+        let wait = {
+            let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            let piece = left.min(b.rate);
+            left -= piece;
+            b.reserve(piece)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Two limits are equal when they draw from the same buckets (clones of each other).
+impl PartialEq for RateLimit {
+    fn eq(&self, other: &Self) -> bool {
+        self.buckets.len() == other.buckets.len()
+            && self
+                .buckets
+                .iter()
+                .zip(&other.buckets)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl Eq for RateLimit {}
 
 impl Bucket {
     /// Takes `n` tokens (possibly into debt); returns how long until the debt is paid.
@@ -157,7 +205,7 @@ mod tests {
         // One call's single sleep never exceeds about a second, however much it takes.
         let limit = RateLimit::new(Some(1000));
         {
-            let mut b = limit.bucket.as_ref().unwrap().lock().unwrap();
+            let mut b = limit.buckets[0].lock().unwrap();
             let burst = b.burst as u64;
             assert_eq!(
                 b.reserve(burst),
@@ -187,5 +235,36 @@ mod tests {
             assert_eq!(t0.elapsed(), Duration::ZERO);
         }
         assert_eq!(RateLimit::new(Some(5)).rate(), Some(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn joined_limits_hold_the_tighter_and_share_the_cap() {
+        // Two networks, each with its own 2R limit, under one cap of R: together they get R.
+        let cap = RateLimit::new(Some(R));
+        let a = RateLimit::new(Some(2 * R)).and(&cap);
+        let b = RateLimit::new(Some(2 * R)).and(&cap);
+        assert_eq!(a.rate(), Some(R));
+        let t0 = Instant::now();
+        tokio::join!(
+            pass(&a, 3 * R / 2, 64 * 1024),
+            pass(&b, 3 * R / 2, 64 * 1024)
+        );
+        let took = t0.elapsed().as_secs_f64();
+        assert!(
+            (2.0..=3.2).contains(&took),
+            "3R bytes under a cap of R/s took {took:.3}s"
+        );
+        // The tighter own limit holds alone, and an unlimited cap adds nothing.
+        let own = RateLimit::new(Some(R)).and(&RateLimit::unlimited());
+        let took = pass(&own, 3 * R, 16 * 1024).await.as_secs_f64();
+        assert!((2.0..=3.0).contains(&took), "{took:.3}s");
+        assert!(
+            RateLimit::unlimited()
+                .and(&RateLimit::unlimited())
+                .is_unlimited()
+        );
+        // Joining a limit with itself does not halve it.
+        let took = pass(&cap.and(&cap), 2 * R, 16 * 1024).await.as_secs_f64();
+        assert!((1.0..=2.0).contains(&took), "{took:.3}s");
     }
 }

@@ -111,6 +111,9 @@ pub struct Config {
     /// rate of requests (file, hash set, AICH, upload and part requests) one peer
     /// connection may make before it is dropped; see [`junction_core::limit::PeerLimits`].
     pub limits: PeerLimits,
+    /// Upload and download limits shared with every other network (`[limits]`), on top of
+    /// this network's own.
+    pub caps: junction_core::rate::Caps,
     /// Test hook: an uploader that flips one byte in every block it sends from this offset on.
     #[doc(hidden)]
     pub corrupt_uploads_from: Option<u64>,
@@ -138,6 +141,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(120),
             hash_cache: None,
             limits: PeerLimits::default(),
+            caps: junction_core::rate::Caps::default(),
             corrupt_uploads_from: None,
         }
     }

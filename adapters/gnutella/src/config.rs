@@ -42,6 +42,9 @@ pub struct Config {
     /// HTTP requests one connection may make before it is dropped (see
     /// [`junction_core::limit::PeerLimits`] for the defaults).
     pub limits: junction_core::limit::PeerLimits,
+    /// Upload and download limits shared with every other network (`[limits]`), on top of
+    /// this network's own.
+    pub caps: junction_core::rate::Caps,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             download_sources: 4,
             chunk_size: 4 << 20,
             limits: junction_core::limit::PeerLimits::default(),
+            caps: junction_core::rate::Caps::default(),
         }
     }
 }
