@@ -1,11 +1,13 @@
 //! The gateway with the real eD2k, Gnutella and BitTorrent adapters, each peering on
 //! 127.0.0.1 with another Junction peer that shares the same file: one gRPC search finds it
-//! on eD2k and Gnutella, and a download through each network completes and verifies.
+//! on eD2k and Gnutella, and a download through each network completes and verifies; and
+//! one download cap holds over all three networks together.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use junction_core::rate::{Caps, RateLimit};
 use junction_core::{ContentId, DynNetwork, HashKind, SharedItem};
 use proto::v1 as pb;
 use proto::v1::search_event::Event;
@@ -41,9 +43,12 @@ async fn share(net: &dyn DynNetwork, path: &std::path::Path) -> ContentId {
     .unwrap()
 }
 
-/// eD2k: an index server, a seeding peer sharing `path`, and the gateway's peer, both
-/// logged in.
-async fn ed2k_peers(path: &std::path::Path) -> (ed2k::IndexServer, ed2k::Adapter, ed2k::Adapter) {
+/// eD2k: an index server, a seeding peer sharing `path`, and the gateway's peer (under
+/// `caps`), both logged in.
+async fn ed2k_peers(
+    path: &std::path::Path,
+    caps: &Caps,
+) -> (ed2k::IndexServer, ed2k::Adapter, ed2k::Adapter) {
     let server = ed2k::IndexServer::start(ed2k::ServerConfig {
         enabled: true,
         listen: loopback(),
@@ -60,13 +65,22 @@ async fn ed2k_peers(path: &std::path::Path) -> (ed2k::IndexServer, ed2k::Adapter
     let ed2k_seed = ed2k::Adapter::start(ed2k_cfg()).await.unwrap();
     assert!(ed2k_seed.wait_logged_in(Duration::from_secs(15)).await);
     share(&ed2k_seed, path).await;
-    let ed2k_gw = ed2k::Adapter::start(ed2k_cfg()).await.unwrap();
+    let ed2k_gw = ed2k::Adapter::start(ed2k::Config {
+        caps: caps.clone(),
+        ..ed2k_cfg()
+    })
+    .await
+    .unwrap();
     assert!(ed2k_gw.wait_logged_in(Duration::from_secs(15)).await);
     (server, ed2k_seed, ed2k_gw)
 }
 
-/// Gnutella: a seeding ultrapeer sharing `path`, and the gateway's leaf connected to it.
-async fn gnutella_peers(path: &std::path::Path) -> (gnutella::Adapter, gnutella::Adapter) {
+/// Gnutella: a seeding ultrapeer sharing `path`, and the gateway's leaf (under `caps`)
+/// connected to it.
+async fn gnutella_peers(
+    path: &std::path::Path,
+    caps: &Caps,
+) -> (gnutella::Adapter, gnutella::Adapter) {
     let ultrapeer = gnutella::Adapter::start(gnutella::Config {
         listen: loopback(),
         ultrapeer: true,
@@ -78,6 +92,7 @@ async fn gnutella_peers(path: &std::path::Path) -> (gnutella::Adapter, gnutella:
     let leaf = gnutella::Adapter::start(gnutella::Config {
         listen: loopback(),
         peers: vec![ultrapeer.local_addr().to_string()],
+        caps: caps.clone(),
         ..Default::default()
     })
     .await
@@ -85,10 +100,11 @@ async fn gnutella_peers(path: &std::path::Path) -> (gnutella::Adapter, gnutella:
     (ultrapeer, leaf)
 }
 
-/// BitTorrent: a tracker, a seeder of `path` announcing to it, and the gateway's peer.
-/// Also returns what the seeder shares `path` as (its info-hash).
+/// BitTorrent: a tracker, a seeder of `path` announcing to it, and the gateway's peer
+/// (under `caps`). Also returns what the seeder shares `path` as (its info-hash).
 async fn bittorrent_peers(
     path: &std::path::Path,
+    caps: &Caps,
 ) -> (
     bittorrent::TrackerServer,
     bittorrent::Adapter,
@@ -108,6 +124,7 @@ async fn bittorrent_peers(
     let btih = share(&bt_seed, path).await;
     let bt_gw = bittorrent::Adapter::start(bittorrent::Config {
         listen: loopback(),
+        caps: caps.clone(),
         ..Default::default()
     })
     .await
@@ -184,16 +201,17 @@ async fn start_one_download_per_network(
     ids
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_gateway_searches_and_downloads_through_all_three_networks() {
+/// Shares a 3 MiB file on every network, then downloads it through the gateway once per
+/// network at the same time, under `caps`. Returns how long the three downloads took.
+async fn download_through_all_three(caps: &Caps) -> Duration {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("junctiontest sample.bin");
     let data = content(3 * 1024 * 1024 + 17);
     std::fs::write(&path, &data).unwrap();
 
-    let (server, ed2k_seed, ed2k_gw) = ed2k_peers(&path).await;
-    let (ultrapeer, leaf) = gnutella_peers(&path).await;
-    let (tracker, bt_seed, bt_gw, btih) = bittorrent_peers(&path).await;
+    let (server, ed2k_seed, ed2k_gw) = ed2k_peers(&path, caps).await;
+    let (ultrapeer, leaf) = gnutella_peers(&path, caps).await;
+    let (tracker, bt_seed, bt_gw, btih) = bittorrent_peers(&path, caps).await;
 
     let dir = tempfile::tempdir().unwrap();
     let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
@@ -208,13 +226,39 @@ async fn one_gateway_searches_and_downloads_through_all_three_networks() {
         data.len(),
         tracker.announce_url()
     );
+    let t0 = std::time::Instant::now();
     let ids = start_one_download_per_network(&mut gw, [&ed2k_item, &gnut_item], magnet).await;
     for id in ids {
         let done = wait_until(&mut gw.client, &id, 90, |t| t.state() == State::Complete).await;
         assert_eq!(std::fs::read(&done.path).unwrap(), data, "{done:?}");
     }
+    let took = t0.elapsed();
     gw.stop().await;
     drop((ed2k_seed, ultrapeer, bt_seed, server, tracker));
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gateway_searches_and_downloads_through_all_three_networks() {
+    download_through_all_three(&Caps::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_download_cap_holds_over_all_three_networks_together() {
+    // 9 MiB in all under one 4 MiB/s cap: at least about 2.1 s (less the first burst of
+    // 512 KiB). Were the cap each network's own, the three would take about 0.75 s.
+    const MIB: u64 = 1024 * 1024;
+    let caps = Caps {
+        download: RateLimit::new(Some(4 * MIB)),
+        ..Caps::default()
+    };
+    let took = download_through_all_three(&caps).await.as_secs_f64();
+    eprintln!("3 × 3 MiB under a 4 MiB/s cap over all networks: {took:.2} s");
+    assert!(
+        took >= 2.0,
+        "9 MiB under a 4 MiB/s cap took only {took:.2} s"
+    );
+    assert!(took < 30.0, "9 MiB under a 4 MiB/s cap took {took:.2} s");
 }
 
 fn hex(b: &[u8]) -> String {

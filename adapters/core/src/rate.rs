@@ -91,6 +91,17 @@ impl RateLimit {
     /// bucket holds enough. Large `n` is taken in pieces of at most one second of the rate,
     /// so each sleep here stays short (about a second, plus what other holders of the limit
     /// reserved before); dropping the future mid-way only forfeits what was already reserved.
+    /// Takes `n` bytes at once (possibly into debt) and says how long the caller should
+    /// pause to repay it: for loops that cannot sleep in place, such as a peer that keeps
+    /// reading while its uploads wait. Zero when unlimited.
+    pub fn reserve(&self, n: u64) -> Duration {
+        self.buckets
+            .iter()
+            .map(|b| b.lock().unwrap_or_else(PoisonError::into_inner).reserve(n))
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
     /// Joined limits are passed one after another: while a caller sleeps off one, the next
     /// refills, so the wait is about that of the tightest, not the sum.
     pub async fn take(&self, n: u64) {

@@ -164,8 +164,6 @@ pub(crate) struct Started {
 /// tasks and the command loop.
 pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
     let listener = TcpListener::bind(config.listen).await?;
-    let upload_limit = config.upload_rate_limit;
-    let download_limit = config.download_rate_limit;
     let listen = listener.local_addr()?;
     let cancel = CancellationToken::new();
     let dht = match config.dht_listen {
@@ -176,13 +174,7 @@ pub(crate) async fn start(config: Config) -> Result<Started, NetworkError> {
         ),
         None => None,
     };
-    let (ctx, ends) = Ctx::new(
-        config,
-        listen.port(),
-        dht.clone(),
-        upload_limit,
-        download_limit,
-    );
+    let (ctx, ends) = Ctx::new(config, listen.port(), dht.clone());
     let ctx = Arc::new(ctx);
     let (cmd, rx) = mpsc::channel(64);
     let requests = Requests {

@@ -60,7 +60,8 @@ pub fn start(
         shares: RwLock::new(ShareIndex::new()),
         my_addr: Mutex::new(my_addr),
         slots: Arc::new(Semaphore::new(cfg.upload_slots)),
-        upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
+        upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit).and(&cfg.caps.upload),
+        download_limit: cfg.caps.download.clone(),
         cancel: CancellationToken::new(),
         on_demand: junction_core::BridgeOffers::new(NetworkId::GNUTELLA),
         last_error: Mutex::new(None),
@@ -143,8 +144,10 @@ pub struct Shared {
     pub my_addr: Mutex<SocketAddrV4>,
     /// Upload slots.
     pub slots: Arc<Semaphore>,
-    /// `cfg.upload_limit`, shared by every upload.
+    /// `cfg.upload_limit`, shared by every upload, joined to the cap over all networks.
     pub upload_limit: junction_core::rate::RateLimit,
+    /// The download cap over all networks (Gnutella has no limit of its own).
+    pub download_limit: junction_core::rate::RateLimit,
     /// Cancelled on shutdown; every task watches it.
     pub cancel: tokio_util::sync::CancellationToken,
     /// What the leaves were offered from the other networks (bridging on demand).

@@ -273,8 +273,8 @@ impl Peer {
         let read_max = self
             .t
             .ctx
-            .config
-            .download_rate_limit
+            .download_limit
+            .rate()
             .map_or(u64::MAX, |r| (r / 32).max(u64::from(BLOCK_LEN) + 13));
         loop {
             if buf.capacity() - buf.len() < 64 * 1024 {

@@ -14,7 +14,7 @@ impl Peer {
         if choked || !have || self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             return self.refuse(r).await;
         }
-        if self.t.ctx.upload_bucket.is_some() {
+        if !self.t.ctx.upload_limit.is_unlimited() {
             // Rate limited: queue it, so reading goes on and a cancel can still drop it.
             if self.uploads.len() >= MAX_QUEUED {
                 return self.refuse(r).await;

@@ -4,15 +4,15 @@
 
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 use super::ConnId;
 use crate::config::Config;
 use crate::engine::event_loop::Report;
-use crate::engine::sync::lock;
 use crate::wire::id::PeerId;
+use junction_core::rate::RateLimit;
 
 /// Adapter-wide context shared by every torrent and peer.
 #[derive(Debug)]
@@ -26,10 +26,10 @@ pub struct Ctx {
     pub last_error: Mutex<Option<String>>,
     /// The DHT node, when enabled.
     pub dht: Option<crate::engine::dht::Dht>,
-    /// Upload rate limit shared by every torrent (`None`: unlimited).
-    pub upload_bucket: Option<Mutex<Bucket>>,
-    /// Download rate limit shared by every torrent (`None`: unlimited).
-    pub download_bucket: Option<Mutex<Bucket>>,
+    /// Upload rate limit shared by every torrent, joined to the cap over all networks.
+    pub upload_limit: RateLimit,
+    /// Download rate limit shared by every torrent, joined to the cap over all networks.
+    pub download_limit: RateLimit,
     /// Pieces hashed at once (off the reactor).
     pub hashers: Arc<tokio::sync::Semaphore>,
     /// Trackers added at run time (`AddEndpoint`), announced to by every torrent; the
@@ -45,43 +45,6 @@ pub(crate) struct LoopEnds {
     pub extra_trackers: watch::Sender<Vec<String>>,
 }
 
-/// A token bucket: `rate` bytes per second, bursts of one second.
-#[derive(Debug)]
-pub struct Bucket {
-    pub rate: f64,
-    pub tokens: f64,
-    pub last: Instant,
-}
-
-impl Bucket {
-    pub fn new(rate: u64) -> Self {
-        Self {
-            rate: rate.max(1) as f64,
-            tokens: rate.max(1) as f64,
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes `n` bytes from a limit, if there is one; returns how long to wait.
-    fn wait(bucket: &Option<Mutex<Bucket>>, n: u64) -> Duration {
-        bucket.as_ref().map_or(Duration::ZERO, |b| lock(b).take(n))
-    }
-
-    /// Takes `n` bytes; returns how long to wait before sending them.
-    pub fn take(&mut self, n: u64) -> Duration {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
-        self.last = now;
-        self.tokens -= n as f64;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
-        }
-    }
-}
-
 impl Ctx {
     /// A context with fresh counters, no torrents, and a new peer id, and the command
     /// loop's ends of its channels.
@@ -89,9 +52,9 @@ impl Ctx {
         config: Config,
         port: u16,
         dht: Option<crate::engine::dht::Dht>,
-        upload_limit: Option<u64>,
-        download_limit: Option<u64>,
     ) -> (Ctx, LoopEnds) {
+        let upload_limit = RateLimit::new(config.upload_rate_limit).and(&config.caps.upload);
+        let download_limit = RateLimit::new(config.download_rate_limit).and(&config.caps.download);
         let (reports, reports_rx) = mpsc::unbounded_channel();
         let (trackers_tx, extra_trackers) = watch::channel(Vec::new());
         let ends = LoopEnds {
@@ -107,8 +70,8 @@ impl Ctx {
             next_conn: AtomicU64::new(1),
             last_error: Mutex::new(None),
             dht,
-            upload_bucket: upload_limit.map(|r| Mutex::new(Bucket::new(r))),
-            download_bucket: download_limit.map(|r| Mutex::new(Bucket::new(r))),
+            upload_limit,
+            download_limit,
             hashers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),
@@ -120,13 +83,13 @@ impl Ctx {
 
     /// How long to hold `n` uploaded bytes to keep under the upload limit.
     pub fn upload_wait(&self, n: u64) -> Duration {
-        Bucket::wait(&self.upload_bucket, n)
+        self.upload_limit.reserve(n)
     }
 
     /// How long to stop reading from peers after `n` bytes came in, to keep under the
     /// download limit.
     pub fn download_wait(&self, n: u64) -> Duration {
-        Bucket::wait(&self.download_bucket, n)
+        self.download_limit.reserve(n)
     }
 
     pub fn conn_id(&self) -> ConnId {

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use self::choker::Choker;
-pub use self::ctx::{Bucket, Ctx};
+pub use self::ctx::Ctx;
 pub use self::metadata_fetch::MetadataFetch;
 pub use self::picker::{OnBlock, Picker};
 use super::storage::Storage;
@@ -478,7 +478,7 @@ mod tests {
         let size = data.len() as u64;
         let swarm = Arc::new(Swarm::new(MemStore::new(size), size, RangeSet::new()));
         let sink = SwarmSink::new(swarm.clone(), NetworkId::BITTORRENT);
-        let (ctx, _loop_ends) = Ctx::new(crate::config::Config::default(), 0, None, None, None);
+        let (ctx, _loop_ends) = Ctx::new(crate::config::Config::default(), 0, None);
         let ctx = Arc::new(ctx);
         let t = Torrent::new(ctx, info.swarm_hash(), "f.bin".into(), Storage::Sink(sink));
         t.set_metadata(info).unwrap();

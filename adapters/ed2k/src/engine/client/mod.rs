@@ -58,8 +58,10 @@ pub(crate) struct Shared {
     /// Downloads waiting for a LowID source to call back, by its LowID.
     pub callbacks: Mutex<HashMap<u32, oneshot::Sender<peer::PeerConn>>>,
     pub upload_slots: Arc<Semaphore>,
-    /// `cfg.upload_limit`, shared by every upload.
+    /// `cfg.upload_limit`, shared by every upload, joined to the cap over all networks.
     pub upload_limit: junction_core::rate::RateLimit,
+    /// The download cap over all networks (eD2k has no limit of its own).
+    pub download_limit: junction_core::rate::RateLimit,
     pub queued: AtomicU32,
     /// The shared files' hash cache, if configured.
     pub hash_cache: Option<Arc<Mutex<crate::engine::hash_cache::HashCache>>>,
@@ -137,7 +139,8 @@ pub(crate) async fn start(
         server_session: stx,
         callbacks: Mutex::new(HashMap::new()),
         upload_slots: Arc::new(Semaphore::new(cfg.upload_slots.max(1))),
-        upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit),
+        upload_limit: junction_core::rate::RateLimit::new(cfg.upload_limit).and(&cfg.caps.upload),
+        download_limit: cfg.caps.download.clone(),
         queued: AtomicU32::new(0),
         hash_cache: match &cfg.hash_cache {
             Some(p) => {

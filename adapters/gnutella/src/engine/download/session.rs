@@ -289,6 +289,8 @@ async fn receive_body(
             ctx.shared.stats.add_in(n as u64);
             &chunk[..n]
         };
+        // Under a download cap the socket is not read while this waits: TCP slows the peer.
+        ctx.shared.download_limit.take(data.len() as u64).await;
         ctx.sink
             .write_from(source_tag(info.addr), off, data)
             .map_err(|e| ServentError::Protocol(format!("sink: {e}")))?;

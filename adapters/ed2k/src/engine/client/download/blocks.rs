@@ -78,7 +78,14 @@ pub(super) async fn transfer(
             wait_for_blocks(dl, rx, status).await?;
             continue;
         }
-        match recv(rx, t, "part data").await? {
+        let m = recv(rx, t, "part data").await?;
+        if let PeerMessage::SendingPart { data, .. } | PeerMessage::CompressedPart { data, .. } = &m
+        {
+            // Under a download cap, the reader behind `rx` stalls while this waits, so
+            // TCP slows the peer down.
+            dl.s.download_limit.take(data.len() as u64).await;
+        }
+        match m {
             PeerMessage::SendingPart {
                 hash: h,
                 range,
