@@ -6,23 +6,53 @@ use anyhow::{Context, Result};
 use gateway::GatewayConfig;
 use gateway::http::HttpConfig;
 use junction_core::addr::{RESOLVE_TIMEOUT, resolve_blocking};
-use serde::Deserialize;
-
-use crate::networks::{BittorrentSection, Ed2kSection, GnutellaSection, LimitsSection};
+use networks::NetworksConfig;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 /// The whole config file. Every key has a default; unknown keys are an error.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct Config {
     pub gateway: GatewayConfig,
     /// The HTTP fronts (players, Torznab), beside the gRPC API.
     pub http: HttpConfig,
-    pub ed2k: Ed2kSection,
-    pub gnutella: GnutellaSection,
-    pub bittorrent: BittorrentSection,
-    /// What one remote IP may do on every port: the networks', the tracker's, the DHT's,
-    /// the gRPC API's and the HTTP fronts'.
-    pub limits: LimitsSection,
+    /// `[ed2k]`, `[gnutella]`, `[bittorrent]` (each adapter crate reads its own table) and
+    /// `[limits]`: what one remote IP may do on every port, the networks', the tracker's,
+    /// the DHT's, the gRPC API's and the HTTP fronts'.
+    pub networks: NetworksConfig,
+}
+
+/// The top-level tables by hand: serde's `flatten` would let unknown tables through.
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct File;
+        impl<'de> Visitor<'de> for File {
+            type Value = Config;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Junction config file")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Config, A::Error> {
+                let mut cfg = Config::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "gateway" => cfg.gateway = map.next_value()?,
+                        "http" => cfg.http = map.next_value()?,
+                        k if cfg.networks.read_table(k, &mut map)? => {}
+                        k => {
+                            let all = ["gateway", "http"].iter().chain(NetworksConfig::TABLES);
+                            let all: Vec<String> = all.map(|t| format!("`{t}`")).collect();
+                            return Err(serde::de::Error::custom(format!(
+                                "unknown table `{k}`, expected one of {}",
+                                all.join(", ")
+                            )));
+                        }
+                    }
+                }
+                Ok(cfg)
+            }
+        }
+        d.deserialize_map(File)
+    }
 }
 
 /// A `--listen`/`--http` value: an address, or a name such as `localhost:4470`, resolved as
@@ -132,13 +162,22 @@ mod tests {
         let cfg = Config::parse(text).unwrap();
         assert_eq!(cfg.gateway, GatewayConfig::default());
         assert_eq!(cfg.http, HttpConfig::default());
-        assert!(cfg.ed2k.enabled && cfg.gnutella.enabled && cfg.bittorrent.enabled);
-        assert_eq!(cfg.ed2k.listen.port(), 4662);
-        assert_eq!(cfg.ed2k.upload_limit_kib, 0);
-        assert_eq!(cfg.gnutella.upload_limit_kib, 0);
-        assert_eq!(cfg.bittorrent.upload_limit_kib, 0);
+        let n = &cfg.networks;
+        assert!(n.ed2k.enabled && n.gnutella.enabled && n.bittorrent.enabled);
+        // The example shows every default: it reads as no file at all.
+        let d = NetworksConfig::default();
+        assert_eq!(n.ed2k.config.listen, d.ed2k.config.listen);
+        assert_eq!(n.ed2k.config.server.listen, d.ed2k.config.server.listen);
+        assert_eq!(n.ed2k.config.upload_limit, None);
+        assert_eq!(n.gnutella.config, d.gnutella.config);
+        let (b, db) = (&n.bittorrent.config, &d.bittorrent.config);
+        assert_eq!((b.listen, b.dht_listen), (db.listen, db.dht_listen));
+        assert_eq!(b.max_peers_per_torrent, db.max_peers_per_torrent);
+        assert_eq!(b.tracker, db.tracker);
+        assert_eq!(b.upload_rate_limit, None);
+        assert_eq!(n.limits, d.limits);
         assert!(
-            cfg.bittorrent.dht.bootstrap.is_empty(),
+            b.dht_bootstrap.is_empty(),
             "no bootstrap to the internet by default"
         );
     }
@@ -147,6 +186,11 @@ mod tests {
     fn unknown_keys_are_errors() {
         let err = Config::parse("[gateway]\nlisten_on = \"x\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("listen_on"), "{err:#}");
+        let err = format!("{:#}", Config::parse("[gatway]\n").unwrap_err());
+        assert!(
+            err.contains("`gatway`") && err.contains("`gateway`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -167,7 +211,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.gateway.listen, "127.0.0.1:4471".parse().unwrap());
-        assert_eq!(cfg.gnutella.listen, "127.0.0.1:0".parse().unwrap());
+        let g = &cfg.networks.gnutella.config;
+        assert_eq!(g.listen, "127.0.0.1:0".parse().unwrap());
+        let dht = cfg.networks.bittorrent.config.dht_listen;
+        assert_eq!(dht, Some("127.0.0.1:0".parse().unwrap()));
         // A name that does not resolve is named, with where it is.
         let err = Config::parse("[ed2k]\nlisten = \"nowhere.invalid:4662\"\n").unwrap_err();
         let err = format!("{err:#}");

@@ -5,7 +5,6 @@ mod client;
 mod config;
 mod datadir;
 mod lab;
-mod networks;
 mod output;
 mod serve;
 mod startup;

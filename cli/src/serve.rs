@@ -8,7 +8,6 @@ use gateway::Gateway;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
-use crate::networks;
 
 #[derive(clap::Args)]
 #[command(next_help_heading = "Server options")]
@@ -44,9 +43,8 @@ pub async fn run(args: Args, token: Option<String>) -> Result<()> {
     crate::datadir::prepare(&cfg.gateway.data_dir)?;
     let (listener, http_listener) = bind(&cfg).await?;
     let addr = listener.local_addr()?;
-    let started = networks::start(&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent, &cfg.limits).await?;
-    let all = started.networks.iter().map(|(n, _)| n.clone()).collect();
-    let gw = Gateway::open(cfg.gateway.clone(), all).await?;
+    let started = networks::start_all(&cfg.networks).await?;
+    let gw = Gateway::open(cfg.gateway.clone(), started.dyn_networks()).await?;
     share_configured(&gw, &started).await;
     let scheme = if cfg.gateway.tls_cert.is_some() {
         "https"
@@ -107,7 +105,7 @@ fn configure(args: Args, token: Option<String>) -> Result<Config> {
     }
     cfg.gateway.validate().map_err(anyhow::Error::msg)?;
     // The gRPC API and the HTTP fronts take the same per-IP limits as the networks' ports.
-    cfg.gateway.limits = cfg.limits.peer_limits()?;
+    cfg.gateway.limits = cfg.networks.limits.peer_limits()?;
     cfg.http
         .validate(&cfg.gateway)
         .map_err(anyhow::Error::msg)?;

@@ -6,7 +6,8 @@ use crate::config::Config;
 /// The lines, for stderr, after the API's own line. `kept` names the networks that have
 /// endpoints kept from `endpoint add` (the gateway adds them again at start).
 pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
-    let (e, g, b) = (&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent);
+    let n = &cfg.networks;
+    let (e, g, b) = (&n.ed2k.config, &n.gnutella.config, &n.bittorrent.config);
     let gnutella = if g.ultrapeer {
         "Gnutella peers, as an ultrapeer"
     } else {
@@ -14,52 +15,66 @@ pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
     };
     let all = [
         (
-            e.enabled,
+            n.ed2k.enabled,
             "ed2k",
             "TCP",
             e.listen,
             "eD2k peers: downloads, uploads",
         ),
         (
-            e.enabled && e.server.enabled,
+            n.ed2k.enabled && e.server.enabled,
             "ed2k",
             "TCP",
-            e.server.listen,
+            Some(e.server.listen),
             "the eD2k index server",
         ),
-        (g.enabled, "gnutella", "TCP", g.listen, gnutella),
-        (b.enabled, "bittorrent", "TCP", b.listen, "BitTorrent peers"),
         (
-            b.enabled && b.dht.enabled,
-            "bittorrent",
-            "UDP",
-            b.dht_listen(),
-            "the DHT",
+            n.gnutella.enabled,
+            "gnutella",
+            "TCP",
+            Some(g.listen),
+            gnutella,
         ),
         (
-            b.enabled && b.tracker.enabled,
+            n.bittorrent.enabled,
+            "bittorrent",
+            "TCP",
+            Some(b.listen),
+            "BitTorrent peers",
+        ),
+        (
+            n.bittorrent.enabled && b.dht_listen.is_some(),
+            "bittorrent",
+            "UDP",
+            b.dht_listen,
+            "the DHT",
+        ),
+        // The tracker runs whether or not the BitTorrent peer does.
+        (
+            b.tracker.enabled,
             "bittorrent",
             "TCP+UDP",
-            b.tracker.listen,
+            Some(b.tracker.listen),
             "the tracker",
         ),
     ];
-    let ports: Vec<_> = all.iter().filter(|p| p.0).collect();
+    // An eD2k peer without a listener is firewalled: it has no port to name.
+    let ports: Vec<_> = all.iter().filter(|p| p.0 && p.3.is_some()).collect();
     let mut lines = Vec::new();
     if !ports.is_empty() {
         lines.push("junction: the networks listen on".to_owned());
         for (_, net, proto, at, what) in ports {
-            let at = format!("{proto} {at}");
+            let at = format!("{proto} {}", at.map_or(String::new(), |a| a.to_string()));
             lines.push(format!("  {net:<11} {at:<24} {what}"));
         }
     }
     // What each network would connect to; a peer may still connect in to a listening port.
     let mut missing = Vec::new();
     let none_kept = |net: &str| !kept.contains(&net);
-    if e.enabled && e.servers.is_empty() && none_kept("ed2k") {
+    if n.ed2k.enabled && e.servers.is_empty() && none_kept("ed2k") {
         missing.push(("ed2k", "HOST:PORT", "an eD2k server", "[ed2k] servers"));
     }
-    if g.enabled && g.peers.is_empty() && none_kept("gnutella") {
+    if n.gnutella.enabled && g.peers.is_empty() && none_kept("gnutella") {
         missing.push((
             "gnutella",
             "HOST:PORT",
@@ -67,9 +82,9 @@ pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
             "[gnutella] peers",
         ));
     }
-    if b.enabled
+    if n.bittorrent.enabled
         && b.trackers.is_empty()
-        && (!b.dht.enabled || b.dht.bootstrap.is_empty())
+        && (b.dht_listen.is_none() || b.dht_bootstrap.is_empty())
         && none_kept("bittorrent")
     {
         missing.push((

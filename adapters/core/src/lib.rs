@@ -9,6 +9,7 @@ pub mod addr;
 mod backoff;
 pub mod bencode;
 mod bridge;
+pub mod config;
 mod content;
 mod error;
 mod file_io;
