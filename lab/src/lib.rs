@@ -55,6 +55,8 @@ pub enum LabError {
     Network(#[from] junction_core::NetworkError),
     #[error("lab: {0}")]
     Gateway(#[from] gateway::GatewayError),
+    #[error("lab: {0}")]
+    Networks(#[from] networks::StartError),
 }
 
 /// The world plus a gateway serving gRPC on `addr`.

@@ -258,25 +258,25 @@ impl World {
 
     /// Fresh adapters for a gateway, each pointed at this world: an eD2k client of the
     /// index server, a Gnutella leaf of the ultrapeer, a BitTorrent peer using the tracker
-    /// and the DHT node (and indexing what the DHT announces).
+    /// and the DHT node (and indexing what the DHT announces). Started as `junction serve`
+    /// starts its own, by `networks::start_all`.
     pub async fn gateway_networks(
         &self,
     ) -> Result<Vec<Arc<dyn junction_core::DynNetwork>>, LabError> {
-        let ed2k = ed2k::Adapter::start(ed2k::Config {
+        let mut cfg = networks::NetworksConfig::default();
+        cfg.ed2k.config = ed2k::Config {
             listen: Some(loopback()),
             servers: vec![self.ed2k_server.to_string()],
             nick: "lab-gateway".into(),
             source_requery: Duration::from_secs(5),
             ..Default::default()
-        })
-        .await?;
-        let gnutella = gnutella::Adapter::start(gnutella::Config {
+        };
+        cfg.gnutella.config = gnutella::Config {
             listen: loopback(),
             peers: vec![self.ultrapeer.to_string()],
             ..Default::default()
-        })
-        .await?;
-        let bittorrent = bittorrent::Adapter::start(bittorrent::Config {
+        };
+        cfg.bittorrent.config = bittorrent::Config {
             listen: loopback(),
             trackers: vec![self.tracker_url.clone()],
             dht_listen: Some(loopback()),
@@ -284,21 +284,21 @@ impl World {
             dht_index: true,
             dht_sample_interval: Duration::from_secs(5),
             ..Default::default()
-        })
-        .await?;
+        };
+        let started = networks::start_all(&cfg).await?;
         // Searches right after start should find something: wait for each to be linked.
-        let _ = ed2k.wait_logged_in(Duration::from_secs(15)).await;
-        let _ = wait_for(
-            "the gateway's Gnutella leaf",
-            Duration::from_secs(15),
-            || gnutella.status().peers > 0,
-        )
-        .await;
-        Ok(vec![
-            Arc::new(ed2k),
-            Arc::new(gnutella),
-            Arc::new(bittorrent),
-        ])
+        if let Some(ed2k) = &started.ed2k {
+            let _ = ed2k.wait_logged_in(Duration::from_secs(15)).await;
+        }
+        if let Some(gnutella) = &started.gnutella {
+            let _ = wait_for(
+                "the gateway's Gnutella leaf",
+                Duration::from_secs(15),
+                || gnutella.status().peers > 0,
+            )
+            .await;
+        }
+        Ok(started.dyn_networks())
     }
 
     /// Bytes the world's peers of one network have uploaded so far.

@@ -121,8 +121,9 @@ async fn start_into(cfg: &NetworksConfig, out: &mut Started) -> Result<(), Start
         out.networks.push((Arc::new(a.clone()), b.shared.clone()));
         out.bittorrent = Some(a);
     }
+    // The tracker serves other peers' swarms: it runs whether or not our peer does.
     let t = &b.config.tracker;
-    if b.enabled && t.enabled {
+    if t.enabled {
         let tracker = bittorrent::TrackerServer::bind_with_limits(
             t.listen,
             Some(t.listen),

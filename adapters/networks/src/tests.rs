@@ -89,11 +89,16 @@ async fn start_all_starts_each_enabled_network_and_the_tracker() {
     let mut off = loopback();
     off.ed2k.enabled = false;
     off.bittorrent.enabled = false;
-    off.bittorrent.config.tracker.enabled = false;
     let started = start_all(&off).await.unwrap();
     assert_eq!(started.networks.len(), 1);
-    assert!(started.ed2k.is_none() && started.tracker.is_none());
+    assert!(started.ed2k.is_none() && started.bittorrent.is_none());
+    assert!(
+        started.tracker.is_some(),
+        "the tracker runs without our peer"
+    );
     started.shutdown().await;
+    off.bittorrent.config.tracker.enabled = false;
+    assert!(start_all(&off).await.unwrap().tracker.is_none());
 }
 
 #[tokio::test]

@@ -110,11 +110,11 @@ struct Seeders {
     tracker: bittorrent::TrackerServer,
 }
 
-/// Starts each network's seeder (with the eD2k index server and the BitTorrent tracker)
-/// and the gateway's peer on it; returns the seeders and the gateway's peers, in
-/// [`NETWORKS`] order.
+/// Starts each network's seeder (with the eD2k index server and the BitTorrent tracker),
+/// then the gateway's own peers on them as `junction serve` starts its networks; returns
+/// the seeders and the gateway's peers, in [`NETWORKS`] order.
 async fn start_networks() -> Result<(Seeders, Vec<Arc<dyn DynNetwork>>)> {
-    // eD2k: an index server, a seeding peer, and the gateway's peer.
+    // eD2k: an index server and a seeding peer.
     let server = ed2k::IndexServer::start(ed2k::ServerConfig {
         enabled: true,
         listen: loopback(),
@@ -131,24 +131,14 @@ async fn start_networks() -> Result<(Seeders, Vec<Arc<dyn DynNetwork>>)> {
     if !ed2k_seed.wait_logged_in(Duration::from_secs(15)).await {
         bail!("the eD2k seeder never logged in");
     }
-    let ed2k_gw = ed2k::Adapter::start(ed2k_cfg()).await?;
-    if !ed2k_gw.wait_logged_in(Duration::from_secs(15)).await {
-        bail!("the gateway's eD2k peer never logged in");
-    }
-    // Gnutella: a seeding ultrapeer, and the gateway's leaf.
+    // Gnutella: a seeding ultrapeer.
     let ultrapeer = gnutella::Adapter::start(gnutella::Config {
         listen: loopback(),
         ultrapeer: true,
         ..Default::default()
     })
     .await?;
-    let leaf = gnutella::Adapter::start(gnutella::Config {
-        listen: loopback(),
-        peers: vec![ultrapeer.local_addr().to_string()],
-        ..Default::default()
-    })
-    .await?;
-    // BitTorrent: a tracker, a seeder, and the gateway's peer.
+    // BitTorrent: a tracker and a seeder.
     let tracker = bittorrent::TrackerServer::bind(loopback(), None, 2).await?;
     let bt_seed = bittorrent::Adapter::start(bittorrent::Config {
         listen: loopback(),
@@ -156,11 +146,27 @@ async fn start_networks() -> Result<(Seeders, Vec<Arc<dyn DynNetwork>>)> {
         ..Default::default()
     })
     .await?;
-    let bt_gw = bittorrent::Adapter::start(bittorrent::Config {
+    // The gateway's peers: an eD2k client of the server, a Gnutella leaf of the
+    // ultrapeer, a BitTorrent peer that finds the seeder through the magnet's tracker.
+    let mut own = networks::NetworksConfig::default();
+    own.ed2k.config = ed2k_cfg();
+    own.gnutella.config = gnutella::Config {
+        listen: loopback(),
+        peers: vec![ultrapeer.local_addr().to_string()],
+        ..Default::default()
+    };
+    own.bittorrent.config = bittorrent::Config {
         listen: loopback(),
         ..Default::default()
-    })
-    .await?;
+    };
+    let own = networks::start_all(&own).await?;
+    let logged_in = match &own.ed2k {
+        Some(e) => e.wait_logged_in(Duration::from_secs(15)).await,
+        None => false,
+    };
+    if !logged_in {
+        bail!("the gateway's eD2k peer never logged in");
+    }
     let seeders = Seeders {
         ed2k: ed2k_seed,
         ultrapeer,
@@ -168,8 +174,7 @@ async fn start_networks() -> Result<(Seeders, Vec<Arc<dyn DynNetwork>>)> {
         _server: server,
         tracker,
     };
-    let nets: Vec<Arc<dyn DynNetwork>> = vec![Arc::new(ed2k_gw), Arc::new(leaf), Arc::new(bt_gw)];
-    Ok((seeders, nets))
+    Ok((seeders, own.dyn_networks()))
 }
 
 /// Where the gateway downloads `net`'s payload from: a magnet for BitTorrent (its seeder
