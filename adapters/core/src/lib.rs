@@ -5,6 +5,7 @@
 //! Nothing in this crate opens a socket or starts a runtime ([`task::spawn`] needs the
 //! runtime the adapter runs on).
 
+pub mod accept;
 pub mod addr;
 mod backoff;
 pub mod bencode;

@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use junction_core::accept::{Admitted, MAX_PENDING, accept_loop};
 use junction_core::limit::{ConnLimiter, IpRates, PeerLimits};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, debug_span, info_span};
 
@@ -203,45 +204,41 @@ async fn serve_http(
     swarms: Arc<Swarms>,
     cancel: CancellationToken,
 ) {
-    loop {
-        let (mut s, peer) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { debug!(error = %e, "accept"); tokio::time::sleep(Duration::from_millis(50)).await; continue }
-            },
-        };
-        // Over its per-IP limits: closed at once.
-        let Ok(mut permit) = limiter.admit(peer.ip()) else {
-            continue;
-        };
-        let swarms = swarms.clone();
-        let span = debug_span!("bt_tracker_request", %peer);
-        junction_core::task::spawn(span, cancel.clone(), async move {
-            let Some(target) = http::read_request_target(&mut s, Duration::from_secs(10)).await
-            else {
-                return;
-            };
-            permit.handshake_done();
-            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-            let body = if path.ends_with("/announce") || path == "/announce" {
-                http_announce(&swarms, query, peer)
-            } else if path.ends_with("/scrape") {
-                let hashes: Vec<InfoHash> = query
-                    .split('&')
-                    .filter_map(|kv| kv.strip_prefix("info_hash="))
-                    .filter_map(|v| percent::decode(v, false))
-                    .filter_map(|b| InfoHash::from_slice(&b))
-                    .take(udp::MAX_SCRAPE_HASHES)
-                    .collect();
-                encode_scrape(&swarms.scrape(&hashes))
-            } else {
-                http::respond(&mut s, "404 Not Found", "text/plain", b"not found").await;
-                return;
-            };
-            http::respond(&mut s, "200 OK", "text/plain", &body).await;
-        });
-    }
+    let span = |peer| debug_span!("bt_tracker_request", %peer);
+    accept_loop(
+        listener,
+        limiter,
+        MAX_PENDING,
+        cancel,
+        span,
+        |s, peer, permit| request(s, peer, permit, swarms.clone()),
+    )
+    .await;
+}
+
+/// One HTTP request to the tracker: an announce or a scrape.
+async fn request(mut s: TcpStream, peer: SocketAddr, mut permit: Admitted, swarms: Arc<Swarms>) {
+    let Some(target) = http::read_request_target(&mut s, Duration::from_secs(10)).await else {
+        return;
+    };
+    permit.handshake_done();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let body = if path.ends_with("/announce") || path == "/announce" {
+        http_announce(&swarms, query, peer)
+    } else if path.ends_with("/scrape") {
+        let hashes: Vec<InfoHash> = query
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("info_hash="))
+            .filter_map(|v| percent::decode(v, false))
+            .filter_map(|b| InfoHash::from_slice(&b))
+            .take(udp::MAX_SCRAPE_HASHES)
+            .collect();
+        encode_scrape(&swarms.scrape(&hashes))
+    } else {
+        http::respond(&mut s, "404 Not Found", "text/plain", b"not found").await;
+        return;
+    };
+    http::respond(&mut s, "200 OK", "text/plain", &body).await;
 }
 
 fn http_announce(swarms: &Swarms, query: &str, peer: SocketAddr) -> Vec<u8> {

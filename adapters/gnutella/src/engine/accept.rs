@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::BytesMut;
-use junction_core::limit::{ConnLimiter, ConnPermit};
+use junction_core::accept::{Admitted, MAX_PENDING, accept_loop};
+use junction_core::limit::ConnLimiter;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, debug_span};
@@ -19,9 +19,6 @@ use super::error::ServentError;
 use super::inbox::CoreMsg;
 use super::{Shared, conn, upload};
 
-/// Incoming connections being classified at once.
-const MAX_PENDING_ACCEPTS: usize = 256;
-
 /// Accept connections on `listener` until `cancel`.
 pub(super) async fn acceptor(
     listener: TcpListener,
@@ -29,36 +26,24 @@ pub(super) async fn acceptor(
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING_ACCEPTS));
     let limiter = ConnLimiter::new(shared.cfg.limits.clone());
-    loop {
-        let (s, addr) = tokio::select! {
-            () = cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    debug!(%e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+    let span = |addr| debug_span!("gnutella_incoming", peer = %addr);
+    accept_loop(
+        listener,
+        limiter,
+        MAX_PENDING,
+        cancel,
+        span,
+        |s, addr, admitted| {
+            let (core, shared) = (core.clone(), shared.clone());
+            async move {
+                if let Err(e) = incoming(s, addr, core, shared, admitted).await {
+                    debug!(%e, "incoming connection ended");
                 }
-            },
-        };
-        // Over its per-IP limits: closed at once.
-        let Ok(lim) = limiter.admit(addr.ip()) else {
-            continue;
-        };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            continue;
-        };
-        let core = core.clone();
-        let shared = shared.clone();
-        let span = debug_span!("gnutella_incoming", peer = %addr);
-        junction_core::task::spawn(span, cancel.clone(), async move {
-            if let Err(e) = incoming(s, addr, core, shared, (permit, lim)).await {
-                debug!(%e, "incoming connection ended");
             }
-        });
-    }
+        },
+    )
+    .await;
 }
 
 async fn incoming(
@@ -66,7 +51,7 @@ async fn incoming(
     addr: SocketAddr,
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
-    (permit, mut lim): (tokio::sync::OwnedSemaphorePermit, ConnPermit),
+    mut admitted: Admitted,
 ) -> Result<(), ServentError> {
     let mut buf = BytesMut::with_capacity(4096);
     timeout(conn::HANDSHAKE_TIMEOUT, async {
@@ -90,24 +75,23 @@ async fn incoming(
         }
         Ok(())
     } else if buf.starts_with(b"GNUT") {
-        let link = conn::accept(s, buf, addr, core.clone(), lim).await?;
-        drop(permit);
+        // The handshake's slot is freed when this returns.
+        let link = conn::accept(s, buf, addr, core.clone(), admitted.conn).await?;
         core.send(CoreMsg::Connected(link))
             .await
             .map_err(|_| ServentError::Shutdown)?;
         Ok(())
     } else if buf.starts_with(b"GET ") || buf.starts_with(b"HEAD") {
-        drop(permit);
-        lim.handshake_done();
+        admitted.handshake_done();
         if shared.cfg.firewalled.is_none()
             && (!addr.ip().is_loopback() || shared.cfg.listen.ip().is_loopback())
         {
             shared.stats.firewalled.store(false, Ordering::Relaxed);
         }
         // Breaking the request rate also backs the address off.
-        let rate = lim.request_rate();
+        let rate = admitted.conn.request_rate();
         let served = upload::serve(s, buf, addr, shared, rate).await;
-        drop(lim);
+        drop(admitted);
         served
     } else if buf.starts_with(b"GIV ") {
         let giv = upload::read_giv(&mut s, &mut buf).await?;

@@ -6,7 +6,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
-use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
+use junction_core::accept::{Admitted, MAX_PENDING, accept_loop};
+use junction_core::limit::{ConnLimiter, RequestRate};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
@@ -157,39 +158,30 @@ pub(crate) async fn connect(s: &Arc<Shared>, addr: SocketAddrV4) -> Result<PeerC
 /// Accepts incoming peer connections until shutdown.
 pub(crate) async fn listen(s: Arc<Shared>, listener: tokio::net::TcpListener) {
     let limiter = ConnLimiter::new(s.cfg.limits.clone());
-    loop {
-        let (stream, addr) = tokio::select! {
-            () = s.cancel.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "peer accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        // Over its per-IP limits: closed at once.
-        let Ok(permit) = limiter.admit(addr.ip()) else {
-            continue;
-        };
-        let s2 = s.clone();
-        junction_core::task::spawn(
-            tracing::debug_span!("ed2k_peer_in", %addr),
-            s.cancel.clone(),
+    let span = |addr| tracing::debug_span!("ed2k_peer_in", %addr);
+    let cancel = s.cancel.clone();
+    accept_loop(
+        listener,
+        limiter,
+        MAX_PENDING,
+        cancel,
+        span,
+        |stream, _, admitted| {
+            let s = s.clone();
             async move {
-                if let Err(e) = incoming(s2, stream, permit).await {
+                if let Err(e) = incoming(s, stream, admitted).await {
                     tracing::debug!(error = %e, "incoming peer connection ended");
                 }
-            },
-        );
-    }
+            }
+        },
+    )
+    .await;
 }
 
 async fn incoming(
     s: Arc<Shared>,
     stream: TcpStream,
-    mut permit: ConnPermit,
+    mut permit: Admitted,
 ) -> Result<(), ConnError> {
     let (mut reader, tx, addr) = split(&s, stream)?;
     let f = reader.next_within(s.cfg.peer_timeout, "hello").await?;
@@ -211,7 +203,7 @@ async fn incoming(
         hello,
         caps,
         addr,
-        requests: permit.request_rate(),
+        requests: permit.conn.request_rate(),
     };
     // A LowID source calling back for one of our downloads?
     let waiter = {

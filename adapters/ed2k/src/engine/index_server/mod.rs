@@ -13,7 +13,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use junction_core::limit::{ConnLimiter, ConnPermit, RequestRate};
+use junction_core::accept::{Admitted, MAX_PENDING, accept_loop};
+use junction_core::limit::{ConnLimiter, RequestRate};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -121,33 +122,25 @@ impl IndexServer {
         let s = shared.clone();
         let limiter = ConnLimiter::new(cfg.limits.clone());
         let span = tracing::info_span!("ed2k_index_server", %addr);
-        junction_core::task::spawn(span, shared.cancel.clone(), async move {
-            loop {
-                tokio::select! {
-                    () = s.cancel.cancelled() => break,
-                    r = listener.accept() => match r {
-                        Ok((stream, peer)) => {
-                            // Over its per-IP limits: closed at once.
-                            let Ok(permit) = limiter.admit(peer.ip()) else {
-                                continue;
-                            };
-                            let s2 = s.clone();
-                            let span = tracing::debug_span!("ed2k_server_client", %peer);
-                            let cancel = s2.cancel.clone();
-                            junction_core::task::spawn(span, cancel, async move {
-                                if let Err(e) = serve_client(s2, stream, peer, permit).await {
-                                    tracing::debug!(%peer, error = %e, "server client ended");
-                                }
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                    }
+        let cancel = shared.cancel.clone();
+        let client_span = |peer| tracing::debug_span!("ed2k_server_client", %peer);
+        let serve = move |stream, peer, admitted| {
+            let s = s.clone();
+            async move {
+                if let Err(e) = serve_client(s, stream, peer, admitted).await {
+                    tracing::debug!(%peer, error = %e, "server client ended");
                 }
             }
-        });
+        };
+        let accepting = accept_loop(
+            listener,
+            limiter,
+            MAX_PENDING,
+            cancel.clone(),
+            client_span,
+            serve,
+        );
+        junction_core::task::spawn(span, cancel, accepting);
         tracing::info!(%addr, "eD2k index server listening");
         Ok(Self { shared })
     }
@@ -200,7 +193,7 @@ async fn serve_client(
     s: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut permit: ConnPermit,
+    mut permit: Admitted,
 ) -> Result<(), ConnError> {
     let SocketAddr::V4(peer4) = peer else {
         return Err(ConnError::Protocol("IPv6 clients are not supported".into()));
@@ -277,7 +270,7 @@ async fn serve_client(
         peer: peer4,
         port: login.port,
     };
-    let requests = permit.request_rate();
+    let requests = permit.conn.request_rate();
     let result = client_loop(&s, &mut reader, &tx, who, requests).await;
     {
         let mut st = s.state();
