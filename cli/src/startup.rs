@@ -8,66 +8,7 @@ use crate::config::Config;
 pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
     let n = &cfg.networks;
     let (e, g, b) = (&n.ed2k.config, &n.gnutella.config, &n.bittorrent.config);
-    let gnutella = if g.ultrapeer {
-        "Gnutella peers, as an ultrapeer"
-    } else {
-        "Gnutella peers, as a leaf"
-    };
-    let all = [
-        (
-            n.ed2k.enabled,
-            "ed2k",
-            "TCP",
-            e.listen,
-            "eD2k peers: downloads, uploads",
-        ),
-        (
-            n.ed2k.enabled && e.server.enabled,
-            "ed2k",
-            "TCP",
-            Some(e.server.listen),
-            "the eD2k index server",
-        ),
-        (
-            n.gnutella.enabled,
-            "gnutella",
-            "TCP",
-            Some(g.listen),
-            gnutella,
-        ),
-        (
-            n.bittorrent.enabled,
-            "bittorrent",
-            "TCP",
-            Some(b.listen),
-            "BitTorrent peers",
-        ),
-        (
-            n.bittorrent.enabled && b.dht_listen.is_some(),
-            "bittorrent",
-            "UDP",
-            b.dht_listen,
-            "the DHT",
-        ),
-        // The tracker runs whether or not the BitTorrent peer does.
-        (
-            b.tracker.enabled,
-            "bittorrent",
-            "TCP+UDP",
-            Some(b.tracker.listen),
-            "the tracker",
-        ),
-    ];
-    // An eD2k peer without a listener is firewalled: it has no port to name.
-    let ports: Vec<_> = all.iter().filter(|p| p.0 && p.3.is_some()).collect();
-    let mut lines = Vec::new();
-    if !ports.is_empty() {
-        lines.push("junction: the networks listen on".to_owned());
-        for (_, net, proto, at, what) in ports {
-            let at = format!("{proto} {}", at.map_or(String::new(), |a| a.to_string()));
-            lines.push(format!("  {net:<11} {at:<24} {what}"));
-        }
-    }
+    let mut lines = listening(cfg);
     // What each network would connect to; a peer may still connect in to a listening port.
     let mut missing = Vec::new();
     let none_kept = |net: &str| !kept.contains(&net);
@@ -113,6 +54,64 @@ pub fn summary(cfg: &Config, kept: &[&str]) -> Vec<String> {
         data.display(),
         data.join("downloads").display()
     ));
+    lines
+}
+
+/// Every port the networks listen on and what for. An eD2k peer without a listener is
+/// firewalled: it has no port to name.
+fn listening(cfg: &Config) -> Vec<String> {
+    let n = &cfg.networks;
+    let (e, g, b) = (&n.ed2k.config, &n.gnutella.config, &n.bittorrent.config);
+    let on = |enabled: bool, at: Option<std::net::SocketAddr>| at.filter(|_| enabled);
+    let leaf_or_ultrapeer = match g.ultrapeer {
+        true => "Gnutella peers, as an ultrapeer",
+        false => "Gnutella peers, as a leaf",
+    };
+    let (ed2k, bt) = (n.ed2k.enabled, n.bittorrent.enabled);
+    let all = [
+        (
+            on(ed2k, e.listen),
+            "ed2k",
+            "TCP",
+            "eD2k peers: downloads, uploads",
+        ),
+        (
+            on(ed2k && e.server.enabled, Some(e.server.listen)),
+            "ed2k",
+            "TCP",
+            "the eD2k index server",
+        ),
+        (
+            on(n.gnutella.enabled, Some(g.listen)),
+            "gnutella",
+            "TCP",
+            leaf_or_ultrapeer,
+        ),
+        (
+            on(bt, Some(b.listen)),
+            "bittorrent",
+            "TCP",
+            "BitTorrent peers",
+        ),
+        (on(bt, b.dht_listen), "bittorrent", "UDP", "the DHT"),
+        // The tracker runs whether or not the BitTorrent peer does.
+        (
+            on(b.tracker.enabled, Some(b.tracker.listen)),
+            "bittorrent",
+            "TCP+UDP",
+            "the tracker",
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (at, net, proto, what) in all {
+        if let Some(at) = at {
+            if lines.is_empty() {
+                lines.push("junction: the networks listen on".to_owned());
+            }
+            let at = format!("{proto} {at}");
+            lines.push(format!("  {net:<11} {at:<24} {what}"));
+        }
+    }
     lines
 }
 

@@ -234,8 +234,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("max_peers"), "{err}");
-        let mut c = Config::default();
-        c.max_peers_per_torrent = 0;
+        let c = Config {
+            max_peers_per_torrent: 0,
+            ..Config::default()
+        };
         assert_eq!(c.validate(), Err(ConfigError::NoPeers));
     }
 
