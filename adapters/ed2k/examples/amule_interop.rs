@@ -20,7 +20,8 @@
 //! `ED2K_INTEROP_EXACT_UPLOAD` (0 skips (b')), `ED2K_INTEROP_SKIP_A` (also skips (r)),
 //! `ED2K_INTEROP_SKIP_B` (skips (b) and (b')), `ED2K_INTEROP_BACK_SECS` ((r)'s wait, 90 s),
 //! `ED2K_INTEROP_BACK_DELAY` (seconds between (a) and (r)), `ED2K_INTEROP_CAPTURE` (a folder:
-//! records a download from aMule there as test vectors, see `amule_interop/capture.rs`).
+//! records there, as test vectors, a download from aMule and aMule's connection to the index
+//! server, see `amule_interop/capture.rs` and `capture_server.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,12 +40,16 @@ use amule::{Amuled, amulecmd, amulecmd_steps, env, pseudo_random};
 mod back;
 #[path = "amule_interop/capture.rs"]
 mod capture;
+#[path = "amule_interop/capture_server.rs"]
+mod capture_server;
 #[path = "amule_interop/control.rs"]
 mod control;
 #[path = "amule_interop/from_amule.rs"]
 mod from_amule;
 #[path = "amule_interop/from_junction.rs"]
 mod from_junction;
+#[path = "amule_interop/relay.rs"]
+mod relay;
 #[path = "amule_interop/stall.rs"]
 mod stall;
 use stall::StallWatch;
@@ -256,6 +261,23 @@ fn write_shares(
     Ok((amule_files, j_files))
 }
 
+/// (cap) Records a download from aMule and aMule's connection to the index server into `dir`
+/// (see `amule_interop/capture.rs` and `capture_server.rs`).
+async fn captures(
+    cx: &Ctx<'_>,
+    amule_tcp: u16,
+    j_share: &Path,
+    dir: &Path,
+    failures: &mut Vec<String>,
+) {
+    if let Err(e) = capture::capture(cx.j, amule_tcp, dir).await {
+        fail(failures, format!("{e:#}"));
+    }
+    if let Err(e) = capture_server::capture_server(cx, j_share, dir).await {
+        fail(failures, format!("{e:#}"));
+    }
+}
+
 /// Records a failed check and prints it at once.
 fn fail(failures: &mut Vec<String>, msg: String) {
     log(format!("FAIL {msg}"));
@@ -350,10 +372,8 @@ async fn main() -> Result<()> {
 
     watch.report(&mut failures);
 
-    if let Some(dir) = &capture_dir
-        && let Err(e) = capture::capture(&j, tcp.parse()?, dir).await
-    {
-        fail(&mut failures, format!("{e:#}"));
+    if let Some(dir) = &capture_dir {
+        captures(&cx, tcp.parse()?, &j_share, dir, &mut failures).await;
     }
 
     // Control (ED2K_INTEROP_CONTROL=1): a second aMule, LowID, shares a 10 MiB file and one of

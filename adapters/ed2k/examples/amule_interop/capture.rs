@@ -7,20 +7,19 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use bytes::BytesMut;
 use futures::StreamExt;
 use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, NetworkId, Source};
 use junction_ed2k::Adapter;
 use junction_ed2k::hash::{PART_SIZE, aich_root, ed2k_hash};
-use junction_ed2k::wire::frame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use junction_ed2k::wire::Protocol;
+use junction_ed2k::wire::peer::emule_op;
+use tokio::net::TcpListener;
 
-use super::{log, mem_sink};
+use super::mem_sink;
+use super::relay::{self, Recorded};
 
 /// The file aMule shares for the capture.
 pub const CAP_FILE: &str = "amulecap text.bin";
@@ -42,7 +41,9 @@ pub async fn capture(j: &Adapter, amule_tcp: u16, dir: &Path) -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let relay = listener.local_addr()?;
     let sent = Recorded::default();
-    tokio::spawn(relay_first(listener, amule_tcp, sent.clone()));
+    let to = SocketAddr::from(([127, 0, 0, 1], amule_tcp));
+    // One connection: a second one would be a second download, not in the capture.
+    tokio::spawn(relay::relay(listener, to, sent.clone(), false));
     let mut id =
         ContentId::new(Some(data.len() as u64)).with(HashKind::Ed2k, &ed2k_hash(&data).root);
     id.set(HashKind::Aich, &aich_root(&data));
@@ -70,61 +71,17 @@ pub async fn capture(j: &Adapter, amule_tcp: u16, dir: &Path) -> Result<()> {
         sink.swarm.store().bytes() == data,
         "(cap) the download through the relay did not complete"
     );
-    std::fs::create_dir_all(dir)?;
-    for (side, bytes) in [("a2b", &sent.a2b), ("b2a", &sent.b2a)] {
-        let all = bytes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let whole = &all[..whole_frames(&all)];
-        std::fs::write(dir.join(format!("{CAP_NAME}.{side}.bin")), whole)?;
-        log(format!(
-            "(cap) {CAP_NAME}.{side}.bin: {} bytes",
-            whole.len()
-        ));
-    }
+    // Junction also asks the server for sources, which lists aMule's own address; when the
+    // parts come over a connection of that address instead, the recording holds none and
+    // is not written.
+    let (_, amule_sent) = sent.frames();
+    ensure!(
+        amule_sent
+            .iter()
+            .any(|f| f.protocol == Protocol::Emule && f.opcode == emule_op::COMPRESSEDPART),
+        "(cap) aMule sent no compressed part through the relay (run the capture again)"
+    );
+    sent.write(dir, CAP_NAME)?;
     drop(ev);
     Ok(())
-}
-
-/// What each side of the first relayed connection sent.
-#[derive(Clone, Default)]
-struct Recorded {
-    a2b: Arc<Mutex<Vec<u8>>>,
-    b2a: Arc<Mutex<Vec<u8>>>,
-}
-
-/// Relays the first connection to aMule and records it; later ones are refused.
-async fn relay_first(listener: TcpListener, amule_tcp: u16, sent: Recorded) -> Result<()> {
-    let (from, _) = listener.accept().await?;
-    let to = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], amule_tcp))).await?;
-    let (fr, fw) = from.into_split();
-    let (tr, tw) = to.into_split();
-    tokio::select! {
-        r = pump(fr, tw, sent.a2b) => r,
-        r = pump(tr, fw, sent.b2a) => r,
-    }
-}
-
-async fn pump(
-    mut from: impl AsyncReadExt + Unpin,
-    mut to: impl AsyncWriteExt + Unpin,
-    record: Arc<Mutex<Vec<u8>>>,
-) -> Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        record
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&buf[..n]);
-        to.write_all(&buf[..n]).await?;
-    }
-}
-
-/// The length of the whole frames at the start of `bytes`, as the frame decoder reads them.
-fn whole_frames(bytes: &[u8]) -> usize {
-    let mut buf = BytesMut::from(bytes);
-    while let Ok(Some(_)) = frame::decode(&mut buf) {}
-    bytes.len() - buf.len()
 }
