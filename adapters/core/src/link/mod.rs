@@ -2,6 +2,7 @@
 //! Each resolves to a [`LinkTarget`]: the content id plus hints for finding it.
 
 mod make;
+pub mod percent;
 
 pub use make::{ed2k_link, magnet};
 
@@ -328,40 +329,12 @@ fn torrent_files(files: &bencode::Value<'_>) -> Result<Vec<FileSpan>, LinkError>
 /// Percent-encodes everything but unreserved characters (RFC 3986), so a name or URL
 /// survives inside a link, a URL and a shell's single quotes.
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent::encode(s.as_bytes())
 }
 
-/// `%XX` decoding; invalid escapes are kept as written, invalid UTF-8 is replaced.
+/// `%XX` decoding of text; invalid escapes are kept as written, invalid UTF-8 is replaced.
 pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent::decode_lossy(s)
 }
 
 #[cfg(test)]

@@ -132,16 +132,9 @@ impl Target {
     }
 }
 
-/// Percent-decode (invalid escapes are kept literally; invalid UTF-8 lossy). Core's, so
-/// `%+1` stays as written (`from_str_radix` took the `+` as a sign).
-pub fn percent_decode(s: &str) -> String {
-    junction_core::link::percent_decode(s)
-}
-
-/// Percent-encode everything but unreserved characters.
-pub fn percent_encode(s: &str) -> String {
-    junction_core::link::percent_encode(s)
-}
+/// Percent-coding of names and URNs in request paths: core's (a malformed escape is kept
+/// as written, so `%+1` stays).
+pub use junction_core::link::{percent_decode, percent_encode};
 
 #[cfg(test)]
 mod tests {
