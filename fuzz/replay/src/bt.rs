@@ -2,6 +2,7 @@
 //! magnet links, the tracker client's HTTP reader and Torznab feeds.
 
 use bytes::{Bytes, BytesMut};
+use junction_bittorrent::wire::hashes::{self, LayerTree};
 use junction_bittorrent::wire::krpc::{Message as Krpc, peek_transaction_id};
 use junction_bittorrent::wire::magnet::{Magnet, Topic};
 use junction_bittorrent::wire::metainfo::{Info, Metainfo};
@@ -104,6 +105,14 @@ pub fn peer_message(data: &[u8]) {
             }
             Message::Have(i) => {
                 let _ = g.index(*i);
+            }
+            // BEP 52: answered from a small tree, and answers checked against its root.
+            Message::HashRequest(r) | Message::HashReject(r) => {
+                let tree = LayerTree::new(&[[7; 32]; 5], r.base_layer % 4);
+                let _ = tree.answer(r);
+            }
+            Message::Hashes(h) => {
+                let _ = hashes::verify(h, &h.request.pieces_root, h.request.proof_layers % 70);
             }
             Message::Extended { payload, .. } => {
                 let _ = ExtendedHandshake::decode(payload);

@@ -34,10 +34,13 @@ pub(crate) fn start_fetch(
 ) -> Result<FetchEvents, NetworkError> {
     let mut tiers: Vec<Vec<String>> = Vec::new();
     let mut peers: Vec<SocketAddr> = Vec::new();
+    // A v2 torrent's `piece layers` live outside the info dict: only a `.torrent` has them.
+    let mut layers = std::collections::BTreeMap::new();
     let (info_hash, info) = match &req.torrent {
         Some(bytes) => {
             let m = Metainfo::parse(bytes).map_err(|e| NetworkError::Invalid(e.to_string()))?;
             tiers = m.tracker_tiers();
+            layers = m.piece_layers;
             (m.info.swarm_hash(), Some(m.info))
         }
         None => {
@@ -100,7 +103,8 @@ pub(crate) fn start_fetch(
     };
     let t = Torrent::new(ctx.clone(), info_hash, name, storage);
     if let Some(i) = info {
-        t.set_metadata(i).map_err(NetworkError::Invalid)?;
+        t.set_metadata_with(i, &layers)
+            .map_err(NetworkError::Invalid)?;
     }
     {
         let mut st = t.state();

@@ -95,7 +95,8 @@ pub(crate) fn seed(
     let ih = m.info.swarm_hash();
     let tiers = m.tracker_tiers();
     let t = Torrent::new(ctx.clone(), ih, m.info.name.clone(), p.storage);
-    t.set_metadata(m.info).map_err(NetworkError::Invalid)?;
+    t.set_metadata_with(m.info, &m.piece_layers)
+        .map_err(NetworkError::Invalid)?;
     if let Some(old) = torrents.insert(t.clone()) {
         old.cancel.cancel();
     }

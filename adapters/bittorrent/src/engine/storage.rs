@@ -51,12 +51,16 @@ impl Storage {
     /// Reads bytes that are verified (the caller checks the piece is ours).
     pub fn read(&self, offset: u64, len: usize) -> Result<Bytes, SinkError> {
         let end = offset.saturating_add(len as u64);
-        if end > self.size() {
-            return Err(SinkError::OutOfRange {
-                start: offset,
-                end,
-                size: self.size(),
-            });
+        if end > self.size() && !matches!(self, Storage::MetadataOnly) {
+            // Only a v2 torrent's geometry lets a block reach past the data (into the
+            // pad after its last file, at most a piece): those bytes are zeros.
+            // Fits: less than `len`, a usize.
+            let have = self.size().saturating_sub(offset) as usize;
+            let mut buf = bytes::BytesMut::zeroed(len);
+            if have > 0 {
+                buf[..have].copy_from_slice(&self.read(offset, have)?);
+            }
+            return Ok(buf.freeze());
         }
         match self {
             Storage::File { file, .. } => {

@@ -8,6 +8,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::WireError;
+use crate::wire::hashes::{HashRequest, Hashes};
 use crate::wire::piece::{Geometry, ValidBlock};
 
 /// Largest frame accepted. The length prefix is the peer's claim, and we buffer a whole
@@ -34,6 +35,9 @@ pub mod id {
     pub const REJECT: u8 = 0x10;
     pub const ALLOWED_FAST: u8 = 0x11;
     pub const EXTENDED: u8 = 0x14;
+    pub const HASH_REQUEST: u8 = 0x15;
+    pub const HASHES: u8 = 0x16;
+    pub const HASH_REJECT: u8 = 0x17;
 }
 
 /// `index`, `begin`, `length` of a request, cancel or (Fast) reject.
@@ -107,7 +111,13 @@ pub enum Message {
         id: u8,
         payload: Bytes,
     },
-    /// A message id this layer does not know (e.g. BEP 52 hash messages). BEP 3 peers ignore them.
+    /// BEP 52: asks for hashes of a file's Merkle tree.
+    HashRequest(HashRequest),
+    /// BEP 52: the hashes asked for, with their proof.
+    Hashes(Hashes),
+    /// BEP 52: a hash request that will not be answered.
+    HashReject(HashRequest),
+    /// A message id this layer does not know. BEP 3 peers ignore them.
     Unknown {
         id: u8,
         payload: Bytes,
@@ -163,6 +173,9 @@ impl Message {
                 Message::Port(u16::from_be_bytes([p[0], p[1]]))
             }
             id::BITFIELD => Message::Bitfield(frame),
+            id::HASH_REQUEST => Message::HashRequest(HashRequest::decode(msg_id, p)?),
+            id::HASH_REJECT => Message::HashReject(HashRequest::decode(msg_id, p)?),
+            id::HASHES => Message::Hashes(Hashes::decode(msg_id, &frame)?),
             id::PIECE => {
                 if p.len() < 8 {
                     return Err(WireError::BadLength {
@@ -211,6 +224,10 @@ impl Message {
             Message::Bitfield(b) => 1 + b.len(),
             Message::Piece(p) => 9 + p.data.len(),
             Message::Extended { payload, .. } => 2 + payload.len(),
+            Message::HashRequest(_) | Message::HashReject(_) => {
+                1 + crate::wire::hashes::REQUEST_LEN
+            }
+            Message::Hashes(h) => 1 + h.encoded_len(),
             Message::Unknown { payload, .. } => 1 + payload.len(),
         }
     }
@@ -262,6 +279,17 @@ impl Message {
                 out.put_u8(id::EXTENDED);
                 out.put_u8(*ext);
                 out.put_slice(payload);
+            }
+            Message::HashRequest(r) | Message::HashReject(r) => {
+                out.put_u8(match self {
+                    Message::HashRequest(_) => id::HASH_REQUEST,
+                    _ => id::HASH_REJECT,
+                });
+                r.encode(out);
+            }
+            Message::Hashes(h) => {
+                out.put_u8(id::HASHES);
+                h.encode(out);
             }
             Message::Unknown {
                 id: msg_id,

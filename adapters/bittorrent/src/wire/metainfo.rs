@@ -110,7 +110,8 @@ pub struct Info {
     pub name: String,
     pub piece_length: u32,
     pub private: bool,
-    /// v1 files (pad files included and flagged); empty for a v2-only torrent.
+    /// v1 files (pad files included and flagged); for a v2-only torrent, its files laid
+    /// out the same way (each starting a piece).
     pub files: Vec<FileEntry>,
     /// Whether v1 used `files` (a directory called `name`) rather than `length`.
     pub multi_file: bool,
@@ -472,6 +473,7 @@ impl Info {
             .ok_or(invalid("length", "total length overflows"))?;
         if self.files.is_empty() {
             self.total_length = total;
+            self.lay_out_v2()?;
         }
         Ok(())
     }
@@ -551,12 +553,14 @@ impl Info {
         id
     }
 
-    /// v1 piece geometry (`None` for a v2-only torrent, whose files each start a piece).
+    /// The piece geometry: v1's, or a v2-only torrent's laid out as v1 would with pad
+    /// files, so that each file starts a piece. `None` past 2^32 pieces.
     pub fn geometry(&self) -> Option<Geometry> {
-        if self.pieces.is_empty() && self.info_hash.is_none() {
-            return None;
-        }
-        Geometry::new(self.piece_length, self.total_length).ok()
+        let g = Geometry::new(self.piece_length, self.total_length).ok()?;
+        Some(match self.is_v2_only() {
+            true => g.with_padded_tail(),
+            false => g,
+        })
     }
 
     /// The SHA-1 a v1 piece must hash to.
@@ -615,5 +619,8 @@ fn walk_tree(node: &Value<'_>, path: &mut Vec<String>, out: &mut Vec<V2File>) ->
 
 mod builder;
 mod files;
+mod v2;
+
+pub use v2::V2Pieces;
 #[cfg(test)]
 mod tests;

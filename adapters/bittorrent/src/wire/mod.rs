@@ -9,6 +9,7 @@
 //!   messages (BEP 10) carry their own payloads, decoded by the types in [`extension`]
 //!   (BEP 9 `ut_metadata`, BEP 11 `ut_pex`).
 //! * [`fast_ext`]: the BEP 6 Fast extension's allowed-fast set.
+//! * [`hashes`]: BEP 52 hash request, hashes and hash reject, and the Merkle proofs they carry.
 //! * [`piece`]: piece geometry, bitfields and the validated piece and block numbers.
 //! * [`tracker`]: HTTP (BEP 3/7/23/48) and UDP (BEP 15) tracker messages.
 //! * [`krpc`]: DHT messages (BEP 5, 32, 51) and node-id arithmetic.
@@ -21,6 +22,7 @@ pub mod compact;
 pub mod extension;
 pub mod fast_ext;
 pub mod handshake;
+pub mod hashes;
 pub mod http;
 pub mod id;
 pub mod krpc;

@@ -17,6 +17,10 @@ pub struct Geometry {
     piece_length: u32,
     total_length: u64,
     piece_count: u32,
+    /// BEP 52: the last piece may be asked for up to a whole piece length, the bytes past
+    /// the data being zeros (libtorrent pads a v2 torrent's last file to a piece, and asks
+    /// so); see [`Geometry::with_padded_tail`].
+    padded_tail: bool,
 }
 
 /// A piece index known to be below the piece count of the [`Geometry`] that made it.
@@ -62,7 +66,17 @@ impl Geometry {
             piece_length,
             total_length,
             piece_count,
+            padded_tail: false,
         })
+    }
+
+    /// A v2 torrent's geometry: blocks of the last piece are valid up to the piece length
+    /// (the pad after the last file), though the piece's data, and the blocks we ask for,
+    /// end with the file.
+    #[must_use]
+    pub fn with_padded_tail(mut self) -> Self {
+        self.padded_tail = true;
+        self
     }
 
     pub fn piece_length(&self) -> u32 {
@@ -109,7 +123,10 @@ impl Geometry {
     /// Checks a request, cancel, reject or piece header received from a peer.
     pub fn block(&self, index: u32, begin: u32, length: u32) -> Result<ValidBlock, WireError> {
         let index = self.index(index)?;
-        let piece_len = self.piece_len(index);
+        let piece_len = match self.padded_tail {
+            true => self.piece_length,
+            false => self.piece_len(index),
+        };
         let end = u64::from(begin) + u64::from(length);
         if length == 0 || length > BLOCK_LEN || end > u64::from(piece_len) {
             return Err(WireError::BadBlock {

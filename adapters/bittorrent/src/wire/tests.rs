@@ -114,9 +114,9 @@ fn wrong_payload_lengths_are_errors() {
 #[test]
 fn unknown_ids_are_passed_up() {
     assert_eq!(
-        decode_all(&[0, 0, 0, 2, 21, 9]).unwrap(),
+        decode_all(&[0, 0, 0, 2, 24, 9]).unwrap(),
         vec![Message::Unknown {
-            id: 21,
+            id: 24,
             payload: Bytes::from_static(&[9])
         }]
     );
@@ -300,7 +300,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
         (any::<u32>(), any::<u32>(), arb_bytes(300))
             .prop_map(|(index, begin, data)| Message::Piece(PieceBlock { index, begin, data })),
         (any::<u8>(), arb_bytes(64)).prop_map(|(id, payload)| Message::Extended { id, payload }),
-        (prop_oneof![10u8..=12, 18u8..=19, 21u8..=255], arb_bytes(16))
+        (prop_oneof![10u8..=12, 18u8..=19, 24u8..=255], arb_bytes(16))
             .prop_map(|(id, payload)| Message::Unknown { id, payload }),
     ]
 }

@@ -231,7 +231,7 @@ fn complete_piece(
     contributors: &[ConnId],
     addr: SocketAddr,
 ) {
-    let hash_ok = meta.info.verify_piece(index, &data);
+    let hash_ok = meta.verify_piece(index, &data);
     let stored = hash_ok
         && match t
             .storage
@@ -256,7 +256,7 @@ fn complete_piece(
         return;
     }
     if !hash_ok {
-        warn!(%addr, piece = index.get(), "piece failed its SHA-1 check");
+        warn!(%addr, piece = index.get(), "piece failed its hash check");
     }
     let blame: &[ConnId] = if hash_ok { &[] } else { contributors };
     let kill = t.finish_piece(index, stored, blame);

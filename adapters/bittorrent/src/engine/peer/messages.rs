@@ -2,6 +2,7 @@
 //! requests and blocks, and the extension messages (BEP 10 handshake, ut_metadata, ut_pex).
 
 use super::*;
+use crate::wire::hashes::{HashRequest, HashRequestError, Hashes};
 
 impl Peer {
     pub(super) async fn handle(&mut self, m: Message) -> Result<(), PeerError> {
@@ -81,8 +82,30 @@ impl Peer {
                 }
             }
             Message::Extended { id, payload } => self.on_extended(id, payload).await?,
+            Message::HashRequest(r) => self.on_hash_request(r).await?,
+            // We ask for no hashes (a v2 `.torrent` carries its piece layers): an answer
+            // is not ours to use.
+            Message::Hashes(_) | Message::HashReject(_) => {}
         }
         Ok(())
+    }
+
+    /// BEP 52: a request for hashes of a file's tree is answered from the piece layers
+    /// we hold (checked against the file's root), with the uncle hashes that prove them;
+    /// anything else is rejected, as the BEP requires an answer either way.
+    async fn on_hash_request(&mut self, r: HashRequest) -> Result<(), PeerError> {
+        let answer = match self.t.metadata().and_then(|m| m.v2.as_ref()) {
+            Some(v2) => v2.answer(&r),
+            None => Err(HashRequestError::Root),
+        };
+        let reply = match answer {
+            Ok(hashes) => Message::Hashes(Hashes { request: r, hashes }),
+            Err(e) => {
+                debug!(addr = %self.addr, base = r.base_layer, index = r.index, length = r.length, error = %e, "hash request rejected");
+                Message::HashReject(r)
+            }
+        };
+        self.send(reply).await
     }
 
     /// BEP 5: the peer's DHT node; ping it (once) so it may join our table.

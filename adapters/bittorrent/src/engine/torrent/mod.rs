@@ -8,7 +8,7 @@ mod ctx;
 mod metadata_fetch;
 mod picker;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -24,8 +24,9 @@ pub use self::metadata_fetch::MetadataFetch;
 pub use self::picker::{OnBlock, Picker};
 use super::storage::Storage;
 use super::sync::lock;
+use crate::error::MetainfoError;
 use crate::wire::id::{InfoHash, PeerId};
-use crate::wire::metainfo::Info;
+use crate::wire::metainfo::{Info, V2Pieces};
 use crate::wire::piece::{Bitfield, Geometry, ValidBlock, ValidPieceIndex};
 
 pub type ConnId = u64;
@@ -47,6 +48,21 @@ const REDIAL_MAX: Duration = Duration::from_secs(600);
 pub struct Metadata {
     pub info: Info,
     pub geometry: Geometry,
+    /// The v2 hashes (from the `.torrent`'s piece layers): how a v2-only torrent's pieces
+    /// are checked, and what answers peers' hash requests.
+    pub v2: Option<V2Pieces>,
+}
+
+impl Metadata {
+    /// Checks a downloaded piece: SHA-1 when the torrent has v1 hashes, else SHA-256
+    /// Merkle against the piece layer (BEP 52).
+    pub fn verify_piece(&self, index: ValidPieceIndex, data: &[u8]) -> bool {
+        match (&self.v2, self.info.is_v2_only()) {
+            (Some(v2), true) => v2.verify(index, data),
+            (None, true) => false,
+            (_, false) => self.info.verify_piece(index, data),
+        }
+    }
 }
 
 /// Broadcast to every peer task of a torrent.
@@ -188,9 +204,32 @@ impl Torrent {
     /// Installs the metadata; which pieces are ours already comes from the storage
     /// (everything for a shared file; the pieces the sink holds verified).
     pub fn set_metadata(&self, info: Info) -> Result<(), String> {
-        let geometry = info
-            .geometry()
-            .ok_or("v2-only torrents are not supported for transfer yet")?;
+        self.set_metadata_with(info, &BTreeMap::new())
+    }
+
+    /// [`set_metadata`](Self::set_metadata) with the metainfo's `piece layers`, which a
+    /// v2-only torrent needs to check its pieces.
+    pub fn set_metadata_with(
+        &self,
+        info: Info,
+        layers: &BTreeMap<[u8; 32], Vec<[u8; 32]>>,
+    ) -> Result<(), String> {
+        let geometry = info.geometry().ok_or("the torrent has over 2^32 pieces")?;
+        let v2 = match V2Pieces::new(&info, layers) {
+            _ if info.info_hash_v2.is_none() => None,
+            Ok(v2) => Some(v2),
+            // A hybrid's pieces are checked by SHA-1; without layers it answers no hash
+            // requests, which peers then make of others.
+            Err(_) if !info.is_v2_only() => None,
+            Err(MetainfoError::Missing(_)) => {
+                return Err(
+                    "a v2-only torrent from a magnet needs its piece layers, and \
+                     fetching them with hash requests is not supported yet: use its .torrent"
+                        .into(),
+                );
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let metadata_only = matches!(self.storage, Storage::MetadataOnly);
         if !metadata_only && self.storage.size() != geometry.total_length() {
             return Err(format!(
@@ -213,7 +252,7 @@ impl Torrent {
             st.name.clone_from(&info.name);
             st.pieces.init(have);
             st.metadata_fetch.done();
-            let _ = self.metadata.set(Arc::new(Metadata { info, geometry }));
+            let _ = self.metadata.set(Arc::new(Metadata { info, geometry, v2 }));
         }
         self.complete.send_replace(complete);
         let _ = self.events.send(Event::MetadataReady);

@@ -225,7 +225,9 @@ fn v2_and_hybrid() {
     assert_eq!(i.file_tree.len(), 1);
     assert_eq!(i.file_tree[0].path, vec!["a.txt"]);
     assert_eq!(i.total_length, 5);
-    assert!(i.geometry().is_none());
+    // Laid out as v1 would: one file, one piece.
+    assert_eq!(i.geometry().map(|g| g.piece_count()), Some(1));
+    assert!(i.is_v2_only() && !i.multi_file);
     assert!(Info::parse_verified(&info, &i.swarm_hash()).is_ok());
     assert!(matches!(
         Info::parse_verified(&info, &InfoHash([0; 20])),
