@@ -7,8 +7,12 @@
 #       seeds it from there to another libtorrent
 #   (i) between the two steps of (h): one file of that torrent, by its SHA-1 alone (the link
 #       an eD2k or Gnutella user has), comes from libtorrent through the torrent that holds it
+#   (v2) BEP 52: Junction downloads a v2-only torrent libtorrent made (.torrent with piece
+#       layers), then seeds it alone to libtorrent, by the .torrent and by a btmh magnet
+#       (whose piece layers libtorrent gets from Junction with hash requests)
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
-# Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir.
+# Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir,
+#      BT_V2_ONLY=1 runs (v2) alone (about 10 s).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -58,6 +62,50 @@ sleep 0.5
 TRACKER=http://127.0.0.1:$TPORT/announce
 echo "tracker $TRACKER (udp 127.0.0.1:$UPORT)"
 
+FAIL=0
+echo "== (v2) BEP 52: a v2-only torrent: Junction fetches it from libtorrent, then libtorrent from Junction alone (.torrent, btmh magnet)"
+mkdir -p "$WORK/v2-seed" "$WORK/j-v2" "$WORK/lt-v2-get" "$WORK/lt-v2-mag"
+head -c 3000000 /dev/urandom > "$WORK/v2-seed/v2.bin"
+V2IH=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/v2-seed/v2.bin" "$WORK/v2.torrent" "$TRACKER" v2)
+echo "libtorrent v2-only torrent, SHA-256 info-hash $V2IH"
+/usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.19 --port 6901 --seed "$WORK/v2.torrent:$WORK/v2-seed" \
+    > "$WORK/lt-v2-seed.log" 2>&1 &
+LT_V2=$!
+PIDS+=($LT_V2)
+sleep 1
+# Junction stays up after the fetch, seeding, for the two libtorrent fetches below.
+"$BIN" fetch 127.0.0.20:0 "$WORK/j-v2/v2.bin" --torrent "$WORK/v2.torrent" --timeout 60 --linger 120 > "$WORK/v2.log" 2>&1 &
+J_V2=$!
+PIDS+=($J_V2)
+for _ in $(seq 1 300); do grep -q "seeding for\|RESULT" "$WORK/v2.log" && break; kill -0 $J_V2 2>/dev/null || break; sleep 0.2; done
+grep -E "RESULT" "$WORK/v2.log" || true
+if grep -q "seeding for" "$WORK/v2.log" && cmp "$WORK/v2-seed/v2.bin" "$WORK/j-v2/v2.bin"; then
+    echo "(v2) PASS: Junction fetched the v2-only torrent (SHA-256 Merkle checks), bytes match"
+    # The libtorrent seed leaves: what libtorrent gets next comes from Junction.
+    kill -INT $LT_V2 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 $LT_V2 2>/dev/null || break; sleep 0.1; done
+    if timeout 60 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.21 --port 6902 --get "$WORK/v2.torrent:$WORK/lt-v2-get" \
+        --exit-when-done > "$WORK/lt-v2-get.log" 2>&1 && cmp "$WORK/v2-seed/v2.bin" "$WORK/lt-v2-get/v2.bin"; then
+        echo "(v2) PASS: libtorrent fetched the v2-only torrent from Junction (.torrent), bytes match"
+    else
+        echo "(v2) FAIL: libtorrent from Junction (.torrent)"; grep -v Deprec "$WORK/lt-v2-get.log" | tail -5; FAIL=1
+    fi
+    V2MAG="magnet:?xt=urn:btmh:1220$V2IH&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
+    if LT_ALL=1 timeout 60 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.22 --port 6903 --get "$V2MAG:$WORK/lt-v2-mag" \
+        --exit-when-done --verbose > "$WORK/lt-v2-mag.log" 2>&1 && cmp "$WORK/v2-seed/v2.bin" "$WORK/lt-v2-mag/v2.bin" \
+        && grep -q "<== HASHES" "$WORK/lt-v2-mag.log"; then
+        echo "(v2) PASS: libtorrent fetched it from Junction by its btmh magnet, piece layers from Junction's hashes: $(grep -c '<== HASHES' "$WORK/lt-v2-mag.log") answer(s), bytes match"
+    else
+        echo "(v2) FAIL: libtorrent from Junction (btmh magnet)"; grep "HASH\|error" "$WORK/lt-v2-mag.log" | tail -5; FAIL=1
+    fi
+else
+    echo "(v2) FAIL: Junction could not fetch the v2-only torrent"; tail -10 "$WORK/v2.log"; FAIL=1
+fi
+kill -INT $J_V2 2>/dev/null || true
+if [ "${BT_V2_ONLY:-0}" = 1 ]; then
+    exit $FAIL
+fi
+
 mkdir -p "$WORK/lt-seed" "$WORK/j-a" "$WORK/j-b" "$WORK/j-seed" "$WORK/lt-get"
 echo "creating a ${MB} MiB file"
 head -c $((MB * 1024 * 1024)) /dev/urandom > "$WORK/lt-seed/interop.bin"
@@ -70,7 +118,6 @@ echo "libtorrent torrent $IH"
 PIDS+=($!)
 sleep 2
 
-FAIL=0
 echo "== (a) Junction downloads from libtorrent (.torrent)"
 if "$BIN" fetch 127.0.0.3:0 "$WORK/j-a/interop.bin" --torrent "$WORK/lt.torrent" --timeout 600 | tee "$WORK/a.log" | grep -E "RESULT|stats|metadata|Note"; then
     cmp "$WORK/lt-seed/interop.bin" "$WORK/j-a/interop.bin" && echo "(a) PASS: bytes match" || { echo "(a) FAIL: bytes differ"; FAIL=1; }

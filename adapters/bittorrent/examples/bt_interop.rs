@@ -4,8 +4,10 @@
 //! bt_interop tracker HTTP_ADDR [UDP_ADDR]            run the crate's tracker until killed
 //! bt_interop fetch LISTEN OUT (--torrent FILE | --magnet LINK [--size N]) [--timeout S]
 //!                  [--dht UDP_ADDR --bootstrap HOST:PORT,...] [--discard]
+//!                  [--linger S]
 //!                  (--discard: verify every piece but write none, to time the network
-//!                  and hashing without the storage)
+//!                  and hashing without the storage; --linger: seed what was fetched for
+//!                  S seconds more, or until interrupted)
 //! bt_interop seed LISTEN FILE TORRENT_OUT TRACKER_URL [--dht UDP_ADDR --bootstrap HOST:PORT,...]
 //!                                                  share FILE, write its .torrent, seed until killed
 //! ```
@@ -118,6 +120,7 @@ struct FetchArgs {
     dht: Option<std::net::SocketAddr>,
     bootstrap: Vec<String>,
     discard: bool,
+    linger: u64,
     ih: InfoHash,
 }
 
@@ -133,6 +136,7 @@ fn fetch_args(a: &[String]) -> Res<FetchArgs> {
     let mut dht = None;
     let mut bootstrap = Vec::new();
     let mut discard = false;
+    let mut linger = 0u64;
     let mut i = 2;
     while i < a.len() {
         if a[i] == "--discard" {
@@ -148,6 +152,7 @@ fn fetch_args(a: &[String]) -> Res<FetchArgs> {
             "--magnet" => magnet = Some(a[i + 1].clone()),
             "--size" => size = Some(a[i + 1].parse::<u64>()?),
             "--timeout" => limit = a[i + 1].parse()?,
+            "--linger" => linger = a[i + 1].parse()?,
             "--dht" => dht = Some(a[i + 1].parse()?),
             "--bootstrap" => bootstrap = a[i + 1].split(',').map(str::to_owned).collect(),
             _ => usage(),
@@ -176,6 +181,7 @@ fn fetch_args(a: &[String]) -> Res<FetchArgs> {
         dht,
         bootstrap,
         discard,
+        linger,
         ih,
     })
 }
@@ -191,6 +197,7 @@ async fn fetch(a: &[String]) -> Res<()> {
         dht,
         bootstrap,
         discard,
+        linger,
         ih,
     } = fetch_args(a)?;
     let mut cfg = config(&listen)?;
@@ -272,11 +279,25 @@ async fn fetch(a: &[String]) -> Res<()> {
     );
     let st = adapter.torrent_stats(&ih);
     println!("stats {st:?}");
+    linger_seeding(&adapter, &ih, if verified == size { linger } else { 0 }).await;
     adapter.shutdown().await;
     if verified != size {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Seeds what was fetched for `secs`, or until interrupted.
+async fn linger_seeding(adapter: &Adapter, ih: &InfoHash, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    println!("seeding for {secs}s");
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    println!("stats {:?}", adapter.torrent_stats(ih));
 }
 
 /// Learns a magnet's size from its metadata alone (`identify`).
