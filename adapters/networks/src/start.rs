@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use junction_core::limit::PeerLimits;
 use junction_core::{DynNetwork, NetworkError};
 
 use crate::{LimitsError, NetworksConfig};
@@ -76,10 +77,40 @@ pub async fn start_all(cfg: &NetworksConfig) -> Result<Started, StartError> {
     }
 }
 
-async fn start_into(cfg: &NetworksConfig, out: &mut Started) -> Result<(), StartError> {
+/// Each adapter's config as [`start_all`] hands it over: `[limits]` filled in, and one set
+/// of caps whose buckets every adapter shares.
+pub(crate) struct Prepared {
+    pub ed2k: ed2k::Config,
+    pub gnutella: gnutella::Config,
+    pub bittorrent: bittorrent::Config,
+    pub limits: PeerLimits,
+}
+
+pub(crate) fn prepare(cfg: &NetworksConfig) -> Result<Prepared, StartError> {
     let limits = cfg.limits.peer_limits()?;
     // Built once: every adapter's clone draws from the same buckets.
     let caps = cfg.limits.caps();
+    let mut e = cfg.ed2k.config.clone();
+    e.limits = limits.clone();
+    e.server.limits = limits.clone();
+    e.caps = caps.clone();
+    let mut g = cfg.gnutella.config.clone();
+    g.limits = limits.clone();
+    g.caps = caps.clone();
+    let mut b = cfg.bittorrent.config.clone();
+    b.validate()?;
+    b.limits = limits.clone();
+    b.caps = caps;
+    Ok(Prepared {
+        ed2k: e,
+        gnutella: g,
+        bittorrent: b,
+        limits,
+    })
+}
+
+async fn start_into(cfg: &NetworksConfig, out: &mut Started) -> Result<(), StartError> {
+    let p = prepare(cfg)?;
     let failed = |network: &'static str, at: String| {
         move |source| StartError::Network {
             network,
@@ -89,33 +120,27 @@ async fn start_into(cfg: &NetworksConfig, out: &mut Started) -> Result<(), Start
     };
     let (e, g, b) = (&cfg.ed2k, &cfg.gnutella, &cfg.bittorrent);
     if e.enabled {
-        let mut c = e.config.clone();
-        c.limits = limits.clone();
-        c.server.limits = limits.clone();
-        c.caps = caps.clone();
-        let at = c.listen.map_or("no port".to_owned(), |a| a.to_string());
-        let a = ed2k::Adapter::start(c).await.map_err(failed("ed2k", at))?;
+        let at = p
+            .ed2k
+            .listen
+            .map_or("no port".to_owned(), |a| a.to_string());
+        let a = ed2k::Adapter::start(p.ed2k)
+            .await
+            .map_err(failed("ed2k", at))?;
         out.networks.push((Arc::new(a.clone()), e.shared.clone()));
         out.ed2k = Some(a);
     }
     if g.enabled {
-        let mut c = g.config.clone();
-        c.limits = limits.clone();
-        c.caps = caps.clone();
-        let at = c.listen.to_string();
-        let a = gnutella::Adapter::start(c)
+        let at = p.gnutella.listen.to_string();
+        let a = gnutella::Adapter::start(p.gnutella)
             .await
             .map_err(failed("gnutella", at))?;
         out.networks.push((Arc::new(a.clone()), g.shared.clone()));
         out.gnutella = Some(a);
     }
     if b.enabled {
-        let mut c = b.config.clone();
-        c.validate()?;
-        c.limits = limits.clone();
-        c.caps = caps.clone();
-        let at = c.listen.to_string();
-        let a = bittorrent::Adapter::start(c)
+        let at = p.bittorrent.listen.to_string();
+        let a = bittorrent::Adapter::start(p.bittorrent)
             .await
             .map_err(failed("bittorrent", at))?;
         out.networks.push((Arc::new(a.clone()), b.shared.clone()));
@@ -128,7 +153,7 @@ async fn start_into(cfg: &NetworksConfig, out: &mut Started) -> Result<(), Start
             t.listen,
             Some(t.listen),
             TRACKER_INTERVAL,
-            &limits,
+            &p.limits,
         )
         .await
         .map_err(|source| StartError::Tracker {

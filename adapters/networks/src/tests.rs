@@ -72,6 +72,30 @@ fn loopback() -> NetworksConfig {
     .unwrap()
 }
 
+#[test]
+fn every_adapter_gets_the_limits_and_one_shared_set_of_caps() {
+    let mut cfg = loopback();
+    cfg.limits.connections_per_ip = 3;
+    let p = start::prepare(&cfg).unwrap();
+    assert_eq!(p.limits.max_conns_per_ip, 3);
+    assert_eq!(p.ed2k.limits, p.limits);
+    assert_eq!(p.ed2k.server.limits, p.limits);
+    assert_eq!(
+        (&p.gnutella.limits, &p.bittorrent.limits),
+        (&p.limits, &p.limits)
+    );
+    assert_eq!(p.ed2k.caps.upload.rate(), Some(64 * 1024));
+    assert!(p.ed2k.caps.download.is_unlimited());
+    // Equal caps draw from the same buckets: one budget over the three networks.
+    assert_eq!(p.ed2k.caps, p.gnutella.caps);
+    assert_eq!(p.ed2k.caps, p.bittorrent.caps);
+    assert_ne!(
+        p.ed2k.caps,
+        cfg.limits.caps(),
+        "a second call makes new buckets"
+    );
+}
+
 #[tokio::test]
 async fn start_all_starts_each_enabled_network_and_the_tracker() {
     let started = start_all(&loopback()).await.unwrap();
