@@ -14,6 +14,7 @@ pub mod config;
 mod content;
 mod error;
 mod file_io;
+pub mod framed;
 pub mod hashing;
 mod hit;
 pub mod http;

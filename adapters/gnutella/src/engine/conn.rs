@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
-use tracing::{Instrument, debug, debug_span};
+use tracing::{debug, debug_span};
 
 use super::Shared;
 use super::error::ServentError;
@@ -24,6 +24,7 @@ use crate::wire::guid::Guid;
 use crate::wire::handshake::{Handshake, HandshakeProfile};
 use crate::wire::link::{LinkDeflater, LinkInflater};
 use crate::wire::message::{Bye, Descriptor, Message};
+use junction_core::framed::{self, StreamEncoder, WriterOpts};
 use junction_core::limit::ConnPermit;
 
 /// Time allowed for each handshake block.
@@ -217,7 +218,6 @@ pub fn spawn_link(
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
 ) -> mpsc::Sender<Out> {
-    let (tx, rx) = mpsc::channel(LINK_QUEUE);
     let Link {
         stream,
         buf,
@@ -228,9 +228,17 @@ pub fn spawn_link(
     } = link;
     let (rd, wr) = stream.into_split();
     let span = debug_span!("gnutella_link", id, peer = %info.addr);
-    // Not junction_core::task::spawn: the writer must outlive the shutdown token, to
-    // flush the Bye the core queues when it is cancelled; it ends when its senders drop.
-    tokio::spawn(writer(wr, rx, deflate, shared.clone()).instrument(span.clone()));
+    // Core's writer task outlives the shutdown token, to flush the Bye the core queues
+    // when it is cancelled; it ends when its senders drop, or after the Bye.
+    let opts = WriterOpts {
+        queue: LINK_QUEUE,
+        batch: MAX_BATCH,
+        stall: WRITE_TIMEOUT,
+    };
+    let z = deflate.then(|| Box::new(Deflate(LinkDeflater::default())) as Box<dyn StreamEncoder>);
+    let stats = shared.clone();
+    let count = Box::new(move |n| stats.stats.add_out(n));
+    let tx = framed::spawn_writer(wr, opts, z, count, span.clone());
     let out = tx.clone();
     let cancel = shared.cancel.clone();
     junction_core::task::spawn(span, cancel, async move {
@@ -240,60 +248,44 @@ pub fn spawn_link(
     tx
 }
 
-async fn writer(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Out>,
-    deflate: bool,
-    shared: Arc<Shared>,
-) {
-    let mut z = deflate.then(LinkDeflater::default);
-    let mut plain = BytesMut::new();
-    let mut wire = BytesMut::new();
-    while let Some(first) = rx.recv().await {
-        plain.clear();
-        let mut closing = false;
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            match item {
-                Out::Msg(b) => plain.extend_from_slice(&b),
-                Out::Bye(bye) => {
-                    let d = Descriptor::new(Guid::modern(rand::random()), 1, 0, Message::Bye(bye));
-                    if let Ok(b) = d.to_bytes() {
-                        plain.extend_from_slice(&b);
-                    }
-                    closing = true;
-                    break;
-                }
-            }
-            if plain.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        wire.clear();
-        let out: &[u8] = match z.as_mut() {
-            Some(z) => {
-                if z.deflate_flush(&plain, &mut wire).is_err() {
-                    break;
-                }
-                &wire
-            }
-            None => &plain,
-        };
-        match timeout(WRITE_TIMEOUT, wr.write_all(out)).await {
-            Ok(Ok(())) => shared.stats.add_out(out.len() as u64),
-            _ => break,
-        }
-        if closing {
-            let _ = timeout(Duration::from_secs(2), wr.flush()).await;
-            break;
-        }
+/// A link's deflate (`Content-Encoding: deflate`), as core's writer applies it.
+struct Deflate(LinkDeflater);
+
+impl StreamEncoder for Deflate {
+    fn encode(&mut self, plain: &[u8], wire: &mut BytesMut) -> std::io::Result<()> {
+        self.0
+            .deflate_flush(plain, wire)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
-    let _ = wr.shutdown().await;
+}
+
+impl framed::Outgoing for Out {
+    type Error = crate::error::Error;
+
+    fn encode(&self, buf: &mut BytesMut) -> Result<(), Self::Error> {
+        match self {
+            Out::Msg(b) => buf.extend_from_slice(b),
+            Out::Bye(bye) => {
+                let d = Descriptor::new(
+                    Guid::modern(rand::random()),
+                    1,
+                    0,
+                    Message::Bye(bye.clone()),
+                );
+                buf.extend_from_slice(&d.to_bytes()?);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_last(&self) -> bool {
+        matches!(self, Out::Bye(_))
+    }
 }
 
 async fn reader(
     id: ConnId,
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    rd: tokio::net::tcp::OwnedReadHalf,
     first: BytesMut,
     inflate: bool,
     core: mpsc::Sender<CoreMsg>,
@@ -302,14 +294,16 @@ async fn reader(
 ) {
     let mut z = inflate.then(|| LinkInflater::new(MAX_INFLATE_BURST));
     let dec = DescriptorDecoder::default();
-    let mut raw = first;
+    let stats = shared.clone();
+    let mut rd = framed::FrameReader::new(rd, first, Box::new(move |n| stats.stats.add_in(n)));
     let mut plain = BytesMut::new();
     let reason: Result<&'static str, ServentError> = async {
         loop {
+            let raw = rd.buffer();
             if !raw.is_empty() {
                 match z.as_mut() {
                     Some(z) => {
-                        z.inflate(&raw, &mut plain)?;
+                        z.inflate(raw, &mut plain)?;
                         raw.clear();
                     }
                     None => plain.extend_from_slice(&raw.split()),
@@ -325,12 +319,11 @@ async fn reader(
                     return Ok("bye");
                 }
             }
-            raw.reserve(16 * 1024);
             let n = tokio::select! {
                 () = shared.cancel.cancelled() => return Ok("shutdown"),
                 // The writer is done (it sent our Bye, or cannot write): the socket closes.
                 () = out.closed() => return Ok("closed by us"),
-                r = timeout(IDLE_TIMEOUT, rd.read_buf(&mut raw)) => match r {
+                r = timeout(IDLE_TIMEOUT, rd.fill()) => match r {
                     Ok(r) => r?,
                     Err(_) => return Err(ServentError::Timeout("traffic")),
                 },
@@ -338,7 +331,6 @@ async fn reader(
             if n == 0 {
                 return Ok("eof");
             }
-            shared.stats.add_in(n as u64);
         }
     }
     .await;
