@@ -7,9 +7,10 @@
 #       seeds it from there to another libtorrent
 #   (i) between the two steps of (h): one file of that torrent, by its SHA-1 alone (the link
 #       an eD2k or Gnutella user has), comes from libtorrent through the torrent that holds it
-#   (v2) BEP 52: Junction downloads a v2-only torrent libtorrent made (.torrent with piece
-#       layers), then seeds it alone to libtorrent, by the .torrent and by a btmh magnet
-#       (whose piece layers libtorrent gets from Junction with hash requests)
+#   (v2) BEP 52: Junction downloads a v2-only torrent libtorrent made, from its .torrent (with
+#       piece layers) and from its btmh magnet (piece layers over hash requests), then seeds
+#       it alone to libtorrent, by the .torrent and by the magnet (whose piece layers
+#       libtorrent gets from Junction with hash requests)
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
 # Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir,
 #      BT_V2_ONLY=1 runs (v2) alone (about 10 s).
@@ -63,7 +64,7 @@ TRACKER=http://127.0.0.1:$TPORT/announce
 echo "tracker $TRACKER (udp 127.0.0.1:$UPORT)"
 
 FAIL=0
-echo "== (v2) BEP 52: a v2-only torrent: Junction fetches it from libtorrent, then libtorrent from Junction alone (.torrent, btmh magnet)"
+echo "== (v2) BEP 52: a v2-only torrent: Junction fetches it from libtorrent, then libtorrent from Junction alone (.torrent and btmh magnet each way)"
 mkdir -p "$WORK/v2-seed" "$WORK/j-v2" "$WORK/lt-v2-get" "$WORK/lt-v2-mag"
 head -c 3000000 /dev/urandom > "$WORK/v2-seed/v2.bin"
 V2IH=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/v2-seed/v2.bin" "$WORK/v2.torrent" "$TRACKER" v2)
@@ -81,6 +82,14 @@ for _ in $(seq 1 300); do grep -q "seeding for\|RESULT" "$WORK/v2.log" && break;
 grep -E "RESULT" "$WORK/v2.log" || true
 if grep -q "seeding for" "$WORK/v2.log" && cmp "$WORK/v2-seed/v2.bin" "$WORK/j-v2/v2.bin"; then
     echo "(v2) PASS: Junction fetched the v2-only torrent (SHA-256 Merkle checks), bytes match"
+    V2MAG="magnet:?xt=urn:btmh:1220$V2IH&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
+    mkdir -p "$WORK/j-v2m"
+    if "$BIN" fetch 127.0.0.23:0 "$WORK/j-v2m/v2.bin" --magnet "$V2MAG" --timeout 60 > "$WORK/v2m.log" 2>&1 \
+        && cmp "$WORK/v2-seed/v2.bin" "$WORK/j-v2m/v2.bin"; then
+        echo "(v2) PASS: Junction fetched it by its btmh magnet (info dict over ut_metadata, piece layers over hash requests), bytes match"
+    else
+        echo "(v2) FAIL: Junction by btmh magnet"; tail -5 "$WORK/v2m.log"; FAIL=1
+    fi
     # The libtorrent seed leaves: what libtorrent gets next comes from Junction.
     kill -INT $LT_V2 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 $LT_V2 2>/dev/null || break; sleep 0.1; done
@@ -90,7 +99,6 @@ if grep -q "seeding for" "$WORK/v2.log" && cmp "$WORK/v2-seed/v2.bin" "$WORK/j-v
     else
         echo "(v2) FAIL: libtorrent from Junction (.torrent)"; grep -v Deprec "$WORK/lt-v2-get.log" | tail -5; FAIL=1
     fi
-    V2MAG="magnet:?xt=urn:btmh:1220$V2IH&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
     if LT_ALL=1 timeout 60 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.22 --port 6903 --get "$V2MAG:$WORK/lt-v2-mag" \
         --exit-when-done --verbose > "$WORK/lt-v2-mag.log" 2>&1 && cmp "$WORK/v2-seed/v2.bin" "$WORK/lt-v2-mag/v2.bin" \
         && grep -q "<== HASHES" "$WORK/lt-v2-mag.log"; then

@@ -15,6 +15,9 @@ impl Peer {
         ) {
             return Ok(()); // only the metadata was wanted
         }
+        if meta.awaits_layers() {
+            return self.fill_hashes(&meta).await;
+        }
         if self.bitfield.is_none() {
             self.materialize()?;
         }
@@ -93,6 +96,22 @@ impl Peer {
                 .map_err(|_| PeerError::Closed("writer gone"))?;
         }
         Ok(())
+    }
+
+    /// A v2-only magnet: its piece layers are asked for (BEP 52 hash requests, any choke
+    /// state) before any piece, since none could be checked without them. A run asked of
+    /// a peer that does not answer within 20 s goes to another.
+    async fn fill_hashes(
+        &mut self,
+        meta: &crate::engine::torrent::Metadata,
+    ) -> Result<(), PeerError> {
+        let next = lock(&meta.layer_fetch)
+            .as_mut()
+            .and_then(|f| f.next(self.conn));
+        match next {
+            Some(r) => self.send(Message::HashRequest(r)).await,
+            None => Ok(()),
+        }
     }
 
     pub(super) async fn fill_metadata(&mut self) -> Result<(), PeerError> {

@@ -83,9 +83,24 @@ impl Peer {
             }
             Message::Extended { id, payload } => self.on_extended(id, payload).await?,
             Message::HashRequest(r) => self.on_hash_request(r).await?,
-            // We ask for no hashes (a v2 `.torrent` carries its piece layers): an answer
-            // is not ours to use.
-            Message::Hashes(_) | Message::HashReject(_) => {}
+            // A v2-only magnet's piece layers, asked for in `fill`.
+            Message::Hashes(h) => {
+                if let Some(meta) = self.t.metadata().cloned()
+                    && !meta.take_hashes(&h)
+                {
+                    debug!(addr = %self.addr, index = h.request.index, "hashes that do not prove, or were not asked for");
+                    if let Some(f) = lock(&meta.layer_fetch).as_mut() {
+                        f.release(self.conn, Some(&h.request));
+                    }
+                }
+            }
+            Message::HashReject(r) => {
+                if let Some(meta) = self.t.metadata()
+                    && let Some(f) = lock(&meta.layer_fetch).as_mut()
+                {
+                    f.release(self.conn, Some(&r));
+                }
+            }
         }
         Ok(())
     }
@@ -94,7 +109,7 @@ impl Peer {
     /// we hold (checked against the file's root), with the uncle hashes that prove them;
     /// anything else is rejected, as the BEP requires an answer either way.
     async fn on_hash_request(&mut self, r: HashRequest) -> Result<(), PeerError> {
-        let answer = match self.t.metadata().and_then(|m| m.v2.as_ref()) {
+        let answer = match self.t.metadata().and_then(|m| m.v2.get()) {
             Some(v2) => v2.answer(&r),
             None => Err(HashRequestError::Root),
         };

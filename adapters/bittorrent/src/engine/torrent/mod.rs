@@ -5,6 +5,7 @@
 
 mod choker;
 mod ctx;
+mod layer_fetch;
 mod metadata_fetch;
 mod picker;
 
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 
 pub use self::choker::Choker;
 pub use self::ctx::Ctx;
+pub use self::layer_fetch::LayerFetch;
 pub use self::metadata_fetch::MetadataFetch;
 pub use self::picker::{OnBlock, Picker};
 use super::storage::Storage;
@@ -48,16 +50,20 @@ const REDIAL_MAX: Duration = Duration::from_secs(600);
 pub struct Metadata {
     pub info: Info,
     pub geometry: Geometry,
-    /// The v2 hashes (from the `.torrent`'s piece layers): how a v2-only torrent's pieces
-    /// are checked, and what answers peers' hash requests.
-    pub v2: Option<V2Pieces>,
+    /// The v2 hashes: how a v2-only torrent's pieces are checked, and what answers peers'
+    /// hash requests. From the `.torrent`'s piece layers, or for a magnet once
+    /// [`Metadata::layer_fetch`] has them all.
+    pub v2: OnceLock<V2Pieces>,
+    /// A v2-only magnet's piece layers being asked of peers; `None` once all are in (or
+    /// when the torrent needs none).
+    pub layer_fetch: Mutex<Option<LayerFetch>>,
 }
 
 impl Metadata {
     /// Checks a downloaded piece: SHA-1 when the torrent has v1 hashes, else SHA-256
     /// Merkle against the piece layer (BEP 52).
     pub fn verify_piece(&self, index: ValidPieceIndex, data: &[u8]) -> bool {
-        match (&self.v2, self.info.is_v2_only()) {
+        match (self.v2.get(), self.info.is_v2_only()) {
             (Some(v2), true) => v2.verify(index, data),
             (None, true) => false,
             (_, false) => self.info.verify_piece(index, data),
@@ -215,21 +221,20 @@ impl Torrent {
         layers: &BTreeMap<[u8; 32], Vec<[u8; 32]>>,
     ) -> Result<(), String> {
         let geometry = info.geometry().ok_or("the torrent has over 2^32 pieces")?;
-        let v2 = match V2Pieces::new(&info, layers) {
-            _ if info.info_hash_v2.is_none() => None,
-            Ok(v2) => Some(v2),
+        let v2 = OnceLock::new();
+        let mut layer_fetch = None;
+        match V2Pieces::new(&info, layers) {
+            _ if info.info_hash_v2.is_none() => {}
+            Ok(pieces) => {
+                let _ = v2.set(pieces);
+            }
             // A hybrid's pieces are checked by SHA-1; without layers it answers no hash
             // requests, which peers then make of others.
-            Err(_) if !info.is_v2_only() => None,
-            Err(MetainfoError::Missing(_)) => {
-                return Err(
-                    "a v2-only torrent from a magnet needs its piece layers, and \
-                     fetching them with hash requests is not supported yet: use its .torrent"
-                        .into(),
-                );
-            }
+            Err(_) if !info.is_v2_only() => {}
+            // A magnet's info dict has no layers: they are asked of peers.
+            Err(MetainfoError::Missing(_)) => layer_fetch = LayerFetch::new(&info),
             Err(e) => return Err(e.to_string()),
-        };
+        }
         let metadata_only = matches!(self.storage, Storage::MetadataOnly);
         if !metadata_only && self.storage.size() != geometry.total_length() {
             return Err(format!(
@@ -252,7 +257,12 @@ impl Torrent {
             st.name.clone_from(&info.name);
             st.pieces.init(have);
             st.metadata_fetch.done();
-            let _ = self.metadata.set(Arc::new(Metadata { info, geometry, v2 }));
+            let _ = self.metadata.set(Arc::new(Metadata {
+                info,
+                geometry,
+                v2,
+                layer_fetch: Mutex::new(layer_fetch),
+            }));
         }
         self.complete.send_replace(complete);
         let _ = self.events.send(Event::MetadataReady);
