@@ -16,6 +16,8 @@ mod peer_wire;
 mod search;
 #[path = "loopback/swarm.rs"]
 mod swarm;
+#[path = "loopback/v2.rs"]
+mod v2;
 
 use std::sync::Arc;
 use std::time::Duration;
