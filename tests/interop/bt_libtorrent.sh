@@ -13,7 +13,7 @@
 #       libtorrent gets from Junction with hash requests)
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
 # Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir,
-#      BT_V2_ONLY=1 runs (v2) alone (about 10 s).
+#      BT_V2_ONLY=1 runs (v2) alone (about 10 s after the build).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -69,8 +69,14 @@ mkdir -p "$WORK/v2-seed" "$WORK/j-v2" "$WORK/lt-v2-get" "$WORK/lt-v2-mag"
 head -c 3000000 /dev/urandom > "$WORK/v2-seed/v2.bin"
 V2IH=$(/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/v2-seed/v2.bin" "$WORK/v2.torrent" "$TRACKER" v2)
 echo "libtorrent v2-only torrent, SHA-256 info-hash $V2IH"
+# And a folder: its files each start a piece (pads between them), the last piece is short.
+mkdir -p "$WORK/v2-multi/album/cd2" "$WORK/j-v2multi" "$WORK/lt-v2-multi"
+head -c 100000 /dev/urandom > "$WORK/v2-multi/album/a.flac"
+echo "five" > "$WORK/v2-multi/album/cover.txt"
+head -c 1234567 /dev/urandom > "$WORK/v2-multi/album/cd2/b.flac"
+/usr/bin/python3 "$HERE/bt_lt_peer.py" create "$WORK/v2-multi/album" "$WORK/v2multi.torrent" "$TRACKER" v2 >/dev/null
 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.19 --port 6901 --seed "$WORK/v2.torrent:$WORK/v2-seed" \
-    > "$WORK/lt-v2-seed.log" 2>&1 &
+    --seed "$WORK/v2multi.torrent:$WORK/v2-multi" > "$WORK/lt-v2-seed.log" 2>&1 &
 LT_V2=$!
 PIDS+=($LT_V2)
 sleep 1
@@ -90,6 +96,23 @@ if grep -q "seeding for" "$WORK/v2.log" && cmp "$WORK/v2-seed/v2.bin" "$WORK/j-v
     else
         echo "(v2) FAIL: Junction by btmh magnet"; tail -5 "$WORK/v2m.log"; FAIL=1
     fi
+    # The folder, into one file of the torrent's layout (pads included); then seeded on.
+    "$BIN" fetch 127.0.0.24:0 "$WORK/j-v2multi/all.bin" --torrent "$WORK/v2multi.torrent" --timeout 60 --linger 120 \
+        > "$WORK/v2multi.log" 2>&1 &
+    J_V2M=$!
+    PIDS+=($J_V2M)
+    for _ in $(seq 1 300); do grep -q "seeding for" "$WORK/v2multi.log" && break; kill -0 $J_V2M 2>/dev/null || break; sleep 0.2; done
+    if grep -q "seeding for" "$WORK/v2multi.log" && /usr/bin/python3 -c 'import libtorrent as lt, os, sys
+fs = lt.torrent_info(sys.argv[1]).files(); got = open(sys.argv[2], "rb").read()
+for i in range(fs.num_files()):
+    if fs.file_flags(i) & lt.file_storage.flag_pad_file: continue
+    want = open(os.path.join(sys.argv[3], fs.file_path(i)), "rb").read()
+    assert got[fs.file_offset(i):fs.file_offset(i) + len(want)] == want, fs.file_path(i)' \
+        "$WORK/v2multi.torrent" "$WORK/j-v2multi/all.bin" "$WORK/v2-multi"; then
+        echo "(v2) PASS: Junction fetched a v2-only folder, each file at its piece-aligned place"
+    else
+        echo "(v2) FAIL: Junction, a v2-only folder"; tail -5 "$WORK/v2multi.log"; FAIL=1
+    fi
     # The libtorrent seed leaves: what libtorrent gets next comes from Junction.
     kill -INT $LT_V2 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 $LT_V2 2>/dev/null || break; sleep 0.1; done
@@ -106,6 +129,13 @@ if grep -q "seeding for" "$WORK/v2.log" && cmp "$WORK/v2-seed/v2.bin" "$WORK/j-v
     else
         echo "(v2) FAIL: libtorrent from Junction (btmh magnet)"; grep "HASH\|error" "$WORK/lt-v2-mag.log" | tail -5; FAIL=1
     fi
+    if timeout 60 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.25 --port 6904 --get "$WORK/v2multi.torrent:$WORK/lt-v2-multi" \
+        --exit-when-done > "$WORK/lt-v2-multi.log" 2>&1 && diff -r "$WORK/v2-multi/album" "$WORK/lt-v2-multi/album"; then
+        echo "(v2) PASS: libtorrent fetched the v2-only folder from Junction, every file matches"
+    else
+        echo "(v2) FAIL: libtorrent, the v2-only folder from Junction"; grep -v Deprec "$WORK/lt-v2-multi.log" | tail -5; FAIL=1
+    fi
+    kill -INT $J_V2M 2>/dev/null || true
 else
     echo "(v2) FAIL: Junction could not fetch the v2-only torrent"; tail -10 "$WORK/v2.log"; FAIL=1
 fi
