@@ -21,7 +21,8 @@
 //! `ED2K_INTEROP_SKIP_B` (skips (b) and (b')), `ED2K_INTEROP_BACK_SECS` ((r)'s wait, 90 s),
 //! `ED2K_INTEROP_BACK_DELAY` (seconds between (a) and (r)), `ED2K_INTEROP_CAPTURE` (a folder:
 //! records there, as test vectors, a download from aMule and aMule's connection to the index
-//! server, see `amule_interop/capture.rs` and `capture_server.rs`).
+//! server, see `amule_interop/capture.rs` and `capture_server.rs`; with
+//! `ED2K_INTEROP_SKIP_A=1 ED2K_INTEROP_SKIP_B=1`, as `tests/data/README.md` says).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -270,7 +271,7 @@ async fn captures(
     dir: &Path,
     failures: &mut Vec<String>,
 ) {
-    if let Err(e) = capture::capture(cx.j, amule_tcp, dir).await {
+    if let Err(e) = capture::capture(amule_tcp, dir).await {
         fail(failures, format!("{e:#}"));
     }
     if let Err(e) = capture_server::capture_server(cx, j_share, dir).await {

@@ -3,7 +3,10 @@
 //! aMule's hello answer, file status, hashset, AICH recovery data and compressed parts, as
 //! test vectors (adapters/ed2k/tests/captures.rs). Junction opened the connection, so
 //! `NAME.a2b.bin` is what Junction sent and `NAME.b2a.bin` what aMule sent, each cut after
-//! its last whole frame.
+//! its last whole frame. Record with `ED2K_INTEROP_SKIP_A=1` (and `ED2K_INTEROP_SKIP_B=1`):
+//! after (a) and (r), aMule 2.3.3 answered the relayed connection's hello and then left some
+//! of its requests unanswered until it closed it (four runs of four, with either Junction
+//! client); a fresh aMule answers.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,10 +15,10 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use futures::StreamExt;
 use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, NetworkId, Source};
-use junction_ed2k::Adapter;
 use junction_ed2k::hash::{PART_SIZE, aich_root, ed2k_hash};
 use junction_ed2k::wire::Protocol;
 use junction_ed2k::wire::peer::emule_op;
+use junction_ed2k::{Adapter, Config};
 use tokio::net::TcpListener;
 
 use super::mem_sink;
@@ -35,8 +38,25 @@ pub fn cap_data() -> Vec<u8> {
         .collect()
 }
 
-/// Runs the capture against aMule's TCP port `amule_tcp`, writing into `dir`.
-pub async fn capture(j: &Adapter, amule_tcp: u16, dir: &Path) -> Result<()> {
+/// Runs the capture against aMule's TCP port `amule_tcp`, writing into `dir`. The download
+/// is a second Junction client's, logged into no server: the interop client also asks the
+/// index server for sources, is given aMule's own address, and aMule sent the parts over
+/// that connection rather than through the relay (in two runs of two).
+pub async fn capture(amule_tcp: u16, dir: &Path) -> Result<()> {
+    let j = Adapter::start(Config {
+        listen: None,
+        servers: Vec::new(),
+        nick: "junction-interop".into(),
+        peer_timeout: Duration::from_secs(60),
+        ..Config::default()
+    })
+    .await?;
+    let r = capture_with(&j, amule_tcp, dir).await;
+    j.shutdown().await;
+    r
+}
+
+async fn capture_with(j: &Adapter, amule_tcp: u16, dir: &Path) -> Result<()> {
     let data = cap_data();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let relay = listener.local_addr()?;
@@ -54,7 +74,7 @@ pub async fn capture(j: &Adapter, amule_tcp: u16, dir: &Path) -> Result<()> {
         size: data.len() as u64,
         sources: vec![Source {
             network: NetworkId::ED2K,
-            address: relay.to_string(),
+            address: relay.into(),
             detail: None,
         }],
         trackers: Vec::new(),
@@ -62,19 +82,23 @@ pub async fn capture(j: &Adapter, amule_tcp: u16, dir: &Path) -> Result<()> {
     };
     let mut ev = j.fetch(req, sink.clone()).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut notes = Vec::new();
     while let Ok(Some(e)) = tokio::time::timeout_at(deadline, ev.next()).await {
-        if matches!(&e, FetchEvent::Note(n) if n.starts_with("complete")) {
-            break;
+        if let FetchEvent::Note(n) = &e {
+            notes.push(n.clone());
+            if n.starts_with("complete") {
+                break;
+            }
         }
     }
+    let (ours, amule_sent) = sent.frames();
     ensure!(
         sink.swarm.store().bytes() == data,
-        "(cap) the download through the relay did not complete"
+        "(cap) the download through the relay did not complete (Junction's notes: {notes:?}; through the relay Junction sent {}, aMule {})",
+        relay::opcodes(&ours),
+        relay::opcodes(&amule_sent)
     );
-    // Junction also asks the server for sources, which lists aMule's own address; when the
-    // parts come over a connection of that address instead, the recording holds none and
-    // is not written.
-    let (_, amule_sent) = sent.frames();
+    // Should the parts come over another connection, the recording is not written.
     ensure!(
         amule_sent
             .iter()

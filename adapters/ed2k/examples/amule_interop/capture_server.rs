@@ -17,7 +17,7 @@ use junction_ed2k::wire::Frame;
 use junction_ed2k::wire::server::op;
 use tokio::net::TcpListener;
 
-use super::relay::{Recorded, relay};
+use super::relay::{Recorded, opcodes, relay};
 use super::{Amuled, Ctx, amule_fetch, log, pseudo_random};
 
 /// The file Junction shares for aMule to find.
@@ -95,14 +95,6 @@ pub async fn capture_server(cx: &Ctx<'_>, j_share: &Path, dir: &Path) -> Result<
 
 fn has(frames: &[Frame], opcode: u8) -> bool {
     frames.iter().any(|f| f.opcode == opcode)
-}
-
-fn opcodes(frames: &[Frame]) -> String {
-    frames
-        .iter()
-        .map(|f| format!("{:#04x}", f.opcode))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Polls `done` every 500 ms for up to `limit`.

@@ -119,3 +119,12 @@ fn whole_frames(bytes: &[u8]) -> usize {
     while let Ok(Some(_)) = frame::decode(&mut buf) {}
     bytes.len() - buf.len()
 }
+
+/// The frames' opcodes, for the log.
+pub fn opcodes(frames: &[Frame]) -> String {
+    frames
+        .iter()
+        .map(|f| format!("{:#04x}", f.opcode))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
