@@ -10,7 +10,8 @@
 #   (v2) BEP 52: Junction downloads a v2-only torrent libtorrent made, from its .torrent (with
 #       piece layers) and from its btmh magnet (piece layers over hash requests), then seeds
 #       it alone to libtorrent, by the .torrent and by the magnet (whose piece layers
-#       libtorrent gets from Junction with hash requests)
+#       libtorrent gets from Junction with hash requests); and libtorrent fetches a hybrid
+#       Junction made over a connection Junction upgrades to v2 (BEP 52 reserved bit)
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
 # Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir,
 #      BT_V2_ONLY=1 runs (v2) alone (about 10 s after the build).
@@ -140,6 +141,22 @@ else
     echo "(v2) FAIL: Junction could not fetch the v2-only torrent"; tail -10 "$WORK/v2.log"; FAIL=1
 fi
 kill -INT $J_V2 2>/dev/null || true
+# Junction's own torrents are v1+v2 hybrids: libtorrent offers v2 (reserved bit 0x10) and
+# Junction upgrades the connection by answering with the v2 info-hash.
+mkdir -p "$WORK/j-hybrid" "$WORK/lt-hybrid"
+head -c 2000000 /dev/urandom > "$WORK/j-hybrid/hybrid.bin"
+"$BIN" seed 127.0.0.26:0 "$WORK/j-hybrid/hybrid.bin" "$WORK/hybrid.torrent" "$TRACKER" > "$WORK/j-hybrid.log" 2>&1 &
+J_HY=$!
+PIDS+=($J_HY)
+for _ in $(seq 1 100); do [ -s "$WORK/hybrid.torrent" ] && break; sleep 0.2; done
+if LT_ALL=1 timeout 60 /usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.27 --port 6905 --get "$WORK/hybrid.torrent:$WORK/lt-hybrid" \
+    --exit-when-done --verbose > "$WORK/lt-hybrid.log" 2>&1 && cmp "$WORK/j-hybrid/hybrid.bin" "$WORK/lt-hybrid/hybrid.bin" \
+    && grep -q "<== EXTENSIONS.*FAST v2 extension" "$WORK/lt-hybrid.log"; then
+    echo "(v2) PASS: libtorrent fetched Junction's hybrid over a connection upgraded to v2, bytes match"
+else
+    echo "(v2) FAIL: libtorrent, Junction's hybrid in v2"; grep "EXTENSIONS\|error" "$WORK/lt-hybrid.log" | tail -5; FAIL=1
+fi
+kill -INT $J_HY 2>/dev/null || true
 if [ "${BT_V2_ONLY:-0}" = 1 ]; then
     exit $FAIL
 fi

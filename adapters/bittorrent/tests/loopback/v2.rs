@@ -1,17 +1,20 @@
 //! BEP 52 between Junctions: a v2-only torrent of three files (each starting a piece, the
 //! last piece short) seeded by one adapter, fetched by another from the `.torrent` (piece
 //! layers inside) and by a third from its btmh magnet alone (info dict over ut_metadata,
-//! piece layers over hash requests the seeder answers with their proofs).
+//! piece layers over hash requests the seeder answers with their proofs); and a hybrid
+//! Junction shares, whose connections a peer offering v2 gets upgraded to v2.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use junction_bittorrent::wire::metainfo::Metainfo;
-use junction_bittorrent::{Adapter, InfoHash};
+use junction_bittorrent::wire::{Handshake, Reserved};
+use junction_bittorrent::{Adapter, InfoHash, PeerId};
 use junction_core::hashing::bt::V2Hasher;
 use junction_core::testing::MemSink;
 use junction_core::{ContentId, FetchEvent, FetchRequest, HashKind, Network, TransferSink};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{local_tracker, random_bytes, run_fetch, test_config};
 
@@ -156,4 +159,46 @@ async fn a_v2_only_torrent_goes_between_junctions_by_torrent_and_by_btmh_magnet(
     leech.shutdown().await;
     leech2.shutdown().await;
     seeder.shutdown().await;
+}
+
+/// Dials `seeder` for `ih` with `reserved` and returns the handshake it answers with.
+async fn greeting(seeder: &Adapter, ih: InfoHash, reserved: Reserved) -> Handshake {
+    let mut c = tokio::net::TcpStream::connect(seeder.listen_addr())
+        .await
+        .unwrap();
+    let hs = Handshake {
+        reserved,
+        info_hash: ih,
+        peer_id: PeerId(*b"-TS0001-v2v2v2v2v2v2"),
+    };
+    c.write_all(&hs.to_bytes()).await.unwrap();
+    let mut b = [0u8; 68];
+    tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut b))
+        .await
+        .expect("a handshake in time")
+        .unwrap();
+    Handshake::parse(&b).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_offering_v2_on_a_shared_hybrid_is_upgraded() {
+    let tracker = crate::local_tracker().await;
+    let s = crate::seed(&tracker).await;
+    let v2 = Metainfo::parse(&s.torrent)
+        .unwrap()
+        .info
+        .info_hash_v2
+        .unwrap();
+    let v1_peer = Reserved::default().with(Reserved::FAST);
+    let hs = greeting(&s.seeder, s.ih, v1_peer).await;
+    assert_eq!(hs.info_hash, s.ih, "a v1 peer stays on v1");
+    assert!(!hs.reserved.has(Reserved::V2_UPGRADE));
+    let hs = greeting(&s.seeder, s.ih, v1_peer.with(Reserved::V2_UPGRADE)).await;
+    assert_eq!(
+        hs.info_hash,
+        v2.truncated(),
+        "BEP 52: answered with the v2 info-hash"
+    );
+    assert!(hs.reserved.has(Reserved::V2_UPGRADE));
+    s.seeder.shutdown().await;
 }

@@ -88,6 +88,16 @@ fn our_handshake(t: &Torrent) -> Handshake {
     }
 }
 
+/// BEP 52: a peer offering v2 (reserved bit) on a hybrid whose piece layers we hold is
+/// answered with the v2 info-hash, which upgrades the connection: it then checks pieces by
+/// SHA-256 and may ask us for hashes. The pieces and their numbers are the same either way.
+fn v2_upgrade(t: &Torrent, hs: &Handshake) -> Option<crate::wire::id::InfoHash> {
+    let m = t.metadata()?;
+    let hybrid = !m.info.is_v2_only() && m.v2.get().is_some();
+    let v2 = m.info.info_hash_v2?.truncated();
+    (hs.reserved.has(Reserved::V2_UPGRADE) && hybrid).then_some(v2)
+}
+
 /// Dials a peer for `t` and runs the connection until it ends.
 pub async fn connect(t: Arc<Torrent>, addr: SocketAddr) -> Result<(), PeerError> {
     let limit = t.ctx.config.handshake_timeout;
@@ -121,9 +131,14 @@ pub async fn accepted(
     requests: junction_core::limit::RequestRate,
 ) -> Result<(), PeerError> {
     s.set_nodelay(true)?;
+    let mut ours = our_handshake(&t);
+    if let Some(v2) = v2_upgrade(&t, &hs) {
+        ours.info_hash = v2;
+        ours.reserved = ours.reserved.with(Reserved::V2_UPGRADE);
+    }
     timeout(
         t.ctx.config.handshake_timeout,
-        s.write_all(&our_handshake(&t).to_bytes()),
+        s.write_all(&ours.to_bytes()),
     )
     .await
     .map_err(|_| PeerError::Timeout("handshake write"))??;
