@@ -72,7 +72,12 @@ impl LayerFetch {
         let now = Instant::now();
         for f in &mut self.files {
             for (i, (run, asked)) in f.runs.iter().zip(f.asked.iter_mut()).enumerate() {
-                let free = asked.is_none_or(|(c, at)| c != conn && now - at > STALL);
+                // Another peer after a stall; the same one (it rejected or went quiet)
+                // only after twice as long, so a peer without the hashes is not asked
+                // again at once, in a loop.
+                let free = asked.is_none_or(|(c, at)| {
+                    now.saturating_duration_since(at) > if c == conn { 2 * STALL } else { STALL }
+                });
                 if run.is_none() && free {
                     *asked = Some((conn, now));
                     // Fits: runs × run is under 2 × the piece count, a u32.
@@ -111,13 +116,14 @@ impl LayerFetch {
         slot.is_some()
     }
 
-    /// `conn` will not answer this request (a reject, or it left): another peer may.
+    /// `conn` will not answer this request (a reject, hashes that did not prove): another
+    /// peer may at once, `conn` itself after a while.
     pub fn release(&mut self, conn: ConnId, r: Option<&HashRequest>) {
         for f in &mut self.files {
             for (i, asked) in f.asked.iter_mut().enumerate() {
                 let this = r.is_none_or(|r| r.pieces_root == f.root && r.index / f.run == i as u32);
                 if this && asked.is_some_and(|(c, _)| c == conn) {
-                    *asked = None;
+                    *asked = Instant::now().checked_sub(STALL).map(|at| (conn, at));
                 }
             }
         }
@@ -218,6 +224,11 @@ mod tests {
         bad.hashes[3][0] ^= 1;
         assert!(!f.answer(&bad));
         f.release(2, Some(&b));
+        assert_eq!(
+            f.next(2),
+            None,
+            "not asked again of the peer that failed it, at once"
+        );
         assert_eq!(f.next(3).map(|r| r.index), Some(512));
         for r in [a, b, c] {
             assert!(f.answer(&answer(&r)), "{}", r.index);
