@@ -143,12 +143,16 @@ fn hit(rng: &mut Rng, c: &Content, net: NetworkId) -> Hit {
             h.sources = 1;
             h.locations.push(Source {
                 network: net,
-                address: format!(
-                    "10.{}.{}.{}:6346",
-                    rng.below(256),
-                    rng.below(256),
-                    rng.below(256)
-                ),
+                address: std::net::SocketAddr::from((
+                    [
+                        10,
+                        rng.below(256) as u8,
+                        rng.below(256) as u8,
+                        rng.below(256) as u8,
+                    ],
+                    6346,
+                ))
+                .into(),
                 detail: Some(format!("{:032x}", u128::from(rng.next_u64()) << 64)),
             });
         }

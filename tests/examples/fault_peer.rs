@@ -163,7 +163,9 @@ async fn fetch(
         size,
         sources: vec![Source {
             network,
-            address: source.to_string(),
+            address: source
+                .parse()
+                .with_context(|| format!("source {source:?}"))?,
             detail: None,
         }],
         trackers: Vec::new(),

@@ -419,7 +419,7 @@ async fn a_links_peers_go_to_the_networks_that_fetch_by_its_hash() {
         asked.iter().any(|r| r
             .sources
             .iter()
-            .any(|s| s.network == taker.id && s.address == peer)),
+            .any(|s| s.network == taker.id && s.address.to_string() == peer)),
         "the taker was not given the link's peer: {asked:?}"
     );
     let everyone: Vec<_> = asked

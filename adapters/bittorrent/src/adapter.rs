@@ -220,7 +220,7 @@ impl Network for Adapter {
             .into_iter()
             .map(|a| Source {
                 network: NetworkId::BITTORRENT,
-                address: a.to_string(),
+                address: a.into(),
                 detail: Some(ih.to_hex()),
             })
             .collect();

@@ -40,7 +40,7 @@ pub use bridge::{Bridge, BridgeOffers, BridgeSlot, BridgedBytes, BridgedItem};
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};
 pub use file_io::{FreeSpace, free_space, is_out_of_space, write_all_at_uncached};
-pub use hit::{Hit, Source};
+pub use hit::{Hit, PeerAddr, PeerAddrError, Source};
 pub use name::{move_without_replacing, sanitize_file_name};
 pub use network::{
     Capabilities, DynNetwork, FetchEvent, FetchEvents, FetchRequest, HitStream, Network, NetworkId,

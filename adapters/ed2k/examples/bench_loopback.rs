@@ -126,7 +126,7 @@ async fn main() -> Result<()> {
     let sink = SwarmSink::new(swarm, junction_core::NetworkId::ED2K);
     let src = junction_core::Source {
         network: junction_core::NetworkId::ED2K,
-        address: a.peer_addr().unwrap().to_string(),
+        address: a.peer_addr().unwrap().into(),
         detail: None,
     };
     let ref_xfer = openssl_md4();

@@ -238,7 +238,7 @@ async fn search_and_fetch_multi_part_and_exact_part_files() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(s.address, a.peer_addr().unwrap().to_string());
+    assert_eq!(s.address, a.peer_addr().unwrap().into());
 
     a.shutdown().await;
     b.shutdown().await;
@@ -615,7 +615,7 @@ async fn upload_limit_holds_and_unlimited_is_not_held() {
     let source = |a: &Adapter| {
         vec![junction_core::Source {
             network: junction_core::NetworkId::ED2K,
-            address: a.peer_addr().unwrap().to_string(),
+            address: a.peer_addr().unwrap().into(),
             detail: None,
         }]
     };

@@ -141,7 +141,7 @@ async fn download_1gib_against_curl() {
                 size: SIZE as u64,
                 sources: vec![Source {
                     network: NetworkId::GNUTELLA,
-                    address: up.local_addr().to_string(),
+                    address: up.local_addr().into(),
                     detail: None,
                 }],
                 trackers: vec![],

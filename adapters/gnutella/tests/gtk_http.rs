@@ -198,7 +198,7 @@ async fn junction_downloads_from_a_gtk_like_server() {
                 size: data.len() as u64,
                 sources: vec![Source {
                     network: NetworkId::GNUTELLA,
-                    address: addr.to_string(),
+                    address: addr.into(),
                     detail: Some("index=1".into()),
                 }],
                 trackers: vec![],

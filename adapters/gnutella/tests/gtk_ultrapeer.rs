@@ -126,7 +126,7 @@ async fn junction_leaf_with_replayed_gtk_ultrapeer() {
         got.id.get(HashKind::Sha1).map(hex::encode).as_deref(),
         Some("ecfc8e86fdd83811f9cc9bf500993b63069923be")
     );
-    assert_eq!(got.locations[0].address, "127.0.0.61:6461");
+    assert_eq!(got.locations[0].address.to_string(), "127.0.0.61:6461");
     let d = got.locations[0].detail.clone().unwrap();
     assert!(
         d.contains("guid=54cd3102ab408d4acfb983e172dbd151") && d.contains("push=0"),

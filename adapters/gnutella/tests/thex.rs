@@ -328,7 +328,7 @@ async fn a_tree_that_misses_the_known_root_is_ignored() {
                 size: len as u64,
                 sources: vec![Source {
                     network: NetworkId::GNUTELLA,
-                    address: addr.to_string(),
+                    address: addr.into(),
                     detail: None,
                 }],
                 trackers: vec![],

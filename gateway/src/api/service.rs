@@ -368,7 +368,8 @@ pub(crate) fn spec_from_link(t: link::LinkTarget) -> StartSpec {
         // Peers a link names go to the networks that fetch by their hash kind.
         link_peers: LinkPeers {
             kinds: peer_kinds,
-            addresses: t.peers,
+            // `ip:port`; a host name in a link is not looked up (nothing is dialled by name).
+            addresses: t.peers.iter().filter_map(|p| p.parse().ok()).collect(),
         },
         trackers: t.trackers,
         content: t.id,

@@ -345,7 +345,7 @@ mod tests {
             let mut h = hit(GNUT, "a", 1, &[(HashKind::Sha1, 1)], 1);
             h.locations.push(Source {
                 network: GNUT,
-                address: format!("127.0.0.1:{port}"),
+                address: std::net::SocketAddr::from(([127, 0, 0, 1], port)).into(),
                 detail: None,
             });
             m.add(h, 100);

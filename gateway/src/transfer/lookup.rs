@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use junction_core::layout::FileSpan;
 use junction_core::{
-    ContentId, DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, Source,
+    ContentId, DynNetwork, FetchEvent, FetchRequest, HashKind, NetworkError, PeerAddr, Source,
 };
 
 use super::StartSpec;
@@ -30,7 +30,7 @@ pub const LOOKUP_TIME: Duration = Duration::from_secs(60);
 /// [`Capabilities::fetches`]: junction_core::Capabilities::fetches
 #[derive(Debug, Clone, Default)]
 pub struct LinkPeers {
-    pub addresses: Vec<String>,
+    pub addresses: Vec<PeerAddr>,
     /// The hash kinds whose peers they are ([`junction_core::link::LinkTarget::peer_kinds`]).
     pub kinds: Vec<HashKind>,
 }

@@ -260,7 +260,13 @@ impl TransferManager {
                 .sources
                 .iter()
                 .chain(&spec.link_peers.sources(&self.inner.networks))
-                .map(|s| (s.network.to_string(), s.address.clone(), s.detail.clone()))
+                .map(|s| {
+                    (
+                        s.network.to_string(),
+                        s.address.to_string(),
+                        s.detail.clone(),
+                    )
+                })
                 .collect(),
             trackers: spec.trackers,
             torrent: spec.torrent.map(hex::encode),

@@ -224,7 +224,7 @@ impl Record {
         self.written.iter().map(|&(s, e)| s..e).collect()
     }
 
-    /// Sources whose network this gateway still runs.
+    /// Sources whose network this gateway still runs (kept as text: `PeerAddr`'s form).
     pub fn sources(&self, known: &[NetworkId]) -> Vec<Source> {
         self.sources
             .iter()
@@ -232,7 +232,7 @@ impl Record {
                 let network = *known.iter().find(|k| k.as_str() == n)?;
                 Some(Source {
                     network,
-                    address: a.clone(),
+                    address: a.parse().ok()?,
                     detail: d.clone(),
                 })
             })

@@ -200,7 +200,7 @@ async fn fetch_by(
         size,
         sources: vec![Source {
             network: NetworkId::BITTORRENT,
-            address: from.to_string(),
+            address: from.into(),
             detail: None,
         }],
         trackers: Vec::new(),

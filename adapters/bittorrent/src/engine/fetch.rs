@@ -79,7 +79,7 @@ pub(crate) fn start_fetch(
         }
     }
     for s in &req.sources {
-        if let Ok(a) = s.address.parse() {
+        if let Some(a) = s.address.direct() {
             peers.push(a);
         }
     }

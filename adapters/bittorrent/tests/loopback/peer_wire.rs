@@ -74,7 +74,7 @@ async fn corrupt_peer_is_banned_and_piece_refetched() {
     // The evil peer first; the good one comes from the tracker in the .torrent.
     req.sources = vec![Source {
         network: NetworkId::BITTORRENT,
-        address: evil.to_string(),
+        address: evil.into(),
         detail: None,
     }];
     run_fetch(&leech, req, sink.clone()).await;

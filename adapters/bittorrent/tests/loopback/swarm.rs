@@ -42,7 +42,7 @@ async fn pex_introduces_peers_and_upload_limit_holds() {
     req2.torrent = None;
     req2.sources = vec![Source {
         network: NetworkId::BITTORRENT,
-        address: l1.listen_addr().to_string(),
+        address: l1.listen_addr().into(),
         detail: None,
     }];
     // No tracker for L2: strip the announce URL by giving it only the info-hash.

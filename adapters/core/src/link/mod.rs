@@ -3,6 +3,7 @@
 
 mod make;
 pub mod percent;
+mod v2;
 
 pub use make::{ed2k_link, magnet};
 
@@ -186,8 +187,8 @@ fn parse_ed2k(text: &str) -> Result<LinkTarget, LinkError> {
     Ok(t)
 }
 
-/// Reads the content id, name and size of a `.torrent` (v1 info-hash; v2 `btmh` is left
-/// to the BitTorrent adapter, which parses the whole metainfo).
+/// Reads the content id, name and size of a `.torrent`: its v1 info-hash, or for a v2-only
+/// torrent its `btmh` (the BitTorrent adapter parses the whole metainfo).
 pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
     let root = bencode::decode(bytes).map_err(|e| LinkError::Torrent(e.to_string()))?;
     let info = root
@@ -226,6 +227,16 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
                 trackers.push(u.to_owned());
             }
         }
+    }
+    // A v2-only torrent has no SHA-1 swarm: it is named by its btmh, laid out with pads.
+    if let Some(v2) = v2::read(&info.value, info.raw)? {
+        return Ok(LinkTarget {
+            id: v2.id,
+            name,
+            trackers,
+            files: v2.files,
+            ..Default::default()
+        });
     }
     let mut id = ContentId::new(size).with(HashKind::Btih, &btih);
     // Hashes of the file some torrents carry (Junction's, Shareaza's): they link networks.

@@ -72,7 +72,7 @@ async fn junction_from_control(
     let sink = mem_sink(big_data.len() as u64);
     let src = junction_core::Source {
         network: junction_core::NetworkId::ED2K,
-        address: format!("127.0.0.1:{ctl_tcp}"),
+        address: std::net::SocketAddr::from(([127, 0, 0, 1], ctl_tcp)).into(),
         detail: None,
     };
     let t = Instant::now();

@@ -46,7 +46,7 @@ async fn search_and_download_verified() {
     drop(hits);
     assert_eq!(hit.name, "Bravo Payload.bin");
     assert_eq!(hit.size, len as u64);
-    assert_eq!(hit.locations[0].address, up.local_addr().to_string());
+    assert_eq!(hit.locations[0].address.socket(), Some(up.local_addr()));
     assert_eq!(hit.id.get(HashKind::Ed2k), Some(ed2k.as_slice()));
 
     let (sink, _) = fetch_all(&leaf, &hit, 30).await;
@@ -91,7 +91,7 @@ async fn sha1_mismatch_is_not_verified() {
     let sink = file_sink(70_000);
     let src = junction_core::Source {
         network: NetworkId::GNUTELLA,
-        address: up.local_addr().to_string(),
+        address: up.local_addr().into(),
         detail: None,
     };
     let mut ev = leaf
@@ -185,7 +185,7 @@ async fn resumed_download_skips_written_bytes_and_verifies_them() {
         size: len as u64,
         sources: vec![junction_core::Source {
             network: NetworkId::GNUTELLA,
-            address: up.local_addr().to_string(),
+            address: up.local_addr().into(),
             detail: None,
         }],
         trackers: vec![],

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use junction_core::query::parse;
-use junction_core::{Hit, Network};
+use junction_core::{Hit, Network, PeerAddr};
 use junction_gnutella::Adapter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,10 +31,8 @@ async fn hit_with_proxies(l: &Adapter, words: &str) -> Hit {
         if let Some(Some(Ok(h))) = tokio::time::timeout(Duration::from_secs(5), hits.next())
             .await
             .ok()
-            && h.locations[0]
-                .detail
-                .as_deref()
-                .is_some_and(|d| d.contains("proxies="))
+            && matches!(&h.locations[0].address,
+                PeerAddr::Push { proxies, .. } if !proxies.is_empty())
         {
             return h;
         }
@@ -66,10 +64,12 @@ async fn firewalled_leaf_is_reached_through_its_push_proxy() {
 
     // F's hits carry GGEP PUSH naming the ultrapeer.
     let hit = hit_with_proxies(&l, "kilo proxied").await;
-    let det = hit.locations[0].detail.clone().unwrap();
-    assert_eq!(hit.locations[0].address, "127.0.0.1:9");
-    assert!(det.contains("push=1"), "{det}");
-    assert!(det.contains(&format!("proxies={up_addr}")), "{det}");
+    // A push source, with the ultrapeer as its proxy.
+    let PeerAddr::Push { addr, proxies, .. } = &hit.locations[0].address else {
+        panic!("{:?}", hit.locations[0]);
+    };
+    assert_eq!(addr.to_string(), "127.0.0.1:9");
+    assert_eq!(proxies, &[up.local_addr()]);
 
     // D downloads it: direct connection refused, no Gnutella route, so the proxy's
     // HTTP push-proxy request, then F's GIV.

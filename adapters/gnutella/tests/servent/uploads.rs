@@ -55,7 +55,7 @@ async fn busy_uploader_answers_503_and_is_retried() {
     let mut hit = junction_core::Hit::new(NetworkId::GNUTELLA, id.clone(), "foxtrot.bin", 200_000);
     hit.locations = vec![junction_core::Source {
         network: NetworkId::GNUTELLA,
-        address: up.local_addr().to_string(),
+        address: up.local_addr().into(),
         detail: None,
     }];
     let release = async {
@@ -91,7 +91,7 @@ async fn upload_limit_holds_and_unlimited_is_not_held() {
         let mut h = junction_core::Hit::new(NetworkId::GNUTELLA, id.clone(), name, 3 * MIB as u64);
         h.locations = vec![junction_core::Source {
             network: NetworkId::GNUTELLA,
-            address: a.local_addr().to_string(),
+            address: a.local_addr().into(),
             detail: None,
         }];
         h

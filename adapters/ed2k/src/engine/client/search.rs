@@ -104,12 +104,12 @@ fn numeric(tag: u8, c: Cmp, n: u64) -> SearchExpr {
     }
 }
 
-/// The `Source` address of a peer: `ip:port` for a HighID, `lowid:N` for a LowID.
-pub fn source_address(id: crate::wire::ClientId, port: u16) -> String {
+/// How a peer is reached: at `ip:port` for a HighID, by callback for a LowID.
+pub fn source_address(id: crate::wire::ClientId, port: u16) -> junction_core::PeerAddr {
     if id.is_low_id() {
-        format!("lowid:{}", id.0)
+        junction_core::PeerAddr::LowId(id.0)
     } else {
-        format!("{}:{port}", id.to_ipv4())
+        std::net::SocketAddr::from((id.to_ipv4(), port)).into()
     }
 }
 
@@ -250,7 +250,7 @@ mod tests {
         let h = hit_from_entry(&f).unwrap();
         assert_eq!(h.size, 1234);
         assert_eq!(h.sources, 3);
-        assert_eq!(h.locations[0].address, "10.0.0.1:4662");
+        assert_eq!(h.locations[0].address.to_string(), "10.0.0.1:4662");
         assert!(h.link.unwrap().starts_with("ed2k://|file|a%20b.mkv|1234|"));
         let mut g = f.clone();
         g.tags.clear();

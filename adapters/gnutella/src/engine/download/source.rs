@@ -1,9 +1,9 @@
 //! A Gnutella download source: how a contract [`Source`] names it, and its number for the
 //! sink.
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 
-use junction_core::{NetworkId, Source};
+use junction_core::{NetworkId, PeerAddr, Source};
 
 use crate::engine::inbox::RemoteHit;
 use crate::wire::guid::Guid;
@@ -39,25 +39,38 @@ impl SourceInfo {
         }
     }
 
-    /// As a contract [`Source`]: `ip:port`, detail `guid=…;index=…;push=0|1;busy=0|1`,
-    /// and `proxies=ip:port,…` when it has push proxies.
+    /// As a contract [`Source`]: a firewalled servent with a GUID is a
+    /// [`PeerAddr::Push`] (with its proxies), detail `index=…;busy=0|1`; any other is
+    /// [`PeerAddr::Direct`], detail `guid=…;index=…;push=0|1;busy=0|1[;proxies=…]`.
     pub fn to_source(&self) -> Source {
         let mut d = Vec::new();
-        if let Some(g) = self.servent {
-            d.push(format!("guid={g}"));
-        }
+        let address = match self.servent {
+            Some(g) if self.push => PeerAddr::Push {
+                addr: self.addr.into(),
+                servent: g.0,
+                proxies: self.proxies.iter().map(|&p| p.into()).collect(),
+            },
+            servent => {
+                if let Some(g) = servent {
+                    d.push(format!("guid={g}"));
+                }
+                PeerAddr::Direct(self.addr.into())
+            }
+        };
         if let Some(i) = self.index {
             d.push(format!("index={i}"));
         }
-        d.push(format!("push={}", u8::from(self.push)));
+        if let PeerAddr::Direct(_) = address {
+            d.push(format!("push={}", u8::from(self.push)));
+        }
         d.push(format!("busy={}", u8::from(self.busy)));
-        if !self.proxies.is_empty() {
+        if !self.proxies.is_empty() && matches!(address, PeerAddr::Direct(_)) {
             let list: Vec<String> = self.proxies.iter().map(ToString::to_string).collect();
             d.push(format!("proxies={}", list.join(",")));
         }
         Source {
             network: NetworkId::GNUTELLA,
-            address: self.addr.to_string(),
+            address,
             detail: Some(d.join(";")),
         }
     }
@@ -67,28 +80,49 @@ impl SourceInfo {
         if s.network != NetworkId::GNUTELLA {
             return None;
         }
-        let addr = crate::wire::addr_list::parse_addr_v4(&s.address)?;
-        let mut out = SourceInfo {
-            addr,
-            servent: None,
-            index: None,
-            push: false,
-            busy: false,
-            proxies: Vec::new(),
+        let v4 = |a: &SocketAddr| match a {
+            SocketAddr::V4(a) => Some(*a),
+            SocketAddr::V6(_) => None,
+        };
+        let usable = |list: &mut dyn Iterator<Item = SocketAddrV4>| -> Vec<SocketAddrV4> {
+            list.filter(crate::wire::push_proxy::usable)
+                .take(MAX_PUSH_PROXIES_READ)
+                .collect()
+        };
+        let mut out = match &s.address {
+            PeerAddr::Direct(a) => SourceInfo {
+                addr: v4(a)?,
+                servent: None,
+                index: None,
+                push: false,
+                busy: false,
+                proxies: Vec::new(),
+            },
+            PeerAddr::Push {
+                addr,
+                servent,
+                proxies,
+            } => SourceInfo {
+                addr: v4(addr)?,
+                servent: Some(Guid(*servent)),
+                index: None,
+                push: true,
+                busy: false,
+                proxies: usable(&mut proxies.iter().filter_map(v4)),
+            },
+            PeerAddr::LowId(_) => return None,
         };
         for kv in s.detail.as_deref().unwrap_or("").split(';') {
             match kv.split_once('=') {
-                Some(("guid", v)) => out.servent = Guid::from_hex(v).ok(),
+                Some(("guid", v)) => out.servent = out.servent.or(Guid::from_hex(v).ok()),
                 Some(("index", v)) => out.index = v.parse().ok(),
-                Some(("push", v)) => out.push = v == "1",
+                Some(("push", v)) => out.push |= v == "1",
                 Some(("busy", v)) => out.busy = v == "1",
                 Some(("proxies", v)) => {
-                    out.proxies = v
+                    let list = v
                         .split(',')
-                        .filter_map(crate::wire::addr_list::parse_addr_v4)
-                        .filter(crate::wire::push_proxy::usable)
-                        .take(MAX_PUSH_PROXIES_READ)
-                        .collect();
+                        .filter_map(crate::wire::addr_list::parse_addr_v4);
+                    out.proxies = usable(&mut list.into_iter());
                 }
                 _ => {}
             }
@@ -119,6 +153,13 @@ mod tests {
                 "10.0.0.2:1".parse().unwrap(),
             ],
         };
-        assert_eq!(SourceInfo::parse(&s.to_source()), Some(s));
+        let src = s.to_source();
+        assert!(matches!(src.address, PeerAddr::Push { .. }), "{src:?}");
+        assert_eq!(SourceInfo::parse(&src), Some(s.clone()));
+        // Reached directly, the GUID and proxies travel in the detail.
+        let direct = SourceInfo { push: false, ..s };
+        let src = direct.to_source();
+        assert_eq!(src.address.to_string(), "127.0.0.1:6346");
+        assert_eq!(SourceInfo::parse(&src), Some(direct));
     }
 }

@@ -29,18 +29,16 @@ pub(super) enum Src {
 }
 
 impl Src {
-    pub(super) fn parse(addr: &str) -> Option<Src> {
-        if let Some(id) = addr.strip_prefix("lowid:") {
-            return id
-                .parse()
-                .ok()
-                .filter(|&v| ClientId(v).is_low_id() && v != 0)
-                .map(Src::Low);
+    pub(super) fn parse(addr: &junction_core::PeerAddr) -> Option<Src> {
+        match *addr {
+            junction_core::PeerAddr::LowId(v) => {
+                (ClientId(v).is_low_id() && v != 0).then_some(Src::Low(v))
+            }
+            junction_core::PeerAddr::Direct(std::net::SocketAddr::V4(a)) => {
+                (a.port() != 0).then_some(Src::High(a))
+            }
+            _ => None,
         }
-        addr.parse::<SocketAddrV4>()
-            .ok()
-            .filter(|a| a.port() != 0)
-            .map(Src::High)
     }
     pub(super) fn from_id(id: ClientId, port: u16) -> Option<Src> {
         if id.is_low_id() {
@@ -191,15 +189,20 @@ mod tests {
 
     #[test]
     fn sources_parse() {
-        assert_eq!(Src::parse("lowid:5"), Some(Src::Low(5)));
-        assert_eq!(Src::parse("lowid:0"), None);
-        assert_eq!(Src::parse("lowid:99999999"), None);
+        let parse = |text: &str| Src::parse(&text.parse().unwrap());
+        assert_eq!(parse("lowid:5"), Some(Src::Low(5)));
+        assert_eq!(parse("lowid:0"), None);
+        assert_eq!(parse("lowid:99999999"), None);
         assert_eq!(
-            Src::parse("127.0.0.1:4662"),
+            parse("127.0.0.1:4662"),
             Some(Src::High("127.0.0.1:4662".parse().unwrap()))
         );
-        assert_eq!(Src::parse("127.0.0.1:0"), None);
-        assert_eq!(Src::parse("junk"), None);
+        assert_eq!(parse("127.0.0.1:0"), None);
+        assert_eq!(parse("[::1]:4662"), None, "eD2k peers are IPv4");
+        assert_eq!(
+            parse("push:00000000000000000000000000000001@1.1.1.1:1"),
+            None
+        );
         assert_eq!(Src::from_id(ClientId(7), 0), Some(Src::Low(7)));
         assert_eq!(Src::from_id(ClientId(0), 0), None);
     }
