@@ -139,8 +139,9 @@ impl Network for Adapter {
             search_ids: vec![HashKind::Sha1, HashKind::Ed2k, HashKind::Md5],
             // A v2 torrent is fetched under its truncated hash (BEP 52).
             fetch_ids: vec![HashKind::Btmh],
-            // A magnet's metadata, from its swarm.
-            identify_ids: vec![HashKind::Btih],
+            // A magnet's metadata, from its swarm (a v2 one's too: its piece layers follow
+            // over hash requests when it is fetched).
+            identify_ids: vec![HashKind::Btih, HashKind::Btmh],
             ..Capabilities::default()
         }
     }
