@@ -56,19 +56,8 @@ pub struct GatewayConfig {
 }
 
 /// A `listen` key: `ip:port`, or `host:port` resolved once as the config is read
-/// (`localhost:4470` is 127.0.0.1:4470); a name that does not resolve is an error naming it.
-pub fn listen_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-    let text = String::deserialize(d)?;
-    junction_core::addr::resolve_blocking(&text, junction_core::addr::RESOLVE_TIMEOUT)
-        .map_err(serde::de::Error::custom)
-}
-
-/// A `listen` key that may be left out, read as [`listen_addr`].
-pub fn listen_addr_opt<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<SocketAddr>, D::Error> {
-    listen_addr(d).map(Some)
-}
+/// (`localhost:4470` is 127.0.0.1:4470); the same helper every network's table uses.
+pub use junction_core::config::listen_addr;
 
 impl Default for GatewayConfig {
     fn default() -> Self {
