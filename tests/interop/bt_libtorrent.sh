@@ -12,6 +12,7 @@
 #       it alone to libtorrent, by the .torrent and by the magnet (whose piece layers
 #       libtorrent gets from Junction with hash requests); and libtorrent fetches a hybrid
 #       Junction made over a connection Junction upgrades to v2 (BEP 52 reserved bit)
+#   (v2g) after (h): the gateway fetches a v2-only folder by its btmh magnet alone
 # Bytes are compared with cmp. Only 127.0.0.0/8 is used; no DHT, UPnP, LSD or public trackers.
 # Env: BT_INTEROP_MB (default 256), CARGO_TARGET_DIR, KEEP=1 keeps the work dir,
 #      BT_V2_ONLY=1 runs (v2) alone (about 10 s after the build).
@@ -361,6 +362,19 @@ if [ "$(state_of)" = complete ] && diff -r "$WORK/lt-multi/Show S2" "$WORK/gw/do
     fi
 else
     echo "(h) FAIL"; tail -5 "$WORK/h.log"; tail -20 "$WORK/gw.log"; ls -R "$WORK/gw" | head -20; FAIL=1
+fi
+
+echo "== (v2g) the gateway fetches libtorrent's v2-only folder by its btmh magnet alone (no size)"
+/usr/bin/python3 "$HERE/bt_lt_peer.py" run --ip 127.0.0.28 --port 6906 --seed "$WORK/v2multi.torrent:$WORK/v2-multi" \
+    > "$WORK/lt-v2g.log" 2>&1 &
+PIDS+=($!)
+V2MIH=$(/usr/bin/python3 -c 'import libtorrent as lt, sys; print(lt.torrent_info(sys.argv[1]).info_hashes().v2)' "$WORK/v2multi.torrent")
+V2GMAG="magnet:?xt=urn:btmh:1220$V2MIH&tr=$(/usr/bin/python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TRACKER")"
+if timeout 120 "$JUNCTION" --server "127.0.0.1:$GRPC" get "$V2GMAG" --wait > "$WORK/v2g.log" 2>&1 \
+    && diff -r "$WORK/v2-multi/album" "$WORK/gw/downloads/album"; then
+    echo "(v2g) PASS: the gateway saved the v2-only folder from its btmh magnet, every file matches"
+else
+    echo "(v2g) FAIL"; tail -5 "$WORK/v2g.log"; tail -10 "$WORK/gw.log"; FAIL=1
 fi
 
 exit $FAIL
