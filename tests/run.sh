@@ -10,7 +10,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 export CARGO_INCREMENTAL=0
 cargo test --workspace --all-targets --locked
 for script in tests/interop/bt_libtorrent.sh tests/interop/ed2k_amule.sh \
-    tests/interop/swarm_amule_libtorrent.sh \
+    tests/interop/swarm_amule_libtorrent.sh tests/interop/gnutella_bridge.sh \
     tests/interop/fronts_python.sh tests/interop/players.sh tests/interop/faults.sh; do
     echo "== interop: $script"
     bash "$script"
