@@ -197,6 +197,15 @@ async fn a_gnutella_user_finds_and_fetches_it(world: &World, file: &LabFile, dat
         hit.id.get(HashKind::Tth),
         gnutella.tth.as_ref().map(|h| &h[..])
     );
+    // The hit names it on the other networks too, as Shareaza's do: `urn:ed2khash:` and
+    // `urn:btih:` (the torrent the gateway seeds it as).
+    let ed2k = junction_core::hashing::ed2k::ed2k_hash(data).root;
+    assert_eq!(hit.id.get(HashKind::Ed2k), Some(&ed2k[..]), "{:?}", hit.id);
+    assert!(
+        hit.id.get(HashKind::Btih).is_some(),
+        "no urn:btih: {:?}",
+        hit.id
+    );
     // …and fetches it from the gateway, checked on the way by the Tiger tree it serves.
     let got = fetch_with(world, NetworkId::GNUTELLA, &hit).await;
     assert_eq!(got, data, "the Gnutella leaf got other bytes");

@@ -162,6 +162,9 @@ fn to_hit(h: &RemoteHit) -> Hit {
     if let Some(e) = h.ed2k {
         id.set(HashKind::Ed2k, &e);
     }
+    if let Some(b) = h.btih {
+        id.set(HashKind::Btih, &b);
+    }
     if let Some(t) = h.tth {
         id.set(HashKind::Tth, &t.0);
     }
@@ -379,13 +382,9 @@ impl Network for Adapter {
             let mut shares = self.inner.shared.shares_mut();
             shares.add(item.path.clone(), name, size, sha1);
             shares.set_tiger(&sha1, tth, tree);
-            if let Some(h) = item
-                .id
-                .get(HashKind::Ed2k)
-                .and_then(|d| <[u8; 16]>::try_from(d).ok())
-            {
-                shares.set_ed2k(&sha1, h);
-            }
+            let ed2k = item.id.get(HashKind::Ed2k).and_then(|d| d.try_into().ok());
+            let btih = item.id.get(HashKind::Btih).and_then(|d| d.try_into().ok());
+            shares.set_other_hashes(&sha1, ed2k, btih);
         }
         self.cmd(Command::SharesChanged).await?;
         let mut id = item.id.clone();

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::tiger_tree;
 use junction_core::{ContentId, FetchRequest, HashKind, Network, NetworkId, Source};
-use junction_gnutella::engine::hits::hit_record;
+use junction_gnutella::engine::hits::{RecordHashes, hit_record};
 use junction_gnutella::wire::ext::ExtArea;
 use junction_gnutella::wire::http::{
     HttpHead, RequestExt, RequestHead, ResponseExt, ResponseHead, Target,
@@ -115,14 +115,13 @@ fn hits_carry_the_tth_as_ggep_tt() {
     let data = bravo();
     let root = tth(&data);
     for size in [65536u64, 5 << 30] {
-        let rec = hit_record(
-            2,
-            "bravo.txt",
-            size,
-            &Sha1Hash::digest(&data),
-            None,
-            Some(&root),
-        );
+        let hashes = RecordHashes {
+            sha1: Sha1Hash::digest(&data),
+            ed2k: None,
+            tth: Some(root),
+            btih: None,
+        };
+        let rec = hit_record(2, "bravo.txt", size, &hashes);
         let mut wire = Vec::new();
         rec.ext.encode(&mut wire);
         assert!(!wire.contains(&0), "no NUL inside a record's extensions");

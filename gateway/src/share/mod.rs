@@ -338,10 +338,15 @@ impl ShareIndex {
             .unwrap_or_default();
         let mut networks = Vec::new();
         let mut errors = Vec::new();
-        let wanted = self
+        let mut wanted: Vec<_> = self
             .networks
             .iter()
-            .filter(|n| only.is_empty() || only.iter().any(|o| o == n.id().as_str()));
+            .filter(|n| only.is_empty() || only.iter().any(|o| o == n.id().as_str()))
+            .collect();
+        // A network that names the file by a kind not known yet (BitTorrent's info-hash of
+        // the torrent it makes) shares first, so the others offer that hash too (Gnutella
+        // hits carry `urn:btih`).
+        wanted.sort_by_key(|n| n.capabilities().ids.iter().all(|&k| id.get(k).is_some()));
         for net in wanted {
             let item = SharedItem {
                 path: path.clone(),

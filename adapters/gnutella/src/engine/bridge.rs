@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::Shared;
 use super::error::ServentError;
-use super::hits::{HITS_PER_MESSAGE, hit_record, our_hit, trailer};
+use super::hits::{HITS_PER_MESSAGE, RecordHashes, hit_record, our_hit, trailer};
 use super::link::{self, Out};
 use super::net::write;
 use crate::wire::descriptor_header::{Header, kind};
@@ -63,20 +63,14 @@ pub fn answer(
             .take(MAX_HITS)
             .filter_map(|(sha1, i)| {
                 let size = i.id.size?;
-                let ed2k = i.id.get(HashKind::Ed2k).and_then(|d| d.try_into().ok());
-                let tth =
-                    i.id.get(HashKind::Tth)
-                        .and_then(|d| d.try_into().ok())
-                        .map(TigerHash);
+                let hashes = RecordHashes {
+                    sha1: *sha1,
+                    ed2k: digest(&i.id, HashKind::Ed2k),
+                    tth: digest(&i.id, HashKind::Tth).map(TigerHash),
+                    btih: digest(&i.id, HashKind::Btih),
+                };
                 // The index is unused: a hit with a SHA-1 is fetched by `/uri-res/N2R`.
-                Some(hit_record(
-                    0,
-                    &i.name,
-                    size,
-                    sha1,
-                    ed2k.as_ref(),
-                    tth.as_ref(),
-                ))
+                Some(hit_record(0, &i.name, size, &hashes))
             })
             .collect();
         debug!(hits = records.len(), "bridged answer to a leaf's query");
@@ -113,6 +107,7 @@ fn urn_id(urns: &[Urn]) -> Option<ContentId> {
             Urn::TreeTiger(t) => add(HashKind::Tth, &t.0),
             Urn::Bitprint(s, t) => add(HashKind::Sha1, &s.0) && add(HashKind::Tth, &t.0),
             Urn::Ed2k(e) => add(HashKind::Ed2k, e),
+            Urn::Btih(h) => add(HashKind::Btih, h),
         };
         if !ok {
             return None;
@@ -120,6 +115,11 @@ fn urn_id(urns: &[Urn]) -> Option<ContentId> {
     }
     let named = id.hashes().next().is_some();
     named.then_some(id)
+}
+
+/// A digest of `kind`, when `id` has one of that length.
+fn digest<const N: usize>(id: &junction_core::ContentId, kind: HashKind) -> Option<[u8; N]> {
+    id.get(kind).and_then(|d| d.try_into().ok())
 }
 
 /// Bytes read and sent at a time from a partial file.

@@ -16,8 +16,6 @@ pub(crate) const HITS_PER_MESSAGE: usize = 10;
 /// Our vendor code in QueryHit trailers.
 pub const VENDOR: [u8; 4] = *b"JNCT";
 
-/// One result record: the HUGE `urn:sha1:` text (and `urn:ed2khash:` when known), and GGEP
-/// `LF` for sizes ≥ 4 GiB.
 /// A QueryHit from this servent, at the address it announces.
 pub fn our_hit(shared: &Shared, records: &[HitRecord], trailer: QhdTrailer) -> QueryHit {
     let a = shared.my_addr();
@@ -31,18 +29,44 @@ pub fn our_hit(shared: &Shared, records: &[HitRecord], trailer: QhdTrailer) -> Q
     }
 }
 
-pub fn hit_record(
-    index: u32,
-    name: &str,
-    size: u64,
-    sha1: &Sha1Hash,
-    ed2k: Option<&[u8; 16]>,
-    tth: Option<&TigerHash>,
-) -> HitRecord {
-    let mut items = vec![Item::Text(Bytes::from(Urn::Sha1(*sha1).to_string()))];
-    if let Some(h) = ed2k {
-        items.push(Item::Text(Bytes::from(Urn::Ed2k(*h).to_string())));
+/// Every hash a result record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHashes {
+    pub sha1: Sha1Hash,
+    pub ed2k: Option<[u8; 16]>,
+    pub tth: Option<TigerHash>,
+    pub btih: Option<[u8; 20]>,
+}
+
+impl RecordHashes {
+    /// As HUGE URN texts: `urn:sha1:` first, then the other networks' (`urn:ed2khash:`,
+    /// `urn:btih:`, as Shareaza writes them), so one file is known on every network.
+    pub fn urns(&self) -> Vec<Urn> {
+        let mut urns = vec![Urn::Sha1(self.sha1)];
+        urns.extend(self.ed2k.map(Urn::Ed2k));
+        urns.extend(self.btih.map(Urn::Btih));
+        urns
     }
+
+    /// The `X-Content-URN` headers of an upload, one per hash as Shareaza sends them: the
+    /// SHA-1 and TTH first as one bitprint (LimeWire takes the tree root from it, and a
+    /// client that reads only the first header still gets the SHA-1).
+    pub fn x_content_urns(&self) -> Vec<String> {
+        let mut urns = self.urns();
+        if let Some(t) = self.tth {
+            urns[0] = Urn::Bitprint(self.sha1, t);
+        }
+        urns.iter().map(ToString::to_string).collect()
+    }
+}
+
+/// One result record: the HUGE URN texts of every hash but the TTH, the TTH as GGEP `TT`,
+/// and GGEP `LF` for sizes ≥ 4 GiB.
+pub fn hit_record(index: u32, name: &str, size: u64, hashes: &RecordHashes) -> HitRecord {
+    let mut items: Vec<Item> = (hashes.urns().iter())
+        .map(|u| Item::Text(Bytes::from(u.to_string())))
+        .collect();
+    let tth = hashes.tth.as_ref();
     // As gtk-gnutella: the TTH as GGEP `TT` (binary, COBS-encoded when it holds a NUL),
     // in the record's GGEP block beside `LF`.
     let mut ggep = Vec::new();
@@ -107,5 +131,45 @@ pub fn trailer(
             Block::new(ext).encode(&mut v);
             Bytes::from(v)
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_uploads_name_every_hash() {
+        let h = RecordHashes {
+            sha1: Sha1Hash::digest(b""),
+            ed2k: Some([0x31; 16]),
+            tth: Some(TigerHash([7; 24])),
+            btih: Some([0x64; 20]),
+        };
+        let rec = hit_record(1, "a.bin", 5, &h);
+        let texts: Vec<String> = rec.ext.urns().iter().map(ToString::to_string).collect();
+        assert_eq!(texts.len(), 3, "{texts:?}");
+        assert!(texts[0].starts_with("urn:sha1:3I42H3S6"), "{texts:?}");
+        assert!(texts[1].starts_with("urn:ed2khash:3131"), "{texts:?}");
+        assert!(texts[2].starts_with("urn:btih:MRSG"), "{texts:?}");
+        assert_eq!(
+            rec.ext.tiger(),
+            Some(TigerHash([7; 24])),
+            "the TTH as GGEP TT"
+        );
+        let headers = h.x_content_urns();
+        assert_eq!(headers.len(), 3, "{headers:?}");
+        assert!(
+            headers[0].starts_with("urn:bitprint:3I42H3S6"),
+            "{headers:?}"
+        );
+        assert!(headers.iter().all(|p| Urn::parse(p).is_ok()), "{headers:?}");
+        let bare = RecordHashes {
+            tth: None,
+            ed2k: None,
+            btih: None,
+            ..h
+        };
+        assert_eq!(bare.x_content_urns(), [Urn::Sha1(h.sha1).to_string()]);
     }
 }

@@ -33,6 +33,8 @@ pub struct RemoteHit {
     pub sha1: Option<Sha1Hash>,
     /// eD2k hash, when the hit carries one (`urn:ed2khash:`, as Shareaza sends).
     pub ed2k: Option<[u8; 16]>,
+    /// BitTorrent info-hash, when the hit carries one (`urn:btih:`, as Shareaza sends).
+    pub btih: Option<[u8; 20]>,
     /// Tiger tree root, when the hit carries one (GGEP `TT`, a bitprint, `urn:tree:tiger:`).
     pub tth: Option<TigerHash>,
     /// It is firewalled: reach it by push.

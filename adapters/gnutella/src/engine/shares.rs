@@ -35,12 +35,26 @@ pub struct SharedFile {
     pub sha1: Sha1Hash,
     /// The eD2k hash, when the gateway knows it: sent in hits as `urn:ed2khash:`.
     pub ed2k: Option<[u8; 16]>,
+    /// The BitTorrent info-hash of the gateway's torrent of it: sent as `urn:btih:`.
+    pub btih: Option<[u8; 20]>,
     /// The Tiger tree root (TTH): sent in hits as GGEP `TT`, and in `X-Thex-URI`.
     pub tth: Option<TigerHash>,
     /// The tree's nodes at the depth we serve (`/uri-res/N2X`), once computed.
     pub tree: Option<Arc<Level>>,
     /// Other hosts known to have it (learnt from downloaders' `X-Alt`).
     pub alts: VecDeque<SocketAddrV4>,
+}
+
+impl SharedFile {
+    /// The hashes its hits and uploads name it by.
+    pub fn hashes(&self) -> crate::engine::hits::RecordHashes {
+        crate::engine::hits::RecordHashes {
+            sha1: self.sha1,
+            ed2k: self.ed2k,
+            tth: self.tth,
+            btih: self.btih,
+        }
+    }
 }
 
 /// The share index.
@@ -99,6 +113,7 @@ impl ShareIndex {
                 size,
                 sha1,
                 ed2k: None,
+                btih: None,
                 tth: None,
                 tree: None,
                 alts: VecDeque::new(),
@@ -200,14 +215,20 @@ impl ShareIndex {
         self.by_tth.insert(tth.0, i);
     }
 
-    /// Records the eD2k hash of a shared file.
-    pub fn set_ed2k(&mut self, h: &Sha1Hash, ed2k: [u8; 16]) {
+    /// Records the other networks' hashes of a shared file, where known.
+    pub fn set_other_hashes(
+        &mut self,
+        h: &Sha1Hash,
+        ed2k: Option<[u8; 16]>,
+        btih: Option<[u8; 20]>,
+    ) {
         if let Some(f) = self
             .by_sha1
             .get(&h.0)
             .and_then(|i| self.by_index.get_mut(i))
         {
-            f.ed2k = Some(ed2k);
+            f.ed2k = ed2k.or(f.ed2k);
+            f.btih = btih.or(f.btih);
         }
     }
 

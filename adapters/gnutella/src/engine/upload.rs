@@ -311,11 +311,11 @@ where
         resp.headers.push("Content-Type", "application/binary");
         resp.headers.push("Accept-Ranges", "bytes");
         if let Some(t) = file.tth {
-            // Where the tree is, as gtk-gnutella announces it, and both hashes in one
-            // URN for clients that read `X-Content-URN` (LimeWire takes the root from it).
+            // Where the tree is, as gtk-gnutella announces it.
             resp.headers.push("X-Thex-URI", thex_uri(&file.sha1, &t));
-            resp.headers
-                .push("X-Content-URN", Urn::Bitprint(file.sha1, t).to_string());
+        }
+        for urn in file.hashes().x_content_urns() {
+            resp.headers.push("X-Content-URN", urn);
         }
         let me = self.shared.my_addr();
         let node = req

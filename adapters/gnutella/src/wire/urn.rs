@@ -89,6 +89,9 @@ pub enum Urn {
     /// `urn:ed2khash:<32 hex>` (also accepted: `urn:ed2k:`): the eD2k hash, which Shareaza
     /// puts in its hits beside the SHA-1, so one file is known on both networks.
     Ed2k([u8; 16]),
+    /// `urn:btih:<32 base32>` (also read: 40 hex): the BitTorrent v1 info-hash of a
+    /// torrent of the file, which Shareaza puts in its hits too.
+    Btih([u8; 20]),
 }
 
 impl Urn {
@@ -117,6 +120,23 @@ impl Urn {
                 _ => Err(Error::invalid("ed2k urn", "expected 32 hex digits")),
             };
         }
+        if let Some(h) = strip_prefix_ci(rest, "btih:") {
+            let mut out = [0u8; 20];
+            let d = match h.len() {
+                40 => data_encoding::HEXLOWER_PERMISSIVE.decode(h.as_bytes()),
+                _ => data_encoding::BASE32_NOPAD.decode(h.to_ascii_uppercase().as_bytes()),
+            };
+            return match d {
+                Ok(d) if d.len() == 20 => {
+                    out.copy_from_slice(&d);
+                    Ok(Urn::Btih(out))
+                }
+                _ => Err(Error::invalid(
+                    "btih urn",
+                    "expected 32 base32 or 40 hex digits",
+                )),
+            };
+        }
         if let Some(v) = strip_prefix_ci(rest, "bitprint:") {
             let (a, b) = v
                 .split_once('.')
@@ -133,7 +153,7 @@ impl Urn {
     pub fn sha1(&self) -> Option<Sha1Hash> {
         match self {
             Urn::Sha1(h) | Urn::Bitprint(h, _) => Some(*h),
-            Urn::TreeTiger(_) | Urn::Ed2k(_) => None,
+            Urn::TreeTiger(_) | Urn::Ed2k(_) | Urn::Btih(_) => None,
         }
     }
 
@@ -141,7 +161,7 @@ impl Urn {
     pub fn tiger(&self) -> Option<TigerHash> {
         match self {
             Urn::TreeTiger(t) | Urn::Bitprint(_, t) => Some(*t),
-            Urn::Sha1(_) | Urn::Ed2k(_) => None,
+            Urn::Sha1(_) | Urn::Ed2k(_) | Urn::Btih(_) => None,
         }
     }
 
@@ -149,6 +169,14 @@ impl Urn {
     pub fn ed2k(&self) -> Option<[u8; 16]> {
         match self {
             Urn::Ed2k(h) => Some(*h),
+            _ => None,
+        }
+    }
+
+    /// The BitTorrent v1 info-hash this URN names, if any.
+    pub fn btih(&self) -> Option<[u8; 20]> {
+        match self {
+            Urn::Btih(h) => Some(*h),
             _ => None,
         }
     }
@@ -161,6 +189,7 @@ impl fmt::Display for Urn {
             Urn::TreeTiger(t) => write!(f, "urn:tree:tiger:{}", t.to_base32()),
             Urn::Bitprint(h, t) => write!(f, "urn:bitprint:{}.{}", h.to_base32(), t.to_base32()),
             Urn::Ed2k(h) => write!(f, "urn:ed2khash:{}", data_encoding::HEXLOWER.encode(h)),
+            Urn::Btih(h) => write!(f, "urn:btih:{}", data_encoding::BASE32_NOPAD.encode(h)),
         }
     }
 }
@@ -231,6 +260,18 @@ mod tests {
     }
 
     #[test]
+    fn btih_urns_in_base32_as_shareaza_writes_them_or_hex() {
+        // The info-hash of the spec's "bittorrent-v1" example (64a980ab…).
+        let hex = "64a980abe6e448226bb930ba061592e44c3781a1";
+        let u = Urn::parse(&format!("urn:btih:{}", hex.to_uppercase())).unwrap();
+        assert_eq!(u.btih().map(|h| h[..2].to_vec()), Some(vec![0x64, 0xa9]));
+        assert_eq!(u.to_string(), "urn:btih:MSUYBK7G4RECE25ZGC5AMFMS4RGDPANB");
+        assert_eq!(Urn::parse(&u.to_string().to_lowercase()).unwrap(), u);
+        assert_eq!((u.sha1(), u.ed2k(), u.tiger()), (None, None, None));
+        assert!(Urn::parse(&format!("urn:btih:{}", &hex[..39])).is_err());
+    }
+
+    #[test]
     fn tiger_and_bitprint() {
         let t = "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ";
         let u = Urn::parse(&format!("urn:tree:tiger/:{t}")).unwrap();
@@ -247,6 +288,7 @@ mod tests {
         assert!(Urn::parse("urn:sha1:TOOSHORT").is_err());
         assert!(Urn::parse("urn:sha1:0000000000000000000000000000000!").is_err());
         assert!(Urn::parse("urn:md5:abc").is_err());
+        assert!(Urn::parse("urn:btih:abcd").is_err());
         assert!(Urn::parse("urn:bitprint:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ").is_err());
         assert!(Urn::parse("").is_err());
     }

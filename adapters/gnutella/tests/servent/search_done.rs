@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use junction_core::query::parse;
 use junction_core::{Hit, HitStream, Network, NetworkError};
-use junction_gnutella::engine::hits::{hit_record, trailer};
+use junction_gnutella::engine::hits::{RecordHashes, hit_record, trailer};
 use junction_gnutella::wire::guid::Guid;
 use junction_gnutella::wire::message::{Descriptor, Message, QueryHit};
 use junction_gnutella::wire::urn::Sha1Hash;
@@ -167,14 +167,13 @@ async fn search_with_results_still_arriving_is_not_cut_short() {
     let answer = async {
         for i in 0..HITS {
             let name = format!("hotel-slow-{i}.bin");
-            let rec = hit_record(
-                i as u32 + 1,
-                &name,
-                1000,
-                &Sha1Hash::digest(name.as_bytes()),
-                None,
-                None,
-            );
+            let hashes = RecordHashes {
+                sha1: Sha1Hash::digest(name.as_bytes()),
+                ed2k: None,
+                tth: None,
+                btih: None,
+            };
+            let rec = hit_record(i as u32 + 1, &name, 1000, &hashes);
             let hit = QueryHit {
                 port: 6346,
                 ip: Ipv4Addr::new(127, 0, 0, 9),

@@ -214,16 +214,7 @@ impl Core {
             shares
                 .matches(&text, &urns)
                 .into_iter()
-                .map(|f| {
-                    hit_record(
-                        f.index,
-                        &f.name,
-                        f.size,
-                        &f.sha1,
-                        f.ed2k.as_ref(),
-                        f.tth.as_ref(),
-                    )
-                })
+                .map(|f| hit_record(f.index, &f.name, f.size, &f.hashes()))
                 .collect()
         };
         if records.is_empty() {
@@ -369,6 +360,7 @@ impl Core {
                 size: r.file_size(),
                 sha1,
                 ed2k: r.ext.urns().iter().find_map(Urn::ed2k),
+                btih: r.ext.urns().iter().find_map(Urn::btih),
                 tth: r.ext.tiger(),
                 push,
                 busy,

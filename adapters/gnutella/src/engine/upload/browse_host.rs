@@ -112,16 +112,7 @@ fn batch(shared: &Shared, last: &mut u32) -> (Vec<HitRecord>, bool) {
     }
     let records = batch
         .into_iter()
-        .map(|f| {
-            hit_record(
-                f.index,
-                &f.name,
-                f.size,
-                &f.sha1,
-                f.ed2k.as_ref(),
-                f.tth.as_ref(),
-            )
-        })
+        .map(|f| hit_record(f.index, &f.name, f.size, &f.hashes()))
         .collect();
     (records, more)
 }
