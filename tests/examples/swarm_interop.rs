@@ -13,7 +13,8 @@
 //! (aMule finds through Junction's index server a file only a libtorrent on the DHT has,
 //! with no Junction transfer running, and fetches it from Junction), BitTorrent to eD2k
 //! (aMule fetches a second file from Junction, by the ed2k link GetLinks gives), the
-//! swarm, then eD2k to BitTorrent.
+//! swarm (`swarm_interop/swarm.rs`), then eD2k to BitTorrent (a second libtorrent fetches
+//! from Junction a file only aMule shares, by the magnet `junction links ID` prints).
 //!
 //! Every address is on 127.0.0.0/8: the gateway's eD2k adapter and aMule on 127.0.0.1,
 //! libtorrent on 127.0.0.2, the gateway's BitTorrent adapter on 127.0.0.3. aMule's file
@@ -23,7 +24,8 @@
 //! as sources it would dial itself, which this test never needs).
 //!
 //! Environment: `SWARM_DIR` (work dir), `LT_PEER` (bt_lt_peer.py), `LT_PORT`, `AMULE_START`,
-//! `AMULE_BASE`, `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`, and optionally
+//! `AMULE_BASE`, `ED2K_SERVER_PORT`, `AMULE_TCP`, `AMULE_UDP`, `AMULE_EC`, `JUNCTION_BIN`
+//! (the `junction` binary), and optionally
 //! `SWARM_MIB` (file size, default 24), `SWARM_RATE_KIB` (each seed's upload cap in KiB/s,
 //! default 2048), `SWARM_TIMEOUT` (seconds the transfer may take, default 90).
 //! Prints `PASS swarm …` lines on success, `FAIL …` lines and a non-zero exit otherwise.
@@ -33,20 +35,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use gateway::{Gateway, GatewayConfig};
-use junction_core::{DynNetwork, NetworkId};
-use proto::v1 as pb;
+use junction_core::DynNetwork;
 use proto::v1::gateway_client::GatewayClient;
-use proto::v1::transfer::State;
 use tonic::transport::Channel;
 
 #[path = "common/amule.rs"]
 mod amule;
 #[path = "swarm_interop/bridge.rs"]
 mod bridge;
+#[path = "swarm_interop/swarm.rs"]
+mod swarm;
 
 use amule::{Amuled, env, pseudo_random};
+use swarm::{summary, swarm};
 
 const NAME: &str = "junction-swarm.bin";
 
@@ -178,34 +181,6 @@ impl Drop for Peers {
     }
 }
 
-fn net(t: &pb::Transfer, id: NetworkId) -> Option<&pb::TransferNetwork> {
-    t.per_network.iter().find(|n| n.network == id.as_str())
-}
-
-fn summary(t: &pb::Transfer) -> String {
-    t.per_network
-        .iter()
-        .map(|n| {
-            format!(
-                "{} {} recv {} verified {} discarded, {} src, {}/s, {}{}",
-                n.network,
-                mib(n.bytes_received),
-                mib(n.bytes_verified),
-                mib(n.bytes_discarded),
-                n.sources,
-                mib(n.rate_bytes_per_sec),
-                n.state,
-                if n.note.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", n.note)
-                }
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     match run().await {
@@ -231,6 +206,8 @@ struct Settings {
     size_mib: u64,
     rate_kib: u64,
     timeout: u64,
+    /// The `junction` binary, whose `links` command gives libtorrent its magnet.
+    junction: String,
 }
 
 impl Settings {
@@ -245,6 +222,7 @@ impl Settings {
         let size_mib = env_or("SWARM_MIB", 24)?;
         let rate_kib = env_or("SWARM_RATE_KIB", 2048)?;
         let timeout = env_or("SWARM_TIMEOUT", 90)?;
+        let junction = env("JUNCTION_BIN")?;
         ensure!(
             (1..=65535).contains(&rate_kib),
             "SWARM_RATE_KIB must fit aMule's 16-bit kB/s settings"
@@ -262,6 +240,7 @@ impl Settings {
             size_mib,
             rate_kib,
             timeout,
+            junction,
         })
     }
 
@@ -513,6 +492,8 @@ struct Running {
     api: tokio::task::JoinHandle<()>,
     /// The gateway's DHT node.
     dht: std::net::SocketAddr,
+    /// The gRPC API's address, for the `junction` CLI.
+    api_addr: std::net::SocketAddr,
 }
 
 /// The gateway: eD2k and BitTorrent (with a DHT node that indexes what is announced
@@ -565,54 +546,7 @@ async fn start_gateway(s: &Settings, ed2k: ed2k::Adapter, tracker_url: &str) -> 
         stop,
         api,
         dht,
-    })
-}
-
-/// The one transfer from both networks: the magnet carrying both hashes, followed until
-/// it completes, then checked. With BRIDGE_ONLY set, it is started and cancelled.
-/// The outer error ends the run at once (the gateway refused the start or the cancel);
-/// the inner result is the swarm's outcome.
-async fn swarm(
-    client: &mut GatewayClient<Channel>,
-    s: &Settings,
-    f: &Files,
-    btih: &str,
-    tracker_url: &str,
-    only: &str,
-) -> Result<Result<()>> {
-    let magnet = format!(
-        "magnet:?xt=urn:btih:{btih}&xt=urn:ed2k:{}&xl={}&dn={}&tr={}",
-        f.ed2k_hex,
-        f.size,
-        percent(NAME),
-        percent(tracker_url)
-    );
-    log(format!("magnet {magnet}"));
-    let started = Instant::now();
-    let t = client
-        .start_transfer(pb::StartTransferRequest {
-            source: Some(pb::start_transfer_request::Source::Link(magnet)),
-            networks: vec![],
-            files: vec![],
-        })
-        .await?
-        .into_inner();
-    let result = if only.is_empty() {
-        follow(client, &t.id, f.size, s.timeout, &s.lt_status_file(), &s.ec).await
-    } else {
-        client
-            .cancel_transfer(pb::CancelTransferRequest {
-                id: t.id.clone(),
-                keep_data: false,
-            })
-            .await?;
-        Err(anyhow::anyhow!("skipped (BRIDGE_ONLY)"))
-    };
-    let took = started.elapsed();
-
-    Ok(match result {
-        Ok(done) => check(&done, &f.data, took),
-        Err(e) => Err(e),
+        api_addr: addr,
     })
 }
 
@@ -623,6 +557,7 @@ async fn bridge_ed2k_to_bt(
     s: &Settings,
     f: &Files,
     tracker_url: &str,
+    api: std::net::SocketAddr,
 ) -> Result<()> {
     let from_ed2k = format!(
         "ed2k://|file|{}|{}|{}|/",
@@ -634,10 +569,9 @@ async fn bridge_ed2k_to_bt(
         client,
         &f.ed2k_only,
         from_ed2k,
-        &s.lt_peer,
-        s.lt_port + 1,
+        s,
         tracker_url,
-        &s.dir,
+        &format!("http://{api}"),
     )
     .await;
     if let Err(e) = &bridged_ed2k {
@@ -665,6 +599,7 @@ async fn run() -> Result<()> {
         stop,
         api,
         dht,
+        api_addr,
     } = start_gateway(&s, ed2k, &tracker_url).await?;
 
     let incoming = s.amule_base.join("swarm").join("Incoming");
@@ -717,7 +652,7 @@ async fn run() -> Result<()> {
     }
 
     let outcome = swarm(&mut client, &s, &f, &t.btih, &tracker_url, &only).await?;
-    let bridged_ed2k = bridge_ed2k_to_bt(&mut client, &s, &f, &tracker_url).await;
+    let bridged_ed2k = bridge_ed2k_to_bt(&mut client, &s, &f, &tracker_url, api_addr).await;
     let outcome = outcome
         .and(bridged_bt)
         .and(bridged_on_demand)
@@ -736,138 +671,4 @@ async fn run() -> Result<()> {
     tracker.shutdown();
     peers.stop();
     outcome
-}
-
-/// Polls the transfer every second, printing each network's figures, until it completes,
-/// fails or `timeout` seconds pass.
-async fn follow(
-    client: &mut GatewayClient<Channel>,
-    id: &str,
-    size: u64,
-    timeout: u64,
-    lt_status_file: &Path,
-    ec: &str,
-) -> Result<pb::Transfer> {
-    let started = Instant::now();
-    let mut last_ul = String::new();
-    let mut poll = 0u64;
-    loop {
-        poll += 1;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let t = client
-            .get_transfer(pb::TransferRef { id: id.into() })
-            .await?
-            .into_inner();
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "  {secs:5.1}s {:5.1}% {}",
-            t.bytes_verified as f64 * 100.0 / size as f64,
-            summary(&t)
-        );
-        match t.state() {
-            State::Complete => return Ok(t),
-            State::Failed | State::Cancelled => {
-                bail!(
-                    "transfer ended {:?}: {} ({})",
-                    t.state(),
-                    t.error,
-                    summary(&t)
-                )
-            }
-            _ => {}
-        }
-        if poll.is_multiple_of(5) {
-            // What the seeds say they upload, now and then.
-            let ul = amule_said(ec, "show ul");
-            if ul != last_ul {
-                log(format!(
-                    "aMule uploads: {ul}; libtorrent {}/s",
-                    mib(lt_status(lt_status_file, "ul_rate").unwrap_or(0.0) as u64)
-                ));
-                last_ul = ul;
-            }
-        }
-        if secs > timeout as f64 {
-            bail!(
-                "transfer not complete after {timeout} s: {} of {size} bytes verified ({}){}",
-                t.bytes_verified,
-                summary(&t),
-                if t.error.is_empty() {
-                    String::new()
-                } else {
-                    format!(", last error: {}", t.error)
-                }
-            );
-        }
-    }
-}
-
-/// The checks on a completed transfer.
-fn check(done: &pb::Transfer, data: &[u8], took: Duration) -> Result<()> {
-    let size = data.len() as u64;
-    let mut failures = Vec::new();
-    let got = std::fs::read(&done.path).with_context(|| format!("reading {}", done.path))?;
-    if got == data {
-        println!(
-            "PASS swarm bytes: {} is byte-identical to the original ({size} bytes)",
-            done.path
-        );
-    } else {
-        let first = got.iter().zip(data).position(|(a, b)| a != b);
-        failures.push(format!(
-            "the file differs from the original ({} bytes, first difference at {first:?})",
-            got.len()
-        ));
-    }
-    for id in [NetworkId::ED2K, NetworkId::BITTORRENT] {
-        match net(done, id) {
-            Some(n) if n.bytes_verified > 0 => println!(
-                "PASS swarm {id}: {} verified bytes ({:.1}% of the file), {} received, {} discarded, {} sources dropped",
-                n.bytes_verified,
-                n.bytes_verified as f64 * 100.0 / size as f64,
-                n.bytes_received,
-                n.bytes_discarded,
-                n.sources_dropped
-            ),
-            Some(n) => failures.push(format!("{id} verified no bytes: {n:?}")),
-            None => failures.push(format!(
-                "{id} is not in per_network: {:?}",
-                done.per_network
-            )),
-        }
-    }
-    let received: u64 = done.per_network.iter().map(|n| n.bytes_received).sum();
-    let ratio = received as f64 / size as f64;
-    if ratio <= 1.10 {
-        println!("PASS swarm received {received} bytes for {size}: {ratio:.3}x the size");
-    } else {
-        failures.push(format!(
-            "received {received} bytes for {size} ({ratio:.3}x, more than 1.10x): {}",
-            summary(done)
-        ));
-    }
-    let verified: u64 = done.per_network.iter().map(|n| n.bytes_verified).sum();
-    println!(
-        "swarm figures: {size} bytes in {:.1} s ({:.2} MB/s); {}; received {ratio:.3}x, verified {:.3}x the size",
-        took.as_secs_f64(),
-        size as f64 / took.as_secs_f64() / 1e6,
-        done.per_network
-            .iter()
-            .map(|n| format!(
-                "{} {:.1}%",
-                n.network,
-                n.bytes_verified as f64 * 100.0 / size as f64
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-        verified as f64 / size as f64
-    );
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        for f in &failures {
-            println!("FAIL swarm: {f}");
-        }
-        bail!("{} checks failed", failures.len())
-    }
 }

@@ -10,7 +10,7 @@
 # is fetched by the gateway, and aMule downloads it from Junction by the ed2k:// link
 # GetLinks gives (first, before aMule served Junction anything); a file only aMule shares
 # is fetched by the gateway, and a second libtorrent downloads it from Junction by the
-# GetLinks magnet. On demand: a third libtorrent, on the DHT only (bootstrapped from the
+# magnet `junction links ID --server ...` prints (the CLI binary, run as a user would). On demand: a third libtorrent, on the DHT only (bootstrapped from the
 # gateway's node), seeds a torrent whose info dict carries sha1 and ed2k keys; aMule finds
 # it by a search on Junction's index server, with no Junction transfer running, and
 # downloads it from Junction, which fetches it meanwhile (this check runs first).
@@ -20,7 +20,8 @@
 # NAT-PMP off, and its DHT (the third one only) knows no node but the gateway's.
 # Usage: tests/interop/swarm_amule_libtorrent.sh
 # Env: SWARM_MIB (24), SWARM_RATE_KIB (2048, each seed's cap), SWARM_TIMEOUT (90 s for the
-# transfer), CARGO_TARGET_DIR, SWARM_INTEROP_BIN (a prebuilt driver), KEEP_WORK=1.
+# transfer), CARGO_TARGET_DIR, SWARM_INTEROP_BIN (a prebuilt driver), JUNCTION_BIN (a
+# prebuilt `junction`), KEEP_WORK=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -68,6 +69,8 @@ if [ -z "$BIN" ]; then
   bash "$HERE/build_debug.sh"
   BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/swarm_interop
 fi
+# build_debug.sh builds the CLI too.
+export JUNCTION_BIN=${JUNCTION_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/junction}
 set +e
 # Every wait in the driver is bounded (aMule's login 60 s, the transfer SWARM_TIMEOUT);
 # this caps the whole run.

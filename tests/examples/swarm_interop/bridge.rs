@@ -6,8 +6,9 @@
 //!   reached by callback) as the source from the index server Junction offers it on, and
 //!   downloads it.
 //! * eD2k → BitTorrent: a file only aMule shares is downloaded by the gateway; a second
-//!   real libtorrent then downloads it from Junction, from the magnet `GetLinks` gives
-//!   (which names the tracker Junction announces to, as no DHT serves that seed).
+//!   real libtorrent then downloads it from Junction, from the magnet that
+//!   `junction links ID` prints, the CLI run as a user would (the magnet names the
+//!   tracker Junction announces to, as no DHT serves that seed).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,13 +42,13 @@ fn holds(path: &Path, data: &[u8]) -> bool {
 }
 
 /// Starts a transfer from a link on one network and waits for it to complete, then for
-/// the bridge to have hashed it for every network; returns its links.
+/// the bridge to have hashed it for every network; returns its id and its links.
 async fn fetch_and_link(
     client: &mut GatewayClient<Channel>,
     link: String,
     network: &str,
     secs: u64,
-) -> Result<pb::Links> {
+) -> Result<(String, pb::Links)> {
     let t = client
         .start_transfer(pb::StartTransferRequest {
             source: Some(pb::start_transfer_request::Source::Link(link)),
@@ -88,7 +89,7 @@ async fn fetch_and_link(
             .await?
             .into_inner();
         if !l.ed2k.is_empty() && !l.torrent.is_empty() {
-            return Ok(l);
+            return Ok((t.id, l));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -104,7 +105,7 @@ pub async fn bt_to_ed2k(
     incoming: &Path,
     restart_amule: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
-    let links = fetch_and_link(client, magnet, "bittorrent", 120).await?;
+    let (_, links) = fetch_and_link(client, magnet, "bittorrent", 120).await?;
     log(format!("bridge: links {} | {}", links.ed2k, links.magnet));
     let started = Instant::now();
     amulecmd(ec, &format!("add {}", links.ed2k));
@@ -305,25 +306,54 @@ pub async fn on_demand(
     Ok(())
 }
 
+/// What `junction --server SERVER links ID` prints: its ed2k:// and magnet lines.
+fn cli_links(junction: &str, server: &str, id: &str) -> Result<(String, String)> {
+    let out = Command::new(junction)
+        .args(["--server", server, "links", id])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {junction}"))?;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(
+        out.status.success(),
+        "junction links {id} failed: {}{said}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        said.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .with_context(|| format!("junction links printed no {prefix} line: {said}"))
+    };
+    Ok((line("ed2k://")?, line("magnet:?")?))
+}
+
 /// eD2k → BitTorrent. `ed2k` is the file's `ed2k://` link; a second libtorrent on
-/// 127.0.0.4 fetches it from the gateway.
-#[allow(clippy::too_many_arguments)]
+/// 127.0.0.4 fetches it from the gateway (whose API is at `server`), by the magnet
+/// `junction links` prints.
 pub async fn ed2k_to_bt(
     client: &mut GatewayClient<Channel>,
     file: &Bridged,
     ed2k: String,
-    lt_peer: &str,
-    lt_port: u16,
+    s: &super::Settings,
     tracker_url: &str,
-    dir: &Path,
+    server: &str,
 ) -> Result<()> {
+    let (lt_peer, lt_port, dir) = (&s.lt_peer, s.lt_port + 1, &s.dir);
     // aMule queues the gateway for about two minutes after the swarm's transfer.
-    let links = fetch_and_link(client, ed2k, "ed2k", 300).await?;
+    let (id, links) = fetch_and_link(client, ed2k, "ed2k", 300).await?;
+    // The user's way: the CLI prints the links; they must be GetLinks' own.
+    let (ed2k_line, magnet) = cli_links(&s.junction, server, &id)?;
+    ensure!(
+        ed2k_line == links.ed2k && magnet == links.magnet,
+        "junction links printed {ed2k_line} and {magnet}, GetLinks gives {} and {}",
+        links.ed2k,
+        links.magnet
+    );
     // The magnet names the tracker the gateway's BitTorrent announces to (no DHT here).
-    let magnet = links.magnet;
     ensure!(
         magnet.contains(&format!("tr={}", percent(tracker_url))),
-        "GetLinks' magnet names no tracker: {magnet}"
+        "junction links' magnet names no tracker: {magnet}"
     );
     log(format!("bridge: libtorrent gets {magnet}"));
     let save: PathBuf = dir.join("lt-get");
@@ -365,7 +395,7 @@ pub async fn ed2k_to_bt(
         "libtorrent's copy differs from the original"
     );
     println!(
-        "PASS bridge ed2k->bittorrent: libtorrent downloaded {} ({} bytes, only aMule shares it) from Junction by the magnet GetLinks gave, in {:.1} s, identical",
+        "PASS bridge ed2k->bittorrent: libtorrent downloaded {} ({} bytes, only aMule shares it) from Junction by the magnet `junction links` printed, in {:.1} s, identical",
         file.name,
         file.data.len(),
         started.elapsed().as_secs_f64()
