@@ -57,9 +57,12 @@ pub fn links(gw: &Gateway, target: Target<'_>) -> Result<Links> {
     // A transfer started from a torrent keeps that torrent (its swarm); otherwise the
     // torrent is the one BitTorrent seeds a shared file under.
     let torrent = torrent.or_else(|| made_torrent(&name, hashes.as_ref()?, &trackers));
+    // Its hashes join the content's (a hybrid's btmh too) unless it names another swarm.
     if let Some(t) = &torrent
         && let Ok(l) = link::parse_torrent(t)
-        && content.get(HashKind::Btih).is_none()
+        && content
+            .get(HashKind::Btih)
+            .is_none_or(|b| l.id.get(HashKind::Btih) == Some(b))
     {
         content.absorb(&l.id);
     }

@@ -119,8 +119,10 @@ async fn links_name_it_by_every_hash_and_lead_back(
     let magnet = junction_core::link::parse_link(&links.magnet).unwrap();
     // It names the tracker BitTorrent announces to, for a friend without the DHT.
     assert!(links.magnet.contains("&tr=http"), "{}", links.magnet);
+    // The lab's torrents are v1+v2 hybrids: the magnet carries the v2 info-hash too.
     for kind in [
         HashKind::Btih,
+        HashKind::Btmh,
         HashKind::Sha1,
         HashKind::Ed2k,
         HashKind::Tth,

@@ -172,6 +172,10 @@ mod tests {
         );
         let ed2k = h.ed2k.as_ref().map(|e| &e.root[..]);
         assert_eq!(id.get(crate::HashKind::Ed2k), ed2k);
+        // A hybrid: named by its v2 info-hash too, the SHA-256 of the same dictionary.
+        assert!(f.hybrid().is_some());
+        let btmh: [u8; 32] = sha2::Sha256::digest(&info).into();
+        assert_eq!(id.get(crate::HashKind::Btmh), Some(&btmh[..]));
         assert_eq!(
             link.pieces.unwrap().digests.len(),
             data.len().div_ceil(16384)

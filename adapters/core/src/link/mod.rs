@@ -239,6 +239,12 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<LinkTarget, LinkError> {
         });
     }
     let mut id = ContentId::new(size).with(HashKind::Btih, &btih);
+    // A v1+v2 hybrid is also named by its v2 info-hash (SHA-256 of the same info dict),
+    // which v2 clients put in a magnet as `btmh`.
+    if info.value.get("meta version").and_then(|v| v.as_int()) == Some(2) {
+        let btmh: [u8; 32] = sha2::Sha256::digest(info.raw).into();
+        id.set(HashKind::Btmh, &btmh);
+    }
     // Hashes of the file some torrents carry (Junction's, Shareaza's): they link networks.
     for (key, kind) in [("sha1", HashKind::Sha1), ("ed2k", HashKind::Ed2k)] {
         if let Some(d) = info.value.get(key).and_then(|v| v.as_bytes())
