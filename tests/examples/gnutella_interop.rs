@@ -446,7 +446,13 @@ fn check_hashes(item: &pb::Item, data: &[u8]) -> Result<()> {
         item.size,
         data.len()
     );
-    println!("PASS gnutella hit: B's Gnutella search hit carries {sha1} and {tth}, the file's own");
+    let others: Vec<&String> = got
+        .iter()
+        .filter(|u| !u.eq_ignore_ascii_case(&sha1) && !u.eq_ignore_ascii_case(&tth))
+        .collect();
+    println!(
+        "PASS gnutella hit: B's Gnutella search hit carries {sha1} and {tth}, the file's own (and {others:?})"
+    );
     Ok(())
 }
 
