@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use junction_core::{
-    Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, Hit, HitStream, Network,
-    NetworkError, NetworkId, NetworkState, NetworkStatus, Query, Reachability, SharedItem,
-    SourceStream, TransferSink,
+    Capabilities, ContentId, FetchEvents, FetchRequest, HashKind, HitStream, Network, NetworkError,
+    NetworkId, NetworkState, NetworkStatus, Query, Reachability, SharedItem, SourceStream,
+    TransferSink,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -25,11 +25,10 @@ use tracing::debug_span;
 use crate::config::Config;
 use crate::engine::download::{self, SourceInfo};
 use crate::engine::inbox::{Command, CoreMsg, RemoteHit};
-use crate::engine::shares::hash_file;
 use crate::engine::{self, Shared, Stats};
 use crate::wire::guid::Guid;
 use crate::wire::search::Plan;
-use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
+use crate::wire::urn::Sha1Hash;
 
 /// Hits buffered per search stream.
 const HIT_QUEUE: usize = 256;
@@ -154,40 +153,6 @@ async fn resolve(p: &str) -> Result<SocketAddr, NetworkError> {
     Ok(a)
 }
 
-fn to_hit(h: &RemoteHit) -> Hit {
-    let mut id = ContentId::new(Some(h.size));
-    if let Some(s) = h.sha1 {
-        id.set(HashKind::Sha1, &s.0);
-    }
-    if let Some(e) = h.ed2k {
-        id.set(HashKind::Ed2k, &e);
-    }
-    if let Some(b) = h.btih {
-        id.set(HashKind::Btih, &b);
-    }
-    if let Some(t) = h.tth {
-        id.set(HashKind::Tth, &t.0);
-    }
-    let mut hit = Hit::new(NetworkId::GNUTELLA, id, h.name.clone(), h.size);
-    hit.sources = 1;
-    hit.complete_sources = Some(1);
-    hit.locations = vec![SourceInfo::from_hit(h).to_source()];
-    hit.link = h.sha1.map(|s| {
-        // As gtk-gnutella's magnets: a bitprint when the TTH is known.
-        let urn = match h.tth {
-            Some(t) => Urn::Bitprint(s, t),
-            None => Urn::Sha1(s),
-        };
-        format!(
-            "magnet:?xt={}&dn={}&xl={}",
-            urn,
-            crate::wire::http::percent_encode(&h.name),
-            h.size
-        )
-    });
-    hit
-}
-
 impl Network for Adapter {
     fn id(&self) -> NetworkId {
         NetworkId::GNUTELLA
@@ -285,7 +250,7 @@ impl Network for Adapter {
         // The core ends the stream when the search is done (see `engine::core::done`),
         // or at its deadline; dropping it closes the search in the core.
         let rx = self.start_search(&plan).await?;
-        Ok(ReceiverStream::new(rx).map(|h| Ok(to_hit(&h))).boxed())
+        Ok(ReceiverStream::new(rx).map(|h| Ok(h.to_hit())).boxed())
     }
 
     async fn locate(&self, id: ContentId) -> Result<SourceStream, NetworkError> {
@@ -340,57 +305,8 @@ impl Network for Adapter {
     }
 
     async fn share(&self, item: SharedItem) -> Result<ContentId, NetworkError> {
-        let known = item
-            .id
-            .get(HashKind::Sha1)
-            .and_then(|d| <[u8; 20]>::try_from(d).ok())
-            .map(Sha1Hash);
-        let known_tth = item
-            .id
-            .get(HashKind::Tth)
-            .and_then(|d| <[u8; 24]>::try_from(d).ok())
-            .map(TigerHash);
-        // One read for whatever is missing: the SHA-1 and the Tiger tree together (the
-        // tree of a file whose hashes were both cached is built when first asked for).
-        let (size, sha1, tth, tree) = match (known, known_tth) {
-            (Some(h), Some(t)) => (item.size, h, t, None),
-            _ => {
-                let path = item.path.clone();
-                let want_sha1 = known.is_none();
-                let (size, h, level) =
-                    tokio::task::spawn_blocking(move || hash_file(&path, want_sha1))
-                        .await
-                        .map_err(|e| NetworkError::Other(Box::new(e)))??;
-                let root = level
-                    .root()
-                    .ok_or_else(|| NetworkError::Invalid("empty Tiger tree".into()))?;
-                let sha1 = h
-                    .or(known)
-                    .ok_or_else(|| NetworkError::Invalid("no SHA-1 computed".into()))?;
-                (size, sha1, root, Some(level))
-            }
-        };
-        let name = if item.name.is_empty() {
-            item.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        } else {
-            item.name.clone()
-        };
-        {
-            let mut shares = self.inner.shared.shares_mut();
-            shares.add(item.path.clone(), name, size, sha1);
-            shares.set_tiger(&sha1, tth, tree);
-            let ed2k = item.id.get(HashKind::Ed2k).and_then(|d| d.try_into().ok());
-            let btih = item.id.get(HashKind::Btih).and_then(|d| d.try_into().ok());
-            shares.set_other_hashes(&sha1, ed2k, btih);
-        }
+        let id = crate::engine::shares::add_item(&self.inner.shared, &item).await?;
         self.cmd(Command::SharesChanged).await?;
-        let mut id = item.id.clone();
-        id.size = Some(size);
-        id.set(HashKind::Sha1, &sha1.0);
-        id.set(HashKind::Tth, &tth.0);
         Ok(id)
     }
 

@@ -14,7 +14,10 @@ use super::router::ConnId;
 use crate::wire::guid::Guid;
 use crate::wire::http::Giv;
 use crate::wire::message::Query;
-use crate::wire::urn::{Sha1Hash, TigerHash};
+use junction_core::{ContentId, HashKind, Hit, NetworkId};
+
+use super::download::SourceInfo;
+use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
 
 /// A result from the network, for a search of ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,44 @@ pub struct RemoteHit {
     pub busy: bool,
     /// Its push proxies (GGEP `PUSH` in the hit's trailer).
     pub proxies: Vec<SocketAddrV4>,
+}
+
+impl RemoteHit {
+    /// As a contract hit: every hash it carries, its source, and a magnet.
+    pub fn to_hit(&self) -> Hit {
+        let h = self;
+        let mut id = ContentId::new(Some(h.size));
+        if let Some(s) = h.sha1 {
+            id.set(HashKind::Sha1, &s.0);
+        }
+        if let Some(e) = h.ed2k {
+            id.set(HashKind::Ed2k, &e);
+        }
+        if let Some(b) = h.btih {
+            id.set(HashKind::Btih, &b);
+        }
+        if let Some(t) = h.tth {
+            id.set(HashKind::Tth, &t.0);
+        }
+        let mut hit = Hit::new(NetworkId::GNUTELLA, id, h.name.clone(), h.size);
+        hit.sources = 1;
+        hit.complete_sources = Some(1);
+        hit.locations = vec![SourceInfo::from_hit(h).to_source()];
+        hit.link = h.sha1.map(|s| {
+            // As gtk-gnutella's magnets: a bitprint when the TTH is known.
+            let urn = match h.tth {
+                Some(t) => Urn::Bitprint(s, t),
+                None => Urn::Sha1(s),
+            };
+            format!(
+                "magnet:?xt={}&dn={}&xl={}",
+                urn,
+                crate::wire::http::percent_encode(&h.name),
+                h.size
+            )
+        });
+        hit
+    }
 }
 
 /// Requests from the adapter handle and from transfers.

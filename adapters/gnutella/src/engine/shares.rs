@@ -6,6 +6,9 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use junction_core::{ContentId, HashKind, NetworkError, SharedItem};
+
+use super::Shared;
 use crate::wire::qrp::{self, QrpTable};
 use crate::wire::thex::Level;
 use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
@@ -281,6 +284,65 @@ impl ShareIndex {
             .take(MAX_RESULTS)
             .collect()
     }
+}
+
+/// Adds a file to the index (hashed in one read for whatever of its SHA-1 and Tiger tree
+/// the gateway did not hand over), with the other networks' hashes it is known by.
+/// Returns every hash it is now known by.
+pub(crate) async fn add_item(
+    shared: &Shared,
+    item: &SharedItem,
+) -> Result<ContentId, NetworkError> {
+    let known = item
+        .id
+        .get(HashKind::Sha1)
+        .and_then(|d| <[u8; 20]>::try_from(d).ok())
+        .map(Sha1Hash);
+    let known_tth = item
+        .id
+        .get(HashKind::Tth)
+        .and_then(|d| <[u8; 24]>::try_from(d).ok())
+        .map(TigerHash);
+    // One read for whatever is missing: the SHA-1 and the Tiger tree together (the
+    // tree of a file whose hashes were both cached is built when first asked for).
+    let (size, sha1, tth, tree) = match (known, known_tth) {
+        (Some(h), Some(t)) => (item.size, h, t, None),
+        _ => {
+            let path = item.path.clone();
+            let want_sha1 = known.is_none();
+            let (size, h, level) = tokio::task::spawn_blocking(move || hash_file(&path, want_sha1))
+                .await
+                .map_err(|e| NetworkError::Other(Box::new(e)))??;
+            let root = level
+                .root()
+                .ok_or_else(|| NetworkError::Invalid("empty Tiger tree".into()))?;
+            let sha1 = h
+                .or(known)
+                .ok_or_else(|| NetworkError::Invalid("no SHA-1 computed".into()))?;
+            (size, sha1, root, Some(level))
+        }
+    };
+    let name = if item.name.is_empty() {
+        item.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        item.name.clone()
+    };
+    {
+        let mut shares = shared.shares_mut();
+        shares.add(item.path.clone(), name, size, sha1);
+        shares.set_tiger(&sha1, tth, tree);
+        let ed2k = item.id.get(HashKind::Ed2k).and_then(|d| d.try_into().ok());
+        let btih = item.id.get(HashKind::Btih).and_then(|d| d.try_into().ok());
+        shares.set_other_hashes(&sha1, ed2k, btih);
+    }
+    let mut id = item.id.clone();
+    id.size = Some(size);
+    id.set(HashKind::Sha1, &sha1.0);
+    id.set(HashKind::Tth, &tth.0);
+    Ok(id)
 }
 
 /// Read a file once: its size, its SHA-1 (when `sha1`), and its Tiger tree at the
