@@ -27,7 +27,7 @@ use crate::engine::download::{self, SourceInfo};
 use crate::engine::inbox::{Command, CoreMsg, RemoteHit};
 use crate::engine::{self, Shared, Stats};
 use crate::wire::guid::Guid;
-use crate::wire::search::Plan;
+use crate::wire::search::SearchTerms;
 use crate::wire::urn::Sha1Hash;
 
 /// Hits buffered per search stream.
@@ -116,7 +116,10 @@ impl Adapter {
         .map_err(|_| NetworkError::Shutdown)
     }
 
-    async fn start_search(&self, plan: &Plan) -> Result<mpsc::Receiver<RemoteHit>, NetworkError> {
+    async fn start_search(
+        &self,
+        plan: &SearchTerms,
+    ) -> Result<mpsc::Receiver<RemoteHit>, NetworkError> {
         let (tx, rx) = mpsc::channel(HIT_QUEUE);
         let firewalled = self.inner.shared.stats.firewalled.load(Ordering::Relaxed);
         self.cmd(Command::Search {
@@ -235,7 +238,7 @@ impl Network for Adapter {
     }
 
     async fn search(&self, q: Query) -> Result<HitStream, NetworkError> {
-        let plan = Plan::from_query(&q);
+        let plan = SearchTerms::from_query(&q);
         if plan.is_empty() {
             return Err(NetworkError::Unsupported(
                 "Gnutella searches need keywords or a urn:sha1".into(),
@@ -262,7 +265,7 @@ impl Network for Adapter {
         let sha1 = <[u8; 20]>::try_from(d)
             .map(Sha1Hash)
             .map_err(|_| NetworkError::Invalid("bad SHA-1".into()))?;
-        let plan = Plan {
+        let plan = SearchTerms {
             keywords: Vec::new(),
             sha1: Some(sha1),
         };

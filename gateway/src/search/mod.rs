@@ -8,4 +8,4 @@ mod plan;
 pub use cache::ResultCache;
 pub use hub::{Progress, ProgressState, SearchEvent, SearchHub, SearchParams};
 pub use merge::{Availability, Item, Merged, Merger};
-pub use plan::{Plan, plan};
+pub use plan::{SearchPlan, plan};

@@ -11,7 +11,7 @@ use junction_core::{Capabilities, Expr, Query};
 const MAX_BRANCHES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub struct SearchPlan {
     /// What to send; usually one query.
     pub queries: Vec<Query>,
     /// Query parts the network cannot evaluate, as the user wrote them.
@@ -21,7 +21,7 @@ pub struct Plan {
 }
 
 /// Plans `expr` for a network, or says why it cannot search it at all.
-pub fn plan(expr: &Expr, caps: &Capabilities) -> Result<Plan, String> {
+pub fn plan(expr: &Expr, caps: &Capabilities) -> Result<SearchPlan, String> {
     let mut ignored = Vec::new();
     let branches = if !caps.or && contains_or(expr) {
         match dnf(expr) {
@@ -55,7 +55,7 @@ pub fn plan(expr: &Expr, caps: &Capabilities) -> Result<Plan, String> {
         ));
     }
     ignored.dedup();
-    Ok(Plan {
+    Ok(SearchPlan {
         queries,
         ignored,
         filter_locally: !exact,
@@ -237,7 +237,7 @@ mod tests {
         Capabilities::all()
     }
 
-    fn texts(p: &Plan) -> Vec<String> {
+    fn texts(p: &SearchPlan) -> Vec<String> {
         p.queries.iter().map(|q| q.expr.to_string()).collect()
     }
 

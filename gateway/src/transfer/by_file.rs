@@ -28,7 +28,7 @@ pub(super) struct FileJob {
 /// named by a hash it fetches by.
 pub(super) fn jobs(t: &Transfer, net: &dyn DynNetwork) -> Vec<FileJob> {
     let caps = net.capabilities();
-    let m = t.meta();
+    let m = t.run_state();
     let files = m.record.files();
     let skip = m.record.skip_flags();
     let verified = t.sink().verified_set();
@@ -73,7 +73,7 @@ pub(super) async fn start_file(t: &Transfer, net: &dyn DynNetwork, job: FileJob)
     match net.fetch(req, Arc::new(sink)).await {
         Ok(s) => {
             {
-                let mut m = t.meta();
+                let mut m = t.run_state();
                 let st = m.nets.entry(id).or_default();
                 if !st.running {
                     st.running = true;

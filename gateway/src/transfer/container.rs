@@ -75,7 +75,7 @@ fn find(inner: &Inner, t: &Transfer, content: &ContentId) -> Option<Container> {
             continue;
         }
         let (files, skip, complete, c) = {
-            let m = other.meta();
+            let m = other.run_state();
             // BitTorrent runs one fetch per torrent, the latest: a torrent still being
             // fetched is left to its own transfer rather than taken from it.
             if m.record.state == State::Active
@@ -135,7 +135,7 @@ pub(super) async fn fetch(
     if !seed::fetches_torrents(net) {
         return None;
     }
-    let content = t.meta().record.content();
+    let content = t.run_state().record.content();
     let c = find(inner, t, &content)?;
     if !c.id.hashes().any(|(k, _)| net.capabilities().fetches(k)) {
         return None;

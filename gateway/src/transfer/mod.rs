@@ -98,15 +98,17 @@ struct Inner {
 struct Transfer {
     /// Replaced once, when a magnet's metadata gives the size.
     sink: Mutex<Arc<FileSink>>,
-    meta: Mutex<Meta>,
+    run_state: Mutex<RunState>,
     /// Cancels the running fetch; None while not running.
     run: Mutex<Option<CancellationToken>>,
     /// Cancelled: never saved again (a magnet's new sink would not know).
     cancelled: std::sync::atomic::AtomicBool,
 }
 
+/// What changes while a transfer runs: its record, its rate, how each network is doing,
+/// and how long it has gone without a source.
 #[derive(Debug)]
-struct Meta {
+struct RunState {
     record: Record,
     rate: u64,
     nets: BTreeMap<NetworkId, NetState>,
@@ -187,7 +189,7 @@ impl TransferManager {
     /// it is complete).
     pub fn partial(&self, content: &ContentId) -> Option<Arc<FileSink>> {
         self.inner.transfers.iter().find_map(|t| {
-            let meta = t.value().meta();
+            let meta = t.value().run_state();
             let same = meta.record.content().relation(content) == Identity::Same;
             (same && !meta.record.awaiting_metadata).then(|| t.value().sink())
         })
@@ -225,7 +227,13 @@ impl TransferManager {
             }
         }
         let existing = self.inner.transfers.iter().find_map(|t| {
-            let same = t.value().meta().record.content().relation(&spec.content) == Identity::Same;
+            let same = t
+                .value()
+                .run_state()
+                .record
+                .content()
+                .relation(&spec.content)
+                == Identity::Same;
             same.then(|| t.value().clone())
         });
         if let Some(t) = existing {
@@ -260,13 +268,7 @@ impl TransferManager {
                 .sources
                 .iter()
                 .chain(&spec.link_peers.sources(&self.inner.networks))
-                .map(|s| {
-                    (
-                        s.network.to_string(),
-                        s.address.to_string(),
-                        s.detail.clone(),
-                    )
-                })
+                .map(record::source_row)
                 .collect(),
             trackers: spec.trackers,
             torrent: spec.torrent.map(hex::encode),
@@ -302,7 +304,7 @@ impl TransferManager {
         self.inner.store.put(Table::Transfers, &id, &record)?;
         let t = Arc::new(Transfer::new(sink, record));
         self.inner.transfers.insert(id.clone(), t.clone());
-        tracing::info!(%id, name = %t.meta().record.name, size, "transfer started");
+        tracing::info!(%id, name = %t.run_state().record.name, size, "transfer started");
         run::spawn(&self.inner, &t);
         let info = t.info();
         self.inner.emit(info.clone(), false);
@@ -329,7 +331,7 @@ impl TransferManager {
     pub fn add_hashes(&self, id: &str, more: &junction_core::ContentId) -> Result<TransferInfo> {
         let t = self.transfer(id)?;
         {
-            let mut m = t.meta();
+            let mut m = t.run_state();
             let mut content = m.record.content();
             if content.relation(more) == junction_core::Identity::Conflict {
                 return Err(GatewayError::Invalid(format!(
@@ -351,7 +353,7 @@ impl TransferManager {
     pub fn select_files(&self, id: &str, wanted: &[u32]) -> Result<TransferInfo> {
         let t = self.transfer(id)?;
         let (files, skip, state) = {
-            let mut m = t.meta();
+            let mut m = t.run_state();
             // A magnet's files may not be known yet: the choice waits for them.
             let unknown = m.record.files.is_empty()
                 && m.record.torrent.is_none()
@@ -367,7 +369,7 @@ impl TransferManager {
         };
         if state == State::Complete && !files.is_empty() {
             let (path, layout, size) = {
-                let m = t.meta();
+                let m = t.run_state();
                 (m.record.path.clone(), m.record.layout(), m.record.size)
             };
             let journal = self.inner.journal_path(id);
@@ -394,7 +396,7 @@ impl TransferManager {
     /// The `.torrent` a transfer was started from, if any.
     pub fn torrent_bytes(&self, id: &str) -> Result<Option<Vec<u8>>> {
         let t = self.transfer(id)?;
-        let hex = t.meta().record.torrent.clone();
+        let hex = t.run_state().record.torrent.clone();
         Ok(hex.and_then(|h| hex::decode(h).ok()))
     }
 
@@ -406,7 +408,7 @@ impl TransferManager {
         let t = self.transfer(id)?;
         // The state is copied out first: a guard kept through the match would deadlock on
         // `t.info()`, which takes the same lock.
-        let state = t.meta().record.state;
+        let state = t.run_state().record.state;
         match state {
             State::Complete => {
                 return Err(GatewayError::Conflict(format!(
@@ -419,14 +421,14 @@ impl TransferManager {
         t.stop();
         t.sink().close();
         // Paused by the user: it waits for the user, not for disk space.
-        t.meta().record.waiting_for_space = false;
+        t.run_state().record.waiting_for_space = false;
         self.inner.set_state(&t, State::Paused, None)?;
         Ok(t.info())
     }
 
     pub fn resume(&self, id: &str) -> Result<TransferInfo> {
         let t = self.transfer(id)?;
-        let state = t.meta().record.state;
+        let state = t.run_state().record.state;
         match state {
             State::Complete => return Ok(t.info()),
             State::Active | State::Queued if t.is_running() => return Ok(t.info()),
@@ -471,7 +473,7 @@ impl TransferManager {
         let t = self.transfer(id)?;
         let mut events = self.subscribe();
         let waited = tokio::time::timeout(lookup::LOOKUP_TIME, async {
-            while t.meta().record.awaiting_metadata {
+            while t.run_state().record.awaiting_metadata {
                 match events.recv().await {
                     Err(broadcast::error::RecvError::Closed) => break,
                     _ => continue,
@@ -525,7 +527,7 @@ impl Transfer {
         let clock = clock::SourceClock::restored(Duration::from_millis(record.sourceless_ms));
         Transfer {
             sink: Mutex::new(Arc::new(sink)),
-            meta: Mutex::new(Meta {
+            run_state: Mutex::new(RunState {
                 record,
                 rate: 0,
                 nets: BTreeMap::new(),
@@ -540,8 +542,8 @@ impl Transfer {
         self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn meta(&self) -> std::sync::MutexGuard<'_, Meta> {
-        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    fn run_state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.run_state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn is_running(&self) -> bool {
@@ -561,7 +563,7 @@ impl Transfer {
 
     fn info(&self) -> TransferInfo {
         let figures = self.sink().figures();
-        let m = self.meta();
+        let m = self.run_state();
         let r = &m.record;
         let mut per_network: Vec<NetworkInfo> = Vec::new();
         let names: BTreeSet<NetworkId> = m.nets.keys().chain(figures.keys()).copied().collect();
@@ -626,7 +628,7 @@ impl Inner {
 
     fn set_state(&self, t: &Transfer, state: State, error: Option<String>) -> Result<()> {
         {
-            let mut m = t.meta();
+            let mut m = t.run_state();
             m.record.state = state;
             m.record.error = error;
         }
@@ -652,7 +654,7 @@ impl Inner {
             return;
         }
         let mut record = {
-            let mut m = t.meta();
+            let mut m = t.run_state();
             m.clock.saved();
             let mut record = m.record.clone();
             record.sourceless_ms = m.clock.without().as_millis() as u64;

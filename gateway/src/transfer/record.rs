@@ -333,3 +333,12 @@ pub struct TransferEvent {
 fn torrent_of_info(info: &[u8]) -> bytes::Bytes {
     [&b"d4:info"[..], info, b"e"].concat().into()
 }
+
+/// A source as a record keeps it: its network, `PeerAddr`'s text form, and its detail.
+pub fn source_row(s: &Source) -> (String, String, Option<String>) {
+    (
+        s.network.to_string(),
+        s.address.to_string(),
+        s.detail.clone(),
+    )
+}

@@ -29,7 +29,7 @@ pub(super) fn spawn(inner: &Arc<Inner>, t: &Arc<Transfer>) {
     {
         old.cancel();
     }
-    let id = t.meta().record.id.clone();
+    let id = t.run_state().record.id.clone();
     let span = tracing::info_span!("transfer", %id);
     inner
         .tasks
@@ -37,12 +37,12 @@ pub(super) fn spawn(inner: &Arc<Inner>, t: &Arc<Transfer>) {
 }
 
 async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
-    if t.meta().record.awaiting_metadata && !metadata(&inner, &t, &token).await {
+    if t.run_state().record.awaiting_metadata && !metadata(&inner, &t, &token).await {
         return;
     }
     let mut backoff = junction_core::Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
     let mut changed = t.sink().subscribe();
-    let local = t.meta().record.local.clone();
+    let local = t.run_state().record.local.clone();
     if let Some(path) = local {
         let sink = t.sink();
         let _ = tokio::task::spawn_blocking(move || copy_local(&sink, &path)).await;
@@ -82,7 +82,7 @@ async fn run(inner: Arc<Inner>, t: Arc<Transfer>, token: CancellationToken) {
 /// Checks what is written against the hashes known, and ends the run if the file is
 /// complete, or its hashes disagree.
 async fn ended_already(inner: &Arc<Inner>, t: &Arc<Transfer>) -> bool {
-    let known = known_hashes(&t.meta().record);
+    let known = known_hashes(&t.run_state().record);
     if !known.is_empty() {
         let sink = t.sink();
         let learn = move || known.into_iter().for_each(|u| sink.learn(u));
@@ -106,7 +106,7 @@ async fn start_all(
     t: &Arc<Transfer>,
     token: &CancellationToken,
 ) -> Option<(Streams, Vec<NetworkId>)> {
-    let limit = t.meta().record.networks.clone();
+    let limit = t.run_state().record.networks.clone();
     let mut events = Streams::default();
     let mut tried: Vec<NetworkId> = Vec::new();
     for net in inner.networks.iter() {
@@ -130,7 +130,7 @@ async fn start_all(
     }
     // Only an error when nothing fetches; why each network cannot is its note. A
     // transfer that failed meanwhile (no source for too long) keeps its reason.
-    let mut m = t.meta();
+    let mut m = t.run_state();
     if m.record.state == State::Active {
         m.record.error = events.is_empty().then(|| {
             "no network can fetch this content now (each network's note says why); trying again"
@@ -151,7 +151,7 @@ async fn drive(
     tried: &[NetworkId],
     changed: &mut tokio::sync::watch::Receiver<u64>,
 ) -> bool {
-    let mut known = t.meta().record.urns.len();
+    let mut known = t.run_state().record.urns.len();
     while !events.is_empty() {
         tokio::select! {
             ev = events.all.next() => match ev {
@@ -181,7 +181,7 @@ async fn drive(
         }
         // A hash learnt on the way (a torrent's metadata) may let networks join that
         // could not start before.
-        let now = t.meta().record.urns.len();
+        let now = t.run_state().record.urns.len();
         if now > known {
             known = now;
             if !join_late(inner, t, token, events, tried).await {
@@ -241,7 +241,7 @@ async fn join_late(
 async fn start(inner: &Inner, t: &Arc<Transfer>, net: &dyn DynNetwork) -> Option<Tagged> {
     let id = net.id();
     let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
-    let req = t.meta().record.request(&known);
+    let req = t.run_state().record.request(&known);
     let sink: Arc<dyn TransferSink> = t.sink().for_network(id);
     // Held past the end when it is what seeds the finished transfer (`seed.rs`).
     let fetched = net.fetch(req, sink).await;
@@ -252,7 +252,7 @@ async fn start(inner: &Inner, t: &Arc<Transfer>, net: &dyn DynNetwork) -> Option
     {
         result = Ok(s);
     }
-    let mut m = t.meta();
+    let mut m = t.run_state();
     let st = m.nets.entry(id).or_default();
     match result {
         Ok(s) => {
@@ -282,7 +282,7 @@ async fn start(inner: &Inner, t: &Arc<Transfer>, net: &dyn DynNetwork) -> Option
 /// learn the size from the link's hashes (a torrent's metadata), trying again until it
 /// comes or the transfer stops, then makes the file at its size. False when stopped.
 async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> bool {
-    let content = t.meta().record.content();
+    let content = t.run_state().record.content();
     let Some(net) = lookup::identifier(&inner.networks, &content) else {
         let _ = inner.set_state(
             t,
@@ -295,7 +295,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
     let mut backoff = junction_core::Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
     loop {
         let spec = {
-            let mut m = t.meta();
+            let mut m = t.run_state();
             m.nets.entry(asked).or_default().note = Some("fetching the content's metadata".into());
             let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
             StartSpec {
@@ -313,7 +313,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
         match found {
             Ok((id, name, files)) => {
                 let size = id.size.unwrap_or(0);
-                let mut path = t.meta().record.path.clone();
+                let mut path = t.run_state().record.path.clone();
                 if !files.is_empty() {
                     // Several files: a folder of them instead of the empty part file.
                     let _ = std::fs::remove_file(&path);
@@ -321,14 +321,14 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                 }
                 // Files asked for with the magnet; a choice that does not fit is dropped,
                 // and said.
-                let pending = t.meta().record.select.clone();
+                let pending = t.run_state().record.select.clone();
                 let pads: Vec<bool> = files.iter().map(|f| f.pad).collect();
                 let skip = super::record::choose(&pads, &pending).unwrap_or_else(|e| {
-                    t.meta().nets.entry(asked).or_default().note =
+                    t.run_state().nets.entry(asked).or_default().note =
                         Some(format!("every file is fetched: {e}"));
                     Vec::new()
                 });
-                let journal = inner.journal_path(&t.meta().record.id);
+                let journal = inner.journal_path(&t.run_state().record.id);
                 let opened =
                     FileSink::open(&path, &files, &skip, size, RangeSet::new(), Some(&journal));
                 let sink = match opened {
@@ -341,7 +341,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
                 };
                 *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
                 {
-                    let mut m = t.meta();
+                    let mut m = t.run_state();
                     let mut content = m.record.content();
                     content.absorb(&id);
                     content.size = Some(size);
@@ -367,7 +367,7 @@ async fn metadata(inner: &Inner, t: &Transfer, token: &CancellationToken) -> boo
             }
             Err(e) => {
                 tracing::debug!(error = %e, "no metadata yet");
-                t.meta().nets.entry(asked).or_default().note =
+                t.run_state().nets.entry(asked).or_default().note =
                     Some(format!("still fetching the content's metadata: {e}"));
             }
         }
@@ -428,7 +428,7 @@ fn copy_local(sink: &Arc<FileSink>, path: &std::path::Path) {
 /// A network's fetch ended: its claims go back to the others.
 fn ended(t: &Transfer, net: NetworkId) {
     t.sink().release_network(net);
-    let mut m = t.meta();
+    let mut m = t.run_state();
     if let Some(s) = m.nets.get_mut(&net) {
         s.running = false;
         s.stream_peers.clear();
@@ -437,14 +437,14 @@ fn ended(t: &Transfer, net: NetworkId) {
 
 /// One fetch ended while others of its network go on: its peers are no longer counted.
 fn stream_ended(t: &Transfer, key: Stream) {
-    if let Some(s) = t.meta().nets.get_mut(&key.net) {
+    if let Some(s) = t.run_state().nets.get_mut(&key.net) {
         s.stream_peers.remove(&key.file);
     }
 }
 
 fn handle(inner: &Inner, t: &Transfer, key: Stream, ev: FetchEvent) {
     let net = key.net;
-    let mut m = t.meta();
+    let mut m = t.run_state();
     match ev {
         FetchEvent::Peers(n) => {
             m.nets
@@ -506,7 +506,7 @@ fn handle(inner: &Inner, t: &Transfer, key: Stream, ev: FetchEvent) {
 
 /// Every byte is verified: move the file (or folder) to the downloads folder and record it.
 async fn finish(inner: &Inner, t: &Arc<Transfer>) {
-    if t.meta().record.needs_split() {
+    if t.run_state().record.needs_split() {
         let t2 = t.clone();
         match tokio::task::spawn_blocking(move || split(&t2)).await {
             Ok(Ok(())) => {}
@@ -515,7 +515,7 @@ async fn finish(inner: &Inner, t: &Arc<Transfer>) {
         }
     }
     let (from, name) = {
-        let m = t.meta();
+        let m = t.run_state();
         (m.record.path.clone(), m.record.name.clone())
     };
     if let Err(e) = t.sink().sync() {
@@ -526,26 +526,26 @@ async fn finish(inner: &Inner, t: &Arc<Transfer>) {
         // The sink keeps its open handle, so readers go on reading after the move. A
         // file of the same name already there is kept: this one gets a numbered name.
         match junction_core::move_without_replacing(&from, &inner.downloads, &name) {
-            Ok(to) => t.meta().record.path = to,
+            Ok(to) => t.run_state().record.path = to,
             Err(e) => {
                 tracing::warn!(error = %e, from = %from.display(), "could not move the finished file")
             }
         }
     }
-    idle(&mut t.meta());
+    idle(&mut t.run_state());
     t.run.lock().unwrap_or_else(|p| p.into_inner()).take();
     tracing::info!(name = %name, "transfer complete");
     let _ = inner.set_state(t, State::Complete, None);
     // Every byte is verified and saved now (a split's sink journals nothing).
     t.sink().end_journal();
-    let _ = std::fs::remove_file(inner.journal_path(&t.meta().record.id));
+    let _ = std::fs::remove_file(inner.journal_path(&t.run_state().record.id));
 }
 
 /// Makes a finished single file the folder of the files it is made of, and the
 /// transfer's data that folder. Readers of the single file go on reading it until done.
 fn split(t: &Transfer) -> std::io::Result<()> {
     let (from, files, skip, size) = {
-        let m = t.meta();
+        let m = t.run_state();
         let r = &m.record;
         (r.path.clone(), r.files(), r.skip_flags(), r.size)
     };
@@ -558,7 +558,7 @@ fn split(t: &Transfer) -> std::io::Result<()> {
     let sink = FileSink::open(&to, &files, &skip, size, verified, None)?;
     *t.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
     {
-        let mut m = t.meta();
+        let mut m = t.run_state();
         m.record.path = to;
         m.record.folder = true;
     }
@@ -569,13 +569,13 @@ fn split(t: &Transfer) -> std::io::Result<()> {
 pub(super) fn halt(t: &Transfer) -> String {
     t.stop();
     t.sink().close();
-    let mut m = t.meta();
+    let mut m = t.run_state();
     idle(&mut m);
     m.record.id.clone()
 }
 
 /// No network fetches any more: rates and peers read zero.
-pub(super) fn idle(m: &mut super::Meta) {
+pub(super) fn idle(m: &mut super::RunState) {
     m.rate = 0;
     for s in m.nets.values_mut() {
         s.running = false;
@@ -588,7 +588,7 @@ pub(super) fn idle(m: &mut super::Meta) {
 pub(super) fn resume(inner: &Arc<Inner>, t: &Arc<Transfer>) -> crate::error::Result<()> {
     t.sink().reopen();
     {
-        let mut m = t.meta();
+        let mut m = t.run_state();
         // Trying again: the give-up clock starts over.
         m.clock.reset(std::time::Instant::now());
         m.record.waiting_for_space = false;

@@ -111,7 +111,7 @@ impl Drop for Seedable {
         // Without files left out BitTorrent seeds on by itself. Bytes still in one file
         // (files learnt on the way) move into a folder at the end, away from this fetch.
         let left_out = {
-            let m = t.meta();
+            let m = t.run_state();
             m.record.files.iter().any(|f| f.skip) && !m.record.needs_split()
         };
         if left_out && t.sink().is_complete() {
@@ -181,7 +181,7 @@ async fn offer(
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> bool {
-    let finished = torrent.meta().record.state == State::Complete;
+    let finished = torrent.run_state().record.state == State::Complete;
     if !finished || torrent.is_cancelled() || shutdown.is_cancelled() {
         return false;
     }
@@ -209,7 +209,7 @@ pub(super) fn finished(inner: &Inner) -> Vec<Arc<Transfer>> {
         .into_iter()
         .filter(|t| t.sink().is_complete())
         .filter_map(|t| {
-            let m = t.meta();
+            let m = t.run_state();
             let seeded = m.record.state == State::Complete && m.record.is_torrent();
             let at = m.record.created_ms;
             drop(m);
@@ -237,7 +237,7 @@ pub(super) async fn restart(inner: Arc<Inner>, finished: Vec<Arc<Transfer>>) {
             }
         }
         let (id, limit, req) = {
-            let m = t.meta();
+            let m = t.run_state();
             let known: Vec<_> = inner.networks.iter().map(|n| n.id()).collect();
             (
                 m.record.id.clone(),
@@ -272,7 +272,7 @@ pub(super) async fn restart(inner: Arc<Inner>, finished: Vec<Arc<Transfer>>) {
 /// as its held fetch is dropped ([`hold`] ends with the sink retired).
 pub(super) fn stop(inner: &Inner, t: &Transfer) {
     let (content, seeded) = {
-        let m = t.meta();
+        let m = t.run_state();
         let r = &m.record;
         (r.content(), r.state == State::Complete && r.is_torrent())
     };

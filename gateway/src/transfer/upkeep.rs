@@ -35,7 +35,7 @@ fn give_up(inner: &Inner, t: &Transfer) {
 fn pause_for_space(inner: &Inner, t: &Transfer) {
     let id = halt(t);
     {
-        let mut m = t.meta();
+        let mut m = t.run_state();
         m.record.waiting_for_space = true;
         m.record.free_at_pause = junction_core::free_space(&inner.incomplete).map_or(0, |f| f.all);
     }
@@ -53,7 +53,7 @@ fn pause_for_space(inner: &Inner, t: &Transfer) {
 fn room_again(inner: &Inner, t: &Transfer) -> bool {
     let sink = t.sink();
     let needed = ROOM_TO_RESUME.min(sink.size().saturating_sub(sink.verified_bytes()));
-    let at_pause = t.meta().record.free_at_pause;
+    let at_pause = t.run_state().record.free_at_pause;
     // Root writes into the file system's reserve, so it fills the disk past what others
     // may use: for it, room means that much more free than when it paused.
     junction_core::free_space(&inner.incomplete)
@@ -78,7 +78,7 @@ pub(super) async fn tick(inner: Arc<Inner>) {
             let figures = t.sink().figures();
             let complete = t.sink().is_complete();
             let (active, give_up, save_clock) = {
-                let mut m = t.meta();
+                let mut m = t.run_state();
                 m.rate = fresh;
                 for (net, f) in &figures {
                     let s = m.nets.entry(*net).or_default();
@@ -101,11 +101,11 @@ pub(super) async fn tick(inner: Arc<Inner>) {
                 continue;
             }
             let waiting = {
-                let m = t.meta();
+                let m = t.run_state();
                 m.record.waiting_for_space && m.record.state == State::Paused
             };
             if waiting && room_again(&inner, t) {
-                tracing::info!(id = %t.meta().record.id, "room on the disk again; the transfer goes on");
+                tracing::info!(id = %t.run_state().record.id, "room on the disk again; the transfer goes on");
                 let _ = resume(&inner, t);
                 continue;
             }

@@ -24,7 +24,7 @@ use super::Shared;
 use super::inbox::{Command, CoreMsg, RemoteHit};
 use crate::wire::message::Query;
 use crate::wire::urn::{Sha1Hash, TigerHash, Urn};
-use plan::{Ctx, Plan, ThexState};
+use plan::{Ctx, FetchPlan, ThexState};
 use session::worker;
 pub use source::SourceInfo;
 use source::source_tag;
@@ -178,7 +178,7 @@ fn context(
         learned: Mutex::new(None),
         name: req.name.clone(),
         size,
-        plan: Mutex::new(Plan {
+        plan: Mutex::new(FetchPlan {
             need,
             inflight: RangeSet::new(),
         }),

@@ -11,18 +11,18 @@ pub const MAX_CRITERIA: usize = 200;
 
 /// What a Gnutella query can carry of an AST.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct SearchTerms {
     /// Keywords every hit must contain (lower-case).
     pub keywords: Vec<String>,
     /// A SHA-1 the query names.
     pub sha1: Option<Sha1Hash>,
 }
 
-impl Plan {
+impl SearchTerms {
     /// Keywords and SHA-1 found on the AND spine of `q`; OR branches, NOT,
     /// size, type, extension and source filters are left to the gateway.
     pub fn from_query(q: &CoreQuery) -> Self {
-        let mut p = Plan::default();
+        let mut p = SearchTerms::default();
         p.collect(&q.expr);
         p
     }
@@ -92,7 +92,9 @@ mod tests {
 
     #[test]
     fn keywords_from_the_and_spine_only() {
-        let p = Plan::from_query(&parse("Ubuntu \"desktop iso\" -beta size>1MB (a OR b)").unwrap());
+        let p = SearchTerms::from_query(
+            &parse("Ubuntu \"desktop iso\" -beta size>1MB (a OR b)").unwrap(),
+        );
         assert_eq!(p.keywords, vec!["ubuntu", "desktop", "iso"]);
         let q = p.to_wire(true);
         assert_eq!(q.text(), "ubuntu desktop iso");
@@ -101,12 +103,13 @@ mod tests {
 
     #[test]
     fn sha1_queries_go_by_urn() {
-        let p = Plan::from_query(&parse("urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ").unwrap());
+        let p =
+            SearchTerms::from_query(&parse("urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ").unwrap());
         assert_eq!(p.sha1, Some(Sha1Hash::digest(b"")));
         let q = p.to_wire(false);
         assert!(q.criteria.is_empty());
         assert_eq!(q.urns(), vec![Urn::Sha1(Sha1Hash::digest(b""))]);
         let only_size = CoreQuery::new(Expr::Size(junction_core::query::Cmp::Gt, 1));
-        assert!(Plan::from_query(&only_size).is_empty());
+        assert!(SearchTerms::from_query(&only_size).is_empty());
     }
 }

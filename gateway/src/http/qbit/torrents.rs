@@ -415,7 +415,7 @@ pub(super) fn file_prio(s: &AppState, p: &Params) -> Result<(), HttpError> {
 }
 
 /// One link or file to add, checked: what to start and the hash the app will track it by.
-struct Plan {
+struct CheckedAdd {
     spec: StartSpec,
     hash: Option<String>,
 }
@@ -483,7 +483,7 @@ pub(super) fn add(s: &AppState, p: &Params) -> Result<String, HttpError> {
     Ok("Ok.".into())
 }
 
-fn plan_link(s: &AppState, url: &str) -> Result<Plan, HttpError> {
+fn plan_link(s: &AppState, url: &str) -> Result<CheckedAdd, HttpError> {
     let lower = url.get(..7).unwrap_or("").to_ascii_lowercase();
     if !(lower.starts_with("magnet:") || lower.starts_with("ed2k://")) {
         return Err(HttpError::BadRequest(format!(
@@ -501,20 +501,20 @@ fn plan_link(s: &AppState, url: &str) -> Result<Plan, HttpError> {
     // An item a front handed out (Torznab's synthetic info-hash) starts from every
     // network it was found on; otherwise the link's own hashes, the made-up one dropped.
     if let Some(k) = target.id.get(HashKind::Btih).and_then(|b| s.known.get(b)) {
-        return Ok(Plan {
+        return Ok(CheckedAdd {
             spec: spec_from_item(k.item),
             hash,
         });
     }
     let mut target = target;
     target.id = without_synthetic(&target.id);
-    Ok(Plan {
+    Ok(CheckedAdd {
         spec: spec_from_link(target),
         hash,
     })
 }
 
-fn plan_torrent(name: &str, bytes: &[u8]) -> Result<Plan, HttpError> {
+fn plan_torrent(name: &str, bytes: &[u8]) -> Result<CheckedAdd, HttpError> {
     let invalid = |why: String| {
         HttpError::UnsupportedMediaType(format!(
             "Error: '{name}' is not a valid torrent file: {why}"
@@ -530,7 +530,7 @@ fn plan_torrent(name: &str, bytes: &[u8]) -> Result<Plan, HttpError> {
         .map_err(GatewayError::from)
         .map_err(|e| invalid(e.to_string()))?;
     let hash = t.id.get(HashKind::Btih).map(hex::encode);
-    Ok(Plan {
+    Ok(CheckedAdd {
         spec: StartSpec {
             torrent: Some(bytes::Bytes::copy_from_slice(bytes)),
             ..spec_from_link(t)

@@ -18,12 +18,12 @@ const MAX_THEX_TRIES: usize = 3;
 
 /// Byte ranges still to fetch and those being fetched.
 #[derive(Debug)]
-pub(super) struct Plan {
+pub(super) struct FetchPlan {
     pub(super) need: RangeSet,
     pub(super) inflight: RangeSet,
 }
 
-impl Plan {
+impl FetchPlan {
     pub(super) fn claim(&mut self, chunk: u64, from: u64) -> Option<Range<u64>> {
         let r = self.need.first_from(from)?;
         let end = r.end.min(r.start.saturating_add(chunk.max(1)));
@@ -67,7 +67,7 @@ pub(super) struct Ctx {
     pub(super) learned: Mutex<Option<Sha1Hash>>,
     pub(super) name: String,
     pub(super) size: u64,
-    pub(super) plan: Mutex<Plan>,
+    pub(super) plan: Mutex<FetchPlan>,
     pub(super) sink: Arc<dyn TransferSink>,
     pub(super) shared: Arc<Shared>,
     pub(super) core: mpsc::Sender<CoreMsg>,
@@ -102,7 +102,7 @@ impl Ctx {
         t.done |= learnt;
     }
 
-    pub(super) fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
+    pub(super) fn plan(&self) -> std::sync::MutexGuard<'_, FetchPlan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     pub(super) fn plan_claims_and_settles() {
-        let mut p = Plan {
+        let mut p = FetchPlan {
             need: RangeSet::full(10),
             inflight: RangeSet::new(),
         };
