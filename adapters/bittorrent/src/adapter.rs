@@ -20,9 +20,10 @@ use junction_core::{
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::event_loop::{self, Command, Requests};
+use crate::engine::event_loop;
 pub use crate::engine::index::IndexEntry;
 use crate::engine::index::IndexView;
+use crate::engine::requests::{Command, Requests};
 use crate::engine::sync::lock;
 use crate::engine::torrent::Ctx;
 use crate::engine::torrents::TorrentsView;

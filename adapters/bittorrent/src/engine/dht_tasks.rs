@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::dht::Dht;
-use super::event_loop::{Command, Requests};
+use super::requests::{Command, Requests};
 use super::storage::Storage;
 use super::torrent::Torrent;
 use crate::config::Config;

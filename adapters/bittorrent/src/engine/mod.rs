@@ -11,6 +11,7 @@ pub mod http;
 pub mod index;
 pub(crate) mod metadata_cache;
 pub mod peer;
+pub(crate) mod requests;
 pub(crate) mod share;
 pub mod storage;
 pub mod sync;

@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, info_span};
 
-use super::event_loop::Report;
 use super::index::entry_of;
 use super::metadata_cache::META_CACHE_BYTES;
 use super::peer;
+use super::requests::Report;
 use super::storage::Storage;
 use super::sync::lock;
 use super::torrent::{Ctx, Torrent};

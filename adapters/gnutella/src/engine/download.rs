@@ -5,6 +5,7 @@
 //! hash another network learnt) and names sources to drop.
 
 mod connect;
+mod exchange;
 mod plan;
 mod session;
 mod source;

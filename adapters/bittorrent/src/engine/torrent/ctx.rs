@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::ConnId;
 use crate::config::Config;
-use crate::engine::event_loop::Report;
+use crate::engine::requests::Report;
 use crate::wire::id::PeerId;
 use junction_core::rate::RateLimit;
 

@@ -9,8 +9,8 @@ use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
 use super::BODY_STALL;
+use super::exchange::{exchange, skip_body};
 use super::plan::Ctx;
-use super::session::{exchange, skip_body};
 use super::source::SourceInfo;
 use crate::engine::error::ServentError;
 use crate::wire::http::RequestHead;
