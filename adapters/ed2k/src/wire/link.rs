@@ -217,23 +217,11 @@ fn parse_source(entry: &str) -> Option<LinkSource> {
     })
 }
 
-/// Encodes everything but unreserved URL characters (as eMule's `EncodeUrlUtf8`), so `|`, `/`
-/// and `%` in names survive a round trip.
-fn percent_encode(s: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~()[]!'*,;+=&@$ ".contains(&b) && b != b' ' {
-            write!(f, "{}", b as char)?;
-        } else {
-            write!(f, "%{b:02X}")?;
-        }
-    }
-    Ok(())
-}
-
 impl fmt::Display for FileLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ed2k://|file|")?;
-        percent_encode(&self.name, f)?;
+        // Core's percent-coding, as every link Junction writes: eMule decodes any `%XX`.
+        f.write_str(&junction_core::link::percent_encode(&self.name))?;
         write!(f, "|{}|{}|", self.size, to_hex(&self.hash))?;
         if !self.part_hashes.is_empty() {
             let parts: Vec<String> = self.part_hashes.iter().map(|h| to_hex(h)).collect();
@@ -244,7 +232,7 @@ impl fmt::Display for FileLink {
         }
         for s in &self.web_sources {
             f.write_str("s=")?;
-            percent_encode(s, f)?;
+            f.write_str(&junction_core::link::percent_encode(s))?;
             f.write_str("|")?;
         }
         f.write_str("/")?;
