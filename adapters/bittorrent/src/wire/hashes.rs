@@ -114,11 +114,9 @@ impl Hashes {
     }
 }
 
+/// A node of the tree: SHA-256 of its two children (core's, which hashes shared files).
 fn pair(l: &Hash, r: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update(l);
-    h.update(r);
-    h.finalize().into()
+    junction_core::hashing::bt::pair(l, r)
 }
 
 /// The hash of a subtree of `2^height` zero leaves.
@@ -128,18 +126,8 @@ pub fn pad_hash(height: u32) -> Hash {
 
 /// The root over `level` padded to `width` nodes (a power of two) with `pad`, the hash of
 /// a missing node at this level.
-pub fn root_of(level: &[Hash], width: u64, mut pad: Hash) -> Hash {
-    let mut level = level.to_vec();
-    let mut width = width.max(1);
-    while width > 1 {
-        if level.len() % 2 == 1 {
-            level.push(pad);
-        }
-        level = level.chunks(2).map(|p| pair(&p[0], &p[1])).collect();
-        pad = pair(&pad, &pad);
-        width /= 2;
-    }
-    level.first().copied().unwrap_or(pad)
+pub fn root_of(level: &[Hash], width: u64, pad: Hash) -> Hash {
+    junction_core::hashing::bt::reduce(level.to_vec(), width.max(1), pad)
 }
 
 /// `log2` of the leaves one piece covers: the layer of the piece hashes.

@@ -76,7 +76,7 @@ pub struct V2Hasher {
     leaves: Vec<[u8; 32]>,
 }
 
-fn pair(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
+pub fn pair(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(l);
     h.update(r);
@@ -86,7 +86,7 @@ fn pair(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
 /// Reduces `level` to the root of a full tree of `width` leaves (a power of two), the
 /// missing nodes standing for subtrees of zero leaves. `pad` is the hash of such a
 /// subtree at this level.
-fn reduce(mut level: Vec<[u8; 32]>, mut width: u64, mut pad: [u8; 32]) -> [u8; 32] {
+pub fn reduce(mut level: Vec<[u8; 32]>, mut width: u64, mut pad: [u8; 32]) -> [u8; 32] {
     while width > 1 {
         if level.len() % 2 == 1 {
             level.push(pad);
