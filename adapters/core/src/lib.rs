@@ -35,7 +35,7 @@ pub mod testing;
 pub mod tiger_tree;
 pub mod torrent;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, Redials};
 pub use bridge::{Bridge, BridgeOffers, BridgeSlot, BridgedBytes, BridgedItem};
 pub use content::{ContentId, ContentIdError, HashKind, Identity};
 pub use error::{NetworkError, SinkError};

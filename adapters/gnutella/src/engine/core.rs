@@ -175,7 +175,7 @@ pub struct Core {
     dqs: HashMap<Guid, DynQuery>,
     givs: HashMap<Guid, Vec<oneshot::Sender<(TcpStream, BytesMut)>>>,
     dialing: HashSet<SocketAddr>,
-    backoff: HashMap<SocketAddr, (Instant, u32)>,
+    backoff: junction_core::Redials<SocketAddr>,
     advertised_known: bool,
     last_up_tables: Instant,
     started: Instant,
@@ -210,7 +210,8 @@ impl Core {
             dqs: HashMap::new(),
             givs: HashMap::new(),
             dialing: HashSet::new(),
-            backoff: HashMap::new(),
+            // gtk-gnutella bans hosts that handshake too often: back off from 30 s.
+            backoff: junction_core::Redials::new(REDIAL_AFTER, REDIAL_AFTER * 64),
             advertised_known,
             last_up_tables: Instant::now(),
             started: Instant::now(),

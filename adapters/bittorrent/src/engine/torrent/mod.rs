@@ -163,7 +163,7 @@ pub struct State {
     known: VecDeque<SocketAddr>,
     known_set: HashSet<SocketAddr>,
     /// When each known address may be dialled again, and how many dials to it ended.
-    redial: HashMap<SocketAddr, (Instant, u32)>,
+    redial: junction_core::Redials<SocketAddr>,
     pub connecting: HashSet<SocketAddr>,
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
@@ -418,7 +418,7 @@ impl State {
             peers: HashMap::new(),
             known: VecDeque::new(),
             known_set: HashSet::new(),
-            redial: HashMap::new(),
+            redial: junction_core::Redials::new(REDIAL_FIRST, REDIAL_MAX),
             connecting: HashSet::new(),
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
@@ -464,15 +464,10 @@ impl State {
         if !self.known_set.contains(&addr) {
             return;
         }
-        let before = match lasted >= Duration::from_secs(60) {
-            true => 0,
-            false => self.redial.get(&addr).map_or(0, |e| e.1),
-        };
-        let ended = before.saturating_add(1);
-        let wait = REDIAL_FIRST
-            .saturating_mul(1 << (ended - 1).min(16))
-            .min(REDIAL_MAX);
-        self.redial.insert(addr, (Instant::now() + wait, ended));
+        if lasted >= Duration::from_secs(60) {
+            self.redial.succeeded(&addr);
+        }
+        self.redial.failed(addr, Instant::now());
     }
 
     /// Next known peer to dial that is neither connected, being dialled, banned, nor
@@ -486,7 +481,7 @@ impl State {
             if !connected.contains(&a)
                 && !self.connecting.contains(&a)
                 && !self.banned_addrs.contains(&a)
-                && self.redial.get(&a).is_none_or(|(at, _)| *at <= now)
+                && self.redial.ready(&a, now)
             {
                 return Some(a);
             }
@@ -653,9 +648,12 @@ mod tests {
         st.connecting.insert(b);
         assert_eq!(st.next_to_dial(), None);
         st.dial_ended(a, Duration::ZERO);
-        assert!(st.redial[&a].0 > Instant::now() + REDIAL_FIRST, "doubles");
+        assert!(
+            st.redial.until(&a).unwrap() > Instant::now() + REDIAL_FIRST,
+            "doubles"
+        );
         // A long session starts the back-off afresh.
         st.dial_ended(a, Duration::from_secs(3600));
-        assert_eq!(st.redial[&a].1, 1);
+        assert_eq!(st.redial.failures(&a), 1);
     }
 }

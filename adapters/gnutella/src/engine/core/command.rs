@@ -28,7 +28,7 @@ impl Core {
                 if let SocketAddr::V4(v4) = a {
                     self.hosts.allow(&v4);
                 }
-                self.backoff.remove(&a);
+                self.backoff.succeeded(&a);
                 self.maintain();
             }
             Command::RemoveEndpoint { addr, reply } => {

@@ -77,7 +77,7 @@ impl Core {
         let dialed = (!info.incoming).then_some(info.addr);
         if let Some(a) = dialed {
             self.dialing.remove(&a);
-            self.backoff.remove(&a);
+            self.backoff.succeeded(&a);
         }
         let cfg = &self.shared.cfg;
         let full = if info.ultrapeer {
@@ -178,17 +178,15 @@ impl Core {
         {
             self.hosts.remove(&a);
         }
-        let e = self.backoff.entry(addr).or_insert((Instant::now(), 0));
-        e.1 = e.1.saturating_add(1);
-        // gtk-gnutella bans hosts that handshake too often: back off from 30 s.
-        e.0 = Instant::now() + REDIAL_AFTER * (1u32 << e.1.saturating_sub(1).min(6));
+        self.backoff.failed(addr, Instant::now());
     }
 
     /// Forget a link; a host we dialled is not redialled at once.
     pub(super) fn remove_peer(&mut self, id: ConnId) -> Option<Peer> {
         let p = self.peers.remove(&id)?;
         if let Some(a) = p.dialed {
-            self.backoff.insert(a, (Instant::now() + REDIAL_AFTER, 0));
+            self.backoff.succeeded(&a);
+            self.backoff.hold(a, Instant::now() + REDIAL_AFTER);
         }
         self.dqs.retain(|_, d| d.origin != Route::Peer(id));
         self.forget_waiting(id);
@@ -249,9 +247,7 @@ impl Core {
             return;
         }
         let now = Instant::now();
-        if self.backoff.len() > 4096 {
-            self.backoff.retain(|_, (t, _)| *t > now);
-        }
+        self.backoff.prune(now, 4096);
         let connected: HashSet<SocketAddr> = self
             .peers
             .values()
@@ -273,19 +269,13 @@ impl Core {
             .chain(self.hosts.iter().map(|a| SocketAddr::V4(*a)))
             .filter(|a| *a != me && *a != listen)
             .filter(|a| !connected.contains(a) && !self.dialing.contains(a))
-            .filter(|a| self.backoff.get(a).is_none_or(|(t, _)| *t <= now))
+            .filter(|a| self.backoff.ready(a, now))
             .take((want - have).min(MAX_DIALING - self.dialing.len()))
             .collect();
         for addr in candidates {
             self.dialing.insert(addr);
             // Not retried before the dial ends (it reports success or failure).
-            self.backoff.insert(
-                addr,
-                (
-                    now + Duration::from_secs(3600),
-                    self.backoff.get(&addr).map_or(0, |b| b.1),
-                ),
-            );
+            self.backoff.hold(addr, now + Duration::from_secs(3600));
             let profile = self.profile();
             let shared = self.shared.clone();
             let tx = self.tx.clone();
