@@ -291,8 +291,8 @@ async fn ed2k_offers(world: &World, name: &str) -> bool {
     false
 }
 
-/// With `share_downloads = []` a download is still hashed for every network, but offered
-/// on none.
+/// With the bridge off (`share_downloads = []`, `bridge_on_demand = false`) a download is
+/// still hashed for every network, but offered on none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turning_the_bridge_off_stops_the_offers() {
     let dir = tempfile::tempdir().unwrap();
@@ -300,6 +300,7 @@ async fn turning_the_bridge_off_stops_the_offers() {
     let networks = world.gateway_networks().await.unwrap();
     let mut gw = crate::harness::start_with(dir.path(), networks, |c| {
         c.share_downloads = vec![];
+        c.bridge_on_demand = false;
     })
     .await;
     let (file, _, _) = download_bt_only(&mut gw, &world).await;
@@ -307,6 +308,16 @@ async fn turning_the_bridge_off_stops_the_offers() {
         !ed2k_offers(&world, &file.name).await,
         "offered with the bridge off"
     );
+    // Nor on Gnutella: the leaf's search by name finds no hit from the gateway.
+    let peer = world.peer(NetworkId::GNUTELLA, 0).unwrap();
+    let word = file.name.split(' ').nth(1).unwrap().to_lowercase();
+    let mut hits = peer
+        .search(junction_core::query::parse(&word).unwrap())
+        .await
+        .unwrap();
+    while let Ok(Some(Ok(h))) = tokio::time::timeout(Duration::from_secs(3), hits.next()).await {
+        assert_ne!(h.name, file.name, "offered on Gnutella with the bridge off");
+    }
     let shares = gw
         .client
         .list_shares(pb::ListSharesRequest {})
@@ -376,5 +387,21 @@ async fn a_restart_offers_again_without_reading_the_file() {
     )
     .unwrap();
     assert_eq!(after.content, before.content, "the file was read again");
+    // Offered again on every network, not only eD2k; a Gnutella user finds it by the
+    // SHA-1 of the original bytes, so Gnutella did not read the file again either.
+    for net in ["ed2k", "gnutella", "bittorrent"] {
+        assert!(after.networks.iter().any(|n| n == net), "{net}: {after:?}");
+    }
+    let sha1 = junction_core::hashing::hash_bytes(
+        &data,
+        junction_core::hashing::Want {
+            sha1: true,
+            ..Default::default()
+        },
+    )
+    .sha1
+    .unwrap();
+    let hit = find_from_gateway(&world, NetworkId::GNUTELLA, &file.name).await;
+    assert_eq!(hit.id.get(HashKind::Sha1), Some(&sha1[..]));
     gw.stop().await;
 }
