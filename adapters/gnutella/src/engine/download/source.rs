@@ -84,11 +84,6 @@ impl SourceInfo {
             SocketAddr::V4(a) => Some(*a),
             SocketAddr::V6(_) => None,
         };
-        let usable = |list: &mut dyn Iterator<Item = SocketAddrV4>| -> Vec<SocketAddrV4> {
-            list.filter(crate::wire::push_proxy::usable)
-                .take(MAX_PUSH_PROXIES_READ)
-                .collect()
-        };
         let mut out = match &s.address {
             PeerAddr::Direct(a) => SourceInfo {
                 addr: v4(a)?,
@@ -108,7 +103,7 @@ impl SourceInfo {
                 index: None,
                 push: true,
                 busy: false,
-                proxies: usable(&mut proxies.iter().filter_map(v4)),
+                proxies: usable_proxies(proxies.iter().filter_map(v4)),
             },
             PeerAddr::LowId(_) => return None,
         };
@@ -122,13 +117,20 @@ impl SourceInfo {
                     let list = v
                         .split(',')
                         .filter_map(crate::wire::addr_list::parse_addr_v4);
-                    out.proxies = usable(&mut list.into_iter());
+                    out.proxies = usable_proxies(list);
                 }
                 _ => {}
             }
         }
         Some(out)
     }
+}
+
+/// The push proxies worth trying, at most as many as a hit may carry.
+fn usable_proxies(list: impl Iterator<Item = SocketAddrV4>) -> Vec<SocketAddrV4> {
+    list.filter(crate::wire::push_proxy::usable)
+        .take(MAX_PUSH_PROXIES_READ)
+        .collect()
 }
 
 /// A source's number for the sink: its address.
